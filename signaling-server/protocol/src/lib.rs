@@ -1,0 +1,493 @@
+//! Wire types of the signaling protocol v1 (`docs/protocol.md`), shared by the signaling server, the app's
+//! Rust client and the load tool. The UI's TypeScript types are generated from these (see [`typescript`]),
+//! so a change here reaches every client through one file.
+//!
+//! Every frame is one JSON object tagged by `type`. Unknown fields are ignored (forward compatibility);
+//! an unknown `type` fails to parse and the server answers `bad_request`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use ts_rs::TS;
+
+pub mod typescript;
+
+/// Protocol version spoken by this crate; `hello.v` must equal it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A frame a client sends to the server. Parse with [`ClientFrame::parse`]: serde's tagged-enum
+/// derive cannot keep `data` as raw JSON, so parsing goes through a flat envelope.
+#[derive(Debug, Serialize, TS)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ClientFrame {
+    /// First frame of every connection: identifies the client and optionally resumes a dropped session.
+    Hello {
+        v: u32,
+        #[serde(default)]
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        resume: Option<Resume>,
+    },
+    /// Enter a room; answered by `joined`, others get `peer-joined`.
+    Join { room: String },
+    /// Leave a room; others get `peer-left`.
+    Leave { room: String },
+    /// Relay `data` to one peer of `room`. `data` is opaque to the server and kept verbatim.
+    Signal {
+        room: String,
+        to: String,
+        #[ts(type = "SignalData")]
+        data: Box<RawValue>,
+    },
+    /// Application-level keepalive; answered by `pong`.
+    Ping,
+}
+
+/// Where a reconnecting client left off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Resume {
+    pub session: String,
+    #[ts(type = "number")]
+    pub last_seq: u64,
+}
+
+/// A frame the server sends to a client. Every one carries `seq` (see `docs/protocol.md`, Session 3).
+/// Parse with [`ServerFrame::parse`] (same reason as [`ClientFrame`]).
+#[derive(Debug, Serialize, TS)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerFrame {
+    Welcome {
+        #[ts(type = "number")]
+        seq: u64,
+        peer: String,
+        session: String,
+        resumed: bool,
+        #[ts(type = "number")]
+        heartbeat_ms: u64,
+        ice_servers: Vec<IceServer>,
+    },
+    Joined {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        peers: Vec<PeerInfo>,
+    },
+    PeerJoined {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        peer: String,
+        name: String,
+    },
+    PeerLeft {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        peer: String,
+    },
+    Signal {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        from: String,
+        #[ts(type = "SignalData")]
+        data: Box<RawValue>,
+    },
+    Pong {
+        #[ts(type = "number")]
+        seq: u64,
+    },
+    Error {
+        #[ts(type = "number")]
+        seq: u64,
+        code: ErrorCode,
+        message: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        r#ref: Option<String>,
+    },
+}
+
+impl ServerFrame {
+    /// The session sequence number every server frame carries.
+    pub fn seq(&self) -> u64 {
+        match self {
+            ServerFrame::Welcome { seq, .. }
+            | ServerFrame::Joined { seq, .. }
+            | ServerFrame::PeerJoined { seq, .. }
+            | ServerFrame::PeerLeft { seq, .. }
+            | ServerFrame::Signal { seq, .. }
+            | ServerFrame::Pong { seq }
+            | ServerFrame::Error { seq, .. } => *seq,
+        }
+    }
+}
+
+/// A member of a room as listed in `joined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PeerInfo {
+    pub peer: String,
+    pub name: String,
+}
+
+/// One entry of `welcome.ice_servers`, shaped like WebRTC's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub credential: Option<String>,
+}
+
+/// Error codes of `error` frames; each has one documented meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    TooLarge,
+    RateLimited,
+    Unauthorized,
+    RoomFull,
+    NotInRoom,
+    UnknownPeer,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire spelling, also used as the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::UnknownPeer => "unknown_peer",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Conventions for `signal.data` used by the clients (the server never interprets them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SignalData {
+    Invite {
+        call: String,
+        media: Vec<String>,
+    },
+    Accept {
+        call: String,
+    },
+    Decline {
+        call: String,
+    },
+    Hangup {
+        call: String,
+    },
+    Cancel {
+        call: String,
+    },
+    Offer {
+        sdp: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    /// `candidate: null` marks the end of candidates.
+    Candidate {
+        #[ts(type = "Record<string, unknown> | null")]
+        candidate: serde_json::Value,
+    },
+    Restart,
+    DcFallback,
+}
+
+/// Why a client frame could not be parsed; maps to `error{code:"bad_request"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// The frame's `type`, when it had a string one (becomes the error's `ref`).
+    pub frame_type: Option<String>,
+    pub message: String,
+}
+
+impl ClientFrame {
+    /// Parses one text frame. Never panics on any input; the error says what was wrong and which
+    /// `type` the frame claimed, so the server can fill the error's `ref`.
+    pub fn parse(text: &str) -> Result<ClientFrame, ParseError> {
+        let env: Envelope = parse_envelope(text)?;
+        let t = env.frame_type.as_str();
+        let frame = match t {
+            "hello" => ClientFrame::Hello {
+                v: env.required(env.v, "v")?,
+                name: env.name.clone().unwrap_or_default(),
+                token: env.token.clone(),
+                resume: env.resume.clone(),
+            },
+            "join" => ClientFrame::Join {
+                room: env.required(env.room.clone(), "room")?,
+            },
+            "leave" => ClientFrame::Leave {
+                room: env.required(env.room.clone(), "room")?,
+            },
+            "signal" => ClientFrame::Signal {
+                room: env.required(env.room.clone(), "room")?,
+                to: env.required(env.to.clone(), "to")?,
+                data: env.required(env.data.clone(), "data")?,
+            },
+            "ping" => ClientFrame::Ping,
+            _ => return Err(env.error(format!("unknown frame type {t:?}"))),
+        };
+        Ok(frame)
+    }
+
+    /// The `type` tag of this frame.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientFrame::Hello { .. } => "hello",
+            ClientFrame::Join { .. } => "join",
+            ClientFrame::Leave { .. } => "leave",
+            ClientFrame::Signal { .. } => "signal",
+            ClientFrame::Ping => "ping",
+        }
+    }
+}
+
+impl ServerFrame {
+    /// Parses one frame from the server (used by the app's client, tests and the load tool).
+    pub fn parse(text: &str) -> Result<ServerFrame, ParseError> {
+        let env: Envelope = parse_envelope(text)?;
+        let seq = env.required(env.seq, "seq")?;
+        let frame = match env.frame_type.as_str() {
+            "welcome" => ServerFrame::Welcome {
+                seq,
+                peer: env.required(env.peer.clone(), "peer")?,
+                session: env.required(env.session.clone(), "session")?,
+                resumed: env.resumed.unwrap_or(false),
+                heartbeat_ms: env.required(env.heartbeat_ms, "heartbeat_ms")?,
+                ice_servers: env.ice_servers.clone().unwrap_or_default(),
+            },
+            "joined" => ServerFrame::Joined {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                peers: env.peers.clone().unwrap_or_default(),
+            },
+            "peer-joined" => ServerFrame::PeerJoined {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                peer: env.required(env.peer.clone(), "peer")?,
+                name: env.name.clone().unwrap_or_default(),
+            },
+            "peer-left" => ServerFrame::PeerLeft {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                peer: env.required(env.peer.clone(), "peer")?,
+            },
+            "signal" => ServerFrame::Signal {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                from: env.required(env.from.clone(), "from")?,
+                data: env.required(env.data.clone(), "data")?,
+            },
+            "pong" => ServerFrame::Pong { seq },
+            "error" => ServerFrame::Error {
+                seq,
+                code: env.required(env.code, "code")?,
+                message: env.message.clone().unwrap_or_default(),
+                r#ref: env.r#ref.clone(),
+            },
+            t => return Err(env.error(format!("unknown frame type {t:?}"))),
+        };
+        Ok(frame)
+    }
+}
+
+/// Every field any frame may carry, all optional: the flat shape both parsers read first.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    frame_type: String,
+    v: Option<u32>,
+    name: Option<String>,
+    token: Option<String>,
+    resume: Option<Resume>,
+    room: Option<String>,
+    to: Option<String>,
+    from: Option<String>,
+    /// `Some` whenever the field is present, even as `null` (which is valid opaque data).
+    #[serde(default, deserialize_with = "present_raw")]
+    data: Option<Box<RawValue>>,
+    seq: Option<u64>,
+    peer: Option<String>,
+    session: Option<String>,
+    resumed: Option<bool>,
+    heartbeat_ms: Option<u64>,
+    ice_servers: Option<Vec<IceServer>>,
+    peers: Option<Vec<PeerInfo>>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+    #[serde(rename = "ref")]
+    r#ref: Option<String>,
+}
+
+impl Envelope {
+    fn error(&self, message: String) -> ParseError {
+        ParseError {
+            frame_type: Some(self.frame_type.clone()),
+            message,
+        }
+    }
+
+    fn required<T>(&self, value: Option<T>, field: &str) -> Result<T, ParseError> {
+        value.ok_or_else(|| {
+            self.error(format!(
+                "{:?} frame is missing field {field:?}",
+                self.frame_type
+            ))
+        })
+    }
+}
+
+fn present_raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+fn parse_envelope(text: &str) -> Result<Envelope, ParseError> {
+    serde_json::from_str(text).map_err(|err| {
+        #[derive(Deserialize)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            frame_type: String,
+        }
+        let frame_type = serde_json::from_str::<TypeOnly>(text)
+            .ok()
+            .map(|t| t.frame_type);
+        let message = match &frame_type {
+            Some(t) => format!("invalid {t:?} frame: {err}"),
+            None if err.is_syntax() || err.is_eof() => format!("not valid JSON: {err}"),
+            None => "frame must be a JSON object with a string \"type\"".to_owned(),
+        };
+        ParseError {
+            frame_type,
+            message,
+        }
+    })
+}
+
+/// Room names: 1–64 characters of `[A-Za-z0-9._-]`.
+pub fn is_valid_room_name(room: &str) -> bool {
+    (1..=64).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_with_resume_round_trips_and_ignores_unknown_fields() {
+        let text = r#"{"type":"hello","v":1,"name":"Alice","token":"t","resume":{"session":"s1","last_seq":17},"extra":true}"#;
+        let ClientFrame::Hello {
+            v,
+            name,
+            token,
+            resume,
+        } = ClientFrame::parse(text).unwrap()
+        else {
+            panic!("not a hello")
+        };
+        assert_eq!((v, name.as_str(), token.as_deref()), (1, "Alice", Some("t")));
+        assert_eq!(
+            resume,
+            Some(Resume {
+                session: "s1".into(),
+                last_seq: 17
+            })
+        );
+    }
+
+    #[test]
+    fn signal_data_is_kept_verbatim() {
+        let text = r#"{"type":"signal","room":"r","to":"p","data":{"kind":"offer","sdp":"v=0\r\n","x":[1,2]}}"#;
+        let ClientFrame::Signal { data, .. } = ClientFrame::parse(text).unwrap() else {
+            panic!("not a signal")
+        };
+        assert_eq!(data.get(), r#"{"kind":"offer","sdp":"v=0\r\n","x":[1,2]}"#);
+    }
+
+    #[test]
+    fn server_frames_serialize_with_kebab_case_types() {
+        let frame = ServerFrame::PeerJoined {
+            seq: 3,
+            room: "team-1".into(),
+            peer: "abc".into(),
+            name: "Bob".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&frame).unwrap(),
+            r#"{"type":"peer-joined","seq":3,"room":"team-1","peer":"abc","name":"Bob"}"#
+        );
+        let error = ServerFrame::Error {
+            seq: 4,
+            code: ErrorCode::NotInRoom,
+            message: "m".into(),
+            r#ref: Some("signal".into()),
+        };
+        let text = serde_json::to_string(&error).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"error","seq":4,"code":"not_in_room","message":"m","ref":"signal"}"#
+        );
+        let back = ServerFrame::parse(&text).unwrap();
+        assert_eq!(back.seq(), 4);
+    }
+
+    #[test]
+    fn unknown_type_and_bad_json_are_reported_with_ref() {
+        let err = ClientFrame::parse(r#"{"type":"shout","x":1}"#).unwrap_err();
+        assert_eq!(err.frame_type.as_deref(), Some("shout"));
+        assert!(err.message.contains("unknown frame type"));
+        let err = ClientFrame::parse(r#"{"type":"join"}"#).unwrap_err();
+        assert_eq!(err.frame_type.as_deref(), Some("join"));
+        assert!(err.message.contains("room"), "{}", err.message);
+        let err = ClientFrame::parse("{nope").unwrap_err();
+        assert_eq!(err.frame_type, None);
+        assert!(err.message.starts_with("not valid JSON"));
+        assert!(ClientFrame::parse("[1,2]").is_err());
+    }
+
+    #[test]
+    fn room_names_follow_the_protocol() {
+        assert!(is_valid_room_name("team-1"));
+        assert!(is_valid_room_name("a.b_c-D9"));
+        assert!(is_valid_room_name(&"x".repeat(64)));
+        assert!(!is_valid_room_name(""));
+        assert!(!is_valid_room_name(&"x".repeat(65)));
+        assert!(!is_valid_room_name("has space"));
+        assert!(!is_valid_room_name("ünï"));
+    }
+
+    #[test]
+    fn signal_data_conventions_parse() {
+        let d: SignalData =
+            serde_json::from_str(r#"{"kind":"invite","call":"c1","media":["audio"]}"#).unwrap();
+        assert_eq!(
+            d,
+            SignalData::Invite {
+                call: "c1".into(),
+                media: vec!["audio".into()]
+            }
+        );
+        let d: SignalData = serde_json::from_str(r#"{"kind":"dc-fallback"}"#).unwrap();
+        assert_eq!(d, SignalData::DcFallback);
+    }
+}
