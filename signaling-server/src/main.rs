@@ -1,1 +1,63 @@
-fn main(){}
+//! `signaling-server` binary: parse flags, set up logging, serve until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use signaling_server::Config;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with code 2.
+    let config = Config::parse();
+    if let Err(message) = config.validate() {
+        eprintln!("signaling-server: {message}");
+        return ExitCode::from(2);
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if config.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("signaling-server: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match signaling_server::start(config).await {
+            Ok(server) => server,
+            Err(err) => {
+                eprintln!("signaling-server: {err}");
+                return ExitCode::from(2);
+            }
+        };
+        shutdown_signal().await;
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

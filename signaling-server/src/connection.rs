@@ -1,0 +1,344 @@
+//! One WebSocket connection, from `hello` to close: authenticates, binds a new or resumed session, reads
+//! client frames (size cap, rate limit, error budget), writes the session's frames in order, keeps the
+//! connection alive with pings spread over the heartbeat interval, and closes with the documented codes.
+//! All peer-to-peer effects go through the [`Hub`].
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use chat_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+use futures_util::SinkExt;
+use rand::Rng;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
+
+use crate::auth::Grant;
+use crate::error::RequestError;
+use crate::hub::Hub;
+use crate::limits::{ErrorBudget, RateLimiter};
+use crate::session::{Outbound, Pending, Session};
+use crate::state::ServerState;
+
+/// Close codes this server uses (RFC 6455).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+
+/// Longest a single write may wait for a client that does not read before it counts as a slow reader.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection ended, for the close frame and the log.
+enum Exit {
+    Close(u16, &'static str),
+    /// The client fell too far behind reading its frames.
+    SlowReader,
+    /// The socket is gone; nothing more to send.
+    Gone,
+}
+
+/// Runs one connection to completion. `permit` holds its slot under the connection limit.
+pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedSemaphorePermit) {
+    state.metrics.connections.inc();
+    let exit = match timeout(state.config.hello_timeout(), read_hello(&mut socket, &state)).await {
+        Err(_) => Exit::Close(CLOSE_POLICY, "hello must be the first frame, within the hello timeout"),
+        Ok(Err(exit)) => exit,
+        Ok(Ok(hello)) => {
+            let (session, generation) = start_session(&mut socket, &state, hello).await;
+            let mut conn = Connection {
+                socket,
+                state: state.clone(),
+                session: session.clone(),
+                generation,
+                limiter: RateLimiter::new(state.config.rate_per_sec, state.config.rate_burst),
+                errors: ErrorBudget::new(10, Duration::from_secs(10)),
+                last_heard: Instant::now(),
+                batch: Vec::new(),
+            };
+            let exit = conn.serve().await;
+            if matches!(exit, Exit::Close(..)) {
+                // Deliver what was queued before closing, such as the error that caused the close.
+                let _ = timeout(Duration::from_secs(1), conn.flush()).await;
+            }
+            socket = conn.socket;
+            if session.detach(generation) {
+                state.hub.end_after_grace(session, generation, state.config.resume_grace());
+            }
+            exit
+        }
+    };
+    let exit = match exit {
+        Exit::SlowReader => {
+            state.metrics.slow_reader_drops.inc();
+            Exit::Close(CLOSE_POLICY, "slow reader: too many unread frames")
+        }
+        other => other,
+    };
+    if let Exit::Close(code, reason) = exit {
+        let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        // Best effort: the peer may already be gone or not reading.
+        let _ = timeout(Duration::from_secs(1), socket.send(close)).await;
+    }
+    state.metrics.connections.dec();
+}
+
+/// The parts of a valid `hello` the server keeps.
+struct Hello {
+    name: Box<str>,
+    grant: Grant,
+    resume: Option<chat_protocol::Resume>,
+}
+
+/// Waits for the first frame, which must be a valid `hello` with an acceptable token.
+async fn read_hello(socket: &mut WebSocket, state: &ServerState) -> Result<Hello, Exit> {
+    loop {
+        let text = match socket.recv().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Err(Exit::Gone),
+            Some(Ok(Message::Binary(_))) => {
+                return Err(refuse(socket, state, &RequestError::BinaryFrame, None).await);
+            }
+        };
+        if text.len() > state.config.max_frame_bytes {
+            let error = RequestError::TooLarge { size: text.len(), limit: state.config.max_frame_bytes };
+            return Err(refuse(socket, state, &error, None).await);
+        }
+        let (v, name, token, resume) = match ClientFrame::parse(&text) {
+            Ok(ClientFrame::Hello { v, name, token, resume }) => (v, name, token, resume),
+            Ok(other) => {
+                let error = RequestError::BadRequest(format!("expected hello, got {}", other.type_name()));
+                return Err(refuse(socket, state, &error, Some(other.type_name())).await);
+            }
+            Err(err) => {
+                let error = RequestError::BadRequest(err.message);
+                return Err(refuse(socket, state, &error, err.frame_type.as_deref()).await);
+            }
+        };
+        if v != PROTOCOL_VERSION {
+            let error = RequestError::BadRequest(format!("unsupported protocol version {v}; this server speaks {PROTOCOL_VERSION}"));
+            return Err(refuse(socket, state, &error, Some("hello")).await);
+        }
+        let name = name.trim();
+        if name.chars().count() > 64 {
+            let error = RequestError::BadRequest("name must be at most 64 characters".into());
+            return Err(refuse(socket, state, &error, Some("hello")).await);
+        }
+        let grant = match &state.auth {
+            None => Grant::open(),
+            Some(auth) => match auth.verify(token.as_deref()) {
+                Ok(grant) => grant,
+                Err(message) => {
+                    return Err(refuse(socket, state, &RequestError::Unauthorized(message), Some("hello")).await);
+                }
+            },
+        };
+        return Ok(Hello { name: name.into(), grant, resume });
+    }
+}
+
+/// Sends an error before any session exists (`seq` 0) and says how to close.
+async fn refuse(socket: &mut WebSocket, state: &ServerState, error: &RequestError, r#ref: Option<&str>) -> Exit {
+    state.hub.count_error(error.code());
+    let frame = ServerFrame::Error {
+        seq: 0,
+        code: error.code(),
+        message: error.to_string(),
+        r#ref: r#ref.map(str::to_owned),
+    };
+    let text = serde_json::to_string(&frame).unwrap_or_default();
+    let _ = timeout(Duration::from_secs(1), socket.send(Message::Text(text.into()))).await;
+    match error.code() {
+        ErrorCode::Unauthorized => Exit::Close(CLOSE_POLICY, "unauthorized"),
+        _ => Exit::Close(CLOSE_POLICY, "hello must be the first frame"),
+    }
+}
+
+/// Binds the connection to a resumed or new session and queues `welcome`.
+async fn start_session(socket: &mut WebSocket, state: &ServerState, hello: Hello) -> (Arc<Session>, u64) {
+    let resumed = hello
+        .resume
+        .as_ref()
+        .and_then(|r| state.hub.find_for_resume(&r.session, &hello.grant).map(|s| (s, r.last_seq)));
+    if let Some((session, last_seq)) = resumed {
+        let (generation, welcome_seq) = session.attach(Some(last_seq));
+        state.metrics.resumes.inc();
+        // The resumed welcome is outside the numbered stream: it carries the seq the replay continues
+        // after, so buffered frames follow it in order (docs/protocol.md, Session 4).
+        let welcome = welcome(state, &session, welcome_seq, true);
+        let _ = socket.send(Message::Text(welcome.into())).await;
+        return (session, generation);
+    }
+    let session = state.hub.create_session(hello.name, hello.grant);
+    let (generation, _) = session.attach(None);
+    session.push(state.config.resume_buffer, None, |seq| welcome(state, &session, seq, false));
+    state.metrics.frame_out("welcome");
+    (session, generation)
+}
+
+fn welcome(state: &ServerState, session: &Session, seq: u64, resumed: bool) -> String {
+    let frame = ServerFrame::Welcome {
+        seq,
+        peer: session.peer.to_string(),
+        session: session.id.to_string(),
+        resumed,
+        heartbeat_ms: state.config.heartbeat_ms,
+        ice_servers: state.ice_servers.for_peer(&session.peer),
+    };
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+/// A connection bound to its session.
+struct Connection {
+    socket: WebSocket,
+    state: Arc<ServerState>,
+    session: Arc<Session>,
+    generation: u64,
+    limiter: RateLimiter,
+    errors: ErrorBudget,
+    /// Last time anything (frame, ping, pong) arrived from the client.
+    last_heard: Instant,
+    /// Reused buffer of frames to write.
+    batch: Vec<Outbound>,
+}
+
+impl Connection {
+    async fn serve(&mut self) -> Exit {
+        let heartbeat = self.state.config.heartbeat();
+        // A random phase spreads the pings of many connections over the interval instead of a burst.
+        let phase = rand::rng().random_range(Duration::ZERO..heartbeat);
+        let mut next_ping = TokioInstant::now() + phase;
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Exit::Close(CLOSE_GOING_AWAY, "server shutting down"),
+                () = self.session.woken() => {
+                    if let Err(exit) = self.flush().await {
+                        return exit;
+                    }
+                }
+                message = self.socket.recv() => {
+                    self.last_heard = Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Err(exit) = self.on_text(&text) {
+                                return exit;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            if let Err(exit) = self.refuse(&RequestError::BinaryFrame, None) {
+                                return exit;
+                            }
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Exit::Gone,
+                    }
+                }
+                () = sleep_until(next_ping) => {
+                    if self.last_heard.elapsed() > heartbeat * 3 {
+                        return Exit::Close(CLOSE_POLICY, "idle timeout: nothing received for 3 heartbeats");
+                    }
+                    next_ping += heartbeat;
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return Exit::Gone;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes every frame the session queued for this connection, until none is left. While a write
+    /// waits on a client that does not read, frames keep queueing; past the buffer size (or after
+    /// `WRITE_TIMEOUT`) the client is a slow reader and gets dropped.
+    async fn flush(&mut self) -> Result<(), Exit> {
+        loop {
+            self.batch.clear();
+            match self.session.take_pending(self.generation, &mut self.batch) {
+                Pending::Replaced => return Err(Exit::Close(CLOSE_NORMAL, "session resumed by a newer connection")),
+                Pending::Overflowed => return Err(Exit::SlowReader),
+                Pending::Frames if self.batch.is_empty() => break,
+                Pending::Frames => {}
+            }
+            let (socket, batch) = (&mut self.socket, &self.batch);
+            let write = async move {
+                for frame in batch {
+                    socket.feed(Message::Text(frame.text.clone())).await?;
+                }
+                socket.flush().await
+            };
+            let mut write = pin!(write);
+            let mut deadline = pin!(tokio::time::sleep(WRITE_TIMEOUT));
+            loop {
+                tokio::select! {
+                    written = &mut write => match written {
+                        Ok(()) => break,
+                        Err(_) => return Err(Exit::Gone),
+                    },
+                    () = self.session.woken() => {
+                        if self.session.is_overflowed() {
+                            return Err(Exit::SlowReader);
+                        }
+                    }
+                    () = &mut deadline => return Err(Exit::SlowReader),
+                }
+            }
+            for frame in &self.batch {
+                if let Some(received) = frame.relayed_at {
+                    self.state.metrics.relay_latency.observe(received.elapsed().as_secs_f64());
+                }
+            }
+        }
+        // Large bursts grow the batch; do not keep that memory on an idle connection.
+        if self.batch.capacity() > 64 {
+            self.batch = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Handles one text frame from the client.
+    fn on_text(&mut self, text: &str) -> Result<(), Exit> {
+        let now = Instant::now();
+        if !self.limiter.allow(now) {
+            return self.refuse(&RequestError::RateLimited, None);
+        }
+        let limit = self.state.config.max_frame_bytes;
+        if text.len() > limit {
+            return self.refuse(&RequestError::TooLarge { size: text.len(), limit }, None);
+        }
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                let r#ref = err.frame_type.clone();
+                return self.refuse(&RequestError::BadRequest(err.message), r#ref.as_deref());
+            }
+        };
+        let frame_type = frame.type_name();
+        self.state.metrics.frame_in(frame_type);
+        let hub: &Hub = &self.state.hub;
+        let result = match &frame {
+            ClientFrame::Hello { .. } => Err(RequestError::DuplicateHello),
+            ClientFrame::Join { room } => hub.join(&self.session, room),
+            ClientFrame::Leave { room } => hub.leave(&self.session, room),
+            ClientFrame::Signal { room, to, data } => hub.relay(&self.session, room, to, data, now),
+            ClientFrame::Ping => {
+                hub.send(&self.session, |seq| ServerFrame::Pong { seq });
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) => self.refuse(&error, Some(frame_type)),
+        }
+    }
+
+    /// Queues an error for the client; closes the connection once the protocol error budget is spent.
+    fn refuse(&mut self, error: &RequestError, r#ref: Option<&str>) -> Result<(), Exit> {
+        self.state.hub.send_error(&self.session, error, r#ref);
+        if error.is_protocol_error() && self.errors.record(Instant::now()) {
+            return Err(Exit::Close(CLOSE_POLICY, "too many protocol errors"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! Everything a client request can be refused for, and the one place that maps each refusal to its
+//! protocol error code (docs/protocol.md, Errors).
+
+use chat_protocol::ErrorCode;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("binary frames are not part of the protocol; send JSON text")]
+    BinaryFrame,
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("too many messages; slow down")]
+    RateLimited,
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("room names are 1-64 characters of A-Z a-z 0-9 . _ -")]
+    InvalidRoomName,
+    #[error("a client may be in at most {0} rooms")]
+    TooManyRooms(usize),
+    #[error("room is full ({0} peers)")]
+    RoomFull(usize),
+    #[error("you are not in room {0:?}")]
+    NotInRoom(String),
+    #[error("no such peer in this room")]
+    UnknownPeer,
+    #[error("already said hello")]
+    DuplicateHello,
+}
+
+impl RequestError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RequestError::BadRequest(_)
+            | RequestError::BinaryFrame
+            | RequestError::InvalidRoomName
+            | RequestError::TooManyRooms(_)
+            | RequestError::DuplicateHello => ErrorCode::BadRequest,
+            RequestError::TooLarge { .. } => ErrorCode::TooLarge,
+            RequestError::RateLimited => ErrorCode::RateLimited,
+            RequestError::Unauthorized(_) => ErrorCode::Unauthorized,
+            RequestError::RoomFull(_) => ErrorCode::RoomFull,
+            RequestError::NotInRoom(_) => ErrorCode::NotInRoom,
+            RequestError::UnknownPeer => ErrorCode::UnknownPeer,
+        }
+    }
+
+    /// Protocol errors count towards the limit of 10 per 10 s after which the connection is closed; a
+    /// refused but well-formed request (room full, rate limited, ...) does not.
+    pub fn is_protocol_error(&self) -> bool {
+        matches!(
+            self,
+            RequestError::BadRequest(_)
+                | RequestError::BinaryFrame
+                | RequestError::TooLarge { .. }
+                | RequestError::DuplicateHello
+        )
+    }
+}

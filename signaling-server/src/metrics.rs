@@ -1,0 +1,85 @@
+//! Prometheus metrics of one server instance, served at `/metrics`. One registry per server (not a global)
+//! so several servers in one process, as in the tests, count separately.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels `{type="..."}` or `{code="..."}`.
+type Label = [(&'static str, &'static str); 1];
+
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    /// Live sessions, including dropped ones waiting in their resume grace period.
+    pub sessions: Gauge,
+    /// Rooms with at least one member.
+    pub rooms: Gauge,
+    frames_in: Family<Label, Counter>,
+    frames_out: Family<Label, Counter>,
+    errors: Family<Label, Counter>,
+    /// Successful session resumes.
+    pub resumes: Counter,
+    /// Connections dropped because they did not read their frames fast enough.
+    pub slow_reader_drops: Counter,
+    /// Seconds from a `signal` arriving to its relay being written to the recipient's socket.
+    pub relay_latency: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut m = Metrics {
+            connections: Gauge::default(),
+            sessions: Gauge::default(),
+            rooms: Gauge::default(),
+            frames_in: Family::default(),
+            frames_out: Family::default(),
+            errors: Family::default(),
+            resumes: Counter::default(),
+            slow_reader_drops: Counter::default(),
+            // 50 µs .. ~0.8 s in powers of two.
+            relay_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
+            registry: Registry::with_prefix("signaling"),
+        };
+        m.registry.register("connections", "Open WebSocket connections", m.connections.clone());
+        m.registry.register("sessions", "Live sessions, including those in their resume grace period", m.sessions.clone());
+        m.registry.register("rooms", "Rooms with at least one member", m.rooms.clone());
+        m.registry.register("frames_in", "Client frames received, by type", m.frames_in.clone());
+        m.registry.register("frames_out", "Server frames queued to clients, by type", m.frames_out.clone());
+        m.registry.register("errors", "Error frames sent, by code", m.errors.clone());
+        m.registry.register("resumes", "Sessions resumed within the grace period", m.resumes.clone());
+        m.registry.register("slow_reader_drops", "Connections dropped for not reading their frames", m.slow_reader_drops.clone());
+        m.registry.register("relay_latency_seconds", "Time from a signal's arrival to its write to the recipient", m.relay_latency.clone());
+        m
+    }
+
+    pub fn frame_in(&self, frame_type: &'static str) {
+        self.frames_in.get_or_create(&[("type", frame_type)]).inc();
+    }
+
+    pub fn frame_out(&self, frame_type: &'static str) {
+        self.frames_out.get_or_create(&[("type", frame_type)]).inc();
+    }
+
+    pub fn error(&self, code: &'static str) {
+        self.errors.get_or_create(&[("code", code)]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

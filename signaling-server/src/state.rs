@@ -1,0 +1,48 @@
+//! What every connection of one server shares: configuration, the hub, metrics, auth and shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::turn::IceServers;
+
+pub struct ServerState {
+    pub config: Config,
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    /// `None`: open server (development mode).
+    pub auth: Option<Authenticator>,
+    pub ice_servers: IceServers,
+    /// Cancelled on shutdown; every connection then closes with 1001.
+    pub shutdown: CancellationToken,
+    /// Live WebSocket connection tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+    /// Slots under `--max-connections`.
+    pub connection_slots: Arc<Semaphore>,
+    /// `/readyz` answers 200 while this is set.
+    pub ready: AtomicBool,
+}
+
+impl ServerState {
+    pub fn new(config: Config) -> ServerState {
+        let metrics = Arc::new(Metrics::new());
+        ServerState {
+            hub: Arc::new(Hub::new(config.room_capacity, config.resume_buffer, metrics.clone())),
+            metrics,
+            auth: config.auth_secret.as_deref().map(Authenticator::new),
+            ice_servers: IceServers::from_config(&config),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            ready: AtomicBool::new(false),
+            config,
+        }
+    }
+}
