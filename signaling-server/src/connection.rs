@@ -41,7 +41,12 @@ enum Exit {
 /// Runs one connection to completion. `permit` holds its slot under the connection limit.
 pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedSemaphorePermit) {
     state.metrics.connections.inc();
-    let exit = match timeout(state.config.hello_timeout(), read_hello(&mut socket, &state)).await {
+    let shutdown = state.shutdown.clone();
+    let hello = tokio::select! {
+        hello = timeout(state.config.hello_timeout(), read_hello(&mut socket, &state)) => hello,
+        () = shutdown.cancelled() => Ok(Err(Exit::Close(CLOSE_GOING_AWAY, "server shutting down"))),
+    };
+    let exit = match hello {
         Err(_) => Exit::Close(CLOSE_POLICY, "hello must be the first frame, within the hello timeout"),
         Ok(Err(exit)) => exit,
         Ok(Ok(hello)) => {

@@ -106,6 +106,7 @@ async fn room_capacity_name_rules_and_room_count_are_enforced() {
     c.send(json!({"type": "join", "room": "small"})).await;
     let error = c.expect_error("room_full").await;
     assert_eq!(error["ref"], "join");
+    a.expect("peer-joined").await;
     // Joining again a room one is in just repeats `joined`, it does not count twice.
     let again = a.join("small").await;
     assert_eq!(again["peers"].as_array().unwrap().len(), 1);

@@ -1,0 +1,114 @@
+//! Protects operators: probes and metrics answer, the web UI is served, bad configuration fails with one
+//! clear line and exit code 2, and shutdown closes every session with 1001 and exits 0.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, expect_close, http_get, metric, server};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_signaling-server");
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let server = server(&[]).await;
+    assert_eq!(http_get(&server, "/healthz").await, (200, "ok".into()));
+    assert_eq!(http_get(&server, "/readyz").await.0, 200);
+    let (mut a, _) = Client::hello(&server, "A").await;
+    a.join("r").await;
+    a.ping().await;
+    let (status, body) = http_get(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    for name in ["signaling_connections", "signaling_sessions", "signaling_rooms", "signaling_relay_latency_seconds", "signaling_resumes_total"] {
+        assert!(body.contains(name), "missing {name} in\n{body}");
+    }
+    assert_eq!(metric(&server, "signaling_frames_in_total", "type=\"join\"").await, 1.0);
+    assert_eq!(metric(&server, "signaling_frames_out_total", "type=\"pong\"").await, 1.0);
+    assert_eq!(metric(&server, "signaling_connections ", "").await, 1.0);
+    assert_eq!(metric(&server, "signaling_rooms ", "").await, 1.0);
+}
+
+#[tokio::test]
+async fn serves_the_built_ui_or_a_placeholder() {
+    let placeholder = server(&[]).await;
+    let (status, body) = http_get(&placeholder, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("web UI is not built"));
+
+    let dir = std::env::temp_dir().join(format!("signaling-ui-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>p2pchat</title>").unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    let config = signaling_server::Config::from_args(["--bind", "127.0.0.1:0", "--ui-dir", dir.to_str().unwrap()]).unwrap();
+    let ui = signaling_server::start(config).await.unwrap();
+    assert_eq!(http_get(&ui, "/").await, (200, "<!doctype html><title>p2pchat</title>".into()));
+    assert_eq!(http_get(&ui, "/assets/app.js").await, (200, "console.log(1)".into()));
+    assert_eq!(http_get(&ui, "/missing.js").await.0, 404);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_sessions_with_1001() {
+    let server = server(&[]).await;
+    let (mut a, _) = Client::hello(&server, "A").await;
+    let (mut b, _) = Client::hello(&server, "B").await;
+    let addr = server.local_addr();
+    let shutdown = tokio::spawn(server.shutdown());
+    assert_eq!(expect_close(&mut a.ws).await, CloseCode::Away);
+    assert_eq!(expect_close(&mut b.ws).await, CloseCode::Away);
+    tokio::time::timeout(Duration::from_secs(10), shutdown).await.expect("shutdown finishes").unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}
+
+#[test]
+fn invalid_configuration_exits_2_with_one_clear_line() {
+    for (args, expected) in [
+        (&["--turn-url", "turn:x:3478"][..], "--turn-secret"),
+        (&["--bind", "not-an-address"][..], "--bind"),
+        (&["--max-frame-bytes", "12"][..], "--max-frame-bytes"),
+        (&["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"][..], "TLS"),
+    ] {
+        let out = Command::new(BIN).args(args).args(["--bind", "127.0.0.1:0"].iter().filter(|_| args[0] != "--bind")).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--bind", "--ui-dir", "--tls-cert", "--tls-key", "--auth-secret", "--turn-url", "--turn-secret", "--turn-ttl",
+        "--stun-url", "--max-frame-bytes", "--rate-per-sec", "--rate-burst", "--room-capacity", "--resume-grace-ms", "--heartbeat-ms"] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[tokio::test]
+async fn binary_serves_and_exits_0_on_sigterm() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(BIN)
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--ui-dir", "/nonexistent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    while reqwest::get(&url).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not come up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await.unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(expect_close(&mut ws).await, CloseCode::Away);
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
