@@ -45,8 +45,9 @@ async fn websocket(State(state): State<Arc<ServerState>>, upgrade: WebSocketUpgr
     let hard_cap = (max_frame * 4).max(1 << 20);
     let tracker = state.tasks.token();
     upgrade
-        // Small buffers keep an idle connection cheap; they grow for the rare large frame.
-        .read_buffer_size(2048)
+        // Small buffers keep an idle connection cheap: tungstenite allocates the read buffer up front and
+        // reserves exactly a large frame's size once its header is read.
+        .read_buffer_size(512)
         .write_buffer_size(4096)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)

@@ -1,0 +1,169 @@
+//! `loadgen`: the signaling server's benchmark. It starts the server binary itself (so it can read the
+//! server's memory and CPU from /proc), drives it over real WebSockets on 127.0.0.1 and prints the
+//! numbers with the machine they were measured on. Every run is bounded in connections and time.
+//!
+//!   cargo build --release -p signaling-server -p p2pchat-tests
+//!   target/release/loadgen all            # idle sessions, relay at 20k/s, max rate sweep
+//!
+//! See docs/performance.md for what each figure means and the numbers measured.
+
+mod client;
+mod idle;
+mod machine;
+mod relay;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use relay::RelayReport;
+use server::ServerProcess;
+
+#[derive(Parser)]
+#[command(about = "Benchmark for the p2pchat signaling server (loopback only, bounded)")]
+struct Args {
+    /// Server binary to benchmark (default: `signaling-server` next to this tool).
+    #[arg(long, global = true)]
+    server_bin: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hold idle sessions (each joined to a room of 8) and report server RSS per session.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+    },
+    /// Relay signals between pairs at a fixed total rate.
+    Relay {
+        #[arg(long, default_value_t = 1_000)]
+        pairs: usize,
+        /// Total signals per second over all clients.
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 12)]
+        seconds: u64,
+    },
+    /// Raise the rate step by step until p99 exceeds the bound or a signal is lost.
+    Sweep {
+        #[arg(long, default_value_t = 1_000)]
+        pairs: usize,
+        #[arg(long, value_delimiter = ',', default_value = "20000,25000,30000,35000,40000,50000")]
+        rates: Vec<f64>,
+        #[arg(long, default_value_t = 6)]
+        seconds: u64,
+        /// p99 latency bound in milliseconds.
+        #[arg(long, default_value_t = 5.0)]
+        p99_ms: f64,
+    },
+    /// Everything above with the defaults.
+    All,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // Thousands of sockets on both ends; the server child inherits the raised limit.
+    rlimit::increase_nofile_limit(200_000).context("raising the open-files limit")?;
+    let binary = match args.server_bin {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("signaling-server"),
+    };
+    let size = std::fs::metadata(&binary).with_context(|| format!("server binary {}", binary.display()))?.len();
+    println!("machine: {}", machine::describe());
+    println!("server binary: {} ({:.1} MiB)", binary.display(), size as f64 / 1048576.0);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match args.command {
+            Command::Idle { sessions } => idle(&binary, sessions).await,
+            Command::Relay { pairs, rate, seconds } => {
+                let server = start(&binary)?;
+                let clients = relay::connect_pairs(&server, pairs).await?;
+                let (report, _) = relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
+                print_relay(&report);
+                Ok(())
+            }
+            Command::Sweep { pairs, rates, seconds, p99_ms } => sweep(&binary, pairs, &rates, seconds, p99_ms).await,
+            Command::All => {
+                idle(&binary, 10_000).await?;
+                let server = start(&binary)?;
+                let clients = relay::connect_pairs(&server, 1_000).await?;
+                let (report, _) = relay::run(&server, clients, 20_000.0, Duration::from_secs(12)).await?;
+                print_relay(&report);
+                drop(server);
+                sweep(&binary, 1_000, &[20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0, 50_000.0], 6, 5.0).await
+            }
+        }
+    })
+}
+
+fn start(binary: &PathBuf) -> Result<ServerProcess> {
+    let server = ServerProcess::start(binary, &[])?;
+    println!("server start → accepting connections: {:.1} ms", server.startup.as_secs_f64() * 1e3);
+    Ok(server)
+}
+
+async fn idle(binary: &PathBuf, sessions: usize) -> Result<()> {
+    let server = start(binary)?;
+    let r = idle::run(&server, sessions).await?;
+    println!(
+        "idle: {} sessions (rooms of 8) connected in {:.1} s; server RSS {:.1} MiB → {:.1} MiB; {:.2} KiB per session",
+        r.sessions,
+        r.connect_secs,
+        r.base_rss_kib as f64 / 1024.0,
+        r.rss_kib as f64 / 1024.0,
+        r.per_session_bytes / 1024.0
+    );
+    Ok(())
+}
+
+async fn sweep(binary: &PathBuf, pairs: usize, rates: &[f64], seconds: u64, p99_ms: f64) -> Result<()> {
+    let server = start(binary)?;
+    let mut clients = relay::connect_pairs(&server, pairs).await?;
+    let mut best = None;
+    for &rate in rates {
+        let (report, back) = relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
+        clients = back;
+        print_relay(&report);
+        let ok = (report.p99_us as f64) <= p99_ms * 1000.0
+            && report.lost + report.duplicated + report.misrouted == 0
+            && report.achieved_rate >= 0.95 * rate;
+        if !ok {
+            break;
+        }
+        best = Some(report.achieved_rate);
+    }
+    match best {
+        Some(rate) => println!("max rate with p99 ≤ {p99_ms} ms and nothing lost: {rate:.0} signals/s ({pairs} pairs)"),
+        None => println!("no rate in {rates:?} kept p99 ≤ {p99_ms} ms"),
+    }
+    Ok(())
+}
+
+fn print_relay(r: &RelayReport) {
+    println!(
+        "relay: {} pairs, target {:.0}/s, achieved {:.0}/s, relayed {}; lost {} duplicated {} gaps {} misrouted {}; \
+         latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; server CPU {:.1}% = {:.2} µs/signal; load tool CPU {:.1}%; \
+         server RSS {:.1} → {:.1} MiB",
+        r.pairs,
+        r.target_rate,
+        r.achieved_rate,
+        r.relayed,
+        r.lost,
+        r.duplicated,
+        r.reordered,
+        r.misrouted,
+        r.p50_us as f64 / 1e3,
+        r.p99_us as f64 / 1e3,
+        r.max_us as f64 / 1e3,
+        r.server_cpu_percent,
+        r.server_cpu_us_per_signal,
+        r.tool_cpu_percent,
+        r.rss_start_kib as f64 / 1024.0,
+        r.rss_end_kib as f64 / 1024.0,
+    );
+}
