@@ -26,11 +26,16 @@ pub struct Grant {
 impl Grant {
     /// The grant of an open (development-mode) server.
     pub fn open() -> Grant {
-        Grant { user: String::new(), rooms: None }
+        Grant {
+            user: String::new(),
+            rooms: None,
+        }
     }
 
     pub fn allows_room(&self, room: &str) -> bool {
-        self.rooms.as_ref().is_none_or(|rooms| rooms.iter().any(|r| &**r == room))
+        self.rooms
+            .as_ref()
+            .is_none_or(|rooms| rooms.iter().any(|r| &**r == room))
     }
 }
 
@@ -45,7 +50,10 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 5;
-        Authenticator { key: DecodingKey::from_secret(secret.as_bytes()), validation }
+        Authenticator {
+            key: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
     }
 
     /// Checks signature, algorithm and expiry; the error text is safe to show the client.
@@ -53,7 +61,10 @@ impl Authenticator {
         let token = token.ok_or("this server requires a token in hello")?;
         let data = decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| format!("invalid token: {e}"))?;
-        let rooms = data.claims.rooms.filter(|r| !r.iter().any(|name| name == "*"));
+        let rooms = data
+            .claims
+            .rooms
+            .filter(|r| !r.iter().any(|name| name == "*"));
         Ok(Grant {
             user: data.claims.sub,
             rooms: rooms.map(|r| r.into_iter().map(String::into_boxed_str).collect()),

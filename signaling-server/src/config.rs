@@ -95,19 +95,25 @@ impl Config {
     /// Checks what clap cannot: ranges and flag combinations. The message names the flag to fix.
     pub fn validate(&self) -> Result<(), String> {
         if !self.turn_urls.is_empty() && self.turn_secret.is_none() {
-            return Err("--turn-url needs --turn-secret (the TURN server's static-auth-secret)".into());
+            return Err(
+                "--turn-url needs --turn-secret (the TURN server's static-auth-secret)".into(),
+            );
         }
         if self.turn_secret.is_some() && self.turn_urls.is_empty() {
             return Err("--turn-secret given without any --turn-url".into());
         }
         for url in &self.stun_urls {
             if !url.starts_with("stun:") && !url.starts_with("stuns:") {
-                return Err(format!("--stun-url {url:?} must start with stun: or stuns:"));
+                return Err(format!(
+                    "--stun-url {url:?} must start with stun: or stuns:"
+                ));
             }
         }
         for url in &self.turn_urls {
             if !url.starts_with("turn:") && !url.starts_with("turns:") {
-                return Err(format!("--turn-url {url:?} must start with turn: or turns:"));
+                return Err(format!(
+                    "--turn-url {url:?} must start with turn: or turns:"
+                ));
             }
         }
         if matches!(&self.auth_secret, Some(s) if s.len() < 16) {
@@ -143,7 +149,9 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Config::try_parse_from(std::iter::once("signaling-server".into()).chain(args.into_iter().map(Into::into)))
+        Config::try_parse_from(
+            std::iter::once("signaling-server".into()).chain(args.into_iter().map(Into::into)),
+        )
     }
 
     pub fn heartbeat(&self) -> Duration {
@@ -168,8 +176,14 @@ mod tests {
         let c = Config::from_args::<_, &str>([]).unwrap();
         c.validate().unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!((c.max_frame_bytes, c.rate_per_sec, c.rate_burst), (65_536, 50, 200));
-        assert_eq!((c.room_capacity, c.resume_grace_ms, c.heartbeat_ms), (8, 30_000, 10_000));
+        assert_eq!(
+            (c.max_frame_bytes, c.rate_per_sec, c.rate_burst),
+            (65_536, 50, 200)
+        );
+        assert_eq!(
+            (c.room_capacity, c.resume_grace_ms, c.heartbeat_ms),
+            (8, 30_000, 10_000)
+        );
         assert_eq!(c.resume_buffer, 256);
     }
 

@@ -47,7 +47,10 @@ pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedS
         () = shutdown.cancelled() => Ok(Err(Exit::Close(CLOSE_GOING_AWAY, "server shutting down"))),
     };
     let exit = match hello {
-        Err(_) => Exit::Close(CLOSE_POLICY, "hello must be the first frame, within the hello timeout"),
+        Err(_) => Exit::Close(
+            CLOSE_POLICY,
+            "hello must be the first frame, within the hello timeout",
+        ),
         Ok(Err(exit)) => exit,
         Ok(Ok(hello)) => {
             let (session, generation) = start_session(&mut socket, &state, hello).await;
@@ -68,7 +71,9 @@ pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedS
             }
             socket = conn.socket;
             if session.detach(generation) {
-                state.hub.end_after_grace(session, generation, state.config.resume_grace());
+                state
+                    .hub
+                    .end_after_grace(session, generation, state.config.resume_grace());
             }
             exit
         }
@@ -81,7 +86,10 @@ pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedS
         other => other,
     };
     if let Exit::Close(code, reason) = exit {
-        let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }));
         // Best effort: the peer may already be gone or not reading.
         let _ = timeout(Duration::from_secs(1), socket.send(close)).await;
     }
@@ -107,13 +115,22 @@ async fn read_hello(socket: &mut WebSocket, state: &ServerState) -> Result<Hello
             }
         };
         if text.len() > state.config.max_frame_bytes {
-            let error = RequestError::TooLarge { size: text.len(), limit: state.config.max_frame_bytes };
+            let error = RequestError::TooLarge {
+                size: text.len(),
+                limit: state.config.max_frame_bytes,
+            };
             return Err(refuse(socket, state, &error, None).await);
         }
         let (v, name, token, resume) = match ClientFrame::parse(&text) {
-            Ok(ClientFrame::Hello { v, name, token, resume }) => (v, name, token, resume),
+            Ok(ClientFrame::Hello {
+                v,
+                name,
+                token,
+                resume,
+            }) => (v, name, token, resume),
             Ok(other) => {
-                let error = RequestError::BadRequest(format!("expected hello, got {}", other.type_name()));
+                let error =
+                    RequestError::BadRequest(format!("expected hello, got {}", other.type_name()));
                 return Err(refuse(socket, state, &error, Some(other.type_name())).await);
             }
             Err(err) => {
@@ -122,7 +139,9 @@ async fn read_hello(socket: &mut WebSocket, state: &ServerState) -> Result<Hello
             }
         };
         if v != PROTOCOL_VERSION {
-            let error = RequestError::BadRequest(format!("unsupported protocol version {v}; this server speaks {PROTOCOL_VERSION}"));
+            let error = RequestError::BadRequest(format!(
+                "unsupported protocol version {v}; this server speaks {PROTOCOL_VERSION}"
+            ));
             return Err(refuse(socket, state, &error, Some("hello")).await);
         }
         let name = name.trim();
@@ -135,16 +154,31 @@ async fn read_hello(socket: &mut WebSocket, state: &ServerState) -> Result<Hello
             Some(auth) => match auth.verify(token.as_deref()) {
                 Ok(grant) => grant,
                 Err(message) => {
-                    return Err(refuse(socket, state, &RequestError::Unauthorized(message), Some("hello")).await);
+                    return Err(refuse(
+                        socket,
+                        state,
+                        &RequestError::Unauthorized(message),
+                        Some("hello"),
+                    )
+                    .await);
                 }
             },
         };
-        return Ok(Hello { name: name.into(), grant, resume });
+        return Ok(Hello {
+            name: name.into(),
+            grant,
+            resume,
+        });
     }
 }
 
 /// Sends an error before any session exists (`seq` 0) and says how to close.
-async fn refuse(socket: &mut WebSocket, state: &ServerState, error: &RequestError, r#ref: Option<&str>) -> Exit {
+async fn refuse(
+    socket: &mut WebSocket,
+    state: &ServerState,
+    error: &RequestError,
+    r#ref: Option<&str>,
+) -> Exit {
     state.hub.count_error(error.code());
     let frame = ServerFrame::Error {
         seq: 0,
@@ -153,7 +187,11 @@ async fn refuse(socket: &mut WebSocket, state: &ServerState, error: &RequestErro
         r#ref: r#ref.map(str::to_owned),
     };
     let text = serde_json::to_string(&frame).unwrap_or_default();
-    let _ = timeout(Duration::from_secs(1), socket.send(Message::Text(text.into()))).await;
+    let _ = timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Text(text.into())),
+    )
+    .await;
     match error.code() {
         ErrorCode::Unauthorized => Exit::Close(CLOSE_POLICY, "unauthorized"),
         _ => Exit::Close(CLOSE_POLICY, "hello must be the first frame"),
@@ -161,11 +199,17 @@ async fn refuse(socket: &mut WebSocket, state: &ServerState, error: &RequestErro
 }
 
 /// Binds the connection to a resumed or new session and queues `welcome`.
-async fn start_session(socket: &mut WebSocket, state: &ServerState, hello: Hello) -> (Arc<Session>, u64) {
-    let resumed = hello
-        .resume
-        .as_ref()
-        .and_then(|r| state.hub.find_for_resume(&r.session, &hello.grant).map(|s| (s, r.last_seq)));
+async fn start_session(
+    socket: &mut WebSocket,
+    state: &ServerState,
+    hello: Hello,
+) -> (Arc<Session>, u64) {
+    let resumed = hello.resume.as_ref().and_then(|r| {
+        state
+            .hub
+            .find_for_resume(&r.session, &hello.grant)
+            .map(|s| (s, r.last_seq))
+    });
     if let Some((session, last_seq)) = resumed {
         let (generation, welcome_seq) = session.attach(Some(last_seq));
         state.metrics.resumes.inc();
@@ -177,7 +221,9 @@ async fn start_session(socket: &mut WebSocket, state: &ServerState, hello: Hello
     }
     let session = state.hub.create_session(hello.name, hello.grant);
     let (generation, _) = session.attach(None);
-    session.push(state.config.resume_buffer, None, |seq| welcome(state, &session, seq, false));
+    session.push(state.config.resume_buffer, None, |seq| {
+        welcome(state, &session, seq, false)
+    });
     state.metrics.frame_out("welcome");
     (session, generation)
 }
@@ -261,7 +307,12 @@ impl Connection {
         loop {
             self.batch.clear();
             match self.session.take_pending(self.generation, &mut self.batch) {
-                Pending::Replaced => return Err(Exit::Close(CLOSE_NORMAL, "session resumed by a newer connection")),
+                Pending::Replaced => {
+                    return Err(Exit::Close(
+                        CLOSE_NORMAL,
+                        "session resumed by a newer connection",
+                    ));
+                }
                 Pending::Overflowed => return Err(Exit::SlowReader),
                 Pending::Frames if self.batch.is_empty() => break,
                 Pending::Frames => {}
@@ -291,7 +342,10 @@ impl Connection {
             }
             for frame in &self.batch {
                 if let Some(received) = frame.relayed_at {
-                    self.state.metrics.relay_latency.observe(received.elapsed().as_secs_f64());
+                    self.state
+                        .metrics
+                        .relay_latency
+                        .observe(received.elapsed().as_secs_f64());
                 }
             }
         }
@@ -310,7 +364,13 @@ impl Connection {
         }
         let limit = self.state.config.max_frame_bytes;
         if text.len() > limit {
-            return self.refuse(&RequestError::TooLarge { size: text.len(), limit }, None);
+            return self.refuse(
+                &RequestError::TooLarge {
+                    size: text.len(),
+                    limit,
+                },
+                None,
+            );
         }
         let frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,

@@ -36,17 +36,26 @@ struct HubState {
 
 impl Hub {
     pub fn new(room_capacity: usize, buffer_frames: usize, metrics: Arc<Metrics>) -> Hub {
-        Hub { state: Mutex::new(HubState::default()), room_capacity, buffer_frames, metrics }
+        Hub {
+            state: Mutex::new(HubState::default()),
+            room_capacity,
+            buffer_frames,
+            metrics,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Creates a session with fresh random peer and session ids (128 bits each, URL-safe).
     pub fn create_session(&self, name: Box<str>, grant: Grant) -> Arc<Session> {
         let session = Arc::new(Session::new(random_id(), random_id(), name, grant));
-        self.lock().sessions.insert(session.id.clone(), session.clone());
+        self.lock()
+            .sessions
+            .insert(session.id.clone(), session.clone());
         self.metrics.sessions.inc();
         session
     }
@@ -62,7 +71,12 @@ impl Hub {
         self.send_at(session, None, frame);
     }
 
-    fn send_at(&self, session: &Session, relayed_at: Option<Instant>, frame: impl FnOnce(u64) -> ServerFrame) {
+    fn send_at(
+        &self,
+        session: &Session,
+        relayed_at: Option<Instant>,
+        frame: impl FnOnce(u64) -> ServerFrame,
+    ) {
         let mut frame_type = "";
         session.push(self.buffer_frames, relayed_at, |seq| {
             let frame = frame(seq);
@@ -98,7 +112,9 @@ impl Hub {
             return Err(RequestError::InvalidRoomName);
         }
         if !session.grant.allows_room(room) {
-            return Err(RequestError::Unauthorized(format!("your token does not allow room {room:?}")));
+            return Err(RequestError::Unauthorized(format!(
+                "your token does not allow room {room:?}"
+            )));
         }
         let mut state = self.lock();
         let already_in = session.in_room(room);
@@ -110,7 +126,12 @@ impl Hub {
             return Err(RequestError::RoomFull(self.room_capacity));
         }
         let others: Vec<Arc<Session>> = members
-            .map(|m| m.iter().filter(|s| !Arc::ptr_eq(s, session)).cloned().collect())
+            .map(|m| {
+                m.iter()
+                    .filter(|s| !Arc::ptr_eq(s, session))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         if !already_in {
             let key: Arc<str> = room.into();
@@ -131,10 +152,17 @@ impl Hub {
         }
         let peers = others
             .iter()
-            .map(|s| PeerInfo { peer: s.peer.to_string(), name: s.name.to_string() })
+            .map(|s| PeerInfo {
+                peer: s.peer.to_string(),
+                name: s.name.to_string(),
+            })
             .collect();
         // Queued under the hub lock so no frame about this room can overtake `joined`.
-        self.send(session, |seq| ServerFrame::Joined { seq, room: room.to_owned(), peers });
+        self.send(session, |seq| ServerFrame::Joined {
+            seq,
+            room: room.to_owned(),
+            peers,
+        });
         Ok(())
     }
 
@@ -150,7 +178,9 @@ impl Hub {
     }
 
     fn remove_member(&self, state: &mut HubState, session: &Arc<Session>, room: &str) {
-        let Some(members) = state.rooms.get_mut(room) else { return };
+        let Some(members) = state.rooms.get_mut(room) else {
+            return;
+        };
         members.retain(|s| !Arc::ptr_eq(s, session));
         for other in members.iter() {
             self.send(other, |seq| ServerFrame::PeerLeft {
@@ -178,10 +208,15 @@ impl Hub {
         let recipient = {
             let state = self.lock();
             let members = state.rooms.get(room);
-            let Some(members) = members.filter(|m| m.iter().any(|s| std::ptr::eq(&**s, from))) else {
+            let Some(members) = members.filter(|m| m.iter().any(|s| std::ptr::eq(&**s, from)))
+            else {
                 return Err(RequestError::NotInRoom(room.to_owned()));
             };
-            members.iter().find(|s| &*s.peer == to).cloned().ok_or(RequestError::UnknownPeer)?
+            members
+                .iter()
+                .find(|s| &*s.peer == to)
+                .cloned()
+                .ok_or(RequestError::UnknownPeer)?
         };
         self.send_at(&recipient, Some(received), |seq| ServerFrame::Signal {
             seq,
@@ -206,7 +241,12 @@ impl Hub {
 
     /// Starts the resume grace period of a dropped session: unless a connection resumes it by then,
     /// the session ends.
-    pub fn end_after_grace(self: &Arc<Self>, session: Arc<Session>, generation: u64, grace: Duration) {
+    pub fn end_after_grace(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        generation: u64,
+        grace: Duration,
+    ) {
         let hub = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
@@ -232,5 +272,7 @@ fn type_of(frame: &ServerFrame) -> &'static str {
 fn random_id() -> Arc<str> {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).into()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into()
 }

@@ -36,7 +36,10 @@ pub enum StartError {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot load TLS certificate/key: {0}")]
     Tls(std::io::Error),
 }
@@ -63,7 +66,11 @@ impl RunningServer {
 
     /// `http://host:port` or `https://...`.
     pub fn http_url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// Graceful shutdown: stop accepting, close every WebSocket with 1001, wait (bounded) for them.
@@ -86,16 +93,27 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         (Some(cert), Some(key)) => {
             // Both ring and aws-lc may be linked; pick one explicitly. Fails only if already installed.
             let _ = rustls::crypto::ring::default_provider().install_default();
-            Some(RustlsConfig::from_pem_file(cert, key).await.map_err(StartError::Tls)?)
+            Some(
+                RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(StartError::Tls)?,
+            )
         }
         _ => None,
     };
-    let listener = std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
 
     if config.auth_secret.is_none() {
-        tracing::warn!("no --auth-secret: open server (development mode), anyone can connect and join any room");
+        tracing::warn!(
+            "no --auth-secret: open server (development mode), anyone can connect and join any room"
+        );
     }
     let state = Arc::new(ServerState::new(config));
     let app = http::router(state.clone()).into_make_service();
@@ -103,15 +121,23 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let is_tls = tls.is_some();
     let task = match tls {
         Some(tls) => {
-            let server = axum_server::from_tcp_rustls(listener, tls).map_err(|source| StartError::Bind { addr, source })?;
+            let server = axum_server::from_tcp_rustls(listener, tls)
+                .map_err(|source| StartError::Bind { addr, source })?;
             tokio::spawn(server.handle(handle.clone()).serve(app))
         }
         None => {
-            let server = axum_server::from_tcp(listener).map_err(|source| StartError::Bind { addr, source })?;
+            let server = axum_server::from_tcp(listener)
+                .map_err(|source| StartError::Bind { addr, source })?;
             tokio::spawn(server.handle(handle.clone()).serve(app))
         }
     };
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = is_tls, "listening");
-    Ok(RunningServer { addr, tls: is_tls, state, handle, task })
+    Ok(RunningServer {
+        addr,
+        tls: is_tls,
+        state,
+        handle,
+        task,
+    })
 }

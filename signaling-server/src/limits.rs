@@ -45,7 +45,12 @@ pub struct ErrorBudget {
 
 impl ErrorBudget {
     pub fn new(max: u32, window: Duration) -> ErrorBudget {
-        ErrorBudget { window_start: Instant::now(), count: 0, max, window }
+        ErrorBudget {
+            window_start: Instant::now(),
+            count: 0,
+            max,
+            window,
+        }
     }
 
     /// Records one error; `true` when the budget is exceeded.

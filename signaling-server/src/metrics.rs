@@ -45,15 +45,45 @@ impl Metrics {
             relay_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
             registry: Registry::with_prefix("signaling"),
         };
-        m.registry.register("connections", "Open WebSocket connections", m.connections.clone());
-        m.registry.register("sessions", "Live sessions, including those in their resume grace period", m.sessions.clone());
-        m.registry.register("rooms", "Rooms with at least one member", m.rooms.clone());
-        m.registry.register("frames_in", "Client frames received, by type", m.frames_in.clone());
-        m.registry.register("frames_out", "Server frames queued to clients, by type", m.frames_out.clone());
-        m.registry.register("errors", "Error frames sent, by code", m.errors.clone());
-        m.registry.register("resumes", "Sessions resumed within the grace period", m.resumes.clone());
-        m.registry.register("slow_reader_drops", "Connections dropped for not reading their frames", m.slow_reader_drops.clone());
-        m.registry.register("relay_latency_seconds", "Time from a signal's arrival to its write to the recipient", m.relay_latency.clone());
+        m.registry.register(
+            "connections",
+            "Open WebSocket connections",
+            m.connections.clone(),
+        );
+        m.registry.register(
+            "sessions",
+            "Live sessions, including those in their resume grace period",
+            m.sessions.clone(),
+        );
+        m.registry
+            .register("rooms", "Rooms with at least one member", m.rooms.clone());
+        m.registry.register(
+            "frames_in",
+            "Client frames received, by type",
+            m.frames_in.clone(),
+        );
+        m.registry.register(
+            "frames_out",
+            "Server frames queued to clients, by type",
+            m.frames_out.clone(),
+        );
+        m.registry
+            .register("errors", "Error frames sent, by code", m.errors.clone());
+        m.registry.register(
+            "resumes",
+            "Sessions resumed within the grace period",
+            m.resumes.clone(),
+        );
+        m.registry.register(
+            "slow_reader_drops",
+            "Connections dropped for not reading their frames",
+            m.slow_reader_drops.clone(),
+        );
+        m.registry.register(
+            "relay_latency_seconds",
+            "Time from a signal's arrival to its write to the recipient",
+            m.relay_latency.clone(),
+        );
         m
     }
 

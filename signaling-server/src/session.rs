@@ -80,25 +80,36 @@ impl Session {
 
     fn lock(&self) -> MutexGuard<'_, SessionState> {
         // A panic while holding this lock cannot leave the ring inconsistent, so keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends a frame built for the next seq, keeping at most `capacity` frames, and wakes the connection.
-    pub fn push(&self, capacity: usize, relayed_at: Option<Instant>, build: impl FnOnce(u64) -> String) {
+    pub fn push(
+        &self,
+        capacity: usize,
+        relayed_at: Option<Instant>,
+        build: impl FnOnce(u64) -> String,
+    ) {
         let mut state = self.lock();
         if state.ended {
             return;
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        if state.frames.len() >= capacity {
-            if let Some(evicted) = state.frames.pop_front() {
-                if state.attached && evicted.seq > state.sent_seq {
-                    state.overflowed = true;
-                }
-            }
+        if state.frames.len() >= capacity
+            && let Some(evicted) = state.frames.pop_front()
+            && state.attached
+            && evicted.seq > state.sent_seq
+        {
+            state.overflowed = true;
         }
-        state.frames.push_back(Outbound { seq, text: build(seq).into(), relayed_at });
+        state.frames.push_back(Outbound {
+            seq,
+            text: build(seq).into(),
+            relayed_at,
+        });
         drop(state);
         self.wake.notify_one();
     }

@@ -34,7 +34,11 @@ impl ServerState {
     pub fn new(config: Config) -> ServerState {
         let metrics = Arc::new(Metrics::new());
         ServerState {
-            hub: Arc::new(Hub::new(config.room_capacity, config.resume_buffer, metrics.clone())),
+            hub: Arc::new(Hub::new(
+                config.room_capacity,
+                config.resume_buffer,
+                metrics.clone(),
+            )),
             metrics,
             auth: config.auth_secret.as_deref().map(Authenticator::new),
             ice_servers: IceServers::from_config(&config),

@@ -25,13 +25,19 @@ async fn malformed_and_unknown_frames_get_bad_request_and_keep_the_connection() 
     a.send(json!({"type": "signal", "room": "r"})).await;
     let error = a.expect_error("bad_request").await;
     assert_eq!(error["ref"], "signal");
-    a.send(json!({"type": "hello", "v": 1, "name": "again"})).await;
+    a.send(json!({"type": "hello", "v": 1, "name": "again"}))
+        .await;
     a.expect_error("bad_request").await;
-    a.ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    a.ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
     let error = a.expect_error("bad_request").await;
     assert!(error["message"].as_str().unwrap().contains("binary"));
     a.ping().await;
-    assert_eq!(metric(&server, "signaling_errors_total", "bad_request").await, 5.0);
+    assert_eq!(
+        metric(&server, "signaling_errors_total", "bad_request").await,
+        5.0
+    );
 }
 
 #[tokio::test]
@@ -89,14 +95,27 @@ async fn first_frame_must_be_hello_within_the_timeout() {
     assert_eq!(expect_close(&mut silent).await, CloseCode::Policy);
 
     let mut rude = Client::raw(&server).await;
-    rude.send(Message::Text(json!({"type": "join", "room": "r"}).to_string().into())).await.unwrap();
-    let mut client = Client { ws: rude, peer: String::new(), session: String::new(), last_seq: 0 };
+    rude.send(Message::Text(
+        json!({"type": "join", "room": "r"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let mut client = Client {
+        ws: rude,
+        peer: String::new(),
+        session: String::new(),
+        last_seq: 0,
+    };
     let error = client.expect_error("bad_request").await;
     assert_eq!(error["seq"], 0);
     assert_eq!(expect_close(&mut client.ws).await, CloseCode::Policy);
 
     let (mut old, _) = (Client::raw(&server).await, ());
-    old.send(Message::Text(json!({"type": "hello", "v": 2}).to_string().into())).await.unwrap();
+    old.send(Message::Text(
+        json!({"type": "hello", "v": 2}).to_string().into(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(expect_close(&mut old).await, CloseCode::Policy);
 }
 
@@ -130,7 +149,10 @@ async fn slow_reader_is_dropped_instead_of_growing_memory() {
             break;
         }
     }
-    assert_eq!(metric(&server, "signaling_slow_reader_drops_total", "").await, 1.0);
+    assert_eq!(
+        metric(&server, "signaling_slow_reader_drops_total", "").await,
+        1.0
+    );
     // The sender is unaffected.
     fast.ping().await;
 }
@@ -139,6 +161,8 @@ async fn slow_reader_is_dropped_instead_of_growing_memory() {
 async fn connection_limit_refuses_with_503() {
     let server = server(&["--max-connections", "1"]).await;
     let (_a, _) = Client::hello(&server, "A").await;
-    let refused = tokio_tungstenite::connect_async(server.ws_url()).await.unwrap_err();
+    let refused = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("503"), "{refused}");
 }

@@ -21,11 +21,23 @@ async fn health_readiness_and_metrics_answer() {
     a.ping().await;
     let (status, body) = http_get(&server, "/metrics").await;
     assert_eq!(status, 200);
-    for name in ["signaling_connections", "signaling_sessions", "signaling_rooms", "signaling_relay_latency_seconds", "signaling_resumes_total"] {
+    for name in [
+        "signaling_connections",
+        "signaling_sessions",
+        "signaling_rooms",
+        "signaling_relay_latency_seconds",
+        "signaling_resumes_total",
+    ] {
         assert!(body.contains(name), "missing {name} in\n{body}");
     }
-    assert_eq!(metric(&server, "signaling_frames_in_total", "type=\"join\"").await, 1.0);
-    assert_eq!(metric(&server, "signaling_frames_out_total", "type=\"pong\"").await, 1.0);
+    assert_eq!(
+        metric(&server, "signaling_frames_in_total", "type=\"join\"").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&server, "signaling_frames_out_total", "type=\"pong\"").await,
+        1.0
+    );
     assert_eq!(metric(&server, "signaling_connections ", "").await, 1.0);
     assert_eq!(metric(&server, "signaling_rooms ", "").await, 1.0);
 }
@@ -39,12 +51,28 @@ async fn serves_the_built_ui_or_a_placeholder() {
 
     let dir = std::env::temp_dir().join(format!("signaling-ui-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("assets")).unwrap();
-    std::fs::write(dir.join("index.html"), "<!doctype html><title>p2pchat</title>").unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>p2pchat</title>",
+    )
+    .unwrap();
     std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
-    let config = signaling_server::Config::from_args(["--bind", "127.0.0.1:0", "--ui-dir", dir.to_str().unwrap()]).unwrap();
+    let config = signaling_server::Config::from_args([
+        "--bind",
+        "127.0.0.1:0",
+        "--ui-dir",
+        dir.to_str().unwrap(),
+    ])
+    .unwrap();
     let ui = signaling_server::start(config).await.unwrap();
-    assert_eq!(http_get(&ui, "/").await, (200, "<!doctype html><title>p2pchat</title>".into()));
-    assert_eq!(http_get(&ui, "/assets/app.js").await, (200, "console.log(1)".into()));
+    assert_eq!(
+        http_get(&ui, "/").await,
+        (200, "<!doctype html><title>p2pchat</title>".into())
+    );
+    assert_eq!(
+        http_get(&ui, "/assets/app.js").await,
+        (200, "console.log(1)".into())
+    );
     assert_eq!(http_get(&ui, "/missing.js").await.0, 404);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -58,8 +86,14 @@ async fn graceful_shutdown_closes_sessions_with_1001() {
     let shutdown = tokio::spawn(server.shutdown());
     assert_eq!(expect_close(&mut a.ws).await, CloseCode::Away);
     assert_eq!(expect_close(&mut b.ws).await, CloseCode::Away);
-    tokio::time::timeout(Duration::from_secs(10), shutdown).await.expect("shutdown finishes").unwrap();
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .expect("shutdown finishes")
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
 }
 
 #[test]
@@ -68,9 +102,25 @@ fn invalid_configuration_exits_2_with_one_clear_line() {
         (&["--turn-url", "turn:x:3478"][..], "--turn-secret"),
         (&["--bind", "not-an-address"][..], "--bind"),
         (&["--max-frame-bytes", "12"][..], "--max-frame-bytes"),
-        (&["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"][..], "TLS"),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent.pem",
+                "--tls-key",
+                "/nonexistent.key",
+            ][..],
+            "TLS",
+        ),
     ] {
-        let out = Command::new(BIN).args(args).args(["--bind", "127.0.0.1:0"].iter().filter(|_| args[0] != "--bind")).output().unwrap();
+        let out = Command::new(BIN)
+            .args(args)
+            .args(
+                ["--bind", "127.0.0.1:0"]
+                    .iter()
+                    .filter(|_| args[0] != "--bind"),
+            )
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
@@ -82,8 +132,23 @@ fn invalid_configuration_exits_2_with_one_clear_line() {
 fn help_documents_every_flag() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--bind", "--ui-dir", "--tls-cert", "--tls-key", "--auth-secret", "--turn-url", "--turn-secret", "--turn-ttl",
-        "--stun-url", "--max-frame-bytes", "--rate-per-sec", "--rate-burst", "--room-capacity", "--resume-grace-ms", "--heartbeat-ms"] {
+    for flag in [
+        "--bind",
+        "--ui-dir",
+        "--tls-cert",
+        "--tls-key",
+        "--auth-secret",
+        "--turn-url",
+        "--turn-secret",
+        "--turn-ttl",
+        "--stun-url",
+        "--max-frame-bytes",
+        "--rate-per-sec",
+        "--rate-burst",
+        "--room-capacity",
+        "--resume-grace-ms",
+        "--heartbeat-ms",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
@@ -95,7 +160,12 @@ async fn binary_serves_and_exits_0_on_sigterm() {
         l.local_addr().unwrap().port()
     };
     let mut child = Command::new(BIN)
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--ui-dir", "/nonexistent"])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--ui-dir",
+            "/nonexistent",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -103,12 +173,23 @@ async fn binary_serves_and_exits_0_on_sigterm() {
     let started = Instant::now();
     let url = format!("http://127.0.0.1:{port}/healthz");
     while reqwest::get(&url).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "server did not come up");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await.unwrap();
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert_eq!(expect_close(&mut ws).await, CloseCode::Away);
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
 }

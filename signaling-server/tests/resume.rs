@@ -11,7 +11,12 @@ use serde_json::json;
 
 /// Drops the TCP connection without a close handshake, as a network failure would.
 fn cut(client: Client) -> (String, u64) {
-    let Client { ws, session, last_seq, .. } = client;
+    let Client {
+        ws,
+        session,
+        last_seq,
+        ..
+    } = client;
     drop(ws);
     (session, last_seq)
 }
@@ -29,7 +34,8 @@ async fn resume_within_grace_replays_missed_frames_in_order_and_keeps_rooms() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     for n in 0..5 {
-        a.send(json!({"type": "signal", "room": "r", "to": b_peer, "data": {"n": n}})).await;
+        a.send(json!({"type": "signal", "room": "r", "to": b_peer, "data": {"n": n}}))
+            .await;
     }
     a.ping().await;
 
@@ -37,7 +43,11 @@ async fn resume_within_grace_replays_missed_frames_in_order_and_keeps_rooms() {
     let (mut b, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], true);
     assert_eq!(welcome["peer"], json!(b_peer), "same peer id after resume");
-    assert_eq!(welcome["seq"], json!(last_seq), "resumed welcome carries the seq the replay continues after");
+    assert_eq!(
+        welcome["seq"],
+        json!(last_seq),
+        "resumed welcome carries the seq the replay continues after"
+    );
     b.last_seq = last_seq;
     for n in 0..5 {
         let signal = b.expect("signal").await;
@@ -45,7 +55,8 @@ async fn resume_within_grace_replays_missed_frames_in_order_and_keeps_rooms() {
         assert_eq!(signal["from"], json!(a.peer));
     }
     // Still in the room: signals keep flowing both ways, and Alice saw no leave or join.
-    b.send(json!({"type": "signal", "room": "r", "to": a.peer, "data": "back"})).await;
+    b.send(json!({"type": "signal", "room": "r", "to": a.peer, "data": "back"}))
+        .await;
     assert_eq!(a.expect("signal").await["data"], "back");
     a.expect_silence(Duration::from_millis(200)).await;
 }
@@ -59,7 +70,8 @@ async fn resume_replays_only_frames_after_last_seq_and_replaces_a_stale_connecti
     b.join("r").await;
     a.expect("peer-joined").await;
     for n in 0..3 {
-        a.send(json!({"type": "signal", "room": "r", "to": b.peer, "data": n})).await;
+        a.send(json!({"type": "signal", "room": "r", "to": b.peer, "data": n}))
+            .await;
     }
     // Bob processed only the first signal, then his network changed while the old socket still looks open.
     assert_eq!(b.expect("signal").await["data"], 0);

@@ -19,7 +19,10 @@ async fn hello_gets_welcome_with_unguessable_ids_and_seq_one() {
     // 128 random bits, base64url: 22 URL-safe characters.
     for id in [&a.peer, &a.session] {
         assert_eq!(id.len(), 22, "{id}");
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
     assert_ne!(a.peer, a.session);
     let (b, _) = Client::hello(&server, "Bob").await;
@@ -38,11 +41,17 @@ async fn join_lists_present_peers_and_announces_newcomers_and_leavers() {
     let joined = b.join("team-1").await;
     assert_eq!(joined["peers"], json!([{"peer": a.peer, "name": "Alice"}]));
     let announced = a.expect("peer-joined").await;
-    assert_eq!((&announced["room"], &announced["peer"], &announced["name"]), (&json!("team-1"), &json!(b.peer), &json!("Bob")));
+    assert_eq!(
+        (&announced["room"], &announced["peer"], &announced["name"]),
+        (&json!("team-1"), &json!(b.peer), &json!("Bob"))
+    );
 
     b.send(json!({"type": "leave", "room": "team-1"})).await;
     let left = a.expect("peer-left").await;
-    assert_eq!((&left["room"], &left["peer"]), (&json!("team-1"), &json!(b.peer)));
+    assert_eq!(
+        (&left["room"], &left["peer"]),
+        (&json!("team-1"), &json!(b.peer))
+    );
     b.ping().await;
     // Leaving twice is refused: b is no longer in the room.
     b.send(json!({"type": "leave", "room": "team-1"})).await;
@@ -64,7 +73,8 @@ async fn signal_reaches_only_the_addressed_peer_with_server_set_from() {
 
     let data = json!({"kind": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n", "n": 1.5e300, "deep": [{"x": null}]});
     // A forged `from` is ignored.
-    a.send(json!({"type": "signal", "room": "r", "to": b.peer, "from": c.peer, "data": data})).await;
+    a.send(json!({"type": "signal", "room": "r", "to": b.peer, "from": c.peer, "data": data}))
+        .await;
     let got = b.expect("signal").await;
     assert_eq!(got["from"], json!(a.peer));
     assert_eq!(got["room"], "r");
@@ -126,7 +136,11 @@ async fn room_capacity_name_rules_and_room_count_are_enforced() {
 #[tokio::test]
 async fn ping_is_answered_with_pong_and_unknown_fields_are_tolerated() {
     let server = server(&[]).await;
-    let (mut a, _) = Client::hello_with(&server, json!({"type": "hello", "v": 1, "name": "A", "future": {"x": 1}})).await;
+    let (mut a, _) = Client::hello_with(
+        &server,
+        json!({"type": "hello", "v": 1, "name": "A", "future": {"x": 1}}),
+    )
+    .await;
     a.send(json!({"type": "ping", "extra": true})).await;
     a.expect("pong").await;
 }

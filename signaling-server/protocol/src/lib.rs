@@ -405,7 +405,10 @@ mod tests {
         else {
             panic!("not a hello")
         };
-        assert_eq!((v, name.as_str(), token.as_deref()), (1, "Alice", Some("t")));
+        assert_eq!(
+            (v, name.as_str(), token.as_deref()),
+            (1, "Alice", Some("t"))
+        );
         assert_eq!(
             resume,
             Some(Resume {

@@ -19,7 +19,9 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub async fn server(args: &[&str]) -> RunningServer {
     let mut all = vec!["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
     all.extend_from_slice(args);
-    signaling_server::start(Config::from_args(all).expect("valid test flags")).await.expect("server starts")
+    signaling_server::start(Config::from_args(all).expect("valid test flags"))
+        .await
+        .expect("server starts")
 }
 
 pub struct Client {
@@ -32,7 +34,9 @@ pub struct Client {
 impl Client {
     /// Opens a socket without saying hello.
     pub async fn raw(server: &RunningServer) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
-        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .expect("websocket connects");
         ws
     }
 
@@ -43,7 +47,12 @@ impl Client {
 
     pub async fn hello_with(server: &RunningServer, hello: Value) -> (Client, Value) {
         let ws = Self::raw(server).await;
-        let mut client = Client { ws, peer: String::new(), session: String::new(), last_seq: 0 };
+        let mut client = Client {
+            ws,
+            peer: String::new(),
+            session: String::new(),
+            last_seq: 0,
+        };
         client.send(hello).await;
         let welcome = client.recv().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -53,21 +62,27 @@ impl Client {
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.ws.send(Message::Text(frame.to_string().into())).await.expect("send");
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("send");
     }
 
     pub async fn send_text(&mut self, text: String) {
-        self.ws.send(Message::Text(text.into())).await.expect("send");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 
     /// Next JSON frame (control frames skipped); checks that `seq` rises by exactly one.
     pub async fn recv(&mut self) -> Value {
         let frame = self.try_recv(WAIT).await.expect("expected a frame");
         if let Some(seq) = frame["seq"].as_u64() {
-            if frame["type"] != "welcome" || !frame["resumed"].as_bool().unwrap_or(false) {
-                if self.last_seq != 0 || seq != 0 {
-                    assert_eq!(seq, self.last_seq + 1, "seq must increase by one: {frame}");
-                }
+            // A resumed welcome repeats the client's last_seq; errors before a session have seq 0.
+            let resumed_welcome = frame["type"] == "welcome" && frame["resumed"] == true;
+            if !resumed_welcome && seq != 0 {
+                assert_eq!(seq, self.last_seq + 1, "seq must increase by one: {frame}");
             }
             self.last_seq = seq;
         }
@@ -85,7 +100,10 @@ impl Client {
     pub async fn expect_error(&mut self, code: &str) -> Value {
         let frame = self.expect("error").await;
         assert_eq!(frame["code"], code, "{frame}");
-        assert!(frame["message"].as_str().is_some_and(|m| !m.is_empty()), "error needs a message: {frame}");
+        assert!(
+            frame["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error needs a message: {frame}"
+        );
         frame
     }
 
@@ -93,9 +111,13 @@ impl Client {
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let message = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match message.expect("socket error") {
-                Message::Text(text) => return Some(serde_json::from_str(&text).expect("server sends JSON")),
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(&text).expect("server sends JSON"));
+                }
                 Message::Close(frame) => panic!("unexpected close: {frame:?}"),
                 _ => continue,
             }
@@ -128,7 +150,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        match tokio::time::timeout_at(deadline, ws.next()).await.expect("server closes in time") {
+        match tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("server closes in time")
+        {
             Some(Ok(Message::Close(Some(frame)))) => return frame.code,
             Some(Ok(Message::Close(None))) => panic!("close without a code"),
             Some(Ok(_)) => continue,
@@ -139,7 +164,9 @@ where
 
 /// GET `path` over plain HTTP; returns status and body.
 pub async fn http_get(server: &RunningServer, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("{}{path}", server.http_url())).await.expect("http get");
+    let response = reqwest::get(format!("{}{path}", server.http_url()))
+        .await
+        .expect("http get");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }
@@ -157,14 +184,19 @@ pub async fn metric(server: &RunningServer, name: &str, filter: &str) -> f64 {
 /// ping) until the server's close frame; returns its code.
 pub async fn raw_close_code(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> u16 {
     use tokio::io::AsyncReadExt;
-    let MaybeTlsStream::Plain(tcp) = ws.get_mut() else { panic!("plain TCP expected") };
+    let MaybeTlsStream::Plain(tcp) = ws.get_mut() else {
+        panic!("plain TCP expected")
+    };
     let mut bytes = Vec::new();
     let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut bytes)).await;
     let mut at = 0;
     while at + 2 <= bytes.len() {
         let opcode = bytes[at] & 0x0f;
         let (len, header) = match bytes[at + 1] & 0x7f {
-            126 => (u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize, 4),
+            126 => (
+                u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize,
+                4,
+            ),
             127 => panic!("unexpectedly large frame"),
             n => (n as usize, 2),
         };

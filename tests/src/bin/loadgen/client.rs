@@ -18,7 +18,9 @@ pub struct LoadClient {
 impl LoadClient {
     pub async fn connect(url: &str, name: &str) -> Result<LoadClient> {
         // Small buffers so thousands of clients fit in the tool's memory.
-        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
             .await
             .context("websocket connect")?;
@@ -49,7 +51,8 @@ pub async fn next_frame(ws: &mut Socket) -> Result<ServerFrame> {
     loop {
         match ws.next().await.context("server closed the connection")?? {
             Message::Text(text) => {
-                return ServerFrame::parse(&text).map_err(|e| anyhow::anyhow!("bad frame from server: {}", e.message));
+                return ServerFrame::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("bad frame from server: {}", e.message));
             }
             Message::Close(frame) => bail!("server closed: {frame:?}"),
             _ => continue,

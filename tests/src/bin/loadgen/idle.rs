@@ -51,5 +51,11 @@ pub async fn run(server: &ServerProcess, sessions: usize) -> Result<IdleReport> 
         reader.abort();
     }
     let per_session_bytes = (rss_kib.saturating_sub(base_rss_kib) * 1024) as f64 / sessions as f64;
-    Ok(IdleReport { sessions, connect_secs, base_rss_kib, rss_kib, per_session_bytes })
+    Ok(IdleReport {
+        sessions,
+        connect_secs,
+        base_rss_kib,
+        rss_kib,
+        per_session_bytes,
+    })
 }

@@ -53,7 +53,11 @@ enum Command {
     Sweep {
         #[arg(long, default_value_t = 1_000)]
         pairs: usize,
-        #[arg(long, value_delimiter = ',', default_value = "20000,25000,30000,35000,40000,50000")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "20000,25000,30000,35000,40000,50000"
+        )]
         rates: Vec<f64>,
         #[arg(long, default_value_t = 6)]
         seconds: u64,
@@ -73,29 +77,53 @@ fn main() -> Result<()> {
         Some(path) => path,
         None => std::env::current_exe()?.with_file_name("signaling-server"),
     };
-    let size = std::fs::metadata(&binary).with_context(|| format!("server binary {}", binary.display()))?.len();
+    let size = std::fs::metadata(&binary)
+        .with_context(|| format!("server binary {}", binary.display()))?
+        .len();
     println!("machine: {}", machine::describe());
-    println!("server binary: {} ({:.1} MiB)", binary.display(), size as f64 / 1048576.0);
+    println!(
+        "server binary: {} ({:.1} MiB)",
+        binary.display(),
+        size as f64 / 1048576.0
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match args.command {
             Command::Idle { sessions } => idle(&binary, sessions).await,
-            Command::Relay { pairs, rate, seconds } => {
+            Command::Relay {
+                pairs,
+                rate,
+                seconds,
+            } => {
                 let server = start(&binary)?;
                 let clients = relay::connect_pairs(&server, pairs).await?;
-                let (report, _) = relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
+                let (report, _) =
+                    relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
                 print_relay(&report);
                 Ok(())
             }
-            Command::Sweep { pairs, rates, seconds, p99_ms } => sweep(&binary, pairs, &rates, seconds, p99_ms).await,
+            Command::Sweep {
+                pairs,
+                rates,
+                seconds,
+                p99_ms,
+            } => sweep(&binary, pairs, &rates, seconds, p99_ms).await,
             Command::All => {
                 idle(&binary, 10_000).await?;
                 let server = start(&binary)?;
                 let clients = relay::connect_pairs(&server, 1_000).await?;
-                let (report, _) = relay::run(&server, clients, 20_000.0, Duration::from_secs(12)).await?;
+                let (report, _) =
+                    relay::run(&server, clients, 20_000.0, Duration::from_secs(12)).await?;
                 print_relay(&report);
                 drop(server);
-                sweep(&binary, 1_000, &[20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0, 50_000.0], 6, 5.0).await
+                sweep(
+                    &binary,
+                    1_000,
+                    &[20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0, 50_000.0],
+                    6,
+                    5.0,
+                )
+                .await
             }
         }
     })
@@ -103,7 +131,10 @@ fn main() -> Result<()> {
 
 fn start(binary: &PathBuf) -> Result<ServerProcess> {
     let server = ServerProcess::start(binary, &[])?;
-    println!("server start → accepting connections: {:.1} ms", server.startup.as_secs_f64() * 1e3);
+    println!(
+        "server start → accepting connections: {:.1} ms",
+        server.startup.as_secs_f64() * 1e3
+    );
     Ok(server)
 }
 
@@ -121,12 +152,19 @@ async fn idle(binary: &PathBuf, sessions: usize) -> Result<()> {
     Ok(())
 }
 
-async fn sweep(binary: &PathBuf, pairs: usize, rates: &[f64], seconds: u64, p99_ms: f64) -> Result<()> {
+async fn sweep(
+    binary: &PathBuf,
+    pairs: usize,
+    rates: &[f64],
+    seconds: u64,
+    p99_ms: f64,
+) -> Result<()> {
     let server = start(binary)?;
     let mut clients = relay::connect_pairs(&server, pairs).await?;
     let mut best = None;
     for &rate in rates {
-        let (report, back) = relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
+        let (report, back) =
+            relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
         clients = back;
         print_relay(&report);
         let ok = (report.p99_us as f64) <= p99_ms * 1000.0
@@ -138,7 +176,9 @@ async fn sweep(binary: &PathBuf, pairs: usize, rates: &[f64], seconds: u64, p99_
         best = Some(report.achieved_rate);
     }
     match best {
-        Some(rate) => println!("max rate with p99 ≤ {p99_ms} ms and nothing lost: {rate:.0} signals/s ({pairs} pairs)"),
+        Some(rate) => println!(
+            "max rate with p99 ≤ {p99_ms} ms and nothing lost: {rate:.0} signals/s ({pairs} pairs)"
+        ),
         None => println!("no rate in {rates:?} kept p99 ≤ {p99_ms} ms"),
     }
     Ok(())

@@ -47,7 +47,10 @@ struct ClientResult {
 }
 
 /// Connects `pairs` pairs, each in room `pair-<i>`; returns them as (a, b) sockets, in room order.
-pub async fn connect_pairs(server: &ServerProcess, pairs: usize) -> Result<Vec<(LoadClient, LoadClient)>> {
+pub async fn connect_pairs(
+    server: &ServerProcess,
+    pairs: usize,
+) -> Result<Vec<(LoadClient, LoadClient)>> {
     use futures_util::StreamExt;
     let url = server.ws_url();
     futures_util::stream::iter(0..pairs)
@@ -71,7 +74,12 @@ pub async fn connect_pairs(server: &ServerProcess, pairs: usize) -> Result<Vec<(
         .collect()
 }
 
-pub async fn run(server: &ServerProcess, clients: Vec<(LoadClient, LoadClient)>, rate: f64, duration: Duration) -> Result<(RelayReport, Vec<(LoadClient, LoadClient)>)> {
+pub async fn run(
+    server: &ServerProcess,
+    clients: Vec<(LoadClient, LoadClient)>,
+    rate: f64,
+    duration: Duration,
+) -> Result<(RelayReport, Vec<(LoadClient, LoadClient)>)> {
     let pairs = clients.len();
     let per_client_period = Duration::from_secs_f64(2.0 * pairs as f64 / rate);
     let epoch = Arc::new(Instant::now());
@@ -86,8 +94,24 @@ pub async fn run(server: &ServerProcess, clients: Vec<(LoadClient, LoadClient)>,
     for (i, (a, b)) in clients.into_iter().enumerate() {
         let room: Arc<str> = format!("pair-{i}").into();
         let (a_peer, b_peer) = (a.peer.clone(), b.peer.clone());
-        tasks.push(tokio::spawn(drive(a, b_peer, room.clone(), per_client_period, start_at, send_until, epoch.clone())));
-        tasks.push(tokio::spawn(drive(b, a_peer, room, per_client_period, start_at, send_until, epoch.clone())));
+        tasks.push(tokio::spawn(drive(
+            a,
+            b_peer,
+            room.clone(),
+            per_client_period,
+            start_at,
+            send_until,
+            epoch.clone(),
+        )));
+        tasks.push(tokio::spawn(drive(
+            b,
+            a_peer,
+            room,
+            per_client_period,
+            start_at,
+            send_until,
+            epoch.clone(),
+        )));
     }
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -99,7 +123,8 @@ pub async fn run(server: &ServerProcess, clients: Vec<(LoadClient, LoadClient)>,
     let elapsed = wall.elapsed().as_secs_f64();
 
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut sent, mut relayed, mut lost, mut duplicated, mut reordered, mut misrouted) = (0, 0, 0, 0, 0, 0);
+    let (mut sent, mut relayed, mut lost, mut duplicated, mut reordered, mut misrouted) =
+        (0, 0, 0, 0, 0, 0);
     let mut clients = Vec::with_capacity(pairs);
     let mut iter = results.into_iter();
     while let (Some((ra, ca)), Some((rb, cb))) = (iter.next(), iter.next()) {

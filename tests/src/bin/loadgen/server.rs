@@ -16,10 +16,17 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(binary: &PathBuf, extra_args: &[String]) -> Result<ServerProcess> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let started = Instant::now();
         let child = Command::new(binary)
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--ui-dir", "/nonexistent"])
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--ui-dir",
+                "/nonexistent",
+            ])
             .args(["--max-connections", "100000"])
             .args(extra_args)
             .env("RUST_LOG", "error")
@@ -27,7 +34,11 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut server = ServerProcess { child, port, startup: Duration::ZERO };
+        let mut server = ServerProcess {
+            child,
+            port,
+            startup: Duration::ZERO,
+        };
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 server.startup = started.elapsed();
