@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds and starts the signaling server with the web UI on http://127.0.0.1:8080 (Ctrl-C stops it).
+# Extra arguments go to the server, e.g. ./run.sh --bind 0.0.0.0:8080 --turn-url ... (see --help).
+set -euo pipefail
+cd "$(dirname "$0")"
+source .ci/deps.sh
+p2pchat_install_apt
+p2pchat_check_toolchain
+p2pchat_build_ui
+cargo build --release -p signaling-server
+exec "$CARGO_TARGET_DIR/release/signaling-server" --ui-dir ui/dist "$@"
