@@ -118,3 +118,38 @@ async fn resume_with_an_unknown_session_starts_fresh() {
     assert_eq!(welcome["resumed"], false);
     assert_eq!(welcome["seq"], 1);
 }
+
+#[tokio::test]
+async fn a_long_absence_replays_the_last_256_frames_and_shows_the_gap() {
+    let server = server(&["--rate-burst", "1000", "--rate-per-sec", "1000"]).await;
+    let (mut a, _) = Client::hello(&server, "Alice").await;
+    let (mut b, _) = Client::hello(&server, "Bob").await;
+    a.join("r").await;
+    b.join("r").await;
+    a.expect("peer-joined").await;
+    let b_peer = b.peer.clone();
+    let (session, last_seq) = cut(b);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for n in 0..300 {
+        a.send(json!({"type": "signal", "room": "r", "to": b_peer, "data": n}))
+            .await;
+    }
+    a.ping().await;
+
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": {"session": session, "last_seq": last_seq}});
+    let (mut b, welcome) = Client::hello_with(&server, hello).await;
+    assert_eq!(welcome["resumed"], true);
+    // Frames 1..=last_seq were seen; the next 300 were signals; only the newest 256 frames are kept.
+    let newest = last_seq + 300;
+    let oldest_kept = newest - 255;
+    assert_eq!(
+        welcome["seq"],
+        json!(oldest_kept - 1),
+        "replay starts at the oldest kept frame"
+    );
+    b.last_seq = oldest_kept - 1;
+    for n in 44..300 {
+        assert_eq!(b.expect("signal").await["data"], n);
+    }
+    b.expect_silence(Duration::from_millis(100)).await;
+}
