@@ -1,0 +1,143 @@
+// Shared helpers of the browser end-to-end tests: start the real signaling server binary (and coturn),
+// drive Debian's Chromium with fake camera/microphone through playwright-core, and read what a person
+// would see through the UI's data-testid hooks. Everything started here is stopped by its own PID.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
+export const serverBin = process.env.SIGNALING_SERVER_BIN ?? path.join(targetDir, 'debug/signaling-server');
+
+/** Bounded waits everywhere: a stuck test fails instead of hanging CI. */
+export const TIMEOUT = 20_000;
+
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  return port;
+}
+
+async function waitForPort(port, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listening on ${port} after ${ms} ms`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the signaling server serving ui/dist; `port` lets a test restart it on the same address. */
+export async function startServer({ port, args = [] } = {}) {
+  port ??= await freePort();
+  const child = spawn(serverBin, ['--bind', `127.0.0.1:${port}`, '--ui-dir', path.join(repo, 'ui/dist'), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, RUST_LOG: 'warn' },
+  });
+  child.stderr.on('data', (d) => process.env.E2E_VERBOSE && process.stderr.write(d));
+  await waitForPort(port);
+  return { port, url: `http://127.0.0.1:${port}`, child, stop: () => stopProcess(child) };
+}
+
+export async function stopProcess(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const exited = once(child, 'exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** coturn on 127.0.0.1 with the TURN REST secret (see docs/operations.md). */
+export async function startTurn(secret) {
+  const port = await freePort();
+  const child = spawn('turnserver', [
+    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
+    '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=test', '--no-tls', '--no-dtls',
+    '--allow-loopback-peers', '--no-cli', '--min-port=49160', '--max-port=49200', '--log-file=stdout',
+  ], { stdio: ['ignore', 'ignore', 'ignore'] });
+  await sleep(500);
+  return { port, child, stop: () => stopProcess(child) };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--disable-gpu', '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** A person: a fresh browser context that opens the app, picks a name and joins `room`. */
+export async function joinAs(browser, baseUrl, name, room, { query = '', viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ viewport, permissions: ['camera', 'microphone'] });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(`${baseUrl}/${query}`);
+  await page.getByTestId('name-input').fill(name);
+  await page.getByTestId('room-input').fill(room);
+  await page.getByTestId('join-button').click();
+  await page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor();
+  return page;
+}
+
+/** Waits until `page` lists `count` other people in the room, linked peer to peer. */
+export async function waitForPeers(page, count) {
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="presence-item"] .dot.connected').length === n,
+    count,
+    { timeout: TIMEOUT },
+  );
+}
+
+export async function sendChat(page, text) {
+  await page.getByTestId('chat-input').fill(text);
+  await page.getByTestId('chat-send').click();
+}
+
+/** Waits for a chat message with `text` (and, for own messages, delivery status `status`). */
+export async function waitForMessage(page, text, status) {
+  const sel = status ? `[data-testid="chat-message"][data-status="${status}"]` : '[data-testid="chat-message"]';
+  await page.locator(sel).filter({ hasText: text }).first().waitFor({ timeout: TIMEOUT });
+}
+
+/** Video frames decoded from each remote video element (what the person actually sees). */
+export async function decodedFrames(page) {
+  return page.$$eval('[data-testid="remote-video"]', (videos) =>
+    videos.map((v) => (v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0)),
+  );
+}
+
+/** Waits until `page` shows `count` remote videos, each with decoded frames. */
+export async function waitForRemoteVideos(page, count) {
+  await page.waitForFunction(
+    (n) => {
+      const videos = [...document.querySelectorAll('[data-testid="remote-video"]')];
+      return videos.length === n && videos.every((v) => v.getVideoPlaybackQuality().totalVideoFrames > 0);
+    },
+    count,
+    { timeout: TIMEOUT },
+  );
+}
+
+export async function callState(page) {
+  return page.getByTestId('call-state').getAttribute('data-phase');
+}

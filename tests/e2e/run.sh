@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Web UI checks: type check and unit tests (vitest), then browser end-to-end tests in real Chromium against
+# the real signaling server. The browser tests run inside a network namespace made here, so WebRTC sees
+# only test addresses (10.99.0.0/24 on a veth pair, plus loopback). Needs root (unshare).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
+export npm_config_cache="${npm_config_cache:-$HOME/.cache/p2pchat/npm}"
+
+install() { # npm ci only when the lock changed since the last install
+  if [[ ! -d "$1/node_modules" ]] || [[ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]]; then
+    npm --prefix "$1" ci --no-audit --no-fund
+  fi
+}
+install ui
+install tests/e2e
+
+echo "--- ui: type check"
+npm --prefix ui run check
+echo "--- ui: unit tests"
+npm --prefix ui test
+echo "--- ui: build"
+npm --prefix ui run build >/dev/null
+cargo build -q -p signaling-server
+
+echo "--- browser end-to-end tests (network namespace)"
+tests=("$@")
+if ((${#tests[@]} == 0)); then tests=(tests/e2e/*.test.mjs); fi
+unshare -n bash -euo pipefail -c '
+  ip link set lo up
+  ip link add v0 type veth peer name v1
+  ip addr add 10.99.0.1/24 dev v0
+  ip addr add 10.99.0.2/24 dev v1
+  ip link set v0 up
+  ip link set v1 up
+  ip route add default dev v0
+  exec node --test --test-concurrency=1 --test-timeout=240000 "$@"
+' e2e "${tests[@]}"

@@ -1,0 +1,315 @@
+// The call in a room: ringing (invite/accept/decline/cancel, 30 s timeout, missed calls), local media,
+// who is in the call (a full mesh of up to 6), mute/camera, hang-up, glare between two callers, and a
+// 2-second quality loop that shows RTT/loss/bitrate and drives adaptive bitrate.
+
+import { v7 as uuidv7 } from 'uuid';
+import type { SignalData } from '../protocol.gen';
+import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
+import { getLocalMedia, stopMedia } from './media';
+import type { PeerLink } from './peer';
+import { QualityMeter, type Quality } from './stats';
+
+export const RING_TIMEOUT_MS = 30_000;
+export const MAX_CALL_PEOPLE = 6;
+const QUALITY_INTERVAL_MS = 2000;
+
+export type CallPhase = 'idle' | 'outgoing' | 'incoming' | 'active';
+
+/** How the call reaches peers; implemented by the room. */
+export interface CallLinks {
+  peers(): string[];
+  nameOf(peer: string): string;
+  signal(peer: string, data: SignalData): void;
+  link(peer: string): PeerLink | undefined;
+  system(text: string): void;
+}
+
+interface PeerQuality {
+  quality: Quality;
+  samples: QualitySample[];
+  limits: EncodingLimits;
+  /** Whether `limits` reached the sender (first tick, or after a refused setParameters). */
+  applied: boolean;
+  meter: QualityMeter;
+}
+
+export class Call {
+  phase = $state<CallPhase>('idle');
+  id = $state<string | null>(null);
+  /** The peer who rings us (incoming). */
+  caller = $state<string | null>(null);
+  /** Peers whose media we exchange. */
+  participants = $state<string[]>([]);
+  localStream = $state.raw<MediaStream | null>(null);
+  micMuted = $state(false);
+  cameraOff = $state(false);
+  /** Why the last call ended or why media is limited; shown to the person. */
+  notice = $state<string | null>(null);
+  quality = $state<Record<string, Quality>>({});
+
+  /** Peers we invited and who have not answered. */
+  private invited = new Set<string>();
+  /** Peers known to have joined this call id (learned while ringing). */
+  private known = new Set<string>();
+  private ringTimer: ReturnType<typeof setTimeout> | undefined;
+  private qualityTimer: ReturnType<typeof setInterval> | undefined;
+  private meters = new Map<string, PeerQuality>();
+
+  constructor(private readonly links: CallLinks) {}
+
+  /** Rings everyone in the room. */
+  async start(): Promise<void> {
+    if (this.phase !== 'idle') return;
+    const peers = this.links.peers().slice(0, MAX_CALL_PEOPLE - 1);
+    if (peers.length === 0) {
+      this.notice = 'Nobody else is in this room yet.';
+      return;
+    }
+    this.id = uuidv7();
+    this.phase = 'outgoing';
+    this.invited = new Set(peers);
+    this.notice = null;
+    await this.openMedia();
+    if (this.phase !== 'outgoing') return;
+    const media = this.localStream?.getVideoTracks().length ? ['audio', 'video'] : ['audio'];
+    for (const peer of peers) this.links.signal(peer, { kind: 'invite', call: this.id, media });
+    this.ringTimer = setTimeout(() => {
+      if (this.phase !== 'outgoing') return;
+      this.sendAll([...this.invited], { kind: 'cancel', call: this.id ?? '' });
+      this.links.system('No answer.');
+      this.reset('No answer.');
+    }, RING_TIMEOUT_MS);
+  }
+
+  async accept(): Promise<void> {
+    if (this.phase !== 'incoming' || !this.id || !this.caller) return;
+    clearTimeout(this.ringTimer);
+    const id = this.id;
+    this.phase = 'active';
+    this.notice = null;
+    await this.openMedia();
+    if (this.phase !== 'active' || this.id !== id) return;
+    // Tell everyone in the room, so other participants of a group call connect to us too.
+    for (const peer of this.links.peers()) this.links.signal(peer, { kind: 'accept', call: id });
+    for (const peer of new Set([this.caller, ...this.known])) this.addParticipant(peer);
+  }
+
+  decline(): void {
+    if (this.phase !== 'incoming' || !this.id || !this.caller) return;
+    this.links.signal(this.caller, { kind: 'decline', call: this.id });
+    this.links.system(`You declined a call from ${this.links.nameOf(this.caller)}.`);
+    this.reset(null);
+  }
+
+  hangup(): void {
+    if (this.phase === 'outgoing') this.sendAll([...this.invited], { kind: 'cancel', call: this.id ?? '' });
+    if (this.phase === 'active') this.sendAll(this.participants, { kind: 'hangup', call: this.id ?? '' });
+    if (this.phase === 'incoming') return this.decline();
+    this.reset('Call ended.');
+  }
+
+  toggleMic(): void {
+    this.micMuted = !this.micMuted;
+    for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !this.micMuted;
+  }
+
+  toggleCamera(): void {
+    this.cameraOff = !this.cameraOff;
+    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !this.cameraOff;
+  }
+
+  /** Switches camera or microphone mid-call without renegotiating. */
+  async useDevices(choice: { cameraId?: string; microphoneId?: string }): Promise<void> {
+    const { stream, notice } = await getLocalMedia(choice);
+    if (!stream) {
+      this.notice = notice;
+      return;
+    }
+    stopMedia(this.localStream);
+    this.localStream = stream;
+    this.applyToggles();
+    for (const peer of this.participants) this.links.link(peer)?.setLocalMedia(stream);
+  }
+
+  /** Call signals from `peer` (offer/answer/candidate are handled by the peer link). */
+  onSignal(peer: string, data: SignalData): void {
+    switch (data.kind) {
+      case 'invite':
+        return this.onInvite(peer, data.call);
+      case 'accept':
+        if (data.call !== this.id) return;
+        if (this.phase === 'outgoing' || this.phase === 'active') {
+          clearTimeout(this.ringTimer);
+          this.invited.delete(peer);
+          this.phase = 'active';
+          this.addParticipant(peer);
+        } else if (this.phase === 'incoming') {
+          this.known.add(peer);
+        }
+        return;
+      case 'decline':
+        if (data.call !== this.id || this.phase !== 'outgoing') return;
+        this.invited.delete(peer);
+        this.links.system(`${this.links.nameOf(peer)} declined the call.`);
+        if (this.invited.size === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
+        return;
+      case 'cancel':
+        if (data.call !== this.id || this.phase !== 'incoming') return;
+        this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
+        this.reset(null);
+        return;
+      case 'hangup':
+        if (data.call !== this.id) return;
+        this.known.delete(peer);
+        this.removeParticipant(peer);
+        if (this.phase === 'active' && this.participants.length === 0) this.reset(`${this.links.nameOf(peer)} hung up.`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A peer left the room or its connection failed for good. */
+  peerGone(peer: string, reason?: string): void {
+    this.invited.delete(peer);
+    this.known.delete(peer);
+    if (this.caller === peer && this.phase === 'incoming') {
+      this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
+      this.reset(null);
+      return;
+    }
+    this.removeParticipant(peer);
+    if (this.phase === 'active' && this.participants.length === 0) this.reset(reason ?? 'The call ended.');
+    if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(reason ?? 'The call ended.');
+  }
+
+  peerRenamed(from: string, to: string): void {
+    this.participants = this.participants.map((p) => (p === from ? to : p));
+    if (this.caller === from) this.caller = to;
+    for (const set of [this.invited, this.known]) {
+      if (set.delete(from)) set.add(to);
+    }
+    const meter = this.meters.get(from);
+    if (meter) {
+      this.meters.delete(from);
+      this.meters.set(to, meter);
+    }
+  }
+
+  private onInvite(peer: string, call: string): void {
+    if (this.phase === 'outgoing' && this.invited.has(peer)) {
+      // Glare: both rang each other. The smaller call id wins on both sides, so they agree without talking.
+      if (this.id && call < this.id) {
+        clearTimeout(this.ringTimer);
+        this.id = call;
+        this.phase = 'active';
+        this.invited.delete(peer);
+        for (const p of this.links.peers()) this.links.signal(p, { kind: 'accept', call });
+        this.addParticipant(peer);
+      }
+      return;
+    }
+    if (this.phase !== 'idle') {
+      this.links.signal(peer, { kind: 'decline', call });
+      this.links.system(`${this.links.nameOf(peer)} called while you were busy.`);
+      return;
+    }
+    this.id = call;
+    this.caller = peer;
+    this.phase = 'incoming';
+    this.known = new Set();
+    this.notice = null;
+    this.ringTimer = setTimeout(() => {
+      if (this.phase !== 'incoming') return;
+      this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
+      this.reset(null);
+    }, RING_TIMEOUT_MS);
+  }
+
+  private async openMedia(): Promise<void> {
+    if (this.localStream) return;
+    const { stream, notice } = await getLocalMedia();
+    this.localStream = stream;
+    if (notice) this.notice = notice;
+    this.applyToggles();
+  }
+
+  private applyToggles(): void {
+    for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !this.micMuted;
+    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !this.cameraOff;
+  }
+
+  private addParticipant(peer: string): void {
+    if (!this.participants.includes(peer)) this.participants = [...this.participants, peer];
+    if (this.localStream) this.links.link(peer)?.setLocalMedia(this.localStream);
+    if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
+    this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
+  }
+
+  private removeParticipant(peer: string): void {
+    if (!this.participants.includes(peer)) return;
+    this.participants = this.participants.filter((p) => p !== peer);
+    this.links.link(peer)?.clearLocalMedia();
+    this.meters.delete(peer);
+    const { [peer]: _gone, ...rest } = this.quality;
+    this.quality = rest;
+  }
+
+  /** Reads stats of every participant, updates the indicator and applies adaptive bitrate. */
+  private async measure(): Promise<void> {
+    for (const [peer, state] of this.meters) {
+      const link = this.links.link(peer);
+      if (!link) continue;
+      const quality = await state.meter.measure(link.pc);
+      state.samples = [...state.samples.slice(-9), { loss: quality.loss, rttMs: quality.rttMs }];
+      const limits = nextLimits(state.samples, state.limits);
+      const sender = link.videoSender();
+      if (sender && (limits !== state.limits || !state.applied)) {
+        const params = sender.getParameters();
+        const encoding = params.encodings?.[0];
+        if (encoding) {
+          encoding.maxBitrate = limits.maxBitrate;
+          encoding.scaleResolutionDownBy = limits.scaleResolutionDownBy;
+          encoding.maxFramerate = limits.maxFramerate;
+          try {
+            await sender.setParameters(params);
+            state.applied = true;
+          } catch {
+            // Parameters can be refused mid-renegotiation; the next tick retries.
+          }
+        }
+      }
+      state.limits = limits;
+      state.quality = quality;
+      this.quality = { ...this.quality, [peer]: quality };
+    }
+  }
+
+  private sendAll(peers: string[], data: SignalData): void {
+    for (const peer of peers) this.links.signal(peer, data);
+  }
+
+  private reset(notice: string | null): void {
+    clearTimeout(this.ringTimer);
+    clearInterval(this.qualityTimer);
+    this.qualityTimer = undefined;
+    for (const peer of this.participants) this.links.link(peer)?.clearLocalMedia();
+    stopMedia(this.localStream);
+    this.localStream = null;
+    this.participants = [];
+    this.invited.clear();
+    this.known.clear();
+    this.meters.clear();
+    this.quality = {};
+    this.phase = 'idle';
+    this.id = null;
+    this.caller = null;
+    this.micMuted = false;
+    this.cameraOff = false;
+    this.notice = notice;
+  }
+}
+
+function emptyQuality(): Quality {
+  return { rttMs: 0, loss: 0, bitrate: 0, framesDecoded: 0, localCandidateType: null };
+}

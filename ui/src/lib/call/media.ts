@@ -1,0 +1,53 @@
+// Local camera and microphone: asks for what the call needs and falls back (video+audio → audio only →
+// none) with a message a person can act on when permission is denied or a device is missing.
+
+export interface LocalMedia {
+  stream: MediaStream | null;
+  /** Set when the call runs with less than requested, e.g. "Camera not found: audio only". */
+  notice: string | null;
+}
+
+export interface DeviceChoice {
+  cameraId?: string;
+  microphoneId?: string;
+}
+
+function describe(err: unknown, what: string): string {
+  const name = err instanceof DOMException ? err.name : '';
+  if (name === 'NotAllowedError' || name === 'SecurityError') return `${what} permission was denied`;
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return `no ${what.toLowerCase()} was found`;
+  if (name === 'NotReadableError') return `the ${what.toLowerCase()} is in use by another program`;
+  return `the ${what.toLowerCase()} could not be started`;
+}
+
+export async function getLocalMedia(choice: DeviceChoice = {}): Promise<LocalMedia> {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    return { stream: null, notice: 'This browser cannot use a camera or microphone here (a secure https page is needed): chat only.' };
+  }
+  const audio: MediaTrackConstraints | boolean = choice.microphoneId ? { deviceId: { exact: choice.microphoneId } } : true;
+  const video: MediaTrackConstraints = choice.cameraId
+    ? { deviceId: { exact: choice.cameraId }, width: { ideal: 1280 }, height: { ideal: 720 } }
+    : { width: { ideal: 1280 }, height: { ideal: 720 } };
+  try {
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio, video }), notice: null };
+  } catch (videoError) {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio });
+      return { stream, notice: `Camera unavailable (${describe(videoError, 'Camera')}): audio only.` };
+    } catch (audioError) {
+      return { stream: null, notice: `Camera and microphone unavailable (${describe(audioError, 'Microphone')}): you can still chat.` };
+    }
+  }
+}
+
+export async function listDevices(): Promise<{ cameras: MediaDeviceInfo[]; microphones: MediaDeviceInfo[] }> {
+  const devices = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
+  return {
+    cameras: devices.filter((d) => d.kind === 'videoinput'),
+    microphones: devices.filter((d) => d.kind === 'audioinput'),
+  };
+}
+
+export function stopMedia(stream: MediaStream | null): void {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+}

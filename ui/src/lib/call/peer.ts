@@ -1,0 +1,155 @@
+// One WebRTC connection to one remote peer: an ordered, reliable data channel for chat (always) and audio/
+// video (during a call). Negotiation follows the "perfect negotiation" pattern, so both sides may start
+// (re)negotiating at any time, glare included, without deadlock. ICE problems trigger ICE restarts; after
+// three failed restarts the owner is told and ends the call.
+
+import type { IceServer, SignalData } from '../protocol.gen';
+
+export interface PeerLinkEvents {
+  /** Sends signaling data to the remote peer through the server. */
+  signal(data: SignalData): void;
+  channelOpen(): void;
+  channelMessage(data: string): void;
+  remoteStream(stream: MediaStream): void;
+  /** ICE could not recover after the allowed restarts. */
+  failed(reason: string): void;
+  stateChange(state: RTCPeerConnectionState): void;
+}
+
+export interface PeerLinkOptions {
+  iceServers: IceServer[];
+  /** Impolite peers win offer collisions; exactly one side of a pair is polite. */
+  polite: boolean;
+  /** 'relay' forces TURN (used to test relay paths). */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+}
+
+export const MAX_ICE_RESTARTS = 3;
+/** How long `disconnected` may last before an ICE restart. */
+const DISCONNECTED_GRACE_MS = 2000;
+
+export class PeerLink {
+  readonly pc: RTCPeerConnection;
+  readonly channel: RTCDataChannel;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private restarts = 0;
+  private disconnectedTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly senders = new Map<string, RTCRtpSender>();
+  private closed = false;
+
+  constructor(private readonly options: PeerLinkOptions, private readonly events: PeerLinkEvents) {
+    this.pc = new RTCPeerConnection({
+      iceServers: options.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
+      iceTransportPolicy: options.iceTransportPolicy ?? 'all',
+    });
+    // Pre-negotiated id: both sides create the same channel, nobody waits for the other's announcement.
+    this.channel = this.pc.createDataChannel('chat', { negotiated: true, id: 0, ordered: true });
+    this.channel.onopen = () => events.channelOpen();
+    this.channel.onmessage = (e) => events.channelMessage(typeof e.data === 'string' ? e.data : '');
+    this.pc.onnegotiationneeded = () => void this.offer();
+    this.pc.onicecandidate = ({ candidate }) => events.signal({ kind: 'candidate', candidate: candidate ? (candidate.toJSON() as Record<string, unknown>) : null });
+    this.pc.ontrack = ({ track, streams }) => events.remoteStream(streams[0] ?? new MediaStream([track]));
+    this.pc.oniceconnectionstatechange = () => this.onIceState();
+    this.pc.onconnectionstatechange = () => events.stateChange(this.pc.connectionState);
+  }
+
+  get channelOpen(): boolean {
+    return this.channel.readyState === 'open';
+  }
+
+  send(text: string): boolean {
+    if (!this.channelOpen) return false;
+    this.channel.send(text);
+    return true;
+  }
+
+  /** Handles offer/answer/candidate signals from the remote peer; other kinds are not for this layer. */
+  async handleSignal(data: SignalData): Promise<void> {
+    if (this.closed) return;
+    if (data.kind === 'offer' || data.kind === 'answer') {
+      const description: RTCSessionDescriptionInit = { type: data.kind, sdp: data.sdp };
+      const collision = data.kind === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
+      this.ignoreOffer = !this.options.polite && collision;
+      if (this.ignoreOffer) return;
+      await this.pc.setRemoteDescription(description);
+      if (data.kind === 'offer') {
+        await this.pc.setLocalDescription();
+        const sdp = this.pc.localDescription?.sdp;
+        if (sdp) this.events.signal({ kind: 'answer', sdp });
+      }
+    } else if (data.kind === 'candidate') {
+      try {
+        await this.pc.addIceCandidate((data.candidate ?? undefined) as RTCIceCandidateInit | undefined);
+      } catch (err) {
+        // Candidates of an offer we ignored in a collision are expected to fail.
+        if (!this.ignoreOffer) throw err;
+      }
+    } else if (data.kind === 'restart') {
+      this.pc.restartIce();
+    }
+  }
+
+  /** Starts sending these tracks (a call begins or a device changes). */
+  setLocalMedia(stream: MediaStream): void {
+    for (const track of stream.getTracks()) {
+      const existing = this.senders.get(track.kind);
+      if (existing) void existing.replaceTrack(track);
+      else this.senders.set(track.kind, this.pc.addTrack(track, stream));
+    }
+  }
+
+  /** Stops sending audio and video (the call ended); the data channel stays. */
+  clearLocalMedia(): void {
+    for (const sender of this.senders.values()) {
+      if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
+    }
+    this.senders.clear();
+  }
+
+  videoSender(): RTCRtpSender | undefined {
+    return this.senders.get('video');
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.disconnectedTimer);
+    this.channel.close();
+    this.pc.close();
+  }
+
+  private async offer(): Promise<void> {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      const sdp = this.pc.localDescription?.sdp;
+      if (sdp && this.pc.localDescription?.type === 'offer') this.events.signal({ kind: 'offer', sdp });
+    } catch {
+      // A collision rolled the offer back; the polite side answers the other offer instead.
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  private onIceState(): void {
+    const state = this.pc.iceConnectionState;
+    clearTimeout(this.disconnectedTimer);
+    if (state === 'connected' || state === 'completed') {
+      this.restarts = 0;
+    } else if (state === 'disconnected') {
+      this.disconnectedTimer = setTimeout(() => this.restartIce(), DISCONNECTED_GRACE_MS);
+    } else if (state === 'failed') {
+      this.restartIce();
+    }
+  }
+
+  private restartIce(): void {
+    if (this.closed) return;
+    if (this.restarts >= MAX_ICE_RESTARTS) {
+      this.events.failed(`the connection was lost and ${MAX_ICE_RESTARTS} attempts to restore it failed`);
+      return;
+    }
+    this.restarts += 1;
+    this.pc.restartIce();
+  }
+}

@@ -1,0 +1,50 @@
+// Chat messages as the UI shows them, and the rules for what a person may send.
+
+import { v7 as uuidv7 } from 'uuid';
+import type { DeliveryStatus, WireMessage } from './outbox';
+
+/** Longest message body, in characters. */
+export const MAX_MESSAGE_CHARS = 2000;
+
+export interface ChatLine {
+  id: string;
+  kind: 'text' | 'system';
+  mine: boolean;
+  fromName: string;
+  body: string;
+  sentAt: number;
+  status: DeliveryStatus;
+}
+
+/** Why `body` cannot be sent, or null when it can. */
+export function validateBody(body: string): string | null {
+  const text = body.trim();
+  if (text.length === 0) return 'Type a message first.';
+  if ([...text].length > MAX_MESSAGE_CHARS) return `Messages are limited to ${MAX_MESSAGE_CHARS} characters.`;
+  return null;
+}
+
+export function newWireMessage(body: string, name: string, now = Date.now()): WireMessage {
+  return { t: 'msg', id: uuidv7(), body: body.trim(), sentAt: now, name };
+}
+
+/** Parses a data-channel payload; anything malformed is ignored rather than trusted. */
+export type ChannelMessage = WireMessage | { t: 'ack'; id: string } | { t: 'peer-id'; peer: string };
+
+export function parseChannelMessage(data: unknown): ChannelMessage | null {
+  if (typeof data !== 'string' || data.length > 64 * 1024) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.t === 'msg' && typeof v.id === 'string' && typeof v.body === 'string' && typeof v.sentAt === 'number' && typeof v.name === 'string') {
+    return { t: 'msg', id: v.id, body: v.body.slice(0, MAX_MESSAGE_CHARS * 2), sentAt: v.sentAt, name: v.name.slice(0, 64) };
+  }
+  if (v.t === 'ack' && typeof v.id === 'string') return { t: 'ack', id: v.id };
+  if (v.t === 'peer-id' && typeof v.peer === 'string') return { t: 'peer-id', peer: v.peer };
+  return null;
+}

@@ -1,0 +1,225 @@
+// A room as the UI sees it: the connection state, who is present (from joined/peer-joined/peer-left), one
+// peer link per other person (chat data channel, call media), routing of signals, and the room's chat and
+// call. Survives signaling drops: peer links are peer to peer and keep running; after a fresh signaling
+// session the same people are matched to their new peer ids over the data channels.
+
+import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
+import { Call } from './call/call.svelte';
+import { PeerLink } from './call/peer';
+import { Chat } from './chat/chat.svelte';
+import { parseChannelMessage } from './chat/message';
+import type { ConnectionState, Transport } from './transport/types';
+
+export interface Presence {
+  peer: string;
+  name: string;
+  /** Peer-to-peer connection state of our link to this person. */
+  link: RTCPeerConnectionState | 'none';
+}
+
+export interface RoomOptions {
+  /** Forces TURN relay for every peer connection (relay-only networks, tests). */
+  relayOnly?: boolean;
+}
+
+/** How long to wait before connecting to a newly seen peer id while old links may still be re-keyed. */
+const REKEY_WAIT_MS = 1500;
+
+export class Room {
+  connection = $state<ConnectionState>('connecting');
+  me = $state<string | null>(null);
+  presence = $state<Presence[]>([]);
+  remoteStreams = $state.raw<Record<string, MediaStream>>({});
+  /** False where the webview has no WebRTC (calls and browser chat are unavailable there). */
+  readonly webrtc = typeof RTCPeerConnection !== 'undefined';
+  readonly chat: Chat;
+  readonly call: Call;
+
+  private readonly links = new Map<string, PeerLink>();
+  private iceServers: IceServer[] = [];
+  private previousMe: string | null = null;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(
+    readonly name: string,
+    readonly myName: string,
+    private readonly transport: Transport,
+    private readonly options: RoomOptions = {},
+  ) {
+    this.chat = new Chat(
+      { peers: () => this.presence.map((p) => p.peer), send: (peer, text) => this.links.get(peer)?.send(text) ?? false, nameOf: (p) => this.nameOf(p) },
+      () => this.myName,
+    );
+    this.call = new Call({
+      peers: () => this.presence.map((p) => p.peer),
+      nameOf: (p) => this.nameOf(p),
+      signal: (peer, data) => this.transport.signal(this.name, peer, data),
+      link: (peer) => this.links.get(peer),
+      system: (text) => this.chat.system(text),
+    });
+    this.unsubscribe.push(transport.onState((s) => (this.connection = s)));
+    this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));
+  }
+
+  /** Connects (if needed) and enters the room. */
+  enter(): void {
+    this.transport.connect(this.myName);
+    this.transport.join(this.name);
+  }
+
+  leave(): void {
+    this.call.hangup();
+    this.transport.leave(this.name);
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    for (const stop of this.unsubscribe) stop();
+    this.transport.close();
+  }
+
+  nameOf(peer: string): string {
+    return this.presence.find((p) => p.peer === peer)?.name ?? 'someone';
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'welcome':
+        this.iceServers = frame.ice_servers;
+        this.previousMe = this.me;
+        this.me = frame.peer;
+        if (!frame.resumed && this.previousMe && this.previousMe !== frame.peer) this.announceNewId(frame.peer);
+        return;
+      case 'joined':
+        if (frame.room !== this.name) return;
+        // After a fresh session the member list is rebuilt; people already linked keep their links.
+        this.presence = frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.links.get(p.peer)?.pc.connectionState ?? 'none' }));
+        for (const p of frame.peers) this.linkSoon(p.peer);
+        return;
+      case 'peer-joined':
+        if (frame.room !== this.name) return;
+        if (!this.presence.some((p) => p.peer === frame.peer)) {
+          const link = this.links.get(frame.peer)?.pc.connectionState ?? 'none';
+          this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link }];
+        }
+        this.linkSoon(frame.peer);
+        return;
+      case 'peer-left':
+        if (frame.room !== this.name) return;
+        this.dropPeer(frame.peer, `${this.nameOf(frame.peer)} left the room.`);
+        return;
+      case 'signal':
+        if (frame.room === this.name) void this.onSignal(frame.from, frame.data);
+        return;
+      case 'error':
+        if (frame.code === 'room_full') this.chat.error = 'This room is full.';
+        else if (frame.code === 'unauthorized') this.chat.error = 'You are not allowed in this room.';
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onSignal(from: string, data: SignalData): Promise<void> {
+    if (data.kind === 'offer' || data.kind === 'answer' || data.kind === 'candidate' || data.kind === 'restart') {
+      const link = this.links.get(from) ?? this.createLink(from);
+      try {
+        await link?.handleSignal(data);
+      } catch {
+        // A stale or broken description: the next negotiation replaces it.
+      }
+      return;
+    }
+    this.call.onSignal(from, data);
+  }
+
+  /** Connects to `peer` now, or shortly when orphaned links might still turn out to be this person. */
+  private linkSoon(peer: string): void {
+    if (this.links.has(peer) || !this.webrtc) return;
+    const orphans = [...this.links.keys()].some((k) => !this.presence.some((p) => p.peer === k));
+    if (!orphans) {
+      this.createLink(peer);
+      return;
+    }
+    setTimeout(() => {
+      if (!this.links.has(peer) && this.presence.some((p) => p.peer === peer)) this.createLink(peer);
+    }, REKEY_WAIT_MS);
+  }
+
+  private createLink(peer: string): PeerLink | undefined {
+    if (!this.webrtc || !this.me) return undefined;
+    const link: PeerLink = new PeerLink(
+      { iceServers: this.iceServers, polite: this.me < peer, iceTransportPolicy: this.options.relayOnly ? 'relay' : 'all' },
+      {
+        signal: (data) => this.transport.signal(this.name, this.keyOf(link) ?? peer, data),
+        channelOpen: () => {
+          const key = this.keyOf(link);
+          if (key) this.chat.flush(key);
+        },
+        channelMessage: (text) => this.onChannelMessage(link, text),
+        remoteStream: (stream) => {
+          const key = this.keyOf(link);
+          if (key) this.remoteStreams = { ...this.remoteStreams, [key]: stream };
+        },
+        failed: (reason) => {
+          const key = this.keyOf(link);
+          if (key) this.call.peerGone(key, `Call ended: ${reason}.`);
+        },
+        stateChange: (state) => {
+          const key = this.keyOf(link);
+          this.presence = this.presence.map((p) => (p.peer === key ? { ...p, link: state } : p));
+        },
+      },
+    );
+    this.links.set(peer, link);
+    return link;
+  }
+
+  private keyOf(link: PeerLink): string | undefined {
+    for (const [key, value] of this.links) if (value === link) return key;
+    return undefined;
+  }
+
+  private onChannelMessage(link: PeerLink, text: string): void {
+    const key = this.keyOf(link);
+    if (!key) return;
+    const message = parseChannelMessage(text);
+    if (message?.t === 'peer-id') {
+      this.rekey(key, message.peer);
+      return;
+    }
+    this.chat.receive(key, text);
+  }
+
+  /** Our peer id changed (fresh signaling session): tell everyone we are still linked to. */
+  private announceNewId(peer: string): void {
+    for (const link of this.links.values()) link.send(JSON.stringify({ t: 'peer-id', peer }));
+  }
+
+  /** The person behind link `from` now has peer id `to`. */
+  private rekey(from: string, to: string): void {
+    if (from === to) return;
+    const link = this.links.get(from);
+    if (!link) return;
+    this.links.get(to)?.close();
+    this.links.delete(from);
+    this.links.set(to, link);
+    const stream = this.remoteStreams[from];
+    if (stream) {
+      const { [from]: _old, ...rest } = this.remoteStreams;
+      this.remoteStreams = { ...rest, [to]: stream };
+    }
+    this.chat.peerRenamed(from, to);
+    this.call.peerRenamed(from, to);
+    this.presence = this.presence.filter((p) => p.peer !== from).map((p) => (p.peer === to ? { ...p, link: link.pc.connectionState } : p));
+    this.chat.flush(to);
+  }
+
+  private dropPeer(peer: string, reason: string): void {
+    this.call.peerGone(peer, reason);
+    this.chat.peerLeft(peer);
+    this.links.get(peer)?.close();
+    this.links.delete(peer);
+    this.presence = this.presence.filter((p) => p.peer !== peer);
+    const { [peer]: _gone, ...rest } = this.remoteStreams;
+    this.remoteStreams = rest;
+  }
+}

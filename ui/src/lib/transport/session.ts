@@ -1,0 +1,36 @@
+// Client side of the protocol's session rules: remembers the session for `resume`, tracks the highest
+// `seq` processed and drops replayed duplicates (docs/protocol.md, Session 3–4).
+
+import type { ClientFrame, ServerFrame } from '../protocol.gen';
+
+export class SessionTracker {
+  session: string | null = null;
+  peer: string | null = null;
+  lastSeq = 0;
+
+  /** The `hello` to send on (re)connect: with `resume` once a session exists. */
+  hello(name: string, token?: string): ClientFrame {
+    const hello: ClientFrame = { type: 'hello', v: 1, name };
+    if (token) hello.token = token;
+    if (this.session) hello.resume = { session: this.session, last_seq: this.lastSeq };
+    return hello;
+  }
+
+  /**
+   * Records a frame from the server. Returns false for a frame already processed (replayed twice), which the
+   * caller must ignore. A fresh `welcome` starts a new numbering.
+   */
+  accept(frame: ServerFrame): boolean {
+    if (frame.type === 'welcome') {
+      this.session = frame.session;
+      this.peer = frame.peer;
+      // A resumed welcome carries the seq the replay continues after; a fresh one restarts at 1.
+      this.lastSeq = frame.seq;
+      return true;
+    }
+    if (frame.seq === 0) return true; // refusal before a session exists
+    if (frame.seq <= this.lastSeq) return false;
+    this.lastSeq = frame.seq;
+    return true;
+  }
+}

@@ -1,0 +1,51 @@
+// Tauri adapter: the app's Rust backend owns the signaling socket (reconnect and resume happen there);
+// this forwards commands with `invoke` and receives frames and connection state as events.
+
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+import type { ServerFrame, SignalData } from '../protocol.gen';
+import { Listeners, type ConnectionState, type Transport } from './types';
+
+export class TauriTransport implements Transport {
+  private readonly frames = new Listeners<ServerFrame>();
+  private readonly states = new Listeners<ConnectionState>();
+  private readonly unlisten: Array<Promise<() => void>> = [];
+
+  constructor() {
+    this.unlisten.push(listen<ServerFrame>('signaling://frame', (e) => this.frames.emit(e.payload)));
+    this.unlisten.push(listen<ConnectionState>('signaling://state', (e) => this.states.emit(e.payload)));
+  }
+
+  connect(name: string): void {
+    void invoke('connect', { name });
+  }
+
+  join(room: string): void {
+    void invoke('join_room', { room });
+  }
+
+  leave(room: string): void {
+    void invoke('leave_room', { room });
+  }
+
+  signal(room: string, to: string, data: SignalData): void {
+    void invoke('send_signal', { room, to, data });
+  }
+
+  onFrame(listener: (frame: ServerFrame) => void): () => void {
+    return this.frames.add(listener);
+  }
+
+  onState(listener: (state: ConnectionState) => void): () => void {
+    return this.states.add(listener);
+  }
+
+  close(): void {
+    for (const pending of this.unlisten) void pending.then((stop) => stop());
+  }
+}
+
+/** True inside the Tauri app's webview. */
+export function inTauri(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}

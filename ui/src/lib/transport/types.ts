@@ -1,0 +1,34 @@
+// The one interface the UI uses to reach the signaling server. Two adapters implement it: `browser.ts`
+// (a WebSocket from the page) and `tauri.ts` (the app's Rust backend owns the socket).
+
+import type { ServerFrame, SignalData } from '../protocol.gen';
+
+/** What the connection indicator shows. */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+export interface Transport {
+  /** Starts the session and keeps it up (reconnects with backoff and resume) until `close`. */
+  connect(name: string): void;
+  join(room: string): void;
+  leave(room: string): void;
+  /** Relays `data` to one peer of `room`. */
+  signal(room: string, to: string, data: SignalData): void;
+  /** Every server frame, once, in order. Returns an unsubscribe function. */
+  onFrame(listener: (frame: ServerFrame) => void): () => void;
+  onState(listener: (state: ConnectionState) => void): () => void;
+  close(): void;
+}
+
+/** Small listener registry shared by the adapters. */
+export class Listeners<T> {
+  private listeners = new Set<(value: T) => void>();
+
+  add(listener: (value: T) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(value: T): void {
+    for (const listener of this.listeners) listener(value);
+  }
+}
