@@ -87,9 +87,10 @@ export async function launchBrowser() {
 }
 
 /** A person: a fresh browser context that opens the app, picks a name and joins `room`. */
-export async function joinAs(browser, baseUrl, name, room, { query = '', viewport = { width: 1280, height: 800 } } = {}) {
+export async function joinAs(browser, baseUrl, name, room, { query = '', viewport = { width: 1280, height: 800 }, onPage } = {}) {
   const context = await browser.newContext({ viewport, permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
+  onPage?.(page);
   page.setDefaultTimeout(TIMEOUT);
   await page.goto(`${baseUrl}/${query}`);
   await page.getByTestId('name-input').fill(name);
@@ -99,13 +100,34 @@ export async function joinAs(browser, baseUrl, name, room, { query = '', viewpor
   return page;
 }
 
+/** What the page shows and the state of its peer connections, for failure messages. */
+export async function diagnose(page) {
+  return page.evaluate(() => JSON.stringify({
+    connection: document.querySelector('[data-testid="connection-state"]')?.textContent,
+    call: document.querySelector('[data-testid="call-state"]')?.textContent,
+    people: [...document.querySelectorAll('[data-testid="presence-item"]')].map((e) => e.textContent?.trim()),
+    videos: [...document.querySelectorAll('[data-testid="remote-video"]')].map((v) => v.getVideoPlaybackQuality().totalVideoFrames),
+    links: (window.__p2pchatDebug?.peerConnections?.() ?? []).map((pc) => `${pc.connectionState}/${pc.iceConnectionState}/${pc.signalingState}`),
+    system: [...document.querySelectorAll('[data-testid="system-message"]')].map((e) => e.textContent),
+  })).catch((e) => `unavailable: ${e.message}`);
+}
+
+/** page.waitForFunction that says what the page looked like when it timed out. */
+async function waitUntil(page, fn, arg, what) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: TIMEOUT });
+  } catch (err) {
+    throw new Error(`${what} did not happen within ${TIMEOUT} ms; page: ${await diagnose(page)}`, { cause: err });
+  }
+}
+
 /** Waits until `page` lists `count` other people in the room, linked peer to peer. */
 export async function waitForPeers(page, count) {
-  await page.waitForFunction(
-    (n) => document.querySelectorAll('[data-testid="presence-item"] .dot.connected').length === n,
-    count,
-    { timeout: TIMEOUT },
-  );
+  await waitUntil(page, (n) => document.querySelectorAll('[data-testid="presence-item"] .dot.connected').length === n, count, `${count} linked peers`);
+}
+
+export async function waitForPhase(page, phase) {
+  await waitUntil(page, (p) => document.querySelector('[data-testid="call-state"]')?.getAttribute('data-phase') === p, phase, `call phase ${phase}`);
 }
 
 export async function sendChat(page, text) {
@@ -128,13 +150,14 @@ export async function decodedFrames(page) {
 
 /** Waits until `page` shows `count` remote videos, each with decoded frames. */
 export async function waitForRemoteVideos(page, count) {
-  await page.waitForFunction(
+  await waitUntil(
+    page,
     (n) => {
       const videos = [...document.querySelectorAll('[data-testid="remote-video"]')];
       return videos.length === n && videos.every((v) => v.getVideoPlaybackQuality().totalVideoFrames > 0);
     },
     count,
-    { timeout: TIMEOUT },
+    `${count} remote videos with decoded frames`,
   );
 }
 

@@ -58,6 +58,8 @@ export class Room {
       system: (text) => this.chat.system(text),
     });
     this.unsubscribe.push(transport.onState((s) => (this.connection = s)));
+    // Test hook (kept stable for automated checks): the live peer connections, e.g. to read sender parameters.
+    (globalThis as { __p2pchatDebug?: unknown }).__p2pchatDebug = { peerConnections: () => [...this.links.values()].map((l) => l.pc) };
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));
   }
 
@@ -100,7 +102,7 @@ export class Room {
           const link = this.links.get(frame.peer)?.pc.connectionState ?? 'none';
           this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link }];
         }
-        this.linkSoon(frame.peer);
+        // The newcomer connects to everyone present (see `joined`); waiting for its offer avoids glare.
         return;
       case 'peer-left':
         if (frame.room !== this.name) return;

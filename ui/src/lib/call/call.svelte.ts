@@ -229,9 +229,16 @@ export class Call {
   private async openMedia(): Promise<void> {
     if (this.localStream) return;
     const { stream, notice } = await getLocalMedia();
+    if (this.phase === 'idle') {
+      // The call ended while the camera was starting.
+      stopMedia(stream);
+      return;
+    }
     this.localStream = stream;
     if (notice) this.notice = notice;
     this.applyToggles();
+    // Participants may have joined while the camera was starting (e.g. glare resolved meanwhile).
+    if (stream) for (const peer of this.participants) this.links.link(peer)?.setLocalMedia(stream);
   }
 
   private applyToggles(): void {

@@ -37,6 +37,8 @@ export class PeerLink {
   private disconnectedTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly senders = new Map<string, RTCRtpSender>();
   private closed = false;
+  private signals: Promise<void> = Promise.resolve();
+  private readonly heldCandidates: RTCIceCandidateInit[] = [];
 
   constructor(private readonly options: PeerLinkOptions, private readonly events: PeerLinkEvents) {
     this.pc = new RTCPeerConnection({
@@ -64,8 +66,18 @@ export class PeerLink {
     return true;
   }
 
-  /** Handles offer/answer/candidate signals from the remote peer; other kinds are not for this layer. */
-  async handleSignal(data: SignalData): Promise<void> {
+  /**
+   * Handles offer/answer/candidate/restart signals from the remote peer, strictly one after another in
+   * arrival order: interleaving them would make the collision check read a stale signaling state and let
+   * candidates overtake their description.
+   */
+  handleSignal(data: SignalData): Promise<void> {
+    const run = this.signals.then(() => this.process(data));
+    this.signals = run.catch(() => undefined);
+    return run;
+  }
+
+  private async process(data: SignalData): Promise<void> {
     if (this.closed) return;
     if (data.kind === 'offer' || data.kind === 'answer') {
       const description: RTCSessionDescriptionInit = { type: data.kind, sdp: data.sdp };
@@ -73,17 +85,24 @@ export class PeerLink {
       this.ignoreOffer = !this.options.polite && collision;
       if (this.ignoreOffer) return;
       await this.pc.setRemoteDescription(description);
+      await this.retryCandidates();
       if (data.kind === 'offer') {
         await this.pc.setLocalDescription();
         const sdp = this.pc.localDescription?.sdp;
         if (sdp) this.events.signal({ kind: 'answer', sdp });
       }
     } else if (data.kind === 'candidate') {
+      const candidate = (data.candidate ?? undefined) as RTCIceCandidateInit | undefined;
+      if (this.ignoreOffer || !this.pc.remoteDescription) {
+        // After a collision the other side answers with the ICE credentials of the offer we ignored and
+        // does not gather again, so these candidates are needed later: keep them.
+        if (candidate) this.heldCandidates.push(candidate);
+        return;
+      }
       try {
-        await this.pc.addIceCandidate((data.candidate ?? undefined) as RTCIceCandidateInit | undefined);
-      } catch (err) {
-        // Candidates of an offer we ignored in a collision are expected to fail.
-        if (!this.ignoreOffer) throw err;
+        await this.pc.addIceCandidate(candidate);
+      } catch {
+        if (candidate) this.heldCandidates.push(candidate);
       }
     } else if (data.kind === 'restart') {
       this.pc.restartIce();
@@ -116,6 +135,18 @@ export class PeerLink {
     clearTimeout(this.disconnectedTimer);
     this.channel.close();
     this.pc.close();
+  }
+
+  /** Adds held candidates once a remote description may match them; ones that still do not fit are dropped. */
+  private async retryCandidates(): Promise<void> {
+    const held = this.heldCandidates.splice(0);
+    for (const candidate of held) {
+      try {
+        await this.pc.addIceCandidate(candidate);
+      } catch {
+        // From a description that was rolled back for good.
+      }
+    }
   }
 
   private async offer(): Promise<void> {

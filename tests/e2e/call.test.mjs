@@ -1,0 +1,128 @@
+// Calls between real Chromium pages through the real server: ring → accept → both see each other's video
+// (decoded frames); hang up; decline; missed calls (caller cancels, or nobody answers in 30 s); a 3-person
+// mesh; both calling at once (glare); adaptive bitrate applied to the video sender.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  callState, decodedFrames, joinAs, launchBrowser, sleep, startServer, waitForPeers, waitForPhase, waitForRemoteVideos,
+} from './lib.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function pair(room) {
+  const alice = await joinAs(browser, server.url, 'Alice', room);
+  const bob = await joinAs(browser, server.url, 'Bob', room);
+  await waitForPeers(alice, 1);
+  await waitForPeers(bob, 1);
+  return [alice, bob];
+}
+
+async function closeAll(...pages) {
+  for (const page of pages) await page.context().close();
+}
+
+test('call, accept, both remote videos decode frames, hang up', async () => {
+  const [alice, bob] = await pair('call-1');
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('incoming-call').waitFor();
+  assert.match(await bob.getByTestId('incoming-call').textContent(), /Alice is calling/);
+  await bob.getByTestId('accept-button').click();
+  await waitForRemoteVideos(alice, 1);
+  await waitForRemoteVideos(bob, 1);
+  assert.equal(await callState(alice), 'active');
+  await alice.getByTestId('local-video').waitFor();
+  // Frames keep coming: the call is live, not a single frame.
+  const before = (await decodedFrames(bob))[0];
+  await sleep(1000);
+  assert.ok((await decodedFrames(bob))[0] > before);
+
+  // Mute and camera toggles reach the local tracks.
+  await alice.getByTestId('mute-button').click();
+  await alice.getByTestId('camera-button').click();
+  assert.equal(await alice.getByTestId('mute-button').getAttribute('aria-pressed'), 'true');
+  assert.equal(await alice.getByTestId('camera-button').getAttribute('aria-pressed'), 'true');
+
+  // The quality indicator shows measured RTT, and ABR limits are on the video sender.
+  await alice.locator('[data-testid="quality-indicator"]').filter({ hasText: 'ms' }).waitFor();
+  const maxBitrate = await alice.evaluate(async () => {
+    const deadline = Date.now() + 8000;
+    while (Date.now() < deadline) {
+      const pcs = window.__p2pchatDebug?.peerConnections?.() ?? [];
+      for (const pc of pcs) {
+        const video = pc.getSenders().find((s) => s.track?.kind === 'video');
+        const bitrate = video?.getParameters().encodings?.[0]?.maxBitrate;
+        if (bitrate) return bitrate;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return null;
+  });
+  assert.equal(maxBitrate, 1_500_000);
+
+  await bob.getByTestId('hangup-button').click();
+  await waitForPhase(alice, 'idle');
+  assert.match(await alice.getByTestId('call-notice').textContent(), /Bob hung up/);
+  assert.equal(await bob.getByTestId('remote-video').count(), 0);
+  await closeAll(alice, bob);
+});
+
+test('declined call and missed calls are shown to both people', async () => {
+  const [alice, bob] = await pair('call-2');
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('decline-button').click();
+  await alice.locator('[data-testid="call-notice"]').filter({ hasText: 'Bob declined the call' }).waitFor();
+  assert.equal(await callState(alice), 'idle');
+  await bob.locator('[data-testid="system-message"]').filter({ hasText: 'You declined a call from Alice' }).waitFor();
+
+  // The caller gives up while it rings: a missed call for Bob.
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('incoming-call').waitFor();
+  await alice.getByTestId('hangup-button').click();
+  await bob.locator('[data-testid="system-message"]').filter({ hasText: 'Missed call from Alice' }).waitFor();
+  assert.equal(await bob.getByTestId('incoming-call').count(), 0);
+  await closeAll(alice, bob);
+});
+
+test('nobody answers: ringing stops after 30 s and a missed call is recorded', { timeout: 60_000 }, async () => {
+  const [alice, bob] = await pair('call-3');
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('incoming-call').waitFor();
+  await bob.getByTestId('incoming-call').waitFor({ state: 'detached', timeout: 40_000 });
+  await bob.locator('[data-testid="system-message"]').filter({ hasText: 'Missed call from Alice' }).waitFor();
+  await alice.locator('[data-testid="system-message"]').filter({ hasText: 'No answer' }).waitFor({ timeout: 5000 });
+  assert.equal(await callState(alice), 'idle');
+  await closeAll(alice, bob);
+});
+
+test('three people in a mesh call each see two remote videos', async () => {
+  const alice = await joinAs(browser, server.url, 'Alice', 'mesh-1');
+  const bob = await joinAs(browser, server.url, 'Bob', 'mesh-1');
+  const carol = await joinAs(browser, server.url, 'Carol', 'mesh-1');
+  for (const page of [alice, bob, carol]) await waitForPeers(page, 2);
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('accept-button').click();
+  await carol.getByTestId('accept-button').click();
+  for (const page of [alice, bob, carol]) await waitForRemoteVideos(page, 2);
+  await closeAll(alice, bob, carol);
+});
+
+test('both calling at once (glare) ends in one call, not a deadlock', async () => {
+  const [alice, bob] = await pair('glare-1');
+  await Promise.all([alice.getByTestId('call-button').click(), bob.getByTestId('call-button').click()]);
+  await waitForRemoteVideos(alice, 1);
+  await waitForRemoteVideos(bob, 1);
+  assert.equal(await callState(alice), 'active');
+  assert.equal(await callState(bob), 'active');
+  assert.equal(await alice.getByTestId('incoming-call').count(), 0);
+  await closeAll(alice, bob);
+});
+
