@@ -1,0 +1,68 @@
+// Relay-only calls through a real coturn: with iceTransportPolicy "relay" the only way to connect is the
+// TURN server, using the ephemeral credentials the signaling server hands out in `welcome`.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { joinAs, launchBrowser, startServer, startTurn, waitForPeers, waitForRemoteVideos } from './lib.mjs';
+
+const SECRET = 'e2e-turn-secret';
+let turn;
+let server;
+let browser;
+before(async () => {
+  turn = await startTurn(SECRET);
+  server = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', SECRET] });
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await turn?.stop();
+});
+
+/** Candidate types of the selected pair of every peer connection on the page. */
+async function selectedPairTypes(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    for (const pc of window.__p2pchatDebug.peerConnections()) {
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const pair = stats.get(s.selectedCandidatePairId);
+          out.push([stats.get(pair.localCandidateId)?.candidateType, stats.get(pair.remoteCandidateId)?.candidateType]);
+        }
+      });
+    }
+    return out;
+  });
+}
+
+test('relay-only call connects through coturn with relay candidates on both ends', async () => {
+  const alice = await joinAs(browser, server.url, 'Alice', 'turn-1', { query: '?relay=1' });
+  const bob = await joinAs(browser, server.url, 'Bob', 'turn-1', { query: '?relay=1' });
+  await waitForPeers(alice, 1);
+  await waitForPeers(bob, 1);
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('accept-button').click();
+  await waitForRemoteVideos(alice, 1);
+  await waitForRemoteVideos(bob, 1);
+  for (const page of [alice, bob]) {
+    const pairs = await selectedPairTypes(page);
+    assert.ok(pairs.length > 0, 'a selected candidate pair exists');
+    for (const pair of pairs) assert.deepEqual(pair, ['relay', 'relay']);
+  }
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('a wrong TURN secret means relay-only peers cannot connect', async () => {
+  const wrong = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', 'not-the-secret'] });
+  try {
+    const alice = await joinAs(browser, wrong.url, 'Alice', 'turn-2', { query: '?relay=1' });
+    const bob = await joinAs(browser, wrong.url, 'Bob', 'turn-2', { query: '?relay=1' });
+    await assert.rejects(waitForPeers(alice, 1), /linked peers did not happen/);
+    await alice.context().close();
+    await bob.context().close();
+  } finally {
+    await wrong.stop();
+  }
+});
