@@ -1,0 +1,230 @@
+//! The connection task behind [`super::Client`]: connect → hello → frames in / commands out, until the
+//! socket drops or goes silent, then back off and reconnect with `resume`. Rooms are reconciled after
+//! every welcome: a fresh session rejoins them all, a resumed one only catches up on changes made
+//! while disconnected.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chat_protocol::{ClientFrame, ServerFrame};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::session::SessionTracker;
+use super::{ClientConfig, ClientEvent, Command, ConnectionState, backoff};
+
+/// Give up on a connection attempt (TCP + TLS + upgrade) after this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server must welcome us within this long after `hello`.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Consecutive failed attempts after which the state shows `offline` (retries continue).
+const OFFLINE_AFTER: u32 = 3;
+
+/// How a connection ended.
+enum Ended {
+    /// The owner dropped the client.
+    Shutdown,
+    /// The socket failed, closed or went silent; `welcomed` says whether the session had started.
+    Dropped { welcomed: bool },
+}
+
+/// State kept across connections.
+struct Task {
+    config: ClientConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+    state: watch::Sender<ConnectionState>,
+    tracker: SessionTracker,
+    /// Rooms the app wants to be in.
+    wanted: BTreeSet<String>,
+    /// Rooms joined on the server in the current session.
+    joined: BTreeSet<String>,
+}
+
+pub(super) async fn run(
+    config: ClientConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+    state: watch::Sender<ConnectionState>,
+) {
+    let wanted = config.rooms.clone();
+    let mut task = Task {
+        config,
+        commands,
+        events,
+        state,
+        tracker: SessionTracker::default(),
+        wanted,
+        joined: BTreeSet::new(),
+    };
+    task.set_state(ConnectionState::Connecting).await;
+    let mut failures = 0u32;
+    loop {
+        match task.connection().await {
+            Ended::Shutdown => return,
+            Ended::Dropped { welcomed } => {
+                failures = if welcomed { 1 } else { failures.saturating_add(1) };
+            }
+        }
+        let next = if failures > OFFLINE_AFTER {
+            ConnectionState::Offline
+        } else {
+            ConnectionState::Reconnecting
+        };
+        if !task.set_state(next).await || !task.pause(backoff::jittered(failures - 1)).await {
+            return;
+        }
+    }
+}
+
+impl Task {
+    /// Publishes a state change; false when the owner is gone.
+    async fn set_state(&mut self, next: ConnectionState) -> bool {
+        let changed = *self.state.borrow() != next;
+        self.state.send_replace(next);
+        !changed || self.events.send(ClientEvent::State(next)).await.is_ok()
+    }
+
+    /// Waits between attempts while still taking room changes; false on shutdown.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return true,
+                command = self.commands.recv() => match command {
+                    None => return false,
+                    Some(Command::Join(room)) => { self.wanted.insert(room); }
+                    Some(Command::Leave(room)) => { self.wanted.remove(&room); }
+                    Some(Command::Signal { .. }) => {} // refused by the handle while not connected
+                },
+            }
+        }
+    }
+
+    /// One connection, from connect to drop.
+    async fn connection(&mut self) -> Ended {
+        let dropped = Ended::Dropped { welcomed: false };
+        let connect = tokio_tungstenite::connect_async(self.config.url.as_str());
+        let socket = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok((socket, _response))) => socket,
+            Ok(Err(err)) => {
+                tracing::info!(url = %self.config.url, %err, "signaling connect failed");
+                return dropped;
+            }
+            Err(_) => {
+                tracing::info!(url = %self.config.url, "signaling connect timed out");
+                return dropped;
+            }
+        };
+        let (mut sink, mut stream) = socket.split();
+        let hello = self.tracker.hello(&self.config.name, self.config.token.as_deref());
+        if send(&mut sink, &hello).await.is_err() {
+            return dropped;
+        }
+        let mut welcomed = false;
+        // Until the welcome says otherwise, wait this long for any frame.
+        let mut silence_limit = WELCOME_TIMEOUT;
+        loop {
+            tokio::select! {
+                incoming = tokio::time::timeout(silence_limit, stream.next()) => {
+                    let text = match incoming {
+                        Ok(Some(Ok(Message::Text(text)))) => text,
+                        Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
+                            return Ended::Dropped { welcomed };
+                        }
+                        Ok(Some(Ok(_))) => continue, // ping/pong (answered by tungstenite), binary
+                        Err(_) => {
+                            tracing::info!("signaling connection silent; reconnecting");
+                            return Ended::Dropped { welcomed };
+                        }
+                    };
+                    let frame = match ServerFrame::parse(&text) {
+                        Ok(frame) => frame,
+                        Err(err) => {
+                            tracing::warn!(error = %err.message, "ignoring unparseable server frame");
+                            continue;
+                        }
+                    };
+                    if !self.tracker.accept(&frame) {
+                        continue;
+                    }
+                    if let ServerFrame::Welcome { resumed, heartbeat_ms, .. } = &frame {
+                        welcomed = true;
+                        // The server pings every heartbeat; three missed ones mean the link is dead.
+                        silence_limit = Duration::from_millis(heartbeat_ms.saturating_mul(3).max(300));
+                        if !resumed {
+                            self.joined.clear();
+                        }
+                        if !self.set_state(ConnectionState::Connected).await {
+                            return Ended::Shutdown;
+                        }
+                        if self.events.send(ClientEvent::Frame(frame)).await.is_err() {
+                            return Ended::Shutdown;
+                        }
+                        if self.reconcile_rooms(&mut sink).await.is_err() {
+                            return Ended::Dropped { welcomed };
+                        }
+                        continue;
+                    }
+                    if self.events.send(ClientEvent::Frame(frame)).await.is_err() {
+                        return Ended::Shutdown;
+                    }
+                }
+                command = self.commands.recv() => {
+                    let Some(command) = command else {
+                        let _ = sink.send(Message::Close(None)).await;
+                        return Ended::Shutdown;
+                    };
+                    let result = match command {
+                        Command::Join(room) => {
+                            self.wanted.insert(room);
+                            if welcomed { self.reconcile_rooms(&mut sink).await } else { Ok(()) }
+                        }
+                        Command::Leave(room) => {
+                            self.wanted.remove(&room);
+                            if welcomed { self.reconcile_rooms(&mut sink).await } else { Ok(()) }
+                        }
+                        Command::Signal { room, to, data } if welcomed => {
+                            send(&mut sink, &ClientFrame::Signal { room, to, data }).await
+                        }
+                        Command::Signal { .. } => Ok(()),
+                    };
+                    if result.is_err() {
+                        return Ended::Dropped { welcomed };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the joins and leaves that make the server's room set match what the app wants.
+    async fn reconcile_rooms<S>(&mut self, sink: &mut S) -> Result<(), SendError>
+    where
+        S: SinkExt<Message> + Unpin,
+    {
+        let to_join: Vec<String> = self.wanted.difference(&self.joined).cloned().collect();
+        let to_leave: Vec<String> = self.joined.difference(&self.wanted).cloned().collect();
+        for room in to_join {
+            send(sink, &ClientFrame::Join { room: room.clone() }).await?;
+            self.joined.insert(room);
+        }
+        for room in to_leave {
+            send(sink, &ClientFrame::Leave { room: room.clone() }).await?;
+            self.joined.remove(&room);
+        }
+        Ok(())
+    }
+}
+
+/// The socket could not take a frame; the connection is treated as dropped.
+struct SendError;
+
+async fn send<S>(sink: &mut S, frame: &ClientFrame) -> Result<(), SendError>
+where
+    S: SinkExt<Message> + Unpin,
+{
+    let text = serde_json::to_string(frame).map_err(|_| SendError)?;
+    sink.send(Message::text(text)).await.map_err(|_| SendError)
+}

@@ -1,0 +1,168 @@
+//! The app's signaling client: one WebSocket to the server (tokio-tungstenite, rustls for `wss`), owned by
+//! Rust so calls keep ringing while the window is hidden. It says hello, resumes its session after a drop
+//! (backoff with jitter between attempts), rejoins rooms after a fresh session, drops replayed frames, and
+//! hands every server frame and connection-state change to its owner as [`ClientEvent`]s.
+
+mod backoff;
+mod connection;
+mod session;
+
+use std::collections::BTreeSet;
+
+use chat_protocol::ServerFrame;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, watch};
+use url::Url;
+
+/// What the connection indicator shows (the web UI's `ConnectionState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    /// First attempt in progress.
+    Connecting,
+    /// Welcomed by the server.
+    Connected,
+    /// Lost the connection; retrying.
+    Reconnecting,
+    /// Several attempts failed; still retrying, with longer pauses.
+    Offline,
+}
+
+/// What the client reports to its owner, in order.
+#[derive(Debug)]
+pub enum ClientEvent {
+    State(ConnectionState),
+    /// A server frame, each delivered once even across resumes.
+    Frame(ServerFrame),
+}
+
+/// Why a signaling request was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignalingError {
+    #[error("invalid server address {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("invalid room name {0:?} (1–64 of A-Z a-z 0-9 . _ -)")]
+    InvalidRoom(String),
+    #[error("not connected to the signaling server")]
+    NotConnected,
+}
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub url: Url,
+    pub name: String,
+    pub token: Option<String>,
+    /// Rooms to be in from the start (rejoined after every fresh session).
+    pub rooms: BTreeSet<String>,
+}
+
+/// Checks a server address typed in settings: `ws://` or `wss://` with a host. `http(s)://` is accepted
+/// and turned into `ws(s)://`, and a bare origin gets the protocol's `/ws` path.
+pub fn parse_server_url(input: &str) -> Result<Url, SignalingError> {
+    let invalid = |reason: &str| SignalingError::InvalidUrl {
+        url: input.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut url = Url::parse(input.trim()).map_err(|e| invalid(&e.to_string()))?;
+    let scheme = match url.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        _ => return Err(invalid("use ws:// or wss:// (or http:// / https://)")),
+    };
+    url.set_scheme(scheme).map_err(|()| invalid("cannot use this scheme"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("missing host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials do not belong in the address; use a token"));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        url.set_path("/ws");
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// The web UI's address for `room` on the same server (`<origin>/#/room/<room>`), for opening a call in
+/// the default browser where this window has no WebRTC.
+pub fn browser_room_url(server: &Url, room: &str) -> Result<Url, SignalingError> {
+    if !chat_protocol::is_valid_room_name(room) {
+        return Err(SignalingError::InvalidRoom(room.to_owned()));
+    }
+    let mut url = server.clone();
+    let scheme = if server.scheme() == "wss" { "https" } else { "http" };
+    url.set_scheme(scheme).map_err(|()| SignalingError::InvalidUrl {
+        url: server.to_string(),
+        reason: "cannot derive the web address".into(),
+    })?;
+    url.set_path("/");
+    url.set_query(None);
+    url.set_fragment(Some(&format!("/room/{room}")));
+    Ok(url)
+}
+
+/// A request from the app to the connection task.
+#[derive(Debug)]
+enum Command {
+    Join(String),
+    Leave(String),
+    Signal { room: String, to: String, data: Box<RawValue> },
+}
+
+/// Handle to a running client; dropping it closes the connection.
+pub struct Client {
+    config: ClientConfig,
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<ConnectionState>,
+}
+
+impl Client {
+    /// Starts connecting in the background; events arrive on `events` until the client is dropped.
+    pub fn spawn(config: ClientConfig, events: mpsc::Sender<ClientEvent>) -> Client {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        tokio::spawn(connection::run(config.clone(), command_rx, events, state_tx));
+        Client { config, commands, state }
+    }
+
+    /// The configuration this client was started with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The current connection state.
+    pub fn state(&self) -> ConnectionState {
+        *self.state.borrow()
+    }
+
+    /// Joins `room` now if connected, and after every reconnect.
+    pub fn join(&self, room: &str) -> Result<(), SignalingError> {
+        if !chat_protocol::is_valid_room_name(room) {
+            return Err(SignalingError::InvalidRoom(room.to_owned()));
+        }
+        self.send(Command::Join(room.to_owned()))
+    }
+
+    /// Leaves `room` and stops rejoining it.
+    pub fn leave(&self, room: &str) -> Result<(), SignalingError> {
+        self.send(Command::Leave(room.to_owned()))
+    }
+
+    /// Relays `data` to peer `to` in `room`. Refused while not connected: signals are time-bound (SDP,
+    /// ICE), so their owner retries after reconnecting rather than having stale ones replayed.
+    pub fn signal(&self, room: &str, to: &str, data: Box<RawValue>) -> Result<(), SignalingError> {
+        if self.state() != ConnectionState::Connected {
+            return Err(SignalingError::NotConnected);
+        }
+        self.send(Command::Signal { room: room.to_owned(), to: to.to_owned(), data })
+    }
+
+    fn send(&self, command: Command) -> Result<(), SignalingError> {
+        self.commands.send(command).map_err(|_| SignalingError::NotConnected)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! Client side of the protocol's session rules (docs/protocol.md, Session 3–4): remembers the session to
+//! `resume`, tracks the highest `seq` processed, and drops frames replayed twice after a resume.
+
+use chat_protocol::{ClientFrame, PROTOCOL_VERSION, Resume, ServerFrame};
+
+#[derive(Debug, Default)]
+pub struct SessionTracker {
+    session: Option<String>,
+    last_seq: u64,
+}
+
+impl SessionTracker {
+    /// The `hello` to send on (re)connect: with `resume` once a session exists.
+    pub fn hello(&self, name: &str, token: Option<&str>) -> ClientFrame {
+        ClientFrame::Hello {
+            v: PROTOCOL_VERSION,
+            name: name.to_owned(),
+            token: token.map(str::to_owned),
+            resume: self.session.as_ref().map(|session| Resume {
+                session: session.clone(),
+                last_seq: self.last_seq,
+            }),
+        }
+    }
+
+    /// Records a frame; false means it was already processed and must be ignored. A resumed `welcome`
+    /// carries the seq the replay continues after; a fresh one starts a new numbering.
+    pub fn accept(&mut self, frame: &ServerFrame) -> bool {
+        if let ServerFrame::Welcome { session, seq, .. } = frame {
+            self.session = Some(session.clone());
+            self.last_seq = *seq;
+            return true;
+        }
+        let seq = frame.seq();
+        if seq == 0 {
+            return true; // a refusal sent before any session exists
+        }
+        if seq <= self.last_seq {
+            return false;
+        }
+        self.last_seq = seq;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> ServerFrame {
+        ServerFrame::parse(json).unwrap()
+    }
+
+    fn welcome(seq: u64, session: &str, resumed: bool) -> ServerFrame {
+        parse(&format!(
+            r#"{{"type":"welcome","seq":{seq},"peer":"p","session":"{session}","resumed":{resumed},"heartbeat_ms":10000,"ice_servers":[]}}"#
+        ))
+    }
+
+    fn pong(seq: u64) -> ServerFrame {
+        parse(&format!(r#"{{"type":"pong","seq":{seq}}}"#))
+    }
+
+    /// A reconnect asks for exactly what was missed and never hands the UI a replayed frame twice.
+    #[test]
+    fn resumes_from_the_last_processed_seq_and_drops_replays() {
+        let mut t = SessionTracker::default();
+        let first = serde_json::to_value(t.hello("Ann", None)).unwrap();
+        assert_eq!(first, serde_json::json!({"type": "hello", "v": 1, "name": "Ann"}));
+        assert!(t.accept(&welcome(1, "s1", false)));
+        assert!(t.accept(&pong(2)));
+        assert!(t.accept(&pong(3)));
+        let again = serde_json::to_value(t.hello("Ann", Some("jwt"))).unwrap();
+        assert_eq!(again["resume"], serde_json::json!({"session": "s1", "last_seq": 3}));
+        assert_eq!(again["token"], "jwt");
+
+        assert!(t.accept(&welcome(3, "s1", true)));
+        assert!(!t.accept(&pong(3)), "replayed twice");
+        assert!(t.accept(&pong(4)));
+        assert!(!t.accept(&pong(4)));
+        // A fresh session after the grace period restarts numbering.
+        assert!(t.accept(&welcome(1, "s2", false)));
+        assert!(t.accept(&pong(2)));
+    }
+}
