@@ -1,4 +1,6 @@
+pub mod dispatch;
 pub mod history;
+pub mod notify;
 pub mod signaling;
 
 #[cfg_attr(mobile, tauri::mobile_entry_point)]

@@ -183,6 +183,18 @@ impl History {
             .transpose()
     }
 
+    /// One call by id.
+    pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, HistoryError> {
+        Ok(sqlx::query_as(
+            "SELECT id, room, peer, peer_name, direction, media, started_at, answered_at, ended_at, outcome,
+                    ended_at - answered_at AS duration_ms
+               FROM calls WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// The call log, newest first, `limit` rows started before `before` (ms) if given.
     pub async fn call_log(
         &self,

@@ -227,6 +227,11 @@ impl History {
         Ok(())
     }
 
+    /// The SQLite library version in use (for benchmark reports and bug reports).
+    pub async fn sqlite_version(&self) -> Result<String, HistoryError> {
+        Ok(sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&self.pool).await?)
+    }
+
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }

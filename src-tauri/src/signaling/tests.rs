@@ -1,0 +1,247 @@
+//! The client against the real signaling server (started in-process on an ephemeral port), through a
+//! TCP proxy the tests can cut: joining and relaying, resuming after a network drop without losing or
+//! repeating a frame, rejoining rooms after a server restart, and an unreachable server showing offline.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn server_at(bind: &str, extra: &[&str]) -> signaling_server::RunningServer {
+    let mut args = vec!["--bind", bind, "--ui-dir", "/nonexistent"];
+    args.extend_from_slice(extra);
+    let config = signaling_server::Config::from_args(args).expect("valid flags");
+    signaling_server::start(config).await.expect("server starts")
+}
+
+/// Forwards connections to `target`; `cut()` drops every open connection (new ones still work).
+struct Proxy {
+    addr: SocketAddr,
+    generation: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (generation, _) = watch::channel(0u64);
+        let gen_tx = generation.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut cut = gen_tx.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, generation }
+    }
+
+    fn url(&self) -> Url {
+        parse_server_url(&format!("ws://{}/ws", self.addr)).unwrap()
+    }
+
+    fn cut(&self) {
+        self.generation.send_modify(|g| *g += 1);
+    }
+}
+
+fn config(url: Url, name: &str, rooms: &[&str]) -> ClientConfig {
+    ClientConfig { url, name: name.into(), token: None, rooms: rooms.iter().map(|r| r.to_string()).collect() }
+}
+
+/// Receives events until `pick` returns a value.
+async fn until<T>(rx: &mut mpsc::Receiver<ClientEvent>, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let event = rx.recv().await.expect("client alive");
+            if let Some(value) = pick(&event) {
+                return value;
+            }
+        }
+    })
+    .await
+    .expect("expected event in time")
+}
+
+fn welcome(event: &ClientEvent) -> Option<(String, bool)> {
+    match event {
+        ClientEvent::Frame(ServerFrame::Welcome { peer, resumed, .. }) => Some((peer.clone(), *resumed)),
+        _ => None,
+    }
+}
+
+fn joined_peer(event: &ClientEvent) -> Option<String> {
+    match event {
+        ClientEvent::Frame(ServerFrame::PeerJoined { peer, .. }) => Some(peer.clone()),
+        _ => None,
+    }
+}
+
+fn signal_n(event: &ClientEvent) -> Option<i64> {
+    match event {
+        ClientEvent::Frame(ServerFrame::Signal { data, .. }) => {
+            serde_json::from_str::<serde_json::Value>(data.get()).ok()?["n"].as_i64()
+        }
+        _ => None,
+    }
+}
+
+fn data(n: i64) -> Box<RawValue> {
+    RawValue::from_string(json!({"kind": "test", "n": n}).to_string()).unwrap()
+}
+
+/// Two apps in a room see each other join and relay signals to each other.
+#[tokio::test]
+async fn connects_joins_and_relays() {
+    let server = server_at("127.0.0.1:0", &[]).await;
+    let url = parse_server_url(&server.ws_url()).unwrap();
+    let (a_tx, mut a_rx) = mpsc::channel(64);
+    let a = Client::spawn(config(url.clone(), "Ann", &["team"]), a_tx);
+    assert_eq!(until(&mut a_rx, |e| matches!(e, ClientEvent::State(s) if *s == ConnectionState::Connected).then_some(())).await, ());
+    let (a_peer, resumed) = until(&mut a_rx, welcome).await;
+    assert!(!resumed);
+    until(&mut a_rx, |e| matches!(e, ClientEvent::Frame(ServerFrame::Joined { room, .. }) if room == "team").then_some(())).await;
+
+    let (b_tx, mut b_rx) = mpsc::channel(64);
+    let b = Client::spawn(config(url, "Bob", &[]), b_tx);
+    until(&mut b_rx, welcome).await;
+    b.join("team").unwrap();
+    let b_peer = until(&mut a_rx, joined_peer).await;
+    assert_eq!(b.state(), ConnectionState::Connected);
+    b.signal("team", &a_peer, data(7)).unwrap();
+    assert_eq!(until(&mut a_rx, signal_n).await, 7);
+    a.signal("team", &b_peer, data(8)).unwrap();
+    assert_eq!(until(&mut b_rx, signal_n).await, 8);
+    assert_eq!(b.join("bad room!"), Err(SignalingError::InvalidRoom("bad room!".into())));
+    server.shutdown().await;
+}
+
+/// A network drop resumes the same session: same peer id, no rejoin visible to others, and every signal
+/// sent before, during and after the drop arrives exactly once, in order.
+#[tokio::test]
+async fn resumes_after_a_drop_without_losing_or_repeating_frames() {
+    let server = server_at("127.0.0.1:0", &[]).await;
+    let proxy = Proxy::start(server.local_addr()).await;
+    let (a_tx, mut a_rx) = mpsc::channel(256);
+    let a = Client::spawn(config(proxy.url(), "Ann", &["team"]), a_tx);
+    let (a_peer, _) = until(&mut a_rx, welcome).await;
+    let (b_tx, mut b_rx) = mpsc::channel(256);
+    let b = Client::spawn(config(parse_server_url(&server.ws_url()).unwrap(), "Bob", &["team"]), b_tx);
+    until(&mut b_rx, welcome).await;
+    until(&mut a_rx, joined_peer).await;
+
+    for n in 0..5 {
+        b.signal("team", &a_peer, data(n)).unwrap();
+    }
+    for n in 0..5 {
+        assert_eq!(until(&mut a_rx, signal_n).await, n);
+    }
+    proxy.cut();
+    for n in 5..10 {
+        b.signal("team", &a_peer, data(n)).unwrap();
+    }
+    let (peer_after, resumed) = until(&mut a_rx, welcome).await;
+    assert!(resumed, "the session resumed");
+    assert_eq!(peer_after, a_peer);
+    for n in 10..15 {
+        b.signal("team", &a_peer, data(n)).unwrap();
+    }
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(event) = a_rx.recv().await {
+            assert!(joined_peer(&event).is_none(), "no spurious peer-joined after a resume");
+            if let Some(n) = signal_n(&event) {
+                got.push(n);
+            }
+        }
+    })
+    .await
+    .ok();
+    assert_eq!(got, (5..15).collect::<Vec<_>>());
+    // Bob saw no leave/join of Ann.
+    while let Ok(event) = b_rx.try_recv() {
+        assert!(!matches!(event, ClientEvent::Frame(ServerFrame::PeerLeft { .. })));
+    }
+    drop(a);
+    server.shutdown().await;
+}
+
+/// After a server restart the old session is gone: the client reconnects with backoff, gets a fresh
+/// session and rejoins its rooms by itself, so others see it again.
+#[tokio::test]
+async fn rejoins_rooms_after_a_server_restart() {
+    let server = server_at("127.0.0.1:0", &[]).await;
+    let addr = server.local_addr().to_string();
+    let url = parse_server_url(&server.ws_url()).unwrap();
+    let (a_tx, mut a_rx) = mpsc::channel(256);
+    let a = Client::spawn(config(url.clone(), "Ann", &["team", "second"]), a_tx);
+    let (first_peer, _) = until(&mut a_rx, welcome).await;
+    server.shutdown().await;
+    until(&mut a_rx, |e| matches!(e, ClientEvent::State(ConnectionState::Reconnecting)).then_some(())).await;
+    assert_eq!(a.signal("team", "x", data(1)), Err(SignalingError::NotConnected));
+
+    let server = server_at(&addr, &[]).await;
+    let (second_peer, resumed) = until(&mut a_rx, welcome).await;
+    assert!(!resumed, "a restarted server has no session to resume");
+    assert_ne!(first_peer, second_peer);
+    let (b_tx, mut b_rx) = mpsc::channel(64);
+    let _b = Client::spawn(config(url, "Bob", &["second"]), b_tx);
+    let peers = until(&mut b_rx, |e| match e {
+        ClientEvent::Frame(ServerFrame::Joined { peers, .. }) => Some(peers.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Ann"]);
+    server.shutdown().await;
+}
+
+/// With no server, the indicator goes from connecting through reconnecting to offline, and retries
+/// keep going (connecting later succeeds).
+#[tokio::test]
+async fn unreachable_server_shows_offline_then_recovers() {
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let url = parse_server_url(&format!("ws://127.0.0.1:{port}")).unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let client = Client::spawn(config(url, "Ann", &[]), tx);
+    let mut states = Vec::new();
+    until(&mut rx, |e| match e {
+        ClientEvent::State(s) => {
+            states.push(*s);
+            (*s == ConnectionState::Offline).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(states, [ConnectionState::Reconnecting, ConnectionState::Offline]);
+    assert_eq!(client.state(), ConnectionState::Offline);
+    let server = server_at(&format!("127.0.0.1:{port}"), &[]).await;
+    until(&mut rx, welcome).await;
+    assert_eq!(client.state(), ConnectionState::Connected);
+    server.shutdown().await;
+}
+
+/// Settings validation: what users type becomes a usable WebSocket address, or a clear error.
+#[test]
+fn server_urls_are_validated_and_normalised() {
+    let ok = |s: &str| parse_server_url(s).unwrap().to_string();
+    assert_eq!(ok("ws://127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
+    assert_eq!(ok("https://chat.example.org"), "wss://chat.example.org/ws");
+    assert_eq!(ok(" wss://chat.example.org/custom "), "wss://chat.example.org/custom");
+    for bad in ["", "chat.example.org", "ftp://x", "ws://", "ws://user:pw@host/ws"] {
+        assert!(matches!(parse_server_url(bad), Err(SignalingError::InvalidUrl { .. })), "{bad:?}");
+    }
+    let server = parse_server_url("wss://chat.example.org/ws").unwrap();
+    assert_eq!(browser_room_url(&server, "team-1").unwrap().as_str(), "https://chat.example.org/#/room/team-1");
+    assert!(browser_room_url(&server, "../x").is_err());
+}

@@ -1,0 +1,170 @@
+//! What the app does with signaling traffic besides showing it: every server frame and state change goes
+//! to the UI; peers seen are remembered; call invites, answers and hangups (both directions) keep the call
+//! log; an invite, a missed call or a chat message raises a notification when the user is not looking.
+//! The window side is behind the [`Ui`] trait, so all of this is tested without a window.
+
+use chat_protocol::{ServerFrame, SignalData};
+use serde_json::value::RawValue;
+
+use crate::history::{CallDirection, CallOutcome, History, HistoryError, NewCall, NewMessage};
+use crate::notify::{self, Alert};
+use crate::signaling::{ClientEvent, ConnectionState};
+
+/// Name shown for a peer the app has never seen named.
+const UNKNOWN_PEER: &str = "Someone";
+
+/// The window side of the app, as the dispatcher needs it.
+pub trait Ui: Send + Sync + 'static {
+    /// Forwards a server frame to the web UI (`signaling://frame`).
+    fn frame(&self, frame: &ServerFrame);
+    /// Forwards a connection-state change (`signaling://state`).
+    fn state(&self, state: ConnectionState);
+    /// Whether the main window is visible and focused.
+    fn focused(&self) -> bool;
+    /// Posts a system notification.
+    fn notify(&self, notification: &notify::Notification);
+}
+
+/// Handles one event of the signaling client. History failures are logged, never fatal: the UI still
+/// gets the frame.
+pub async fn client_event(history: Option<&History>, ui: &impl Ui, event: ClientEvent) {
+    match event {
+        ClientEvent::State(state) => ui.state(state),
+        ClientEvent::Frame(frame) => {
+            ui.frame(&frame);
+            if let Some(history) = history {
+                if let Err(err) = record_frame(history, ui, &frame).await {
+                    tracing::warn!(%err, "could not record signaling frame in history");
+                }
+            }
+        }
+    }
+}
+
+async fn record_frame(history: &History, ui: &impl Ui, frame: &ServerFrame) -> Result<(), HistoryError> {
+    match frame {
+        ServerFrame::Joined { peers, .. } => {
+            for p in peers {
+                history.peer_seen(&p.peer, &p.name).await?;
+            }
+        }
+        ServerFrame::PeerJoined { peer, name, .. } => history.peer_seen(peer, name).await?,
+        ServerFrame::Signal { room, from, data, .. } => {
+            // Data the peers exchange is free-form; only the call conventions matter here.
+            let Ok(signal) = serde_json::from_str::<SignalData>(data.get()) else {
+                return Ok(());
+            };
+            incoming_signal(history, ui, room, from, signal).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn incoming_signal(
+    history: &History,
+    ui: &impl Ui,
+    room: &str,
+    from: &str,
+    signal: SignalData,
+) -> Result<(), HistoryError> {
+    let name = || async {
+        Ok::<_, HistoryError>(history.peer_name(from).await?.unwrap_or_else(|| UNKNOWN_PEER.to_owned()))
+    };
+    match signal {
+        SignalData::Invite { call, media } => {
+            let new = NewCall {
+                id: call,
+                room: room.to_owned(),
+                peer: from.to_owned(),
+                peer_name: name().await?,
+                direction: CallDirection::Incoming,
+                media,
+            };
+            if history.call_started(&new).await? {
+                let video = new.media.iter().any(|m| m == "video");
+                let alert = Alert::IncomingCall { room: new.room, from: new.peer_name, video };
+                alert_user(history, ui, &alert).await?;
+            }
+        }
+        SignalData::Accept { call } => history.call_answered(&call).await?,
+        SignalData::Decline { call } => {
+            history.call_ended(&call, CallOutcome::Declined).await?;
+        }
+        SignalData::Cancel { call } | SignalData::Hangup { call } => {
+            let Some(record) = history.call(&call).await? else {
+                return Ok(());
+            };
+            let unanswered = match record.direction {
+                CallDirection::Incoming => CallOutcome::Missed,
+                CallDirection::Outgoing => CallOutcome::Declined,
+            };
+            let ended = history.call_ended(&call, unanswered).await?;
+            if ended == Some(CallOutcome::Missed) {
+                let alert = Alert::MissedCall { room: record.room, from: record.peer_name };
+                alert_user(history, ui, &alert).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Keeps the call log for signals this app sends (placing, answering, declining, ending calls).
+pub async fn outgoing_signal(
+    history: &History,
+    room: &str,
+    to: &str,
+    data: &RawValue,
+) -> Result<(), HistoryError> {
+    let Ok(signal) = serde_json::from_str::<SignalData>(data.get()) else {
+        return Ok(());
+    };
+    match signal {
+        SignalData::Invite { call, media } => {
+            let peer_name = history.peer_name(to).await?.unwrap_or_else(|| UNKNOWN_PEER.to_owned());
+            let new = NewCall {
+                id: call,
+                room: room.to_owned(),
+                peer: to.to_owned(),
+                peer_name,
+                direction: CallDirection::Outgoing,
+                media,
+            };
+            history.call_started(&new).await?;
+        }
+        SignalData::Accept { call } => history.call_answered(&call).await?,
+        SignalData::Decline { call } => {
+            history.call_ended(&call, CallOutcome::Declined).await?;
+        }
+        SignalData::Cancel { call } | SignalData::Hangup { call } => {
+            history.call_ended(&call, CallOutcome::Missed).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Stores a chat message (outgoing before it is sent, or incoming from a data channel) and notifies for
+/// a new incoming one. Returns whether it was new (false: the same id was already stored).
+pub async fn save_message(history: &History, ui: &impl Ui, message: NewMessage) -> Result<bool, HistoryError> {
+    let new = history.insert_messages(std::slice::from_ref(&message)).await? == 1;
+    if new && !message.outgoing {
+        let alert = Alert::Message { room: message.room, from: message.sender_name, body: message.body };
+        alert_user(history, ui, &alert).await?;
+    }
+    Ok(new)
+}
+
+async fn alert_user(history: &History, ui: &impl Ui, alert: &Alert) -> Result<(), HistoryError> {
+    let room = match alert {
+        Alert::IncomingCall { room, .. } | Alert::MissedCall { room, .. } | Alert::Message { room, .. } => room,
+    };
+    if notify::should_notify(alert, ui.focused(), history.is_muted(room).await?) {
+        ui.notify(&notify::render(alert));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
