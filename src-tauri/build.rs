@@ -12,7 +12,7 @@ fn main() {
             "connection_state",
             "get_settings",
             "set_settings",
-            "webview_capabilities",
+            "app_info",
             "report_webview_capabilities",
             "list_conversations",
             "messages_page",

@@ -1,13 +1,147 @@
+//! p2pchat's app (Tauri 2): opens the chat history from disk first (offline works), then connects the
+//! signaling socket it owns, forwards frames and state to the web UI as events, keeps history, and
+//! notifies. `run()` is the entry point of desktop (`main.rs`) and mobile builds.
+//!
+//! Map: `history` (SQLite), `signaling` (WebSocket client), `dispatch` (signaling → UI/history/notify),
+//! `notify` (rules and texts), `settings`, `state` (shared state), `commands` (the UI's API), `shell`
+//! (events, notifications, tray, window), `webview` (WebRTC in WebKitGTK and its detection).
+
+mod commands;
 pub mod dispatch;
 pub mod history;
 pub mod notify;
+pub mod settings;
+mod shell;
 pub mod signaling;
+mod state;
+pub mod webview;
+
+use std::sync::Arc;
+
+use tauri::webview::PageLoadEvent;
+use tauri::{App, AppHandle, Manager};
+
+use crate::history::{DB_FILE, History, OpenOptions};
+use crate::settings::Settings;
+use crate::signaling::{ClientConfig, parse_server_url};
+use crate::state::AppState;
 
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
-    tauri::Builder::default()
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
-        .run(tauri::generate_context!())
-        .expect("error while running tauri application");
+        .setup(|app| setup(app))
+        .on_page_load(|webview, payload| {
+            if payload.event() == PageLoadEvent::Finished {
+                if let Err(err) = webview.eval(webview::DETECT_SCRIPT) {
+                    tracing::warn!(%err, "cannot run the WebRTC detection script");
+                }
+            }
+        })
+        .on_window_event(shell::on_window_event)
+        .invoke_handler(tauri::generate_handler![
+            commands::connect,
+            commands::disconnect,
+            commands::join_room,
+            commands::leave_room,
+            commands::send_signal,
+            commands::connection_state,
+            commands::get_settings,
+            commands::set_settings,
+            commands::app_info,
+            commands::report_webview_capabilities,
+            commands::list_conversations,
+            commands::messages_page,
+            commands::search_messages,
+            commands::mark_read,
+            commands::set_room_muted,
+            commands::save_message,
+            commands::set_message_status,
+            commands::outbox,
+            commands::call_log,
+            commands::open_room_in_browser,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(err) = result {
+        tracing::error!(%err, "p2pchat stopped with an error");
+        std::process::exit(1);
+    }
+}
+
+/// Before the window has content: open history (so the conversation list comes from disk at once), turn
+/// on WebRTC in the webview, set up notifications and the tray, then connect in the background.
+fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
+    let path = app.path().app_data_dir()?.join(DB_FILE);
+    let opened = tauri::async_runtime::block_on(History::open(&path, &OpenOptions::default()));
+    match &opened {
+        Ok(o) => match &o.recovered_from {
+            Some(aside) => tracing::warn!(path = %path.display(), aside = %aside.display(), "damaged history moved aside; started fresh"),
+            None => tracing::info!(path = %path.display(), "history opened"),
+        },
+        Err(err) => tracing::error!(%err, "history unavailable; chat history will not be saved"),
+    }
+    app.manage(AppState::new(opened.map(|o| (o.history, o.recovered_from)), path));
+
+    #[cfg(target_os = "linux")]
+    if let Some(window) = app.get_webview_window("main") {
+        window.with_webview(|webview| webview::enable_webrtc(&webview))?;
+    }
+    shell::setup_notifications(app.handle());
+    #[cfg(desktop)]
+    shell::setup_tray(app.handle())?;
+
+    let handle = app.handle().clone();
+    tauri::async_runtime::spawn(async move { connect_at_startup(handle).await });
+    Ok(())
+}
+
+/// Connects with the saved settings (or `P2PCHAT_SERVER_URL` / `P2PCHAT_NAME`, and rooms in
+/// `P2PCHAT_JOIN`, comma-separated: for provisioning and tests), rejoining remembered rooms. Without a
+/// server and a name the app stays offline until the UI calls `connect`.
+async fn connect_at_startup(app: AppHandle) {
+    let state = app.state::<AppState>();
+    let Ok(history) = state.history() else { return };
+    let saved = match Settings::load(history).await {
+        Ok(saved) => saved,
+        Err(err) => {
+            tracing::warn!(%err, "cannot read settings");
+            return;
+        }
+    };
+    state.set_close_to_tray(saved.close_to_tray);
+    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+    for room in env("P2PCHAT_JOIN").unwrap_or_default().split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        if let Err(err) = history.set_joined(room, true).await {
+            tracing::warn!(%err, room, "cannot remember room from P2PCHAT_JOIN");
+        }
+    }
+    let (Some(url), Some(name)) = (env("P2PCHAT_SERVER_URL").or(saved.server_url), env("P2PCHAT_NAME").or(saved.display_name))
+    else {
+        tracing::info!("no server or name configured yet; staying offline");
+        return;
+    };
+    let url = match parse_server_url(&url) {
+        Ok(url) => url,
+        Err(err) => {
+            tracing::warn!(%err, "saved server address is invalid; staying offline");
+            return;
+        }
+    };
+    let rooms = match history.joined_rooms().await {
+        Ok(rooms) => rooms.into_iter().collect(),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read joined rooms");
+            Default::default()
+        }
+    };
+    tracing::info!(%url, ?rooms, "connecting");
+    let config = ClientConfig { url, name, token: None, rooms };
+    state.connect(config, Arc::new(shell::TauriUi::new(app.clone())));
 }

@@ -83,7 +83,7 @@ async fn incoming_signal(
             };
             if history.call_started(&new).await? {
                 let video = new.media.iter().any(|m| m == "video");
-                let alert = Alert::IncomingCall { room: new.room, from: new.peer_name, video };
+                let alert = Alert::IncomingCall { room: new.room, call: new.id, from: new.peer_name, video };
                 alert_user(history, ui, &alert).await?;
             }
         }

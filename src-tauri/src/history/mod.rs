@@ -6,7 +6,7 @@
 mod calls;
 mod conversations;
 mod messages;
-mod search;
+pub(crate) mod search;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

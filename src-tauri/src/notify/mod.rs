@@ -8,7 +8,7 @@ const PREVIEW_CHARS: usize = 120;
 /// Something worth telling the user about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Alert {
-    IncomingCall { room: String, from: String, video: bool },
+    IncomingCall { room: String, call: String, from: String, video: bool },
     MissedCall { room: String, from: String },
     Message { room: String, from: String, body: String },
 }
@@ -20,6 +20,8 @@ pub struct Notification {
     pub body: String,
     /// The room to open when the user acts on it.
     pub room: String,
+    /// For a ringing call: its id, and the notification offers Accept/Decline.
+    pub call: Option<String>,
 }
 
 /// Whether to interrupt the user. Missed calls are shown even when focused (the ring was missed);
@@ -37,20 +39,23 @@ pub fn should_notify(alert: &Alert, window_focused: bool, room_muted: bool) -> b
 /// The text of the notification for `alert`.
 pub fn render(alert: &Alert) -> Notification {
     match alert {
-        Alert::IncomingCall { room, from, video } => Notification {
+        Alert::IncomingCall { room, call, from, video } => Notification {
             title: format!("Incoming {} call from {from}", if *video { "video" } else { "audio" }),
             body: format!("in {room}"),
             room: room.clone(),
+            call: Some(call.clone()),
         },
         Alert::MissedCall { room, from } => Notification {
             title: format!("Missed call from {from}"),
             body: format!("in {room}"),
             room: room.clone(),
+            call: None,
         },
         Alert::Message { room, from, body } => Notification {
             title: format!("{from} in {room}"),
             body: preview(body),
             room: room.clone(),
+            call: None,
         },
     }
 }
@@ -77,7 +82,7 @@ mod tests {
     /// People are interrupted only when they are not looking, and never for a room they muted.
     #[test]
     fn notifies_in_background_unless_muted_and_always_for_missed_calls() {
-        let call = Alert::IncomingCall { room: "team".into(), from: "Bob".into(), video: true };
+        let call = Alert::IncomingCall { room: "team".into(), call: "c".into(), from: "Bob".into(), video: true };
         let missed = Alert::MissedCall { room: "team".into(), from: "Bob".into() };
         assert!(should_notify(&call, false, false));
         assert!(!should_notify(&call, true, false));
@@ -90,8 +95,9 @@ mod tests {
 
     #[test]
     fn renders_names_and_a_bounded_single_line_preview() {
-        let n = render(&Alert::IncomingCall { room: "team".into(), from: "Bob".into(), video: false });
+        let n = render(&Alert::IncomingCall { room: "team".into(), call: "c".into(), from: "Bob".into(), video: false });
         assert_eq!((n.title.as_str(), n.body.as_str()), ("Incoming audio call from Bob", "in team"));
+        assert_eq!(n.call.as_deref(), Some("c"));
         let n = render(&message("line one\n\n  line   two"));
         assert_eq!((n.title.as_str(), n.body.as_str()), ("Bob in team", "line one line two"));
         let long = "é".repeat(500);

@@ -1,0 +1,67 @@
+//! Test peer for the app's end-to-end script: joins a room as "Ringer", waits for a peer named
+//! `target`, rings it (`invite`), then cancels after a moment, which the app must show as an incoming
+//! call and then a missed call. `ring <server ws url> <room> <target name>`; exits non-zero on timeout.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chat_protocol::ServerFrame;
+use p2pchat_app_lib::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, room, target] = args.as_slice() else {
+        eprintln!("usage: ring <server ws url> <room> <target name>");
+        std::process::exit(2);
+    };
+    let url = match parse_server_url(url) {
+        Ok(url) => url,
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(2);
+        }
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let config = ClientConfig { url, name: "Ringer".into(), token: None, rooms: BTreeSet::from([room.clone()]) };
+    let client = Client::spawn(config, tx);
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = rx.recv().await {
+            match event {
+                ClientEvent::Frame(ServerFrame::Joined { peers, .. }) => {
+                    if let Some(p) = peers.into_iter().find(|p| &p.name == target) {
+                        return Some(p.peer);
+                    }
+                }
+                ClientEvent::Frame(ServerFrame::PeerJoined { peer, name, .. }) if &name == target => return Some(peer),
+                _ => {}
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(peer)) = found else {
+        eprintln!("ring: {target} never appeared in {room}");
+        std::process::exit(1);
+    };
+    let send = |json: &str| {
+        let data = RawValue::from_string(json.to_owned()).map_err(|e| e.to_string())?;
+        client.signal(room, &peer, data).map_err(|e| e.to_string())
+    };
+    let result = async {
+        send(r#"{"kind":"invite","call":"e2e-call-1","media":["audio","video"]}"#)?;
+        println!("ring: invited {target}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        send(r#"{"kind":"cancel","call":"e2e-call-1"}"#)?;
+        println!("ring: cancelled");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok::<_, String>(())
+    }
+    .await;
+    if let Err(err) = result {
+        eprintln!("ring: {err}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,266 @@
+//! The commands the web UI invokes (`invoke('<name>', {snake_case args})`). Each is thin: validate,
+//! call a plain module, map the error to `{kind, message}`. The list, with events, is in docs/app.md.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tauri::{AppHandle, Emitter, State};
+use tauri_plugin_opener::OpenerExt;
+
+use crate::dispatch;
+use crate::history::{CallRecord, Conversation, Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page, SearchHit};
+use crate::history::search::SEARCH_LIMIT;
+use crate::settings::{Settings, SettingsError};
+use crate::shell::TauriUi;
+use crate::signaling::{ClientConfig, ConnectionState, SignalingError, browser_room_url, parse_server_url};
+use crate::state::{AppState, HistoryUnavailable, rooms};
+use crate::webview::WebviewCapabilities;
+
+/// Event with the webview's WebRTC capabilities, sent once the page reported them.
+pub const WEBVIEW_EVENT: &str = "app://webview";
+
+/// What a failed command returns to the UI.
+#[derive(Debug, Serialize)]
+pub struct CommandError {
+    /// Stable name: invalid, not_connected, locked, busy, disk_full, corrupt, database, unavailable, ...
+    pub kind: &'static str,
+    pub message: String,
+}
+
+type Result<T> = std::result::Result<T, CommandError>;
+
+impl From<crate::history::HistoryError> for CommandError {
+    fn from(err: crate::history::HistoryError) -> Self {
+        CommandError { kind: err.kind(), message: err.to_string() }
+    }
+}
+
+impl From<SignalingError> for CommandError {
+    fn from(err: SignalingError) -> Self {
+        let kind = match err {
+            SignalingError::NotConnected => "not_connected",
+            SignalingError::InvalidUrl { .. } | SignalingError::InvalidRoom(_) => "invalid",
+        };
+        CommandError { kind, message: err.to_string() }
+    }
+}
+
+impl From<SettingsError> for CommandError {
+    fn from(err: SettingsError) -> Self {
+        match err {
+            SettingsError::History(e) => e.into(),
+            SettingsError::Url(e) => e.into(),
+            SettingsError::Name => CommandError { kind: "invalid", message: err.to_string() },
+        }
+    }
+}
+
+impl From<HistoryUnavailable> for CommandError {
+    fn from(err: HistoryUnavailable) -> Self {
+        CommandError { kind: err.kind, message: err.message }
+    }
+}
+
+/// Connects to the signaling server as `name` (and saves both). Without `url`, the saved server is used.
+/// Rooms remembered as joined are joined again. Returns the state right after starting.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn connect(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    name: String,
+    url: Option<String>,
+    token: Option<String>,
+) -> Result<ConnectionState> {
+    let history = state.history()?;
+    let saved = Settings::load(history).await?;
+    let url = url.or(saved.server_url.clone()).ok_or(CommandError {
+        kind: "invalid",
+        message: "no signaling server configured: set one in settings".into(),
+    })?;
+    let settings = Settings { server_url: Some(url), display_name: Some(name), ..saved }.save(history).await?;
+    let (Some(url), Some(name)) = (settings.server_url, settings.display_name) else {
+        return Err(CommandError { kind: "invalid", message: "server and name are required".into() });
+    };
+    let config = ClientConfig {
+        url: parse_server_url(&url)?,
+        name,
+        token,
+        rooms: rooms(history.joined_rooms().await?, []),
+    };
+    Ok(state.connect(config, Arc::new(TauriUi::new(app))))
+}
+
+/// Closes the signaling connection.
+#[tauri::command]
+pub fn disconnect(state: State<'_, AppState>) {
+    state.disconnect();
+}
+
+/// Joins `room` now and on every later start.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn join_room(state: State<'_, AppState>, room: String) -> Result<()> {
+    if let Ok(history) = state.history() {
+        history.set_joined(&room, true).await?;
+    }
+    Ok(state.with_client(|c| c.join(&room))?)
+}
+
+/// Leaves `room` and stops rejoining it.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn leave_room(state: State<'_, AppState>, room: String) -> Result<()> {
+    if let Ok(history) = state.history() {
+        history.set_joined(&room, false).await?;
+    }
+    Ok(state.with_client(|c| c.leave(&room))?)
+}
+
+/// Relays `data` to peer `to` in `room`; call signals (invite, accept, ...) also update the call log.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn send_signal(state: State<'_, AppState>, room: String, to: String, data: Box<RawValue>) -> Result<()> {
+    if let Ok(history) = state.history() {
+        if let Err(err) = dispatch::outgoing_signal(history, &room, &to, &data).await {
+            tracing::warn!(%err, "could not log outgoing call signal");
+        }
+    }
+    Ok(state.with_client(|c| c.signal(&room, &to, data))?)
+}
+
+#[tauri::command]
+pub fn connection_state(state: State<'_, AppState>) -> ConnectionState {
+    state.connection_state()
+}
+
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
+    Ok(Settings::load(state.history()?).await?)
+}
+
+/// Validates and saves settings; an invalid server address is an `invalid` error for the form.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings> {
+    let saved = settings.save(state.history()?).await?;
+    state.set_close_to_tray(saved.close_to_tray);
+    Ok(saved)
+}
+
+/// Facts the UI needs at startup.
+#[derive(Debug, Serialize)]
+pub struct AppInfo {
+    pub version: String,
+    pub history_path: String,
+    /// Set when a damaged history file was moved aside at startup (tell the user where it is).
+    pub history_recovered_from: Option<String>,
+    /// Why history is unavailable, if it is.
+    pub history_error: Option<CommandError>,
+    /// `None` until the page has reported.
+    pub webview: Option<WebviewCapabilities>,
+}
+
+#[tauri::command]
+pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: app.package_info().version.to_string(),
+        history_path: state.history_path.display().to_string(),
+        history_recovered_from: state.recovered_from.as_ref().map(|p| p.display().to_string()),
+        history_error: state.history().err().map(CommandError::from),
+        webview: state.webview(),
+    }
+}
+
+/// Called by the detection script after each page load.
+#[tauri::command(rename_all = "snake_case")]
+pub fn report_webview_capabilities(app: AppHandle, state: State<'_, AppState>, capabilities: WebviewCapabilities) {
+    tracing::info!(
+        rtc_peer_connection = capabilities.rtc_peer_connection,
+        get_user_media = capabilities.get_user_media,
+        "webview capabilities"
+    );
+    state.set_webview(capabilities);
+    if let Err(err) = app.emit(WEBVIEW_EVENT, capabilities) {
+        tracing::warn!(%err, "cannot emit webview capabilities");
+    }
+}
+
+#[tauri::command]
+pub async fn list_conversations(state: State<'_, AppState>) -> Result<Vec<Conversation>> {
+    Ok(state.history()?.list_conversations().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn messages_page(
+    state: State<'_, AppState>,
+    room: String,
+    before: Option<Cursor>,
+    limit: Option<u32>,
+) -> Result<Page> {
+    Ok(state.history()?.messages_page(&room, before.as_ref(), limit.unwrap_or(PAGE_SIZE)).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn search_messages(
+    state: State<'_, AppState>,
+    query: String,
+    room: Option<String>,
+    limit: Option<u32>,
+) -> Result<Vec<SearchHit>> {
+    Ok(state.history()?.search(&query, room.as_deref(), limit.unwrap_or(SEARCH_LIMIT)).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn mark_read(state: State<'_, AppState>, room: String, up_to: i64) -> Result<()> {
+    Ok(state.history()?.mark_read(&room, up_to).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_room_muted(state: State<'_, AppState>, room: String, muted: bool) -> Result<()> {
+    Ok(state.history()?.set_muted(&room, muted).await?)
+}
+
+/// Stores a message (outgoing: before sending, as pending; incoming: as received, notifying if the window
+/// is in the background). Returns false when this id was already stored.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_message(app: AppHandle, state: State<'_, AppState>, message: NewMessage) -> Result<bool> {
+    Ok(dispatch::save_message(state.history()?, &TauriUi::new(app), message).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_message_status(
+    state: State<'_, AppState>,
+    id: String,
+    status: MessageStatus,
+    error: Option<String>,
+) -> Result<bool> {
+    Ok(state.history()?.set_message_status(&id, status, error.as_deref()).await?)
+}
+
+/// Pending outgoing messages, oldest first (optionally of one room): flush these after reconnecting.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn outbox(state: State<'_, AppState>, room: Option<String>) -> Result<Vec<Message>> {
+    Ok(state.history()?.outbox(room.as_deref()).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn call_log(state: State<'_, AppState>, before: Option<i64>, limit: Option<u32>) -> Result<Vec<CallRecord>> {
+    Ok(state.history()?.call_log(before, limit.unwrap_or(PAGE_SIZE)).await?)
+}
+
+/// Opens `<server>/#/room/<room>` in the default browser (calls where this webview has no WebRTC).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn open_room_in_browser(app: AppHandle, state: State<'_, AppState>, room: String) -> Result<String> {
+    let server = match state.client_config() {
+        Some(config) => config.url,
+        None => {
+            let saved = Settings::load(state.history()?).await?.server_url.ok_or(CommandError {
+                kind: "invalid",
+                message: "no signaling server configured".into(),
+            })?;
+            parse_server_url(&saved)?
+        }
+    };
+    let url = browser_room_url(&server, &room)?;
+    app.opener()
+        .open_url(url.as_str(), None::<&str>)
+        .map_err(|e| CommandError { kind: "unavailable", message: format!("cannot open the browser: {e}") })?;
+    Ok(url.to_string())
+}

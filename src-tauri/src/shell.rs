@@ -1,0 +1,163 @@
+//! The desktop/mobile shell around the UI: the [`Ui`] the dispatcher talks to (events to the page, window
+//! focus, system notifications with Accept/Decline for calls), what a click on a notification does, the
+//! tray icon that keeps the app reachable with its window closed, and close-to-tray.
+
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime, Window, WindowEvent};
+use tauri_plugin_notification::{Action, ActionType, NotificationExt};
+
+use crate::dispatch::Ui;
+use crate::notify::Notification;
+use crate::signaling::ConnectionState;
+use crate::state::AppState;
+
+/// Every server frame, as `ServerFrame` JSON.
+pub const FRAME_EVENT: &str = "signaling://frame";
+/// Connection state: connecting | connected | reconnecting | offline.
+pub const STATE_EVENT: &str = "signaling://state";
+/// The user acted on a notification: `{action: "open"|"accept"|"decline", room, call}`.
+pub const NOTIFICATION_EVENT: &str = "app://notification";
+const MAIN: &str = "main";
+const CALL_ACTIONS: &str = "incoming-call";
+
+/// The dispatcher's view of the app window.
+pub struct TauriUi {
+    app: AppHandle,
+}
+
+impl TauriUi {
+    pub fn new(app: AppHandle) -> TauriUi {
+        TauriUi { app }
+    }
+
+    fn emit(&self, event: &str, payload: impl Serialize + Clone) {
+        if let Err(err) = self.app.emit(event, payload) {
+            tracing::warn!(%err, event, "cannot emit event to the UI");
+        }
+    }
+}
+
+impl Ui for TauriUi {
+    fn frame(&self, frame: &chat_protocol::ServerFrame) {
+        match serde_json::value::to_raw_value(frame) {
+            Ok(json) => self.emit(FRAME_EVENT, json),
+            Err(err) => tracing::warn!(%err, "cannot serialise server frame"),
+        }
+    }
+
+    fn state(&self, state: ConnectionState) {
+        self.emit(STATE_EVENT, state);
+    }
+
+    fn focused(&self) -> bool {
+        self.app.get_webview_window(MAIN).is_some_and(|w| {
+            w.is_visible().unwrap_or(false)
+                && w.is_focused().unwrap_or(false)
+                && !w.is_minimized().unwrap_or(false)
+        })
+    }
+
+    fn notify(&self, n: &Notification) {
+        let mut builder = self.app.notification().builder().title(&n.title).body(&n.body).extra("room", &n.room);
+        if let Some(call) = &n.call {
+            builder = builder.extra("call", call).action_type_id(CALL_ACTIONS);
+        }
+        match builder.show() {
+            Ok(()) => tracing::info!(title = %n.title, "notification posted"),
+            Err(err) => tracing::warn!(%err, "cannot post notification"),
+        }
+    }
+}
+
+/// What the UI is told when the user acts on a notification.
+#[derive(Debug, Clone, Serialize)]
+struct NotificationAction {
+    action: String,
+    room: Option<String>,
+    call: Option<String>,
+}
+
+/// Asks for notification permission once (mobile; desktop is always allowed), registers the call
+/// actions, and routes clicks: the window comes to the front and the UI opens the room or the call.
+pub fn setup_notifications(app: &AppHandle) {
+    let notifications = app.notification();
+    if !matches!(notifications.permission_state(), Ok(tauri_plugin_notification::PermissionState::Granted)) {
+        if let Err(err) = notifications.request_permission() {
+            tracing::warn!(%err, "notification permission request failed");
+        }
+    }
+    let call_actions = ActionType::builder(CALL_ACTIONS)
+        .actions(vec![
+            Action::builder("accept", "Accept").foreground(true).build(),
+            Action::builder("decline", "Decline").destructive(true).build(),
+        ])
+        .build();
+    if let Err(err) = notifications.register_action_types(vec![call_actions]) {
+        tracing::warn!(%err, "cannot register notification actions");
+    }
+    let handle = app.clone();
+    let registered = notifications.on_action(move |performed| {
+        let extra = |key: &str| {
+            performed.notification().and_then(|n| n.extra().get(key)).and_then(|v| v.as_str()).map(str::to_owned)
+        };
+        let action = match performed.action_id() {
+            "tap" => "open",
+            "accept" => "accept",
+            "decline" => "decline",
+            _ => return,
+        };
+        if action != "decline" {
+            show_main(&handle);
+        }
+        let payload = NotificationAction { action: action.into(), room: extra("room"), call: extra("call") };
+        if let Err(err) = handle.emit(NOTIFICATION_EVENT, payload) {
+            tracing::warn!(%err, "cannot forward notification action");
+        }
+    });
+    if let Err(err) = registered {
+        tracing::warn!(%err, "cannot listen for notification actions");
+    }
+}
+
+/// Shows, unminimises and focuses the main window.
+pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+/// Tray icon with "Show p2pchat" and "Quit": the way back to a window closed to the tray.
+#[cfg(desktop)]
+pub fn setup_tray(app: &AppHandle) -> tauri::Result<()> {
+    use tauri::menu::{Menu, MenuItem};
+    use tauri::tray::TrayIconBuilder;
+
+    let show = MenuItem::with_id(app, "show", "Show p2pchat", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&show, &quit])?;
+    let mut tray = TrayIconBuilder::with_id("main").tooltip("p2pchat").menu(&menu).on_menu_event(
+        |app, event| match event.id.as_ref() {
+            "show" => show_main(app),
+            "quit" => app.exit(0),
+            _ => {}
+        },
+    );
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
+}
+
+/// Closing the main window hides it instead (calls keep ringing) unless close-to-tray is off.
+pub fn on_window_event(window: &Window, event: &WindowEvent) {
+    if let WindowEvent::CloseRequested { api, .. } = event {
+        let to_tray = window.state::<AppState>().close_to_tray();
+        if window.label() == MAIN && to_tray && cfg!(desktop) {
+            api.prevent_close();
+            let _ = window.hide();
+        }
+    }
+}

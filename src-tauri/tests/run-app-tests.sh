@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# End-to-end test of the desktop app under Xvfb: builds the app (debug) and the signaling server, seeds a
+# history on disk, starts the server, a session D-Bus with a notification daemon (dunst) and a capture of
+# org.freedesktop.Notifications, launches the app against the server, then checks that
+#   1. the window appears (xwininfo) and a screenshot is not blank (saved under the work dir),
+#   2. the app opened the history from disk and reported whether the webview has RTCPeerConnection,
+#   3. the app connected and rejoined its room, and
+#   4. a peer ringing then cancelling makes the app post a "Missed call" notification (Notify on D-Bus).
+# Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
+# Environment: CARGO_TARGET_DIR (default ~/.cache/p2pchat/target), APP_TEST_DIR (kept for inspection).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+
+APT_PACKAGES=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev
+  libayatana-appindicator3-dev libxdo-dev xvfb x11-utils dbus dbus-x11 dunst imagemagick curl)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
+WORK="${APP_TEST_DIR:-$(mktemp -d /tmp/p2pchat-app-test.XXXXXX)}"
+mkdir -p "$WORK"
+PIDS=()
+failures=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+cleanup() {
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill "${PIDS[i]}" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# The app embeds ui/dist at compile time: build the web UI, or a placeholder page where there is none.
+if [[ -f ui/package.json ]]; then
+  if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules ]]; then
+    npm --prefix ui ci --no-audit --no-fund
+  fi
+  npm --prefix ui run build >/dev/null
+elif [[ ! -f ui/dist/index.html ]]; then
+  mkdir -p ui/dist
+  printf '<!doctype html><title>p2pchat</title><p>p2pchat (web UI not built)</p>\n' > ui/dist/index.html
+fi
+
+echo "==> building the app and the signaling server (debug)"
+timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring
+BIN="$CARGO_TARGET_DIR/debug"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # wait_for SECONDS COMMAND...: retries COMMAND until it succeeds or time runs out
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.3
+  done
+}
+
+PORT=$(free_port)
+"$BIN/signaling-server" --bind "127.0.0.1:$PORT" --ui-dir ui/dist >"$WORK/server.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 curl -fsS "http://127.0.0.1:$PORT/healthz" || { fail "signaling server did not start"; cat "$WORK/server.log"; exit 1; }
+
+# History already on disk before the app starts (offline browsing), in the app's data dir.
+export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache"
+DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
+rm -rf "$XDG_DATA_HOME" && mkdir -p "$(dirname "$DB")"
+"$BIN/history-bench" --messages 5000 --rooms 20 --queries 20 --db "$DB" >"$WORK/seed.log"
+
+DISPLAY_NUM=$((90 + RANDOM % 100))
+Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+PIDS+=($!)
+export DISPLAY=":$DISPLAY_NUM"
+wait_for 10 xwininfo -root || { fail "Xvfb did not start"; exit 1; }
+
+# Session bus + notification daemon + capture of Notify calls, then the app, all in one session.
+cat >"$WORK/session.sh" <<'INNER'
+set -u
+dunst >"$WORK/dunst.log" 2>&1 &
+dbus-monitor --session "interface='org.freedesktop.Notifications',member='Notify'" >"$WORK/notify.log" 2>&1 &
+sleep 0.5
+export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-room
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 RUST_LOG=info
+exec "$BIN/p2pchat" >"$WORK/app.log" 2>&1
+INNER
+WORK="$WORK" PORT="$PORT" BIN="$BIN" setsid dbus-run-session -- bash "$WORK/session.sh" &
+SESSION=$!
+PIDS+=("$SESSION")
+
+if wait_for 60 bash -c "xwininfo -root -tree | grep -q '\"p2pchat\"'"; then
+  pass "the app window appears"
+else
+  fail "no p2pchat window within 60 s"
+fi
+sleep 3 # let the page render
+import -display "$DISPLAY" -window root "$WORK/screenshot.png"
+deviation=$(convert "$WORK/screenshot.png" -colorspace gray -format '%[fx:standard_deviation]' info:)
+if awk -v d="$deviation" 'BEGIN { exit !(d > 0.01) }'; then
+  pass "screenshot shows content ($WORK/screenshot.png)"
+else
+  fail "screenshot is blank (deviation $deviation)"
+fi
+
+if grep -q "history opened" "$WORK/app.log"; then pass "history opened from disk ($DB)"; else fail "history not opened"; fi
+if wait_for 20 grep -q "webview capabilities" "$WORK/app.log"; then
+  caps=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/app.log" | grep -o 'rtc_peer_connection=[a-z]* get_user_media=[a-z]*' | tail -1)
+  pass "webview reported: $caps"
+else
+  fail "the page never reported its WebRTC capabilities"
+fi
+
+if timeout 60 "$BIN/examples/ring" "ws://127.0.0.1:$PORT/ws" e2e-room Tester >"$WORK/ring.log" 2>&1; then
+  pass "a peer found the app in its remembered room and rang it"
+else
+  fail "ringing the app failed: $(cat "$WORK/ring.log")"
+fi
+if wait_for 15 grep -q "Missed call from Ringer" "$WORK/notify.log"; then
+  pass "missed-call notification posted on org.freedesktop.Notifications"
+else
+  fail "no missed-call notification (see $WORK/notify.log, $WORK/app.log)"
+fi
+if grep -q "Incoming video call from Ringer" "$WORK/notify.log"; then
+  echo "note: incoming-call notification posted too (window was not focused)"
+fi
+
+kill -- -"$SESSION" 2>/dev/null || true
+echo
+if ((failures)); then
+  echo "app tests: $failures FAILED (logs in $WORK)"
+  exit 1
+fi
+echo "app tests: all passed (logs and screenshot in $WORK)"
