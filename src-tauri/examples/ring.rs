@@ -25,7 +25,12 @@ async fn main() {
         }
     };
     let (tx, mut rx) = mpsc::channel(64);
-    let config = ClientConfig { url, name: "Ringer".into(), token: None, rooms: BTreeSet::from([room.clone()]) };
+    let config = ClientConfig {
+        url,
+        name: "Ringer".into(),
+        token: None,
+        rooms: BTreeSet::from([room.clone()]),
+    };
     let client = Client::spawn(config, tx);
     let found = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(event) = rx.recv().await {
@@ -35,7 +40,11 @@ async fn main() {
                         return Some(p.peer);
                     }
                 }
-                ClientEvent::Frame(ServerFrame::PeerJoined { peer, name, .. }) if &name == target => return Some(peer),
+                ClientEvent::Frame(ServerFrame::PeerJoined { peer, name, .. })
+                    if &name == target =>
+                {
+                    return Some(peer);
+                }
                 _ => {}
             }
         }

@@ -9,11 +9,16 @@ use tauri::{AppHandle, Emitter, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dispatch;
-use crate::history::{CallRecord, Conversation, Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page, SearchHit};
 use crate::history::search::SEARCH_LIMIT;
+use crate::history::{
+    CallRecord, Conversation, Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page,
+    SearchHit,
+};
 use crate::settings::{Settings, SettingsError};
 use crate::shell::TauriUi;
-use crate::signaling::{ClientConfig, ConnectionState, SignalingError, browser_room_url, parse_server_url};
+use crate::signaling::{
+    ClientConfig, ConnectionState, SignalingError, browser_room_url, parse_server_url,
+};
 use crate::state::{AppState, HistoryUnavailable, rooms};
 use crate::webview::WebviewCapabilities;
 
@@ -32,7 +37,10 @@ type Result<T> = std::result::Result<T, CommandError>;
 
 impl From<crate::history::HistoryError> for CommandError {
     fn from(err: crate::history::HistoryError) -> Self {
-        CommandError { kind: err.kind(), message: err.to_string() }
+        CommandError {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -42,7 +50,10 @@ impl From<SignalingError> for CommandError {
             SignalingError::NotConnected => "not_connected",
             SignalingError::InvalidUrl { .. } | SignalingError::InvalidRoom(_) => "invalid",
         };
-        CommandError { kind, message: err.to_string() }
+        CommandError {
+            kind,
+            message: err.to_string(),
+        }
     }
 }
 
@@ -51,14 +62,20 @@ impl From<SettingsError> for CommandError {
         match err {
             SettingsError::History(e) => e.into(),
             SettingsError::Url(e) => e.into(),
-            SettingsError::Name => CommandError { kind: "invalid", message: err.to_string() },
+            SettingsError::Name => CommandError {
+                kind: "invalid",
+                message: err.to_string(),
+            },
         }
     }
 }
 
 impl From<HistoryUnavailable> for CommandError {
     fn from(err: HistoryUnavailable) -> Self {
-        CommandError { kind: err.kind, message: err.message }
+        CommandError {
+            kind: err.kind,
+            message: err.message,
+        }
     }
 }
 
@@ -78,9 +95,18 @@ pub async fn connect(
         kind: "invalid",
         message: "no signaling server configured: set one in settings".into(),
     })?;
-    let settings = Settings { server_url: Some(url), display_name: Some(name), ..saved }.save(history).await?;
+    let settings = Settings {
+        server_url: Some(url),
+        display_name: Some(name),
+        ..saved
+    }
+    .save(history)
+    .await?;
     let (Some(url), Some(name)) = (settings.server_url, settings.display_name) else {
-        return Err(CommandError { kind: "invalid", message: "server and name are required".into() });
+        return Err(CommandError {
+            kind: "invalid",
+            message: "server and name are required".into(),
+        });
     };
     let config = ClientConfig {
         url: parse_server_url(&url)?,
@@ -117,7 +143,12 @@ pub async fn leave_room(state: State<'_, AppState>, room: String) -> Result<()> 
 
 /// Relays `data` to peer `to` in `room`; call signals (invite, accept, ...) also update the call log.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn send_signal(state: State<'_, AppState>, room: String, to: String, data: Box<RawValue>) -> Result<()> {
+pub async fn send_signal(
+    state: State<'_, AppState>,
+    room: String,
+    to: String,
+    data: Box<RawValue>,
+) -> Result<()> {
     if let Ok(history) = state.history() {
         if let Err(err) = dispatch::outgoing_signal(history, &room, &to, &data).await {
             tracing::warn!(%err, "could not log outgoing call signal");
@@ -162,7 +193,10 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: app.package_info().version.to_string(),
         history_path: state.history_path.display().to_string(),
-        history_recovered_from: state.recovered_from.as_ref().map(|p| p.display().to_string()),
+        history_recovered_from: state
+            .recovered_from
+            .as_ref()
+            .map(|p| p.display().to_string()),
         history_error: state.history().err().map(CommandError::from),
         webview: state.webview(),
     }
@@ -170,7 +204,11 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
 
 /// Called by the detection script after each page load.
 #[tauri::command(rename_all = "snake_case")]
-pub fn report_webview_capabilities(app: AppHandle, state: State<'_, AppState>, capabilities: WebviewCapabilities) {
+pub fn report_webview_capabilities(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    capabilities: WebviewCapabilities,
+) {
     tracing::info!(
         rtc_peer_connection = capabilities.rtc_peer_connection,
         get_user_media = capabilities.get_user_media,
@@ -194,7 +232,10 @@ pub async fn messages_page(
     before: Option<Cursor>,
     limit: Option<u32>,
 ) -> Result<Page> {
-    Ok(state.history()?.messages_page(&room, before.as_ref(), limit.unwrap_or(PAGE_SIZE)).await?)
+    Ok(state
+        .history()?
+        .messages_page(&room, before.as_ref(), limit.unwrap_or(PAGE_SIZE))
+        .await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -204,7 +245,10 @@ pub async fn search_messages(
     room: Option<String>,
     limit: Option<u32>,
 ) -> Result<Vec<SearchHit>> {
-    Ok(state.history()?.search(&query, room.as_deref(), limit.unwrap_or(SEARCH_LIMIT)).await?)
+    Ok(state
+        .history()?
+        .search(&query, room.as_deref(), limit.unwrap_or(SEARCH_LIMIT))
+        .await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -220,7 +264,11 @@ pub async fn set_room_muted(state: State<'_, AppState>, room: String, muted: boo
 /// Stores a message (outgoing: before sending, as pending; incoming: as received, notifying if the window
 /// is in the background). Returns false when this id was already stored.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn save_message(app: AppHandle, state: State<'_, AppState>, message: NewMessage) -> Result<bool> {
+pub async fn save_message(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    message: NewMessage,
+) -> Result<bool> {
     Ok(dispatch::save_message(state.history()?, &TauriUi::new(app), message).await?)
 }
 
@@ -231,7 +279,10 @@ pub async fn set_message_status(
     status: MessageStatus,
     error: Option<String>,
 ) -> Result<bool> {
-    Ok(state.history()?.set_message_status(&id, status, error.as_deref()).await?)
+    Ok(state
+        .history()?
+        .set_message_status(&id, status, error.as_deref())
+        .await?)
 }
 
 /// Pending outgoing messages, oldest first (optionally of one room): flush these after reconnecting.
@@ -241,26 +292,43 @@ pub async fn outbox(state: State<'_, AppState>, room: Option<String>) -> Result<
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub async fn call_log(state: State<'_, AppState>, before: Option<i64>, limit: Option<u32>) -> Result<Vec<CallRecord>> {
-    Ok(state.history()?.call_log(before, limit.unwrap_or(PAGE_SIZE)).await?)
+pub async fn call_log(
+    state: State<'_, AppState>,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> Result<Vec<CallRecord>> {
+    Ok(state
+        .history()?
+        .call_log(before, limit.unwrap_or(PAGE_SIZE))
+        .await?)
 }
 
 /// Opens `<server>/#/room/<room>` in the default browser (calls where this webview has no WebRTC).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn open_room_in_browser(app: AppHandle, state: State<'_, AppState>, room: String) -> Result<String> {
+pub async fn open_room_in_browser(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    room: String,
+) -> Result<String> {
     let server = match state.client_config() {
         Some(config) => config.url,
         None => {
-            let saved = Settings::load(state.history()?).await?.server_url.ok_or(CommandError {
-                kind: "invalid",
-                message: "no signaling server configured".into(),
-            })?;
+            let saved = Settings::load(state.history()?)
+                .await?
+                .server_url
+                .ok_or(CommandError {
+                    kind: "invalid",
+                    message: "no signaling server configured".into(),
+                })?;
             parse_server_url(&saved)?
         }
     };
     let url = browser_room_url(&server, &room)?;
     app.opener()
         .open_url(url.as_str(), None::<&str>)
-        .map_err(|e| CommandError { kind: "unavailable", message: format!("cannot open the browser: {e}") })?;
+        .map_err(|e| CommandError {
+            kind: "unavailable",
+            message: format!("cannot open the browser: {e}"),
+        })?;
     Ok(url.to_string())
 }

@@ -82,12 +82,17 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
     let opened = tauri::async_runtime::block_on(History::open(&path, &OpenOptions::default()));
     match &opened {
         Ok(o) => match &o.recovered_from {
-            Some(aside) => tracing::warn!(path = %path.display(), aside = %aside.display(), "damaged history moved aside; started fresh"),
+            Some(aside) => {
+                tracing::warn!(path = %path.display(), aside = %aside.display(), "damaged history moved aside; started fresh")
+            }
             None => tracing::info!(path = %path.display(), "history opened"),
         },
         Err(err) => tracing::error!(%err, "history unavailable; chat history will not be saved"),
     }
-    app.manage(AppState::new(opened.map(|o| (o.history, o.recovered_from)), path));
+    app.manage(AppState::new(
+        opened.map(|o| (o.history, o.recovered_from)),
+        path,
+    ));
 
     #[cfg(target_os = "linux")]
     if let Some(window) = app.get_webview_window("main") {
@@ -117,13 +122,20 @@ async fn connect_at_startup(app: AppHandle) {
     };
     state.set_close_to_tray(saved.close_to_tray);
     let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
-    for room in env("P2PCHAT_JOIN").unwrap_or_default().split(',').map(str::trim).filter(|r| !r.is_empty()) {
+    for room in env("P2PCHAT_JOIN")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
         if let Err(err) = history.set_joined(room, true).await {
             tracing::warn!(%err, room, "cannot remember room from P2PCHAT_JOIN");
         }
     }
-    let (Some(url), Some(name)) = (env("P2PCHAT_SERVER_URL").or(saved.server_url), env("P2PCHAT_NAME").or(saved.display_name))
-    else {
+    let (Some(url), Some(name)) = (
+        env("P2PCHAT_SERVER_URL").or(saved.server_url),
+        env("P2PCHAT_NAME").or(saved.display_name),
+    ) else {
         tracing::info!("no server or name configured yet; staying offline");
         return;
     };
@@ -142,6 +154,11 @@ async fn connect_at_startup(app: AppHandle) {
         }
     };
     tracing::info!(%url, ?rooms, "connecting");
-    let config = ClientConfig { url, name, token: None, rooms };
+    let config = ClientConfig {
+        url,
+        name,
+        token: None,
+        rooms,
+    };
     state.connect(config, Arc::new(shell::TauriUi::new(app.clone())));
 }

@@ -59,7 +59,12 @@ impl Settings {
         if let Some(name) = &self.display_name {
             history.set_setting(DISPLAY_NAME, name).await?;
         }
-        history.set_setting(CLOSE_TO_TRAY, if self.close_to_tray { "true" } else { "false" }).await?;
+        history
+            .set_setting(
+                CLOSE_TO_TRAY,
+                if self.close_to_tray { "true" } else { "false" },
+            )
+            .await?;
         Ok(self)
     }
 }
@@ -73,15 +78,36 @@ mod tests {
     #[tokio::test]
     async fn validates_normalises_and_persists() {
         let dir = tempfile::TempDir::new().unwrap();
-        let history = History::open(&dir.path().join("h"), &OpenOptions::default()).await.unwrap().history;
+        let history = History::open(&dir.path().join("h"), &OpenOptions::default())
+            .await
+            .unwrap()
+            .history;
         assert_eq!(
             Settings::load(&history).await.unwrap(),
-            Settings { server_url: None, display_name: None, close_to_tray: true }
+            Settings {
+                server_url: None,
+                display_name: None,
+                close_to_tray: true
+            }
         );
-        let bad = Settings { server_url: Some("chat.example.org".into()), display_name: None, close_to_tray: true };
-        assert!(matches!(bad.save(&history).await, Err(SettingsError::Url(_))));
-        let blank = Settings { server_url: None, display_name: Some("  ".into()), close_to_tray: true };
-        assert!(matches!(blank.save(&history).await, Err(SettingsError::Name)));
+        let bad = Settings {
+            server_url: Some("chat.example.org".into()),
+            display_name: None,
+            close_to_tray: true,
+        };
+        assert!(matches!(
+            bad.save(&history).await,
+            Err(SettingsError::Url(_))
+        ));
+        let blank = Settings {
+            server_url: None,
+            display_name: Some("  ".into()),
+            close_to_tray: true,
+        };
+        assert!(matches!(
+            blank.save(&history).await,
+            Err(SettingsError::Name)
+        ));
         let good = Settings {
             server_url: Some("https://chat.example.org".into()),
             display_name: Some(" Ann ".into()),
@@ -89,7 +115,10 @@ mod tests {
         };
         good.save(&history).await.unwrap();
         let loaded = Settings::load(&history).await.unwrap();
-        assert_eq!(loaded.server_url.as_deref(), Some("wss://chat.example.org/ws"));
+        assert_eq!(
+            loaded.server_url.as_deref(),
+            Some("wss://chat.example.org/ws")
+        );
         assert_eq!(loaded.display_name.as_deref(), Some("Ann"));
         assert!(!loaded.close_to_tray);
     }

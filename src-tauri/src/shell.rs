@@ -58,7 +58,13 @@ impl Ui for TauriUi {
     }
 
     fn notify(&self, n: &Notification) {
-        let mut builder = self.app.notification().builder().title(&n.title).body(&n.body).extra("room", &n.room);
+        let mut builder = self
+            .app
+            .notification()
+            .builder()
+            .title(&n.title)
+            .body(&n.body)
+            .extra("room", &n.room);
         if let Some(call) = &n.call {
             builder = builder.extra("call", call).action_type_id(CALL_ACTIONS);
         }
@@ -81,7 +87,10 @@ struct NotificationAction {
 /// actions, and routes clicks: the window comes to the front and the UI opens the room or the call.
 pub fn setup_notifications(app: &AppHandle) {
     let notifications = app.notification();
-    if !matches!(notifications.permission_state(), Ok(tauri_plugin_notification::PermissionState::Granted)) {
+    if !matches!(
+        notifications.permission_state(),
+        Ok(tauri_plugin_notification::PermissionState::Granted)
+    ) {
         if let Err(err) = notifications.request_permission() {
             tracing::warn!(%err, "notification permission request failed");
         }
@@ -89,7 +98,9 @@ pub fn setup_notifications(app: &AppHandle) {
     let call_actions = ActionType::builder(CALL_ACTIONS)
         .actions(vec![
             Action::builder("accept", "Accept").foreground(true).build(),
-            Action::builder("decline", "Decline").destructive(true).build(),
+            Action::builder("decline", "Decline")
+                .destructive(true)
+                .build(),
         ])
         .build();
     if let Err(err) = notifications.register_action_types(vec![call_actions]) {
@@ -98,7 +109,11 @@ pub fn setup_notifications(app: &AppHandle) {
     let handle = app.clone();
     let registered = notifications.on_action(move |performed| {
         let extra = |key: &str| {
-            performed.notification().and_then(|n| n.extra().get(key)).and_then(|v| v.as_str()).map(str::to_owned)
+            performed
+                .notification()
+                .and_then(|n| n.extra().get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
         };
         let action = match performed.action_id() {
             "tap" => "open",
@@ -109,7 +124,11 @@ pub fn setup_notifications(app: &AppHandle) {
         if action != "decline" {
             show_main(&handle);
         }
-        let payload = NotificationAction { action: action.into(), room: extra("room"), call: extra("call") };
+        let payload = NotificationAction {
+            action: action.into(),
+            room: extra("room"),
+            call: extra("call"),
+        };
         if let Err(err) = handle.emit(NOTIFICATION_EVENT, payload) {
             tracing::warn!(%err, "cannot forward notification action");
         }
@@ -137,13 +156,14 @@ pub fn setup_tray(app: &AppHandle) -> tauri::Result<()> {
     let show = MenuItem::with_id(app, "show", "Show p2pchat", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
     let menu = Menu::with_items(app, &[&show, &quit])?;
-    let mut tray = TrayIconBuilder::with_id("main").tooltip("p2pchat").menu(&menu).on_menu_event(
-        |app, event| match event.id.as_ref() {
+    let mut tray = TrayIconBuilder::with_id("main")
+        .tooltip("p2pchat")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id.as_ref() {
             "show" => show_main(app),
             "quit" => app.exit(0),
             _ => {}
-        },
-    );
+        });
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
     }

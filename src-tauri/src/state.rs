@@ -28,17 +28,32 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(history: Result<(History, Option<PathBuf>), HistoryError>, history_path: PathBuf) -> AppState {
+    pub fn new(
+        history: Result<(History, Option<PathBuf>), HistoryError>,
+        history_path: PathBuf,
+    ) -> AppState {
         let (history, recovered_from) = match history {
             Ok((history, recovered)) => (Ok(history), recovered),
             Err(err) => (Err((err.to_string(), err.kind())), None),
         };
-        AppState { history, history_path, recovered_from, client: Mutex::new(None), webview: Mutex::new(None), close_to_tray: AtomicBool::new(true) }
+        AppState {
+            history,
+            history_path,
+            recovered_from,
+            client: Mutex::new(None),
+            webview: Mutex::new(None),
+            close_to_tray: AtomicBool::new(true),
+        }
     }
 
     /// The history, or the error that kept it from opening (the app still runs: signaling works).
     pub fn history(&self) -> Result<&History, HistoryUnavailable> {
-        self.history.as_ref().map_err(|(message, kind)| HistoryUnavailable { message: message.clone(), kind })
+        self.history
+            .as_ref()
+            .map_err(|(message, kind)| HistoryUnavailable {
+                message: message.clone(),
+                kind,
+            })
     }
 
     /// Connects (replacing any current client) as `name` to `url`, joining `rooms`.
@@ -62,8 +77,13 @@ impl AppState {
     }
 
     /// Runs `f` with the current client, or fails with `NotConnected`.
-    pub fn with_client<T>(&self, f: impl FnOnce(&Client) -> Result<T, SignalingError>) -> Result<T, SignalingError> {
-        self.client().as_ref().map_or(Err(SignalingError::NotConnected), f)
+    pub fn with_client<T>(
+        &self,
+        f: impl FnOnce(&Client) -> Result<T, SignalingError>,
+    ) -> Result<T, SignalingError> {
+        self.client()
+            .as_ref()
+            .map_or(Err(SignalingError::NotConnected), f)
     }
 
     /// The current client's configuration (server, name, rooms it started with), if any.
@@ -72,7 +92,9 @@ impl AppState {
     }
 
     pub fn connection_state(&self) -> ConnectionState {
-        self.client().as_ref().map_or(ConnectionState::Offline, Client::state)
+        self.client()
+            .as_ref()
+            .map_or(ConnectionState::Offline, Client::state)
     }
 
     pub fn set_webview(&self, caps: WebviewCapabilities) {
@@ -111,5 +133,7 @@ pub struct HistoryUnavailable {
 
 /// A poisoned lock only means another thread panicked mid-update of plain data; keep going.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -20,7 +20,9 @@ get_user_media: !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia
 
 /// Whether `uri` is one of the app's own pages (bundled assets, or the dev server in debug builds).
 pub fn is_app_origin(uri: &str) -> bool {
-    let Ok(url) = url::Url::parse(uri) else { return false };
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
     match (url.scheme(), url.host_str()) {
         ("tauri", Some("localhost")) => true,
         ("http" | "https", Some("tauri.localhost")) => true,
@@ -42,7 +44,10 @@ pub fn enable_webrtc(webview: &tauri::webview::PlatformWebview) {
         settings.set_enable_media_stream(true);
     }
     view.connect_permission_request(|view, request| {
-        if request.downcast_ref::<UserMediaPermissionRequest>().is_none() {
+        if request
+            .downcast_ref::<UserMediaPermissionRequest>()
+            .is_none()
+        {
             return false; // not ours to decide: WebKit's default (deny)
         }
         let own = view.uri().is_some_and(|uri| is_app_origin(&uri));

@@ -14,13 +14,79 @@ use rand::{Rng, SeedableRng};
 
 /// Common chat words (some accented, to exercise diacritic folding) drawn with a skewed distribution.
 const WORDS: &[&str] = &[
-    "the", "a", "to", "and", "you", "it", "is", "ok", "yes", "no", "meeting", "call", "later", "today",
-    "tomorrow", "lunch", "café", "crème", "brûlée", "naïve", "über", "résumé", "déjà", "vu", "thanks",
-    "please", "deploy", "server", "build", "review", "merge", "branch", "release", "bug", "fix",
-    "test", "coffee", "station", "train", "late", "sorry", "great", "idea", "plan", "weekend", "photo",
-    "video", "link", "doc", "budget", "invoice", "ticket", "customer", "design", "draft", "slides",
-    "kubernetes", "database", "migration", "latency", "benchmark", "holiday", "birthday", "party",
-    "dinner", "restaurant", "airport", "flight", "hotel", "rain", "sunny", "football", "concert",
+    "the",
+    "a",
+    "to",
+    "and",
+    "you",
+    "it",
+    "is",
+    "ok",
+    "yes",
+    "no",
+    "meeting",
+    "call",
+    "later",
+    "today",
+    "tomorrow",
+    "lunch",
+    "café",
+    "crème",
+    "brûlée",
+    "naïve",
+    "über",
+    "résumé",
+    "déjà",
+    "vu",
+    "thanks",
+    "please",
+    "deploy",
+    "server",
+    "build",
+    "review",
+    "merge",
+    "branch",
+    "release",
+    "bug",
+    "fix",
+    "test",
+    "coffee",
+    "station",
+    "train",
+    "late",
+    "sorry",
+    "great",
+    "idea",
+    "plan",
+    "weekend",
+    "photo",
+    "video",
+    "link",
+    "doc",
+    "budget",
+    "invoice",
+    "ticket",
+    "customer",
+    "design",
+    "draft",
+    "slides",
+    "kubernetes",
+    "database",
+    "migration",
+    "latency",
+    "benchmark",
+    "holiday",
+    "birthday",
+    "party",
+    "dinner",
+    "restaurant",
+    "airport",
+    "flight",
+    "hotel",
+    "rain",
+    "sunny",
+    "football",
+    "concert",
 ];
 
 #[derive(Debug)]
@@ -33,7 +99,13 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { messages: 1_000_000, rooms: 1000, batch: 10_000, queries: 1000, db: None };
+    let mut args = Args {
+        messages: 1_000_000,
+        rooms: 1000,
+        batch: 10_000,
+        queries: 1000,
+        db: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -83,18 +155,35 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 fn machine_info() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0))
         .unwrap_or_else(|| "? GiB".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    format!("{cpu}, {cores} cores, {mem} RAM, Linux {}, {profile} build", kernel.trim())
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    format!(
+        "{cpu}, {cores} cores, {mem} RAM, Linux {}, {profile} build",
+        kernel.trim()
+    )
 }
 
 /// Asks the kernel to drop its page cache (root only) so "cold open" reads from disk; says if it could.
@@ -120,12 +209,18 @@ async fn main() {
 async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let keep = args.db.is_some();
     let path = args.db.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("p2pchat-history-bench-{}.sqlite3", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "p2pchat-history-bench-{}.sqlite3",
+            std::process::id()
+        ))
     });
     if path.exists() {
         return Err(format!("{} exists; pass a new path", path.display()).into());
     }
-    println!("history-bench: {} messages over {} rooms, batches of {}", args.messages, args.rooms, args.batch);
+    println!(
+        "history-bench: {} messages over {} rooms, batches of {}",
+        args.messages, args.rooms, args.batch
+    );
     println!("machine: {}", machine_info());
     let history = History::open(&path, &OpenOptions::default()).await?.history;
     let version: String = history.sqlite_version().await?;
@@ -144,8 +239,16 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 NewMessage {
                     id: format!("{:012x}-{i:08x}", start_ms + i as i64),
                     room: format!("room-{}", rng.random_range(0..args.rooms)),
-                    sender: if outgoing { "me".into() } else { format!("peer-{}", rng.random_range(0..5)) },
-                    sender_name: if outgoing { "Me".into() } else { format!("Friend {}", rng.random_range(0..5)) },
+                    sender: if outgoing {
+                        "me".into()
+                    } else {
+                        format!("peer-{}", rng.random_range(0..5))
+                    },
+                    sender_name: if outgoing {
+                        "Me".into()
+                    } else {
+                        format!("Friend {}", rng.random_range(0..5))
+                    },
                     outgoing,
                     body: body(&mut rng),
                     sent_at: start_ms + i as i64 * 1000,
@@ -172,12 +275,19 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let opened = t.elapsed();
     let conversations = history.list_conversations().await?;
     let listed = t.elapsed();
-    let first_room = conversations.first().map(|c| c.room.clone()).ok_or("no conversations")?;
+    let first_room = conversations
+        .first()
+        .map(|c| c.room.clone())
+        .ok_or("no conversations")?;
     let page = history.messages_page(&first_room, None, PAGE_SIZE).await?;
     let first_page = t.elapsed();
     println!(
         "cold open{}: open+migrate check {:.1} ms, conversation list ({} rooms) {:.1} ms, first page ({} msgs) {:.1} ms total",
-        if dropped { " (page cache dropped)" } else { " (page cache NOT dropped: not root)" },
+        if dropped {
+            " (page cache dropped)"
+        } else {
+            " (page cache NOT dropped: not root)"
+        },
         opened.as_secs_f64() * 1e3,
         conversations.len(),
         listed.as_secs_f64() * 1e3,
@@ -194,7 +304,9 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         latest.push(t.elapsed());
         if let Some(cursor) = page.next {
             let t = Instant::now();
-            history.messages_page(&room, Some(&cursor), PAGE_SIZE).await?;
+            history
+                .messages_page(&room, Some(&cursor), PAGE_SIZE)
+                .await?;
             older.push(t.elapsed());
         }
     }
@@ -217,9 +329,17 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let query = match i % 5 {
             0 => WORDS[rng.random_range(0..WORDS.len())].to_owned(),
             1 => format!("tok{}", rng.random_range(0..50_000)),
-            2 => WORDS[rng.random_range(0..WORDS.len())].chars().take(3).collect(),
-            3 => ["cafe", "creme brulee", "resume", "naive", "deja vu"][rng.random_range(0..5)].to_owned(),
-            _ => format!("{} {}", WORDS[rng.random_range(0..WORDS.len())], WORDS[rng.random_range(0..WORDS.len())]),
+            2 => WORDS[rng.random_range(0..WORDS.len())]
+                .chars()
+                .take(3)
+                .collect(),
+            3 => ["cafe", "creme brulee", "resume", "naive", "deja vu"][rng.random_range(0..5)]
+                .to_owned(),
+            _ => format!(
+                "{} {}",
+                WORDS[rng.random_range(0..WORDS.len())],
+                WORDS[rng.random_range(0..WORDS.len())]
+            ),
         };
         let t = Instant::now();
         hits += history.search(&query, None, 50).await?.len();

@@ -41,7 +41,11 @@ pub async fn client_event(history: Option<&History>, ui: &impl Ui, event: Client
     }
 }
 
-async fn record_frame(history: &History, ui: &impl Ui, frame: &ServerFrame) -> Result<(), HistoryError> {
+async fn record_frame(
+    history: &History,
+    ui: &impl Ui,
+    frame: &ServerFrame,
+) -> Result<(), HistoryError> {
     match frame {
         ServerFrame::Joined { peers, .. } => {
             for p in peers {
@@ -49,7 +53,9 @@ async fn record_frame(history: &History, ui: &impl Ui, frame: &ServerFrame) -> R
             }
         }
         ServerFrame::PeerJoined { peer, name, .. } => history.peer_seen(peer, name).await?,
-        ServerFrame::Signal { room, from, data, .. } => {
+        ServerFrame::Signal {
+            room, from, data, ..
+        } => {
             // Data the peers exchange is free-form; only the call conventions matter here.
             let Ok(signal) = serde_json::from_str::<SignalData>(data.get()) else {
                 return Ok(());
@@ -69,7 +75,12 @@ async fn incoming_signal(
     signal: SignalData,
 ) -> Result<(), HistoryError> {
     let name = || async {
-        Ok::<_, HistoryError>(history.peer_name(from).await?.unwrap_or_else(|| UNKNOWN_PEER.to_owned()))
+        Ok::<_, HistoryError>(
+            history
+                .peer_name(from)
+                .await?
+                .unwrap_or_else(|| UNKNOWN_PEER.to_owned()),
+        )
     };
     match signal {
         SignalData::Invite { call, media } => {
@@ -83,7 +94,12 @@ async fn incoming_signal(
             };
             if history.call_started(&new).await? {
                 let video = new.media.iter().any(|m| m == "video");
-                let alert = Alert::IncomingCall { room: new.room, call: new.id, from: new.peer_name, video };
+                let alert = Alert::IncomingCall {
+                    room: new.room,
+                    call: new.id,
+                    from: new.peer_name,
+                    video,
+                };
                 alert_user(history, ui, &alert).await?;
             }
         }
@@ -101,7 +117,10 @@ async fn incoming_signal(
             };
             let ended = history.call_ended(&call, unanswered).await?;
             if ended == Some(CallOutcome::Missed) {
-                let alert = Alert::MissedCall { room: record.room, from: record.peer_name };
+                let alert = Alert::MissedCall {
+                    room: record.room,
+                    from: record.peer_name,
+                };
                 alert_user(history, ui, &alert).await?;
             }
         }
@@ -122,7 +141,10 @@ pub async fn outgoing_signal(
     };
     match signal {
         SignalData::Invite { call, media } => {
-            let peer_name = history.peer_name(to).await?.unwrap_or_else(|| UNKNOWN_PEER.to_owned());
+            let peer_name = history
+                .peer_name(to)
+                .await?
+                .unwrap_or_else(|| UNKNOWN_PEER.to_owned());
             let new = NewCall {
                 id: call,
                 room: room.to_owned(),
@@ -147,10 +169,21 @@ pub async fn outgoing_signal(
 
 /// Stores a chat message (outgoing before it is sent, or incoming from a data channel) and notifies for
 /// a new incoming one. Returns whether it was new (false: the same id was already stored).
-pub async fn save_message(history: &History, ui: &impl Ui, message: NewMessage) -> Result<bool, HistoryError> {
-    let new = history.insert_messages(std::slice::from_ref(&message)).await? == 1;
+pub async fn save_message(
+    history: &History,
+    ui: &impl Ui,
+    message: NewMessage,
+) -> Result<bool, HistoryError> {
+    let new = history
+        .insert_messages(std::slice::from_ref(&message))
+        .await?
+        == 1;
     if new && !message.outgoing {
-        let alert = Alert::Message { room: message.room, from: message.sender_name, body: message.body };
+        let alert = Alert::Message {
+            room: message.room,
+            from: message.sender_name,
+            body: message.body,
+        };
         alert_user(history, ui, &alert).await?;
     }
     Ok(new)
@@ -158,7 +191,9 @@ pub async fn save_message(history: &History, ui: &impl Ui, message: NewMessage) 
 
 async fn alert_user(history: &History, ui: &impl Ui, alert: &Alert) -> Result<(), HistoryError> {
     let room = match alert {
-        Alert::IncomingCall { room, .. } | Alert::MissedCall { room, .. } | Alert::Message { room, .. } => room,
+        Alert::IncomingCall { room, .. }
+        | Alert::MissedCall { room, .. }
+        | Alert::Message { room, .. } => room,
     };
     if notify::should_notify(alert, ui.focused(), history.is_muted(room).await?) {
         ui.notify(&notify::render(alert));

@@ -18,7 +18,10 @@ struct FakeUi {
 
 impl Ui for FakeUi {
     fn frame(&self, frame: &ServerFrame) {
-        self.frames.lock().unwrap().push(serde_json::to_string(frame).unwrap());
+        self.frames
+            .lock()
+            .unwrap()
+            .push(serde_json::to_string(frame).unwrap());
     }
     fn state(&self, state: ConnectionState) {
         self.states.lock().unwrap().push(state);
@@ -27,18 +30,29 @@ impl Ui for FakeUi {
         self.focused
     }
     fn notify(&self, notification: &notify::Notification) {
-        self.notifications.lock().unwrap().push(notification.clone());
+        self.notifications
+            .lock()
+            .unwrap()
+            .push(notification.clone());
     }
 }
 
 impl FakeUi {
     fn titles(&self) -> Vec<String> {
-        self.notifications.lock().unwrap().iter().map(|n| n.title.clone()).collect()
+        self.notifications
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| n.title.clone())
+            .collect()
     }
 }
 
 async fn history(dir: &TempDir) -> History {
-    History::open(&dir.path().join("h.sqlite3"), &OpenOptions::default()).await.unwrap().history
+    History::open(&dir.path().join("h.sqlite3"), &OpenOptions::default())
+        .await
+        .unwrap()
+        .history
 }
 
 fn frame(json: serde_json::Value) -> ClientEvent {
@@ -46,7 +60,9 @@ fn frame(json: serde_json::Value) -> ClientEvent {
 }
 
 fn signal(seq: u64, data: serde_json::Value) -> ClientEvent {
-    frame(serde_json::json!({"type": "signal", "seq": seq, "room": "team", "from": "pb", "data": data}))
+    frame(
+        serde_json::json!({"type": "signal", "seq": seq, "room": "team", "from": "pb", "data": data}),
+    )
 }
 
 /// A call that rings in the background and is cancelled: one "incoming" and one "missed" notification
@@ -56,14 +72,27 @@ async fn background_ring_then_cancel_notifies_and_logs_a_missed_call() {
     let dir = TempDir::new().unwrap();
     let h = history(&dir).await;
     let ui = FakeUi::default();
-    client_event(Some(&h), &ui, ClientEvent::State(ConnectionState::Connected)).await;
+    client_event(
+        Some(&h),
+        &ui,
+        ClientEvent::State(ConnectionState::Connected),
+    )
+    .await;
     client_event(Some(&h), &ui, frame(serde_json::json!({"type": "peer-joined", "seq": 2, "room": "team", "peer": "pb", "name": "Bob"}))).await;
     let invite = serde_json::json!({"kind": "invite", "call": "c1", "media": ["audio", "video"]});
     client_event(Some(&h), &ui, signal(3, invite.clone())).await;
     client_event(Some(&h), &ui, signal(4, invite)).await; // the same invite again: no second ring
-    client_event(Some(&h), &ui, signal(5, serde_json::json!({"kind": "cancel", "call": "c1"}))).await;
+    client_event(
+        Some(&h),
+        &ui,
+        signal(5, serde_json::json!({"kind": "cancel", "call": "c1"})),
+    )
+    .await;
 
-    assert_eq!(ui.titles(), ["Incoming video call from Bob", "Missed call from Bob"]);
+    assert_eq!(
+        ui.titles(),
+        ["Incoming video call from Bob", "Missed call from Bob"]
+    );
     assert_eq!(ui.frames.lock().unwrap().len(), 4);
     assert_eq!(*ui.states.lock().unwrap(), [ConnectionState::Connected]);
     let log = h.call_log(None, 10).await.unwrap();
@@ -75,14 +104,33 @@ async fn background_ring_then_cancel_notifies_and_logs_a_missed_call() {
 async fn answered_call_is_logged_as_answered_without_missed_notification() {
     let dir = TempDir::new().unwrap();
     let h = history(&dir).await;
-    let ui = FakeUi { focused: true, ..FakeUi::default() };
-    client_event(Some(&h), &ui, signal(2, serde_json::json!({"kind": "invite", "call": "c2", "media": ["audio"]}))).await;
+    let ui = FakeUi {
+        focused: true,
+        ..FakeUi::default()
+    };
+    client_event(
+        Some(&h),
+        &ui,
+        signal(
+            2,
+            serde_json::json!({"kind": "invite", "call": "c2", "media": ["audio"]}),
+        ),
+    )
+    .await;
     let accept = RawValue::from_string(r#"{"kind":"accept","call":"c2"}"#.into()).unwrap();
     outgoing_signal(&h, "team", "pb", &accept).await.unwrap();
-    client_event(Some(&h), &ui, signal(3, serde_json::json!({"kind": "hangup", "call": "c2"}))).await;
+    client_event(
+        Some(&h),
+        &ui,
+        signal(3, serde_json::json!({"kind": "hangup", "call": "c2"})),
+    )
+    .await;
     assert!(ui.titles().is_empty());
     let call = h.call("c2").await.unwrap().unwrap();
-    assert_eq!((call.outcome, call.peer_name.as_str()), (Some(CallOutcome::Answered), "Someone"));
+    assert_eq!(
+        (call.outcome, call.peer_name.as_str()),
+        (Some(CallOutcome::Answered), "Someone")
+    );
 }
 
 /// Calls placed from this app are logged; the callee declining ends them as declined.
@@ -92,11 +140,20 @@ async fn outgoing_call_declined_by_peer() {
     let h = history(&dir).await;
     let ui = FakeUi::default();
     h.peer_seen("pb", "Bob").await.unwrap();
-    let invite = RawValue::from_string(r#"{"kind":"invite","call":"c3","media":["audio"]}"#.into()).unwrap();
+    let invite =
+        RawValue::from_string(r#"{"kind":"invite","call":"c3","media":["audio"]}"#.into()).unwrap();
     outgoing_signal(&h, "team", "pb", &invite).await.unwrap();
-    client_event(Some(&h), &ui, signal(2, serde_json::json!({"kind": "decline", "call": "c3"}))).await;
+    client_event(
+        Some(&h),
+        &ui,
+        signal(2, serde_json::json!({"kind": "decline", "call": "c3"})),
+    )
+    .await;
     let call = h.call("c3").await.unwrap().unwrap();
-    assert_eq!((call.direction, call.outcome, call.peer_name.as_str()), (CallDirection::Outgoing, Some(CallOutcome::Declined), "Bob"));
+    assert_eq!(
+        (call.direction, call.outcome, call.peer_name.as_str()),
+        (CallDirection::Outgoing, Some(CallOutcome::Declined), "Bob")
+    );
     assert!(ui.titles().is_empty());
 }
 
@@ -116,20 +173,43 @@ async fn incoming_messages_notify_once_unless_muted() {
         body: "see you at the café".into(),
         sent_at: 5,
     };
-    assert!(save_message(&h, &ui, msg("m1", "team", false)).await.unwrap());
-    assert!(!save_message(&h, &ui, msg("m1", "team", false)).await.unwrap());
+    assert!(
+        save_message(&h, &ui, msg("m1", "team", false))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !save_message(&h, &ui, msg("m1", "team", false))
+            .await
+            .unwrap()
+    );
     h.set_muted("quiet", true).await.unwrap();
-    save_message(&h, &ui, msg("m2", "quiet", false)).await.unwrap();
-    save_message(&h, &ui, msg("m3", "team", true)).await.unwrap();
+    save_message(&h, &ui, msg("m2", "quiet", false))
+        .await
+        .unwrap();
+    save_message(&h, &ui, msg("m3", "team", true))
+        .await
+        .unwrap();
     let notes = ui.notifications.lock().unwrap().clone();
     assert_eq!(notes.len(), 1);
-    assert_eq!((notes[0].title.as_str(), notes[0].body.as_str()), ("Bob in team", "see you at the café"));
+    assert_eq!(
+        (notes[0].title.as_str(), notes[0].body.as_str()),
+        ("Bob in team", "see you at the café")
+    );
 }
 
 /// Without a history (the database could not be opened) frames still reach the UI.
 #[tokio::test]
 async fn frames_reach_the_ui_without_history() {
     let ui = FakeUi::default();
-    client_event(None, &ui, signal(2, serde_json::json!({"kind": "invite", "call": "c", "media": []}))).await;
+    client_event(
+        None,
+        &ui,
+        signal(
+            2,
+            serde_json::json!({"kind": "invite", "call": "c", "media": []}),
+        ),
+    )
+    .await;
     assert_eq!(ui.frames.lock().unwrap().len(), 1);
 }

@@ -106,7 +106,8 @@ impl sqlx::FromRow<'_, SqliteRow> for CallRecord {
             room: row.try_get("room")?,
             peer: row.try_get("peer")?,
             peer_name: row.try_get("peer_name")?,
-            direction: CallDirection::try_from(row.try_get::<String, _>("direction")?).map_err(decode)?,
+            direction: CallDirection::try_from(row.try_get::<String, _>("direction")?)
+                .map_err(decode)?,
             media: row.try_get("media")?,
             started_at: row.try_get("started_at")?,
             answered_at: row.try_get("answered_at")?,
@@ -126,7 +127,9 @@ impl History {
     /// (the same invite seen twice).
     pub async fn call_started(&self, call: &NewCall) -> Result<bool, HistoryError> {
         if call.id.is_empty() || call.id.len() > 64 {
-            return Err(HistoryError::Invalid("call id must be 1–64 characters".into()));
+            return Err(HistoryError::Invalid(
+                "call id must be 1–64 characters".into(),
+            ));
         }
         self.ensure_conversation(&call.room).await?;
         let inserted = sqlx::query(

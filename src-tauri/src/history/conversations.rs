@@ -111,10 +111,11 @@ impl History {
 
     /// Whether notifications for `room` are muted (unknown rooms are not).
     pub async fn is_muted(&self, room: &str) -> Result<bool, HistoryError> {
-        let muted: Option<bool> = sqlx::query_scalar("SELECT muted FROM conversations WHERE room = ?1")
-            .bind(room)
-            .fetch_optional(self.pool())
-            .await?;
+        let muted: Option<bool> =
+            sqlx::query_scalar("SELECT muted FROM conversations WHERE room = ?1")
+                .bind(room)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(muted.unwrap_or(false))
     }
 
@@ -131,9 +132,11 @@ impl History {
 
     /// Rooms to rejoin on startup.
     pub async fn joined_rooms(&self) -> Result<Vec<String>, HistoryError> {
-        Ok(sqlx::query_scalar("SELECT room FROM conversations WHERE joined = 1 ORDER BY room")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT room FROM conversations WHERE joined = 1 ORDER BY room")
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     /// Records that `peer` (shown as `name`) was seen now.

@@ -70,10 +70,15 @@ impl NewMessage {
     /// Checks what the database cannot: sizes, names, and that times are sane.
     pub fn validate(&self) -> Result<(), HistoryError> {
         if self.id.is_empty() || self.id.len() > 64 {
-            return Err(HistoryError::Invalid("message id must be 1–64 characters".into()));
+            return Err(HistoryError::Invalid(
+                "message id must be 1–64 characters".into(),
+            ));
         }
         if !chat_protocol::is_valid_room_name(&self.room) {
-            return Err(HistoryError::Invalid(format!("invalid room name {:?}", self.room)));
+            return Err(HistoryError::Invalid(format!(
+                "invalid room name {:?}",
+                self.room
+            )));
         }
         if self.body.len() > MAX_BODY {
             return Err(HistoryError::Invalid(format!(
@@ -126,7 +131,8 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-const MESSAGE_COLUMNS: &str = "id, room, sender, sender_name, outgoing, body, sent_at, status, error";
+const MESSAGE_COLUMNS: &str =
+    "id, room, sender, sender_name, outgoing, body, sent_at, status, error";
 
 impl History {
     /// Stores messages in one transaction; a message whose id is already stored is skipped (a retry or a
@@ -174,7 +180,10 @@ impl History {
     /// One message by id.
     pub async fn message(&self, id: &str) -> Result<Option<Message>, HistoryError> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// The newest `limit` messages of `room` older than `before` (or the newest overall), newest first.
@@ -193,7 +202,11 @@ impl History {
                     "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
                      ORDER BY sent_at DESC, id DESC LIMIT ?2"
                 );
-                sqlx::query_as(&sql).bind(room).bind(fetch).fetch_all(self.pool()).await?
+                sqlx::query_as(&sql)
+                    .bind(room)
+                    .bind(fetch)
+                    .fetch_all(self.pool())
+                    .await?
             }
             Some(cursor) => {
                 let sql = format!(
@@ -231,7 +244,9 @@ impl History {
         error: Option<&str>,
     ) -> Result<bool, HistoryError> {
         if status == MessageStatus::Received {
-            return Err(HistoryError::Invalid("received is only for incoming messages".into()));
+            return Err(HistoryError::Invalid(
+                "received is only for incoming messages".into(),
+            ));
         }
         let changed = sqlx::query(
             "UPDATE messages SET status = ?2, error = ?3
@@ -261,6 +276,9 @@ impl History {
              WHERE status = 'pending' AND (?1 IS NULL OR room = ?1)
              ORDER BY sent_at, id"
         );
-        Ok(sqlx::query_as(&sql).bind(room).fetch_all(self.pool()).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(room)
+            .fetch_all(self.pool())
+            .await?)
     }
 }

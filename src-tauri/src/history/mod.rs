@@ -11,12 +11,12 @@ pub(crate) mod search;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use calls::{CallDirection, CallOutcome, CallRecord, NewCall};
 pub use conversations::{Conversation, MessagePreview};
-pub use messages::{Cursor, Message, MessageStatus, NewMessage, Page, PAGE_SIZE};
+pub use messages::{Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page};
 pub use search::{SearchHit, SnippetPart};
 
 /// The schema, embedded at compile time and applied in order on open.
@@ -229,7 +229,9 @@ impl History {
 
     /// The SQLite library version in use (for benchmark reports and bug reports).
     pub async fn sqlite_version(&self) -> Result<String, HistoryError> {
-        Ok(sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {

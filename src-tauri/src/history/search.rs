@@ -58,7 +58,10 @@ fn split_snippet(marked: &str) -> Vec<SnippetPart> {
         let toggle = (c == HIT_START && !hit) || (c == HIT_END && hit);
         if toggle {
             if !text.is_empty() {
-                parts.push(SnippetPart { text: std::mem::take(&mut text), hit });
+                parts.push(SnippetPart {
+                    text: std::mem::take(&mut text),
+                    hit,
+                });
             }
             hit = !hit;
         } else if c != HIT_START && c != HIT_END {
@@ -130,7 +133,10 @@ mod unit {
         assert_eq!(fts_query("  "), None);
         assert_eq!(fts_query("\"*()"), None);
         assert_eq!(fts_query("hel wor"), Some("\"hel\"* \"wor\"*".into()));
-        assert_eq!(fts_query("NEAR(a OR b)"), Some("\"NEAR\"* \"a\"* \"OR\"* \"b\"*".into()));
+        assert_eq!(
+            fts_query("NEAR(a OR b)"),
+            Some("\"NEAR\"* \"a\"* \"OR\"* \"b\"*".into())
+        );
         assert_eq!(fts_query("café's"), Some("\"café\"* \"s\"*".into()));
     }
 
@@ -138,6 +144,14 @@ mod unit {
     fn snippets_split_into_plain_and_hit_parts() {
         let parts = split_snippet("say \u{1}hello\u{2} to \u{1}héllo\u{2}");
         let view: Vec<(&str, bool)> = parts.iter().map(|p| (p.text.as_str(), p.hit)).collect();
-        assert_eq!(view, [("say ", false), ("hello", true), (" to ", false), ("héllo", true)]);
+        assert_eq!(
+            view,
+            [
+                ("say ", false),
+                ("hello", true),
+                (" to ", false),
+                ("héllo", true)
+            ]
+        );
     }
 }

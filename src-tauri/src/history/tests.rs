@@ -19,7 +19,11 @@ fn msg(id: &str, room: &str, body: &str, sent_at: i64, outgoing: bool) -> NewMes
     NewMessage {
         id: id.into(),
         room: room.into(),
-        sender: if outgoing { "me".into() } else { "peer-b".into() },
+        sender: if outgoing {
+            "me".into()
+        } else {
+            "peer-b".into()
+        },
         sender_name: if outgoing { "Ann".into() } else { "Bob".into() },
         outgoing,
         body: body.into(),
@@ -37,19 +41,44 @@ async fn migrates_from_empty_and_reopens_with_data() {
             .fetch_all(history.pool())
             .await
             .unwrap();
-    for table in ["calls", "conversations", "messages", "messages_fts", "peers", "settings"] {
-        assert!(tables.iter().any(|t| t == table), "missing table {table}: {tables:?}");
+    for table in [
+        "calls",
+        "conversations",
+        "messages",
+        "messages_fts",
+        "peers",
+        "settings",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "missing table {table}: {tables:?}"
+        );
     }
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(history.pool()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(history.pool())
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(history.pool()).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(history.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
-    history.insert_messages(&[msg("m1", "team", "hello", 1, false)]).await.unwrap();
+    history
+        .insert_messages(&[msg("m1", "team", "hello", 1, false)])
+        .await
+        .unwrap();
     history.close().await;
 
-    let again = History::open(&dir.path().join(DB_FILE), &OpenOptions::default()).await.unwrap();
+    let again = History::open(&dir.path().join(DB_FILE), &OpenOptions::default())
+        .await
+        .unwrap();
     assert!(again.recovered_from.is_none());
-    let page = again.history.messages_page("team", None, PAGE_SIZE).await.unwrap();
+    let page = again
+        .history
+        .messages_page("team", None, PAGE_SIZE)
+        .await
+        .unwrap();
     assert_eq!(page.messages.len(), 1);
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
         .fetch_one(again.history.pool())
@@ -65,8 +94,17 @@ async fn inserting_the_same_id_twice_keeps_one_row() {
     let history = open(&dir).await;
     let m = msg("0190-dup", "team", "only once please", 10, false);
     assert_eq!(history.insert_messages(&[m.clone()]).await.unwrap(), 1);
-    assert_eq!(history.insert_messages(&[m.clone(), m.clone()]).await.unwrap(), 0);
-    let page = history.messages_page("team", None, PAGE_SIZE).await.unwrap();
+    assert_eq!(
+        history
+            .insert_messages(&[m.clone(), m.clone()])
+            .await
+            .unwrap(),
+        0
+    );
+    let page = history
+        .messages_page("team", None, PAGE_SIZE)
+        .await
+        .unwrap();
     assert_eq!(page.messages.len(), 1);
     assert_eq!(history.search("once", None, 50).await.unwrap().len(), 1);
     // The duplicate did not count as another unread message.
@@ -81,7 +119,15 @@ async fn keyset_pages_cover_every_message_once_in_order() {
     let history = open(&dir).await;
     // 120 messages, three per millisecond (ties), plus another room that must not leak in.
     let batch: Vec<NewMessage> = (0..120)
-        .map(|i| msg(&format!("id-{i:04}"), "team", &format!("message {i}"), 1000 + i / 3, i % 2 == 0))
+        .map(|i| {
+            msg(
+                &format!("id-{i:04}"),
+                "team",
+                &format!("message {i}"),
+                1000 + i / 3,
+                i % 2 == 0,
+            )
+        })
         .chain((0..10).map(|i| msg(&format!("other-{i}"), "other", "elsewhere", 1000 + i, false)))
         .collect();
     assert_eq!(history.insert_messages(&batch).await.unwrap(), 130);
@@ -90,7 +136,10 @@ async fn keyset_pages_cover_every_message_once_in_order() {
     let mut cursor = None;
     let mut pages = 0;
     loop {
-        let page = history.messages_page("team", cursor.as_ref(), 50).await.unwrap();
+        let page = history
+            .messages_page("team", cursor.as_ref(), 50)
+            .await
+            .unwrap();
         pages += 1;
         seen.extend(page.messages.iter().map(|m| m.id.clone()));
         match page.next {
@@ -107,9 +156,23 @@ async fn keyset_pages_cover_every_message_once_in_order() {
     assert_eq!(exact.messages.len(), 10);
     assert_eq!(exact.next, None);
     // Unknown room and a cursor before the first message: empty, no cursor.
-    assert_eq!(history.messages_page("nobody", None, 50).await.unwrap().messages.len(), 0);
-    let before_all = Cursor { sent_at: 0, id: String::new() };
-    let empty = history.messages_page("team", Some(&before_all), 50).await.unwrap();
+    assert_eq!(
+        history
+            .messages_page("nobody", None, 50)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        0
+    );
+    let before_all = Cursor {
+        sent_at: 0,
+        id: String::new(),
+    };
+    let empty = history
+        .messages_page("team", Some(&before_all), 50)
+        .await
+        .unwrap();
     assert!(empty.messages.is_empty() && empty.next.is_none());
 }
 
@@ -132,18 +195,51 @@ async fn search_handles_accents_prefixes_ranking_and_snippets() {
 
     let hits = history.search("cafe", None, 50).await.unwrap();
     let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
-    assert_eq!(ids, ["b", "a"], "more occurrences in a shorter text rank first");
+    assert_eq!(
+        ids,
+        ["b", "a"],
+        "more occurrences in a shorter text rank first"
+    );
     assert!(hits[0].rank <= hits[1].rank);
-    let highlighted: Vec<&str> =
-        hits[1].snippet.iter().filter(|p| p.hit).map(|p| p.text.as_str()).collect();
-    assert_eq!(highlighted, ["café"], "the snippet keeps the original accents");
+    let highlighted: Vec<&str> = hits[1]
+        .snippet
+        .iter()
+        .filter(|p| p.hit)
+        .map(|p| p.text.as_str())
+        .collect();
+    assert_eq!(
+        highlighted,
+        ["café"],
+        "the snippet keeps the original accents"
+    );
 
     assert_eq!(history.search("CAFÉ", None, 50).await.unwrap().len(), 2);
-    assert_eq!(history.search("brulee creme", None, 50).await.unwrap()[0].id, "c");
-    assert_eq!(history.search("hel", None, 50).await.unwrap()[0].id, "e", "prefix");
-    assert_eq!(history.search("wor hel", None, 50).await.unwrap().len(), 1, "all words, any order");
-    assert!(history.search("cafe", Some("other"), 50).await.unwrap().is_empty(), "room filter");
-    assert!(history.search("\"(*", None, 50).await.unwrap().is_empty(), "no syntax errors");
+    assert_eq!(
+        history.search("brulee creme", None, 50).await.unwrap()[0].id,
+        "c"
+    );
+    assert_eq!(
+        history.search("hel", None, 50).await.unwrap()[0].id,
+        "e",
+        "prefix"
+    );
+    assert_eq!(
+        history.search("wor hel", None, 50).await.unwrap().len(),
+        1,
+        "all words, any order"
+    );
+    assert!(
+        history
+            .search("cafe", Some("other"), 50)
+            .await
+            .unwrap()
+            .is_empty(),
+        "room filter"
+    );
+    assert!(
+        history.search("\"(*", None, 50).await.unwrap().is_empty(),
+        "no syntax errors"
+    );
     assert!(history.search("zebra", None, 50).await.unwrap().is_empty());
 }
 
@@ -163,19 +259,58 @@ async fn outbox_lists_pending_messages_until_sent() {
         .unwrap();
     let ids = |v: Vec<Message>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
     assert_eq!(ids(history.outbox(None).await.unwrap()), ["o1", "o2", "o3"]);
-    assert_eq!(ids(history.outbox(Some("team")).await.unwrap()), ["o1", "o3"]);
+    assert_eq!(
+        ids(history.outbox(Some("team")).await.unwrap()),
+        ["o1", "o3"]
+    );
 
-    assert!(history.set_message_status("o1", MessageStatus::Delivered, None).await.unwrap());
+    assert!(
+        history
+            .set_message_status("o1", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
     // A late "sent" after the ack does not downgrade it.
-    assert!(history.set_message_status("o1", MessageStatus::Sent, None).await.unwrap());
-    assert_eq!(history.message("o1").await.unwrap().unwrap().status, MessageStatus::Delivered);
-    history.set_message_status("o2", MessageStatus::Failed, Some("peer offline")).await.unwrap();
-    assert_eq!(history.message("o2").await.unwrap().unwrap().error.as_deref(), Some("peer offline"));
+    assert!(
+        history
+            .set_message_status("o1", MessageStatus::Sent, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        history.message("o1").await.unwrap().unwrap().status,
+        MessageStatus::Delivered
+    );
+    history
+        .set_message_status("o2", MessageStatus::Failed, Some("peer offline"))
+        .await
+        .unwrap();
+    assert_eq!(
+        history
+            .message("o2")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .as_deref(),
+        Some("peer offline")
+    );
     assert_eq!(ids(history.outbox(None).await.unwrap()), ["o3"]);
-    assert!(!history.set_message_status("nope", MessageStatus::Sent, None).await.unwrap());
+    assert!(
+        !history
+            .set_message_status("nope", MessageStatus::Sent, None)
+            .await
+            .unwrap()
+    );
     // Incoming messages cannot be turned into outgoing states.
-    history.set_message_status("in", MessageStatus::Sent, None).await.unwrap();
-    assert_eq!(history.message("in").await.unwrap().unwrap().status, MessageStatus::Received);
+    history
+        .set_message_status("in", MessageStatus::Sent, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.message("in").await.unwrap().unwrap().status,
+        MessageStatus::Received
+    );
 }
 
 /// The conversation list shows the latest message and unread count; reading clears it, muting sticks.
@@ -195,18 +330,40 @@ async fn conversations_list_last_message_unread_and_mute() {
     history.ensure_conversation("empty").await.unwrap();
     let list = history.list_conversations().await.unwrap();
     let rooms: Vec<&str> = list.iter().map(|c| c.room.as_str()).collect();
-    assert_eq!(rooms[..2], ["empty", "team"], "a new empty room sorts by its creation time");
+    assert_eq!(
+        rooms[..2],
+        ["empty", "team"],
+        "a new empty room sorts by its creation time"
+    );
     let team = &list[1];
     assert_eq!(team.unread, 2);
     assert_eq!(team.last_message.as_ref().unwrap().body, "two");
 
     history.mark_read("team", 100).await.unwrap();
     history.mark_read("team", 50).await.unwrap(); // never moves back
-    let team = history.list_conversations().await.unwrap().into_iter().find(|c| c.room == "team").unwrap();
+    let team = history
+        .list_conversations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.room == "team")
+        .unwrap();
     assert_eq!(team.unread, 1);
-    history.insert_messages(&[msg("t0", "team", "late but old", 90, false)]).await.unwrap();
-    let team = history.list_conversations().await.unwrap().into_iter().find(|c| c.room == "team").unwrap();
-    assert_eq!(team.unread, 1, "a message older than the read marker is not unread");
+    history
+        .insert_messages(&[msg("t0", "team", "late but old", 90, false)])
+        .await
+        .unwrap();
+    let team = history
+        .list_conversations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.room == "team")
+        .unwrap();
+    assert_eq!(
+        team.unread, 1,
+        "a message older than the read marker is not unread"
+    );
 
     assert!(!history.is_muted("team").await.unwrap());
     history.set_muted("team", true).await.unwrap();
@@ -229,14 +386,30 @@ async fn call_log_records_outcomes_once() {
         media: vec!["audio".into(), "video".into()],
     };
     assert!(history.call_started(&call("c1")).await.unwrap());
-    assert!(!history.call_started(&call("c1")).await.unwrap(), "same invite twice");
-    assert_eq!(history.call_ended("c1", CallOutcome::Missed).await.unwrap(), Some(CallOutcome::Missed));
-    assert_eq!(history.call_ended("c1", CallOutcome::Declined).await.unwrap(), None, "already ended");
+    assert!(
+        !history.call_started(&call("c1")).await.unwrap(),
+        "same invite twice"
+    );
+    assert_eq!(
+        history.call_ended("c1", CallOutcome::Missed).await.unwrap(),
+        Some(CallOutcome::Missed)
+    );
+    assert_eq!(
+        history
+            .call_ended("c1", CallOutcome::Declined)
+            .await
+            .unwrap(),
+        None,
+        "already ended"
+    );
 
     history.call_started(&call("c2")).await.unwrap();
     history.call_answered("c2").await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(history.call_ended("c2", CallOutcome::Missed).await.unwrap(), Some(CallOutcome::Answered));
+    assert_eq!(
+        history.call_ended("c2", CallOutcome::Missed).await.unwrap(),
+        Some(CallOutcome::Answered)
+    );
 
     let log = history.call_log(None, 50).await.unwrap();
     assert_eq!(log.len(), 2);
@@ -244,7 +417,10 @@ async fn call_log_records_outcomes_once() {
     assert_eq!(c2.outcome, Some(CallOutcome::Answered));
     assert!(c2.duration_ms.unwrap() >= 5);
     let c1 = log.iter().find(|c| c.id == "c1").unwrap();
-    assert_eq!((c1.outcome, c1.duration_ms, c1.media.as_str()), (Some(CallOutcome::Missed), None, "audio,video"));
+    assert_eq!(
+        (c1.outcome, c1.duration_ms, c1.media.as_str()),
+        (Some(CallOutcome::Missed), None, "audio,video")
+    );
 }
 
 /// A file that is not a database (or is damaged) is kept under a new name and a fresh history starts,
@@ -257,9 +433,23 @@ async fn corrupt_file_is_moved_aside_and_a_fresh_database_starts() {
     std::fs::write(&path, &garbage).unwrap();
     let opened = History::open(&path, &OpenOptions::default()).await.unwrap();
     let aside = opened.recovered_from.expect("damaged file moved aside");
-    assert_eq!(std::fs::read(&aside).unwrap(), garbage, "the old bytes are kept");
-    assert!(aside.file_name().unwrap().to_string_lossy().starts_with("history.sqlite3.corrupt-"));
-    opened.history.insert_messages(&[msg("m", "team", "fresh start", 1, true)]).await.unwrap();
+    assert_eq!(
+        std::fs::read(&aside).unwrap(),
+        garbage,
+        "the old bytes are kept"
+    );
+    assert!(
+        aside
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("history.sqlite3.corrupt-")
+    );
+    opened
+        .history
+        .insert_messages(&[msg("m", "team", "fresh start", 1, true)])
+        .await
+        .unwrap();
     assert_eq!(opened.history.outbox(None).await.unwrap().len(), 1);
 }
 
@@ -269,18 +459,34 @@ async fn locked_database_is_a_clear_error() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join(DB_FILE);
     open(&dir).await.close().await;
-    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut holder).await.unwrap();
-    sqlx::query("INSERT INTO settings (key, value) VALUES ('k', 'v')").execute(&mut holder).await.unwrap();
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO settings (key, value) VALUES ('k', 'v')")
+        .execute(&mut holder)
+        .await
+        .unwrap();
 
-    let options = OpenOptions { busy_timeout: Duration::from_millis(100), ..OpenOptions::default() };
-    let err = History::open(&path, &options).await.err().expect("open fails while locked");
+    let options = OpenOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..OpenOptions::default()
+    };
+    let err = History::open(&path, &options)
+        .await
+        .err()
+        .expect("open fails while locked");
     assert!(matches!(err, HistoryError::Locked { .. }), "{err:?}");
     assert!(err.to_string().contains("locked by another program"));
     assert!(path.exists(), "a locked file is never moved aside");
 
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
-    History::open(&path, &options).await.expect("opens once the lock is gone");
+    History::open(&path, &options)
+        .await
+        .expect("opens once the lock is gone");
 }
 
 /// A full disk while saving a message is reported as such; the message is not half-stored.
@@ -288,18 +494,34 @@ async fn locked_database_is_a_clear_error() {
 async fn full_disk_is_reported() {
     let dir = TempDir::new().unwrap();
     let history = open(&dir).await;
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(history.pool()).await.unwrap();
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(history.pool())
+        .await
+        .unwrap();
     // Simulate the disk filling up: no connection may grow the file past its current size.
-    let options = OpenOptions { max_connections: 1, ..OpenOptions::default() };
+    let options = OpenOptions {
+        max_connections: 1,
+        ..OpenOptions::default()
+    };
     history.close().await;
-    let history = History::open(&dir.path().join(DB_FILE), &options).await.unwrap().history;
-    sqlx::query(&format!("PRAGMA max_page_count = {pages}")).execute(history.pool()).await.unwrap();
-    let big: Vec<NewMessage> =
-        (0..200).map(|i| msg(&format!("big-{i}"), "team", &"x".repeat(4000), i, true)).collect();
+    let history = History::open(&dir.path().join(DB_FILE), &options)
+        .await
+        .unwrap()
+        .history;
+    sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+        .execute(history.pool())
+        .await
+        .unwrap();
+    let big: Vec<NewMessage> = (0..200)
+        .map(|i| msg(&format!("big-{i}"), "team", &"x".repeat(4000), i, true))
+        .collect();
     let err = history.insert_messages(&big).await.unwrap_err();
     assert!(matches!(err, HistoryError::DiskFull(_)), "{err:?}");
     assert_eq!(err.kind(), "disk_full");
-    assert!(history.outbox(None).await.unwrap().is_empty(), "the batch was rolled back as a whole");
+    assert!(
+        history.outbox(None).await.unwrap().is_empty(),
+        "the batch was rolled back as a whole"
+    );
 }
 
 /// Settings survive a restart.
@@ -308,7 +530,16 @@ async fn settings_round_trip() {
     let dir = TempDir::new().unwrap();
     let history = open(&dir).await;
     assert_eq!(history.setting("server_url").await.unwrap(), None);
-    history.set_setting("server_url", "ws://a/ws").await.unwrap();
-    history.set_setting("server_url", "ws://b/ws").await.unwrap();
-    assert_eq!(history.setting("server_url").await.unwrap().as_deref(), Some("ws://b/ws"));
+    history
+        .set_setting("server_url", "ws://a/ws")
+        .await
+        .unwrap();
+    history
+        .set_setting("server_url", "ws://b/ws")
+        .await
+        .unwrap();
+    assert_eq!(
+        history.setting("server_url").await.unwrap().as_deref(),
+        Some("ws://b/ws")
+    );
 }

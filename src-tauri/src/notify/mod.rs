@@ -8,9 +8,21 @@ const PREVIEW_CHARS: usize = 120;
 /// Something worth telling the user about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Alert {
-    IncomingCall { room: String, call: String, from: String, video: bool },
-    MissedCall { room: String, from: String },
-    Message { room: String, from: String, body: String },
+    IncomingCall {
+        room: String,
+        call: String,
+        from: String,
+        video: bool,
+    },
+    MissedCall {
+        room: String,
+        from: String,
+    },
+    Message {
+        room: String,
+        from: String,
+        body: String,
+    },
 }
 
 /// A notification ready to post.
@@ -39,8 +51,16 @@ pub fn should_notify(alert: &Alert, window_focused: bool, room_muted: bool) -> b
 /// The text of the notification for `alert`.
 pub fn render(alert: &Alert) -> Notification {
     match alert {
-        Alert::IncomingCall { room, call, from, video } => Notification {
-            title: format!("Incoming {} call from {from}", if *video { "video" } else { "audio" }),
+        Alert::IncomingCall {
+            room,
+            call,
+            from,
+            video,
+        } => Notification {
+            title: format!(
+                "Incoming {} call from {from}",
+                if *video { "video" } else { "audio" }
+            ),
             body: format!("in {room}"),
             room: room.clone(),
             call: Some(call.clone()),
@@ -76,14 +96,26 @@ mod tests {
     use super::*;
 
     fn message(body: &str) -> Alert {
-        Alert::Message { room: "team".into(), from: "Bob".into(), body: body.into() }
+        Alert::Message {
+            room: "team".into(),
+            from: "Bob".into(),
+            body: body.into(),
+        }
     }
 
     /// People are interrupted only when they are not looking, and never for a room they muted.
     #[test]
     fn notifies_in_background_unless_muted_and_always_for_missed_calls() {
-        let call = Alert::IncomingCall { room: "team".into(), call: "c".into(), from: "Bob".into(), video: true };
-        let missed = Alert::MissedCall { room: "team".into(), from: "Bob".into() };
+        let call = Alert::IncomingCall {
+            room: "team".into(),
+            call: "c".into(),
+            from: "Bob".into(),
+            video: true,
+        };
+        let missed = Alert::MissedCall {
+            room: "team".into(),
+            from: "Bob".into(),
+        };
         assert!(should_notify(&call, false, false));
         assert!(!should_notify(&call, true, false));
         assert!(!should_notify(&message("hi"), true, false));
@@ -95,11 +127,22 @@ mod tests {
 
     #[test]
     fn renders_names_and_a_bounded_single_line_preview() {
-        let n = render(&Alert::IncomingCall { room: "team".into(), call: "c".into(), from: "Bob".into(), video: false });
-        assert_eq!((n.title.as_str(), n.body.as_str()), ("Incoming audio call from Bob", "in team"));
+        let n = render(&Alert::IncomingCall {
+            room: "team".into(),
+            call: "c".into(),
+            from: "Bob".into(),
+            video: false,
+        });
+        assert_eq!(
+            (n.title.as_str(), n.body.as_str()),
+            ("Incoming audio call from Bob", "in team")
+        );
         assert_eq!(n.call.as_deref(), Some("c"));
         let n = render(&message("line one\n\n  line   two"));
-        assert_eq!((n.title.as_str(), n.body.as_str()), ("Bob in team", "line one line two"));
+        assert_eq!(
+            (n.title.as_str(), n.body.as_str()),
+            ("Bob in team", "line one line two")
+        );
         let long = "é".repeat(500);
         let n = render(&message(&long));
         assert_eq!(n.body.chars().count(), PREVIEW_CHARS);

@@ -64,7 +64,11 @@ pub(super) async fn run(
         match task.connection().await {
             Ended::Shutdown => return,
             Ended::Dropped { welcomed } => {
-                failures = if welcomed { 1 } else { failures.saturating_add(1) };
+                failures = if welcomed {
+                    1
+                } else {
+                    failures.saturating_add(1)
+                };
             }
         }
         let next = if failures > OFFLINE_AFTER {
@@ -119,7 +123,9 @@ impl Task {
             }
         };
         let (mut sink, mut stream) = socket.split();
-        let hello = self.tracker.hello(&self.config.name, self.config.token.as_deref());
+        let hello = self
+            .tracker
+            .hello(&self.config.name, self.config.token.as_deref());
         if send(&mut sink, &hello).await.is_err() {
             return dropped;
         }

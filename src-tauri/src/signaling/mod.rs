@@ -71,12 +71,15 @@ pub fn parse_server_url(input: &str) -> Result<Url, SignalingError> {
         "wss" | "https" => "wss",
         _ => return Err(invalid("use ws:// or wss:// (or http:// / https://)")),
     };
-    url.set_scheme(scheme).map_err(|()| invalid("cannot use this scheme"))?;
+    url.set_scheme(scheme)
+        .map_err(|()| invalid("cannot use this scheme"))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("missing host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("credentials do not belong in the address; use a token"));
+        return Err(invalid(
+            "credentials do not belong in the address; use a token",
+        ));
     }
     if url.path() == "/" || url.path().is_empty() {
         url.set_path("/ws");
@@ -92,11 +95,16 @@ pub fn browser_room_url(server: &Url, room: &str) -> Result<Url, SignalingError>
         return Err(SignalingError::InvalidRoom(room.to_owned()));
     }
     let mut url = server.clone();
-    let scheme = if server.scheme() == "wss" { "https" } else { "http" };
-    url.set_scheme(scheme).map_err(|()| SignalingError::InvalidUrl {
-        url: server.to_string(),
-        reason: "cannot derive the web address".into(),
-    })?;
+    let scheme = if server.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
+    url.set_scheme(scheme)
+        .map_err(|()| SignalingError::InvalidUrl {
+            url: server.to_string(),
+            reason: "cannot derive the web address".into(),
+        })?;
     url.set_path("/");
     url.set_query(None);
     url.set_fragment(Some(&format!("/room/{room}")));
@@ -108,7 +116,11 @@ pub fn browser_room_url(server: &Url, room: &str) -> Result<Url, SignalingError>
 enum Command {
     Join(String),
     Leave(String),
-    Signal { room: String, to: String, data: Box<RawValue> },
+    Signal {
+        room: String,
+        to: String,
+        data: Box<RawValue>,
+    },
 }
 
 /// Handle to a running client; dropping it closes the connection.
@@ -123,8 +135,17 @@ impl Client {
     pub fn spawn(config: ClientConfig, events: mpsc::Sender<ClientEvent>) -> Client {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
-        tokio::spawn(connection::run(config.clone(), command_rx, events, state_tx));
-        Client { config, commands, state }
+        tokio::spawn(connection::run(
+            config.clone(),
+            command_rx,
+            events,
+            state_tx,
+        ));
+        Client {
+            config,
+            commands,
+            state,
+        }
     }
 
     /// The configuration this client was started with.
@@ -156,11 +177,17 @@ impl Client {
         if self.state() != ConnectionState::Connected {
             return Err(SignalingError::NotConnected);
         }
-        self.send(Command::Signal { room: room.to_owned(), to: to.to_owned(), data })
+        self.send(Command::Signal {
+            room: room.to_owned(),
+            to: to.to_owned(),
+            data,
+        })
     }
 
     fn send(&self, command: Command) -> Result<(), SignalingError> {
-        self.commands.send(command).map_err(|_| SignalingError::NotConnected)
+        self.commands
+            .send(command)
+            .map_err(|_| SignalingError::NotConnected)
     }
 }
 

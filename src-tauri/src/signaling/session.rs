@@ -66,12 +66,18 @@ mod tests {
     fn resumes_from_the_last_processed_seq_and_drops_replays() {
         let mut t = SessionTracker::default();
         let first = serde_json::to_value(t.hello("Ann", None)).unwrap();
-        assert_eq!(first, serde_json::json!({"type": "hello", "v": 1, "name": "Ann"}));
+        assert_eq!(
+            first,
+            serde_json::json!({"type": "hello", "v": 1, "name": "Ann"})
+        );
         assert!(t.accept(&welcome(1, "s1", false)));
         assert!(t.accept(&pong(2)));
         assert!(t.accept(&pong(3)));
         let again = serde_json::to_value(t.hello("Ann", Some("jwt"))).unwrap();
-        assert_eq!(again["resume"], serde_json::json!({"session": "s1", "last_seq": 3}));
+        assert_eq!(
+            again["resume"],
+            serde_json::json!({"session": "s1", "last_seq": 3})
+        );
         assert_eq!(again["token"], "jwt");
 
         assert!(t.accept(&welcome(3, "s1", true)));

@@ -17,7 +17,9 @@ async fn server_at(bind: &str, extra: &[&str]) -> signaling_server::RunningServe
     let mut args = vec!["--bind", bind, "--ui-dir", "/nonexistent"];
     args.extend_from_slice(extra);
     let config = signaling_server::Config::from_args(args).expect("valid flags");
-    signaling_server::start(config).await.expect("server starts")
+    signaling_server::start(config)
+        .await
+        .expect("server starts")
 }
 
 /// Forwards connections to `target`; `cut()` drops every open connection (new ones still work).
@@ -36,7 +38,9 @@ impl Proxy {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let mut cut = gen_tx.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
@@ -57,11 +61,19 @@ impl Proxy {
 }
 
 fn config(url: Url, name: &str, rooms: &[&str]) -> ClientConfig {
-    ClientConfig { url, name: name.into(), token: None, rooms: rooms.iter().map(|r| r.to_string()).collect() }
+    ClientConfig {
+        url,
+        name: name.into(),
+        token: None,
+        rooms: rooms.iter().map(|r| r.to_string()).collect(),
+    }
 }
 
 /// Receives events until `pick` returns a value.
-async fn until<T>(rx: &mut mpsc::Receiver<ClientEvent>, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+async fn until<T>(
+    rx: &mut mpsc::Receiver<ClientEvent>,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
             let event = rx.recv().await.expect("client alive");
@@ -76,7 +88,9 @@ async fn until<T>(rx: &mut mpsc::Receiver<ClientEvent>, mut pick: impl FnMut(&Cl
 
 fn welcome(event: &ClientEvent) -> Option<(String, bool)> {
     match event {
-        ClientEvent::Frame(ServerFrame::Welcome { peer, resumed, .. }) => Some((peer.clone(), *resumed)),
+        ClientEvent::Frame(ServerFrame::Welcome { peer, resumed, .. }) => {
+            Some((peer.clone(), *resumed))
+        }
         _ => None,
     }
 }
@@ -108,10 +122,20 @@ async fn connects_joins_and_relays() {
     let url = parse_server_url(&server.ws_url()).unwrap();
     let (a_tx, mut a_rx) = mpsc::channel(64);
     let a = Client::spawn(config(url.clone(), "Ann", &["team"]), a_tx);
-    assert_eq!(until(&mut a_rx, |e| matches!(e, ClientEvent::State(s) if *s == ConnectionState::Connected).then_some(())).await, ());
+    assert_eq!(
+        until(&mut a_rx, |e| {
+            matches!(e, ClientEvent::State(s) if *s == ConnectionState::Connected).then_some(())
+        })
+        .await,
+        ()
+    );
     let (a_peer, resumed) = until(&mut a_rx, welcome).await;
     assert!(!resumed);
-    until(&mut a_rx, |e| matches!(e, ClientEvent::Frame(ServerFrame::Joined { room, .. }) if room == "team").then_some(())).await;
+    until(&mut a_rx, |e| {
+        matches!(e, ClientEvent::Frame(ServerFrame::Joined { room, .. }) if room == "team")
+            .then_some(())
+    })
+    .await;
 
     let (b_tx, mut b_rx) = mpsc::channel(64);
     let b = Client::spawn(config(url, "Bob", &[]), b_tx);
@@ -123,7 +147,10 @@ async fn connects_joins_and_relays() {
     assert_eq!(until(&mut a_rx, signal_n).await, 7);
     a.signal("team", &b_peer, data(8)).unwrap();
     assert_eq!(until(&mut b_rx, signal_n).await, 8);
-    assert_eq!(b.join("bad room!"), Err(SignalingError::InvalidRoom("bad room!".into())));
+    assert_eq!(
+        b.join("bad room!"),
+        Err(SignalingError::InvalidRoom("bad room!".into()))
+    );
     server.shutdown().await;
 }
 
@@ -137,7 +164,14 @@ async fn resumes_after_a_drop_without_losing_or_repeating_frames() {
     let a = Client::spawn(config(proxy.url(), "Ann", &["team"]), a_tx);
     let (a_peer, _) = until(&mut a_rx, welcome).await;
     let (b_tx, mut b_rx) = mpsc::channel(256);
-    let b = Client::spawn(config(parse_server_url(&server.ws_url()).unwrap(), "Bob", &["team"]), b_tx);
+    let b = Client::spawn(
+        config(
+            parse_server_url(&server.ws_url()).unwrap(),
+            "Bob",
+            &["team"],
+        ),
+        b_tx,
+    );
     until(&mut b_rx, welcome).await;
     until(&mut a_rx, joined_peer).await;
 
@@ -160,7 +194,10 @@ async fn resumes_after_a_drop_without_losing_or_repeating_frames() {
     let mut got = Vec::new();
     tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(event) = a_rx.recv().await {
-            assert!(joined_peer(&event).is_none(), "no spurious peer-joined after a resume");
+            assert!(
+                joined_peer(&event).is_none(),
+                "no spurious peer-joined after a resume"
+            );
             if let Some(n) = signal_n(&event) {
                 got.push(n);
             }
@@ -171,7 +208,10 @@ async fn resumes_after_a_drop_without_losing_or_repeating_frames() {
     assert_eq!(got, (5..15).collect::<Vec<_>>());
     // Bob saw no leave/join of Ann.
     while let Ok(event) = b_rx.try_recv() {
-        assert!(!matches!(event, ClientEvent::Frame(ServerFrame::PeerLeft { .. })));
+        assert!(!matches!(
+            event,
+            ClientEvent::Frame(ServerFrame::PeerLeft { .. })
+        ));
     }
     drop(a);
     server.shutdown().await;
@@ -188,8 +228,14 @@ async fn rejoins_rooms_after_a_server_restart() {
     let a = Client::spawn(config(url.clone(), "Ann", &["team", "second"]), a_tx);
     let (first_peer, _) = until(&mut a_rx, welcome).await;
     server.shutdown().await;
-    until(&mut a_rx, |e| matches!(e, ClientEvent::State(ConnectionState::Reconnecting)).then_some(())).await;
-    assert_eq!(a.signal("team", "x", data(1)), Err(SignalingError::NotConnected));
+    until(&mut a_rx, |e| {
+        matches!(e, ClientEvent::State(ConnectionState::Reconnecting)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        a.signal("team", "x", data(1)),
+        Err(SignalingError::NotConnected)
+    );
 
     let server = server_at(&addr, &[]).await;
     let (second_peer, resumed) = until(&mut a_rx, welcome).await;
@@ -202,7 +248,10 @@ async fn rejoins_rooms_after_a_server_restart() {
         _ => None,
     })
     .await;
-    assert_eq!(peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Ann"]);
+    assert_eq!(
+        peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["Ann"]
+    );
     server.shutdown().await;
 }
 
@@ -210,7 +259,12 @@ async fn rejoins_rooms_after_a_server_restart() {
 /// keep going (connecting later succeeds).
 #[tokio::test]
 async fn unreachable_server_shows_offline_then_recovers() {
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = parse_server_url(&format!("ws://127.0.0.1:{port}")).unwrap();
     let (tx, mut rx) = mpsc::channel(64);
     let client = Client::spawn(config(url, "Ann", &[]), tx);
@@ -223,7 +277,10 @@ async fn unreachable_server_shows_offline_then_recovers() {
         _ => None,
     })
     .await;
-    assert_eq!(states, [ConnectionState::Reconnecting, ConnectionState::Offline]);
+    assert_eq!(
+        states,
+        [ConnectionState::Reconnecting, ConnectionState::Offline]
+    );
     assert_eq!(client.state(), ConnectionState::Offline);
     let server = server_at(&format!("127.0.0.1:{port}"), &[]).await;
     until(&mut rx, welcome).await;
@@ -237,11 +294,29 @@ fn server_urls_are_validated_and_normalised() {
     let ok = |s: &str| parse_server_url(s).unwrap().to_string();
     assert_eq!(ok("ws://127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
     assert_eq!(ok("https://chat.example.org"), "wss://chat.example.org/ws");
-    assert_eq!(ok(" wss://chat.example.org/custom "), "wss://chat.example.org/custom");
-    for bad in ["", "chat.example.org", "ftp://x", "ws://", "ws://user:pw@host/ws"] {
-        assert!(matches!(parse_server_url(bad), Err(SignalingError::InvalidUrl { .. })), "{bad:?}");
+    assert_eq!(
+        ok(" wss://chat.example.org/custom "),
+        "wss://chat.example.org/custom"
+    );
+    for bad in [
+        "",
+        "chat.example.org",
+        "ftp://x",
+        "ws://",
+        "ws://user:pw@host/ws",
+    ] {
+        assert!(
+            matches!(
+                parse_server_url(bad),
+                Err(SignalingError::InvalidUrl { .. })
+            ),
+            "{bad:?}"
+        );
     }
     let server = parse_server_url("wss://chat.example.org/ws").unwrap();
-    assert_eq!(browser_room_url(&server, "team-1").unwrap().as_str(), "https://chat.example.org/#/room/team-1");
+    assert_eq!(
+        browser_room_url(&server, "team-1").unwrap().as_str(),
+        "https://chat.example.org/#/room/team-1"
+    );
     assert!(browser_room_url(&server, "../x").is_err());
 }
