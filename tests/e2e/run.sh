@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Web UI checks: type check and unit tests (vitest), then browser end-to-end tests in real Chromium against
-# the real signaling server. The browser tests run inside a network namespace made here, so WebRTC sees
-# only test addresses (10.99.0.0/24 on a veth pair, plus loopback). Needs root (unshare).
+# the real signaling server, inside a network namespace (netns.sh) so WebRTC sees only test addresses.
+# Arguments: test files to run (default: all). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
@@ -26,13 +26,4 @@ cargo build -q -p signaling-server
 echo "--- browser end-to-end tests (network namespace)"
 tests=("$@")
 if ((${#tests[@]} == 0)); then tests=(tests/e2e/*.test.mjs); fi
-unshare -n bash -euo pipefail -c '
-  ip link set lo up
-  ip link add v0 type veth peer name v1
-  ip addr add 10.99.0.1/24 dev v0
-  ip addr add 10.99.0.2/24 dev v1
-  ip link set v0 up
-  ip link set v1 up
-  ip route add default dev v0
-  exec node --test --test-concurrency=1 --test-timeout=240000 "$@"
-' e2e "${tests[@]}"
+tests/e2e/netns.sh node --test --test-concurrency=1 --test-timeout=240000 "${tests[@]}"

@@ -65,20 +65,24 @@ export class Call {
       this.notice = 'Nobody else is in this room yet.';
       return;
     }
-    this.id = uuidv7();
+    const id = uuidv7();
+    this.id = id;
     this.phase = 'outgoing';
     this.invited = new Set(peers);
     this.notice = null;
-    await this.openMedia();
-    if (this.phase !== 'outgoing') return;
-    const media = this.localStream?.getVideoTracks().length ? ['audio', 'video'] : ['audio'];
-    for (const peer of peers) this.links.signal(peer, { kind: 'invite', call: this.id, media });
+    // Ring at once; the camera starts while it rings.
+    for (const peer of peers) this.links.signal(peer, { kind: 'invite', call: id, media: ['audio', 'video'] });
     this.ringTimer = setTimeout(() => {
       if (this.phase !== 'outgoing') return;
       this.sendAll([...this.invited], { kind: 'cancel', call: this.id ?? '' });
       this.links.system('No answer.');
       this.reset('No answer.');
     }, RING_TIMEOUT_MS);
+    await this.openMedia();
+    // Negotiate our media with everyone still ringing, switched off until they accept.
+    if (this.phase === 'outgoing' && this.id === id && this.localStream) {
+      for (const peer of this.invited) this.links.link(peer)?.prepareLocalMedia(this.localStream);
+    }
   }
 
   async accept(): Promise<void> {
@@ -150,6 +154,7 @@ export class Call {
       case 'decline':
         if (data.call !== this.id || this.phase !== 'outgoing') return;
         this.invited.delete(peer);
+        this.links.link(peer)?.clearLocalMedia();
         this.links.system(`${this.links.nameOf(peer)} declined the call.`);
         if (this.invited.size === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
         return;

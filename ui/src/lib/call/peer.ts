@@ -111,19 +111,45 @@ export class PeerLink {
 
   /** Starts sending these tracks (a call begins or a device changes). */
   setLocalMedia(stream: MediaStream): void {
-    for (const track of stream.getTracks()) {
-      const existing = this.senders.get(track.kind);
-      if (existing) void existing.replaceTrack(track);
-      else this.senders.set(track.kind, this.pc.addTrack(track, stream));
+    this.attach(stream, true);
+  }
+
+  /**
+   * Negotiates media for these tracks without sending anything yet (while a call rings), so that accepting
+   * only has to switch the tracks on with `setLocalMedia`, which needs no renegotiation.
+   */
+  prepareLocalMedia(stream: MediaStream): void {
+    this.attach(stream, false);
+  }
+
+  /**
+   * Stops sending audio and video (the call ended); the data channel stays. The transceivers are kept and
+   * reused by the next call: adding new ones every call would grow the SDP past the signaling frame limit.
+   */
+  clearLocalMedia(): void {
+    if (this.pc.signalingState === 'closed') return;
+    for (const sender of this.senders.values()) {
+      void sender.replaceTrack(null);
+      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+      if (transceiver && transceiver.currentDirection !== 'stopped') transceiver.direction = 'recvonly';
     }
   }
 
-  /** Stops sending audio and video (the call ended); the data channel stays. */
-  clearLocalMedia(): void {
-    for (const sender of this.senders.values()) {
-      if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
+  private attach(stream: MediaStream, live: boolean): void {
+    if (this.pc.signalingState === 'closed') return;
+    for (const track of stream.getTracks()) {
+      const sender = this.senders.get(track.kind);
+      if (!sender) {
+        const added = this.pc.addTrack(track, stream);
+        this.senders.set(track.kind, added);
+        if (!live) void added.replaceTrack(null);
+        continue;
+      }
+      void sender.replaceTrack(live ? track : null);
+      sender.setStreams(stream);
+      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+      if (transceiver && transceiver.direction !== 'sendrecv') transceiver.direction = 'sendrecv';
     }
-    this.senders.clear();
   }
 
   videoSender(): RTCRtpSender | undefined {

@@ -4,6 +4,7 @@
 
 import type { ClientFrame, ServerFrame, SignalData } from '../protocol.gen';
 import { backoffDelay } from './backoff';
+import { Pacer } from './pacer';
 import { SessionTracker } from './session';
 import { Listeners, type ConnectionState, type Transport } from './types';
 
@@ -22,6 +23,9 @@ export class BrowserTransport implements Transport {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private lastHeard = 0;
+  private readonly pacer = new Pacer<string>((text) => {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(text);
+  });
 
   constructor(private readonly url = defaultUrl()) {}
 
@@ -62,19 +66,23 @@ export class BrowserTransport implements Transport {
     this.socket = null;
   }
 
-  /** Frames sent while disconnected are dropped: joins are repeated on reconnect, signals are retried by their owners. */
+  /**
+   * Frames sent while disconnected are dropped: joins are repeated on reconnect, and peer connections
+   * that matter are already established peer to peer.
+   */
   private send(frame: ClientFrame): void {
-    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
+    if (this.socket?.readyState === WebSocket.OPEN) this.pacer.push(JSON.stringify(frame));
   }
 
   private open(): void {
     const socket = new WebSocket(this.url);
     this.socket = socket;
-    socket.onopen = () => socket.send(JSON.stringify(this.tracker.hello(this.name)));
+    socket.onopen = () => this.pacer.push(JSON.stringify(this.tracker.hello(this.name)));
     socket.onmessage = (event) => this.onMessage(event.data);
     socket.onclose = () => {
       if (this.socket !== socket) return;
       clearInterval(this.watchdog);
+      this.pacer.clear();
       this.socket = null;
       if (!this.closed) this.scheduleReconnect();
     };
