@@ -149,10 +149,10 @@ pub async fn send_signal(
     to: String,
     data: Box<RawValue>,
 ) -> Result<()> {
-    if let Ok(history) = state.history() {
-        if let Err(err) = dispatch::outgoing_signal(history, &room, &to, &data).await {
-            tracing::warn!(%err, "could not log outgoing call signal");
-        }
+    if let Ok(history) = state.history()
+        && let Err(err) = dispatch::outgoing_signal(history, &room, &to, &data).await
+    {
+        tracing::warn!(%err, "could not log outgoing call signal");
     }
     Ok(state.with_client(|c| c.signal(&room, &to, data))?)
 }

@@ -39,10 +39,10 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .setup(|app| setup(app))
         .on_page_load(|webview, payload| {
-            if payload.event() == PageLoadEvent::Finished {
-                if let Err(err) = webview.eval(webview::DETECT_SCRIPT) {
-                    tracing::warn!(%err, "cannot run the WebRTC detection script");
-                }
+            if payload.event() == PageLoadEvent::Finished
+                && let Err(err) = webview.eval(webview::DETECT_SCRIPT)
+            {
+                tracing::warn!(%err, "cannot run the WebRTC detection script");
             }
         })
         .on_window_event(shell::on_window_event)

@@ -90,10 +90,9 @@ pub fn setup_notifications(app: &AppHandle) {
     if !matches!(
         notifications.permission_state(),
         Ok(tauri_plugin_notification::PermissionState::Granted)
-    ) {
-        if let Err(err) = notifications.request_permission() {
-            tracing::warn!(%err, "notification permission request failed");
-        }
+    ) && let Err(err) = notifications.request_permission()
+    {
+        tracing::warn!(%err, "notification permission request failed");
     }
     let call_actions = ActionType::builder(CALL_ACTIONS)
         .actions(vec![

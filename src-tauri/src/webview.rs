@@ -18,17 +18,15 @@ pub const DETECT_SCRIPT: &str = "window.__TAURI_INTERNALS__ && window.__TAURI_IN
 rtc_peer_connection: typeof RTCPeerConnection === 'function', \
 get_user_media: !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia)}})";
 
-/// Whether `uri` is one of the app's own pages (bundled assets, or the dev server in debug builds).
+/// Whether `uri` is one of the app's own pages (the bundled assets' origin on each platform).
 pub fn is_app_origin(uri: &str) -> bool {
     let Ok(url) = url::Url::parse(uri) else {
         return false;
     };
-    match (url.scheme(), url.host_str()) {
-        ("tauri", Some("localhost")) => true,
-        ("http" | "https", Some("tauri.localhost")) => true,
-        ("http", Some("localhost")) => cfg!(debug_assertions),
-        _ => false,
-    }
+    matches!(
+        (url.scheme(), url.host_str()),
+        ("tauri", Some("localhost")) | ("http" | "https", Some("tauri.localhost"))
+    )
 }
 
 /// Turns on WebRTC and media streams in WebKitGTK and allows camera/microphone requests from the app's

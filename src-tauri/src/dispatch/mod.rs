@@ -32,10 +32,10 @@ pub async fn client_event(history: Option<&History>, ui: &impl Ui, event: Client
         ClientEvent::State(state) => ui.state(state),
         ClientEvent::Frame(frame) => {
             ui.frame(&frame);
-            if let Some(history) = history {
-                if let Err(err) = record_frame(history, ui, &frame).await {
-                    tracing::warn!(%err, "could not record signaling frame in history");
-                }
+            if let Some(history) = history
+                && let Err(err) = record_frame(history, ui, &frame).await
+            {
+                tracing::warn!(%err, "could not record signaling frame in history");
             }
         }
     }

@@ -93,7 +93,13 @@ async fn inserting_the_same_id_twice_keeps_one_row() {
     let dir = TempDir::new().unwrap();
     let history = open(&dir).await;
     let m = msg("0190-dup", "team", "only once please", 10, false);
-    assert_eq!(history.insert_messages(&[m.clone()]).await.unwrap(), 1);
+    assert_eq!(
+        history
+            .insert_messages(std::slice::from_ref(&m))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         history
             .insert_messages(&[m.clone(), m.clone()])
