@@ -12,6 +12,9 @@ step() { echo; echo "==> $*"; }
 step "rustfmt"
 cargo fmt --all --check
 
+step "web UI build (the desktop app embeds ui/dist)"
+p2pchat_build_ui
+
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

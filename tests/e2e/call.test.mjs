@@ -126,3 +126,19 @@ test('both calling at once (glare) ends in one call, not a deadlock', async () =
   await closeAll(alice, bob);
 });
 
+
+test('twelve calls in a row between the same two people all connect', { timeout: 120_000 }, async () => {
+  // Each call used to add media sections to the same connection until its offer outgrew the 64 KiB
+  // signaling frame limit at the tenth call.
+  const [alice, bob] = await pair('repeat-1');
+  for (let i = 0; i < 12; i++) {
+    await alice.getByTestId('call-button').click();
+    await bob.getByTestId('accept-button').click();
+    await waitForRemoteVideos(alice, 1);
+    await waitForRemoteVideos(bob, 1);
+    await alice.getByTestId('hangup-button').click();
+    await waitForPhase(alice, 'idle');
+    await waitForPhase(bob, 'idle');
+  }
+  await closeAll(alice, bob);
+});

@@ -123,32 +123,29 @@ export class PeerLink {
   }
 
   /**
-   * Stops sending audio and video (the call ended); the data channel stays. The transceivers are kept and
-   * reused by the next call: adding new ones every call would grow the SDP past the signaling frame limit.
+   * Stops sending audio and video (the call ended); the data channel stays. The media transceivers are
+   * stopped, so the next call negotiates fresh ones in the same SDP slots (stopped m-lines are recycled)
+   * instead of the SDP growing with every call past the signaling frame limit.
    */
   clearLocalMedia(): void {
     if (this.pc.signalingState === 'closed') return;
     for (const sender of this.senders.values()) {
-      void sender.replaceTrack(null);
-      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
-      if (transceiver && transceiver.currentDirection !== 'stopped') transceiver.direction = 'recvonly';
+      this.pc.getTransceivers().find((t) => t.sender === sender)?.stop();
     }
+    this.senders.clear();
   }
 
   private attach(stream: MediaStream, live: boolean): void {
     if (this.pc.signalingState === 'closed') return;
     for (const track of stream.getTracks()) {
       const sender = this.senders.get(track.kind);
-      if (!sender) {
-        const added = this.pc.addTrack(track, stream);
-        this.senders.set(track.kind, added);
-        if (!live) void added.replaceTrack(null);
+      if (sender) {
+        void sender.replaceTrack(live ? track : null);
         continue;
       }
-      void sender.replaceTrack(live ? track : null);
-      sender.setStreams(stream);
-      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
-      if (transceiver && transceiver.direction !== 'sendrecv') transceiver.direction = 'sendrecv';
+      const added = this.pc.addTrack(track, stream);
+      if (!live) void added.replaceTrack(null);
+      this.senders.set(track.kind, added);
     }
   }
 
