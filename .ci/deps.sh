@@ -4,7 +4,7 @@
 # Debian packages: C toolchain for -sys crates, the browser and servers the tests drive, the Tauri stack.
 P2PCHAT_APT_PACKAGES=(
   build-essential pkg-config libssl-dev curl ca-certificates iproute2 procps
-  chromium coturn redis-server xvfb x11-utils dbus dbus-x11 dunst imagemagick
+  chromium coturn xvfb x11-utils dbus dbus-x11 dunst imagemagick
   libwebkit2gtk-4.1-dev webkit2gtk-driver librsvg2-dev libayatana-appindicator3-dev libxdo-dev
 )
 

@@ -12,17 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
-APT_PACKAGES=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev
-  libayatana-appindicator3-dev libxdo-dev xvfb x11-utils dbus dbus-x11 dunst imagemagick curl)
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  echo "installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# Debian packages (Tauri stack, Xvfb, D-Bus, dunst, ImageMagick): the project's one install list.
+source .ci/deps.sh
+p2pchat_install_apt
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
 WORK="${APP_TEST_DIR:-$(mktemp -d /tmp/p2pchat-app-test.XXXXXX)}"
