@@ -3,6 +3,7 @@ import { BrowserTransport } from './browser';
 import { TauriTransport, inTauri } from './tauri';
 import type { Transport } from './types';
 
-export function createTransport(): Transport {
-  return inTauri() ? new TauriTransport() : new BrowserTransport();
+/** `serverUrl` is only used in the app; a browser always talks to the server that served the page. */
+export function createTransport(serverUrl?: string): Transport {
+  return inTauri() ? new TauriTransport(serverUrl) : new BrowserTransport();
 }

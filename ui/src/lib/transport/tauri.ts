@@ -11,13 +11,17 @@ export class TauriTransport implements Transport {
   private readonly states = new Listeners<ConnectionState>();
   private readonly unlisten: Array<Promise<() => void>> = [];
 
-  constructor() {
+  /** `serverUrl`: the signaling server to use; absent means the one saved in the app's settings. */
+  constructor(private readonly serverUrl?: string) {
     this.unlisten.push(listen<ServerFrame>('signaling://frame', (e) => this.frames.emit(e.payload)));
     this.unlisten.push(listen<ConnectionState>('signaling://state', (e) => this.states.emit(e.payload)));
   }
 
   connect(name: string): void {
-    void invoke('connect', { name });
+    const args: Record<string, string> = { name };
+    if (this.serverUrl) args.url = this.serverUrl;
+    // A refused connect (e.g. an invalid server address) leaves the app offline; the badge says so.
+    invoke('connect', args).catch(() => this.states.emit('offline'));
   }
 
   join(room: string): void {
@@ -48,4 +52,14 @@ export class TauriTransport implements Transport {
 /** True inside the Tauri app's webview. */
 export function inTauri(): boolean {
   return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+/** The server address saved in the app's settings, if any. */
+export async function savedServerUrl(): Promise<string> {
+  try {
+    const settings = await invoke<{ server_url?: string | null }>('get_settings');
+    return settings.server_url ?? '';
+  } catch {
+    return '';
+  }
 }
