@@ -323,5 +323,5 @@ export class Call {
 }
 
 function emptyQuality(): Quality {
-  return { rttMs: 0, loss: 0, bitrate: 0, framesDecoded: 0, localCandidateType: null };
+  return { rttMs: 0, loss: 0, bitrate: null, framesDecoded: 0, localCandidateType: null };
 }

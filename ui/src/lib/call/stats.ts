@@ -4,8 +4,8 @@
 import type { QualitySample } from './abr';
 
 export interface Quality extends QualitySample {
-  /** Outgoing bits per second over the last interval. */
-  bitrate: number;
+  /** Outgoing bits per second over the last interval; null on the first reading. */
+  bitrate: number | null;
   /** Video frames decoded from this peer so far. */
   framesDecoded: number;
   /** Type of the local candidate of the selected pair: host, srflx or relay. */
@@ -46,7 +46,7 @@ export class QualityMeter {
     return {
       rttMs,
       loss,
-      bitrate: prev && seconds > 0 ? ((bytesSent - prev.bytesSent) * 8) / seconds : 0,
+      bitrate: prev && seconds > 0 ? ((bytesSent - prev.bytesSent) * 8) / seconds : null,
       framesDecoded,
       localCandidateType: local?.candidateType ?? null,
     };
