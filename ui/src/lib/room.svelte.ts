@@ -1,26 +1,36 @@
 // A room as the UI sees it: the connection state, who is present (from joined/peer-joined/peer-left), one
 // peer link per other person (chat data channel, call media), routing of signals, and the room's chat and
 // call. Survives signaling drops: peer links are peer to peer and keep running; after a fresh signaling
-// session the same people are matched to their new peer ids over the data channels.
+// session the same people are matched to their new peer ids over the data channels. Where the webview has
+// no WebRTC, the app's Rust backend carries the chat channels instead (`FallbackLinks`).
 
 import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
 import { Call } from './call/call.svelte';
 import { PeerLink } from './call/peer';
 import { Chat } from './chat/chat.svelte';
 import { parseChannelMessage } from './chat/message';
+import type { ChatHistory } from './history';
+import { FallbackLinks } from './transport/fallback';
 import type { ConnectionState, Transport } from './transport/types';
 
 export interface Presence {
   peer: string;
   name: string;
   /** Peer-to-peer connection state of our link to this person. */
-  link: RTCPeerConnectionState | 'none';
+  link: LinkState;
 }
 
 export interface RoomOptions {
   /** Forces TURN relay for every peer connection (relay-only networks, tests). */
   relayOnly?: boolean;
+  /** Chat over the app's native data channels instead of the webview's WebRTC (app only). */
+  fallback?: boolean;
+  /** The app's history on disk; without it (browser) chat lives in memory. */
+  history?: ChatHistory;
 }
+
+/** How a peer link looks in the people list. */
+type LinkState = RTCPeerConnectionState | 'none';
 
 /** How long to wait before connecting to a newly seen peer id while old links may still be re-keyed. */
 const REKEY_WAIT_MS = 1500;
@@ -30,12 +40,13 @@ export class Room {
   me = $state<string | null>(null);
   presence = $state<Presence[]>([]);
   remoteStreams = $state.raw<Record<string, MediaStream>>({});
-  /** False where the webview has no WebRTC (calls and browser chat are unavailable there). */
-  readonly webrtc = typeof RTCPeerConnection !== 'undefined';
+  /** False where this window uses no WebRTC of its own (calls are unavailable; chat may use the fallback). */
+  readonly webrtc: boolean;
   readonly chat: Chat;
   readonly call: Call;
 
   private readonly links = new Map<string, PeerLink>();
+  private readonly fallback: FallbackLinks | null = null;
   private iceServers: IceServer[] = [];
   private previousMe: string | null = null;
   private readonly unsubscribe: Array<() => void> = [];
@@ -46,10 +57,17 @@ export class Room {
     private readonly transport: Transport,
     private readonly options: RoomOptions = {},
   ) {
+    this.webrtc = !options.fallback && typeof RTCPeerConnection !== 'undefined';
     this.chat = new Chat(
-      { peers: () => this.presence.map((p) => p.peer), send: (peer, text) => this.links.get(peer)?.send(text) ?? false, nameOf: (p) => this.nameOf(p) },
+      {
+        peers: () => this.presence.map((p) => p.peer),
+        send: (peer, text) => this.links.get(peer)?.send(text) ?? this.fallback?.send(peer, text) ?? false,
+        nameOf: (p) => this.nameOf(p),
+      },
       () => this.myName,
+      options.history,
     );
+    if (options.fallback) this.fallback = this.fallbackLinks();
     this.call = new Call({
       peers: () => this.presence.map((p) => p.peer),
       nameOf: (p) => this.nameOf(p),
@@ -65,6 +83,7 @@ export class Room {
 
   /** Connects (if needed) and enters the room. */
   enter(): void {
+    void this.chat.restore();
     this.transport.connect(this.myName);
     this.transport.join(this.name);
   }
@@ -74,6 +93,7 @@ export class Room {
     this.transport.leave(this.name);
     for (const link of this.links.values()) link.close();
     this.links.clear();
+    this.fallback?.close();
     for (const stop of this.unsubscribe) stop();
     this.transport.close();
   }
@@ -93,14 +113,13 @@ export class Room {
       case 'joined':
         if (frame.room !== this.name) return;
         // After a fresh session the member list is rebuilt; people already linked keep their links.
-        this.presence = frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.links.get(p.peer)?.pc.connectionState ?? 'none' }));
+        this.presence = frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer) }));
         for (const p of frame.peers) this.linkSoon(p.peer);
         return;
       case 'peer-joined':
         if (frame.room !== this.name) return;
         if (!this.presence.some((p) => p.peer === frame.peer)) {
-          const link = this.links.get(frame.peer)?.pc.connectionState ?? 'none';
-          this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link }];
+          this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link: this.linkState(frame.peer) }];
         }
         // The newcomer connects to everyone present (see `joined`); waiting for its offer avoids glare.
         return;
@@ -167,12 +186,38 @@ export class Room {
         },
         stateChange: (state) => {
           const key = this.keyOf(link);
-          this.presence = this.presence.map((p) => (p.peer === key ? { ...p, link: state } : p));
+          if (key) this.setLinkState(key, state);
         },
       },
     );
     this.links.set(peer, link);
     return link;
+  }
+
+  /** Chat channels run by the app's backend: it negotiates them; the room routes their text to the chat. */
+  private fallbackLinks(): FallbackLinks {
+    return new FallbackLinks(this.name, {
+      open: (peer) => {
+        this.setLinkState(peer, 'connected');
+        this.chat.flush(peer);
+      },
+      message: (peer, text) => {
+        // Peer-id announcements are handled by the backend, which reports them as `rekeyed`.
+        if (parseChannelMessage(text)?.t !== 'peer-id') this.chat.receive(peer, text);
+      },
+      closed: (peer) => this.setLinkState(peer, 'closed'),
+      rekeyed: (from, to) => this.rekey(from, to),
+      failed: (peer) => this.setLinkState(peer, 'failed'),
+    });
+  }
+
+  private linkState(peer: string): LinkState {
+    if (this.fallback) return this.fallback.isOpen(peer) ? 'connected' : 'none';
+    return this.links.get(peer)?.pc.connectionState ?? 'none';
+  }
+
+  private setLinkState(peer: string, state: LinkState): void {
+    this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, link: state } : p));
   }
 
   private keyOf(link: PeerLink): string | undefined {
@@ -200,10 +245,13 @@ export class Room {
   private rekey(from: string, to: string): void {
     if (from === to) return;
     const link = this.links.get(from);
-    if (!link) return;
-    this.links.get(to)?.close();
-    this.links.delete(from);
-    this.links.set(to, link);
+    if (link) {
+      this.links.get(to)?.close();
+      this.links.delete(from);
+      this.links.set(to, link);
+    } else if (!this.fallback) {
+      return;
+    }
     const stream = this.remoteStreams[from];
     if (stream) {
       const { [from]: _old, ...rest } = this.remoteStreams;
@@ -211,7 +259,7 @@ export class Room {
     }
     this.chat.peerRenamed(from, to);
     this.call.peerRenamed(from, to);
-    this.presence = this.presence.filter((p) => p.peer !== from).map((p) => (p.peer === to ? { ...p, link: link.pc.connectionState } : p));
+    this.presence = this.presence.filter((p) => p.peer !== from).map((p) => (p.peer === to ? { ...p, link: this.linkState(to) } : p));
     this.chat.flush(to);
   }
 

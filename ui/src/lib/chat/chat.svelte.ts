@@ -1,8 +1,10 @@
 // The room's chat: lines shown in the chat log, sending over each peer's data channel with acks, the
-// outbox that resends until acked, and de-duplication by message id.
+// outbox that resends until acked, and de-duplication by message id. In the app every message and status
+// change is also written to the history on disk, which the chat starts from (offline too).
 
+import { describeError, type ChatHistory, type StoredMessage } from '../history';
 import { newWireMessage, parseChannelMessage, validateBody, type ChatLine } from './message';
-import { Outbox } from './outbox';
+import { Outbox, type DeliveryStatus, type WireMessage } from './outbox';
 
 /** How chat reaches peers; implemented by the room over its peer links. */
 export interface ChatLinks {
@@ -18,8 +20,40 @@ export class Chat {
   error = $state<string | null>(null);
   private readonly outbox = new Outbox();
   private readonly seen = new Set<string>();
+  /** Our messages kept out of the outbox: being saved, or unsaved (they stay pending). */
+  private readonly held = new Set<string>();
 
-  constructor(private readonly links: ChatLinks, private readonly myName: () => string) {}
+  constructor(
+    private readonly links: ChatLinks,
+    private readonly myName: () => string,
+    private readonly history?: ChatHistory,
+  ) {}
+
+  /**
+   * Shows the stored conversation and queues our undelivered messages again (they go out when a peer's
+   * channel opens). Works offline; a history that cannot be read is reported, not fatal.
+   */
+  async restore(): Promise<void> {
+    if (!this.history) return;
+    try {
+      const [recent, undelivered] = await Promise.all([this.history.recent(), this.history.undelivered()]);
+      const stored = recent.filter((m) => !this.seen.has(m.id)).map((m) => this.storedLine(m));
+      for (const line of stored) this.seen.add(line.id);
+      this.lines = [...stored, ...this.lines];
+      for (const m of undelivered) {
+        const wire: WireMessage = { t: 'msg', id: m.id, body: m.body, sentAt: m.sent_at, name: m.sender_name };
+        this.outbox.add(wire, []);
+        if (!this.seen.has(m.id)) {
+          this.seen.add(m.id);
+          this.lines.push(this.storedLine(m));
+        }
+      }
+      for (const peer of this.links.peers()) this.flush(peer);
+      void this.history.markRead().catch(() => undefined);
+    } catch (err) {
+      this.error = `Could not read the chat history: ${describeError(err)}`;
+    }
+  }
 
   /** Sends `body` to everyone in the room; returns false (and sets `error`) when it is not acceptable. */
   send(body: string): boolean {
@@ -29,9 +63,25 @@ export class Chat {
     const message = newWireMessage(body, this.myName());
     this.seen.add(message.id);
     this.lines.push({ id: message.id, kind: 'text', mine: true, fromName: this.myName(), body: message.body, sentAt: message.sentAt, status: 'pending' });
-    const peers = this.links.peers();
-    this.outbox.add(message, peers);
-    for (const peer of peers) this.flush(peer);
+    const queue = () => {
+      const peers = this.links.peers();
+      this.outbox.add(message, peers);
+      for (const peer of peers) this.flush(peer);
+    };
+    if (!this.history) {
+      queue();
+      return true;
+    }
+    // Stored (as pending) before it goes out, so a crash or restart cannot lose it. Unsaved (disk full):
+    // it stays pending here with the reason, and is not sent.
+    this.held.add(message.id);
+    this.history.saveOutgoing(message).then(
+      () => {
+        this.held.delete(message.id);
+        queue();
+      },
+      (err: unknown) => (this.error = describeError(err)),
+    );
     return true;
   }
 
@@ -56,6 +106,10 @@ export class Chat {
       if (this.seen.has(message.id)) return;
       this.seen.add(message.id);
       this.lines.push({ id: message.id, kind: 'text', mine: false, fromName: message.name, body: message.body, sentAt: message.sentAt, status: 'delivered' });
+      void this.history
+        ?.saveIncoming(peer, message)
+        .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
+        .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
     }
   }
 
@@ -75,7 +129,16 @@ export class Chat {
 
   private refreshStatuses(): void {
     for (const line of this.lines) {
-      if (line.mine && line.status !== 'delivered') line.status = this.outbox.status(line.id);
+      if (!line.mine || line.kind !== 'text' || line.status === 'delivered' || this.held.has(line.id)) continue;
+      const status = this.outbox.status(line.id);
+      if (status === line.status) continue;
+      line.status = status;
+      void this.history?.setStatus(line.id, status).catch(() => undefined);
     }
+  }
+
+  private storedLine(m: StoredMessage): ChatLine {
+    const status: DeliveryStatus = m.status === 'pending' || m.status === 'sent' ? m.status : 'delivered';
+    return { id: m.id, kind: 'text', mine: m.outgoing, fromName: m.sender_name, body: m.body, sentAt: m.sent_at, status };
   }
 }

@@ -54,12 +54,22 @@ export function inTauri(): boolean {
   return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
 }
 
-/** The server address saved in the app's settings, if any. */
-export async function savedServerUrl(): Promise<string> {
+export interface SavedSettings {
+  server_url?: string | null;
+  display_name?: string | null;
+}
+
+/** The server address and name saved in the app's settings (empty when unreadable). */
+export async function savedSettings(): Promise<SavedSettings> {
   try {
-    const settings = await invoke<{ server_url?: string | null }>('get_settings');
-    return settings.server_url ?? '';
+    return await invoke<SavedSettings>('get_settings');
   } catch {
-    return '';
+    return {};
   }
+}
+
+/** Opens the room in the default browser (app: `<server>/#/room/<room>`; browser: a new tab). */
+export function openInBrowser(room: string): void {
+  if (inTauri()) void invoke('open_room_in_browser', { room });
+  else window.open(location.href, '_blank');
 }

@@ -1,0 +1,84 @@
+// Chat data channels carried by the app's Rust backend (the native WebRTC stack), for webviews without
+// RTCPeerConnection. Rust negotiates the connections itself from the signaling frames it owns; the UI only
+// sends and receives the channel's text, so chat works the same as over the webview's own channels.
+
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+
+export interface FallbackEvents {
+  open(peer: string): void;
+  message(peer: string, text: string): void;
+  closed(peer: string): void;
+  /** The backend matched a link to the person's new peer id (their fresh signaling session). */
+  rekeyed(from: string, to: string): void;
+  failed(peer: string, reason: string): void;
+}
+
+interface Payload {
+  room: string;
+  peer: string;
+  text: string;
+  from: string;
+  to: string;
+  reason: string;
+}
+
+/** Whether the app routes chat through its native stack (no webview WebRTC, or forced on in settings). */
+export async function fallbackStatus(): Promise<{ active: boolean; forced: boolean }> {
+  try {
+    return await invoke<{ active: boolean; forced: boolean }>('fallback_status');
+  } catch {
+    return { active: false, forced: false };
+  }
+}
+
+export class FallbackLinks {
+  private readonly open = new Set<string>();
+  /** Sends per peer, one after another: invokes run concurrently and would reorder messages. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly unlisten: Array<Promise<() => void>> = [];
+
+  constructor(private readonly room: string, events: FallbackEvents) {
+    const on = (name: string, handle: (p: Payload) => void) =>
+      this.unlisten.push(listen<Payload>(`fallback://${name}`, (e) => e.payload.room === room && handle(e.payload)));
+    on('open', (p) => {
+      this.open.add(p.peer);
+      events.open(p.peer);
+    });
+    on('message', (p) => events.message(p.peer, p.text));
+    on('closed', (p) => {
+      this.open.delete(p.peer);
+      events.closed(p.peer);
+    });
+    on('rekeyed', (p) => {
+      if (this.open.delete(p.from)) this.open.add(p.to);
+      events.rekeyed(p.from, p.to);
+    });
+    on('failed', (p) => {
+      this.open.delete(p.peer);
+      events.failed(p.peer, p.reason);
+    });
+  }
+
+  isOpen(peer: string): boolean {
+    return this.open.has(peer);
+  }
+
+  /** Queues `text` for `peer`; false when its channel is not open (the outbox sends it again later). */
+  send(peer: string, text: string): boolean {
+    if (!this.open.has(peer)) return false;
+    const previous = this.queues.get(peer) ?? Promise.resolve();
+    const next = previous.then(() =>
+      invoke<boolean>('fallback_send', { room: this.room, peer, text }).then(
+        (sent) => sent || this.open.delete(peer),
+        () => this.open.delete(peer),
+      ),
+    );
+    this.queues.set(peer, next);
+    return true;
+  }
+
+  close(): void {
+    for (const pending of this.unlisten) void pending.then((stop) => stop());
+  }
+}
