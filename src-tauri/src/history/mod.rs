@@ -177,6 +177,9 @@ impl History {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // 16 MiB per connection instead of 2: keeps the index pages of recent conversations and of
+            // the full-text index hot. Allocated only as pages are read.
+            .pragma("cache_size", "-16384")
             .busy_timeout(options.busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
