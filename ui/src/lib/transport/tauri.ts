@@ -20,8 +20,12 @@ export class TauriTransport implements Transport {
   connect(name: string): void {
     const args: Record<string, string> = { name };
     if (this.serverUrl) args.url = this.serverUrl;
-    // A refused connect (e.g. an invalid server address) leaves the app offline; the badge says so.
-    invoke('connect', args).catch(() => this.states.emit('offline'));
+    // The answer is the state right now (events only report changes). A refused connect (e.g. an invalid
+    // server address) leaves the app offline; the badge says so.
+    invoke<ConnectionState>('connect', args).then(
+      (state) => this.states.emit(state),
+      () => this.states.emit('offline'),
+    );
   }
 
   join(room: string): void {
