@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of the desktop app under Xvfb: builds the app (debug) and the signaling server, seeds a
-# history on disk, starts the server, a session D-Bus with a notification daemon (dunst) and a capture of
-# org.freedesktop.Notifications, launches the app against the server, then checks that
+# history on disk, then
+#   0. drives the window through WebDriver (app-ui.mjs) with the server unreachable: conversation list from
+#      disk, accent-folded search with highlighted hits, a stored conversation readable while offline;
+# then starts the server, a session D-Bus with a notification daemon (dunst) and a capture of
+# org.freedesktop.Notifications, launches the app against the server, and checks that
 #   1. the window appears (xwininfo) and a screenshot is not blank (saved under the work dir),
 #   2. the app opened the history from disk and reported whether the webview has RTCPeerConnection,
 #   3. the app connected and rejoined its room, and
@@ -71,6 +74,15 @@ Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 
 PIDS+=($!)
 export DISPLAY=":$DISPLAY_NUM"
 wait_for 10 xwininfo -root || { fail "Xvfb did not start"; exit 1; }
+
+# 0. Offline: the app's server does not answer (a port nobody listens on); WebDriver reads the window.
+echo "==> offline history and search through WebDriver"
+if P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester APP_BIN="$BIN/p2pchat" WORK="$WORK" \
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 200 dbus-run-session -- node src-tauri/tests/app-ui.mjs offline 2>"$WORK/webdriver-offline.log"; then
+  :
+else
+  fail "offline WebDriver checks (see $WORK/webdriver-offline.log)"
+fi
 
 # Session bus + notification daemon + capture of Notify calls, then the app, all in one session.
 cat >"$WORK/session.sh" <<'INNER'

@@ -1,0 +1,200 @@
+// Drives the real app's window through WebDriver (Debian's WebKitWebDriver; the app runs with
+// TAURI_WEBVIEW_AUTOMATION=true) and checks what a person sees:
+//   offline  – started with its server unreachable: the conversation list comes from disk, search finds
+//              accent-folded prefixes with highlighted hits, a conversation opens and shows its messages
+//              while the connection badge says it is not connected;
+//   chat     – connected: the person sends a chat message in the room and sees it delivered (✓✓), and a
+//              message from the other peer appears.
+// Usage: node app-ui.mjs <offline|chat> ; env APP_BIN, WORK, ROOM (chat), plus the app's P2PCHAT_* variables.
+// Prints PASS/FAIL lines; exit code 1 on any failure. Bounded in time; stops the driver and app it started.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+const mode = process.argv[2];
+const work = process.env.WORK ?? '/tmp';
+let failures = 0;
+const pass = (what) => console.log(`PASS: ${what}`);
+const fail = (what) => {
+  console.log(`FAIL: ${what}`);
+  failures += 1;
+};
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Minimal W3C WebDriver client: just what these checks need. */
+class Driver {
+  constructor(base) {
+    this.base = base;
+  }
+  async call(method, path, body) {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${json.value?.error} ${json.value?.message}`);
+    return json.value;
+  }
+  async start(binary) {
+    const value = await this.call('POST', '/session', {
+      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: [] } } },
+    });
+    this.session = `/session/${value.sessionId}`;
+  }
+  s(path) {
+    return `${this.session}${path}`;
+  }
+  async all(css) {
+    return this.call('POST', this.s('/elements'), { using: 'css selector', value: css });
+  }
+  /** Waits until `css` matches at least `count` elements; returns them (empty on timeout). */
+  async waitFor(css, { count = 1, timeoutMs = 15000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.all(css).catch(() => []);
+      if (found.length >= count || Date.now() > deadline) return found.length >= count ? found : [];
+      await sleep(200);
+    }
+  }
+  id(element) {
+    return Object.values(element)[0];
+  }
+  async text(element) {
+    return this.call('GET', this.s(`/element/${this.id(element)}/text`));
+  }
+  async attr(element, name) {
+    return this.call('GET', this.s(`/element/${this.id(element)}/attribute/${name}`));
+  }
+  async click(element) {
+    await this.call('POST', this.s(`/element/${this.id(element)}/click`), {});
+  }
+  async type(element, text) {
+    await this.call('POST', this.s(`/element/${this.id(element)}/value`), { text });
+  }
+  async screenshot(file) {
+    writeFileSync(file, Buffer.from(await this.call('GET', this.s('/screenshot')), 'base64'));
+  }
+  async waitText(css, predicate, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const [el] = await this.all(css).catch(() => []);
+      if (el) {
+        last = await this.text(el).catch(() => '');
+        if (predicate(last)) return last;
+      }
+      await sleep(200);
+    }
+    return `(timed out; last: ${JSON.stringify(last)})`;
+  }
+}
+
+/** The name field is prefilled from the app's settings or connection; a person types it otherwise. */
+async function ensureName(d) {
+  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
+  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
+}
+
+async function offline(d) {
+  await ensureName(d);
+  const conversations = await d.waitFor('[data-testid="conversation"]', { timeoutMs: 30000 });
+  if (conversations.length > 0) pass(`conversation list from disk while offline (${conversations.length} rooms)`);
+  else return fail('no conversations listed from the history on disk');
+  const unread = await d.all('[data-testid="unread-count"]');
+  console.log(`note: ${unread.length} conversations show an unread count`);
+
+  await d.type((await d.all('[data-testid="search-input"]'))[0], 'cafe');
+  const hits = await d.waitFor('[data-testid="search-result"]');
+  const marks = await d.all('[data-testid="search-result"] mark');
+  const marked = marks.length ? await d.text(marks[0]) : '';
+  if (hits.length > 0 && /^caf/i.test(marked)) pass(`offline search "cafe" → ${hits.length} results, hit highlighted as "${marked}"`);
+  else fail(`offline search: ${hits.length} results, highlighted "${marked}"`);
+  await d.screenshot(`${work}/app-search.png`);
+
+  const room = await d.attr(hits[0] ?? conversations[0], 'data-room');
+  await d.click(hits[0] ?? conversations[0]);
+  const messages = await d.waitFor('[data-testid="chat-message"]');
+  const state = await d.waitText('[data-testid="connection-state"]', (t) => /offline|reconnecting|connecting/i.test(t));
+  if (messages.length > 0 && /offline|reconnecting|connecting/i.test(state)) {
+    pass(`room ${room} shows ${messages.length} stored messages while "${state.trim()}"`);
+  } else {
+    fail(`room ${room}: ${messages.length} messages, connection "${state}"`);
+  }
+  await d.screenshot(`${work}/app-offline-room.png`);
+}
+
+async function chat(d) {
+  const room = process.env.ROOM;
+  await ensureName(d);
+  // P2PCHAT_JOIN remembered the room; the start screen lists it: open it.
+  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
+  if (!entry.length) return fail(`room ${room} not listed on the start screen`);
+  await d.click(entry[0]);
+  const state = await d.waitText('[data-testid="connection-state"]', (t) => /connected/i.test(t) && !/dis/i.test(t), 30000);
+  if (!/connected/i.test(state)) return fail(`app did not connect: ${state}`);
+  const peers = await d.waitFor('[data-testid="presence-item"]', { timeoutMs: 30000 });
+  if (!peers.length) return fail('the other peer never appeared in the room');
+
+  const incoming = await d.waitText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the peer'), 45000);
+  if (incoming.includes('hello from the peer')) pass(`message from the peer shown: "${incoming}"`);
+  else fail(`no message from the peer in the app: ${incoming}`);
+
+  await d.type((await d.all('[data-testid="chat-input"]'))[0], 'hello from the app');
+  await d.click((await d.all('[data-testid="chat-send"]'))[0]);
+  const deadline = Date.now() + 30000;
+  let status = '';
+  while (Date.now() < deadline) {
+    const mine = await d.all('[data-testid="chat-message"].mine');
+    for (const el of mine) {
+      if ((await d.text(el)).includes('hello from the app')) status = await d.attr(el, 'data-status');
+    }
+    if (status === 'delivered') break;
+    await sleep(250);
+  }
+  if (status === 'delivered') pass('message from the app delivered (✓✓) over the native data channel');
+  else fail(`message from the app not delivered (status "${status}")`);
+  await d.screenshot(`${work}/app-chat.png`);
+}
+
+const port = await freePort();
+const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
+  env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const d = new Driver(`http://127.0.0.1:${port}`);
+const watchdog = setTimeout(() => {
+  fail(`${mode}: timed out after 150 s`);
+  driver.kill();
+  process.exit(1);
+}, 150_000);
+try {
+  for (let i = 0; ; i++) {
+    try {
+      await d.call('GET', '/status');
+      break;
+    } catch (err) {
+      if (i > 50) throw err;
+      await sleep(100);
+    }
+  }
+  await d.start(process.env.APP_BIN);
+  if (mode === 'offline') await offline(d);
+  else if (mode === 'chat') await chat(d);
+  else throw new Error(`unknown mode ${mode}`);
+} catch (err) {
+  fail(`${mode}: ${err.message}`);
+} finally {
+  await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
+  driver.kill();
+  clearTimeout(watchdog);
+}
+process.exit(failures ? 1 : 0);
