@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, Emitter, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dispatch;
@@ -264,8 +264,8 @@ pub async fn set_room_muted(state: State<'_, AppState>, room: String, muted: boo
 /// Stores a message (outgoing: before sending, as pending; incoming: as received, notifying if the window
 /// is in the background). Returns false when this id was already stored.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn save_message(
-    app: AppHandle,
+pub async fn save_message<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     message: NewMessage,
 ) -> Result<bool> {
@@ -332,3 +332,6 @@ pub async fn open_room_in_browser(
         })?;
     Ok(url.to_string())
 }
+
+#[cfg(test)]
+mod tests;

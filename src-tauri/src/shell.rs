@@ -3,7 +3,7 @@
 //! tray icon that keeps the app reachable with its window closed, and close-to-tray.
 
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, Runtime, Window, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager, Runtime, Window, WindowEvent, Wry};
 use tauri_plugin_notification::{Action, ActionType, NotificationExt};
 
 use crate::dispatch::Ui;
@@ -20,13 +20,13 @@ pub const NOTIFICATION_EVENT: &str = "app://notification";
 const MAIN: &str = "main";
 const CALL_ACTIONS: &str = "incoming-call";
 
-/// The dispatcher's view of the app window.
-pub struct TauriUi {
-    app: AppHandle,
+/// The dispatcher's view of the app window (generic so the command tests can use Tauri's mock runtime).
+pub struct TauriUi<R: Runtime = Wry> {
+    app: AppHandle<R>,
 }
 
-impl TauriUi {
-    pub fn new(app: AppHandle) -> TauriUi {
+impl<R: Runtime> TauriUi<R> {
+    pub fn new(app: AppHandle<R>) -> TauriUi<R> {
         TauriUi { app }
     }
 
@@ -37,7 +37,7 @@ impl TauriUi {
     }
 }
 
-impl Ui for TauriUi {
+impl<R: Runtime> Ui for TauriUi<R> {
     fn frame(&self, frame: &chat_protocol::ServerFrame) {
         match serde_json::value::to_raw_value(frame) {
             Ok(json) => self.emit(FRAME_EVENT, json),
