@@ -24,6 +24,8 @@ fn main() {
             "outbox",
             "call_log",
             "open_room_in_browser",
+            "fallback_status",
+            "fallback_send",
         ]),
     ))
     .expect("tauri build script failed");

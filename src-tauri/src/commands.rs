@@ -138,6 +138,9 @@ pub async fn leave_room(state: State<'_, AppState>, room: String) -> Result<()> 
     if let Ok(history) = state.history() {
         history.set_joined(&room, false).await?;
     }
+    if let Some(fallback) = state.fallback() {
+        fallback.leave_room(&room).await;
+    }
     Ok(state.with_client(|c| c.leave(&room))?)
 }
 
@@ -215,6 +218,10 @@ pub fn report_webview_capabilities(
         "webview capabilities"
     );
     state.set_webview(capabilities);
+    if let Some(fallback) = state.fallback() {
+        let rtc = capabilities.rtc_peer_connection;
+        tauri::async_runtime::spawn(async move { fallback.webview_reported(rtc).await });
+    }
     if let Err(err) = app.emit(WEBVIEW_EVENT, capabilities) {
         tracing::warn!(%err, "cannot emit webview capabilities");
     }

@@ -4,10 +4,12 @@
 //!
 //! Map: `history` (SQLite), `signaling` (WebSocket client), `dispatch` (signaling → UI/history/notify),
 //! `notify` (rules and texts), `settings`, `state` (shared state), `commands` (the UI's API), `shell`
-//! (events, notifications, tray, window), `webview` (WebRTC in WebKitGTK and its detection).
+//! (events, notifications, tray, window), `webview` (WebRTC in WebKitGTK and its detection), `fallback`
+//! (native WebRTC data channels for chat where the webview has none).
 
 mod commands;
 pub mod dispatch;
+pub mod fallback;
 pub mod history;
 pub mod notify;
 pub mod settings;
@@ -67,6 +69,8 @@ pub fn run() {
             commands::outbox,
             commands::call_log,
             commands::open_room_in_browser,
+            fallback::bridge::fallback_status,
+            fallback::bridge::fallback_send,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {
@@ -93,6 +97,8 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
         opened.map(|o| (o.history, o.recovered_from)),
         path,
     ));
+    let fallback = fallback::bridge::AppFallback::new(app.handle().clone());
+    app.state::<AppState>().set_fallback(fallback);
 
     #[cfg(target_os = "linux")]
     if let Some(window) = app.get_webview_window("main") {

@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::mpsc;
 
 use crate::dispatch::{self, Ui};
+use crate::fallback::bridge::AppFallback;
 use crate::history::{History, HistoryError};
-use crate::signaling::{Client, ClientConfig, ConnectionState, SignalingError};
+use crate::signaling::{Client, ClientConfig, ClientEvent, ConnectionState, SignalingError};
 use crate::webview::WebviewCapabilities;
 
 /// Events buffered between the socket and the dispatcher before the socket reader waits.
@@ -25,6 +26,8 @@ pub struct AppState {
     client: Mutex<Option<Client>>,
     webview: Mutex<Option<WebviewCapabilities>>,
     close_to_tray: AtomicBool,
+    /// Native data channels for chat where the webview has no WebRTC (set once at startup).
+    fallback: OnceLock<Arc<AppFallback>>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
             client: Mutex::new(None),
             webview: Mutex::new(None),
             close_to_tray: AtomicBool::new(true),
+            fallback: OnceLock::new(),
         }
     }
 
@@ -60,8 +64,12 @@ impl AppState {
     pub fn connect(&self, config: ClientConfig, ui: Arc<impl Ui>) -> ConnectionState {
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
         let history = self.history.as_ref().ok().cloned();
+        let fallback = self.fallback();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
+                if let (Some(fallback), ClientEvent::Frame(frame)) = (&fallback, &event) {
+                    fallback.on_frame(frame).await;
+                }
                 dispatch::client_event(history.as_ref(), ui.as_ref(), event).await;
             }
         });
@@ -71,9 +79,12 @@ impl AppState {
         state
     }
 
-    /// Closes the connection; the UI shows offline.
+    /// Closes the connection and the fallback's peer links; the UI shows offline.
     pub fn disconnect(&self) {
         *self.client() = None;
+        if let Some(fallback) = self.fallback() {
+            tokio::spawn(async move { fallback.close_all().await });
+        }
     }
 
     /// Runs `f` with the current client, or fails with `NotConnected`.
@@ -99,6 +110,14 @@ impl AppState {
 
     pub fn set_webview(&self, caps: WebviewCapabilities) {
         *lock(&self.webview) = Some(caps);
+    }
+
+    pub fn set_fallback(&self, fallback: AppFallback) {
+        let _ = self.fallback.set(Arc::new(fallback));
+    }
+
+    pub fn fallback(&self) -> Option<Arc<AppFallback>> {
+        self.fallback.get().cloned()
     }
 
     pub fn webview(&self) -> Option<WebviewCapabilities> {

@@ -1,0 +1,408 @@
+//! `p2pchat-peer`: a headless chat peer. It joins a room through the signaling server with the app's
+//! own signaling client and chats over the native data-channel fallback (webrtc-rs), speaking the web
+//! UI's chat wire format, so browsers and apps in the room see an ordinary person. It acks every
+//! message it receives and prints what happens as JSON lines on stdout; lines typed on stdin are sent
+//! as chat messages. Flags drive tests and benchmarks: `--send N --size BYTES` (N messages to the first
+//! peer whose channel opens, each waiting for send-buffer room), `--ping N` (round trips one at a
+//! time), `--expect N` (stop after receiving N messages). See docs/fallback.md.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use p2pchat_app_lib::fallback::wire::WireMessage;
+use p2pchat_app_lib::fallback::{FallbackEvent, FallbackManager, FallbackOptions};
+use p2pchat_app_lib::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{Notify, mpsc};
+
+#[derive(Parser, Debug)]
+#[command(about = "Headless p2pchat peer over the native WebRTC data-channel fallback")]
+struct Args {
+    /// Signaling server (ws://, wss://, http:// or https://).
+    #[arg(long, env = "P2PCHAT_SERVER_URL")]
+    server: String,
+    #[arg(long)]
+    room: String,
+    /// Display name others see.
+    #[arg(long, default_value = "p2pchat-peer")]
+    name: String,
+    /// JWT when the server requires one.
+    #[arg(long, env = "P2PCHAT_TOKEN")]
+    token: Option<String>,
+    /// Send this many messages to the first peer whose channel opens.
+    #[arg(long, default_value_t = 0)]
+    send: u64,
+    /// Size of each `--send` message on the wire, in bytes.
+    #[arg(long, default_value_t = 100)]
+    size: usize,
+    /// Round trips (message → ack, one at a time) before `--send`, for latency.
+    #[arg(long, default_value_t = 0)]
+    ping: u64,
+    /// Stop once this many distinct messages were received (and our own are acked).
+    #[arg(long, default_value_t = 0)]
+    expect: u64,
+    /// Restart ICE once after this many `--send` messages (tests that chat survives it).
+    #[arg(long)]
+    restart_after: Option<u64>,
+    /// Only TURN relay candidates (iceTransportPolicy "relay").
+    #[arg(long)]
+    relay_only: bool,
+    /// Print only events and the summary, not every received message.
+    #[arg(long)]
+    quiet: bool,
+    /// Give up (exit code 1) after this many seconds; 0 = run until stdin closes.
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
+}
+
+/// Counters shared by the workload task and the event loop.
+#[derive(Default)]
+struct Progress {
+    acked: AtomicU64,
+    ack_seen: Notify,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("p2pchat-peer: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn emit(value: serde_json::Value) {
+    println!("{value}");
+}
+
+async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
+    let config = ClientConfig {
+        url: parse_server_url(&args.server)?,
+        name: args.name.clone(),
+        token: args.token.clone(),
+        rooms: [args.room.clone()].into(),
+    };
+    let (client_tx, mut client_rx) = mpsc::channel(256);
+    let client = Arc::new(Client::spawn(config, client_tx));
+    let (events_tx, mut events) = mpsc::channel(256);
+    let signaling = client.clone();
+    let manager = FallbackManager::new(
+        move |room, to, data| {
+            if let Ok(raw) = serde_json::value::to_raw_value(&data)
+                && let Err(err) = signaling.signal(room, to, raw)
+            {
+                tracing::debug!(%err, "signal not sent");
+            }
+        },
+        events_tx,
+        FallbackOptions {
+            relay_only: args.relay_only,
+            ..FallbackOptions::default()
+        },
+    );
+    let (acks, acker) = spawn_acker(manager.clone(), args.room.clone());
+    let progress = Arc::new(Progress::default());
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    // Typed lines, resent to each peer when its channel opens until that peer acks (a tiny outbox).
+    let mut typed: Vec<(WireMessage, HashSet<String>)> = Vec::new();
+    let mut received: HashSet<String> = HashSet::new();
+    let mut acked_ids: HashSet<String> = HashSet::new();
+    let mut order = SeqCheck::default();
+    let mut started_work = false;
+    let mut work: Option<Workload> = None;
+    let (work_tx, mut work_rx) = mpsc::channel::<Workload>(1);
+    let started = Instant::now();
+    let deadline = (args.timeout > 0).then(|| started + Duration::from_secs(args.timeout));
+    let own = args.ping + args.send;
+    let finite = own > 0 || args.expect > 0;
+
+    let ok = loop {
+        let own_done = own == 0 || work.is_some();
+        if finite && own_done && received.len() as u64 >= args.expect {
+            break work.as_ref().is_none_or(|w| w.error.is_none());
+        }
+        if !finite && !stdin_open {
+            break true;
+        }
+        let sleep = tokio::time::sleep_until(deadline.map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            Into::into,
+        ));
+        tokio::select! {
+            () = sleep => {
+                if deadline.is_some() { break false; }
+            }
+            Some(done) = work_rx.recv() => work = Some(done),
+            Some(event) = client_rx.recv() => {
+                if let ClientEvent::Frame(frame) = &event {
+                    if let chat_protocol::ServerFrame::Welcome { peer, .. } = frame {
+                        emit(json!({"event": "ready", "peer": peer}));
+                    }
+                    manager.on_frame(frame).await;
+                }
+            }
+            Some(event) = events.recv() => match event {
+                FallbackEvent::Open { peer, .. } => {
+                    emit(json!({"event": "open", "peer": peer}));
+                    for (message, acked_by) in &typed {
+                        if !acked_by.contains(&peer) {
+                            let _ = manager.send(&args.room, &peer, &message.to_text()).await;
+                        }
+                    }
+                    if !started_work && own > 0 {
+                        started_work = true;
+                        let job = Job { manager: manager.clone(), room: args.room.clone(), peer, name: args.name.clone(), ping: args.ping, send: args.send, size: args.size, restart_after: args.restart_after, progress: progress.clone() };
+                        let work_tx = work_tx.clone();
+                        tokio::spawn(async move { let _ = work_tx.send(job.run().await).await; });
+                    }
+                }
+                FallbackEvent::Message { peer, text, .. } => match WireMessage::parse(&text) {
+                    Some(WireMessage::Msg { id, body, sent_at, name }) => {
+                        let _ = acks.send((peer.clone(), WireMessage::Ack { id: id.clone() }.to_text())).await;
+                        if received.insert(id.clone()) {
+                            order.see(&body);
+                            if !args.quiet {
+                                emit(json!({"event": "msg", "peer": peer, "id": id, "name": name, "body": body, "sentAt": sent_at}));
+                            }
+                        }
+                    }
+                    Some(WireMessage::Ack { id }) => {
+                        for (message, acked_by) in &mut typed {
+                            if matches!(message, WireMessage::Msg { id: m, .. } if *m == id)
+                                && acked_by.insert(peer.clone())
+                            {
+                                emit(json!({"event": "acked", "peer": peer, "id": id}));
+                            }
+                        }
+                        if acked_ids.insert(id) {
+                            progress.acked.fetch_add(1, Ordering::AcqRel);
+                            progress.ack_seen.notify_waiters();
+                        }
+                    }
+                    _ => {}
+                },
+                FallbackEvent::Closed { peer, .. } => emit(json!({"event": "closed", "peer": peer})),
+                FallbackEvent::Rekeyed { from, to, .. } => emit(json!({"event": "rekeyed", "from": from, "to": to})),
+                FallbackEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),
+            },
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) if !line.trim().is_empty() => {
+                    let message = WireMessage::msg(line.trim().to_owned(), &args.name);
+                    let mut sent_to = Vec::new();
+                    for peer in manager.open_peers(&args.room) {
+                        if manager.send(&args.room, &peer, &message.to_text()).await.unwrap_or(false) {
+                            sent_to.push(peer);
+                        }
+                    }
+                    if let WireMessage::Msg { id, .. } = &message {
+                        emit(json!({"event": "sent", "id": id, "to": sent_to}));
+                    }
+                    typed.push((message, HashSet::new()));
+                }
+                Ok(Some(_)) => {}
+                _ => stdin_open = false,
+            },
+        }
+    };
+    // The peer may still be waiting for our last acks.
+    drop(acks);
+    let _ = tokio::time::timeout(Duration::from_secs(5), acker).await;
+    emit(summary(
+        ok,
+        &args,
+        &progress,
+        received.len(),
+        &order,
+        work.as_ref(),
+    ));
+    manager.close_all().await;
+    Ok(ok)
+}
+
+/// Sends acks from their own task, so receiving never waits on our send buffer (two peers both
+/// sending at full speed would otherwise each wait for the other to read).
+fn spawn_acker(
+    manager: FallbackManager,
+    room: String,
+) -> (mpsc::Sender<(String, String)>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<(String, String)>(4096);
+    let task = tokio::spawn(async move {
+        while let Some((peer, ack)) = rx.recv().await {
+            let _ = manager.send(&room, &peer, &ack).await;
+        }
+    });
+    (tx, task)
+}
+
+/// Checks that numbered `--send` bodies arrive in order with none missing.
+#[derive(Default)]
+struct SeqCheck {
+    next: u64,
+    in_order: bool,
+    broken: bool,
+}
+
+impl SeqCheck {
+    fn see(&mut self, body: &str) {
+        let Some(seq) = body.split(' ').next().and_then(|n| n.parse::<u64>().ok()) else {
+            return;
+        };
+        if seq != self.next {
+            self.broken = true;
+        }
+        self.next = seq + 1;
+        self.in_order = !self.broken;
+    }
+}
+
+/// What the workload measured.
+struct Workload {
+    /// Round-trip times of `--ping`, sorted.
+    rtts: Vec<Duration>,
+    /// From the first `--send` message to the ack of the last one.
+    send_elapsed: Option<Duration>,
+    error: Option<String>,
+}
+
+struct Job {
+    manager: FallbackManager,
+    room: String,
+    peer: String,
+    name: String,
+    ping: u64,
+    send: u64,
+    size: usize,
+    restart_after: Option<u64>,
+    progress: Arc<Progress>,
+}
+
+impl Job {
+    async fn run(self) -> Workload {
+        let mut work = Workload {
+            rtts: Vec::new(),
+            send_elapsed: None,
+            error: None,
+        };
+        for _ in 0..self.ping {
+            let before = self.progress.acked.load(Ordering::Acquire);
+            let start = Instant::now();
+            if let Err(err) = self
+                .deliver(&WireMessage::msg("ping".into(), &self.name))
+                .await
+            {
+                work.error = Some(err);
+                return work;
+            }
+            self.acked(before + 1).await;
+            work.rtts.push(start.elapsed());
+        }
+        work.rtts.sort();
+        let start = Instant::now();
+        let target = self.ping + self.send;
+        for i in 0..self.send {
+            if self.restart_after == Some(i) {
+                self.manager.restart_ice(&self.room, &self.peer);
+            }
+            if let Err(err) = self.deliver(&numbered(i, self.size, &self.name)).await {
+                work.error = Some(err);
+                return work;
+            }
+        }
+        self.acked(target).await;
+        if self.send > 0 {
+            work.send_elapsed = Some(start.elapsed());
+        }
+        work
+    }
+
+    /// Waits until `count` distinct acks have arrived.
+    async fn acked(&self, count: u64) {
+        loop {
+            // Created before the check: `notify_waiters` reaches it from here on.
+            let seen = self.progress.ack_seen.notified();
+            if self.progress.acked.load(Ordering::Acquire) >= count {
+                return;
+            }
+            seen.await;
+        }
+    }
+
+    /// Sends one message, retrying while the channel is briefly not open.
+    async fn deliver(&self, message: &WireMessage) -> Result<(), String> {
+        let text = message.to_text();
+        for _ in 0..100 {
+            match self.manager.send(&self.room, &self.peer, &text).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+        Err("the channel stayed closed".into())
+    }
+}
+
+/// Message `i` of `--send`: body "<i> xxxx…" so the whole wire text is `size` bytes.
+fn numbered(i: u64, size: usize, name: &str) -> WireMessage {
+    let mut message = WireMessage::msg(format!("{i} "), name);
+    let overhead = message.to_text().len();
+    if let WireMessage::Msg { body, .. } = &mut message {
+        body.push_str(&"x".repeat(size.saturating_sub(overhead)));
+    }
+    message
+}
+
+fn summary(
+    ok: bool,
+    args: &Args,
+    progress: &Progress,
+    received: usize,
+    order: &SeqCheck,
+    work: Option<&Workload>,
+) -> serde_json::Value {
+    let pct = |rtts: &[Duration], p: f64| -> Option<u128> {
+        let i = ((rtts.len() as f64 - 1.0) * p).round() as usize;
+        rtts.get(i).map(Duration::as_micros)
+    };
+    let rtts = work.map(|w| w.rtts.as_slice()).unwrap_or_default();
+    let elapsed = work.and_then(|w| w.send_elapsed);
+    let mbit_s =
+        elapsed.map(|e| (args.send as f64 * args.size as f64 * 8.0) / e.as_secs_f64() / 1e6);
+    json!({
+        "event": "done",
+        "ok": ok,
+        "error": work.and_then(|w| w.error.clone()),
+        "sent": args.send + args.ping,
+        "acked": progress.acked.load(Ordering::Acquire),
+        "received": received,
+        "in_order": order.in_order,
+        "send_ms": elapsed.map(|e| e.as_millis()),
+        "mbit_s": mbit_s,
+        "rtt_p50_us": pct(rtts, 0.5),
+        "rtt_p99_us": pct(rtts, 0.99),
+        "peak_rss_kib": peak_rss_kib(),
+    })
+}
+
+/// The process's peak resident memory (VmHWM), Linux only.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,506 @@
+//! One native WebRTC connection (webrtc-rs) to one remote peer, carrying the same pre-negotiated chat
+//! channel as the web UI's `PeerLink` (ui/src/lib/call/peer.ts): label "chat", negotiated id 0,
+//! ordered, reliable. So the other side may be a browser, an app with webview WebRTC or another
+//! fallback. Negotiation is "perfect negotiation": one task handles the peer's signals strictly in
+//! arrival order; on colliding offers the impolite side ignores the other's offer and the polite side
+//! rolls its own back. ICE `failed` (or `disconnected` for 2 s) restarts ICE, at most three times in a
+//! row; then the link gives up and reports it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chat_protocol::{IceServer, SignalData};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::error::{Error, Result};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState,
+    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCSessionDescription,
+};
+
+use super::wire::WireMessage;
+use super::{FallbackEvent, FallbackOptions, Inner};
+
+/// ICE restarts in a row before the link is reported failed (the web UI's `MAX_ICE_RESTARTS`).
+pub const MAX_ICE_RESTARTS: u32 = 3;
+/// How long `disconnected` may last before an ICE restart.
+const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
+/// Remote candidates kept while they cannot be applied yet; a peer sends a handful per negotiation.
+const MAX_HELD_CANDIDATES: usize = 64;
+const CHANNEL_LABEL: &str = "chat";
+const CHANNEL_ID: u16 = 0;
+
+/// What the link's task works through, in order.
+pub(super) enum Input {
+    /// offer / answer / candidate / restart from the remote peer.
+    Signal(SignalData),
+    /// A candidate our side gathered, to trickle to the peer.
+    LocalCandidate(RTCIceCandidate),
+    Ice(RTCIceConnectionState),
+    /// Restart ICE now (asked by the peer or the owner); not counted against the limit.
+    Restart,
+    Close,
+}
+
+/// What the manager and the channel reader know about a link.
+pub(super) struct Shared {
+    /// The chat channel is open (set by its reader; whoever clears it reports `Closed`).
+    pub open: AtomicBool,
+    pub channel: OnceLock<Arc<dyn DataChannel>>,
+}
+
+/// Handle to a running link; dropping it closes the connection.
+pub(super) struct Link {
+    /// Tells this link apart from a later one to the same peer id.
+    pub id: u64,
+    pub shared: Arc<Shared>,
+    inputs: mpsc::UnboundedSender<Input>,
+}
+
+impl Link {
+    /// Starts a link in `room`; `initiate` makes it announce the fallback and offer first (we are the
+    /// newcomer), otherwise it waits for the peer's offer.
+    pub fn spawn(
+        inner: Arc<Inner>,
+        room: String,
+        id: u64,
+        ice_servers: Vec<IceServer>,
+        initiate: bool,
+    ) -> Link {
+        // Unbounded but small: only negotiation steps, candidates and state changes go through it;
+        // chat data never does.
+        let (inputs, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            open: AtomicBool::new(false),
+            channel: OnceLock::new(),
+        });
+        let task = Task {
+            inner,
+            room,
+            id,
+            shared: shared.clone(),
+        };
+        tokio::spawn(task.run(ice_servers, initiate, inputs.clone(), rx));
+        Link { id, shared, inputs }
+    }
+
+    pub fn input(&self, input: Input) {
+        let _ = self.inputs.send(input);
+    }
+
+    /// The chat channel, if it is open.
+    pub fn open_channel(&self) -> Option<Arc<dyn DataChannel>> {
+        if !self.shared.open.load(Ordering::Acquire) {
+            return None;
+        }
+        self.shared.channel.get().cloned()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = self.inputs.send(Input::Close);
+    }
+}
+
+/// Forwards the connection's callbacks into the link's input queue (they run on webrtc-rs's driver,
+/// which must not be blocked).
+struct Handler {
+    inputs: mpsc::UnboundedSender<Input>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        let _ = self.inputs.send(Input::LocalCandidate(event.candidate));
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let _ = self.inputs.send(Input::Ice(state));
+    }
+}
+
+struct Task {
+    inner: Arc<Inner>,
+    room: String,
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl Task {
+    async fn run(
+        self,
+        ice_servers: Vec<IceServer>,
+        initiate: bool,
+        inputs: mpsc::UnboundedSender<Input>,
+        mut rx: mpsc::UnboundedReceiver<Input>,
+    ) {
+        let started = async {
+            let pc = build(&self.inner.options, ice_servers, inputs).await?;
+            let init = RTCDataChannelInit {
+                ordered: true,
+                negotiated: Some(CHANNEL_ID),
+                ..Default::default()
+            };
+            let channel = pc.create_data_channel(CHANNEL_LABEL, Some(init)).await?;
+            Ok::<_, Error>((pc, channel))
+        };
+        let (pc, channel) = match started.await {
+            Ok(started) => started,
+            Err(err) => {
+                self.give_up(format!("cannot start WebRTC: {err}")).await;
+                return;
+            }
+        };
+        let _ = self.shared.channel.set(channel.clone());
+        tokio::spawn(read_channel(
+            self.inner.clone(),
+            self.room.clone(),
+            self.id,
+            self.shared.clone(),
+            channel,
+        ));
+        let mut n = Negotiator {
+            task: &self,
+            pc: pc.clone(),
+            ignore_offer: false,
+            held: Vec::new(),
+            restarts: 0,
+            restart_at: None,
+            restart_wanted: false,
+        };
+        if initiate {
+            self.signal(SignalData::DcFallback);
+            let result = n.offer(false).await;
+            n.report(result);
+        }
+        let failure = loop {
+            let deadline = n.restart_at;
+            let input = tokio::select! {
+                input = rx.recv() => input,
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    n.restart_at = None;
+                    match n.counted_restart().await {
+                        Ok(()) => continue,
+                        Err(reason) => break Some(reason),
+                    }
+                }
+            };
+            match input {
+                None | Some(Input::Close) => break None,
+                Some(input) => {
+                    if let Err(reason) = n.handle(input).await {
+                        break Some(reason);
+                    }
+                }
+            }
+        };
+        if let Err(err) = pc.close().await {
+            tracing::debug!(%err, "closing peer connection");
+        }
+        if let Some(reason) = failure {
+            self.give_up(reason).await;
+        }
+    }
+
+    fn signal(&self, data: SignalData) {
+        self.inner.signal(&self.room, self.id, data);
+    }
+
+    /// The link cannot recover: it leaves the manager and says why.
+    async fn give_up(&self, reason: String) {
+        tracing::warn!(room = %self.room, %reason, "fallback link failed");
+        let Some(peer) = self.inner.key_of(&self.room, self.id) else {
+            return;
+        };
+        self.inner.remove_link(&self.room, &peer, self.id).await;
+        self.inner
+            .emit(FallbackEvent::Failed {
+                room: self.room.clone(),
+                peer,
+                reason,
+            })
+            .await;
+    }
+}
+
+/// Builds the connection: ICE servers from `welcome`, relay-only if asked, default codecs (a browser
+/// that rings renegotiates with audio/video sections, which are then answered receive-only instead
+/// of failing the whole negotiation), and the send-buffer bound that makes senders wait.
+async fn build(
+    options: &FallbackOptions,
+    ice_servers: Vec<IceServer>,
+    inputs: mpsc::UnboundedSender<Input>,
+) -> Result<Arc<dyn PeerConnection>> {
+    let servers = ice_servers
+        .into_iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls,
+            username: s.username.unwrap_or_default(),
+            credential: s.credential.unwrap_or_default(),
+        })
+        .collect();
+    let policy = if options.relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(servers)
+        .with_ice_transport_policy(policy)
+        .build();
+    let mut media = MediaEngine::default();
+    media.register_default_codecs()?;
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_media_engine(media)
+        .with_handler(Arc::new(Handler { inputs }))
+        // Every interface (loopback excluded), fresh ports; re-resolved on each ICE restart.
+        .with_udp_addrs(vec!["0.0.0.0:0".to_owned()])
+        .with_data_channel_send_buffer_limit(options.send_buffer)
+        .build()
+        .await?;
+    Ok(Arc::new(pc))
+}
+
+/// Negotiation state of one link (the web UI's PeerLink fields of the same names).
+struct Negotiator<'a> {
+    task: &'a Task,
+    pc: Arc<dyn PeerConnection>,
+    ignore_offer: bool,
+    held: Vec<RTCIceCandidateInit>,
+    restarts: u32,
+    /// When `disconnected` has lasted long enough to restart.
+    restart_at: Option<Instant>,
+    /// A restart was asked for mid-negotiation; done once stable.
+    restart_wanted: bool,
+}
+
+impl Negotiator<'_> {
+    /// Handles one input; `Err(reason)` when the link gave up.
+    async fn handle(&mut self, input: Input) -> std::result::Result<(), String> {
+        match input {
+            Input::Signal(data) => {
+                let result = self.on_signal(data).await;
+                self.report(result);
+            }
+            Input::LocalCandidate(candidate) => self.send_candidate(&candidate),
+            Input::Ice(state) => return self.on_ice_state(state).await,
+            Input::Restart => {
+                let result = self.offer(true).await;
+                self.report(result);
+            }
+            Input::Close => {}
+        }
+        Ok(())
+    }
+
+    /// A failed negotiation step is not fatal: the next offer replaces a stale description.
+    fn report(&self, result: Result<()>) {
+        if let Err(err) = result {
+            tracing::debug!(room = %self.task.room, %err, "negotiation step failed");
+        }
+    }
+
+    async fn on_signal(&mut self, data: SignalData) -> Result<()> {
+        match data {
+            SignalData::Offer { sdp } => {
+                let collision = !self.stable().await;
+                let polite = self.task.inner.polite(&self.task.room, self.task.id);
+                self.ignore_offer = !polite && collision;
+                if self.ignore_offer {
+                    return Ok(());
+                }
+                if collision {
+                    self.pc
+                        .set_local_description(RTCSessionDescription::rollback(None)?)
+                        .await?;
+                }
+                self.pc
+                    .set_remote_description(RTCSessionDescription::offer(sdp)?)
+                    .await?;
+                self.retry_held().await;
+                let answer = self.pc.create_answer(None).await?;
+                self.pc.set_local_description(answer).await?;
+                if let Some(local) = self.pc.local_description().await {
+                    self.task.signal(SignalData::Answer { sdp: local.sdp });
+                }
+                self.after_stable().await
+            }
+            SignalData::Answer { sdp } => {
+                self.ignore_offer = false;
+                if self.pc.pending_local_description().await.is_none() {
+                    return Ok(()); // no offer of ours is waiting: a stale answer
+                }
+                self.pc
+                    .set_remote_description(RTCSessionDescription::answer(sdp)?)
+                    .await?;
+                self.retry_held().await;
+                self.after_stable().await
+            }
+            SignalData::Candidate { candidate } => {
+                if candidate.is_null() {
+                    return Ok(()); // end of candidates
+                }
+                let init: RTCIceCandidateInit = serde_json::from_value(candidate)
+                    .map_err(|e| Error::Other(format!("bad candidate: {e}")))?;
+                if init.candidate.is_empty() {
+                    return Ok(());
+                }
+                // After a collision the peer answers with the credentials of the offer we ignored
+                // and does not gather again, so these are needed later: keep them.
+                let applicable = !self.ignore_offer && self.pc.remote_description().await.is_some();
+                if !applicable || self.pc.add_ice_candidate(init.clone()).await.is_err() {
+                    self.hold(init);
+                }
+                Ok(())
+            }
+            SignalData::Restart => self.offer(true).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends an offer (with fresh ICE credentials if `restart`); mid-negotiation a restart waits.
+    async fn offer(&mut self, restart: bool) -> Result<()> {
+        if !self.stable().await {
+            self.restart_wanted |= restart;
+            return Ok(());
+        }
+        if restart {
+            tracing::info!(room = %self.task.room, "ICE restart offer");
+            self.pc.restart_ice().await?;
+        }
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer).await?;
+        if let Some(local) = self.pc.local_description().await {
+            self.task.signal(SignalData::Offer { sdp: local.sdp });
+        }
+        Ok(())
+    }
+
+    async fn after_stable(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.restart_wanted) {
+            self.offer(true).await?;
+        }
+        Ok(())
+    }
+
+    /// Signaling state `stable`: no offer of either side is pending.
+    async fn stable(&self) -> bool {
+        self.pc.pending_local_description().await.is_none()
+            && self.pc.pending_remote_description().await.is_none()
+    }
+
+    fn hold(&mut self, candidate: RTCIceCandidateInit) {
+        if self.held.len() < MAX_HELD_CANDIDATES {
+            self.held.push(candidate);
+        }
+    }
+
+    /// Applies held candidates once a remote description may match them; misfits are dropped.
+    async fn retry_held(&mut self) {
+        for candidate in std::mem::take(&mut self.held) {
+            let _ = self.pc.add_ice_candidate(candidate).await;
+        }
+    }
+
+    fn send_candidate(&self, candidate: &RTCIceCandidate) {
+        let Ok(mut init) = candidate.to_json() else {
+            return;
+        };
+        // webrtc-rs writes an empty mid; with BUNDLE the first section is right for every peer.
+        init.sdp_mid = None;
+        init.sdp_mline_index = Some(0);
+        if let Ok(candidate) = serde_json::to_value(init) {
+            self.task.signal(SignalData::Candidate { candidate });
+        }
+    }
+
+    async fn on_ice_state(
+        &mut self,
+        state: RTCIceConnectionState,
+    ) -> std::result::Result<(), String> {
+        self.restart_at = None;
+        match state {
+            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed => {
+                self.restarts = 0;
+            }
+            RTCIceConnectionState::Disconnected => {
+                self.restart_at = Some(Instant::now() + DISCONNECTED_GRACE);
+            }
+            RTCIceConnectionState::Failed => return self.counted_restart().await,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An ICE restart on trouble; `Err` once the allowed restarts are used up.
+    async fn counted_restart(&mut self) -> std::result::Result<(), String> {
+        if self.restarts >= MAX_ICE_RESTARTS {
+            return Err(format!(
+                "the connection was lost and {MAX_ICE_RESTARTS} attempts to restore it failed"
+            ));
+        }
+        self.restarts += 1;
+        tracing::info!(room = %self.task.room, attempt = self.restarts, "ICE restart");
+        let result = self.offer(true).await;
+        self.report(result);
+        Ok(())
+    }
+}
+
+/// Reads the chat channel until it closes: open/close and every text message go to the owner
+/// (awaiting its queue, so a slow owner slows the peer through SCTP flow control, never memory).
+/// `peer-id` announcements re-key the link first.
+async fn read_channel(
+    inner: Arc<Inner>,
+    room: String,
+    id: u64,
+    shared: Arc<Shared>,
+    channel: Arc<dyn DataChannel>,
+) {
+    while let Some(event) = channel.poll().await {
+        let Some(peer) = inner.key_of(&room, id) else {
+            break; // removed from the manager: closing
+        };
+        match event {
+            DataChannelEvent::OnOpen => {
+                shared.open.store(true, Ordering::Release);
+                let room = room.clone();
+                inner.emit(FallbackEvent::Open { room, peer }).await;
+            }
+            DataChannelEvent::OnMessage(message) if message.is_string => {
+                let Ok(text) = String::from_utf8(message.data.to_vec()) else {
+                    continue;
+                };
+                let new_id = match WireMessage::parse(&text) {
+                    Some(WireMessage::PeerId { peer }) => Some(peer),
+                    _ => None,
+                };
+                let room = room.clone();
+                inner
+                    .emit(FallbackEvent::Message {
+                        room: room.clone(),
+                        peer: peer.clone(),
+                        text,
+                    })
+                    .await;
+                if let Some(to) = new_id
+                    && to != peer
+                {
+                    inner.rekey(&room, id, &to).await;
+                }
+            }
+            DataChannelEvent::OnClose => break,
+            _ => {}
+        }
+    }
+    if shared.open.swap(false, Ordering::AcqRel)
+        && let Some(peer) = inner.key_of(&room, id)
+    {
+        inner.emit(FallbackEvent::Closed { room, peer }).await;
+    }
+}

@@ -1,0 +1,86 @@
+//! The chat messages that travel on the `chat` data channel, as the web UI writes them
+//! (ui/src/lib/chat/message.ts and outbox.ts): one JSON text per message. The manager only needs
+//! `peer-id`; the CLI peer speaks all of them.
+
+use serde::{Deserialize, Serialize};
+
+/// One data-channel message. Anything else on the channel is not ours to interpret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum WireMessage {
+    /// A chat message; `id` is a UUIDv7 made by the sender, `sentAt` ms since the epoch.
+    Msg {
+        id: String,
+        body: String,
+        #[serde(rename = "sentAt")]
+        sent_at: i64,
+        name: String,
+    },
+    /// The receiver got message `id` (sent for every copy, duplicates too).
+    Ack { id: String },
+    /// The sender's signaling session has a new peer id (after a server restart).
+    PeerId { peer: String },
+}
+
+impl WireMessage {
+    /// Parses a channel text; `None` for anything that is not one of our messages.
+    pub fn parse(text: &str) -> Option<WireMessage> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// A new chat message from `name`, stamped now.
+    pub fn msg(body: String, name: &str) -> WireMessage {
+        WireMessage::Msg {
+            id: uuid::Uuid::now_v7().to_string(),
+            body,
+            sent_at: now_ms(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The JSON text sent on the channel.
+    pub fn to_text(&self) -> String {
+        // Serialising a plain enum of strings and numbers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Milliseconds since the epoch (the UI's `Date.now()`).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The UI's exact spellings parse, and what we write is what the UI's parser accepts.
+    #[test]
+    fn matches_the_web_ui_format() {
+        let ui = r#"{"t":"msg","id":"0192","body":"hi","sentAt":1700000000000,"name":"Ann"}"#;
+        let parsed = WireMessage::parse(ui).unwrap();
+        assert_eq!(
+            parsed,
+            WireMessage::Msg {
+                id: "0192".into(),
+                body: "hi".into(),
+                sent_at: 1_700_000_000_000,
+                name: "Ann".into()
+            }
+        );
+        let back: serde_json::Value = serde_json::from_str(&parsed.to_text()).unwrap();
+        assert_eq!(back, serde_json::from_str::<serde_json::Value>(ui).unwrap());
+        assert_eq!(
+            WireMessage::parse(r#"{"t":"peer-id","peer":"p2"}"#),
+            Some(WireMessage::PeerId { peer: "p2".into() })
+        );
+        assert_eq!(
+            WireMessage::Ack { id: "x".into() }.to_text(),
+            r#"{"t":"ack","id":"x"}"#
+        );
+        assert_eq!(WireMessage::parse("not json"), None);
+        assert_eq!(WireMessage::parse(r#"{"t":"other"}"#), None);
+    }
+}

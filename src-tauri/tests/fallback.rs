@@ -1,0 +1,178 @@
+//! The native data-channel fallback between two Rust peers through the real signaling server
+//! (in-process, ephemeral port): chat goes through in order with nothing lost, also across an ICE
+//! restart in the middle, and a peer that leaves closes the other side's channel.
+//!
+//! webrtc-rs needs a non-loopback interface with a default route, which CI gets from a network
+//! namespace (tests/e2e/run-fallback.sh runs this file inside one with P2PCHAT_NETNS_TESTS=1).
+//! Elsewhere the test says why it skips; with that variable set, a missing route fails it.
+
+use std::time::Duration;
+
+use p2pchat_app_lib::fallback::wire::WireMessage;
+use p2pchat_app_lib::fallback::{FallbackEvent, FallbackManager, FallbackOptions};
+use p2pchat_app_lib::signaling::{
+    Client, ClientConfig, ClientEvent, ConnectionState, parse_server_url,
+};
+use tokio::sync::mpsc;
+
+const ROOM: &str = "fallback-1";
+const MESSAGES: usize = 1000;
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Whether this machine has a default route (the namespace made by tests/e2e/netns.sh has one).
+fn has_default_route() -> bool {
+    std::fs::read_to_string("/proc/net/route").is_ok_and(|routes| {
+        routes
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some("00000000"))
+    })
+}
+
+fn runnable() -> bool {
+    if has_default_route() {
+        return true;
+    }
+    assert!(
+        std::env::var("P2PCHAT_NETNS_TESTS").is_err(),
+        "P2PCHAT_NETNS_TESTS is set but there is no default route: run inside tests/e2e/netns.sh"
+    );
+    eprintln!(
+        "skipped: webrtc-rs needs a default route; run tests/e2e/run-fallback.sh (network namespace)"
+    );
+    false
+}
+
+/// One person: the app's signaling client feeding a fallback manager.
+struct Peer {
+    manager: FallbackManager,
+    events: mpsc::Receiver<FallbackEvent>,
+    client: std::sync::Arc<Client>,
+}
+
+impl Peer {
+    async fn join(server: &str, name: &str) -> Peer {
+        let config = ClientConfig {
+            url: parse_server_url(server).unwrap(),
+            name: name.into(),
+            token: None,
+            rooms: [ROOM.to_owned()].into(),
+        };
+        let (client_tx, mut client_rx) = mpsc::channel(256);
+        let client = std::sync::Arc::new(Client::spawn(config, client_tx));
+        let (events_tx, events) = mpsc::channel(256);
+        let signaling = client.clone();
+        let manager = FallbackManager::new(
+            move |room, to, data| {
+                let raw = serde_json::value::to_raw_value(&data).unwrap();
+                let _ = signaling.signal(room, to, raw);
+            },
+            events_tx,
+            FallbackOptions::default(),
+        );
+        let pump = manager.clone();
+        let (joined_tx, mut joined) = mpsc::channel(1);
+        tokio::spawn(async move {
+            while let Some(event) = client_rx.recv().await {
+                if let ClientEvent::Frame(frame) = event {
+                    pump.on_frame(&frame).await;
+                    if matches!(frame, chat_protocol::ServerFrame::Joined { .. }) {
+                        let _ = joined_tx.try_send(());
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(WAIT, joined.recv())
+            .await
+            .expect("joined the room");
+        assert_eq!(client.state(), ConnectionState::Connected);
+        Peer {
+            manager,
+            events,
+            client,
+        }
+    }
+
+    /// The next event, failing the test after a bounded wait.
+    async fn next(&mut self) -> FallbackEvent {
+        tokio::time::timeout(WAIT, self.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("manager alive")
+    }
+
+    async fn opened(&mut self) -> String {
+        loop {
+            if let FallbackEvent::Open { peer, .. } = self.next().await {
+                return peer;
+            }
+        }
+    }
+}
+
+/// Sends `count` numbered chat messages, restarting ICE halfway.
+async fn send_all(manager: FallbackManager, peer: String) {
+    for i in 0..MESSAGES {
+        if i == MESSAGES / 2 {
+            assert!(manager.restart_ice(ROOM, &peer), "link exists");
+        }
+        let text = WireMessage::msg(format!("{i}"), "t").to_text();
+        let sent = manager.send(ROOM, &peer, &text).await.expect("send");
+        assert!(sent, "channel open for message {i}");
+    }
+}
+
+/// Receives until `MESSAGES` chat messages arrived; returns their bodies in arrival order.
+async fn receive_all(peer: &mut Peer) -> Vec<String> {
+    let mut bodies = Vec::new();
+    while bodies.len() < MESSAGES {
+        match peer.next().await {
+            FallbackEvent::Message { text, .. } => {
+                if let Some(WireMessage::Msg { body, .. }) = WireMessage::parse(&text) {
+                    bodies.push(body);
+                }
+            }
+            FallbackEvent::Failed { reason, .. } => panic!("link failed: {reason}"),
+            _ => {}
+        }
+    }
+    bodies
+}
+
+/// Two people chat over the fallback: 1 000 messages each way, in order, none lost, with an ICE
+/// restart by both in the middle; when one leaves, the other's channel closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rust_peers_chat_in_order_across_an_ice_restart() {
+    if !runnable() {
+        return;
+    }
+    let config =
+        signaling_server::Config::from_args(["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"])
+            .unwrap();
+    let server = signaling_server::start(config).await.unwrap();
+    let url = server.ws_url();
+
+    let mut ann = Peer::join(&url, "Ann").await;
+    let mut bob = Peer::join(&url, "Bob").await;
+    let bob_id = ann.opened().await;
+    let ann_id = bob.opened().await;
+
+    let ann_sends = tokio::spawn(send_all(ann.manager.clone(), bob_id.clone()));
+    let bob_sends = tokio::spawn(send_all(bob.manager.clone(), ann_id.clone()));
+    let (at_bob, at_ann) = tokio::join!(receive_all(&mut bob), receive_all(&mut ann));
+    ann_sends.await.unwrap();
+    bob_sends.await.unwrap();
+    let expected: Vec<String> = (0..MESSAGES).map(|i| i.to_string()).collect();
+    assert_eq!(at_bob, expected, "Bob got Ann's messages in order");
+    assert_eq!(at_ann, expected, "Ann got Bob's messages in order");
+
+    bob.manager.leave_room(ROOM).await;
+    bob.client.leave(ROOM).unwrap();
+    loop {
+        if let FallbackEvent::Closed { peer, .. } = ann.next().await {
+            assert_eq!(peer, bob_id);
+            break;
+        }
+    }
+    assert!(!ann.manager.send(ROOM, &bob_id, "late").await.unwrap());
+}
