@@ -3,7 +3,7 @@
 //! restart in the middle, and a peer that leaves closes the other side's channel.
 //!
 //! webrtc-rs needs a non-loopback interface with a default route, which CI gets from a network
-//! namespace (tests/e2e/run-fallback.sh runs this file inside one with P2PCHAT_NETNS_TESTS=1).
+//! namespace (tests/e2e/run.sh runs this file inside one with P2PCHAT_NETNS_TESTS=1).
 //! Elsewhere the test says why it skips; with that variable set, a missing route fails it.
 
 use std::time::Duration;
@@ -38,7 +38,7 @@ fn runnable() -> bool {
         "P2PCHAT_NETNS_TESTS is set but there is no default route: run inside tests/e2e/netns.sh"
     );
     eprintln!(
-        "skipped: webrtc-rs needs a default route; run tests/e2e/run-fallback.sh (network namespace)"
+        "skipped: webrtc-rs needs a default route; tests/e2e/run.sh runs it in a network namespace"
     );
     false
 }
