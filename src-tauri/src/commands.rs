@@ -80,7 +80,8 @@ impl From<HistoryUnavailable> for CommandError {
 }
 
 /// Connects to the signaling server as `name` (and saves both). Without `url`, the saved server is used.
-/// Rooms remembered as joined are joined again. Returns the state right after starting.
+/// Rooms remembered as joined are joined again. Returns the state right after starting. Already connected
+/// the same way: nothing changes (the session, and the peer id others know, stay).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn connect(
     app: AppHandle,
@@ -89,6 +90,15 @@ pub async fn connect(
     url: Option<String>,
     token: Option<String>,
 ) -> Result<ConnectionState> {
+    if let Some(current) = state.client_config()
+        && current.name == name
+        && current.token == token
+        && url
+            .as_deref()
+            .is_none_or(|u| parse_server_url(u).is_ok_and(|u| u == current.url))
+    {
+        return Ok(state.connection_state());
+    }
     let history = state.history()?;
     let saved = Settings::load(history).await?;
     let url = url.or(saved.server_url.clone()).ok_or(CommandError {
@@ -165,9 +175,16 @@ pub fn connection_state(state: State<'_, AppState>) -> ConnectionState {
     state.connection_state()
 }
 
+/// Saved settings; where none are saved, the server and name of the running connection (e.g. provisioned
+/// through `P2PCHAT_*` variables) fill the form.
 #[tauri::command]
 pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
-    Ok(Settings::load(state.history()?).await?)
+    let mut settings = Settings::load(state.history()?).await?;
+    if let Some(config) = state.client_config() {
+        settings.server_url.get_or_insert_with(|| config.url.to_string());
+        settings.display_name.get_or_insert(config.name);
+    }
+    Ok(settings)
 }
 
 /// Validates and saves settings; an invalid server address is an `invalid` error for the form.
