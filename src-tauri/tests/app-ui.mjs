@@ -3,11 +3,13 @@
 //   offline  – started with its server unreachable: the conversation list comes from disk, search finds
 //              accent-folded prefixes with highlighted hits, a conversation opens and shows its messages
 //              while the connection badge says it is not connected;
-//   chat     – connected: the person sends a chat message in the room and sees it delivered (✓✓), and a
-//              message from the other peer appears.
-// Usage: node app-ui.mjs <offline|chat> ; env APP_BIN, WORK, ROOM (chat), plus the app's P2PCHAT_* variables.
+//   chat     – connected, with a headless peer (p2pchat-peer) in the room: its message appears in the
+//              window, and the person's reply shows delivered (✓✓) once the peer acked it.
+// Usage: node app-ui.mjs <offline|chat> ; env APP_BIN, WORK, plus the app's P2PCHAT_* variables; for chat
+// also PEER_BIN and ROOM (the peer uses P2PCHAT_SERVER_URL too).
 // Prints PASS/FAIL lines; exit code 1 on any failure. Bounded in time; stops the driver and app it started.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -132,6 +134,19 @@ async function offline(d) {
   await d.screenshot(`${work}/app-offline-room.png`);
 }
 
+/** The person switches to another program: X input focus leaves the app's window (no window manager here). */
+function focusElsewhere() {
+  const script = [
+    'import ctypes',
+    "x = ctypes.CDLL('libX11.so.6')",
+    'x.XOpenDisplay.restype = ctypes.c_void_p',
+    'd = ctypes.c_void_p(x.XOpenDisplay(None))',
+    'x.XSetInputFocus(d, 0, 0, 0)  # focus None, RevertToNone, CurrentTime',
+    'x.XCloseDisplay(d)',
+  ].join('\n');
+  execFileSync('python3', ['-c', script]);
+}
+
 async function chat(d) {
   const room = process.env.ROOM;
   await ensureName(d);
@@ -141,27 +156,43 @@ async function chat(d) {
   await d.click(entry[0]);
   const state = await d.waitText('[data-testid="connection-state"]', (t) => /connected/i.test(t) && !/dis/i.test(t), 30000);
   if (!/connected/i.test(state)) return fail(`app did not connect: ${state}`);
-  const peers = await d.waitFor('[data-testid="presence-item"]', { timeoutMs: 30000 });
-  if (!peers.length) return fail('the other peer never appeared in the room');
-
-  const incoming = await d.waitText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the peer'), 45000);
-  if (incoming.includes('hello from the peer')) pass(`message from the peer shown: "${incoming}"`);
-  else fail(`no message from the peer in the app: ${incoming}`);
-
-  await d.type((await d.all('[data-testid="chat-input"]'))[0], 'hello from the app');
-  await d.click((await d.all('[data-testid="chat-send"]'))[0]);
-  const deadline = Date.now() + 30000;
-  let status = '';
-  while (Date.now() < deadline) {
-    const mine = await d.all('[data-testid="chat-message"].mine');
-    for (const el of mine) {
-      if ((await d.text(el)).includes('hello from the app')) status = await d.attr(el, 'data-status');
+  // The window goes to the background, so the peer's message must raise a notification.
+  focusElsewhere();
+  // The peer joins now (as the newcomer it opens the connection) and writes once its channel is open.
+  const peer = spawn(process.env.PEER_BIN, ['--server', process.env.P2PCHAT_SERVER_URL, '--room', room, '--name', 'Peer', '--timeout', '90'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const peerEvents = [];
+  createInterface({ input: peer.stdout }).on('line', (line) => {
+    try {
+      const event = JSON.parse(line);
+      peerEvents.push(event);
+      if (event.event === 'open') peer.stdin.write('hello from the peer\n');
+    } catch {
+      // not an event line
     }
-    if (status === 'delivered') break;
-    await sleep(250);
+  });
+  try {
+    const incoming = await d.waitText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the peer'), 45000);
+    if (incoming.includes('hello from the peer')) pass(`message from the peer shown in the app: "${incoming}"`);
+    else return fail(`no message from the peer in the app: ${incoming} (peer events: ${JSON.stringify(peerEvents)})`);
+
+    await d.type((await d.all('[data-testid="chat-input"]'))[0], 'hello from the app');
+    await d.click((await d.all('[data-testid="chat-send"]'))[0]);
+    const deadline = Date.now() + 30000;
+    let status = '';
+    while (Date.now() < deadline && status !== 'delivered') {
+      for (const el of await d.all('[data-testid="chat-message"].mine')) {
+        if ((await d.text(el)).includes('hello from the app')) status = await d.attr(el, 'data-status');
+      }
+      await sleep(250);
+    }
+    const received = peerEvents.some((e) => e.event === 'msg' && e.body === 'hello from the app');
+    if (status === 'delivered' && received) pass('reply from the app received by the peer and shown delivered (✓✓)');
+    else fail(`reply from the app: status "${status}", peer received it: ${received}`);
+  } finally {
+    peer.kill();
   }
-  if (status === 'delivered') pass('message from the app delivered (✓✓) over the native data channel');
-  else fail(`message from the app not delivered (status "${status}")`);
   await d.screenshot(`${work}/app-chat.png`);
 }
 

@@ -8,7 +8,13 @@
 #   1. the window appears (xwininfo) and a screenshot is not blank (saved under the work dir),
 #   2. the app opened the history from disk and reported whether the webview has RTCPeerConnection,
 #   3. the app connected and rejoined its room, and
-#   4. a peer ringing then cancelling makes the app post a "Missed call" notification (Notify on D-Bus).
+#   4. a peer ringing then cancelling makes the app post a "Missed call" notification (Notify on D-Bus);
+# and finally, again through WebDriver with a headless peer (p2pchat-peer) in the room,
+#   5. chat both ways over the native data-channel fallback (the webview has no WebRTC), with delivered
+#      status, the peer's message posted as a notification (window in the background) and both messages
+#      stored in the app's SQLite history.
+# Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
+# interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
 # Environment: CARGO_TARGET_DIR (default ~/.cache/p2pchat/target), APP_TEST_DIR (kept for inspection).
 set -euo pipefail
@@ -17,7 +23,7 @@ ROOT=$(pwd)
 
 # Debian packages (Tauri stack, Xvfb, D-Bus, dunst, ImageMagick): the project's one install list.
 source .ci/deps.sh
-p2pchat_install_apt
+[[ -n "${P2PCHAT_IN_NETNS:-}" ]] || p2pchat_install_apt
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
 WORK="${APP_TEST_DIR:-$(mktemp -d /tmp/p2pchat-app-test.XXXXXX)}"
@@ -34,19 +40,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The app embeds ui/dist at compile time: build the web UI, or a placeholder page where there is none.
-if [[ -f ui/package.json ]]; then
-  if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules ]]; then
-    npm --prefix ui ci --no-audit --no-fund
-  fi
-  npm --prefix ui run build >/dev/null
-elif [[ ! -f ui/dist/index.html ]]; then
-  mkdir -p ui/dist
-  printf '<!doctype html><title>p2pchat</title><p>p2pchat (web UI not built)</p>\n' > ui/dist/index.html
+# Build outside the namespace (it has no network), then run the rest of this script inside it.
+if [[ -z "${P2PCHAT_IN_NETNS:-}" ]]; then
+  # The app embeds ui/dist at compile time: build the web UI first.
+  p2pchat_build_ui >/dev/null
+  echo "==> building the app, the headless peer and the signaling server (debug)"
+  timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring
+  trap - EXIT
+  exec env P2PCHAT_IN_NETNS=1 APP_TEST_DIR="$WORK" tests/e2e/netns.sh "$ROOT/src-tauri/tests/run-app-tests.sh" "$@"
 fi
-
-echo "==> building the app and the signaling server (debug)"
-timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring
 BIN="$CARGO_TARGET_DIR/debug"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -135,6 +137,39 @@ if grep -q "Incoming video call from Ringer" "$WORK/notify.log"; then
 fi
 
 kill -- -"$SESSION" 2>/dev/null || true
+wait "$SESSION" 2>/dev/null || true
+
+# 5. Chat with a headless peer through the window (WebDriver), notifications captured on the session bus.
+echo "==> chat over the native data channel through WebDriver"
+cat >"$WORK/chat-session.sh" <<'INNER'
+set -u
+dunst >"$WORK/dunst-chat.log" 2>&1 &
+dbus-monitor --session "interface='org.freedesktop.Notifications',member='Notify'" >"$WORK/notify-chat.log" 2>&1 &
+sleep 0.5
+export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-chat ROOM=e2e-chat
+export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/p2pchat-peer" WEBKIT_DISABLE_COMPOSITING_MODE=1
+exec node src-tauri/tests/app-ui.mjs chat
+INNER
+if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 200 dbus-run-session -- bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
+  fail "chat through the window (see $WORK/webdriver-chat.log)"
+fi
+if grep -q "hello from the peer" "$WORK/notify-chat.log"; then
+  pass "the peer's message was posted as a notification (window in the background)"
+else
+  fail "no notification for the peer's message (see $WORK/notify-chat.log)"
+fi
+stored=$(python3 - "$DB" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT body, outgoing, status FROM messages WHERE room = 'e2e-chat' ORDER BY sent_at").fetchall()
+print("; ".join(f"{b} ({'out' if o else 'in'}, {s})" for b, o, s in rows))
+PY
+)
+if [[ "$stored" == *"hello from the peer (in, received)"* && "$stored" == *"hello from the app (out, delivered)"* ]]; then
+  pass "both messages stored in the app's history: $stored"
+else
+  fail "history of e2e-chat: '$stored'"
+fi
 echo
 if ((failures)); then
   echo "app tests: $failures FAILED (logs in $WORK)"
