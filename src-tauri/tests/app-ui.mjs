@@ -190,10 +190,10 @@ async function chat(d) {
     const received = peerEvents.some((e) => e.event === 'msg' && e.body === 'hello from the app');
     if (status === 'delivered' && received) pass('reply from the app received by the peer and shown delivered (✓✓)');
     else fail(`reply from the app: status "${status}", peer received it: ${received}`);
+    await d.screenshot(`${work}/app-chat.png`);
   } finally {
     peer.kill();
   }
-  await d.screenshot(`${work}/app-chat.png`);
 }
 
 const port = await freePort();
