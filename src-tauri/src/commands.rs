@@ -181,7 +181,9 @@ pub fn connection_state(state: State<'_, AppState>) -> ConnectionState {
 pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
     let mut settings = Settings::load(state.history()?).await?;
     if let Some(config) = state.client_config() {
-        settings.server_url.get_or_insert_with(|| config.url.to_string());
+        settings
+            .server_url
+            .get_or_insert_with(|| config.url.to_string());
         settings.display_name.get_or_insert(config.name);
     }
     Ok(settings)
