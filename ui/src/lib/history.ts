@@ -100,3 +100,32 @@ export class TauriChatHistory implements ChatHistory {
 
 export const listConversations = () => invoke<Conversation[]>('list_conversations');
 export const searchMessages = (query: string) => invoke<SearchHit[]>('search_messages', { query, limit: 30 });
+
+export interface AppInfo {
+  history_path: string;
+  history_recovered_from?: string | null;
+  history_error?: HistoryError | null;
+}
+
+/** What the person should know about the history file (damaged and set aside, or unusable), if anything. */
+export async function historyNotice(): Promise<string | null> {
+  const info = await invoke<AppInfo>('app_info');
+  if (info.history_recovered_from) {
+    return `Your chat history file was damaged. It was kept as ${info.history_recovered_from} and a new, empty history was started.`;
+  }
+  if (info.history_error?.kind === 'locked') {
+    return `The chat history (${info.history_path}) is in use by another program, so messages are not being saved. Close the other program and restart p2pchat.`;
+  }
+  if (info.history_error) return `Chat history is unavailable (${info.history_error.message}); messages are not being saved.`;
+  return null;
+}
+
+export const setRoomMuted = (room: string, muted: boolean) => invoke('set_room_muted', { room, muted });
+
+/** Turns close-to-tray on or off, keeping the other saved settings. */
+export async function setCloseToTray(on: boolean): Promise<void> {
+  const settings = await invoke<Record<string, unknown>>('get_settings');
+  await invoke('set_settings', { settings: { ...settings, close_to_tray: on } });
+}
+
+export const closeToTray = async () => (await invoke<{ close_to_tray: boolean }>('get_settings')).close_to_tray;
