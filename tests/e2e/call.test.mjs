@@ -117,7 +117,17 @@ test('three people in a mesh call each see two remote videos', async () => {
 
 test('both calling at once (glare) ends in one call, not a deadlock', async () => {
   const [alice, bob] = await pair('glare-1');
-  await Promise.all([alice.getByTestId('call-button').click(), bob.getByTestId('call-button').click()]);
+  // Both click at the same instant (a shared deadline on the one machine clock): two Playwright clicks in a
+  // row let the first invite arrive first on a loaded machine, which is an ordinary incoming call.
+  const at = Date.now() + 300;
+  const clickAt = (deadline) =>
+    new Promise((resolve) =>
+      setTimeout(() => {
+        document.querySelector('[data-testid="call-button"]').click();
+        resolve();
+      }, deadline - Date.now()),
+    );
+  await Promise.all([alice.evaluate(clickAt, at), bob.evaluate(clickAt, at)]);
   await waitForRemoteVideos(alice, 1);
   await waitForRemoteVideos(bob, 1);
   assert.equal(await callState(alice), 'active');
