@@ -224,6 +224,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     // The peer may still be waiting for our last acks.
     drop(acks);
     let _ = tokio::time::timeout(Duration::from_secs(5), acker).await;
+    if !received.is_empty() {
+        // Queued acks are in SCTP's buffer, not yet on the wire: give them a moment before closing.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     emit(summary(
         ok,
         &args,
@@ -255,7 +259,6 @@ fn spawn_acker(
 #[derive(Default)]
 struct SeqCheck {
     next: u64,
-    in_order: bool,
     broken: bool,
 }
 
@@ -268,7 +271,6 @@ impl SeqCheck {
             self.broken = true;
         }
         self.next = seq + 1;
-        self.in_order = !self.broken;
     }
 }
 
@@ -391,7 +393,7 @@ fn summary(
         "sent": args.send + args.ping,
         "acked": progress.acked.load(Ordering::Acquire),
         "received": received,
-        "in_order": order.in_order,
+        "in_order": !order.broken,
         "send_ms": elapsed.map(|e| e.as_millis()),
         "mbit_s": mbit_s,
         "rtt_p50_us": pct(rtts, 0.5),

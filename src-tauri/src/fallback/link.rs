@@ -30,6 +30,11 @@ pub const MAX_ICE_RESTARTS: u32 = 3;
 const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
 /// Remote candidates kept while they cannot be applied yet; a peer sends a handful per negotiation.
 const MAX_HELD_CANDIDATES: usize = 64;
+/// Wait after our channel opens before using it. webrtc-rs 0.21.1 opens a negotiated channel's SCTP
+/// stream only once the association is up; data from a peer that is faster arriving before that makes
+/// the open fail (ErrStreamAlreadyExist) and the channel close. Seen between two Rust peers; the pause
+/// gives the other side time to open its stream before we send.
+const OPEN_SETTLE: Duration = Duration::from_millis(100);
 const CHANNEL_LABEL: &str = "chat";
 const CHANNEL_ID: u16 = 0;
 
@@ -468,6 +473,7 @@ async fn read_channel(
         };
         match event {
             DataChannelEvent::OnOpen => {
+                tokio::time::sleep(OPEN_SETTLE).await;
                 shared.open.store(true, Ordering::Release);
                 let room = room.clone();
                 inner.emit(FallbackEvent::Open { room, peer }).await;
