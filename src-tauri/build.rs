@@ -26,6 +26,7 @@ fn main() {
             "open_room_in_browser",
             "fallback_status",
             "fallback_send",
+            "fallback_open_peers",
         ]),
     ))
     .expect("tauri build script failed");

@@ -71,6 +71,7 @@ pub fn run() {
             commands::open_room_in_browser,
             fallback::bridge::fallback_status,
             fallback::bridge::fallback_send,
+            fallback::bridge::fallback_open_peers,
         ])
         .run(tauri::generate_context!());
     if let Err(err) = result {

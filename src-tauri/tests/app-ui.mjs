@@ -150,29 +150,39 @@ function focusElsewhere() {
 async function chat(d) {
   const room = process.env.ROOM;
   await ensureName(d);
-  // P2PCHAT_JOIN remembered the room; the start screen lists it: open it.
-  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
-  if (!entry.length) return fail(`room ${room} not listed on the start screen`);
-  await d.click(entry[0]);
-  const state = await d.waitText('[data-testid="connection-state"]', (t) => /connected/i.test(t) && !/dis/i.test(t), 30000);
-  if (!/connected/i.test(state)) return fail(`app did not connect: ${state}`);
-  // The window goes to the background, so the peer's message must raise a notification.
-  focusElsewhere();
-  // The peer joins now (as the newcomer it opens the connection) and writes once its channel is open.
-  const peer = spawn(process.env.PEER_BIN, ['--server', process.env.P2PCHAT_SERVER_URL, '--room', room, '--name', 'Peer', '--timeout', '90'], {
+  // The app rejoined its remembered room at startup. The peer joins it first (as the newcomer it opens the
+  // connection to the app's backend) while the window still shows the start screen.
+  const peer = spawn(process.env.PEER_BIN, ['--server', process.env.P2PCHAT_SERVER_URL, '--room', room, '--name', 'Peer', '--timeout', '120'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const peerEvents = [];
+  let channelOpen;
+  const opened = new Promise((resolve) => (channelOpen = resolve));
   createInterface({ input: peer.stdout }).on('line', (line) => {
     try {
       const event = JSON.parse(line);
       peerEvents.push(event);
-      if (event.event === 'open') peer.stdin.write('hello from the peer\n');
+      if (event.event === 'open') channelOpen();
     } catch {
       // not an event line
     }
   });
   try {
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 45000));
+    if ((await Promise.race([opened, timeout])) === 'timeout') return fail(`the peer's channel to the app never opened: ${JSON.stringify(peerEvents)}`);
+    pass('the app linked to the peer in its remembered room before the room was shown');
+
+    // Now the person opens the room from the start screen: the already-open channel must be usable.
+    const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
+    if (!entry.length) return fail(`room ${room} not listed on the start screen`);
+    await d.click(entry[0]);
+    const state = await d.waitText('[data-testid="connection-state"]', (t) => /connected/i.test(t), 30000);
+    if (!/connected/i.test(state)) return fail(`app did not connect: ${state}`);
+    await d.waitFor('[data-testid="presence-item"]', { timeoutMs: 15000 });
+
+    // The window goes to the background, so the peer's message must raise a notification.
+    focusElsewhere();
+    peer.stdin.write('hello from the peer\n');
     const incoming = await d.waitText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the peer'), 45000);
     if (incoming.includes('hello from the peer')) pass(`message from the peer shown in the app: "${incoming}"`);
     else return fail(`no message from the peer in the app: ${incoming} (peer events: ${JSON.stringify(peerEvents)})`);
@@ -189,7 +199,16 @@ async function chat(d) {
     }
     const received = peerEvents.some((e) => e.event === 'msg' && e.body === 'hello from the app');
     if (status === 'delivered' && received) pass('reply from the app received by the peer and shown delivered (✓✓)');
-    else fail(`reply from the app: status "${status}", peer received it: ${received}`);
+    else {
+      // What the backend says about the channel, for the failure report.
+      const open = await d
+        .call('POST', d.s('/execute/async'), {
+          script: "const done = arguments[1]; window.__TAURI_INTERNALS__.invoke('fallback_open_peers', { room: arguments[0] }).then((r) => done(JSON.stringify(r)), (e) => done('error ' + JSON.stringify(e)));",
+          args: [room],
+        })
+        .catch((err) => err.message);
+      fail(`reply from the app: status "${status}", peer received it: ${received}; open channels: ${open}; peer events: ${JSON.stringify(peerEvents)}`);
+    }
     await d.screenshot(`${work}/app-chat.png`);
   } finally {
     peer.kill();

@@ -161,6 +161,16 @@ pub async fn fallback_send(
         })
 }
 
+/// Peers of `room` whose chat channel is open now (for a UI entering a room whose links the backend
+/// opened earlier, e.g. rooms rejoined at startup).
+#[tauri::command(rename_all = "snake_case")]
+pub fn fallback_open_peers(
+    state: State<'_, AppState>,
+    room: String,
+) -> Result<Vec<String>, CommandError> {
+    Ok(started(&state)?.manager.open_peers(&room))
+}
+
 fn started(state: &AppState) -> Result<std::sync::Arc<AppFallback>, CommandError> {
     state.fallback().ok_or_else(|| CommandError {
         kind: "unavailable",

@@ -184,6 +184,11 @@ impl Task {
                         return Ended::Shutdown;
                     };
                     let result = match command {
+                        // Joining a room we are in asks again: the server repeats `joined`, which is how a
+                        // UI that opens the room later learns who is there.
+                        Command::Join(room) if welcomed && self.joined.contains(&room) => {
+                            send(&mut sink, &ClientFrame::Join { room }).await
+                        }
                         Command::Join(room) => {
                             self.wanted.insert(room);
                             if welcomed { self.reconcile_rooms(&mut sink).await } else { Ok(()) }

@@ -58,6 +58,16 @@ export class FallbackLinks {
       this.open.delete(p.peer);
       events.failed(p.peer, p.reason);
     });
+    // Channels the backend opened before this room was shown (rooms rejoined at startup) send no event.
+    invoke<string[]>('fallback_open_peers', { room }).then(
+      (peers) => {
+        for (const peer of peers.filter((p) => !this.open.has(p))) {
+          this.open.add(peer);
+          events.open(peer);
+        }
+      },
+      () => undefined,
+    );
   }
 
   isOpen(peer: string): boolean {
