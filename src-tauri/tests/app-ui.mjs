@@ -4,7 +4,8 @@
 //              accent-folded prefixes with highlighted hits, a conversation opens and shows its messages
 //              while the connection badge says it is not connected;
 //   chat     – connected, with a headless peer (p2pchat-peer) in the room: its message appears in the
-//              window, and the person's reply shows delivered (✓✓) once the peer acked it.
+//              window, and the person's reply shows delivered (✓✓) once the peer acked it; then a real
+//              Chromium page with the web UI joins and chats with the app both ways, delivered on both ends.
 // Usage: node app-ui.mjs <offline|chat> ; env APP_BIN, WORK, plus the app's P2PCHAT_* variables; for chat
 // also PEER_BIN and ROOM (the peer uses P2PCHAT_SERVER_URL too).
 // Prints PASS/FAIL lines; exit code 1 on any failure. Bounded in time; stops the driver and app it started.
@@ -84,6 +85,21 @@ class Driver {
   }
   async screenshot(file) {
     writeFileSync(file, Buffer.from(await this.call('GET', this.s('/screenshot')), 'base64'));
+  }
+  /** Waits until one of the elements matching `css` has text satisfying `predicate`; returns that text. */
+  async waitAnyText(css, predicate, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    let seen = [];
+    while (Date.now() < deadline) {
+      seen = [];
+      for (const el of await this.all(css).catch(() => [])) {
+        const text = await this.text(el).catch(() => '');
+        if (predicate(text)) return text;
+        seen.push(text);
+      }
+      await sleep(250);
+    }
+    return `(timed out; seen: ${JSON.stringify(seen)})`;
   }
   async waitText(css, predicate, timeoutMs = 15000) {
     const deadline = Date.now() + timeoutMs;
@@ -183,7 +199,7 @@ async function chat(d) {
     // The window goes to the background, so the peer's message must raise a notification.
     focusElsewhere();
     peer.stdin.write('hello from the peer\n');
-    const incoming = await d.waitText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the peer'), 45000);
+    const incoming = await d.waitAnyText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the peer'), 45000);
     if (incoming.includes('hello from the peer')) pass(`message from the peer shown in the app: "${incoming}"`);
     else return fail(`no message from the peer in the app: ${incoming} (peer events: ${JSON.stringify(peerEvents)})`);
 
@@ -213,6 +229,40 @@ async function chat(d) {
   } finally {
     peer.kill();
   }
+  await chatWithBrowser(d, room);
+}
+
+/** A person in Chromium (the web UI the server serves) and the app chat both ways. */
+async function chatWithBrowser(d, room) {
+  const { launchBrowser, joinAs, sendChat, waitForMessage } = await import('../../tests/e2e/lib.mjs');
+  const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
+  const browser = await launchBrowser();
+  try {
+    const page = await joinAs(browser, origin, 'Browser', room);
+    console.log('note: a Chromium page joined the room');
+    await sendChat(page, 'hello from the browser');
+    const shown = await d.waitAnyText('[data-testid="chat-message"]:not(.mine) .body', (t) => t.includes('hello from the browser'), 45000);
+    await waitForMessage(page, 'hello from the browser', 'delivered').catch(() => undefined);
+    const delivered = await page.locator('[data-testid="chat-message"][data-status="delivered"]').filter({ hasText: 'hello from the browser' }).count();
+    if (shown.includes('hello from the browser') && delivered) pass('Chromium → app: shown in the window, delivered (✓✓) in the page');
+    else return fail(`Chromium → app: app shows "${shown}", delivered in the page: ${delivered}`);
+
+    await d.type((await d.all('[data-testid="chat-input"]'))[0], 'hello to the browser');
+    await d.click((await d.all('[data-testid="chat-send"]'))[0]);
+    const arrived = await waitForMessage(page, 'hello to the browser').then(() => true, () => false);
+    const deadline = Date.now() + 20000;
+    let status = '';
+    while (Date.now() < deadline && status !== 'delivered') {
+      for (const el of await d.all('[data-testid="chat-message"].mine')) {
+        if ((await d.text(el)).includes('hello to the browser')) status = await d.attr(el, 'data-status');
+      }
+      await sleep(250);
+    }
+    if (arrived && status === 'delivered') pass('app → Chromium: shown in the page, delivered (✓✓) in the window');
+    else fail(`app → Chromium: arrived in the page ${arrived}, status in the window "${status}"`);
+  } finally {
+    await browser.close();
+  }
 }
 
 const port = await freePort();
@@ -222,10 +272,10 @@ const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
 });
 const d = new Driver(`http://127.0.0.1:${port}`);
 const watchdog = setTimeout(() => {
-  fail(`${mode}: timed out after 150 s`);
+  fail(`${mode}: timed out after 240 s`);
   driver.kill();
   process.exit(1);
-}, 150_000);
+}, 240_000);
 try {
   for (let i = 0; ; i++) {
     try {

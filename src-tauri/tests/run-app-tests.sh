@@ -10,8 +10,8 @@
 #   3. the app connected and rejoined its room, and
 #   4. a peer ringing then cancelling makes the app post a "Missed call" notification (Notify on D-Bus);
 # and finally, again through WebDriver with a headless peer (p2pchat-peer) in the room,
-#   5. chat both ways over the native data-channel fallback (the webview has no WebRTC), with delivered
-#      status, the peer's message posted as a notification (window in the background) and both messages
+#   5. chat both ways over the native data-channel fallback (the webview has no WebRTC) with the headless
+#      peer and with a Chromium page running the web UI, with delivered status, the peer's message posted as a notification (window in the background) and both messages
 #      stored in the app's SQLite history.
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
@@ -44,6 +44,8 @@ trap cleanup EXIT
 if [[ -z "${P2PCHAT_IN_NETNS:-}" ]]; then
   # The app embeds ui/dist at compile time: build the web UI first.
   p2pchat_build_ui >/dev/null
+  # playwright-core drives Chromium in the chat check (tests/e2e's package).
+  [[ -d tests/e2e/node_modules ]] || npm --prefix tests/e2e ci --no-audit --no-fund
   echo "==> building the app, the headless peer and the signaling server (debug)"
   timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring
   trap - EXIT
@@ -150,7 +152,7 @@ export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_
 export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/p2pchat-peer" WEBKIT_DISABLE_COMPOSITING_MODE=1
 exec node src-tauri/tests/app-ui.mjs chat
 INNER
-if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 200 dbus-run-session -- bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
+if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 300 dbus-run-session -- bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
   fail "chat through the window (see $WORK/webdriver-chat.log)"
 fi
 if grep -q "hello from the peer" "$WORK/notify-chat.log"; then
@@ -165,8 +167,9 @@ rows = db.execute("SELECT body, outgoing, status FROM messages WHERE room = 'e2e
 print("; ".join(f"{b} ({'out' if o else 'in'}, {s})" for b, o, s in rows))
 PY
 )
-if [[ "$stored" == *"hello from the peer (in, received)"* && "$stored" == *"hello from the app (out, delivered)"* ]]; then
-  pass "both messages stored in the app's history: $stored"
+if [[ "$stored" == *"hello from the peer (in, received)"* && "$stored" == *"hello from the app (out, delivered)"* &&
+  "$stored" == *"hello from the browser (in, received)"* && "$stored" == *"hello to the browser (out, delivered)"* ]]; then
+  pass "the chat is stored in the app's history: $stored"
 else
   fail "history of e2e-chat: '$stored'"
 fi
