@@ -150,6 +150,21 @@ async function offline(d) {
   await d.screenshot(`${work}/app-offline-room.png`);
 }
 
+/** Sends `text` from the window; returns its delivery status once delivered (or the last one seen, 30 s). */
+async function sendFromApp(d, text) {
+  await d.type((await d.all('[data-testid="chat-input"]'))[0], text);
+  await d.click((await d.all('[data-testid="chat-send"]'))[0]);
+  const deadline = Date.now() + 30000;
+  let status = '';
+  while (Date.now() < deadline && status !== 'delivered') {
+    for (const el of await d.all('[data-testid="chat-message"].mine')) {
+      if ((await d.text(el)).includes(text)) status = await d.attr(el, 'data-status');
+    }
+    await sleep(250);
+  }
+  return status;
+}
+
 /** The person switches to another program: X input focus leaves the app's window (no window manager here). */
 function focusElsewhere() {
   const script = [
@@ -203,16 +218,7 @@ async function chat(d) {
     if (incoming.includes('hello from the peer')) pass(`message from the peer shown in the app: "${incoming}"`);
     else return fail(`no message from the peer in the app: ${incoming} (peer events: ${JSON.stringify(peerEvents)})`);
 
-    await d.type((await d.all('[data-testid="chat-input"]'))[0], 'hello from the app');
-    await d.click((await d.all('[data-testid="chat-send"]'))[0]);
-    const deadline = Date.now() + 30000;
-    let status = '';
-    while (Date.now() < deadline && status !== 'delivered') {
-      for (const el of await d.all('[data-testid="chat-message"].mine')) {
-        if ((await d.text(el)).includes('hello from the app')) status = await d.attr(el, 'data-status');
-      }
-      await sleep(250);
-    }
+    const status = await sendFromApp(d, 'hello from the app');
     const received = peerEvents.some((e) => e.event === 'msg' && e.body === 'hello from the app');
     if (status === 'delivered' && received) pass('reply from the app received by the peer and shown delivered (✓✓)');
     else {
@@ -247,17 +253,8 @@ async function chatWithBrowser(d, room) {
     if (shown.includes('hello from the browser') && delivered) pass('Chromium → app: shown in the window, delivered (✓✓) in the page');
     else return fail(`Chromium → app: app shows "${shown}", delivered in the page: ${delivered}`);
 
-    await d.type((await d.all('[data-testid="chat-input"]'))[0], 'hello to the browser');
-    await d.click((await d.all('[data-testid="chat-send"]'))[0]);
+    const status = await sendFromApp(d, 'hello to the browser');
     const arrived = await waitForMessage(page, 'hello to the browser').then(() => true, () => false);
-    const deadline = Date.now() + 20000;
-    let status = '';
-    while (Date.now() < deadline && status !== 'delivered') {
-      for (const el of await d.all('[data-testid="chat-message"].mine')) {
-        if ((await d.text(el)).includes('hello to the browser')) status = await d.attr(el, 'data-status');
-      }
-      await sleep(250);
-    }
     if (arrived && status === 'delivered') pass('app → Chromium: shown in the page, delivered (✓✓) in the window');
     else fail(`app → Chromium: arrived in the page ${arrived}, status in the window "${status}"`);
   } finally {

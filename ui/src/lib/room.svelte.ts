@@ -34,6 +34,8 @@ type LinkState = RTCPeerConnectionState | 'none';
 
 /** How long to wait before connecting to a newly seen peer id while old links may still be re-keyed. */
 const REKEY_WAIT_MS = 1500;
+/** Pause between a data channel opening and sending what waited for it. */
+const FIRST_FLUSH_DELAY_MS = 300;
 
 export class Room {
   connection = $state<ConnectionState>('connecting');
@@ -172,8 +174,12 @@ export class Room {
       {
         signal: (data) => this.transport.signal(this.name, this.keyOf(link) ?? peer, data),
         channelOpen: () => {
-          const key = this.keyOf(link);
-          if (key) this.chat.flush(key);
+          // Queued messages wait a moment: a native (webrtc-rs) peer registers its side of the pre-negotiated
+          // channel just after the association is up, and data arriving before that breaks the channel.
+          setTimeout(() => {
+            const key = this.keyOf(link);
+            if (key && link.channelOpen) this.chat.flush(key);
+          }, FIRST_FLUSH_DELAY_MS);
         },
         channelMessage: (text) => this.onChannelMessage(link, text),
         remoteStream: (stream) => {
