@@ -88,16 +88,22 @@ else
   fail "offline WebDriver checks (see $WORK/webdriver-offline.log)"
 fi
 
+# A session script's start: a notification daemon and a capture of Notify calls (to $WORK/notify-NAME.log)
+# on the session bus it runs in.
+notify_session() { # notify_session NAME > script
+  printf '%s\n' 'set -u' \
+    "dunst >\"\$WORK/dunst-$1.log\" 2>&1 &" \
+    "dbus-monitor --session \"interface='org.freedesktop.Notifications',member='Notify'\" >\"\$WORK/notify-$1.log\" 2>&1 &" \
+    'sleep 0.5'
+}
+
 # Session bus + notification daemon + capture of Notify calls, then the app, all in one session.
-cat >"$WORK/session.sh" <<'INNER'
-set -u
-dunst >"$WORK/dunst.log" 2>&1 &
-dbus-monitor --session "interface='org.freedesktop.Notifications',member='Notify'" >"$WORK/notify.log" 2>&1 &
-sleep 0.5
+{ notify_session ring; cat <<'INNER'
 export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-room
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 RUST_LOG=info
 exec "$BIN/p2pchat" >"$WORK/app.log" 2>&1
 INNER
+} >"$WORK/session.sh"
 WORK="$WORK" PORT="$PORT" BIN="$BIN" setsid dbus-run-session -- bash "$WORK/session.sh" &
 SESSION=$!
 PIDS+=("$SESSION")
@@ -129,12 +135,12 @@ if timeout 60 "$BIN/examples/ring" "ws://127.0.0.1:$PORT/ws" e2e-room Tester >"$
 else
   fail "ringing the app failed: $(cat "$WORK/ring.log")"
 fi
-if wait_for 15 grep -q "Missed call from Ringer" "$WORK/notify.log"; then
+if wait_for 15 grep -q "Missed call from Ringer" "$WORK/notify-ring.log"; then
   pass "missed-call notification posted on org.freedesktop.Notifications"
 else
-  fail "no missed-call notification (see $WORK/notify.log, $WORK/app.log)"
+  fail "no missed-call notification (see $WORK/notify-ring.log, $WORK/app.log)"
 fi
-if grep -q "Incoming video call from Ringer" "$WORK/notify.log"; then
+if grep -q "Incoming video call from Ringer" "$WORK/notify-ring.log"; then
   echo "note: incoming-call notification posted too (window was not focused)"
 fi
 
@@ -143,15 +149,12 @@ wait "$SESSION" 2>/dev/null || true
 
 # 5. Chat with a headless peer through the window (WebDriver), notifications captured on the session bus.
 echo "==> chat over the native data channel through WebDriver"
-cat >"$WORK/chat-session.sh" <<'INNER'
-set -u
-dunst >"$WORK/dunst-chat.log" 2>&1 &
-dbus-monitor --session "interface='org.freedesktop.Notifications',member='Notify'" >"$WORK/notify-chat.log" 2>&1 &
-sleep 0.5
+{ notify_session chat; cat <<'INNER'
 export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-chat ROOM=e2e-chat
 export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/p2pchat-peer" WEBKIT_DISABLE_COMPOSITING_MODE=1
 exec node src-tauri/tests/app-ui.mjs chat
 INNER
+} >"$WORK/chat-session.sh"
 if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 300 dbus-run-session -- bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
   fail "chat through the window (see $WORK/webdriver-chat.log)"
 fi

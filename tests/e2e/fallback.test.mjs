@@ -5,23 +5,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  joinAs, launchBrowser, sendChat, startServer, startTurn, waitForMessage, waitForPeers,
+  joinAs, sendChat, startRelayFixture, waitForMessage, waitForPeers,
 } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
 const SECRET = 'e2e-fallback-secret';
+let fixture;
 let server;
-let turn;
 let browser;
 before(async () => {
-  turn = await startTurn(SECRET);
-  server = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', SECRET] });
-  browser = await launchBrowser();
+  fixture = await startRelayFixture(SECRET);
+  ({ server, browser } = fixture);
 });
 after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await turn?.stop();
+  await fixture?.stop();
 });
 
 /** Chat both ways between `page` and the CLI `peer`, each side seeing the other's ack. */

@@ -74,6 +74,23 @@ export async function startTurn(secret) {
   return { port, child, stop: () => stopProcess(child) };
 }
 
+/** A signaling server that hands out credentials for a real coturn (relay-only tests), plus a browser. */
+export async function startRelayFixture(secret) {
+  const turn = await startTurn(secret);
+  const server = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', secret] });
+  const browser = await launchBrowser();
+  return {
+    turn,
+    server,
+    browser,
+    async stop() {
+      await browser.close();
+      await server.stop();
+      await turn.stop();
+    },
+  };
+}
+
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',

@@ -2,21 +2,18 @@
 // TURN server, using the ephemeral credentials the signaling server hands out in `welcome`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { joinAs, launchBrowser, startServer, startTurn, waitForPeers, waitForRemoteVideos } from './lib.mjs';
+import { joinAs, startRelayFixture, startServer, waitForPeers, waitForRemoteVideos } from './lib.mjs';
 
 const SECRET = 'e2e-turn-secret';
-let turn;
+let fixture;
 let server;
 let browser;
 before(async () => {
-  turn = await startTurn(SECRET);
-  server = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', SECRET] });
-  browser = await launchBrowser();
+  fixture = await startRelayFixture(SECRET);
+  ({ server, browser } = fixture);
 });
 after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await turn?.stop();
+  await fixture?.stop();
 });
 
 /** Candidate types of the selected pair of every peer connection on the page. */
@@ -55,7 +52,7 @@ test('relay-only call connects through coturn with relay candidates on both ends
 });
 
 test('a wrong TURN secret means relay-only peers cannot connect', async () => {
-  const wrong = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', 'not-the-secret'] });
+  const wrong = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${fixture.turn.port}?transport=udp`, '--turn-secret', 'not-the-secret'] });
   try {
     const alice = await joinAs(browser, wrong.url, 'Alice', 'turn-2', { query: '?relay=1' });
     const bob = await joinAs(browser, wrong.url, 'Bob', 'turn-2', { query: '?relay=1' });
