@@ -34,6 +34,7 @@ npx --yes @tauri-apps/cli@2 build --bundles deb --config '{"build":{"beforeBuild
   || { tail -30 "$WORK/deb-build.log"; exit 1; }
 DEB=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
 APP_BIN="$CARGO_TARGET_DIR/release/p2pchat"
+cargo build -q --release -p p2pchat-app --example history-bench  # seeds the history below
 
 echo "==> empty Tauri 2 app (baseline)"
 EMPTY="$WORK/empty-shell"
@@ -84,7 +85,7 @@ echo "==> history of $MESSAGES messages"
 export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache"
 DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
 rm -rf "$XDG_DATA_HOME"
-"$CARGO_TARGET_DIR/release/history-bench" --messages "$MESSAGES" --queries 10 --db "$DB" | grep -E "^write|^database"
+"$CARGO_TARGET_DIR/release/examples/history-bench" --messages "$MESSAGES" --queries 10 --db "$DB" | grep -E "^write|^database"
 
 DISPLAY_NUM=$((90 + RANDOM % 100))
 Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &

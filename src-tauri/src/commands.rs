@@ -247,8 +247,11 @@ pub fn report_webview_capabilities(
 }
 
 #[tauri::command]
-pub async fn list_conversations(state: State<'_, AppState>) -> Result<Vec<Conversation>> {
-    Ok(state.history()?.list_conversations().await?)
+pub async fn list_conversations(
+    state: State<'_, AppState>,
+    limit: Option<u32>,
+) -> Result<Vec<Conversation>> {
+    Ok(state.history()?.list_conversations(limit).await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]

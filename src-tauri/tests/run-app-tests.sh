@@ -47,7 +47,7 @@ if [[ -z "${P2PCHAT_IN_NETNS:-}" ]]; then
   # playwright-core drives Chromium in the chat check (tests/e2e's package).
   [[ -d tests/e2e/node_modules ]] || npm --prefix tests/e2e ci --no-audit --no-fund
   echo "==> building the app, the headless peer and the signaling server (debug)"
-  timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring
+  timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring --example history-bench --example p2pchat-peer
   trap - EXIT
   exec env P2PCHAT_IN_NETNS=1 APP_TEST_DIR="$WORK" tests/e2e/netns.sh "$ROOT/src-tauri/tests/run-app-tests.sh" "$@"
 fi
@@ -71,7 +71,7 @@ wait_for 20 curl -fsS "http://127.0.0.1:$PORT/healthz" || { fail "signaling serv
 export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache"
 DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
 rm -rf "$XDG_DATA_HOME" && mkdir -p "$(dirname "$DB")"
-"$BIN/history-bench" --messages 5000 --rooms 20 --queries 20 --db "$DB" >"$WORK/seed.log"
+"$BIN/examples/history-bench" --messages 5000 --rooms 20 --queries 20 --db "$DB" >"$WORK/seed.log"
 
 DISPLAY_NUM=$((90 + RANDOM % 100))
 Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
@@ -151,7 +151,7 @@ wait "$SESSION" 2>/dev/null || true
 echo "==> chat over the native data channel through WebDriver"
 { notify_session chat; cat <<'INNER'
 export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-chat ROOM=e2e-chat
-export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/p2pchat-peer" WEBKIT_DISABLE_COMPOSITING_MODE=1
+export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" WEBKIT_DISABLE_COMPOSITING_MODE=1
 exec node src-tauri/tests/app-ui.mjs chat
 INNER
 } >"$WORK/chat-session.sh"

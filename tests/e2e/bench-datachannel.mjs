@@ -3,7 +3,7 @@
 // (both directions) and Chromium↔Chromium as the reference, with 64 KiB and 1 KiB messages in the chat
 // wire format, and the Rust peer's peak RSS. Senders wait on the channel's buffered amount (Chromium:
 // bufferedAmountLowThreshold; Rust: the manager's send-buffer bound). Uses a release build of the CLI
-// peer: `cargo build --release -p p2pchat-app --bin p2pchat-peer`. Run (root, network namespace):
+// peer: `cargo build --release -p p2pchat-app --example p2pchat-peer`. Run (root, network namespace):
 //   tests/e2e/netns.sh node tests/e2e/bench-datachannel.mjs
 // Prints one JSON line per measurement and a Markdown table.
 
@@ -13,7 +13,7 @@ import { launchBrowser, startServer } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
-const releasePeer = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'release/p2pchat-peer');
+const releasePeer = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'release/examples/p2pchat-peer');
 const BYTES_PER_RUN = Number(process.env.BENCH_BYTES ?? 64 * 1024 * 1024);
 const PINGS = Number(process.env.BENCH_PINGS ?? 200);
 const SIZES = (process.env.BENCH_SIZES ?? '65536,1024').split(',').map(Number);

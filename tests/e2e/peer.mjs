@@ -1,4 +1,4 @@
-// Drives the headless CLI peer `p2pchat-peer` (src-tauri/src/bin/p2pchat-peer.rs) from the e2e tests and
+// Drives the headless CLI peer `p2pchat-peer` (src-tauri/examples/p2pchat-peer.rs) from the e2e tests and
 // the data-channel benchmark: starts it against a server, collects the JSON lines it prints, and types
 // chat lines on its stdin. Stopped by its own PID.
 
@@ -8,7 +8,7 @@ import readline from 'node:readline';
 import { TIMEOUT, stopProcess } from './lib.mjs';
 
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
-export const peerBin = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'debug/p2pchat-peer');
+export const peerBin = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'debug/examples/p2pchat-peer');
 
 /** Starts a CLI peer in `room`; `events` holds every line it printed, parsed. */
 export async function startPeer(baseUrl, room, name, args = [], { bin = peerBin } = {}) {

@@ -22,7 +22,7 @@ npm --prefix ui test
 echo "--- ui: build"
 npm --prefix ui run build >/dev/null
 cargo build -q -p signaling-server
-cargo build -q -p p2pchat-app --bin p2pchat-peer  # the native fallback's CLI peer (fallback.test.mjs)
+cargo build -q -p p2pchat-app --example p2pchat-peer  # the native fallback's CLI peer (fallback.test.mjs)
 
 echo "--- native data-channel fallback, Rust to Rust (network namespace)"
 tests/e2e/netns.sh env P2PCHAT_NETNS_TESTS=1 cargo test -q -p p2pchat-app --test fallback

@@ -29,16 +29,22 @@ pub struct Conversation {
 }
 
 impl History {
-    /// Every conversation, most recently active first, each with its last message and unread count.
-    pub async fn list_conversations(&self) -> Result<Vec<Conversation>, HistoryError> {
+    /// The `limit` most recently active conversations (all when `None`), each with its last message
+    /// and unread count.
+    pub async fn list_conversations(
+        &self,
+        limit: Option<u32>,
+    ) -> Result<Vec<Conversation>, HistoryError> {
+        // Walks the conversations_by_activity index: the cost follows `limit`, not the history's size.
         let rows = sqlx::query(
-            "SELECT c.room, c.title, c.muted, c.joined, c.unread, c.created_at,
+            "SELECT c.room, c.title, c.muted, c.joined, c.unread,
                     m.id, m.sender_name, m.body, m.sent_at, m.outgoing, m.status
                FROM conversations c
-               LEFT JOIN messages m ON m.seq = (
-                    SELECT seq FROM messages WHERE room = c.room ORDER BY sent_at DESC, id DESC LIMIT 1)
-              ORDER BY coalesce(m.sent_at, c.created_at) DESC, c.room",
+               LEFT JOIN messages m ON m.seq = c.last_seq
+              ORDER BY coalesce(c.last_at, c.created_at) DESC, c.room
+              LIMIT ?1",
         )
+        .bind(limit.map_or(-1, i64::from))
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()

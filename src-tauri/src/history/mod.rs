@@ -183,6 +183,9 @@ impl History {
             .busy_timeout(options.busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
+            // A local file does not drop like a network link: skip the ping before every query
+            // (a round trip to the connection's thread, a third of a page fetch).
+            .test_before_acquire(false)
             .connect_with(connect)
             .await?;
         let result = async {

@@ -1,20 +1,21 @@
 //! Full-text search over message bodies. FTS5 (unicode61, accents removed, prefix indexes of 2 and 3
-//! characters) finds the newest messages containing every typed word; ranking (BM25) and snippets are
-//! computed here, over those rows only, so the UI never renders message text as HTML.
+//! characters, rows only) finds the newest messages containing every typed word; ranking (BM25) and
+//! snippets are computed here, over those rows only, so the UI never renders message text as HTML.
 //!
 //! Why not FTS5's `bm25()`: it counts every message containing each word to weigh the words, reading
 //! the whole index of a common word (≈ 30 ms each over a million messages); every result here contains
-//! every word, so the weights would barely change the order. Why at most 3 characters of a word go to
-//! FTS5 first: longer prefixes are not indexed, and FTS5 then merges the index of every matching word
-//! in memory before returning a row (≈ 20 ms for a common word); the 3-character prefix index streams
-//! newest first and the full word is checked here.
+//! every word, so the weights would barely change the order. Why words longer than 3 characters are
+//! looked up by their completions: those prefixes are not indexed, and FTS5 then merges the index of
+//! every matching word in memory before returning a row (≈ 15 ms for a common word), while exact terms
+//! stream newest first. A word with many completions goes by its first 3 characters instead and the
+//! whole word is checked here.
 
 use std::cmp::Reverse;
 
-use futures_util::TryStreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use super::{History, HistoryError};
 
@@ -22,9 +23,11 @@ use super::{History, HistoryError};
 pub const SEARCH_LIMIT: u32 = 50;
 /// Matches ranked, newest first: favours recent conversations, which is what people look for, and
 /// bounds the work for a very common word.
-const RANK_WINDOW: usize = 1000;
+const RANK_WINDOW: usize = 300;
 /// Rows read through 3-character prefixes before a rare long word is looked up in full instead.
 const SCAN_BUDGET: usize = 4000;
+/// A long word that begins fewer than this many longer words in the index is looked up by them.
+const MAX_COMPLETIONS: usize = 128;
 /// At most this many words of the query are used.
 const MAX_TERMS: usize = 16;
 /// Words shown in a snippet.
@@ -55,12 +58,14 @@ pub struct SearchHit {
 /// A typed word: a prefix of a message word, accents and case ignored. A single character only
 /// matches itself: as a prefix it would match nearly every message.
 #[derive(Debug)]
-struct Word<'a> {
-    typed: &'a str,
+struct Word {
+    /// As typed, composed (NFC): a decomposed accent would split it into two index tokens, a phrase,
+    /// which the index (rows only, no positions) cannot answer.
+    typed: String,
     folded: String,
 }
 
-impl Word<'_> {
+impl Word {
     fn whole(&self) -> bool {
         self.typed.chars().nth(1).is_none()
     }
@@ -79,14 +84,23 @@ impl Word<'_> {
     }
 }
 
-/// What counts as part of a word, for the query and for the bodies (FTS5's unicode61 keeps letters and
-/// digits; combining accents belong to their letter).
+/// What counts as part of a word, for the query and for the bodies: the index's token characters
+/// (unicode61 `categories 'L* N* Co M*'`, migration 0003), so a typed word is one index token.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || is_combining_mark(c)
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
+    matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number | GeneralCategoryGroup::Mark
+    ) || c.general_category() == GeneralCategory::PrivateUse
 }
 
 /// Lowercase without accents, like the index ("Crème" → "creme").
 fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.nfd()
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
@@ -114,38 +128,75 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
 }
 
 /// The words typed; everything else (FTS5 operators, quotes) is dropped, so no input is a syntax error.
-fn words(input: &str) -> Vec<Word<'_>> {
+fn words(input: &str) -> Vec<Word> {
     word_spans(input)
         .into_iter()
         .take(MAX_TERMS)
         .map(|(a, b)| Word {
-            typed: &input[a..b],
+            typed: input[a..b].nfc().collect(),
             folded: fold(&input[a..b]),
         })
         .collect()
 }
 
-/// The FTS5 query: every word, as a prefix except single characters. `streamed` gives long words as
-/// their first 3 characters, which the prefix index answers newest first; the caller then checks the
-/// whole word.
-fn query_of(words: &[Word], streamed: bool) -> String {
-    let terms: Vec<String> = words
-        .iter()
-        .map(|w| {
-            if w.whole() {
-                format!("\"{}\"", w.typed)
-            } else if streamed && w.long() {
-                format!("\"{}\"*", w.typed.chars().take(3).collect::<String>())
-            } else {
-                format!("\"{}\"*", w.typed)
-            }
-        })
-        .collect();
-    terms.join(" ")
+/// How a typed word is asked of FTS5.
+#[derive(Debug)]
+enum Plan {
+    /// As a prefix (a single character as a whole word). Up to 3 characters the prefix index answers
+    /// newest first; a longer prefix makes FTS5 merge every completion in memory first (slow when
+    /// common).
+    Prefix,
+    /// A long word and the longer words it begins in the index's vocabulary: exact terms, answered
+    /// newest first.
+    AnyOf(Vec<String>),
+    /// A long word with many completions (or none found): its first 3 characters through the prefix
+    /// index, newest first; the whole word is then checked here.
+    Streamed,
 }
 
-/// A row FTS5 returned.
-#[derive(sqlx::FromRow)]
+fn quoted(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// The FTS5 query: every word, as its plan says.
+fn query_of(words: &[Word], plans: &[Plan]) -> String {
+    let terms: Vec<String> = words
+        .iter()
+        .zip(plans)
+        .map(|(w, plan)| match plan {
+            _ if w.whole() => quoted(&w.typed),
+            Plan::AnyOf(terms) => format!(
+                "({})",
+                terms
+                    .iter()
+                    .map(|t| quoted(t))
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            ),
+            Plan::Streamed if w.long() => {
+                format!("{}*", quoted(&w.typed.chars().take(3).collect::<String>()))
+            }
+            _ => format!("{}*", quoted(&w.typed)),
+        })
+        .collect();
+    // Explicit AND: FTS5 joins parenthesised groups only with an operator.
+    terms.join(" AND ")
+}
+
+/// A typed word the index would split in two (a character newer than SQLite's Unicode tables) is a
+/// phrase, which an index without positions cannot answer: a clear message, not a database error.
+fn unsearchable(err: sqlx::Error) -> HistoryError {
+    if err.to_string().contains("phrase queries are not supported") {
+        HistoryError::Invalid(
+            "the search contains a character the search index does not know; try without it".into(),
+        )
+    } else {
+        err.into()
+    }
+}
+
+/// A row FTS5 returned, as a JSON array `[id, room, sender_name, sent_at, body]`.
+#[derive(Deserialize)]
 struct Candidate {
     id: String,
     room: String,
@@ -236,15 +287,27 @@ impl History {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let check = words.iter().any(Word::long);
+        let mut plans = Vec::with_capacity(words.len());
+        for word in &words {
+            plans.push(self.plan(word).await?);
+        }
+        let check = words
+            .iter()
+            .zip(&plans)
+            .any(|(w, p)| w.long() && matches!(p, Plan::Streamed));
         let (mut found, scanned) = self
-            .matches(&query_of(&words, true), room, &words, check)
+            .matches(&query_of(&words, &plans), room, &words, check)
             .await?;
         if check && found.len() < RANK_WINDOW && scanned == SCAN_BUDGET {
-            // A rare long word behind a common start ("tok12345" among "tok…"): FTS5 merges its few
-            // index entries quickly.
+            // Few matches behind a common start ("tok12345" with no completion found, among "tok…"):
+            // let FTS5 merge the long prefixes.
+            for plan in &mut plans {
+                if matches!(plan, Plan::Streamed) {
+                    *plan = Plan::Prefix;
+                }
+            }
             found = self
-                .matches(&query_of(&words, false), room, &words, false)
+                .matches(&query_of(&words, &plans), room, &words, false)
                 .await?
                 .0;
         }
@@ -282,31 +345,64 @@ impl History {
             .collect())
     }
 
+    /// How to look `word` up. A long word: itself and the longer words it begins in the index's
+    /// vocabulary, when there are few. The word itself needs no lookup (the vocabulary counts every
+    /// message of a term it lists, ≈ 5 ms for a word in a fifth of all messages). The vocabulary holds
+    /// terms folded by the index, which can differ from [`fold`] outside ASCII (marks of some
+    /// scripts): such a word with no longer word found is streamed and checked instead.
+    async fn plan(&self, word: &Word) -> Result<Plan, HistoryError> {
+        if !word.long() {
+            return Ok(Plan::Prefix);
+        }
+        let longer: Vec<String> = sqlx::query_scalar(
+            "SELECT term FROM messages_vocab WHERE term > ?1 AND term < ?1 || char(1114111) LIMIT ?2",
+        )
+        .bind(&word.folded)
+        .bind(MAX_COMPLETIONS as i64)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(
+            if longer.len() >= MAX_COMPLETIONS || (longer.is_empty() && !word.typed.is_ascii()) {
+                Plan::Streamed
+            } else {
+                let mut terms = vec![word.typed.clone()];
+                terms.extend(longer);
+                Plan::AnyOf(terms)
+            },
+        )
+    }
+
     /// Up to [`RANK_WINDOW`] newest messages matching the FTS5 `query` (and containing every word in
     /// full, when `check`), and how many rows FTS5 returned.
     async fn matches(
         &self,
         query: &str,
         room: Option<&str>,
-        words: &[Word<'_>],
+        words: &[Word],
         check: bool,
     ) -> Result<(Vec<Match>, usize), HistoryError> {
         let limit = if check { SCAN_BUDGET } else { RANK_WINDOW };
         // CROSS JOIN keeps FTS5 the outer loop, walking its index newest first and stopping early.
-        let mut rows = sqlx::query_as::<_, Candidate>(
-            "SELECT m.id, m.room, m.sender_name, m.sent_at, m.body
-               FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid
-              WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.room = ?2)
-              ORDER BY f.rowid DESC LIMIT ?3",
+        // One JSON row instead of hundreds: sqlx hands every row from the connection's thread to this
+        // task, a thread wake-up each, which cost more than the query.
+        let rows: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(id, room, sender_name, sent_at, body) ORDER BY seq DESC)
+               FROM (SELECT m.seq, m.id, m.room, m.sender_name, m.sent_at, m.body
+                       FROM messages_fts f CROSS JOIN messages m ON m.seq = f.rowid
+                      WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.room = ?2)
+                      ORDER BY f.rowid DESC LIMIT ?3)",
         )
         .bind(query)
         .bind(room)
         .bind(limit as i64)
-        .fetch(self.pool());
+        .fetch_one(self.pool())
+        .await
+        .map_err(unsearchable)?;
+        let rows: Vec<Candidate> = serde_json::from_str(&rows)
+            .map_err(|e| HistoryError::Database(format!("search rows: {e}")))?;
+        let scanned = rows.len();
         let mut found = Vec::new();
-        let mut scanned = 0;
-        while let Some(row) = rows.try_next().await? {
-            scanned += 1;
+        for row in rows {
             let (counts, words_in_body) = count_words(&row.body, words);
             if check && counts.contains(&0) {
                 continue;
@@ -330,7 +426,17 @@ mod unit {
 
     fn fts_query(input: &str, streamed: bool) -> Option<String> {
         let words = words(input);
-        (!words.is_empty()).then(|| query_of(&words, streamed))
+        let plans: Vec<Plan> = words
+            .iter()
+            .map(|_| {
+                if streamed {
+                    Plan::Streamed
+                } else {
+                    Plan::Prefix
+                }
+            })
+            .collect();
+        (!words.is_empty()).then(|| query_of(&words, &plans))
     }
 
     /// Typed punctuation and FTS5 operators never become query syntax errors; long words are streamed
@@ -339,13 +445,38 @@ mod unit {
     fn queries_are_sanitised_prefix_terms() {
         assert_eq!(fts_query("  ", true), None);
         assert_eq!(fts_query("\"*()", true), None);
-        assert_eq!(fts_query("hel wor", true), Some("\"hel\"* \"wor\"*".into()));
+        assert_eq!(
+            fts_query("hel wor", true),
+            Some("\"hel\"* AND \"wor\"*".into())
+        );
         assert_eq!(
             fts_query("NEAR(a OR b)", false),
-            Some("\"NEAR\"* \"a\" \"OR\"* \"b\"".into())
+            Some("\"NEAR\"* AND \"a\" AND \"OR\"* AND \"b\"".into())
         );
-        assert_eq!(fts_query("café's", false), Some("\"café\"* \"s\"".into()));
+        assert_eq!(
+            fts_query("café's", false),
+            Some("\"café\"* AND \"s\"".into())
+        );
         assert_eq!(fts_query("Crème", true), Some("\"Crè\"*".into()));
+        // Decomposed accents are composed; combining vowel signs stay inside their word.
+        assert_eq!(fts_query("cafe\u{301}", false), Some("\"café\"*".into()));
+        assert_eq!(
+            fts_query("नमस्ते दुनिया", false),
+            Some("\"नमस्ते\"* AND \"दुनिया\"*".into())
+        );
+        assert_eq!(
+            fts_query("foo_bar", false),
+            Some("\"foo\"* AND \"bar\"*".into())
+        );
+        let words = words("kubern ok");
+        let plans = [
+            Plan::AnyOf(vec!["kubernetes".into(), "kubernetess".into()]),
+            Plan::Prefix,
+        ];
+        assert_eq!(
+            query_of(&words, &plans),
+            "(\"kubernetes\" OR \"kubernetess\") AND \"ok\"*"
+        );
     }
 
     #[test]

@@ -114,7 +114,7 @@ async fn inserting_the_same_id_twice_keeps_one_row() {
     assert_eq!(page.messages.len(), 1);
     assert_eq!(history.search("once", None, 50).await.unwrap().len(), 1);
     // The duplicate did not count as another unread message.
-    assert_eq!(history.list_conversations().await.unwrap()[0].unread, 1);
+    assert_eq!(history.list_conversations(None).await.unwrap()[0].unread, 1);
 }
 
 /// Scrolling back through a conversation shows every message exactly once, newest first, with equal
@@ -195,6 +195,7 @@ async fn search_handles_accents_prefixes_ranking_and_snippets() {
             msg("c", "other", "Crème brûlée for dessert", 3, true),
             msg("d", "team", "nothing relevant here", 4, false),
             msg("e", "team", "Hello world", 5, false),
+            msg("f", "team", "नमस्ते दुनिया", 6, false),
         ])
         .await
         .unwrap();
@@ -247,6 +248,27 @@ async fn search_handles_accents_prefixes_ranking_and_snippets() {
         "no syntax errors"
     );
     assert!(history.search("zebra", None, 50).await.unwrap().is_empty());
+    assert_eq!(
+        history.search("cafe\u{301}", None, 50).await.unwrap().len(),
+        2,
+        "a decomposed accent is the same letter"
+    );
+    assert_eq!(
+        history.search("statio", None, 50).await.unwrap()[0].id,
+        "a",
+        "a long prefix, looked up by its completions"
+    );
+    assert_eq!(
+        history.search("नमस्ते", None, 50).await.unwrap()[0].id,
+        "f",
+        "a long word the index folds differently is still found"
+    );
+    let hindi = history.search("नमस", None, 50).await.unwrap();
+    assert_eq!(
+        hindi.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+        ["f"],
+        "a word with combining vowel signs is one word, found by its prefix"
+    );
 }
 
 /// Messages written before sending wait in the outbox (oldest first) until sent; an ack is final.
@@ -334,7 +356,7 @@ async fn conversations_list_last_message_unread_and_mute() {
         .await
         .unwrap();
     history.ensure_conversation("empty").await.unwrap();
-    let list = history.list_conversations().await.unwrap();
+    let list = history.list_conversations(None).await.unwrap();
     let rooms: Vec<&str> = list.iter().map(|c| c.room.as_str()).collect();
     assert_eq!(
         rooms[..2],
@@ -348,7 +370,7 @@ async fn conversations_list_last_message_unread_and_mute() {
     history.mark_read("team", 100).await.unwrap();
     history.mark_read("team", 50).await.unwrap(); // never moves back
     let team = history
-        .list_conversations()
+        .list_conversations(None)
         .await
         .unwrap()
         .into_iter()
@@ -360,7 +382,7 @@ async fn conversations_list_last_message_unread_and_mute() {
         .await
         .unwrap();
     let team = history
-        .list_conversations()
+        .list_conversations(None)
         .await
         .unwrap()
         .into_iter()
@@ -369,6 +391,17 @@ async fn conversations_list_last_message_unread_and_mute() {
     assert_eq!(
         team.unread, 1,
         "a message older than the read marker is not unread"
+    );
+    assert_eq!(
+        team.last_message.as_ref().unwrap().body,
+        "two",
+        "a late message with an older time does not become the last one"
+    );
+    let newest = history.list_conversations(Some(2)).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|c| c.room.as_str()).collect::<Vec<_>>(),
+        ["empty", "team"],
+        "a limit keeps the most recently active"
     );
 
     assert!(!history.is_muted("team").await.unwrap());

@@ -98,7 +98,8 @@ export class TauriChatHistory implements ChatHistory {
   }
 }
 
-export const listConversations = () => invoke<Conversation[]>('list_conversations');
+/** The `limit` most recently active conversations (all without one), newest first. */
+export const listConversations = (limit?: number) => invoke<Conversation[]>('list_conversations', { limit });
 export const searchMessages = (query: string) => invoke<SearchHit[]>('search_messages', { query, limit: 30 });
 
 export interface AppInfo {

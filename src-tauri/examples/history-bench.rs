@@ -123,6 +123,9 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// What the app's start screen asks for: 100 conversations, and one more to know whether to offer more.
+const START_SCREEN_CONVERSATIONS: u32 = 101;
+
 fn word(rng: &mut StdRng) -> String {
     // Skewed: low indexes are frequent; one word in eight is a rare generated token.
     if rng.random_ratio(1, 8) {
@@ -142,9 +145,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn report(name: &str, mut samples: Vec<Duration>) {
+    if samples.is_empty() {
+        return;
+    }
     samples.sort();
     println!(
-        "{name:<34} p50 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms   (n={})",
+        "{name:<40} p50 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms   (n={})",
         percentile(&samples, 0.50).as_secs_f64() * 1e3,
         percentile(&samples, 0.99).as_secs_f64() * 1e3,
         samples[samples.len() - 1].as_secs_f64() * 1e3,
@@ -273,7 +279,9 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let history = History::open(&path, &OpenOptions::default()).await?.history;
     let opened = t.elapsed();
-    let conversations = history.list_conversations().await?;
+    let conversations = history
+        .list_conversations(Some(START_SCREEN_CONVERSATIONS))
+        .await?;
     let listed = t.elapsed();
     let first_room = conversations
         .first()
@@ -295,38 +303,57 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         first_page.as_secs_f64() * 1e3,
     );
 
-    let mut latest = Vec::with_capacity(args.queries);
-    let mut older = Vec::with_capacity(args.queries);
-    for _ in 0..args.queries {
-        let room = format!("room-{}", rng.random_range(0..args.rooms));
-        let t = Instant::now();
-        let page = history.messages_page(&room, None, PAGE_SIZE).await?;
-        latest.push(t.elapsed());
-        if let Some(cursor) = page.next {
+    // Pages: first over rooms not read since the page cache was dropped (each one's rows come from
+    // disk), then again over the same rooms, as when switching between open conversations.
+    let rooms: Vec<String> = (0..args.queries)
+        .map(|_| format!("room-{}", rng.random_range(0..args.rooms)))
+        .collect();
+    for pass in ["first visit, from disk", "warm"] {
+        let mut latest = Vec::with_capacity(args.queries);
+        let mut older = Vec::with_capacity(args.queries);
+        for room in &rooms {
             let t = Instant::now();
-            history
-                .messages_page(&room, Some(&cursor), PAGE_SIZE)
-                .await?;
-            older.push(t.elapsed());
+            let page = history.messages_page(room, None, PAGE_SIZE).await?;
+            latest.push(t.elapsed());
+            if let Some(cursor) = page.next {
+                let t = Instant::now();
+                history
+                    .messages_page(room, Some(&cursor), PAGE_SIZE)
+                    .await?;
+                older.push(t.elapsed());
+            }
+        }
+        report(&format!("latest page (50), {pass}"), latest);
+        if !older.is_empty() {
+            report(&format!("next older page (50), {pass}"), older);
         }
     }
-    report("latest page (50)", latest);
-    if !older.is_empty() {
-        report("next older page (50, keyset)", older);
+    for (name, limit) in [
+        (
+            "conversation list (newest 101)",
+            Some(START_SCREEN_CONVERSATIONS),
+        ),
+        ("conversation list (all rooms)", None),
+    ] {
+        let mut lists = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            history.list_conversations(limit).await?;
+            lists.push(t.elapsed());
+        }
+        report(name, lists);
     }
-    let mut lists = Vec::new();
-    for _ in 0..20 {
-        let t = Instant::now();
-        history.list_conversations().await?;
-        lists.push(t.elapsed());
-    }
-    report("conversation list (all rooms)", lists);
 
     // Search: single common words, rare tokens, prefixes, accent-folded and two-word queries.
-    let mut searches = Vec::with_capacity(args.queries);
-    let mut hits = 0usize;
-    for i in 0..args.queries {
-        let query = match i % 5 {
+    const KINDS: [&str; 5] = [
+        "one word",
+        "rare token",
+        "3-letter prefix",
+        "accents folded",
+        "two words",
+    ];
+    let queries: Vec<String> = (0..args.queries)
+        .map(|i| match i % KINDS.len() {
             0 => WORDS[rng.random_range(0..WORDS.len())].to_owned(),
             1 => format!("tok{}", rng.random_range(0..50_000)),
             2 => WORDS[rng.random_range(0..WORDS.len())]
@@ -340,13 +367,26 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 WORDS[rng.random_range(0..WORDS.len())],
                 WORDS[rng.random_range(0..WORDS.len())]
             ),
-        };
-        let t = Instant::now();
-        hits += history.search(&query, None, 50).await?.len();
-        searches.push(t.elapsed());
+        })
+        .collect();
+    // As with pages: the first run reads matches from all over the file from disk (rare words are
+    // spread over years of history); the second is the steady state.
+    for pass in ["first run, from disk", "warm"] {
+        let mut searches = Vec::with_capacity(args.queries);
+        let mut by_kind: Vec<Vec<Duration>> = vec![Vec::new(); KINDS.len()];
+        let mut hits = 0usize;
+        for (i, query) in queries.iter().enumerate() {
+            let t = Instant::now();
+            hits += history.search(query, None, 50).await?.len();
+            searches.push(t.elapsed());
+            by_kind[i % KINDS.len()].push(t.elapsed());
+        }
+        report(&format!("search (top 50, snippets), {pass}"), searches);
+        for (kind, samples) in KINDS.iter().zip(by_kind) {
+            report(&format!("  of which {kind}"), samples);
+        }
+        println!("search returned {hits} hits over {} queries", args.queries);
     }
-    report("FTS search (top 50, snippets)", searches);
-    println!("search returned {hits} hits over {} queries", args.queries);
     history.close().await;
     if !keep {
         for suffix in ["", "-wal", "-shm"] {
