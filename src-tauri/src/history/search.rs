@@ -354,8 +354,11 @@ impl History {
         if !word.long() {
             return Ok(Plan::Prefix);
         }
+        // `>= word || char(1)`, not `> word`: the vocabulary table reads `>` as `>=` and would count
+        // the word's own messages.
         let longer: Vec<String> = sqlx::query_scalar(
-            "SELECT term FROM messages_vocab WHERE term > ?1 AND term < ?1 || char(1114111) LIMIT ?2",
+            "SELECT term FROM messages_vocab
+              WHERE term >= ?1 || char(1) AND term < ?1 || char(1114111) LIMIT ?2",
         )
         .bind(&word.folded)
         .bind(MAX_COMPLETIONS as i64)
