@@ -21,9 +21,10 @@ use super::{History, HistoryError};
 
 /// Results returned when the UI does not ask for another count.
 pub const SEARCH_LIMIT: u32 = 50;
-/// Matches ranked, newest first: favours recent conversations, which is what people look for, and
-/// bounds the work for a very common word.
-const RANK_WINDOW: usize = 300;
+/// Matches ranked: the newest, twice as many as the results asked for and at least this many. Favours
+/// recent conversations, which is what people look for in a chat, and bounds the work for common
+/// words (two words that rarely meet make FTS5 walk both words' messages until it has found them all).
+const MIN_RANK_WINDOW: usize = 100;
 /// Rows read through 3-character prefixes before a rare long word is looked up in full instead.
 const SCAN_BUDGET: usize = 4000;
 /// A long word that begins fewer than this many longer words in the index is looked up by them.
@@ -295,10 +296,12 @@ impl History {
             .iter()
             .zip(&plans)
             .any(|(w, p)| w.long() && matches!(p, Plan::Streamed));
+        let limit = limit.clamp(1, 500) as usize;
+        let window = (2 * limit).max(MIN_RANK_WINDOW);
         let (mut found, scanned) = self
-            .matches(&query_of(&words, &plans), room, &words, check)
+            .matches(&query_of(&words, &plans), room, &words, check, window)
             .await?;
-        if check && found.len() < RANK_WINDOW && scanned == SCAN_BUDGET {
+        if check && found.len() < window && scanned == SCAN_BUDGET {
             // Few matches behind a common start ("tok12345" with no completion found, among "tok…"):
             // let FTS5 merge the long prefixes.
             for plan in &mut plans {
@@ -307,7 +310,7 @@ impl History {
                 }
             }
             found = self
-                .matches(&query_of(&words, &plans), room, &words, false)
+                .matches(&query_of(&words, &plans), room, &words, false, window)
                 .await?
                 .0;
         }
@@ -330,7 +333,7 @@ impl History {
             })
             .collect();
         ranked.sort_by(|(a, x), (b, y)| a.total_cmp(b).then(y.sent_at.cmp(&x.sent_at)));
-        ranked.truncate(limit.clamp(1, 500) as usize);
+        ranked.truncate(limit);
         // Snippets only for the rows returned.
         Ok(ranked
             .into_iter()
@@ -375,16 +378,21 @@ impl History {
         )
     }
 
-    /// Up to [`RANK_WINDOW`] newest messages matching the FTS5 `query` (and containing every word in
-    /// full, when `check`), and how many rows FTS5 returned.
+    /// Up to `window` newest messages matching the FTS5 `query` (and containing every word in full,
+    /// when `check`), and how many rows FTS5 returned.
     async fn matches(
         &self,
         query: &str,
         room: Option<&str>,
         words: &[Word],
         check: bool,
+        window: usize,
     ) -> Result<(Vec<Match>, usize), HistoryError> {
-        let limit = if check { SCAN_BUDGET } else { RANK_WINDOW };
+        let limit = if check {
+            SCAN_BUDGET.max(window)
+        } else {
+            window
+        };
         // CROSS JOIN keeps FTS5 the outer loop, walking its index newest first and stopping early.
         // One JSON row instead of hundreds: sqlx hands every row from the connection's thread to this
         // task, a thread wake-up each, which cost more than the query.
@@ -415,7 +423,7 @@ impl History {
                 counts,
                 words_in_body,
             });
-            if found.len() == RANK_WINDOW {
+            if found.len() == window {
                 break;
             }
         }
