@@ -18,6 +18,7 @@ fn main() {
             "messages_page",
             "search_messages",
             "mark_read",
+            "room_muted",
             "set_room_muted",
             "save_message",
             "set_message_status",

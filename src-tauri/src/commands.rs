@@ -285,6 +285,11 @@ pub async fn mark_read(state: State<'_, AppState>, room: String, up_to: i64) -> 
     Ok(state.history()?.mark_read(&room, up_to).await?)
 }
 
+#[tauri::command]
+pub async fn room_muted(state: State<'_, AppState>, room: String) -> Result<bool> {
+    Ok(state.history()?.is_muted(&room).await?)
+}
+
 #[tauri::command(rename_all = "snake_case")]
 pub async fn set_room_muted(state: State<'_, AppState>, room: String, muted: bool) -> Result<()> {
     Ok(state.history()?.set_muted(&room, muted).await?)

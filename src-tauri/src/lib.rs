@@ -63,6 +63,7 @@ pub fn run() {
             commands::messages_page,
             commands::search_messages,
             commands::mark_read,
+            commands::room_muted,
             commands::set_room_muted,
             commands::save_message,
             commands::set_message_status,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  joinAs, sendChat, startRelayFixture, waitForMessage, waitForPeers,
+  joinAs, selectedPairTypes, sendChat, startRelayFixture, waitForMessage, waitForPeers,
 } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
@@ -73,19 +73,7 @@ test('relay-only: the CLI peer reaches a relay-only page through coturn', async 
     await peer.waitFor((e) => e.event === 'open', 'channel open through the relay');
     await waitForPeers(page, 1);
     await chatBothWays(page, peer, 'relayed');
-    const pairs = await page.evaluate(async () => {
-      const out = [];
-      for (const pc of window.__p2pchatDebug.peerConnections()) {
-        const stats = await pc.getStats();
-        stats.forEach((s) => {
-          if (s.type === 'transport' && s.selectedCandidatePairId) {
-            const pair = stats.get(s.selectedCandidatePairId);
-            out.push([stats.get(pair.localCandidateId)?.candidateType, stats.get(pair.remoteCandidateId)?.candidateType]);
-          }
-        });
-      }
-      return out;
-    });
+    const pairs = await selectedPairTypes(page);
     assert.deepEqual(pairs, [['relay', 'relay']]);
   } finally {
     await peer.stop();

@@ -159,6 +159,23 @@ export async function waitForMessage(page, text, status) {
 }
 
 /** Video frames decoded from each remote video element (what the person actually sees). */
+/** Candidate types of the selected pair of every peer connection on the page. */
+export async function selectedPairTypes(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    for (const pc of window.__p2pchatDebug.peerConnections()) {
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const pair = stats.get(s.selectedCandidatePairId);
+          out.push([stats.get(pair.localCandidateId)?.candidateType, stats.get(pair.remoteCandidateId)?.candidateType]);
+        }
+      });
+    }
+    return out;
+  });
+}
+
 export async function decodedFrames(page) {
   return page.$$eval('[data-testid="remote-video"]', (videos) =>
     videos.map((v) => (v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0)),

@@ -2,7 +2,7 @@
 // TURN server, using the ephemeral credentials the signaling server hands out in `welcome`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { joinAs, startRelayFixture, startServer, waitForPeers, waitForRemoteVideos } from './lib.mjs';
+import { joinAs, selectedPairTypes, startRelayFixture, startServer, waitForPeers, waitForRemoteVideos } from './lib.mjs';
 
 const SECRET = 'e2e-turn-secret';
 let fixture;
@@ -15,23 +15,6 @@ before(async () => {
 after(async () => {
   await fixture?.stop();
 });
-
-/** Candidate types of the selected pair of every peer connection on the page. */
-async function selectedPairTypes(page) {
-  return page.evaluate(async () => {
-    const out = [];
-    for (const pc of window.__p2pchatDebug.peerConnections()) {
-      const stats = await pc.getStats();
-      stats.forEach((s) => {
-        if (s.type === 'transport' && s.selectedCandidatePairId) {
-          const pair = stats.get(s.selectedCandidatePairId);
-          out.push([stats.get(pair.localCandidateId)?.candidateType, stats.get(pair.remoteCandidateId)?.candidateType]);
-        }
-      });
-    }
-    return out;
-  });
-}
 
 test('relay-only call connects through coturn with relay candidates on both ends', async () => {
   const alice = await joinAs(browser, server.url, 'Alice', 'turn-1', { query: '?relay=1' });

@@ -26,6 +26,7 @@ fn app(dir: &TempDir) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
             super::search_messages,
             super::list_conversations,
             super::mark_read,
+            super::room_muted,
             super::set_room_muted,
             super::outbox,
             super::get_settings,
@@ -76,6 +77,10 @@ fn chat_history_commands_round_trip() {
         json!({"room": "team", "muted": true}),
     );
     assert_eq!(muted, Ok(Value::Null));
+    assert_eq!(
+        invoke(&window, "room_muted", json!({"room": "team"})),
+        Ok(json!(true))
+    );
 
     let first = message("m1", "Lunch at the café?", 1000, false);
     assert_eq!(

@@ -121,6 +121,7 @@ export async function historyNotice(): Promise<string | null> {
   return null;
 }
 
+export const roomMuted = (room: string) => invoke<boolean>('room_muted', { room });
 export const setRoomMuted = (room: string, muted: boolean) => invoke('set_room_muted', { room, muted });
 
 /** Turns close-to-tray on or off, keeping the other saved settings. */
