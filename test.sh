@@ -1,13 +1,35 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, Rust unit/integration/property tests, the web UI's
 # unit and browser end-to-end tests, and the desktop app's tests. Installs what is missing first.
+# The web UI is built and its npm packages installed once, here: the suites below see P2PCHAT_UI_BUILT=1
+# and reuse that build. A suite whose script is missing or not executable fails the run; none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
-source .ci/deps.sh
-p2pchat_install_apt
-p2pchat_check_toolchain
+
+# The suites run after the Rust checks, in this order.
+SUITES=(tests/e2e/run.sh src-tauri/tests/run-app-tests.sh)
+
+check_suite() { # check_suite SCRIPT: fails the run unless SCRIPT exists and is executable
+  if [[ ! -f "$1" ]]; then
+    echo "test.sh: FAIL: test suite $1 is missing" >&2
+    exit 1
+  fi
+  if [[ ! -x "$1" ]]; then
+    echo "test.sh: FAIL: test suite $1 is not executable (chmod +x $1)" >&2
+    exit 1
+  fi
+}
+# Before anything else, so a missing suite fails at once rather than after the builds.
+for suite in "${SUITES[@]}"; do check_suite "$suite"; done
 
 step() { echo; echo "==> $*"; }
+
+source .ci/deps.sh
+p2pchat_install_apt # everything: serving, the desktop app, GStreamer, the tests' tools
+p2pchat_check_toolchain
+p2pchat_check_lint_tools
+unset P2PCHAT_UI_BUILT # this run builds the UI itself, whatever the calling shell had
+p2pchat_npm_install ui tests/e2e
 
 step "rustfmt"
 cargo fmt --all --check
@@ -21,15 +43,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Rust tests (protocol, signaling server, fuzz properties)"
 PROPTEST_CASES="${PROPTEST_CASES:-2000}" cargo test --workspace --locked
 
-if [[ -x tests/e2e/run.sh ]]; then
-  step "web UI: unit tests and browser end-to-end tests"
-  tests/e2e/run.sh
-fi
+step "web UI: unit tests and browser end-to-end tests"
+check_suite tests/e2e/run.sh
+tests/e2e/run.sh
 
-if [[ -x src-tauri/tests/run-app-tests.sh ]]; then
-  step "desktop app under Xvfb"
-  src-tauri/tests/run-app-tests.sh
-fi
+step "desktop app under Xvfb"
+check_suite src-tauri/tests/run-app-tests.sh
+src-tauri/tests/run-app-tests.sh
 
 echo
 echo "test.sh: all checks passed"

@@ -1,29 +1,72 @@
-# Sourced by run.sh, test.sh and .ci/run: installs what the project needs on Debian 12 (root), only what
-# is missing, and points build caches outside the clone so repeated runs reuse them.
+# Sourced by run.sh, test.sh, tests/e2e/run.sh and src-tauri/tests/run-app-tests.sh: installs what the
+# project needs on Debian 12 (root), only what is missing, and points build caches outside the clone so
+# repeated runs reuse them.
 
-# Debian packages: C toolchain for -sys crates, the browser and servers the tests drive, the Tauri stack.
-P2PCHAT_APT_PACKAGES=(
-  build-essential pkg-config libssl-dev curl ca-certificates iproute2 procps
-  chromium coturn xvfb x11-utils dbus dbus-x11 dunst imagemagick
-  libwebkit2gtk-4.1-dev webkit2gtk-driver librsvg2-dev libayatana-appindicator3-dev libxdo-dev
+# Debian packages, by what needs them. Install them with the p2pchat_install_apt* functions below.
+
+# Building and serving (./run.sh: the signaling server and the web UI): C toolchain and OpenSSL headers for
+# -sys crates, HTTPS for rustup, cargo and npm.
+P2PCHAT_APT_SERVE=(build-essential pkg-config libssl-dev curl ca-certificates)
+
+# Building and running the desktop app (src-tauri/): the Tauri 2 stack on WebKitGTK.
+P2PCHAT_APT_APP=(libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libxdo-dev)
+
+# The desktop app's native calls: GStreamer (capture, codecs, jitter buffer, playback). Its packages go
+# here; they are installed wherever the desktop app is (p2pchat_install_apt_app, p2pchat_install_apt).
+P2PCHAT_APT_GSTREAMER=()
+
+# Tests only: network namespaces and process tools (tests/e2e/netns.sh), Chromium for the browser
+# end-to-end tests, coturn for the TURN tests; for the app under Xvfb: X server and xwininfo, a session
+# D-Bus, a notification daemon, ImageMagick (screenshot check), WebKitWebDriver, python3 (free ports,
+# reading the app's SQLite history).
+P2PCHAT_APT_TEST=(
+  iproute2 procps chromium coturn
+  xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3
 )
 
-p2pchat_install_apt() {
-  local missing=()
-  for pkg in "${P2PCHAT_APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+# Installs those of the given Debian packages that are missing. `apt-get update` runs at most once per run,
+# only when something is missing, before installing (P2PCHAT_APT_UPDATED is exported, so scripts started
+# from a run do not update again).
+p2pchat_apt_install() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    # shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not a shell expansion
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
   done
-  if ((${#missing[@]})); then
-    echo "installing Debian packages: ${missing[*]}"
+  ((${#missing[@]})) || return 0
+  echo "installing Debian packages: ${missing[*]}"
+  if [[ -z "${P2PCHAT_APT_UPDATED:-}" ]]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    export P2PCHAT_APT_UPDATED=1
   fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# What ./run.sh needs to build and serve: no browser, TURN server, X server or WebKitGTK.
+p2pchat_install_apt_serve() {
+  p2pchat_apt_install "${P2PCHAT_APT_SERVE[@]}"
+}
+
+# What building and running the desktop app needs (without its test tools).
+p2pchat_install_apt_app() {
+  p2pchat_apt_install "${P2PCHAT_APT_SERVE[@]}" "${P2PCHAT_APT_APP[@]}" "${P2PCHAT_APT_GSTREAMER[@]}"
+}
+
+# Everything: serving, the desktop app, GStreamer and the tests (test.sh and its suites), in one install.
+p2pchat_install_apt() {
+  p2pchat_apt_install "${P2PCHAT_APT_SERVE[@]}" "${P2PCHAT_APT_APP[@]}" "${P2PCHAT_APT_GSTREAMER[@]}" \
+    "${P2PCHAT_APT_TEST[@]}"
+}
+
+# cargo and npm (the prerequisites the README asks for).
 p2pchat_check_toolchain() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; return 1; }
   command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ first" >&2; return 1; }
-  # rustup components are preinstalled on the CI image; add them where rustup can reach its server.
+}
+
+# rustfmt and clippy (test.sh only). They are preinstalled on the CI image; add them where rustup can reach
+# its server.
+p2pchat_check_lint_tools() {
   if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
   fi
@@ -33,12 +76,31 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
 export npm_config_cache="${npm_config_cache:-$HOME/.cache/p2pchat/npm}"
 mkdir -p "$CARGO_TARGET_DIR" "$npm_config_cache"
 
-# Builds the web UI into ui/dist when its sources exist.
-p2pchat_build_ui() {
-  if [[ -f ui/package.json ]]; then
-    if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules ]]; then
-      npm --prefix ui ci --no-audit --no-fund
+# `npm ci` in each given folder (ui, tests/e2e) whose packages are missing or older than its lock file
+# (npm ci writes node_modules/.package-lock.json last), so a run installs each at most once.
+p2pchat_npm_install() {
+  local dir
+  for dir in "$@"; do
+    if [[ ! -f "$dir/node_modules/.package-lock.json" ]] ||
+      [[ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+      npm --prefix "$dir" ci --no-audit --no-fund
     fi
-    npm --prefix ui run build
+  done
+}
+
+# Builds the web UI into ui/dist once per run: after a build it exports P2PCHAT_UI_BUILT=1, and with that set
+# (and ui/dist there) it does nothing, so the suites test.sh starts reuse its build while each of them run on
+# its own still builds. Entry points (test.sh, run.sh) unset the marker first so they always build.
+p2pchat_build_ui() {
+  if [[ ! -f ui/package.json ]]; then
+    echo "ui/package.json not found: cannot build the web UI (run from the repository root)" >&2
+    return 1
   fi
+  if [[ "${P2PCHAT_UI_BUILT:-}" == 1 && -f ui/dist/index.html ]]; then
+    echo "web UI: already built in this run (P2PCHAT_UI_BUILT=1)"
+    return 0
+  fi
+  p2pchat_npm_install ui
+  npm --prefix ui run build
+  export P2PCHAT_UI_BUILT=1
 }

@@ -1,34 +1,22 @@
-//! Build script: Tauri's code generation (config, icons, ACL). Declares the app's own commands so that
-//! capabilities can grant them one by one (least privilege) instead of all commands being open.
+//! Build script: Tauri's code generation (config, icons, ACL). Declares the app's own commands, read from
+//! the one command list (src/ipc/commands.rs), so that capabilities grant them one by one (least
+//! privilege) instead of all commands being open.
+
+include!("src/ipc/commands.rs");
+
+macro_rules! names {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
+        &[$(stringify!($name)),*]
+    };
+}
+
+const COMMANDS: &[&str] = app_commands!(names);
 
 fn main() {
-    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
-        tauri_build::AppManifest::new().commands(&[
-            "connect",
-            "disconnect",
-            "join_room",
-            "leave_room",
-            "send_signal",
-            "connection_state",
-            "get_settings",
-            "set_settings",
-            "app_info",
-            "report_webview_capabilities",
-            "list_conversations",
-            "messages_page",
-            "search_messages",
-            "mark_read",
-            "room_muted",
-            "set_room_muted",
-            "save_message",
-            "set_message_status",
-            "outbox",
-            "call_log",
-            "open_room_in_browser",
-            "fallback_status",
-            "fallback_send",
-            "fallback_open_peers",
-        ]),
-    ))
+    println!("cargo:rerun-if-changed=src/ipc/commands.rs");
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
     .expect("tauri build script failed");
 }

@@ -145,8 +145,11 @@ async fn read_hello(socket: &mut WebSocket, state: &ServerState) -> Result<Hello
             return Err(refuse(socket, state, &error, Some("hello")).await);
         }
         let name = name.trim();
-        if name.chars().count() > 64 {
-            let error = RequestError::BadRequest("name must be at most 64 characters".into());
+        if name.chars().count() > chat_protocol::MAX_NAME_CHARS {
+            let error = RequestError::BadRequest(format!(
+                "name must be at most {} characters",
+                chat_protocol::MAX_NAME_CHARS
+            ));
             return Err(refuse(socket, state, &error, Some("hello")).await);
         }
         let grant = match &state.auth {

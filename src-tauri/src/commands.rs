@@ -1,83 +1,31 @@
 //! The commands the web UI invokes (`invoke('<name>', {snake_case args})`). Each is thin: validate,
-//! call a plain module, map the error to `{kind, message}`. The list, with events, is in docs/app.md.
+//! call a plain module, map the error to `{kind, message}` (`error`). Every command here is in the one
+//! list, src/ipc/commands.rs, with the same arguments; docs/app.md describes them.
 
 use std::sync::Arc;
 
+use p2pchat_core::signaling::{ClientConfig, ConnectionState, browser_room_url, parse_server_url};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tauri::{AppHandle, Emitter, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
+use ts_rs::TS;
 
 use crate::dispatch;
+use crate::error::{CommandError, ErrorKind};
+use crate::fallback::{self, FallbackStatus};
+use crate::frontend::TauriUi;
 use crate::history::search::SEARCH_LIMIT;
 use crate::history::{
     CallRecord, Conversation, Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page,
     SearchHit,
 };
-use crate::settings::{Settings, SettingsError};
-use crate::shell::TauriUi;
-use crate::signaling::{
-    ClientConfig, ConnectionState, SignalingError, browser_room_url, parse_server_url,
-};
-use crate::state::{AppState, HistoryUnavailable, rooms};
+use crate::ipc::WEBVIEW_EVENT;
+use crate::settings::Settings;
+use crate::state::AppState;
 use crate::webview::WebviewCapabilities;
 
-/// Event with the webview's WebRTC capabilities, sent once the page reported them.
-pub const WEBVIEW_EVENT: &str = "app://webview";
-
-/// What a failed command returns to the UI.
-#[derive(Debug, Serialize)]
-pub struct CommandError {
-    /// Stable name: invalid, not_connected, locked, busy, disk_full, corrupt, database, unavailable, ...
-    pub kind: &'static str,
-    pub message: String,
-}
-
 type Result<T> = std::result::Result<T, CommandError>;
-
-impl From<crate::history::HistoryError> for CommandError {
-    fn from(err: crate::history::HistoryError) -> Self {
-        CommandError {
-            kind: err.kind(),
-            message: err.to_string(),
-        }
-    }
-}
-
-impl From<SignalingError> for CommandError {
-    fn from(err: SignalingError) -> Self {
-        let kind = match err {
-            SignalingError::NotConnected => "not_connected",
-            SignalingError::InvalidUrl { .. } | SignalingError::InvalidRoom(_) => "invalid",
-        };
-        CommandError {
-            kind,
-            message: err.to_string(),
-        }
-    }
-}
-
-impl From<SettingsError> for CommandError {
-    fn from(err: SettingsError) -> Self {
-        match err {
-            SettingsError::History(e) => e.into(),
-            SettingsError::Url(e) => e.into(),
-            SettingsError::Name => CommandError {
-                kind: "invalid",
-                message: err.to_string(),
-            },
-        }
-    }
-}
-
-impl From<HistoryUnavailable> for CommandError {
-    fn from(err: HistoryUnavailable) -> Self {
-        CommandError {
-            kind: err.kind,
-            message: err.message,
-        }
-    }
-}
 
 /// Connects to the signaling server as `name` (and saves both). Without `url`, the saved server is used.
 /// Rooms remembered as joined are joined again. Returns the state right after starting. Already connected
@@ -101,9 +49,11 @@ pub async fn connect(
     }
     let history = state.history()?;
     let saved = Settings::load(history).await?;
-    let url = url.or(saved.server_url.clone()).ok_or(CommandError {
-        kind: "invalid",
-        message: "no signaling server configured: set one in settings".into(),
+    let url = url.or(saved.server_url.clone()).ok_or_else(|| {
+        CommandError::new(
+            ErrorKind::Invalid,
+            "no signaling server configured: set one in settings",
+        )
     })?;
     let settings = Settings {
         server_url: Some(url),
@@ -113,16 +63,16 @@ pub async fn connect(
     .save(history)
     .await?;
     let (Some(url), Some(name)) = (settings.server_url, settings.display_name) else {
-        return Err(CommandError {
-            kind: "invalid",
-            message: "server and name are required".into(),
-        });
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            "server and name are required",
+        ));
     };
     let config = ClientConfig {
         url: parse_server_url(&url)?,
         name,
         token,
-        rooms: rooms(history.joined_rooms().await?, []),
+        rooms: history.joined_rooms().await?.into_iter().collect(),
     };
     Ok(state.connect(config, Arc::new(TauriUi::new(app))))
 }
@@ -148,8 +98,8 @@ pub async fn leave_room(state: State<'_, AppState>, room: String) -> Result<()> 
     if let Ok(history) = state.history() {
         history.set_joined(&room, false).await?;
     }
-    if let Some(fallback) = state.fallback() {
-        fallback.leave_room(&room).await;
+    if let Ok(fallback) = state.fallback() {
+        fallback.sink().leave_room(&room).await;
     }
     Ok(state.with_client(|c| c.leave(&room))?)
 }
@@ -198,7 +148,7 @@ pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Res
 }
 
 /// Facts the UI needs at startup.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 pub struct AppInfo {
     pub version: String,
     pub history_path: String,
@@ -219,7 +169,7 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
             .recovered_from
             .as_ref()
             .map(|p| p.display().to_string()),
-        history_error: state.history().err().map(CommandError::from),
+        history_error: state.history().err(),
         webview: state.webview(),
     }
 }
@@ -237,8 +187,8 @@ pub fn report_webview_capabilities(
         "webview capabilities"
     );
     state.set_webview(capabilities);
-    if let Some(fallback) = state.fallback() {
-        let rtc = capabilities.rtc_peer_connection;
+    if let Ok(fallback) = state.fallback() {
+        let (fallback, rtc) = (fallback.clone(), capabilities.rtc_peer_connection);
         tauri::async_runtime::spawn(async move { fallback.webview_reported(rtc).await });
     }
     if let Err(err) = app.emit(WEBVIEW_EVENT, capabilities) {
@@ -350,9 +300,8 @@ pub async fn open_room_in_browser(
             let saved = Settings::load(state.history()?)
                 .await?
                 .server_url
-                .ok_or(CommandError {
-                    kind: "invalid",
-                    message: "no signaling server configured".into(),
+                .ok_or_else(|| {
+                    CommandError::new(ErrorKind::Invalid, "no signaling server configured")
                 })?;
             parse_server_url(&saved)?
         }
@@ -360,11 +309,38 @@ pub async fn open_room_in_browser(
     let url = browser_room_url(&server, &room)?;
     app.opener()
         .open_url(url.as_str(), None::<&str>)
-        .map_err(|e| CommandError {
-            kind: "unavailable",
-            message: format!("cannot open the browser: {e}"),
+        .map_err(|e| {
+            CommandError::new(
+                ErrorKind::Unavailable,
+                format!("cannot open the browser: {e}"),
+            )
         })?;
     Ok(url.to_string())
+}
+
+/// Whether chat goes through the native links (`active`) and whether that was forced.
+#[tauri::command]
+pub async fn fallback_status(state: State<'_, AppState>) -> Result<FallbackStatus> {
+    Ok(fallback::status(state.fallback()?).await)
+}
+
+/// Sends `text` on the chat channel to `peer` in `room`; waits while the channel's buffer is full.
+/// `false` when no channel to that peer is open.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn fallback_send(
+    state: State<'_, AppState>,
+    room: String,
+    peer: String,
+    text: String,
+) -> Result<bool> {
+    Ok(state.fallback()?.sink().send(&room, &peer, &text).await?)
+}
+
+/// Peers of `room` whose chat channel is open now (for a UI entering a room whose links the backend
+/// opened earlier, e.g. rooms rejoined at startup).
+#[tauri::command(rename_all = "snake_case")]
+pub fn fallback_open_peers(state: State<'_, AppState>, room: String) -> Result<Vec<String>> {
+    Ok(state.fallback()?.sink().open_peers(&room))
 }
 
 #[cfg(test)]

@@ -2,31 +2,44 @@
 //! signaling socket it owns, forwards frames and state to the web UI as events, keeps history, and
 //! notifies. `run()` is the entry point of desktop (`main.rs`) and mobile builds.
 //!
-//! Map: `history` (SQLite), `signaling` (WebSocket client), `dispatch` (signaling → UI/history/notify),
-//! `notify` (rules and texts), `settings`, `state` (shared state), `commands` (the UI's API), `shell`
-//! (events, notifications, tray, window), `webview` (WebRTC in WebKitGTK and its detection), `fallback`
-//! (native WebRTC data channels for chat where the webview has none).
+//! The Tauri-free client (signaling client, native data-channel links, chat rules) is the `p2pchat-core`
+//! crate (src-tauri/core); this crate adapts it to the window.
+//!
+//! Map: `ipc` (the contract with the UI: command list, events, generated TypeScript), `commands` (the
+//! UI's API, thin), `error` (what a failed command returns), `history` (SQLite), `dispatch` (signaling →
+//! UI/history/notify), `notify` (rules and texts), `settings`, `state` (shared state), `frontend` (events,
+//! notifications, tray, window), `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the
+//! native links wired to the window where the webview has no WebRTC).
 
+#[macro_use]
+pub mod ipc;
 mod commands;
 pub mod dispatch;
+mod error;
 pub mod fallback;
+mod frontend;
 pub mod history;
 pub mod notify;
 pub mod settings;
-mod shell;
-pub mod signaling;
 mod state;
 pub mod webview;
 
 use std::sync::Arc;
 
+use p2pchat_core::signaling::{ClientConfig, ClientSlot, parse_server_url};
 use tauri::webview::PageLoadEvent;
 use tauri::{App, AppHandle, Manager};
 
 use crate::history::{DB_FILE, History, OpenOptions};
 use crate::settings::Settings;
-use crate::signaling::{ClientConfig, parse_server_url};
 use crate::state::AppState;
+
+/// The invoke handler of every command in the list (src/ipc/commands.rs).
+macro_rules! handler {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
+        tauri::generate_handler![$(commands::$name),*]
+    };
+}
 
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
@@ -47,33 +60,8 @@ pub fn run() {
                 tracing::warn!(%err, "cannot run the WebRTC detection script");
             }
         })
-        .on_window_event(shell::on_window_event)
-        .invoke_handler(tauri::generate_handler![
-            commands::connect,
-            commands::disconnect,
-            commands::join_room,
-            commands::leave_room,
-            commands::send_signal,
-            commands::connection_state,
-            commands::get_settings,
-            commands::set_settings,
-            commands::app_info,
-            commands::report_webview_capabilities,
-            commands::list_conversations,
-            commands::messages_page,
-            commands::search_messages,
-            commands::mark_read,
-            commands::room_muted,
-            commands::set_room_muted,
-            commands::save_message,
-            commands::set_message_status,
-            commands::outbox,
-            commands::call_log,
-            commands::open_room_in_browser,
-            fallback::bridge::fallback_status,
-            fallback::bridge::fallback_send,
-            fallback::bridge::fallback_open_peers,
-        ])
+        .on_window_event(frontend::on_window_event)
+        .invoke_handler(app_commands!(handler))
         .run(tauri::generate_context!());
     if let Err(err) = result {
         tracing::error!(%err, "p2pchat stopped with an error");
@@ -95,20 +83,22 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
         },
         Err(err) => tracing::error!(%err, "history unavailable; chat history will not be saved"),
     }
+    let client = ClientSlot::default();
+    let fallback = fallback::start(app.handle().clone(), client.clone());
     app.manage(AppState::new(
         opened.map(|o| (o.history, o.recovered_from)),
         path,
+        client,
+        Some(fallback),
     ));
-    let fallback = fallback::bridge::AppFallback::new(app.handle().clone());
-    app.state::<AppState>().set_fallback(fallback);
 
     #[cfg(target_os = "linux")]
     if let Some(window) = app.get_webview_window("main") {
         window.with_webview(|webview| webview::enable_webrtc(&webview))?;
     }
-    shell::setup_notifications(app.handle());
+    frontend::setup_notifications(app.handle());
     #[cfg(desktop)]
-    shell::setup_tray(app.handle())?;
+    frontend::setup_tray(app.handle())?;
 
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move { connect_at_startup(handle).await });
@@ -168,5 +158,5 @@ async fn connect_at_startup(app: AppHandle) {
         token: None,
         rooms,
     };
-    state.connect(config, Arc::new(shell::TauriUi::new(app.clone())));
+    state.connect(config, Arc::new(frontend::TauriUi::new(app.clone())));
 }

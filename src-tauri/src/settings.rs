@@ -2,16 +2,17 @@
 //! file holds the app's state, and validated before they are saved.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::history::{History, HistoryError};
-use crate::signaling::{SignalingError, parse_server_url};
+use p2pchat_core::signaling::{SignalingError, parse_server_url};
 
 const SERVER_URL: &str = "server_url";
 const DISPLAY_NAME: &str = "display_name";
 const CLOSE_TO_TRAY: &str = "close_to_tray";
 
 /// What the settings screen edits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Settings {
     /// `ws(s)://host[:port]/ws` of the signaling server.
     pub server_url: Option<String>,
@@ -48,7 +49,7 @@ impl Settings {
         }
         if let Some(name) = &self.display_name {
             let name = name.trim();
-            if name.is_empty() || name.chars().count() > 64 {
+            if name.is_empty() || name.chars().count() > chat_protocol::MAX_NAME_CHARS {
                 return Err(SettingsError::Name);
             }
             self.display_name = Some(name.to_owned());

@@ -1,70 +1,71 @@
 //! The app's shared state behind Tauri's `State`: the history database (or why it could not be opened),
-//! the current signaling client, and what the webview reported about WebRTC. Starting a client wires its
-//! events to the dispatcher; replacing it drops (closes) the previous one.
+//! the current signaling client, the native links behind their gate, and what the webview reported about
+//! WebRTC. Starting a client wires its events to the links and the dispatcher; replacing it drops (closes)
+//! the previous one.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use p2pchat_core::links::gate::FallbackGate;
+use p2pchat_core::signaling::{
+    Client, ClientConfig, ClientEvent, ClientSlot, ConnectionState, SignalingError,
+};
 use tokio::sync::mpsc;
 
 use crate::dispatch::{self, Ui};
-use crate::fallback::bridge::AppFallback;
+use crate::error::{CommandError, ErrorKind};
 use crate::history::{History, HistoryError};
-use crate::signaling::{Client, ClientConfig, ClientEvent, ConnectionState, SignalingError};
 use crate::webview::WebviewCapabilities;
 
 /// Events buffered between the socket and the dispatcher before the socket reader waits.
 const EVENT_BUFFER: usize = 256;
 
 pub struct AppState {
-    history: Result<History, (String, &'static str)>,
+    history: Result<History, CommandError>,
     pub history_path: PathBuf,
     /// Where a damaged database was moved at startup, for the UI to tell the user.
     pub recovered_from: Option<PathBuf>,
-    client: Mutex<Option<Client>>,
+    client: ClientSlot,
+    /// Native data channels for chat where the webview has no WebRTC (absent in command tests).
+    fallback: Option<Arc<FallbackGate>>,
     webview: Mutex<Option<WebviewCapabilities>>,
     close_to_tray: AtomicBool,
-    /// Native data channels for chat where the webview has no WebRTC (set once at startup).
-    fallback: OnceLock<Arc<AppFallback>>,
 }
 
 impl AppState {
+    /// `client` is the slot the links relay their negotiation through (see `fallback::start`).
     pub fn new(
         history: Result<(History, Option<PathBuf>), HistoryError>,
         history_path: PathBuf,
+        client: ClientSlot,
+        fallback: Option<FallbackGate>,
     ) -> AppState {
         let (history, recovered_from) = match history {
             Ok((history, recovered)) => (Ok(history), recovered),
-            Err(err) => (Err((err.to_string(), err.kind())), None),
+            Err(err) => (Err(err.into()), None),
         };
         AppState {
             history,
             history_path,
             recovered_from,
-            client: Mutex::new(None),
+            client,
+            fallback: fallback.map(Arc::new),
             webview: Mutex::new(None),
             close_to_tray: AtomicBool::new(true),
-            fallback: OnceLock::new(),
         }
     }
 
     /// The history, or the error that kept it from opening (the app still runs: signaling works).
-    pub fn history(&self) -> Result<&History, HistoryUnavailable> {
-        self.history
-            .as_ref()
-            .map_err(|(message, kind)| HistoryUnavailable {
-                message: message.clone(),
-                kind,
-            })
+    pub fn history(&self) -> Result<&History, CommandError> {
+        self.history.as_ref().map_err(Clone::clone)
     }
 
     /// Connects (replacing any current client) as `name` to `url`, joining `rooms`.
     pub fn connect(&self, config: ClientConfig, ui: Arc<impl Ui>) -> ConnectionState {
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
         let history = self.history.as_ref().ok().cloned();
-        let fallback = self.fallback();
+        let fallback = self.fallback.clone();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
                 if let (Some(fallback), ClientEvent::Frame(frame)) = (&fallback, &event) {
@@ -75,15 +76,15 @@ impl AppState {
         });
         let client = Client::spawn(config, tx);
         let state = client.state();
-        *self.client() = Some(client);
+        self.client.replace(Some(client));
         state
     }
 
-    /// Closes the connection and the fallback's peer links; the UI shows offline.
+    /// Closes the connection and the links; the UI shows offline.
     pub fn disconnect(&self) {
-        *self.client() = None;
-        if let Some(fallback) = self.fallback() {
-            tokio::spawn(async move { fallback.close_all().await });
+        self.client.replace(None);
+        if let Some(fallback) = self.fallback.clone() {
+            tokio::spawn(async move { fallback.sink().close_all().await });
         }
     }
 
@@ -92,32 +93,30 @@ impl AppState {
         &self,
         f: impl FnOnce(&Client) -> Result<T, SignalingError>,
     ) -> Result<T, SignalingError> {
-        self.client()
-            .as_ref()
-            .map_or(Err(SignalingError::NotConnected), f)
+        self.client.with(f)
     }
 
     /// The current client's configuration (server, name, rooms it started with), if any.
     pub fn client_config(&self) -> Option<ClientConfig> {
-        self.client().as_ref().map(|c| c.config().clone())
+        self.client.config()
     }
 
     pub fn connection_state(&self) -> ConnectionState {
-        self.client()
-            .as_ref()
-            .map_or(ConnectionState::Offline, Client::state)
+        self.client.state()
+    }
+
+    /// The native links, or `unavailable` where they were not started.
+    pub fn fallback(&self) -> Result<&Arc<FallbackGate>, CommandError> {
+        self.fallback.as_ref().ok_or_else(|| {
+            CommandError::new(
+                ErrorKind::Unavailable,
+                "the native data-channel fallback is not started",
+            )
+        })
     }
 
     pub fn set_webview(&self, caps: WebviewCapabilities) {
         *lock(&self.webview) = Some(caps);
-    }
-
-    pub fn set_fallback(&self, fallback: AppFallback) {
-        let _ = self.fallback.set(Arc::new(fallback));
-    }
-
-    pub fn fallback(&self) -> Option<Arc<AppFallback>> {
-        self.fallback.get().cloned()
     }
 
     pub fn webview(&self) -> Option<WebviewCapabilities> {
@@ -132,22 +131,6 @@ impl AppState {
     pub fn set_close_to_tray(&self, on: bool) {
         self.close_to_tray.store(on, Ordering::Relaxed);
     }
-
-    fn client(&self) -> MutexGuard<'_, Option<Client>> {
-        lock(&self.client)
-    }
-}
-
-/// Rooms to join: the ones remembered as joined plus any given now.
-pub fn rooms(joined: Vec<String>, extra: impl IntoIterator<Item = String>) -> BTreeSet<String> {
-    joined.into_iter().chain(extra).collect()
-}
-
-/// The history could not be opened at startup.
-#[derive(Debug, Clone)]
-pub struct HistoryUnavailable {
-    pub message: String,
-    pub kind: &'static str,
 }
 
 /// A poisoned lock only means another thread panicked mid-update of plain data; keep going.

@@ -4,9 +4,10 @@
 //! and reported back, so the UI can explain why calls are unavailable and offer the browser instead.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// What the page reported about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct WebviewCapabilities {
     pub rtc_peer_connection: bool,
     pub get_user_media: bool,

@@ -21,11 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
-# Debian packages (Tauri stack, Xvfb, D-Bus, dunst, ImageMagick): the project's one install list.
+# Debian packages (Tauri stack, Xvfb, D-Bus, dunst, ImageMagick), npm installs, the UI build and the cache
+# locations (CARGO_TARGET_DIR): .ci/deps.sh. Run from test.sh, its installs and UI build are reused.
 source .ci/deps.sh
 [[ -n "${P2PCHAT_IN_NETNS:-}" ]] || p2pchat_install_apt
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
 WORK="${APP_TEST_DIR:-$(mktemp -d /tmp/p2pchat-app-test.XXXXXX)}"
 mkdir -p "$WORK"
 PIDS=()
@@ -42,12 +42,13 @@ trap cleanup EXIT
 
 # Build outside the namespace (it has no network), then run the rest of this script inside it.
 if [[ -z "${P2PCHAT_IN_NETNS:-}" ]]; then
-  # The app embeds ui/dist at compile time: build the web UI first.
+  # The app embeds ui/dist at compile time: build the web UI first (once per run: P2PCHAT_UI_BUILT).
   p2pchat_build_ui >/dev/null
   # playwright-core drives Chromium in the chat check (tests/e2e's package).
-  [[ -d tests/e2e/node_modules ]] || npm --prefix tests/e2e ci --no-audit --no-fund
+  p2pchat_npm_install tests/e2e
   echo "==> building the app, the headless peer and the signaling server (debug)"
-  timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example ring --example history-bench --example p2pchat-peer
+  timeout 1800 cargo build -q -p signaling-server -p p2pchat-app --bins --example history-bench
+  timeout 1800 cargo build -q -p p2pchat-core --example ring --example p2pchat-peer
   trap - EXIT
   exec env P2PCHAT_IN_NETNS=1 APP_TEST_DIR="$WORK" tests/e2e/netns.sh "$ROOT/src-tauri/tests/run-app-tests.sh" "$@"
 fi

@@ -3,7 +3,7 @@
 // (both directions) and Chromium↔Chromium as the reference, with 64 KiB and 1 KiB messages in the chat
 // wire format, and the Rust peer's peak RSS. Senders wait on the channel's buffered amount (Chromium:
 // bufferedAmountLowThreshold; Rust: the manager's send-buffer bound). Uses a release build of the CLI
-// peer: `cargo build --release -p p2pchat-app --example p2pchat-peer`. Run (root, network namespace):
+// peer: `cargo build --release -p p2pchat-core --example p2pchat-peer`. Run (root, network namespace):
 //   tests/e2e/netns.sh node tests/e2e/bench-datachannel.mjs
 // Prints one JSON line per measurement and a Markdown table.
 

@@ -1,4 +1,4 @@
-// Drives the headless CLI peer `p2pchat-peer` (src-tauri/examples/p2pchat-peer.rs) from the e2e tests and
+// Drives the headless CLI peer `p2pchat-peer` (src-tauri/core/examples/p2pchat-peer.rs) from the e2e tests and
 // the data-channel benchmark: starts it against a server, collects the JSON lines it prints, and types
 // chat lines on its stdin. Stopped by its own PID.
 

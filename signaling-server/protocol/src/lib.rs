@@ -13,6 +13,10 @@ pub mod typescript;
 
 /// Protocol version spoken by this crate; `hello.v` must equal it.
 pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest display name in `hello`, in characters (the server refuses longer ones).
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest room name, in characters (see [`is_valid_room_name`]).
+pub const MAX_ROOM_NAME_CHARS: usize = 64;
 
 /// A frame a client sends to the server. Parse with [`ClientFrame::parse`]: serde's tagged-enum
 /// derive cannot keep `data` as raw JSON, so parsing goes through a flat envelope.
@@ -56,7 +60,7 @@ pub struct Resume {
 
 /// A frame the server sends to a client. Every one carries `seq` (see `docs/protocol.md`, Session 3).
 /// Parse with [`ServerFrame::parse`] (same reason as [`ClientFrame`]).
-#[derive(Debug, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerFrame {
     Welcome {
@@ -381,9 +385,9 @@ fn parse_envelope(text: &str) -> Result<Envelope, ParseError> {
     })
 }
 
-/// Room names: 1–64 characters of `[A-Za-z0-9._-]`.
+/// Room names: 1–[`MAX_ROOM_NAME_CHARS`] characters of `[A-Za-z0-9._-]`.
 pub fn is_valid_room_name(room: &str) -> bool {
-    (1..=64).contains(&room.len())
+    (1..=MAX_ROOM_NAME_CHARS).contains(&room.len())
         && room
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))

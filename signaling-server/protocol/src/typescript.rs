@@ -27,8 +27,12 @@ pub fn generate() -> String {
         out.push_str("\n\n");
     }
     out.push_str(&format!(
-        "export const PROTOCOL_VERSION = {};\n",
-        crate::PROTOCOL_VERSION
+        "export const PROTOCOL_VERSION = {};\n\
+         export const MAX_NAME_CHARS = {};\n\
+         export const MAX_ROOM_NAME_CHARS = {};\n",
+        crate::PROTOCOL_VERSION,
+        crate::MAX_NAME_CHARS,
+        crate::MAX_ROOM_NAME_CHARS
     ));
     out
 }

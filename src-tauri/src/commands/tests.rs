@@ -19,7 +19,12 @@ fn app(dir: &TempDir) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
         .expect("history opens")
         .history;
     let app = mock_builder()
-        .manage(AppState::new(Ok((history, None)), path))
+        .manage(AppState::new(
+            Ok((history, None)),
+            path,
+            Default::default(),
+            None,
+        ))
         .invoke_handler(tauri::generate_handler![
             super::save_message,
             super::messages_page,

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::history::{CallDirection, CallOutcome, History, HistoryError, NewCall, NewMessage};
 use crate::notify::{self, Alert};
-use crate::signaling::{ClientEvent, ConnectionState};
+use p2pchat_core::signaling::{ClientEvent, ConnectionState};
 
 /// Name shown for a peer the app has never seen named.
 const UNKNOWN_PEER: &str = "Someone";

@@ -5,10 +5,11 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use ts_rs::TS;
 
 use super::{History, HistoryError, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum CallDirection {
     Incoming,
@@ -36,7 +37,7 @@ impl TryFrom<String> for CallDirection {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum CallOutcome {
     Answered,
@@ -70,7 +71,7 @@ impl TryFrom<String> for CallOutcome {
 }
 
 /// A call that starts ringing (incoming) or is placed (outgoing).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct NewCall {
     pub id: String,
     pub room: String,
@@ -81,7 +82,7 @@ pub struct NewCall {
 }
 
 /// One row of the call log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct CallRecord {
     pub id: String,
     pub room: String,

@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 use sqlx::Row;
+use ts_rs::TS;
 
 use super::{History, HistoryError, MessageStatus, now_ms};
 
 /// The last message of a conversation, as the list shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct MessagePreview {
     pub id: String,
     pub sender_name: String,
@@ -18,7 +19,7 @@ pub struct MessagePreview {
 }
 
 /// One row of the conversation list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct Conversation {
     pub room: String,
     pub title: Option<String>,

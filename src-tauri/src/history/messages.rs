@@ -2,6 +2,7 @@
 //! changes as a message is sent and acknowledged, and the outbox of messages still waiting to go out.
 
 use std::collections::BTreeSet;
+use ts_rs::TS;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +16,7 @@ const MAX_PAGE: u32 = 500;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Where a message is in its life. Outgoing: pending → sent → delivered, or failed. Incoming: received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     Pending,
@@ -52,7 +53,7 @@ impl TryFrom<String> for MessageStatus {
 }
 
 /// A message to store: outgoing before it is sent (status pending), incoming when it arrives (received).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct NewMessage {
     /// Client-made unique id (UUIDv7 by convention).
     pub id: String,
@@ -102,7 +103,7 @@ impl NewMessage {
 }
 
 /// A stored message as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, TS)]
 pub struct Message {
     pub id: String,
     pub room: String,
@@ -118,14 +119,14 @@ pub struct Message {
 }
 
 /// Position in a conversation: pages go to messages strictly older than this.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Cursor {
     pub sent_at: i64,
     pub id: String,
 }
 
 /// One page of a conversation, newest first; `next` fetches the older page, `None` at the beginning.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct Page {
     pub messages: Vec<Message>,
     pub next: Option<Cursor>,

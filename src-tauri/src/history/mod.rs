@@ -56,22 +56,6 @@ pub enum HistoryError {
     Database(String),
 }
 
-impl HistoryError {
-    /// A stable machine-readable name for the UI (`error.kind`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            HistoryError::Locked { .. } => "locked",
-            HistoryError::Busy => "busy",
-            HistoryError::DiskFull(_) => "disk_full",
-            HistoryError::Corrupt(_) | HistoryError::MoveAside { .. } => "corrupt",
-            HistoryError::Folder { .. } => "folder",
-            HistoryError::Migrate(_) => "migrate",
-            HistoryError::Invalid(_) => "invalid",
-            HistoryError::Database(_) => "database",
-        }
-    }
-}
-
 impl From<sqlx::Error> for HistoryError {
     fn from(err: sqlx::Error) -> Self {
         // SQLite primary result codes (the low byte of extended codes).

@@ -11,6 +11,7 @@
 //! whole word is checked here.
 
 use std::cmp::Reverse;
+use ts_rs::TS;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
@@ -38,14 +39,14 @@ const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
 /// A piece of a snippet; `hit` parts matched the query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct SnippetPart {
     pub text: String,
     pub hit: bool,
 }
 
 /// One search result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct SearchHit {
     pub id: String,
     pub room: String,

@@ -16,3 +16,5 @@ export type ErrorCode = "bad_request" | "too_large" | "rate_limited" | "unauthor
 export type SignalData = { "kind": "invite", call: string, media: Array<string>, } | { "kind": "accept", call: string, } | { "kind": "decline", call: string, } | { "kind": "hangup", call: string, } | { "kind": "cancel", call: string, } | { "kind": "offer", sdp: string, } | { "kind": "answer", sdp: string, } | { "kind": "candidate", candidate: Record<string, unknown> | null, } | { "kind": "restart" } | { "kind": "dc-fallback" };
 
 export const PROTOCOL_VERSION = 1;
+export const MAX_NAME_CHARS = 64;
+export const MAX_ROOM_NAME_CHARS = 64;

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use p2pchat_app_lib::fallback::wire::WireMessage;
-use p2pchat_app_lib::fallback::{FallbackEvent, FallbackManager, FallbackOptions};
-use p2pchat_app_lib::signaling::{
+use p2pchat_core::chat::ChannelMessage;
+use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
+use p2pchat_core::signaling::{
     Client, ClientConfig, ClientEvent, ConnectionState, parse_server_url,
 };
 use tokio::sync::mpsc;
@@ -45,8 +45,8 @@ fn runnable() -> bool {
 
 /// One person: the app's signaling client feeding a fallback manager.
 struct Peer {
-    manager: FallbackManager,
-    events: mpsc::Receiver<FallbackEvent>,
+    manager: LinkManager,
+    events: mpsc::Receiver<LinkEvent>,
     client: std::sync::Arc<Client>,
 }
 
@@ -62,13 +62,13 @@ impl Peer {
         let client = std::sync::Arc::new(Client::spawn(config, client_tx));
         let (events_tx, events) = mpsc::channel(256);
         let signaling = client.clone();
-        let manager = FallbackManager::new(
+        let manager = LinkManager::new(
             move |room, to, data| {
                 let raw = serde_json::value::to_raw_value(&data).unwrap();
                 let _ = signaling.signal(room, to, raw);
             },
             events_tx,
-            FallbackOptions::default(),
+            LinkOptions::default(),
         );
         let pump = manager.clone();
         let (joined_tx, mut joined) = mpsc::channel(1);
@@ -94,7 +94,7 @@ impl Peer {
     }
 
     /// The next event, failing the test after a bounded wait.
-    async fn next(&mut self) -> FallbackEvent {
+    async fn next(&mut self) -> LinkEvent {
         tokio::time::timeout(WAIT, self.events.recv())
             .await
             .expect("an event in time")
@@ -103,7 +103,7 @@ impl Peer {
 
     async fn opened(&mut self) -> String {
         loop {
-            if let FallbackEvent::Open { peer, .. } = self.next().await {
+            if let LinkEvent::Open { peer, .. } = self.next().await {
                 return peer;
             }
         }
@@ -111,12 +111,12 @@ impl Peer {
 }
 
 /// Sends `count` numbered chat messages, restarting ICE halfway.
-async fn send_all(manager: FallbackManager, peer: String) {
+async fn send_all(manager: LinkManager, peer: String) {
     for i in 0..MESSAGES {
         if i == MESSAGES / 2 {
             assert!(manager.restart_ice(ROOM, &peer), "link exists");
         }
-        let text = WireMessage::msg(format!("{i}"), "t").to_text();
+        let text = ChannelMessage::msg(format!("{i}"), "t").to_text();
         let sent = manager.send(ROOM, &peer, &text).await.expect("send");
         assert!(sent, "channel open for message {i}");
     }
@@ -127,12 +127,12 @@ async fn receive_all(peer: &mut Peer) -> Vec<String> {
     let mut bodies = Vec::new();
     while bodies.len() < MESSAGES {
         match peer.next().await {
-            FallbackEvent::Message { text, .. } => {
-                if let Some(WireMessage::Msg { body, .. }) = WireMessage::parse(&text) {
+            LinkEvent::Message { text, .. } => {
+                if let Some(ChannelMessage::Msg { body, .. }) = ChannelMessage::parse(&text) {
                     bodies.push(body);
                 }
             }
-            FallbackEvent::Failed { reason, .. } => panic!("link failed: {reason}"),
+            LinkEvent::Failed { reason, .. } => panic!("link failed: {reason}"),
             _ => {}
         }
     }
@@ -169,7 +169,7 @@ async fn two_rust_peers_chat_in_order_across_an_ice_restart() {
     bob.manager.leave_room(ROOM).await;
     bob.client.leave(ROOM).unwrap();
     loop {
-        if let FallbackEvent::Closed { peer, .. } = ann.next().await {
+        if let LinkEvent::Closed { peer, .. } = ann.next().await {
             assert_eq!(peer, bob_id);
             break;
         }

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use p2pchat_app_lib::fallback::wire::WireMessage;
-use p2pchat_app_lib::fallback::{FallbackEvent, FallbackManager, FallbackOptions};
-use p2pchat_app_lib::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
+use p2pchat_core::chat::ChannelMessage;
+use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
+use p2pchat_core::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{Notify, mpsc};
@@ -102,7 +102,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let client = Arc::new(Client::spawn(config, client_tx));
     let (events_tx, mut events) = mpsc::channel(256);
     let signaling = client.clone();
-    let manager = FallbackManager::new(
+    let manager = LinkManager::new(
         move |room, to, data| {
             if let Ok(raw) = serde_json::value::to_raw_value(&data)
                 && let Err(err) = signaling.signal(room, to, raw)
@@ -111,9 +111,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }
         },
         events_tx,
-        FallbackOptions {
+        LinkOptions {
             relay_only: args.relay_only,
-            ..FallbackOptions::default()
+            ..LinkOptions::default()
         },
     );
     let (acks, acker) = spawn_acker(manager.clone(), args.room.clone());
@@ -121,7 +121,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     // Typed lines, resent to each peer when its channel opens until that peer acks (a tiny outbox).
-    let mut typed: Vec<(WireMessage, HashSet<String>)> = Vec::new();
+    let mut typed: Vec<(ChannelMessage, HashSet<String>)> = Vec::new();
     let mut received: HashSet<String> = HashSet::new();
     let mut acked_ids: HashSet<String> = HashSet::new();
     let mut order = SeqCheck::default();
@@ -159,7 +159,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 }
             }
             Some(event) = events.recv() => match event {
-                FallbackEvent::Open { peer, .. } => {
+                LinkEvent::Open { peer, .. } => {
                     emit(json!({"event": "open", "peer": peer}));
                     for (message, acked_by) in &typed {
                         if !acked_by.contains(&peer) {
@@ -173,9 +173,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         tokio::spawn(async move { let _ = work_tx.send(job.run().await).await; });
                     }
                 }
-                FallbackEvent::Message { peer, text, .. } => match WireMessage::parse(&text) {
-                    Some(WireMessage::Msg { id, body, sent_at, name }) => {
-                        let _ = acks.send((peer.clone(), WireMessage::Ack { id: id.clone() }.to_text())).await;
+                LinkEvent::Message { peer, text, .. } => match ChannelMessage::parse(&text) {
+                    Some(ChannelMessage::Msg { id, body, sent_at, name }) => {
+                        let _ = acks.send((peer.clone(), ChannelMessage::Ack { id: id.clone() }.to_text())).await;
                         if received.insert(id.clone()) {
                             order.see(&body);
                             if !args.quiet {
@@ -183,9 +183,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                             }
                         }
                     }
-                    Some(WireMessage::Ack { id }) => {
+                    Some(ChannelMessage::Ack { id }) => {
                         for (message, acked_by) in &mut typed {
-                            if matches!(message, WireMessage::Msg { id: m, .. } if *m == id)
+                            if matches!(message, ChannelMessage::Msg { id: m, .. } if *m == id)
                                 && acked_by.insert(peer.clone())
                             {
                                 emit(json!({"event": "acked", "peer": peer, "id": id}));
@@ -198,20 +198,20 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     }
                     _ => {}
                 },
-                FallbackEvent::Closed { peer, .. } => emit(json!({"event": "closed", "peer": peer})),
-                FallbackEvent::Rekeyed { from, to, .. } => emit(json!({"event": "rekeyed", "from": from, "to": to})),
-                FallbackEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),
+                LinkEvent::Closed { peer, .. } => emit(json!({"event": "closed", "peer": peer})),
+                LinkEvent::Rekeyed { from, to, .. } => emit(json!({"event": "rekeyed", "from": from, "to": to})),
+                LinkEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),
             },
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(line)) if !line.trim().is_empty() => {
-                    let message = WireMessage::msg(line.trim().to_owned(), &args.name);
+                    let message = ChannelMessage::msg(line.trim().to_owned(), &args.name);
                     let mut sent_to = Vec::new();
                     for peer in manager.open_peers(&args.room) {
                         if manager.send(&args.room, &peer, &message.to_text()).await.unwrap_or(false) {
                             sent_to.push(peer);
                         }
                     }
-                    if let WireMessage::Msg { id, .. } = &message {
+                    if let ChannelMessage::Msg { id, .. } = &message {
                         emit(json!({"event": "sent", "id": id, "to": sent_to}));
                     }
                     typed.push((message, HashSet::new()));
@@ -243,7 +243,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 /// Sends acks from their own task, so receiving never waits on our send buffer (two peers both
 /// sending at full speed would otherwise each wait for the other to read).
 fn spawn_acker(
-    manager: FallbackManager,
+    manager: LinkManager,
     room: String,
 ) -> (mpsc::Sender<(String, String)>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<(String, String)>(4096);
@@ -284,7 +284,7 @@ struct Workload {
 }
 
 struct Job {
-    manager: FallbackManager,
+    manager: LinkManager,
     room: String,
     peer: String,
     name: String,
@@ -306,7 +306,7 @@ impl Job {
             let before = self.progress.acked.load(Ordering::Acquire);
             let start = Instant::now();
             if let Err(err) = self
-                .deliver(&WireMessage::msg("ping".into(), &self.name))
+                .deliver(&ChannelMessage::msg("ping".into(), &self.name))
                 .await
             {
                 work.error = Some(err);
@@ -347,7 +347,7 @@ impl Job {
     }
 
     /// Sends one message, retrying while the channel is briefly not open.
-    async fn deliver(&self, message: &WireMessage) -> Result<(), String> {
+    async fn deliver(&self, message: &ChannelMessage) -> Result<(), String> {
         let text = message.to_text();
         for _ in 0..100 {
             match self.manager.send(&self.room, &self.peer, &text).await {
@@ -361,10 +361,10 @@ impl Job {
 }
 
 /// Message `i` of `--send`: body "<i> xxxx…" so the whole wire text is `size` bytes.
-fn numbered(i: u64, size: usize, name: &str) -> WireMessage {
-    let mut message = WireMessage::msg(format!("{i} "), name);
+fn numbered(i: u64, size: usize, name: &str) -> ChannelMessage {
+    let mut message = ChannelMessage::msg(format!("{i} "), name);
     let overhead = message.to_text().len();
-    if let WireMessage::Msg { body, .. } = &mut message {
+    if let ChannelMessage::Msg { body, .. } = &mut message {
         body.push_str(&"x".repeat(size.saturating_sub(overhead)));
     }
     message

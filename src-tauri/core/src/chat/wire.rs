@@ -1,18 +1,19 @@
-//! The chat messages that travel on the `chat` data channel, as the web UI writes them
-//! (ui/src/lib/chat/message.ts and outbox.ts): one JSON text per message. The manager only needs
-//! `peer-id`; the CLI peer speaks all of them.
+//! The messages that travel on the `chat` data channel: one JSON text each. The web UI's copy of this
+//! union is generated from it (ui/src/lib/chat/channel.gen.ts), so both sides parse the same shapes.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// One data-channel message. Anything else on the channel is not ours to interpret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "t", rename_all = "kebab-case")]
-pub enum WireMessage {
+pub enum ChannelMessage {
     /// A chat message; `id` is a UUIDv7 made by the sender, `sentAt` ms since the epoch.
     Msg {
         id: String,
         body: String,
         #[serde(rename = "sentAt")]
+        #[ts(type = "number")]
         sent_at: i64,
         name: String,
     },
@@ -22,20 +23,25 @@ pub enum WireMessage {
     PeerId { peer: String },
 }
 
-impl WireMessage {
+impl ChannelMessage {
     /// Parses a channel text; `None` for anything that is not one of our messages.
-    pub fn parse(text: &str) -> Option<WireMessage> {
+    pub fn parse(text: &str) -> Option<ChannelMessage> {
         serde_json::from_str(text).ok()
     }
 
     /// A new chat message from `name`, stamped now.
-    pub fn msg(body: String, name: &str) -> WireMessage {
-        WireMessage::Msg {
+    pub fn msg(body: String, name: &str) -> ChannelMessage {
+        ChannelMessage::Msg {
             id: uuid::Uuid::now_v7().to_string(),
             body,
             sent_at: now_ms(),
             name: name.to_owned(),
         }
+    }
+
+    /// The receipt for message `id`.
+    pub fn ack(id: &str) -> ChannelMessage {
+        ChannelMessage::Ack { id: id.to_owned() }
     }
 
     /// The JSON text sent on the channel.
@@ -60,10 +66,10 @@ mod tests {
     #[test]
     fn matches_the_web_ui_format() {
         let ui = r#"{"t":"msg","id":"0192","body":"hi","sentAt":1700000000000,"name":"Ann"}"#;
-        let parsed = WireMessage::parse(ui).unwrap();
+        let parsed = ChannelMessage::parse(ui).unwrap();
         assert_eq!(
             parsed,
-            WireMessage::Msg {
+            ChannelMessage::Msg {
                 id: "0192".into(),
                 body: "hi".into(),
                 sent_at: 1_700_000_000_000,
@@ -73,14 +79,14 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&parsed.to_text()).unwrap();
         assert_eq!(back, serde_json::from_str::<serde_json::Value>(ui).unwrap());
         assert_eq!(
-            WireMessage::parse(r#"{"t":"peer-id","peer":"p2"}"#),
-            Some(WireMessage::PeerId { peer: "p2".into() })
+            ChannelMessage::parse(r#"{"t":"peer-id","peer":"p2"}"#),
+            Some(ChannelMessage::PeerId { peer: "p2".into() })
         );
         assert_eq!(
-            WireMessage::Ack { id: "x".into() }.to_text(),
+            ChannelMessage::Ack { id: "x".into() }.to_text(),
             r#"{"t":"ack","id":"x"}"#
         );
-        assert_eq!(WireMessage::parse("not json"), None);
-        assert_eq!(WireMessage::parse(r#"{"t":"other"}"#), None);
+        assert_eq!(ChannelMessage::parse("not json"), None);
+        assert_eq!(ChannelMessage::parse(r#"{"t":"other"}"#), None);
     }
 }

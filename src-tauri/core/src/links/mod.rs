@@ -1,38 +1,32 @@
 //! Chat data channels run by Rust (webrtc-rs) where the webview has no `RTCPeerConnection` (Debian
-//! 12's WebKitGTK). [`FallbackManager`] keeps one link per remote peer and room, negotiated through
+//! 12's WebKitGTK). [`LinkManager`] keeps one link per remote peer and room, negotiated through
 //! the protocol's `signal` frames exactly like the web UI's PeerLink, so browsers interoperate
 //! without knowing. It only carries text: chat semantics (ids, acks, outbox, history) stay with its
-//! owner, except `peer-id` announcements, which re-key links here. No Tauri types: the app (see
-//! `bridge`) and the `p2pchat-peer` CLI both drive it.
+//! owner (see `crate::chat`), except `peer-id` announcements, which re-key links here. The app wraps
+//! it in a [`gate::FallbackGate`]; the `p2pchat-peer` example drives it directly.
 
-pub mod bridge;
+pub mod gate;
 mod link;
-pub mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use chat_protocol::{IceServer, ServerFrame, SignalData};
 use serde::Serialize;
 use tokio::sync::mpsc;
+use ts_rs::TS;
 
 use self::link::{Input, Link};
-use self::wire::WireMessage;
-
-pub use self::link::MAX_ICE_RESTARTS;
-
-/// How long a newly listed peer waits for a link while old links might still be re-keyed to it
-/// (after a server restart everyone has new ids; `peer-id` messages match them up).
-const REKEY_WAIT: Duration = Duration::from_millis(1500);
+use crate::chat::ChannelMessage;
+use crate::constants::REKEY_WAIT;
 /// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits.
 pub const DEFAULT_SEND_BUFFER: usize = 1024 * 1024;
 
 /// What the manager tells its owner, in order per link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum FallbackEvent {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum LinkEvent {
     /// The chat channel to `peer` is open: flush what it has not acked.
     Open {
         room: String,
@@ -62,53 +56,59 @@ pub enum FallbackEvent {
     },
 }
 
-impl FallbackEvent {
-    /// Short name: open, message, closed, rekeyed, failed.
+impl LinkEvent {
+    /// Every `kind`, in declaration order.
+    pub const KINDS: [&'static str; 5] = ["open", "message", "closed", "rekeyed", "failed"];
+
+    /// Short name, as in its `kind`: open, message, closed, rekeyed, failed.
     pub fn name(&self) -> &'static str {
         match self {
-            FallbackEvent::Open { .. } => "open",
-            FallbackEvent::Message { .. } => "message",
-            FallbackEvent::Closed { .. } => "closed",
-            FallbackEvent::Rekeyed { .. } => "rekeyed",
-            FallbackEvent::Failed { .. } => "failed",
+            LinkEvent::Open { .. } => "open",
+            LinkEvent::Message { .. } => "message",
+            LinkEvent::Closed { .. } => "closed",
+            LinkEvent::Rekeyed { .. } => "rekeyed",
+            LinkEvent::Failed { .. } => "failed",
         }
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct FallbackOptions {
+pub struct LinkOptions {
     /// Only TURN relay candidates (`iceTransportPolicy: "relay"`).
     pub relay_only: bool,
     /// Per-channel bound on unacknowledged bytes (see [`DEFAULT_SEND_BUFFER`]).
     pub send_buffer: usize,
 }
 
-impl Default for FallbackOptions {
+impl Default for LinkOptions {
     fn default() -> Self {
-        FallbackOptions {
+        LinkOptions {
             relay_only: false,
             send_buffer: DEFAULT_SEND_BUFFER,
         }
     }
 }
 
+/// Why a send on an open channel failed.
 #[derive(Debug, thiserror::Error)]
-#[error("data channel: {0}")]
-pub struct FallbackError(String);
+pub enum LinkError {
+    #[error("data channel: {0}")]
+    Channel(#[from] webrtc::error::Error),
+}
 
 /// Sends `data` to peer `to` in `room` through the signaling server.
 pub type SignalOut = dyn Fn(&str, &str, SignalData) + Send + Sync;
 
 /// The fallback's links, cheap to clone (one shared state).
 #[derive(Clone)]
-pub struct FallbackManager {
+pub struct LinkManager {
     inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
     signal_out: Box<SignalOut>,
-    events: mpsc::Sender<FallbackEvent>,
-    options: FallbackOptions,
+    events: mpsc::Sender<LinkEvent>,
+    options: LinkOptions,
     state: Mutex<State>,
     next_id: AtomicU64,
 }
@@ -128,15 +128,15 @@ struct Room {
     links: HashMap<String, Link>,
 }
 
-impl FallbackManager {
+impl LinkManager {
     /// `signal_out` relays negotiation; events arrive on `events` (a bounded queue: a slow reader
     /// slows the peers down rather than growing memory).
     pub fn new(
         signal_out: impl Fn(&str, &str, SignalData) + Send + Sync + 'static,
-        events: mpsc::Sender<FallbackEvent>,
-        options: FallbackOptions,
-    ) -> FallbackManager {
-        FallbackManager {
+        events: mpsc::Sender<LinkEvent>,
+        options: LinkOptions,
+    ) -> LinkManager {
+        LinkManager {
             inner: Arc::new(Inner {
                 signal_out: Box::new(signal_out),
                 events,
@@ -200,7 +200,7 @@ impl FallbackManager {
                 .filter_map(Link::open_channel)
                 .collect::<Vec<_>>()
         };
-        let text = WireMessage::PeerId {
+        let text = ChannelMessage::PeerId {
             peer: me.to_owned(),
         }
         .to_text();
@@ -273,7 +273,7 @@ impl FallbackManager {
 
     /// Sends `text` to `peer` in `room`, waiting while the channel's send buffer is full. `false`
     /// when there is no open channel (the owner's outbox sends it again on `Open`).
-    pub async fn send(&self, room: &str, peer: &str, text: &str) -> Result<bool, FallbackError> {
+    pub async fn send(&self, room: &str, peer: &str, text: &str) -> Result<bool, LinkError> {
         let channel = {
             let state = self.inner.state();
             state
@@ -288,7 +288,7 @@ impl FallbackManager {
         match channel.send_text(text).await {
             Ok(()) => Ok(true),
             Err(webrtc::error::Error::ErrDataChannelClosed) => Ok(false),
-            Err(err) => Err(FallbackError(err.to_string())),
+            Err(err) => Err(LinkError::Channel(err)),
         }
     }
 
@@ -376,7 +376,7 @@ impl Inner {
         }
     }
 
-    async fn emit(&self, event: FallbackEvent) {
+    async fn emit(&self, event: LinkEvent) {
         let _ = self.events.send(event).await;
     }
 
@@ -401,7 +401,7 @@ impl Inner {
             (from, entry.links.insert(to.to_owned(), link))
         };
         drop(displaced);
-        let event = FallbackEvent::Rekeyed {
+        let event = LinkEvent::Rekeyed {
             room: room.to_owned(),
             from,
             to: to.to_owned(),
@@ -431,7 +431,7 @@ impl Inner {
         let was_open = link.shared.open.swap(false, Ordering::AcqRel);
         drop(link);
         if was_open {
-            let event = FallbackEvent::Closed {
+            let event = LinkEvent::Closed {
                 room: room.to_owned(),
                 peer: peer.to_owned(),
             };

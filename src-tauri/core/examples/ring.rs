@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chat_protocol::ServerFrame;
-use p2pchat_app_lib::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
+use p2pchat_core::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 

@@ -1,22 +1,19 @@
-//! The desktop/mobile shell around the UI: the [`Ui`] the dispatcher talks to (events to the page, window
+//! The front end of the app around the web UI: the [`Ui`] the dispatcher talks to (events to the page, window
 //! focus, system notifications with Accept/Decline for calls), what a click on a notification does, the
 //! tray icon that keeps the app reachable with its window closed, and close-to-tray.
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime, Window, WindowEvent, Wry};
 use tauri_plugin_notification::{Action, ActionType, NotificationExt};
+use ts_rs::TS;
+
+use p2pchat_core::signaling::ConnectionState;
 
 use crate::dispatch::Ui;
+use crate::ipc::{FRAME_EVENT, NOTIFICATION_EVENT, STATE_EVENT};
 use crate::notify::Notification;
-use crate::signaling::ConnectionState;
 use crate::state::AppState;
 
-/// Every server frame, as `ServerFrame` JSON.
-pub const FRAME_EVENT: &str = "signaling://frame";
-/// Connection state: connecting | connected | reconnecting | offline.
-pub const STATE_EVENT: &str = "signaling://state";
-/// The user acted on a notification: `{action: "open"|"accept"|"decline", room, call}`.
-pub const NOTIFICATION_EVENT: &str = "app://notification";
 const MAIN: &str = "main";
 const CALL_ACTIONS: &str = "incoming-call";
 
@@ -76,8 +73,8 @@ impl<R: Runtime> Ui for TauriUi<R> {
 }
 
 /// What the UI is told when the user acts on a notification.
-#[derive(Debug, Clone, Serialize)]
-struct NotificationAction {
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct NotificationAction {
     action: String,
     room: Option<String>,
     call: Option<String>,

@@ -21,13 +21,10 @@ use webrtc::peer_connection::{
     RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCSessionDescription,
 };
 
-use super::wire::WireMessage;
-use super::{FallbackEvent, FallbackOptions, Inner};
+use super::{Inner, LinkEvent, LinkOptions};
+use crate::chat::ChannelMessage;
+use crate::constants::{CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_ICE_RESTARTS};
 
-/// ICE restarts in a row before the link is reported failed (the web UI's `MAX_ICE_RESTARTS`).
-pub const MAX_ICE_RESTARTS: u32 = 3;
-/// How long `disconnected` may last before an ICE restart.
-const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
 /// Remote candidates kept while they cannot be applied yet; a peer sends a handful per negotiation.
 const MAX_HELD_CANDIDATES: usize = 64;
 /// Wait after our channel opens before using it. webrtc-rs 0.21.1 opens a negotiated channel's SCTP
@@ -35,8 +32,6 @@ const MAX_HELD_CANDIDATES: usize = 64;
 /// the open fail (ErrStreamAlreadyExist) and the channel close. Seen between two Rust peers; the pause
 /// gives the other side time to open its stream before we send.
 const OPEN_SETTLE: Duration = Duration::from_millis(100);
-const CHANNEL_LABEL: &str = "chat";
-const CHANNEL_ID: u16 = 0;
 
 /// What the link's task works through, in order.
 pub(super) enum Input {
@@ -82,7 +77,7 @@ impl Link {
             open: AtomicBool::new(false),
             channel: OnceLock::new(),
         });
-        let task = Task {
+        let task = LinkTask {
             inner,
             room,
             id,
@@ -128,14 +123,14 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-struct Task {
+struct LinkTask {
     inner: Arc<Inner>,
     room: String,
     id: u64,
     shared: Arc<Shared>,
 }
 
-impl Task {
+impl LinkTask {
     async fn run(
         self,
         ice_servers: Vec<IceServer>,
@@ -147,10 +142,12 @@ impl Task {
             let pc = build(&self.inner.options, ice_servers, inputs).await?;
             let init = RTCDataChannelInit {
                 ordered: true,
-                negotiated: Some(CHANNEL_ID),
+                negotiated: Some(CHAT_CHANNEL_ID),
                 ..Default::default()
             };
-            let channel = pc.create_data_channel(CHANNEL_LABEL, Some(init)).await?;
+            let channel = pc
+                .create_data_channel(CHAT_CHANNEL_LABEL, Some(init))
+                .await?;
             Ok::<_, Error>((pc, channel))
         };
         let (pc, channel) = match started.await {
@@ -223,7 +220,7 @@ impl Task {
         };
         self.inner.remove_link(&self.room, &peer, self.id).await;
         self.inner
-            .emit(FallbackEvent::Failed {
+            .emit(LinkEvent::Failed {
                 room: self.room.clone(),
                 peer,
                 reason,
@@ -236,7 +233,7 @@ impl Task {
 /// that rings renegotiates with audio/video sections, which are then answered receive-only instead
 /// of failing the whole negotiation), and the send-buffer bound that makes senders wait.
 async fn build(
-    options: &FallbackOptions,
+    options: &LinkOptions,
     ice_servers: Vec<IceServer>,
     inputs: mpsc::UnboundedSender<Input>,
 ) -> Result<Arc<dyn PeerConnection>> {
@@ -273,7 +270,7 @@ async fn build(
 
 /// Negotiation state of one link (the web UI's PeerLink fields of the same names).
 struct Negotiator<'a> {
-    task: &'a Task,
+    task: &'a LinkTask,
     pc: Arc<dyn PeerConnection>,
     ignore_offer: bool,
     held: Vec<RTCIceCandidateInit>,
@@ -476,19 +473,19 @@ async fn read_channel(
                 tokio::time::sleep(OPEN_SETTLE).await;
                 shared.open.store(true, Ordering::Release);
                 let room = room.clone();
-                inner.emit(FallbackEvent::Open { room, peer }).await;
+                inner.emit(LinkEvent::Open { room, peer }).await;
             }
             DataChannelEvent::OnMessage(message) if message.is_string => {
                 let Ok(text) = String::from_utf8(message.data.to_vec()) else {
                     continue;
                 };
-                let new_id = match WireMessage::parse(&text) {
-                    Some(WireMessage::PeerId { peer }) => Some(peer),
+                let new_id = match ChannelMessage::parse(&text) {
+                    Some(ChannelMessage::PeerId { peer }) => Some(peer),
                     _ => None,
                 };
                 let room = room.clone();
                 inner
-                    .emit(FallbackEvent::Message {
+                    .emit(LinkEvent::Message {
                         room: room.clone(),
                         peer: peer.clone(),
                         text,
@@ -507,6 +504,6 @@ async fn read_channel(
     if shared.open.swap(false, Ordering::AcqRel)
         && let Some(peer) = inner.key_of(&room, id)
     {
-        inner.emit(FallbackEvent::Closed { room, peer }).await;
+        inner.emit(LinkEvent::Closed { room, peer }).await;
     }
 }

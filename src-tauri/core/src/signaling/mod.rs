@@ -3,20 +3,22 @@
 //! (backoff with jitter between attempts), rejoins rooms after a fresh session, drops replayed frames, and
 //! hands every server frame and connection-state change to its owner as [`ClientEvent`]s.
 
-mod backoff;
+pub mod backoff;
 mod connection;
 mod session;
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chat_protocol::ServerFrame;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
+use ts_rs::TS;
 use url::Url;
 
 /// What the connection indicator shows (the web UI's `ConnectionState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
     /// First attempt in progress.
@@ -188,6 +190,47 @@ impl Client {
         self.commands
             .send(command)
             .map_err(|_| SignalingError::NotConnected)
+    }
+}
+
+/// The current client, if any, shared by its owner (who replaces it on connect and disconnect) and by
+/// whoever sends through it (the links relay their negotiation this way), so neither holds the other.
+#[derive(Clone, Default)]
+pub struct ClientSlot(Arc<Mutex<Option<Client>>>);
+
+impl ClientSlot {
+    /// Puts `client` in (dropping, and so closing, the previous one).
+    pub fn replace(&self, client: Option<Client>) {
+        *self.lock() = client;
+    }
+
+    /// Runs `f` with the current client, or fails with `NotConnected`.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&Client) -> Result<T, SignalingError>,
+    ) -> Result<T, SignalingError> {
+        self.lock()
+            .as_ref()
+            .map_or(Err(SignalingError::NotConnected), f)
+    }
+
+    /// The current client's configuration, if there is one.
+    pub fn config(&self) -> Option<ClientConfig> {
+        self.lock().as_ref().map(|c| c.config().clone())
+    }
+
+    /// The current client's state; `Offline` without one.
+    pub fn state(&self) -> ConnectionState {
+        self.lock()
+            .as_ref()
+            .map_or(ConnectionState::Offline, Client::state)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Client>> {
+        // A poisoned lock only means a panic elsewhere mid-replace; the slot itself is intact.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

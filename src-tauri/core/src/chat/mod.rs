@@ -1,0 +1,9 @@
+//! Chat over the data channel: the messages that travel on it (`wire`, shared with the web UI) and the
+//! delivery rules every client follows (`session`): client-made ids, an ack for every copy received,
+//! duplicates dropped by id, and an outbox resent to each peer until that peer acks.
+
+pub mod session;
+pub mod wire;
+
+pub use session::{ChatSession, Received};
+pub use wire::ChannelMessage;

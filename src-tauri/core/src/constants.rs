@@ -1,0 +1,15 @@
+//! Values the web UI and the Rust client must agree on. They are generated into the UI's
+//! `ui/src/lib/chat/channel.gen.ts` (see `typescript`), so neither side copies them by hand.
+
+use std::time::Duration;
+
+/// ICE restarts in a row before a link (or call) is given up and reported failed.
+pub const MAX_ICE_RESTARTS: u32 = 3;
+/// How long ICE may stay `disconnected` before an ICE restart.
+pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
+/// How long a newly listed peer waits for a link while old links might still be re-keyed to it (after a
+/// server restart everyone has new ids; `peer-id` messages match them up).
+pub const REKEY_WAIT: Duration = Duration::from_millis(1500);
+/// The chat data channel: pre-negotiated on both sides with this label and stream id.
+pub const CHAT_CHANNEL_LABEL: &str = "chat";
+pub const CHAT_CHANNEL_ID: u16 = 0;

@@ -1,0 +1,67 @@
+//! The app's wiring of the native data-channel links (p2pchat-core's `links`): they run behind a
+//! [`FallbackGate`] that opens where the webview reported no `RTCPeerConnection` (or with
+//! `P2PCHAT_FORCE_FALLBACK=1`), relay their negotiation through the app's signaling client, and their
+//! events reach the window as `fallback://<kind>` events. The commands that use it are in `commands`.
+
+use chat_protocol::SignalData;
+use p2pchat_core::links::gate::FallbackGate;
+use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
+use p2pchat_core::signaling::ClientSlot;
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Runtime};
+use tokio::sync::mpsc;
+use ts_rs::TS;
+
+/// Environment switch that turns the fallback on even where the webview has WebRTC (tests).
+pub const FORCE_ENV: &str = "P2PCHAT_FORCE_FALLBACK";
+/// Events between the links and the window before links wait.
+const EVENT_BUFFER: usize = 256;
+
+/// The window event a link event is sent as.
+pub fn event_name(event: &LinkEvent) -> String {
+    format!("fallback://{}", event.name())
+}
+
+/// `fallback_status`'s answer.
+#[derive(Debug, Clone, Copy, Serialize, TS)]
+pub struct FallbackStatus {
+    /// Chat goes through the native links.
+    pub active: bool,
+    /// ... because `P2PCHAT_FORCE_FALLBACK=1`.
+    pub forced: bool,
+}
+
+/// Starts the links (behind their gate) and the pump of their events to the window.
+pub fn start<R: Runtime>(app: AppHandle<R>, client: ClientSlot) -> FallbackGate {
+    let forced = std::env::var(FORCE_ENV).is_ok_and(|v| v.trim() == "1");
+    if forced {
+        tracing::info!("native data-channel fallback forced on ({FORCE_ENV}=1)");
+    }
+    let (events, mut rx) = mpsc::channel::<LinkEvent>(EVENT_BUFFER);
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            let name = event_name(&event);
+            if let Err(err) = app.emit(&name, &event) {
+                tracing::warn!(%err, name, "cannot emit fallback event");
+            }
+        }
+    });
+    let signal_out = move |room: &str, to: &str, data: SignalData| {
+        let Ok(raw) = serde_json::value::to_raw_value(&data) else {
+            return;
+        };
+        if let Err(err) = client.with(|c| c.signal(room, to, raw)) {
+            tracing::debug!(%err, "fallback signal not sent");
+        }
+    };
+    let manager = LinkManager::new(signal_out, events, LinkOptions::default());
+    FallbackGate::new(manager, forced)
+}
+
+/// The gate's status for the UI.
+pub async fn status(gate: &FallbackGate) -> FallbackStatus {
+    FallbackStatus {
+        active: gate.active().await,
+        forced: gate.forced(),
+    }
+}

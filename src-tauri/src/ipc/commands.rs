@@ -1,0 +1,35 @@
+// The commands the web UI may invoke, with their arguments and results: the one list that lib.rs (the
+// handler), build.rs (one permission per command), ipc::typescript (the UI's typed `call`) and the
+// contract tests (capabilities/main.json, docs/app.md) all read. Plain `macro_rules!` so build.rs can
+// `include!` it: `app_commands!(m)` calls `m! { name(arg: Type, ..) -> Result, .. }`.
+// Keep each entry's arguments identical to the function's in commands.rs (names are the JSON keys).
+macro_rules! app_commands {
+    ($then:ident) => {
+        $then! {
+            connect(name: String, url: Option<String>, token: Option<String>) -> ConnectionState,
+            disconnect() -> (),
+            join_room(room: String) -> (),
+            leave_room(room: String) -> (),
+            send_signal(room: String, to: String, data: SignalData) -> (),
+            connection_state() -> ConnectionState,
+            get_settings() -> Settings,
+            set_settings(settings: Settings) -> Settings,
+            app_info() -> AppInfo,
+            report_webview_capabilities(capabilities: WebviewCapabilities) -> (),
+            list_conversations(limit: Option<u32>) -> Vec<Conversation>,
+            messages_page(room: String, before: Option<Cursor>, limit: Option<u32>) -> Page,
+            search_messages(query: String, room: Option<String>, limit: Option<u32>) -> Vec<SearchHit>,
+            mark_read(room: String, up_to: i64) -> (),
+            room_muted(room: String) -> bool,
+            set_room_muted(room: String, muted: bool) -> (),
+            save_message(message: NewMessage) -> bool,
+            set_message_status(id: String, status: MessageStatus, error: Option<String>) -> bool,
+            outbox(room: Option<String>) -> Vec<Message>,
+            call_log(before: Option<i64>, limit: Option<u32>) -> Vec<CallRecord>,
+            open_room_in_browser(room: String) -> String,
+            fallback_status() -> FallbackStatus,
+            fallback_send(room: String, peer: String, text: String) -> bool,
+            fallback_open_peers(room: String) -> Vec<String>,
+        }
+    };
+}

@@ -1,0 +1,78 @@
+//! The contract stays one: the UI's generated types, the window's capabilities and the docs all follow the
+//! command list.
+
+use std::path::{Path, PathBuf};
+
+use super::COMMANDS;
+
+fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The committed `ui/src/lib/ipc.gen.ts` is exactly what the Rust types generate.
+#[test]
+fn generated_typescript_matches_committed_file() {
+    let path = repo_file("../ui/src/lib/ipc.gen.ts");
+    let fresh = super::typescript::generate();
+    if std::env::var_os("UPDATE_TS").is_some() {
+        std::fs::write(&path, &fresh).expect("write ipc.gen.ts");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "{} is stale; regenerate with UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::",
+        path.display()
+    );
+}
+
+/// The main window may call exactly the listed commands: one `allow-<command>` each, no stale ones.
+#[test]
+fn capabilities_grant_exactly_the_listed_commands() {
+    let text = std::fs::read_to_string(repo_file("capabilities/main.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut granted: Vec<String> = json["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .filter(|p| !p.contains(':'))
+        .map(str::to_owned)
+        .collect();
+    let mut listed: Vec<String> = COMMANDS
+        .iter()
+        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .collect();
+    granted.sort();
+    listed.sort();
+    assert_eq!(
+        granted, listed,
+        "capabilities/main.json vs src/ipc/commands.rs"
+    );
+}
+
+/// docs/app.md documents every command (and none that no longer exists).
+#[test]
+fn docs_list_every_command() {
+    let doc = std::fs::read_to_string(repo_file("../docs/app.md")).unwrap();
+    // First cells of table rows, e.g. "| `join_room` / `leave_room` | ...": the backticked names.
+    let documented: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split(" |").next())
+        .flat_map(|cell| cell.split('`').step_by(2))
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    for command in COMMANDS {
+        assert!(
+            documented.contains(command),
+            "docs/app.md does not document `{command}`"
+        );
+    }
+    for name in documented {
+        assert!(
+            COMMANDS.contains(&name),
+            "docs/app.md documents `{name}`, which is no command"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Generates `ui/src/lib/ipc.gen.ts`: the payload types of every command and event, `ErrorKind`, the
+//! `Commands` map (name → args and result) that the UI's one `call()` wrapper is typed by, and the
+//! `Events` map its `listen` helper is typed by. `ipc::tests` fails when the committed file differs;
+//! regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::`.
+
+use chat_protocol::SignalData;
+use p2pchat_core::links::LinkEvent;
+use p2pchat_core::signaling::ConnectionState;
+use ts_rs::{Config, TS};
+
+use crate::commands::AppInfo;
+use crate::error::{CommandError, ErrorKind};
+use crate::fallback::FallbackStatus;
+use crate::frontend::NotificationAction;
+use crate::history::{
+    CallDirection, CallRecord, Conversation, Cursor, Message, MessagePreview, MessageStatus,
+    NewMessage, Page, SearchHit, SnippetPart,
+};
+use crate::settings::Settings;
+use crate::webview::WebviewCapabilities;
+
+/// The full text of the generated TypeScript module.
+pub fn generate() -> String {
+    let cfg = Config::default().with_large_int("number");
+    let decls = [
+        ErrorKind::decl(&cfg),
+        CommandError::decl(&cfg),
+        Settings::decl(&cfg),
+        AppInfo::decl(&cfg),
+        WebviewCapabilities::decl(&cfg),
+        Conversation::decl(&cfg),
+        MessagePreview::decl(&cfg),
+        Message::decl(&cfg),
+        MessageStatus::decl(&cfg),
+        NewMessage::decl(&cfg),
+        Cursor::decl(&cfg),
+        Page::decl(&cfg),
+        SearchHit::decl(&cfg),
+        SnippetPart::decl(&cfg),
+        CallRecord::decl(&cfg),
+        CallDirection::decl(&cfg),
+        crate::history::CallOutcome::decl(&cfg),
+        FallbackStatus::decl(&cfg),
+        NotificationAction::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from src-tauri (Rust) by p2pchat_app_lib::ipc::typescript. Do not edit.\n\
+         // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::\n\n\
+         import type { ServerFrame, SignalData } from './protocol.gen';\n\
+         import type { ConnectionState, LinkEvent } from './core.gen';\n\n",
+    );
+    for decl in decls {
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    }
+    out.push_str(&commands(&cfg));
+    out.push_str(&events(&cfg));
+    out
+}
+
+/// `export const COMMANDS` and `export interface Commands { name: { args: {..}; result: T } }`.
+fn commands(cfg: &Config) -> String {
+    macro_rules! entries {
+        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
+            vec![$((
+                stringify!($name),
+                vec![$((stringify!($arg), <$ty as TS>::name(cfg))),*],
+                <$ret as TS>::name(cfg),
+            )),*]
+        };
+    }
+    let entries: Vec<(&str, Vec<(&str, String)>, String)> = app_commands!(entries);
+    let mut out =
+        String::from("/** Every command the UI may invoke, with its arguments and result. */\n");
+    out.push_str("export interface Commands {\n");
+    for (name, args, result) in &entries {
+        let args: Vec<String> = args
+            .iter()
+            .map(|(arg, ty)| match ty.strip_suffix(" | null") {
+                Some(_) => format!("{arg}?: {ty}"), // Option<T>: may be left out
+                None => format!("{arg}: {ty}"),
+            })
+            .collect();
+        let args = if args.is_empty() {
+            "Record<string, never>".to_owned()
+        } else {
+            format!("{{ {} }}", args.join("; "))
+        };
+        out.push_str(&format!(
+            "  {name}: {{ args: {args}; result: {result} }};\n"
+        ));
+    }
+    out.push_str("}\n\n");
+    let names: Vec<String> = entries.iter().map(|(n, ..)| format!("'{n}'")).collect();
+    out.push_str(&format!(
+        "export const COMMANDS = [{}] as const;\n\n",
+        names.join(", ")
+    ));
+    out
+}
+
+/// `export interface Events { 'name': Payload }` for every event the app emits.
+fn events(cfg: &Config) -> String {
+    use super::*;
+    let link = |kind: &str| format!("Extract<LinkEvent, {{ kind: '{kind}' }}>");
+    let events = [
+        (FRAME_EVENT.to_owned(), "ServerFrame".to_owned()),
+        (STATE_EVENT.to_owned(), ConnectionState::name(cfg)),
+        (NOTIFICATION_EVENT.to_owned(), NotificationAction::name(cfg)),
+        (WEBVIEW_EVENT.to_owned(), WebviewCapabilities::name(cfg)),
+    ]
+    .into_iter()
+    .chain(
+        LinkEvent::KINDS
+            .into_iter()
+            .map(|kind| (format!("{LINK_EVENT_PREFIX}{kind}"), link(kind))),
+    );
+    let mut out =
+        String::from("/** Every event the app emits to the window, with its payload. */\n");
+    out.push_str("export interface Events {\n");
+    for (name, payload) in events {
+        out.push_str(&format!("  '{name}': {payload};\n"));
+    }
+    out.push_str("}\n");
+    out
+}

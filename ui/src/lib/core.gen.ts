@@ -1,0 +1,16 @@
+// Generated from src-tauri/core (Rust) by p2pchat_core::typescript. Do not edit.
+// Regenerate: UPDATE_TS=1 cargo test -p p2pchat-core --test typescript_is_fresh
+
+export type ChannelMessage = { "t": "msg", id: string, body: string, sentAt: number, name: string, } | { "t": "ack", id: string, } | { "t": "peer-id", peer: string, };
+
+export type LinkEvent = { "kind": "open", room: string, peer: string, } | { "kind": "message", room: string, peer: string, text: string, } | { "kind": "closed", room: string, peer: string, } | { "kind": "rekeyed", room: string, from: string, to: string, } | { "kind": "failed", room: string, peer: string, reason: string, };
+
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
+
+export const MAX_ICE_RESTARTS = 3;
+export const DISCONNECTED_GRACE_MS = 2000;
+export const REKEY_WAIT_MS = 1500;
+export const CHAT_CHANNEL_LABEL = "chat";
+export const CHAT_CHANNEL_ID = 0;
+export const BACKOFF_BASE_MS = 250;
+export const BACKOFF_MAX_MS = 10000;

@@ -1,0 +1,142 @@
+// Generated from src-tauri (Rust) by p2pchat_app_lib::ipc::typescript. Do not edit.
+// Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::
+
+import type { ServerFrame, SignalData } from './protocol.gen';
+import type { ConnectionState, LinkEvent } from './core.gen';
+
+export type ErrorKind = "invalid" | "not_connected" | "locked" | "busy" | "disk_full" | "corrupt" | "folder" | "migrate" | "database" | "unavailable";
+
+export type CommandError = { kind: ErrorKind, message: string, };
+
+export type Settings = { 
+/**
+ * `ws(s)://host[:port]/ws` of the signaling server.
+ */
+server_url: string | null, display_name: string | null, 
+/**
+ * Closing the main window hides it to the tray so calls still ring (default on).
+ */
+close_to_tray: boolean, };
+
+export type AppInfo = { version: string, history_path: string, 
+/**
+ * Set when a damaged history file was moved aside at startup (tell the user where it is).
+ */
+history_recovered_from: string | null, 
+/**
+ * Why history is unavailable, if it is.
+ */
+history_error: CommandError | null, 
+/**
+ * `None` until the page has reported.
+ */
+webview: WebviewCapabilities | null, };
+
+export type WebviewCapabilities = { rtc_peer_connection: boolean, get_user_media: boolean, };
+
+export type Conversation = { room: string, title: string | null, muted: boolean, joined: boolean, unread: number, last_message: MessagePreview | null, };
+
+export type MessagePreview = { id: string, sender_name: string, body: string, sent_at: number, outgoing: boolean, status: MessageStatus, };
+
+export type Message = { id: string, room: string, sender: string, sender_name: string, outgoing: boolean, body: string, sent_at: number, status: MessageStatus, 
+/**
+ * Why the last send failed, for failed (or retried pending) messages.
+ */
+error: string | null, };
+
+export type MessageStatus = "pending" | "sent" | "delivered" | "failed" | "received";
+
+export type NewMessage = { 
+/**
+ * Client-made unique id (UUIDv7 by convention).
+ */
+id: string, room: string, 
+/**
+ * Sender's peer id (for outgoing messages, this device's current peer id or "me").
+ */
+sender: string, sender_name: string, outgoing: boolean, body: string, 
+/**
+ * Milliseconds since the Unix epoch, by the sender's clock.
+ */
+sent_at: number, };
+
+export type Cursor = { sent_at: number, id: string, };
+
+export type Page = { messages: Array<Message>, next: Cursor | null, };
+
+export type SearchHit = { id: string, room: string, sender_name: string, sent_at: number, snippet: Array<SnippetPart>, 
+/**
+ * Negated BM25 score: lower is more relevant (as FTS5's `bm25()`).
+ */
+rank: number, };
+
+export type SnippetPart = { text: string, hit: boolean, };
+
+export type CallRecord = { id: string, room: string, peer: string, peer_name: string, direction: CallDirection, media: string, started_at: number, answered_at: number | null, ended_at: number | null, 
+/**
+ * `None` while ringing or in progress.
+ */
+outcome: CallOutcome | null, 
+/**
+ * Talk time (answered → ended), when both are known.
+ */
+duration_ms: number | null, };
+
+export type CallDirection = "incoming" | "outgoing";
+
+export type CallOutcome = "answered" | "missed" | "declined" | "failed";
+
+export type FallbackStatus = { 
+/**
+ * Chat goes through the native links.
+ */
+active: boolean, 
+/**
+ * ... because `P2PCHAT_FORCE_FALLBACK=1`.
+ */
+forced: boolean, };
+
+export type NotificationAction = { action: string, room: string | null, call: string | null, };
+
+/** Every command the UI may invoke, with its arguments and result. */
+export interface Commands {
+  connect: { args: { name: string; url?: string | null; token?: string | null }; result: ConnectionState };
+  disconnect: { args: Record<string, never>; result: null };
+  join_room: { args: { room: string }; result: null };
+  leave_room: { args: { room: string }; result: null };
+  send_signal: { args: { room: string; to: string; data: SignalData }; result: null };
+  connection_state: { args: Record<string, never>; result: ConnectionState };
+  get_settings: { args: Record<string, never>; result: Settings };
+  set_settings: { args: { settings: Settings }; result: Settings };
+  app_info: { args: Record<string, never>; result: AppInfo };
+  report_webview_capabilities: { args: { capabilities: WebviewCapabilities }; result: null };
+  list_conversations: { args: { limit?: number | null }; result: Array<Conversation> };
+  messages_page: { args: { room: string; before?: Cursor | null; limit?: number | null }; result: Page };
+  search_messages: { args: { query: string; room?: string | null; limit?: number | null }; result: Array<SearchHit> };
+  mark_read: { args: { room: string; up_to: number }; result: null };
+  room_muted: { args: { room: string }; result: boolean };
+  set_room_muted: { args: { room: string; muted: boolean }; result: null };
+  save_message: { args: { message: NewMessage }; result: boolean };
+  set_message_status: { args: { id: string; status: MessageStatus; error?: string | null }; result: boolean };
+  outbox: { args: { room?: string | null }; result: Array<Message> };
+  call_log: { args: { before?: number | null; limit?: number | null }; result: Array<CallRecord> };
+  open_room_in_browser: { args: { room: string }; result: string };
+  fallback_status: { args: Record<string, never>; result: FallbackStatus };
+  fallback_send: { args: { room: string; peer: string; text: string }; result: boolean };
+  fallback_open_peers: { args: { room: string }; result: Array<string> };
+}
+
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers'] as const;
+
+/** Every event the app emits to the window, with its payload. */
+export interface Events {
+  'signaling://frame': ServerFrame;
+  'signaling://state': ConnectionState;
+  'app://notification': NotificationAction;
+  'app://webview': WebviewCapabilities;
+  'fallback://open': Extract<LinkEvent, { kind: 'open' }>;
+  'fallback://message': Extract<LinkEvent, { kind: 'message' }>;
+  'fallback://closed': Extract<LinkEvent, { kind: 'closed' }>;
+  'fallback://rekeyed': Extract<LinkEvent, { kind: 'rekeyed' }>;
+  'fallback://failed': Extract<LinkEvent, { kind: 'failed' }>;
+}
