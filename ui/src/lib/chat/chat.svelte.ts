@@ -3,8 +3,8 @@
 // change is also written to the history on disk, which the chat starts from (offline too).
 
 import { describeError, type ChatHistory, type StoredMessage } from '../history';
-import { newWireMessage, parseChannelMessage, validateBody, type ChatLine } from './message';
-import { Outbox, type DeliveryStatus, type WireMessage } from './outbox';
+import { ackText, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
+import { Outbox, type DeliveryStatus } from './outbox';
 
 /** How chat reaches peers; implemented by the room over its peer links. */
 export interface ChatLinks {
@@ -41,7 +41,7 @@ export class Chat {
       for (const line of stored) this.seen.add(line.id);
       this.lines = [...stored, ...this.lines];
       for (const m of undelivered) {
-        const wire: WireMessage = { t: 'msg', id: m.id, body: m.body, sentAt: m.sent_at, name: m.sender_name };
+        const wire: ChatMessage = { t: 'msg', id: m.id, body: m.body, sentAt: m.sent_at, name: m.sender_name };
         this.outbox.add(wire, []);
         if (!this.seen.has(m.id)) {
           this.seen.add(m.id);
@@ -60,7 +60,7 @@ export class Chat {
     const problem = validateBody(body);
     this.error = problem;
     if (problem) return false;
-    const message = newWireMessage(body, this.myName());
+    const message = newChatMessage(body, this.myName());
     this.seen.add(message.id);
     this.lines.push({ id: message.id, kind: 'text', mine: true, fromName: this.myName(), body: message.body, sentAt: message.sentAt, status: 'pending' });
     const queue = () => {
@@ -102,7 +102,7 @@ export class Chat {
       this.refreshStatuses();
     } else if (message.t === 'msg') {
       // Always ack, also duplicates: the first ack may have been lost with a dropped channel.
-      this.links.send(peer, JSON.stringify({ t: 'ack', id: message.id }));
+      this.links.send(peer, ackText(message.id));
       if (this.seen.has(message.id)) return;
       this.seen.add(message.id);
       this.lines.push({ id: message.id, kind: 'text', mine: false, fromName: message.name, body: message.body, sentAt: message.sentAt, status: 'delivered' });

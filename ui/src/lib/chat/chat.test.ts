@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatHistory, StoredMessage } from '../history';
 import { Chat } from './chat.svelte';
-import type { WireMessage } from './outbox';
+import type { ChatMessage } from './message';
 
 /** History kept in memory, as the app's SQLite history behaves for the chat (idempotent by id). */
 class MemoryHistory implements ChatHistory {
@@ -16,11 +16,11 @@ class MemoryHistory implements ChatHistory {
   async undelivered() {
     return (await this.recent()).filter((m) => m.outgoing && (m.status === 'pending' || m.status === 'sent'));
   }
-  async saveOutgoing(m: WireMessage) {
+  async saveOutgoing(m: ChatMessage) {
     if (this.failSaves) throw { kind: 'disk_full', message: 'database or disk is full' };
     this.put(m, 'me', true, 'pending');
   }
-  async saveIncoming(peer: string, m: WireMessage) {
+  async saveIncoming(peer: string, m: ChatMessage) {
     this.put(m, peer, false, 'received');
   }
   async setStatus(id: string, status: 'pending' | 'sent' | 'delivered') {
@@ -28,8 +28,8 @@ class MemoryHistory implements ChatHistory {
     if (row) row.status = status;
   }
   async markRead() {}
-  private put(m: WireMessage, sender: string, outgoing: boolean, status: StoredMessage['status']) {
-    if (!this.rows.has(m.id)) this.rows.set(m.id, { id: m.id, room: 'r', sender, sender_name: m.name, outgoing, body: m.body, sent_at: m.sentAt, status });
+  private put(m: ChatMessage, sender: string, outgoing: boolean, status: StoredMessage['status']) {
+    if (!this.rows.has(m.id)) this.rows.set(m.id, { id: m.id, room: 'r', sender, sender_name: m.name, outgoing, body: m.body, sent_at: m.sentAt, status, error: null });
   }
 }
 
@@ -54,7 +54,7 @@ describe('Chat with history', () => {
     expect(sent).toHaveLength(0); // not before it is on disk
     await settle();
     expect(sent).toHaveLength(1);
-    const { id } = JSON.parse(sent[0]!.text) as WireMessage;
+    const { id } = JSON.parse(sent[0]!.text) as ChatMessage;
     await settle();
     expect(history.rows.get(id)?.status).toBe('sent');
     chat.receive('bob', JSON.stringify({ t: 'ack', id }));
@@ -89,7 +89,7 @@ describe('Chat with history', () => {
       ['hi Ann', 'delivered'],
       ['written offline', 'sent'],
     ]);
-    expect(second.sent.map((s) => (JSON.parse(s.text) as WireMessage).body)).toEqual(['written offline']);
+    expect(second.sent.map((s) => (JSON.parse(s.text) as ChatMessage).body)).toEqual(['written offline']);
     // The peer's message arriving again (its sender resends until acked) is acked but not shown twice.
     second.chat.receive('bob', JSON.stringify({ t: 'msg', id: 'm-bob', body: 'hi Ann', sentAt: 1, name: 'Bob' }));
     expect(second.chat.lines).toHaveLength(2);

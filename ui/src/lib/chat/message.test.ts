@@ -1,6 +1,6 @@
 // Protects the chat input rules and the receiver against malformed or hostile data-channel payloads.
 import { describe, expect, it } from 'vitest';
-import { MAX_MESSAGE_CHARS, newWireMessage, parseChannelMessage, validateBody } from './message';
+import { MAX_MESSAGE_CHARS, newChatMessage, parseChannelMessage, validateBody } from './message';
 
 describe('chat messages', () => {
   it('refuses empty and overlong bodies with a clear reason', () => {
@@ -10,14 +10,14 @@ describe('chat messages', () => {
   });
 
   it('gives every message a time-ordered unique id', () => {
-    const a = newWireMessage('a', 'Ann');
-    const b = newWireMessage('b', 'Ann');
+    const a = newChatMessage('a', 'Ann');
+    const b = newChatMessage('b', 'Ann');
     expect(a.id).not.toBe(b.id);
     expect(a.id[14]).toBe('7');
   });
 
   it('parses only well-formed payloads', () => {
-    const m = newWireMessage('<img src=x onerror=alert(1)>', 'Ann');
+    const m = newChatMessage('<img src=x onerror=alert(1)>', 'Ann');
     expect(parseChannelMessage(JSON.stringify(m))).toEqual(m);
     expect(parseChannelMessage('{"t":"ack","id":"x"}')).toEqual({ t: 'ack', id: 'x' });
     expect(parseChannelMessage('not json')).toBeNull();

@@ -1,7 +1,14 @@
 // Chat messages as the UI shows them, and the rules for what a person may send.
 
 import { v7 as uuidv7 } from 'uuid';
-import type { DeliveryStatus, WireMessage } from './outbox';
+import type { ChannelMessage } from '../core.gen';
+import { MAX_NAME_CHARS } from '../protocol.gen';
+import type { DeliveryStatus } from './outbox';
+
+/** Every message on the chat data channel: the union generated from the Rust client (core.gen.ts). */
+export type { ChannelMessage };
+/** A chat message as it travels over the data channel. */
+export type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 
 /** Longest message body, in characters. */
 export const MAX_MESSAGE_CHARS = 2000;
@@ -24,13 +31,16 @@ export function validateBody(body: string): string | null {
   return null;
 }
 
-export function newWireMessage(body: string, name: string, now = Date.now()): WireMessage {
+export function newChatMessage(body: string, name: string, now = Date.now()): ChatMessage {
   return { t: 'msg', id: uuidv7(), body: body.trim(), sentAt: now, name };
 }
 
-/** Parses a data-channel payload; anything malformed is ignored rather than trusted. */
-export type ChannelMessage = WireMessage | { t: 'ack'; id: string } | { t: 'peer-id'; peer: string };
+/** The channel text that acknowledges message `id`. */
+export const ackText = (id: string): string => JSON.stringify({ t: 'ack', id } satisfies ChannelMessage);
+/** The channel text that tells a peer our new peer id (a fresh signaling session). */
+export const peerIdText = (peer: string): string => JSON.stringify({ t: 'peer-id', peer } satisfies ChannelMessage);
 
+/** Parses a data-channel payload; anything malformed is ignored rather than trusted. */
 export function parseChannelMessage(data: unknown): ChannelMessage | null {
   if (typeof data !== 'string' || data.length > 64 * 1024) return null;
   let value: unknown;
@@ -42,7 +52,7 @@ export function parseChannelMessage(data: unknown): ChannelMessage | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
   if (v.t === 'msg' && typeof v.id === 'string' && typeof v.body === 'string' && typeof v.sentAt === 'number' && typeof v.name === 'string') {
-    return { t: 'msg', id: v.id, body: v.body.slice(0, MAX_MESSAGE_CHARS * 2), sentAt: v.sentAt, name: v.name.slice(0, 64) };
+    return { t: 'msg', id: v.id, body: v.body.slice(0, MAX_MESSAGE_CHARS * 2), sentAt: v.sentAt, name: v.name.slice(0, MAX_NAME_CHARS) };
   }
   if (v.t === 'ack' && typeof v.id === 'string') return { t: 'ack', id: v.id };
   if (v.t === 'peer-id' && typeof v.peer === 'string') return { t: 'peer-id', peer: v.peer };

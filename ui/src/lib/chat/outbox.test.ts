@@ -1,9 +1,10 @@
 // Protects "no message is lost": messages stay queued per peer until acked, are resent when a channel
 // reopens, and show pending → sent → delivered.
 import { describe, expect, it } from 'vitest';
-import { Outbox, type WireMessage } from './outbox';
+import { Outbox } from './outbox';
+import type { ChatMessage } from './message';
 
-const msg = (id: string, sentAt = 1): WireMessage => ({ t: 'msg', id, body: `body ${id}`, sentAt, name: 'Ann' });
+const msg = (id: string, sentAt = 1): ChatMessage => ({ t: 'msg', id, body: `body ${id}`, sentAt, name: 'Ann' });
 
 describe('Outbox', () => {
   it('goes pending → sent → delivered for one peer', () => {

@@ -2,21 +2,14 @@
 // when a peer's data channel (re)opens, everything it has not acked is sent again (receivers de-duplicate
 // by id). A message written while nobody else is in the room waits for the next peer to connect.
 
-export type DeliveryStatus = 'pending' | 'sent' | 'delivered';
+import type { ChatMessage } from './message';
 
-/** A chat message as it travels over the data channel. */
-export interface WireMessage {
-  t: 'msg';
-  id: string;
-  body: string;
-  sentAt: number;
-  name: string;
-}
+export type DeliveryStatus = 'pending' | 'sent' | 'delivered';
 
 type RecipientState = 'queued' | 'sent' | 'acked';
 
 interface Entry {
-  message: WireMessage;
+  message: ChatMessage;
   recipients: Map<string, RecipientState>;
 }
 
@@ -24,13 +17,13 @@ export class Outbox {
   private readonly entries = new Map<string, Entry>();
 
   /** Queues `message` for `peers` (none: for whoever connects next). */
-  add(message: WireMessage, peers: string[]): void {
+  add(message: ChatMessage, peers: string[]): void {
     this.entries.set(message.id, { message, recipients: new Map(peers.map((p) => [p, 'queued'])) });
   }
 
   /** Messages `peer` has not acked, oldest first; unaddressed messages are given to this peer. */
-  unackedFor(peer: string): WireMessage[] {
-    const out: WireMessage[] = [];
+  unackedFor(peer: string): ChatMessage[] {
+    const out: ChatMessage[] = [];
     for (const entry of this.entries.values()) {
       if (entry.recipients.size === 0) entry.recipients.set(peer, 'queued');
       const state = entry.recipients.get(peer);

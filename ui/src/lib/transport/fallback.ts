@@ -2,8 +2,8 @@
 // RTCPeerConnection. Rust negotiates the connections itself from the signaling frames it owns; the UI only
 // sends and receives the channel's text, so chat works the same as over the webview's own channels.
 
-import { invoke } from '@tauri-apps/api/core';
-import { listen } from '@tauri-apps/api/event';
+import { call, on } from '../ipc';
+import type { FallbackStatus } from '../ipc.gen';
 
 export interface FallbackEvents {
   open(peer: string): void;
@@ -14,19 +14,10 @@ export interface FallbackEvents {
   failed(peer: string, reason: string): void;
 }
 
-interface Payload {
-  room: string;
-  peer: string;
-  text: string;
-  from: string;
-  to: string;
-  reason: string;
-}
-
 /** Whether the app routes chat through its native stack (no webview WebRTC, or forced on in settings). */
-export async function fallbackStatus(): Promise<{ active: boolean; forced: boolean }> {
+export async function fallbackStatus(): Promise<FallbackStatus> {
   try {
-    return await invoke<{ active: boolean; forced: boolean }>('fallback_status');
+    return await call('fallback_status');
   } catch {
     return { active: false, forced: false };
   }
@@ -39,27 +30,30 @@ export class FallbackLinks {
   private readonly unlisten: Array<Promise<() => void>> = [];
 
   constructor(private readonly room: string, events: FallbackEvents) {
-    const on = (name: string, handle: (p: Payload) => void) =>
-      this.unlisten.push(listen<Payload>(`fallback://${name}`, (e) => e.payload.room === room && handle(e.payload)));
-    on('open', (p) => {
-      this.open.add(p.peer);
-      events.open(p.peer);
-    });
-    on('message', (p) => events.message(p.peer, p.text));
-    on('closed', (p) => {
-      this.open.delete(p.peer);
-      events.closed(p.peer);
-    });
-    on('rekeyed', (p) => {
-      if (this.open.delete(p.from)) this.open.add(p.to);
-      events.rekeyed(p.from, p.to);
-    });
-    on('failed', (p) => {
-      this.open.delete(p.peer);
-      events.failed(p.peer, p.reason);
-    });
+    const inRoom = <P extends { room: string }>(handle: (p: P) => void) => (p: P) => {
+      if (p.room === room) handle(p);
+    };
+    this.unlisten.push(
+      on('fallback://open', inRoom((p) => {
+        this.open.add(p.peer);
+        events.open(p.peer);
+      })),
+      on('fallback://message', inRoom((p) => events.message(p.peer, p.text))),
+      on('fallback://closed', inRoom((p) => {
+        this.open.delete(p.peer);
+        events.closed(p.peer);
+      })),
+      on('fallback://rekeyed', inRoom((p) => {
+        if (this.open.delete(p.from)) this.open.add(p.to);
+        events.rekeyed(p.from, p.to);
+      })),
+      on('fallback://failed', inRoom((p) => {
+        this.open.delete(p.peer);
+        events.failed(p.peer, p.reason);
+      })),
+    );
     // Channels the backend opened before this room was shown (rooms rejoined at startup) send no event.
-    invoke<string[]>('fallback_open_peers', { room }).then(
+    call('fallback_open_peers', { room }).then(
       (peers) => {
         for (const peer of peers.filter((p) => !this.open.has(p))) {
           this.open.add(peer);
@@ -79,7 +73,7 @@ export class FallbackLinks {
     if (!this.open.has(peer)) return false;
     const previous = this.queues.get(peer) ?? Promise.resolve();
     const next = previous.then(() =>
-      invoke<boolean>('fallback_send', { room: this.room, peer, text }).then(
+      call('fallback_send', { room: this.room, peer, text }).then(
         (sent) => sent || this.open.delete(peer),
         () => this.open.delete(peer),
       ),

@@ -1,7 +1,7 @@
 // Client side of the protocol's session rules: remembers the session for `resume`, tracks the highest
 // `seq` processed and drops replayed duplicates (docs/protocol.md, Session 3–4).
 
-import type { ClientFrame, ServerFrame } from '../protocol.gen';
+import { PROTOCOL_VERSION, type ClientFrame, type ServerFrame } from '../protocol.gen';
 
 export class SessionTracker {
   session: string | null = null;
@@ -10,7 +10,7 @@ export class SessionTracker {
 
   /** The `hello` to send on (re)connect: with `resume` once a session exists. */
   hello(name: string, token?: string): ClientFrame {
-    const hello: ClientFrame = { type: 'hello', v: 1, name };
+    const hello: ClientFrame = { type: 'hello', v: PROTOCOL_VERSION, name };
     if (token) hello.token = token;
     if (this.session) hello.resume = { session: this.session, last_seq: this.lastSeq };
     return hello;

@@ -1,8 +1,8 @@
 // Tauri adapter: the app's Rust backend owns the signaling socket (reconnect and resume happen there);
-// this forwards commands with `invoke` and receives frames and connection state as events.
+// this forwards commands through `call`/`send` (ipc.ts) and receives frames and connection state as events.
 
-import { invoke } from '@tauri-apps/api/core';
-import { listen } from '@tauri-apps/api/event';
+import { call, on, send } from '../ipc';
+import type { Settings } from '../ipc.gen';
 import type { ServerFrame, SignalData } from '../protocol.gen';
 import { Listeners, type ConnectionState, type Transport } from './types';
 
@@ -13,31 +13,29 @@ export class TauriTransport implements Transport {
 
   /** `serverUrl`: the signaling server to use; absent means the one saved in the app's settings. */
   constructor(private readonly serverUrl?: string) {
-    this.unlisten.push(listen<ServerFrame>('signaling://frame', (e) => this.frames.emit(e.payload)));
-    this.unlisten.push(listen<ConnectionState>('signaling://state', (e) => this.states.emit(e.payload)));
+    this.unlisten.push(on('signaling://frame', (frame) => this.frames.emit(frame)));
+    this.unlisten.push(on('signaling://state', (state) => this.states.emit(state)));
   }
 
   connect(name: string): void {
-    const args: Record<string, string> = { name };
-    if (this.serverUrl) args.url = this.serverUrl;
     // The answer is the state right now (events only report changes). A refused connect (e.g. an invalid
-    // server address) leaves the app offline; the badge says so.
-    invoke<ConnectionState>('connect', args).then(
+    // server address) leaves the app offline; the badge says so, and the failure is reported (ipc.ts).
+    call('connect', { name, url: this.serverUrl }).then(
       (state) => this.states.emit(state),
       () => this.states.emit('offline'),
     );
   }
 
   join(room: string): void {
-    void invoke('join_room', { room });
+    send('join_room', { room });
   }
 
   leave(room: string): void {
-    void invoke('leave_room', { room });
+    send('leave_room', { room });
   }
 
   signal(room: string, to: string, data: SignalData): void {
-    void invoke('send_signal', { room, to, data });
+    send('send_signal', { room, to, data });
   }
 
   onFrame(listener: (frame: ServerFrame) => void): () => void {
@@ -58,15 +56,10 @@ export function inTauri(): boolean {
   return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
 }
 
-export interface SavedSettings {
-  server_url?: string | null;
-  display_name?: string | null;
-}
-
-/** The server address and name saved in the app's settings (empty when unreadable). */
-export async function savedSettings(): Promise<SavedSettings> {
+/** The server address and name saved in the app's settings (empty when unreadable: the failure is reported). */
+export async function savedSettings(): Promise<Partial<Settings>> {
   try {
-    return await invoke<SavedSettings>('get_settings');
+    return await call('get_settings');
   } catch {
     return {};
   }
@@ -74,6 +67,6 @@ export async function savedSettings(): Promise<SavedSettings> {
 
 /** Opens the room in the default browser (app: `<server>/#/room/<room>`; browser: a new tab). */
 export function openInBrowser(room: string): void {
-  if (inTauri()) void invoke('open_room_in_browser', { room });
+  if (inTauri()) send('open_room_in_browser', { room });
   else window.open(location.href, '_blank');
 }

@@ -2,9 +2,10 @@
 // (a WebSocket from the page) and `tauri.ts` (the app's Rust backend owns the socket).
 
 import type { ServerFrame, SignalData } from '../protocol.gen';
+import type { ConnectionState } from '../core.gen';
 
-/** What the connection indicator shows. */
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+/** What the connection indicator shows (generated from the app's Rust client). */
+export type { ConnectionState };
 
 export interface Transport {
   /** Starts the session and keeps it up (reconnects with backoff and resume) until `close`. */
