@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use p2pchat_core::chat::ChannelMessage;
+use p2pchat_core::chat::{ChannelMessage, ChatSession, Received};
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
 use serde_json::json;
@@ -120,9 +120,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let progress = Arc::new(Progress::default());
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
-    // Typed lines, resent to each peer when its channel opens until that peer acks (a tiny outbox).
-    let mut typed: Vec<(ChannelMessage, HashSet<String>)> = Vec::new();
-    let mut received: HashSet<String> = HashSet::new();
+    // Typed lines wait in the session's outbox until each peer acks; received ids are de-duplicated there.
+    let mut chat = ChatSession::new();
     let mut acked_ids: HashSet<String> = HashSet::new();
     let mut order = SeqCheck::default();
     let mut started_work = false;
@@ -135,7 +134,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 
     let ok = loop {
         let own_done = own == 0 || work.is_some();
-        if finite && own_done && received.len() as u64 >= args.expect {
+        if finite && own_done && chat.received_count() as u64 >= args.expect {
             break work.as_ref().is_none_or(|w| w.error.is_none());
         }
         if !finite && !stdin_open {
@@ -161,10 +160,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             Some(event) = events.recv() => match event {
                 LinkEvent::Open { peer, .. } => {
                     emit(json!({"event": "open", "peer": peer}));
-                    for (message, acked_by) in &typed {
-                        if !acked_by.contains(&peer) {
-                            let _ = manager.send(&args.room, &peer, &message.to_text()).await;
-                        }
+                    for text in chat.unacked_for(&peer) {
+                        let _ = manager.send(&args.room, &peer, &text).await;
                     }
                     if !started_work && own > 0 {
                         started_work = true;
@@ -173,24 +170,22 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         tokio::spawn(async move { let _ = work_tx.send(job.run().await).await; });
                     }
                 }
-                LinkEvent::Message { peer, text, .. } => match ChannelMessage::parse(&text) {
-                    Some(ChannelMessage::Msg { id, body, sent_at, name }) => {
-                        let _ = acks.send((peer.clone(), ChannelMessage::Ack { id: id.clone() }.to_text())).await;
-                        if received.insert(id.clone()) {
-                            order.see(&body);
-                            if !args.quiet {
-                                emit(json!({"event": "msg", "peer": peer, "id": id, "name": name, "body": body, "sentAt": sent_at}));
-                            }
+                LinkEvent::Message { peer, text, .. } => match chat.receive(&peer, &text) {
+                    Received::New { message: ChannelMessage::Msg { id, body, sent_at, name }, ack } => {
+                        let _ = acks.send((peer.clone(), ack)).await;
+                        order.see(&body);
+                        if !args.quiet {
+                            emit(json!({"event": "msg", "peer": peer, "id": id, "name": name, "body": body, "sentAt": sent_at}));
                         }
                     }
-                    Some(ChannelMessage::Ack { id }) => {
-                        for (message, acked_by) in &mut typed {
-                            if matches!(message, ChannelMessage::Msg { id: m, .. } if *m == id)
-                                && acked_by.insert(peer.clone())
-                            {
-                                emit(json!({"event": "acked", "peer": peer, "id": id}));
-                            }
+                    Received::New { ack, .. } | Received::Duplicate { ack } => {
+                        let _ = acks.send((peer.clone(), ack)).await;
+                    }
+                    Received::Acked { id, first } => {
+                        if first {
+                            emit(json!({"event": "acked", "peer": peer, "id": id}));
                         }
+                        // The workload's messages (`--send`, `--ping`) are counted here, not in the outbox.
                         if acked_ids.insert(id) {
                             progress.acked.fetch_add(1, Ordering::AcqRel);
                             progress.ack_seen.notify_waiters();
@@ -204,7 +199,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             },
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(line)) if !line.trim().is_empty() => {
-                    let message = ChannelMessage::msg(line.trim().to_owned(), &args.name);
+                    let message = chat.compose(line.trim().to_owned(), &args.name, &[]);
                     let mut sent_to = Vec::new();
                     for peer in manager.open_peers(&args.room) {
                         if manager.send(&args.room, &peer, &message.to_text()).await.unwrap_or(false) {
@@ -214,7 +209,6 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     if let ChannelMessage::Msg { id, .. } = &message {
                         emit(json!({"event": "sent", "id": id, "to": sent_to}));
                     }
-                    typed.push((message, HashSet::new()));
                 }
                 Ok(Some(_)) => {}
                 _ => stdin_open = false,
@@ -224,7 +218,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     // The peer may still be waiting for our last acks.
     drop(acks);
     let _ = tokio::time::timeout(Duration::from_secs(5), acker).await;
-    if !received.is_empty() {
+    if chat.received_count() > 0 {
         // Queued acks are in SCTP's buffer, not yet on the wire: give them a moment before closing.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -232,7 +226,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         ok,
         &args,
         &progress,
-        received.len(),
+        chat.received_count(),
         &order,
         work.as_ref(),
     ));

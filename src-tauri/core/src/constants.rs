@@ -10,6 +10,5 @@ pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
 /// How long a newly listed peer waits for a link while old links might still be re-keyed to it (after a
 /// server restart everyone has new ids; `peer-id` messages match them up).
 pub const REKEY_WAIT: Duration = Duration::from_millis(1500);
-/// The chat data channel: pre-negotiated on both sides with this label and stream id.
+/// Label of the chat data channel, which the side that initiates a link opens in-band (DCEP).
 pub const CHAT_CHANNEL_LABEL: &str = "chat";
-pub const CHAT_CHANNEL_ID: u16 = 0;

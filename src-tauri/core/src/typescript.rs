@@ -39,7 +39,6 @@ pub fn generate() -> String {
             "CHAT_CHANNEL_LABEL",
             format!("{:?}", constants::CHAT_CHANNEL_LABEL),
         ),
-        ("CHAT_CHANNEL_ID", constants::CHAT_CHANNEL_ID.to_string()),
         ("BACKOFF_BASE_MS", ms(backoff::BASE).to_string()),
         ("BACKOFF_MAX_MS", ms(backoff::MAX).to_string()),
     ];

@@ -52,11 +52,15 @@ struct Peer {
 
 impl Peer {
     async fn join(server: &str, name: &str) -> Peer {
+        Peer::join_room(server, name, ROOM).await
+    }
+
+    async fn join_room(server: &str, name: &str, room: &str) -> Peer {
         let config = ClientConfig {
             url: parse_server_url(server).unwrap(),
             name: name.into(),
             token: None,
-            rooms: [ROOM.to_owned()].into(),
+            rooms: [room.to_owned()].into(),
         };
         let (client_tx, mut client_rx) = mpsc::channel(256);
         let client = std::sync::Arc::new(Client::spawn(config, client_tx));
@@ -107,6 +111,59 @@ impl Peer {
                 return peer;
             }
         }
+    }
+
+    /// The body of the next chat message.
+    async fn message(&mut self) -> String {
+        loop {
+            match self.next().await {
+                LinkEvent::Message { text, .. } => {
+                    if let Some(ChannelMessage::Msg { body, .. }) = ChannelMessage::parse(&text) {
+                        return body;
+                    }
+                }
+                LinkEvent::Failed { reason, .. } => panic!("link failed: {reason}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn write_at_open(me: &mut Peer, room: &str, name: &str) {
+    let to = me.opened().await;
+    let text = ChannelMessage::msg(format!("first from {name}"), name).to_text();
+    assert!(
+        me.manager.send(room, &to, &text).await.unwrap(),
+        "channel open"
+    );
+}
+
+/// Both sides write the moment their channel opens, many times over: the first message of each
+/// arrives, with no pause after opening (a pre-negotiated channel lost or broke on this race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_messages_sent_at_open_arrive_both_ways() {
+    if !runnable() {
+        return;
+    }
+    let config =
+        signaling_server::Config::from_args(["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"])
+            .unwrap();
+    let server = signaling_server::start(config).await.unwrap();
+    let url = server.ws_url();
+    for round in 0..10 {
+        let room = format!("open-race-{round}");
+        let mut ann = Peer::join_room(&url, "Ann", &room).await;
+        let mut bob = Peer::join_room(&url, "Bob", &room).await;
+        // Each side writes as soon as its own channel reports open.
+        tokio::join!(
+            write_at_open(&mut ann, &room, "Ann"),
+            write_at_open(&mut bob, &room, "Bob")
+        );
+        let (at_ann, at_bob) = tokio::join!(ann.message(), bob.message());
+        assert_eq!(at_bob, "first from Ann", "round {round}");
+        assert_eq!(at_ann, "first from Bob", "round {round}");
+        ann.manager.close_all().await;
+        bob.manager.close_all().await;
     }
 }
 

@@ -11,6 +11,5 @@ export const MAX_ICE_RESTARTS = 3;
 export const DISCONNECTED_GRACE_MS = 2000;
 export const REKEY_WAIT_MS = 1500;
 export const CHAT_CHANNEL_LABEL = "chat";
-export const CHAT_CHANNEL_ID = 0;
 export const BACKOFF_BASE_MS = 250;
 export const BACKOFF_MAX_MS = 10000;

@@ -1,14 +1,18 @@
-//! One native WebRTC connection (webrtc-rs) to one remote peer, carrying the same pre-negotiated chat
-//! channel as the web UI's `PeerLink` (ui/src/lib/call/peer.ts): label "chat", negotiated id 0,
-//! ordered, reliable. So the other side may be a browser, an app with webview WebRTC or another
-//! fallback. Negotiation is "perfect negotiation": one task handles the peer's signals strictly in
+//! One native WebRTC connection (webrtc-rs) to one remote peer, carrying the same chat channel as the
+//! web UI's `PeerLink` (ui/src/lib/call/peer.ts): label "chat", ordered, reliable, opened in-band (DCEP)
+//! by the side that initiates the link (the newcomer) and accepted by the other. So the other side may
+//! be a browser, an app with webview WebRTC or another fallback. In-band opening has no start-up race:
+//! the opener's stream exists before any of its data, and the acceptor's channel exists before the
+//! opener's first message is delivered (a pre-negotiated channel on webrtc-rs 0.21.1 registered its
+//! stream only after the association was up, so a faster peer's first data broke it). If both sides
+//! initiate (a rare simultaneous join), the link carries two chat channels: it reads both and sends on
+//! the first one open. Negotiation is "perfect negotiation": one task handles the peer's signals strictly in
 //! arrival order; on colliding offers the impolite side ignores the other's offer and the polite side
 //! rolls its own back. ICE `failed` (or `disconnected` for 2 s) restarts ICE, at most three times in a
 //! row; then the link gives up and reports it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chat_protocol::{IceServer, SignalData};
 use tokio::sync::mpsc;
@@ -23,15 +27,10 @@ use webrtc::peer_connection::{
 
 use super::{Inner, LinkEvent, LinkOptions};
 use crate::chat::ChannelMessage;
-use crate::constants::{CHAT_CHANNEL_ID, CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_ICE_RESTARTS};
+use crate::constants::{CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_ICE_RESTARTS};
 
 /// Remote candidates kept while they cannot be applied yet; a peer sends a handful per negotiation.
 const MAX_HELD_CANDIDATES: usize = 64;
-/// Wait after our channel opens before using it. webrtc-rs 0.21.1 opens a negotiated channel's SCTP
-/// stream only once the association is up; data from a peer that is faster arriving before that makes
-/// the open fail (ErrStreamAlreadyExist) and the channel close. Seen between two Rust peers; the pause
-/// gives the other side time to open its stream before we send.
-const OPEN_SETTLE: Duration = Duration::from_millis(100);
 
 /// What the link's task works through, in order.
 pub(super) enum Input {
@@ -42,14 +41,38 @@ pub(super) enum Input {
     Ice(RTCIceConnectionState),
     /// Restart ICE now (asked by the peer or the owner); not counted against the limit.
     Restart,
+    /// The peer opened a data channel on this connection.
+    RemoteChannel(Arc<dyn DataChannel>),
     Close,
 }
 
-/// What the manager and the channel reader know about a link.
+/// What the manager and the channel readers know about a link.
 pub(super) struct Shared {
-    /// The chat channel is open (set by its reader; whoever clears it reports `Closed`).
+    /// The chat channels, each with whether it is open now (normally one; see the module doc).
+    channels: Mutex<Vec<(Arc<dyn DataChannel>, bool)>>,
+    /// Whether the link counts as open: set with the first open channel, cleared by whoever reports
+    /// `Closed` (the last channel's reader, or the manager removing the link).
     pub open: AtomicBool,
-    pub channel: OnceLock<Arc<dyn DataChannel>>,
+}
+
+impl Shared {
+    fn channels(&self) -> MutexGuard<'_, Vec<(Arc<dyn DataChannel>, bool)>> {
+        // A poisoned lock only means a panic mid-push of plain data; keep going.
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks `channel` open or closed; returns how many chat channels are open now.
+    fn set_open(&self, channel: &Arc<dyn DataChannel>, open: bool) -> usize {
+        let mut channels = self.channels();
+        for (c, is_open) in channels.iter_mut() {
+            if Arc::ptr_eq(c, channel) {
+                *is_open = open;
+            }
+        }
+        channels.iter().filter(|(_, o)| *o).count()
+    }
 }
 
 /// Handle to a running link; dropping it closes the connection.
@@ -74,8 +97,8 @@ impl Link {
         // chat data never does.
         let (inputs, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            channels: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
-            channel: OnceLock::new(),
         });
         let task = LinkTask {
             inner,
@@ -91,12 +114,16 @@ impl Link {
         let _ = self.inputs.send(input);
     }
 
-    /// The chat channel, if it is open.
+    /// A chat channel to send on, if one is open.
     pub fn open_channel(&self) -> Option<Arc<dyn DataChannel>> {
         if !self.shared.open.load(Ordering::Acquire) {
             return None;
         }
-        self.shared.channel.get().cloned()
+        let channels = self.shared.channels();
+        channels
+            .iter()
+            .find(|(_, open)| *open)
+            .map(|(c, _)| c.clone())
     }
 }
 
@@ -121,6 +148,10 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
         let _ = self.inputs.send(Input::Ice(state));
     }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.inputs.send(Input::RemoteChannel(channel));
+    }
 }
 
 struct LinkTask {
@@ -140,31 +171,26 @@ impl LinkTask {
     ) {
         let started = async {
             let pc = build(&self.inner.options, ice_servers, inputs).await?;
-            let init = RTCDataChannelInit {
-                ordered: true,
-                negotiated: Some(CHAT_CHANNEL_ID),
-                ..Default::default()
-            };
-            let channel = pc
-                .create_data_channel(CHAT_CHANNEL_LABEL, Some(init))
-                .await?;
-            Ok::<_, Error>((pc, channel))
+            if initiate {
+                // The opener: the channel is in our first offer and opened in-band once connected.
+                let init = RTCDataChannelInit {
+                    ordered: true,
+                    ..Default::default()
+                };
+                let channel = pc
+                    .create_data_channel(CHAT_CHANNEL_LABEL, Some(init))
+                    .await?;
+                self.adopt(channel);
+            }
+            Ok::<_, Error>(pc)
         };
-        let (pc, channel) = match started.await {
-            Ok(started) => started,
+        let pc = match started.await {
+            Ok(pc) => pc,
             Err(err) => {
                 self.give_up(format!("cannot start WebRTC: {err}")).await;
                 return;
             }
         };
-        let _ = self.shared.channel.set(channel.clone());
-        tokio::spawn(read_channel(
-            self.inner.clone(),
-            self.room.clone(),
-            self.id,
-            self.shared.clone(),
-            channel,
-        ));
         let mut n = Negotiator {
             task: &self,
             pc: pc.clone(),
@@ -210,6 +236,18 @@ impl LinkTask {
 
     fn signal(&self, data: SignalData) {
         self.inner.signal(&self.room, self.id, data);
+    }
+
+    /// Reads `channel` (ours, or one the peer opened) as one of this link's chat channels.
+    fn adopt(&self, channel: Arc<dyn DataChannel>) {
+        self.shared.channels().push((channel.clone(), false));
+        tokio::spawn(read_channel(
+            self.inner.clone(),
+            self.room.clone(),
+            self.id,
+            self.shared.clone(),
+            channel,
+        ));
     }
 
     /// The link cannot recover: it leaves the manager and says why.
@@ -294,6 +332,15 @@ impl Negotiator<'_> {
             Input::Restart => {
                 let result = self.offer(true).await;
                 self.report(result);
+            }
+            Input::RemoteChannel(channel) => {
+                match channel.label().await {
+                    Ok(label) if label == CHAT_CHANNEL_LABEL => self.task.adopt(channel),
+                    // Not ours to interpret (a future feature's channel): leave it unread.
+                    _ => {
+                        tracing::debug!(room = %self.task.room, "ignoring a data channel that is not chat")
+                    }
+                }
             }
             Input::Close => {}
         }
@@ -454,9 +501,10 @@ impl Negotiator<'_> {
     }
 }
 
-/// Reads the chat channel until it closes: open/close and every text message go to the owner
-/// (awaiting its queue, so a slow owner slows the peer through SCTP flow control, never memory).
-/// `peer-id` announcements re-key the link first.
+/// Reads one chat channel until it closes: the link's first open channel reports `Open`, every text
+/// message goes to the owner (awaiting its queue, so a slow owner slows the peer through SCTP flow
+/// control, never memory), and the last one to close reports `Closed`. `peer-id` announcements re-key
+/// the link first.
 async fn read_channel(
     inner: Arc<Inner>,
     room: String,
@@ -470,10 +518,11 @@ async fn read_channel(
         };
         match event {
             DataChannelEvent::OnOpen => {
-                tokio::time::sleep(OPEN_SETTLE).await;
-                shared.open.store(true, Ordering::Release);
-                let room = room.clone();
-                inner.emit(LinkEvent::Open { room, peer }).await;
+                shared.set_open(&channel, true);
+                if !shared.open.swap(true, Ordering::AcqRel) {
+                    let room = room.clone();
+                    inner.emit(LinkEvent::Open { room, peer }).await;
+                }
             }
             DataChannelEvent::OnMessage(message) if message.is_string => {
                 let Ok(text) = String::from_utf8(message.data.to_vec()) else {
@@ -501,7 +550,9 @@ async fn read_channel(
             _ => {}
         }
     }
-    if shared.open.swap(false, Ordering::AcqRel)
+    let still_open = shared.set_open(&channel, false);
+    if still_open == 0
+        && shared.open.swap(false, Ordering::AcqRel)
         && let Some(peer) = inner.key_of(&room, id)
     {
         inner.emit(LinkEvent::Closed { room, peer }).await;

@@ -24,6 +24,19 @@ pub fn jittered(attempt: u32) -> Duration {
 mod tests {
     use super::*;
 
+    /// The cases shared with the web UI's backoff (tests/vectors/backoff.json): the same curve.
+    #[test]
+    fn follows_the_shared_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/backoff.json")).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let attempt = case["attempt"].as_u64().unwrap() as u32;
+            let random = case["random"].as_f64().unwrap();
+            let ms = (delay(attempt, random).as_secs_f64() * 1000.0).round() as u64;
+            assert_eq!(ms, case["delay_ms"].as_u64().unwrap(), "{case}");
+        }
+    }
+
     /// After a server restart, retries grow, stop growing at the cap, and are spread over the range.
     #[test]
     fn grows_exponentially_to_the_cap_with_full_jitter() {

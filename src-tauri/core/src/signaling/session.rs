@@ -61,6 +61,36 @@ mod tests {
         parse(&format!(r#"{{"type":"pong","seq":{seq}}}"#))
     }
 
+    /// The cases shared with the web UI's tracker (tests/vectors/session.json): both clients resume and
+    /// drop replays the same way.
+    #[test]
+    fn follows_the_shared_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/session.json")).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let mut t = SessionTracker::default();
+            for step in case["steps"].as_array().unwrap() {
+                if let Some(frame) = step.get("frame") {
+                    let accepted = t.accept(&parse(&frame.to_string()));
+                    assert_eq!(
+                        accepted,
+                        step["accept"].as_bool().unwrap(),
+                        "{name}: {frame}"
+                    );
+                } else {
+                    let hello = &step["hello"];
+                    let sent = t.hello(hello["name"].as_str().unwrap(), hello["token"].as_str());
+                    assert_eq!(
+                        serde_json::to_value(sent).unwrap(),
+                        step["expect"],
+                        "{name}"
+                    );
+                }
+            }
+        }
+    }
+
     /// A reconnect asks for exactly what was missed and never hands the UI a replayed frame twice.
     #[test]
     fn resumes_from_the_last_processed_seq_and_drops_replays() {
