@@ -5,11 +5,11 @@
 //! The Tauri-free client (signaling client, native data-channel links, chat rules) is the `p2pchat-core`
 //! crate (src-tauri/core); this crate adapts it to the window.
 //!
-//! Map: `ipc` (the contract with the UI: command list, events, generated TypeScript), `commands` (the
-//! UI's API, thin), `error` (what a failed command returns), `history` (SQLite), `dispatch` (signaling →
-//! UI/history/notify), `notify` (rules and texts), `settings`, `state` (shared state), `frontend` (events,
-//! notifications, tray, window), `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the
-//! native links wired to the window where the webview has no WebRTC).
+//! Map: `ipc` (the contract with the UI: command list, events), `typescript` (the UI's `ipc.gen.ts`
+//! from it), `commands` (the UI's API, thin), `error` (what a failed command returns), `history`
+//! (SQLite), `dispatch` (signaling → UI/history/notify), `notify` (rules and texts), `settings`, `state`
+//! (shared state), `frontend` (events, notifications, tray, window), `webview` (WebRTC in WebKitGTK and
+//! its detection), `fallback` (the native links wired to the window where the webview has no WebRTC).
 
 #[macro_use]
 pub mod ipc;
@@ -22,7 +22,11 @@ pub mod history;
 pub mod notify;
 pub mod settings;
 mod state;
+mod typescript;
 pub mod webview;
+
+#[cfg(test)]
+mod module_graph;
 
 use std::sync::Arc;
 

@@ -1,10 +1,9 @@
-//! The contract between the Rust app and its web UI: the commands (see `commands.rs`, the one list), the
-//! events, and the TypeScript generated from both (`typescript`). Command arguments and results, events
-//! and errors are Rust types with `ts_rs::TS`; the UI imports them from `ui/src/lib/ipc.gen.ts`.
+//! The contract between the Rust app and its web UI: the commands (see `commands.rs`, the one list) and
+//! the events. It depends on nothing else in the app; `crate::typescript` generates the UI's
+//! `ui/src/lib/ipc.gen.ts` from it and the payload types (Rust types with `ts_rs::TS`).
 
 #[macro_use]
 mod commands;
-pub mod typescript;
 
 /// Names of every command, in the list's order.
 pub const COMMANDS: &[&str] = {

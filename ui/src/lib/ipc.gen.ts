@@ -1,5 +1,5 @@
-// Generated from src-tauri (Rust) by p2pchat_app_lib::ipc::typescript. Do not edit.
-// Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::
+// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.
+// Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript
 
 import type { ServerFrame, SignalData } from './protocol.gen';
 import type { ConnectionState, LinkEvent } from './core.gen';

@@ -1,7 +1,7 @@
-//! Generates `ui/src/lib/ipc.gen.ts`: the payload types of every command and event, `ErrorKind`, the
-//! `Commands` map (name → args and result) that the UI's one `call()` wrapper is typed by, and the
-//! `Events` map its `listen` helper is typed by. `ipc::tests` fails when the committed file differs;
-//! regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::`.
+//! Generates `ui/src/lib/ipc.gen.ts` from the contract in `ipc`: the payload types of every command and
+//! event, `ErrorKind`, the `Commands` map (name → args and result) that the UI's one `call()` wrapper is
+//! typed by, and the `Events` map its `on()` helper is typed by. The test below fails when the committed
+//! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
 use chat_protocol::SignalData;
 use p2pchat_core::links::LinkEvent;
@@ -44,8 +44,8 @@ pub fn generate() -> String {
         NotificationAction::decl(&cfg),
     ];
     let mut out = String::from(
-        "// Generated from src-tauri (Rust) by p2pchat_app_lib::ipc::typescript. Do not edit.\n\
-         // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib ipc::\n\n\
+        "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
+         // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript\n\n\
          import type { ServerFrame, SignalData } from './protocol.gen';\n\
          import type { ConnectionState, LinkEvent } from './core.gen';\n\n",
     );
@@ -102,7 +102,9 @@ fn commands(cfg: &Config) -> String {
 
 /// `export interface Events { 'name': Payload }` for every event the app emits.
 fn events(cfg: &Config) -> String {
-    use super::*;
+    use crate::ipc::{
+        FRAME_EVENT, LINK_EVENT_PREFIX, NOTIFICATION_EVENT, STATE_EVENT, WEBVIEW_EVENT,
+    };
     let link = |kind: &str| format!("Extract<LinkEvent, {{ kind: '{kind}' }}>");
     let events = [
         (FRAME_EVENT.to_owned(), "ServerFrame".to_owned()),
@@ -124,4 +126,25 @@ fn events(cfg: &Config) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed `ui/src/lib/ipc.gen.ts` is exactly what the Rust types generate.
+    #[test]
+    fn generated_typescript_matches_committed_file() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/lib/ipc.gen.ts");
+        let fresh = super::generate();
+        if std::env::var_os("UPDATE_TS").is_some() {
+            std::fs::write(&path, &fresh).expect("write ipc.gen.ts");
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{} is stale; regenerate with UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript",
+            path.display()
+        );
+    }
 }
