@@ -22,7 +22,7 @@ pub mod history;
 pub mod notify;
 pub mod settings;
 mod state;
-mod typescript;
+pub mod typescript;
 pub mod webview;
 
 #[cfg(test)]

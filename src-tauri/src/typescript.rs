@@ -59,22 +59,30 @@ pub fn generate() -> String {
     out
 }
 
+/// One command's TypeScript signature.
+struct Signature {
+    name: &'static str,
+    /// Argument names and types.
+    args: Vec<(&'static str, String)>,
+    result: String,
+}
+
 /// `export const COMMANDS` and `export interface Commands { name: { args: {..}; result: T } }`.
 fn commands(cfg: &Config) -> String {
-    macro_rules! entries {
+    macro_rules! signatures {
         ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
-            vec![$((
-                stringify!($name),
-                vec![$((stringify!($arg), <$ty as TS>::name(cfg))),*],
-                <$ret as TS>::name(cfg),
-            )),*]
+            vec![$(Signature {
+                name: stringify!($name),
+                args: vec![$((stringify!($arg), <$ty as TS>::name(cfg))),*],
+                result: <$ret as TS>::name(cfg),
+            }),*]
         };
     }
-    let entries: Vec<(&str, Vec<(&str, String)>, String)> = app_commands!(entries);
+    let entries: Vec<Signature> = app_commands!(signatures);
     let mut out =
         String::from("/** Every command the UI may invoke, with its arguments and result. */\n");
     out.push_str("export interface Commands {\n");
-    for (name, args, result) in &entries {
+    for Signature { name, args, result } in &entries {
         let args: Vec<String> = args
             .iter()
             .map(|(arg, ty)| match ty.strip_suffix(" | null") {
@@ -92,7 +100,7 @@ fn commands(cfg: &Config) -> String {
         ));
     }
     out.push_str("}\n\n");
-    let names: Vec<String> = entries.iter().map(|(n, ..)| format!("'{n}'")).collect();
+    let names: Vec<String> = entries.iter().map(|s| format!("'{}'", s.name)).collect();
     out.push_str(&format!(
         "export const COMMANDS = [{}] as const;\n\n",
         names.join(", ")
