@@ -40,6 +40,12 @@ p2pchat_build_ui
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "the client core (and the headless peer built on it) depends on no Tauri, WebKitGTK or SQLite"
+if cargo tree -p p2pchat-core --edges normal,build,dev --prefix none --locked | grep -E '^(tauri|webkit2gtk|wry|sqlx|gtk) '; then
+  echo "test.sh: FAIL: p2pchat-core pulls in the crates above" >&2
+  exit 1
+fi
+
 step "Rust tests (protocol, signaling server, fuzz properties)"
 PROPTEST_CASES="${PROPTEST_CASES:-2000}" cargo test --workspace --locked
 

@@ -30,7 +30,7 @@ enum Ended {
 }
 
 /// State kept across connections.
-struct Task {
+struct ConnectionTask {
     config: ClientConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<ClientEvent>,
@@ -49,7 +49,7 @@ pub(super) async fn run(
     state: watch::Sender<ConnectionState>,
 ) {
     let wanted = config.rooms.clone();
-    let mut task = Task {
+    let mut task = ConnectionTask {
         config,
         commands,
         events,
@@ -82,7 +82,7 @@ pub(super) async fn run(
     }
 }
 
-impl Task {
+impl ConnectionTask {
     /// Publishes a state change; false when the owner is gone.
     async fn set_state(&mut self, next: ConnectionState) -> bool {
         let changed = *self.state.borrow() != next;
