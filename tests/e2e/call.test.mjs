@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  callState, decodedFrames, joinAs, launchBrowser, sleep, startServer, waitForPeers, waitForPhase, waitForRemoteVideos,
+  callState, decodedFrames, evaluateWithin, joinAs, launchBrowser, reportOnFailure, sleep, startServer, waitForPeers, waitForPhase,
+  waitForRemoteVideos,
 } from './lib.mjs';
 
 let server;
@@ -30,7 +31,7 @@ async function closeAll(...pages) {
   for (const page of pages) await page.context().close();
 }
 
-test('call, accept, both remote videos decode frames, hang up', async () => {
+test('call, accept, both remote videos decode frames, hang up', reportOnFailure(async () => {
   const [alice, bob] = await pair('call-1');
   await alice.getByTestId('call-button').click();
   await bob.getByTestId('incoming-call').waitFor();
@@ -73,9 +74,9 @@ test('call, accept, both remote videos decode frames, hang up', async () => {
   assert.match(await alice.getByTestId('call-notice').textContent(), /Bob hung up/);
   assert.equal(await bob.getByTestId('remote-video').count(), 0);
   await closeAll(alice, bob);
-});
+}));
 
-test('declined call and missed calls are shown to both people', async () => {
+test('declined call and missed calls are shown to both people', reportOnFailure(async () => {
   const [alice, bob] = await pair('call-2');
   await alice.getByTestId('call-button').click();
   await bob.getByTestId('decline-button').click();
@@ -90,9 +91,9 @@ test('declined call and missed calls are shown to both people', async () => {
   await bob.locator('[data-testid="system-message"]').filter({ hasText: 'Missed call from Alice' }).waitFor();
   assert.equal(await bob.getByTestId('incoming-call').count(), 0);
   await closeAll(alice, bob);
-});
+}));
 
-test('nobody answers: ringing stops after 30 s and a missed call is recorded', { timeout: 60_000 }, async () => {
+test('nobody answers: ringing stops after 30 s and a missed call is recorded', { timeout: 60_000 }, reportOnFailure(async () => {
   const [alice, bob] = await pair('call-3');
   await alice.getByTestId('call-button').click();
   await bob.getByTestId('incoming-call').waitFor();
@@ -101,9 +102,9 @@ test('nobody answers: ringing stops after 30 s and a missed call is recorded', {
   await alice.locator('[data-testid="system-message"]').filter({ hasText: 'No answer' }).waitFor({ timeout: 5000 });
   assert.equal(await callState(alice), 'idle');
   await closeAll(alice, bob);
-});
+}));
 
-test('three people in a mesh call each see two remote videos', async () => {
+test('three people in a mesh call each see two remote videos', reportOnFailure(async () => {
   const alice = await joinAs(browser, server.url, 'Alice', 'mesh-1');
   const bob = await joinAs(browser, server.url, 'Bob', 'mesh-1');
   const carol = await joinAs(browser, server.url, 'Carol', 'mesh-1');
@@ -113,31 +114,39 @@ test('three people in a mesh call each see two remote videos', async () => {
   await carol.getByTestId('accept-button').click();
   for (const page of [alice, bob, carol]) await waitForRemoteVideos(page, 2);
   await closeAll(alice, bob, carol);
-});
+}));
 
-test('both calling at once (glare) ends in one call, not a deadlock', async () => {
+test('both calling at once (glare) ends in one call, not a deadlock', reportOnFailure(async () => {
   const [alice, bob] = await pair('glare-1');
   // Both click at the same instant (a shared deadline on the one machine clock): two Playwright clicks in a
-  // row let the first invite arrive first on a loaded machine, which is an ordinary incoming call.
-  const at = Date.now() + 300;
-  const clickAt = (deadline) =>
-    new Promise((resolve) =>
-      setTimeout(() => {
-        document.querySelector('[data-testid="call-button"]').click();
-        resolve();
-      }, deadline - Date.now()),
-    );
-  await Promise.all([alice.evaluate(clickAt, at), bob.evaluate(clickAt, at)]);
+  // row let the first invite arrive first on a loaded machine, which is an ordinary incoming call. The wait
+  // is busy on purpose: a page handles no other task (such as the other's invite) until it has clicked. With
+  // a timer, a page could handle the invite first; its call button was then gone, the click threw inside the
+  // timer and the page call never returned (the test hung until its 240 s timeout).
+  const at = Date.now() + 1000;
+  const clickAt = (deadline) => {
+    while (Date.now() < deadline) {
+      // spin
+    }
+    const button = document.querySelector('[data-testid="call-button"]');
+    button?.click();
+    return button !== null;
+  };
+  const clicked = await Promise.all([
+    evaluateWithin(alice, clickAt, at, 'Alice clicking call'),
+    evaluateWithin(bob, clickAt, at, 'Bob clicking call'),
+  ]);
+  assert.deepEqual(clicked, [true, true], 'both call buttons were there at the deadline (the page calls came too late)');
   await waitForRemoteVideos(alice, 1);
   await waitForRemoteVideos(bob, 1);
   assert.equal(await callState(alice), 'active');
   assert.equal(await callState(bob), 'active');
   assert.equal(await alice.getByTestId('incoming-call').count(), 0);
   await closeAll(alice, bob);
-});
+}));
 
 
-test('twelve calls in a row between the same two people all connect', { timeout: 120_000 }, async () => {
+test('twelve calls in a row between the same two people all connect', { timeout: 120_000 }, reportOnFailure(async () => {
   // Each call used to add media sections to the same connection until its offer outgrew the 64 KiB
   // signaling frame limit at the tenth call.
   const [alice, bob] = await pair('repeat-1');
@@ -151,4 +160,4 @@ test('twelve calls in a row between the same two people all connect', { timeout:
     await waitForPhase(bob, 'idle');
   }
   await closeAll(alice, bob);
-});
+}));

@@ -1,6 +1,7 @@
 // Shared helpers of the browser end-to-end tests: start the real signaling server binary (and coturn),
 // drive Debian's Chromium with fake camera/microphone through playwright-core, and read what a person
 // would see through the UI's data-testid hooks. Everything started here is stopped by its own PID.
+// A wait that fails prints what every open page shows plus its recent signaling (the UI's test-hook trace).
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,6 +17,11 @@ export const serverBin = process.env.SIGNALING_SERVER_BIN ?? path.join(targetDir
 
 /** Bounded waits everywhere: a stuck test fails instead of hanging CI. */
 export const TIMEOUT = 20_000;
+/** How long a failure report waits for a page to answer (a page whose main thread is stuck never does). */
+const DIAGNOSE_TIMEOUT = 5_000;
+
+/** Pages opened by `joinAs` and not closed yet, labelled "name in room": what a failure report describes. */
+const openPages = new Map();
 
 export async function freePort() {
   const srv = net.createServer();
@@ -106,7 +112,13 @@ export async function launchBrowser() {
 /** A person: a fresh browser context that opens the app, picks a name and joins `room`. */
 export async function joinAs(browser, baseUrl, name, room, { query = '', viewport = { width: 1280, height: 800 }, onPage } = {}) {
   const context = await browser.newContext({ viewport, permissions: ['camera', 'microphone'] });
+  // Test hooks on before the UI loads: it then keeps its recent signaling for `diagnose` (ui/src/lib/call/trace.ts).
+  await context.addInitScript(() => {
+    window.__p2pchatTestHooks = true;
+  });
   const page = await context.newPage();
+  openPages.set(page, `${name} in ${room}`);
+  page.on('close', () => openPages.delete(page));
   onPage?.(page);
   page.setDefaultTimeout(TIMEOUT);
   await page.goto(`${baseUrl}/${query}`);
@@ -117,24 +129,80 @@ export async function joinAs(browser, baseUrl, name, room, { query = '', viewpor
   return page;
 }
 
-/** What the page shows and the state of its peer connections, for failure messages. */
-export async function diagnose(page) {
-  return page.evaluate(() => JSON.stringify({
-    connection: document.querySelector('[data-testid="connection-state"]')?.textContent,
-    call: document.querySelector('[data-testid="call-state"]')?.textContent,
-    people: [...document.querySelectorAll('[data-testid="presence-item"]')].map((e) => e.textContent?.trim()),
-    videos: [...document.querySelectorAll('[data-testid="remote-video"]')].map((v) => v.getVideoPlaybackQuality().totalVideoFrames),
-    links: (window.__p2pchatDebug?.peerConnections?.() ?? []).map((pc) => `${pc.connectionState}/${pc.iceConnectionState}/${pc.signalingState}`),
-    system: [...document.querySelectorAll('[data-testid="system-message"]')].map((e) => e.textContent),
-  })).catch((e) => `unavailable: ${e.message}`);
+/** Settles with `promise`, or rejects after `ms` saying `what` got no answer (page.evaluate has no timeout). */
+function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** page.waitForFunction that says what the page looked like when it timed out. */
+/** What the page shows, the state of its peer connections and its recent signaling, for failure messages. */
+export async function diagnose(page) {
+  const state = page.evaluate(() => ({
+    shown: JSON.stringify({
+      connection: document.querySelector('[data-testid="connection-state"]')?.textContent,
+      call: document.querySelector('[data-testid="call-state"]')?.textContent,
+      people: [...document.querySelectorAll('[data-testid="presence-item"]')].map((e) => e.textContent?.trim()),
+      videos: [...document.querySelectorAll('[data-testid="remote-video"]')].map((v) => v.getVideoPlaybackQuality().totalVideoFrames),
+      links: (window.__p2pchatDebug?.peerConnections?.() ?? []).map((pc) => `${pc.connectionState}/${pc.iceConnectionState}/${pc.signalingState}`),
+      system: [...document.querySelectorAll('[data-testid="system-message"]')].map((e) => e.textContent),
+    }),
+    trace: window.__p2pchatDebug?.signalTrace?.() ?? [],
+  }));
+  try {
+    const { shown, trace } = await within(state, DIAGNOSE_TIMEOUT, 'the page (main thread busy?)');
+    return `${shown}\n  signal trace (last ${trace.length}, UTC):\n${trace.map((line) => `    ${line}`).join('\n')}`;
+  } catch (err) {
+    return `unavailable: ${err.message}`;
+  }
+}
+
+/** Every open page's `diagnose`, labelled with the person and room. */
+export async function describePages() {
+  const reports = [];
+  for (const [page, name] of openPages) reports.push(`--- ${name}: ${await diagnose(page)}`);
+  return reports.join('\n');
+}
+
+/** An error for `what` with every open page described; `reportOnFailure` does not describe them again. */
+async function failure(what, cause) {
+  const err = new Error(`${what}\n${await describePages()}`, { cause });
+  err.pagesDescribed = true;
+  return err;
+}
+
+/**
+ * Wraps a test body: when it fails (any wait, assertion or timeout), prints what every open page shows, with
+ * its signal trace, unless the failing wait already did.
+ */
+export function reportOnFailure(body) {
+  return async (...args) => {
+    try {
+      await body(...args);
+    } catch (err) {
+      if (!err?.pagesDescribed) console.error(`test failed: ${err?.message}\n${await describePages()}`);
+      throw err;
+    }
+  };
+}
+
+/** page.evaluate bounded by TIMEOUT: a promise the page never settles fails the test instead of hanging it. */
+export async function evaluateWithin(page, fn, arg, what) {
+  try {
+    return await within(page.evaluate(fn, arg), TIMEOUT, what);
+  } catch (err) {
+    throw await failure(`${what} failed: ${err.message}`, err);
+  }
+}
+
+/** page.waitForFunction that says what the pages looked like when it timed out. */
 async function waitUntil(page, fn, arg, what) {
   try {
     await page.waitForFunction(fn, arg, { timeout: TIMEOUT });
   } catch (err) {
-    throw new Error(`${what} did not happen within ${TIMEOUT} ms; page: ${await diagnose(page)}`, { cause: err });
+    throw await failure(`${what} did not happen within ${TIMEOUT} ms (waiting on ${openPages.get(page) ?? 'a page'})`, err);
   }
 }
 
@@ -155,7 +223,11 @@ export async function sendChat(page, text) {
 /** Waits for a chat message with `text` (and, for own messages, delivery status `status`). */
 export async function waitForMessage(page, text, status) {
   const sel = status ? `[data-testid="chat-message"][data-status="${status}"]` : '[data-testid="chat-message"]';
-  await page.locator(sel).filter({ hasText: text }).first().waitFor({ timeout: TIMEOUT });
+  try {
+    await page.locator(sel).filter({ hasText: text }).first().waitFor({ timeout: TIMEOUT });
+  } catch (err) {
+    throw await failure(`message "${text}"${status ? ` (${status})` : ''} not shown within ${TIMEOUT} ms (waiting on ${openPages.get(page) ?? 'a page'})`, err);
+  }
 }
 
 /** Video frames decoded from each remote video element (what the person actually sees). */

@@ -1,14 +1,16 @@
-// A room as the UI sees it: the connection state, who is present (from joined/peer-joined/peer-left), one
-// peer link per other person (chat data channel, call media), routing of signals, and the room's chat and
-// call. Survives signaling drops: peer links are peer to peer and keep running; after a fresh signaling
-// session the same people are matched to their new peer ids over the data channels. Where the webview has
-// no WebRTC, the app's Rust backend carries the chat channels instead (`FallbackLinks`).
+// A room as the UI sees it: the connection state, who is present (from joined/peer-joined/peer-left, plus
+// anyone the app's fallback channels reach), one peer link per other person (chat data channel, call
+// media), routing of signals, and the room's chat and call. Survives signaling drops: peer links are peer
+// to peer and keep running; after a fresh signaling session the same people are matched to their new peer
+// ids over the data channels. Where the webview has no WebRTC, the app's Rust backend carries the chat
+// channels instead (`FallbackLinks`).
 
 import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
 import { Call } from './call/call.svelte';
 import { PeerLink } from './call/peer';
 import { Chat } from './chat/chat.svelte';
 import { parseChannelMessage } from './chat/message';
+import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
 import { FallbackLinks } from './transport/fallback';
 import type { ConnectionState, Transport } from './transport/types';
@@ -49,6 +51,9 @@ export class Room {
 
   private readonly links = new Map<string, PeerLink>();
   private readonly fallback: FallbackLinks | null = null;
+  /** Peers the server lists in the room; presence may also hold people only the fallback reaches. */
+  private readonly listed = new Set<string>();
+  private readonly trace = testHooksEnabled() ? new SignalTrace() : null;
   private iceServers: IceServer[] = [];
   private previousMe: string | null = null;
   private readonly unsubscribe: Array<() => void> = [];
@@ -73,13 +78,23 @@ export class Room {
     this.call = new Call({
       peers: () => this.presence.map((p) => p.peer),
       nameOf: (p) => this.nameOf(p),
-      signal: (peer, data) => this.transport.signal(this.name, peer, data),
+      signal: (peer, data) => this.sendSignal(peer, data),
       link: (peer) => this.links.get(peer),
       system: (text) => this.chat.system(text),
     });
-    this.unsubscribe.push(transport.onState((s) => (this.connection = s)));
-    // Test hook (kept stable for automated checks): the live peer connections, e.g. to read sender parameters.
-    (globalThis as { __p2pchatDebug?: unknown }).__p2pchatDebug = { peerConnections: () => [...this.links.values()].map((l) => l.pc) };
+    this.unsubscribe.push(
+      transport.onState((s) => {
+        this.trace?.record(`connection ${s}`);
+        this.connection = s;
+      }),
+    );
+    // Test hook (kept stable for automated checks): the live peer connections, e.g. to read sender parameters;
+    // with test hooks on, also the recent signaling (see trace.ts).
+    const trace = this.trace;
+    (globalThis as { __p2pchatDebug?: unknown }).__p2pchatDebug = {
+      peerConnections: () => [...this.links.values()].map((l) => l.pc),
+      ...(trace ? { signalTrace: () => trace.entries() } : {}),
+    };
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));
   }
 
@@ -101,10 +116,11 @@ export class Room {
   }
 
   nameOf(peer: string): string {
-    return this.presence.find((p) => p.peer === peer)?.name ?? 'someone';
+    return this.presence.find((p) => p.peer === peer)?.name || 'someone';
   }
 
   private onFrame(frame: ServerFrame): void {
+    if (this.trace && frame.type !== 'pong') this.trace.record(describeFrame(frame));
     switch (frame.type) {
       case 'welcome':
         this.iceServers = frame.ice_servers;
@@ -114,19 +130,29 @@ export class Room {
         return;
       case 'joined':
         if (frame.room !== this.name) return;
-        // After a fresh session the member list is rebuilt; people already linked keep their links.
-        this.presence = frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer) }));
+        // After a fresh session the member list is rebuilt; people already linked keep their links, and
+        // people the fallback still reaches stay listed (their own session may not be back yet).
+        this.listed.clear();
+        for (const p of frame.peers) this.listed.add(p.peer);
+        this.presence = [
+          ...frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer) })),
+          ...this.presence.filter((p) => !this.listed.has(p.peer) && this.fallback?.isOpen(p.peer)),
+        ];
         for (const p of frame.peers) this.linkSoon(p.peer);
         return;
       case 'peer-joined':
         if (frame.room !== this.name) return;
-        if (!this.presence.some((p) => p.peer === frame.peer)) {
+        this.listed.add(frame.peer);
+        if (this.presence.some((p) => p.peer === frame.peer)) {
+          this.presence = this.presence.map((p) => (p.peer === frame.peer ? { ...p, name: frame.name } : p));
+        } else {
           this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link: this.linkState(frame.peer) }];
         }
         // The newcomer connects to everyone present (see `joined`); waiting for its offer avoids glare.
         return;
       case 'peer-left':
         if (frame.room !== this.name) return;
+        this.listed.delete(frame.peer);
         this.dropPeer(frame.peer, `${this.nameOf(frame.peer)} left the room.`);
         return;
       case 'signal':
@@ -146,8 +172,9 @@ export class Room {
       const link = this.links.get(from) ?? this.createLink(from);
       try {
         await link?.handleSignal(data);
-      } catch {
+      } catch (err) {
         // A stale or broken description: the next negotiation replaces it.
+        this.trace?.record(`link ${from} ${data.kind} refused: ${String(err)}`);
       }
       return;
     }
@@ -172,7 +199,7 @@ export class Room {
     const link: PeerLink = new PeerLink(
       { iceServers: this.iceServers, polite: this.me < peer, iceTransportPolicy: this.options.relayOnly ? 'relay' : 'all' },
       {
-        signal: (data) => this.transport.signal(this.name, this.keyOf(link) ?? peer, data),
+        signal: (data) => this.sendSignal(this.keyOf(link) ?? peer, data),
         channelOpen: () => {
           // Queued messages wait a moment: a native (webrtc-rs) peer registers its side of the pre-negotiated
           // channel just after the association is up, and data arriving before that breaks the channel.
@@ -192,8 +219,10 @@ export class Room {
         },
         stateChange: (state) => {
           const key = this.keyOf(link);
+          this.trace?.record(`link ${key ?? peer} ${state}`);
           if (key) this.setLinkState(key, state);
         },
+        trace: this.trace ? (event) => this.trace?.record(`link ${this.keyOf(link) ?? peer} ${event}`) : undefined,
       },
     );
     this.links.set(peer, link);
@@ -204,17 +233,34 @@ export class Room {
   private fallbackLinks(): FallbackLinks {
     return new FallbackLinks(this.name, {
       open: (peer) => {
-        this.setLinkState(peer, 'connected');
+        this.trace?.record(`fallback ${peer} open`);
+        // Someone we can talk to is listed even before (or without) the server's word, e.g. a room opened
+        // while signaling is down: the channel is peer to peer.
+        if (!this.presence.some((p) => p.peer === peer)) this.presence = [...this.presence, { peer, name: '', link: 'connected' }];
+        else this.setLinkState(peer, 'connected');
         this.chat.flush(peer);
       },
       message: (peer, text) => {
+        const message = parseChannelMessage(text);
         // Peer-id announcements are handled by the backend, which reports them as `rekeyed`.
-        if (parseChannelMessage(text)?.t !== 'peer-id') this.chat.receive(peer, text);
+        if (message?.t === 'peer-id') return;
+        // A person only the fallback told us about gets the name their messages carry.
+        if (message?.t === 'msg' && this.presence.some((p) => p.peer === peer && !p.name)) {
+          this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, name: message.name } : p));
+        }
+        this.chat.receive(peer, text);
       },
-      closed: (peer) => this.setLinkState(peer, 'closed'),
+      closed: (peer) => this.fallbackLost(peer, 'closed'),
       rekeyed: (from, to) => this.rekey(from, to),
-      failed: (peer) => this.setLinkState(peer, 'failed'),
+      failed: (peer) => this.fallbackLost(peer, 'failed'),
     });
+  }
+
+  /** A fallback channel closed: people the server does not list leave the list with it. */
+  private fallbackLost(peer: string, state: LinkState): void {
+    this.trace?.record(`fallback ${peer} ${state}`);
+    if (this.listed.has(peer)) this.setLinkState(peer, state);
+    else this.presence = this.presence.filter((p) => p.peer !== peer);
   }
 
   private linkState(peer: string): LinkState {
@@ -250,6 +296,7 @@ export class Room {
   /** The person behind link `from` now has peer id `to`. */
   private rekey(from: string, to: string): void {
     if (from === to) return;
+    this.trace?.record(`${from} is now ${to}`);
     const link = this.links.get(from);
     if (link) {
       this.links.get(to)?.close();
@@ -265,8 +312,18 @@ export class Room {
     }
     this.chat.peerRenamed(from, to);
     this.call.peerRenamed(from, to);
-    this.presence = this.presence.filter((p) => p.peer !== from).map((p) => (p.peer === to ? { ...p, link: this.linkState(to) } : p));
+    // The same person under the new id, also before the server lists that id (peer-joined comes later).
+    const person = this.presence.find((p) => p.peer === from);
+    const others = this.presence.filter((p) => p.peer !== from);
+    this.presence = others.some((p) => p.peer === to)
+      ? others.map((p) => (p.peer === to ? { ...p, link: this.linkState(to) } : p))
+      : [...others, ...(person ? [{ ...person, peer: to, link: this.linkState(to) }] : [])];
     this.chat.flush(to);
+  }
+
+  private sendSignal(peer: string, data: SignalData): void {
+    this.trace?.record(`out ${peer} ${describeSignal(data)}`);
+    this.transport.signal(this.name, peer, data);
   }
 
   private dropPeer(peer: string, reason: string): void {
@@ -277,5 +334,41 @@ export class Room {
     this.presence = this.presence.filter((p) => p.peer !== peer);
     const { [peer]: _gone, ...rest } = this.remoteStreams;
     this.remoteStreams = rest;
+  }
+}
+
+function describeSignal(data: SignalData): string {
+  switch (data.kind) {
+    case 'offer':
+    case 'answer':
+      return `${data.kind} (${data.sdp.length} chars)`;
+    case 'candidate':
+      return data.candidate ? 'candidate' : 'end of candidates';
+    case 'invite':
+    case 'accept':
+    case 'decline':
+    case 'hangup':
+    case 'cancel':
+      return `${data.kind} ${data.call}`;
+    default:
+      return data.kind;
+  }
+}
+
+function describeFrame(frame: ServerFrame): string {
+  switch (frame.type) {
+    case 'welcome':
+      return `welcome ${frame.peer}${frame.resumed ? ' (resumed)' : ''}`;
+    case 'joined':
+      return `joined ${frame.room}: ${frame.peers.map((p) => p.peer).join(' ') || 'nobody else'}`;
+    case 'peer-joined':
+    case 'peer-left':
+      return `${frame.type} ${frame.peer}`;
+    case 'signal':
+      return `in ${frame.from} ${describeSignal(frame.data)}`;
+    case 'error':
+      return `error ${frame.code}: ${frame.message}`;
+    default:
+      return frame.type;
   }
 }

@@ -5,7 +5,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
-import { getLocalMedia, stopMedia } from './media';
+import { getLocalMedia, stopMedia, type DeviceChoice, type LocalMedia } from './media';
 import type { PeerLink } from './peer';
 import { QualityMeter, type Quality } from './stats';
 
@@ -55,7 +55,11 @@ export class Call {
   private qualityTimer: ReturnType<typeof setInterval> | undefined;
   private meters = new Map<string, PeerQuality>();
 
-  constructor(private readonly links: CallLinks) {}
+  /** `media` opens the camera and microphone (replaced in tests). */
+  constructor(
+    private readonly links: CallLinks,
+    private readonly media: (choice?: DeviceChoice) => Promise<LocalMedia> = getLocalMedia,
+  ) {}
 
   /** Rings everyone in the room. */
   async start(): Promise<void> {
@@ -74,7 +78,6 @@ export class Call {
     for (const peer of peers) this.links.signal(peer, { kind: 'invite', call: id, media: ['audio', 'video'] });
     this.ringTimer = setTimeout(() => {
       if (this.phase !== 'outgoing') return;
-      this.sendAll([...this.invited], { kind: 'cancel', call: this.id ?? '' });
       this.links.system('No answer.');
       this.reset('No answer.');
     }, RING_TIMEOUT_MS);
@@ -106,10 +109,9 @@ export class Call {
   }
 
   hangup(): void {
-    if (this.phase === 'outgoing') this.sendAll([...this.invited], { kind: 'cancel', call: this.id ?? '' });
-    if (this.phase === 'active') this.sendAll(this.participants, { kind: 'hangup', call: this.id ?? '' });
     if (this.phase === 'incoming') return this.decline();
-    this.reset('Call ended.');
+    if (this.phase === 'active') this.sendAll(this.participants, { kind: 'hangup', call: this.id ?? '' });
+    this.reset('Call ended.'); // cancels the ringing of whoever has not answered
   }
 
   toggleMic(): void {
@@ -124,7 +126,7 @@ export class Call {
 
   /** Switches camera or microphone mid-call without renegotiating. */
   async useDevices(choice: { cameraId?: string; microphoneId?: string }): Promise<void> {
-    const { stream, notice } = await getLocalMedia(choice);
+    const { stream, notice } = await this.media(choice);
     if (!stream) {
       this.notice = notice;
       return;
@@ -152,11 +154,12 @@ export class Call {
         }
         return;
       case 'decline':
-        if (data.call !== this.id || this.phase !== 'outgoing') return;
+        // Also once others accepted (a group call is active while the rest still ring).
+        if (data.call !== this.id || !this.invited.has(peer)) return;
         this.invited.delete(peer);
         this.links.link(peer)?.clearLocalMedia();
         this.links.system(`${this.links.nameOf(peer)} declined the call.`);
-        if (this.invited.size === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
+        if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
         return;
       case 'cancel':
         if (data.call !== this.id || this.phase !== 'incoming') return;
@@ -189,7 +192,8 @@ export class Call {
   }
 
   peerRenamed(from: string, to: string): void {
-    this.participants = this.participants.map((p) => (p === from ? to : p));
+    // Listed once even if `to` was already in: the call stage keys its tiles by peer id.
+    this.participants = [...new Set(this.participants.map((p) => (p === from ? to : p)))];
     if (this.caller === from) this.caller = to;
     for (const set of [this.invited, this.known]) {
       if (set.delete(from)) set.add(to);
@@ -206,9 +210,12 @@ export class Call {
       // Glare: both rang each other. The smaller call id wins on both sides, so they agree without talking.
       if (this.id && call < this.id) {
         clearTimeout(this.ringTimer);
+        // Our own call is dropped: the others it rings stop ringing (they may take the winning call).
+        this.invited.delete(peer);
+        this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
+        this.invited.clear();
         this.id = call;
         this.phase = 'active';
-        this.invited.delete(peer);
         for (const p of this.links.peers()) this.links.signal(p, { kind: 'accept', call });
         this.addParticipant(peer);
       }
@@ -233,7 +240,7 @@ export class Call {
 
   private async openMedia(): Promise<void> {
     if (this.localStream) return;
-    const { stream, notice } = await getLocalMedia();
+    const { stream, notice } = await this.media();
     if (this.phase === 'idle') {
       // The call ended while the camera was starting.
       stopMedia(stream);
@@ -302,6 +309,8 @@ export class Call {
   }
 
   private reset(notice: string | null): void {
+    // Whoever our call still rings stops ringing: nobody answered, we hung up, or the others left.
+    if (this.id) this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
     clearTimeout(this.ringTimer);
     clearInterval(this.qualityTimer);
     this.qualityTimer = undefined;

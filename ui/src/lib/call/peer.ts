@@ -14,6 +14,8 @@ export interface PeerLinkEvents {
   /** ICE could not recover after the allowed restarts. */
   failed(reason: string): void;
   stateChange(state: RTCPeerConnectionState): void;
+  /** Negotiation and ICE events, for the test hook's signal trace. */
+  trace?(event: string): void;
 }
 
 export interface PeerLinkOptions {
@@ -26,7 +28,7 @@ export interface PeerLinkOptions {
 
 export const MAX_ICE_RESTARTS = 3;
 /** How long `disconnected` may last before an ICE restart. */
-const DISCONNECTED_GRACE_MS = 2000;
+export const DISCONNECTED_GRACE_MS = 2000;
 
 export class PeerLink {
   readonly pc: RTCPeerConnection;
@@ -49,7 +51,10 @@ export class PeerLink {
     this.channel = this.pc.createDataChannel('chat', { negotiated: true, id: 0, ordered: true });
     this.channel.onopen = () => events.channelOpen();
     this.channel.onmessage = (e) => events.channelMessage(typeof e.data === 'string' ? e.data : '');
-    this.pc.onnegotiationneeded = () => void this.offer();
+    this.pc.onnegotiationneeded = () => {
+      events.trace?.('negotiationneeded');
+      void this.offer();
+    };
     this.pc.onicecandidate = ({ candidate }) => events.signal({ kind: 'candidate', candidate: candidate ? (candidate.toJSON() as Record<string, unknown>) : null });
     this.pc.ontrack = ({ track, streams }) => events.remoteStream(streams[0] ?? new MediaStream([track]));
     this.pc.oniceconnectionstatechange = () => this.onIceState();
@@ -83,6 +88,7 @@ export class PeerLink {
       const description: RTCSessionDescriptionInit = { type: data.kind, sdp: data.sdp };
       const collision = data.kind === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
       this.ignoreOffer = !this.options.polite && collision;
+      if (collision) this.events.trace?.(this.ignoreOffer ? 'offer collision: ignored theirs' : 'offer collision: rolled ours back');
       if (this.ignoreOffer) return;
       await this.pc.setRemoteDescription(description);
       await this.retryCandidates();
@@ -178,8 +184,9 @@ export class PeerLink {
       await this.pc.setLocalDescription();
       const sdp = this.pc.localDescription?.sdp;
       if (sdp && this.pc.localDescription?.type === 'offer') this.events.signal({ kind: 'offer', sdp });
-    } catch {
+    } catch (err) {
       // A collision rolled the offer back; the polite side answers the other offer instead.
+      this.events.trace?.(`offer failed: ${String(err)}`);
     } finally {
       this.makingOffer = false;
     }
@@ -187,6 +194,7 @@ export class PeerLink {
 
   private onIceState(): void {
     const state = this.pc.iceConnectionState;
+    this.events.trace?.(`ice ${state}`);
     clearTimeout(this.disconnectedTimer);
     if (state === 'connected' || state === 'completed') {
       this.restarts = 0;
@@ -200,10 +208,12 @@ export class PeerLink {
   private restartIce(): void {
     if (this.closed) return;
     if (this.restarts >= MAX_ICE_RESTARTS) {
+      this.events.trace?.('ice restart: giving up');
       this.events.failed(`the connection was lost and ${MAX_ICE_RESTARTS} attempts to restore it failed`);
       return;
     }
     this.restarts += 1;
+    this.events.trace?.(`ice restart ${this.restarts}`);
     this.pc.restartIce();
   }
 }

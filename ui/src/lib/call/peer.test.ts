@@ -1,0 +1,413 @@
+// PeerLink negotiation against a fake RTCPeerConnection that keeps the rules the real one enforces (one
+// operation at a time, implicit rollback of our offer when a remote offer is applied, answers only in
+// have-local-offer, candidates only after a remote description and only for its ICE credentials,
+// negotiationneeded only when stable): offer collisions resolve, candidates survive a collision, ICE
+// restarts after `failed` or a lasting `disconnected`, and the link gives up after the allowed restarts.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SignalData } from '../protocol.gen';
+import { DISCONNECTED_GRACE_MS, MAX_ICE_RESTARTS, PeerLink, type PeerLinkEvents } from './peer';
+
+type Description = { type: 'offer' | 'answer'; sdp: string };
+
+/** Our fake SDP: the ICE username fragment and how many media tracks the side sends. */
+const sdpOf = (ufrag: string, tracks: number) => `ufrag=${ufrag} tracks=${tracks}`;
+const ufragIn = (sdp: string) => /ufrag=(\S+)/.exec(sdp)?.[1];
+const tracksIn = (sdp: string) => Number(/tracks=(\d+)/.exec(sdp)?.[1] ?? 0);
+
+let pcCount = 0;
+
+class FakeSender {
+  constructor(public track: MediaStreamTrack | null) {}
+  async replaceTrack(track: MediaStreamTrack | null) {
+    this.track = track;
+  }
+}
+
+class FakeTransceiver {
+  stopped = false;
+  constructor(readonly sender: FakeSender, private readonly pc: FakePC) {}
+  stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.pc.changed();
+  }
+}
+
+class FakePC {
+  static all: FakePC[] = [];
+  readonly name = `pc${++pcCount}`;
+  signalingState: RTCSignalingState = 'stable';
+  iceConnectionState: RTCIceConnectionState = 'new';
+  connectionState: RTCPeerConnectionState = 'new';
+  localDescription: Description | null = null;
+  remoteDescription: Description | null = null;
+  onnegotiationneeded: (() => void) | null = null;
+  onicecandidate: ((e: { candidate: { toJSON(): RTCIceCandidateInit } | null }) => void) | null = null;
+  ontrack: ((e: { track: unknown; streams: unknown[] }) => void) | null = null;
+  oniceconnectionstatechange: (() => void) | null = null;
+  onconnectionstatechange: (() => void) | null = null;
+  /** Remote candidates accepted, in order. */
+  readonly candidates: RTCIceCandidateInit[] = [];
+  restartIceCalls = 0;
+  rollbacks = 0;
+  private readonly transceivers: FakeTransceiver[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private busy = 0;
+  /** Local changes (channel, tracks, stops) so far, and how many a completed negotiation covers. */
+  private changes = 0;
+  private negotiated = 0;
+  private offered = 0;
+  private needed = false;
+  private iceGeneration = 0;
+  private gathered = -1;
+  private restartWanted = false;
+  private remoteTracks = 0;
+
+  constructor(readonly config: RTCConfiguration) {
+    FakePC.all.push(this);
+  }
+
+  get ufrag() {
+    return `${this.name}-${this.iceGeneration}`;
+  }
+
+  createDataChannel() {
+    this.changed();
+    return { readyState: 'connecting', onopen: null, onmessage: null, send() {}, close() {} };
+  }
+
+  addTrack(track: MediaStreamTrack) {
+    const sender = new FakeSender(track);
+    this.transceivers.push(new FakeTransceiver(sender, this));
+    this.changed();
+    return sender;
+  }
+
+  getTransceivers() {
+    return this.transceivers;
+  }
+
+  restartIce() {
+    this.restartIceCalls += 1;
+    this.restartWanted = true;
+    this.changed();
+  }
+
+  close() {
+    this.signalingState = 'closed';
+  }
+
+  setLocalDescription(): Promise<void> {
+    return this.op(() => {
+      if (this.signalingState === 'have-remote-offer') {
+        this.localDescription = { type: 'answer', sdp: sdpOf(this.ufrag, this.tracks()) };
+        this.signalingState = 'stable';
+        // Our tracks found m-lines in their offer: nothing left to negotiate for them.
+        if (this.remoteTracks >= this.tracks()) this.negotiated = this.changes;
+        this.needed = false;
+      } else if (this.signalingState === 'stable' || this.signalingState === 'have-local-offer') {
+        if (this.restartWanted) {
+          this.iceGeneration += 1;
+          this.restartWanted = false;
+        }
+        this.offered = this.changes;
+        this.localDescription = { type: 'offer', sdp: sdpOf(this.ufrag, this.tracks()) };
+        this.signalingState = 'have-local-offer';
+      } else {
+        throw new DOMException(`setLocalDescription in ${this.signalingState}`, 'InvalidStateError');
+      }
+      this.gather();
+    });
+  }
+
+  setRemoteDescription(description: Description): Promise<void> {
+    return this.op(() => {
+      if (description.type === 'offer') {
+        if (this.signalingState === 'have-local-offer') {
+          this.rollbacks += 1; // implicit rollback of our own offer
+          this.localDescription = null;
+        } else if (this.signalingState !== 'stable') {
+          throw new DOMException(`offer in ${this.signalingState}`, 'InvalidStateError');
+        }
+        this.signalingState = 'have-remote-offer';
+      } else {
+        if (this.signalingState !== 'have-local-offer') throw new DOMException(`answer in ${this.signalingState}`, 'InvalidStateError');
+        this.signalingState = 'stable';
+        this.negotiated = this.offered;
+        this.needed = false;
+      }
+      this.remoteDescription = description;
+      const tracks = tracksIn(description.sdp);
+      for (let i = this.remoteTracks; i < tracks; i++) this.ontrack?.({ track: { kind: 'video' }, streams: [{ id: `remote-${i}` }] });
+      this.remoteTracks = Math.max(this.remoteTracks, tracks);
+    });
+  }
+
+  addIceCandidate(candidate?: RTCIceCandidateInit): Promise<void> {
+    return this.op(() => {
+      if (!this.remoteDescription) throw new DOMException('no remote description', 'InvalidStateError');
+      if (candidate && candidate.usernameFragment !== ufragIn(this.remoteDescription.sdp)) {
+        throw new DOMException(`unknown ufrag ${candidate.usernameFragment}`, 'OperationError');
+      }
+      if (candidate) this.candidates.push(candidate);
+    });
+  }
+
+  /** A local change that needs negotiating (channel, track, stopped transceiver, ICE restart). */
+  changed() {
+    this.changes += 1;
+    this.updateNegotiationNeeded();
+  }
+
+  setIceState(state: RTCIceConnectionState) {
+    this.iceConnectionState = state;
+    this.oniceconnectionstatechange?.();
+  }
+
+  private tracks() {
+    return this.transceivers.filter((t) => !t.stopped).length;
+  }
+
+  /** One candidate per ICE generation, a moment after the description that started it. */
+  private gather() {
+    if (this.gathered === this.iceGeneration) return;
+    this.gathered = this.iceGeneration;
+    const ufrag = this.ufrag;
+    setTimeout(() => {
+      const init = { candidate: `candidate ${ufrag}`, sdpMid: '0', usernameFragment: ufrag };
+      this.onicecandidate?.({ candidate: { toJSON: () => init } });
+    }, 0);
+  }
+
+  /** Operations run one at a time, each taking a moment (a task), like the real operations chain. */
+  private op(run: () => void): Promise<void> {
+    this.busy += 1;
+    const result = this.chain
+      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
+      .then(run)
+      .finally(() => {
+        this.busy -= 1;
+        this.updateNegotiationNeeded();
+      });
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  private updateNegotiationNeeded() {
+    if (this.signalingState !== 'stable' || this.busy > 0) return; // checked again once stable and idle
+    if (this.changes <= this.negotiated && !this.restartWanted) {
+      this.needed = false;
+      return;
+    }
+    if (this.needed) return;
+    this.needed = true;
+    setTimeout(() => {
+      if (this.needed && this.signalingState === 'stable' && this.busy === 0) this.onnegotiationneeded?.();
+    }, 0);
+  }
+}
+
+function fakeStream(): MediaStream {
+  const tracks = [{ kind: 'audio' }, { kind: 'video' }];
+  return { getTracks: () => tracks } as unknown as MediaStream;
+}
+
+interface Side {
+  link: PeerLink;
+  pc: FakePC;
+  sent: SignalData[];
+  streams: unknown[];
+  failures: string[];
+}
+
+function side(polite: boolean, deliver?: (data: SignalData) => void): Side {
+  const sent: SignalData[] = [];
+  const streams: unknown[] = [];
+  const failures: string[] = [];
+  const events: PeerLinkEvents = {
+    signal: (data) => {
+      sent.push(data);
+      deliver?.(data);
+    },
+    channelOpen: () => undefined,
+    channelMessage: () => undefined,
+    remoteStream: (stream) => streams.push(stream),
+    failed: (reason) => failures.push(reason),
+    stateChange: () => undefined,
+  };
+  const link = new PeerLink({ iceServers: [], polite }, events);
+  return { link, pc: link.pc as unknown as FakePC, sent, streams, failures };
+}
+
+/** Two links wired through a relay that takes `delayMs` each way and keeps each direction's order. */
+function pair(delayMs = 5) {
+  const sides: { polite?: Side; impolite?: Side } = {};
+  const relay = (to: 'polite' | 'impolite') => (data: SignalData) =>
+    setTimeout(() => void sides[to]?.link.handleSignal(data).catch(() => undefined), delayMs);
+  sides.polite = side(true, relay('impolite'));
+  sides.impolite = side(false, relay('polite'));
+  return { polite: sides.polite, impolite: sides.impolite };
+}
+
+const kinds = (s: Side) => s.sent.map((d) => d.kind).filter((k) => k !== 'candidate');
+/** Runs every pending timer, also new ones; throws if it never ends (a negotiation loop). */
+const settle = () => vi.runAllTimersAsync();
+/** Hands `data` to the link and lets it finish. */
+async function handle(s: Side, data: SignalData) {
+  const done = s.link.handleSignal(data);
+  await settle();
+  await done;
+}
+const offer = (ufrag: string, tracks = 0): SignalData => ({ kind: 'offer', sdp: sdpOf(ufrag, tracks) });
+const answer = (ufrag: string, tracks = 0): SignalData => ({ kind: 'answer', sdp: sdpOf(ufrag, tracks) });
+const candidate = (ufrag: string): SignalData => ({ kind: 'candidate', candidate: { candidate: `candidate ${ufrag}`, sdpMid: '0', usernameFragment: ufrag } });
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.stubGlobal('RTCPeerConnection', FakePC);
+  FakePC.all = [];
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.useRealTimers();
+});
+
+describe('perfect negotiation', () => {
+  it('the polite side rolls its offer back on a collision and answers the other offer', async () => {
+    const polite = side(true);
+    await settle(); // it offered its chat channel and waits for the answer
+    expect(polite.pc.signalingState).toBe('have-local-offer');
+    expect(kinds(polite)).toEqual(['offer']);
+
+    await handle(polite, offer('remote-0'));
+    expect(polite.pc.rollbacks).toBe(1);
+    expect(polite.pc.remoteDescription?.sdp).toBe(sdpOf('remote-0', 0));
+    expect(kinds(polite)).toEqual(['offer', 'answer']);
+    expect(polite.pc.signalingState).toBe('stable');
+  });
+
+  it('the impolite side ignores a colliding offer and its candidates wait for the answer', async () => {
+    const impolite = side(false);
+    await settle();
+    expect(impolite.pc.signalingState).toBe('have-local-offer');
+
+    await handle(impolite, offer('remote-0'));
+    await handle(impolite, candidate('remote-0'));
+    expect(kinds(impolite)).toEqual(['offer']); // no answer to the ignored offer
+    expect(impolite.pc.signalingState).toBe('have-local-offer');
+    expect(impolite.pc.remoteDescription).toBeNull();
+    expect(impolite.pc.rollbacks).toBe(0);
+
+    // The polite side answers with the credentials of the offer we ignored and gathers no more candidates.
+    await handle(impolite, answer('remote-0'));
+    expect(impolite.pc.signalingState).toBe('stable');
+    expect(impolite.pc.candidates.map((c) => c.usernameFragment)).toEqual(['remote-0']);
+  });
+
+  it('candidates that arrive before the offer are added once it is applied; stale ones are dropped', async () => {
+    const member = side(true); // polite: its own channel offer gives way to the newcomer's
+    await handle(member, candidate('old-0')); // from a description that never comes
+    await handle(member, candidate('remote-0'));
+    expect(member.pc.candidates).toEqual([]);
+    await handle(member, offer('remote-0'));
+    expect(member.pc.candidates.map((c) => c.usernameFragment)).toEqual(['remote-0']);
+    expect(kinds(member)).toContain('answer');
+  });
+
+  it.each([1, 5, 40])('both sides adding media at once (glare, %i ms relay) converge without a negotiation loop', async (delayMs) => {
+    const { polite, impolite } = pair(delayMs);
+    await settle();
+    expect([polite.pc.signalingState, impolite.pc.signalingState]).toEqual(['stable', 'stable']);
+    polite.sent.length = 0;
+    impolite.sent.length = 0;
+
+    // Both ring at the same instant: each negotiates its camera and microphone with the other.
+    polite.link.prepareLocalMedia(fakeStream());
+    impolite.link.prepareLocalMedia(fakeStream());
+    await settle(); // throws if negotiation never goes quiet
+    expect([polite.pc.signalingState, impolite.pc.signalingState]).toEqual(['stable', 'stable']);
+    // Each side receives the other's two tracks...
+    expect(polite.streams).toHaveLength(2);
+    expect(impolite.streams).toHaveLength(2);
+    // ...and the ICE credentials each applied are the ones the other side uses, with its candidates.
+    expect(ufragIn(polite.pc.remoteDescription?.sdp ?? '')).toBe(impolite.pc.ufrag);
+    expect(ufragIn(impolite.pc.remoteDescription?.sdp ?? '')).toBe(polite.pc.ufrag);
+    // A bounded exchange: at most one collision and one follow-up offer per side.
+    const offers = [...polite.sent, ...impolite.sent].filter((d) => d.kind === 'offer').length;
+    expect(offers).toBeLessThanOrEqual(4);
+  });
+
+  it('a fresh link pair negotiates once, newcomer first', async () => {
+    const { polite, impolite } = pair();
+    await settle();
+    expect([polite.pc.signalingState, impolite.pc.signalingState]).toEqual(['stable', 'stable']);
+    expect(polite.pc.candidates.length).toBeGreaterThan(0);
+    expect(impolite.pc.candidates.length).toBeGreaterThan(0);
+  });
+});
+
+describe('ICE restarts', () => {
+  async function connected() {
+    const { polite, impolite } = pair();
+    await settle();
+    polite.pc.setIceState('connected');
+    polite.sent.length = 0;
+    return { polite, impolite };
+  }
+
+  it('restarts ICE at once when the connection fails, with new credentials the other side applies', async () => {
+    const { polite, impolite } = await connected();
+    const before = polite.pc.ufrag;
+    polite.pc.setIceState('failed');
+    await settle();
+    expect(polite.pc.restartIceCalls).toBe(1);
+    const restartOffer = polite.sent.find((d) => d.kind === 'offer');
+    expect(restartOffer && 'sdp' in restartOffer && ufragIn(restartOffer.sdp)).not.toBe(before);
+    expect(ufragIn(impolite.pc.remoteDescription?.sdp ?? '')).toBe(polite.pc.ufrag);
+    expect(polite.pc.signalingState).toBe('stable');
+  });
+
+  it(`waits ${DISCONNECTED_GRACE_MS} ms of disconnected before restarting, and not at all if it recovers`, async () => {
+    const { polite } = await connected();
+    polite.pc.setIceState('disconnected');
+    await vi.advanceTimersByTimeAsync(DISCONNECTED_GRACE_MS - 1);
+    expect(polite.pc.restartIceCalls).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(polite.pc.restartIceCalls).toBe(1);
+
+    polite.pc.setIceState('connected');
+    polite.pc.setIceState('disconnected');
+    await vi.advanceTimersByTimeAsync(DISCONNECTED_GRACE_MS / 2);
+    polite.pc.setIceState('connected'); // a blip
+    await vi.advanceTimersByTimeAsync(DISCONNECTED_GRACE_MS * 2);
+    expect(polite.pc.restartIceCalls).toBe(1);
+    expect(polite.failures).toEqual([]);
+  });
+
+  it(`gives up after ${MAX_ICE_RESTARTS} restarts that do not reconnect, and tells the owner once per failure`, async () => {
+    const { polite } = await connected();
+    for (let i = 0; i < MAX_ICE_RESTARTS; i++) {
+      polite.pc.setIceState('failed');
+      await settle();
+      expect(polite.failures).toEqual([]);
+    }
+    expect(polite.pc.restartIceCalls).toBe(MAX_ICE_RESTARTS);
+    polite.pc.setIceState('failed');
+    await settle();
+    expect(polite.pc.restartIceCalls).toBe(MAX_ICE_RESTARTS);
+    expect(polite.failures).toEqual([`the connection was lost and ${MAX_ICE_RESTARTS} attempts to restore it failed`]);
+  });
+
+  it('a restart that reconnects gives the next outage a full set of attempts', async () => {
+    const { polite } = await connected();
+    for (let outage = 0; outage < 2; outage++) {
+      for (let i = 0; i < MAX_ICE_RESTARTS; i++) {
+        polite.pc.setIceState('failed');
+        await settle();
+      }
+      polite.pc.setIceState('connected');
+    }
+    expect(polite.pc.restartIceCalls).toBe(2 * MAX_ICE_RESTARTS);
+    expect(polite.failures).toEqual([]);
+  });
+});
