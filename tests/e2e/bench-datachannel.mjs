@@ -21,7 +21,7 @@ const SIZES = (process.env.BENCH_SIZES ?? '65536,1024').split(',').map(Number);
 const CASES = new Set((process.env.BENCH_CASES ?? 'chromium,rust,mixed,latency').split(','));
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_MS ?? 120_000);
 
-/** In-page peer: the web UI's link on the wire (negotiated "chat" channel id 0, perfect negotiation). */
+/** In-page peer: the web UI's link on the wire ("chat" channel opened in-band by the newcomer, perfect negotiation). */
 function pageHarness() {
   const h = { me: null, remote: null, pc: null, dc: null, received: 0, acked: 0, ackWaiters: [] };
   let ws;
@@ -34,11 +34,7 @@ function pageHarness() {
     h.acked += 1;
     for (const w of h.ackWaiters.splice(0)) w();
   };
-  function link(remote) {
-    h.remote = remote;
-    const pc = new RTCPeerConnection({ iceServers });
-    const dc = pc.createDataChannel('chat', { negotiated: true, id: 0, ordered: true });
-    h.pc = pc;
+  function adopt(dc) {
     h.dc = dc;
     dc.onmessage = (e) => {
       const m = JSON.parse(e.data);
@@ -47,6 +43,16 @@ function pageHarness() {
         dc.send(JSON.stringify({ t: 'ack', id: m.id }));
       } else if (m.t === 'ack') onAck();
     };
+  }
+  /** `opens`: we are the newcomer and open the chat channel; otherwise the peer's arrives. */
+  function link(remote, opens) {
+    h.remote = remote;
+    const pc = new RTCPeerConnection({ iceServers });
+    h.pc = pc;
+    pc.ondatachannel = ({ channel }) => {
+      if (channel.label === 'chat' && !h.dc) adopt(channel);
+    };
+    if (opens) adopt(pc.createDataChannel('chat', { ordered: true }));
     pc.onicecandidate = ({ candidate }) => signal({ kind: 'candidate', candidate: candidate ? candidate.toJSON() : null });
     pc.onnegotiationneeded = async () => {
       makingOffer = true;
@@ -59,7 +65,7 @@ function pageHarness() {
     };
   }
   async function onSignal(from, data) {
-    if (!h.pc) link(from);
+    if (!h.pc) link(from, false);
     const pc = h.pc;
     if (data.kind === 'offer' || data.kind === 'answer') {
       if (data.kind === 'offer' && (makingOffer || pc.signalingState !== 'stable') && h.me > from) return;
@@ -86,7 +92,7 @@ function pageHarness() {
         iceServers = f.ice_servers;
         ws.send(JSON.stringify({ type: 'join', room }));
       } else if (f.type === 'joined') {
-        if (f.peers.length > 0) link(f.peers[0].peer);
+        if (f.peers.length > 0) link(f.peers[0].peer, true);
         resolve();
       } else if (f.type === 'signal' && f.room === room) {
         queue = queue.then(() => onSignal(f.from, f.data)).catch(() => {});

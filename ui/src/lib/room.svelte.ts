@@ -9,7 +9,8 @@ import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
 import { Call } from './call/call.svelte';
 import { PeerLink } from './call/peer';
 import { Chat } from './chat/chat.svelte';
-import { parseChannelMessage } from './chat/message';
+import { parseChannelMessage, peerIdText } from './chat/message';
+import { REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
 import { FallbackLinks } from './transport/fallback';
@@ -34,10 +35,6 @@ export interface RoomOptions {
 /** How a peer link looks in the people list. */
 type LinkState = RTCPeerConnectionState | 'none';
 
-/** How long to wait before connecting to a newly seen peer id while old links may still be re-keyed. */
-const REKEY_WAIT_MS = 1500;
-/** Pause between a data channel opening and sending what waited for it. */
-const FIRST_FLUSH_DELAY_MS = 300;
 
 export class Room {
   connection = $state<ConnectionState>('connecting');
@@ -88,13 +85,15 @@ export class Room {
         this.connection = s;
       }),
     );
-    // Test hook (kept stable for automated checks): the live peer connections, e.g. to read sender parameters;
-    // with test hooks on, also the recent signaling (see trace.ts).
+    // Test hook, only with test hooks on (see trace.ts; never in a normal page): the live peer connections,
+    // e.g. to read sender parameters, and the recent signaling.
     const trace = this.trace;
-    (globalThis as { __p2pchatDebug?: unknown }).__p2pchatDebug = {
-      peerConnections: () => [...this.links.values()].map((l) => l.pc),
-      ...(trace ? { signalTrace: () => trace.entries() } : {}),
-    };
+    if (trace) {
+      (globalThis as { __p2pchatDebug?: unknown }).__p2pchatDebug = {
+        peerConnections: () => [...this.links.values()].map((l) => l.pc),
+        signalTrace: () => trace.entries(),
+      };
+    }
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));
   }
 
@@ -169,7 +168,7 @@ export class Room {
 
   private async onSignal(from: string, data: SignalData): Promise<void> {
     if (data.kind === 'offer' || data.kind === 'answer' || data.kind === 'candidate' || data.kind === 'restart') {
-      const link = this.links.get(from) ?? this.createLink(from);
+      const link = this.links.get(from) ?? this.createLink(from, false);
       try {
         await link?.handleSignal(data);
       } catch (err) {
@@ -186,27 +185,25 @@ export class Room {
     if (this.links.has(peer) || !this.webrtc) return;
     const orphans = [...this.links.keys()].some((k) => !this.presence.some((p) => p.peer === k));
     if (!orphans) {
-      this.createLink(peer);
+      this.createLink(peer, true);
       return;
     }
     setTimeout(() => {
-      if (!this.links.has(peer) && this.presence.some((p) => p.peer === peer)) this.createLink(peer);
+      if (!this.links.has(peer) && this.presence.some((p) => p.peer === peer)) this.createLink(peer, true);
     }, REKEY_WAIT_MS);
   }
 
-  private createLink(peer: string): PeerLink | undefined {
+  /** `opens`: we start this link (we are the newcomer); otherwise the peer's signal started it. */
+  private createLink(peer: string, opens: boolean): PeerLink | undefined {
     if (!this.webrtc || !this.me) return undefined;
+    const policy = this.options.relayOnly ? 'relay' : 'all';
     const link: PeerLink = new PeerLink(
-      { iceServers: this.iceServers, polite: this.me < peer, iceTransportPolicy: this.options.relayOnly ? 'relay' : 'all' },
+      { iceServers: this.iceServers, polite: this.me < peer, iceTransportPolicy: policy, opensChannel: opens },
       {
         signal: (data) => this.sendSignal(this.keyOf(link) ?? peer, data),
         channelOpen: () => {
-          // Queued messages wait a moment: a native (webrtc-rs) peer registers its side of the pre-negotiated
-          // channel just after the association is up, and data arriving before that breaks the channel.
-          setTimeout(() => {
-            const key = this.keyOf(link);
-            if (key && link.channelOpen) this.chat.flush(key);
-          }, FIRST_FLUSH_DELAY_MS);
+          const key = this.keyOf(link);
+          if (key) this.chat.flush(key);
         },
         channelMessage: (text) => this.onChannelMessage(link, text),
         remoteStream: (stream) => {
@@ -290,7 +287,7 @@ export class Room {
 
   /** Our peer id changed (fresh signaling session): tell everyone we are still linked to. */
   private announceNewId(peer: string): void {
-    for (const link of this.links.values()) link.send(JSON.stringify({ t: 'peer-id', peer }));
+    for (const link of this.links.values()) link.send(peerIdText(peer));
   }
 
   /** The person behind link `from` now has peer id `to`. */

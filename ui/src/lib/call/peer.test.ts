@@ -16,6 +16,25 @@ const tracksIn = (sdp: string) => Number(/tracks=(\d+)/.exec(sdp)?.[1] ?? 0);
 
 let pcCount = 0;
 
+/** A data channel: its label, state, and what was sent on it. */
+class FakeChannel {
+  readyState: RTCDataChannelState = 'connecting';
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: unknown }) => void) | null = null;
+  readonly sent: string[] = [];
+  constructor(readonly label: string) {}
+  open() {
+    this.readyState = 'open';
+    this.onopen?.();
+  }
+  send(text: string) {
+    this.sent.push(text);
+  }
+  close() {
+    this.readyState = 'closed';
+  }
+}
+
 class FakeSender {
   constructor(public track: MediaStreamTrack | null) {}
   async replaceTrack(track: MediaStreamTrack | null) {
@@ -46,6 +65,7 @@ class FakePC {
   ontrack: ((e: { track: unknown; streams: unknown[] }) => void) | null = null;
   oniceconnectionstatechange: (() => void) | null = null;
   onconnectionstatechange: (() => void) | null = null;
+  ondatachannel: ((e: { channel: FakeChannel }) => void) | null = null;
   /** Remote candidates accepted, in order. */
   readonly candidates: RTCIceCandidateInit[] = [];
   restartIceCalls = 0;
@@ -71,9 +91,9 @@ class FakePC {
     return `${this.name}-${this.iceGeneration}`;
   }
 
-  createDataChannel() {
+  createDataChannel(label: string) {
     this.changed();
-    return { readyState: 'connecting', onopen: null, onmessage: null, send() {}, close() {} };
+    return new FakeChannel(label);
   }
 
   addTrack(track: MediaStreamTrack) {
@@ -220,7 +240,8 @@ interface Side {
   failures: string[];
 }
 
-function side(polite: boolean, deliver?: (data: SignalData) => void): Side {
+/** `opens`: this side started the link (the newcomer) and opens the chat channel. */
+function side(polite: boolean, deliver?: (data: SignalData) => void, opens = true): Side {
   const sent: SignalData[] = [];
   const streams: unknown[] = [];
   const failures: string[] = [];
@@ -235,7 +256,7 @@ function side(polite: boolean, deliver?: (data: SignalData) => void): Side {
     failed: (reason) => failures.push(reason),
     stateChange: () => undefined,
   };
-  const link = new PeerLink({ iceServers: [], polite }, events);
+  const link = new PeerLink({ iceServers: [], polite, opensChannel: opens }, events);
   return { link, pc: link.pc as unknown as FakePC, sent, streams, failures };
 }
 
@@ -244,7 +265,8 @@ function pair(delayMs = 5) {
   const sides: { polite?: Side; impolite?: Side } = {};
   const relay = (to: 'polite' | 'impolite') => (data: SignalData) =>
     setTimeout(() => void sides[to]?.link.handleSignal(data).catch(() => undefined), delayMs);
-  sides.polite = side(true, relay('impolite'));
+  // The impolite side is the newcomer here: it opens the chat channel; the polite one accepts it.
+  sides.polite = side(true, relay('impolite'), false);
   sides.impolite = side(false, relay('polite'));
   return { polite: sides.polite, impolite: sides.impolite };
 }
@@ -305,7 +327,7 @@ describe('perfect negotiation', () => {
   });
 
   it('candidates that arrive before the offer are added once it is applied; stale ones are dropped', async () => {
-    const member = side(true); // polite: its own channel offer gives way to the newcomer's
+    const member = side(true, undefined, false); // did not start the link: waits for the newcomer's offer
     await handle(member, candidate('old-0')); // from a description that never comes
     await handle(member, candidate('remote-0'));
     expect(member.pc.candidates).toEqual([]);
@@ -409,5 +431,64 @@ describe('ICE restarts', () => {
     }
     expect(polite.pc.restartIceCalls).toBe(2 * MAX_ICE_RESTARTS);
     expect(polite.failures).toEqual([]);
+  });
+});
+
+describe('the chat channel', () => {
+  it('the side that did not start the link offers nothing and uses the channel the peer opens', async () => {
+    const opened: string[] = [];
+    const received: string[] = [];
+    const link = new PeerLink(
+      { iceServers: [], polite: true, opensChannel: false },
+      {
+        signal: () => opened.push('signal'),
+        channelOpen: () => opened.push('open'),
+        channelMessage: (text) => received.push(text),
+        remoteStream: () => undefined,
+        failed: () => undefined,
+        stateChange: () => undefined,
+      },
+    );
+    const pc = link.pc as unknown as FakePC;
+    await settle();
+    expect(opened).toEqual([]); // no channel of its own, so no offer: it waits for the newcomer's
+    expect(link.send('early')).toBe(false);
+
+    const other = new FakeChannel('file-transfer');
+    pc.ondatachannel?.({ channel: other });
+    const chat = new FakeChannel('chat');
+    pc.ondatachannel?.({ channel: chat });
+    chat.open();
+    expect(opened).toEqual(['open']);
+    expect(link.channelOpen).toBe(true);
+    expect(link.send('hi')).toBe(true);
+    expect(chat.sent).toEqual(['hi']);
+    chat.onmessage?.({ data: 'hello back' });
+    expect(received).toEqual(['hello back']);
+    other.open();
+    expect(opened).toEqual(['open']); // a channel that is not chat is not ours
+  });
+
+  it('when both sides opened one (simultaneous start) it reads both and sends on the first open', async () => {
+    const received: string[] = [];
+    const link = new PeerLink(
+      { iceServers: [], polite: false, opensChannel: true },
+      {
+        signal: () => undefined,
+        channelOpen: () => undefined,
+        channelMessage: (text) => received.push(text),
+        remoteStream: () => undefined,
+        failed: () => undefined,
+        stateChange: () => undefined,
+      },
+    );
+    const pc = link.pc as unknown as FakePC;
+    const theirs = new FakeChannel('chat');
+    pc.ondatachannel?.({ channel: theirs });
+    theirs.open();
+    expect(link.send('one')).toBe(true);
+    expect(theirs.sent).toEqual(['one']);
+    theirs.onmessage?.({ data: 'on theirs' });
+    expect(received).toEqual(['on theirs']);
   });
 });

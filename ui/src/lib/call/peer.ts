@@ -1,9 +1,15 @@
 // One WebRTC connection to one remote peer: an ordered, reliable data channel for chat (always) and audio/
-// video (during a call). Negotiation follows the "perfect negotiation" pattern, so both sides may start
+// video (during a call). The side that starts the link (the newcomer) opens the chat channel in-band; the
+// other side accepts it (`ondatachannel`), so neither can send before the other's end of it exists. If both
+// start a link at once, a link has two chat channels: it reads both and sends on the first open one. Negotiation follows the "perfect negotiation" pattern, so both sides may start
 // (re)negotiating at any time, glare included, without deadlock. ICE problems trigger ICE restarts; after
 // three failed restarts the owner is told and ends the call.
 
+import { CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE_MS, MAX_ICE_RESTARTS } from '../core.gen';
 import type { IceServer, SignalData } from '../protocol.gen';
+
+// Shared with the app's native links (generated from its Rust constants).
+export { DISCONNECTED_GRACE_MS, MAX_ICE_RESTARTS };
 
 export interface PeerLinkEvents {
   /** Sends signaling data to the remote peer through the server. */
@@ -24,15 +30,14 @@ export interface PeerLinkOptions {
   polite: boolean;
   /** 'relay' forces TURN (used to test relay paths). */
   iceTransportPolicy?: RTCIceTransportPolicy;
+  /** This side starts the link (it is the newcomer): it opens the chat channel and offers first. */
+  opensChannel: boolean;
 }
-
-export const MAX_ICE_RESTARTS = 3;
-/** How long `disconnected` may last before an ICE restart. */
-export const DISCONNECTED_GRACE_MS = 2000;
 
 export class PeerLink {
   readonly pc: RTCPeerConnection;
-  readonly channel: RTCDataChannel;
+  /** The chat channels (normally one: ours if we opened it, else the peer's). */
+  private readonly channels: RTCDataChannel[] = [];
   private makingOffer = false;
   private ignoreOffer = false;
   private restarts = 0;
@@ -47,10 +52,10 @@ export class PeerLink {
       iceServers: options.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
       iceTransportPolicy: options.iceTransportPolicy ?? 'all',
     });
-    // Pre-negotiated id: both sides create the same channel, nobody waits for the other's announcement.
-    this.channel = this.pc.createDataChannel('chat', { negotiated: true, id: 0, ordered: true });
-    this.channel.onopen = () => events.channelOpen();
-    this.channel.onmessage = (e) => events.channelMessage(typeof e.data === 'string' ? e.data : '');
+    this.pc.ondatachannel = ({ channel }) => {
+      if (channel.label === CHAT_CHANNEL_LABEL) this.adopt(channel);
+    };
+    if (options.opensChannel) this.adopt(this.pc.createDataChannel(CHAT_CHANNEL_LABEL, { ordered: true }));
     this.pc.onnegotiationneeded = () => {
       events.trace?.('negotiationneeded');
       void this.offer();
@@ -62,12 +67,13 @@ export class PeerLink {
   }
 
   get channelOpen(): boolean {
-    return this.channel.readyState === 'open';
+    return this.channels.some((c) => c.readyState === 'open');
   }
 
   send(text: string): boolean {
-    if (!this.channelOpen) return false;
-    this.channel.send(text);
+    const channel = this.channels.find((c) => c.readyState === 'open');
+    if (!channel) return false;
+    channel.send(text);
     return true;
   }
 
@@ -162,8 +168,18 @@ export class PeerLink {
   close(): void {
     this.closed = true;
     clearTimeout(this.disconnectedTimer);
-    this.channel.close();
+    for (const channel of this.channels) channel.close();
     this.pc.close();
+  }
+
+  /** Reads `channel` as one of this link's chat channels. */
+  private adopt(channel: RTCDataChannel): void {
+    this.channels.push(channel);
+    channel.onopen = () => this.events.channelOpen();
+    channel.onmessage = (e) => this.events.channelMessage(typeof e.data === 'string' ? e.data : '');
+    this.events.trace?.(`chat channel ${channel.readyState}`);
+    // A channel the peer opened may be open already when it is handed over.
+    if (channel.readyState === 'open') queueMicrotask(() => this.events.channelOpen());
   }
 
   /** Adds held candidates once a remote description may match them; ones that still do not fit are dropped. */
