@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 /// Signaling server of p2pchat: introduces peers in rooms and relays their WebRTC signals (SDP/ICE) to the
 /// addressed peer only. Serves the web UI at / and the WebSocket protocol at /ws.
@@ -28,9 +28,32 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// HS256 secret for client JWTs (`hello.token`). Without it the server is open to anyone (development).
+    /// HS256 secret for client JWTs (`hello.token`), at least 32 bytes. Without it the server is open to
+    /// anyone (development). Prefer the environment variable or --auth-secret-file: a command-line value
+    /// shows in `ps`.
     #[arg(long, env = "SIGNALING_AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<String>,
+
+    /// File holding the HS256 secret for client JWTs (surrounding whitespace is ignored).
+    #[arg(
+        long,
+        env = "SIGNALING_AUTH_SECRET_FILE",
+        conflicts_with = "auth_secret"
+    )]
+    pub auth_secret_file: Option<PathBuf>,
+
+    /// Required `aud` claim of client tokens (unset: tokens must not carry an audience).
+    #[arg(long, env = "SIGNALING_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Required `iss` claim of client tokens (unset: any issuer).
+    #[arg(long, env = "SIGNALING_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds. A connection is closed when its
+    /// token's `exp` plus this leeway passes.
+    #[arg(long, env = "SIGNALING_JWT_LEEWAY_SECS", default_value_t = 5)]
+    pub jwt_leeway_secs: u64,
 
     /// STUN server URL handed to clients in `welcome.ice_servers` (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "stun-url", env = "SIGNALING_STUN_URLS", value_delimiter = ',')]
@@ -41,15 +64,30 @@ pub struct Config {
     #[arg(long = "turn-url", env = "SIGNALING_TURN_URLS", value_delimiter = ',')]
     pub turn_urls: Vec<String>,
 
-    /// Shared secret of the TURN server (coturn `static-auth-secret` with `use-auth-secret`).
+    /// Shared secret of the TURN server (coturn `static-auth-secret` with `use-auth-secret`), at least 32
+    /// bytes. Prefer the environment variable or --turn-secret-file.
     #[arg(long, env = "SIGNALING_TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<String>,
+
+    /// File holding the TURN shared secret (surrounding whitespace is ignored).
+    #[arg(
+        long,
+        env = "SIGNALING_TURN_SECRET_FILE",
+        conflicts_with = "turn_secret"
+    )]
+    pub turn_secret_file: Option<PathBuf>,
+
+    /// Hand out TURN credentials on an open server (no --auth-secret), i.e. to anyone who connects. Without
+    /// this flag that combination is refused.
+    #[arg(long, env = "SIGNALING_ALLOW_OPEN_TURN")]
+    pub allow_open_turn: bool,
 
     /// Lifetime of issued TURN credentials, in seconds.
     #[arg(long, env = "SIGNALING_TURN_TTL", default_value_t = 86_400)]
     pub turn_ttl: u64,
 
-    /// Largest accepted text frame in bytes; larger frames get `error{code:"too_large"}`.
+    /// Largest accepted text frame in bytes; a larger frame closes the connection with 1009 (the socket
+    /// never buffers more than this for a frame).
     #[arg(long, env = "SIGNALING_MAX_FRAME_BYTES", default_value_t = 65_536)]
     pub max_frame_bytes: usize,
 
@@ -74,6 +112,35 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_RESUME_BUFFER", default_value_t = 256)]
     pub resume_buffer: usize,
 
+    /// Bytes of server frames kept per session for replay (the oldest go first); also the most bytes a slow
+    /// reader may lag behind. At least twice --max-frame-bytes.
+    #[arg(long, env = "SIGNALING_RESUME_BUFFER_BYTES", default_value_t = 262_144)]
+    pub resume_buffer_bytes: usize,
+
+    /// Bytes of buffered frames over all sessions. Beyond it, sessions waiting in their resume grace period
+    /// are ended (oldest first), then relays are refused with `overloaded`.
+    #[arg(
+        long,
+        env = "SIGNALING_MAX_BUFFERED_BYTES",
+        default_value_t = 268_435_456
+    )]
+    pub max_buffered_bytes: usize,
+
+    /// Most sessions, including those waiting in their resume grace period; beyond it the oldest waiting
+    /// session is ended, or `hello` is refused with `overloaded`.
+    #[arg(long, env = "SIGNALING_MAX_SESSIONS", default_value_t = 50_000)]
+    pub max_sessions: usize,
+
+    /// Most sessions per client IPv4 address or IPv6 /64 (0: no limit). Beyond it that address's oldest
+    /// waiting session is ended, or `hello` is refused with `too_many_sessions`.
+    #[arg(long, env = "SIGNALING_MAX_SESSIONS_PER_IP", default_value_t = 64)]
+    pub max_sessions_per_ip: usize,
+
+    /// Most sessions per user (token `sub`; 0: no limit; not applied on an open server). Beyond it that
+    /// user's oldest waiting session is ended, or `hello` is refused with `too_many_sessions`.
+    #[arg(long, env = "SIGNALING_MAX_SESSIONS_PER_USER", default_value_t = 16)]
+    pub max_sessions_per_user: usize,
+
     /// Interval of WebSocket pings; a connection silent for 3 intervals is dropped.
     #[arg(long, env = "SIGNALING_HEARTBEAT_MS", default_value_t = 10_000)]
     pub heartbeat_ms: u64,
@@ -86,12 +153,88 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
 
+    /// Most TCP connections that are not (yet) a session: still in the TLS/HTTP handshake, serving files,
+    /// or upgraded but before `hello`. More are closed as soon as they are accepted.
+    #[arg(long, env = "SIGNALING_MAX_PENDING", default_value_t = 1024)]
+    pub max_pending: usize,
+
+    /// Most such pending connections per client IPv4 address or IPv6 /64 (0: no limit).
+    #[arg(long, env = "SIGNALING_MAX_PENDING_PER_IP", default_value_t = 64)]
+    pub max_pending_per_ip: usize,
+
+    /// Time a new TCP connection has to complete the TLS handshake and send its first HTTP request's
+    /// headers, and the longest an idle HTTP connection waits for its next request's headers, in ms.
+    #[arg(long, env = "SIGNALING_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+
+    /// Origin allowed to open `/ws` from a browser, besides the server's own origin and the app's
+    /// (repeatable; `*` allows any). Requests without an Origin header (native clients) are always allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "SIGNALING_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Address of a separate listener for `/metrics` (plus `/healthz` and `/readyz`), e.g. 127.0.0.1:9090.
+    /// Without it `/metrics` is not served: the public listener never exposes it.
+    #[arg(long, env = "SIGNALING_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "SIGNALING_LOG_JSON")]
     pub log_json: bool,
 }
 
+/// Shortest accepted secret: HS256 keys must have at least 256 bits (RFC 7518 §3.2), and the TURN secret
+/// can be brute-forced offline from any one credential a client receives.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 impl Config {
+    /// Parses flags and environment like [`Parser::parse`] (printing usage errors and exiting with code 2),
+    /// and also returns the names of secrets that were given on the command line, where `ps` shows them.
+    pub fn parse_with_warnings() -> (Config, Vec<String>) {
+        let matches = Config::command().get_matches();
+        let config = Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        let warnings = ["auth_secret", "turn_secret"]
+            .into_iter()
+            .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| {
+                let flag = id.replace('_', "-");
+                format!(
+                    "--{flag} on the command line is visible to every local user (ps); use the \
+                     environment variable SIGNALING_{} or --{flag}-file",
+                    id.to_uppercase()
+                )
+            })
+            .collect();
+        (config, warnings)
+    }
+
+    /// Reads `--auth-secret-file` and `--turn-secret-file` into the secrets they stand for. The message
+    /// names the flag and the file.
+    pub fn load_secret_files(&mut self) -> Result<(), String> {
+        for (file, secret, flag) in [
+            (
+                self.auth_secret_file.take(),
+                &mut self.auth_secret,
+                "--auth-secret-file",
+            ),
+            (
+                self.turn_secret_file.take(),
+                &mut self.turn_secret,
+                "--turn-secret-file",
+            ),
+        ] {
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|err| format!("{flag} {}: {err}", path.display()))?;
+                *secret = Some(text.trim().to_owned());
+            }
+        }
+        Ok(())
+    }
+
     /// Checks what clap cannot: ranges and flag combinations. The message names the flag to fix.
     pub fn validate(&self) -> Result<(), String> {
         if !self.turn_urls.is_empty() && self.turn_secret.is_none() {
@@ -101,6 +244,13 @@ impl Config {
         }
         if self.turn_secret.is_some() && self.turn_urls.is_empty() {
             return Err("--turn-secret given without any --turn-url".into());
+        }
+        if self.turn_secret.is_some() && self.auth_secret.is_none() && !self.allow_open_turn {
+            return Err(
+                "--turn-secret without --auth-secret would hand TURN relay credentials to \
+                        anyone who connects; add --auth-secret, or --allow-open-turn to accept that"
+                    .into(),
+            );
         }
         for url in &self.stun_urls {
             if !url.starts_with("stun:") && !url.starts_with("stuns:") {
@@ -116,8 +266,19 @@ impl Config {
                 ));
             }
         }
-        if matches!(&self.auth_secret, Some(s) if s.len() < 16) {
-            return Err("--auth-secret must be at least 16 bytes".into());
+        if matches!(&self.auth_secret, Some(s) if s.len() < MIN_SECRET_BYTES) {
+            return Err(format!(
+                "--auth-secret must be at least {MIN_SECRET_BYTES} bytes"
+            ));
+        }
+        if matches!(&self.turn_secret, Some(s) if s.len() < MIN_SECRET_BYTES) {
+            return Err(format!(
+                "--turn-secret must be at least {MIN_SECRET_BYTES} bytes"
+            ));
+        }
+        if self.auth_secret.is_none() && (self.jwt_audience.is_some() || self.jwt_issuer.is_some())
+        {
+            return Err("--jwt-audience and --jwt-issuer need --auth-secret".into());
         }
         if self.turn_ttl == 0 {
             return Err("--turn-ttl must be at least 1 second".into());
@@ -134,11 +295,35 @@ impl Config {
         if self.resume_buffer < 16 {
             return Err("--resume-buffer must be at least 16 frames".into());
         }
+        if self.resume_buffer_bytes < 2 * self.max_frame_bytes {
+            return Err("--resume-buffer-bytes must be at least twice --max-frame-bytes".into());
+        }
+        if self.max_buffered_bytes < self.resume_buffer_bytes {
+            return Err("--max-buffered-bytes must be at least --resume-buffer-bytes".into());
+        }
         if self.heartbeat_ms < 100 {
             return Err("--heartbeat-ms must be at least 100".into());
         }
-        if self.hello_timeout_ms == 0 || self.max_connections == 0 {
-            return Err("--hello-timeout-ms and --max-connections must be at least 1".into());
+        if self.hello_timeout_ms == 0 || self.handshake_timeout_ms == 0 {
+            return Err("--hello-timeout-ms and --handshake-timeout-ms must be at least 1".into());
+        }
+        if self.max_connections == 0 || self.max_sessions == 0 || self.max_pending == 0 {
+            return Err(
+                "--max-connections, --max-sessions and --max-pending must be at least 1".into(),
+            );
+        }
+        for origin in &self.allowed_origins {
+            if origin != "*" && crate::origin::normalize(origin).is_none() {
+                return Err(format!(
+                    "--allowed-origin {origin:?} must be scheme://host[:port], e.g. https://chat.example.org, or *"
+                ));
+            }
+        }
+        if self
+            .metrics_bind
+            .is_some_and(|m| m == self.bind && m.port() != 0)
+        {
+            return Err("--metrics-bind must differ from --bind".into());
         }
         Ok(())
     }
@@ -164,6 +349,19 @@ impl Config {
 
     pub fn hello_timeout(&self) -> Duration {
         Duration::from_millis(self.hello_timeout_ms)
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// What tokens must satisfy besides the secret.
+    pub fn token_rules(&self) -> crate::auth::TokenRules {
+        crate::auth::TokenRules {
+            audience: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+            leeway_secs: self.jwt_leeway_secs,
+        }
     }
 }
 
@@ -193,8 +391,33 @@ mod tests {
         assert!(c.validate().unwrap_err().contains("--turn-secret"));
         let c = Config::from_args(["--stun-url", "http://x"]).unwrap();
         assert!(c.validate().unwrap_err().contains("--stun-url"));
-        let c = Config::from_args(["--auth-secret", "short"]).unwrap();
+        let c = Config::from_args(["--auth-secret", "sixteen-bytes-ok"]).unwrap();
         assert!(c.validate().unwrap_err().contains("--auth-secret"));
+        let c = Config::from_args([
+            "--turn-url",
+            "turn:x:3478",
+            "--turn-secret",
+            "a-turn-secret-of-32-bytes-length",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("--allow-open-turn"));
+        let c = Config::from_args([
+            "--turn-url",
+            "turn:x:3478",
+            "--turn-secret",
+            "short-turn-secret",
+            "--allow-open-turn",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("--turn-secret"));
+        let c = Config::from_args(["--allowed-origin", "example.org"]).unwrap();
+        assert!(c.validate().unwrap_err().contains("--allowed-origin"));
+        let c = Config::from_args(["--resume-buffer-bytes", "1000"]).unwrap();
+        assert!(c.validate().unwrap_err().contains("--resume-buffer-bytes"));
+        assert!(
+            Config::from_args(["--auth-secret", "x", "--auth-secret-file", "/f"]).is_err(),
+            "a secret and its file conflict"
+        );
         assert!(Config::from_args(["--tls-cert", "a.pem"]).is_err());
         assert!(Config::from_args(["--bind", "nope"]).is_err());
     }

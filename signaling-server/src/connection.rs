@@ -1,11 +1,12 @@
 //! One WebSocket connection, from `hello` to close: authenticates, binds a new or resumed session, reads
 //! client frames (size cap, rate limit, error budget), writes the session's frames in order, keeps the
-//! connection alive with pings spread over the heartbeat interval, and closes with the documented codes.
-//! All peer-to-peer effects go through the [`Hub`].
+//! connection alive with pings spread over the heartbeat interval, closes when the token expires, and
+//! closes with the documented codes. All peer-to-peer effects go through the [`Hub`].
 
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use chat_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
@@ -14,9 +15,10 @@ use rand::Rng;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
 
+use crate::admission::PendingSlot;
 use crate::auth::Grant;
 use crate::error::RequestError;
-use crate::hub::Hub;
+use crate::hub::{Hub, ResumeOutcome};
 use crate::limits::{ErrorBudget, RateLimiter};
 use crate::session::{Outbound, Pending, Session};
 use crate::state::ServerState;
@@ -25,6 +27,8 @@ use crate::state::ServerState;
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_TRY_LATER: u16 = 1013;
 
 /// Longest a single write may wait for a client that does not read before it counts as a slow reader.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,8 +42,15 @@ enum Exit {
     Gone,
 }
 
-/// Runs one connection to completion. `permit` holds its slot under the connection limit.
-pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedSemaphorePermit) {
+/// Runs one connection from client address `ip` to completion. `permit` holds its slot under the
+/// connection limit, `pending` its slot under the pending limits until it is bound to a session.
+pub async fn run(
+    mut socket: WebSocket,
+    state: Arc<ServerState>,
+    _permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    pending: Option<Arc<PendingSlot>>,
+) {
     state.metrics.connections.inc();
     let shutdown = state.shutdown.clone();
     let hello = tokio::select! {
@@ -52,31 +63,36 @@ pub async fn run(mut socket: WebSocket, state: Arc<ServerState>, _permit: OwnedS
             "hello must be the first frame, within the hello timeout",
         ),
         Ok(Err(exit)) => exit,
-        Ok(Ok(hello)) => {
-            let (session, generation) = start_session(&mut socket, &state, hello).await;
-            let mut conn = Connection {
-                socket,
-                state: state.clone(),
-                session: session.clone(),
-                generation,
-                limiter: RateLimiter::new(state.config.rate_per_sec, state.config.rate_burst),
-                errors: ErrorBudget::new(10, Duration::from_secs(10)),
-                last_heard: Instant::now(),
-                batch: Vec::new(),
-            };
-            let exit = conn.serve().await;
-            if matches!(exit, Exit::Close(..)) {
-                // Deliver what was queued before closing, such as the error that caused the close.
-                let _ = timeout(Duration::from_secs(1), conn.flush()).await;
-            }
-            socket = conn.socket;
-            if session.detach(generation) {
+        Ok(Ok(hello)) => match start_session(&mut socket, &state, hello, ip).await {
+            Err(exit) => exit,
+            Ok((session, generation, expires_at)) => {
+                // A session now: limited by the session limits, no longer by the pending ones.
+                if let Some(pending) = &pending {
+                    pending.release();
+                }
+                let mut conn = Connection {
+                    socket,
+                    state: state.clone(),
+                    session: session.clone(),
+                    generation,
+                    limiter: RateLimiter::new(state.config.rate_per_sec, state.config.rate_burst),
+                    errors: ErrorBudget::new(10, Duration::from_secs(10)),
+                    last_heard: Instant::now(),
+                    batch: Vec::new(),
+                    expires_at,
+                };
+                let exit = conn.serve().await;
+                if matches!(exit, Exit::Close(..)) {
+                    // Deliver what was queued before closing, such as the error that caused the close.
+                    let _ = timeout(Duration::from_secs(1), conn.flush()).await;
+                }
+                socket = conn.socket;
                 state
                     .hub
-                    .end_after_grace(session, generation, state.config.resume_grace());
+                    .park(session, generation, state.config.resume_grace());
+                exit
             }
-            exit
-        }
+        },
     };
     let exit = match exit {
         Exit::SlowReader => {
@@ -109,18 +125,12 @@ async fn read_hello(socket: &mut WebSocket, state: &ServerState) -> Result<Hello
         let text = match socket.recv().await {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Err(Exit::Gone),
+            Some(Err(err)) => return Err(read_failed(err, state)),
+            Some(Ok(Message::Close(_))) | None => return Err(Exit::Gone),
             Some(Ok(Message::Binary(_))) => {
                 return Err(refuse(socket, state, &RequestError::BinaryFrame, None).await);
             }
         };
-        if text.len() > state.config.max_frame_bytes {
-            let error = RequestError::TooLarge {
-                size: text.len(),
-                limit: state.config.max_frame_bytes,
-            };
-            return Err(refuse(socket, state, &error, None).await);
-        }
         let (v, name, token, resume) = match ClientFrame::parse(&text) {
             Ok(ClientFrame::Hello {
                 v,
@@ -197,50 +207,91 @@ async fn refuse(
     .await;
     match error.code() {
         ErrorCode::Unauthorized => Exit::Close(CLOSE_POLICY, "unauthorized"),
+        ErrorCode::TooManySessions => Exit::Close(CLOSE_POLICY, "too many sessions"),
+        ErrorCode::Overloaded => Exit::Close(CLOSE_TRY_LATER, "server overloaded"),
         _ => Exit::Close(CLOSE_POLICY, "hello must be the first frame"),
     }
 }
 
-/// Binds the connection to a resumed or new session and queues `welcome`.
+/// A read failed: a frame above the size limit (tungstenite refuses it as soon as its header announces the
+/// size, before buffering it) closes with 1009; anything else means the socket is gone.
+fn read_failed(err: axum::Error, state: &ServerState) -> Exit {
+    let too_big = err
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        state.metrics.oversized_frames.inc();
+        Exit::Close(CLOSE_TOO_BIG, "frame above the size limit")
+    } else {
+        Exit::Gone
+    }
+}
+
+/// Binds the connection to a resumed or new session and queues `welcome`; returns the session, the
+/// connection's generation and when its token expires. Refuses the `hello` when a session limit is reached.
 async fn start_session(
     socket: &mut WebSocket,
     state: &ServerState,
     hello: Hello,
-) -> (Arc<Session>, u64) {
-    let resumed = hello.resume.as_ref().and_then(|r| {
-        state
-            .hub
-            .find_for_resume(&r.session, &hello.grant)
-            .map(|s| (s, r.last_seq))
-    });
-    if let Some((session, last_seq)) = resumed {
-        let (generation, welcome_seq) = session.attach(Some(last_seq));
-        state.metrics.resumes.inc();
+    ip: IpAddr,
+) -> Result<(Arc<Session>, u64, Option<TokioInstant>), Exit> {
+    let expires_at = hello.grant.expires_at.map(instant_of_unix);
+    let resumed = match &hello.resume {
+        Some(resume) => state.hub.resume(resume, &hello.grant),
+        None => ResumeOutcome::Fresh,
+    };
+    if let ResumeOutcome::Resumed(session, attached) = resumed {
         // The resumed welcome is outside the numbered stream: it carries the seq the replay continues
         // after, so buffered frames follow it in order (docs/protocol.md, Session 4).
-        let welcome = welcome(state, &session, welcome_seq, true);
+        let welcome = welcome(
+            state,
+            &session,
+            attached.welcome_seq,
+            true,
+            &attached.resume_token,
+        );
         let _ = socket.send(Message::Text(welcome.into())).await;
-        return (session, generation);
+        return Ok((session, attached.generation, expires_at));
     }
-    let session = state.hub.create_session(hello.name, hello.grant);
-    let (generation, _) = session.attach(None);
-    session.push(state.config.resume_buffer, None, |seq| {
-        welcome(state, &session, seq, false)
+    let session = match state.hub.create_session(hello.name, hello.grant, ip) {
+        Ok(session) => session,
+        Err(error) => return Err(refuse(socket, state, &error, Some("hello")).await),
+    };
+    let attached = state.hub.attach_new(&session);
+    session.push(None, |seq| {
+        welcome(state, &session, seq, false, &attached.resume_token)
     });
     state.metrics.frame_out("welcome");
-    (session, generation)
+    Ok((session, attached.generation, expires_at))
 }
 
-fn welcome(state: &ServerState, session: &Session, seq: u64, resumed: bool) -> String {
+fn welcome(
+    state: &ServerState,
+    session: &Session,
+    seq: u64,
+    resumed: bool,
+    resume_token: &str,
+) -> String {
     let frame = ServerFrame::Welcome {
         seq,
         peer: session.peer.to_string(),
         session: session.id.to_string(),
         resumed,
+        resume_token: resume_token.to_owned(),
         heartbeat_ms: state.config.heartbeat_ms,
         ice_servers: state.ice_servers.for_peer(&session.peer),
     };
     serde_json::to_string(&frame).unwrap_or_default()
+}
+
+/// The tokio instant of a Unix time in seconds (now, if it has passed).
+fn instant_of_unix(unix_secs: u64) -> TokioInstant {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let left = Duration::from_secs(unix_secs).saturating_sub(now);
+    TokioInstant::now() + left
 }
 
 /// A connection bound to its session.
@@ -255,6 +306,8 @@ struct Connection {
     last_heard: Instant,
     /// Reused buffer of frames to write.
     batch: Vec<Outbound>,
+    /// When the token this connection presented expires (`None`: open server).
+    expires_at: Option<TokioInstant>,
 }
 
 impl Connection {
@@ -264,10 +317,24 @@ impl Connection {
         let phase = rand::rng().random_range(Duration::ZERO..heartbeat);
         let mut next_ping = TokioInstant::now() + phase;
         let shutdown = self.state.shutdown.clone();
+        let expires_at = self.expires_at;
+        let expiry = async move {
+            match expires_at {
+                Some(at) => sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut expiry = pin!(expiry);
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Exit::Close(CLOSE_GOING_AWAY, "server shutting down"),
+                () = &mut expiry => {
+                    // The session survives in its grace period: the client resumes it with a fresh token.
+                    self.state.metrics.token_expiries.inc();
+                    self.state.hub.send_error(&self.session, &RequestError::TokenExpired, None);
+                    return Exit::Close(CLOSE_POLICY, "token expired");
+                }
                 () = self.session.woken() => {
                     if let Err(exit) = self.flush().await {
                         return exit;
@@ -287,7 +354,8 @@ impl Connection {
                             }
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Exit::Gone,
+                        Some(Err(err)) => return read_failed(err, &self.state),
+                        Some(Ok(Message::Close(_))) | None => return Exit::Gone,
                     }
                 }
                 () = sleep_until(next_ping) => {
@@ -364,16 +432,6 @@ impl Connection {
         let now = Instant::now();
         if !self.limiter.allow(now) {
             return self.refuse(&RequestError::RateLimited, None);
-        }
-        let limit = self.state.config.max_frame_bytes;
-        if text.len() > limit {
-            return self.refuse(
-                &RequestError::TooLarge {
-                    size: text.len(),
-                    limit,
-                },
-                None,
-            );
         }
         let frame = match ClientFrame::parse(text) {
             Ok(frame) => frame,

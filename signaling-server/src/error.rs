@@ -9,8 +9,6 @@ pub enum RequestError {
     BadRequest(String),
     #[error("binary frames are not part of the protocol; send JSON text")]
     BinaryFrame,
-    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
     #[error("too many messages; slow down")]
     RateLimited,
     #[error("{0}")]
@@ -27,6 +25,12 @@ pub enum RequestError {
     UnknownPeer,
     #[error("already said hello")]
     DuplicateHello,
+    #[error("too many sessions from your {0}; close one or wait for it to end")]
+    TooManySessions(&'static str),
+    #[error("server overloaded ({0}); try again later")]
+    Overloaded(&'static str),
+    #[error("token expired; reconnect with a fresh token and resume the session")]
+    TokenExpired,
 }
 
 impl RequestError {
@@ -37,9 +41,10 @@ impl RequestError {
             | RequestError::InvalidRoomName
             | RequestError::TooManyRooms(_)
             | RequestError::DuplicateHello => ErrorCode::BadRequest,
-            RequestError::TooLarge { .. } => ErrorCode::TooLarge,
             RequestError::RateLimited => ErrorCode::RateLimited,
-            RequestError::Unauthorized(_) => ErrorCode::Unauthorized,
+            RequestError::Unauthorized(_) | RequestError::TokenExpired => ErrorCode::Unauthorized,
+            RequestError::TooManySessions(_) => ErrorCode::TooManySessions,
+            RequestError::Overloaded(_) => ErrorCode::Overloaded,
             RequestError::RoomFull(_) => ErrorCode::RoomFull,
             RequestError::NotInRoom(_) => ErrorCode::NotInRoom,
             RequestError::UnknownPeer => ErrorCode::UnknownPeer,
@@ -51,10 +56,7 @@ impl RequestError {
     pub fn is_protocol_error(&self) -> bool {
         matches!(
             self,
-            RequestError::BadRequest(_)
-                | RequestError::BinaryFrame
-                | RequestError::TooLarge { .. }
-                | RequestError::DuplicateHello
+            RequestError::BadRequest(_) | RequestError::BinaryFrame | RequestError::DuplicateHello
         )
     }
 }

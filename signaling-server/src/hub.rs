@@ -2,44 +2,93 @@
 //! handling talks to peers only through this API, so a multi-instance backplane (Redis pub/sub) can later
 //! replace this in-memory implementation without touching `connection.rs`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use chat_protocol::{ErrorCode, PeerInfo, ServerFrame};
+use chat_protocol::{ErrorCode, PeerInfo, Resume, ServerFrame};
 use rand::RngCore;
 use serde_json::value::RawValue;
 
 use crate::auth::Grant;
+use crate::config::Config;
 use crate::error::RequestError;
 use crate::metrics::Metrics;
-use crate::session::Session;
+use crate::session::{Attached, RingLimits, Session};
 
 /// Most rooms one client may be in at once.
 pub const MAX_ROOMS_PER_SESSION: usize = 16;
 
+/// Bytes a relayed `signal` adds around its `data`, `room` and `from` (type, seq, keys): an upper bound
+/// used to check the global buffer before queueing it.
+const SIGNAL_OVERHEAD: usize = 96;
+
+/// The limits the hub enforces (docs/security.md lists them with their defaults).
+#[derive(Debug, Clone)]
+pub struct HubLimits {
+    pub room_capacity: usize,
+    pub ring: RingLimits,
+    /// Bytes over all rings.
+    pub max_buffered_bytes: usize,
+    /// Sessions, including those waiting in their grace period.
+    pub max_sessions: usize,
+    /// Per IPv4 address or IPv6 /64; 0: none.
+    pub max_sessions_per_ip: usize,
+    /// Per token `sub`; 0: none. Not applied on an open server (everyone is the same anonymous user).
+    pub max_sessions_per_user: usize,
+}
+
+impl HubLimits {
+    pub fn from_config(config: &Config) -> HubLimits {
+        HubLimits {
+            room_capacity: config.room_capacity,
+            ring: RingLimits {
+                frames: config.resume_buffer,
+                bytes: config.resume_buffer_bytes,
+            },
+            max_buffered_bytes: config.max_buffered_bytes,
+            max_sessions: config.max_sessions,
+            max_sessions_per_ip: config.max_sessions_per_ip,
+            max_sessions_per_user: config.max_sessions_per_user,
+        }
+    }
+}
+
+/// What a `hello` with `resume` gets.
+pub enum ResumeOutcome {
+    Resumed(Arc<Session>, Attached),
+    /// Unknown, ended, another user's, or a wrong resume token: the client gets a fresh session.
+    Fresh,
+}
+
 pub struct Hub {
     state: Mutex<HubState>,
-    room_capacity: usize,
-    buffer_frames: usize,
+    limits: HubLimits,
     metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
 struct HubState {
-    /// By secret session id, for resume.
+    /// By session id, for resume.
     sessions: HashMap<Arc<str>, Arc<Session>>,
     /// Members of each non-empty room, in join order (at most `room_capacity`, so scans are short).
     rooms: HashMap<Arc<str>, Vec<Arc<Session>>>,
+    /// Sessions waiting in their resume grace period, oldest first: the first to end when a limit needs
+    /// room, since nobody is using them right now.
+    parked: BTreeMap<u64, Arc<Session>>,
+    next_park: u64,
+    /// Sessions per IP key and per user, for their limits.
+    per_ip: HashMap<IpAddr, usize>,
+    per_user: HashMap<Box<str>, usize>,
 }
 
 impl Hub {
-    pub fn new(room_capacity: usize, buffer_frames: usize, metrics: Arc<Metrics>) -> Hub {
+    pub fn new(limits: HubLimits, metrics: Arc<Metrics>) -> Hub {
         Hub {
             state: Mutex::new(HubState::default()),
-            room_capacity,
-            buffer_frames,
+            limits,
             metrics,
         }
     }
@@ -50,20 +99,112 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Creates a session with fresh random peer and session ids (128 bits each, URL-safe).
-    pub fn create_session(&self, name: Box<str>, grant: Grant) -> Arc<Session> {
-        let session = Arc::new(Session::new(random_id(), random_id(), name, grant));
-        self.lock()
-            .sessions
-            .insert(session.id.clone(), session.clone());
+    /// Creates a session with fresh random peer and session ids (128 bits each, URL-safe) for a client at
+    /// `ip`, within the session limits: at a limit, the oldest session of the same address, of the same
+    /// user, or (global limit) of anyone that waits in its grace period is ended to make room; if there is
+    /// none the `hello` is refused.
+    pub fn create_session(
+        &self,
+        name: Box<str>,
+        grant: Grant,
+        ip: IpAddr,
+    ) -> Result<Arc<Session>, RequestError> {
+        let ip = ip_key(ip);
+        let mut state = self.lock();
+        let limits = &self.limits;
+        if limits.max_sessions_per_ip > 0
+            && state.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_sessions_per_ip
+            && !self.evict_parked(&mut state, |s| s.ip == ip, "per_ip")
+        {
+            self.metrics.session_refused("per_ip");
+            return Err(RequestError::TooManySessions("address"));
+        }
+        if limits.max_sessions_per_user > 0
+            && !grant.user.is_empty()
+            && state
+                .per_user
+                .get(grant.user.as_str())
+                .copied()
+                .unwrap_or(0)
+                >= limits.max_sessions_per_user
+            && !self.evict_parked(&mut state, |s| *s.user == *grant.user, "per_user")
+        {
+            self.metrics.session_refused("per_user");
+            return Err(RequestError::TooManySessions("user"));
+        }
+        if state.sessions.len() >= limits.max_sessions
+            && !self.evict_parked(&mut state, |_| true, "max_sessions")
+        {
+            self.metrics.session_refused("max_sessions");
+            return Err(RequestError::Overloaded("session limit reached"));
+        }
+        let session = Arc::new(Session::new(
+            random_id(),
+            random_id(),
+            name,
+            grant,
+            ip,
+            limits.ring,
+            self.metrics.buffered_bytes.clone(),
+        ));
+        state.sessions.insert(session.id.clone(), session.clone());
+        *state.per_ip.entry(ip).or_default() += 1;
+        if !session.user.is_empty() {
+            *state.per_user.entry(session.user.clone()).or_default() += 1;
+        }
         self.metrics.sessions.inc();
-        session
+        Ok(session)
     }
 
-    /// The live session `id` if it belongs to the same user (an open server has one anonymous user).
-    pub fn find_for_resume(&self, id: &str, grant: &Grant) -> Option<Arc<Session>> {
-        let session = self.lock().sessions.get(id).cloned()?;
-        (session.grant.user == grant.user && !session.is_ended()).then_some(session)
+    /// Re-attaches the session `resume` names if the client proves it owns it: same user and the resume
+    /// token of its latest `welcome`. The token presented now replaces the session's grant; if it no
+    /// longer allows a room the session is in, the session ends (others see `peer-left`) and the client
+    /// starts afresh, rejoining what it may. Anything else leaves the named session untouched.
+    pub fn resume(&self, resume: &Resume, grant: &Grant) -> ResumeOutcome {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get(resume.session.as_str()).cloned() else {
+            return ResumeOutcome::Fresh;
+        };
+        if *session.user != *grant.user
+            || session.is_ended()
+            || !session.resume_token_matches(&resume.token)
+        {
+            return ResumeOutcome::Fresh;
+        }
+        if !session.rooms_allowed_by(grant) {
+            self.end_locked(&mut state, &session);
+            return ResumeOutcome::Fresh;
+        }
+        session.set_grant(grant.clone());
+        if let Some(key) = session.set_parked(None)
+            && state.parked.remove(&key).is_some()
+        {
+            self.metrics.sessions_parked.dec();
+        }
+        let attached = session.attach(Some(resume.last_seq), random_id());
+        drop(state);
+        self.metrics.resumes.inc();
+        ResumeOutcome::Resumed(session, attached)
+    }
+
+    /// Binds the first connection of a new session.
+    pub fn attach_new(&self, session: &Session) -> Attached {
+        session.attach(None, random_id())
+    }
+
+    /// Ends the oldest session waiting in its grace period that matches `which`; false if there is none.
+    fn evict_parked(
+        &self,
+        state: &mut HubState,
+        which: impl Fn(&Session) -> bool,
+        reason: &'static str,
+    ) -> bool {
+        let Some(session) = state.parked.values().find(|s| which(s)).cloned() else {
+            return false;
+        };
+        self.end_locked(state, &session);
+        self.metrics.session_evicted(reason);
+        true
     }
 
     /// Queues a server frame for `session`, numbered with its next seq.
@@ -78,7 +219,7 @@ impl Hub {
         frame: impl FnOnce(u64) -> ServerFrame,
     ) {
         let mut frame_type = "";
-        session.push(self.buffer_frames, relayed_at, |seq| {
+        session.push(relayed_at, |seq| {
             let frame = frame(seq);
             frame_type = type_of(&frame);
             // Serializing these types cannot fail: all keys are strings and `data` is already valid JSON.
@@ -111,7 +252,7 @@ impl Hub {
         if !chat_protocol::is_valid_room_name(room) {
             return Err(RequestError::InvalidRoomName);
         }
-        if !session.grant.allows_room(room) {
+        if !session.allows_room(room) {
             return Err(RequestError::Unauthorized(format!(
                 "your token does not allow room {room:?}"
             )));
@@ -122,8 +263,8 @@ impl Hub {
             return Err(RequestError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
         let members = state.rooms.get(room);
-        if !already_in && members.is_some_and(|m| m.len() >= self.room_capacity) {
-            return Err(RequestError::RoomFull(self.room_capacity));
+        if !already_in && members.is_some_and(|m| m.len() >= self.limits.room_capacity) {
+            return Err(RequestError::RoomFull(self.limits.room_capacity));
         }
         let others: Vec<Arc<Session>> = members
             .map(|m| {
@@ -205,6 +346,8 @@ impl Hub {
         data: &RawValue,
         received: Instant,
     ) -> Result<(), RequestError> {
+        let size = data.get().len() + room.len() + from.peer.len() + SIGNAL_OVERHEAD;
+        self.reserve_buffer(size)?;
         let recipient = {
             let state = self.lock();
             let members = state.rooms.get(room);
@@ -227,26 +370,61 @@ impl Hub {
         Ok(())
     }
 
+    /// Makes room for `size` more buffered bytes under `--max-buffered-bytes`: sessions waiting in their
+    /// grace period are ended, oldest first; if that is not enough the relay is refused with `overloaded`.
+    fn reserve_buffer(&self, size: usize) -> Result<(), RequestError> {
+        let over = |hub: &Hub| {
+            usize::try_from(hub.metrics.buffered_bytes.get()).unwrap_or(0) + size
+                > hub.limits.max_buffered_bytes
+        };
+        if !over(self) {
+            return Ok(());
+        }
+        let mut state = self.lock();
+        while over(self) {
+            if !self.evict_parked(&mut state, |_| true, "buffered_bytes") {
+                return Err(RequestError::Overloaded("buffer memory limit reached"));
+            }
+        }
+        Ok(())
+    }
+
     /// Ends `session`: it leaves every room (others see `peer-left`) and can no longer be resumed.
     pub fn end_session(&self, session: &Arc<Session>) {
         let mut state = self.lock();
+        self.end_locked(&mut state, session);
+    }
+
+    fn end_locked(&self, state: &mut HubState, session: &Arc<Session>) {
         if state.sessions.remove(&session.id).is_none() {
             return;
         }
+        if let Some(key) = session.set_parked(None)
+            && state.parked.remove(&key).is_some()
+        {
+            self.metrics.sessions_parked.dec();
+        }
+        decrement(&mut state.per_ip, &session.ip);
+        decrement(&mut state.per_user, &*session.user);
         for room in session.end() {
-            self.remove_member(&mut state, session, &room);
+            self.remove_member(state, session, &room);
         }
         self.metrics.sessions.dec();
     }
 
-    /// Starts the resume grace period of a dropped session: unless a connection resumes it by then,
-    /// the session ends.
-    pub fn end_after_grace(
-        self: &Arc<Self>,
-        session: Arc<Session>,
-        generation: u64,
-        grace: Duration,
-    ) {
+    /// Starts the resume grace period of connection `generation` of `session`, if it is still the current
+    /// one: the session waits, counted as parked, and ends unless a connection resumes it in time.
+    pub fn park(self: &Arc<Self>, session: Arc<Session>, generation: u64, grace: Duration) {
+        let mut state = self.lock();
+        if !session.detach(generation) {
+            return;
+        }
+        let key = state.next_park;
+        state.next_park += 1;
+        session.set_parked(Some(key));
+        state.parked.insert(key, session.clone());
+        self.metrics.sessions_parked.inc();
+        drop(state);
         let hub = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
@@ -254,6 +432,31 @@ impl Hub {
                 hub.end_session(&session);
             }
         });
+    }
+}
+
+fn decrement<K, Q>(counts: &mut HashMap<K, usize>, key: &Q)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(count) = counts.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+/// What the per-IP limits count: an IPv4 address, or the /64 network of an IPv6 address (one host
+/// usually holds a whole /64, so counting single IPv6 addresses would limit nothing).
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
     }
 }
 

@@ -2,10 +2,13 @@
 //! peer only, per the protocol in `docs/protocol.md`. `main.rs` parses the configuration and calls
 //! [`start`]; tests call it directly on an ephemeral port.
 //!
-//! Map of the crate: `config` (flags), `http` (routes), `connection` (one WebSocket), `session` (numbered
-//! frame stream + resume buffer), `hub` (rooms and delivery), `limits`, `auth` (JWT), `turn` (ICE
-//! servers), `metrics`, `error` (refusals → protocol error codes).
+//! Map of the crate: `config` (flags), `http` (routes, security headers), `admission` (connections before a
+//! session: pending limits, handshake timeout), `origin` (who may open `/ws`), `connection` (one
+//! WebSocket), `session` (numbered frame stream + resume buffer), `hub` (sessions, rooms, delivery, memory
+//! and session limits), `limits`, `auth` (JWT), `turn` (ICE servers), `metrics`, `error` (refusals →
+//! protocol error codes). docs/security.md lists every limit.
 
+mod admission;
 pub mod auth;
 pub mod config;
 mod connection;
@@ -14,6 +17,7 @@ mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod origin;
 mod session;
 mod state;
 pub mod turn;
@@ -24,7 +28,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::TokioTimer;
 use tokio::task::JoinHandle;
 
 pub use config::Config;
@@ -51,6 +56,8 @@ pub struct RunningServer {
     state: Arc<ServerState>,
     handle: Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
+    /// The metrics listener, when `--metrics-bind` is set.
+    metrics: Option<(SocketAddr, Handle<SocketAddr>)>,
 }
 
 impl RunningServer {
@@ -73,9 +80,19 @@ impl RunningServer {
         )
     }
 
+    /// `http://host:port` of the metrics listener, if `--metrics-bind` is set.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics
+            .as_ref()
+            .map(|(addr, _)| format!("http://{addr}"))
+    }
+
     /// Graceful shutdown: stop accepting, close every WebSocket with 1001, wait (bounded) for them.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
+        if let Some((_, handle)) = &self.metrics {
+            handle.shutdown();
+        }
         self.state.ready.store(false, Ordering::Relaxed);
         self.state.shutdown.cancel();
         self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
@@ -85,8 +102,9 @@ impl RunningServer {
     }
 }
 
-/// Validates `config`, binds and starts serving in the background.
-pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+/// Reads secret files, validates `config`, binds and starts serving in the background.
+pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
+    config.load_secret_files().map_err(StartError::Config)?;
     config.validate().map_err(StartError::Config)?;
     let addr = config.bind;
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -101,35 +119,73 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
         _ => None,
     };
-    let listener =
-        std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let listener = bind(addr)?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
+    let metrics_listener = match config.metrics_bind {
+        Some(metrics_addr) => {
+            let listener = bind(metrics_addr)?;
+            let bound = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: metrics_addr,
+                source,
+            })?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
 
     if config.auth_secret.is_none() {
         tracing::warn!(
             "no --auth-secret: open server (development mode), anyone can connect and join any room"
         );
+        if config.turn_secret.is_some() {
+            tracing::warn!(
+                "--allow-open-turn: every client of this open server gets TURN relay credentials \
+                 valid for --turn-ttl seconds"
+            );
+        }
+    }
+    if config.metrics_bind.is_none() {
+        tracing::info!("no --metrics-bind: /metrics is not served");
     }
     let state = Arc::new(ServerState::new(config));
-    let app = http::router(state.clone()).into_make_service();
+    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let is_tls = tls.is_some();
+    let admit = admission::Admit(state.admission.clone());
+    let handshake_timeout = state.config.handshake_timeout();
+    let mut server =
+        axum_server::from_tcp(listener).map_err(|source| StartError::Bind { addr, source })?;
+    // After the first request (whose deadline the acceptor enforces), each later request on a kept-alive
+    // connection must send its headers within the same time; an idle connection is closed after it.
+    server
+        .http_builder()
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout);
     let task = match tls {
         Some(tls) => {
-            let server = axum_server::from_tcp_rustls(listener, tls)
-                .map_err(|source| StartError::Bind { addr, source })?;
-            tokio::spawn(server.handle(handle.clone()).serve(app))
+            let acceptor = RustlsAcceptor::new(tls)
+                .handshake_timeout(handshake_timeout)
+                .acceptor(admit);
+            tokio::spawn(server.acceptor(acceptor).handle(handle.clone()).serve(app))
         }
-        None => {
-            let server = axum_server::from_tcp(listener)
-                .map_err(|source| StartError::Bind { addr, source })?;
-            tokio::spawn(server.handle(handle.clone()).serve(app))
+        None => tokio::spawn(server.acceptor(admit).handle(handle.clone()).serve(app)),
+    };
+    let metrics = match metrics_listener {
+        Some((listener, metrics_addr)) => {
+            let metrics_handle = Handle::new();
+            let server = axum_server::from_tcp(listener).map_err(|source| StartError::Bind {
+                addr: metrics_addr,
+                source,
+            })?;
+            let app = http::metrics_router(state.clone()).into_make_service();
+            tokio::spawn(server.handle(metrics_handle.clone()).serve(app));
+            tracing::info!(addr = %metrics_addr, "metrics listening");
+            Some((metrics_addr, metrics_handle))
         }
+        None => None,
     };
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls = is_tls, "listening");
@@ -139,5 +195,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         state,
         handle,
         task,
+        metrics,
     })
+}
+
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, StartError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok(listener)
 }

@@ -2,14 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use signaling_server::Config;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with code 2.
-    let config = Config::parse();
-    if let Err(message) = config.validate() {
+    let (mut config, warnings) = Config::parse_with_warnings();
+    if let Err(message) = config.load_secret_files().and_then(|()| config.validate()) {
         eprintln!("signaling-server: {message}");
         return ExitCode::from(2);
     }
@@ -21,6 +20,9 @@ fn main() -> ExitCode {
             .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Labels `{type="..."}` or `{code="..."}`.
+/// Labels `{type="..."}`, `{code="..."}` or `{reason="..."}`.
 type Label = [(&'static str, &'static str); 1];
 
 pub struct Metrics {
@@ -28,6 +28,21 @@ pub struct Metrics {
     pub slow_reader_drops: Counter,
     /// Seconds from a `signal` arriving to its relay being written to the recipient's socket.
     pub relay_latency: Histogram,
+    /// Bytes of frames held in all sessions' resume rings.
+    pub buffered_bytes: Gauge,
+    /// Sessions without a connection, waiting in their resume grace period.
+    pub sessions_parked: Gauge,
+    /// TCP connections that are not (yet) a session.
+    pub pending_connections: Gauge,
+    sessions_refused: Family<Label, Counter>,
+    sessions_evicted: Family<Label, Counter>,
+    connections_refused: Family<Label, Counter>,
+    /// Connections closed because the TLS/HTTP handshake took longer than the handshake timeout.
+    pub handshake_timeouts: Counter,
+    /// Connections closed when their token expired.
+    pub token_expiries: Counter,
+    /// Connections closed with 1009 for a frame above the size limit.
+    pub oversized_frames: Counter,
 }
 
 impl Metrics {
@@ -43,6 +58,15 @@ impl Metrics {
             slow_reader_drops: Counter::default(),
             // 50 µs .. ~0.8 s in powers of two.
             relay_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
+            buffered_bytes: Gauge::default(),
+            sessions_parked: Gauge::default(),
+            pending_connections: Gauge::default(),
+            sessions_refused: Family::default(),
+            sessions_evicted: Family::default(),
+            connections_refused: Family::default(),
+            handshake_timeouts: Counter::default(),
+            token_expiries: Counter::default(),
+            oversized_frames: Counter::default(),
             registry: Registry::with_prefix("signaling"),
         };
         m.registry.register(
@@ -84,7 +108,70 @@ impl Metrics {
             "Time from a signal's arrival to its write to the recipient",
             m.relay_latency.clone(),
         );
+        m.registry.register(
+            "buffered_bytes",
+            "Bytes of frames held in all sessions' resume rings (bounded by --max-buffered-bytes)",
+            m.buffered_bytes.clone(),
+        );
+        m.registry.register(
+            "sessions_parked",
+            "Sessions waiting in their resume grace period",
+            m.sessions_parked.clone(),
+        );
+        m.registry.register(
+            "pending_connections",
+            "TCP connections not (yet) bound to a session",
+            m.pending_connections.clone(),
+        );
+        m.registry.register(
+            "sessions_refused",
+            "hello refused by a session limit, by reason",
+            m.sessions_refused.clone(),
+        );
+        m.registry.register(
+            "sessions_evicted",
+            "Sessions in their grace period ended early to make room, by reason",
+            m.sessions_evicted.clone(),
+        );
+        m.registry.register(
+            "connections_refused",
+            "Connections refused before a session (pending limits, origin, connection limit), by reason",
+            m.connections_refused.clone(),
+        );
+        m.registry.register(
+            "handshake_timeouts",
+            "Connections closed for a TLS/HTTP handshake slower than --handshake-timeout-ms",
+            m.handshake_timeouts.clone(),
+        );
+        m.registry.register(
+            "token_expiries",
+            "Connections closed because their token expired",
+            m.token_expiries.clone(),
+        );
+        m.registry.register(
+            "oversized_frames",
+            "Connections closed with 1009 for a frame above --max-frame-bytes",
+            m.oversized_frames.clone(),
+        );
         m
+    }
+
+    pub fn session_refused(&self, reason: &'static str) {
+        self.sessions_refused
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    pub fn session_evicted(&self, reason: &'static str) {
+        self.sessions_evicted
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     pub fn frame_in(&self, frame_type: &'static str) {

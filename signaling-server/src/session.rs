@@ -1,13 +1,16 @@
 //! A session: one peer's identity and its numbered stream of server frames. The stream doubles as the
-//! resume buffer (the last N frames are kept for replay) and as the bounded outbound queue of the current
-//! connection (a connection that lags more than N frames behind is a slow reader and gets dropped), so a
-//! session costs one small ring of frames and nothing more.
+//! resume buffer (the last frames are kept for replay) and as the bounded outbound queue of the current
+//! connection (a connection that lags more than the buffer behind is a slow reader and gets dropped), so a
+//! session costs one small ring of frames and nothing more. The ring is bounded in frames and in bytes, and
+//! its bytes count towards the server-wide `buffered_bytes`, which the hub keeps under its own cap.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 
 use crate::auth::Grant;
@@ -27,17 +30,40 @@ pub enum Pending {
     Frames,
     /// A newer connection resumed this session; this one must close.
     Replaced,
-    /// The connection fell more than the buffer size behind.
+    /// The connection fell more than the buffer behind.
     Overflowed,
+}
+
+/// Bounds of one session's ring.
+#[derive(Debug, Clone, Copy)]
+pub struct RingLimits {
+    pub frames: usize,
+    pub bytes: usize,
+}
+
+/// What the client needs to continue a session on a new connection.
+pub struct Attached {
+    /// Identifies the connection; a newer attach replaces it.
+    pub generation: u64,
+    /// The `seq` the `welcome` carries (for a resume: the position the replay continues after).
+    pub welcome_seq: u64,
+    /// The secret the next resume must present (new on every attach).
+    pub resume_token: Arc<str>,
 }
 
 pub struct Session {
     /// Public id of the peer, shown to others in rooms.
     pub peer: Arc<str>,
-    /// Secret id that lets the same client resume.
+    /// Id the client names to resume (not enough on its own: see the resume token).
     pub id: Arc<str>,
     pub name: Box<str>,
-    pub grant: Grant,
+    /// Token `sub` (empty on an open server); only the same user may resume the session.
+    pub user: Box<str>,
+    /// Address (IPv4, or the /64 of IPv6) the session counts against in the per-IP limit.
+    pub ip: IpAddr,
+    limits: RingLimits,
+    /// Server-wide bytes held in rings; this session adds and removes its own.
+    buffered: Gauge,
     state: Mutex<SessionState>,
     /// Wakes the attached connection when frames were pushed or it was replaced.
     wake: Notify,
@@ -46,6 +72,8 @@ pub struct Session {
 struct SessionState {
     next_seq: u64,
     frames: VecDeque<Outbound>,
+    /// Sum of the frames' text lengths.
+    bytes: usize,
     /// Highest seq handed to the current connection for writing.
     sent_seq: u64,
     /// Bumped by every attach, so a replaced connection can tell.
@@ -55,24 +83,45 @@ struct SessionState {
     ended: bool,
     /// Rooms this session is in (kept here so the hub can leave them all when the session ends).
     rooms: Vec<Arc<str>>,
+    /// The grant of the token presented most recently (a resume brings a new one).
+    grant: Grant,
+    /// Proof of ownership the next resume must present; replaced on every attach.
+    resume_token: Arc<str>,
+    /// Key in the hub's list of sessions waiting in their grace period, while detached.
+    parked: Option<u64>,
 }
 
 impl Session {
-    pub fn new(peer: Arc<str>, id: Arc<str>, name: Box<str>, grant: Grant) -> Session {
+    pub fn new(
+        peer: Arc<str>,
+        id: Arc<str>,
+        name: Box<str>,
+        grant: Grant,
+        ip: IpAddr,
+        limits: RingLimits,
+        buffered: Gauge,
+    ) -> Session {
         Session {
             peer,
             id,
             name,
-            grant,
+            user: grant.user.clone().into_boxed_str(),
+            ip,
+            limits,
+            buffered,
             state: Mutex::new(SessionState {
                 next_seq: 1,
                 frames: VecDeque::new(),
+                bytes: 0,
                 sent_seq: 0,
                 generation: 0,
                 attached: false,
                 overflowed: false,
                 ended: false,
                 rooms: Vec::new(),
+                grant,
+                resume_token: Arc::from(""),
+                parked: None,
             }),
             wake: Notify::new(),
         }
@@ -85,29 +134,36 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends a frame built for the next seq, keeping at most `capacity` frames, and wakes the connection.
-    pub fn push(
-        &self,
-        capacity: usize,
-        relayed_at: Option<Instant>,
-        build: impl FnOnce(u64) -> String,
-    ) {
+    /// Appends a frame built for the next seq and wakes the connection. Older frames are evicted to stay
+    /// within the ring's frame and byte limits; evicting one the connection has not written yet makes it
+    /// a slow reader.
+    pub fn push(&self, relayed_at: Option<Instant>, build: impl FnOnce(u64) -> String) {
         let mut state = self.lock();
         if state.ended {
             return;
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        if state.frames.len() >= capacity
-            && let Some(evicted) = state.frames.pop_front()
-            && state.attached
-            && evicted.seq > state.sent_seq
+        let text = build(seq);
+        let mut freed = 0;
+        while state.frames.len() >= self.limits.frames
+            || (!state.frames.is_empty() && state.bytes + text.len() > self.limits.bytes)
         {
-            state.overflowed = true;
+            let Some(evicted) = state.frames.pop_front() else {
+                break;
+            };
+            state.bytes -= evicted.text.len();
+            freed += evicted.text.len();
+            if state.attached && evicted.seq > state.sent_seq {
+                state.overflowed = true;
+            }
         }
+        state.bytes += text.len();
+        self.buffered
+            .inc_by(gauge_delta(text.len()) - gauge_delta(freed));
         state.frames.push_back(Outbound {
             seq,
-            text: build(seq).into(),
+            text: text.into(),
             relayed_at,
         });
         drop(state);
@@ -115,13 +171,13 @@ impl Session {
     }
 
     /// Binds a new connection. `resume_from` is the client's `last_seq` when resuming; frames after it
-    /// that are still buffered will be replayed. Returns the connection's generation and the seq its
-    /// resumed `welcome` carries.
-    pub fn attach(&self, resume_from: Option<u64>) -> (u64, u64) {
+    /// that are still buffered will be replayed.
+    pub fn attach(&self, resume_from: Option<u64>, resume_token: Arc<str>) -> Attached {
         let mut state = self.lock();
         state.generation += 1;
         state.attached = true;
         state.overflowed = false;
+        state.resume_token = resume_token.clone();
         let last_assigned = state.next_seq - 1;
         let oldest_kept = state.frames.front().map_or(state.next_seq, |f| f.seq);
         state.sent_seq = match resume_from {
@@ -129,11 +185,28 @@ impl Session {
             Some(last) => last.min(last_assigned).max(oldest_kept.saturating_sub(1)),
             None => 0,
         };
-        let generation = state.generation;
-        let welcome_seq = state.sent_seq;
+        let attached = Attached {
+            generation: state.generation,
+            welcome_seq: state.sent_seq,
+            resume_token,
+        };
         drop(state);
         self.wake.notify_one();
-        (generation, welcome_seq)
+        attached
+    }
+
+    /// Whether `token` is this session's current resume token (compared in constant time).
+    pub fn resume_token_matches(&self, token: &str) -> bool {
+        let state = self.lock();
+        let expected = state.resume_token.as_bytes();
+        let token = token.as_bytes();
+        !expected.is_empty()
+            && expected.len() == token.len()
+            && expected
+                .iter()
+                .zip(token)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
     }
 
     /// Moves frames not yet handed to connection `generation` into `out`.
@@ -179,7 +252,7 @@ impl Session {
         state.generation == generation && !state.attached && !state.ended
     }
 
-    /// `true` once the attached connection fell more than the buffer size behind.
+    /// `true` once the attached connection fell more than the buffer behind.
     pub fn is_overflowed(&self) -> bool {
         self.lock().overflowed
     }
@@ -188,15 +261,34 @@ impl Session {
         self.lock().ended
     }
 
-    /// Marks the session over and returns the rooms it was in.
+    /// Marks the session over, frees its ring and returns the rooms it was in.
     pub(crate) fn end(&self) -> Vec<Arc<str>> {
         let mut state = self.lock();
         state.ended = true;
         state.frames = VecDeque::new();
+        self.buffered.dec_by(gauge_delta(state.bytes));
+        state.bytes = 0;
         let rooms = std::mem::take(&mut state.rooms);
         drop(state);
         self.wake.notify_one();
         rooms
+    }
+
+    pub fn allows_room(&self, room: &str) -> bool {
+        self.lock().grant.allows_room(room)
+    }
+
+    /// Whether `grant` allows every room the session is in.
+    pub(crate) fn rooms_allowed_by(&self, grant: &Grant) -> bool {
+        self.lock().rooms.iter().all(|room| grant.allows_room(room))
+    }
+
+    pub(crate) fn set_grant(&self, grant: Grant) {
+        self.lock().grant = grant;
+    }
+
+    pub(crate) fn set_parked(&self, key: Option<u64>) -> Option<u64> {
+        std::mem::replace(&mut self.lock().parked, key)
     }
 
     pub(crate) fn rooms_len(&self) -> usize {
@@ -213,5 +305,79 @@ impl Session {
 
     pub(crate) fn remove_room(&self, room: &str) {
         self.lock().rooms.retain(|r| &**r != room);
+    }
+}
+
+fn gauge_delta(bytes: usize) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(frames: usize, bytes: usize) -> (Session, Gauge) {
+        let gauge = Gauge::default();
+        let session = Session::new(
+            "p".into(),
+            "s".into(),
+            "n".into(),
+            Grant::open(),
+            IpAddr::from([127, 0, 0, 1]),
+            RingLimits { frames, bytes },
+            gauge.clone(),
+        );
+        (session, gauge)
+    }
+
+    #[test]
+    fn ring_keeps_the_newest_frames_within_its_byte_budget_and_counts_them_globally() {
+        let (s, gauge) = session(256, 1000);
+        for _ in 0..10 {
+            s.push(None, |_| "x".repeat(300));
+        }
+        // 3 × 300 fit in 1000 bytes; the global gauge holds exactly what the ring holds.
+        assert_eq!(gauge.get(), 900);
+        let attached = s.attach(Some(0), "t".into());
+        assert_eq!(
+            attached.welcome_seq, 7,
+            "replay starts at the oldest kept frame"
+        );
+        let mut out = Vec::new();
+        assert!(matches!(
+            s.take_pending(attached.generation, &mut out),
+            Pending::Frames
+        ));
+        assert_eq!(
+            out.iter().map(|f| f.seq).collect::<Vec<_>>(),
+            vec![8, 9, 10]
+        );
+        s.end();
+        assert_eq!(gauge.get(), 0);
+    }
+
+    #[test]
+    fn evicting_an_unwritten_frame_of_an_attached_connection_is_an_overflow() {
+        let (s, _) = session(256, 1000);
+        s.attach(None, "t".into());
+        for _ in 0..4 {
+            s.push(None, |_| "x".repeat(300));
+        }
+        assert!(s.is_overflowed());
+    }
+
+    #[test]
+    fn resume_token_must_match_exactly() {
+        let (s, _) = session(16, 1000);
+        assert!(
+            !s.resume_token_matches(""),
+            "no token before the first attach"
+        );
+        s.attach(None, "secret-1".into());
+        assert!(s.resume_token_matches("secret-1"));
+        assert!(!s.resume_token_matches("secret-2"));
+        assert!(!s.resume_token_matches("secret-"));
+        s.attach(Some(0), "secret-2".into());
+        assert!(!s.resume_token_matches("secret-1"), "rotated on attach");
     }
 }

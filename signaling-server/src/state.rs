@@ -7,10 +7,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::Admission;
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::hub::{Hub, HubLimits};
 use crate::metrics::Metrics;
+use crate::origin::AllowedOrigins;
 use crate::turn::IceServers;
 
 pub struct ServerState {
@@ -20,6 +22,10 @@ pub struct ServerState {
     /// `None`: open server (development mode).
     pub auth: Option<Authenticator>,
     pub ice_servers: IceServers,
+    /// Web pages allowed to open `/ws`.
+    pub origins: AllowedOrigins,
+    /// Limits on connections that are not sessions yet.
+    pub admission: Arc<Admission>,
     /// Cancelled on shutdown; every connection then closes with 1001.
     pub shutdown: CancellationToken,
     /// Live WebSocket connection tasks, awaited on shutdown.
@@ -34,14 +40,20 @@ impl ServerState {
     pub fn new(config: Config) -> ServerState {
         let metrics = Arc::new(Metrics::new());
         ServerState {
-            hub: Arc::new(Hub::new(
-                config.room_capacity,
-                config.resume_buffer,
-                metrics.clone(),
-            )),
-            metrics,
-            auth: config.auth_secret.as_deref().map(Authenticator::new),
+            hub: Arc::new(Hub::new(HubLimits::from_config(&config), metrics.clone())),
+            auth: config
+                .auth_secret
+                .as_deref()
+                .map(|secret| Authenticator::new(secret, &config.token_rules())),
             ice_servers: IceServers::from_config(&config),
+            origins: AllowedOrigins::from_config(&config),
+            admission: Admission::new(
+                config.max_pending,
+                config.max_pending_per_ip,
+                config.handshake_timeout(),
+                metrics.clone(),
+            ),
+            metrics,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),

@@ -9,6 +9,8 @@ use std::time::Duration;
 use common::{Client, expect_close, metric, raw_close_code, server};
 use futures_util::SinkExt;
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -40,15 +42,43 @@ async fn malformed_and_unknown_frames_get_bad_request_and_keep_the_connection() 
     );
 }
 
+/// Issue 12, finding 6: the socket never buffers more than the frame limit. A frame above it closes the
+/// connection with 1009 as soon as its header announces the size, before hello as after it; the old hard
+/// cap of max(4 × limit, 1 MiB) answered `too_large` and buffered the whole frame.
 #[tokio::test]
-async fn oversized_frame_gets_too_large_and_the_connection_stays_open() {
+async fn a_frame_above_the_limit_closes_with_1009_before_and_after_hello() {
     let server = server(&["--max-frame-bytes", "1024"]).await;
     let (mut a, _) = Client::hello(&server, "A").await;
     a.join("r").await;
+    // Exactly at the limit is fine.
+    let at_limit = json!({"type": "signal", "room": "r", "to": a.peer, "data": ""}).to_string();
+    let pad = 1024 - at_limit.len();
+    let exact = json!({"type": "signal", "room": "r", "to": a.peer, "data": "x".repeat(pad)});
+    assert_eq!(exact.to_string().len(), 1024);
+    a.send(exact).await;
+    a.expect("signal").await;
     let big = json!({"type": "signal", "room": "r", "to": a.peer, "data": "x".repeat(2000)});
     a.send(big).await;
-    a.expect_error("too_large").await;
-    a.ping().await;
+    assert_eq!(expect_close(&mut a.ws).await, CloseCode::Size);
+
+    // Before hello, a header announcing 64 KiB is refused without waiting for the payload: the client
+    // sends only the header and 10 bytes, and the close comes at once (not after the hello timeout).
+    let mut raw = Client::raw(&server).await;
+    let MaybeTlsStream::Plain(tcp) = raw.get_mut() else {
+        panic!("plain TCP expected")
+    };
+    let mut header = vec![0x81, 0xFF]; // FIN + text, masked, 64-bit length
+    header.extend_from_slice(&(64u64 * 1024).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]); // mask key
+    header.extend_from_slice(&[0u8; 10]);
+    tcp.write_all(&header).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(raw_close_code(&mut raw).await, 1009);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        metric(&server, "signaling_oversized_frames_total", "").await,
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -100,12 +130,7 @@ async fn first_frame_must_be_hello_within_the_timeout() {
     ))
     .await
     .unwrap();
-    let mut client = Client {
-        ws: rude,
-        peer: String::new(),
-        session: String::new(),
-        last_seq: 0,
-    };
+    let mut client = Client::unwelcomed(rude);
     let error = client.expect_error("bad_request").await;
     assert_eq!(error["seq"], 0);
     assert_eq!(expect_close(&mut client.ws).await, CloseCode::Policy);

@@ -1,12 +1,13 @@
-//! Protects operators: probes and metrics answer, the web UI is served, bad configuration fails with one
-//! clear line and exit code 2, and shutdown closes every session with 1001 and exits 0.
+//! Protects operators: probes and metrics answer (metrics only on their own listener), the web UI is
+//! served, bad or unsafe configuration fails with one clear line and exit code 2, secrets can stay out of
+//! `ps`, and shutdown closes every session with 1001 and exits 0.
 
 mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, expect_close, http_get, metric, server};
+use common::{Client, expect_close, get_url, http_get, metric, metrics_text, server};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_signaling-server");
@@ -19,14 +20,20 @@ async fn health_readiness_and_metrics_answer() {
     let (mut a, _) = Client::hello(&server, "A").await;
     a.join("r").await;
     a.ping().await;
-    let (status, body) = http_get(&server, "/metrics").await;
-    assert_eq!(status, 200);
+    // Issue 12, finding 10: the public listener does not expose metrics; --metrics-bind does.
+    assert_eq!(http_get(&server, "/metrics").await.0, 404);
+    let metrics_url = server.metrics_url().unwrap();
+    assert_eq!(get_url(&format!("{metrics_url}/healthz")).await.0, 200);
+    let body = metrics_text(&server).await;
     for name in [
         "signaling_connections",
         "signaling_sessions",
         "signaling_rooms",
         "signaling_relay_latency_seconds",
         "signaling_resumes_total",
+        "signaling_buffered_bytes",
+        "signaling_sessions_parked",
+        "signaling_pending_connections",
     ] {
         assert!(body.contains(name), "missing {name} in\n{body}");
     }
@@ -102,6 +109,28 @@ fn invalid_configuration_exits_2_with_one_clear_line() {
         (&["--turn-url", "turn:x:3478"][..], "--turn-secret"),
         (&["--bind", "not-an-address"][..], "--bind"),
         (&["--max-frame-bytes", "12"][..], "--max-frame-bytes"),
+        // Issue 12, finding 10: short secrets, and TURN credentials for anyone, are refused.
+        (
+            &["--auth-secret", "only-16-bytes!!!"][..],
+            "--auth-secret must be at least 32 bytes",
+        ),
+        (
+            &[
+                "--turn-url",
+                "turn:x:3478",
+                "--turn-secret",
+                "a-coturn-secret-of-32-bytes-long",
+            ][..],
+            "--allow-open-turn",
+        ),
+        (
+            &["--auth-secret-file", "/nonexistent/secret"][..],
+            "--auth-secret-file /nonexistent/secret",
+        ),
+        (
+            &["--allowed-origin", "evil.example"][..],
+            "--allowed-origin",
+        ),
         (
             &[
                 "--tls-cert",
@@ -148,6 +177,22 @@ fn help_documents_every_flag() {
         "--room-capacity",
         "--resume-grace-ms",
         "--heartbeat-ms",
+        "--auth-secret-file",
+        "--turn-secret-file",
+        "--allow-open-turn",
+        "--jwt-audience",
+        "--jwt-issuer",
+        "--jwt-leeway-secs",
+        "--resume-buffer-bytes",
+        "--max-buffered-bytes",
+        "--max-sessions",
+        "--max-sessions-per-ip",
+        "--max-sessions-per-user",
+        "--max-pending",
+        "--max-pending-per-ip",
+        "--handshake-timeout-ms",
+        "--allowed-origin",
+        "--metrics-bind",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -192,4 +237,125 @@ async fn binary_serves_and_exits_0_on_sigterm() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// Starts the binary with `args` and `envs`, waits until it serves, and returns it with its port.
+async fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> (std::process::Child, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(BIN)
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--ui-dir",
+            "/nonexistent",
+        ])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    while reqwest::get(&url).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (child, port)
+}
+
+/// Stops `child` with SIGTERM and returns what it logged.
+fn stop(child: std::process::Child) -> String {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Issue 12, finding 10: secrets can come from a file or the environment instead of the command line
+/// (where `ps` shows them; the server warns when one does); open TURN needs its flag and is warned about.
+#[tokio::test]
+async fn secrets_come_from_files_or_the_environment_and_unsafe_choices_are_logged() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let secret = "a-file-secret-of-at-least-32-bytes";
+    let dir = std::env::temp_dir().join(format!("signaling-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("auth-secret");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let turn_secret = "a-turn-secret-from-the-environment";
+    let (child, port) = spawn_server(
+        &[
+            "--auth-secret-file",
+            file.to_str().unwrap(),
+            "--turn-url",
+            "turn:turn.example.org:3478",
+        ],
+        &[("SIGNALING_TURN_SECRET", turn_secret)],
+    )
+    .await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let token = encode(
+        &Header::default(),
+        &serde_json::json!({"sub": "u", "exp": exp}),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .unwrap();
+    let hello = serde_json::json!({"type": "hello", "v": 1, "name": "A", "token": token});
+    let (_, welcome) = Client::hello_on(ws, hello).await;
+    assert_eq!(
+        welcome["ice_servers"][0]["urls"][0],
+        "turn:turn.example.org:3478"
+    );
+    let log = stop(child);
+    assert!(!log.contains("visible to every local user"), "{log}");
+    assert!(!log.contains(secret) && !log.contains(turn_secret), "{log}");
+
+    let (child, _) = spawn_server(
+        &[
+            "--auth-secret",
+            "a-command-line-secret-of-32-bytes",
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    let log = stop(child);
+    assert!(
+        log.contains("--auth-secret on the command line is visible"),
+        "{log}"
+    );
+
+    let (child, _) = spawn_server(
+        &[
+            "--turn-url",
+            "turn:turn.example.org:3478",
+            "--allow-open-turn",
+        ],
+        &[("SIGNALING_TURN_SECRET", turn_secret)],
+    )
+    .await;
+    let log = stop(child);
+    assert!(log.contains("--allow-open-turn: every client"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
 }

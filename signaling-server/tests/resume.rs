@@ -7,18 +7,15 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, WAIT, server};
-use serde_json::json;
+use serde_json::{Value, json};
 
-/// Drops the TCP connection without a close handshake, as a network failure would.
-fn cut(client: Client) -> (String, u64) {
-    let Client {
-        ws,
-        session,
-        last_seq,
-        ..
-    } = client;
-    drop(ws);
-    (session, last_seq)
+/// Drops the TCP connection without a close handshake, as a network failure would; returns the `resume`
+/// that continues the session, and its `last_seq`.
+fn cut(client: Client) -> (Value, u64) {
+    let resume = client.resume();
+    let last_seq = client.last_seq;
+    drop(client);
+    (resume, last_seq)
 }
 
 #[tokio::test]
@@ -30,7 +27,7 @@ async fn resume_within_grace_replays_missed_frames_in_order_and_keeps_rooms() {
     b.join("r").await;
     a.expect("peer-joined").await;
     let b_peer = b.peer.clone();
-    let (session, last_seq) = cut(b);
+    let (resume, last_seq) = cut(b);
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     for n in 0..5 {
@@ -39,7 +36,7 @@ async fn resume_within_grace_replays_missed_frames_in_order_and_keeps_rooms() {
     }
     a.ping().await;
 
-    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": {"session": session, "last_seq": last_seq}});
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": resume});
     let (mut b, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], true);
     assert_eq!(welcome["peer"], json!(b_peer), "same peer id after resume");
@@ -75,7 +72,7 @@ async fn resume_replays_only_frames_after_last_seq_and_replaces_a_stale_connecti
     }
     // Bob processed only the first signal, then his network changed while the old socket still looks open.
     assert_eq!(b.expect("signal").await["data"], 0);
-    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": {"session": b.session, "last_seq": b.last_seq}});
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": b.resume()});
     let (mut b2, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], true);
     b2.last_seq = b.last_seq;
@@ -95,14 +92,14 @@ async fn after_the_grace_period_peers_see_peer_left_and_a_late_resume_starts_fre
     b.join("r").await;
     a.expect("peer-joined").await;
     let b_peer = b.peer.clone();
-    let (session, last_seq) = cut(b);
+    let (resume, _) = cut(b);
     // Nothing during the grace period...
     a.expect_silence(Duration::from_millis(150)).await;
     // ...then the session ends.
     let left = a.expect("peer-left").await;
     assert_eq!(left["peer"], json!(b_peer));
 
-    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": {"session": session, "last_seq": last_seq}});
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": resume});
     let (b, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], false);
     assert_eq!(welcome["seq"], 1);
@@ -113,7 +110,7 @@ async fn after_the_grace_period_peers_see_peer_left_and_a_late_resume_starts_fre
 #[tokio::test]
 async fn resume_with_an_unknown_session_starts_fresh() {
     let server = server(&[]).await;
-    let hello = json!({"type": "hello", "v": 1, "name": "X", "resume": {"session": "made-up", "last_seq": 40}});
+    let hello = json!({"type": "hello", "v": 1, "name": "X", "resume": {"session": "made-up", "last_seq": 40, "token": "made-up"}});
     let (_c, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], false);
     assert_eq!(welcome["seq"], 1);
@@ -128,7 +125,7 @@ async fn a_long_absence_replays_the_last_256_frames_and_shows_the_gap() {
     b.join("r").await;
     a.expect("peer-joined").await;
     let b_peer = b.peer.clone();
-    let (session, last_seq) = cut(b);
+    let (resume, last_seq) = cut(b);
     tokio::time::sleep(Duration::from_millis(50)).await;
     for n in 0..300 {
         a.send(json!({"type": "signal", "room": "r", "to": b_peer, "data": n}))
@@ -136,7 +133,7 @@ async fn a_long_absence_replays_the_last_256_frames_and_shows_the_gap() {
     }
     a.ping().await;
 
-    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": {"session": session, "last_seq": last_seq}});
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": resume});
     let (mut b, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], true);
     // Frames 1..=last_seq were seen; the next 300 were signals; only the newest 256 frames are kept.
@@ -152,4 +149,75 @@ async fn a_long_absence_replays_the_last_256_frames_and_shows_the_gap() {
         assert_eq!(b.expect("signal").await["data"], n);
     }
     b.expect_silence(Duration::from_millis(100)).await;
+}
+
+/// Issue 12, finding 8: a session id alone must not resume a session. Without the resume token of its
+/// latest `welcome` a `hello` gets a fresh session, and the owner keeps its connection, its rooms and its
+/// frames; the server used to hand the session (and its replay) to whoever named its id.
+#[tokio::test]
+async fn resume_needs_the_resume_token_and_a_wrong_one_leaves_the_session_alone() {
+    let server = server(&[]).await;
+    let (mut a, welcome_a) = Client::hello(&server, "Alice").await;
+    let (mut b, welcome_b) = Client::hello(&server, "Bob").await;
+    // ≥ 128 random bits, URL-safe, different per session.
+    let token = welcome_b["resume_token"].as_str().unwrap();
+    assert!(token.len() >= 22, "{token}");
+    assert!(
+        token
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    );
+    assert_ne!(welcome_a["resume_token"], welcome_b["resume_token"]);
+    a.join("r").await;
+    b.join("r").await;
+    a.expect("peer-joined").await;
+
+    for token in [
+        json!(null),
+        json!(""),
+        json!("guessed-token-000000000"),
+        json!(welcome_a["resume_token"]),
+    ] {
+        let mut resume = b.resume();
+        if token.is_null() {
+            resume.as_object_mut().unwrap().remove("token");
+        } else {
+            resume["token"] = token;
+        }
+        let hello = json!({"type": "hello", "v": 1, "name": "Mallory", "resume": resume});
+        let (mallory, welcome) = Client::hello_with(&server, hello).await;
+        assert_eq!(welcome["resumed"], false, "{welcome}");
+        assert_ne!(mallory.peer, b.peer);
+        assert_eq!(welcome["seq"], 1);
+    }
+    // Bob's session is untouched: same connection, still in the room, nobody saw him leave.
+    b.ping().await;
+    a.send(json!({"type": "signal", "room": "r", "to": b.peer, "data": "still you"}))
+        .await;
+    assert_eq!(b.expect("signal").await["data"], "still you");
+    a.expect_silence(Duration::from_millis(200)).await;
+}
+
+/// The resume token changes on every welcome: after a resume the previous one is worthless, so a token
+/// seen once (a log, a shoulder) does not resume the session later.
+#[tokio::test]
+async fn every_welcome_brings_a_new_resume_token_and_the_old_one_stops_working() {
+    let server = server(&[]).await;
+    let (b, _) = Client::hello(&server, "Bob").await;
+    let old = b.resume();
+    let (resume, _) = cut(b);
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": resume});
+    let (b2, welcome) = Client::hello_with(&server, hello).await;
+    assert_eq!(welcome["resumed"], true);
+    assert_ne!(welcome["resume_token"], old["token"]);
+
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": old});
+    let (other, welcome) = Client::hello_with(&server, hello).await;
+    assert_eq!(welcome["resumed"], false, "the old token no longer resumes");
+    assert_ne!(other.peer, b2.peer);
+    // The current token still does.
+    let (resume, _) = cut(b2);
+    let hello = json!({"type": "hello", "v": 1, "name": "Bob", "resume": resume});
+    let (_b3, welcome) = Client::hello_with(&server, hello).await;
+    assert_eq!(welcome["resumed"], true);
 }

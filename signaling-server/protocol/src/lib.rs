@@ -50,12 +50,16 @@ pub enum ClientFrame {
     Ping,
 }
 
-/// Where a reconnecting client left off.
+/// Where a reconnecting client left off, and the proof that it owns the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Resume {
     pub session: String,
     #[ts(type = "number")]
     pub last_seq: u64,
+    /// The `resume_token` of the latest `welcome` of this session. Without the right one the `hello` gets a
+    /// fresh session and the old one is left alone (a session id alone must not take over a session).
+    #[serde(default)]
+    pub token: String,
 }
 
 /// A frame the server sends to a client. Every one carries `seq` (see `docs/protocol.md`, Session 3).
@@ -69,6 +73,9 @@ pub enum ServerFrame {
         peer: String,
         session: String,
         resumed: bool,
+        /// Secret the client must present in `hello.resume.token` to resume this session; new on every
+        /// `welcome` (the previous one stops working).
+        resume_token: String,
         #[ts(type = "number")]
         heartbeat_ms: u64,
         ice_servers: Vec<IceServer>,
@@ -154,12 +161,18 @@ pub struct IceServer {
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
+    /// Kept for older clients; this server now closes the connection with 1009 instead (a frame above the
+    /// limit is never buffered).
     TooLarge,
     RateLimited,
     Unauthorized,
     RoomFull,
     NotInRoom,
     UnknownPeer,
+    /// A server-wide limit is reached (sessions, buffered bytes); retry later.
+    Overloaded,
+    /// The client's IP address or user already has the most sessions allowed.
+    TooManySessions,
     Internal,
 }
 
@@ -174,6 +187,8 @@ impl ErrorCode {
             ErrorCode::RoomFull => "room_full",
             ErrorCode::NotInRoom => "not_in_room",
             ErrorCode::UnknownPeer => "unknown_peer",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::TooManySessions => "too_many_sessions",
             ErrorCode::Internal => "internal",
         }
     }
@@ -275,6 +290,7 @@ impl ServerFrame {
                 peer: env.required(env.peer.clone(), "peer")?,
                 session: env.required(env.session.clone(), "session")?,
                 resumed: env.resumed.unwrap_or(false),
+                resume_token: env.resume_token.clone().unwrap_or_default(),
                 heartbeat_ms: env.required(env.heartbeat_ms, "heartbeat_ms")?,
                 ice_servers: env.ice_servers.clone().unwrap_or_default(),
             },
@@ -332,6 +348,7 @@ struct Envelope {
     peer: Option<String>,
     session: Option<String>,
     resumed: Option<bool>,
+    resume_token: Option<String>,
     heartbeat_ms: Option<u64>,
     ice_servers: Option<Vec<IceServer>>,
     peers: Option<Vec<PeerInfo>>,
@@ -399,7 +416,7 @@ mod tests {
 
     #[test]
     fn hello_with_resume_round_trips_and_ignores_unknown_fields() {
-        let text = r#"{"type":"hello","v":1,"name":"Alice","token":"t","resume":{"session":"s1","last_seq":17},"extra":true}"#;
+        let text = r#"{"type":"hello","v":1,"name":"Alice","token":"t","resume":{"session":"s1","last_seq":17,"token":"rt"},"extra":true}"#;
         let ClientFrame::Hello {
             v,
             name,
@@ -417,9 +434,16 @@ mod tests {
             resume,
             Some(Resume {
                 session: "s1".into(),
-                last_seq: 17
+                last_seq: 17,
+                token: "rt".into(),
             })
         );
+        // An old client without the resume token still parses; the server then starts a fresh session.
+        let text = r#"{"type":"hello","v":1,"resume":{"session":"s1","last_seq":2}}"#;
+        let ClientFrame::Hello { resume, .. } = ClientFrame::parse(text).unwrap() else {
+            panic!("not a hello")
+        };
+        assert_eq!(resume.unwrap().token, "");
     }
 
     #[test]

@@ -15,9 +15,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for an expected frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// Starts a server with the defaults plus `args` (the bind address is always an ephemeral port).
+/// Starts a server with the defaults plus `args` (the bind address is always an ephemeral port, and so is
+/// the metrics listener's).
 pub async fn server(args: &[&str]) -> RunningServer {
-    let mut all = vec!["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
+    let mut all = vec![
+        "--bind",
+        "127.0.0.1:0",
+        "--ui-dir",
+        "/nonexistent",
+        "--metrics-bind",
+        "127.0.0.1:0",
+    ];
     all.extend_from_slice(args);
     signaling_server::start(Config::from_args(all).expect("valid test flags"))
         .await
@@ -28,6 +36,8 @@ pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub peer: String,
     pub session: String,
+    /// From the latest `welcome`: what `hello.resume.token` must carry.
+    pub resume_token: String,
     pub last_seq: u64,
 }
 
@@ -47,18 +57,38 @@ impl Client {
 
     pub async fn hello_with(server: &RunningServer, hello: Value) -> (Client, Value) {
         let ws = Self::raw(server).await;
-        let mut client = Client {
-            ws,
-            peer: String::new(),
-            session: String::new(),
-            last_seq: 0,
-        };
+        Self::hello_on(ws, hello).await
+    }
+
+    /// Says `hello` on an open socket and expects `welcome`.
+    pub async fn hello_on(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        hello: Value,
+    ) -> (Client, Value) {
+        let mut client = Client::unwelcomed(ws);
         client.send(hello).await;
         let welcome = client.recv().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         client.peer = welcome["peer"].as_str().unwrap().to_owned();
         client.session = welcome["session"].as_str().unwrap().to_owned();
+        client.resume_token = welcome["resume_token"].as_str().unwrap().to_owned();
         (client, welcome)
+    }
+
+    /// A client on `ws` before any `welcome`.
+    pub fn unwelcomed(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
+            ws,
+            peer: String::new(),
+            session: String::new(),
+            resume_token: String::new(),
+            last_seq: 0,
+        }
+    }
+
+    /// The `resume` object that continues this client's session where it left off.
+    pub fn resume(&self) -> Value {
+        json!({"session": self.session, "last_seq": self.last_seq, "token": self.resume_token})
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -164,16 +194,28 @@ where
 
 /// GET `path` over plain HTTP; returns status and body.
 pub async fn http_get(server: &RunningServer, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("{}{path}", server.http_url()))
-        .await
-        .expect("http get");
+    get_url(&format!("{}{path}", server.http_url())).await
+}
+
+pub async fn get_url(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("http get");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }
 
+/// GET /metrics from the metrics listener.
+pub async fn metrics_text(server: &RunningServer) -> String {
+    let url = server
+        .metrics_url()
+        .expect("test servers have a metrics listener");
+    let (status, body) = get_url(&format!("{url}/metrics")).await;
+    assert_eq!(status, 200);
+    body
+}
+
 /// Reads one counter or gauge from /metrics (sum over label sets matching `filter`).
 pub async fn metric(server: &RunningServer, name: &str, filter: &str) -> f64 {
-    let (_, body) = http_get(server, "/metrics").await;
+    let body = metrics_text(server).await;
     body.lines()
         .filter(|l| l.starts_with(name) && l.contains(filter))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

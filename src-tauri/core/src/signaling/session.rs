@@ -1,11 +1,14 @@
-//! Client side of the protocol's session rules (docs/protocol.md, Session 3–4): remembers the session to
-//! `resume`, tracks the highest `seq` processed, and drops frames replayed twice after a resume.
+//! Client side of the protocol's session rules (docs/protocol.md, Session 3–4): remembers the session and
+//! its resume token to `resume`, tracks the highest `seq` processed, and drops frames replayed twice after
+//! a resume.
 
 use chat_protocol::{ClientFrame, PROTOCOL_VERSION, Resume, ServerFrame};
 
 #[derive(Debug, Default)]
 pub struct SessionTracker {
     session: Option<String>,
+    /// From the latest `welcome`; the server resumes the session only for the holder of this secret.
+    resume_token: String,
     last_seq: u64,
 }
 
@@ -19,15 +22,24 @@ impl SessionTracker {
             resume: self.session.as_ref().map(|session| Resume {
                 session: session.clone(),
                 last_seq: self.last_seq,
+                token: self.resume_token.clone(),
             }),
         }
     }
 
     /// Records a frame; false means it was already processed and must be ignored. A resumed `welcome`
-    /// carries the seq the replay continues after; a fresh one starts a new numbering.
+    /// carries the seq the replay continues after; a fresh one starts a new numbering. Every `welcome`
+    /// brings a new resume token (the previous one stops working).
     pub fn accept(&mut self, frame: &ServerFrame) -> bool {
-        if let ServerFrame::Welcome { session, seq, .. } = frame {
+        if let ServerFrame::Welcome {
+            session,
+            seq,
+            resume_token,
+            ..
+        } = frame
+        {
             self.session = Some(session.clone());
+            self.resume_token.clone_from(resume_token);
             self.last_seq = *seq;
             return true;
         }
@@ -53,7 +65,7 @@ mod tests {
 
     fn welcome(seq: u64, session: &str, resumed: bool) -> ServerFrame {
         parse(&format!(
-            r#"{{"type":"welcome","seq":{seq},"peer":"p","session":"{session}","resumed":{resumed},"heartbeat_ms":10000,"ice_servers":[]}}"#
+            r#"{{"type":"welcome","seq":{seq},"peer":"p","session":"{session}","resumed":{resumed},"resume_token":"rt-{session}-{seq}","heartbeat_ms":10000,"ice_servers":[]}}"#
         ))
     }
 
@@ -106,11 +118,16 @@ mod tests {
         let again = serde_json::to_value(t.hello("Ann", Some("jwt"))).unwrap();
         assert_eq!(
             again["resume"],
-            serde_json::json!({"session": "s1", "last_seq": 3})
+            serde_json::json!({"session": "s1", "last_seq": 3, "token": "rt-s1-1"})
         );
         assert_eq!(again["token"], "jwt");
 
         assert!(t.accept(&welcome(3, "s1", true)));
+        let resumed = serde_json::to_value(t.hello("Ann", None)).unwrap();
+        assert_eq!(
+            resumed["resume"]["token"], "rt-s1-3",
+            "the resumed welcome's token replaces the old one"
+        );
         assert!(!t.accept(&pong(3)), "replayed twice");
         assert!(t.accept(&pong(4)));
         assert!(!t.accept(&pong(4)));

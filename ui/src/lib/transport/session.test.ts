@@ -5,7 +5,7 @@ import { SessionTracker } from './session';
 import type { ServerFrame } from '../protocol.gen';
 
 const welcome = (seq: number, resumed: boolean, session = 's1', peer = 'p1'): ServerFrame => ({
-  type: 'welcome', seq, peer, session, resumed, heartbeat_ms: 10000, ice_servers: [],
+  type: 'welcome', seq, peer, session, resumed, resume_token: `rt-${session}-${seq}`, heartbeat_ms: 10000, ice_servers: [],
 });
 const pong = (seq: number): ServerFrame => ({ type: 'pong', seq });
 
@@ -16,7 +16,18 @@ describe('SessionTracker', () => {
     t.accept(welcome(1, false));
     t.accept(pong(2));
     t.accept(pong(3));
-    expect(t.hello('Ann', 'jwt')).toEqual({ type: 'hello', v: 1, name: 'Ann', token: 'jwt', resume: { session: 's1', last_seq: 3 } });
+    expect(t.hello('Ann', 'jwt')).toEqual({
+      type: 'hello', v: 1, name: 'Ann', token: 'jwt', resume: { session: 's1', last_seq: 3, token: 'rt-s1-1' },
+    });
+  });
+
+  it('resumes with the resume token of the latest welcome (a resumed welcome brings a new one)', () => {
+    const t = new SessionTracker();
+    t.accept(welcome(1, false));
+    t.accept(pong(2));
+    expect(t.hello('Ann').resume).toEqual({ session: 's1', last_seq: 2, token: 'rt-s1-1' });
+    t.accept(welcome(2, true));
+    expect(t.hello('Ann').resume?.token).toBe('rt-s1-2');
   });
 
   it('drops frames replayed twice and accepts the continuation', () => {
