@@ -9,7 +9,7 @@ import {
 } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
-const SECRET = 'e2e-fallback-secret';
+const SECRET = 'e2e-fallback-secret-at-least-32-bytes';
 let fixture;
 let server;
 let browser;

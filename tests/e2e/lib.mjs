@@ -80,10 +80,19 @@ export async function startTurn(secret) {
   return { port, child, stop: () => stopProcess(child) };
 }
 
-/** A signaling server that hands out credentials for a real coturn (relay-only tests), plus a browser. */
+/**
+ * A signaling server that hands out credentials for a real coturn (relay-only tests), plus a browser. The
+ * server is open (no tokens), so handing out TURN credentials needs `--allow-open-turn`.
+ */
 export async function startRelayFixture(secret) {
   const turn = await startTurn(secret);
-  const server = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', secret] });
+  let server;
+  try {
+    server = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${turn.port}?transport=udp`, '--turn-secret', secret, '--allow-open-turn'] });
+  } catch (err) {
+    await turn.stop(); // a failed start must not leave coturn running (the test run would never end)
+    throw err;
+  }
   const browser = await launchBrowser();
   return {
     turn,

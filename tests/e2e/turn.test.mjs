@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { joinAs, selectedPairTypes, startRelayFixture, startServer, waitForPeers, waitForRemoteVideos } from './lib.mjs';
 
-const SECRET = 'e2e-turn-secret';
+const SECRET = 'e2e-turn-secret-at-least-32-bytes-long';
 let fixture;
 let server;
 let browser;
@@ -35,7 +35,7 @@ test('relay-only call connects through coturn with relay candidates on both ends
 });
 
 test('a wrong TURN secret means relay-only peers cannot connect', async () => {
-  const wrong = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${fixture.turn.port}?transport=udp`, '--turn-secret', 'not-the-secret'] });
+  const wrong = await startServer({ args: ['--turn-url', `turn:127.0.0.1:${fixture.turn.port}?transport=udp`, '--turn-secret', 'not-the-secret-but-also-32-bytes-long', '--allow-open-turn'] });
   try {
     const alice = await joinAs(browser, wrong.url, 'Alice', 'turn-2', { query: '?relay=1' });
     const bob = await joinAs(browser, wrong.url, 'Bob', 'turn-2', { query: '?relay=1' });

@@ -53,6 +53,7 @@ export class PeerLink {
       iceTransportPolicy: options.iceTransportPolicy ?? 'all',
     });
     this.pc.ondatachannel = ({ channel }) => {
+      events.trace?.(`peer opened channel ${channel.label}`);
       if (channel.label === CHAT_CHANNEL_LABEL) this.adopt(channel);
     };
     if (options.opensChannel) this.adopt(this.pc.createDataChannel(CHAT_CHANNEL_LABEL, { ordered: true }));
@@ -177,7 +178,6 @@ export class PeerLink {
     this.channels.push(channel);
     channel.onopen = () => this.events.channelOpen();
     channel.onmessage = (e) => this.events.channelMessage(typeof e.data === 'string' ? e.data : '');
-    this.events.trace?.(`chat channel ${channel.readyState}`);
     // A channel the peer opened may be open already when it is handed over.
     if (channel.readyState === 'open') queueMicrotask(() => this.events.channelOpen());
   }
