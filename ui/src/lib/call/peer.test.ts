@@ -435,6 +435,29 @@ describe('ICE restarts', () => {
 });
 
 describe('the chat channel', () => {
+  it("calls none of its events while it is being built (its owner’s callbacks read the new link)", () => {
+    let built = false;
+    const early = (name: string) => () => {
+      if (!built) throw new Error(`${name} called during construction`);
+    };
+    for (const opensChannel of [true, false]) {
+      built = false;
+      new PeerLink(
+        { iceServers: [], polite: true, opensChannel },
+        {
+          signal: early('signal'),
+          channelOpen: early('channelOpen'),
+          channelMessage: early('channelMessage'),
+          remoteStream: early('remoteStream'),
+          failed: early('failed'),
+          stateChange: early('stateChange'),
+          trace: early('trace'),
+        },
+      );
+      built = true;
+    }
+  });
+
   it('the side that did not start the link offers nothing and uses the channel the peer opens', async () => {
     const opened: string[] = [];
     const received: string[] = [];
