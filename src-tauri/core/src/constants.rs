@@ -10,5 +10,8 @@ pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
 /// How long a newly listed peer waits for a link while old links might still be re-keyed to it (after a
 /// server restart everyone has new ids; `peer-id` messages match them up).
 pub const REKEY_WAIT: Duration = Duration::from_millis(1500);
+/// Remote ICE candidates a link keeps while they cannot be applied yet (no remote description, or
+/// after an ignored colliding offer); a peer sends a handful per negotiation, more are dropped.
+pub const MAX_HELD_CANDIDATES: usize = 64;
 /// Label of the chat data channel, which the side that initiates a link opens in-band (DCEP).
 pub const CHAT_CHANNEL_LABEL: &str = "chat";

@@ -48,8 +48,31 @@ pub fn should_notify(alert: &Alert, window_focused: bool, room_muted: bool) -> b
     }
 }
 
-/// The text of the notification for `alert`.
+/// The text of the notification for `alert`. Title and body are freedesktop notification markup
+/// (a subset of HTML that notification servers render), so peer text in them is escaped.
 pub fn render(alert: &Alert) -> Notification {
+    let mut n = render_text(alert);
+    n.title = escape_markup(&n.title);
+    n.body = escape_markup(&n.body);
+    n
+}
+
+/// `&`, `<` and `>` as entities: peer text shows as written, never as markup (links, images, tags).
+fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The plain text of the notification for `alert`.
+fn render_text(alert: &Alert) -> Notification {
     match alert {
         Alert::IncomingCall {
             room,
@@ -147,5 +170,35 @@ mod tests {
         let n = render(&message(&long));
         assert_eq!(n.body.chars().count(), PREVIEW_CHARS);
         assert!(n.body.ends_with('…'));
+    }
+
+    /// Peer text (names, bodies) is notification markup on freedesktop desktops: it must show as text.
+    #[test]
+    fn escapes_peer_text_for_notification_markup() {
+        let n = render(&Alert::Message {
+            room: "team".into(),
+            from: "<b>Eve</b>".into(),
+            body: "<a href=\"http://x\">click</a> & <img src=\"file:///etc\"/>".into(),
+        });
+        assert_eq!(n.title, "&lt;b&gt;Eve&lt;/b&gt; in team");
+        assert_eq!(
+            n.body,
+            "&lt;a href=\"http://x\"&gt;click&lt;/a&gt; &amp; &lt;img src=\"file:///etc\"/&gt;"
+        );
+        let n = render(&Alert::IncomingCall {
+            room: "team".into(),
+            call: "c".into(),
+            from: "A&B".into(),
+            video: true,
+        });
+        assert_eq!(n.title, "Incoming video call from A&amp;B");
+        let n = render(&Alert::MissedCall {
+            room: "team".into(),
+            from: "<i>x</i>".into(),
+        });
+        assert_eq!(n.title, "Missed call from &lt;i&gt;x&lt;/i&gt;");
+        // The preview is cut before escaping: an entity is never split.
+        let n = render(&message(&"<".repeat(500)));
+        assert!(n.body.ends_with("&lt;…"));
     }
 }

@@ -27,10 +27,9 @@ use webrtc::peer_connection::{
 
 use super::{Inner, LinkEvent, LinkOptions};
 use crate::chat::ChannelMessage;
-use crate::constants::{CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_ICE_RESTARTS};
-
-/// Remote candidates kept while they cannot be applied yet; a peer sends a handful per negotiation.
-const MAX_HELD_CANDIDATES: usize = 64;
+use crate::constants::{
+    CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS,
+};
 
 /// What the link's task works through, in order.
 pub(super) enum Input {

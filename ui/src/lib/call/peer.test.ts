@@ -5,7 +5,7 @@
 // restarts after `failed` or a lasting `disconnected`, and the link gives up after the allowed restarts.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SignalData } from '../protocol.gen';
-import { DISCONNECTED_GRACE_MS, MAX_ICE_RESTARTS, PeerLink, type PeerLinkEvents } from './peer';
+import { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS, PeerLink, type PeerLinkEvents } from './peer';
 
 type Description = { type: 'offer' | 'answer'; sdp: string };
 
@@ -334,6 +334,13 @@ describe('perfect negotiation', () => {
     await handle(member, offer('remote-0'));
     expect(member.pc.candidates.map((c) => c.usernameFragment)).toEqual(['remote-0']);
     expect(kinds(member)).toContain('answer');
+  });
+
+  it('held candidates are bounded (MAX_HELD_CANDIDATES, as the native links): a flood before the offer is not kept', async () => {
+    const member = side(true, undefined, false);
+    for (let i = 0; i < MAX_HELD_CANDIDATES * 20; i++) await handle(member, candidate('remote-0'));
+    await handle(member, offer('remote-0'));
+    expect(member.pc.candidates.length).toBe(MAX_HELD_CANDIDATES);
   });
 
   it.each([1, 5, 40])('both sides adding media at once (glare, %i ms relay) converge without a negotiation loop', async (delayMs) => {

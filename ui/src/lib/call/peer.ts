@@ -5,11 +5,11 @@
 // (re)negotiating at any time, glare included, without deadlock. ICE problems trigger ICE restarts; after
 // three failed restarts the owner is told and ends the call.
 
-import { CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE_MS, MAX_ICE_RESTARTS } from '../core.gen';
+import { CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS } from '../core.gen';
 import type { IceServer, SignalData } from '../protocol.gen';
 
 // Shared with the app's native links (generated from its Rust constants).
-export { DISCONNECTED_GRACE_MS, MAX_ICE_RESTARTS };
+export { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS };
 
 export interface PeerLinkEvents {
   /** Sends signaling data to the remote peer through the server. */
@@ -109,13 +109,13 @@ export class PeerLink {
       if (this.ignoreOffer || !this.pc.remoteDescription) {
         // After a collision the other side answers with the ICE credentials of the offer we ignored and
         // does not gather again, so these candidates are needed later: keep them.
-        if (candidate) this.heldCandidates.push(candidate);
+        this.hold(candidate);
         return;
       }
       try {
         await this.pc.addIceCandidate(candidate);
       } catch {
-        if (candidate) this.heldCandidates.push(candidate);
+        this.hold(candidate);
       }
     } else if (data.kind === 'restart') {
       this.pc.restartIce();
@@ -180,6 +180,12 @@ export class PeerLink {
     channel.onmessage = (e) => this.events.channelMessage(typeof e.data === 'string' ? e.data : '');
     // A channel the peer opened may be open already when it is handed over.
     if (channel.readyState === 'open') queueMicrotask(() => this.events.channelOpen());
+  }
+
+  /** Keeps a candidate for later, at most MAX_HELD_CANDIDATES (as the app's native links): a peer sends a
+   * handful per negotiation, and a flood must not grow memory. */
+  private hold(candidate: RTCIceCandidateInit | undefined): void {
+    if (candidate && this.heldCandidates.length < MAX_HELD_CANDIDATES) this.heldCandidates.push(candidate);
   }
 
   /** Adds held candidates once a remote description may match them; ones that still do not fit are dropped. */
