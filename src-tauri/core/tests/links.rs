@@ -45,6 +45,13 @@ fn runnable() -> bool {
     true
 }
 
+/// The real signaling server, in process, on an ephemeral loopback port.
+async fn start_server() -> signaling_server::RunningServer {
+    let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
+    let config = signaling_server::Config::from_args(args).unwrap();
+    signaling_server::start(config).await.unwrap()
+}
+
 /// One person: the app's signaling client feeding a fallback manager.
 struct Peer {
     manager: LinkManager,
@@ -147,10 +154,7 @@ async fn first_messages_sent_at_open_arrive_both_ways() {
     if !runnable() {
         return;
     }
-    let config =
-        signaling_server::Config::from_args(["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"])
-            .unwrap();
-    let server = signaling_server::start(config).await.unwrap();
+    let server = start_server().await;
     let url = server.ws_url();
     for round in 0..10 {
         let room = format!("open-race-{round}");
@@ -205,10 +209,7 @@ async fn two_rust_peers_chat_in_order_across_an_ice_restart() {
     if !runnable() {
         return;
     }
-    let config =
-        signaling_server::Config::from_args(["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"])
-            .unwrap();
-    let server = signaling_server::start(config).await.unwrap();
+    let server = start_server().await;
     let url = server.ws_url();
 
     let mut ann = Peer::join(&url, "Ann").await;
