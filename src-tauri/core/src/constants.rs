@@ -10,6 +10,9 @@ pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
 /// How long a newly listed peer waits for a link while old links might still be re-keyed to it (after a
 /// server restart everyone has new ids; `peer-id` messages match them up).
 pub const REKEY_WAIT: Duration = Duration::from_millis(1500);
+/// How long a `peer-id` claim waits for the server to list the new id and drop the old one before it
+/// is forgotten (the other side's signaling may come back later than ours after a server restart).
+pub const REKEY_CLAIM_TTL: Duration = Duration::from_secs(60);
 /// Remote ICE candidates a link keeps while they cannot be applied yet (no remote description, or
 /// after an ignored colliding offer); a peer sends a handful per negotiation, more are dropped.
 pub const MAX_HELD_CANDIDATES: usize = 64;

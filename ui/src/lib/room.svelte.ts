@@ -10,7 +10,7 @@ import { Call } from './call/call.svelte';
 import { PeerLink } from './call/peer';
 import { Chat } from './chat/chat.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
-import { REKEY_WAIT_MS } from './core.gen';
+import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
 import { FallbackLinks } from './transport/fallback';
@@ -50,6 +50,8 @@ export class Room {
   private readonly fallback: FallbackLinks | null = null;
   /** Peers the server lists in the room; presence may also hold people only the fallback reaches. */
   private readonly listed = new Set<string>();
+  /** `peer-id` announcements not accepted yet: the link they came over → the new id and when. */
+  private readonly claims = new Map<PeerLink, { to: string; at: number }>();
   private readonly trace = testHooksEnabled() ? new SignalTrace() : null;
   private iceServers: IceServer[] = [];
   private previousMe: string | null = null;
@@ -133,6 +135,7 @@ export class Room {
         // people the fallback still reaches stay listed (their own session may not be back yet).
         this.listed.clear();
         for (const p of frame.peers) this.listed.add(p.peer);
+        this.applyClaims();
         this.presence = [
           ...frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer) })),
           ...this.presence.filter((p) => !this.listed.has(p.peer) && this.fallback?.isOpen(p.peer)),
@@ -147,11 +150,14 @@ export class Room {
         } else {
           this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link: this.linkState(frame.peer) }];
         }
+        this.applyClaims();
         // The newcomer connects to everyone present (see `joined`); waiting for its offer avoids glare.
         return;
       case 'peer-left':
         if (frame.room !== this.name) return;
         this.listed.delete(frame.peer);
+        // A link that already announced this person's new id carries on under it; otherwise it closes.
+        this.applyClaims();
         this.dropPeer(frame.peer, `${this.nameOf(frame.peer)} left the room.`);
         return;
       case 'signal':
@@ -279,7 +285,8 @@ export class Room {
     if (!key) return;
     const message = parseChannelMessage(text);
     if (message?.t === 'peer-id') {
-      this.rekey(key, message.peer);
+      this.claims.set(link, { to: message.peer, at: Date.now() });
+      this.applyClaims();
       return;
     }
     this.chat.receive(key, text);
@@ -290,13 +297,34 @@ export class Room {
     for (const link of this.links.values()) link.send(peerIdText(peer));
   }
 
-  /** The person behind link `from` now has peer id `to`. */
+  /**
+   * Re-keys the links whose `peer-id` claims hold now (as the app's native links do, core/src/links):
+   * the link's old id is no longer listed (the server said `peer-left`, or a fresh `joined` left it out)
+   * and the new id is listed with no link of its own. The proof is the channel the claim came over: only
+   * the old connection can send on it. A member still listed, or a claim naming a linked peer, never
+   * takes over someone else's link. Claims wait for the server's word at most REKEY_CLAIM_TTL_MS.
+   */
+  private applyClaims(): void {
+    const now = Date.now();
+    for (const [link, claim] of this.claims) {
+      const from = this.keyOf(link);
+      if (!from || from === claim.to || now - claim.at > REKEY_CLAIM_TTL_MS) {
+        this.claims.delete(link);
+        continue;
+      }
+      if (this.listed.has(from) || !this.listed.has(claim.to) || this.links.has(claim.to)) continue;
+      this.claims.delete(link);
+      this.rekey(from, claim.to);
+    }
+  }
+
+  /** The person behind link `from` now has peer id `to` (checked by `applyClaims`, or by the app's backend). */
   private rekey(from: string, to: string): void {
     if (from === to) return;
     this.trace?.record(`${from} is now ${to}`);
     const link = this.links.get(from);
     if (link) {
-      this.links.get(to)?.close();
+      if (this.links.has(to)) return;
       this.links.delete(from);
       this.links.set(to, link);
     } else if (!this.fallback) {

@@ -502,8 +502,8 @@ impl Negotiator<'_> {
 
 /// Reads one chat channel until it closes: the link's first open channel reports `Open`, every text
 /// message goes to the owner (awaiting its queue, so a slow owner slows the peer through SCTP flow
-/// control, never memory), and the last one to close reports `Closed`. `peer-id` announcements re-key
-/// the link first.
+/// control, never memory), and the last one to close reports `Closed`. `peer-id` announcements are
+/// reported, then claim a re-key of the link (see `Inner::claim_rekey`).
 async fn read_channel(
     inner: Arc<Inner>,
     room: String,
@@ -542,7 +542,7 @@ async fn read_channel(
                 if let Some(to) = new_id
                     && to != peer
                 {
-                    inner.rekey(&room, id, &to).await;
+                    inner.claim_rekey(&room, id, &to).await;
                 }
             }
             DataChannelEvent::OnClose => break,

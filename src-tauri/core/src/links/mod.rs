@@ -11,6 +11,7 @@ mod link;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use chat_protocol::{IceServer, ServerFrame, SignalData};
 use serde::Serialize;
@@ -19,7 +20,7 @@ use ts_rs::TS;
 
 use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
-use crate::constants::REKEY_WAIT;
+use crate::constants::{REKEY_CLAIM_TTL, REKEY_WAIT};
 /// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits.
 pub const DEFAULT_SEND_BUFFER: usize = 1024 * 1024;
 
@@ -126,6 +127,60 @@ struct Room {
     present: HashSet<String>,
     /// Links by the remote peer's current id.
     links: HashMap<String, Link>,
+    /// `peer-id` announcements not accepted yet, by link id (one per link: bounded by the links).
+    claims: HashMap<u64, Claim>,
+}
+
+/// A link's announcement that the person behind it now has peer id `to`.
+struct Claim {
+    to: String,
+    at: Instant,
+}
+
+impl Room {
+    /// Re-keys the links whose claims hold now, and forgets stale ones. A claim holds when the link's
+    /// old id is no longer listed (the server said `peer-left`, or a fresh `joined` left it out) and `to`
+    /// is listed and has no link of its own. Its proof is where it came from: only the old connection's
+    /// own channel can carry it. So a member who is listed (or anyone naming a linked peer) cannot take
+    /// over another person's link, and ack state is never merged into a link that exists.
+    fn apply_claims(&mut self, room: &str) -> Vec<LinkEvent> {
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let ids: Vec<u64> = self.claims.keys().copied().collect();
+        for id in ids {
+            let from = self
+                .links
+                .iter()
+                .find(|(_, l)| l.id == id)
+                .map(|(k, _)| k.clone());
+            let Some((from, claim)) = from.zip(self.claims.get(&id)) else {
+                self.claims.remove(&id);
+                continue;
+            };
+            if claim.to == from || now.duration_since(claim.at) > REKEY_CLAIM_TTL {
+                self.claims.remove(&id);
+                continue;
+            }
+            if self.present.contains(&from)
+                || !self.present.contains(&claim.to)
+                || self.links.contains_key(&claim.to)
+            {
+                continue;
+            }
+            let Some(Claim { to, .. }) = self.claims.remove(&id) else {
+                continue;
+            };
+            if let Some(link) = self.links.remove(&from) {
+                self.links.insert(to.clone(), link);
+                events.push(LinkEvent::Rekeyed {
+                    room: room.to_owned(),
+                    from,
+                    to,
+                });
+            }
+        }
+        events
+    }
 }
 
 impl LinkManager {
@@ -158,16 +213,16 @@ impl LinkManager {
             } => self.on_welcome(peer, ice_servers.clone(), *resumed).await,
             ServerFrame::Joined { room, peers, .. } => {
                 let peers: Vec<String> = peers.iter().map(|p| p.peer.clone()).collect();
-                self.on_joined(room, &peers);
+                self.on_joined(room, &peers).await;
             }
             ServerFrame::PeerJoined { room, peer, .. } => {
-                let mut state = self.inner.state();
-                state
-                    .rooms
-                    .entry(room.clone())
-                    .or_default()
-                    .present
-                    .insert(peer.clone());
+                let events = {
+                    let mut state = self.inner.state();
+                    let entry = state.rooms.entry(room.clone()).or_default();
+                    entry.present.insert(peer.clone());
+                    entry.apply_claims(room)
+                };
+                self.inner.emit_all(events).await;
             }
             ServerFrame::PeerLeft { room, peer, .. } => self.on_peer_left(room, peer).await,
             ServerFrame::Signal {
@@ -211,11 +266,18 @@ impl LinkManager {
         }
     }
 
-    /// We (re)joined `room`, where `peers` are: as the newcomer, link to each one not linked yet.
-    pub fn on_joined(&self, room: &str, peers: &[String]) {
+    /// We (re)joined `room`, where `peers` are: as the newcomer, link to each one not linked yet
+    /// (after re-keying the links whose `peer-id` claims now hold).
+    pub async fn on_joined(&self, room: &str, peers: &[String]) {
+        let events = self.joined(room, peers);
+        self.inner.emit_all(events).await;
+    }
+
+    fn joined(&self, room: &str, peers: &[String]) -> Vec<LinkEvent> {
         let mut state = self.inner.state();
         let entry = state.rooms.entry(room.to_owned()).or_default();
         entry.present = peers.iter().cloned().collect();
+        let events = entry.apply_claims(room);
         let orphans = entry.links.keys().any(|k| !entry.present.contains(k));
         for peer in peers {
             if orphans {
@@ -236,18 +298,22 @@ impl LinkManager {
                 self.inner.link(&mut state, room, peer, true);
             }
         }
+        events
     }
 
-    /// `peer` left `room`: its link closes.
+    /// `peer` left `room`: its link closes, unless it already announced the person's new (listed,
+    /// unlinked) id, then it is re-keyed to that id.
     pub async fn on_peer_left(&self, room: &str, peer: &str) {
-        let removed = {
+        let (events, removed) = {
             let mut state = self.inner.state();
             let Some(entry) = state.rooms.get_mut(room) else {
                 return;
             };
             entry.present.remove(peer);
-            entry.links.remove(peer)
+            let events = entry.apply_claims(room);
+            (events, entry.links.remove(peer))
         };
+        self.inner.emit_all(events).await;
         if let Some(link) = removed {
             self.inner.closed(room, peer, link).await;
         }
@@ -380,33 +446,29 @@ impl Inner {
         let _ = self.events.send(event).await;
     }
 
-    /// Link `id` now belongs to peer id `to`; a link already under `to` is replaced.
-    async fn rekey(&self, room: &str, id: u64, to: &str) {
-        let (from, displaced) = {
+    async fn emit_all(&self, events: Vec<LinkEvent>) {
+        for event in events {
+            self.emit(event).await;
+        }
+    }
+
+    /// Link `id` says (a `peer-id` message on its own channel) that the person behind it now has peer
+    /// id `to`. Accepted at once or once the server's word makes it hold (see `Room::apply_claims`);
+    /// never by displacing another link.
+    async fn claim_rekey(&self, room: &str, id: u64, to: &str) {
+        let events = {
             let mut state = self.state();
             let Some(entry) = state.rooms.get_mut(room) else {
                 return;
             };
-            let Some(from) = entry
-                .links
-                .iter()
-                .find(|(_, l)| l.id == id)
-                .map(|(k, _)| k.clone())
-            else {
-                return;
+            let claim = Claim {
+                to: to.to_owned(),
+                at: Instant::now(),
             };
-            let Some(link) = entry.links.remove(&from) else {
-                return;
-            };
-            (from, entry.links.insert(to.to_owned(), link))
+            entry.claims.insert(id, claim);
+            entry.apply_claims(room)
         };
-        drop(displaced);
-        let event = LinkEvent::Rekeyed {
-            room: room.to_owned(),
-            from,
-            to: to.to_owned(),
-        };
-        self.emit(event).await;
+        self.emit_all(events).await;
     }
 
     /// Removes link `id` if it is still the one under `peer`.
@@ -437,5 +499,108 @@ impl Inner {
             };
             self.emit(event).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Re-keying on `peer-id`, on links that never connect: they only wait for an offer (no ICE
+    //! gathering, no network), which is all the manager's bookkeeping needs.
+    use super::*;
+
+    const ROOM: &str = "team";
+
+    async fn manager() -> (LinkManager, mpsc::Receiver<LinkEvent>) {
+        let (tx, rx) = mpsc::channel(64);
+        let m = LinkManager::new(|_, _, _| {}, tx, LinkOptions::default());
+        m.on_welcome("me", Vec::new(), false).await;
+        m.on_joined(ROOM, &[]).await;
+        (m, rx)
+    }
+
+    /// `peer` joins and sends us a signal: a link to it exists (waiting for its offer).
+    async fn linked_peer(m: &LinkManager, peer: &str) -> u64 {
+        joins(m, peer).await;
+        let end_of_candidates = SignalData::Candidate {
+            candidate: serde_json::Value::Null,
+        };
+        m.on_signal(ROOM, peer, end_of_candidates);
+        link_id(m, peer).expect("linked")
+    }
+
+    async fn joins(m: &LinkManager, peer: &str) {
+        let frame = ServerFrame::PeerJoined {
+            seq: 1,
+            room: ROOM.into(),
+            peer: peer.into(),
+            name: peer.into(),
+        };
+        m.on_frame(&frame).await;
+    }
+
+    fn link_id(m: &LinkManager, peer: &str) -> Option<u64> {
+        let state = m.inner.state();
+        state.rooms.get(ROOM)?.links.get(peer).map(|l| l.id)
+    }
+
+    fn rekeys(rx: &mut mpsc::Receiver<LinkEvent>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            if let LinkEvent::Rekeyed { from, to, .. } = event {
+                out.push((from, to));
+            }
+        }
+        out
+    }
+
+    /// Finding 1 of issue 12: a member's `peer-id` naming another member must not move its link
+    /// over the victim's (which closed it and routed the victim's messages to the attacker).
+    #[tokio::test]
+    async fn a_member_cannot_take_over_another_members_link() {
+        let (m, mut rx) = manager().await;
+        let mallory = linked_peer(&m, "mallory").await;
+        let victim = linked_peer(&m, "victim").await;
+        m.inner.claim_rekey(ROOM, mallory, "victim").await;
+        assert_eq!(link_id(&m, "victim"), Some(victim));
+        assert_eq!(link_id(&m, "mallory"), Some(mallory));
+        // Not either once mallory's own id is no longer listed: the victim's id has a link.
+        m.on_joined(ROOM, &["victim".to_owned()]).await;
+        assert_eq!(link_id(&m, "victim"), Some(victim));
+        assert_eq!(rekeys(&mut rx), []);
+    }
+
+    /// After a server restart: the claim waits until the server no longer lists the old id and
+    /// lists the new one (in either order), then the same link carries on under the new id.
+    #[tokio::test]
+    async fn a_claim_waits_for_the_server_then_re_keys_the_link() {
+        let (m, mut rx) = manager().await;
+        let bob = linked_peer(&m, "bob").await;
+        m.inner.claim_rekey(ROOM, bob, "bob-2").await;
+        assert_eq!(link_id(&m, "bob"), Some(bob), "bob is still listed");
+        m.on_joined(ROOM, &["bob-2".to_owned()]).await; // our fresh session's list
+        assert_eq!(link_id(&m, "bob-2"), Some(bob));
+        assert_eq!(link_id(&m, "bob"), None);
+        assert_eq!(rekeys(&mut rx), [("bob".to_owned(), "bob-2".to_owned())]);
+    }
+
+    /// The old session ends after the new one joined: `peer-left` re-keys instead of closing.
+    #[tokio::test]
+    async fn peer_left_of_the_old_id_completes_a_pending_claim() {
+        let (m, mut rx) = manager().await;
+        let carol = linked_peer(&m, "carol").await;
+        m.inner.claim_rekey(ROOM, carol, "carol-2").await;
+        assert_eq!(
+            link_id(&m, "carol"),
+            Some(carol),
+            "carol-2 is not listed yet"
+        );
+        joins(&m, "carol-2").await;
+        assert_eq!(link_id(&m, "carol"), Some(carol), "carol is still listed");
+        m.on_peer_left(ROOM, "carol").await;
+        assert_eq!(link_id(&m, "carol-2"), Some(carol));
+        assert_eq!(
+            rekeys(&mut rx),
+            [("carol".to_owned(), "carol-2".to_owned())]
+        );
     }
 }

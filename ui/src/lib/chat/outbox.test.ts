@@ -58,4 +58,18 @@ describe('Outbox', () => {
     o.ack('m1', 'new');
     expect(o.size).toBe(0);
   });
+
+  it('a rename never merges ack state: what the new id never acked is not delivered and goes to it again', () => {
+    const o = new Outbox();
+    o.add(msg('m1'), ['old', 'new']);
+    o.markSent('m1', 'old');
+    o.ack('m1', 'old');
+    o.renamePeer('old', 'new');
+    expect(o.status('m1')).not.toBe('delivered');
+    expect(o.unackedFor('new').map((m) => m.id)).toEqual(['m1']);
+    o.removePeer('someone-else');
+    expect(o.status('m1')).not.toBe('delivered');
+    o.ack('m1', 'new');
+    expect(o.status('m1')).toBe('delivered');
+  });
 });

@@ -7,6 +7,7 @@ import type { ChatMessage } from './message';
 export type DeliveryStatus = 'pending' | 'sent' | 'delivered';
 
 type RecipientState = 'queued' | 'sent' | 'acked';
+const RANK: Record<RecipientState, number> = { queued: 0, sent: 1, acked: 2 };
 
 interface Entry {
   message: ChatMessage;
@@ -54,13 +55,18 @@ export class Outbox {
     }
   }
 
-  /** The same person came back under a new peer id (fresh signaling session). */
+  /**
+   * The same person came back under a new peer id (fresh signaling session). Ack state is never merged
+   * upwards: where `to` already has a state of its own, the less delivered one stays, so a message the
+   * new id never acked cannot show delivered (it is resent; the receiver de-duplicates).
+   */
   renamePeer(from: string, to: string): void {
     for (const entry of this.entries.values()) {
       const state = entry.recipients.get(from);
       if (state === undefined) continue;
       entry.recipients.delete(from);
-      entry.recipients.set(to, state);
+      const own = entry.recipients.get(to);
+      entry.recipients.set(to, own !== undefined && RANK[own] < RANK[state] ? own : state);
     }
   }
 
