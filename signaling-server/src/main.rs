@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    trim_heap_periodically();
     runtime.block_on(async {
         let server = match signaling_server::start(config).await {
             Ok(server) => server,
@@ -65,4 +66,25 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// glibc keeps memory that was freed in its heaps instead of giving it back to the system, so after a burst
+/// (many large frames buffered, then freed) the process would keep its peak RSS for good, and the heaps
+/// fragment over repeated bursts. Every few seconds, hand free pages back (`malloc_trim` releases every
+/// whole free page, not only the top of the heap); it takes about a millisecond per 100 MiB of heap.
+fn trim_heap_periodically() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::thread::Builder::new()
+        .name("heap-trim".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                // SAFETY: malloc_trim only returns free memory to the system; it is thread-safe.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(|err| tracing::warn!("no heap-trim thread: {err}"));
 }

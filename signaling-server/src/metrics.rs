@@ -41,6 +41,8 @@ pub struct Metrics {
     pub handshake_timeouts: Counter,
     /// Connections closed when their token expired.
     pub token_expiries: Counter,
+    /// Passes that dropped connected sessions' already-written frames to stay under the buffer budget.
+    pub buffer_trims: Counter,
     /// Connections closed with 1009 for a frame above the size limit.
     pub oversized_frames: Counter,
 }
@@ -66,6 +68,7 @@ impl Metrics {
             connections_refused: Family::default(),
             handshake_timeouts: Counter::default(),
             token_expiries: Counter::default(),
+            buffer_trims: Counter::default(),
             oversized_frames: Counter::default(),
             registry: Registry::with_prefix("signaling"),
         };
@@ -147,6 +150,11 @@ impl Metrics {
             "token_expiries",
             "Connections closed because their token expired",
             m.token_expiries.clone(),
+        );
+        m.registry.register(
+            "buffer_trims",
+            "Passes that freed connected sessions' already-written frames under --max-buffered-bytes",
+            m.buffer_trims.clone(),
         );
         m.registry.register(
             "oversized_frames",

@@ -144,7 +144,10 @@ impl Session {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        let text = build(seq);
+        let mut text = build(seq);
+        // Serializing grows the buffer by doubling: without this a frame just over a power of two would
+        // hold almost twice the bytes the budget counts.
+        text.shrink_to_fit();
         let mut freed = 0;
         while state.frames.len() >= self.limits.frames
             || (!state.frames.is_empty() && state.bytes + text.len() > self.limits.bytes)
@@ -193,6 +196,28 @@ impl Session {
         drop(state);
         self.wake.notify_one();
         attached
+    }
+
+    /// Frees the frames the attached connection has already written (kept only to replay them should the
+    /// connection have dropped silently); returns the bytes freed. A later resume may then see a gap.
+    pub fn trim_delivered(&self) -> usize {
+        let mut state = self.lock();
+        if !state.attached {
+            return 0;
+        }
+        let mut freed = 0;
+        while state
+            .frames
+            .front()
+            .is_some_and(|f| f.seq <= state.sent_seq)
+        {
+            if let Some(frame) = state.frames.pop_front() {
+                freed += frame.text.len();
+            }
+        }
+        state.bytes -= freed;
+        self.buffered.dec_by(gauge_delta(freed));
+        freed
     }
 
     /// Whether `token` is this session's current resume token (compared in constant time).
@@ -364,6 +389,23 @@ mod tests {
             s.push(None, |_| "x".repeat(300));
         }
         assert!(s.is_overflowed());
+    }
+
+    #[test]
+    fn trimming_frees_only_frames_already_handed_to_the_connection() {
+        let (s, gauge) = session(256, 10_000);
+        let attached = s.attach(None, "t".into());
+        s.push(None, |_| "a".repeat(100));
+        s.push(None, |_| "b".repeat(100));
+        let mut out = Vec::new();
+        s.take_pending(attached.generation, &mut out);
+        s.push(None, |_| "c".repeat(100));
+        assert_eq!(s.trim_delivered(), 200);
+        assert_eq!(gauge.get(), 100);
+        out.clear();
+        s.take_pending(attached.generation, &mut out);
+        assert_eq!(out.len(), 1, "the unwritten frame is still there");
+        assert_eq!(&*out[0].text, "c".repeat(100));
     }
 
     #[test]

@@ -95,10 +95,12 @@ async fn the_resume_ring_keeps_at_most_its_byte_budget() {
 }
 
 /// Frames are ≈ 15.1 KB: a 64 KiB ring holds 4, and the 140 000-byte budget 8 plus small frames. Two
-/// parked rings of 4 fill most of it; each later relay that needs room ends the oldest parked session (its peers see it
-/// leave, long before its 30 s grace period); with nobody parked, relays are refused, never buffered.
+/// parked rings of 4 fill most of it; each later relay that needs room ends the oldest parked session (its
+/// peers see it leave, long before its 30 s grace period). With nobody parked, connected sessions drop the
+/// frames their connection already wrote, and relaying goes on. (When frames not yet written fill the
+/// budget, relays are refused with `overloaded`: hub::tests.)
 #[tokio::test]
-async fn over_the_global_buffer_budget_parked_sessions_go_first_then_relays_get_overloaded() {
+async fn over_the_global_buffer_budget_parked_sessions_go_first_then_written_frames() {
     let server = server(&[
         "--max-frame-bytes",
         "16384",
@@ -117,7 +119,7 @@ async fn over_the_global_buffer_budget_parked_sessions_go_first_then_relays_get_
         a.expect("peer-joined").await;
         others.push(c);
     }
-    let [b, c, d, e, f]: [Client; 5] = others.try_into().ok().unwrap();
+    let [b, c, mut d, mut e, mut f]: [Client; 5] = others.try_into().ok().unwrap();
     let (b_peer, c_peer) = (b.peer.clone(), c.peer.clone());
     let b_resume = b.resume();
     for parked in [b, c] {
@@ -128,35 +130,13 @@ async fn over_the_global_buffer_budget_parked_sessions_go_first_then_relays_get_
         a.ping().await;
     }
     assert_eq!(metric(&server, "signaling_sessions_parked", "").await, 2.0);
+    // D's first signal ends B, E's first ends C.
     send_big(&mut a, &d.peer, 0, 4, 15_000).await;
     send_big(&mut a, &e.peer, 0, 4, 15_000).await;
-    send_big(&mut a, &f.peer, 0, 2, 15_000).await;
     a.send(json!({"type": "ping"})).await;
-    let mut seen = Vec::new();
-    loop {
-        let frame = a.recv().await;
-        match frame["type"].as_str().unwrap() {
-            "pong" => break,
-            "peer-left" => seen.push(format!("left {}", frame["peer"].as_str().unwrap())),
-            "error" => {
-                assert_eq!(frame["ref"], "signal", "{frame}");
-                seen.push(format!("error {}", frame["code"].as_str().unwrap()));
-            }
-            other => panic!("unexpected {other}: {frame}"),
-        }
-    }
-    assert_eq!(
-        seen[..2],
-        [format!("left {b_peer}"), format!("left {c_peer}")]
-    );
-    let refused = seen.len() - 2;
-    assert!((1..=2).contains(&refused), "{seen:?}");
-    assert!(
-        seen[2..].iter().all(|s| s == "error overloaded"),
-        "{seen:?}"
-    );
-    let buffered = metric(&server, "signaling_buffered_bytes", "").await;
-    assert!(buffered <= 140_000.0, "buffered {buffered}");
+    assert_eq!(a.expect("peer-left").await["peer"], json!(b_peer));
+    assert_eq!(a.expect("peer-left").await["peer"], json!(c_peer));
+    a.expect("pong").await;
     assert_eq!(
         metric(
             &server,
@@ -166,17 +146,37 @@ async fn over_the_global_buffer_budget_parked_sessions_go_first_then_relays_get_
         .await,
         2.0
     );
+    // D and E hold ≈ 120 KB they have been sent. F's signals need room: those frames go.
+    send_big(&mut a, &f.peer, 0, 2, 15_000).await;
+    a.ping().await;
+    assert_eq!(
+        metric(&server, "signaling_buffer_trims_total", "").await,
+        1.0
+    );
+    let buffered = metric(&server, "signaling_buffered_bytes", "").await;
+    assert!(buffered <= 140_000.0, "buffered {buffered}");
+    for (client, count) in [(&mut d, 4), (&mut e, 4), (&mut f, 2)] {
+        let mut got = Vec::new();
+        while got.len() < count {
+            let frame = client.recv().await;
+            if frame["type"] == "signal" {
+                got.push(frame["data"]["n"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(
+            got,
+            (0..count as u64).collect::<Vec<_>>(),
+            "every signal arrived"
+        );
+    }
     assert_eq!(
         metric(&server, "signaling_errors_total", "overloaded").await,
-        refused as f64
+        0.0
     );
-    // Refusing is not a protocol error: A's connection stays open. B's session is gone: resuming it
-    // starts afresh.
-    a.ping().await;
+    // B's session is gone: resuming it starts afresh.
     let hello = json!({"type": "hello", "v": 1, "name": "B", "resume": b_resume});
     let (_b, welcome) = Client::hello_with(&server, hello).await;
     assert_eq!(welcome["resumed"], false);
-    drop((d, e, f));
 }
 
 #[tokio::test]
