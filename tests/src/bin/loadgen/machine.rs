@@ -64,3 +64,13 @@ pub fn cpu_time(pid: u32) -> Duration {
     // USER_HZ is 100 on every mainstream Linux configuration.
     Duration::from_millis(ticks * 10)
 }
+
+/// The 1-minute load average (other processes on the machine skew latency figures).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned()
+}

@@ -4,10 +4,12 @@
 //!
 //!   cargo build --release -p signaling-server -p p2pchat-tests
 //!   target/release/loadgen all            # idle sessions, relay at 20k/s, max rate sweep
+//!   target/release/loadgen hostile        # attackers vs. honest pairs, server RSS bound
 //!
 //! See docs/performance.md for what each figure means and the numbers measured.
 
 mod client;
+mod hostile;
 mod idle;
 mod machine;
 mod relay;
@@ -65,7 +67,31 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         p99_ms: f64,
     },
-    /// Everything above with the defaults.
+    /// Attackers on other loopback addresses (half-open handshakes, announced big frames, oversized frames,
+    /// floods, sessions parked with full rings) against a server with its default limits, while honest
+    /// pairs relay; reports the server's peak RSS against the bound its limits imply.
+    Hostile {
+        /// Attacker hosts (source addresses 127.0.2.1..) holding half-open handshakes and announced frames.
+        #[arg(long, default_value_t = 8)]
+        handshake_hosts: u8,
+        /// Attacker hosts (the next addresses) making sessions: oversized frames, floods, parked rings, pings.
+        #[arg(long, default_value_t = 16)]
+        session_hosts: u8,
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Total honest signals per second.
+        #[arg(long, default_value_t = 2_000.0)]
+        rate: f64,
+        /// Honest measurement time (the attack runs from `warmup` seconds before it to its end).
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 10)]
+        warmup: u64,
+        /// Seconds to wait after the attack before the last RSS reading (parked sessions end after 30 s).
+        #[arg(long, default_value_t = 35)]
+        settle: u64,
+    },
+    /// Everything above (except hostile) with the defaults.
     All,
 }
 
@@ -108,6 +134,29 @@ fn main() -> Result<()> {
                 seconds,
                 p99_ms,
             } => sweep(&binary, pairs, &rates, seconds, p99_ms).await,
+            Command::Hostile {
+                handshake_hosts,
+                session_hosts,
+                pairs,
+                rate,
+                seconds,
+                warmup,
+                settle,
+            } => {
+                hostile::run(
+                    &binary,
+                    hostile::Options {
+                        handshake_hosts,
+                        session_hosts,
+                        honest_pairs: pairs,
+                        rate,
+                        seconds,
+                        warmup,
+                        settle,
+                    },
+                )
+                .await
+            }
             Command::All => {
                 idle(&binary, 10_000).await?;
                 let server = start(&binary)?;
@@ -186,7 +235,7 @@ async fn sweep(
 
 fn print_relay(r: &RelayReport) {
     println!(
-        "relay: {} pairs, target {:.0}/s, achieved {:.0}/s, relayed {}; lost {} duplicated {} gaps {} misrouted {}; \
+        "relay: {} pairs, target {:.0}/s, achieved {:.0}/s, relayed {}; lost {} (refused {}) duplicated {} gaps {} misrouted {}; \
          latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; server CPU {:.1}% = {:.2} µs/signal; load tool CPU {:.1}%; \
          server RSS {:.1} → {:.1} MiB",
         r.pairs,
@@ -194,6 +243,7 @@ fn print_relay(r: &RelayReport) {
         r.achieved_rate,
         r.relayed,
         r.lost,
+        r.refused,
         r.duplicated,
         r.reordered,
         r.misrouted,

@@ -10,15 +10,43 @@ use anyhow::{Context, Result, bail};
 pub struct ServerProcess {
     child: Child,
     pub port: u16,
+    /// Port of the metrics listener (`--metrics-bind`).
+    pub metrics_port: u16,
     /// Time from spawn until the port accepted a connection.
     pub startup: Duration,
 }
 
 impl ServerProcess {
+    /// Starts the server with the benchmark settings (every client here comes from 127.0.0.1, so the
+    /// per-address limits are off and the global ones raised) plus `extra_args`, which win.
     pub fn start(binary: &PathBuf, extra_args: &[String]) -> Result<ServerProcess> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let benchmark: Vec<String> = [
+            "--max-connections",
+            "100000",
+            "--max-sessions",
+            "100000",
+            "--max-sessions-per-ip",
+            "0",
+            "--max-pending-per-ip",
+            "0",
+        ]
+        .map(String::from)
+        .to_vec();
+        Self::start_with(binary, &benchmark, extra_args)
+    }
+
+    /// Starts the server with its own defaults plus `args` only.
+    pub fn start_with(
+        binary: &PathBuf,
+        args: &[String],
+        extra_args: &[String],
+    ) -> Result<ServerProcess> {
+        let free_port = || -> Result<u16> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        let (port, metrics_port) = (free_port()?, free_port()?);
         let started = Instant::now();
         let child = Command::new(binary)
             .args([
@@ -26,8 +54,10 @@ impl ServerProcess {
                 &format!("127.0.0.1:{port}"),
                 "--ui-dir",
                 "/nonexistent",
+                "--metrics-bind",
+                &format!("127.0.0.1:{metrics_port}"),
             ])
-            .args(["--max-connections", "100000"])
+            .args(args)
             .args(extra_args)
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
@@ -37,6 +67,7 @@ impl ServerProcess {
         let mut server = ServerProcess {
             child,
             port,
+            metrics_port,
             startup: Duration::ZERO,
         };
         loop {
@@ -57,6 +88,24 @@ impl ServerProcess {
 
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// The server's Prometheus text (a plain HTTP/1.0 GET on the metrics listener).
+    pub fn metrics(&self) -> Result<String> {
+        Self::metrics_at(self.metrics_port)
+    }
+
+    /// The Prometheus text of the metrics listener on 127.0.0.1:`port`.
+    pub fn metrics_at(port: u16) -> Result<String> {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+        tcp.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut text = String::new();
+        tcp.read_to_string(&mut text)?;
+        Ok(text
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, body)| body.to_owned()))
     }
 }
 
