@@ -49,6 +49,8 @@ export class Call {
 
   /** Peers we invited and who have not answered. */
   private invited = new Set<string>();
+  /** We rang this call: only the peers we invited (and who did not decline) may join it. */
+  private mine = false;
   /** Peers known to have joined this call id (learned while ringing). */
   private known = new Set<string>();
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
@@ -72,6 +74,7 @@ export class Call {
     const id = uuidv7();
     this.id = id;
     this.phase = 'outgoing';
+    this.mine = true;
     this.invited = new Set(peers);
     this.notice = null;
     // Ring at once; the camera starts while it rings.
@@ -145,11 +148,15 @@ export class Call {
       case 'accept':
         if (data.call !== this.id) return;
         if (this.phase === 'outgoing' || this.phase === 'active') {
+          // Our own call: only someone we invited who has not declined (a decline removes them), never
+          // beyond the cap. Nobody else gets our camera and microphone by knowing the call id.
+          if (this.mine && !this.invited.has(peer)) return;
+          if (!this.participants.includes(peer) && this.participants.length >= MAX_CALL_PEOPLE - 1) return;
           clearTimeout(this.ringTimer);
           this.invited.delete(peer);
           this.phase = 'active';
           this.addParticipant(peer);
-        } else if (this.phase === 'incoming') {
+        } else if (this.phase === 'incoming' && this.known.size < MAX_CALL_PEOPLE - 2) {
           this.known.add(peer);
         }
         return;
@@ -214,6 +221,7 @@ export class Call {
         this.invited.delete(peer);
         this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
         this.invited.clear();
+        this.mine = false;
         this.id = call;
         this.phase = 'active';
         for (const p of this.links.peers()) this.links.signal(p, { kind: 'accept', call });
@@ -319,6 +327,7 @@ export class Call {
     this.localStream = null;
     this.participants = [];
     this.invited.clear();
+    this.mine = false;
     this.known.clear();
     this.meters.clear();
     this.quality = {};

@@ -243,6 +243,31 @@ describe('group calls (mesh)', () => {
     expect(alice.call.notice).toBe('Carol hung up.');
   });
 
+  it('our call takes an accept only from someone we invited who has not declined, up to the cap', async () => {
+    const alice = person('alice', ['bob', 'carol']);
+    await alice.call.start();
+    const call = alice.call.id ?? '';
+    alice.call.onSignal('mallory', { kind: 'accept', call }); // never invited (e.g. joined later)
+    alice.call.onSignal('carol', { kind: 'decline', call });
+    alice.call.onSignal('carol', { kind: 'accept', call }); // after declining
+    expect(alice.call.phase).toBe('outgoing');
+    expect(alice.call.participants).toEqual([]);
+    expect(alice.links.get('mallory')?.live ?? null).toBeNull();
+    expect(alice.links.get('carol')?.live ?? null).toBeNull();
+    alice.call.onSignal('bob', { kind: 'accept', call });
+    alice.call.onSignal('bob', { kind: 'hangup', call });
+    alice.call.onSignal('bob', { kind: 'accept', call }); // back after hanging up: not invited any more
+    expect(alice.call.participants).toEqual([]);
+  });
+
+  it(`an answered call takes at most ${MAX_CALL_PEOPLE} people`, async () => {
+    const bob = person('bob', everyone);
+    bob.call.onSignal('alice', { kind: 'invite', call: 'g', media: ['audio', 'video'] });
+    await bob.call.accept();
+    for (const p of everyone) bob.call.onSignal(p, { kind: 'accept', call: 'g' });
+    expect(bob.call.participants.length).toBe(MAX_CALL_PEOPLE - 1);
+  });
+
   it('everyone declining ends the call; hanging up tells every participant', async () => {
     const alice = person('alice', ['bob', 'carol']);
     await alice.call.start();
