@@ -141,15 +141,24 @@ fn invalid_configuration_exits_2_with_one_clear_line() {
             "TLS",
         ),
     ] {
-        let out = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(args)
             .args(
                 ["--bind", "127.0.0.1:0"]
                     .iter()
                     .filter(|_| args[0] != "--bind"),
             )
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        // A configuration that is wrongly accepted starts serving: stop it instead of waiting forever.
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
