@@ -87,14 +87,21 @@ async fn an_idle_kept_alive_http_connection_is_closed_after_the_handshake_timeou
 
 #[tokio::test]
 async fn pending_connections_are_limited_per_address_and_sessions_free_their_slot() {
-    let server = server(&["--max-pending-per-ip", "3"]).await;
+    // A long handshake timeout: the held sockets must stay pending for the whole test, however slow.
+    let server = server(&[
+        "--max-pending-per-ip",
+        "3",
+        "--handshake-timeout-ms",
+        "60000",
+    ])
+    .await;
     let addr = server.local_addr();
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(tcp_from([127, 0, 0, 2], addr).await);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // The fourth from the same address is closed at once (the handshake timeout is 10 s).
+    // The fourth from the same address is closed at once.
     let mut fourth = tcp_from([127, 0, 0, 2], addr).await;
     assert!(closed_within(&mut fourth, Duration::from_secs(1)).await);
     for tcp in &mut held {
@@ -138,7 +145,7 @@ async fn pending_connections_are_limited_per_address_and_sessions_free_their_slo
 
 #[tokio::test]
 async fn pending_connections_are_limited_overall() {
-    let server = server(&["--max-pending", "2"]).await;
+    let server = server(&["--max-pending", "2", "--handshake-timeout-ms", "60000"]).await;
     let addr = server.local_addr();
     let _a = tcp_from([127, 0, 0, 4], addr).await;
     let _b = tcp_from([127, 0, 0, 5], addr).await;
