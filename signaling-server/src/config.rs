@@ -167,8 +167,9 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
     pub handshake_timeout_ms: u64,
 
-    /// Origin allowed to open `/ws` from a browser, besides the server's own origin and the app's
-    /// (repeatable; `*` allows any). Requests without an Origin header (native clients) are always allowed.
+    /// Origin allowed to open `/ws` from a browser, besides the server's own origin, the app's, and on an
+    /// open server localhost pages (repeatable; `*` allows any). Requests without an Origin header (native
+    /// clients) are always allowed.
     #[arg(
         long = "allowed-origin",
         env = "SIGNALING_ALLOWED_ORIGINS",
