@@ -231,6 +231,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         work.as_ref(),
     ));
     manager.close_all().await;
+    // Leave the room on the way out, so the others see us go now rather than after the server's resume
+    // grace; the connection task needs a moment to write the frame before the process ends.
+    if client.leave(&args.room).is_ok() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     Ok(ok)
 }
 

@@ -94,6 +94,7 @@ export class Room {
       (globalThis as { __p2pchatDebug?: unknown }).__p2pchatDebug = {
         peerConnections: () => [...this.links.values()].map((l) => l.pc),
         signalTrace: () => trace.entries(),
+        presence: () => $state.snapshot(this.presence),
       };
     }
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));

@@ -443,6 +443,10 @@ impl Inner {
     }
 
     async fn emit(&self, event: LinkEvent) {
+        // Link lifecycle is rare and worth a line in the log; messages are not logged.
+        if !matches!(event, LinkEvent::Message { .. }) {
+            tracing::info!(?event, "link");
+        }
         let _ = self.events.send(event).await;
     }
 
