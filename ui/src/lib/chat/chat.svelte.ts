@@ -3,7 +3,7 @@
 // change is also written to the history on disk, which the chat starts from (offline too).
 
 import { describeError, type ChatHistory, type StoredMessage } from '../history';
-import { ackText, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
+import { ackText, clampSentAt, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
 import { Outbox, type DeliveryStatus } from './outbox';
 
 /** How chat reaches peers; implemented by the room over its peer links. */
@@ -105,9 +105,12 @@ export class Chat {
       this.links.send(peer, ackText(message.id));
       if (this.seen.has(message.id)) return;
       this.seen.add(message.id);
-      this.lines.push({ id: message.id, kind: 'text', mine: false, fromName: message.name, body: message.body, sentAt: message.sentAt, status: 'delivered' });
+      // The name is the one the server gave this peer (a message's own `name` could say anyone), and the
+      // sender's clock is not trusted beyond a minute ahead of ours (it would pin the message as newest).
+      const incoming: ChatMessage = { ...message, name: this.links.nameOf(peer), sentAt: clampSentAt(message.sentAt, Date.now()) };
+      this.lines.push({ id: incoming.id, kind: 'text', mine: false, fromName: incoming.name, body: incoming.body, sentAt: incoming.sentAt, status: 'delivered' });
       void this.history
-        ?.saveIncoming(peer, message)
+        ?.saveIncoming(peer, incoming)
         .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
         .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
     }

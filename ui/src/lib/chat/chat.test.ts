@@ -94,4 +94,26 @@ describe('Chat with history', () => {
     second.chat.receive('bob', JSON.stringify({ t: 'msg', id: 'm-bob', body: 'hi Ann', sentAt: 1, name: 'Bob' }));
     expect(second.chat.lines).toHaveLength(2);
   });
+
+  it('shows and stores the name the server gave the sender, not the one the message claims (issue 12, finding 3a)', async () => {
+    const history = new MemoryHistory();
+    const { chat } = setup(history);
+    chat.receive('bob', JSON.stringify({ t: 'msg', id: 'm-fake', body: 'it is me', sentAt: 1, name: 'Alice' }));
+    await settle();
+    expect(chat.lines[0]!.fromName).toBe('Bob');
+    expect(history.rows.get('m-fake')?.sender_name).toBe('Bob');
+  });
+
+  it('clamps a sender time far in the future to a minute ahead, shown and stored (issue 12, finding 3b)', async () => {
+    const history = new MemoryHistory();
+    const { chat } = setup(history);
+    const before = Date.now();
+    chat.receive('bob', JSON.stringify({ t: 'msg', id: 'm-future', body: 'newest forever', sentAt: 9e15, name: 'Bob' }));
+    await settle();
+    const after = Date.now();
+    for (const sentAt of [chat.lines[0]!.sentAt, history.rows.get('m-future')!.sent_at]) {
+      expect(sentAt).toBeGreaterThanOrEqual(before + 60_000);
+      expect(sentAt).toBeLessThanOrEqual(after + 60_000);
+    }
+  });
 });

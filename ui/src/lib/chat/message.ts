@@ -40,6 +40,15 @@ export const ackText = (id: string): string => JSON.stringify({ t: 'ack', id } s
 /** The channel text that tells a peer our new peer id (a fresh signaling session). */
 export const peerIdText = (peer: string): string => JSON.stringify({ t: 'peer-id', peer } satisfies ChannelMessage);
 
+/** How far ahead of our clock a peer's `sentAt` may be; later times are shown (and stored) as now + this. */
+export const MAX_CLOCK_AHEAD_MS = 60_000;
+
+/** A peer's `sentAt` bounded to [0, now + MAX_CLOCK_AHEAD_MS] (its clock drives no ordering beyond that). */
+export function clampSentAt(sentAt: number, now: number): number {
+  if (!Number.isFinite(sentAt) || sentAt < 0) return 0;
+  return Math.min(Math.floor(sentAt), now + MAX_CLOCK_AHEAD_MS);
+}
+
 /** Parses a data-channel payload; anything malformed is ignored rather than trusted. */
 export function parseChannelMessage(data: unknown): ChannelMessage | null {
   if (typeof data !== 'string' || data.length > 64 * 1024) return null;
