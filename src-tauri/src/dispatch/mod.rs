@@ -6,12 +6,17 @@
 use chat_protocol::{ServerFrame, SignalData};
 use serde_json::value::RawValue;
 
-use crate::history::{CallDirection, CallOutcome, History, HistoryError, NewCall, NewMessage};
+use crate::history::{
+    CallDirection, CallOutcome, History, HistoryError, NewCall, NewMessage, now_ms,
+};
 use crate::notify::{self, Alert};
 use p2pchat_core::signaling::{ClientEvent, ConnectionState};
 
 /// Name shown for a peer the app has never seen named.
 const UNKNOWN_PEER: &str = "Someone";
+
+/// How far ahead of this device's clock an incoming message's `sent_at` may be (the UI clamps the same).
+pub const MAX_CLOCK_AHEAD_MS: i64 = 60_000;
 
 /// The window side of the app, as the dispatcher needs it.
 pub trait Ui: Send + Sync + 'static {
@@ -172,8 +177,13 @@ pub async fn outgoing_signal(
 pub async fn save_message(
     history: &History,
     ui: &impl Ui,
-    message: NewMessage,
+    mut message: NewMessage,
 ) -> Result<bool, HistoryError> {
+    if !message.outgoing {
+        // The sender's clock: shown, but never more than a minute ahead of ours, so a far-future time
+        // cannot keep a message (and its conversation) newest and unread.
+        message.sent_at = message.sent_at.min(now_ms() + MAX_CLOCK_AHEAD_MS);
+    }
     let new = history
         .insert_messages(std::slice::from_ref(&message))
         .await?

@@ -198,6 +198,36 @@ async fn incoming_messages_notify_once_unless_muted() {
     );
 }
 
+/// An incoming message's far-future `sent_at` (the sender's clock) is stored as at most a minute ahead of
+/// ours (issue 12, finding 3b); our own messages keep their time.
+#[tokio::test]
+async fn incoming_sent_at_is_clamped_to_a_minute_ahead() {
+    let dir = TempDir::new().unwrap();
+    let h = history(&dir).await;
+    let ui = FakeUi::default();
+    let msg = |id: &str| NewMessage {
+        id: id.into(),
+        room: "team".into(),
+        sender: "pb".into(),
+        sender_name: "Bob".into(),
+        outgoing: false,
+        body: "newest forever".into(),
+        sent_at: 9_000_000_000_000_000,
+    };
+    let before = now_ms();
+    save_message(&h, &ui, msg("m-future")).await.unwrap();
+    let after = now_ms();
+    let stored = h.message("m-future").await.unwrap().unwrap().sent_at;
+    assert!(
+        (before + MAX_CLOCK_AHEAD_MS..=after + MAX_CLOCK_AHEAD_MS).contains(&stored),
+        "stored sent_at {stored}"
+    );
+    let mut past = msg("m-past");
+    past.sent_at = 5;
+    save_message(&h, &ui, past).await.unwrap();
+    assert_eq!(h.message("m-past").await.unwrap().unwrap().sent_at, 5);
+}
+
 /// Without a history (the database could not be opened) frames still reach the UI.
 #[tokio::test]
 async fn frames_reach_the_ui_without_history() {
