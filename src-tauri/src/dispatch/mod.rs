@@ -108,9 +108,13 @@ async fn incoming_signal(
                 alert_user(history, ui, &alert).await?;
             }
         }
-        SignalData::Accept { call } => history.call_answered(&call).await?,
+        // Call control changes only the row of that call with that peer in that room: another member
+        // who learnt the call id cannot answer, decline or end it in our log.
+        SignalData::Accept { call } => history.call_answered(&call, room, from).await?,
         SignalData::Decline { call } => {
-            history.call_ended(&call, CallOutcome::Declined).await?;
+            history
+                .call_ended(&call, room, from, CallOutcome::Declined)
+                .await?;
         }
         SignalData::Cancel { call } | SignalData::Hangup { call } => {
             let Some(record) = history.call(&call).await? else {
@@ -120,7 +124,7 @@ async fn incoming_signal(
                 CallDirection::Incoming => CallOutcome::Missed,
                 CallDirection::Outgoing => CallOutcome::Declined,
             };
-            let ended = history.call_ended(&call, unanswered).await?;
+            let ended = history.call_ended(&call, room, from, unanswered).await?;
             if ended == Some(CallOutcome::Missed) {
                 let alert = Alert::MissedCall {
                     room: record.room,
@@ -160,12 +164,16 @@ pub async fn outgoing_signal(
             };
             history.call_started(&new).await?;
         }
-        SignalData::Accept { call } => history.call_answered(&call).await?,
+        SignalData::Accept { call } => history.call_answered(&call, room, to).await?,
         SignalData::Decline { call } => {
-            history.call_ended(&call, CallOutcome::Declined).await?;
+            history
+                .call_ended(&call, room, to, CallOutcome::Declined)
+                .await?;
         }
         SignalData::Cancel { call } | SignalData::Hangup { call } => {
-            history.call_ended(&call, CallOutcome::Missed).await?;
+            history
+                .call_ended(&call, room, to, CallOutcome::Missed)
+                .await?;
         }
         _ => {}
     }

@@ -133,6 +133,44 @@ async fn answered_call_is_logged_as_answered_without_missed_notification() {
     );
 }
 
+/// Accept, decline, cancel and hangup change a call-log row only when they come from the call's peer in
+/// the call's room (issue 12, finding 3c): another member who learnt the call id cannot touch it.
+#[tokio::test]
+async fn call_control_from_another_peer_or_room_leaves_the_log_alone() {
+    let dir = TempDir::new().unwrap();
+    let h = history(&dir).await;
+    let ui = FakeUi::default();
+    let from = |seq: u64, room: &str, peer: &str, kind: &str| {
+        frame(
+            serde_json::json!({"type": "signal", "seq": seq, "room": room, "from": peer,
+            "data": {"kind": kind, "call": "c9"}}),
+        )
+    };
+    client_event(
+        Some(&h),
+        &ui,
+        signal(
+            2,
+            serde_json::json!({"kind": "invite", "call": "c9", "media": ["audio"]}),
+        ),
+    )
+    .await;
+    let mut seq = 3;
+    for (room, peer) in [("team", "px"), ("other", "pb")] {
+        for kind in ["accept", "decline", "cancel", "hangup"] {
+            client_event(Some(&h), &ui, from(seq, room, peer, kind)).await;
+            seq += 1;
+        }
+    }
+    let call = h.call("c9").await.unwrap().unwrap();
+    assert_eq!((call.answered_at, call.outcome), (None, None), "{call:?}");
+    assert_eq!(ui.titles().len(), 1, "only the ring: {:?}", ui.titles());
+
+    client_event(Some(&h), &ui, from(seq, "team", "pb", "cancel")).await;
+    let call = h.call("c9").await.unwrap().unwrap();
+    assert_eq!(call.outcome, Some(CallOutcome::Missed));
+}
+
 /// Calls placed from this app are logged; the callee declining ends them as declined.
 #[tokio::test]
 async fn outgoing_call_declined_by_peer() {

@@ -150,13 +150,22 @@ impl History {
         Ok(inserted > 0)
     }
 
-    /// Marks a ringing call as answered (connected) now.
-    pub async fn call_answered(&self, id: &str) -> Result<(), HistoryError> {
+    /// Marks a ringing call as answered (connected) now. Only the call's own row: the same `room`, and
+    /// `peer` the one it was logged with (a call id alone is no proof: any room member may have seen it).
+    pub async fn call_answered(
+        &self,
+        id: &str,
+        room: &str,
+        peer: &str,
+    ) -> Result<(), HistoryError> {
         sqlx::query(
-            "UPDATE calls SET answered_at = ?2 WHERE id = ?1 AND answered_at IS NULL AND outcome IS NULL",
+            "UPDATE calls SET answered_at = ?2
+              WHERE id = ?1 AND room = ?3 AND peer = ?4 AND answered_at IS NULL AND outcome IS NULL",
         )
         .bind(id)
         .bind(now_ms())
+        .bind(room)
+        .bind(peer)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -164,22 +173,26 @@ impl History {
 
     /// Ends a call now. An answered call ends as `answered` whatever `unanswered` says; otherwise the
     /// outcome is `unanswered` (missed, declined or failed). Returns the outcome recorded, or `None` if
-    /// the call is unknown or had already ended.
+    /// the call is unknown, had already ended, or is not in `room` with `peer` (as for [`Self::call_answered`]).
     pub async fn call_ended(
         &self,
         id: &str,
+        room: &str,
+        peer: &str,
         unanswered: CallOutcome,
     ) -> Result<Option<CallOutcome>, HistoryError> {
         let outcome: Option<String> = sqlx::query_scalar(
             "UPDATE calls
                 SET ended_at = ?2,
                     outcome = CASE WHEN answered_at IS NOT NULL THEN 'answered' ELSE ?3 END
-              WHERE id = ?1 AND outcome IS NULL
+              WHERE id = ?1 AND room = ?4 AND peer = ?5 AND outcome IS NULL
              RETURNING outcome",
         )
         .bind(id)
         .bind(now_ms())
         .bind(unanswered.as_str())
+        .bind(room)
+        .bind(peer)
         .fetch_optional(self.pool())
         .await?;
         outcome

@@ -430,12 +430,15 @@ async fn call_log_records_outcomes_once() {
         "same invite twice"
     );
     assert_eq!(
-        history.call_ended("c1", CallOutcome::Missed).await.unwrap(),
+        history
+            .call_ended("c1", "team", "p", CallOutcome::Missed)
+            .await
+            .unwrap(),
         Some(CallOutcome::Missed)
     );
     assert_eq!(
         history
-            .call_ended("c1", CallOutcome::Declined)
+            .call_ended("c1", "team", "p", CallOutcome::Declined)
             .await
             .unwrap(),
         None,
@@ -443,10 +446,13 @@ async fn call_log_records_outcomes_once() {
     );
 
     history.call_started(&call("c2")).await.unwrap();
-    history.call_answered("c2").await.unwrap();
+    history.call_answered("c2", "team", "p").await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
-        history.call_ended("c2", CallOutcome::Missed).await.unwrap(),
+        history
+            .call_ended("c2", "team", "p", CallOutcome::Missed)
+            .await
+            .unwrap(),
         Some(CallOutcome::Answered)
     );
 
