@@ -15,6 +15,14 @@ use p2pchat_core::signaling::{ClientEvent, ConnectionState};
 /// Name shown for a peer the app has never seen named.
 const UNKNOWN_PEER: &str = "Someone";
 
+/// Invites from one peer are coalesced over this window: while one rings in a room no other is logged
+/// there, and at most [`MAX_INVITES_PER_WINDOW`] are logged (and notified) in all rooms together. Twice
+/// the UI's 30 s ring timeout, so a ring whose cancel was lost stops blocking new invites after it.
+pub const INVITE_WINDOW_MS: i64 = 60_000;
+/// Incoming calls logged per peer per [`INVITE_WINDOW_MS`]; a flood of new invite ids beyond it raises
+/// no call-log row and no notification (the UI still gets every frame).
+pub const MAX_INVITES_PER_WINDOW: u32 = 3;
+
 /// How far ahead of this device's clock an incoming message's `sent_at` may be (the UI clamps the same).
 pub const MAX_CLOCK_AHEAD_MS: i64 = 60_000;
 
@@ -89,6 +97,13 @@ async fn incoming_signal(
     };
     match signal {
         SignalData::Invite { call, media } => {
+            let (recent, ringing) = history
+                .recent_incoming_calls(room, from, now_ms() - INVITE_WINDOW_MS)
+                .await?;
+            if ringing || recent >= MAX_INVITES_PER_WINDOW {
+                tracing::debug!(room, from, recent, ringing, "invite coalesced");
+                return Ok(());
+            }
             let new = NewCall {
                 id: call,
                 room: room.to_owned(),

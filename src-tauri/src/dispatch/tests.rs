@@ -171,6 +171,79 @@ async fn call_control_from_another_peer_or_room_leaves_the_log_alone() {
     assert_eq!(call.outcome, Some(CallOutcome::Missed));
 }
 
+/// A flood of new invite ids from one peer (issue 12, finding 3d): while one rings in a room the others
+/// log nothing and notify nothing; invites that cancel and ring again are limited per peer over all rooms.
+#[tokio::test]
+async fn invite_flood_from_one_peer_is_coalesced() {
+    let dir = TempDir::new().unwrap();
+    let h = history(&dir).await;
+    let ui = FakeUi::default();
+    let send = |seq: u64, room: &str, peer: &str, data: serde_json::Value| {
+        frame(
+            serde_json::json!({"type": "signal", "seq": seq, "room": room, "from": peer, "data": data}),
+        )
+    };
+    let invite = |id: String| serde_json::json!({"kind": "invite", "call": id, "media": ["audio"]});
+    let mut seq = 1;
+    for i in 0..50 {
+        client_event(
+            Some(&h),
+            &ui,
+            send(seq, "team", "pb", invite(format!("flood-{i}"))),
+        )
+        .await;
+        seq += 1;
+    }
+    assert_eq!(h.call_log(None, 100).await.unwrap().len(), 1);
+    assert_eq!(ui.titles().len(), 1, "{:?}", ui.titles());
+
+    // Ring, cancel, ring again: limited to MAX_INVITES_PER_WINDOW rings per peer, whatever the room.
+    for i in 0..10 {
+        let id = format!("again-{i}");
+        let room = if i % 2 == 0 { "team" } else { "other" };
+        client_event(
+            Some(&h),
+            &ui,
+            send(
+                seq,
+                "team",
+                "pb",
+                serde_json::json!({"kind": "cancel", "call": "flood-0"}),
+            ),
+        )
+        .await;
+        client_event(Some(&h), &ui, send(seq + 1, room, "pb", invite(id.clone()))).await;
+        client_event(
+            Some(&h),
+            &ui,
+            send(
+                seq + 2,
+                room,
+                "pb",
+                serde_json::json!({"kind": "cancel", "call": id}),
+            ),
+        )
+        .await;
+        seq += 3;
+    }
+    let log = h.call_log(None, 100).await.unwrap();
+    assert_eq!(log.len(), MAX_INVITES_PER_WINDOW as usize, "{log:?}");
+    assert!(
+        ui.titles().len() <= 2 * MAX_INVITES_PER_WINDOW as usize,
+        "{:?}",
+        ui.titles()
+    );
+
+    // Another peer still rings.
+    client_event(
+        Some(&h),
+        &ui,
+        send(seq, "team", "pc", invite("from-carol".into())),
+    )
+    .await;
+    assert!(h.call("from-carol").await.unwrap().is_some());
+}
+
 /// Calls placed from this app are logged; the callee declining ends them as declined.
 #[tokio::test]
 async fn outgoing_call_declined_by_peer() {

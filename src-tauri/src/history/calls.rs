@@ -200,6 +200,28 @@ impl History {
             .transpose()
     }
 
+    /// Incoming calls from `peer` started at or after `since` (ms): how many (in any room), and whether one
+    /// in `room` is still ringing (neither answered nor ended).
+    pub async fn recent_incoming_calls(
+        &self,
+        room: &str,
+        peer: &str,
+        since: i64,
+    ) -> Result<(u32, bool), HistoryError> {
+        let (count, ringing): (i64, bool) = sqlx::query_as(
+            "SELECT COUNT(*),
+                    COALESCE(MAX(room = ?1 AND answered_at IS NULL AND outcome IS NULL), 0)
+               FROM calls
+              WHERE started_at >= ?3 AND peer = ?2 AND direction = 'incoming'",
+        )
+        .bind(room)
+        .bind(peer)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((u32::try_from(count).unwrap_or(u32::MAX), ringing))
+    }
+
     /// One call by id.
     pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, HistoryError> {
         Ok(sqlx::query_as(
