@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, expect_close, get_url, http_get, metric, metrics_text, server};
+use common::{Client, expect_close, get_url, http_get, metric, metrics_text, server, ui_server};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_signaling-server");
@@ -56,22 +56,14 @@ async fn serves_the_built_ui_or_a_placeholder() {
     assert_eq!(status, 200);
     assert!(body.contains("web UI is not built"));
 
-    let dir = std::env::temp_dir().join(format!("signaling-ui-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("assets")).unwrap();
-    std::fs::write(
-        dir.join("index.html"),
-        "<!doctype html><title>p2pchat</title>",
+    let (ui, dir) = ui_server(
+        "ui",
+        &[
+            ("index.html", "<!doctype html><title>p2pchat</title>"),
+            ("assets/app.js", "console.log(1)"),
+        ],
     )
-    .unwrap();
-    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
-    let config = signaling_server::Config::from_args([
-        "--bind",
-        "127.0.0.1:0",
-        "--ui-dir",
-        dir.to_str().unwrap(),
-    ])
-    .unwrap();
-    let ui = signaling_server::start(config).await.unwrap();
+    .await;
     assert_eq!(
         http_get(&ui, "/").await,
         (200, "<!doctype html><title>p2pchat</title>".into())
@@ -209,30 +201,7 @@ fn help_documents_every_flag() {
 
 #[tokio::test]
 async fn binary_serves_and_exits_0_on_sigterm() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = Command::new(BIN)
-        .args([
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--ui-dir",
-            "/nonexistent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    while reqwest::get(&url).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (mut child, port) = spawn_server(&[], &[]).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, metric, server};
+use common::{Client, metric, server, ui_server};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -71,21 +71,11 @@ async fn pages_of_other_origins_cannot_open_the_websocket() {
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
-    let dir = std::env::temp_dir().join(format!("signaling-headers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("index.html"),
-        "<!doctype html><title>p2pchat</title>",
+    let (ui, dir) = ui_server(
+        "headers",
+        &[("index.html", "<!doctype html><title>p2pchat</title>")],
     )
-    .unwrap();
-    let config = signaling_server::Config::from_args([
-        "--bind",
-        "127.0.0.1:0",
-        "--ui-dir",
-        dir.to_str().unwrap(),
-    ])
-    .unwrap();
-    let ui = signaling_server::start(config).await.unwrap();
+    .await;
     let client = reqwest::Client::new();
     for (path, origin, status) in [
         ("/", None, 200),

@@ -2,6 +2,7 @@
 //! clients speaking the protocol.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +31,23 @@ pub async fn server(args: &[&str]) -> RunningServer {
     signaling_server::start(Config::from_args(all).expect("valid test flags"))
         .await
         .expect("server starts")
+}
+
+/// A server whose web UI is `files` (path, content) in a fresh temporary folder named after `name`; the
+/// folder is returned for the test to remove.
+pub async fn ui_server(name: &str, files: &[(&str, &str)]) -> (RunningServer, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("signaling-{name}-{}", std::process::id()));
+    for (path, content) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("a file in the folder")).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let path = dir.to_str().expect("a UTF-8 temporary path");
+    let args = ["--bind", "127.0.0.1:0", "--ui-dir", path];
+    let server = signaling_server::start(Config::from_args(args).expect("valid test flags"))
+        .await
+        .expect("server starts");
+    (server, dir)
 }
 
 pub struct Client {
