@@ -6,7 +6,7 @@ import type { ServerFrame, SignalData } from './protocol.gen';
 import type { PeerLinkEvents } from './call/peer';
 import { peerIdText } from './chat/message';
 import { Room } from './room.svelte';
-import { Listeners, type ConnectionState, type Transport } from './transport/types';
+import { FakeTransport } from './transport/testing';
 
 const fakes = vi.hoisted(() => ({ links: [] as Array<{ events: PeerLinkEvents; sent: string[]; closed: boolean }> }));
 
@@ -29,22 +29,6 @@ vi.mock('./call/peer', () => ({
     clearLocalMedia() {}
   },
 }));
-
-class FakeTransport implements Transport {
-  readonly frames = new Listeners<ServerFrame>();
-  readonly states = new Listeners<ConnectionState>();
-  connect() {}
-  join() {}
-  leave() {}
-  signal() {}
-  onFrame(listener: (frame: ServerFrame) => void) {
-    return this.frames.add(listener);
-  }
-  onState(listener: (state: ConnectionState) => void) {
-    return this.states.add(listener);
-  }
-  close() {}
-}
 
 let seq = 0;
 function enter() {

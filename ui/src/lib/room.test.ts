@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ServerFrame, SignalData } from './protocol.gen';
 import { Room } from './room.svelte';
 import type { FallbackEvents } from './transport/fallback';
-import { Listeners, type ConnectionState, type Transport } from './transport/types';
+import { FakeTransport } from './transport/testing';
 
 /** The backend's channels as FallbackLinks reports them; the test opens and closes them. */
 const backend = vi.hoisted(() => ({
@@ -30,25 +30,6 @@ vi.mock('./transport/fallback', () => ({
     close() {}
   },
 }));
-
-class FakeTransport implements Transport {
-  readonly frames = new Listeners<ServerFrame>();
-  readonly states = new Listeners<ConnectionState>();
-  readonly signals: Array<{ to: string; data: SignalData }> = [];
-  connect() {}
-  join() {}
-  leave() {}
-  signal(_room: string, to: string, data: SignalData) {
-    this.signals.push({ to, data });
-  }
-  onFrame(listener: (frame: ServerFrame) => void) {
-    return this.frames.add(listener);
-  }
-  onState(listener: (state: ConnectionState) => void) {
-    return this.states.add(listener);
-  }
-  close() {}
-}
 
 let seq = 0;
 const frame = (f: Record<string, unknown>) => ({ seq: ++seq, room: 'team', ...f }) as unknown as ServerFrame;
