@@ -2,7 +2,7 @@
 // the app can talk to is listed, also when the server has not (yet) said they are here, e.g. a room opened
 // while signaling is down, or a person whose new session the server has not announced.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ServerFrame, SignalData } from './protocol.gen';
+import type { ServerFrame } from './protocol.gen';
 import { Room } from './room.svelte';
 import type { FallbackEvents } from './transport/fallback';
 import { FakeTransport } from './transport/testing';
