@@ -274,24 +274,7 @@ pub async fn run(binary: &std::path::PathBuf, options: Options) -> Result<()> {
         settled_rss as f64 / 1024.0,
         settled_buffered / 1048576.0
     );
-    println!(
-        "honest: {} pairs, target {:.0}/s, achieved {:.0}/s, relayed {}; lost {} (refused {}) duplicated {} gaps {} misrouted {}; \
-         latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; server CPU {:.0}%, load tool CPU {:.0}%",
-        report.pairs,
-        report.target_rate,
-        report.achieved_rate,
-        report.relayed,
-        report.lost,
-        report.refused,
-        report.duplicated,
-        report.reordered,
-        report.misrouted,
-        report.p50_us as f64 / 1e3,
-        report.p99_us as f64 / 1e3,
-        report.max_us as f64 / 1e3,
-        report.server_cpu_percent,
-        report.tool_cpu_percent,
-    );
+    println!("honest: {report}");
     Ok(())
 }
 

@@ -38,6 +38,32 @@ pub struct RelayReport {
     pub rss_end_kib: u64,
 }
 
+/// One line of what the relay did: pairs, rates, losses, latency, CPU (the callers add memory).
+impl std::fmt::Display for RelayReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} pairs, target {:.0}/s, achieved {:.0}/s, relayed {}; lost {} (refused {}) duplicated {} gaps {} misrouted {}; \
+             latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms; server CPU {:.1}% = {:.2} µs/signal; load tool CPU {:.1}%",
+            self.pairs,
+            self.target_rate,
+            self.achieved_rate,
+            self.relayed,
+            self.lost,
+            self.refused,
+            self.duplicated,
+            self.reordered,
+            self.misrouted,
+            self.p50_us as f64 / 1e3,
+            self.p99_us as f64 / 1e3,
+            self.max_us as f64 / 1e3,
+            self.server_cpu_percent,
+            self.server_cpu_us_per_signal,
+            self.tool_cpu_percent,
+        )
+    }
+}
+
 /// What one client saw.
 struct ClientResult {
     sent: u64,
