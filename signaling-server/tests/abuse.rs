@@ -42,7 +42,7 @@ async fn malformed_and_unknown_frames_get_bad_request_and_keep_the_connection() 
     );
 }
 
-/// Issue 12, finding 6: the socket never buffers more than the frame limit. A frame above it closes the
+/// The socket never buffers more than the frame limit. A frame above it closes the
 /// connection with 1009 as soon as its header announces the size, before hello as after it; the old hard
 /// cap of max(4 × limit, 1 MiB) answered `too_large` and buffered the whole frame.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Protects the server from connections that never become sessions (issue 12, finding 6): a slow or
+//! Protects the server from connections that never become sessions: a slow or
 //! silent handshake is cut at the handshake timeout, idle HTTP connections do not linger, and connections
 //! that are not sessions yet are limited per address and overall, so half-open sockets cannot pile up.
 //! Clients bind other loopback addresses (127.0.0.x) to act as different hosts.

@@ -20,7 +20,7 @@ async fn health_readiness_and_metrics_answer() {
     let (mut a, _) = Client::hello(&server, "A").await;
     a.join("r").await;
     a.ping().await;
-    // Issue 12, finding 10: the public listener does not expose metrics; --metrics-bind does.
+    // The public listener does not expose metrics; --metrics-bind does.
     assert_eq!(http_get(&server, "/metrics").await.0, 404);
     let metrics_url = server.metrics_url().unwrap();
     assert_eq!(get_url(&format!("{metrics_url}/healthz")).await.0, 200);
@@ -101,7 +101,7 @@ fn invalid_configuration_exits_2_with_one_clear_line() {
         (&["--turn-url", "turn:x:3478"][..], "--turn-secret"),
         (&["--bind", "not-an-address"][..], "--bind"),
         (&["--max-frame-bytes", "12"][..], "--max-frame-bytes"),
-        // Issue 12, finding 10: short secrets, and TURN credentials for anyone, are refused.
+        // Short secrets, and TURN credentials for anyone, are refused.
         (
             &["--auth-secret", "only-16-bytes!!!"][..],
             "--auth-secret must be at least 32 bytes",
@@ -263,7 +263,7 @@ fn stop(child: std::process::Child) -> String {
     )
 }
 
-/// Issue 12, finding 10: secrets can come from a file or the environment instead of the command line
+/// Secrets can come from a file or the environment instead of the command line
 /// (where `ps` shows them; the server warns when one does); open TURN needs its flag and is warned about.
 #[tokio::test]
 async fn secrets_come_from_files_or_the_environment_and_unsafe_choices_are_logged() {

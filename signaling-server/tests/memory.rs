@@ -1,4 +1,4 @@
-//! Protects the server's memory (issue 12, finding 5): a session's resume ring is bounded in bytes, all
+//! Protects the server's memory: a session's resume ring is bounded in bytes, all
 //! rings together stay under a global budget (sessions waiting in their grace period give way first, then
 //! relays are refused with `overloaded`), and sessions, parked ones included, are limited overall, per
 //! address and per user. Clients bind other loopback addresses (127.0.0.x) to act as different hosts.

@@ -151,7 +151,7 @@ async fn a_long_absence_replays_the_last_256_frames_and_shows_the_gap() {
     b.expect_silence(Duration::from_millis(100)).await;
 }
 
-/// Issue 12, finding 8: a session id alone must not resume a session. Without the resume token of its
+/// A session id alone must not resume a session. Without the resume token of its
 /// latest `welcome` a `hello` gets a fresh session, and the owner keeps its connection, its rooms and its
 /// frames; the server used to hand the session (and its replay) to whoever named its id.
 #[tokio::test]

@@ -212,7 +212,7 @@ fn ann(token: String, resume: Option<Value>) -> Value {
     hello
 }
 
-/// Issue 12, finding 7: the token presented at resume is the one that counts. Ann's session started with
+/// The token presented at resume is the one that counts. Ann's session started with
 /// a token for two rooms; she resumes with one that allows only the room she is in: the resume works and
 /// joining the other room is now refused (it used to keep the first token's rooms forever).
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Protects browser users (issue 12, finding 9): a web page of another site cannot open `/ws` through a
+//! Protects browser users: a web page of another site cannot open `/ws` through a
 //! visitor's browser, and every response carries the headers that keep the UI from being framed, sniffed
 //! or leaking its address.
 

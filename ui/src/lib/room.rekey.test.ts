@@ -1,4 +1,4 @@
-// Re-keying a peer link on a `peer-id` message (issue 12, finding 1): only a link whose old id the server
+// Re-keying a peer link on a `peer-id` message: only a link whose old id the server
 // no longer lists may move to an id that the server lists and that has no link of its own, exactly as the
 // app's native links do (core/src/links). PeerLink is replaced by a fake that records what is sent on it.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';

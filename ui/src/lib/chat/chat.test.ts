@@ -95,7 +95,7 @@ describe('Chat with history', () => {
     expect(second.chat.lines).toHaveLength(2);
   });
 
-  it('shows and stores the name the server gave the sender, not the one the message claims (issue 12, finding 3a)', async () => {
+  it('shows and stores the name the server gave the sender, not the one the message claims', async () => {
     const history = new MemoryHistory();
     const { chat } = setup(history);
     chat.receive('bob', JSON.stringify({ t: 'msg', id: 'm-fake', body: 'it is me', sentAt: 1, name: 'Alice' }));
@@ -104,7 +104,7 @@ describe('Chat with history', () => {
     expect(history.rows.get('m-fake')?.sender_name).toBe('Bob');
   });
 
-  it('clamps a sender time far in the future to a minute ahead, shown and stored (issue 12, finding 3b)', async () => {
+  it('clamps a sender time far in the future to a minute ahead, shown and stored', async () => {
     const history = new MemoryHistory();
     const { chat } = setup(history);
     const before = Date.now();
