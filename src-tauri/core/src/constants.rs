@@ -16,5 +16,8 @@ pub const REKEY_CLAIM_TTL: Duration = Duration::from_secs(60);
 /// Remote ICE candidates a link keeps while they cannot be applied yet (no remote description, or
 /// after an ignored colliding offer); a peer sends a handful per negotiation, more are dropped.
 pub const MAX_HELD_CANDIDATES: usize = 64;
+/// How far ahead of the receiver's clock a chat message's sender time may be: later times are clamped
+/// to it, so a peer's clock cannot keep a message newest and unread.
+pub const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(60);
 /// Label of the chat data channel, which the side that initiates a link opens in-band (DCEP).
 pub const CHAT_CHANNEL_LABEL: &str = "chat";

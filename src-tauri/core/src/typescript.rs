@@ -36,6 +36,10 @@ pub fn generate() -> String {
         ),
         ("REKEY_WAIT_MS", ms(constants::REKEY_WAIT).to_string()),
         (
+            "MAX_CLOCK_AHEAD_MS",
+            ms(constants::MAX_CLOCK_AHEAD).to_string(),
+        ),
+        (
             "REKEY_CLAIM_TTL_MS",
             ms(constants::REKEY_CLAIM_TTL).to_string(),
         ),

@@ -23,8 +23,8 @@ pub const INVITE_WINDOW_MS: i64 = 60_000;
 /// no call-log row and no notification (the UI still gets every frame).
 pub const MAX_INVITES_PER_WINDOW: u32 = 3;
 
-/// How far ahead of this device's clock an incoming message's `sent_at` may be (the UI clamps the same).
-pub const MAX_CLOCK_AHEAD_MS: i64 = 60_000;
+/// How far ahead of this device's clock an incoming message's `sent_at` may be (shared with the UI).
+pub const MAX_CLOCK_AHEAD_MS: i64 = p2pchat_core::constants::MAX_CLOCK_AHEAD.as_millis() as i64;
 
 /// The window side of the app, as the dispatcher needs it.
 pub trait Ui: Send + Sync + 'static {

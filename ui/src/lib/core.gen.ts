@@ -10,6 +10,7 @@ export type ConnectionState = "connecting" | "connected" | "reconnecting" | "off
 export const MAX_ICE_RESTARTS = 3;
 export const DISCONNECTED_GRACE_MS = 2000;
 export const REKEY_WAIT_MS = 1500;
+export const MAX_CLOCK_AHEAD_MS = 60000;
 export const REKEY_CLAIM_TTL_MS = 60000;
 export const MAX_HELD_CANDIDATES = 64;
 export const CHAT_CHANNEL_LABEL = "chat";

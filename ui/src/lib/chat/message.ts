@@ -1,7 +1,7 @@
 // Chat messages as the UI shows them, and the rules for what a person may send.
 
 import { v7 as uuidv7 } from 'uuid';
-import type { ChannelMessage } from '../core.gen';
+import { MAX_CLOCK_AHEAD_MS, type ChannelMessage } from '../core.gen';
 import { MAX_NAME_CHARS } from '../protocol.gen';
 import type { DeliveryStatus } from './outbox';
 
@@ -39,9 +39,6 @@ export function newChatMessage(body: string, name: string, now = Date.now()): Ch
 export const ackText = (id: string): string => JSON.stringify({ t: 'ack', id } satisfies ChannelMessage);
 /** The channel text that tells a peer our new peer id (a fresh signaling session). */
 export const peerIdText = (peer: string): string => JSON.stringify({ t: 'peer-id', peer } satisfies ChannelMessage);
-
-/** How far ahead of our clock a peer's `sentAt` may be; later times are shown (and stored) as now + this. */
-export const MAX_CLOCK_AHEAD_MS = 60_000;
 
 /** A peer's `sentAt` bounded to [0, now + MAX_CLOCK_AHEAD_MS] (its clock drives no ordering beyond that). */
 export function clampSentAt(sentAt: number, now: number): number {
