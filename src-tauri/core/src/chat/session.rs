@@ -26,6 +26,10 @@ pub enum Received {
     Acked { id: String, first: bool },
     /// The peer's signaling session has a new id (the link manager re-keys the link).
     PeerId { peer: String },
+    /// The peer has seen our messages `ids` (a read receipt).
+    Read { ids: Vec<String> },
+    /// The peer started (`on`) or stopped typing.
+    Typing { on: bool },
     /// Not one of our messages.
     Other,
 }
@@ -117,6 +121,8 @@ impl ChatSession {
                 Received::Acked { id, first }
             }
             Some(ChannelMessage::PeerId { peer }) => Received::PeerId { peer },
+            Some(ChannelMessage::Read { ids }) => Received::Read { ids },
+            Some(ChannelMessage::Typing { on }) => Received::Typing { on },
             None => Received::Other,
         }
     }

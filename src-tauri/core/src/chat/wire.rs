@@ -21,6 +21,10 @@ pub enum ChannelMessage {
     Ack { id: String },
     /// The sender's signaling session has a new peer id (after a server restart).
     PeerId { peer: String },
+    /// The sender has seen (shown to its user) our messages `ids`. Optional: a client may never send it.
+    Read { ids: Vec<String> },
+    /// The sender started (`on`) or stopped typing a message to us. Optional, like `Read`.
+    Typing { on: bool },
 }
 
 impl ChannelMessage {
@@ -42,6 +46,11 @@ impl ChannelMessage {
     /// The receipt for message `id`.
     pub fn ack(id: &str) -> ChannelMessage {
         ChannelMessage::Ack { id: id.to_owned() }
+    }
+
+    /// The read receipt for messages `ids`.
+    pub fn read(ids: &[String]) -> ChannelMessage {
+        ChannelMessage::Read { ids: ids.to_vec() }
     }
 
     /// The JSON text sent on the channel.
@@ -85,6 +94,16 @@ mod tests {
         assert_eq!(
             ChannelMessage::Ack { id: "x".into() }.to_text(),
             r#"{"t":"ack","id":"x"}"#
+        );
+        assert_eq!(
+            ChannelMessage::parse(r#"{"t":"read","ids":["a","b"]}"#),
+            Some(ChannelMessage::Read {
+                ids: vec!["a".into(), "b".into()]
+            })
+        );
+        assert_eq!(
+            ChannelMessage::Typing { on: true }.to_text(),
+            r#"{"t":"typing","on":true}"#
         );
         assert_eq!(ChannelMessage::parse("not json"), None);
         assert_eq!(ChannelMessage::parse(r#"{"t":"other"}"#), None);
