@@ -1,7 +1,8 @@
 //! `p2pchat-peer`: a headless chat peer. It joins a room through the signaling server with the app's
 //! own signaling client and chats over the native data-channel fallback (webrtc-rs), speaking the web
 //! UI's chat wire format, so browsers and apps in the room see an ordinary person. It acks every
-//! message it receives and prints what happens as JSON lines on stdout; lines typed on stdin are sent
+//! message it receives (and, unless `--quiet`, sends a read receipt for each one it prints), and
+//! prints what happens as JSON lines on stdout (receipts and typing as `read` and `typing`); lines typed on stdin are sent
 //! as chat messages. Flags drive tests and benchmarks: `--send N --size BYTES` (N messages to the first
 //! peer whose channel opens, each waiting for send-buffer room), `--ping N` (round trips one at a
 //! time), `--expect N` (stop after receiving N messages). See docs/fallback.md.
@@ -176,8 +177,12 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         order.see(&body);
                         if !args.quiet {
                             emit(json!({"event": "msg", "peer": peer, "id": id, "name": name, "body": body, "sentAt": sent_at}));
+                            // Printed is seen: the sender's ✓✓ turns to "read".
+                            let _ = acks.send((peer.clone(), ChannelMessage::read(&[id]).to_text())).await;
                         }
                     }
+                    Received::Read { ids } => emit(json!({"event": "read", "peer": peer, "ids": ids})),
+                    Received::Typing { on } => emit(json!({"event": "typing", "peer": peer, "on": on})),
                     Received::New { ack, .. } | Received::Duplicate { ack } => {
                         let _ = acks.send((peer.clone(), ack)).await;
                     }
