@@ -159,8 +159,12 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 }
             }
             Some(event) = events.recv() => match event {
-                LinkEvent::Open { peer, .. } => {
+                LinkEvent::Open { peer, safety, .. } => {
                     emit(json!({"event": "open", "peer": peer}));
+                    // The code the person on the other end sees for us (docs/security.md).
+                    if let Some(code) = safety {
+                        emit(json!({"event": "safety", "peer": peer, "code": code}));
+                    }
                     for text in chat.unacked_for(&peer) {
                         let _ = manager.send(&args.room, &peer, &text).await;
                     }

@@ -52,6 +52,8 @@ pub(super) struct Shared {
     /// Whether the link counts as open: set with the first open channel, cleared by whoever reports
     /// `Closed` (the last channel's reader, or the manager removing the link).
     pub open: AtomicBool,
+    /// The connection, once built: its descriptions give the link's safety code.
+    pub pc: std::sync::OnceLock<Arc<dyn PeerConnection>>,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Link {
         let shared = Arc::new(Shared {
             channels: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
+            pc: std::sync::OnceLock::new(),
         });
         let task = LinkTask {
             inner,
@@ -184,7 +187,10 @@ impl LinkTask {
             Ok::<_, Error>(pc)
         };
         let pc = match started.await {
-            Ok(pc) => pc,
+            Ok(pc) => {
+                let _ = self.shared.pc.set(pc.clone());
+                pc
+            }
             Err(err) => {
                 self.give_up(format!("cannot start WebRTC: {err}")).await;
                 return;
@@ -520,7 +526,8 @@ async fn read_channel(
                 shared.set_open(&channel, true);
                 if !shared.open.swap(true, Ordering::AcqRel) {
                     let room = room.clone();
-                    inner.emit(LinkEvent::Open { room, peer }).await;
+                    let safety = shared.safety_code().await;
+                    inner.emit(LinkEvent::Open { room, peer, safety }).await;
                 }
             }
             DataChannelEvent::OnMessage(message) if message.is_string => {

@@ -7,6 +7,7 @@
 
 pub mod gate;
 mod link;
+pub mod safety;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,10 +29,12 @@ pub const DEFAULT_SEND_BUFFER: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum LinkEvent {
-    /// The chat channel to `peer` is open: flush what it has not acked.
+    /// The chat channel to `peer` is open: flush what it has not acked. `safety` is the link's
+    /// safety code (see [`safety`]), for the person to compare with the peer's.
     Open {
         room: String,
         peer: String,
+        safety: Option<String>,
     },
     /// A text message from `peer` (chat wire JSON; `peer-id` ones too, after which `Rekeyed` follows).
     Message {

@@ -1,0 +1,141 @@
+//! Safety codes: a short number derived from both DTLS certificate fingerprints of one peer connection,
+//! the same at both ends, that two people compare by voice. The signaling server relays the SDP that
+//! carries the fingerprints, so it could swap them and sit in the middle of a link; it cannot make both
+//! ends show the same code (docs/security.md, Safety codes). The web UI derives the same code
+//! (ui/src/lib/safety.ts); both run the cases in tests/vectors/safety.json.
+
+use sha2::{Digest, Sha256};
+
+use super::LinkManager;
+use super::link::Shared;
+
+/// Input prefix, so the digest means nothing outside this use (and a new scheme can change it).
+const DOMAIN: &str = "p2pchat-safety-v1\n";
+/// Groups of [`DIGITS`] digits: 4 × 5 ≈ 66 bits. A server in the middle that sees both ends'
+/// fingerprints before choosing its own needs ≈ 2^33 certificates per side for a collision.
+const GROUPS: usize = 4;
+const DIGITS: u32 = 5;
+/// Digest bytes per group: 40 bits, so the reduction mod 10^5 is uniform to within 10^-7.
+const GROUP_BYTES: usize = 5;
+
+/// The DTLS certificate fingerprint `sdp` announces, normalised as `sha-256 AB:CD:…` (algorithm lower
+/// case, hex upper case): the sha-256 line if there is one, else the first well-formed one.
+pub fn fingerprint_of(sdp: &str) -> Option<String> {
+    let found: Vec<String> = sdp
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("a=fingerprint:"))
+        .filter_map(normalise)
+        .collect();
+    found
+        .iter()
+        .find(|f| f.starts_with("sha-256 "))
+        .or_else(|| found.first())
+        .cloned()
+}
+
+fn normalise(value: &str) -> Option<String> {
+    let (algorithm, hex) = value.trim().split_once(' ')?;
+    let hex = hex.trim();
+    let well_formed = !algorithm.is_empty()
+        && hex
+            .split(':')
+            .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+    well_formed.then(|| {
+        format!(
+            "{} {}",
+            algorithm.to_ascii_lowercase(),
+            hex.to_ascii_uppercase()
+        )
+    })
+}
+
+/// The code of a connection whose ends announce fingerprints `a` and `b`, in either order.
+pub fn code_of_fingerprints(a: &str, b: &str) -> String {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let digest = Sha256::digest(format!("{DOMAIN}{lo}\n{hi}").as_bytes());
+    let modulus = 10u64.pow(DIGITS);
+    digest
+        .chunks(GROUP_BYTES)
+        .take(GROUPS)
+        .map(|group| {
+            let n = group.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+            format!("{:0width$}", n % modulus, width = DIGITS as usize)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The code of a connection from its local and remote session descriptions; `None` if either lacks
+/// a fingerprint.
+pub fn code(local_sdp: &str, remote_sdp: &str) -> Option<String> {
+    Some(code_of_fingerprints(
+        &fingerprint_of(local_sdp)?,
+        &fingerprint_of(remote_sdp)?,
+    ))
+}
+
+impl Shared {
+    /// The link's code once both descriptions are set. DTLS checks the remote certificate against the
+    /// remote description's fingerprint, so on a connected link this is what the two ends really use.
+    pub(super) async fn safety_code(&self) -> Option<String> {
+        let pc = self.pc.get()?;
+        let local = pc.local_description().await?;
+        let remote = pc.remote_description().await?;
+        code(&local.sdp, &remote.sdp)
+    }
+}
+
+impl LinkManager {
+    /// The safety code of the link to `peer` in `room`, once it is connected.
+    pub async fn safety_code(&self, room: &str, peer: &str) -> Option<String> {
+        let shared = {
+            let state = self.inner.state();
+            state.rooms.get(room)?.links.get(peer)?.shared.clone()
+        };
+        shared.safety_code().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../tests/vectors/safety.json")).unwrap()
+    }
+
+    /// The cases shared with the web UI (tests/vectors/safety.json): the same fingerprint is read.
+    #[test]
+    fn reads_fingerprints_as_the_shared_vectors_say() {
+        for case in vectors()["fingerprints"].as_array().unwrap() {
+            let sdp = case["sdp"].as_str().unwrap();
+            let expected = case["fingerprint"].as_str().map(str::to_owned);
+            assert_eq!(fingerprint_of(sdp), expected, "{}", case["name"]);
+        }
+    }
+
+    /// ... and the same code derived, identical at both ends, different with a third party between.
+    #[test]
+    fn derives_codes_as_the_shared_vectors_say() {
+        for case in vectors()["codes"].as_array().unwrap() {
+            let local = case["local"].as_str().unwrap();
+            let remote = case["remote"].as_str().unwrap();
+            let expected = case["code"].as_str().map(str::to_owned);
+            assert_eq!(code(local, remote), expected, "{}", case["name"]);
+        }
+    }
+
+    #[test]
+    fn a_code_is_four_groups_of_five_digits_in_either_order() {
+        let code = code_of_fingerprints("sha-256 AA:BB", "sha-256 CC:DD");
+        assert_eq!(code, code_of_fingerprints("sha-256 CC:DD", "sha-256 AA:BB"));
+        let groups: Vec<&str> = code.split(' ').collect();
+        assert_eq!(groups.len(), 4, "{code}");
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 5 && g.bytes().all(|c| c.is_ascii_digit()))
+        );
+        assert_ne!(code, code_of_fingerprints("sha-256 AA:BB", "sha-256 CC:DE"));
+    }
+}
