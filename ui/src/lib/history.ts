@@ -8,9 +8,9 @@ import type { Message, MessageStatus, NewMessage } from './ipc.gen';
 export { describeError } from './ipc';
 export type { Conversation, SearchHit } from './ipc.gen';
 
-/** A stored message (generated from the app's history types). */
-export type StoredMessage = Message;
-export type StoredStatus = MessageStatus;
+/** A stored message (generated from the app's history types; the browser's history also keeps "read"). */
+export type StoredStatus = MessageStatus | 'read';
+export type StoredMessage = Omit<Message, 'status'> & { status: StoredStatus };
 type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 
 /** One room's history as the chat needs it. */
@@ -21,7 +21,8 @@ export interface ChatHistory {
   undelivered(): Promise<StoredMessage[]>;
   saveOutgoing(message: ChatMessage): Promise<void>;
   saveIncoming(peer: string, message: ChatMessage): Promise<void>;
-  setStatus(id: string, status: 'pending' | 'sent' | 'delivered'): Promise<void>;
+  setStatus(id: string, status: 'pending' | 'sent' | 'delivered' | 'read'): Promise<void>;
+  /** Our own reading of the room: its unread count goes to zero. */
   markRead(): Promise<void>;
 }
 
@@ -37,7 +38,7 @@ export class TauriChatHistory implements ChatHistory {
     // `outbox` holds pending ones; sent-but-unacked ones are in the latest page (a bounded look back).
     const pending = await call('outbox', { room: this.room });
     const recent = await this.recent();
-    const byId = new Map(pending.map((m) => [m.id, m]));
+    const byId = new Map<string, StoredMessage>(pending.map((m) => [m.id, m]));
     for (const m of recent) if (m.outgoing && m.status === 'sent') byId.set(m.id, m);
     return [...byId.values()].sort((a, b) => a.sent_at - b.sent_at);
   }
@@ -50,8 +51,9 @@ export class TauriChatHistory implements ChatHistory {
     await call('save_message', { message: this.stored(message, peer, false) });
   }
 
-  async setStatus(id: string, status: 'pending' | 'sent' | 'delivered'): Promise<void> {
-    await call('set_message_status', { id, status });
+  async setStatus(id: string, status: 'pending' | 'sent' | 'delivered' | 'read'): Promise<void> {
+    // The app's history has no read state: a read message is kept as delivered.
+    await call('set_message_status', { id, status: status === 'read' ? 'delivered' : status });
   }
 
   async markRead(): Promise<void> {

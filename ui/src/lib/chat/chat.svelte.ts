@@ -4,7 +4,11 @@
 
 import { describeError, type ChatHistory, type StoredMessage } from '../history';
 import { ackText, clampSentAt, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
-import { Outbox, type DeliveryStatus } from './outbox';
+import { Outbox } from './outbox';
+import { ReadReceipts } from './receipts.svelte';
+import { Typing } from './typing.svelte';
+import { chatSettings } from '../settings.svelte';
+import type { LineStatus } from './message';
 
 /** How chat reaches peers; implemented by the room over its peer links. */
 export interface ChatLinks {
@@ -22,12 +26,21 @@ export class Chat {
   private readonly seen = new Set<string>();
   /** Our messages kept out of the outbox: being saved, or unsaved (they stay pending). */
   private readonly held = new Set<string>();
+  /** Read receipts we send for what the person has seen (optional in settings). */
+  readonly receipts: ReadReceipts;
+  /** Who is typing to us, and telling peers when we type (optional in settings). */
+  readonly typing: Typing;
 
   constructor(
     private readonly links: ChatLinks,
     private readonly myName: () => string,
     private readonly history?: ChatHistory,
-  ) {}
+    settings: { readReceipts: boolean; typing: boolean } = chatSettings,
+    seenNow?: () => boolean,
+  ) {
+    this.receipts = new ReadReceipts((peer, text) => links.send(peer, text), () => settings.readReceipts, seenNow);
+    this.typing = new Typing(links, () => settings.typing);
+  }
 
   /**
    * Shows the stored conversation and queues our undelivered messages again (they go out when a peer's
@@ -61,6 +74,7 @@ export class Chat {
     this.error = problem;
     if (problem) return false;
     const message = newChatMessage(body, this.myName());
+    this.typing.sent();
     this.seen.add(message.id);
     this.lines.push({ id: message.id, kind: 'text', mine: true, fromName: this.myName(), body: message.body, sentAt: message.sentAt, status: 'pending' });
     const queue = () => {
@@ -100,6 +114,10 @@ export class Chat {
     if (message.t === 'ack') {
       this.outbox.ack(message.id, peer);
       this.refreshStatuses();
+    } else if (message.t === 'read') {
+      this.readBy(peer, message.ids);
+    } else if (message.t === 'typing') {
+      this.typing.received(peer, message.on);
     } else if (message.t === 'msg') {
       // Always ack, also duplicates: the first ack may have been lost with a dropped channel.
       this.links.send(peer, ackText(message.id));
@@ -109,11 +127,18 @@ export class Chat {
       // sender's clock is not trusted beyond a minute ahead of ours (it would pin the message as newest).
       const incoming: ChatMessage = { ...message, name: this.links.nameOf(peer), sentAt: clampSentAt(message.sentAt, Date.now()) };
       this.lines.push({ id: incoming.id, kind: 'text', mine: false, fromName: incoming.name, body: incoming.body, sentAt: incoming.sentAt, status: 'delivered' });
+      this.typing.messageFrom(peer);
+      this.receipts.shown(peer, incoming.id);
       void this.history
         ?.saveIncoming(peer, incoming)
         .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
         .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
     }
+  }
+
+  /** Names of the people typing to us now. */
+  get typingNames(): string[] {
+    return this.typing.peers.map((p) => this.links.nameOf(p));
   }
 
   /** A line from the app itself, e.g. "Missed call from Ann". */
@@ -123,16 +148,35 @@ export class Chat {
 
   peerLeft(peer: string): void {
     this.outbox.removePeer(peer);
+    this.receipts.peerLeft(peer);
+    this.typing.peerLeft(peer);
     this.refreshStatuses();
   }
 
   peerRenamed(from: string, to: string): void {
     this.outbox.renamePeer(from, to);
+    this.receipts.peerRenamed(from, to);
+    this.typing.peerRenamed(from, to);
+  }
+
+  /**
+   * `peer` has seen our messages `ids`: they show "read" (at the first reader). Seen implies received,
+   * so it also counts as that peer's ack. Ids that are not our messages are ignored.
+   */
+  private readBy(peer: string, ids: string[]): void {
+    const wanted = new Set(ids);
+    for (const id of wanted) this.outbox.ack(id, peer);
+    for (const line of this.lines) {
+      if (!line.mine || line.kind !== 'text' || !wanted.has(line.id) || line.status === 'read' || this.held.has(line.id)) continue;
+      line.status = 'read';
+      void this.history?.setStatus(line.id, 'read').catch(() => undefined);
+    }
+    this.refreshStatuses();
   }
 
   private refreshStatuses(): void {
     for (const line of this.lines) {
-      if (!line.mine || line.kind !== 'text' || line.status === 'delivered' || this.held.has(line.id)) continue;
+      if (!line.mine || line.kind !== 'text' || line.status === 'delivered' || line.status === 'read' || this.held.has(line.id)) continue;
       const status = this.outbox.status(line.id);
       if (status === line.status) continue;
       line.status = status;
@@ -141,7 +185,7 @@ export class Chat {
   }
 
   private storedLine(m: StoredMessage): ChatLine {
-    const status: DeliveryStatus = m.status === 'pending' || m.status === 'sent' ? m.status : 'delivered';
+    const status: LineStatus = m.status === 'pending' || m.status === 'sent' || m.status === 'read' ? m.status : 'delivered';
     return { id: m.id, kind: 'text', mine: m.outgoing, fromName: m.sender_name, body: m.body, sentAt: m.sent_at, status };
   }
 }

@@ -4,6 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { MAX_CLOCK_AHEAD_MS, type ChannelMessage } from '../core.gen';
 import { MAX_NAME_CHARS } from '../protocol.gen';
 import type { DeliveryStatus } from './outbox';
+import { MAX_READ_IDS } from './receipts.svelte';
 
 /** Every message on the chat data channel: the union generated from the Rust client (core.gen.ts). */
 export type { ChannelMessage };
@@ -13,6 +14,9 @@ export type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 /** Longest message body, in characters. */
 export const MAX_MESSAGE_CHARS = 2000;
 
+/** What our own message shows: delivery, then "read" once a peer has seen it. */
+export type LineStatus = DeliveryStatus | 'read';
+
 export interface ChatLine {
   id: string;
   kind: 'text' | 'system';
@@ -20,7 +24,7 @@ export interface ChatLine {
   fromName: string;
   body: string;
   sentAt: number;
-  status: DeliveryStatus;
+  status: LineStatus;
 }
 
 /** Why `body` cannot be sent, or null when it can. */
@@ -62,5 +66,10 @@ export function parseChannelMessage(data: unknown): ChannelMessage | null {
   }
   if (v.t === 'ack' && typeof v.id === 'string') return { t: 'ack', id: v.id };
   if (v.t === 'peer-id' && typeof v.peer === 'string') return { t: 'peer-id', peer: v.peer };
+  if (v.t === 'read' && Array.isArray(v.ids)) {
+    const ids = v.ids.filter((id): id is string => typeof id === 'string').slice(0, MAX_READ_IDS);
+    return { t: 'read', ids };
+  }
+  if (v.t === 'typing' && typeof v.on === 'boolean') return { t: 'typing', on: v.on };
   return null;
 }
