@@ -18,10 +18,10 @@ P2PCHAT_APT_GSTREAMER=()
 # Tests only: network namespaces and process tools (tests/e2e/netns.sh), Chromium for the browser
 # end-to-end tests, coturn for the TURN tests; for the app under Xvfb: X server and xwininfo, a session
 # D-Bus, a notification daemon, ImageMagick (screenshot check), WebKitWebDriver, python3 (free ports,
-# reading the app's SQLite history).
+# reading the app's SQLite history); python3-venv for actionlint from PyPI (.github/lint-workflows.sh).
 P2PCHAT_APT_TEST=(
   iproute2 procps chromium coturn
-  xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3
+  xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3 python3-venv
 )
 
 # Installs those of the given Debian packages that are missing. `apt-get update` runs at most once per run,
