@@ -9,6 +9,7 @@ import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
 import { Call } from './call/call.svelte';
 import { PeerLink } from './call/peer';
 import { Chat } from './chat/chat.svelte';
+import { FileTransfers } from './files/transfers.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
@@ -45,6 +46,8 @@ export class Room {
   readonly webrtc: boolean;
   readonly chat: Chat;
   readonly call: Call;
+  /** Files sent and received over the peer links (not through the app's fallback channels). */
+  readonly files: FileTransfers;
 
   private readonly links = new Map<string, PeerLink>();
   private readonly fallback: FallbackLinks | null = null;
@@ -74,6 +77,12 @@ export class Room {
       options.history,
     );
     if (options.fallback) this.fallback = this.fallbackLinks();
+    this.files = new FileTransfers({
+      peers: () => this.presence.filter((p) => this.links.get(p.peer)?.pc.connectionState === 'connected').map((p) => p.peer),
+      openChannel: (peer) => this.links.get(peer)?.openFileChannel() ?? null,
+      nameOf: (p) => this.nameOf(p),
+      showRow: (key, mine, fromName) => this.chat.fileLine(key, mine, fromName),
+    });
     this.call = new Call({
       peers: () => this.presence.map((p) => p.peer),
       nameOf: (p) => this.nameOf(p),
@@ -95,6 +104,8 @@ export class Room {
         peerConnections: () => [...this.links.values()].map((l) => l.pc),
         signalTrace: () => trace.entries(),
         presence: () => $state.snapshot(this.presence),
+        files: () => this.files.report(),
+        holdFiles: (fraction: number, action: 'drop' | 'pause') => (this.files.hold = { fraction, action }),
       };
     }
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));
@@ -113,6 +124,7 @@ export class Room {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.fallback?.close();
+    this.files.close();
     for (const stop of this.unsubscribe) stop();
     this.transport.close();
   }
@@ -213,6 +225,11 @@ export class Room {
           if (key) this.chat.flush(key);
         },
         channelMessage: (text) => this.onChannelMessage(link, text),
+        fileChannel: (channel) => {
+          const key = this.keyOf(link);
+          if (key) this.files.accept(key, channel);
+          else channel.close();
+        },
         remoteStream: (stream) => {
           const key = this.keyOf(link);
           if (key) this.remoteStreams = { ...this.remoteStreams, [key]: stream };
@@ -337,6 +354,7 @@ export class Room {
       this.remoteStreams = { ...rest, [to]: stream };
     }
     this.chat.peerRenamed(from, to);
+    this.files.peerRenamed(from, to);
     this.call.peerRenamed(from, to);
     // The same person under the new id, also before the server lists that id (peer-joined comes later).
     const person = this.presence.find((p) => p.peer === from);
@@ -355,6 +373,7 @@ export class Room {
   private dropPeer(peer: string, reason: string): void {
     this.call.peerGone(peer, reason);
     this.chat.peerLeft(peer);
+    this.files.peerLeft(peer);
     this.links.get(peer)?.close();
     this.links.delete(peer);
     this.presence = this.presence.filter((p) => p.peer !== peer);

@@ -7,6 +7,7 @@
 
 import { CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS } from '../core.gen';
 import type { IceServer, SignalData } from '../protocol.gen';
+import { FILE_CHANNEL_LABEL } from '../files/wire';
 
 // Shared with the app's native links (generated from its Rust constants).
 export { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS };
@@ -16,6 +17,8 @@ export interface PeerLinkEvents {
   signal(data: SignalData): void;
   channelOpen(): void;
   channelMessage(data: string): void;
+  /** The peer opened a file-transfer channel (files/transfers.svelte.ts reads it). */
+  fileChannel?(channel: RTCDataChannel): void;
   remoteStream(stream: MediaStream): void;
   /** ICE could not recover after the allowed restarts. */
   failed(reason: string): void;
@@ -55,6 +58,7 @@ export class PeerLink {
     this.pc.ondatachannel = ({ channel }) => {
       events.trace?.(`peer opened channel ${channel.label}`);
       if (channel.label === CHAT_CHANNEL_LABEL) this.adopt(channel);
+      else if (channel.label === FILE_CHANNEL_LABEL) events.fileChannel?.(channel);
     };
     if (options.opensChannel) this.adopt(this.pc.createDataChannel(CHAT_CHANNEL_LABEL, { ordered: true }));
     this.pc.onnegotiationneeded = () => {
@@ -76,6 +80,12 @@ export class PeerLink {
     if (!channel) return false;
     channel.send(text);
     return true;
+  }
+
+  /** A new file-transfer channel, or null while the connection is not up (the sender tries again later). */
+  openFileChannel(): RTCDataChannel | null {
+    if (this.closed || this.pc.connectionState !== 'connected') return null;
+    return this.pc.createDataChannel(FILE_CHANNEL_LABEL, { ordered: true });
   }
 
   /**

@@ -141,6 +141,11 @@ export class Chat {
     return this.typing.peers.map((p) => this.links.nameOf(p));
   }
 
+  /** The row of a file transfer (`key` is its key in the room's FileTransfers). */
+  fileLine(key: string, mine: boolean, fromName: string): void {
+    this.lines.push({ id: key, kind: 'file', mine, fromName, body: '', sentAt: Date.now(), status: 'delivered' });
+  }
+
   /** A line from the app itself, e.g. "Missed call from Ann". */
   system(text: string): void {
     this.lines.push({ id: `sys-${this.lines.length}-${Date.now()}`, kind: 'system', mine: false, fromName: '', body: text, sentAt: Date.now(), status: 'delivered' });

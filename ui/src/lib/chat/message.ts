@@ -19,7 +19,8 @@ export type LineStatus = DeliveryStatus | 'read';
 
 export interface ChatLine {
   id: string;
-  kind: 'text' | 'system';
+  /** 'file': a file transfer's row; its state is the room's `files` entry under this id. */
+  kind: 'text' | 'system' | 'file';
   mine: boolean;
   fromName: string;
   body: string;
