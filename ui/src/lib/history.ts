@@ -1,9 +1,9 @@
-// The app's chat history on disk (Tauri only): the Rust backend keeps it in SQLite and answers these
-// commands offline. A browser has no such store; its chat lives in memory for the page's lifetime.
+// The chat history interfaces, and the app's history on disk (Tauri only): the Rust backend keeps it in
+// SQLite and answers these commands offline. A browser keeps its own in IndexedDB (browser-history/).
 
 import type { ChannelMessage } from './core.gen';
 import { call } from './ipc';
-import type { Message, MessageStatus, NewMessage } from './ipc.gen';
+import type { Conversation, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
 export type { Conversation, SearchHit } from './ipc.gen';
@@ -24,6 +24,18 @@ export interface ChatHistory {
   setStatus(id: string, status: 'pending' | 'sent' | 'delivered' | 'read'): Promise<void>;
   /** Our own reading of the room: its unread count goes to zero. */
   markRead(): Promise<void>;
+}
+
+/** Every conversation's history, as rooms and the start screen need it: the app's or the browser's. */
+export interface HistoryStore {
+  room(name: string): ChatHistory;
+  /** The `limit` most recently active conversations (all without one), newest first. */
+  conversations(limit?: number): Promise<Conversation[]>;
+  search(query: string): Promise<SearchHit[]>;
+  /** What the person should know about the history (damaged, unavailable), if anything. */
+  notice(): Promise<string | null>;
+  /** Erases everything this device keeps (the browser's "forget this device"). */
+  forget?(): Promise<void>;
 }
 
 export class TauriChatHistory implements ChatHistory {
@@ -81,6 +93,14 @@ export async function historyNotice(): Promise<string | null> {
   if (info.history_error) return `Chat history is unavailable (${info.history_error.message}); messages are not being saved.`;
   return null;
 }
+
+/** The app's history on disk. */
+export const appHistory: HistoryStore = {
+  room: (name) => new TauriChatHistory(name),
+  conversations: (limit) => listConversations(limit),
+  search: (query) => searchMessages(query),
+  notice: () => historyNotice(),
+};
 
 export const roomMuted = (room: string) => call('room_muted', { room });
 export const setRoomMuted = (room: string, muted: boolean) => call('set_room_muted', { room, muted });

@@ -1,0 +1,80 @@
+// A browser keeps its chat across reloads (IndexedDB): the conversation list, the messages, a message
+// written while alone (still queued after the reload, delivered when someone comes) and search. With
+// the server gone and the browser offline, a reload still opens the page (service worker) and shows the
+// history. "Forget this device" erases it all.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { TIMEOUT, joinAs, launchBrowser, reportOnFailure, sendChat, startServer, waitForMessage, waitForPeers } from './lib.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The conversations the start screen lists, as [room, preview] pairs. */
+async function conversations(page) {
+  const items = page.getByTestId('conversation');
+  await items.first().waitFor();
+  return items.evaluateAll((els) => els.map((e) => [e.dataset.room, e.querySelector('.preview')?.textContent?.trim()]));
+}
+
+test('reload keeps the history and the outbox; offline reload shows it; forget this device erases it', reportOnFailure(async () => {
+  const alice = await joinAs(browser, server.url, 'Alice', 'hist-1');
+  const bob = await joinAs(browser, server.url, 'Bob', 'hist-1');
+  await waitForPeers(alice, 1);
+  await sendChat(alice, 'Morning Bob, café at nine?');
+  await waitForMessage(bob, 'café at nine');
+  await sendChat(bob, 'Sure, see you there');
+  await waitForMessage(alice, 'see you there');
+  await waitForMessage(alice, 'café at nine', 'read');
+  await bob.getByRole('button', { name: 'Leave' }).click();
+  await alice.locator('[data-testid="presence-item"]').waitFor({ state: 'detached' });
+  await bob.context().close();
+
+  // Written while alone: it stays queued through the reload.
+  await sendChat(alice, 'anyone still here?');
+  await alice.locator('[data-testid="chat-message"][data-status="pending"]').waitFor();
+
+  await alice.reload();
+  assert.deepEqual(await conversations(alice), [['hist-1', 'You: anyone still here?']]);
+  await alice.getByTestId('conversation').click();
+  await waitForMessage(alice, 'café at nine', 'read');
+  await waitForMessage(alice, 'see you there');
+  await waitForMessage(alice, 'anyone still here?', 'pending');
+  const carol = await joinAs(browser, server.url, 'Carol', 'hist-1');
+  await waitForMessage(carol, 'anyone still here?');
+  await waitForMessage(alice, 'anyone still here?', 'read');
+  await carol.context().close();
+  await alice.getByRole('button', { name: 'Leave' }).click();
+
+  // Offline: the service worker controls the page, then the server stops and the network is off.
+  await alice.waitForFunction(() => navigator.serviceWorker?.controller !== null, null, { timeout: TIMEOUT });
+  await server.stop();
+  await alice.context().setOffline(true);
+  await alice.reload();
+  assert.deepEqual(await conversations(alice), [['hist-1', 'You: anyone still here?']]);
+  await alice.getByTestId('search-input').fill('cafe');
+  await alice.getByTestId('search-result').first().waitFor();
+  assert.equal(await alice.getByTestId('search-result').count(), 1);
+  assert.equal(await alice.locator('[data-testid="search-result"] mark').first().textContent(), 'café');
+  await alice.getByTestId('search-result').click();
+  await waitForMessage(alice, 'see you there');
+  await alice.getByRole('button', { name: 'Leave' }).click();
+
+  await alice.getByTestId('forget-device').click();
+  await alice.getByTestId('forget-confirm').click();
+  await alice.getByText('Rooms you chat in appear here').waitFor();
+  assert.equal(await alice.getByTestId('name-input').inputValue(), '');
+  await alice.reload();
+  await alice.getByText('Rooms you chat in appear here').waitFor();
+  assert.equal(await alice.getByTestId('conversation').count(), 0);
+  assert.equal(await alice.getByTestId('name-input').inputValue(), '');
+  await alice.context().close();
+  server = await startServer({ port: server.port });
+}));

@@ -1,0 +1,86 @@
+// Full-text search over the browser's stored messages (MiniSearch), shaped like the app's search so the
+// start screen shows both the same way: accents and case ignored, every word a prefix, all words
+// required, hits marked in a short snippet, best first.
+
+import MiniSearch, { type SearchResult } from 'minisearch';
+import type { SearchHit, SnippetPart } from '../ipc.gen';
+import type { StoredMessage } from '../history';
+
+/** Most hits returned, as the app's search. */
+export const SEARCH_LIMIT = 30;
+/** Characters of a long message shown around its first hit. */
+const SNIPPET_CHARS = 120;
+
+/** A word as the index keeps it: lower case, without accents (é → e). */
+export const normalizeWord = (word: string): string => word.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+
+type Doc = Pick<StoredMessage, 'id' | 'room' | 'sender_name' | 'sent_at' | 'body'>;
+
+export class MessageIndex {
+  private readonly index = new MiniSearch<Doc>({
+    fields: ['body'],
+    storeFields: ['room', 'sender_name', 'sent_at', 'body'],
+    processTerm: (term) => normalizeWord(term) || null,
+    searchOptions: { prefix: true, combineWith: 'AND' },
+  });
+
+  get size(): number {
+    return this.index.documentCount;
+  }
+
+  add(message: Doc): void {
+    if (this.index.has(message.id)) return;
+    this.index.add({ id: message.id, room: message.room, sender_name: message.sender_name, sent_at: message.sent_at, body: message.body });
+  }
+
+  search(query: string, limit = SEARCH_LIMIT): SearchHit[] {
+    if (!query.trim()) return [];
+    return this.index
+      .search(query)
+      .slice(0, limit)
+      .map((r) => toHit(r));
+  }
+}
+
+function toHit(result: SearchResult): SearchHit {
+  return {
+    id: String(result.id),
+    room: result.room as string,
+    sender_name: result.sender_name as string,
+    sent_at: result.sent_at as number,
+    snippet: snippet(result.body as string, new Set(result.terms)),
+    rank: -result.score,
+  };
+}
+
+/** `body` split into plain and hit parts (words whose indexed form matched), trimmed around the first hit. */
+export function snippet(body: string, terms: Set<string>): SnippetPart[] {
+  const words = [...body.matchAll(/[\p{L}\p{N}_]+/gu)];
+  const hits = words.filter((w) => terms.has(normalizeWord(w[0])));
+  let start = 0;
+  let end = body.length;
+  if (body.length > SNIPPET_CHARS) {
+    start = Math.max(0, (hits[0]?.index ?? 0) - SNIPPET_CHARS / 3);
+    end = Math.min(body.length, start + SNIPPET_CHARS);
+  }
+  const parts: SnippetPart[] = [];
+  const text = (t: string) => {
+    if (!t) return;
+    const last = parts.at(-1);
+    if (last && !last.hit) last.text += t;
+    else parts.push({ text: t, hit: false });
+  };
+  if (start > 0) text('…');
+  let at = start;
+  for (const w of hits) {
+    const from = w.index;
+    const to = from + w[0].length;
+    if (from < at || to > end) continue;
+    text(body.slice(at, from));
+    parts.push({ text: w[0], hit: true });
+    at = to;
+  }
+  text(body.slice(at, end));
+  if (end < body.length) text('…');
+  return parts;
+}

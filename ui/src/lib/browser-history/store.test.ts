@@ -1,0 +1,110 @@
+// The browser's history across "reloads" (a second BrowserHistory on the same database): conversations
+// with unread counts, pages of messages, the outbox of undelivered messages, read state, search with
+// accents ignored and prefixes, and "forget this device" erasing it all. IndexedDB here is fake-indexeddb,
+// a complete in-memory implementation; the browser tests run the real one.
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { BrowserHistory } from './store';
+import { snippet } from './search';
+
+let dbCount = 0;
+const freshName = () => `test-history-${++dbCount}`;
+const msg = (id: string, body: string, sentAt: number, name = 'Bob') => ({ t: 'msg' as const, id, body, sentAt, name });
+
+async function open(name: string): Promise<BrowserHistory> {
+  const store = await BrowserHistory.open(name);
+  if (!store) throw new Error('IndexedDB unavailable');
+  return store;
+}
+
+describe('BrowserHistory', () => {
+  it('keeps conversations, unread counts and the outbox across a reload', async () => {
+    const name = freshName();
+    const first = await open(name);
+    const team = first.room('team');
+    await team.saveIncoming('p-bob', msg('m1', 'hello', 1000));
+    await team.saveIncoming('p-bob', msg('m1', 'hello', 1000)); // the same message again: kept once
+    await team.saveOutgoing(msg('m2', 'hi Bob', 2000, 'Ann'));
+    await team.saveOutgoing(msg('m3', 'are you there?', 3000, 'Ann'));
+    await team.setStatus('m2', 'read');
+    await first.room('other').saveIncoming('p-cy', msg('m4', 'older room', 500, 'Cy'));
+
+    const second = await open(name);
+    const list = await second.conversations();
+    expect(list.map((c) => [c.room, c.unread, c.last_message?.body])).toEqual([
+      ['team', 1, 'are you there?'],
+      ['other', 1, 'older room'],
+    ]);
+    const recent = await second.room('team').recent();
+    expect(recent.map((m) => [m.id, m.status, m.outgoing])).toEqual([
+      ['m1', 'received', false],
+      ['m2', 'read', true],
+      ['m3', 'pending', true],
+    ]);
+    expect((await second.room('team').undelivered()).map((m) => m.id)).toEqual(['m3']);
+    await second.room('team').markRead();
+    expect((await second.conversations(1)).map((c) => [c.room, c.unread])).toEqual([['team', 0]]);
+  });
+
+  it('pages back through a long conversation, newest first', async () => {
+    const store = await open(freshName());
+    const room = store.room('long');
+    for (let i = 0; i < 120; i++) await room.saveIncoming('p', msg(`m${String(i).padStart(3, '0')}`, `n ${i}`, 1000 + i));
+    const first = await store.page('long');
+    expect(first.messages).toHaveLength(50);
+    expect(first.messages[0]!.body).toBe('n 119');
+    const second = await store.page('long', first.next);
+    expect(second.messages[0]!.body).toBe('n 69');
+    const third = await store.page('long', second.next);
+    expect(third.messages.map((m) => m.body).at(-1)).toBe('n 0');
+    expect(third.messages).toHaveLength(20);
+    expect(third.next).toBeNull();
+  });
+
+  it('searches every conversation: accents and case ignored, words as prefixes, hits marked', async () => {
+    const name = freshName();
+    const store = await open(name);
+    await store.room('a').saveIncoming('p', msg('m1', 'Le café est fermé demain', 1));
+    await store.room('b').saveIncoming('p', msg('m2', 'Cafeteria opens at nine', 2));
+    await store.room('b').saveIncoming('p', msg('m3', 'nothing here', 3));
+    const hits = await store.search('CAFE');
+    expect(hits.map((h) => h.room).sort()).toEqual(['a', 'b']);
+    const cafe = hits.find((h) => h.id === 'm1')!;
+    expect(cafe.snippet.filter((p) => p.hit).map((p) => p.text)).toEqual(['café']);
+    expect(await store.search('cafe demain')).toHaveLength(1);
+    // Another tab (a second store on the same database) adds a message: the next search finds it.
+    await (await open(name)).room('c').saveIncoming('p', msg('m5', 'café au lait', 5));
+    expect((await store.search('lait')).map((h) => h.id)).toEqual(['m5']);
+  });
+
+  it('forgets this device: history and the name it remembered are gone', async () => {
+    const saved = new Map<string, string>([['p2pchat.name', 'Ann'], ['p2pchat.chat-settings', '{}'], ['other.app', 'kept']]);
+    const storage = {
+      get length() {
+        return saved.size;
+      },
+      key: (i: number) => [...saved.keys()][i] ?? null,
+      removeItem: (k: string) => void saved.delete(k),
+    };
+    Object.defineProperty(globalThis, 'localStorage', { value: storage, configurable: true });
+    const name = freshName();
+    const store = await open(name);
+    await store.room('team').saveIncoming('p', msg('m1', 'secret plans', 1));
+    await store.forget();
+    expect(await store.conversations()).toEqual([]);
+    expect(await store.search('secret')).toEqual([]);
+    expect(await (await open(name)).room('team').recent()).toEqual([]);
+    expect([...saved.keys()]).toEqual(['other.app']);
+  });
+});
+
+describe('search snippets', () => {
+  it('marks whole words and trims long text around the first hit', () => {
+    const long = `${'word '.repeat(60)}needle ${'tail '.repeat(60)}`;
+    const parts = snippet(long, new Set(['needle']));
+    expect(parts.filter((p) => p.hit)).toEqual([{ text: 'needle', hit: true }]);
+    expect(parts[0]!.text.startsWith('…')).toBe(true);
+    expect(parts.at(-1)!.text.endsWith('…')).toBe(true);
+    expect(parts.map((p) => p.text).join('').length).toBeLessThan(130);
+  });
+});
