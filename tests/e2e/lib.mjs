@@ -128,7 +128,7 @@ export async function joinAs(browser, baseUrl, name, room, { query = '', viewpor
   const page = await context.newPage();
   openPages.set(page, `${name} in ${room}`);
   page.on('close', () => openPages.delete(page));
-  onPage?.(page);
+  await onPage?.(page); // e.g. routes set up before the page loads
   page.setDefaultTimeout(TIMEOUT);
   await page.goto(`${baseUrl}/${query}`);
   await page.getByTestId('name-input').fill(name);

@@ -11,6 +11,7 @@ import { PeerLink } from './call/peer';
 import { Chat } from './chat/chat.svelte';
 import { FileTransfers } from './files/transfers.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
+import { safetyCode } from './safety';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
@@ -22,6 +23,8 @@ export interface Presence {
   name: string;
   /** Peer-to-peer connection state of our link to this person. */
   link: LinkState;
+  /** Our link's safety code, once connected: the same on their screen unless someone is in the middle. */
+  safety?: string;
 }
 
 export interface RoomOptions {
@@ -150,7 +153,7 @@ export class Room {
         for (const p of frame.peers) this.listed.add(p.peer);
         this.applyClaims();
         this.presence = [
-          ...frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer) })),
+          ...frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer), safety: this.safetyOf(p.peer) })),
           ...this.presence.filter((p) => !this.listed.has(p.peer) && this.fallback?.isOpen(p.peer)),
         ];
         for (const p of frame.peers) this.linkSoon(p.peer);
@@ -242,6 +245,7 @@ export class Room {
           const key = this.keyOf(link);
           this.trace?.record(`link ${key ?? peer} ${state}`);
           if (key) this.setLinkState(key, state);
+          if (state === 'connected') void this.showSafety(link);
         },
         trace: this.trace ? (event) => this.trace?.record(`link ${this.keyOf(link) ?? peer} ${event}`) : undefined,
       },
@@ -253,12 +257,13 @@ export class Room {
   /** Chat channels run by the app's backend: it negotiates them; the room routes their text to the chat. */
   private fallbackLinks(): FallbackLinks {
     return new FallbackLinks(this.name, {
-      open: (peer) => {
+      open: (peer, safety) => {
         this.trace?.record(`fallback ${peer} open`);
         // Someone we can talk to is listed even before (or without) the server's word, e.g. a room opened
         // while signaling is down: the channel is peer to peer.
         if (!this.presence.some((p) => p.peer === peer)) this.presence = [...this.presence, { peer, name: '', link: 'connected' }];
         else this.setLinkState(peer, 'connected');
+        if (safety) this.setSafety(peer, safety);
         this.chat.flush(peer);
       },
       message: (peer, text) => {
@@ -291,6 +296,22 @@ export class Room {
 
   private setLinkState(peer: string, state: LinkState): void {
     this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, link: state } : p));
+  }
+
+  /** The safety code `peer`'s link shows, once connected. */
+  safetyOf(peer: string): string | undefined {
+    return this.presence.find((p) => p.peer === peer)?.safety;
+  }
+
+  /** Shows a connected link's safety code: DTLS checked the peer's certificate against these descriptions. */
+  private async showSafety(link: PeerLink): Promise<void> {
+    const code = await safetyCode(link.pc.currentLocalDescription?.sdp, link.pc.currentRemoteDescription?.sdp);
+    const key = this.keyOf(link);
+    if (code && key) this.setSafety(key, code);
+  }
+
+  private setSafety(peer: string, safety: string): void {
+    this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, safety } : p));
   }
 
   private keyOf(link: PeerLink): string | undefined {

@@ -6,7 +6,8 @@ import { call, on } from '../ipc';
 import type { FallbackStatus } from '../ipc.gen';
 
 export interface FallbackEvents {
-  open(peer: string): void;
+  /** `safety`: the link's safety code (docs/security.md), when the backend knows it. */
+  open(peer: string, safety?: string): void;
   message(peer: string, text: string): void;
   closed(peer: string): void;
   /** The backend matched a link to the person's new peer id (their fresh signaling session). */
@@ -36,7 +37,7 @@ export class FallbackLinks {
     this.unlisten.push(
       on('fallback://open', inRoom((p) => {
         this.open.add(p.peer);
-        events.open(p.peer);
+        events.open(p.peer, p.safety ?? undefined);
       })),
       on('fallback://message', inRoom((p) => events.message(p.peer, p.text))),
       on('fallback://closed', inRoom((p) => {

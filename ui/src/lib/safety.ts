@@ -1,0 +1,62 @@
+// Safety codes: a short number derived from both DTLS certificate fingerprints of one peer connection, the
+// same at both ends, that two people compare by voice. The signaling server relays the SDP that carries the
+// fingerprints, so it could swap them and sit in the middle of a link; it cannot make both ends show the same
+// code (docs/security.md, Safety codes). The app's native links derive the same code
+// (src-tauri/core/src/links/safety.rs); both run the cases in src-tauri/core/tests/vectors/safety.json.
+
+/** Digest prefix, so the hash means nothing outside this use. */
+const DOMAIN = 'p2pchat-safety-v1\n';
+/** 4 groups of 5 digits (≈ 66 bits), each from 5 digest bytes (40 bits: mod 10^5 is uniform to 10^-7). */
+const GROUPS = 4;
+const DIGITS = 5;
+const GROUP_BYTES = 5;
+
+/**
+ * The DTLS certificate fingerprint `sdp` announces, normalised as `sha-256 AB:CD:…` (algorithm lower case,
+ * hex upper case): the sha-256 line if there is one, else the first well-formed one.
+ */
+export function fingerprintOf(sdp: string): string | null {
+  const found: string[] = [];
+  for (const raw of sdp.split('\n')) {
+    const line = raw.trim();
+    if (!line.startsWith('a=fingerprint:')) continue;
+    const normal = normalise(line.slice('a=fingerprint:'.length));
+    if (normal) found.push(normal);
+  }
+  return found.find((f) => f.startsWith('sha-256 ')) ?? found[0] ?? null;
+}
+
+function normalise(value: string): string | null {
+  const trimmed = value.trim();
+  const space = trimmed.indexOf(' ');
+  if (space <= 0) return null;
+  const algorithm = trimmed.slice(0, space);
+  const hex = trimmed.slice(space + 1).trim();
+  if (!hex.split(':').every((b) => /^[0-9a-fA-F]{2}$/.test(b))) return null;
+  return `${algorithm.toLowerCase()} ${hex.toUpperCase()}`;
+}
+
+/** The code of a connection whose ends announce fingerprints `a` and `b`, in either order. */
+export async function codeOfFingerprints(a: string, b: string): Promise<string> {
+  const [lo, hi] = a <= b ? [a, b] : [b, a];
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${DOMAIN}${lo}\n${hi}`)));
+  const groups: string[] = [];
+  for (let g = 0; g < GROUPS; g++) {
+    // 40 bits fit a double exactly.
+    let n = 0;
+    for (const byte of digest.subarray(g * GROUP_BYTES, (g + 1) * GROUP_BYTES)) n = n * 256 + byte;
+    groups.push(String(n % 10 ** DIGITS).padStart(DIGITS, '0'));
+  }
+  return groups.join(' ');
+}
+
+/**
+ * The code of a connection from its local and remote session descriptions; null if either lacks a
+ * fingerprint, or where the page has no Web Crypto (plain http from another host: no calls there either).
+ */
+export async function safetyCode(localSdp: string | undefined, remoteSdp: string | undefined): Promise<string | null> {
+  if (!localSdp || !remoteSdp || !globalThis.crypto?.subtle) return null;
+  const local = fingerprintOf(localSdp);
+  const remote = fingerprintOf(remoteSdp);
+  return local && remote ? codeOfFingerprints(local, remote) : null;
+}
