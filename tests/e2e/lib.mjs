@@ -14,6 +14,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../..');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
 export const serverBin = process.env.SIGNALING_SERVER_BIN ?? path.join(targetDir, 'debug/signaling-server');
+/** The built web UI the server serves (E2E_UI_DIR: a build of one's own, e.g. while others rebuild ui/dist). */
+const uiDir = process.env.E2E_UI_DIR ?? path.join(repo, 'ui/dist');
 
 /** Bounded waits everywhere: a stuck test fails instead of hanging CI. */
 export const TIMEOUT = 20_000;
@@ -50,7 +52,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Starts the signaling server serving ui/dist; `port` lets a test restart it on the same address. */
 export async function startServer({ port, args = [] } = {}) {
   port ??= await freePort();
-  const child = spawn(serverBin, ['--bind', `127.0.0.1:${port}`, '--ui-dir', path.join(repo, 'ui/dist'), ...args], {
+  const child = spawn(serverBin, ['--bind', `127.0.0.1:${port}`, '--ui-dir', uiDir, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'warn' },
   });

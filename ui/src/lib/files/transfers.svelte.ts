@@ -49,6 +49,8 @@ export class Transfer {
   sha256 = $state<string | null>(null);
   /** Why it failed or was cancelled; or, while it waits for a dropped channel, what it waits for. */
   note = $state<string | null>(null);
+  readonly startedAt = Date.now();
+  endedAt: number | null = null;
 
   constructor(
     readonly key: string,
@@ -89,6 +91,9 @@ export interface TransferReport {
   resumedAt: number[];
   /** Bytes that crossed the wire (receiver side), to see that a resume did not start over. */
   wireBytes: number;
+  /** When it was offered and when it ended (ms since the epoch), for the benchmark. */
+  startedAt: number;
+  endedAt: number | null;
 }
 
 export class FileTransfers {
@@ -121,7 +126,7 @@ export class FileTransfers {
       return;
     }
     this.error = null;
-    const hash = hashFile(file);
+    const hash = new FileHash(file);
     for (const peer of peers) {
       const id = uuidv4();
       const t = new Transfer(`file-out-${id}`, id, peer, file.name, file.size, file.type, true);
@@ -198,7 +203,7 @@ export class FileTransfers {
       const inc = t.mine ? undefined : this.incoming.get(t.id);
       return {
         id: t.id, mine: t.mine, name: t.name, size: t.size, status: t.status, confirmed: t.confirmed, sha256: t.sha256,
-        resumedAt: inc?.resumedAt ?? [], wireBytes: inc?.wireBytes ?? 0,
+        resumedAt: inc?.resumedAt ?? [], wireBytes: inc?.wireBytes ?? 0, startedAt: t.startedAt, endedAt: t.endedAt,
       };
     });
   }
@@ -209,13 +214,33 @@ function refuse(channel: RTCDataChannel, id: string, reason: string): void {
   channel.close();
 }
 
-/** The file's SHA-256 (hex), read in slices beside the sending. */
-async function hashFile(file: Blob): Promise<string> {
-  const hasher = sha256.create();
-  for (let at = 0; at < file.size; at += READ_BYTES) {
-    hasher.update(new Uint8Array(await file.slice(at, at + READ_BYTES).arrayBuffer()));
+/**
+ * The SHA-256 of a file being sent, fed by the senders with the slices they read anyway (the file is read
+ * once, not twice); `hex()` reads whatever they skipped.
+ */
+class FileHash {
+  private readonly hasher = sha256.create();
+  /** Bytes hashed so far, from the start. */
+  private hashed = 0;
+  private digest: string | null = null;
+
+  constructor(private readonly file: Blob) {}
+
+  /** Bytes a sender read at `at`; only what continues the hashed prefix counts. */
+  feed(at: number, bytes: Uint8Array): void {
+    if (at > this.hashed || at + bytes.length <= this.hashed) return;
+    this.hasher.update(bytes.subarray(this.hashed - at));
+    this.hashed = at + bytes.length;
   }
-  return hex(hasher.digest());
+
+  async hex(): Promise<string> {
+    while (this.hashed < this.file.size) {
+      const at = this.hashed;
+      this.feed(at, new Uint8Array(await this.file.slice(at, at + READ_BYTES).arrayBuffer()));
+    }
+    this.digest ??= hex(this.hasher.digest());
+    return this.digest;
+  }
 }
 
 /** Resolves when `channel` drained below its low mark, or closed. */
@@ -248,7 +273,7 @@ class Outgoing {
   constructor(
     readonly transfer: Transfer,
     private readonly file: File,
-    private readonly hash: Promise<string>,
+    private readonly hash: FileHash,
     private readonly links: FileLinks,
     private readonly owner: FileTransfers,
   ) {}
@@ -321,7 +346,7 @@ class Outgoing {
         if (message.offset <= t.size) t.confirmed = Math.max(t.confirmed, message.offset);
         return;
       case 'file-received':
-        void this.hash.then((digest) => {
+        void this.hash.hex().then((digest) => {
           if (message.sha256 !== digest) {
             this.fail('the receiver reported a different SHA-256');
             return;
@@ -348,6 +373,7 @@ class Outgoing {
     try {
       for (let at = offset; at < t.size; at += READ_BYTES) {
         const slice = new Uint8Array(await this.file.slice(at, Math.min(at + READ_BYTES, t.size)).arrayBuffer());
+        this.hash.feed(at, slice);
         for (let i = 0; i < slice.length; i += CHUNK_BYTES) {
           if (channel.bufferedAmount > BUFFER_HIGH) await drained(channel);
           if (!current()) return;
@@ -361,7 +387,7 @@ class Outgoing {
           }
         }
       }
-      const sha = await this.hash;
+      const sha = await this.hash.hex();
       if (current()) channel.send(controlText({ t: 'file-done', id: t.id, sha256: sha }));
     } catch (err) {
       // The file became unreadable (moved, deleted): nothing to resume from.
@@ -373,6 +399,7 @@ class Outgoing {
     const t = this.transfer;
     if (!t.active) return;
     clearTimeout(this.retry);
+    t.endedAt = Date.now();
     t.status = status;
     t.note = note;
     const channel = this.channel;
@@ -501,6 +528,7 @@ class Incoming {
     const t = this.transfer;
     if (!t.active) return;
     clearTimeout(this.giveUp);
+    t.endedAt = Date.now();
     t.status = status;
     t.note = note;
     if (status !== 'done') {
