@@ -2,6 +2,7 @@
 import { mount } from 'svelte';
 import App from './App.svelte';
 import './app.css';
+import './phone.css';
 import { keepAppShell } from './lib/offline';
 
 const target = document.getElementById('app');
