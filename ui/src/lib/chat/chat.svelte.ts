@@ -5,6 +5,8 @@
 import { describeError, type ChatHistory, type StoredMessage } from '../history';
 import { ackText, clampSentAt, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
 import { Outbox } from './outbox';
+import { CHAT_PER_SECOND, ChatRateLimit, type Admission } from './ratelimit';
+import { SeenIds } from './seen';
 import { ReadReceipts } from './receipts.svelte';
 import { Typing } from './typing.svelte';
 import { chatSettings } from '../settings.svelte';
@@ -19,11 +21,20 @@ export interface ChatLinks {
   nameOf(peer: string): string;
 }
 
+/** Lines kept in memory; older ones leave the list (the history keeps them). */
+export const MAX_LINES = 1000;
+/** The sender of our own messages in `seen`. */
+const SELF = '';
+
 export class Chat {
   lines = $state<ChatLine[]>([]);
   error = $state<string | null>(null);
   private readonly outbox = new Outbox();
-  private readonly seen = new Set<string>();
+  /** Received ids per sender (a peer's id may repeat another's: it is theirs only). */
+  private readonly seen = new SeenIds();
+  private readonly limit = new ChatRateLimit((peer, text) => this.released(peer, text));
+  /** Peers told about (`throttled`: messages waiting; `dropped`: some not accepted) until their queue drains. */
+  private readonly throttled = new Map<string, Admission>();
   /** Our messages kept out of the outbox: being saved, or unsaved (they stay pending). */
   private readonly held = new Set<string>();
   /** Read receipts we send for what the person has seen (optional in settings). */
@@ -50,14 +61,15 @@ export class Chat {
     if (!this.history) return;
     try {
       const [recent, undelivered] = await Promise.all([this.history.recent(), this.history.undelivered()]);
-      const stored = recent.filter((m) => !this.seen.has(m.id)).map((m) => this.storedLine(m));
-      for (const line of stored) this.seen.add(line.id);
-      this.lines = [...stored, ...this.lines];
+      const stored = recent.filter((m) => !this.seen.has(storedSender(m), m.id));
+      for (const m of stored) this.seen.add(storedSender(m), m.id);
+      this.lines = [...stored.map((m) => this.storedLine(m)), ...this.lines];
+      this.trim();
       for (const m of undelivered) {
         const wire: ChatMessage = { t: 'msg', id: m.id, body: m.body, sentAt: m.sent_at, name: m.sender_name };
         this.outbox.add(wire, []);
-        if (!this.seen.has(m.id)) {
-          this.seen.add(m.id);
+        if (!this.seen.has(SELF, m.id)) {
+          this.seen.add(SELF, m.id);
           this.lines.push(this.storedLine(m));
         }
       }
@@ -75,8 +87,9 @@ export class Chat {
     if (problem) return false;
     const message = newChatMessage(body, this.myName());
     this.typing.sent();
-    this.seen.add(message.id);
+    this.seen.add(SELF, message.id);
     this.lines.push({ id: message.id, kind: 'text', mine: true, fromName: this.myName(), body: message.body, sentAt: message.sentAt, status: 'pending' });
+    this.trim();
     const queue = () => {
       const peers = this.links.peers();
       this.outbox.add(message, peers);
@@ -119,21 +132,32 @@ export class Chat {
     } else if (message.t === 'typing') {
       this.typing.received(peer, message.on);
     } else if (message.t === 'msg') {
-      // Always ack, also duplicates: the first ack may have been lost with a dropped channel.
-      this.links.send(peer, ackText(message.id));
-      if (this.seen.has(message.id)) return;
-      this.seen.add(message.id);
-      // The name is the one the server gave this peer (a message's own `name` could say anyone), and the
-      // sender's clock is not trusted beyond a minute ahead of ours (it would pin the message as newest).
-      const incoming: ChatMessage = { ...message, name: this.links.nameOf(peer), sentAt: clampSentAt(message.sentAt, Date.now()) };
-      this.lines.push({ id: incoming.id, kind: 'text', mine: false, fromName: incoming.name, body: incoming.body, sentAt: incoming.sentAt, status: 'delivered' });
-      this.typing.messageFrom(peer);
-      this.receipts.shown(peer, incoming.id);
-      void this.history
-        ?.saveIncoming(peer, incoming)
-        .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
-        .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
+      // A copy this peer sent before: ack again (the first ack may have been lost with a dropped channel).
+      if (this.seen.has(peer, message.id)) {
+        this.links.send(peer, ackText(message.id));
+        return;
+      }
+      const admission = this.limit.admit(peer, data);
+      if (admission === 'now') this.accept(peer, message);
+      else this.tooFast(peer, admission);
     }
+  }
+
+  /** A new message from `peer`, within its rate limit: acked, shown, stored. */
+  private accept(peer: string, message: ChatMessage): void {
+    this.links.send(peer, ackText(message.id));
+    this.seen.add(peer, message.id);
+    // The name is the one the server gave this peer (a message's own `name` could say anyone), and the
+    // sender's clock is not trusted beyond a minute ahead of ours (it would pin the message as newest).
+    const incoming: ChatMessage = { ...message, name: this.links.nameOf(peer), sentAt: clampSentAt(message.sentAt, Date.now()) };
+    this.lines.push({ id: incoming.id, key: `${peer} ${incoming.id}`, kind: 'text', mine: false, fromName: incoming.name, body: incoming.body, sentAt: incoming.sentAt, status: 'delivered' });
+    this.trim();
+    this.typing.messageFrom(peer);
+    this.receipts.shown(peer, incoming.id);
+    void this.history
+      ?.saveIncoming(peer, incoming)
+      .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
+      .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
   }
 
   /** Names of the people typing to us now. */
@@ -151,7 +175,35 @@ export class Chat {
     this.lines.push({ id: `sys-${this.lines.length}-${Date.now()}`, kind: 'system', mine: false, fromName: '', body: text, sentAt: Date.now(), status: 'delivered' });
   }
 
+  /** A message that waited for its turn (`ChatRateLimit`). */
+  private released(peer: string, text: string): void {
+    const message = parseChannelMessage(text);
+    if (message?.t === 'msg' && !this.seen.has(peer, message.id)) this.accept(peer, message);
+    else if (message?.t === 'msg') this.links.send(peer, ackText(message.id));
+    if (this.limit.waiting(peer) === 0) this.throttled.delete(peer);
+  }
+
+  /** Says once per flood that `peer`'s messages wait their turn, and once if some were not accepted. */
+  private tooFast(peer: string, admission: Admission): void {
+    const told = this.throttled.get(peer);
+    if (told === 'dropped' || told === admission) return;
+    this.throttled.set(peer, admission);
+    const name = this.links.nameOf(peer);
+    this.system(
+      admission === 'later'
+        ? `${name} is sending messages very fast: they are shown at ${CHAT_PER_SECOND} a second.`
+        : `Too many messages from ${name}: some were not accepted (they come again when the connection is re-established).`,
+    );
+  }
+
+  /** Keeps the newest MAX_LINES lines in memory. */
+  private trim(): void {
+    if (this.lines.length > MAX_LINES) this.lines.splice(0, this.lines.length - MAX_LINES);
+  }
+
   peerLeft(peer: string): void {
+    this.limit.peerGone(peer);
+    this.throttled.delete(peer);
     this.outbox.removePeer(peer);
     this.receipts.peerLeft(peer);
     this.typing.peerLeft(peer);
@@ -159,6 +211,8 @@ export class Chat {
   }
 
   peerRenamed(from: string, to: string): void {
+    this.seen.rename(from, to);
+    this.limit.peerRenamed(from, to);
     this.outbox.renamePeer(from, to);
     this.receipts.peerRenamed(from, to);
     this.typing.peerRenamed(from, to);
@@ -191,6 +245,10 @@ export class Chat {
 
   private storedLine(m: StoredMessage): ChatLine {
     const status: LineStatus = m.status === 'pending' || m.status === 'sent' || m.status === 'read' ? m.status : 'delivered';
-    return { id: m.id, kind: 'text', mine: m.outgoing, fromName: m.sender_name, body: m.body, sentAt: m.sent_at, status };
+    const key = m.outgoing ? undefined : `${m.sender} ${m.id}`;
+    return { id: m.id, key, kind: 'text', mine: m.outgoing, fromName: m.sender_name, body: m.body, sentAt: m.sent_at, status };
   }
 }
+
+/** Who sent a stored message, as `seen` knows senders. */
+const storedSender = (m: StoredMessage): string => (m.outgoing ? SELF : m.sender);

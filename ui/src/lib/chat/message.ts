@@ -19,6 +19,8 @@ export type LineStatus = DeliveryStatus | 'read';
 
 export interface ChatLine {
   id: string;
+  /** Unique in the list where `id` may not be: a received message's id is only unique per sender. */
+  key?: string;
   /** 'file': a file transfer's row; its state is the room's `files` entry under this id. */
   kind: 'text' | 'system' | 'file';
   mine: boolean;
