@@ -201,6 +201,11 @@ pub enum SignalData {
     Invite {
         call: String,
         media: Vec<String>,
+        /// The others this call rings (group call): the callee connects to them, and to nobody else
+        /// on this invite's word.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        peers: Option<Vec<String>>,
     },
     Accept {
         call: String,
@@ -227,6 +232,18 @@ pub enum SignalData {
     },
     Restart,
     DcFallback,
+    /// The sender is in call `call` (told to room members outside it, so they can join).
+    InCall {
+        call: String,
+    },
+    /// The sender is no longer in call `call`.
+    LeftCall {
+        call: String,
+    },
+    /// The sender asks to join call `call` in progress; answered with `accept` or `decline` (full).
+    JoinCall {
+        call: String,
+    },
 }
 
 /// Why a client frame could not be parsed; maps to `error{code:"bad_request"}`.
@@ -515,7 +532,8 @@ mod tests {
             d,
             SignalData::Invite {
                 call: "c1".into(),
-                media: vec!["audio".into()]
+                media: vec!["audio".into()],
+                peers: None,
             }
         );
         let d: SignalData = serde_json::from_str(r#"{"kind":"dc-fallback"}"#).unwrap();

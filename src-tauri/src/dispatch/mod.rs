@@ -96,7 +96,7 @@ async fn incoming_signal(
         )
     };
     match signal {
-        SignalData::Invite { call, media } => {
+        SignalData::Invite { call, media, .. } => {
             let (recent, ringing) = history
                 .recent_incoming_calls(room, from, now_ms() - INVITE_WINDOW_MS)
                 .await?;
@@ -164,7 +164,7 @@ pub async fn outgoing_signal(
         return Ok(());
     };
     match signal {
-        SignalData::Invite { call, media } => {
+        SignalData::Invite { call, media, .. } => {
             let peer_name = history
                 .peer_name(to)
                 .await?

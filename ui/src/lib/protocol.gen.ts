@@ -23,7 +23,12 @@ export type IceServer = { urls: Array<string>, username?: string, credential?: s
 
 export type ErrorCode = "bad_request" | "too_large" | "rate_limited" | "unauthorized" | "room_full" | "not_in_room" | "unknown_peer" | "overloaded" | "too_many_sessions" | "internal";
 
-export type SignalData = { "kind": "invite", call: string, media: Array<string>, } | { "kind": "accept", call: string, } | { "kind": "decline", call: string, } | { "kind": "hangup", call: string, } | { "kind": "cancel", call: string, } | { "kind": "offer", sdp: string, } | { "kind": "answer", sdp: string, } | { "kind": "candidate", candidate: Record<string, unknown> | null, } | { "kind": "restart" } | { "kind": "dc-fallback" };
+export type SignalData = { "kind": "invite", call: string, media: Array<string>, 
+/**
+ * The others this call rings (group call): the callee connects to them, and to nobody else
+ * on this invite's word.
+ */
+peers?: Array<string>, } | { "kind": "accept", call: string, } | { "kind": "decline", call: string, } | { "kind": "hangup", call: string, } | { "kind": "cancel", call: string, } | { "kind": "offer", sdp: string, } | { "kind": "answer", sdp: string, } | { "kind": "candidate", candidate: Record<string, unknown> | null, } | { "kind": "restart" } | { "kind": "dc-fallback" } | { "kind": "in-call", call: string, } | { "kind": "left-call", call: string, } | { "kind": "join-call", call: string, };
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_NAME_CHARS = 64;

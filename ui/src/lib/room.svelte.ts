@@ -167,6 +167,7 @@ export class Room {
           this.presence = [...this.presence, { peer: frame.peer, name: frame.name, link: this.linkState(frame.peer) }];
         }
         this.applyClaims();
+        this.call.peerArrived(frame.peer);
         // The newcomer connects to everyone present (see `joined`); waiting for its offer avoids glare.
         return;
       case 'peer-left':
@@ -415,6 +416,9 @@ function describeSignal(data: SignalData): string {
     case 'decline':
     case 'hangup':
     case 'cancel':
+    case 'in-call':
+    case 'left-call':
+    case 'join-call':
       return `${data.kind} ${data.call}`;
     default:
       return data.kind;

@@ -1,11 +1,18 @@
 // The call in a room: ringing (invite/accept/decline/cancel, 30 s timeout, missed calls), local media,
-// who is in the call (a full mesh of up to 6), mute/camera, hang-up, glare between two callers, and a
-// 2-second quality loop that shows RTT/loss/bitrate and drives adaptive bitrate.
+// who is in the call (a full mesh of up to 6), joining a call in progress, mute/camera, screen sharing,
+// hang-up, glare between two callers, and a 2-second quality loop that shows RTT/loss/bitrate and drives
+// adaptive bitrate.
+//
+// Who may get our camera and microphone: call control goes only to the peers it concerns, and an `accept`
+// counts only from a peer we expect it from: for our own call, those we invited (until they decline or hang
+// up); for a call we were invited to, its caller and the others its invite names; for a call we join, the
+// people in it we asked. Anyone else in the room joins only by asking (`join-call`), which everyone in the
+// call sees, and never beyond the cap of 6. Nobody gains anything by learning a call id.
 
 import { v7 as uuidv7 } from 'uuid';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
-import { getLocalMedia, stopMedia, type DeviceChoice, type LocalMedia } from './media';
+import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia } from './media';
 import type { PeerLink } from './peer';
 import { QualityMeter, type Quality } from './stats';
 
@@ -41,18 +48,27 @@ export class Call {
   /** Peers whose media we exchange. */
   participants = $state<string[]>([]);
   localStream = $state.raw<MediaStream | null>(null);
+  /** The screen we share instead of the camera, while we share it. */
+  screenStream = $state.raw<MediaStream | null>(null);
   micMuted = $state(false);
   cameraOff = $state(false);
   /** Why the last call ended or why media is limited; shown to the person. */
   notice = $state<string | null>(null);
   quality = $state<Record<string, Quality>>({});
 
+  /** Calls other people in the room are in (peer → call id), as each said for itself (`in-call`). */
+  private ongoing = $state<Record<string, string>>({});
+
   /** Peers we invited and who have not answered. */
   private invited = new Set<string>();
-  /** We rang this call: only the peers we invited (and who did not decline) may join it. */
-  private mine = false;
-  /** Peers known to have joined this call id (learned while ringing). */
+  /** Peers whose `accept` adds them to this call (see the top of this file). */
+  private expected = new Set<string>();
+  /** Peers in the call we asked to let us in (`join-call`); a `decline` from one means the call is full. */
+  private asked = new Set<string>();
+  /** Peers the caller's invite names who accepted while we were still ringing. */
   private known = new Set<string>();
+  /** We told the room's other members that we are in this call (`in-call`). */
+  private announced = false;
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
   private qualityTimer: ReturnType<typeof setInterval> | undefined;
   private meters = new Map<string, PeerQuality>();
@@ -61,7 +77,20 @@ export class Call {
   constructor(
     private readonly links: CallLinks,
     private readonly media: (choice?: DeviceChoice) => Promise<LocalMedia> = getLocalMedia,
+    private readonly screen: () => Promise<LocalMedia> = getScreen,
   ) {}
+
+  /** The call in progress in this room that we are not in (the one most people are in), if any. */
+  get callInRoom(): { id: string; peers: string[] } | null {
+    const present = new Set(this.links.peers());
+    const byCall = new Map<string, string[]>();
+    for (const [peer, call] of Object.entries(this.ongoing)) {
+      if (present.has(peer) && call !== this.id) byCall.set(call, [...(byCall.get(call) ?? []), peer]);
+    }
+    let best: { id: string; peers: string[] } | null = null;
+    for (const [id, peers] of byCall) if (!best || peers.length > best.peers.length) best = { id, peers };
+    return best;
+  }
 
   /** Rings everyone in the room. */
   async start(): Promise<void> {
@@ -74,11 +103,15 @@ export class Call {
     const id = uuidv7();
     this.id = id;
     this.phase = 'outgoing';
-    this.mine = true;
     this.invited = new Set(peers);
+    this.expected = new Set(peers);
     this.notice = null;
-    // Ring at once; the camera starts while it rings.
-    for (const peer of peers) this.links.signal(peer, { kind: 'invite', call: id, media: ['audio', 'video'] });
+    // Ring at once; the camera starts while it rings. Each invite names the others it rings: the only
+    // people the callee connects to on our word.
+    for (const peer of peers) {
+      const others = peers.filter((p) => p !== peer);
+      this.links.signal(peer, { kind: 'invite', call: id, media: ['audio', 'video'], ...(others.length > 0 ? { peers: others } : {}) });
+    }
     this.ringTimer = setTimeout(() => {
       if (this.phase !== 'outgoing') return;
       this.links.system('No answer.');
@@ -99,14 +132,37 @@ export class Call {
     this.notice = null;
     await this.openMedia();
     if (this.phase !== 'active' || this.id !== id) return;
-    // Tell everyone in the room, so other participants of a group call connect to us too.
-    for (const peer of this.links.peers()) this.links.signal(peer, { kind: 'accept', call: id });
+    // The caller and the others its invite names (they connect to us too); nobody else learns of it.
+    this.sendAll([...this.expected], { kind: 'accept', call: id });
     for (const peer of new Set([this.caller, ...this.known])) this.addParticipant(peer);
+    // People who joined this call while it rang us were not in the invite: ask them as a newcomer would.
+    this.askToJoin(this.peersIn(id).filter((p) => !this.expected.has(p)));
+    this.announce();
+  }
+
+  /** Joins the call in progress in this room (no ringing): asks everyone in it, who let us in. */
+  async join(): Promise<void> {
+    const target = this.callInRoom;
+    if (this.phase !== 'idle' || !target) return;
+    if (target.peers.length >= MAX_CALL_PEOPLE) {
+      this.notice = 'This call is full.';
+      return;
+    }
+    this.id = target.id;
+    this.phase = 'active';
+    this.notice = null;
+    this.ringTimer = setTimeout(() => {
+      if (this.phase === 'active' && this.id === target.id && this.participants.length === 0) this.reset('Nobody in the call answered.');
+    }, RING_TIMEOUT_MS);
+    await this.openMedia();
+    if (this.phase !== 'active' || this.id !== target.id) return;
+    this.askToJoin(target.peers);
   }
 
   decline(): void {
     if (this.phase !== 'incoming' || !this.id || !this.caller) return;
-    this.links.signal(this.caller, { kind: 'decline', call: this.id });
+    // The caller and the others it rings: none of them takes an accept from us for this call any more.
+    this.sendAll([...this.expected], { kind: 'decline', call: this.id });
     this.links.system(`You declined a call from ${this.links.nameOf(this.caller)}.`);
     this.reset(null);
   }
@@ -127,6 +183,33 @@ export class Call {
     for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !this.cameraOff;
   }
 
+  /** Shares a screen or window instead of the camera, or goes back to the camera. */
+  async toggleScreenShare(): Promise<void> {
+    if (this.screenStream) return this.stopSharing();
+    if (this.phase !== 'active') return;
+    const id = this.id;
+    const { stream, notice } = await this.screen();
+    const track = stream?.getVideoTracks()[0];
+    if (!stream || !track || this.phase !== 'active' || this.id !== id || this.screenStream) {
+      stopMedia(stream);
+      if (notice) this.notice = notice;
+      return;
+    }
+    this.screenStream = stream;
+    // The browser's own "Stop sharing" ends the track: back to the camera then too.
+    track.addEventListener('ended', () => {
+      if (this.screenStream === stream) this.stopSharing();
+    });
+    for (const peer of this.participants) this.links.link(peer)?.shareVideo(track);
+  }
+
+  private stopSharing(): void {
+    if (!this.screenStream) return;
+    stopMedia(this.screenStream);
+    this.screenStream = null;
+    for (const peer of this.participants) this.links.link(peer)?.shareVideo(null);
+  }
+
   /** Switches camera or microphone mid-call without renegotiating. */
   async useDevices(choice: { cameraId?: string; microphoneId?: string }): Promise<void> {
     const { stream, notice } = await this.media(choice);
@@ -144,29 +227,46 @@ export class Call {
   onSignal(peer: string, data: SignalData): void {
     switch (data.kind) {
       case 'invite':
-        return this.onInvite(peer, data.call);
+        return this.onInvite(peer, data.call, data.peers ?? []);
       case 'accept':
-        if (data.call !== this.id) return;
+        if (data.call !== this.id || !this.expected.has(peer)) return;
         if (this.phase === 'outgoing' || this.phase === 'active') {
-          // Our own call: only someone we invited who has not declined (a decline removes them), never
-          // beyond the cap. Nobody else gets our camera and microphone by knowing the call id.
-          if (this.mine && !this.invited.has(peer)) return;
           if (!this.participants.includes(peer) && this.participants.length >= MAX_CALL_PEOPLE - 1) return;
           clearTimeout(this.ringTimer);
           this.invited.delete(peer);
+          this.asked.delete(peer);
           this.phase = 'active';
           this.addParticipant(peer);
-        } else if (this.phase === 'incoming' && this.known.size < MAX_CALL_PEOPLE - 2) {
+          this.announce();
+        } else if (this.phase === 'incoming' && peer !== this.caller && this.known.size < MAX_CALL_PEOPLE - 2) {
           this.known.add(peer);
         }
         return;
       case 'decline':
+        if (data.call !== this.id) return;
+        if (this.asked.has(peer)) {
+          // Someone in the call we asked to join has no room for us: the call is full.
+          this.hangup();
+          this.notice = 'This call is full.';
+          return;
+        }
+        this.expected.delete(peer);
+        this.known.delete(peer);
         // Also once others accepted (a group call is active while the rest still ring).
-        if (data.call !== this.id || !this.invited.has(peer)) return;
+        if (!this.invited.has(peer)) return;
         this.invited.delete(peer);
         this.links.link(peer)?.clearLocalMedia();
         this.links.system(`${this.links.nameOf(peer)} declined the call.`);
         if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
+        return;
+      case 'join-call':
+        return this.onJoinRequest(peer, data.call);
+      case 'in-call':
+        // From someone in our own call it says nothing new (their hang-up tells us when they leave).
+        if (this.links.peers().includes(peer) && !this.participants.includes(peer)) this.ongoing = { ...this.ongoing, [peer]: data.call };
+        return;
+      case 'left-call':
+        if (this.ongoing[peer] === data.call) this.forget(peer);
         return;
       case 'cancel':
         if (data.call !== this.id || this.phase !== 'incoming') return;
@@ -174,8 +274,11 @@ export class Call {
         this.reset(null);
         return;
       case 'hangup':
+        if (this.ongoing[peer] === data.call) this.forget(peer);
         if (data.call !== this.id) return;
         this.known.delete(peer);
+        this.expected.delete(peer);
+        this.asked.delete(peer);
         this.removeParticipant(peer);
         if (this.phase === 'active' && this.participants.length === 0) this.reset(`${this.links.nameOf(peer)} hung up.`);
         return;
@@ -188,6 +291,9 @@ export class Call {
   peerGone(peer: string, reason?: string): void {
     this.invited.delete(peer);
     this.known.delete(peer);
+    this.expected.delete(peer);
+    this.asked.delete(peer);
+    this.forget(peer);
     if (this.caller === peer && this.phase === 'incoming') {
       this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
       this.reset(null);
@@ -198,12 +304,22 @@ export class Call {
     if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(reason ?? 'The call ended.');
   }
 
+  /** Someone entered the room: tell them we are in a call they may join. */
+  peerArrived(peer: string): void {
+    if (this.announced && this.id && !this.participants.includes(peer)) this.links.signal(peer, { kind: 'in-call', call: this.id });
+  }
+
   peerRenamed(from: string, to: string): void {
     // Listed once even if `to` was already in: the call stage keys its tiles by peer id.
     this.participants = [...new Set(this.participants.map((p) => (p === from ? to : p)))];
     if (this.caller === from) this.caller = to;
-    for (const set of [this.invited, this.known]) {
+    for (const set of [this.invited, this.known, this.expected, this.asked]) {
       if (set.delete(from)) set.add(to);
+    }
+    const call = this.ongoing[from];
+    if (call !== undefined) {
+      this.forget(from);
+      this.ongoing = { ...this.ongoing, [to]: call };
     }
     const meter = this.meters.get(from);
     if (meter) {
@@ -212,7 +328,10 @@ export class Call {
     }
   }
 
-  private onInvite(peer: string, call: string): void {
+  private onInvite(peer: string, call: string, others: string[]): void {
+    // The others the caller rings, as far as they are in this room (never us, never beyond the cap).
+    const room = this.links.peers();
+    const vouched = others.filter((p) => p !== peer && room.includes(p)).slice(0, MAX_CALL_PEOPLE - 2);
     if (this.phase === 'outgoing' && this.invited.has(peer)) {
       // Glare: both rang each other. The smaller call id wins on both sides, so they agree without talking.
       if (this.id && call < this.id) {
@@ -221,11 +340,12 @@ export class Call {
         this.invited.delete(peer);
         this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
         this.invited.clear();
-        this.mine = false;
         this.id = call;
         this.phase = 'active';
-        for (const p of this.links.peers()) this.links.signal(p, { kind: 'accept', call });
+        this.expected = new Set([peer, ...vouched]);
+        this.sendAll([...this.expected], { kind: 'accept', call });
         this.addParticipant(peer);
+        this.announce();
       }
       return;
     }
@@ -238,12 +358,63 @@ export class Call {
     this.caller = peer;
     this.phase = 'incoming';
     this.known = new Set();
+    this.expected = new Set([peer, ...vouched]);
     this.notice = null;
     this.ringTimer = setTimeout(() => {
       if (this.phase !== 'incoming') return;
       this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
       this.reset(null);
     }, RING_TIMEOUT_MS);
+  }
+
+  /** A member of the room asks to join our call in progress: let them in while there is room. */
+  private onJoinRequest(peer: string, call: string): void {
+    if (this.phase !== 'active' || call !== this.id || !this.links.peers().includes(peer)) return;
+    if (this.participants.includes(peer)) {
+      this.links.signal(peer, { kind: 'accept', call }); // asked again (e.g. our first answer crossed a drop)
+      return;
+    }
+    if (this.participants.length >= MAX_CALL_PEOPLE - 1) {
+      this.links.signal(peer, { kind: 'decline', call });
+      return;
+    }
+    this.forget(peer);
+    this.links.signal(peer, { kind: 'accept', call });
+    this.links.system(`${this.links.nameOf(peer)} joined the call.`);
+    this.addParticipant(peer);
+  }
+
+  /** Asks these people in our call to let us in (we arrive after the ringing). */
+  private askToJoin(peers: string[]): void {
+    if (!this.id) return;
+    for (const peer of peers) {
+      if (this.participants.includes(peer) || this.asked.size >= MAX_CALL_PEOPLE - 1) continue;
+      this.asked.add(peer);
+      this.expected.add(peer);
+      this.links.signal(peer, { kind: 'join-call', call: this.id });
+    }
+  }
+
+  /** Tells the room's members outside the call that we are in it (once we are), so they can join. */
+  private announce(): void {
+    if (this.announced || !this.id || this.participants.length === 0) return;
+    this.announced = true;
+    this.sendAll(this.outsiders(), { kind: 'in-call', call: this.id });
+  }
+
+  private outsiders(): string[] {
+    return this.links.peers().filter((p) => !this.participants.includes(p));
+  }
+
+  /** Room members who said they are in call `id`. */
+  private peersIn(id: string): string[] {
+    return Object.entries(this.ongoing).filter(([, call]) => call === id).map(([peer]) => peer);
+  }
+
+  private forget(peer: string): void {
+    if (!(peer in this.ongoing)) return;
+    const { [peer]: _gone, ...rest } = this.ongoing;
+    this.ongoing = rest;
   }
 
   private async openMedia(): Promise<void> {
@@ -268,7 +439,10 @@ export class Call {
 
   private addParticipant(peer: string): void {
     if (!this.participants.includes(peer)) this.participants = [...this.participants, peer];
-    if (this.localStream) this.links.link(peer)?.setLocalMedia(this.localStream);
+    const link = this.links.link(peer);
+    if (this.localStream) link?.setLocalMedia(this.localStream);
+    const screen = this.screenStream?.getVideoTracks()[0];
+    if (screen) link?.shareVideo(screen);
     if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
     this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
   }
@@ -319,15 +493,26 @@ export class Call {
   private reset(notice: string | null): void {
     // Whoever our call still rings stops ringing: nobody answered, we hung up, or the others left.
     if (this.id) this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
+    // The room's members outside the call no longer count us in it (participants got our hang-up).
+    if (this.id && this.announced) this.sendAll(this.outsiders(), { kind: 'left-call', call: this.id });
+    // Two or more we leave behind carry on without us: the call is still on in the room, and we may rejoin.
+    const id = this.id;
+    if (id && this.participants.length >= 2) {
+      this.ongoing = { ...this.ongoing, ...Object.fromEntries(this.participants.map((p) => [p, id])) };
+    }
     clearTimeout(this.ringTimer);
     clearInterval(this.qualityTimer);
     this.qualityTimer = undefined;
     for (const peer of this.participants) this.links.link(peer)?.clearLocalMedia();
     stopMedia(this.localStream);
+    stopMedia(this.screenStream);
     this.localStream = null;
+    this.screenStream = null;
     this.participants = [];
     this.invited.clear();
-    this.mine = false;
+    this.expected.clear();
+    this.asked.clear();
+    this.announced = false;
     this.known.clear();
     this.meters.clear();
     this.quality = {};

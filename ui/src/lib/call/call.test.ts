@@ -1,6 +1,8 @@
 // The call state machine as people see it: both calling at once ends in one call, unanswered rings end as
-// "No answer" / "Missed call" after 30 s, and a group call (mesh of up to 6) keeps track of who accepted,
-// declined and hung up. Peer links and the camera are fakes; signals go through an in-memory relay.
+// "No answer" / "Missed call" after 30 s, a group call (mesh of up to 6) keeps track of who accepted,
+// declined and hung up, someone in the room joins a call in progress, call control reaches only the peers
+// it concerns (nobody else gets our camera), and screen sharing swaps the video sent. Peer links, the camera
+// and the screen are fakes; signals go through an in-memory relay.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SignalData } from '../protocol.gen';
 import { Call, MAX_CALL_PEOPLE, RING_TIMEOUT_MS } from './call.svelte';
@@ -14,17 +16,30 @@ interface FakeTrack {
   enabled: boolean;
   stopped: boolean;
   stop(): void;
+  addEventListener(type: string, listener: () => void): void;
+  /** What the browser does when the person ends sharing from its own controls. */
+  end(): void;
 }
 
-function fakeStream(): MediaStream {
-  const tracks = ['audio', 'video'].map((kind): FakeTrack => ({
-    kind,
-    enabled: true,
-    stopped: false,
-    stop() {
-      this.stopped = true;
-    },
-  }));
+function fakeStream(kinds = ['audio', 'video']): MediaStream {
+  const tracks = kinds.map((kind): FakeTrack => {
+    const onEnded: Array<() => void> = [];
+    return {
+      kind,
+      enabled: true,
+      stopped: false,
+      stop() {
+        this.stopped = true;
+      },
+      addEventListener: (type, listener) => {
+        if (type === 'ended') onEnded.push(listener);
+      },
+      end() {
+        this.stopped = true;
+        for (const listener of onEnded) listener();
+      },
+    };
+  });
   return {
     getTracks: () => tracks,
     getAudioTracks: () => tracks.filter((t) => t.kind === 'audio'),
@@ -38,6 +53,8 @@ const stopped = (stream: MediaStream | null) => (stream?.getTracks() as unknown 
 class FakeLink {
   prepared: MediaStream | null = null;
   live: MediaStream | null = null;
+  /** The screen track sent instead of the camera's video. */
+  shared: MediaStreamTrack | null = null;
   cleared = 0;
   readonly pc = { getStats: async () => new Map() };
   prepareLocalMedia(stream: MediaStream) {
@@ -49,7 +66,11 @@ class FakeLink {
   clearLocalMedia() {
     this.live = null;
     this.prepared = null;
+    this.shared = null;
     this.cleared += 1;
+  }
+  shareVideo(track: MediaStreamTrack | null) {
+    this.shared = track;
   }
   videoSender() {
     return undefined;
@@ -66,8 +87,13 @@ interface Person {
   openCamera(): void;
 }
 
-/** One person's call; `deliver` carries their signals to the other person's call (two-sided tests). */
-function person(name: string, room: string[], options: { holdMedia?: boolean; deliver?: (to: string, data: SignalData) => void } = {}): Person {
+/** One person's call; `deliver` carries their signals to the other person's call (two-sided tests). `room`
+ * is who else is in the room (a function when people come and go). */
+function person(
+  name: string,
+  room: string[] | (() => string[]),
+  options: { holdMedia?: boolean; deliver?: (to: string, data: SignalData) => void } = {},
+): Person {
   const sent: Person['sent'] = [];
   const system: string[] = [];
   const links = new Map<string, FakeLink>();
@@ -80,7 +106,7 @@ function person(name: string, room: string[], options: { holdMedia?: boolean; de
     });
   const call = new Call(
     {
-      peers: () => room,
+      peers: () => (typeof room === 'function' ? room() : room),
       nameOf: (p) => NAMES[p] ?? 'someone',
       signal: (to, data) => {
         sent.push({ to, data });
@@ -93,6 +119,7 @@ function person(name: string, room: string[], options: { holdMedia?: boolean; de
       system: (text) => system.push(text),
     },
     media,
+    async () => ({ stream: fakeStream(['video']), notice: null }),
   );
   return { name, call, sent, system, links, openCamera: () => waiting.splice(0).forEach((open) => open()) };
 }
@@ -260,12 +287,16 @@ describe('group calls (mesh)', () => {
     expect(alice.call.participants).toEqual([]);
   });
 
-  it(`an answered call takes at most ${MAX_CALL_PEOPLE} people`, async () => {
-    const bob = person('bob', everyone);
-    bob.call.onSignal('alice', { kind: 'invite', call: 'g', media: ['audio', 'video'] });
+  it(`an answered call takes at most ${MAX_CALL_PEOPLE} people, however many the invite names`, async () => {
+    const others = everyone.filter((p) => p !== 'bob');
+    const bob = person('bob', ['alice', ...others]);
+    bob.call.onSignal('alice', { kind: 'invite', call: 'g', media: ['audio', 'video'], peers: ['bob', ...others] });
     await bob.call.accept();
-    for (const p of everyone) bob.call.onSignal(p, { kind: 'accept', call: 'g' });
+    // Accepted toward the caller and the first four others the invite names: six people in all.
+    expect(bob.sent.filter((s) => s.data.kind === 'accept').map((s) => s.to)).toEqual(['alice', ...others.slice(0, MAX_CALL_PEOPLE - 2)]);
+    for (const p of others) bob.call.onSignal(p, { kind: 'accept', call: 'g' });
     expect(bob.call.participants.length).toBe(MAX_CALL_PEOPLE - 1);
+    expect(bob.links.get('hal')?.live ?? null).toBeNull();
   });
 
   it('everyone declining ends the call; hanging up tells every participant', async () => {
@@ -295,13 +326,14 @@ describe('group calls (mesh)', () => {
   });
 
   it('accepting a group call connects to the caller and to those who accepted while it rang', async () => {
-    const dave = person('dave', ['alice', 'bob', 'carol']);
-    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'] });
+    const dave = person('dave', ['alice', 'bob', 'carol', 'erin']);
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['bob', 'carol', 'dave'] });
     dave.call.onSignal('bob', { kind: 'accept', call: 'g1' });
     dave.call.onSignal('carol', { kind: 'accept', call: 'other' });
     await dave.call.accept();
     expect(dave.call.phase).toBe('active');
-    expect(dave.sent).toEqual(['alice', 'bob', 'carol'].map((to) => ({ to, data: { kind: 'accept', call: 'g1' } })));
+    // The accept goes to the caller and the others the invite names, never to the rest of the room.
+    expect(dave.sent.filter((s) => s.data.kind === 'accept')).toEqual(['alice', 'bob', 'carol'].map((to) => ({ to, data: { kind: 'accept', call: 'g1' } })));
     expect(dave.call.participants).toEqual(['alice', 'bob']);
     // Someone accepting later joins too.
     dave.call.onSignal('carol', { kind: 'accept', call: 'g1' });
@@ -342,7 +374,7 @@ describe('group calls (mesh)', () => {
     alice.call.onSignal('bob', { kind: 'accept', call });
     alice.sent.length = 0;
     alice.call.hangup();
-    expect(alice.sent).toEqual([
+    expect(alice.sent.filter((s) => s.data.kind !== 'left-call')).toEqual([
       { to: 'bob', data: { kind: 'hangup', call } },
       { to: 'carol', data: { kind: 'cancel', call } },
       { to: 'dave', data: { kind: 'cancel', call } },
@@ -356,7 +388,7 @@ describe('group calls (mesh)', () => {
     alice.sent.length = 0;
     alice.call.onSignal('bob', { kind: 'hangup', call: next });
     expect(alice.call.phase).toBe('idle');
-    expect(alice.sent).toEqual([{ to: 'carol', data: { kind: 'cancel', call: next } }]);
+    expect(alice.sent.filter((s) => s.data.kind !== 'left-call')).toEqual([{ to: 'carol', data: { kind: 'cancel', call: next } }]);
   });
 
   it('in a three-way glare the dropped call stops ringing the third person', async () => {
@@ -367,14 +399,273 @@ describe('group calls (mesh)', () => {
     bob.sent.length = 0;
     bob.call.onSignal('alice', { kind: 'invite', call: winner, media: ['audio', 'video'] });
     expect(bob.call.id).toBe(winner);
+    // Accepted toward Alice alone (her invite names nobody else); Carol hears the call is on.
     expect(bob.sent).toEqual([
       { to: 'carol', data: { kind: 'cancel', call: dropped } },
       { to: 'alice', data: { kind: 'accept', call: winner } },
-      { to: 'carol', data: { kind: 'accept', call: winner } },
+      { to: 'carol', data: { kind: 'in-call', call: winner } },
     ]);
     // Leaving later does not cancel Alice's call for Carol, who may still be ringing for it.
     bob.sent.length = 0;
     bob.call.hangup();
-    expect(bob.sent).toEqual([{ to: 'alice', data: { kind: 'hangup', call: winner } }]);
+    expect(bob.sent).toEqual([
+      { to: 'alice', data: { kind: 'hangup', call: winner } },
+      { to: 'carol', data: { kind: 'left-call', call: winner } },
+    ]);
+  });
+});
+
+describe('call control reaches only the peers it concerns', () => {
+  it('the invite names the others it rings, and nobody else', async () => {
+    const alice = person('alice', ['bob', 'carol']);
+    await alice.call.start();
+    const call = alice.call.id ?? '';
+    expect(alice.sent).toEqual([
+      { to: 'bob', data: { kind: 'invite', call, media: ['audio', 'video'], peers: ['carol'] } },
+      { to: 'carol', data: { kind: 'invite', call, media: ['audio', 'video'], peers: ['bob'] } },
+    ]);
+  });
+
+  it("a callee takes an accept only from the caller's vouched peers: a stranger who knows the call id gets nothing", async () => {
+    const dave = person('dave', ['alice', 'bob', 'mallory']);
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['bob'] });
+    dave.call.onSignal('mallory', { kind: 'accept', call: 'g1' }); // while ringing
+    await dave.call.accept();
+    dave.call.onSignal('mallory', { kind: 'accept', call: 'g1' }); // once in the call
+    expect(dave.call.participants).toEqual(['alice']);
+    expect(dave.links.get('mallory')?.live ?? null).toBeNull();
+    expect(dave.sent.filter((s) => s.to === 'mallory' && s.data.kind !== 'in-call')).toEqual([]);
+  });
+
+  it('an invite naming someone outside the room, or the callee, vouches for nobody', async () => {
+    const bob = person('bob', ['alice', 'carol']);
+    bob.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['bob', 'ghost', 'carol'] });
+    await bob.call.accept();
+    expect(bob.sent.filter((s) => s.data.kind === 'accept').map((s) => s.to)).toEqual(['alice', 'carol']);
+    bob.call.onSignal('ghost', { kind: 'accept', call: 'g1' });
+    expect(bob.call.participants).toEqual(['alice']);
+  });
+
+  it('a co-invitee who declined cannot accept later; the decline reaches the caller and the co-invitees', async () => {
+    const carol = person('carol', ['alice', 'bob']);
+    carol.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['bob', 'carol'] });
+    carol.call.decline();
+    expect(carol.sent).toEqual(['alice', 'bob'].map((to) => ({ to, data: { kind: 'decline', call: 'g1' } })));
+
+    const bob = person('bob', ['alice', 'carol']);
+    bob.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['bob', 'carol'] });
+    await bob.call.accept();
+    bob.call.onSignal('carol', { kind: 'decline', call: 'g1' });
+    bob.call.onSignal('carol', { kind: 'accept', call: 'g1' });
+    expect(bob.call.participants).toEqual(['alice']);
+    expect(bob.links.get('carol')?.live ?? null).toBeNull();
+  });
+
+  it(`a join request is let in only from someone in the room, and never beyond ${MAX_CALL_PEOPLE} people`, async () => {
+    const room = ['bob', 'carol', 'dave', 'erin', 'frank', 'gina'];
+    const alice = person('alice', room);
+    await alice.call.start();
+    const call = alice.call.id ?? '';
+    alice.call.onSignal('bob', { kind: 'accept', call });
+    alice.call.onSignal('ghost', { kind: 'join-call', call }); // not in the room
+    alice.call.onSignal('carol', { kind: 'join-call', call: 'another call' });
+    expect(alice.call.participants).toEqual(['bob']);
+    for (const p of ['carol', 'dave', 'erin', 'frank']) alice.call.onSignal(p, { kind: 'join-call', call });
+    expect(alice.call.participants).toEqual(['bob', 'carol', 'dave', 'erin', 'frank']);
+    expect(alice.system).toContain('Frank joined the call.');
+    alice.sent.length = 0;
+    alice.call.onSignal('gina', { kind: 'join-call', call }); // the seventh
+    expect(alice.sent).toEqual([{ to: 'gina', data: { kind: 'decline', call } }]);
+    expect(alice.call.participants).not.toContain('gina');
+    expect(alice.links.get('gina')?.live ?? null).toBeNull();
+  });
+});
+
+/** People in one room whose signals queue until `settle()` delivers them (in order, to whoever is still there). */
+function room(...names: string[]) {
+  const present = new Set(names);
+  const people: Record<string, Person> = {};
+  const queue: Array<() => void> = [];
+  const add = (name: string) => {
+    present.add(name);
+    people[name] = person(name, () => [...present].filter((p) => p !== name), {
+      deliver: (to, data) => queue.push(() => present.has(to) && people[to]?.call.onSignal(name, data)),
+    });
+    return people[name];
+  };
+  for (const name of names) add(name);
+  const settle = async () => {
+    for (let round = 0; round < 50 && queue.length > 0; round++) {
+      while (queue.length > 0) queue.shift()?.();
+      await flush();
+    }
+  };
+  /** Someone enters the room: everyone there hears of it (the server's peer-joined). */
+  const enter = (name: string) => {
+    const newcomer = add(name);
+    for (const p of names) at(p).call.peerArrived(name);
+    return newcomer;
+  };
+  const at = (name: string): Person => {
+    const p = people[name];
+    if (!p) throw new Error(`${name} is not in the room`);
+    return p;
+  };
+  return { at, settle, enter };
+}
+
+describe('joining a call in progress', () => {
+  async function aliceAndBobInACall() {
+    const r = room('alice', 'bob');
+    const alice = r.at('alice');
+    const bob = r.at('bob');
+    await alice.call.start();
+    await r.settle();
+    await bob.call.accept();
+    await r.settle();
+    expect(alice.call.participants).toEqual(['bob']);
+    return r;
+  }
+
+  it('Carol arrives, sees the call and who is in it, joins with one step; everyone in it sees her arrive', async () => {
+    const r = await aliceAndBobInACall();
+    const alice = r.at('alice');
+    const bob = r.at('bob');
+    const carol = r.enter('carol');
+    await r.settle();
+    expect(carol.call.phase).toBe('idle');
+    expect(carol.call.callInRoom).toEqual({ id: alice.call.id, peers: ['alice', 'bob'] });
+
+    for (const p of [alice, bob, carol]) p.sent.length = 0;
+    await carol.call.join();
+    await r.settle();
+    expect(carol.call.phase).toBe('active');
+    expect(carol.call.participants.sort()).toEqual(['alice', 'bob']);
+    expect(alice.call.participants).toEqual(['bob', 'carol']);
+    expect(bob.call.participants).toEqual(['alice', 'carol']);
+    for (const p of [alice, bob]) {
+      expect(p.system).toContain('Carol joined the call.');
+      expect(p.links.get('carol')?.live).toBe(p.call.localStream);
+    }
+    expect(carol.links.get('alice')?.live).toBe(carol.call.localStream);
+    // No ringing: nobody was invited, nobody's phone rang again.
+    expect([alice, bob, carol].flatMap((p) => kinds(p))).not.toContain('invite');
+    expect(carol.call.callInRoom).toBeNull();
+  });
+
+  it('someone who hangs up can rejoin; the call disappears from the room when it ends', async () => {
+    const r = await aliceAndBobInACall();
+    const alice = r.at('alice');
+    const bob = r.at('bob');
+    const carol = r.enter('carol');
+    await r.settle();
+    await carol.call.join();
+    await r.settle();
+    carol.call.hangup();
+    await r.settle();
+    expect(alice.call.participants).toEqual(['bob']);
+    expect(carol.call.callInRoom?.peers.sort()).toEqual(['alice', 'bob']);
+    await carol.call.join();
+    await r.settle();
+    expect(carol.call.participants.sort()).toEqual(['alice', 'bob']);
+    carol.call.hangup();
+    await r.settle();
+
+    alice.call.hangup();
+    await r.settle();
+    expect(bob.call.phase).toBe('idle');
+    expect(carol.call.callInRoom).toBeNull();
+    expect(bob.call.callInRoom).toBeNull();
+  });
+
+  it('an invitee still ringing when someone joined connects to them too on accepting', async () => {
+    const r = room('alice', 'bob', 'dave');
+    const alice = r.at('alice');
+    const bob = r.at('bob');
+    const dave = r.at('dave');
+    await alice.call.start();
+    await r.settle();
+    await bob.call.accept();
+    await r.settle();
+    expect(dave.call.phase).toBe('incoming');
+    const carol = r.enter('carol');
+    await r.settle();
+    await carol.call.join();
+    await r.settle();
+    await dave.call.accept();
+    await r.settle();
+    expect(dave.call.participants.sort()).toEqual(['alice', 'bob', 'carol']);
+    expect(carol.call.participants.sort()).toEqual(['alice', 'bob', 'dave']);
+  });
+
+  it('a full call: the join button says so, and a refusal ends the attempt', async () => {
+    const carol = person('carol', ['alice', 'bob', 'dave', 'erin', 'frank', 'gina']);
+    for (const p of ['alice', 'bob', 'dave', 'erin', 'frank', 'gina']) carol.call.onSignal(p, { kind: 'in-call', call: 'g' });
+    await carol.call.join();
+    expect(carol.call.phase).toBe('idle');
+    expect(carol.call.notice).toBe('This call is full.');
+    expect(carol.sent).toEqual([]);
+
+    carol.call.onSignal('gina', { kind: 'left-call', call: 'g' });
+    await carol.call.join();
+    expect(carol.sent.map((s) => s.to)).toEqual(['alice', 'bob', 'dave', 'erin', 'frank']);
+    carol.call.onSignal('alice', { kind: 'accept', call: 'g' });
+    carol.call.onSignal('bob', { kind: 'decline', call: 'g' }); // someone else got the last place
+    expect(carol.call.phase).toBe('idle');
+    expect(carol.call.notice).toBe('This call is full.');
+    expect(carol.sent).toContainEqual({ to: 'alice', data: { kind: 'hangup', call: 'g' } });
+  });
+
+  it('nobody answering a join request gives up after 30 s', async () => {
+    const carol = person('carol', ['alice']);
+    carol.call.onSignal('alice', { kind: 'in-call', call: 'g' });
+    await carol.call.join();
+    await vi.advanceTimersByTimeAsync(RING_TIMEOUT_MS);
+    expect(carol.call.phase).toBe('idle');
+    expect(carol.call.notice).toBe('Nobody in the call answered.');
+  });
+});
+
+describe('screen sharing', () => {
+  it('sends the screen instead of the camera to everyone in the call, newcomers too, and back', async () => {
+    const alice = person('alice', ['bob', 'carol']);
+    await alice.call.start();
+    const call = alice.call.id ?? '';
+    alice.call.onSignal('bob', { kind: 'accept', call });
+    await alice.call.toggleScreenShare();
+    const screen = alice.call.screenStream?.getVideoTracks()[0] ?? null;
+    expect(screen).not.toBeNull();
+    expect(alice.links.get('bob')?.shared).toBe(screen);
+    alice.call.onSignal('carol', { kind: 'accept', call });
+    expect(alice.links.get('carol')?.shared).toBe(screen);
+
+    await alice.call.toggleScreenShare();
+    expect(alice.call.screenStream).toBeNull();
+    expect((screen as unknown as FakeTrack).stopped).toBe(true);
+    expect(alice.links.get('bob')?.shared).toBeNull();
+    expect(alice.links.get('carol')?.shared).toBeNull();
+    expect(alice.links.get('bob')?.live).toBe(alice.call.localStream); // the camera again
+  });
+
+  it("the browser's own stop-sharing control goes back to the camera; hanging up stops sharing", async () => {
+    const alice = person('alice', ['bob']);
+    await alice.call.start();
+    alice.call.onSignal('bob', { kind: 'accept', call: alice.call.id ?? '' });
+    await alice.call.toggleScreenShare();
+    (alice.call.screenStream?.getVideoTracks()[0] as unknown as FakeTrack).end();
+    expect(alice.call.screenStream).toBeNull();
+    expect(alice.links.get('bob')?.shared).toBeNull();
+
+    await alice.call.toggleScreenShare();
+    const shared = alice.call.screenStream;
+    alice.call.hangup();
+    expect(alice.call.screenStream).toBeNull();
+    expect(stopped(shared)).toBe(true);
+  });
+
+  it('is only offered in a call', async () => {
+    const alice = person('alice', ['bob']);
+    await alice.call.toggleScreenShare();
+    expect(alice.call.screenStream).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
 // Local camera and microphone: asks for what the call needs and falls back (video+audio → audio only →
-// none) with a message a person can act on when permission is denied or a device is missing.
+// none) with a message a person can act on when permission is denied or a device is missing. Also the
+// screen to share.
 
 export interface LocalMedia {
   stream: MediaStream | null;
@@ -37,6 +38,20 @@ export async function getLocalMedia(choice: DeviceChoice = {}): Promise<LocalMed
     } catch (audioError) {
       return { stream: null, notice: `Camera and microphone unavailable (${describe(audioError, 'Microphone')}): you can still chat.` };
     }
+  }
+}
+
+/** A screen, window or tab the person picks, for sharing instead of the camera (video only). */
+export async function getScreen(): Promise<LocalMedia> {
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    return { stream: null, notice: 'This browser cannot share the screen here.' };
+  }
+  try {
+    return { stream: await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false }), notice: null };
+  } catch (err) {
+    // Closing the picker is a choice, not a problem worth a notice.
+    if (err instanceof DOMException && err.name === 'NotAllowedError') return { stream: null, notice: null };
+    return { stream: null, notice: `Screen sharing unavailable (${describe(err, 'Screen')}).` };
   }
 }
 

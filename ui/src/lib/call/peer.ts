@@ -46,6 +46,10 @@ export class PeerLink {
   private restarts = 0;
   private disconnectedTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly senders = new Map<string, RTCRtpSender>();
+  /** The tracks we send (or prepare), whether they are switched on, and a shared screen sent instead of
+   * the stream's video. */
+  private local: { stream: MediaStream; live: boolean } | null = null;
+  private screen: MediaStreamTrack | null = null;
   private closed = false;
   private signals: Promise<void> = Promise.resolve();
   private readonly heldCandidates: RTCIceCandidateInit[] = [];
@@ -156,20 +160,37 @@ export class PeerLink {
       this.pc.getTransceivers().find((t) => t.sender === sender)?.stop();
     }
     this.senders.clear();
+    this.local = null;
+    this.screen = null;
+  }
+
+  /**
+   * Sends `track` (a shared screen) instead of the camera's video, on the same sender: no renegotiation
+   * when there is a camera. `null` goes back to the camera.
+   */
+  shareVideo(track: MediaStreamTrack | null): void {
+    this.screen = track;
+    if (this.local) this.attach(this.local.stream, this.local.live);
   }
 
   private attach(stream: MediaStream, live: boolean): void {
     if (this.pc.signalingState === 'closed') return;
-    for (const track of stream.getTracks()) {
-      const sender = this.senders.get(track.kind);
+    this.local = { stream, live };
+    const tracks = new Map(stream.getTracks().map((t) => [t.kind, t]));
+    if (this.screen) tracks.set('video', this.screen);
+    for (const [kind, track] of tracks) {
+      const sender = this.senders.get(kind);
       if (sender) {
-        void sender.replaceTrack(live ? track : null);
+        if (sender.track !== (live ? track : null)) void sender.replaceTrack(live ? track : null);
         continue;
       }
       const added = this.pc.addTrack(track, stream);
       if (!live) void added.replaceTrack(null);
-      this.senders.set(track.kind, added);
+      this.senders.set(kind, added);
     }
+    // Sharing ended in a call without a camera: nothing to send on the video sender any more.
+    const video = this.senders.get('video');
+    if (!tracks.has('video') && video?.track) void video.replaceTrack(null);
   }
 
   videoSender(): RTCRtpSender | undefined {
