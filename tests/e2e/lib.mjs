@@ -231,9 +231,13 @@ export async function sendChat(page, text) {
   await page.getByTestId('chat-send').click();
 }
 
-/** Waits for a chat message with `text` (and, for own messages, delivery status `status`). */
+/**
+ * Waits for a chat message with `text` (and, for own messages, delivery status `status`; "delivered" is
+ * also met by "read", which the other side sends once it has seen the message).
+ */
 export async function waitForMessage(page, text, status) {
-  const sel = status ? `[data-testid="chat-message"][data-status="${status}"]` : '[data-testid="chat-message"]';
+  const statuses = status === 'delivered' ? ['delivered', 'read'] : status ? [status] : [];
+  const sel = `[data-testid="chat-message"]${statuses.length ? `:is(${statuses.map((s) => `[data-status="${s}"]`).join(',')})` : ''}`;
   try {
     await page.locator(sel).filter({ hasText: text }).first().waitFor({ timeout: TIMEOUT });
   } catch (err) {
