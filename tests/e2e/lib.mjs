@@ -108,14 +108,15 @@ export async function startRelayFixture(secret) {
   };
 }
 
-export async function launchBrowser() {
+/** `args` are added to the defaults; a repeated switch replaces the default's value (Chromium keeps the last). */
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: [
       '--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
       '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      '--disable-gpu', '--autoplay-policy=no-user-gesture-required',
+      '--disable-gpu', '--autoplay-policy=no-user-gesture-required', ...args,
     ],
   });
 }
