@@ -522,3 +522,49 @@ describe('the chat channel', () => {
     expect(received).toEqual(['on theirs']);
   });
 });
+
+describe('screen sharing', () => {
+  const track = (kind: string, label: string) => ({ kind, label }) as unknown as MediaStreamTrack;
+  const streamOf = (...tracks: MediaStreamTrack[]) => ({ getTracks: () => tracks }) as unknown as MediaStream;
+  const videoTrack = (s: Side) => s.pc.getTransceivers().find((t) => !t.stopped && t.sender.track?.kind === 'video')?.sender.track ?? null;
+
+  it('sends the screen on the camera’s video sender, without renegotiating, and goes back to the camera', async () => {
+    const s = side(false);
+    const camera = track('video', 'camera');
+    s.link.setLocalMedia(streamOf(track('audio', 'mic'), camera));
+    await settle();
+    const senders = s.pc.getTransceivers().length;
+    const offers = kinds(s).length;
+    const screen = track('video', 'screen');
+    s.link.shareVideo(screen);
+    await settle();
+    expect(videoTrack(s)).toBe(screen);
+    expect(s.pc.getTransceivers().length).toBe(senders);
+    expect(kinds(s).length).toBe(offers);
+    // A new camera (device change) while sharing: the screen stays on the wire.
+    s.link.setLocalMedia(streamOf(track('audio', 'mic 2'), track('video', 'camera 2')));
+    await settle();
+    expect(videoTrack(s)).toBe(screen);
+    s.link.shareVideo(null);
+    await settle();
+    expect(videoTrack(s)?.label).toBe('camera 2');
+  });
+
+  it('sends nothing while the call only rings, and adds a video sender to a call without a camera', async () => {
+    const s = side(false);
+    const screen = track('video', 'screen');
+    s.link.prepareLocalMedia(streamOf(track('audio', 'mic'), track('video', 'camera')));
+    s.link.shareVideo(screen);
+    await settle();
+    expect(s.pc.getTransceivers().every((t) => t.sender.track === null)).toBe(true);
+
+    const audioOnly = side(false);
+    audioOnly.link.setLocalMedia(streamOf(track('audio', 'mic')));
+    audioOnly.link.shareVideo(screen);
+    await settle();
+    expect(videoTrack(audioOnly)).toBe(screen);
+    audioOnly.link.shareVideo(null);
+    await settle();
+    expect(videoTrack(audioOnly)).toBeNull();
+  });
+});
