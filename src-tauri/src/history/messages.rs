@@ -1,4 +1,5 @@
-//! Chat messages: idempotent insert (the sender's id is the key), keyset pages of a conversation, status
+//! Chat messages: idempotent insert (a received message is keyed by room, sender and the sender's id; our
+//! own by id), keyset pages of a conversation, status
 //! changes as a message is sent and acknowledged, and the outbox of messages still waiting to go out.
 
 use std::collections::BTreeSet;
@@ -145,8 +146,10 @@ const MESSAGE_COLUMNS: &str =
     "id, room, sender, sender_name, outgoing, body, sent_at, status, error";
 
 impl History {
-    /// Stores messages in one transaction; a message whose id is already stored is skipped (a retry or a
-    /// duplicate delivery). Creates conversations as needed. Returns how many were new.
+    /// Stores messages in one transaction; a message already stored is skipped (a retry or a duplicate
+    /// delivery): a received one with the same id from the same sender in the same room, or one of ours
+    /// with the same id. Another sender's message with that id is stored: ids are only the sender's own.
+    /// Creates conversations as needed. Returns how many were new.
     pub async fn insert_messages(&self, batch: &[NewMessage]) -> Result<u64, HistoryError> {
         for message in batch {
             message.validate()?;
@@ -176,7 +179,7 @@ impl History {
         for chunk in batch.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO messages (id, room, sender, sender_name, outgoing, body, sent_at, status)
-                 VALUES {} ON CONFLICT (id) DO NOTHING",
+                 VALUES {} ON CONFLICT DO NOTHING",
                 placeholders(chunk.len(), 8)
             );
             let mut query = sqlx::query(&sql);
@@ -197,9 +200,11 @@ impl History {
         Ok(inserted)
     }
 
-    /// One message by id.
+    /// A message by id: ours if we sent one with it, else the first received with it.
     pub async fn message(&self, id: &str) -> Result<Option<Message>, HistoryError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 ORDER BY outgoing DESC, seq LIMIT 1"
+        );
         Ok(sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(self.pool())
@@ -255,8 +260,8 @@ impl History {
         Ok(Page { messages, next })
     }
 
-    /// Records a send attempt's result or the peer's acknowledgement. `delivered` is final: a late "sent"
-    /// never downgrades it. Returns false when no message has this id.
+    /// Records a send attempt's result or the peer's acknowledgement of our message `id`. `delivered` is
+    /// final: a late "sent" never downgrades it. Returns false when none of our messages has this id.
     pub async fn set_message_status(
         &self,
         id: &str,
@@ -281,10 +286,11 @@ impl History {
         if changed > 0 {
             return Ok(true);
         }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?1 AND outgoing = 1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(exists.is_some())
     }
 

@@ -587,3 +587,125 @@ async fn settings_round_trip() {
         Some("ws://b/ws")
     );
 }
+
+/// Message ids are the sender's own: another member sending the same id first (in this room or another)
+/// suppresses nothing, the same sender's copy is still one row, and our own message with that id is
+/// apart from both (its status changes only ours).
+#[tokio::test]
+async fn message_ids_are_scoped_by_room_and_sender() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let from = |sender: &str, room: &str, body: &str| NewMessage {
+        sender: sender.into(),
+        ..msg("0190-same", room, body, 10, false)
+    };
+    let first = [
+        from("peer-mallory", "team", "fake"),
+        from("peer-mallory", "other", "elsewhere"),
+    ];
+    assert_eq!(history.insert_messages(&first).await.unwrap(), 2);
+    assert_eq!(
+        history
+            .insert_messages(&[from("peer-b", "team", "real")])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        history
+            .insert_messages(&[from("peer-b", "team", "real")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        history
+            .insert_messages(&[msg("0190-same", "team", "mine", 11, true)])
+            .await
+            .unwrap(),
+        1
+    );
+    let bodies = |page: Page| {
+        page.messages
+            .into_iter()
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    };
+    let team = history
+        .messages_page("team", None, PAGE_SIZE)
+        .await
+        .unwrap();
+    assert_eq!(bodies(team), ["mine", "real", "fake"]);
+    assert!(
+        history
+            .set_message_status("0190-same", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM messages WHERE id = '0190-same' ORDER BY seq")
+            .fetch_all(history.pool())
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["received", "received", "received", "delivered"]);
+}
+
+/// A history written before ids were scoped per sender upgrades in place: every message, its search
+/// entry, the unread count and the conversation's last message are kept.
+#[tokio::test]
+async fn upgrading_to_per_sender_ids_keeps_the_history() {
+    let dir = TempDir::new().unwrap();
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/history/migrations");
+    for file in [
+        "0001_history.sql",
+        "0002_fts_write_buffer.sql",
+        "0003_faster_search_and_list.sql",
+    ] {
+        std::fs::copy(source.join(file), old.join(file)).unwrap();
+    }
+    let path = dir.path().join(DB_FILE);
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO conversations (room, created_at) VALUES ('team', 1);
+         INSERT INTO messages (id, room, sender, sender_name, outgoing, body, sent_at, status)
+         VALUES ('m1', 'team', 'peer-b', 'Bob', 0, 'before the upgrade', 5, 'received'),
+                ('m2', 'team', 'me', 'Ann', 1, 'still pending', 6, 'pending');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let history = open(&dir).await;
+    let page = history
+        .messages_page("team", None, PAGE_SIZE)
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 2);
+    assert_eq!(history.search("upgrade", None, 50).await.unwrap().len(), 1);
+    assert_eq!(history.outbox(None).await.unwrap()[0].id, "m2");
+    let conversation = &history.list_conversations(None).await.unwrap()[0];
+    assert_eq!(conversation.unread, 1);
+    // New rows after the upgrade: another sender's 'm1' is kept, the same sender's is not.
+    let again = |sender: &str| NewMessage {
+        sender: sender.into(),
+        ..msg("m1", "team", "after", 7, false)
+    };
+    assert_eq!(
+        history
+            .insert_messages(&[again("peer-b"), again("peer-c")])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(history.search("after", None, 50).await.unwrap().len(), 1);
+}
