@@ -1,7 +1,11 @@
 //! What the app does with signaling traffic besides showing it: every server frame and state change goes
 //! to the UI; peers seen are remembered; call invites, answers and hangups (both directions) keep the call
-//! log; an invite, a missed call or a chat message raises a notification when the user is not looking.
+//! log; an invite, a missed call or a chat message raises a notification when the user is not looking
+//! (invites and messages coalesced per peer, so a flood raises one).
 //! The window side is behind the [`Ui`] trait, so all of this is tested without a window.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use chat_protocol::{ServerFrame, SignalData};
 use serde_json::value::RawValue;
@@ -22,6 +26,31 @@ pub const INVITE_WINDOW_MS: i64 = 60_000;
 /// Incoming calls logged per peer per [`INVITE_WINDOW_MS`]; a flood of new invite ids beyond it raises
 /// no call-log row and no notification (the UI still gets every frame).
 pub const MAX_INVITES_PER_WINDOW: u32 = 3;
+
+/// Message notifications are coalesced per sender and room over this window: the first message notifies,
+/// the next ones from that peer there do not until the window has passed (they wait in the app, counted
+/// as unread), so a flood while the app sits in the tray raises one notification, not hundreds.
+pub const MESSAGE_ALERT_WINDOW_MS: i64 = 10_000;
+
+/// When each (room, sender) last raised a message notification. In memory: it only has to outlive a
+/// flood (a restart costs at most one more notification); entries older than the window are dropped on
+/// every use, so it holds only the peers that notified in the last few seconds.
+static MESSAGE_ALERTS: LazyLock<Mutex<HashMap<(String, String), i64>>> =
+    LazyLock::new(Default::default);
+
+/// Whether a message from `sender` in `room` may notify at `now` (and if so, counts it).
+fn message_alert_due(room: &str, sender: &str, now: i64) -> bool {
+    let mut alerts = MESSAGE_ALERTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    alerts.retain(|_, at| now - *at < MESSAGE_ALERT_WINDOW_MS);
+    let key = (room.to_owned(), sender.to_owned());
+    if alerts.contains_key(&key) {
+        return false;
+    }
+    alerts.insert(key, now);
+    true
+}
 
 /// How far ahead of this device's clock an incoming message's `sent_at` may be (shared with the UI).
 pub const MAX_CLOCK_AHEAD_MS: i64 = p2pchat_core::constants::MAX_CLOCK_AHEAD.as_millis() as i64;
@@ -196,7 +225,8 @@ pub async fn outgoing_signal(
 }
 
 /// Stores a chat message (outgoing before it is sent, or incoming from a data channel) and notifies for
-/// a new incoming one. Returns whether it was new (false: the same id was already stored).
+/// a new incoming one (at most one per sender and room per [`MESSAGE_ALERT_WINDOW_MS`]). Returns whether
+/// it was new (false: the same sender's copy was already stored).
 pub async fn save_message(
     history: &History,
     ui: &impl Ui,
@@ -213,11 +243,16 @@ pub async fn save_message(
         == 1;
     if new && !message.outgoing {
         let alert = Alert::Message {
-            room: message.room,
+            room: message.room.clone(),
             from: message.sender_name,
             body: message.body,
         };
-        alert_user(history, ui, &alert).await?;
+        let muted = history.is_muted(&message.room).await?;
+        if notify::should_notify(&alert, ui.focused(), muted)
+            && message_alert_due(&message.room, &message.sender, now_ms())
+        {
+            ui.notify(&notify::render(&alert));
+        }
     }
     Ok(new)
 }

@@ -310,7 +310,7 @@ async fn incoming_messages_notify_once_unless_muted() {
 }
 
 /// An incoming message's far-future `sent_at` (the sender's clock) is stored as at most a minute ahead of
-/// ours (issue 12, finding 3b); our own messages keep their time.
+/// ours; our own messages keep their time.
 #[tokio::test]
 async fn incoming_sent_at_is_clamped_to_a_minute_ahead() {
     let dir = TempDir::new().unwrap();
@@ -337,6 +337,50 @@ async fn incoming_sent_at_is_clamped_to_a_minute_ahead() {
     past.sent_at = 5;
     save_message(&h, &ui, past).await.unwrap();
     assert_eq!(h.message("m-past").await.unwrap().unwrap().sent_at, 5);
+}
+
+/// A flood of messages from one peer while the app is in the background raises one notification; another
+/// peer, or the same peer in another room, still notifies; after the window the peer may notify again.
+#[tokio::test]
+async fn a_message_flood_from_one_peer_notifies_once() {
+    let dir = TempDir::new().unwrap();
+    let h = history(&dir).await;
+    let ui = FakeUi::default();
+    let msg = |id: String, room: &str, sender: &str| NewMessage {
+        id,
+        room: room.into(),
+        sender: sender.into(),
+        sender_name: sender.to_uppercase(),
+        outgoing: false,
+        body: "buy now".into(),
+        sent_at: 5,
+    };
+    for i in 0..50 {
+        assert!(
+            save_message(&h, &ui, msg(format!("f{i}"), "flood", "pf"))
+                .await
+                .unwrap()
+        );
+    }
+    save_message(&h, &ui, msg("g1".into(), "flood", "pg"))
+        .await
+        .unwrap();
+    save_message(&h, &ui, msg("f0".into(), "flood-2", "pf"))
+        .await
+        .unwrap();
+    assert_eq!(ui.titles(), ["PF in flood", "PG in flood", "PF in flood-2"]);
+    assert_eq!(
+        h.list_conversations(None)
+            .await
+            .unwrap()
+            .iter()
+            .find(|c| c.room == "flood")
+            .unwrap()
+            .unread,
+        51
+    );
+    let later = now_ms() + MESSAGE_ALERT_WINDOW_MS;
+    assert!(message_alert_due("flood", "pf", later));
 }
 
 /// Without a history (the database could not be opened) frames still reach the UI.
