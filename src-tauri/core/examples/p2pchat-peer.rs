@@ -203,7 +203,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     _ => {}
                 },
                 LinkEvent::Closed { peer, .. } => emit(json!({"event": "closed", "peer": peer})),
-                LinkEvent::Rekeyed { from, to, .. } => emit(json!({"event": "rekeyed", "from": from, "to": to})),
+                LinkEvent::Rekeyed { from, to, .. } => {
+                    chat.peer_renamed(&from, &to);
+                    emit(json!({"event": "rekeyed", "from": from, "to": to}));
+                }
                 LinkEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),
             },
             line = stdin.next_line(), if stdin_open => match line {

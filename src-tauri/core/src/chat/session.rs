@@ -1,6 +1,7 @@
 //! The delivery rules of chat, the same as the web UI's (ui/src/lib/chat/outbox.ts and chat.svelte.ts):
 //! every message has a client-made id (UUIDv7); the receiver acks every copy it gets, duplicates too, and
-//! shows each id once; the sender keeps each message per recipient until that recipient acks it and sends
+//! shows each id once per sender (an id is only its sender's: another peer repeating it suppresses
+//! nothing); the sender keeps each message per recipient until that recipient acks it and sends
 //! it again whenever the recipient's channel (re)opens. A message written while nobody is linked waits
 //! for the next peer.
 
@@ -8,8 +9,8 @@ use std::collections::{HashSet, VecDeque};
 
 use super::wire::ChannelMessage;
 
-/// Received ids remembered for de-duplication; older ones are forgotten first (a peer resends only
-/// what it has not seen acked, which is recent).
+/// Received (sender, id) pairs remembered for de-duplication; older ones are forgotten first (a peer
+/// resends only what it has not seen acked, which is recent).
 const SEEN_IDS: usize = 100_000;
 
 /// What a text from a peer meant.
@@ -63,8 +64,9 @@ impl Pending {
 pub struct ChatSession {
     /// Our messages in the order written.
     outbox: Vec<Pending>,
-    seen: HashSet<String>,
-    seen_order: VecDeque<String>,
+    /// (sender peer, message id) of what was shown.
+    seen: HashSet<(String, String)>,
+    seen_order: VecDeque<(String, String)>,
 }
 
 impl ChatSession {
@@ -104,7 +106,7 @@ impl ChatSession {
                     return Received::Other;
                 };
                 let ack = ChannelMessage::ack(id).to_text();
-                if self.remember(id) {
+                if self.remember(peer, id) {
                     Received::New { message, ack }
                 } else {
                     Received::Duplicate { ack }
@@ -140,12 +142,25 @@ impl ChatSession {
         self.seen.len()
     }
 
-    /// Remembers a received id; false when it was seen before.
-    fn remember(&mut self, id: &str) -> bool {
-        if !self.seen.insert(id.to_owned()) {
+    /// The person behind `from` now has peer id `to` (a checked re-key): their resends of what was
+    /// already shown stay duplicates.
+    pub fn peer_renamed(&mut self, from: &str, to: &str) {
+        let rename = |key: &mut (String, String)| {
+            if key.0 == from {
+                key.0 = to.to_owned();
+            }
+        };
+        self.seen_order.iter_mut().for_each(rename);
+        self.seen = self.seen_order.iter().cloned().collect();
+    }
+
+    /// Remembers a received id from `peer`; false when that peer sent it before.
+    fn remember(&mut self, peer: &str, id: &str) -> bool {
+        let key = (peer.to_owned(), id.to_owned());
+        if !self.seen.insert(key.clone()) {
             return false;
         }
-        self.seen_order.push_back(id.to_owned());
+        self.seen_order.push_back(key);
         if self.seen_order.len() > SEEN_IDS
             && let Some(oldest) = self.seen_order.pop_front()
         {
@@ -173,6 +188,30 @@ mod tests {
             Received::Duplicate { ack: ack.clone() }
         );
         assert_eq!(bob.received_count(), 1);
+    }
+
+    /// An id is only its sender's: another peer sending it first suppresses nothing, and the same
+    /// person's resend under a new peer id (after a re-key) is still a duplicate.
+    #[test]
+    fn ids_are_scoped_by_sender() {
+        let mut ann = ChatSession::new();
+        let real = ChannelMessage::msg("real".into(), "Bob").to_text();
+        let forged = real.replace("real", "fake");
+        assert!(matches!(
+            ann.receive("mallory", &forged),
+            Received::New { .. }
+        ));
+        assert!(matches!(ann.receive("bob", &real), Received::New { .. }));
+        assert!(matches!(
+            ann.receive("bob", &real),
+            Received::Duplicate { .. }
+        ));
+        ann.peer_renamed("bob", "bob-2");
+        assert!(matches!(
+            ann.receive("bob-2", &real),
+            Received::Duplicate { .. }
+        ));
+        assert_eq!(ann.received_count(), 2);
     }
 
     /// What a peer has not acked is resent when its channel opens again; once it acks, it is not.
