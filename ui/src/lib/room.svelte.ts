@@ -128,6 +128,7 @@ export class Room {
     this.links.clear();
     this.fallback?.close();
     this.files.close();
+    this.chat.close();
     for (const stop of this.unsubscribe) stop();
     this.transport.close();
   }

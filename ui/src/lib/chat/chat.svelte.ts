@@ -201,6 +201,11 @@ export class Chat {
     if (this.lines.length > MAX_LINES) this.lines.splice(0, this.lines.length - MAX_LINES);
   }
 
+  /** We left the room: messages still waiting their turn are not shown (their senders resend them). */
+  close(): void {
+    this.limit.close();
+  }
+
   peerLeft(peer: string): void {
     this.limit.peerGone(peer);
     this.throttled.delete(peer);
