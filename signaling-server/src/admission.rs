@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::Request;
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_server::accept::Accept;
@@ -36,6 +37,8 @@ pub struct Admission {
     handshake_timeout: Duration,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     metrics: Arc<Metrics>,
+    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
+    trusted_proxies: Vec<ProxyNet>,
 }
 
 /// One pending connection's place under the limits; freed once, by [`PendingSlot::release`] or on drop.
@@ -52,6 +55,7 @@ impl Admission {
         max_pending: usize,
         max_pending_per_ip: usize,
         handshake_timeout: Duration,
+        trusted_proxies: &[String],
         metrics: Arc<Metrics>,
     ) -> Arc<Admission> {
         Arc::new(Admission {
@@ -60,7 +64,31 @@ impl Admission {
             handshake_timeout,
             per_ip: Mutex::new(HashMap::new()),
             metrics,
+            trusted_proxies: trusted_proxies
+                .iter()
+                .filter_map(|p| ProxyNet::parse(p))
+                .collect(),
         })
+    }
+
+    fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client's address: the TCP peer, or for a connection from a trusted proxy the rightmost address
+    /// of `X-Forwarded-For` (else of `Forwarded`'s `for=`) that is not itself a trusted proxy. Each proxy
+    /// appends the address it received from, so everything left of the first untrusted one could have
+    /// been written by the client and is ignored.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.is_trusted_proxy(peer) {
+            return peer;
+        }
+        let forwarded_for: Vec<IpAddr> = forwarded_chain(headers);
+        forwarded_for
+            .into_iter()
+            .rev()
+            .find(|ip| !self.is_trusted_proxy(*ip))
+            .unwrap_or(peer)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
@@ -79,7 +107,11 @@ impl Admission {
             return None;
         }
         let count = per_ip.entry(ip).or_default();
-        if self.max_pending_per_ip > 0 && *count >= self.max_pending_per_ip {
+        // A proxy carries many clients' connections; its own address is not one client.
+        if self.max_pending_per_ip > 0
+            && *count >= self.max_pending_per_ip
+            && !self.is_trusted_proxy(ip)
+        {
             self.metrics.connection_refused("pending_per_ip");
             return None;
         }
@@ -223,5 +255,167 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// An address or CIDR network of a trusted proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl ProxyNet {
+    /// `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`; `None` if malformed.
+    pub fn parse(text: &str) -> Option<ProxyNet> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(ProxyNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The addresses a request passed through, oldest first: `X-Forwarded-For` if present, else the `for=`
+/// parameters of `Forwarded` (RFC 7239). Entries that are not addresses (`unknown`, obfuscated names)
+/// are skipped.
+fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
+    let xff: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    if !xff.is_empty() {
+        return xff;
+    }
+    headers
+        .get_all("forwarded")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .filter_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            key.eq_ignore_ascii_case("for")
+                .then(|| parse_forwarded_node(value))?
+        })
+        .collect()
+}
+
+/// `192.0.2.1`, `"192.0.2.1:4711"`, `"[2001:db8::1]:4711"` → the address.
+fn parse_forwarded_node(value: &str) -> Option<IpAddr> {
+    let value = value.trim().trim_matches('"');
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    value
+        .parse()
+        .ok()
+        .or_else(|| value.rsplit_once(':')?.0.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admission(trusted: &[&str]) -> Arc<Admission> {
+        let trusted: Vec<String> = trusted.iter().map(|s| s.to_string()).collect();
+        Admission::new(
+            10,
+            1,
+            Duration::from_secs(1),
+            &trusted,
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_proxies() {
+        let a = admission(&["10.0.0.0/8", "::1"]);
+        let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.1.1")]);
+        // From an untrusted peer the header is the client's own claim: ignored.
+        assert_eq!(a.client_ip(ip("198.51.100.1"), &xff), ip("198.51.100.1"));
+        // Through two trusted proxies: the rightmost untrusted entry, never the client-written left part.
+        assert_eq!(a.client_ip(ip("10.0.0.2"), &xff), ip("203.0.113.9"));
+        let forwarded = headers(&[(
+            "forwarded",
+            "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https",
+        )]);
+        assert_eq!(a.client_ip(ip("::1"), &forwarded), ip("2001:db8::7"));
+        // A trusted proxy that forwards nothing usable: the proxy itself.
+        assert_eq!(a.client_ip(ip("10.0.0.2"), &headers(&[])), ip("10.0.0.2"));
+        let garbage = headers(&[("x-forwarded-for", "unknown, not-an-ip")]);
+        assert_eq!(a.client_ip(ip("10.0.0.2"), &garbage), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn the_pending_limit_per_address_does_not_apply_to_a_trusted_proxy() {
+        let a = admission(&["127.0.0.2"]);
+        let first = a.admit(ip("127.0.0.3"));
+        assert!(first.is_some());
+        assert!(a.admit(ip("127.0.0.3")).is_none(), "limit 1 per address");
+        let proxied: Vec<_> = (0..3).map(|_| a.admit(ip("127.0.0.2"))).collect();
+        assert!(proxied.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn proxy_networks_parse_and_match() {
+        assert!(
+            ProxyNet::parse("10.0.0.0/8")
+                .unwrap()
+                .contains(ip("10.200.1.1"))
+        );
+        assert!(
+            !ProxyNet::parse("10.0.0.0/8")
+                .unwrap()
+                .contains(ip("11.0.0.1"))
+        );
+        assert!(
+            ProxyNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(ip("8.8.8.8"))
+        );
+        assert!(ProxyNet::parse("::ffff:0:0/96").is_some());
+        assert!(
+            ProxyNet::parse("127.0.0.1")
+                .unwrap()
+                .contains(ip("::ffff:127.0.0.1"))
+        );
+        assert!(ProxyNet::parse("10.0.0.0/33").is_none());
+        assert!(ProxyNet::parse("example.org").is_none());
     }
 }

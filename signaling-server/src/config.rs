@@ -185,6 +185,35 @@ pub struct Config {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "SIGNALING_LOG_JSON")]
     pub log_json: bool,
+
+    /// Redis shared by several instances behind one address (redis://[:password@]host:port[/db]). Without
+    /// it this instance holds every session and room itself. With it, rooms and sessions live in Redis,
+    /// signals between instances go through it, and a client may resume on any instance
+    /// (docs/operations.md, "Several instances"). A password is best given in the environment variable.
+    #[arg(long, env = "SIGNALING_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// With --redis-url: how long an instance that stopped heartbeating (every third of this) counts as
+    /// alive, in milliseconds, measured by Redis's clock. After it, its dropped sessions wait out the
+    /// resume grace period and then leave their rooms.
+    #[arg(long, env = "SIGNALING_NODE_TTL_MS", default_value_t = 3_000)]
+    pub node_ttl_ms: u64,
+
+    /// With --redis-url: on shutdown, how long this instance keeps answering other instances that take
+    /// over its sessions (clients resuming elsewhere), in milliseconds, before it exits.
+    #[arg(long, env = "SIGNALING_DRAIN_MS", default_value_t = 10_000)]
+    pub drain_ms: u64,
+
+    /// Address or CIDR network of a reverse proxy or load balancer in front of this server (repeatable).
+    /// Only for connections from these addresses, the client address is taken from `X-Forwarded-For` or
+    /// `Forwarded` (the rightmost address that is not itself a trusted proxy); the per-address session
+    /// limit counts that address, and the pending-connection limit per address does not apply to the proxy.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SIGNALING_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Shortest accepted secret: HS256 keys must have at least 256 bits (RFC 7518 §3.2), and the TURN secret
@@ -320,6 +349,21 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("unix://"))
+        {
+            return Err("--redis-url must start with redis:// (or unix:// for a socket)".into());
+        }
+        if self.node_ttl_ms < 300 {
+            return Err("--node-ttl-ms must be at least 300".into());
+        }
+        for proxy in &self.trusted_proxies {
+            if crate::admission::ProxyNet::parse(proxy).is_none() {
+                return Err(format!(
+                    "--trusted-proxy {proxy:?} must be an IP address or a CIDR network, e.g. 10.0.0.0/8"
+                ));
+            }
+        }
         if self
             .metrics_bind
             .is_some_and(|m| m == self.bind && m.port() != 0)
@@ -338,6 +382,14 @@ impl Config {
         Config::try_parse_from(
             std::iter::once("signaling-server".into()).chain(args.into_iter().map(Into::into)),
         )
+    }
+
+    pub fn node_ttl(&self) -> Duration {
+        Duration::from_millis(self.node_ttl_ms)
+    }
+
+    pub fn drain(&self) -> Duration {
+        Duration::from_millis(self.drain_ms)
     }
 
     pub fn heartbeat(&self) -> Duration {

@@ -238,7 +238,7 @@ async fn start_session(
 ) -> Result<(Arc<Session>, u64, Option<TokioInstant>), Exit> {
     let expires_at = hello.grant.expires_at.map(instant_of_unix);
     let resumed = match &hello.resume {
-        Some(resume) => state.hub.resume(resume, &hello.grant),
+        Some(resume) => state.hub.resume(resume, &hello.grant, ip).await,
         None => ResumeOutcome::Fresh,
     };
     if let ResumeOutcome::Resumed(session, attached) = resumed {
@@ -259,7 +259,7 @@ async fn start_session(
         Err(error) => return Err(refuse(socket, state, &error, Some("hello")).await),
     };
     let attached = state.hub.attach_new(&session);
-    session.push(None, |seq| {
+    state.hub.push_text(&session, |seq| {
         welcome(state, &session, seq, false, &attached.resume_token)
     });
     state.metrics.frame_out("welcome");

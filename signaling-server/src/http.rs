@@ -98,6 +98,7 @@ async fn websocket(
         state.metrics.connection_refused("max_connections");
         return (StatusCode::SERVICE_UNAVAILABLE, "connection limit reached").into_response();
     };
+    let client_ip = state.admission.client_ip(peer.ip(), &headers);
     let max_frame = state.config.max_frame_bytes;
     let tracker = state.tasks.token();
     let slot = slot.map(|Extension(slot)| slot);
@@ -111,12 +112,13 @@ async fn websocket(
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
             let _tracked = tracker;
-            connection::run(socket, state, permit, peer.ip(), slot).await;
+            connection::run(socket, state, permit, client_ip, slot).await;
         })
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) {
+    let cluster_ok = state.hub.cluster().is_none_or(|c| c.is_healthy());
+    if state.ready.load(Ordering::Relaxed) && cluster_ok {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")

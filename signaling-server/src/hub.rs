@@ -1,10 +1,11 @@
 //! The hub: which sessions exist, who is in which room, and delivery of frames to a peer. Connection
-//! handling talks to peers only through this API, so a multi-instance backplane (Redis pub/sub) can later
-//! replace this in-memory implementation without touching `connection.rs`.
+//! handling talks to peers only through this API. With `--redis-url` the hub holds this server's sessions
+//! and the local members of each room, and the [`Cluster`] shares the rest with the other servers: room
+//! membership and capacity, session records for a resume elsewhere, and delivery to peers elsewhere.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -13,6 +14,7 @@ use rand::RngCore;
 use serde_json::value::RawValue;
 
 use crate::auth::Grant;
+use crate::cluster::{Cluster, Event, LocalSession, Op, unix_micros};
 use crate::config::Config;
 use crate::error::RequestError;
 use crate::metrics::Metrics;
@@ -67,6 +69,8 @@ pub struct Hub {
     state: Mutex<HubState>,
     limits: HubLimits,
     metrics: Arc<Metrics>,
+    /// Set with `--redis-url`.
+    cluster: OnceLock<Arc<Cluster>>,
 }
 
 #[derive(Default)]
@@ -82,6 +86,8 @@ struct HubState {
     /// Sessions per IP key and per user, for their limits.
     per_ip: HashMap<IpAddr, usize>,
     per_user: HashMap<Box<str>, usize>,
+    /// Sessions being taken over from another server: events for them wait here until they are loaded.
+    claiming: HashMap<Arc<str>, Vec<Event>>,
 }
 
 impl Hub {
@@ -90,7 +96,16 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             limits,
             metrics,
+            cluster: OnceLock::new(),
         }
+    }
+
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -160,7 +175,15 @@ impl Hub {
     /// token of its latest `welcome`. The token presented now replaces the session's grant; if it no
     /// longer allows a room the session is in, the session ends (others see `peer-left`) and the client
     /// starts afresh, rejoining what it may. Anything else leaves the named session untouched.
-    pub fn resume(&self, resume: &Resume, grant: &Grant) -> ResumeOutcome {
+    /// With Redis, the session may be on another server: see [`Hub::resume_from_cluster`].
+    pub async fn resume(&self, resume: &Resume, grant: &Grant, ip: IpAddr) -> ResumeOutcome {
+        match self.cluster().cloned() {
+            None => self.resume_local(resume, grant),
+            Some(cluster) => self.resume_from_cluster(&cluster, resume, grant, ip).await,
+        }
+    }
+
+    fn resume_local(&self, resume: &Resume, grant: &Grant) -> ResumeOutcome {
         let mut state = self.lock();
         let Some(session) = state.sessions.get(resume.session.as_str()).cloned() else {
             return ResumeOutcome::Fresh;
@@ -187,9 +210,278 @@ impl Hub {
         ResumeOutcome::Resumed(session, attached)
     }
 
+    /// Resume through Redis: claims the session record (only the holder of its current resume token can,
+    /// so of two racing resumes one wins and the other starts afresh). If this server holds the session it
+    /// re-attaches as without Redis; else the previous owner is asked to close its connection and flush
+    /// its frames, and the session is rebuilt here from Redis: its rooms, its buffered frames (replayed
+    /// after `last_seq`) and the events that waited while no server held it.
+    async fn resume_from_cluster(
+        &self,
+        cluster: &Cluster,
+        resume: &Resume,
+        grant: &Grant,
+        ip: IpAddr,
+    ) -> ResumeOutcome {
+        let sid: Arc<str> = resume.session.as_str().into();
+        let new_token = random_id();
+        self.lock().claiming.insert(sid.clone(), Vec::new());
+        let claim = match cluster
+            .claim(&sid, &grant.user, &resume.token, &new_token)
+            .await
+        {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return self.stop_claiming(&sid),
+            Err(e) => {
+                tracing::warn!("resume claim failed in Redis: {e}");
+                return self.stop_claiming(&sid);
+            }
+        };
+        if claim.old_node == *cluster.node {
+            let mut state = self.lock();
+            if let Some(session) = state.sessions.get(&sid).cloned() {
+                if !session.rooms_allowed_by(grant) {
+                    self.end_locked(&mut state, &session);
+                    drop(state);
+                    self.finish_claiming(&sid, None);
+                    return ResumeOutcome::Fresh;
+                }
+                session.set_grant(grant.clone());
+                if let Some(key) = session.set_parked(None)
+                    && state.parked.remove(&key).is_some()
+                {
+                    self.metrics.sessions_parked.dec();
+                }
+                let attached = session.attach(Some(resume.last_seq), new_token);
+                drop(state);
+                self.finish_claiming(&sid, Some(&session));
+                self.metrics.resumes.inc();
+                return ResumeOutcome::Resumed(session, attached);
+            }
+        } else if claim.old_node_alive {
+            cluster.take_over(&sid, &claim.old_node).await;
+        }
+        let stored = match cluster.load(&sid).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!("cannot load a resumed session from Redis: {e}");
+                return self.stop_claiming(&sid);
+            }
+        };
+        let frames: Vec<(u64, String)> = stored
+            .frames
+            .into_iter()
+            .filter_map(|text| Some((seq_of(&text)?, text)))
+            .collect();
+        let next_seq = frames.last().map_or(0, |f| f.0).max(resume.last_seq) + 1;
+        let session = Arc::new(Session::new(
+            claim.peer.into(),
+            sid.clone(),
+            claim.name.into(),
+            grant.clone(),
+            ip_key(ip),
+            self.limits.ring,
+            self.metrics.buffered_bytes.clone(),
+        ));
+        session.restore(frames, next_seq);
+        let mut state = self.lock();
+        state.sessions.insert(sid.clone(), session.clone());
+        *state.per_ip.entry(session.ip).or_default() += 1;
+        if !session.user.is_empty() {
+            *state.per_user.entry(session.user.clone()).or_default() += 1;
+        }
+        self.metrics.sessions.inc();
+        for room in claim.rooms {
+            let room: Arc<str> = room.into();
+            state
+                .rooms
+                .entry(room.clone())
+                .or_insert_with(|| {
+                    self.metrics.rooms.inc();
+                    Vec::new()
+                })
+                .push(session.clone());
+            session.add_room(room);
+        }
+        if !session.rooms_allowed_by(grant) {
+            self.end_locked(&mut state, &session);
+            drop(state);
+            self.finish_claiming(&sid, None);
+            return ResumeOutcome::Fresh;
+        }
+        let attached = session.attach(Some(resume.last_seq), new_token);
+        drop(state);
+        for event in stored.pending {
+            self.apply(&session, event);
+        }
+        self.finish_claiming(&sid, Some(&session));
+        self.metrics.resumes.inc();
+        ResumeOutcome::Resumed(session, attached)
+    }
+
+    /// A claim that did not happen: events held for the session go on to wherever it is.
+    fn stop_claiming(&self, sid: &Arc<str>) -> ResumeOutcome {
+        self.finish_claiming(sid, None);
+        ResumeOutcome::Fresh
+    }
+
+    /// Delivers the events held while `sid` was being claimed, in order, to `session` (or on to wherever
+    /// the session is), then lets new events reach it directly.
+    fn finish_claiming(&self, sid: &Arc<str>, session: Option<&Arc<Session>>) {
+        loop {
+            let held = {
+                let mut state = self.lock();
+                let Some(held) = state.claiming.get_mut(sid) else {
+                    return;
+                };
+                if held.is_empty() {
+                    state.claiming.remove(sid);
+                    return;
+                }
+                std::mem::take(held)
+            };
+            for event in held {
+                match (session, self.cluster()) {
+                    (Some(session), _) => self.apply(session, event),
+                    (None, Some(cluster)) => cluster.queue(Op::Forward {
+                        sid: sid.clone(),
+                        event: event.encode(),
+                    }),
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+
+    /// Another server resumed `sid`: its connection here closes (1000) and it is forgotten without
+    /// `peer-left`, since it lives on there.
+    pub fn hand_over(&self, sid: &str) {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.remove(sid) else {
+            return;
+        };
+        if let Some(key) = session.set_parked(None)
+            && state.parked.remove(&key).is_some()
+        {
+            self.metrics.sessions_parked.dec();
+        }
+        decrement(&mut state.per_ip, &session.ip);
+        decrement(&mut state.per_user, &*session.user);
+        for room in session.end() {
+            if let Some(members) = state.rooms.get_mut(&room) {
+                members.retain(|s| !Arc::ptr_eq(s, &session));
+                if members.is_empty() {
+                    state.rooms.remove(&room);
+                    self.metrics.rooms.dec();
+                }
+            }
+        }
+        self.metrics.sessions.dec();
+    }
+
+    /// An event from another server for session `sid`: delivered if the session is here, held if it is
+    /// being taken over, else passed on to where it moved.
+    pub fn deliver_remote(&self, sid: &str, event: Event) {
+        let mut state = self.lock();
+        if let Some(held) = state.claiming.get_mut(sid) {
+            held.push(event);
+            return;
+        }
+        if let Some(session) = state.sessions.get(sid).cloned() {
+            drop(state);
+            self.apply(&session, event);
+            return;
+        }
+        drop(state);
+        if let Some(cluster) = self.cluster() {
+            cluster.queue(Op::Forward {
+                sid: sid.into(),
+                event: event.encode(),
+            });
+        }
+    }
+
+    fn apply(&self, session: &Arc<Session>, event: Event) {
+        match event {
+            Event::Signal {
+                room,
+                from,
+                data,
+                at,
+            } => {
+                let took = Duration::from_micros(unix_micros().saturating_sub(at));
+                self.metrics.cross_node_latency.observe(took.as_secs_f64());
+                let received = Instant::now().checked_sub(took);
+                self.send_at(session, received, |seq| ServerFrame::Signal {
+                    seq,
+                    room,
+                    from,
+                    data,
+                });
+            }
+            Event::PeerJoined { room, peer, name } => {
+                self.send(session, |seq| ServerFrame::PeerJoined {
+                    seq,
+                    room,
+                    peer,
+                    name,
+                });
+            }
+            Event::PeerLeft { room, peer } => {
+                self.send(session, |seq| ServerFrame::PeerLeft { seq, room, peer });
+            }
+            Event::Joined { room, peers } => self.join_done(session, &room, Ok(peers)),
+            Event::Take { .. } | Event::Released => {}
+        }
+    }
+
+    /// This server's sessions, to write to Redis again after it lost them.
+    pub fn local_sessions(&self) -> Vec<LocalSession> {
+        self.lock()
+            .sessions
+            .values()
+            .map(|s| LocalSession {
+                id: s.id.clone(),
+                peer: s.peer.clone(),
+                name: s.name.clone(),
+                user: s.user.clone(),
+                token: s.resume_token(),
+                rooms: s.rooms(),
+            })
+            .collect()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
     /// Binds the first connection of a new session.
     pub fn attach_new(&self, session: &Session) -> Attached {
-        session.attach(None, random_id())
+        let attached = session.attach(None, random_id());
+        if let Some(cluster) = self.cluster() {
+            cluster.queue(Op::Register {
+                sid: session.id.clone(),
+                peer: session.peer.clone(),
+                name: session.name.clone(),
+                user: session.user.clone(),
+                token: attached.resume_token.clone(),
+            });
+        }
+        attached
+    }
+
+    /// Queues an already serialized frame built for the next seq (the `welcome`).
+    pub fn push_text(&self, session: &Session, build: impl FnOnce(u64) -> String) {
+        let text = session.push(None, build);
+        self.mirror(session, text);
+    }
+
+    fn mirror(&self, session: &Session, text: Option<axum::extract::ws::Utf8Bytes>) {
+        if let (Some(text), Some(cluster)) = (text, self.cluster()) {
+            cluster.queue(Op::Mirror {
+                sid: session.id.clone(),
+                text,
+            });
+        }
     }
 
     /// Ends the oldest session waiting in its grace period that matches `which`; false if there is none.
@@ -219,12 +511,13 @@ impl Hub {
         frame: impl FnOnce(u64) -> ServerFrame,
     ) {
         let mut frame_type = "";
-        session.push(relayed_at, |seq| {
+        let text = session.push(relayed_at, |seq| {
             let frame = frame(seq);
             frame_type = type_of(&frame);
             // Serializing these types cannot fail: all keys are strings and `data` is already valid JSON.
             serde_json::to_string(&frame).unwrap_or_default()
         });
+        self.mirror(session, text);
         if !frame_type.is_empty() {
             self.metrics.frame_out(frame_type);
         }
@@ -261,6 +554,20 @@ impl Hub {
         let already_in = session.in_room(room);
         if !already_in && session.rooms_len() >= MAX_ROOMS_PER_SESSION {
             return Err(RequestError::TooManyRooms(MAX_ROOMS_PER_SESSION));
+        }
+        if let Some(cluster) = self.cluster() {
+            // Capacity and the member list come from Redis, atomically; see `join_done`.
+            let announce = Event::PeerJoined {
+                room: room.to_owned(),
+                peer: session.peer.to_string(),
+                name: session.name.to_string(),
+            };
+            cluster.queue(Op::Join {
+                session: session.clone(),
+                room: room.into(),
+                announce: announce.encode(),
+            });
+            return Ok(());
         }
         let members = state.rooms.get(room);
         if !already_in && members.is_some_and(|m| m.len() >= self.limits.room_capacity) {
@@ -307,6 +614,50 @@ impl Hub {
         Ok(())
     }
 
+    /// With Redis, the outcome of a `join`: `peers` are the other members on every server. Members here
+    /// get `peer-joined` from this server (the script told those elsewhere).
+    pub fn join_done(
+        &self,
+        session: &Arc<Session>,
+        room: &str,
+        peers: Result<Vec<(String, String)>, RequestError>,
+    ) {
+        let peers = match peers {
+            Ok(peers) => peers,
+            Err(error) => return self.send_error(session, &error, Some("join")),
+        };
+        let mut state = self.lock();
+        if session.is_ended() {
+            return;
+        }
+        if !session.in_room(room) {
+            let key: Arc<str> = room.into();
+            let members = state.rooms.entry(key.clone()).or_insert_with(|| {
+                self.metrics.rooms.inc();
+                Vec::new()
+            });
+            for other in members.iter() {
+                self.send(other, |seq| ServerFrame::PeerJoined {
+                    seq,
+                    room: room.to_owned(),
+                    peer: session.peer.to_string(),
+                    name: session.name.to_string(),
+                });
+            }
+            members.push(session.clone());
+            session.add_room(key);
+        }
+        let peers = peers
+            .into_iter()
+            .map(|(peer, name)| PeerInfo { peer, name })
+            .collect();
+        self.send(session, |seq| ServerFrame::Joined {
+            seq,
+            room: room.to_owned(),
+            peers,
+        });
+    }
+
     /// Removes `session` from `room`; the others get `peer-left`.
     pub fn leave(&self, session: &Arc<Session>, room: &str) -> Result<(), RequestError> {
         let mut state = self.lock();
@@ -315,6 +666,13 @@ impl Hub {
         }
         session.remove_room(room);
         self.remove_member(&mut state, session, room);
+        if let Some(cluster) = self.cluster() {
+            cluster.queue(Op::Leave {
+                sid: session.id.clone(),
+                peer: session.peer.clone(),
+                room: room.into(),
+            });
+        }
         Ok(())
     }
 
@@ -340,7 +698,7 @@ impl Hub {
     /// never taken from the client.
     pub fn relay(
         &self,
-        from: &Session,
+        from: &Arc<Session>,
         room: &str,
         to: &str,
         data: &RawValue,
@@ -351,15 +709,31 @@ impl Hub {
         let recipient = {
             let state = self.lock();
             let members = state.rooms.get(room);
-            let Some(members) = members.filter(|m| m.iter().any(|s| std::ptr::eq(&**s, from)))
-            else {
+            let Some(members) = members.filter(|m| m.iter().any(|s| Arc::ptr_eq(s, from))) else {
                 return Err(RequestError::NotInRoom(room.to_owned()));
             };
-            members
-                .iter()
-                .find(|s| &*s.peer == to)
-                .cloned()
-                .ok_or(RequestError::UnknownPeer)?
+            let local = members.iter().find(|s| &*s.peer == to).cloned();
+            match (local, self.cluster()) {
+                (Some(recipient), _) => recipient,
+                (None, None) => return Err(RequestError::UnknownPeer),
+                // Not here: Redis knows whether `to` is in the room on another server (else
+                // `unknown_peer` comes back) and which one.
+                (None, Some(cluster)) => {
+                    let event = Event::Signal {
+                        room: room.to_owned(),
+                        from: from.peer.to_string(),
+                        data: data.to_owned(),
+                        at: unix_micros(),
+                    };
+                    cluster.queue(Op::Relay {
+                        from: from.clone(),
+                        room: room.into(),
+                        to: to.into(),
+                        event: event.encode(),
+                    });
+                    return Ok(());
+                }
+            }
         };
         self.send_at(&recipient, Some(received), |seq| ServerFrame::Signal {
             seq,
@@ -420,6 +794,11 @@ impl Hub {
         decrement(&mut state.per_user, &*session.user);
         for room in session.end() {
             self.remove_member(state, session, &room);
+        }
+        if let Some(cluster) = self.cluster() {
+            cluster.queue(Op::End {
+                sid: session.id.clone(),
+            });
         }
         self.metrics.sessions.dec();
     }
@@ -484,7 +863,16 @@ fn type_of(frame: &ServerFrame) -> &'static str {
     }
 }
 
-fn random_id() -> Arc<str> {
+/// The `seq` of a serialized server frame.
+fn seq_of(text: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Numbered {
+        seq: u64,
+    }
+    serde_json::from_str::<Numbered>(text).ok().map(|n| n.seq)
+}
+
+pub(crate) fn random_id() -> Arc<str> {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -5,11 +5,13 @@
 //! Map of the crate: `config` (flags), `http` (routes, security headers), `admission` (connections before a
 //! session: pending limits, handshake timeout), `origin` (who may open `/ws`), `connection` (one
 //! WebSocket), `session` (numbered frame stream + resume buffer), `hub` (sessions, rooms, delivery, memory
-//! and session limits), `limits`, `auth` (JWT), `turn` (ICE servers), `metrics`, `error` (refusals →
-//! protocol error codes). docs/security.md lists every limit.
+//! and session limits), `cluster` (several servers sharing rooms and sessions through Redis), `limits`,
+//! `auth` (JWT), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes).
+//! docs/security.md lists every limit.
 
 mod admission;
 pub mod auth;
+mod cluster;
 pub mod config;
 mod connection;
 pub mod error;
@@ -47,6 +49,8 @@ pub enum StartError {
     },
     #[error("cannot load TLS certificate/key: {0}")]
     Tls(std::io::Error),
+    #[error("{0}")]
+    Redis(String),
 }
 
 /// A server that is accepting connections.
@@ -99,6 +103,15 @@ impl RunningServer {
         self.state.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.state.tasks.wait()).await;
         let _ = self.task.await;
+        if let Some(cluster) = self.state.hub.cluster() {
+            // Clients reconnect to another server and resume there; until they have (or the drain time
+            // passes) keep answering those servers' takeovers, so nobody sees them leave.
+            let deadline = tokio::time::Instant::now() + self.state.config.drain();
+            while self.state.hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            cluster.stop().await;
+        }
     }
 }
 
@@ -150,6 +163,24 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tracing::info!("no --metrics-bind: /metrics is not served");
     }
     let state = Arc::new(ServerState::new(config));
+    if let Some(url) = &state.config.redis_url {
+        let settings = cluster::ClusterConfig {
+            url,
+            node_ttl: state.config.node_ttl(),
+            grace: state.config.resume_grace(),
+            ring_frames: state.config.resume_buffer,
+            room_capacity: state.config.room_capacity,
+        };
+        let cluster = cluster::Cluster::start(
+            settings,
+            hub::random_id(),
+            &state.hub,
+            state.metrics.clone(),
+        )
+        .await
+        .map_err(StartError::Redis)?;
+        state.hub.set_cluster(cluster);
+    }
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let is_tls = tls.is_some();

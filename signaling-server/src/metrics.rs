@@ -45,6 +45,17 @@ pub struct Metrics {
     pub buffer_trims: Counter,
     /// Connections closed with 1009 for a frame above the size limit.
     pub oversized_frames: Counter,
+    /// With Redis: 1 while subscribed and heartbeating (what `/readyz` reports), else 0.
+    pub cluster_up: Gauge,
+    /// With Redis: operations Redis failed or refused.
+    pub cluster_errors: Counter,
+    /// With Redis: signals sent to a peer on another server.
+    pub cluster_relays: Counter,
+    /// With Redis: sessions resumed here that another server held.
+    pub cluster_takeovers: Counter,
+    /// With Redis: seconds from a signal's arrival at the sender's server to its queueing at the
+    /// recipient's (both clocks; NTP-synchronized hosts assumed).
+    pub cross_node_latency: Histogram,
 }
 
 impl Metrics {
@@ -70,6 +81,11 @@ impl Metrics {
             token_expiries: Counter::default(),
             buffer_trims: Counter::default(),
             oversized_frames: Counter::default(),
+            cluster_up: Gauge::default(),
+            cluster_errors: Counter::default(),
+            cluster_relays: Counter::default(),
+            cluster_takeovers: Counter::default(),
+            cross_node_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
             registry: Registry::with_prefix("signaling"),
         };
         m.registry.register(
@@ -160,6 +176,31 @@ impl Metrics {
             "oversized_frames",
             "Connections closed with 1009 for a frame above --max-frame-bytes",
             m.oversized_frames.clone(),
+        );
+        m.registry.register(
+            "cluster_up",
+            "With --redis-url: 1 while subscribed to Redis and heartbeating, else 0",
+            m.cluster_up.clone(),
+        );
+        m.registry.register(
+            "cluster_errors",
+            "With --redis-url: operations Redis failed or refused",
+            m.cluster_errors.clone(),
+        );
+        m.registry.register(
+            "cluster_relays",
+            "With --redis-url: signals relayed to a peer on another server",
+            m.cluster_relays.clone(),
+        );
+        m.registry.register(
+            "cluster_takeovers",
+            "With --redis-url: sessions resumed here that another server held",
+            m.cluster_takeovers.clone(),
+        );
+        m.registry.register(
+            "cross_node_relay_latency_seconds",
+            "With --redis-url: time from a signal's arrival at the sender's server to its queueing at the recipient's",
+            m.cross_node_latency.clone(),
         );
         m
     }

@@ -137,10 +137,15 @@ impl Session {
     /// Appends a frame built for the next seq and wakes the connection. Older frames are evicted to stay
     /// within the ring's frame and byte limits; evicting one the connection has not written yet makes it
     /// a slow reader.
-    pub fn push(&self, relayed_at: Option<Instant>, build: impl FnOnce(u64) -> String) {
+    /// Returns the frame's text (for a copy elsewhere), or `None` if the session has ended.
+    pub fn push(
+        &self,
+        relayed_at: Option<Instant>,
+        build: impl FnOnce(u64) -> String,
+    ) -> Option<Utf8Bytes> {
         let mut state = self.lock();
         if state.ended {
-            return;
+            return None;
         }
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -164,13 +169,47 @@ impl Session {
         state.bytes += text.len();
         self.buffered
             .inc_by(gauge_delta(text.len()) - gauge_delta(freed));
+        let text = Utf8Bytes::from(text);
         state.frames.push_back(Outbound {
             seq,
-            text: text.into(),
+            text: text.clone(),
             relayed_at,
         });
         drop(state);
         self.wake.notify_one();
+        Some(text)
+    }
+
+    /// Fills the ring of a session taken over from another server with the frames it had sent (`seq`,
+    /// text; oldest first, within this ring's limits) and continues numbering at `next_seq`.
+    pub(crate) fn restore(&self, frames: Vec<(u64, String)>, next_seq: u64) {
+        let mut state = self.lock();
+        let mut kept: VecDeque<Outbound> = VecDeque::new();
+        let mut bytes = 0;
+        for (seq, text) in frames.into_iter().rev() {
+            if kept.len() >= self.limits.frames || bytes + text.len() > self.limits.bytes {
+                break;
+            }
+            bytes += text.len();
+            kept.push_front(Outbound {
+                seq,
+                text: text.into(),
+                relayed_at: None,
+            });
+        }
+        self.buffered.inc_by(gauge_delta(bytes));
+        state.frames = kept;
+        state.bytes = bytes;
+        state.next_seq = next_seq;
+    }
+
+    /// The current resume token (for the shared session record).
+    pub(crate) fn resume_token(&self) -> Arc<str> {
+        self.lock().resume_token.clone()
+    }
+
+    pub(crate) fn rooms(&self) -> Vec<Arc<str>> {
+        self.lock().rooms.clone()
     }
 
     /// Binds a new connection. `resume_from` is the client's `last_seq` when resuming; frames after it

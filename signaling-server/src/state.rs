@@ -51,6 +51,7 @@ impl ServerState {
                 config.max_pending,
                 config.max_pending_per_ip,
                 config.handshake_timeout(),
+                &config.trusted_proxies,
                 metrics.clone(),
             ),
             metrics,

@@ -68,6 +68,14 @@ impl Client {
         ws
     }
 
+    /// Connects to `ws_url` (a server in another process) and completes hello/welcome.
+    pub async fn hello_url(ws_url: &str, hello: Value) -> (Client, Value) {
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+            .await
+            .expect("websocket connects");
+        Self::hello_on(ws, hello).await
+    }
+
     /// Connects and completes hello/welcome.
     pub async fn hello(server: &RunningServer, name: &str) -> (Client, Value) {
         Self::hello_with(server, json!({"type": "hello", "v": 1, "name": name})).await
@@ -125,7 +133,18 @@ impl Client {
 
     /// Next JSON frame (control frames skipped); checks that `seq` rises by exactly one.
     pub async fn recv(&mut self) -> Value {
-        let frame = self.try_recv(WAIT).await.expect("expected a frame");
+        self.recv_within(WAIT).await
+    }
+
+    /// Next frame of `type` within `wait` (for what takes a timeout to happen), failing on anything else.
+    pub async fn expect_within(&mut self, frame_type: &str, wait: Duration) -> Value {
+        let frame = self.recv_within(wait).await;
+        assert_eq!(frame["type"], frame_type, "unexpected frame {frame}");
+        frame
+    }
+
+    async fn recv_within(&mut self, wait: Duration) -> Value {
+        let frame = self.try_recv(wait).await.expect("expected a frame");
         if let Some(seq) = frame["seq"].as_u64() {
             // A resumed welcome repeats the client's last_seq; errors before a session have seq 0.
             let resumed_welcome = frame["type"] == "welcome" && frame["resumed"] == true;

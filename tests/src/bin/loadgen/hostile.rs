@@ -160,7 +160,7 @@ pub async fn run(binary: &std::path::PathBuf, options: Options) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(options.warmup)).await;
     let rss_at_start = machine::rss_kib(server.pid());
     let (report, clients) = relay::run(
-        &server,
+        &[&server],
         clients,
         options.rate,
         Duration::from_secs(options.seconds),

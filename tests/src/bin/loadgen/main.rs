@@ -5,6 +5,8 @@
 //!   cargo build --release -p signaling-server -p p2pchat-tests
 //!   target/release/loadgen all            # idle sessions, relay at 20k/s, max rate sweep
 //!   target/release/loadgen hostile        # attackers vs. honest pairs, server RSS bound
+//!   target/release/loadgen cluster        # 2 servers sharing a Redis, every pair split across them
+//!   target/release/loadgen relay --redis  # one server with Redis on (all peers local)
 //!
 //! See docs/performance.md for what each figure means and the numbers measured.
 
@@ -12,6 +14,7 @@ mod client;
 mod hostile;
 mod idle;
 mod machine;
+mod redis;
 mod relay;
 mod server;
 
@@ -21,6 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use redis::RedisProcess;
 use relay::RelayReport;
 use server::ServerProcess;
 
@@ -40,12 +44,30 @@ enum Command {
     Idle {
         #[arg(long, default_value_t = 10_000)]
         sessions: usize,
+        /// Start a redis-server and run the server with --redis-url (one server: every peer is local).
+        #[arg(long)]
+        redis: bool,
     },
     /// Relay signals between pairs at a fixed total rate.
     Relay {
         #[arg(long, default_value_t = 1_000)]
         pairs: usize,
         /// Total signals per second over all clients.
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 12)]
+        seconds: u64,
+        /// Start a redis-server and run the server with --redis-url (one server: every peer is local).
+        #[arg(long)]
+        redis: bool,
+    },
+    /// Two servers sharing a redis-server: idle sessions spread over both (memory per session per
+    /// server), then pairs with one client on each server relaying at a fixed total rate.
+    Cluster {
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 1_000)]
+        pairs: usize,
         #[arg(long, default_value_t = 20_000.0)]
         rate: f64,
         #[arg(long, default_value_t = 12)]
@@ -115,19 +137,33 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match args.command {
-            Command::Idle { sessions } => idle(&binary, sessions).await,
+            Command::Idle { sessions, redis } => {
+                let redis = redis.then(RedisProcess::start).transpose()?;
+                idle(&binary, sessions, redis.as_ref()).await
+            }
             Command::Relay {
                 pairs,
                 rate,
                 seconds,
+                redis,
             } => {
-                let server = start(&binary)?;
+                let redis = redis.then(RedisProcess::start).transpose()?;
+                let server = start(&binary, redis.as_ref())?;
                 let clients = relay::connect_pairs(&server, pairs).await?;
                 let (report, _) =
-                    relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
+                    relay::run(&[&server], clients, rate, Duration::from_secs(seconds)).await?;
                 print_relay(&report);
+                if let Some(redis) = &redis {
+                    print_redis(redis);
+                }
                 Ok(())
             }
+            Command::Cluster {
+                sessions,
+                pairs,
+                rate,
+                seconds,
+            } => cluster(&binary, sessions, pairs, rate, seconds).await,
             Command::Sweep {
                 pairs,
                 rates,
@@ -158,11 +194,11 @@ fn main() -> Result<()> {
                 .await
             }
             Command::All => {
-                idle(&binary, 10_000).await?;
-                let server = start(&binary)?;
+                idle(&binary, 10_000, None).await?;
+                let server = start(&binary, None)?;
                 let clients = relay::connect_pairs(&server, 1_000).await?;
                 let (report, _) =
-                    relay::run(&server, clients, 20_000.0, Duration::from_secs(12)).await?;
+                    relay::run(&[&server], clients, 20_000.0, Duration::from_secs(12)).await?;
                 print_relay(&report);
                 drop(server);
                 sweep(
@@ -178,26 +214,92 @@ fn main() -> Result<()> {
     })
 }
 
-fn start(binary: &PathBuf) -> Result<ServerProcess> {
-    let server = ServerProcess::start(binary, &[])?;
+/// Starts a server, with `--redis-url` when `redis` is given.
+fn start(binary: &PathBuf, redis: Option<&RedisProcess>) -> Result<ServerProcess> {
+    let args: Vec<String> = match redis {
+        Some(redis) => vec!["--redis-url".into(), redis.url()],
+        None => Vec::new(),
+    };
+    let server = ServerProcess::start(binary, &args)?;
     println!(
-        "server start → accepting connections: {:.1} ms",
-        server.startup.as_secs_f64() * 1e3
+        "server start → accepting connections: {:.1} ms{}",
+        server.startup.as_secs_f64() * 1e3,
+        if redis.is_some() { " (with Redis)" } else { "" }
     );
     Ok(server)
 }
 
-async fn idle(binary: &PathBuf, sessions: usize) -> Result<()> {
-    let server = start(binary)?;
+async fn idle(binary: &PathBuf, sessions: usize, redis: Option<&RedisProcess>) -> Result<()> {
+    let server = start(binary, redis)?;
     let r = idle::run(&server, sessions).await?;
+    print_idle("idle", &r);
+    if let Some(redis) = redis {
+        print_redis(redis);
+    }
+    Ok(())
+}
+
+fn print_idle(label: &str, r: &idle::IdleReport) {
     println!(
-        "idle: {} sessions (rooms of 8) connected in {:.1} s; server RSS {:.1} MiB → {:.1} MiB; {:.2} KiB per session",
+        "{label}: {} sessions (rooms of 8) connected in {:.1} s; server RSS {:.1} MiB → {:.1} MiB; {:.2} KiB per session",
         r.sessions,
         r.connect_secs,
         r.base_rss_kib as f64 / 1024.0,
         r.rss_kib as f64 / 1024.0,
         r.per_session_bytes / 1024.0
     );
+}
+
+fn print_redis(redis: &RedisProcess) {
+    println!(
+        "redis-server: RSS {:.1} MiB, CPU {:.1} s",
+        machine::rss_kib(redis.pid()) as f64 / 1024.0,
+        machine::cpu_time(redis.pid()).as_secs_f64()
+    );
+}
+
+/// Two servers sharing one Redis: idle memory per session on each, then the relay across them.
+async fn cluster(
+    binary: &PathBuf,
+    sessions: usize,
+    pairs: usize,
+    rate: f64,
+    seconds: u64,
+) -> Result<()> {
+    {
+        let redis = RedisProcess::start()?;
+        let servers = [start(binary, Some(&redis))?, start(binary, Some(&redis))?];
+        let reports = idle::run_across(&[&servers[0], &servers[1]], sessions).await?;
+        for (n, r) in reports.iter().enumerate() {
+            print_idle(&format!("cluster idle, server {}", n + 1), r);
+        }
+        print_redis(&redis);
+    }
+    let redis = RedisProcess::start()?;
+    let servers = [start(binary, Some(&redis))?, start(binary, Some(&redis))?];
+    let clients = relay::connect_pairs_across(&servers[0], &servers[1], pairs).await?;
+    let redis_cpu_before = machine::cpu_time(redis.pid());
+    let wall = std::time::Instant::now();
+    let (report, _) = relay::run(
+        &[&servers[0], &servers[1]],
+        clients,
+        rate,
+        Duration::from_secs(seconds),
+    )
+    .await?;
+    println!(
+        "cluster relay (every pair split over 2 servers; CPU and RSS summed over both): {report}; \
+         server RSS {:.1} → {:.1} MiB",
+        report.rss_start_kib as f64 / 1024.0,
+        report.rss_end_kib as f64 / 1024.0,
+    );
+    let redis_cpu = machine::cpu_time(redis.pid()) - redis_cpu_before;
+    println!(
+        "redis-server during the relay: CPU {:.1}% = {:.2} µs/signal",
+        redis_cpu.as_secs_f64() * 100.0 / wall.elapsed().as_secs_f64(),
+        redis_cpu.as_secs_f64() * 1e6 / report.relayed.max(1) as f64
+    );
+    print_redis(&redis);
     Ok(())
 }
 
@@ -208,12 +310,12 @@ async fn sweep(
     seconds: u64,
     p99_ms: f64,
 ) -> Result<()> {
-    let server = start(binary)?;
+    let server = start(binary, None)?;
     let mut clients = relay::connect_pairs(&server, pairs).await?;
     let mut best = None;
     for &rate in rates {
         let (report, back) =
-            relay::run(&server, clients, rate, Duration::from_secs(seconds)).await?;
+            relay::run(&[&server], clients, rate, Duration::from_secs(seconds)).await?;
         clients = back;
         print_relay(&report);
         let ok = (report.p99_us as f64) <= p99_ms * 1000.0

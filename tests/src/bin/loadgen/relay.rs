@@ -80,15 +80,24 @@ pub async fn connect_pairs(
     server: &ServerProcess,
     pairs: usize,
 ) -> Result<Vec<(LoadClient, LoadClient)>> {
+    connect_pairs_across(server, server, pairs).await
+}
+
+/// Like [`connect_pairs`], with every `a` on server `a_server` and every `b` on `b_server`.
+pub async fn connect_pairs_across(
+    a_server: &ServerProcess,
+    b_server: &ServerProcess,
+    pairs: usize,
+) -> Result<Vec<(LoadClient, LoadClient)>> {
     use futures_util::StreamExt;
-    let url = server.ws_url();
+    let (a_url, b_url) = (a_server.ws_url(), b_server.ws_url());
     futures_util::stream::iter(0..pairs)
         .map(|i| {
-            let url = url.clone();
+            let (a_url, b_url) = (a_url.clone(), b_url.clone());
             async move {
                 let room = format!("pair-{i}");
-                let mut a = LoadClient::connect(&url, "a").await?;
-                let mut b = LoadClient::connect(&url, "b").await?;
+                let mut a = LoadClient::connect(&a_url, "a").await?;
+                let mut b = LoadClient::connect(&b_url, "b").await?;
                 a.join(&room).await?;
                 b.join(&room).await?;
                 // a hears b join.
@@ -103,8 +112,9 @@ pub async fn connect_pairs(
         .collect()
 }
 
+/// Relays between `clients` at `rate` for `duration`; CPU and memory are summed over `servers`.
 pub async fn run(
-    server: &ServerProcess,
+    servers: &[&ServerProcess],
     clients: Vec<(LoadClient, LoadClient)>,
     rate: f64,
     duration: Duration,
@@ -114,9 +124,21 @@ pub async fn run(
     let epoch = Arc::new(Instant::now());
     let start_at = tokio::time::Instant::now() + Duration::from_millis(200);
     let send_until = start_at + duration;
-    let server_cpu_before = machine::cpu_time(server.pid());
+    let server_cpu_time = || {
+        servers
+            .iter()
+            .map(|s| machine::cpu_time(s.pid()))
+            .sum::<Duration>()
+    };
+    let server_rss_kib = || {
+        servers
+            .iter()
+            .map(|s| machine::rss_kib(s.pid()))
+            .sum::<u64>()
+    };
+    let server_cpu_before = server_cpu_time();
     let tool_cpu_before = machine::cpu_time(std::process::id());
-    let rss_start_kib = machine::rss_kib(server.pid());
+    let rss_start_kib = server_rss_kib();
     let wall = Instant::now();
 
     let mut tasks = Vec::with_capacity(pairs * 2);
@@ -147,7 +169,7 @@ pub async fn run(
         results.push(task.await??);
     }
     let send_secs = duration.as_secs_f64();
-    let server_cpu = machine::cpu_time(server.pid()) - server_cpu_before;
+    let server_cpu = server_cpu_time() - server_cpu_before;
     let tool_cpu = machine::cpu_time(std::process::id()) - tool_cpu_before;
     let elapsed = wall.elapsed().as_secs_f64();
 
@@ -188,7 +210,7 @@ pub async fn run(
         server_cpu_percent: server_cpu.as_secs_f64() * 100.0 / elapsed,
         tool_cpu_percent: tool_cpu.as_secs_f64() * 100.0 / elapsed,
         rss_start_kib,
-        rss_end_kib: machine::rss_kib(server.pid()),
+        rss_end_kib: server_rss_kib(),
     };
     Ok((report, clients))
 }

@@ -1,0 +1,458 @@
+//! Several servers sharing one Redis (`--redis-url`): each test starts Debian's `redis-server` on a free
+//! loopback port and 2–3 server processes (real processes, so one can be killed with SIGKILL), and drives
+//! them with real WebSocket clients. Without `redis-server` these tests fail: CI installs it.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, expect_close};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// Bound for conditions that take a heartbeat or a reconnection (generous: the machine may be loaded).
+const SLOW: Duration = Duration::from_secs(20);
+/// Heartbeat TTL and resume grace of the test servers, short so failures resolve in seconds.
+const NODE_TTL_MS: u64 = 1000;
+const GRACE_MS: u64 = 2000;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        Redis::start_on(free_port())
+    }
+
+    /// Starts an empty Redis (no persistence) on `port` and waits until it answers.
+    fn start_on(port: u16) -> Redis {
+        let dir = std::env::temp_dir().join(format!("signaling-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run redis-server ({e}): these tests need Debian's redis-server \
+                     (apt-get install redis-server; .ci/deps.sh installs it for the tests)"
+                )
+            });
+        let redis = Redis { child, port, dir };
+        let deadline = Instant::now() + SLOW;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops Redis at once (SIGKILL: an outage, not a clean shutdown).
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Subscribers of this cluster's server channels, as Redis counts them.
+    async fn subscribed_servers(&self) -> usize {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("p2pchat:ch:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        channels.len()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One server process.
+struct Node {
+    child: Child,
+    port: u16,
+    metrics_port: u16,
+}
+
+impl Node {
+    async fn start(redis: &Redis, extra: &[&str]) -> Node {
+        let (port, metrics_port) = (free_port(), free_port());
+        let ttl = NODE_TTL_MS.to_string();
+        let grace = GRACE_MS.to_string();
+        let child = Command::new(env!("CARGO_BIN_EXE_signaling-server"))
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--ui-dir", "/nonexistent", "--redis-url", &redis.url()])
+            .args(["--node-ttl-ms", &ttl, "--resume-grace-ms", &grace])
+            .args(["--max-sessions-per-ip", "0", "--drain-ms", "5000"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the signaling-server binary starts");
+        let mut node = Node {
+            child,
+            port,
+            metrics_port,
+        };
+        let deadline = Instant::now() + SLOW;
+        while !node.ready().await {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!("server exited before it was ready: {status}");
+            }
+            assert!(Instant::now() < deadline, "server not ready in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        node
+    }
+
+    fn ws(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// `/readyz` answers 200.
+    async fn ready(&self) -> bool {
+        let url = format!("http://127.0.0.1:{}/readyz", self.metrics_port);
+        matches!(reqwest::get(url).await, Ok(r) if r.status() == 200)
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: sends a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Waits (bounded) for the process to exit.
+    async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + SLOW;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_until<F: AsyncFn() -> bool>(what: &str, condition: F) {
+    let deadline = Instant::now() + SLOW;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn connect(node: &Node, name: &str) -> Client {
+    Client::hello_url(&node.ws(), json!({"type": "hello", "v": 1, "name": name}))
+        .await
+        .0
+}
+
+async fn resume_on(node: &Node, name: &str, resume: Value) -> (Client, Value) {
+    Client::hello_url(
+        &node.ws(),
+        json!({"type": "hello", "v": 1, "name": name, "resume": resume}),
+    )
+    .await
+}
+
+fn signal(room: &str, to: &str, n: u64) -> Value {
+    json!({"type": "signal", "room": room, "to": to, "data": {"n": n}})
+}
+
+/// `a` on one server and `b` on another, both in room `r`; `a` has seen `b` join.
+async fn pair(n1: &Node, n2: &Node) -> (Client, Client) {
+    let mut a = connect(n1, "a").await;
+    let mut b = connect(n2, "b").await;
+    assert_eq!(a.join("r").await["peers"], json!([]));
+    let joined = b.join("r").await;
+    assert_eq!(joined["peers"], json!([{"peer": a.peer, "name": "a"}]));
+    assert_eq!(a.expect("peer-joined").await["peer"], b.peer);
+    (a, b)
+}
+
+async fn expect_signals(client: &mut Client, from: &str, numbers: std::ops::Range<u64>) {
+    for n in numbers {
+        let frame = client.expect("signal").await;
+        assert_eq!(frame["data"]["n"], n, "{frame}");
+        assert_eq!(frame["from"], from, "{frame}");
+    }
+}
+
+#[tokio::test]
+async fn a_signal_to_a_peer_on_another_server_arrives_exactly_once_and_in_order() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    for n in 0..150 {
+        a.send(signal("r", &b.peer, n)).await;
+    }
+    expect_signals(&mut b, &a.peer.clone(), 0..150).await;
+    for n in 0..20 {
+        b.send(signal("r", &a.peer, n)).await;
+    }
+    expect_signals(&mut a, &b.peer.clone(), 0..20).await;
+    // Nothing twice, and no error for anyone.
+    b.expect_silence(Duration::from_millis(500)).await;
+    a.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_session_resumed_on_another_server_replays_what_it_missed_and_keeps_its_rooms() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, b) = pair(&n1, &n2).await;
+    let (b_peer, resume) = (b.peer.clone(), b.resume());
+    drop(b);
+    for n in 0..5 {
+        a.send(signal("r", &b_peer, n)).await;
+    }
+    let (mut b, welcome) = resume_on(&n1, "b", resume).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(b.peer, b_peer);
+    expect_signals(&mut b, &a.peer.clone(), 0..5).await;
+    // Still in the room, now served by the other server: a third client there reaches it.
+    let mut c = connect(&n2, "c").await;
+    let joined = c.join("r").await;
+    assert_eq!(joined["peers"].as_array().unwrap().len(), 2, "{joined}");
+    assert_eq!(b.expect("peer-joined").await["peer"], c.peer);
+    assert_eq!(a.expect("peer-joined").await["peer"], c.peer);
+    c.send(signal("r", &b.peer, 9)).await;
+    expect_signals(&mut b, &c.peer.clone(), 9..10).await;
+    // The move was invisible to the others.
+    a.expect_silence(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn resuming_elsewhere_closes_the_old_connection_with_1000() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (_a, mut b) = pair(&n1, &n2).await;
+    let (_b2, welcome) = resume_on(&n1, "b", b.resume()).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert_eq!(expect_close(&mut b.ws).await, CloseCode::Normal);
+}
+
+#[tokio::test]
+async fn of_two_resumes_racing_on_two_servers_exactly_one_wins() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let mut a = connect(&n1, "a").await;
+    a.join("r").await;
+    for round in 0..3 {
+        let mut b = connect(&n2, "b").await;
+        b.join("r").await;
+        assert_eq!(a.expect("peer-joined").await["peer"], b.peer);
+        let (b_peer, resume) = (b.peer.clone(), b.resume());
+        drop(b);
+        let ((c1, w1), (c2, w2)) = tokio::join!(
+            resume_on(&n1, "b", resume.clone()),
+            resume_on(&n2, "b", resume)
+        );
+        let winners = [&w1, &w2].iter().filter(|w| w["resumed"] == true).count();
+        assert_eq!(winners, 1, "round {round}: {w1} / {w2}");
+        let (mut winner, mut loser) = if w1["resumed"] == true {
+            (c1, c2)
+        } else {
+            (c2, c1)
+        };
+        assert_eq!(winner.peer, b_peer);
+        assert_ne!(loser.peer, b_peer, "the loser gets a fresh session");
+        a.send(signal("r", &b_peer, round)).await;
+        expect_signals(&mut winner, &a.peer.clone(), round..round + 1).await;
+        loser.expect_silence(Duration::from_millis(300)).await;
+        // Leave cleanly for the next round.
+        winner.send(json!({"type": "leave", "room": "r"})).await;
+        assert_eq!(a.expect("peer-left").await["peer"], b_peer);
+    }
+}
+
+#[tokio::test]
+async fn after_kill_9_clients_resume_elsewhere_and_peers_that_never_return_leave() {
+    let redis = Redis::start();
+    let n1 = Node::start(&redis, &[]).await;
+    let mut n2 = Node::start(&redis, &[]).await;
+    let n3 = Node::start(&redis, &[]).await;
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    let mut c = connect(&n2, "c").await;
+    c.join("r").await;
+    assert_eq!(a.expect("peer-joined").await["peer"], c.peer);
+    assert_eq!(b.expect("peer-joined").await["peer"], c.peer);
+    let (b_peer, c_peer, resume) = (b.peer.clone(), c.peer.clone(), b.resume());
+    n2.signal(libc::SIGKILL);
+    let killed = Instant::now();
+    n2.exited().await;
+    wait_until("Redis dropped the dead server's subscription", async || {
+        redis.subscribed_servers().await == 2
+    })
+    .await;
+    // Sent while b's server is dead and before b is back: kept for it in Redis.
+    a.send(signal("r", &b_peer, 1)).await;
+    a.ping().await;
+    drop((b, c));
+    let (mut b, welcome) = resume_on(&n3, "b", resume).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    expect_signals(&mut b, &a.peer.clone(), 1..2).await;
+    // c never comes back: once the dead server's heartbeat expired and the grace period passed (by
+    // Redis's clock), both see it leave; b, which resumed, never leaves.
+    for client in [&mut a, &mut b] {
+        let left = client.expect_within("peer-left", SLOW).await;
+        assert_eq!(left["peer"], c_peer, "{left}");
+    }
+    assert!(
+        killed.elapsed() >= Duration::from_millis(GRACE_MS),
+        "peer-left came before the grace period ended"
+    );
+    a.expect_silence(Duration::from_millis(GRACE_MS)).await;
+    a.send(signal("r", &b_peer, 2)).await;
+    expect_signals(&mut b, &a.peer.clone(), 2..3).await;
+}
+
+#[tokio::test]
+async fn servers_survive_a_redis_restart_and_are_not_ready_meanwhile() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    redis.kill();
+    wait_until("both servers say not ready", async || {
+        !n1.ready().await && !n2.ready().await
+    })
+    .await;
+    // Restarted empty: the servers reconnect, subscribe and write their sessions and rooms again.
+    let redis = Redis::start_on(port);
+    wait_until("both servers are ready again", async || {
+        n1.ready().await && n2.ready().await
+    })
+    .await;
+    a.send(signal("r", &b.peer, 1)).await;
+    expect_signals(&mut b, &a.peer.clone(), 1..2).await;
+    b.send(signal("r", &a.peer, 2)).await;
+    expect_signals(&mut a, &b.peer.clone(), 2..3).await;
+    let mut c = connect(&n2, "c").await;
+    let joined = c.join("r").await;
+    assert_eq!(joined["peers"].as_array().unwrap().len(), 2, "{joined}");
+    drop(redis);
+}
+
+#[tokio::test]
+async fn room_capacity_holds_under_concurrent_joins_on_two_servers() {
+    let redis = Redis::start();
+    let args = ["--room-capacity", "4"];
+    let (n1, n2) = (
+        Node::start(&redis, &args).await,
+        Node::start(&redis, &args).await,
+    );
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        clients.push(connect(if i % 2 == 0 { &n1 } else { &n2 }, "x").await);
+    }
+    for client in &mut clients {
+        client.send(json!({"type": "join", "room": "full"})).await;
+    }
+    let (mut joined, mut full) = (0, 0);
+    for client in &mut clients {
+        // Members may first hear of later joiners; the answer to the join is what counts.
+        loop {
+            let frame = client.recv().await;
+            match frame["type"].as_str() {
+                Some("peer-joined") => continue,
+                Some("joined") => joined += 1,
+                Some("error") if frame["code"] == "room_full" => full += 1,
+                _ => panic!("unexpected {frame}"),
+            }
+            break;
+        }
+    }
+    assert_eq!((joined, full), (4, 6));
+}
+
+#[tokio::test]
+async fn a_signal_to_a_peer_in_no_server_of_the_room_is_unknown_peer() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    let mut elsewhere = connect(&n2, "e").await;
+    elsewhere.join("other").await;
+    a.send(signal("r", &elsewhere.peer, 1)).await;
+    assert_eq!(a.expect_error("unknown_peer").await["ref"], "signal");
+    a.send(signal("r", "no-such-peer", 1)).await;
+    a.expect_error("unknown_peer").await;
+    elsewhere.expect_silence(Duration::from_millis(300)).await;
+    b.expect_silence(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_draining_server_hands_its_clients_over_without_peer_left() {
+    let redis = Redis::start();
+    let n1 = Node::start(&redis, &[]).await;
+    let mut n2 = Node::start(&redis, &[]).await;
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    n2.signal(libc::SIGTERM);
+    assert_eq!(expect_close(&mut b.ws).await, CloseCode::Away);
+    let (b_peer, resume) = (b.peer.clone(), b.resume());
+    let (mut b, welcome) = resume_on(&n1, "b", resume).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    assert!(n2.exited().await.success());
+    a.send(signal("r", &b_peer, 1)).await;
+    expect_signals(&mut b, &a.peer.clone(), 1..2).await;
+    // Past the drained server's heartbeat and the grace period: still nobody left.
+    a.expect_silence(Duration::from_millis(NODE_TTL_MS + GRACE_MS + 1500))
+        .await;
+}
