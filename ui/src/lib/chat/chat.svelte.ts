@@ -7,7 +7,7 @@ import { ackText, clampSentAt, newChatMessage, parseChannelMessage, validateBody
 import { Outbox } from './outbox';
 import { CHAT_PER_SECOND, ChatRateLimit, type Admission } from './ratelimit';
 import { SeenIds } from './seen';
-import { ReadReceipts } from './receipts.svelte';
+import { ReadReceipts } from './receipts';
 import { Typing } from './typing.svelte';
 import { chatSettings } from '../settings.svelte';
 import type { LineStatus } from './message';

@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { MAX_CLOCK_AHEAD_MS, type ChannelMessage } from '../core.gen';
 import { MAX_NAME_CHARS } from '../protocol.gen';
 import type { DeliveryStatus } from './outbox';
-import { MAX_READ_IDS } from './receipts.svelte';
+import { MAX_READ_IDS } from './receipts';
 
 /** Every message on the chat data channel: the union generated from the Rust client (core.gen.ts). */
 export type { ChannelMessage };
