@@ -20,7 +20,7 @@ test('two people chat both ways with delivered status', async () => {
   const bob = await joinAs(browser, server.url, 'Bob', 'chat-1');
   await waitForPeers(alice, 1);
   await waitForPeers(bob, 1);
-  assert.equal(await alice.getByTestId('presence-item').textContent().then((t) => t.trim()), 'Bob');
+  assert.equal(await alice.getByTestId('presence-name').textContent().then((t) => t.trim()), 'Bob');
 
   await sendChat(alice, 'Hi Bob');
   await waitForMessage(bob, 'Hi Bob');
