@@ -34,7 +34,7 @@ export async function freePort() {
   return port;
 }
 
-async function waitForPort(port, ms = 10_000) {
+export async function waitForPort(port, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const ok = await new Promise((resolve) => {
