@@ -41,6 +41,11 @@ export async function getLocalMedia(choice: DeviceChoice = {}): Promise<LocalMed
   }
 }
 
+/** Whether this browser can share a screen at all (phone browsers cannot). */
+export function canShareScreen(): boolean {
+  return typeof navigator !== 'undefined' && typeof navigator.mediaDevices?.getDisplayMedia === 'function';
+}
+
 /** A screen, window or tab the person picks, for sharing instead of the camera (video only). */
 export async function getScreen(): Promise<LocalMedia> {
   if (!navigator.mediaDevices?.getDisplayMedia) {
