@@ -20,6 +20,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
 /// Consecutive failed attempts after which the state shows `offline` (retries continue).
 const OFFLINE_AFTER: u32 = 3;
+/// After a wake, a link that answers nothing (not even the ping) for this long is dead.
+const WAKE_PROBE: Duration = Duration::from_secs(3);
 
 /// How a connection ended.
 enum Ended {
@@ -102,6 +104,7 @@ impl ConnectionTask {
                     Some(Command::Join(room)) => { self.wanted.insert(room); }
                     Some(Command::Leave(room)) => { self.wanted.remove(&room); }
                     Some(Command::Signal { .. }) => {} // refused by the handle while not connected
+                    Some(Command::Wake) => return true, // try now, not after the backoff
                 },
             }
         }
@@ -130,8 +133,9 @@ impl ConnectionTask {
             return dropped;
         }
         let mut welcomed = false;
-        // Until the welcome says otherwise, wait this long for any frame.
-        let mut silence_limit = WELCOME_TIMEOUT;
+        // Until the welcome says otherwise, wait this long for any frame; a wake shortens one wait.
+        let mut heartbeat_limit = WELCOME_TIMEOUT;
+        let mut silence_limit = heartbeat_limit;
         loop {
             tokio::select! {
                 incoming = tokio::time::timeout(silence_limit, stream.next()) => {
@@ -140,12 +144,17 @@ impl ConnectionTask {
                         Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
                             return Ended::Dropped { welcomed };
                         }
-                        Ok(Some(Ok(_))) => continue, // ping/pong (answered by tungstenite), binary
+                        Ok(Some(Ok(_))) => {
+                            // ping/pong (answered by tungstenite), binary: the link is alive
+                            silence_limit = heartbeat_limit;
+                            continue;
+                        }
                         Err(_) => {
                             tracing::info!("signaling connection silent; reconnecting");
                             return Ended::Dropped { welcomed };
                         }
                     };
+                    silence_limit = heartbeat_limit;
                     let frame = match ServerFrame::parse(&text) {
                         Ok(frame) => frame,
                         Err(err) => {
@@ -159,7 +168,8 @@ impl ConnectionTask {
                     if let ServerFrame::Welcome { resumed, heartbeat_ms, .. } = &frame {
                         welcomed = true;
                         // The server pings every heartbeat; three missed ones mean the link is dead.
-                        silence_limit = Duration::from_millis(heartbeat_ms.saturating_mul(3).max(300));
+                        heartbeat_limit = Duration::from_millis(heartbeat_ms.saturating_mul(3).max(300));
+                        silence_limit = heartbeat_limit;
                         if !resumed {
                             self.joined.clear();
                         }
@@ -201,6 +211,11 @@ impl ConnectionTask {
                             send(&mut sink, &ClientFrame::Signal { room, to, data }).await
                         }
                         Command::Signal { .. } => Ok(()),
+                        // The server answers a ping with a pong: silence until the probe ends means dead.
+                        Command::Wake => {
+                            silence_limit = silence_limit.min(WAKE_PROBE);
+                            sink.send(Message::Ping(Default::default())).await.map_err(|_| SendError)
+                        }
                     };
                     if result.is_err() {
                         return Ended::Dropped { welcomed };

@@ -123,6 +123,8 @@ enum Command {
         to: String,
         data: Box<RawValue>,
     },
+    /// See [`Client::wake`].
+    Wake,
 }
 
 /// Handle to a running client; dropping it closes the connection.
@@ -184,6 +186,13 @@ impl Client {
             to: to.to_owned(),
             data,
         })
+    }
+
+    /// The app is back in the foreground (phones suspend it in the background, and the network may have
+    /// dropped the socket without a word): probe the link now instead of waiting for missed heartbeats,
+    /// and end a backoff pause, so the session resumes at once.
+    pub fn wake(&self) -> Result<(), SignalingError> {
+        self.send(Command::Wake)
     }
 
     fn send(&self, command: Command) -> Result<(), SignalingError> {

@@ -22,10 +22,12 @@ async fn server_at(bind: &str, extra: &[&str]) -> signaling_server::RunningServe
         .expect("server starts")
 }
 
-/// Forwards connections to `target`; `cut()` drops every open connection (new ones still work).
+/// Forwards connections to `target`; `cut()` drops every open connection, `freeze()` stops forwarding on
+/// them while keeping them open (a phone's link after the network changed under it); new ones still work.
 struct Proxy {
     addr: SocketAddr,
     generation: watch::Sender<u64>,
+    frozen: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -33,22 +35,34 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (generation, _) = watch::channel(0u64);
+        let (frozen, _) = watch::channel(0u64);
         let gen_tx = generation.clone();
+        let frozen_tx = frozen.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let mut cut = gen_tx.subscribe();
+                let mut freeze = frozen_tx.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(target).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
+                    let frozen = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                        _ = cut.changed() => false,
+                        _ = freeze.changed() => true,
+                    };
+                    if frozen {
+                        // Both sockets stay open and silent until the test ends.
+                        std::future::pending::<()>().await;
                     }
                 });
             }
         });
-        Proxy { addr, generation }
+        Proxy {
+            addr,
+            generation,
+            frozen,
+        }
     }
 
     fn url(&self) -> Url {
@@ -57,6 +71,10 @@ impl Proxy {
 
     fn cut(&self) {
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    fn freeze(&self) {
+        self.frozen.send_modify(|g| *g += 1);
     }
 }
 
@@ -213,6 +231,45 @@ async fn resumes_after_a_drop_without_losing_or_repeating_frames() {
             ClientEvent::Frame(ServerFrame::PeerLeft { .. })
         ));
     }
+    drop(a);
+    server.shutdown().await;
+}
+
+/// Back from the background with a link that went silent without closing: a wake probes it, finds it
+/// dead within seconds (not the 3 missed heartbeats, 30 s here) and resumes the same session, with the
+/// frames relayed meanwhile.
+#[tokio::test]
+async fn a_wake_resumes_a_silently_dead_link_at_once() {
+    let server = server_at("127.0.0.1:0", &[]).await;
+    let proxy = Proxy::start(server.local_addr()).await;
+    let (a_tx, mut a_rx) = mpsc::channel(256);
+    let a = Client::spawn(config(proxy.url(), "Ann", &["team"]), a_tx);
+    let (a_peer, _) = until(&mut a_rx, welcome).await;
+    let (b_tx, mut b_rx) = mpsc::channel(256);
+    let b = Client::spawn(
+        config(
+            parse_server_url(&server.ws_url()).unwrap(),
+            "Bob",
+            &["team"],
+        ),
+        b_tx,
+    );
+    until(&mut b_rx, welcome).await;
+    until(&mut a_rx, joined_peer).await;
+
+    proxy.freeze();
+    b.signal("team", &a_peer, data(1)).unwrap();
+    let woken = tokio::time::Instant::now();
+    a.wake().unwrap();
+    let (peer_after, resumed) = until(&mut a_rx, welcome).await;
+    assert!(
+        woken.elapsed() < Duration::from_secs(8),
+        "resumed {:?} after the wake: the wake did not probe the link",
+        woken.elapsed()
+    );
+    assert!(resumed, "the session resumed");
+    assert_eq!(peer_after, a_peer);
+    assert_eq!(until(&mut a_rx, signal_n).await, 1);
     drop(a);
     server.shutdown().await;
 }
