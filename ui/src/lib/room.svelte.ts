@@ -253,6 +253,7 @@ export class Room {
       },
     );
     this.links.set(peer, link);
+    this.call.linkAdded(peer);
     return link;
   }
 

@@ -304,6 +304,14 @@ export class Call {
     if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(reason ?? 'The call ended.');
   }
 
+  /**
+   * A peer link to `peer` now exists: someone who got into the call before their link was set up (they
+   * asked to join right after entering the room) gets our media on it.
+   */
+  linkAdded(peer: string): void {
+    if (this.participants.includes(peer)) this.sendMedia(peer);
+  }
+
   /** Someone entered the room: tell them we are in a call they may join. */
   peerArrived(peer: string): void {
     if (this.announced && this.id && !this.participants.includes(peer)) this.links.signal(peer, { kind: 'in-call', call: this.id });
@@ -439,12 +447,17 @@ export class Call {
 
   private addParticipant(peer: string): void {
     if (!this.participants.includes(peer)) this.participants = [...this.participants, peer];
+    this.sendMedia(peer);
+    if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
+    this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
+  }
+
+  /** Our camera and microphone (or the shared screen instead of the camera) to this participant. */
+  private sendMedia(peer: string): void {
     const link = this.links.link(peer);
     if (this.localStream) link?.setLocalMedia(this.localStream);
     const screen = this.screenStream?.getVideoTracks()[0];
     if (screen) link?.shareVideo(screen);
-    if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
-    this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
   }
 
   private removeParticipant(peer: string): void {

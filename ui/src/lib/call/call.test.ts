@@ -92,7 +92,7 @@ interface Person {
 function person(
   name: string,
   room: string[] | (() => string[]),
-  options: { holdMedia?: boolean; deliver?: (to: string, data: SignalData) => void } = {},
+  options: { holdMedia?: boolean; deliver?: (to: string, data: SignalData) => void; unlinked?: Set<string> } = {},
 ): Person {
   const sent: Person['sent'] = [];
   const system: string[] = [];
@@ -113,6 +113,7 @@ function person(
         options.deliver?.(to, data);
       },
       link: (p) => {
+        if (options.unlinked?.has(p)) return undefined; // no peer connection to them yet
         if (!links.has(p)) links.set(p, new FakeLink());
         return links.get(p) as unknown as PeerLink;
       },
@@ -614,6 +615,21 @@ describe('joining a call in progress', () => {
     expect(carol.call.phase).toBe('idle');
     expect(carol.call.notice).toBe('This call is full.');
     expect(carol.sent).toContainEqual({ to: 'alice', data: { kind: 'hangup', call: 'g' } });
+  });
+
+  it('someone let in before their peer link exists gets our media once it does', async () => {
+    const unlinked = new Set(['carol']);
+    const alice = person('alice', ['bob', 'carol'], { unlinked });
+    await alice.call.start();
+    const call = alice.call.id ?? '';
+    alice.call.onSignal('bob', { kind: 'accept', call });
+    alice.call.onSignal('carol', { kind: 'join-call', call });
+    expect(alice.call.participants).toEqual(['bob', 'carol']);
+    unlinked.delete('carol');
+    alice.call.linkAdded('carol');
+    expect(alice.links.get('carol')?.live).toBe(alice.call.localStream);
+    alice.call.linkAdded('dave'); // not in the call: nothing
+    expect(alice.links.has('dave')).toBe(false);
   });
 
   it('nobody answering a join request gives up after 30 s', async () => {
