@@ -72,6 +72,9 @@ test('every screen passes axe; keyboard use; named call controls', reportOnFailu
   await alice.getByText('Bob is typing…').waitFor();
   assert.equal(await alice.getByRole('heading', { level: 1 }).count(), 1);
   await scan(alice, 'room');
+  await alice.setViewportSize({ width: 390, height: 844 });
+  await scan(alice, 'room (phone)');
+  await alice.setViewportSize({ width: 1280, height: 800 });
 
   // Ringing: Escape declines.
   await bob.getByTestId('call-button').click();
