@@ -269,7 +269,8 @@ export class Call {
         if (this.ongoing[peer] === data.call) this.forget(peer);
         return;
       case 'cancel':
-        if (data.call !== this.id || this.phase !== 'incoming') return;
+        // Only the caller stops the ringing (room members outside a call learn its id from `in-call`).
+        if (data.call !== this.id || this.phase !== 'incoming' || peer !== this.caller) return;
         this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
         this.reset(null);
         return;

@@ -438,6 +438,15 @@ describe('call control reaches only the peers it concerns', () => {
     expect(dave.sent.filter((s) => s.to === 'mallory' && s.data.kind !== 'in-call')).toEqual([]);
   });
 
+  it('only the caller stops the ringing', () => {
+    const dave = person('dave', ['alice', 'mallory']);
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'] });
+    dave.call.onSignal('mallory', { kind: 'cancel', call: 'g1' }); // learnt the id from `in-call`
+    expect(dave.call.phase).toBe('incoming');
+    dave.call.onSignal('alice', { kind: 'cancel', call: 'g1' });
+    expect(dave.call.phase).toBe('idle');
+  });
+
   it('an invite naming someone outside the room, or the callee, vouches for nobody', async () => {
     const bob = person('bob', ['alice', 'carol']);
     bob.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['bob', 'ghost', 'carol'] });
