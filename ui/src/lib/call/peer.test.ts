@@ -35,10 +35,15 @@ class FakeChannel {
   }
 }
 
+/** Its `track` changes when a replaceTrack completes: later, in call order (the real one is queued too). */
 class FakeSender {
+  private replacing: Promise<void> = Promise.resolve();
   constructor(public track: MediaStreamTrack | null) {}
-  async replaceTrack(track: MediaStreamTrack | null) {
-    this.track = track;
+  replaceTrack(track: MediaStreamTrack | null) {
+    this.replacing = this.replacing.then(() => {
+      this.track = track;
+    });
+    return this.replacing;
   }
 }
 
@@ -523,7 +528,7 @@ describe('the chat channel', () => {
   });
 });
 
-describe('screen sharing', () => {
+describe('sending media: ringing, answering, screen sharing', () => {
   const track = (kind: string, label: string) => ({ kind, label }) as unknown as MediaStreamTrack;
   const streamOf = (...tracks: MediaStreamTrack[]) => ({ getTracks: () => tracks }) as unknown as MediaStream;
   const videoTrack = (s: Side) => s.pc.getTransceivers().find((t) => !t.stopped && t.sender.track?.kind === 'video')?.sender.track ?? null;
@@ -548,6 +553,16 @@ describe('screen sharing', () => {
     s.link.shareVideo(null);
     await settle();
     expect(videoTrack(s)?.label).toBe('camera 2');
+  });
+
+  it('an answer right after the ringing media was prepared sends the camera (the switch-off is still pending)', async () => {
+    const s = side(false);
+    const camera = track('video', 'camera');
+    const stream = streamOf(track('audio', 'mic'), camera);
+    s.link.prepareLocalMedia(stream);
+    s.link.setLocalMedia(stream); // before the prepared senders' replaceTrack(null) completed
+    await settle();
+    expect(videoTrack(s)).toBe(camera);
   });
 
   it('sends nothing while the call only rings, and adds a video sender to a call without a camera', async () => {

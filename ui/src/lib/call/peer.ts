@@ -181,7 +181,9 @@ export class PeerLink {
     for (const [kind, track] of tracks) {
       const sender = this.senders.get(kind);
       if (sender) {
-        if (sender.track !== (live ? track : null)) void sender.replaceTrack(live ? track : null);
+        // Always replaced, even when `sender.track` looks right already: an earlier replaceTrack (e.g. the
+        // switched-off media of a ringing call) may still be pending and would land after this one.
+        void sender.replaceTrack(live ? track : null);
         continue;
       }
       const added = this.pc.addTrack(track, stream);
@@ -190,7 +192,7 @@ export class PeerLink {
     }
     // Sharing ended in a call without a camera: nothing to send on the video sender any more.
     const video = this.senders.get('video');
-    if (!tracks.has('video') && video?.track) void video.replaceTrack(null);
+    if (!tracks.has('video') && video) void video.replaceTrack(null);
   }
 
   videoSender(): RTCRtpSender | undefined {
