@@ -47,6 +47,13 @@ impl<R: Runtime> Ui for TauriUi<R> {
     }
 
     fn focused(&self) -> bool {
+        if self
+            .app
+            .try_state::<AppState>()
+            .is_some_and(|s| s.in_background())
+        {
+            return false;
+        }
         self.app.get_webview_window(MAIN).is_some_and(|w| {
             w.is_visible().unwrap_or(false)
                 && w.is_focused().unwrap_or(false)
@@ -167,8 +174,15 @@ pub fn setup_tray(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Closing the main window hides it instead (calls keep ringing) unless close-to-tray is off.
+/// Closing the main window hides it instead (calls keep ringing) unless close-to-tray is off. On phones,
+/// going to the background and back is tracked (notifications, waking the signaling client).
 pub fn on_window_event(window: &Window, event: &WindowEvent) {
+    #[cfg(mobile)]
+    match event {
+        WindowEvent::Suspended => window.state::<AppState>().set_in_background(true),
+        WindowEvent::Resumed => window.state::<AppState>().set_in_background(false),
+        _ => {}
+    }
     if let WindowEvent::CloseRequested { api, .. } = event {
         let to_tray = window.state::<AppState>().close_to_tray();
         if window.label() == MAIN && to_tray && cfg!(desktop) {

@@ -8,8 +8,9 @@
 //! Map: `ipc` (the contract with the UI: command list, events), `typescript` (the UI's `ipc.gen.ts`
 //! from it), `commands` (the UI's API, thin), `error` (what a failed command returns), `history`
 //! (SQLite), `dispatch` (signaling → UI/history/notify), `notify` (rules and texts), `settings`, `state`
-//! (shared state), `frontend` (events, notifications, tray, window), `webview` (WebRTC in WebKitGTK and
-//! its detection), `fallback` (the native links wired to the window where the webview has no WebRTC).
+//! (shared state), `frontend` (events, notifications, tray, window), `updates` (signed updates, desktop),
+//! `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the native links wired to the window
+//! where the webview has no WebRTC).
 
 #[macro_use]
 pub mod ipc;
@@ -23,6 +24,8 @@ pub mod notify;
 pub mod settings;
 mod state;
 pub mod typescript;
+#[cfg(desktop)]
+pub mod updates;
 pub mod webview;
 
 #[cfg(test)]
@@ -53,10 +56,13 @@ pub fn run() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let result = tauri::Builder::default()
+    let builder = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_opener::init())
-        .setup(|app| setup(app))
+        .plugin(tauri_plugin_opener::init());
+    #[cfg(desktop)]
+    let builder = builder.plugin(updates::plugin());
+    let result = builder
+        .setup(setup)
         .on_page_load(|webview, payload| {
             if payload.event() == PageLoadEvent::Finished
                 && let Err(err) = webview.eval(webview::DETECT_SCRIPT)
@@ -106,6 +112,8 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
 
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move { connect_at_startup(handle).await });
+    #[cfg(desktop)]
+    tauri::async_runtime::spawn(updates::check_at_startup(app.handle().clone()));
     Ok(())
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     fallback: Option<Arc<FallbackGate>>,
     webview: Mutex<Option<WebviewCapabilities>>,
     close_to_tray: AtomicBool,
+    /// Phones: the app is suspended in the background (see `frontend::on_window_event`).
+    in_background: AtomicBool,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             fallback: fallback.map(Arc::new),
             webview: Mutex::new(None),
             close_to_tray: AtomicBool::new(true),
+            in_background: AtomicBool::new(false),
         }
     }
 
@@ -130,6 +133,22 @@ impl AppState {
 
     pub fn set_close_to_tray(&self, on: bool) {
         self.close_to_tray.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the app is in the background on a phone (its window then counts as not focused, so calls
+    /// and messages notify).
+    pub fn in_background(&self) -> bool {
+        self.in_background.load(Ordering::Relaxed)
+    }
+
+    /// Going to the background and back. Coming back wakes the signaling client: the OS may have frozen
+    /// or dropped its socket meanwhile, and the session should resume before the user acts.
+    #[cfg_attr(desktop, allow(dead_code))] // desktop windows have no suspend/resume events
+    pub fn set_in_background(&self, background: bool) {
+        self.in_background.store(background, Ordering::Relaxed);
+        if !background && let Err(err) = self.client.with(|c| c.wake()) {
+            tracing::debug!(%err, "back in the foreground with no signaling client");
+        }
     }
 }
 
