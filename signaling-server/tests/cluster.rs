@@ -33,17 +33,29 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts an empty Redis (no persistence) on a free port.
     fn start() -> Redis {
-        Redis::start_on(free_port())
+        for _ in 0..5 {
+            if let Some(redis) = Redis::try_start_on(free_port()) {
+                return redis;
+            }
+        }
+        panic!("redis-server could not listen on a free port 5 times");
     }
 
-    /// Starts an empty Redis (no persistence) on `port` and waits until it answers.
+    /// Starts it again on `port` (after [`Redis::kill`]).
     fn start_on(port: u16) -> Redis {
+        Redis::try_start_on(port).expect("redis-server restarts on its port")
+    }
+
+    /// `None` if the port was taken (by then by someone else: tests run in parallel).
+    fn try_start_on(port: u16) -> Option<Redis> {
         let dir = std::env::temp_dir().join(format!("signaling-redis-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--enable-debug-command", "local"])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -54,16 +66,29 @@ impl Redis {
                      (apt-get install redis-server; .ci/deps.sh installs it for the tests)"
                 )
             });
-        let redis = Redis { child, port, dir };
+        let mut redis = Redis { child, port, dir };
         let deadline = Instant::now() + SLOW;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
+        loop {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            if let Ok(Some(_)) = redis.child.try_wait() {
+                return None;
+            }
+            // The Redis answering must be this one, not another test's on the same port.
+            if let Some(pid) = redis.process_id() {
+                return (pid == redis.child.id()).then_some(redis);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        redis
+    }
+
+    /// The process id of the Redis answering on this port.
+    fn process_id(&self) -> Option<u32> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_connection().ok()?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     fn url(&self) -> String {
@@ -74,6 +99,19 @@ impl Redis {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Makes Redis answer nobody for `ms` (DEBUG SLEEP): a stall or partition, not a restart (nothing is
+    /// lost, keys with a TTL expire meanwhile). Returns once it answers again.
+    fn stall(&self, ms: u64) {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let seconds = format!("{:.3}", ms as f64 / 1000.0);
+        let () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(seconds)
+            .query(&mut conn)
+            .unwrap();
     }
 
     /// Subscribers of this cluster's server channels, as Redis counts them.
@@ -105,34 +143,48 @@ struct Node {
 }
 
 impl Node {
+    /// Starts a server on ports it picks itself (port 0), read from its JSON log, so parallel tests
+    /// never share one.
     async fn start(redis: &Redis, extra: &[&str]) -> Node {
-        let (port, metrics_port) = (free_port(), free_port());
         let ttl = NODE_TTL_MS.to_string();
         let grace = GRACE_MS.to_string();
-        let child = Command::new(env!("CARGO_BIN_EXE_signaling-server"))
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_signaling-server"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--metrics-bind",
+                "127.0.0.1:0",
+                "--log-json",
+            ])
             .args(["--ui-dir", "/nonexistent", "--redis-url", &redis.url()])
             .args(["--node-ttl-ms", &ttl, "--resume-grace-ms", &grace])
             .args(["--max-sessions-per-ip", "0", "--drain-ms", "5000"])
             .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
             .spawn()
             .expect("the signaling-server binary starts");
-        let mut node = Node {
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (addresses, listening) = std::sync::mpsc::channel();
+        std::thread::spawn(move || read_log(stdout, addresses));
+        let port = |what: &str| {
+            let (kind, addr) = listening
+                .recv_timeout(SLOW)
+                .unwrap_or_else(|_| panic!("the server did not say where it listens ({what})"));
+            (kind, addr.port())
+        };
+        let (first, second) = (port("first"), port("second"));
+        let (port, metrics_port) = if first.0 == "metrics listening" {
+            (second.1, first.1)
+        } else {
+            (first.1, second.1)
+        };
+        let node = Node {
             child,
             port,
             metrics_port,
         };
-        let deadline = Instant::now() + SLOW;
-        while !node.ready().await {
-            if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("server exited before it was ready: {status}");
-            }
-            assert!(Instant::now() < deadline, "server not ready in time");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until("the server is ready", async || node.ready().await).await;
         node
     }
 
@@ -144,6 +196,18 @@ impl Node {
     async fn ready(&self) -> bool {
         let url = format!("http://127.0.0.1:{}/readyz", self.metrics_port);
         matches!(reqwest::get(url).await, Ok(r) if r.status() == 200)
+    }
+
+    /// One counter, gauge or histogram line of this server's `/metrics` (name without the `signaling_`
+    /// prefix).
+    async fn metric(&self, name: &str) -> f64 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+        let name = format!("signaling_{name} ");
+        body.lines()
+            .find_map(|line| line.strip_prefix(&name))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name}in {body}"))
     }
 
     fn signal(&self, signal: i32) {
@@ -161,6 +225,33 @@ impl Node {
             }
             assert!(Instant::now() < deadline, "server did not exit in time");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Passes the addresses the server logs ("listening", "metrics listening") to `addresses`; shows every
+/// line with CLUSTER_TEST_LOGS=1.
+fn read_log(
+    stdout: std::process::ChildStdout,
+    addresses: std::sync::mpsc::Sender<(String, std::net::SocketAddr)>,
+) {
+    use std::io::BufRead;
+    let show = std::env::var_os("CLUSTER_TEST_LOGS").is_some();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if show {
+            println!("{line}");
+        }
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let fields = &entry["fields"];
+        if let (Some(message), Some(addr)) = (fields["message"].as_str(), fields["addr"].as_str())
+            && let Ok(addr) = addr.parse()
+        {
+            let _ = addresses.send((message.to_owned(), addr));
         }
     }
 }
@@ -236,6 +327,23 @@ async fn a_signal_to_a_peer_on_another_server_arrives_exactly_once_and_in_order(
     // Nothing twice, and no error for anyone.
     b.expect_silence(Duration::from_millis(500)).await;
     a.expect_silence(Duration::from_millis(100)).await;
+    // Each server counts what it relayed to the other, and times what it received from it.
+    assert_eq!(n1.metric("cluster_relays_total").await, 150.0);
+    assert_eq!(n2.metric("cluster_relays_total").await, 20.0);
+    assert_eq!(
+        n2.metric("cross_node_relay_latency_seconds_count").await,
+        150.0
+    );
+    assert_eq!(
+        n1.metric("cross_node_relay_latency_seconds_count").await,
+        20.0
+    );
+    let took = n2.metric("cross_node_relay_latency_seconds_sum").await;
+    assert!(took > 0.0 && took < 150.0 * SLOW.as_secs_f64(), "{took}");
+    for node in [&n1, &n2] {
+        assert_eq!(node.metric("cluster_up").await, 1.0);
+        assert_eq!(node.metric("cluster_errors_total").await, 0.0);
+    }
 }
 
 #[tokio::test]
@@ -265,6 +373,7 @@ async fn a_session_resumed_on_another_server_replays_what_it_missed_and_keeps_it
     expect_signals(&mut b, &c.peer.clone(), 9..10).await;
     // The move was invisible to the others.
     a.expect_silence(Duration::from_millis(500)).await;
+    assert_eq!(n1.metric("cluster_takeovers_total").await, 1.0);
 }
 
 #[tokio::test]
@@ -372,6 +481,10 @@ async fn servers_survive_a_redis_restart_and_are_not_ready_meanwhile() {
         !n1.ready().await && !n2.ready().await
     })
     .await;
+    assert_eq!(n1.metric("cluster_up").await, 0.0);
+    // Meanwhile a signal to a peer on the other server is refused, not silently dropped.
+    a.send(signal("r", &b.peer, 0)).await;
+    assert_eq!(a.expect_error("overloaded").await["ref"], "signal");
     // Restarted empty: the servers reconnect, subscribe and write their sessions and rooms again.
     let redis = Redis::start_on(port);
     wait_until("both servers are ready again", async || {
@@ -385,6 +498,68 @@ async fn servers_survive_a_redis_restart_and_are_not_ready_meanwhile() {
     let mut c = connect(&n2, "c").await;
     let joined = c.join("r").await;
     assert_eq!(joined["peers"].as_array().unwrap().len(), 2, "{joined}");
+    assert_eq!(a.expect("peer-joined").await["peer"], c.peer);
+    assert_eq!(b.expect("peer-joined").await["peer"], c.peer);
+    assert_eq!(n1.metric("cluster_up").await, 1.0);
+    // Re-registered: past a heartbeat TTL and the grace period, nobody left.
+    a.expect_silence(Duration::from_millis(NODE_TTL_MS + GRACE_MS + 500))
+        .await;
+    drop(redis);
+}
+
+#[tokio::test]
+async fn a_leave_while_redis_stalls_reaches_the_others_once_and_nobody_else_leaves() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    let mut c = connect(&n1, "c").await;
+    c.join("r").await;
+    assert_eq!(a.expect("peer-joined").await["peer"], c.peer);
+    assert_eq!(b.expect("peer-joined").await["peer"], c.peer);
+    // Redis answers nobody for longer than the heartbeat TTL and than the servers' response timeout: c's
+    // leave fails on c's server and is sent again once Redis answers (Redis may also carry out the first
+    // one when it wakes; the others must hear of it once).
+    let stall = 3 * NODE_TTL_MS + 500;
+    let stalled = tokio::task::spawn_blocking(move || {
+        redis.stall(stall);
+        redis
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.send(json!({"type": "leave", "room": "r"})).await;
+    c.ping().await;
+    // a shares c's server and hears at once; b hears once Redis answers again.
+    assert_eq!(a.expect("peer-left").await["peer"], c.peer);
+    let redis = stalled.await.unwrap();
+    let left = b.expect_within("peer-left", SLOW).await;
+    assert_eq!(left["peer"], c.peer, "{left}");
+    wait_until("both servers are ready again", async || {
+        n1.ready().await && n2.ready().await
+    })
+    .await;
+    // The servers registered their sessions again: past a heartbeat TTL and the grace period nobody else
+    // left, c's leave came once, and a newcomer finds exactly a and b.
+    b.expect_silence(Duration::from_millis(NODE_TTL_MS + GRACE_MS + 1000))
+        .await;
+    a.expect_silence(Duration::from_millis(100)).await;
+    let mut d = connect(&n2, "d").await;
+    let joined = d.join("r").await;
+    assert_eq!(a.expect("peer-joined").await["peer"], d.peer);
+    assert_eq!(b.expect("peer-joined").await["peer"], d.peer);
+    let mut peers: Vec<&str> = joined["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["peer"].as_str())
+        .collect();
+    peers.sort_unstable();
+    let mut expected = [a.peer.as_str(), b.peer.as_str()];
+    expected.sort_unstable();
+    assert_eq!(peers, expected, "{joined}");
+    a.send(signal("r", &b.peer, 1)).await;
+    expect_signals(&mut b, &a.peer.clone(), 1..2).await;
     drop(redis);
 }
 

@@ -294,6 +294,8 @@ pub struct Cluster {
     hub: Weak<Hub>,
     metrics: Arc<Metrics>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Leaves and ends that failed while Redis was unreachable, sent again after the next heartbeat.
+    deferred: Mutex<Vec<Op>>,
 }
 
 /// Settings from the configuration.
@@ -341,9 +343,11 @@ impl Cluster {
             hub: Arc::downgrade(hub),
             metrics,
             tasks: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
         });
         cluster.load_scripts().await.map_err(unreachable)?;
         cluster.heartbeat().await.map_err(unreachable)?;
+        cluster.heartbeat_ok.store(true, Ordering::Relaxed);
         let tasks = vec![
             tokio::spawn(cluster.clone().run_ops(queue)),
             tokio::spawn(cluster.clone().run_subscriber()),
@@ -497,22 +501,24 @@ impl Cluster {
     }
 
     /// Refreshes this instance's heartbeat and lets Redis end the sessions of instances that stopped.
-    async fn heartbeat(&self) -> RedisResult<()> {
+    /// Returns whether the heartbeat had expired (or Redis lost it): the others may then have counted this
+    /// instance as gone and started its sessions' grace period, so they must be registered again.
+    async fn heartbeat(&self) -> RedisResult<bool> {
         let ttl = u64::try_from(self.node_ttl.as_millis()).unwrap_or(u64::MAX);
         let grace = self.grace.as_millis().to_string();
         let mut conn = self.conn.clone();
-        redis::pipe()
+        let (previous,): (Option<String>,) = redis::pipe()
             .cmd("SET")
             .arg(format!("{PREFIX}node:{}", self.node))
             .arg(1)
             .arg("PX")
             .arg(ttl)
-            .ignore()
+            .arg("GET")
             .cmd("SADD")
             .arg(format!("{PREFIX}nodes"))
             .arg(&*self.node)
             .ignore()
-            .query_async::<()>(&mut conn)
+            .query_async(&mut conn)
             .await?;
         let ended = self.invoke(&self.scripts.reap, &[PREFIX, &grace]).await?;
         if let Value::Int(n) = ended
@@ -520,7 +526,7 @@ impl Cluster {
         {
             tracing::info!(sessions = n, "ended sessions of stopped instances");
         }
-        Ok(())
+        Ok(previous.is_none())
     }
 
     async fn run_heartbeat(self: Arc<Self>) {
@@ -529,7 +535,13 @@ impl Cluster {
         loop {
             tick.tick().await;
             let ok = match self.heartbeat().await {
-                Ok(()) => true,
+                Ok(expired) => {
+                    self.replay_deferred();
+                    if expired && let Err(e) = self.resync().await {
+                        tracing::warn!("cannot register this instance's sessions again: {e}");
+                    }
+                    true
+                }
                 Err(e) => {
                     tracing::warn!("Redis heartbeat failed: {e}");
                     false
@@ -538,6 +550,32 @@ impl Cluster {
             if self.heartbeat_ok.swap(ok, Ordering::Relaxed) != ok {
                 self.metrics.cluster_up.set(i64::from(self.is_healthy()));
             }
+        }
+    }
+
+    /// Queues again the leaves and ends Redis could not take while unreachable, except leaves of rooms the
+    /// session is in again by now (it joined back once Redis answered).
+    fn replay_deferred(&self) {
+        let deferred =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+        if deferred.is_empty() {
+            return;
+        }
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        let held: HashMap<Arc<str>, Vec<Arc<str>>> = hub
+            .local_sessions()
+            .into_iter()
+            .map(|s| (s.id, s.rooms))
+            .collect();
+        for op in deferred {
+            if let Op::Leave { sid, room, .. } = &op
+                && held.get(sid).is_some_and(|rooms| rooms.contains(room))
+            {
+                continue;
+            }
+            self.queue(op);
         }
     }
 
@@ -621,6 +659,11 @@ impl Cluster {
             register(
                 &mut pipe, &self.node, &s.id, &s.peer, &s.name, &s.user, &s.token,
             );
+            // Its grace period may have started while this instance counted as gone.
+            pipe.cmd("ZREM")
+                .arg(format!("{PREFIX}orphans"))
+                .arg(&*s.id)
+                .ignore();
             for room in &s.rooms {
                 pipe.cmd("SADD")
                     .arg(format!("{PREFIX}sr:{}", s.id))
@@ -814,6 +857,14 @@ impl Cluster {
             Op::Relay { from, .. } => hub.send_error(&from, &unavailable, Some("signal")),
             Op::Barrier(done) => {
                 let _ = done.send(());
+            }
+            // Sessions and rooms left while Redis was unreachable: done once it is back, else they would
+            // stay listed (and count towards room capacity) in Redis.
+            op @ (Op::End { .. } | Op::Leave { .. }) => {
+                self.deferred
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(op);
             }
             _ => {}
         }

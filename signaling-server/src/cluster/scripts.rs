@@ -26,10 +26,13 @@ local function deliver(sid, msg, skip)
   end
   return 1
 end
+-- Does nothing if the session is not in the room (a leave sent again after Redis was unreachable may
+-- have been carried out already): the others hear of a leave once.
 local function leave_room(room, peer, sid, skip)
   local rk = P..'r:'..room
-  redis.call('HDEL', rk, peer)
   redis.call('SREM', P..'sr:'..sid, room)
+  if redis.call('HGET', rk, peer) ~= sid then return end
+  redis.call('HDEL', rk, peer)
   local msg = '{"t":"pl","room":"'..room..'","peer":"'..peer..'"}'
   for _, other in ipairs(redis.call('HVALS', rk)) do deliver(other, msg, skip) end
 end
