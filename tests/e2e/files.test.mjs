@@ -1,7 +1,8 @@
 // Files peer to peer between two browsers: 20 MB both ways at once with progress on both sides and the
 // SHA-256 of what arrived equal to the original's; cancel from either side; the size limit; a transfer whose
 // channel drops while the signaling server is down resumes from the confirmed offset; an image shows as a
-// thumbnail; an SVG is offered as a download and never rendered or run.
+// thumbnail; an SVG is offered as a download and never rendered or run. And the same wire format with the
+// native links (webrtc-rs, the app's fallback) through the headless CLI peer: a file each way.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { joinAs, launchBrowser, reportOnFailure, sendChat, startServer, waitForMessage, waitForPeers } from './lib.mjs';
+import { joinAs, launchBrowser, reportOnFailure, sendChat, sleep, startServer, waitForMessage, waitForPeers } from './lib.mjs';
+import { startPeer } from './peer.mjs';
 
 const MB = 1024 * 1024;
 /** A whole 20 MB transfer on a loaded CI machine; generous, still bounded. */
@@ -240,4 +242,40 @@ test('an image shows as a thumbnail; an SVG is only a download and its script ne
   assert.equal(await alice.evaluate(() => window.pwned), undefined);
   await alice.context().close();
   await bob.context().close();
+}));
+
+test('a file each way between a browser and the native peer (webrtc-rs)', reportOnFailure(async () => {
+  const page = await joinAs(browser, server.url, 'Alice', 'files-native');
+  const fromPage = makeFile('from-browser.bin', 8 * MB);
+  const fromNative = makeFile('from-native.bin', 8 * MB);
+  const inbox = mkdtempSync(path.join(dir, 'native-inbox-'));
+  const peer = await startPeer(server.url, 'files-native', 'Rusty', [
+    '--receive-dir', inbox, '--expect-files', '1', '--send-file', fromNative.file, '--quiet', '--timeout', '120',
+  ]);
+  try {
+    await waitForPeers(page, 1);
+    await page.getByTestId('file-input').setInputFiles(fromPage.file);
+    // The browser's file, saved by the native peer under its own name with the same SHA-256.
+    const got = await peer.waitFor((e) => e.event === 'file-received', 'the file from the browser', TRANSFER_TIMEOUT);
+    assert.equal(got.name, fromPage.name);
+    assert.equal(got.size, fromPage.size);
+    assert.equal(got.sha256, fromPage.sha256);
+    assert.equal(path.dirname(got.path), inbox);
+    assert.equal(createHash('sha256').update(readFileSync(got.path)).digest('hex'), fromPage.sha256);
+    await waitForFile(page, fromPage.name, 'done');
+    // The native peer's file, shown and downloadable in the browser.
+    await waitForFile(page, fromNative.name, 'done');
+    const downloaded = await downloadedFile(page, fromNative.name);
+    assert.equal(downloaded.sha256, fromNative.sha256);
+    const sent = await peer.waitFor((e) => e.event === 'file-sent', 'the native side sees its file confirmed');
+    assert.equal(sent.sha256, fromNative.sha256);
+    // Both files through, the peer reports success (its process then waits for stdin to close).
+    const done = await peer.waitFor((e) => e.event === 'done', 'the peer finishing');
+    assert.equal(done.ok, true);
+    peer.child.stdin.end();
+    assert.equal(await Promise.race([peer.exited, sleep(20_000).then(() => 'still running')]), 0);
+  } finally {
+    await peer.stop();
+    await page.context().close();
+  }
 }));

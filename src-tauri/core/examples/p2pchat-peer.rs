@@ -5,7 +5,11 @@
 //! prints what happens as JSON lines on stdout (receipts and typing as `read` and `typing`); lines typed on stdin are sent
 //! as chat messages. Flags drive tests and benchmarks: `--send N --size BYTES` (N messages to the first
 //! peer whose channel opens, each waiting for send-buffer room), `--ping N` (round trips one at a
-//! time), `--expect N` (stop after receiving N messages). See docs/fallback.md.
+//! time), `--expect N` (stop after receiving N messages). Files (docs/files.md): `--send-file PATH`,
+//! `--receive-dir DIR`, `--expect-files N`; see peer/files.rs. See docs/fallback.md.
+
+#[path = "peer/files.rs"]
+mod files;
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -59,6 +63,8 @@ struct Args {
     /// Give up (exit code 1) after this many seconds; 0 = run until stdin closes.
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    #[command(flatten)]
+    files: files::FileArgs,
 }
 
 /// Counters shared by the workload task and the event loop.
@@ -118,6 +124,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         },
     );
     let (acks, acker) = spawn_acker(manager.clone(), args.room.clone());
+    let mut files = files::Files::enable(&manager, &args.files);
     let progress = Arc::new(Progress::default());
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
@@ -134,6 +141,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let finite = own > 0 || args.expect > 0;
 
     let ok = loop {
+        if let Some(ok) = files.finished() {
+            break ok;
+        }
         let own_done = own == 0 || work.is_some();
         if finite && own_done && chat.received_count() as u64 >= args.expect {
             break work.as_ref().is_none_or(|w| w.error.is_none());
@@ -150,6 +160,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 if deadline.is_some() { break false; }
             }
             Some(done) = work_rx.recv() => work = Some(done),
+            Some(event) = files.recv() => files.on_event(event),
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
                     if let chat_protocol::ServerFrame::Welcome { peer, .. } = frame {
@@ -165,6 +176,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     if let Some(code) = safety {
                         emit(json!({"event": "safety", "peer": peer, "code": code}));
                     }
+                    files.peer_open(&manager, &args.room, &peer).await;
                     for text in chat.unacked_for(&peer) {
                         let _ = manager.send(&args.room, &peer, &text).await;
                     }

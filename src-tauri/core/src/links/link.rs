@@ -341,6 +341,12 @@ impl Negotiator<'_> {
             Input::RemoteChannel(channel) => {
                 match channel.label().await {
                     Ok(label) if label == CHAT_CHANNEL_LABEL => self.task.adopt(channel),
+                    Ok(label) if label == super::files::FILE_CHANNEL_LABEL => super::files::accept(
+                        self.task.inner.clone(),
+                        self.task.room.clone(),
+                        self.task.id,
+                        channel,
+                    ),
                     // Not ours to interpret (a future feature's channel): leave it unread.
                     _ => {
                         tracing::debug!(room = %self.task.room, "ignoring a data channel that is not chat")

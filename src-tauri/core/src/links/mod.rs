@@ -5,6 +5,7 @@
 //! owner (see `crate::chat`), except `peer-id` announcements, which re-key links here. The app wraps
 //! it in a [`gate::FallbackGate`]; the `p2pchat-peer` example drives it directly.
 
+mod files;
 pub mod gate;
 mod link;
 pub mod safety;
@@ -19,6 +20,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use ts_rs::TS;
 
+pub use self::files::{
+    DEFAULT_MAX_FILE_BYTES, FILE_CHANNEL_LABEL, FileControl, FileError, FileEvent, FileOptions,
+};
 use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
 use crate::constants::{REKEY_CLAIM_TTL, REKEY_WAIT};
@@ -115,6 +119,8 @@ pub(crate) struct Inner {
     options: LinkOptions,
     state: Mutex<State>,
     next_id: AtomicU64,
+    /// File transfers over `file` channels (see [`files`]); off until the owner enables them.
+    files: files::Files,
 }
 
 #[derive(Default)]
@@ -201,6 +207,7 @@ impl LinkManager {
                 options,
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(1),
+                files: files::Files::default(),
             }),
         }
     }

@@ -34,7 +34,8 @@ const BUFFER_LOW = 1024 * 1024;
 export const RESUME_WINDOW_MS = 120_000;
 /** How often the sender tries a new channel while the connection is down. */
 const RESUME_RETRY_MS = 1_000;
-/** A channel that does not open this fast is given up and another is tried. */
+/** A channel that does not open this fast is given up and another is tried; one that opens but gets no
+ * answer to the offer this fast means the other side does not take files. */
 const OPEN_TIMEOUT_MS = 10_000;
 /** The receiver turns what arrived into a Blob every this many bytes (the browser may keep it on disk). */
 const BLOB_PART_BYTES = 16 * 1024 * 1024;
@@ -289,12 +290,17 @@ class Outgoing {
     }
     this.channel = channel;
     channel.binaryType = 'arraybuffer';
-    const openTimer = setTimeout(() => channel.close(), OPEN_TIMEOUT_MS);
+    const openTimer = setTimeout(() => {
+      if (channel.readyState === 'open') this.fail(`no answer from ${this.links.nameOf(t.peer)} (their app may not take files)`);
+      else channel.close();
+    }, OPEN_TIMEOUT_MS);
     channel.onopen = () => {
-      clearTimeout(openTimer);
       channel.send(controlText({ t: 'file-offer', id: t.id, name: t.name, size: t.size, mime: t.mime }));
     };
-    channel.onmessage = ({ data }) => this.onControl(channel, parseFileControl(data));
+    channel.onmessage = ({ data }) => {
+      clearTimeout(openTimer);
+      this.onControl(channel, parseFileControl(data));
+    };
     channel.onclose = () => {
       clearTimeout(openTimer);
       if (channel !== this.channel) return;

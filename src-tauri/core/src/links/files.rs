@@ -1,0 +1,990 @@
+//! Files over `file` data channels beside the chat channel, in the web UI's wire format (docs/files.md):
+//! the sender opens one ordered, reliable channel labelled `file` per transfer attempt and offers the
+//! file; the receiver accepts from an offset, confirms what it has stored, and checks the SHA-256 the
+//! sender sends after the last byte. A channel that drops before the end is not the end: the sender
+//! opens another on the same link and offers the same id, and the receiver answers with the offset it
+//! kept. Received files are written to the configured folder (`<name>.<id>.part`, renamed once the hash
+//! matches). Nothing here runs until the owner calls [`LinkManager::enable_files`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+
+use super::{Inner, LinkManager};
+
+/// The data-channel label of a file transfer.
+pub const FILE_CHANNEL_LABEL: &str = "file";
+/// Largest binary message (the smallest max-message-size among the peers in use).
+pub const CHUNK_BYTES: usize = 64 * 1024;
+/// The receiver confirms what it has stored at least this often, and at the end.
+pub const ACK_EVERY_BYTES: u64 = 1024 * 1024;
+/// Default size limit of a received file.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// How long either side waits for a dropped transfer to come back.
+pub const RESUME_WINDOW: Duration = Duration::from_secs(120);
+/// How long a new channel may take to open, and the other side to answer an offer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between attempts while the connection is down.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+const MAX_CONTROL_CHARS: usize = 4096;
+const MAX_NAME_CHARS: usize = 255;
+/// Offsets and sizes travel as JSON numbers: integers above 2^53 would not survive a browser.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A control message (text frame) on a `file` channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "kebab-case")]
+pub enum FileControl {
+    FileOffer {
+        id: String,
+        name: String,
+        size: u64,
+        mime: String,
+    },
+    FileAccept {
+        id: String,
+        offset: u64,
+    },
+    FileAck {
+        id: String,
+        offset: u64,
+    },
+    FileDone {
+        id: String,
+        sha256: String,
+    },
+    FileReceived {
+        id: String,
+        sha256: String,
+    },
+    FileCancel {
+        id: String,
+        reason: String,
+    },
+}
+
+impl FileControl {
+    /// Parses and checks a control frame: ids, hashes and numbers as docs/files.md says, the name
+    /// reduced to a plain file name. Anything else is `None`.
+    pub fn parse(text: &str) -> Option<FileControl> {
+        if text.len() > MAX_CONTROL_CHARS {
+            return None;
+        }
+        let message: FileControl = serde_json::from_str(text).ok()?;
+        let valid_id = |id: &str| {
+            (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        let valid_sha =
+            |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !valid_id(message.id()) {
+            return None;
+        }
+        Some(match message {
+            FileControl::FileOffer {
+                id,
+                name,
+                size,
+                mime,
+            } if size <= MAX_SAFE_INTEGER => FileControl::FileOffer {
+                id,
+                name: clean_file_name(&name),
+                size,
+                mime: mime.chars().take(100).collect(),
+            },
+            FileControl::FileAccept { offset, .. } | FileControl::FileAck { offset, .. }
+                if offset > MAX_SAFE_INTEGER =>
+            {
+                return None;
+            }
+            FileControl::FileDone { ref sha256, .. }
+            | FileControl::FileReceived { ref sha256, .. }
+                if !valid_sha(sha256) =>
+            {
+                return None;
+            }
+            FileControl::FileCancel { id, reason } => FileControl::FileCancel {
+                id,
+                reason: reason.chars().take(200).collect(),
+            },
+            FileControl::FileOffer { .. } => return None,
+            other => other,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            FileControl::FileOffer { id, .. }
+            | FileControl::FileAccept { id, .. }
+            | FileControl::FileAck { id, .. }
+            | FileControl::FileDone { id, .. }
+            | FileControl::FileReceived { id, .. }
+            | FileControl::FileCancel { id, .. } => id,
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A name safe to show and to save under: the part after the last `/` or `\`, no control characters,
+/// at most 255 characters, `file` if nothing (or `.`/`..`) is left.
+pub fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = clean.trim().chars().take(MAX_NAME_CHARS).collect();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "file".into()
+    } else {
+        clean
+    }
+}
+
+/// The type offered for a file, from its extension: raster images (shown inline by the web UI) by
+/// name, everything else as opaque bytes.
+pub fn mime_for(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "bmp" => "image/bmp",
+        _ => "application/octet-stream",
+    }
+}
+
+/// What happens to transfers, for the owner (the app's history, the CLI peer's output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FileEvent {
+    /// A transfer started: `incoming` when the peer offers it to us.
+    Started {
+        room: String,
+        peer: String,
+        id: String,
+        name: String,
+        size: u64,
+        incoming: bool,
+    },
+    /// Bytes the receiver has confirmed (sender) or stored (receiver).
+    Progress {
+        room: String,
+        id: String,
+        confirmed: u64,
+    },
+    /// A file arrived whole (SHA-256 checked) and was saved at `path`.
+    Received {
+        room: String,
+        peer: String,
+        id: String,
+        name: String,
+        size: u64,
+        sha256: String,
+        path: PathBuf,
+    },
+    /// Our file arrived whole at the peer (it confirmed the same SHA-256).
+    Sent {
+        room: String,
+        peer: String,
+        id: String,
+        name: String,
+        size: u64,
+        sha256: String,
+    },
+    /// The transfer ended without the file: cancelled (by either side), refused or failed.
+    Ended {
+        room: String,
+        peer: String,
+        id: String,
+        reason: String,
+    },
+}
+
+/// Where received files go and how large they may be; events go to `events`.
+#[derive(Debug, Clone)]
+pub struct FileOptions {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub events: mpsc::Sender<FileEvent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("files are not enabled")]
+    Disabled,
+    #[error("no connection to {0}")]
+    NoLink(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A new channel for an unfinished incoming transfer, with the offer it started with.
+type Resumed = (Arc<dyn DataChannel>, FileControl);
+
+/// The manager's file state: the options once enabled, and incoming transfers that may resume.
+#[derive(Default)]
+pub(super) struct Files {
+    options: Mutex<Option<FileOptions>>,
+    /// Unfinished incoming transfers by id: where a resumed channel is handed, and which link it came on.
+    incoming: Mutex<HashMap<String, (u64, mpsc::Sender<Resumed>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Files {
+    fn options(&self) -> Option<FileOptions> {
+        lock(&self.options).clone()
+    }
+}
+
+impl LinkManager {
+    /// Accepts files from peers into `options.dir` and allows sending; events go to `options.events`.
+    pub fn enable_files(&self, options: FileOptions) {
+        *lock(&self.inner.files.options) = Some(options);
+    }
+
+    /// Sends the file at `path` to `peer` in `room` (resuming over new channels if one drops); returns
+    /// the transfer id. Progress and the outcome come as [`FileEvent`]s.
+    pub async fn send_file(
+        &self,
+        room: &str,
+        peer: &str,
+        path: &Path,
+    ) -> Result<String, FileError> {
+        let options = self.inner.files.options().ok_or(FileError::Disabled)?;
+        let link = {
+            let state = self.inner.state();
+            state
+                .rooms
+                .get(room)
+                .and_then(|r| r.links.get(peer))
+                .map(|l| l.id)
+        };
+        let link = link.ok_or_else(|| FileError::NoLink(peer.to_owned()))?;
+        let size = tokio::fs::metadata(path).await?.len();
+        let id = uuid::Uuid::now_v7().to_string();
+        let name = clean_file_name(
+            &path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let offer = FileControl::FileOffer {
+            id: id.clone(),
+            name,
+            size,
+            mime: mime_for(path).into(),
+        };
+        let outgoing = Outgoing {
+            inner: self.inner.clone(),
+            events: options.events,
+            room: room.to_owned(),
+            link,
+            path: path.to_owned(),
+            offer,
+            size,
+        };
+        tokio::spawn(outgoing.run());
+        Ok(id)
+    }
+}
+
+/// A `file` channel the peer opened on link `link` in `room` (the link's hook for non-chat channels).
+pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dyn DataChannel>) {
+    tokio::spawn(async move {
+        let Some(options) = inner.files.options() else {
+            let _ = channel.close().await;
+            return;
+        };
+        let Some(offer) = first_offer(&channel).await else {
+            let _ = channel.close().await;
+            return;
+        };
+        let FileControl::FileOffer { id, name, size, .. } = &offer else {
+            return;
+        };
+        let known = lock(&inner.files.incoming).get(id).cloned();
+        if let Some((from, resume)) = known {
+            if from == link && resume.send((channel.clone(), offer.clone())).await.is_ok() {
+                return;
+            }
+            refuse(&channel, id, "this transfer id is taken").await;
+            return;
+        }
+        let peer = inner.key_of(&room, link).unwrap_or_default();
+        let ended = |reason: String| FileEvent::Ended {
+            room: room.clone(),
+            peer: peer.clone(),
+            id: id.clone(),
+            reason,
+        };
+        if *size > options.max_bytes {
+            let reason = if options.max_bytes == 0 {
+                "this peer does not take files".to_owned()
+            } else {
+                format!("larger than the {} byte limit", options.max_bytes)
+            };
+            refuse(&channel, id, &reason).await;
+            let _ = options
+                .events
+                .send(ended(format!("Refused: {reason}")))
+                .await;
+            return;
+        }
+        let part = options.dir.join(format!(".{name}.{id}.part"));
+        let file = match tokio::fs::File::create(&part).await {
+            Ok(file) => file,
+            Err(err) => {
+                refuse(&channel, id, "the receiver cannot save it").await;
+                let _ = options
+                    .events
+                    .send(ended(format!("cannot save {}: {err}", part.display())))
+                    .await;
+                return;
+            }
+        };
+        let (resume_tx, resumes) = mpsc::channel(1);
+        lock(&inner.files.incoming).insert(id.clone(), (link, resume_tx));
+        let started = FileEvent::Started {
+            room: room.clone(),
+            peer,
+            id: id.clone(),
+            name: name.clone(),
+            size: *size,
+            incoming: true,
+        };
+        let _ = options.events.send(started).await;
+        let incoming = Incoming {
+            inner: inner.clone(),
+            options,
+            room,
+            link,
+            id: id.clone(),
+            name: name.clone(),
+            size: *size,
+            part,
+            file: tokio::io::BufWriter::with_capacity(1024 * 1024, file),
+            hasher: Sha256::new(),
+            received: 0,
+            acked: 0,
+        };
+        incoming.run(channel, resumes).await;
+    });
+}
+
+/// The first message of a new `file` channel, if it is an offer.
+async fn first_offer(channel: &Arc<dyn DataChannel>) -> Option<FileControl> {
+    let wait = async {
+        while let Some(event) = channel.poll().await {
+            match event {
+                DataChannelEvent::OnMessage(m) if m.is_string => {
+                    return std::str::from_utf8(&m.data)
+                        .ok()
+                        .and_then(FileControl::parse);
+                }
+                DataChannelEvent::OnMessage(_) | DataChannelEvent::OnClose => return None,
+                _ => {}
+            }
+        }
+        None
+    };
+    match timeout(ANSWER_TIMEOUT, wait).await {
+        Ok(Some(offer @ FileControl::FileOffer { .. })) => Some(offer),
+        _ => None,
+    }
+}
+
+async fn refuse(channel: &Arc<dyn DataChannel>, id: &str, reason: &str) {
+    let cancel = FileControl::FileCancel {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let _ = channel.send_text(&cancel.to_text()).await;
+    let _ = channel.close().await;
+}
+
+/// A file coming from a peer: one task per transfer, across the channels it arrives on.
+struct Incoming {
+    inner: Arc<Inner>,
+    options: FileOptions,
+    room: String,
+    link: u64,
+    id: String,
+    name: String,
+    size: u64,
+    part: PathBuf,
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    hasher: Sha256,
+    received: u64,
+    acked: u64,
+}
+
+/// How a channel's turn ended.
+enum Turn {
+    /// Closed before the end: wait for the sender to come back.
+    Dropped,
+    /// The transfer is over (saved, or ended with this reason).
+    Over(Result<PathBuf, String>),
+}
+
+impl Incoming {
+    async fn run(mut self, first: Arc<dyn DataChannel>, mut resumes: mpsc::Receiver<Resumed>) {
+        let mut channel = first;
+        let outcome = loop {
+            match self.turn(&channel, &mut resumes).await {
+                Turn::Over(outcome) => break outcome,
+                Turn::Dropped => match timeout(RESUME_WINDOW, resumes.recv()).await {
+                    Ok(Some((next, offer))) if self.matches(&offer) => channel = next,
+                    Ok(Some((next, _))) => {
+                        refuse(&next, &self.id, "a different file under this id").await;
+                        break Err("the sender offered a different file".into());
+                    }
+                    _ => break Err("the sender did not come back".into()),
+                },
+            }
+        };
+        lock(&self.inner.files.incoming).remove(&self.id);
+        let peer = self.inner.key_of(&self.room, self.link).unwrap_or_default();
+        let event = match outcome {
+            Ok(path) => FileEvent::Received {
+                room: self.room,
+                peer,
+                id: self.id,
+                name: self.name,
+                size: self.size,
+                sha256: hex(&self.hasher.finalize()),
+                path,
+            },
+            Err(reason) => {
+                let _ = channel.close().await;
+                let _ = tokio::fs::remove_file(&self.part).await;
+                FileEvent::Ended {
+                    room: self.room,
+                    peer,
+                    id: self.id,
+                    reason,
+                }
+            }
+        };
+        let _ = self.options.events.send(event).await;
+    }
+
+    fn matches(&self, offer: &FileControl) -> bool {
+        matches!(offer, FileControl::FileOffer { name, size, .. } if *name == self.name && *size == self.size)
+    }
+
+    /// Reads one channel: accepts from what is stored, then bytes and control messages until it
+    /// closes, the transfer ends, or the sender comes back on a newer channel.
+    async fn turn(
+        &mut self,
+        channel: &Arc<dyn DataChannel>,
+        resumes: &mut mpsc::Receiver<Resumed>,
+    ) -> Turn {
+        let accept = FileControl::FileAccept {
+            id: self.id.clone(),
+            offset: self.received,
+        };
+        if channel.send_text(&accept.to_text()).await.is_err() {
+            return Turn::Dropped;
+        }
+        loop {
+            let event = tokio::select! {
+                event = channel.poll() => event,
+                newer = resumes.recv() => {
+                    // The old channel is dead on the sender's side; the new one continues.
+                    let _ = channel.close().await;
+                    return match newer {
+                        Some((next, offer)) if self.matches(&offer) => Box::pin(self.turn(&next, resumes)).await,
+                        _ => Turn::Over(Err("the sender offered a different file".into())),
+                    };
+                }
+            };
+            match event {
+                Some(DataChannelEvent::OnMessage(m)) if !m.is_string => {
+                    if let Err(reason) = self.store(&m.data).await {
+                        refuse(channel, &self.id, &reason).await;
+                        return Turn::Over(Err(reason));
+                    }
+                    if self.received - self.acked >= ACK_EVERY_BYTES
+                        && self.ack(channel).await.is_err()
+                    {
+                        return Turn::Dropped;
+                    }
+                }
+                Some(DataChannelEvent::OnMessage(m)) => {
+                    let control = std::str::from_utf8(&m.data)
+                        .ok()
+                        .and_then(FileControl::parse);
+                    return match control {
+                        Some(FileControl::FileDone { id, sha256 }) if id == self.id => {
+                            Turn::Over(self.finish(channel, &sha256).await)
+                        }
+                        Some(FileControl::FileCancel { id, reason }) if id == self.id => {
+                            Turn::Over(Err(if reason == "cancelled" {
+                                "the sender cancelled".into()
+                            } else {
+                                reason
+                            }))
+                        }
+                        _ => {
+                            refuse(channel, &self.id, "unexpected message").await;
+                            Turn::Over(Err("the sender sent something unexpected".into()))
+                        }
+                    };
+                }
+                Some(DataChannelEvent::OnClose) | None => return Turn::Dropped,
+                Some(_) => {}
+            }
+        }
+    }
+
+    async fn store(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if self.received + bytes.len() as u64 > self.size {
+            return Err("the sender sent more than it offered".into());
+        }
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| format!("cannot save: {e}"))?;
+        self.hasher.update(bytes);
+        self.received += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Confirms what is stored (written out, so a resume starts from bytes really kept).
+    async fn ack(&mut self, channel: &Arc<dyn DataChannel>) -> webrtc::error::Result<()> {
+        let _ = self.file.flush().await;
+        self.acked = self.received;
+        let progress = FileEvent::Progress {
+            room: self.room.clone(),
+            id: self.id.clone(),
+            confirmed: self.received,
+        };
+        let _ = self.options.events.try_send(progress);
+        let ack = FileControl::FileAck {
+            id: self.id.clone(),
+            offset: self.received,
+        };
+        channel.send_text(&ack.to_text()).await
+    }
+
+    async fn finish(
+        &mut self,
+        channel: &Arc<dyn DataChannel>,
+        sha256: &str,
+    ) -> Result<PathBuf, String> {
+        if self.received != self.size {
+            refuse(channel, &self.id, "incomplete").await;
+            return Err(format!(
+                "the sender finished after {} of {} bytes",
+                self.received, self.size
+            ));
+        }
+        let digest = hex(&self.hasher.clone().finalize());
+        if digest != sha256 {
+            refuse(
+                channel,
+                &self.id,
+                "the file arrived damaged (SHA-256 mismatch)",
+            )
+            .await;
+            return Err("the file arrived damaged (SHA-256 mismatch)".into());
+        }
+        self.file
+            .flush()
+            .await
+            .map_err(|e| format!("cannot save: {e}"))?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .await
+            .map_err(|e| format!("cannot save: {e}"))?;
+        let path = free_path(&self.options.dir, &self.name).await;
+        tokio::fs::rename(&self.part, &path)
+            .await
+            .map_err(|e| format!("cannot save: {e}"))?;
+        let _ = self.ack(channel).await;
+        let received = FileControl::FileReceived {
+            id: self.id.clone(),
+            sha256: digest,
+        };
+        let _ = channel.send_text(&received.to_text()).await;
+        Ok(path)
+    }
+}
+
+/// `dir/name`, or `dir/name (1).ext`, `(2)`, … if taken.
+async fn free_path(dir: &Path, name: &str) -> PathBuf {
+    let candidate = dir.join(name);
+    if tokio::fs::metadata(&candidate).await.is_err() {
+        return candidate;
+    }
+    let path = Path::new(name);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    for n in 1.. {
+        let candidate = dir.join(format!("{stem} ({n}){ext}"));
+        if tokio::fs::metadata(&candidate).await.is_err() {
+            return candidate;
+        }
+    }
+    unreachable!()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Our file going to one peer, over one channel after another until it is through.
+struct Outgoing {
+    inner: Arc<Inner>,
+    events: mpsc::Sender<FileEvent>,
+    room: String,
+    link: u64,
+    path: PathBuf,
+    offer: FileControl,
+    size: u64,
+}
+
+impl Outgoing {
+    fn id(&self) -> String {
+        self.offer.id().to_owned()
+    }
+
+    fn peer(&self) -> String {
+        self.inner.key_of(&self.room, self.link).unwrap_or_default()
+    }
+
+    async fn run(self) {
+        let FileControl::FileOffer { name, .. } = &self.offer else {
+            return;
+        };
+        let name = name.clone();
+        let started = FileEvent::Started {
+            room: self.room.clone(),
+            peer: self.peer(),
+            id: self.id(),
+            name: name.clone(),
+            size: self.size,
+            incoming: false,
+        };
+        let _ = self.events.send(started).await;
+        let outcome = match sha256_of(&self.path).await {
+            Ok(sha) => self.deliver(&sha).await.map(|()| sha),
+            Err(err) => Err(format!("cannot read the file: {err}")),
+        };
+        let event = match outcome {
+            Ok(sha256) => FileEvent::Sent {
+                room: self.room.clone(),
+                peer: self.peer(),
+                id: self.id(),
+                name,
+                size: self.size,
+                sha256,
+            },
+            Err(reason) => FileEvent::Ended {
+                room: self.room.clone(),
+                peer: self.peer(),
+                id: self.id(),
+                reason,
+            },
+        };
+        let _ = self.events.send(event).await;
+    }
+
+    /// Attempts until the peer confirms the whole file, or the connection stays gone RESUME_WINDOW.
+    async fn deliver(&self, sha256: &str) -> Result<(), String> {
+        let mut lost_since: Option<Instant> = None;
+        loop {
+            match self.attempt(sha256).await {
+                Attempt::Done => return Ok(()),
+                Attempt::Ended(reason) => return Err(reason),
+                Attempt::Dropped => {
+                    let since = *lost_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > RESUME_WINDOW {
+                        return Err("the connection did not come back".into());
+                    }
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+            }
+        }
+    }
+
+    /// One channel: offer, send from the accepted offset, the hash, and wait for the confirmation.
+    async fn attempt(&self, sha256: &str) -> Attempt {
+        let pc = {
+            let state = self.inner.state();
+            let link = state
+                .rooms
+                .get(&self.room)
+                .and_then(|r| r.links.values().find(|l| l.id == self.link));
+            match link {
+                Some(link) => link.shared.pc.get().cloned(),
+                None => return Attempt::Ended("the connection to the peer is gone".into()),
+            }
+        };
+        let Some(pc) = pc else {
+            return Attempt::Dropped;
+        };
+        let init = RTCDataChannelInit {
+            ordered: true,
+            ..Default::default()
+        };
+        let Ok(channel) = pc.create_data_channel(FILE_CHANNEL_LABEL, Some(init)).await else {
+            return Attempt::Dropped;
+        };
+        let result = self.over(&channel, sha256).await;
+        let _ = channel.close().await;
+        result
+    }
+
+    async fn over(&self, channel: &Arc<dyn DataChannel>, sha256: &str) -> Attempt {
+        // Open, offer, accept.
+        let opened = timeout(ANSWER_TIMEOUT, async {
+            while let Some(event) = channel.poll().await {
+                match event {
+                    DataChannelEvent::OnOpen => return true,
+                    DataChannelEvent::OnClose => return false,
+                    _ => {}
+                }
+            }
+            false
+        });
+        if !matches!(opened.await, Ok(true))
+            || channel.send_text(&self.offer.to_text()).await.is_err()
+        {
+            return Attempt::Dropped;
+        }
+        let offset = match timeout(ANSWER_TIMEOUT, next_control(channel)).await {
+            Ok(Some(FileControl::FileAccept { offset, .. })) if offset <= self.size => offset,
+            Ok(Some(FileControl::FileCancel { reason, .. })) => {
+                return Attempt::Ended(cancel_reason(reason));
+            }
+            Ok(Some(_)) => return Attempt::Ended("the receiver sent something unexpected".into()),
+            Ok(None) => return Attempt::Dropped,
+            Err(_) => {
+                return Attempt::Ended(
+                    "no answer from the receiver (it may not take files)".into(),
+                );
+            }
+        };
+        // The bytes go out while the answers (acks, a cancel) are read beside them.
+        let (answers_tx, mut answers) = mpsc::unbounded_channel();
+        let reader = {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                while let Some(control) = next_control(&channel).await {
+                    if answers_tx.send(control).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = self.stream(channel, offset, sha256, &mut answers).await;
+        reader.abort();
+        result
+    }
+
+    async fn stream(
+        &self,
+        channel: &Arc<dyn DataChannel>,
+        offset: u64,
+        sha256: &str,
+        answers: &mut mpsc::UnboundedReceiver<FileControl>,
+    ) -> Attempt {
+        let mut file = match tokio::fs::File::open(&self.path).await {
+            Ok(file) => file,
+            Err(err) => return Attempt::Ended(format!("cannot read the file: {err}")),
+        };
+        if let Err(err) = file.seek(std::io::SeekFrom::Start(offset)).await {
+            return Attempt::Ended(format!("cannot read the file: {err}"));
+        }
+        let mut left = self.size - offset;
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        while left > 0 {
+            let want = CHUNK_BYTES.min(left as usize);
+            if let Err(err) = file.read_exact(&mut buf[..want]).await {
+                return Attempt::Ended(format!("cannot read the file: {err}"));
+            }
+            // `send` waits while the channel's send buffer is full (the manager's bound): back-pressure.
+            if channel.send(buf[..want].into()).await.is_err() {
+                return Attempt::Dropped;
+            }
+            left -= want as u64;
+            while let Ok(answer) = answers.try_recv() {
+                if let Some(end) = self.on_answer(answer) {
+                    return end;
+                }
+            }
+        }
+        let done = FileControl::FileDone {
+            id: self.id(),
+            sha256: sha256.to_owned(),
+        };
+        if channel.send_text(&done.to_text()).await.is_err() {
+            return Attempt::Dropped;
+        }
+        loop {
+            match answers.recv().await {
+                Some(FileControl::FileReceived { sha256: theirs, .. }) => {
+                    return if theirs == sha256 {
+                        Attempt::Done
+                    } else {
+                        Attempt::Ended("the receiver reported a different SHA-256".into())
+                    };
+                }
+                Some(answer) => {
+                    if let Some(end) = self.on_answer(answer) {
+                        return end;
+                    }
+                }
+                None => return Attempt::Dropped,
+            }
+        }
+    }
+
+    /// An ack (progress) or the end of the transfer.
+    fn on_answer(&self, answer: FileControl) -> Option<Attempt> {
+        match answer {
+            FileControl::FileAck { offset, .. } => {
+                let progress = FileEvent::Progress {
+                    room: self.room.clone(),
+                    id: self.id(),
+                    confirmed: offset.min(self.size),
+                };
+                let _ = self.events.try_send(progress);
+                None
+            }
+            FileControl::FileCancel { reason, .. } => Some(Attempt::Ended(cancel_reason(reason))),
+            _ => Some(Attempt::Ended(
+                "the receiver sent something unexpected".into(),
+            )),
+        }
+    }
+}
+
+enum Attempt {
+    Done,
+    Dropped,
+    Ended(String),
+}
+
+fn cancel_reason(reason: String) -> String {
+    if reason == "cancelled" {
+        "the receiver cancelled".into()
+    } else {
+        reason
+    }
+}
+
+/// The next control message on `channel`; None once it closed. Binary frames are not expected here.
+async fn next_control(channel: &Arc<dyn DataChannel>) -> Option<FileControl> {
+    while let Some(event) = channel.poll().await {
+        match event {
+            DataChannelEvent::OnMessage(m) if m.is_string => {
+                if let Some(control) = std::str::from_utf8(&m.data)
+                    .ok()
+                    .and_then(FileControl::parse)
+                {
+                    return Some(control);
+                }
+            }
+            DataChannelEvent::OnClose => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The SHA-256 of a file, read off the async threads.
+async fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        Ok(hex(&hasher.finalize()))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages_round_trip_as_the_web_ui_writes_them() {
+        let text =
+            r#"{"t":"file-offer","id":"6f0c-1","name":"../a/b.png","size":5,"mime":"image/png"}"#;
+        assert_eq!(
+            FileControl::parse(text),
+            Some(FileControl::FileOffer {
+                id: "6f0c-1".into(),
+                name: "b.png".into(),
+                size: 5,
+                mime: "image/png".into()
+            })
+        );
+        let ack = FileControl::FileAck {
+            id: "x".into(),
+            offset: 1_048_576,
+        };
+        assert_eq!(
+            ack.to_text(),
+            r#"{"t":"file-ack","id":"x","offset":1048576}"#
+        );
+        assert_eq!(FileControl::parse(&ack.to_text()), Some(ack));
+        let done = FileControl::FileDone {
+            id: "x".into(),
+            sha256: "ab".repeat(32),
+        };
+        assert_eq!(FileControl::parse(&done.to_text()), Some(done));
+    }
+
+    #[test]
+    fn malformed_control_messages_are_refused() {
+        for bad in [
+            "nope",
+            r#"{"t":"file-ack","id":"x","offset":-1}"#,
+            r#"{"t":"file-ack","id":"../x","offset":1}"#,
+            r#"{"t":"file-ack","id":"x","offset":9007199254740992}"#,
+            r#"{"t":"file-done","id":"x","sha256":"ABC"}"#,
+            r#"{"t":"msg","id":"x"}"#,
+        ] {
+            assert_eq!(FileControl::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_plain_file_names() {
+        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_file_name("C:\\Users\\a\\r.pdf"), "r.pdf");
+        assert_eq!(clean_file_name("a\u{0}b\nc.txt"), "abc.txt");
+        assert_eq!(clean_file_name(".."), "file");
+        assert_eq!(clean_file_name(&"é".repeat(400)).chars().count(), 255);
+    }
+}
