@@ -11,9 +11,14 @@ P2PCHAT_APT_SERVE=(build-essential pkg-config libssl-dev curl ca-certificates)
 # Building and running the desktop app (src-tauri/): the Tauri 2 stack on WebKitGTK.
 P2PCHAT_APT_APP=(libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libxdo-dev)
 
-# The desktop app's native calls: GStreamer (capture, codecs, jitter buffer, playback). Its packages go
-# here; they are installed wherever the desktop app is (p2pchat_install_apt_app, p2pchat_install_apt).
-P2PCHAT_APT_GSTREAMER=()
+# Native calls (the desktop app and the headless peer): GStreamer headers for gstreamer-rs, and the plugins
+# for capture (v4l2src, pulsesrc), VP8/Opus (vp8enc, opusenc), the jitter buffer, decoding and playback;
+# gstreamer1.0-tools for gst-inspect-1.0 when a plugin is reported missing.
+P2PCHAT_APT_GSTREAMER=(
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-pulseaudio
+  gstreamer1.0-tools
+)
 
 # Tests only: network namespaces and process tools (tests/e2e/netns.sh), Chromium for the browser
 # end-to-end tests, coturn for the TURN tests, redis-server and nginx for several servers behind a load balancer; for the app under Xvfb: X server and xwininfo, a session

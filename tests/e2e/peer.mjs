@@ -14,7 +14,7 @@ export const peerBin = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'deb
 export async function startPeer(baseUrl, room, name, args = [], { bin = peerBin } = {}) {
   const child = spawn(bin, ['--server', baseUrl, '--room', room, '--name', name, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.E2E_VERBOSE ? 'info' : 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.E2E_VERBOSE ? (process.env.RUST_LOG ?? 'info') : 'warn' },
   });
   const events = [];
   const waiters = new Set();

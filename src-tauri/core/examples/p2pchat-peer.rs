@@ -5,8 +5,13 @@
 //! prints what happens as JSON lines on stdout (receipts and typing as `read` and `typing`); lines typed on stdin are sent
 //! as chat messages. Flags drive tests and benchmarks: `--send N --size BYTES` (N messages to the first
 //! peer whose channel opens, each waiting for send-buffer room), `--ping N` (round trips one at a
-//! time), `--expect N` (stop after receiving N messages). Files (docs/files.md): `--send-file PATH`,
-//! `--receive-dir DIR`, `--expect-files N`; see peer/files.rs. See docs/fallback.md.
+//! time), `--expect N` (stop after receiving N messages). Calls: `--call` rings the first peer whose
+//! link opens, `--accept-calls` answers every call, with test or real media (`--video`, `--audio`); see
+//! peer/call.rs. Files (docs/files.md): `--send-file PATH`, `--receive-dir DIR`, `--expect-files N`;
+//! see peer/files.rs. See docs/fallback.md and docs/native-calls.md.
+
+#[path = "peer/call.rs"]
+mod call;
 
 #[path = "peer/files.rs"]
 mod files;
@@ -65,6 +70,18 @@ struct Args {
     timeout: u64,
     #[command(flatten)]
     files: files::FileArgs,
+    /// Ring the first peer whose link opens (a video call).
+    #[arg(long)]
+    call: bool,
+    /// Answer every incoming call.
+    #[arg(long)]
+    accept_calls: bool,
+    /// Picture sent in calls: test (moving pattern), camera, camera=/dev/videoN, none.
+    #[arg(long, default_value = "test", value_parser = call::video_source)]
+    video: p2pchat_core::media::VideoSource,
+    /// Sound sent in calls: test (440 Hz tone), mic, mic=SOURCE, none.
+    #[arg(long, default_value = "test", value_parser = call::audio_source)]
+    audio: p2pchat_core::media::AudioSource,
 }
 
 /// Counters shared by the workload task and the event loop.
@@ -139,6 +156,13 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let deadline = (args.timeout > 0).then(|| started + Duration::from_secs(args.timeout));
     let own = args.ping + args.send;
     let finite = own > 0 || args.expect > 0;
+    let mut calls = call::Calls::new(
+        args.room.clone(),
+        args.accept_calls,
+        args.video.clone(),
+        args.audio.clone(),
+    );
+    let mut call_ticker = tokio::time::interval(Duration::from_secs(1));
 
     let ok = loop {
         if let Some(ok) = files.finished() {
@@ -161,10 +185,22 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }
             Some(done) = work_rx.recv() => work = Some(done),
             Some(event) = files.recv() => files.on_event(event),
+            _ = call_ticker.tick(), if calls.ring.in_call() => calls.tick(&manager).await,
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
-                    if let chat_protocol::ServerFrame::Welcome { peer, .. } = frame {
-                        emit(json!({"event": "ready", "peer": peer}));
+                    match frame {
+                        chat_protocol::ServerFrame::Welcome { peer, .. } => emit(json!({"event": "ready", "peer": peer})),
+                        chat_protocol::ServerFrame::Signal { from, data, .. } => {
+                            if let Ok(signal) = serde_json::from_str::<chat_protocol::SignalData>(data.get()) {
+                                let room = manager.open_peers(&args.room);
+                                calls.on_signal(from, &signal, &room, &manager, &client).await;
+                            }
+                        }
+                        chat_protocol::ServerFrame::PeerLeft { peer, .. } => {
+                            let actions = calls.ring.peer_gone(peer);
+                            calls.apply(actions, &manager, &client).await;
+                        }
+                        _ => {}
                     }
                     manager.on_frame(frame).await;
                 }
@@ -179,6 +215,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     files.peer_open(&manager, &args.room, &peer).await;
                     for text in chat.unacked_for(&peer) {
                         let _ = manager.send(&args.room, &peer, &text).await;
+                    }
+                    if args.call && !calls.ring.in_call() {
+                        let actions = calls.ring.place(std::slice::from_ref(&peer));
+                        calls.apply(actions, &manager, &client).await;
                     }
                     if !started_work && own > 0 {
                         started_work = true;
@@ -222,6 +262,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 LinkEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),
             },
             line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) if line.trim().starts_with('/') && calls.command(line.trim(), &manager, &client).await => {}
                 Ok(Some(line)) if !line.trim().is_empty() => {
                     let message = chat.compose(line.trim().to_owned(), &args.name, &[]);
                     let mut sent_to = Vec::new();

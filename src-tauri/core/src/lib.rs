@@ -10,5 +10,6 @@
 pub mod chat;
 pub mod constants;
 pub mod links;
+pub mod media;
 pub mod signaling;
 pub mod typescript;

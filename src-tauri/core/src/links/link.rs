@@ -19,17 +19,20 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::error::{Error, Result};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState,
     RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCSessionDescription,
 };
 
+use super::media::{LinkMedia, register_media};
 use super::{Inner, LinkEvent, LinkOptions};
 use crate::chat::ChannelMessage;
 use crate::constants::{
     CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS,
 };
+use crate::media::Capture;
 
 /// What the link's task works through, in order.
 pub(super) enum Input {
@@ -42,6 +45,15 @@ pub(super) enum Input {
     Restart,
     /// The peer opened a data channel on this connection.
     RemoteChannel(Arc<dyn DataChannel>),
+    /// Put this capture's media on the connection (`None`: take it off), flowing if `live`;
+    /// renegotiates when the tracks change; `done` hears once the offer (if any) is sent.
+    Media {
+        capture: Option<Arc<Capture>>,
+        live: bool,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+    /// The peer sends us a media track.
+    RemoteTrack(Arc<dyn TrackRemote>),
     Close,
 }
 
@@ -54,6 +66,8 @@ pub(super) struct Shared {
     pub open: AtomicBool,
     /// The connection, once built: its descriptions give the link's safety code.
     pub pc: std::sync::OnceLock<Arc<dyn PeerConnection>>,
+    /// Call media on this connection.
+    pub media: Arc<LinkMedia>,
 }
 
 impl Shared {
@@ -101,6 +115,7 @@ impl Link {
             channels: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
             pc: std::sync::OnceLock::new(),
+            media: Arc::default(),
         });
         let task = LinkTask {
             inner,
@@ -154,6 +169,10 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         let _ = self.inputs.send(Input::RemoteChannel(channel));
     }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.inputs.send(Input::RemoteTrack(track));
+    }
 }
 
 struct LinkTask {
@@ -204,6 +223,7 @@ impl LinkTask {
             restarts: 0,
             restart_at: None,
             restart_wanted: false,
+            offer_wanted: false,
         };
         if initiate {
             self.signal(SignalData::DcFallback);
@@ -298,10 +318,11 @@ async fn build(
         .with_ice_transport_policy(policy)
         .build();
     let mut media = MediaEngine::default();
-    media.register_default_codecs()?;
+    let interceptors = register_media(&mut media)?;
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_media_engine(media)
+        .with_interceptor_registry(interceptors)
         .with_handler(Arc::new(Handler { inputs }))
         // Every interface (loopback excluded), fresh ports; re-resolved on each ICE restart.
         .with_udp_addrs(vec!["0.0.0.0:0".to_owned()])
@@ -322,6 +343,8 @@ struct Negotiator<'a> {
     restart_at: Option<Instant>,
     /// A restart was asked for mid-negotiation; done once stable.
     restart_wanted: bool,
+    /// Our tracks changed mid-negotiation; offer once stable.
+    offer_wanted: bool,
 }
 
 impl Negotiator<'_> {
@@ -353,6 +376,36 @@ impl Negotiator<'_> {
                     }
                 }
             }
+            Input::Media {
+                capture,
+                live,
+                done,
+            } => {
+                match self
+                    .task
+                    .shared
+                    .media
+                    .set_capture(&self.pc, capture, live)
+                    .await
+                {
+                    Ok(true) => {
+                        let result = self.offer(false).await;
+                        self.report(result);
+                    }
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(room = %self.task.room, %err, "cannot change call media")
+                    }
+                }
+                let _ = done.send(());
+            }
+            Input::RemoteTrack(track) => {
+                if let Some(peer) = self.task.inner.key_of(&self.task.room, self.task.id) {
+                    let media = self.task.shared.media.clone();
+                    let options = self.task.inner.options.playback.clone();
+                    tokio::spawn(media.play(track, options, self.task.room.clone(), peer));
+                }
+            }
             Input::Close => {}
         }
         Ok(())
@@ -371,6 +424,7 @@ impl Negotiator<'_> {
                 let collision = !self.stable().await;
                 let polite = self.task.inner.polite(&self.task.room, self.task.id);
                 self.ignore_offer = !polite && collision;
+                tracing::debug!(room = %self.task.room, collision, polite, "offer from the peer");
                 if self.ignore_offer {
                     return Ok(());
                 }
@@ -427,6 +481,7 @@ impl Negotiator<'_> {
     async fn offer(&mut self, restart: bool) -> Result<()> {
         if !self.stable().await {
             self.restart_wanted |= restart;
+            self.offer_wanted |= !restart;
             return Ok(());
         }
         if restart {
@@ -434,6 +489,7 @@ impl Negotiator<'_> {
             self.pc.restart_ice().await?;
         }
         let offer = self.pc.create_offer(None).await?;
+        tracing::debug!(room = %self.task.room, restart, "offering");
         self.pc.set_local_description(offer).await?;
         if let Some(local) = self.pc.local_description().await {
             self.task.signal(SignalData::Offer { sdp: local.sdp });
@@ -443,7 +499,10 @@ impl Negotiator<'_> {
 
     async fn after_stable(&mut self) -> Result<()> {
         if std::mem::take(&mut self.restart_wanted) {
+            self.offer_wanted = false;
             self.offer(true).await?;
+        } else if std::mem::take(&mut self.offer_wanted) {
+            self.offer(false).await?;
         }
         Ok(())
     }

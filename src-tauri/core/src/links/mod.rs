@@ -8,6 +8,9 @@
 mod files;
 pub mod gate;
 mod link;
+mod media;
+
+pub use media::MediaStats;
 pub mod safety;
 
 use std::collections::{HashMap, HashSet};
@@ -26,6 +29,7 @@ pub use self::files::{
 use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
 use crate::constants::{REKEY_CLAIM_TTL, REKEY_WAIT};
+use crate::media::{Capture, PlaybackOptions};
 /// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits.
 pub const DEFAULT_SEND_BUFFER: usize = 1024 * 1024;
 
@@ -86,6 +90,8 @@ pub struct LinkOptions {
     pub relay_only: bool,
     /// Per-channel bound on unacknowledged bytes (see [`DEFAULT_SEND_BUFFER`]).
     pub send_buffer: usize,
+    /// Where the peers' call media goes (pictures, speaker).
+    pub playback: PlaybackOptions,
 }
 
 impl Default for LinkOptions {
@@ -93,6 +99,7 @@ impl Default for LinkOptions {
         LinkOptions {
             relay_only: false,
             send_buffer: DEFAULT_SEND_BUFFER,
+            playback: PlaybackOptions::default(),
         }
     }
 }
@@ -373,6 +380,38 @@ impl LinkManager {
         let state = self.inner.state();
         let link = state.rooms.get(room).and_then(|r| r.links.get(peer));
         link.inspect(|l| l.input(Input::Restart)).is_some()
+    }
+
+    /// Puts `capture`'s camera and microphone on the link to `peer` (`None`: takes them off, they
+    /// left the call), sending only when `live` (a call that still rings negotiates its media early, so
+    /// accepting does not race the callee's own renegotiation). The receiver hears once the link has
+    /// sent its offer, if the change needed one; `None` if there is no link to `peer`.
+    pub fn set_call_media(
+        &self,
+        room: &str,
+        peer: &str,
+        capture: Option<Arc<Capture>>,
+        live: bool,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let state = self.inner.state();
+        let link = state.rooms.get(room).and_then(|r| r.links.get(peer))?;
+        let (done, applied) = tokio::sync::oneshot::channel();
+        link.input(Input::Media {
+            capture,
+            live,
+            done,
+        });
+        Some(applied)
+    }
+
+    /// Call quality and media counters of the link to `peer`, if there is one.
+    pub async fn media_stats(&self, room: &str, peer: &str) -> Option<MediaStats> {
+        let shared = {
+            let state = self.inner.state();
+            let link = state.rooms.get(room).and_then(|r| r.links.get(peer))?;
+            link.shared.clone()
+        };
+        Some(shared.media.stats(shared.pc.get().cloned()).await)
     }
 
     /// Peers in `room` with an open channel.

@@ -1,0 +1,223 @@
+//! The headless peer's calls (`--call`, `--accept-calls`): ringing by `p2pchat_core::media::ring`,
+//! GStreamer test sources (a moving pattern and a 440 Hz tone) or real devices, and JSON lines a test
+//! can follow: `call-connected` once the peer's media arrives, `call-stats` every second, `call-ended`.
+//! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/hangup`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_protocol::SignalData;
+use p2pchat_core::links::LinkManager;
+use p2pchat_core::media::ring::{Ring, RingAction};
+use p2pchat_core::media::{
+    AudioSource, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, QualitySample, VideoSource,
+    next_limits,
+};
+use p2pchat_core::signaling::Client;
+use serde_json::json;
+
+use super::emit;
+
+pub struct Calls {
+    pub ring: Ring,
+    room: String,
+    video: VideoSource,
+    audio: AudioSource,
+    capture: Option<Arc<Capture>>,
+    connected: HashSet<String>,
+    /// Per participant: quality samples for adaptive bitrate, and bytes seen at the last tick.
+    samples: HashMap<String, (Vec<QualitySample>, u64)>,
+    limits: EncodingLimits,
+    muted: bool,
+    camera_off: bool,
+}
+
+impl Calls {
+    pub fn new(room: String, auto_accept: bool, video: VideoSource, audio: AudioSource) -> Calls {
+        Calls {
+            ring: Ring::new(auto_accept),
+            room,
+            video,
+            audio,
+            capture: None,
+            connected: HashSet::new(),
+            samples: HashMap::new(),
+            limits: FULL_QUALITY,
+            muted: false,
+            camera_off: false,
+        }
+    }
+
+    /// Carries out what the ring decided, in order (an invite waits until the offer with our media
+    /// is on its way).
+    pub async fn apply(
+        &mut self,
+        actions: Vec<RingAction>,
+        manager: &LinkManager,
+        client: &Client,
+    ) {
+        for action in actions {
+            match action {
+                RingAction::Signal { to, data } => {
+                    if let Ok(raw) = serde_json::value::to_raw_value(&data) {
+                        let _ = client.signal(&self.room, &to, raw);
+                    }
+                }
+                RingAction::Prepare { peer } => {
+                    let capture = self.capture();
+                    if let Some(offered) = manager.set_call_media(&self.room, &peer, capture, false)
+                    {
+                        let _ = tokio::time::timeout(Duration::from_secs(3), offered).await;
+                    }
+                }
+                RingAction::Connect { peer } => {
+                    let capture = self.capture();
+                    let _ = manager.set_call_media(&self.room, &peer, capture, true);
+                    self.samples.insert(peer, (Vec::new(), 0));
+                }
+                RingAction::Disconnect { peer, reason } => {
+                    let _ = manager.set_call_media(&self.room, &peer, None, false);
+                    self.connected.remove(&peer);
+                    self.samples.remove(&peer);
+                    emit(json!({"event": "call-ended", "peer": peer, "reason": reason}));
+                    if !self.ring.in_call() {
+                        self.capture = None; // camera and microphone off
+                    }
+                }
+            }
+        }
+    }
+
+    /// A call signal from a peer (`room`: who an accept goes to).
+    pub async fn on_signal(
+        &mut self,
+        from: &str,
+        data: &SignalData,
+        room: &[String],
+        manager: &LinkManager,
+        client: &Client,
+    ) {
+        let actions = self.ring.on_signal(from, data, room);
+        self.apply(actions, manager, client).await;
+    }
+
+    /// A typed `/command`; false if it is not one.
+    pub async fn command(&mut self, line: &str, manager: &LinkManager, client: &Client) -> bool {
+        match line {
+            "/mute" | "/unmute" => {
+                self.muted = line == "/mute";
+                if let Some(c) = &self.capture {
+                    c.set_muted(self.muted);
+                }
+            }
+            "/camera-off" | "/camera-on" => {
+                self.camera_off = line == "/camera-off";
+                if let Some(c) = &self.capture {
+                    c.set_camera_off(self.camera_off);
+                }
+            }
+            "/hangup" => {
+                let actions = self.ring.hangup();
+                self.apply(actions, manager, client).await;
+            }
+            _ => return false,
+        }
+        emit(json!({"event": "command", "command": line}));
+        true
+    }
+
+    /// Once a second during a call: `call-connected` when a peer's media first arrives, `call-stats`,
+    /// and adaptive bitrate from the worst participant's loss and RTT.
+    pub async fn tick(&mut self, manager: &LinkManager) {
+        let peers: Vec<String> = self.ring.participants().cloned().collect();
+        let mut limits = FULL_QUALITY;
+        for peer in peers {
+            let Some(stats) = manager.media_stats(&self.room, &peer).await else {
+                continue;
+            };
+            if stats.bytes_received > 0 && self.connected.insert(peer.clone()) {
+                emit(json!({"event": "call-connected", "peer": peer}));
+            }
+            let (samples, last_bytes) = self.samples.entry(peer.clone()).or_default();
+            let kbit_s = stats.bytes_received.saturating_sub(*last_bytes) * 8 / 1000;
+            *last_bytes = stats.bytes_received;
+            samples.push(QualitySample {
+                loss: stats.loss,
+                rtt_ms: stats.rtt_ms,
+            });
+            if samples.len() > 10 {
+                samples.remove(0);
+            }
+            let peer_limits = next_limits(samples, self.limits);
+            if peer_limits.max_bitrate < limits.max_bitrate {
+                limits = peer_limits;
+            }
+            emit(json!({
+                "event": "call-stats", "peer": peer,
+                "video_frames_decoded": stats.frames_decoded,
+                "audio_level": stats.audio_level,
+                "rtt_ms": stats.rtt_ms, "loss": stats.loss, "kbit_s": kbit_s,
+                "sending": stats.sending,
+            }));
+        }
+        if limits != self.limits {
+            self.limits = limits;
+            if let Some(c) = &self.capture {
+                c.set_limits(limits);
+            }
+        }
+    }
+
+    /// The running capture, started on first use (a missing device is reported, not fatal).
+    fn capture(&mut self) -> Option<Arc<Capture>> {
+        if self.capture.is_none() {
+            let options = CaptureOptions {
+                video: self.video.clone(),
+                audio: self.audio.clone(),
+                preview: None,
+                echo_cancel: false,
+            };
+            match Capture::start(options) {
+                Ok(capture) => {
+                    for notice in &capture.notices {
+                        emit(json!({"event": "media-notice", "notice": notice}));
+                    }
+                    capture.set_muted(self.muted);
+                    capture.set_camera_off(self.camera_off);
+                    self.capture = Some(Arc::new(capture));
+                }
+                Err(err) => emit(json!({"event": "media-notice", "notice": err.to_string()})),
+            }
+        }
+        self.capture.clone()
+    }
+}
+
+/// `--video`: test (pattern), camera[=/dev/videoN], none.
+pub fn video_source(value: &str) -> Result<VideoSource, String> {
+    match value {
+        "test" => Ok(VideoSource::Test),
+        "none" => Ok(VideoSource::None),
+        "camera" => Ok(VideoSource::Camera(None)),
+        v => v
+            .strip_prefix("camera=")
+            .map(|d| VideoSource::Camera(Some(d.to_owned())))
+            .ok_or_else(|| {
+                format!("--video must be test, none, camera or camera=DEVICE, not {v:?}")
+            }),
+    }
+}
+
+/// `--audio`: test (tone), mic[=SOURCE], none.
+pub fn audio_source(value: &str) -> Result<AudioSource, String> {
+    match value {
+        "test" => Ok(AudioSource::Test),
+        "none" => Ok(AudioSource::None),
+        "mic" => Ok(AudioSource::Microphone(None)),
+        v => v
+            .strip_prefix("mic=")
+            .map(|d| AudioSource::Microphone(Some(d.to_owned())))
+            .ok_or_else(|| format!("--audio must be test, none, mic or mic=SOURCE, not {v:?}")),
+    }
+}

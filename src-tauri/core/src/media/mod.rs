@@ -1,0 +1,84 @@
+//! Native calls: camera and microphone captured and encoded by GStreamer (VP8 + Opus), sent as RTP on the
+//! link's own webrtc-rs connection (one connection per peer, as the web UI keeps), and remote RTP
+//! jitter-buffered, decoded and handed to a display and the speaker. Used where the webview has no
+//! `RTCPeerConnection` (the Linux app) and by the headless peer; a browser at the other end cannot tell.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `elements.rs` | the GStreamer elements a call needs, and which Debian package ships each |
+//! | `capture.rs` | [`Capture`]: local sources → one VP8 and one Opus RTP stream, shared by every peer of a call |
+//! | `playback.rs` | [`Playback`]: one remote track → decoded frames (to a [`FrameSink`]) or sound, with counters |
+//! | `abr.rs` | the adaptive-bitrate rule (the web UI's `abr.ts`, same thresholds) |
+//! | `ring.rs` | ringing without the web UI (the headless peer): the web UI's call signals as a state machine |
+//!
+//! The link side (tracks on the connection, remote tracks to playbacks) is in `crate::links::media`.
+
+mod abr;
+mod capture;
+mod elements;
+mod playback;
+pub mod ring;
+#[cfg(test)]
+mod tests;
+
+pub use abr::{EncodingLimits, FULL_QUALITY, QualitySample, next_limits};
+pub use capture::{AudioSource, Capture, CaptureOptions, VideoSource};
+pub use elements::{MissingElement, missing_elements};
+pub use playback::{Playback, PlaybackOptions, PlaybackStats};
+
+use std::sync::OnceLock;
+
+/// RTP payload types our encoders stamp; each link rewrites them to what its peer negotiated.
+pub(crate) const VP8_PAYLOAD_TYPE: u8 = 96;
+pub(crate) const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+/// Whose picture a frame is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FrameSource {
+    /// Our own camera (the local preview).
+    Local,
+    /// A call participant.
+    Remote { room: String, peer: String },
+}
+
+/// A decoded picture, JPEG-encoded for display in the webview.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub source: FrameSource,
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: bytes::Bytes,
+}
+
+/// Where decoded pictures go (the app's window). Called on GStreamer's streaming threads: it must not
+/// block (drop frames instead when the display is behind).
+pub trait FrameSink: Send + Sync + 'static {
+    fn frame(&self, frame: VideoFrame);
+}
+
+/// Why media could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    #[error("missing GStreamer elements: {}", describe_missing(.0))]
+    MissingElements(Vec<MissingElement>),
+    #[error("{0}")]
+    Pipeline(String),
+}
+
+fn describe_missing(missing: &[MissingElement]) -> String {
+    missing
+        .iter()
+        .map(|m| format!("{} (install {})", m.element, m.package))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Initialises GStreamer once per process.
+pub(crate) fn init() -> Result<(), MediaError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(MediaError::Init)
+}

@@ -1,0 +1,210 @@
+//! The remote side of a call: one received track (VP8 video or Opus audio) → jitter buffer → decoder →
+//! a [`FrameSink`] (JPEG pictures for the window) or the speaker, with the counters a person and the
+//! tests see: decoded frames, and the level of the decoded sound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::capture::{jpeg_frame, start};
+use super::{FrameSink, FrameSource, MediaError};
+
+/// Jitter buffer depth: enough for loss recovery by retransmission on a LAN, small for lip sync.
+const JITTER_MS: u32 = 60;
+
+/// Where decoded media goes.
+#[derive(Clone, Default)]
+pub struct PlaybackOptions {
+    /// Receives decoded pictures as JPEG (the app's window); without it frames are only counted.
+    pub frames: Option<Arc<dyn FrameSink>>,
+    /// Play sound on the default speaker (the app); without it sound is only measured.
+    pub speaker: bool,
+}
+
+/// Counters of one playback, read by the quality indicator and the headless peer.
+#[derive(Debug, Default)]
+pub struct PlaybackStats {
+    frames_decoded: AtomicU64,
+    /// RMS of the decoded sound (0..1) as f32 bits, held: rises at once, falls over about a second.
+    audio_level: AtomicU32,
+    bytes_received: AtomicU64,
+}
+
+impl std::fmt::Debug for PlaybackOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackOptions")
+            .field("frames", &self.frames.is_some())
+            .field("speaker", &self.speaker)
+            .finish()
+    }
+}
+
+impl PlaybackStats {
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded.load(Ordering::Relaxed)
+    }
+
+    pub fn audio_level(&self) -> f32 {
+        f32::from_bits(self.audio_level.load(Ordering::Relaxed))
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received.load(Ordering::Relaxed)
+    }
+}
+
+/// One remote track being played, until dropped.
+pub struct Playback {
+    pipeline: gst::Pipeline,
+    source: gst_app::AppSrc,
+    stats: Arc<PlaybackStats>,
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Playback {
+    /// Plays VP8 RTP with payload type `payload_type`; pictures go to `options.frames` as `source`.
+    pub fn video(
+        payload_type: u8,
+        source: FrameSource,
+        options: &PlaybackOptions,
+    ) -> Result<Playback, MediaError> {
+        let tail = if options.frames.is_some() {
+            "jpegenc quality=75 ! appsink name=out sync=false max-buffers=2 drop=true"
+        } else {
+            "appsink name=out sync=false max-buffers=2 drop=true"
+        };
+        let description = format!(
+            "appsrc name=src is-live=true format=time do-timestamp=true max-bytes=4000000 \
+             ! application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload={payload_type} \
+             ! rtpjitterbuffer latency={JITTER_MS} drop-on-latency=true ! rtpvp8depay ! vp8dec \
+             ! videoconvert ! {tail}"
+        );
+        let playback = Playback::build(&description)?;
+        let stats = playback.stats.clone();
+        let frames = options.frames.clone();
+        playback.on_sample(move |sample| {
+            stats.frames_decoded.fetch_add(1, Ordering::Relaxed);
+            if let Some(sink) = &frames
+                && let Some(frame) = jpeg_frame(sample, source.clone())
+            {
+                sink.frame(frame);
+            }
+        })?;
+        playback.run()
+    }
+
+    /// Plays Opus RTP with payload type `payload_type`, measuring its level (and to the speaker if asked).
+    pub fn audio(payload_type: u8, options: &PlaybackOptions) -> Result<Playback, MediaError> {
+        let speaker = "tee name=t t. ! queue ! appsink name=out sync=false max-buffers=8 drop=true \
+                       t. ! queue ! webrtcechoprobe ! audioconvert ! audioresample ! autoaudiosink";
+        let measure_only = "appsink name=out sync=false max-buffers=8 drop=true";
+        let description = |tail: &str| {
+            format!(
+                "appsrc name=src is-live=true format=time do-timestamp=true max-bytes=1000000 \
+                 ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload={payload_type} \
+                 ! rtpjitterbuffer latency={JITTER_MS} drop-on-latency=true ! rtpopusdepay ! opusdec plc=true \
+                 ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,channels=1,rate=48000 ! {tail}"
+            )
+        };
+        let start_with = |tail: &str| -> Result<Playback, MediaError> {
+            let playback = Playback::build(&description(tail))?;
+            let stats = playback.stats.clone();
+            playback.on_sample(move |sample| {
+                if let Some(rms) = rms_of(sample) {
+                    // A level meter: rises at once, falls by 5 % per 20 ms buffer (to 8 % in a second),
+                    // so a short sound (a browser's fake microphone beeps) still shows when read.
+                    let previous = f32::from_bits(stats.audio_level.load(Ordering::Relaxed));
+                    let level = rms.max(previous * 0.95);
+                    stats.audio_level.store(level.to_bits(), Ordering::Relaxed);
+                }
+            })?;
+            playback.run()
+        };
+        if options.speaker {
+            match start_with(speaker) {
+                Ok(playback) => return Ok(playback),
+                // No sound device (a server, a container): the call goes on, measured but silent.
+                Err(err) => tracing::warn!(%err, "no speaker; playing the call's sound nowhere"),
+            }
+        }
+        start_with(measure_only)
+    }
+
+    /// Hands one received RTP packet to the jitter buffer (dropped if the pipeline is behind).
+    pub fn push(&self, rtp: Vec<u8>) {
+        self.stats
+            .bytes_received
+            .fetch_add(rtp.len() as u64, Ordering::Relaxed);
+        let _ = self.source.push_buffer(gst::Buffer::from_mut_slice(rtp));
+    }
+
+    pub fn stats(&self) -> Arc<PlaybackStats> {
+        self.stats.clone()
+    }
+
+    fn build(description: &str) -> Result<Playback, MediaError> {
+        super::init()?;
+        let pipeline = gst::parse_launch(description)
+            .map_err(|e| MediaError::Pipeline(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| MediaError::Pipeline("not a pipeline".into()))?;
+        let source = pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or_else(|| MediaError::Pipeline("no appsrc".into()))?;
+        Ok(Playback {
+            pipeline,
+            source,
+            stats: Arc::default(),
+        })
+    }
+
+    fn on_sample(
+        &self,
+        mut each: impl FnMut(&gst::Sample) + Send + 'static,
+    ) -> Result<(), MediaError> {
+        let out = self
+            .pipeline
+            .by_name("out")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| MediaError::Pipeline("no appsink".into()))?;
+        out.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    each(&sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        Ok(())
+    }
+
+    fn run(self) -> Result<Playback, MediaError> {
+        start(&self.pipeline).map_err(MediaError::Pipeline)?;
+        Ok(self)
+    }
+}
+
+/// Root mean square of an F32 mono buffer, 0..1.
+fn rms_of(sample: &gst::Sample) -> Option<f32> {
+    let map = sample.buffer()?.map_readable().ok()?;
+    let samples: Vec<f32> = map
+        .as_slice()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if samples.is_empty() {
+        return None;
+    }
+    let mean_square = samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32;
+    Some(mean_square.sqrt().min(1.0))
+}

@@ -1,0 +1,466 @@
+//! Ringing for a native caller without the web UI (the headless peer): the web UI's call signals
+//! (ui/src/lib/call/call.svelte.ts) — `invite` (naming the others it rings), `accept`, `decline`,
+//! `cancel`, `hangup`, `join-call` with a call id — as a state machine that returns what to do, so the
+//! rules are tested without a network. Call control goes only to the peers it concerns, as in the web UI:
+//! a callee answers the caller and the others the invite names, and takes an `accept` only from them.
+//! Media follows the participants: a peer who joined our call gets our camera and microphone, one who
+//! left stops.
+
+use std::collections::BTreeSet;
+
+use chat_protocol::SignalData;
+
+/// Most people in one call (a full mesh), as in the web UI.
+pub const MAX_CALL_PEOPLE: usize = 6;
+
+/// What the owner must do after a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RingAction {
+    /// Send a call signal to a peer.
+    Signal { to: String, data: SignalData },
+    /// Negotiate media with `peer`, not sent yet (they are being rung).
+    Prepare { peer: String },
+    /// Start sending media to `peer` (they are in the call now).
+    Connect { peer: String },
+    /// Stop sending media to `peer`.
+    Disconnect { peer: String, reason: String },
+}
+
+#[derive(Debug, Default)]
+pub struct Ring {
+    /// Answer every incoming call at once.
+    pub auto_accept: bool,
+    call: Option<String>,
+    mine: bool,
+    /// Still ringing (our own call).
+    invited: BTreeSet<String>,
+    /// Whose `accept` we take: those we rang, or the caller and the others its invite named.
+    expected: BTreeSet<String>,
+    participants: BTreeSet<String>,
+}
+
+impl Ring {
+    pub fn new(auto_accept: bool) -> Ring {
+        Ring {
+            auto_accept,
+            ..Ring::default()
+        }
+    }
+
+    pub fn in_call(&self) -> bool {
+        self.call.is_some()
+    }
+
+    pub fn participants(&self) -> impl Iterator<Item = &String> {
+        self.participants.iter()
+    }
+
+    /// Rings `peers` with a new call (nothing if a call is on); each invite names the others rung.
+    pub fn place(&mut self, peers: &[String]) -> Vec<RingAction> {
+        if self.call.is_some() || peers.is_empty() {
+            return Vec::new();
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        self.call = Some(id.clone());
+        self.mine = true;
+        self.invited = peers.iter().take(MAX_CALL_PEOPLE - 1).cloned().collect();
+        self.expected = self.invited.clone();
+        // Media first: the invite follows the offer that carries it, so the callee's accept (and its
+        // own renegotiation) cannot cross ours.
+        let mut actions: Vec<RingAction> = self
+            .invited
+            .iter()
+            .map(|peer| RingAction::Prepare { peer: peer.clone() })
+            .collect();
+        for to in &self.invited {
+            let others: Vec<String> = self.invited.iter().filter(|p| *p != to).cloned().collect();
+            actions.push(RingAction::Signal {
+                to: to.clone(),
+                data: SignalData::Invite {
+                    call: id.clone(),
+                    media: vec!["audio".into(), "video".into()],
+                    peers: (!others.is_empty()).then_some(others),
+                },
+            });
+        }
+        actions
+    }
+
+    /// A call signal from `from`; `room` lists who is in the room now.
+    pub fn on_signal(&mut self, from: &str, data: &SignalData, room: &[String]) -> Vec<RingAction> {
+        let ours = |call: &str| self.call.as_deref() == Some(call);
+        match data {
+            SignalData::Invite { call, peers, .. } => {
+                self.on_invite(from, call, peers.as_deref().unwrap_or_default(), room)
+            }
+            SignalData::Accept { call } if ours(call) => {
+                if !self.expected.contains(from) || self.full(from) {
+                    return Vec::new();
+                }
+                self.invited.remove(from);
+                self.connect(from)
+            }
+            SignalData::JoinCall { call } if ours(call) && room.iter().any(|p| p == from) => {
+                let answer = if self.full(from) {
+                    SignalData::Decline { call: call.clone() }
+                } else {
+                    SignalData::Accept { call: call.clone() }
+                };
+                let admitted = matches!(answer, SignalData::Accept { .. });
+                let mut actions = vec![RingAction::Signal {
+                    to: from.to_owned(),
+                    data: answer,
+                }];
+                if admitted {
+                    self.expected.insert(from.to_owned());
+                    actions.extend(self.connect(from));
+                }
+                actions
+            }
+            SignalData::Decline { call } if ours(call) => {
+                self.invited.remove(from);
+                self.expected.remove(from);
+                self.end_if_empty();
+                Vec::new()
+            }
+            SignalData::Cancel { call } | SignalData::Hangup { call } if ours(call) => {
+                self.expected.remove(from);
+                let actions = self.disconnect(from, "hangup");
+                self.end_if_empty();
+                actions
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// We hang up: everyone in the call or still ringing is told.
+    pub fn hangup(&mut self) -> Vec<RingAction> {
+        let Some(call) = self.call.take() else {
+            return Vec::new();
+        };
+        let mut actions: Vec<RingAction> = Vec::new();
+        for to in std::mem::take(&mut self.participants) {
+            actions.push(RingAction::Signal {
+                to: to.clone(),
+                data: SignalData::Hangup { call: call.clone() },
+            });
+            actions.push(RingAction::Disconnect {
+                peer: to,
+                reason: "hung up".into(),
+            });
+        }
+        for to in std::mem::take(&mut self.invited) {
+            actions.push(RingAction::Signal {
+                to,
+                data: SignalData::Cancel { call: call.clone() },
+            });
+        }
+        self.reset();
+        actions
+    }
+
+    /// `peer` left the room.
+    pub fn peer_gone(&mut self, peer: &str) -> Vec<RingAction> {
+        self.invited.remove(peer);
+        self.expected.remove(peer);
+        let actions = self.disconnect(peer, "left");
+        self.end_if_empty();
+        actions
+    }
+
+    fn on_invite(
+        &mut self,
+        from: &str,
+        call: &str,
+        others: &[String],
+        room: &[String],
+    ) -> Vec<RingAction> {
+        // The others the caller rings, as far as they are in this room (never beyond the cap).
+        let vouched = others
+            .iter()
+            .filter(|p| p.as_str() != from && room.contains(p))
+            .take(MAX_CALL_PEOPLE - 2)
+            .cloned();
+        let expected: BTreeSet<String> = std::iter::once(from.to_owned()).chain(vouched).collect();
+        if let Some(ours) = &self.call {
+            // Glare: we rang each other. The smaller call id wins on both sides.
+            if self.mine && self.invited.contains(from) {
+                if call >= ours.as_str() {
+                    return Vec::new(); // our call wins: the other side takes it
+                }
+                let cancelled = ours.clone();
+                let mut actions: Vec<RingAction> = self
+                    .invited
+                    .iter()
+                    .filter(|p| p.as_str() != from)
+                    .map(|to| RingAction::Signal {
+                        to: to.clone(),
+                        data: SignalData::Cancel {
+                            call: cancelled.clone(),
+                        },
+                    })
+                    .collect();
+                self.invited.clear();
+                self.mine = false;
+                self.call = Some(call.to_owned());
+                self.expected = expected;
+                actions.extend(self.accept_signals(call));
+                actions.extend(self.connect(from));
+                return actions;
+            }
+            if self.call.as_deref() == Some(call) {
+                return Vec::new();
+            }
+        }
+        if self.call.is_some() || !self.auto_accept {
+            return vec![RingAction::Signal {
+                to: from.to_owned(),
+                data: SignalData::Decline {
+                    call: call.to_owned(),
+                },
+            }];
+        }
+        self.call = Some(call.to_owned());
+        self.mine = false;
+        self.expected = expected;
+        let mut actions = self.accept_signals(call);
+        actions.extend(self.connect(from));
+        actions
+    }
+
+    /// Our `accept`, to the caller and the others its invite named (they connect to us too).
+    fn accept_signals(&self, call: &str) -> Vec<RingAction> {
+        self.expected
+            .iter()
+            .map(|to| RingAction::Signal {
+                to: to.clone(),
+                data: SignalData::Accept {
+                    call: call.to_owned(),
+                },
+            })
+            .collect()
+    }
+
+    /// No room for `peer` in the call (the mesh is at its cap).
+    fn full(&self, peer: &str) -> bool {
+        !self.participants.contains(peer) && self.participants.len() >= MAX_CALL_PEOPLE - 1
+    }
+
+    fn connect(&mut self, peer: &str) -> Vec<RingAction> {
+        if self.participants.insert(peer.to_owned()) {
+            vec![RingAction::Connect {
+                peer: peer.to_owned(),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn disconnect(&mut self, peer: &str, reason: &str) -> Vec<RingAction> {
+        if self.participants.remove(peer) {
+            vec![RingAction::Disconnect {
+                peer: peer.to_owned(),
+                reason: reason.to_owned(),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The call is over once nobody is in it and nobody is still ringing.
+    fn end_if_empty(&mut self) {
+        if self.call.is_some() && self.participants.is_empty() && self.invited.is_empty() {
+            self.reset();
+        }
+    }
+
+    fn reset(&mut self) {
+        self.call = None;
+        self.mine = false;
+        self.invited.clear();
+        self.expected.clear();
+        self.participants.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(peers: &[&str]) -> Vec<String> {
+        peers.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    fn invite_id(actions: &[RingAction]) -> String {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                RingAction::Signal {
+                    data: SignalData::Invite { call, .. },
+                    ..
+                } => Some(call.clone()),
+                _ => None,
+            })
+            .expect("an invite")
+    }
+
+    #[test]
+    fn an_invited_peer_who_accepts_gets_our_media_and_a_stranger_does_not() {
+        let mut ring = Ring::new(false);
+        let id = invite_id(&ring.place(&room(&["bob"])));
+        let accept = SignalData::Accept { call: id };
+        assert!(
+            ring.on_signal("mallory", &accept, &room(&["bob", "mallory"]))
+                .is_empty()
+        );
+        assert_eq!(
+            ring.on_signal("bob", &accept, &room(&["bob"])),
+            vec![RingAction::Connect { peer: "bob".into() }]
+        );
+    }
+
+    #[test]
+    fn auto_accept_answers_the_caller_and_the_others_rung_and_connects_to_the_caller() {
+        let mut ring = Ring::new(true);
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            // dave is not in the room: the caller cannot vouch for him.
+            peers: Some(room(&["carol", "dave"])),
+        };
+        let actions = ring.on_signal("alice", &invite, &room(&["alice", "carol", "erin"]));
+        assert!(actions.contains(&RingAction::Connect {
+            peer: "alice".into()
+        }));
+        let accepts = actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    RingAction::Signal {
+                        data: SignalData::Accept { .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(accepts, 2);
+        // carol (named by the invite) gets our media once she accepts; erin (only in the room) does not.
+        let accept = SignalData::Accept { call: "c1".into() };
+        let room_now = room(&["alice", "carol", "erin"]);
+        assert!(ring.on_signal("erin", &accept, &room_now).is_empty());
+        assert_eq!(
+            ring.on_signal("carol", &accept, &room_now),
+            vec![RingAction::Connect {
+                peer: "carol".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn invites_name_the_others_rung() {
+        let mut ring = Ring::new(false);
+        let actions = ring.place(&room(&["bob", "carol"]));
+        let to_bob = actions.iter().find_map(|a| match a {
+            RingAction::Signal {
+                to,
+                data: SignalData::Invite { peers, .. },
+            } if to == "bob" => Some(peers.clone()),
+            _ => None,
+        });
+        assert_eq!(to_bob, Some(Some(room(&["carol"]))));
+    }
+
+    #[test]
+    fn a_room_member_may_join_the_call_in_progress_until_it_is_full() {
+        let mut ring = Ring::new(true);
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: None,
+        };
+        let everyone = room(&["a", "b", "c", "d", "e", "f", "g"]);
+        ring.on_signal("a", &invite, &everyone);
+        let join = SignalData::JoinCall { call: "c1".into() };
+        assert!(ring.on_signal("stranger", &join, &everyone).is_empty());
+        for peer in ["b", "c", "d", "e"] {
+            let actions = ring.on_signal(peer, &join, &everyone);
+            assert!(
+                actions.contains(&RingAction::Connect { peer: peer.into() }),
+                "{peer}: {actions:?}"
+            );
+        }
+        assert_eq!(ring.participants().count(), MAX_CALL_PEOPLE - 1);
+        assert_eq!(
+            ring.on_signal("f", &join, &everyone),
+            vec![RingAction::Signal {
+                to: "f".into(),
+                data: SignalData::Decline { call: "c1".into() }
+            }]
+        );
+    }
+
+    #[test]
+    fn glare_resolves_to_the_smaller_call_id_on_both_sides() {
+        let mut a = Ring::new(false);
+        let mut b = Ring::new(false);
+        let ida = invite_id(&a.place(&room(&["b"])));
+        let idb = invite_id(&b.place(&room(&["a"])));
+        let to_a = a.on_signal(
+            "b",
+            &SignalData::Invite {
+                call: idb.clone(),
+                media: vec![],
+                peers: None,
+            },
+            &room(&["b"]),
+        );
+        let to_b = b.on_signal(
+            "a",
+            &SignalData::Invite {
+                call: ida.clone(),
+                media: vec![],
+                peers: None,
+            },
+            &room(&["a"]),
+        );
+        let (loser, winner_actions) = if ida < idb {
+            (to_a, to_b)
+        } else {
+            (to_b, to_a)
+        };
+        assert!(loser.is_empty(), "the winner keeps ringing: {loser:?}");
+        assert!(
+            winner_actions
+                .iter()
+                .any(|a| matches!(a, RingAction::Connect { .. }))
+        );
+    }
+
+    #[test]
+    fn hangup_from_the_last_participant_ends_the_call() {
+        let mut ring = Ring::new(true);
+        ring.on_signal(
+            "alice",
+            &SignalData::Invite {
+                call: "c1".into(),
+                media: vec![],
+                peers: None,
+            },
+            &room(&["alice"]),
+        );
+        let actions = ring.on_signal(
+            "alice",
+            &SignalData::Hangup { call: "c1".into() },
+            &room(&["alice"]),
+        );
+        assert_eq!(
+            actions,
+            vec![RingAction::Disconnect {
+                peer: "alice".into(),
+                reason: "hangup".into()
+            }]
+        );
+        assert!(!ring.in_call());
+    }
+}
