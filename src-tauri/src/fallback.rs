@@ -1,13 +1,17 @@
 //! The app's wiring of the native data-channel links (p2pchat-core's `links`): they run behind a
 //! [`FallbackGate`] that opens where the webview reported no `RTCPeerConnection` (or with
 //! `P2PCHAT_FORCE_FALLBACK=1`), relay their negotiation through the app's signaling client, and their
-//! events reach the window as `fallback://<kind>` events. The commands that use it are in `commands`.
+//! events reach the window as `fallback://<kind>` events. The commands that use it are in `commands`
+//! (chat) and `calls` (call media: the peers' pictures go to the window's frame channel, their sound to
+//! the speaker).
 
 use chat_protocol::SignalData;
 use p2pchat_core::links::gate::FallbackGate;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
+use p2pchat_core::media::{FrameSink, PlaybackOptions};
 use p2pchat_core::signaling::ClientSlot;
 use serde::Serialize;
+use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Runtime};
 use tokio::sync::mpsc;
 use ts_rs::TS;
@@ -31,8 +35,13 @@ pub struct FallbackStatus {
     pub forced: bool,
 }
 
-/// Starts the links (behind their gate) and the pump of their events to the window.
-pub fn start<R: Runtime>(app: AppHandle<R>, client: ClientSlot) -> FallbackGate {
+/// Starts the links (behind their gate) and the pump of their events to the window. The peers' call
+/// pictures go to `frames`.
+pub fn start<R: Runtime>(
+    app: AppHandle<R>,
+    client: ClientSlot,
+    frames: Arc<crate::calls::FrameHub>,
+) -> FallbackGate {
     let forced = std::env::var(FORCE_ENV).is_ok_and(|v| v.trim() == "1");
     if forced {
         tracing::info!("native data-channel fallback forced on ({FORCE_ENV}=1)");
@@ -54,7 +63,14 @@ pub fn start<R: Runtime>(app: AppHandle<R>, client: ClientSlot) -> FallbackGate 
             tracing::debug!(%err, "fallback signal not sent");
         }
     };
-    let manager = LinkManager::new(signal_out, events, LinkOptions::default());
+    let options = LinkOptions {
+        playback: PlaybackOptions {
+            frames: Some(frames as Arc<dyn FrameSink>),
+            speaker: true,
+        },
+        ..LinkOptions::default()
+    };
+    let manager = LinkManager::new(signal_out, events, options);
     FallbackGate::new(manager, forced)
 }
 

@@ -10,10 +10,11 @@
 //! (SQLite), `dispatch` (signaling → UI/history/notify), `notify` (rules and texts), `settings`, `state`
 //! (shared state), `frontend` (events, notifications, tray, window), `updates` (signed updates, desktop),
 //! `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the native links wired to the window
-//! where the webview has no WebRTC).
+//! where the webview has no WebRTC), `calls` (native call media in that window).
 
 #[macro_use]
 pub mod ipc;
+pub mod calls;
 mod commands;
 pub mod dispatch;
 mod error;
@@ -94,7 +95,9 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
         Err(err) => tracing::error!(%err, "history unavailable; chat history will not be saved"),
     }
     let client = ClientSlot::default();
-    let fallback = fallback::start(app.handle().clone(), client.clone());
+    let frames = Arc::new(calls::FrameHub::default());
+    let fallback = fallback::start(app.handle().clone(), client.clone(), frames.clone());
+    app.manage(calls::Calls::new(frames));
     app.manage(AppState::new(
         opened.map(|o| (o.history, o.recovered_from)),
         path,

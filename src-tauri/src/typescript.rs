@@ -5,9 +5,11 @@
 
 use chat_protocol::SignalData;
 use p2pchat_core::links::LinkEvent;
+use p2pchat_core::media::MissingElement;
 use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
 
+use crate::calls::{CallMediaStats, CallMediaSupport, FrameChannel, LocalMediaInfo};
 use crate::commands::AppInfo;
 use crate::error::{CommandError, ErrorKind};
 use crate::fallback::FallbackStatus;
@@ -42,12 +44,17 @@ pub fn generate() -> String {
         crate::history::CallOutcome::decl(&cfg),
         FallbackStatus::decl(&cfg),
         NotificationAction::decl(&cfg),
+        CallMediaSupport::decl(&cfg),
+        MissingElement::decl(&cfg),
+        LocalMediaInfo::decl(&cfg),
+        CallMediaStats::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
          // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript\n\n\
          import type { ServerFrame, SignalData } from './protocol.gen';\n\
-         import type { ConnectionState, LinkEvent } from './core.gen';\n\n",
+         import type { ConnectionState, LinkEvent } from './core.gen';\n\
+         import type { Channel } from '@tauri-apps/api/core';\n\n",
     );
     for decl in decls {
         out.push_str("export ");

@@ -12,7 +12,8 @@
 # and finally, again through WebDriver with a headless peer (p2pchat-peer) in the room,
 #   5. chat both ways over the native data-channel fallback (the webview has no WebRTC) with the headless
 #      peer and with a Chromium page running the web UI, with delivered status, the peer's message posted as a notification (window in the background) and both messages
-#      stored in the app's SQLite history.
+#      stored in the app's SQLite history;
+#   6. a call between the window (native media) and a Chromium page, both directions (app-call.mjs).
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
@@ -176,6 +177,24 @@ if [[ "$stored" == *"hello from the peer (in, received)"* && "$stored" == *"hell
   pass "the chat is stored in the app's history: $stored"
 else
   fail "history of e2e-chat: '$stored'"
+fi
+# 6. Calls in the window through the native media (GStreamer test sources, P2PCHAT_TEST_MEDIA=1: Xvfb has
+#    no camera) with a Chromium page: video and sound both ways, hang-up on either side; the page's call while
+#    the window is in the background posts the incoming-call notification.
+echo "==> calls through the native media, WebDriver and a Chromium page"
+{ notify_session call; cat <<'INNER'
+export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-call ROOM=e2e-call
+export P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 APP_BIN="$BIN/p2pchat" WEBKIT_DISABLE_COMPOSITING_MODE=1
+exec node src-tauri/tests/app-call.mjs
+INNER
+} >"$WORK/call-session.sh"
+if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 320 dbus-run-session -- bash "$WORK/call-session.sh" 2>"$WORK/webdriver-call.log"; then
+  fail "calls through the window (see $WORK/webdriver-call.log)"
+fi
+if grep -q "Incoming video call from Browser" "$WORK/notify-call.log"; then
+  pass "the page's call posted an incoming-call notification (window in the background)"
+else
+  fail "no incoming-call notification for the page's call (see $WORK/notify-call.log)"
 fi
 echo
 if ((failures)); then

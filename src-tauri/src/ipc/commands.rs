@@ -30,6 +30,16 @@ macro_rules! app_commands {
             fallback_status() -> FallbackStatus,
             fallback_send(room: String, peer: String, text: String) -> bool,
             fallback_open_peers(room: String) -> Vec<String>,
+            call_media_support() -> CallMediaSupport,
+            call_media_start() -> LocalMediaInfo,
+            call_media_stop() -> (),
+            call_media_attach(room: String, peer: String, live: bool) -> bool,
+            call_media_detach(room: String, peer: String) -> bool,
+            call_media_mute(muted: bool) -> (),
+            call_media_camera_off(off: bool) -> (),
+            call_media_stats(room: String, peer: String) -> Option<CallMediaStats>,
+            call_frames(frames: FrameChannel) -> (),
+            call_frames_drawn(count: u32) -> (),
         }
     };
 }

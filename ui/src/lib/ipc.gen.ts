@@ -3,6 +3,7 @@
 
 import type { ServerFrame, SignalData } from './protocol.gen';
 import type { ConnectionState, LinkEvent } from './core.gen';
+import type { Channel } from '@tauri-apps/api/core';
 
 export type ErrorKind = "invalid" | "not_connected" | "locked" | "busy" | "disk_full" | "corrupt" | "folder" | "migrate" | "database" | "unavailable";
 
@@ -98,6 +99,34 @@ forced: boolean, };
 
 export type NotificationAction = { action: string, room: string | null, call: string | null, };
 
+export type CallMediaSupport = { 
+/**
+ * Every GStreamer element a call needs is installed.
+ */
+available: boolean, 
+/**
+ * What is missing, each with the Debian package that ships it.
+ */
+missing: Array<MissingElement>, 
+/**
+ * Test sources instead of camera and microphone (`P2PCHAT_TEST_MEDIA=1`).
+ */
+test_media: boolean, };
+
+export type MissingElement = { element: string, 
+/**
+ * The Debian package to install.
+ */
+package: string, };
+
+export type LocalMediaInfo = { video: boolean, audio: boolean, 
+/**
+ * Why a device is left out (no camera: audio only), for the person.
+ */
+notices: Array<string>, };
+
+export type CallMediaStats = { frames_decoded: number, audio_level: number, bytes_received: number, rtt_ms: number, loss: number, sending: boolean, };
+
 /** Every command the UI may invoke, with its arguments and result. */
 export interface Commands {
   connect: { args: { name: string; url?: string | null; token?: string | null }; result: ConnectionState };
@@ -124,9 +153,19 @@ export interface Commands {
   fallback_status: { args: Record<string, never>; result: FallbackStatus };
   fallback_send: { args: { room: string; peer: string; text: string }; result: boolean };
   fallback_open_peers: { args: { room: string }; result: Array<string> };
+  call_media_support: { args: Record<string, never>; result: CallMediaSupport };
+  call_media_start: { args: Record<string, never>; result: LocalMediaInfo };
+  call_media_stop: { args: Record<string, never>; result: null };
+  call_media_attach: { args: { room: string; peer: string; live: boolean }; result: boolean };
+  call_media_detach: { args: { room: string; peer: string }; result: boolean };
+  call_media_mute: { args: { muted: boolean }; result: null };
+  call_media_camera_off: { args: { off: boolean }; result: null };
+  call_media_stats: { args: { room: string; peer: string }; result: CallMediaStats | null };
+  call_frames: { args: { frames: Channel<ArrayBuffer> }; result: null };
+  call_frames_drawn: { args: { count: number }; result: null };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_frames', 'call_frames_drawn'] as const;
 
 /** Every event the app emits to the window, with its payload. */
 export interface Events {

@@ -8,6 +8,7 @@
 import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
 import { Call } from './call/call.svelte';
 import { PeerLink } from './call/peer';
+import { NativeMedia } from './call/native.svelte';
 import { Chat } from './chat/chat.svelte';
 import { FileTransfers } from './files/transfers.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
@@ -51,6 +52,8 @@ export class Room {
   readonly call: Call;
   /** Files sent and received over the peer links (not through the app's fallback channels). */
   readonly files: FileTransfers;
+  /** Call media through the app's native links, where the fallback carries chat (null elsewhere). */
+  readonly native: NativeMedia | null;
 
   private readonly links = new Map<string, PeerLink>();
   private readonly fallback: FallbackLinks | null = null;
@@ -86,13 +89,18 @@ export class Room {
       nameOf: (p) => this.nameOf(p),
       showRow: (key, mine, fromName) => this.chat.fileLine(key, mine, fromName),
     });
-    this.call = new Call({
-      peers: () => this.presence.map((p) => p.peer),
-      nameOf: (p) => this.nameOf(p),
-      signal: (peer, data) => this.sendSignal(peer, data),
-      link: (peer) => this.links.get(peer),
-      system: (text) => this.chat.system(text),
-    });
+    const native = options.fallback ? new NativeMedia(name) : null;
+    this.native = native;
+    this.call = new Call(
+      {
+        peers: () => this.presence.map((p) => p.peer),
+        nameOf: (p) => this.nameOf(p),
+        signal: (peer, data) => this.sendSignal(peer, data),
+        link: (peer) => this.links.get(peer) ?? native?.link(peer),
+        system: (text) => this.chat.system(text),
+      },
+      native ? () => native.open() : undefined,
+    );
     this.unsubscribe.push(
       transport.onState((s) => {
         this.trace?.record(`connection ${s}`);
@@ -127,6 +135,7 @@ export class Room {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.fallback?.close();
+    this.native?.close();
     this.files.close();
     this.chat.close();
     for (const stop of this.unsubscribe) stop();

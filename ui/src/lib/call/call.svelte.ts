@@ -12,8 +12,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
-import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia } from './media';
-import type { PeerLink } from './peer';
+import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia, type MediaControl } from './media';
 import { QualityMeter, type Quality } from './stats';
 
 export const RING_TIMEOUT_MS = 30_000;
@@ -27,8 +26,21 @@ export interface CallLinks {
   peers(): string[];
   nameOf(peer: string): string;
   signal(peer: string, data: SignalData): void;
-  link(peer: string): PeerLink | undefined;
+  link(peer: string): MediaLink | undefined;
   system(text: string): void;
+}
+
+/** What the call needs of a peer's connection: the browser's PeerLink, or the app's native link. */
+export interface MediaLink {
+  setLocalMedia(stream: MediaStream): void;
+  prepareLocalMedia(stream: MediaStream): void;
+  clearLocalMedia(): void;
+  shareVideo(track: MediaStreamTrack | null): void;
+  videoSender(): RTCRtpSender | undefined;
+  /** The browser's connection, whose stats the quality loop reads... */
+  readonly pc?: RTCPeerConnection;
+  /** ...or the link's own reading (native links). */
+  measure?(): Promise<Quality | null>;
 }
 
 interface PeerQuality {
@@ -72,6 +84,8 @@ export class Call {
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
   private qualityTimer: ReturnType<typeof setInterval> | undefined;
   private meters = new Map<string, PeerQuality>();
+  /** Switches of local media the page holds no tracks of (the app's native capture). */
+  private control: MediaControl | null = null;
 
   /** `media` opens the camera and microphone (replaced in tests). */
   constructor(
@@ -176,11 +190,13 @@ export class Call {
   toggleMic(): void {
     this.micMuted = !this.micMuted;
     for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !this.micMuted;
+    this.control?.setMuted(this.micMuted);
   }
 
   toggleCamera(): void {
     this.cameraOff = !this.cameraOff;
     for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !this.cameraOff;
+    this.control?.setCameraOff(this.cameraOff);
   }
 
   /** Shares a screen or window instead of the camera, or goes back to the camera. */
@@ -428,13 +444,15 @@ export class Call {
 
   private async openMedia(): Promise<void> {
     if (this.localStream) return;
-    const { stream, notice } = await this.media();
+    const { stream, notice, control } = await this.media();
     if (this.phase === 'idle') {
       // The call ended while the camera was starting.
       stopMedia(stream);
+      control?.stop();
       return;
     }
     this.localStream = stream;
+    this.control = control ?? null;
     if (notice) this.notice = notice;
     this.applyToggles();
     // Participants may have joined while the camera was starting (e.g. glare resolved meanwhile).
@@ -444,6 +462,8 @@ export class Call {
   private applyToggles(): void {
     for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !this.micMuted;
     for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !this.cameraOff;
+    if (this.micMuted) this.control?.setMuted(true);
+    if (this.cameraOff) this.control?.setCameraOff(true);
   }
 
   private addParticipant(peer: string): void {
@@ -475,7 +495,8 @@ export class Call {
     for (const [peer, state] of this.meters) {
       const link = this.links.link(peer);
       if (!link) continue;
-      const quality = await state.meter.measure(link.pc);
+      const quality = link.measure ? await link.measure() : link.pc ? await state.meter.measure(link.pc) : null;
+      if (!quality) continue;
       state.samples = [...state.samples.slice(-9), { loss: quality.loss, rttMs: quality.rttMs }];
       const limits = nextLimits(state.samples, state.limits);
       const sender = link.videoSender();
@@ -520,6 +541,8 @@ export class Call {
     for (const peer of this.participants) this.links.link(peer)?.clearLocalMedia();
     stopMedia(this.localStream);
     stopMedia(this.screenStream);
+    this.control?.stop();
+    this.control = null;
     this.localStream = null;
     this.screenStream = null;
     this.participants = [];

@@ -694,3 +694,30 @@ describe('screen sharing', () => {
     expect(alice.call.screenStream).toBeNull();
   });
 });
+
+describe('media held outside the page (the app\'s native capture)', () => {
+  it('mute, camera off and the end of the call reach its switches; quality comes from the link itself', async () => {
+    const switches: string[] = [];
+    const control = { setMuted: (m: boolean) => switches.push(`muted ${m}`), setCameraOff: (o: boolean) => switches.push(`camera off ${o}`), stop: () => switches.push('stop') };
+    const link = Object.assign(new FakeLink(), {
+      measure: async () => ({ rttMs: 7, loss: 0, bitrate: 1000, framesDecoded: 3, localCandidateType: null }),
+    });
+    const sent: SignalData[] = [];
+    const call = new Call(
+      { peers: () => ['bob'], nameOf: (p) => NAMES[p] ?? p, signal: (_to, data) => sent.push(data), link: () => link as unknown as PeerLink, system: () => undefined },
+      async () => ({ stream: fakeStream([]), notice: null, control }),
+    );
+    void call.start();
+    await flush();
+    call.onSignal('bob', { kind: 'accept', call: call.id ?? '' });
+    expect(link.live).not.toBeNull();
+    call.toggleMic();
+    call.toggleCamera();
+    expect(switches).toEqual(['muted true', 'camera off true']);
+    await vi.advanceTimersByTimeAsync(2100);
+    expect(call.quality.bob).toMatchObject({ rttMs: 7, framesDecoded: 3 });
+    call.hangup();
+    expect(switches.at(-1)).toBe('stop');
+    expect(link.cleared).toBe(1);
+  });
+});

@@ -6,6 +6,15 @@ export interface LocalMedia {
   stream: MediaStream | null;
   /** Set when the call runs with less than requested, e.g. "Camera not found: audio only". */
   notice: string | null;
+  /** Media that lives outside the page (the app's native capture): its switches, instead of the tracks'. */
+  control?: MediaControl;
+}
+
+/** Mute, camera off and stop for media the page holds no tracks of. */
+export interface MediaControl {
+  setMuted(muted: boolean): void;
+  setCameraOff(off: boolean): void;
+  stop(): void;
 }
 
 export interface DeviceChoice {

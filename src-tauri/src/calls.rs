@@ -1,0 +1,384 @@
+//! Calls in the app where the webview has no `RTCPeerConnection` (the Linux app): the UI's call state
+//! machine (ringing, mesh, hang-up) stays in the web UI, and these commands do what its `PeerLink` does
+//! with the browser's media: one local capture (camera + microphone, GStreamer) shared by every peer
+//! of the call, put on or taken off each peer's native link (`p2pchat_core::links`), mute, camera off,
+//! per-peer stats. Pictures (our preview and every remote peer's) reach the window as JPEG over one
+//! `tauri::ipc::Channel`; frames are dropped while the window has not drawn the ones it was sent.
+//!
+//! `P2PCHAT_TEST_MEDIA=1` captures GStreamer's test pattern and tone instead of a camera and
+//! microphone (tests under Xvfb, which has neither).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use p2pchat_core::media::{
+    AudioSource, Capture, CaptureOptions, FrameSink, FrameSource, MissingElement, VideoFrame,
+    VideoSource, missing_elements,
+};
+use serde::Serialize;
+use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError, InvokeResponseBody};
+use tauri::{Runtime, State};
+use ts_rs::TS;
+
+use crate::error::{CommandError, ErrorKind};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, CommandError>;
+
+/// Environment switch: test sources instead of camera and microphone.
+pub const TEST_MEDIA_ENV: &str = "P2PCHAT_TEST_MEDIA";
+/// Frames sent to the window and not yet drawn, beyond which new ones are dropped (about one per
+/// tile of a full call: a window that keeps up never hits it).
+const MAX_FRAMES_IN_FLIGHT: usize = 8;
+
+/// Whether native calls can run here (`call_media_support`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CallMediaSupport {
+    /// Every GStreamer element a call needs is installed.
+    pub available: bool,
+    /// What is missing, each with the Debian package that ships it.
+    pub missing: Vec<MissingElement>,
+    /// Test sources instead of camera and microphone (`P2PCHAT_TEST_MEDIA=1`).
+    pub test_media: bool,
+}
+
+/// What `call_media_start` could open.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LocalMediaInfo {
+    pub video: bool,
+    pub audio: bool,
+    /// Why a device is left out (no camera: audio only), for the person.
+    pub notices: Vec<String>,
+}
+
+/// One peer's call quality (`call_media_stats`), as the UI's quality indicator reads it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CallMediaStats {
+    pub frames_decoded: f64,
+    pub audio_level: f64,
+    pub bytes_received: f64,
+    pub rtt_ms: f64,
+    pub loss: f64,
+    pub sending: bool,
+}
+
+/// The window's frame channel as a command argument (a `Channel` of raw bytes: each message is
+/// `u32` big-endian header length, the JSON header `{room, peer, width, height}` (`room`/`peer`
+/// null for our own preview), then the JPEG).
+pub struct FrameChannel(Channel<InvokeResponseBody>);
+
+impl<'de, R: Runtime> CommandArg<'de, R> for FrameChannel {
+    fn from_command(command: CommandItem<'de, R>) -> std::result::Result<Self, InvokeError> {
+        Channel::from_command(command).map(FrameChannel)
+    }
+}
+
+impl TS for FrameChannel {
+    type WithoutGenerics = FrameChannel;
+    type OptionInnerType = FrameChannel;
+    fn name(_: &ts_rs::Config) -> String {
+        "Channel<ArrayBuffer>".to_owned()
+    }
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}
+
+/// Where decoded pictures go: the window's channel, if it asked for frames.
+#[derive(Default)]
+pub struct FrameHub {
+    channel: Mutex<Option<Channel<InvokeResponseBody>>>,
+    in_flight: AtomicUsize,
+}
+
+#[derive(Serialize)]
+struct FrameHeader<'a> {
+    room: Option<&'a str>,
+    peer: Option<&'a str>,
+    width: u32,
+    height: u32,
+}
+
+impl FrameHub {
+    fn channel(&self) -> MutexGuard<'_, Option<Channel<InvokeResponseBody>>> {
+        self.channel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The window (re)subscribed: frames go to `channel` from now on.
+    fn subscribe(&self, channel: Channel<InvokeResponseBody>) {
+        *self.channel() = Some(channel);
+        self.in_flight.store(0, Ordering::Relaxed);
+    }
+
+    /// The window drew `count` frames.
+    fn drawn(&self, count: usize) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(count))
+            });
+    }
+
+    /// One message of the channel (see [`FrameChannel`]).
+    fn encode(frame: &VideoFrame) -> Vec<u8> {
+        let (room, peer) = match &frame.source {
+            FrameSource::Local => (None, None),
+            FrameSource::Remote { room, peer } => (Some(room.as_str()), Some(peer.as_str())),
+        };
+        let header = serde_json::to_vec(&FrameHeader {
+            room,
+            peer,
+            width: frame.width,
+            height: frame.height,
+        })
+        .unwrap_or_default();
+        let mut out = Vec::with_capacity(4 + header.len() + frame.jpeg.len());
+        out.extend_from_slice(&u32::try_from(header.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&frame.jpeg);
+        out
+    }
+}
+
+impl FrameSink for FrameHub {
+    fn frame(&self, frame: VideoFrame) {
+        let channel = self.channel().clone();
+        let Some(channel) = channel else { return };
+        // The window is behind: drop this picture, the next one replaces it anyway.
+        if self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_FRAMES_IN_FLIGHT).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return;
+        }
+        if let Err(err) = channel.send(InvokeResponseBody::Raw(Self::encode(&frame))) {
+            tracing::debug!(%err, "frame not delivered to the window");
+            self.drawn(1);
+        }
+    }
+}
+
+/// The call's media in the app: the local capture and the frame hub (managed Tauri state).
+pub struct Calls {
+    frames: Arc<FrameHub>,
+    capture: Mutex<Option<Arc<Capture>>>,
+}
+
+impl Calls {
+    pub fn new(frames: Arc<FrameHub>) -> Calls {
+        Calls {
+            frames,
+            capture: Mutex::new(None),
+        }
+    }
+
+    fn capture(&self) -> MutexGuard<'_, Option<Arc<Capture>>> {
+        self.capture
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn current(&self) -> Result<Arc<Capture>> {
+        self.capture().clone().ok_or_else(|| {
+            CommandError::new(ErrorKind::Unavailable, "no camera or microphone is open")
+        })
+    }
+}
+
+fn test_media() -> bool {
+    std::env::var(TEST_MEDIA_ENV).is_ok_and(|v| v.trim() == "1")
+}
+
+fn missing_message(missing: &[MissingElement]) -> String {
+    let mut packages: Vec<&str> = missing.iter().map(|m| m.package.as_str()).collect();
+    packages.dedup();
+    let elements: Vec<&str> = missing.iter().map(|m| m.element.as_str()).collect();
+    format!(
+        "calls need GStreamer elements that are not installed ({}): install {}",
+        elements.join(", "),
+        packages.join(" ")
+    )
+}
+
+/// Whether native calls can run (all GStreamer elements present) and what is missing.
+#[tauri::command]
+pub fn call_media_support() -> CallMediaSupport {
+    let missing = missing_elements();
+    CallMediaSupport {
+        available: missing.is_empty(),
+        missing,
+        test_media: test_media(),
+    }
+}
+
+/// Opens the camera and microphone (once per call; every peer shares them). No camera: audio only,
+/// with a notice. Already open: returns what is open.
+#[tauri::command]
+pub async fn call_media_start(calls: State<'_, Calls>) -> Result<LocalMediaInfo> {
+    let describe = |c: &Capture| LocalMediaInfo {
+        video: c.has_video(),
+        audio: c.has_audio(),
+        notices: c.notices.clone(),
+    };
+    if let Some(capture) = calls.capture().clone() {
+        return Ok(describe(&capture));
+    }
+    let missing = missing_elements();
+    if !missing.is_empty() {
+        return Err(CommandError::new(
+            ErrorKind::Unavailable,
+            missing_message(&missing),
+        ));
+    }
+    let (video, audio) = if test_media() {
+        (VideoSource::Test, AudioSource::Test)
+    } else {
+        (VideoSource::Camera(None), AudioSource::Microphone(None))
+    };
+    let options = CaptureOptions {
+        video,
+        audio,
+        preview: Some(calls.frames.clone() as Arc<dyn FrameSink>),
+        echo_cancel: !test_media(),
+    };
+    // Starting pipelines waits on devices: off the async runtime's threads.
+    let capture = tauri::async_runtime::spawn_blocking(move || Capture::start(options))
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
+        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
+    let capture = Arc::new(capture);
+    let info = describe(&capture);
+    let mut slot = calls.capture();
+    // Two starts raced: keep the first capture, drop ours.
+    let kept = slot.get_or_insert(capture).clone();
+    tracing::info!(video = info.video, audio = info.audio, "call media started");
+    Ok(describe(&kept))
+}
+
+/// Closes the camera and microphone (the call ended); links keep whatever was detached from them.
+#[tauri::command]
+pub fn call_media_stop(calls: State<'_, Calls>) {
+    if calls.capture().take().is_some() {
+        tracing::info!("call media stopped");
+    }
+}
+
+/// Puts the open capture on the link to `peer` in `room`, sending at once when `live` (false: the call
+/// still rings, media is negotiated but not sent). Resolves once the link sent its offer, if one was
+/// needed; false when there is no link to `peer`.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn call_media_attach(
+    state: State<'_, AppState>,
+    calls: State<'_, Calls>,
+    room: String,
+    peer: String,
+    live: bool,
+) -> Result<bool> {
+    let capture = calls.current()?;
+    let manager = state.fallback()?.sink();
+    let Some(applied) = manager.set_call_media(&room, &peer, Some(capture), live) else {
+        return Ok(false);
+    };
+    let _ = applied.await;
+    Ok(true)
+}
+
+/// Takes our media off the link to `peer` (they left the call, or it ended); false when no link.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn call_media_detach(
+    state: State<'_, AppState>,
+    room: String,
+    peer: String,
+) -> Result<bool> {
+    let manager = state.fallback()?.sink();
+    let Some(applied) = manager.set_call_media(&room, &peer, None, false) else {
+        return Ok(false);
+    };
+    let _ = applied.await;
+    Ok(true)
+}
+
+/// Mutes (sends silence) or unmutes the microphone for everyone in the call.
+#[tauri::command]
+pub fn call_media_mute(calls: State<'_, Calls>, muted: bool) -> Result<()> {
+    calls.current()?.set_muted(muted);
+    Ok(())
+}
+
+/// Stops or resumes sending the camera's picture for everyone in the call.
+#[tauri::command(rename_all = "snake_case")]
+pub fn call_media_camera_off(calls: State<'_, Calls>, off: bool) -> Result<()> {
+    calls.current()?.set_camera_off(off);
+    Ok(())
+}
+
+/// Call quality of the link to `peer` (null when there is no link).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn call_media_stats(
+    state: State<'_, AppState>,
+    room: String,
+    peer: String,
+) -> Result<Option<CallMediaStats>> {
+    let stats = state.fallback()?.sink().media_stats(&room, &peer).await;
+    Ok(stats.map(|s| CallMediaStats {
+        frames_decoded: s.frames_decoded as f64,
+        audio_level: f64::from(s.audio_level),
+        bytes_received: s.bytes_received as f64,
+        rtt_ms: s.rtt_ms,
+        loss: s.loss,
+        sending: s.sending,
+    }))
+}
+
+/// Sends every call picture (preview and peers) to `frames` from now on (see [`FrameChannel`]).
+#[tauri::command]
+pub fn call_frames(calls: State<'_, Calls>, frames: FrameChannel) {
+    calls.frames.subscribe(frames.0);
+}
+
+/// The window drew `count` of the frames it was sent (it is not behind).
+#[tauri::command]
+pub fn call_frames_drawn(calls: State<'_, Calls>, count: u32) {
+    calls.frames.drawn(count as usize);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame message carries whose picture it is before the JPEG, so the window routes it to a tile.
+    #[test]
+    fn frame_message_is_header_then_jpeg() {
+        let frame = VideoFrame {
+            source: FrameSource::Remote {
+                room: "r".into(),
+                peer: "p".into(),
+            },
+            width: 320,
+            height: 240,
+            jpeg: vec![0xff, 0xd8, 0xff].into(),
+        };
+        let message = FrameHub::encode(&frame);
+        let len = u32::from_be_bytes(message[..4].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&message[4..4 + len]).unwrap();
+        assert_eq!(header["room"], "r");
+        assert_eq!(header["peer"], "p");
+        assert_eq!(header["width"], 320);
+        assert_eq!(&message[4 + len..], &[0xff, 0xd8, 0xff]);
+    }
+
+    /// The message names the Debian package of each missing element.
+    #[test]
+    fn missing_elements_name_their_package() {
+        let text = missing_message(&[MissingElement {
+            element: "vp8enc".into(),
+            package: "gstreamer1.0-plugins-good".into(),
+        }]);
+        assert!(text.contains("vp8enc") && text.contains("install gstreamer1.0-plugins-good"));
+    }
+}

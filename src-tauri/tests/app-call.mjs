@@ -1,0 +1,281 @@
+// Calls in the app where the webview has no RTCPeerConnection (native media: GStreamer + the app's
+// webrtc-rs links), checked through the real window (WebKitWebDriver) against a Chromium page running the
+// web UI, both in one room of a real signaling server:
+//   1. the app calls the page, the page accepts: the app's window shows the page's (fake camera) video,
+//      not black, saved as a screenshot; the page decodes the app's video and receives its sound
+//      (inbound-rtp framesDecoded / packetsReceived from getStats); the app hangs up and both go idle;
+//   2. with the window in the background the page calls the app: the app rings (the incoming-call
+//      notification is checked by run-app-tests.sh on D-Bus), the window accepts, shows the page's video,
+//      and the page's hang-up ends the call in the window too.
+// The app runs with P2PCHAT_TEST_MEDIA=1 (GStreamer's test pattern and tone: Xvfb has no camera) and
+// P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, P2PCHAT_SERVER_URL. Prints PASS/FAIL lines; exit 1 on
+// any failure. Bounded in time; stops the driver, app and browser it started.
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+const work = process.env.WORK ?? '/tmp';
+const room = process.env.ROOM ?? 'e2e-call';
+let failures = 0;
+const pass = (what) => console.log(`PASS: ${what}`);
+const fail = (what) => {
+  console.log(`FAIL: ${what}`);
+  failures += 1;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Minimal W3C WebDriver client (as app-ui.mjs's). */
+class Driver {
+  constructor(base) {
+    this.base = base;
+  }
+  async call(method, path, body) {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${json.value?.error} ${json.value?.message}`);
+    return json.value;
+  }
+  async start(binary) {
+    const value = await this.call('POST', '/session', {
+      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: [] } } },
+    });
+    this.session = `/session/${value.sessionId}`;
+  }
+  s(path) {
+    return `${this.session}${path}`;
+  }
+  async all(css) {
+    return this.call('POST', this.s('/elements'), { using: 'css selector', value: css });
+  }
+  async waitFor(css, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.all(css).catch(() => []);
+      if (found.length || Date.now() > deadline) return found;
+      await sleep(200);
+    }
+  }
+  id(element) {
+    return Object.values(element)[0];
+  }
+  async click(element) {
+    await this.call('POST', this.s(`/element/${this.id(element)}/click`), {});
+  }
+  async type(element, text) {
+    await this.call('POST', this.s(`/element/${this.id(element)}/value`), { text });
+  }
+  async run(script, ...args) {
+    return this.call('POST', this.s('/execute/sync'), { script, args });
+  }
+  async runAsync(script, ...args) {
+    return this.call('POST', this.s('/execute/async'), { script, args });
+  }
+  /** Polls `script` (sync) until `pred` holds on its result; returns the last result. */
+  async until(script, pred, timeoutMs = 30000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < deadline) {
+      last = await this.run(script).catch((err) => `error ${err.message}`);
+      if (pred(last)) return last;
+      await sleep(300);
+    }
+    return last;
+  }
+}
+
+const phaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
+
+/** The remote tile's picture in the window: frames shown so far and its mean brightness / colour spread. */
+const remotePictureScript = `
+  const done = arguments[0];
+  const img = document.querySelector('img[data-testid="remote-video"]');
+  if (!img || !img.complete || !img.naturalWidth) return done(null);
+  const canvas = document.createElement('canvas');
+  canvas.width = 64; canvas.height = 48;
+  const g = canvas.getContext('2d');
+  g.drawImage(img, 0, 0, 64, 48);
+  const px = g.getImageData(0, 0, 64, 48).data;
+  let sum = 0, sumSq = 0, r = 0, gr = 0, b = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    sum += y; sumSq += y * y; r += px[i]; gr += px[i + 1]; b += px[i + 2];
+  }
+  const n = px.length / 4, mean = sum / n;
+  done({ frames: Number(img.dataset.frames), width: img.naturalWidth, height: img.naturalHeight, mean,
+    spread: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), rgb: [r / n, gr / n, b / n].map(Math.round) });`;
+
+/** What the page receives from the app: inbound-rtp counters of every peer connection. */
+async function pageInbound(page) {
+  return page.evaluate(async () => {
+    const out = { videoFrames: 0, audioPackets: 0, videoTiles: 0 };
+    for (const pc of window.__p2pchatDebug.peerConnections()) {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') out.videoFrames += s.framesDecoded ?? 0;
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioPackets += s.packetsReceived ?? 0;
+      });
+    }
+    out.videoTiles = [...document.querySelectorAll('[data-testid="remote-video"]')].filter((v) => v.getVideoPlaybackQuality?.().totalVideoFrames > 0).length;
+    return out;
+  });
+}
+
+async function pollPage(read, pred, ms = 30000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (pred(last)) return last;
+    await sleep(300);
+  }
+  return last;
+}
+
+/** The person switches to another program: X input focus leaves the app's window (no window manager). */
+function focusElsewhere() {
+  const script = [
+    'import ctypes',
+    "x = ctypes.CDLL('libX11.so.6')",
+    'x.XOpenDisplay.restype = ctypes.c_void_p',
+    'd = ctypes.c_void_p(x.XOpenDisplay(None))',
+    'x.XSetInputFocus(d, 0, 0, 0)',
+    'x.XCloseDisplay(d)',
+  ].join('\n');
+  execFileSync('python3', ['-c', script]);
+}
+
+/** The app shows the page's video: frames keep coming and the picture is not black. */
+async function checkRemotePicture(d, what) {
+  const deadline = Date.now() + 30000;
+  let picture = null;
+  let first = null;
+  while (Date.now() < deadline) {
+    picture = await d.runAsync(remotePictureScript).catch((err) => ({ error: err.message }));
+    if (picture?.frames && !first) first = picture.frames;
+    if (picture?.frames && first && picture.frames >= first + 10 && picture.mean > 20 && picture.spread > 5) break;
+    await sleep(500);
+  }
+  if (picture?.frames >= (first ?? 0) + 10 && picture.mean > 20 && picture.spread > 5) {
+    pass(`${what}: the window shows the page's video (${picture.width}×${picture.height}, ${picture.frames} frames, mean luma ${picture.mean.toFixed(0)}, spread ${picture.spread.toFixed(0)}, rgb ${picture.rgb})`);
+    return true;
+  }
+  fail(`${what}: the window's remote tile: ${JSON.stringify(picture)}`);
+  return false;
+}
+
+async function calls(d) {
+  const { launchBrowser, joinAs, waitForPhase } = await import('../../tests/e2e/lib.mjs');
+  const [input] = await d.waitFor('[data-testid="name-input"]', 30000);
+  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
+  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, 30000);
+  if (!entry.length) return fail(`room ${room} not listed on the start screen`);
+  await d.run('window.__p2pchatTestHooks = true;');
+  await d.click(entry[0]);
+
+  const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
+  const browser = await launchBrowser();
+  try {
+    const page = await joinAs(browser, origin, 'Browser', room);
+    // The app links to the page natively (chat works first): then it may call.
+    const linked = await d.until('return document.querySelectorAll(\'[data-testid="presence-item"] .dot.connected\').length;', (n) => n >= 1, 45000);
+    if (linked >= 1) pass('the app is linked to the Chromium page over its native link');
+    else return fail(`the app never linked to the page (${linked})`);
+    const callButton = await d.waitFor('[data-testid="call-button"].primary', 15000);
+    if (!callButton.length) {
+      const notice = await d.run('return document.querySelector(\'[data-testid="call-unavailable"]\')?.textContent ?? null;');
+      return fail(`no native call button in the window (notice: ${notice})`);
+    }
+
+    // 1. The app calls; the page accepts.
+    const started = Date.now();
+    await d.click(callButton[0]);
+    await page.getByTestId('accept-button').click({ timeout: 30000 });
+    const phase = await d.until(phaseScript, (p) => p === 'active', 30000);
+    if (phase === 'active') pass(`the page accepted: the app's call is active (${Date.now() - started} ms from the click)`);
+    else fail(`app call phase after accept: ${phase}`);
+    await checkRemotePicture(d, 'app calls page');
+    const inbound = await pollPage(() => pageInbound(page), (s) => s.videoFrames > 30 && s.audioPackets > 50);
+    if (inbound.videoFrames > 30 && inbound.audioPackets > 50 && inbound.videoTiles >= 1) {
+      pass(`the page receives the app's media: ${inbound.videoFrames} video frames decoded, ${inbound.audioPackets} audio packets, ${inbound.videoTiles} playing tile`);
+    } else {
+      fail(`the page's inbound media from the app: ${JSON.stringify(inbound)}`);
+    }
+    const quality = await d.until('return document.querySelector(\'[data-testid="quality-indicator"]\')?.textContent ?? null;', (t) => typeof t === 'string' && /ms/.test(t), 10000);
+    console.log(`note: the window's quality indicator reads "${quality?.trim?.() ?? quality}"`);
+    // The picture as a person sees it, from the X server.
+    execFileSync('import', ['-window', 'root', `${work}/app-call.png`]);
+    console.log(`note: screenshot of the call in the window: ${work}/app-call.png`);
+
+    const [hangup] = await d.waitFor('[data-testid="hangup-button"]');
+    await d.click(hangup);
+    const appIdle = await d.until(phaseScript, (p) => p === 'idle', 10000);
+    const pageIdle = await waitForPhase(page, 'idle').then(() => 'idle', (err) => err.message);
+    if (appIdle === 'idle' && pageIdle === 'idle') pass('hang-up in the app ends the call on both sides');
+    else fail(`after the app's hang-up: app ${appIdle}, page ${pageIdle}`);
+
+    // 2. The window is in the background; the page calls the app.
+    await sleep(1500);
+    focusElsewhere();
+    await page.getByTestId('call-button').click();
+    const ringing = await d.until(phaseScript, (p) => p === 'incoming', 20000);
+    if (ringing === 'incoming') pass('the page\'s call rings in the app (window in the background)');
+    else return fail(`the app did not ring: phase ${ringing}`);
+    const [accept] = await d.waitFor('[data-testid="accept-button"]');
+    await d.click(accept);
+    if ((await d.until(phaseScript, (p) => p === 'active', 20000)) === 'active') pass('the app accepted the page\'s call');
+    else fail('the app did not go active after accepting');
+    await checkRemotePicture(d, 'page calls app');
+    const back = await pollPage(() => pageInbound(page), (s) => s.videoTiles >= 1 && s.audioPackets > 20);
+    if (back.videoTiles >= 1) pass(`the page plays the app's video in the second call (${JSON.stringify(back)})`);
+    else fail(`the page's media from the app in the second call: ${JSON.stringify(back)}`);
+    await page.getByTestId('hangup-button').click();
+    const endedInApp = await d.until(phaseScript, (p) => p === 'idle', 15000);
+    if (endedInApp === 'idle') pass('hang-up in the page ends the call in the app');
+    else fail(`after the page's hang-up the app is ${endedInApp}`);
+  } finally {
+    await browser.close();
+  }
+}
+
+const port = await freePort();
+const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
+  env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const d = new Driver(`http://127.0.0.1:${port}`);
+const watchdog = setTimeout(() => {
+  fail('calls: timed out after 280 s');
+  driver.kill();
+  process.exit(1);
+}, 280_000);
+try {
+  for (let i = 0; ; i++) {
+    try {
+      await d.call('GET', '/status');
+      break;
+    } catch (err) {
+      if (i > 50) throw err;
+      await sleep(100);
+    }
+  }
+  await d.start(process.env.APP_BIN);
+  await calls(d);
+} catch (err) {
+  fail(`calls: ${err.message}`);
+} finally {
+  await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
+  driver.kill();
+  clearTimeout(watchdog);
+}
+writeFileSync(`${work}/app-call.done`, failures ? 'failed\n' : 'passed\n');
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,207 @@
+// Calls through the app's native media, where the webview has no RTCPeerConnection (the Linux app): the
+// Rust side captures camera and microphone with GStreamer, puts them on its own per-peer links (the ones
+// that carry chat there) and decodes the peers' media. This module gives the Call state machine the same
+// link interface the browser's PeerLink has (`NativeLink`), opens the shared local media with mute and
+// camera-off controls, and turns the JPEG pictures the app streams over one IPC channel into images the
+// call tiles draw. Ringing and call control stay in call.svelte.ts, unchanged.
+
+import { Channel } from '@tauri-apps/api/core';
+import { call, describeError } from '../ipc';
+import type { CallMediaSupport } from '../ipc.gen';
+import type { MediaControl, LocalMedia } from './media';
+import type { MediaLink } from './call.svelte';
+import type { Quality } from './stats';
+
+/** The key of our own preview in `NativeFrames.latest`. */
+export const LOCAL_FRAME = '';
+
+/** A picture to draw: a blob URL of the JPEG, and how many pictures this source has sent so far. */
+export interface NativeFrame {
+  url: string;
+  count: number;
+  width: number;
+  height: number;
+}
+
+/** The app's frame channel, shared by every room (the app keeps one subscriber): the latest picture of
+ * every source, keyed `room\npeer` (remote) or `LOCAL_FRAME`. */
+class NativeFrames {
+  latest = $state<Record<string, NativeFrame>>({});
+  private started = false;
+  private unacked = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const channel = new Channel<ArrayBuffer>();
+    channel.onmessage = (message) => this.receive(message);
+    call('call_frames', { frames: channel }).catch(() => (this.started = false));
+  }
+
+  private receive(message: ArrayBuffer): void {
+    const bytes = new Uint8Array(message);
+    if (bytes.length >= 4) {
+      const length = new DataView(message).getUint32(0);
+      try {
+        const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length))) as {
+          room: string | null; peer: string | null; width: number; height: number;
+        };
+        const key = header.room === null || header.peer === null ? LOCAL_FRAME : frameKey(header.room, header.peer);
+        const url = URL.createObjectURL(new Blob([bytes.subarray(4 + length)], { type: 'image/jpeg' }));
+        const previous = this.latest[key];
+        this.latest = { ...this.latest, [key]: { url, count: (previous?.count ?? 0) + 1, width: header.width, height: header.height } };
+        // The tile may still be decoding the previous picture: let it go a little later.
+        if (previous) setTimeout(() => URL.revokeObjectURL(previous.url), 1000);
+      } catch {
+        // A malformed message: skip it.
+      }
+    }
+    // The window keeps up: tell the app, batched, so it keeps sending.
+    this.unacked += 1;
+    this.ackTimer ??= setTimeout(() => {
+      const count = this.unacked;
+      this.unacked = 0;
+      this.ackTimer = undefined;
+      call('call_frames_drawn', { count }).catch(() => undefined);
+    }, 0);
+  }
+
+  /** Forgets the pictures of sources that are gone (a call ended). */
+  clear(keep: (key: string) => boolean): void {
+    const kept: Record<string, NativeFrame> = {};
+    for (const [key, frame] of Object.entries(this.latest)) {
+      if (keep(key)) kept[key] = frame;
+      else setTimeout(() => URL.revokeObjectURL(frame.url), 1000);
+    }
+    this.latest = kept;
+  }
+}
+
+export const nativeFrames = new NativeFrames();
+
+export function frameKey(room: string, peer: string): string {
+  return `${room}\n${peer}`;
+}
+
+/** A stand-in for the local stream: the media lives in the app, the Call only needs to know it is open. */
+function placeholderStream(): MediaStream {
+  if (typeof MediaStream !== 'undefined') return new MediaStream();
+  return { getTracks: () => [], getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+}
+
+/** Native call media of one room. */
+export class NativeMedia {
+  /** Whether calls can run natively here (null until the app answered). */
+  support = $state<CallMediaSupport | null>(null);
+  private readonly links = new Map<string, NativeLink>();
+
+  constructor(readonly room: string) {
+    call('call_media_support').then(
+      (support) => {
+        this.support = support;
+        if (support.available) nativeFrames.start();
+      },
+      () => (this.support = { available: false, missing: [], test_media: false }),
+    );
+  }
+
+  get available(): boolean {
+    return this.support?.available ?? false;
+  }
+
+  /** What to install for calls, when elements are missing (for the person). */
+  get missingText(): string | null {
+    const missing = this.support?.missing ?? [];
+    if (missing.length === 0) return null;
+    const packages = [...new Set(missing.map((m) => m.package))];
+    return `Calls in this window need GStreamer parts that are not installed (${missing.map((m) => m.element).join(', ')}): install ${packages.join(' ')}, or open the room in your browser.`;
+  }
+
+  /** The link to `peer`'s native connection (the app ignores peers it has no link to). */
+  link(peer: string): NativeLink {
+    let link = this.links.get(peer);
+    if (!link) {
+      link = new NativeLink(this.room, peer);
+      this.links.set(peer, link);
+    }
+    return link;
+  }
+
+  /** The latest picture of `peer`, or of our preview without one. */
+  frame(peer?: string): NativeFrame | undefined {
+    return nativeFrames.latest[peer === undefined ? LOCAL_FRAME : frameKey(this.room, peer)];
+  }
+
+  /** Opens the app's camera and microphone for a call (the Call's `media`). */
+  async open(): Promise<LocalMedia> {
+    try {
+      const info = await call('call_media_start');
+      const notice = !info.video && !info.audio
+        ? 'Camera and microphone unavailable: you can still chat.'
+        : !info.video ? 'Camera unavailable: audio only.' : info.audio ? null : 'Microphone unavailable: the others will not hear you.';
+      return { stream: placeholderStream(), notice: info.notices.length > 0 && notice ? `${notice} ${info.notices.join(' ')}` : notice, control: control(this.room) };
+    } catch (err) {
+      return { stream: null, notice: `Camera and microphone unavailable (${describeError(err)}): you can still chat.` };
+    }
+  }
+
+  close(): void {
+    this.links.clear();
+  }
+}
+
+/** Mute, camera off and stop act on the one capture every peer of the call shares. */
+function control(room: string): MediaControl {
+  return {
+    setMuted: (muted) => void call('call_media_mute', { muted }).catch(() => undefined),
+    setCameraOff: (off) => void call('call_media_camera_off', { off }).catch(() => undefined),
+    stop: () => {
+      void call('call_media_stop').catch(() => undefined);
+      nativeFrames.clear((key) => key !== LOCAL_FRAME && !key.startsWith(`${room}\n`));
+    },
+  };
+}
+
+/** One peer's native connection as the Call drives it (see PeerLink for the browser's). */
+export class NativeLink implements MediaLink {
+  /** Media changes to this peer, one after another (invokes run concurrently and could reorder). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private previous: { at: number; bytes: number } | null = null;
+
+  constructor(private readonly room: string, private readonly peer: string) {}
+
+  setLocalMedia(): void {
+    this.then(() => call('call_media_attach', { room: this.room, peer: this.peer, live: true }));
+  }
+
+  prepareLocalMedia(): void {
+    this.then(() => call('call_media_attach', { room: this.room, peer: this.peer, live: false }));
+  }
+
+  clearLocalMedia(): void {
+    this.then(() => call('call_media_detach', { room: this.room, peer: this.peer }));
+  }
+
+  /** Screen sharing is not offered in native calls. */
+  shareVideo(): void {}
+
+  videoSender(): undefined {
+    return undefined;
+  }
+
+  async measure(): Promise<Quality | null> {
+    const stats = await call('call_media_stats', { room: this.room, peer: this.peer }).catch(() => null);
+    if (!stats) return null;
+    const now = Date.now();
+    const bitrate = this.previous && now > this.previous.at
+      ? Math.max(0, ((stats.bytes_received - this.previous.bytes) * 8000) / (now - this.previous.at))
+      : null;
+    this.previous = { at: now, bytes: stats.bytes_received };
+    return { rttMs: stats.rtt_ms, loss: stats.loss, bitrate, framesDecoded: stats.frames_decoded, localCandidateType: null };
+  }
+
+  private then(step: () => Promise<unknown>): void {
+    this.queue = this.queue.then(step).catch(() => undefined);
+  }
+}
