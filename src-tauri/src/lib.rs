@@ -10,7 +10,8 @@
 //! (SQLite), `dispatch` (signaling → UI/history/notify), `notify` (rules and texts), `settings`, `state`
 //! (shared state), `frontend` (events, notifications, tray, window), `updates` (signed updates, desktop),
 //! `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the native links wired to the window
-//! where the webview has no WebRTC), `calls` (native call media in that window).
+//! where the webview has no WebRTC), `calls` (native call media in that window), `files` (files over
+//! those links: saved in Downloads, recorded in the history).
 
 #[macro_use]
 pub mod ipc;
@@ -19,6 +20,7 @@ mod commands;
 pub mod dispatch;
 mod error;
 pub mod fallback;
+pub mod files;
 mod frontend;
 pub mod history;
 pub mod notify;
@@ -97,6 +99,11 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
     let client = ClientSlot::default();
     let frames = Arc::new(calls::FrameHub::default());
     let fallback = fallback::start(app.handle().clone(), client.clone(), frames.clone());
+    // Files peers send over the native links: saved in Downloads, recorded in the history.
+    let downloads =
+        files::downloads_dir(app.path().download_dir().ok(), &app.path().app_data_dir()?);
+    let history = opened.as_ref().ok().map(|o| o.history.clone());
+    app.manage(files::enable(fallback.sink(), downloads, history));
     app.manage(calls::Calls::new(frames));
     app.manage(AppState::new(
         opened.map(|o| (o.history, o.recovered_from)),

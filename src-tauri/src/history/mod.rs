@@ -5,6 +5,7 @@
 
 mod calls;
 mod conversations;
+mod files;
 mod messages;
 pub(crate) mod search;
 
@@ -16,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use calls::{CallDirection, CallOutcome, CallRecord, NewCall};
 pub use conversations::{Conversation, MessagePreview};
+pub use files::{FileRecord, MAX_FILE_ROWS, NewFile};
 pub use messages::{Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page};
 pub use search::{SearchHit, SnippetPart};
 

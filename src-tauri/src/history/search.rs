@@ -99,7 +99,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// Lowercase without accents, like the index ("Crème" → "creme").
-fn fold(text: &str) -> String {
+pub(super) fn fold(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }

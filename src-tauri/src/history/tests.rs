@@ -709,3 +709,155 @@ async fn upgrading_to_per_sender_ids_keeps_the_history() {
     );
     assert_eq!(history.search("after", None, 50).await.unwrap().len(), 1);
 }
+
+fn file(id: &str, room: &str, peer: &str, name: &str, direction: CallDirection) -> NewFile {
+    NewFile {
+        transfer_id: id.into(),
+        room: room.into(),
+        peer: peer.into(),
+        peer_name: "Bob".into(),
+        direction,
+        name: name.into(),
+        size: 3_145_728,
+        sha256: "9b".repeat(32),
+        path: format!("/home/ann/Downloads/{name}"),
+    }
+}
+
+/// Received and sent files are in the history with name, size, hash and path, once each, and survive
+/// reopening the app.
+#[tokio::test]
+async fn files_are_recorded_once_and_kept() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let photo = file("6f0c-1", "team", "p", "photo.jpg", CallDirection::Incoming);
+    assert!(history.file_finished(&photo).await.unwrap());
+    assert!(
+        !history.file_finished(&photo).await.unwrap(),
+        "the same transfer twice"
+    );
+    // The same id from someone else, or our own sent file with it, is another row.
+    assert!(
+        history
+            .file_finished(&file(
+                "6f0c-1",
+                "team",
+                "q",
+                "other.bin",
+                CallDirection::Incoming
+            ))
+            .await
+            .unwrap()
+    );
+    assert!(
+        history
+            .file_finished(&file(
+                "6f0c-1",
+                "team",
+                "p",
+                "mine.pdf",
+                CallDirection::Outgoing
+            ))
+            .await
+            .unwrap()
+    );
+    history.close().await;
+
+    let history = open(&dir).await;
+    let all = history.search_files("", None, 50).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let got = all.iter().find(|f| f.name == "photo.jpg").unwrap();
+    assert_eq!(
+        (
+            got.transfer_id.as_str(),
+            got.peer.as_str(),
+            got.direction,
+            got.size,
+            got.sha256.as_str(),
+            got.path.as_str()
+        ),
+        (
+            "6f0c-1",
+            "p",
+            CallDirection::Incoming,
+            3_145_728,
+            "9b".repeat(32).as_str(),
+            "/home/ann/Downloads/photo.jpg"
+        )
+    );
+    // Listed newest first.
+    assert_eq!(all[0].name, "mine.pdf");
+}
+
+/// Searching files by name: any part of the name, any case, accents ignored, every word, a room filter;
+/// wildcard characters are plain text.
+#[tokio::test]
+async fn files_are_found_by_name() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let names = [
+        ("a1", "team", "Quarterly Report 2026.pdf"),
+        ("a2", "team", "Crème brûlée.jpg"),
+        ("a3", "family", "report_draft.docx"),
+        ("a4", "family", "100%_done.txt"),
+        ("a5", "team", "holiday.png"),
+    ];
+    for (id, room, name) in names {
+        history
+            .file_finished(&file(id, room, "p", name, CallDirection::Incoming))
+            .await
+            .unwrap();
+    }
+    let found = |query: &'static str, room: Option<&'static str>| {
+        let history = history.clone();
+        async move {
+            let mut names: Vec<String> = history
+                .search_files(query, room, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| f.name)
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(
+        found("report", None).await,
+        ["Quarterly Report 2026.pdf", "report_draft.docx"]
+    );
+    assert_eq!(found("PORT", Some("family")).await, ["report_draft.docx"]);
+    assert_eq!(found("creme", None).await, ["Crème brûlée.jpg"]);
+    assert_eq!(found("BRÛL jpg", None).await, ["Crème brûlée.jpg"]);
+    assert_eq!(
+        found("report pdf", None).await,
+        ["Quarterly Report 2026.pdf"]
+    );
+    assert_eq!(found("%", None).await, ["100%_done.txt"]);
+    assert_eq!(
+        found("_", None).await,
+        ["100%_done.txt", "report_draft.docx"]
+    );
+    assert!(found("nothing", None).await.is_empty());
+    assert_eq!(found("  ", None).await.len(), 5);
+    assert_eq!(history.search_files("", None, 2).await.unwrap().len(), 2);
+}
+
+/// Bad input from the network is refused before it reaches the database.
+#[tokio::test]
+async fn files_with_a_bad_id_or_hash_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let mut bad = file("../x", "team", "p", "a", CallDirection::Incoming);
+    assert!(matches!(
+        history.file_finished(&bad).await,
+        Err(HistoryError::Invalid(_))
+    ));
+    bad.transfer_id = "x".into();
+    bad.sha256 = "ABC".into();
+    assert!(matches!(
+        history.file_finished(&bad).await,
+        Err(HistoryError::Invalid(_))
+    ));
+    assert!(history.search_files("", None, 50).await.unwrap().is_empty());
+}
