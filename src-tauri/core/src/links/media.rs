@@ -269,7 +269,6 @@ fn register_codecs(media: &mut MediaEngine) -> webrtc::error::Result<()> {
             } else {
                 crate::media::OPUS_PAYLOAD_TYPE
             },
-            ..Default::default()
         };
         let kind = if video {
             RtpCodecKind::Video
