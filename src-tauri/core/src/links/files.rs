@@ -626,6 +626,17 @@ impl Incoming {
             sha256: digest,
         };
         let _ = channel.send_text(&received.to_text()).await;
+        // The sender closes the channel once it has the confirmation. Wait for that (bounded): an owner
+        // that stops right after the file arrived would otherwise close the connection while the
+        // confirmation is still queued, and the sender would never see its file as delivered.
+        let _ = timeout(ANSWER_TIMEOUT, async {
+            while let Some(event) = channel.poll().await {
+                if matches!(event, DataChannelEvent::OnClose) {
+                    break;
+                }
+            }
+        })
+        .await;
         Ok(path)
     }
 }
