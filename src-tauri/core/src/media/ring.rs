@@ -212,7 +212,10 @@ impl Ring {
                 return Vec::new();
             }
         }
-        if self.call.is_some() || !self.auto_accept {
+        if !self.auto_accept && self.call.is_none() {
+            return Vec::new(); // it rings unanswered, as for a person who is away (the caller times out)
+        }
+        if self.call.is_some() {
             return vec![RingAction::Signal {
                 to: from.to_owned(),
                 data: SignalData::Decline {
@@ -353,6 +356,30 @@ mod tests {
             ring.on_signal("carol", &accept, &room_now),
             vec![RingAction::Connect {
                 peer: "carol".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn without_auto_accept_a_call_rings_unanswered_and_a_busy_one_is_declined() {
+        let invite = |call: &str| SignalData::Invite {
+            call: call.into(),
+            media: vec![],
+            peers: None,
+        };
+        let mut away = Ring::new(false);
+        assert!(
+            away.on_signal("alice", &invite("c1"), &room(&["alice"]))
+                .is_empty()
+        );
+        assert!(!away.in_call());
+        let mut busy = Ring::new(true);
+        busy.on_signal("alice", &invite("c1"), &room(&["alice", "bob"]));
+        assert_eq!(
+            busy.on_signal("bob", &invite("c2"), &room(&["alice", "bob"])),
+            vec![RingAction::Signal {
+                to: "bob".into(),
+                data: SignalData::Decline { call: "c2".into() }
             }]
         );
     }
