@@ -11,7 +11,7 @@
 // P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, P2PCHAT_SERVER_URL. Prints PASS/FAIL lines; exit 1 on
 // any failure. Bounded in time; stops the driver, app and browser it started.
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const work = process.env.WORK ?? '/tmp';
@@ -204,6 +204,9 @@ async function calls(d) {
     if (phase === 'active') pass(`the page accepted: the app's call is active (${Date.now() - started} ms from the click)`);
     else fail(`app call phase after accept: ${phase}`);
     await checkRemotePicture(d, 'app calls page');
+    const preview = await d.until('return Number(document.querySelector(\'img[data-testid="local-video"]\')?.dataset.frames ?? 0);', (n) => n > 10, 10000);
+    if (preview > 10) pass(`the window shows its own preview (${preview} frames of the test pattern)`);
+    else fail(`the window's own preview: ${preview} frames`);
     const inbound = await pollPage(() => pageInbound(page), (s) => s.videoFrames > 30 && s.audioPackets > 50);
     if (inbound.videoFrames > 30 && inbound.audioPackets > 50 && inbound.videoTiles >= 1) {
       pass(`the page receives the app's media: ${inbound.videoFrames} video frames decoded, ${inbound.audioPackets} audio packets, ${inbound.videoTiles} playing tile`);
@@ -248,9 +251,11 @@ async function calls(d) {
 }
 
 const port = await freePort();
+// The driver's and the app's own output (webrtc-rs logs a lot during calls) go to a file, not the report.
+const appLog = openSync(`${work}/app-call-app.log`, 'w');
 const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
   env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
-  stdio: ['ignore', 'inherit', 'inherit'],
+  stdio: ['ignore', appLog, appLog],
 });
 const d = new Driver(`http://127.0.0.1:${port}`);
 const watchdog = setTimeout(() => {
