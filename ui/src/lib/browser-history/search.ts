@@ -14,12 +14,15 @@ const SNIPPET_CHARS = 120;
 /** A word as the index keeps it: lower case, without accents (é → e). */
 export const normalizeWord = (word: string): string => word.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 
-type Doc = Pick<StoredMessage, 'id' | 'room' | 'sender_name' | 'sent_at' | 'body'>;
+type Doc = Pick<StoredMessage, 'id' | 'room' | 'sender' | 'sender_name' | 'sent_at' | 'body'>;
+/** What the index holds per message: `key` is (room, sender, id), `message` the message's id. */
+type Indexed = Pick<StoredMessage, 'room' | 'sender_name' | 'sent_at' | 'body'> & { key: string; message: string };
 
 export class MessageIndex {
-  private readonly index = new MiniSearch<Doc>({
+  private readonly index = new MiniSearch<Indexed>({
+    idField: 'key',
     fields: ['body'],
-    storeFields: ['room', 'sender_name', 'sent_at', 'body'],
+    storeFields: ['message', 'room', 'sender_name', 'sent_at', 'body'],
     processTerm: (term) => normalizeWord(term) || null,
     searchOptions: { prefix: true, combineWith: 'AND' },
   });
@@ -29,8 +32,10 @@ export class MessageIndex {
   }
 
   add(message: Doc): void {
-    if (this.index.has(message.id)) return;
-    this.index.add({ id: message.id, room: message.room, sender_name: message.sender_name, sent_at: message.sent_at, body: message.body });
+    // Message ids are unique per room and sender only (as the history's keys).
+    const key = JSON.stringify([message.room, message.sender, message.id]);
+    if (this.index.has(key)) return;
+    this.index.add({ key, message: message.id, room: message.room, sender_name: message.sender_name, sent_at: message.sent_at, body: message.body });
   }
 
   search(query: string, limit = SEARCH_LIMIT): SearchHit[] {
@@ -44,7 +49,7 @@ export class MessageIndex {
 
 function toHit(result: SearchResult): SearchHit {
   return {
-    id: String(result.id),
+    id: result.message as string,
     room: result.room as string,
     sender_name: result.sender_name as string,
     sent_at: result.sent_at as number,

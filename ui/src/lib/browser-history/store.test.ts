@@ -107,4 +107,34 @@ describe('search snippets', () => {
     expect(parts.at(-1)!.text.endsWith('…')).toBe(true);
     expect(parts.map((p) => p.text).join('').length).toBeLessThan(130);
   });
+
+  it('keeps two members\' messages that carry the same id (ids are scoped by room and sender)', async () => {
+    const store = await open(freshName());
+    const team = store.room('team');
+    await team.saveIncoming('p-bob', msg('same', 'from Bob', 1000));
+    await team.saveIncoming('p-eve', msg('same', 'from Eve', 2000, 'Eve'));
+    await store.room('other').saveIncoming('p-bob', msg('same', 'elsewhere', 3000));
+    expect((await team.recent()).map((m) => m.body)).toEqual(['from Bob', 'from Eve']);
+    expect((await store.search('from')).map((h) => h.sender_name).sort()).toEqual(['Bob', 'Eve']);
+    expect((await store.search('elsewhere')).map((h) => [h.id, h.room])).toEqual([['same', 'other']]);
+  });
+
+  it('upgrades a history kept by the earlier version (messages keyed by id) without losing a message', async () => {
+    const name = freshName();
+    const { openDB } = await import('idb');
+    const old = await openDB(name, 1, {
+      upgrade(db) {
+        const messages = db.createObjectStore('messages', { keyPath: 'id' });
+        messages.createIndex('room_time', ['room', 'sent_at', 'id']);
+        messages.createIndex('room_status', ['room', 'status']);
+        db.createObjectStore('rooms', { keyPath: 'room' }).createIndex('last_at', 'last_at');
+      },
+    });
+    await old.put('messages', { id: 'm1', room: 'team', sender: 'p-bob', sender_name: 'Bob', outgoing: false, body: 'kept', sent_at: 1000, status: 'received', error: null });
+    await old.put('rooms', { room: 'team', last_at: 1000, unread: 1 });
+    old.close();
+    const store = await open(name);
+    expect((await store.room('team').recent()).map((m) => m.body)).toEqual(['kept']);
+    expect((await store.conversations()).map((c) => [c.room, c.unread])).toEqual([['team', 1]]);
+  });
 });

@@ -24,9 +24,15 @@ interface RoomRecord {
   unread: number;
 }
 
+/** A message's key: ids are scoped by room and sender, as in the app's history (another member's
+ * message with the same id is a different message). */
+type MessageKey = [room: string, sender: string, id: string];
+/** Who our own messages are stored as. */
+const OWN_SENDER = 'me';
+
 interface Schema extends DBSchema {
   messages: {
-    key: string;
+    key: MessageKey;
     value: StoredMessage;
     indexes: { room_time: [string, number, string]; room_status: [string, string] };
   };
@@ -58,12 +64,19 @@ export class BrowserHistory implements HistoryStore {
   }
 
   private static connect(name: string, self: () => BrowserHistory | undefined): Promise<IDBPDatabase<Schema>> {
-    return openDB<Schema>(name, 1, {
-      upgrade(db) {
-        const messages = db.createObjectStore('messages', { keyPath: 'id' });
+    return openDB<Schema>(name, 2, {
+      async upgrade(db, oldVersion, _newVersion, tx) {
+        if (oldVersion < 1) db.createObjectStore('rooms', { keyPath: 'room' }).createIndex('last_at', 'last_at');
+        // Version 1 keyed messages by id alone: its rows move to the (room, sender, id) key.
+        let kept: StoredMessage[] = [];
+        if (oldVersion === 1) {
+          kept = await (tx.objectStore('messages') as unknown as { getAll(): Promise<StoredMessage[]> }).getAll();
+          db.deleteObjectStore('messages');
+        }
+        const messages = db.createObjectStore('messages', { keyPath: ['room', 'sender', 'id'] });
         messages.createIndex('room_time', ['room', 'sent_at', 'id']);
         messages.createIndex('room_status', ['room', 'status']);
-        db.createObjectStore('rooms', { keyPath: 'room' }).createIndex('last_at', 'last_at');
+        for (const m of kept) await messages.put(m);
       },
       // Another tab forgets this device (deletes the database): let it, and reconnect to a fresh one.
       blocking(_current, _next, event) {
@@ -82,9 +95,9 @@ export class BrowserHistory implements HistoryStore {
     return {
       recent: async () => (await this.page(name)).messages.reverse(),
       undelivered: () => this.undelivered(name),
-      saveOutgoing: (m) => this.save(name, 'me', m, true),
+      saveOutgoing: (m) => this.save(name, OWN_SENDER, m, true),
       saveIncoming: (peer, m) => this.save(name, peer, m, false),
-      setStatus: (id, status) => this.setStatus(id, status),
+      setStatus: (id, status) => this.setStatus([name, OWN_SENDER, id], status),
       markRead: () => this.markRead(name),
     };
   }
@@ -120,7 +133,7 @@ export class BrowserHistory implements HistoryStore {
     const tx = db.transaction(['messages', 'rooms'], 'readwrite');
     const messages = tx.objectStore('messages');
     const rooms = tx.objectStore('rooms');
-    if (await messages.getKey(m.id)) return tx.done;
+    if (await messages.getKey([room, sender, m.id])) return tx.done;
     const stored: StoredMessage = {
       id: m.id, room, sender, sender_name: m.name, outgoing, body: m.body, sent_at: m.sentAt,
       status: outgoing ? 'pending' : 'received', error: null,
@@ -132,10 +145,10 @@ export class BrowserHistory implements HistoryStore {
     this.index?.add(stored);
   }
 
-  private async setStatus(id: string, status: StoredStatus): Promise<void> {
+  private async setStatus(key: MessageKey, status: StoredStatus): Promise<void> {
     const db = await this.db;
     const tx = db.transaction('messages', 'readwrite');
-    const row = await tx.store.get(id);
+    const row = await tx.store.get(key);
     if (row && row.status !== 'read') await tx.store.put({ ...row, status });
     await tx.done;
   }
