@@ -715,6 +715,8 @@ impl Cluster {
         // For each op, the index of the reply it needs (its last command), if any.
         let mut replies: Vec<Option<usize>> = Vec::with_capacity(ops.len());
         let mut commands = 0usize;
+        // Commands whose reply is ignored (a registration) do not count in `commands`, but must be sent.
+        let mut ignored = false;
         let mut mirrors: HashMap<&str, Vec<&[u8]>> = HashMap::new();
         for op in &ops {
             if let Op::Mirror { sid, text } = op {
@@ -730,7 +732,10 @@ impl Cluster {
                     name,
                     user,
                     token,
-                } => register(&mut pipe, node, sid, peer, name, user, token),
+                } => {
+                    ignored = true;
+                    register(&mut pipe, node, sid, peer, name, user, token)
+                }
                 Op::Mirror { sid, .. } => match mirrors.remove(&**sid) {
                     // All of this batch's frames of the session at the place of its first one.
                     Some(texts) => {
@@ -787,7 +792,7 @@ impl Cluster {
             commands += added;
             replies.push((added > 0).then(|| commands - 1));
         }
-        let results: Vec<RedisResult<Value>> = if commands == 0 {
+        let results: Vec<RedisResult<Value>> = if commands == 0 && !ignored {
             Vec::new()
         } else {
             let mut conn = self.conn.clone();
