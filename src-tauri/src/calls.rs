@@ -8,12 +8,13 @@
 //! `P2PCHAT_TEST_MEDIA=1` captures GStreamer's test pattern and tone instead of a camera and
 //! microphone (tests under Xvfb, which has neither).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use p2pchat_core::media::{
-    AudioSource, Capture, CaptureOptions, FrameSink, FrameSource, MissingElement, VideoFrame,
-    VideoSource, missing_elements,
+    AudioSource, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, FrameSink, FrameSource,
+    MissingElement, VideoFrame, VideoSource, missing_elements,
 };
 use serde::Serialize;
 use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError, InvokeResponseBody};
@@ -167,6 +168,9 @@ impl FrameSink for FrameHub {
 pub struct Calls {
     frames: Arc<FrameHub>,
     capture: Mutex<Option<Arc<Capture>>>,
+    /// The bitrate each peer's quality allows (adaptive bitrate, per peer as the browser does it); the
+    /// one encoder every peer shares runs at the lowest, so the worst path is not flooded.
+    bitrates: Mutex<HashMap<(String, String), u32>>,
 }
 
 impl Calls {
@@ -174,6 +178,27 @@ impl Calls {
         Calls {
             frames,
             capture: Mutex::new(None),
+            bitrates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records `peer`'s allowed bitrate (`None`: they left) and applies the lowest to the encoder.
+    fn limit_bitrate(&self, room: &str, peer: &str, bitrate: Option<u32>) {
+        let mut bitrates = self
+            .bitrates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (room.to_owned(), peer.to_owned());
+        match bitrate {
+            Some(bitrate) => bitrates.insert(key, bitrate),
+            None => bitrates.remove(&key),
+        };
+        let lowest = bitrates.values().copied().min();
+        if let Some(capture) = self.capture().as_ref() {
+            capture.set_limits(EncodingLimits {
+                max_bitrate: lowest.unwrap_or(FULL_QUALITY.max_bitrate),
+                ..FULL_QUALITY
+            });
         }
     }
 
@@ -266,6 +291,11 @@ pub fn call_media_stop(calls: State<'_, Calls>) {
     if calls.capture().take().is_some() {
         tracing::info!("call media stopped");
     }
+    calls
+        .bitrates
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
 
 /// Puts the open capture on the link to `peer` in `room`, sending at once when `live` (false: the call
@@ -292,9 +322,11 @@ pub async fn call_media_attach(
 #[tauri::command(rename_all = "snake_case")]
 pub async fn call_media_detach(
     state: State<'_, AppState>,
+    calls: State<'_, Calls>,
     room: String,
     peer: String,
 ) -> Result<bool> {
+    calls.limit_bitrate(&room, &peer, None);
     let manager = state.fallback()?.sink();
     let Some(applied) = manager.set_call_media(&room, &peer, None, false) else {
         return Ok(false);
@@ -315,6 +347,13 @@ pub fn call_media_mute(calls: State<'_, Calls>, muted: bool) -> Result<()> {
 pub fn call_media_camera_off(calls: State<'_, Calls>, off: bool) -> Result<()> {
     calls.current()?.set_camera_off(off);
     Ok(())
+}
+
+/// The video bitrate (bit/s) adaptive bitrate allows for `peer` (the web UI's rule, from this link's
+/// quality): the shared encoder runs at the lowest of the call's peers.
+#[tauri::command(rename_all = "snake_case")]
+pub fn call_media_limits(calls: State<'_, Calls>, room: String, peer: String, max_bitrate: u32) {
+    calls.limit_bitrate(&room, &peer, Some(max_bitrate));
 }
 
 /// Call quality of the link to `peer` (null when there is no link).

@@ -13,7 +13,7 @@ use ts_rs::TS;
 
 use crate::dispatch;
 use crate::error::{CommandError, ErrorKind};
-use crate::fallback::{self, FallbackStatus};
+use crate::fallback::{self, FallbackStatus, OpenPeer};
 use crate::frontend::TauriUi;
 use crate::history::search::SEARCH_LIMIT;
 use crate::history::{
@@ -340,11 +340,20 @@ pub async fn fallback_send(
     Ok(state.fallback()?.sink().send(&room, &peer, &text).await?)
 }
 
-/// Peers of `room` whose chat channel is open now (for a UI entering a room whose links the backend
-/// opened earlier, e.g. rooms rejoined at startup).
+/// Peers of `room` whose chat channel is open now, with each link's safety code (for a UI entering a
+/// room whose links the backend opened earlier, e.g. rooms rejoined at startup: they sent no event).
 #[tauri::command(rename_all = "snake_case")]
-pub fn fallback_open_peers(state: State<'_, AppState>, room: String) -> Result<Vec<String>> {
-    Ok(state.fallback()?.sink().open_peers(&room))
+pub async fn fallback_open_peers(
+    state: State<'_, AppState>,
+    room: String,
+) -> Result<Vec<OpenPeer>> {
+    let manager = state.fallback()?.sink();
+    let mut open = Vec::new();
+    for peer in manager.open_peers(&room) {
+        let safety = manager.safety_code(&room, &peer).await;
+        open.push(OpenPeer { peer, safety });
+    }
+    Ok(open)
 }
 
 #[cfg(test)]

@@ -74,6 +74,14 @@ pub fn start<R: Runtime>(
     FallbackGate::new(manager, forced)
 }
 
+/// A peer whose chat channel is open (`fallback_open_peers`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct OpenPeer {
+    pub peer: String,
+    /// The link's safety code, as `fallback://open` carries it.
+    pub safety: Option<String>,
+}
+
 /// The gate's status for the UI.
 pub async fn status(gate: &FallbackGate) -> FallbackStatus {
     FallbackStatus {

@@ -12,7 +12,7 @@ use ts_rs::{Config, TS};
 use crate::calls::{CallMediaStats, CallMediaSupport, FrameChannel, LocalMediaInfo};
 use crate::commands::AppInfo;
 use crate::error::{CommandError, ErrorKind};
-use crate::fallback::FallbackStatus;
+use crate::fallback::{FallbackStatus, OpenPeer};
 use crate::frontend::NotificationAction;
 use crate::history::{
     CallDirection, CallRecord, Conversation, Cursor, Message, MessagePreview, MessageStatus,
@@ -43,6 +43,7 @@ pub fn generate() -> String {
         CallDirection::decl(&cfg),
         crate::history::CallOutcome::decl(&cfg),
         FallbackStatus::decl(&cfg),
+        OpenPeer::decl(&cfg),
         NotificationAction::decl(&cfg),
         CallMediaSupport::decl(&cfg),
         MissingElement::decl(&cfg),

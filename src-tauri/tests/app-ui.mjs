@@ -220,6 +220,11 @@ async function chat(d) {
     // Everyone the app can talk to is in the people list, the peer reached over the native link included.
     if ((await d.waitFor('[data-testid="presence-item"]', { timeoutMs: 15000 })).length) pass('the people list shows the peer');
     else fail(`the people list misses the peer: ${await roomState(d)}`);
+    // The link opened before the room was shown, yet its safety code is there, the same as the peer's.
+    const code = peerEvents.find((e) => e.event === 'safety')?.code;
+    const shown = await d.waitText('[data-testid="safety-code"]', (t) => t.trim() === code, 15000);
+    if (code && shown.trim() === code) pass(`the people list shows the link's safety code, as the peer does: ${code}`);
+    else fail(`safety code: the app shows "${shown}", the peer "${code}"`);
 
     // The window goes to the background, so the peer's message must raise a notification.
     focusElsewhere();

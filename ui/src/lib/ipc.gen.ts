@@ -97,6 +97,12 @@ active: boolean,
  */
 forced: boolean, };
 
+export type OpenPeer = { peer: string, 
+/**
+ * The link's safety code, as `fallback://open` carries it.
+ */
+safety: string | null, };
+
 export type NotificationAction = { action: string, room: string | null, call: string | null, };
 
 export type CallMediaSupport = { 
@@ -152,12 +158,13 @@ export interface Commands {
   open_room_in_browser: { args: { room: string }; result: string };
   fallback_status: { args: Record<string, never>; result: FallbackStatus };
   fallback_send: { args: { room: string; peer: string; text: string }; result: boolean };
-  fallback_open_peers: { args: { room: string }; result: Array<string> };
+  fallback_open_peers: { args: { room: string }; result: Array<OpenPeer> };
   call_media_support: { args: Record<string, never>; result: CallMediaSupport };
   call_media_start: { args: Record<string, never>; result: LocalMediaInfo };
   call_media_stop: { args: Record<string, never>; result: null };
   call_media_attach: { args: { room: string; peer: string; live: boolean }; result: boolean };
   call_media_detach: { args: { room: string; peer: string }; result: boolean };
+  call_media_limits: { args: { room: string; peer: string; max_bitrate: number }; result: null };
   call_media_mute: { args: { muted: boolean }; result: null };
   call_media_camera_off: { args: { off: boolean }; result: null };
   call_media_stats: { args: { room: string; peer: string }; result: CallMediaStats | null };
@@ -165,7 +172,7 @@ export interface Commands {
   call_frames_drawn: { args: { count: number }; result: null };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_frames', 'call_frames_drawn'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_frames', 'call_frames_drawn'] as const;
 
 /** Every event the app emits to the window, with its payload. */
 export interface Events {

@@ -41,6 +41,8 @@ export interface MediaLink {
   readonly pc?: RTCPeerConnection;
   /** ...or the link's own reading (native links). */
   measure?(): Promise<Quality | null>;
+  /** Adaptive bitrate where there is no browser sender (native links: the app's encoder). */
+  applyLimits?(limits: EncodingLimits): void;
 }
 
 interface PeerQuality {
@@ -500,7 +502,10 @@ export class Call {
       state.samples = [...state.samples.slice(-9), { loss: quality.loss, rttMs: quality.rttMs }];
       const limits = nextLimits(state.samples, state.limits);
       const sender = link.videoSender();
-      if (sender && (limits !== state.limits || !state.applied)) {
+      if (link.applyLimits && (limits !== state.limits || !state.applied)) {
+        link.applyLimits(limits);
+        state.applied = true;
+      } else if (sender && (limits !== state.limits || !state.applied)) {
         const params = sender.getParameters();
         const encoding = params.encodings?.[0];
         if (encoding) {

@@ -8,6 +8,7 @@ import type { SignalData } from '../protocol.gen';
 import { Call, MAX_CALL_PEOPLE, RING_TIMEOUT_MS } from './call.svelte';
 import type { LocalMedia } from './media';
 import type { PeerLink } from './peer';
+import { FULL_QUALITY } from './abr';
 
 const NAMES: Record<string, string> = { alice: 'Alice', bob: 'Bob', carol: 'Carol', dave: 'Dave', erin: 'Erin', frank: 'Frank', gina: 'Gina', hal: 'Hal' };
 
@@ -719,5 +720,27 @@ describe('media held outside the page (the app\'s native capture)', () => {
     call.hangup();
     expect(switches.at(-1)).toBe('stop');
     expect(link.cleared).toBe(1);
+  });
+
+  it('adaptive bitrate reaches the app\'s encoder through the link: full at first, lower on loss', async () => {
+    const applied: number[] = [];
+    let loss = 0;
+    const link = Object.assign(new FakeLink(), {
+      measure: async () => ({ rttMs: 7, loss, bitrate: 1000, framesDecoded: 3, localCandidateType: null }),
+      applyLimits: (limits: { maxBitrate: number }) => applied.push(limits.maxBitrate),
+    });
+    const call = new Call(
+      { peers: () => ['bob'], nameOf: (p) => NAMES[p] ?? p, signal: () => undefined, link: () => link as unknown as PeerLink, system: () => undefined },
+      async () => ({ stream: fakeStream([]), notice: null, control: { setMuted: () => undefined, setCameraOff: () => undefined, stop: () => undefined } }),
+    );
+    void call.start();
+    await flush();
+    call.onSignal('bob', { kind: 'accept', call: call.id ?? '' });
+    await vi.advanceTimersByTimeAsync(2100);
+    expect(applied).toEqual([FULL_QUALITY.maxBitrate]);
+    loss = 0.2;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(applied.at(-1)).toBeLessThan(FULL_QUALITY.maxBitrate);
+    call.hangup();
   });
 });

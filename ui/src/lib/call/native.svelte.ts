@@ -11,6 +11,7 @@ import type { CallMediaSupport } from '../ipc.gen';
 import type { MediaControl, LocalMedia } from './media';
 import type { MediaLink } from './call.svelte';
 import type { Quality } from './stats';
+import type { EncodingLimits } from './abr';
 
 /** The key of our own preview in `NativeFrames.latest`. */
 export const LOCAL_FRAME = '';
@@ -188,6 +189,11 @@ export class NativeLink implements MediaLink {
 
   videoSender(): undefined {
     return undefined;
+  }
+
+  /** The app's encoder is shared by the call: it runs at the lowest bitrate any peer's link allows. */
+  applyLimits(limits: EncodingLimits): void {
+    this.then(() => call('call_media_limits', { room: this.room, peer: this.peer, max_bitrate: limits.maxBitrate }));
   }
 
   async measure(): Promise<Quality | null> {

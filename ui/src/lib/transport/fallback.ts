@@ -56,9 +56,9 @@ export class FallbackLinks {
     // Channels the backend opened before this room was shown (rooms rejoined at startup) send no event.
     call('fallback_open_peers', { room }).then(
       (peers) => {
-        for (const peer of peers.filter((p) => !this.open.has(p))) {
+        for (const { peer, safety } of peers.filter((p) => !this.open.has(p.peer))) {
           this.open.add(peer);
-          events.open(peer);
+          events.open(peer, safety ?? undefined);
         }
       },
       () => undefined,
