@@ -37,6 +37,9 @@ pub struct Ring {
     /// Whose `accept` we take: those we rang, or the caller and the others its invite named.
     expected: BTreeSet<String>,
     participants: BTreeSet<String>,
+    /// A call ringing us that we have not answered (without auto-accept): (caller, call id, whose
+    /// accept we would take). Calling that caller answers it, as for two people calling each other.
+    ringing: Option<(String, String, BTreeSet<String>)>,
 }
 
 impl Ring {
@@ -59,6 +62,12 @@ impl Ring {
     pub fn place(&mut self, peers: &[String]) -> Vec<RingAction> {
         if self.call.is_some() || peers.is_empty() {
             return Vec::new();
+        }
+        if let Some((caller, call, expected)) = self.ringing.take() {
+            if peers.contains(&caller) {
+                return self.answer(&caller, &call, expected);
+            }
+            self.ringing = Some((caller, call, expected));
         }
         let id = uuid::Uuid::now_v7().to_string();
         self.call = Some(id.clone());
@@ -123,6 +132,15 @@ impl Ring {
                 self.end_if_empty();
                 Vec::new()
             }
+            SignalData::Cancel { call }
+                if self
+                    .ringing
+                    .as_ref()
+                    .is_some_and(|(caller, ringing, _)| caller == from && ringing == call) =>
+            {
+                self.ringing = None; // a missed call
+                Vec::new()
+            }
             SignalData::Cancel { call } | SignalData::Hangup { call } if ours(call) => {
                 self.expected.remove(from);
                 let actions = self.disconnect(from, "hangup");
@@ -161,6 +179,13 @@ impl Ring {
 
     /// `peer` left the room.
     pub fn peer_gone(&mut self, peer: &str) -> Vec<RingAction> {
+        if self
+            .ringing
+            .as_ref()
+            .is_some_and(|(caller, ..)| caller == peer)
+        {
+            self.ringing = None;
+        }
         self.invited.remove(peer);
         self.expected.remove(peer);
         let actions = self.disconnect(peer, "left");
@@ -213,7 +238,9 @@ impl Ring {
             }
         }
         if !self.auto_accept && self.call.is_none() {
-            return Vec::new(); // it rings unanswered, as for a person who is away (the caller times out)
+            // It rings unanswered, as for a person who is away (the caller times out), unless we call them.
+            self.ringing = Some((from.to_owned(), call.to_owned(), expected));
+            return Vec::new();
         }
         if self.call.is_some() {
             return vec![RingAction::Signal {
@@ -223,8 +250,14 @@ impl Ring {
                 },
             }];
         }
+        self.answer(from, call, expected)
+    }
+
+    /// Accepts `from`'s call `call`.
+    fn answer(&mut self, from: &str, call: &str, expected: BTreeSet<String>) -> Vec<RingAction> {
         self.call = Some(call.to_owned());
         self.mine = false;
+        self.ringing = None;
         self.expected = expected;
         let mut actions = self.accept_signals(call);
         actions.extend(self.connect(from));
@@ -278,6 +311,7 @@ impl Ring {
     }
 
     fn reset(&mut self) {
+        self.ringing = None;
         self.call = None;
         self.mine = false;
         self.invited.clear();
@@ -382,6 +416,46 @@ mod tests {
                 data: SignalData::Decline { call: "c2".into() }
             }]
         );
+    }
+
+    #[test]
+    fn calling_the_peer_whose_call_rings_answers_it_instead_of_ringing_back() {
+        let mut ring = Ring::new(false);
+        let invite = SignalData::Invite {
+            call: "theirs".into(),
+            media: vec![],
+            peers: None,
+        };
+        assert!(
+            ring.on_signal("alice", &invite, &room(&["alice"]))
+                .is_empty()
+        );
+        let actions = ring.place(&room(&["alice"]));
+        assert_eq!(
+            actions,
+            vec![
+                RingAction::Signal {
+                    to: "alice".into(),
+                    data: SignalData::Accept {
+                        call: "theirs".into()
+                    }
+                },
+                RingAction::Connect {
+                    peer: "alice".into()
+                }
+            ]
+        );
+        // A call that was cancelled (missed) is not answered: calling then rings anew.
+        let mut missed = Ring::new(false);
+        missed.on_signal("alice", &invite, &room(&["alice"]));
+        missed.on_signal(
+            "alice",
+            &SignalData::Cancel {
+                call: "theirs".into(),
+            },
+            &room(&["alice"]),
+        );
+        assert_eq!(invite_id(&missed.place(&room(&["alice"]))).len(), 36);
     }
 
     #[test]
