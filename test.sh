@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs every check of the project: formatting, lints, Rust unit/integration/property tests, the web UI's
-# unit and browser end-to-end tests, and the desktop app's tests. Installs what is missing first.
+# Runs every check of the project: formatting, lints (Rust, the GitHub workflows), Rust unit/integration/
+# property tests, the web UI's unit and browser end-to-end tests, the desktop app's tests, and the .deb
+# installed, started and removed again. Installs what is missing first.
 # The web UI is built and its npm packages installed once, here: the suites below see P2PCHAT_UI_BUILT=1
 # and reuse that build. A suite whose script is missing or not executable fails the run; none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # The suites run after the Rust checks, in this order.
-SUITES=(tests/e2e/run.sh src-tauri/tests/run-app-tests.sh)
+SUITES=(tests/e2e/run.sh src-tauri/tests/run-app-tests.sh src-tauri/tests/install-deb.sh)
 
 check_suite() { # check_suite SCRIPT: fails the run unless SCRIPT exists and is executable
   if [[ ! -f "$1" ]]; then
@@ -40,6 +41,9 @@ p2pchat_build_ui
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "GitHub workflows (actionlint)"
+.github/lint-workflows.sh
+
 step "the client core (and the headless peer built on it) depends on no Tauri, WebKitGTK or SQLite"
 if cargo tree -p p2pchat-core --edges normal,build,dev --prefix none --locked | grep -E '^(tauri|webkit2gtk|wry|sqlx|gtk) '; then
   echo "test.sh: FAIL: p2pchat-core pulls in the crates above" >&2
@@ -56,6 +60,10 @@ tests/e2e/run.sh
 step "desktop app under Xvfb"
 check_suite src-tauri/tests/run-app-tests.sh
 src-tauri/tests/run-app-tests.sh
+
+step "the .deb: release build (profile install-test), apt-get install, start under Xvfb, purge"
+check_suite src-tauri/tests/install-deb.sh
+src-tauri/tests/install-deb.sh
 
 echo
 echo "test.sh: all checks passed"
