@@ -3,9 +3,10 @@
 // timed in the page from the click on "Call" to (a) the native side's media attached and (b) its first
 // decoded video frame; the same run times browser ↔ browser calls for comparison. Then one 20 s call:
 // the native peer's CPU (utime+stime over wall time, of one core) and memory (PSS) while sending and
-// receiving, against the same process idle in the room before the call.
+// receiving, against the same process idle in the room before the call; and the whole Chromium's CPU and
+// PSS with its two pages in the same kind of call against idle (each end's CPU ≈ half the difference).
 // Run inside the test network namespace:  tests/e2e/netns.sh node tests/e2e/bench-native-call.mjs
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { diagnose, joinAs, launchBrowser, sleep, startServer, waitForPeers, waitForPhase } from './lib.mjs';
 import { startPeer } from './peer.mjs';
@@ -29,12 +30,27 @@ function pssMiB(pid) {
   const kb = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))[1];
   return Number(kb) / 1024;
 }
-/** CPU % of one core used by `pid` over the next `seconds`. */
-async function cpuPercent(pid, seconds) {
-  const c0 = cpuSeconds(pid);
+/** `pid` and its descendants (here: the server, the native peer and Chromium's processes). */
+function processTree(pid) {
+  const children = (p) => {
+    try {
+      return readdirSync(`/proc/${p}/task`).flatMap((t) => readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      return []; // exited meanwhile
+    }
+  };
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...children(all[i]));
+  return all;
+}
+const sum = (pids, f) => pids.reduce((total, p) => { try { return total + f(p); } catch { return total; } }, 0);
+/** CPU % of one core used by the processes `pids()` over the next `seconds` (those alive throughout). */
+async function cpuPercent(pids, seconds) {
+  const before = new Map(pids().map((p) => [p, sum([p], cpuSeconds)]));
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  return ((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
+  const used = pids().filter((p) => before.has(p)).reduce((total, p) => total + sum([p], cpuSeconds) - before.get(p), 0);
+  return (used / ((performance.now() - t0) / 1000)) * 100;
 }
 
 /** Times CALLS calls from `caller` (a page) to whoever answers at once. */
@@ -92,17 +108,31 @@ try {
       .observe(document.body, { childList: true, subtree: true });
   });
   const b2b = await timeCalls(carol, () => waitForPhase(dave, 'idle'));
+
+  // The same 1:1 call between the two pages: the whole browser's CPU and PSS (both pages' renderers,
+  // the GPU and network processes) in the call against the same pages idle in their room. Alice's page
+  // (in another room, not in a call) is part of both figures.
+  const isChromium = (p) => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('chromium'); } catch { return false; } };
+  const chromium = () => processTree(process.pid).filter(isChromium);
+  const browserIdleCpu = await cpuPercent(chromium, 5);
+  const browserIdlePss = sum(chromium(), pssMiB);
+  await carol.getByTestId('call-button').click();
+  await waitForPhase(carol, 'active');
+  await sleep(3000);
+  const browserCallCpu = await cpuPercent(chromium, HOLD_S);
+  const browserCallPss = sum(chromium(), pssMiB);
+  await carol.getByTestId('hangup-button').click();
   await carol.context().close();
   await dave.context().close();
 
   // Resources of the native peer: in the room idle, then in a call.
   const pid = peer.child.pid;
-  const idleCpu = await cpuPercent(pid, 5);
+  const idleCpu = await cpuPercent(() => [pid], 5);
   const idlePss = pssMiB(pid);
   await alice.getByTestId('call-button').click();
   await waitForPhase(alice, 'active');
   await sleep(3000); // past setup
-  const callCpu = await cpuPercent(pid, HOLD_S);
+  const callCpu = await cpuPercent(() => [pid], HOLD_S);
   const callPss = pssMiB(pid);
   await alice.getByTestId('hangup-button').click();
   await peer.stop();
@@ -113,6 +143,8 @@ try {
   console.log(`browser → browser:     click → remote media attached: ${fmt(b2b.connected)}`);
   console.log(`browser → browser:     click → first decoded remote frame: ${fmt(b2b.firstFrame)}`);
   console.log(`native peer idle in the room: CPU ${idleCpu.toFixed(1)} % of a core, PSS ${idlePss.toFixed(1)} MiB`);
+  console.log(`Chromium, two pages idle in a room: CPU ${browserIdleCpu.toFixed(1)} % of a core, PSS ${browserIdlePss.toFixed(1)} MiB (all its processes)`);
+  console.log(`Chromium, the two pages in a 1:1 call (${HOLD_S} s, both ends): CPU ${browserCallCpu.toFixed(1)} % of a core, PSS ${browserCallPss.toFixed(1)} MiB; per end ≈ half the CPU difference: ${((browserCallCpu - browserIdleCpu) / 2).toFixed(1)} %`);
   console.log(`native peer in a 1:1 call (${HOLD_S} s, 640×480 VP8 + Opus both ways): CPU ${callCpu.toFixed(1)} % of a core, PSS ${callPss.toFixed(1)} MiB`);
 } finally {
   await browser.close();
