@@ -11,40 +11,11 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::sync::broadcast;
 
+use super::types::{AudioSource, CaptureOptions, VideoSource};
 use super::{
     EncodingLimits, FULL_QUALITY, FrameSink, FrameSource, MediaError, OPUS_PAYLOAD_TYPE,
     VP8_PAYLOAD_TYPE, VideoFrame,
 };
-
-/// Where the picture comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VideoSource {
-    None,
-    /// A moving test pattern (tests, the headless peer).
-    Test,
-    /// A camera: a V4L2 device path, or `None` for the system's default.
-    Camera(Option<String>),
-}
-
-/// Where the sound comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AudioSource {
-    None,
-    /// A steady 440 Hz tone (tests, the headless peer).
-    Test,
-    /// A microphone: a PulseAudio source name, or `None` for the system's default.
-    Microphone(Option<String>),
-}
-
-pub struct CaptureOptions {
-    pub video: VideoSource,
-    pub audio: AudioSource,
-    /// Receives the local preview (320×240 JPEG, 15 fps), if any.
-    pub preview: Option<Arc<dyn FrameSink>>,
-    /// Cancel the far side's voice picked up by the microphone (needs the speaker's echo probe,
-    /// which `Playback` adds when it plays to the speaker).
-    pub echo_cancel: bool,
-}
 
 /// RTP packets buffered per subscriber before a slow link starts skipping (≈ 2 s of video).
 const RTP_QUEUE: usize = 512;

@@ -45,10 +45,13 @@ pub struct MissingElement {
 /// The required elements GStreamer cannot make (empty when calls can work). Errors initialising
 /// GStreamer itself report every element missing.
 pub fn missing_elements() -> Vec<MissingElement> {
+    #[cfg(target_os = "linux")]
     let ready = super::init().is_ok();
+    #[cfg(not(target_os = "linux"))]
+    let ready = false;
     REQUIRED
         .iter()
-        .filter(|(element, _)| !ready || gstreamer::ElementFactory::find(element).is_none())
+        .filter(|(element, _)| !ready || !installed(element))
         .map(|(element, package)| MissingElement {
             element: (*element).to_owned(),
             package: (*package).to_owned(),
@@ -56,7 +59,17 @@ pub fn missing_elements() -> Vec<MissingElement> {
         .collect()
 }
 
-#[cfg(test)]
+#[cfg(target_os = "linux")]
+fn installed(element: &str) -> bool {
+    gstreamer::ElementFactory::find(element).is_some()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn installed(_element: &str) -> bool {
+    false
+}
+
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -9,24 +9,35 @@
 //! | `capture.rs` | [`Capture`]: local sources → one VP8 and one Opus RTP stream, shared by every peer of a call |
 //! | `playback.rs` | [`Playback`]: one remote track → decoded frames (to a [`FrameSink`]) or sound, with counters |
 //! | `abr.rs` | the adaptive-bitrate rule (the web UI's `abr.ts`, same thresholds) |
+//! | `types.rs` | what callers pass and read (sources, playback options, counters), on every platform |
+//! | `unsupported.rs` | the same API elsewhere than Linux (those webviews have WebRTC): nothing starts |
 //! | `ring.rs` | ringing without the web UI (the headless peer): the web UI's call signals as a state machine |
 //!
 //! The link side (tracks on the connection, remote tracks to playbacks) is in `crate::links::media`.
 
 mod abr;
+#[cfg(target_os = "linux")]
 mod capture;
 mod elements;
+#[cfg(target_os = "linux")]
 mod playback;
 pub mod ring;
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests;
+mod types;
+/// Other systems' webviews have WebRTC: native media never runs there, and says so if asked.
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
 
 pub use abr::{EncodingLimits, FULL_QUALITY, QualitySample, next_limits};
-pub use capture::{AudioSource, Capture, CaptureOptions, VideoSource};
+#[cfg(target_os = "linux")]
+pub use capture::Capture;
 pub use elements::{MissingElement, missing_elements};
-pub use playback::{Playback, PlaybackOptions, PlaybackStats};
-
-use std::sync::OnceLock;
+#[cfg(target_os = "linux")]
+pub use playback::Playback;
+pub use types::{AudioSource, CaptureOptions, PlaybackOptions, PlaybackStats, VideoSource};
+#[cfg(not(target_os = "linux"))]
+pub use unsupported::{Capture, Playback};
 
 /// RTP payload types our encoders stamp; each link rewrites them to what its peer negotiated.
 pub(crate) const VP8_PAYLOAD_TYPE: u8 = 96;
@@ -76,7 +87,9 @@ fn describe_missing(missing: &[MissingElement]) -> String {
 }
 
 /// Initialises GStreamer once per process.
+#[cfg(target_os = "linux")]
 pub(crate) fn init() -> Result<(), MediaError> {
+    use std::sync::OnceLock;
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string()))
         .clone()

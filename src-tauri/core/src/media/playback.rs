@@ -3,58 +3,18 @@
 //! tests see: decoded frames, and the level of the decoded sound.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::capture::{jpeg_frame, start};
-use super::{FrameSink, FrameSource, MediaError};
+use super::types::{PlaybackOptions, PlaybackStats};
+use super::{FrameSource, MediaError};
 
 /// Jitter buffer depth: enough for loss recovery by retransmission on a LAN, small for lip sync.
 const JITTER_MS: u32 = 60;
-
-/// Where decoded media goes.
-#[derive(Clone, Default)]
-pub struct PlaybackOptions {
-    /// Receives decoded pictures as JPEG (the app's window); without it frames are only counted.
-    pub frames: Option<Arc<dyn FrameSink>>,
-    /// Play sound on the default speaker (the app); without it sound is only measured.
-    pub speaker: bool,
-}
-
-/// Counters of one playback, read by the quality indicator and the headless peer.
-#[derive(Debug, Default)]
-pub struct PlaybackStats {
-    frames_decoded: AtomicU64,
-    /// RMS of the decoded sound (0..1) as f32 bits, held: rises at once, falls over about a second.
-    audio_level: AtomicU32,
-    bytes_received: AtomicU64,
-}
-
-impl std::fmt::Debug for PlaybackOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaybackOptions")
-            .field("frames", &self.frames.is_some())
-            .field("speaker", &self.speaker)
-            .finish()
-    }
-}
-
-impl PlaybackStats {
-    pub fn frames_decoded(&self) -> u64 {
-        self.frames_decoded.load(Ordering::Relaxed)
-    }
-
-    pub fn audio_level(&self) -> f32 {
-        f32::from_bits(self.audio_level.load(Ordering::Relaxed))
-    }
-
-    pub fn bytes_received(&self) -> u64 {
-        self.bytes_received.load(Ordering::Relaxed)
-    }
-}
 
 /// One remote track being played, until dropped.
 pub struct Playback {

@@ -1,0 +1,78 @@
+//! What callers of native media pass in and read back, on every platform (the pipelines themselves
+//! exist only where GStreamer does: see `mod.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::FrameSink;
+
+/// Where the picture comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSource {
+    None,
+    /// A moving test pattern (tests, the headless peer).
+    Test,
+    /// A camera: a V4L2 device path, or `None` for the system's default.
+    Camera(Option<String>),
+}
+
+/// Where the sound comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    None,
+    /// A steady 440 Hz tone (tests, the headless peer).
+    Test,
+    /// A microphone: a PulseAudio source name, or `None` for the system's default.
+    Microphone(Option<String>),
+}
+
+pub struct CaptureOptions {
+    pub video: VideoSource,
+    pub audio: AudioSource,
+    /// Receives the local preview (320×240 JPEG, 15 fps), if any.
+    pub preview: Option<Arc<dyn FrameSink>>,
+    /// Cancel the far side's voice picked up by the microphone (needs the speaker's echo probe,
+    /// which `Playback` adds when it plays to the speaker).
+    pub echo_cancel: bool,
+}
+
+/// Where decoded media goes.
+#[derive(Clone, Default)]
+pub struct PlaybackOptions {
+    /// Receives decoded pictures as JPEG (the app's window); without it frames are only counted.
+    pub frames: Option<Arc<dyn FrameSink>>,
+    /// Play sound on the default speaker (the app); without it sound is only measured.
+    pub speaker: bool,
+}
+
+/// Counters of one playback, read by the quality indicator and the headless peer.
+#[derive(Debug, Default)]
+pub struct PlaybackStats {
+    pub(super) frames_decoded: AtomicU64,
+    /// RMS of the decoded sound (0..1) as f32 bits, held: rises at once, falls over about a second.
+    pub(super) audio_level: AtomicU32,
+    pub(super) bytes_received: AtomicU64,
+}
+
+impl std::fmt::Debug for PlaybackOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackOptions")
+            .field("frames", &self.frames.is_some())
+            .field("speaker", &self.speaker)
+            .finish()
+    }
+}
+
+impl PlaybackStats {
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded.load(Ordering::Relaxed)
+    }
+
+    pub fn audio_level(&self) -> f32 {
+        f32::from_bits(self.audio_level.load(Ordering::Relaxed))
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received.load(Ordering::Relaxed)
+    }
+}
