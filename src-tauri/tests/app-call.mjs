@@ -12,7 +12,7 @@
 // any failure. Bounded in time; stops the driver, app and browser it started.
 import { execFileSync, spawn } from 'node:child_process';
 import { openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { Driver, freePort, sleep } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-call';
@@ -22,77 +22,6 @@ const fail = (what) => {
   console.log(`FAIL: ${what}`);
   failures += 1;
 };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** Minimal W3C WebDriver client (as app-ui.mjs's). */
-class Driver {
-  constructor(base) {
-    this.base = base;
-  }
-  async call(method, path, body) {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await res.json();
-    if (!res.ok) throw new Error(`${method} ${path}: ${json.value?.error} ${json.value?.message}`);
-    return json.value;
-  }
-  async start(binary) {
-    const value = await this.call('POST', '/session', {
-      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: [] } } },
-    });
-    this.session = `/session/${value.sessionId}`;
-  }
-  s(path) {
-    return `${this.session}${path}`;
-  }
-  async all(css) {
-    return this.call('POST', this.s('/elements'), { using: 'css selector', value: css });
-  }
-  async waitFor(css, timeoutMs = 15000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = await this.all(css).catch(() => []);
-      if (found.length || Date.now() > deadline) return found;
-      await sleep(200);
-    }
-  }
-  id(element) {
-    return Object.values(element)[0];
-  }
-  async click(element) {
-    await this.call('POST', this.s(`/element/${this.id(element)}/click`), {});
-  }
-  async type(element, text) {
-    await this.call('POST', this.s(`/element/${this.id(element)}/value`), { text });
-  }
-  async run(script, ...args) {
-    return this.call('POST', this.s('/execute/sync'), { script, args });
-  }
-  async runAsync(script, ...args) {
-    return this.call('POST', this.s('/execute/async'), { script, args });
-  }
-  /** Polls `script` (sync) until `pred` holds on its result; returns the last result. */
-  async until(script, pred, timeoutMs = 30000) {
-    const deadline = Date.now() + timeoutMs;
-    let last;
-    while (Date.now() < deadline) {
-      last = await this.run(script).catch((err) => `error ${err.message}`);
-      if (pred(last)) return last;
-      await sleep(300);
-    }
-    return last;
-  }
-}
 
 const phaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
 
@@ -175,9 +104,9 @@ async function checkRemotePicture(d, what) {
 
 async function calls(d) {
   const { launchBrowser, joinAs, waitForPhase } = await import('../../tests/e2e/lib.mjs');
-  const [input] = await d.waitFor('[data-testid="name-input"]', 30000);
+  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
   if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
-  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, 30000);
+  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
   if (!entry.length) return fail(`room ${room} not listed on the start screen`);
   await d.run('window.__p2pchatTestHooks = true;');
   await d.click(entry[0]);
@@ -190,7 +119,7 @@ async function calls(d) {
     const linked = await d.until('return document.querySelectorAll(\'[data-testid="presence-item"] .dot.connected\').length;', (n) => n >= 1, 45000);
     if (linked >= 1) pass('the app is linked to the Chromium page over its native link');
     else return fail(`the app never linked to the page (${linked})`);
-    const callButton = await d.waitFor('[data-testid="call-button"].primary', 15000);
+    const callButton = await d.waitFor('[data-testid="call-button"].primary', { timeoutMs: 15000 });
     if (!callButton.length) {
       const notice = await d.run('return document.querySelector(\'[data-testid="call-unavailable"]\')?.textContent ?? null;');
       return fail(`no native call button in the window (notice: ${notice})`);
@@ -264,15 +193,6 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, 280_000);
 try {
-  for (let i = 0; ; i++) {
-    try {
-      await d.call('GET', '/status');
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await sleep(100);
-    }
-  }
   await d.start(process.env.APP_BIN);
   await calls(d);
 } catch (err) {

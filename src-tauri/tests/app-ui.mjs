@@ -12,7 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { Driver, freePort, sleep } from './webdriver.mjs';
 
 const mode = process.argv[2];
 const work = process.env.WORK ?? '/tmp';
@@ -22,99 +22,6 @@ const fail = (what) => {
   console.log(`FAIL: ${what}`);
   failures += 1;
 };
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Minimal W3C WebDriver client: just what these checks need. */
-class Driver {
-  constructor(base) {
-    this.base = base;
-  }
-  async call(method, path, body) {
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await res.json();
-    if (!res.ok) throw new Error(`${method} ${path}: ${json.value?.error} ${json.value?.message}`);
-    return json.value;
-  }
-  async start(binary) {
-    const value = await this.call('POST', '/session', {
-      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: [] } } },
-    });
-    this.session = `/session/${value.sessionId}`;
-  }
-  s(path) {
-    return `${this.session}${path}`;
-  }
-  async all(css) {
-    return this.call('POST', this.s('/elements'), { using: 'css selector', value: css });
-  }
-  /** Waits until `css` matches at least `count` elements; returns them (empty on timeout). */
-  async waitFor(css, { count = 1, timeoutMs = 15000 } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = await this.all(css).catch(() => []);
-      if (found.length >= count || Date.now() > deadline) return found.length >= count ? found : [];
-      await sleep(200);
-    }
-  }
-  id(element) {
-    return Object.values(element)[0];
-  }
-  async text(element) {
-    return this.call('GET', this.s(`/element/${this.id(element)}/text`));
-  }
-  async attr(element, name) {
-    return this.call('GET', this.s(`/element/${this.id(element)}/attribute/${name}`));
-  }
-  async click(element) {
-    await this.call('POST', this.s(`/element/${this.id(element)}/click`), {});
-  }
-  async type(element, text) {
-    await this.call('POST', this.s(`/element/${this.id(element)}/value`), { text });
-  }
-  async screenshot(file) {
-    writeFileSync(file, Buffer.from(await this.call('GET', this.s('/screenshot')), 'base64'));
-  }
-  /** Waits until one of the elements matching `css` has text satisfying `predicate`; returns that text. */
-  async waitAnyText(css, predicate, timeoutMs = 15000) {
-    const deadline = Date.now() + timeoutMs;
-    let seen = [];
-    while (Date.now() < deadline) {
-      seen = [];
-      for (const el of await this.all(css).catch(() => [])) {
-        const text = await this.text(el).catch(() => '');
-        if (predicate(text)) return text;
-        seen.push(text);
-      }
-      await sleep(250);
-    }
-    return `(timed out; seen: ${JSON.stringify(seen)})`;
-  }
-  async waitText(css, predicate, timeoutMs = 15000) {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    while (Date.now() < deadline) {
-      const [el] = await this.all(css).catch(() => []);
-      if (el) {
-        last = await this.text(el).catch(() => '');
-        if (predicate(last)) return last;
-      }
-      await sleep(200);
-    }
-    return `(timed out; last: ${JSON.stringify(last)})`;
-  }
-}
 
 /** The name field is prefilled from the app's settings or connection; a person types it otherwise. */
 async function ensureName(d) {
@@ -298,15 +205,6 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, 240_000);
 try {
-  for (let i = 0; ; i++) {
-    try {
-      await d.call('GET', '/status');
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await sleep(100);
-    }
-  }
   await d.start(process.env.APP_BIN);
   if (mode === 'offline') await offline(d);
   else if (mode === 'chat') await chat(d);

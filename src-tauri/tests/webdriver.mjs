@@ -1,0 +1,125 @@
+// A minimal W3C WebDriver client for the app's window (WebKitWebDriver drives the WebKitGTK webview),
+// shared by the app's tests (app-ui.mjs, app-call.mjs), with the small helpers they both need.
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port nobody listens on right now (for WebKitWebDriver). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+export class Driver {
+  constructor(base) {
+    this.base = base;
+  }
+  async call(method, path, body) {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${json.value?.error} ${json.value?.message}`);
+    return json.value;
+  }
+  /** Starts a session with the app `binary`, once the driver answers (it takes a moment to listen). */
+  async start(binary) {
+    for (let i = 0; ; i++) {
+      try {
+        await this.call('GET', '/status');
+        break;
+      } catch (err) {
+        if (i > 50) throw err;
+        await sleep(100);
+      }
+    }
+    const value = await this.call('POST', '/session', {
+      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: [] } } },
+    });
+    this.session = `/session/${value.sessionId}`;
+  }
+  s(path) {
+    return `${this.session}${path}`;
+  }
+  async all(css) {
+    return this.call('POST', this.s('/elements'), { using: 'css selector', value: css });
+  }
+  /** Waits until `css` matches at least `count` elements; returns them (empty on timeout). */
+  async waitFor(css, { count = 1, timeoutMs = 15000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.all(css).catch(() => []);
+      if (found.length >= count || Date.now() > deadline) return found.length >= count ? found : [];
+      await sleep(200);
+    }
+  }
+  id(element) {
+    return Object.values(element)[0];
+  }
+  async text(element) {
+    return this.call('GET', this.s(`/element/${this.id(element)}/text`));
+  }
+  async attr(element, name) {
+    return this.call('GET', this.s(`/element/${this.id(element)}/attribute/${name}`));
+  }
+  async click(element) {
+    await this.call('POST', this.s(`/element/${this.id(element)}/click`), {});
+  }
+  async type(element, text) {
+    await this.call('POST', this.s(`/element/${this.id(element)}/value`), { text });
+  }
+  async screenshot(file) {
+    writeFileSync(file, Buffer.from(await this.call('GET', this.s('/screenshot')), 'base64'));
+  }
+  /** Waits until one of the elements matching `css` has text satisfying `predicate`; returns that text. */
+  async waitAnyText(css, predicate, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    let seen = [];
+    while (Date.now() < deadline) {
+      seen = [];
+      for (const el of await this.all(css).catch(() => [])) {
+        const text = await this.text(el).catch(() => '');
+        if (predicate(text)) return text;
+        seen.push(text);
+      }
+      await sleep(250);
+    }
+    return `(timed out; seen: ${JSON.stringify(seen)})`;
+  }
+  async waitText(css, predicate, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const [el] = await this.all(css).catch(() => []);
+      if (el) {
+        last = await this.text(el).catch(() => '');
+        if (predicate(last)) return last;
+      }
+      await sleep(200);
+    }
+    return `(timed out; last: ${JSON.stringify(last)})`;
+  }
+  async run(script, ...args) {
+    return this.call('POST', this.s('/execute/sync'), { script, args });
+  }
+  async runAsync(script, ...args) {
+    return this.call('POST', this.s('/execute/async'), { script, args });
+  }
+  /** Polls `script` (sync) until `pred` holds on its result; returns the last result. */
+  async until(script, pred, timeoutMs = 30000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < deadline) {
+      last = await this.run(script).catch((err) => `error ${err.message}`);
+      if (pred(last)) return last;
+      await sleep(300);
+    }
+    return last;
+  }
+}
