@@ -4,7 +4,7 @@
 // RTCPeerConnection pair inside one page (no server, no UI), measured in the same browser run.
 // Run inside the test network namespace:  tests/e2e/netns.sh node tests/e2e/bench-call-setup.mjs
 import os from 'node:os';
-import { diagnose, joinAs, launchBrowser, startServer, waitForPeers, waitForPhase } from './lib.mjs';
+import { joinAs, launchBrowser, startServer, timeCallSetup, waitForPeers, waitForPhase } from './lib.mjs';
 
 const CALLS = Number(process.env.CALLS ?? 20);
 
@@ -27,38 +27,7 @@ try {
     new MutationObserver(() => document.querySelector('[data-testid="accept-button"]')?.click())
       .observe(document.body, { childList: true, subtree: true });
   });
-  const connected = [];
-  const firstFrame = [];
-  for (let i = 0; i < CALLS; i++) {
-    const [c, f] = await alice.evaluate(async () => {
-      const deadline = performance.now() + 15_000;
-      const until = async (fn) => {
-        for (;;) {
-          const v = fn();
-          if (v) return v;
-          if (performance.now() > deadline) throw new Error('call did not connect within 15 s');
-          await new Promise((r) => setTimeout(r, 1));
-        }
-      };
-      const t0 = performance.now();
-      document.querySelector('[data-testid="call-button"]').click();
-      const video = await until(() => {
-        const v = document.querySelector('[data-testid="remote-video"]');
-        return v?.srcObject?.getVideoTracks().length ? v : null;
-      });
-      const tConnected = performance.now() - t0;
-      await until(() => video.getVideoPlaybackQuality().totalVideoFrames > 0 || null);
-      return [tConnected, performance.now() - t0];
-    }).catch(async (err) => {
-      throw new Error(`call ${i}: ${err.message}\ncaller: ${await diagnose(alice)}\ncallee: ${await diagnose(bob)}`);
-    });
-    if (process.env.BENCH_VERBOSE) console.error(`call ${i}: ${c.toFixed(0)} / ${f.toFixed(0)} ms`);
-    connected.push(c);
-    firstFrame.push(f);
-    await alice.getByTestId('hangup-button').click();
-    await waitForPhase(alice, 'idle');
-    await waitForPhase(bob, 'idle');
-  }
+  const { connected, firstFrame } = await timeCallSetup(alice, CALLS, () => waitForPhase(bob, 'idle'));
 
   const floorPage = await (await browser.newContext()).newPage();
   await floorPage.goto(`${server.url}/`);

@@ -8,7 +8,7 @@
 // Run inside the test network namespace:  tests/e2e/netns.sh node tests/e2e/bench-native-call.mjs
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { diagnose, joinAs, launchBrowser, sleep, startServer, waitForPeers, waitForPhase } from './lib.mjs';
+import { joinAs, launchBrowser, sleep, startServer, timeCallSetup, waitForPeers, waitForPhase } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
 const CALLS = Number(process.env.CALLS ?? 10);
@@ -53,42 +53,6 @@ async function cpuPercent(pids, seconds) {
   return (used / ((performance.now() - t0) / 1000)) * 100;
 }
 
-/** Times CALLS calls from `caller` (a page) to whoever answers at once. */
-async function timeCalls(caller, others) {
-  const connected = [];
-  const firstFrame = [];
-  for (let i = 0; i < CALLS; i++) {
-    const [c, f] = await caller.evaluate(async () => {
-      const deadline = performance.now() + 15_000;
-      const until = async (fn) => {
-        for (;;) {
-          const v = fn();
-          if (v) return v;
-          if (performance.now() > deadline) throw new Error('call did not connect within 15 s');
-          await new Promise((r) => setTimeout(r, 1));
-        }
-      };
-      const t0 = performance.now();
-      document.querySelector('[data-testid="call-button"]').click();
-      const video = await until(() => {
-        const v = document.querySelector('[data-testid="remote-video"]');
-        return v?.srcObject?.getVideoTracks().length ? v : null;
-      });
-      const tConnected = performance.now() - t0;
-      await until(() => video.getVideoPlaybackQuality().totalVideoFrames > 0 || null);
-      return [tConnected, performance.now() - t0];
-    }).catch(async (err) => {
-      throw new Error(`call ${i}: ${err.message}\ncaller: ${await diagnose(caller)}`);
-    });
-    connected.push(c);
-    firstFrame.push(f);
-    await caller.getByTestId('hangup-button').click();
-    await waitForPhase(caller, 'idle');
-    await others();
-  }
-  return { connected, firstFrame };
-}
-
 const server = await startServer();
 const browser = await launchBrowser();
 try {
@@ -97,7 +61,7 @@ try {
   const alice = await joinAs(browser, server.url, 'Alice', 'bench-native');
   await waitForPeers(alice, 1);
   await peer.waitFor((e) => e.event === 'open', 'link open');
-  const native = await timeCalls(alice, async () => { await sleep(300); });
+  const native = await timeCallSetup(alice, CALLS, () => sleep(300));
 
   // Browser → browser, same run.
   const carol = await joinAs(browser, server.url, 'Carol', 'bench-b2b');
@@ -107,7 +71,7 @@ try {
     new MutationObserver(() => document.querySelector('[data-testid="accept-button"]')?.click())
       .observe(document.body, { childList: true, subtree: true });
   });
-  const b2b = await timeCalls(carol, () => waitForPhase(dave, 'idle'));
+  const b2b = await timeCallSetup(carol, CALLS, () => waitForPhase(dave, 'idle'));
 
   // The same 1:1 call between the two pages: the whole browser's CPU and PSS (both pages' renderers,
   // the GPU and network processes) in the call against the same pages idle in their room. Alice's page

@@ -286,3 +286,44 @@ export async function waitForRemoteVideos(page, count) {
 export async function callState(page) {
   return page.getByTestId('call-state').getAttribute('data-phase');
 }
+
+/**
+ * Times `calls` calls placed from the page `caller` to whoever answers at once, in the page, from the click
+ * on "Call" to (a) the callee's media attached and (b) its first decoded video frame; hangs up after each
+ * and awaits `afterHangup()`. For the call-setup benchmarks.
+ */
+export async function timeCallSetup(caller, calls, afterHangup) {
+  const connected = [];
+  const firstFrame = [];
+  for (let i = 0; i < calls; i++) {
+    const [c, f] = await caller.evaluate(async () => {
+      const deadline = performance.now() + 15_000;
+      const until = async (fn) => {
+        for (;;) {
+          const v = fn();
+          if (v) return v;
+          if (performance.now() > deadline) throw new Error('call did not connect within 15 s');
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      };
+      const t0 = performance.now();
+      document.querySelector('[data-testid="call-button"]').click();
+      const video = await until(() => {
+        const v = document.querySelector('[data-testid="remote-video"]');
+        return v?.srcObject?.getVideoTracks().length ? v : null;
+      });
+      const tConnected = performance.now() - t0;
+      await until(() => video.getVideoPlaybackQuality().totalVideoFrames > 0 || null);
+      return [tConnected, performance.now() - t0];
+    }).catch(async (err) => {
+      throw new Error(`call ${i}: ${err.message}\ncaller: ${await diagnose(caller)}`);
+    });
+    if (process.env.BENCH_VERBOSE) console.error(`call ${i}: ${c.toFixed(0)} / ${f.toFixed(0)} ms`);
+    connected.push(c);
+    firstFrame.push(f);
+    await caller.getByTestId('hangup-button').click();
+    await waitForPhase(caller, 'idle');
+    await afterHangup();
+  }
+  return { connected, firstFrame };
+}
