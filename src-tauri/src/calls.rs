@@ -234,6 +234,13 @@ fn missing_message(missing: &[MissingElement]) -> String {
 #[tauri::command]
 pub fn call_media_support() -> CallMediaSupport {
     let missing = missing_elements();
+    // A room that can call natively: load the plugins now, so the first call starts at once.
+    static PREWARM: std::sync::Once = std::sync::Once::new();
+    if missing.is_empty() {
+        PREWARM.call_once(|| {
+            tauri::async_runtime::spawn_blocking(p2pchat_core::media::prewarm);
+        });
+    }
     CallMediaSupport {
         available: missing.is_empty(),
         missing,

@@ -156,6 +156,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let deadline = (args.timeout > 0).then(|| started + Duration::from_secs(args.timeout));
     let own = args.ping + args.send;
     let finite = own > 0 || args.expect > 0;
+    if args.call || args.accept_calls {
+        // Load the call's plugins now rather than at the first call (seconds, the first time).
+        tokio::task::spawn_blocking(p2pchat_core::media::prewarm);
+    }
     let mut calls = call::Calls::new(
         args.room.clone(),
         args.accept_calls,

@@ -59,6 +59,18 @@ pub fn missing_elements() -> Vec<MissingElement> {
         .collect()
 }
 
+/// Loads the plugins a call uses (by making each element once), so the first call does not wait for
+/// them: the first start of the pipelines took seconds. Blocking; run it off the async threads at
+/// startup. Does nothing where native media does not run.
+pub fn prewarm() {
+    #[cfg(target_os = "linux")]
+    if super::init().is_ok() {
+        for (element, _) in REQUIRED {
+            let _ = gstreamer::ElementFactory::make(element).build();
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn installed(element: &str) -> bool {
     gstreamer::ElementFactory::find(element).is_some()

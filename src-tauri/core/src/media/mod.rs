@@ -32,7 +32,7 @@ mod unsupported;
 pub use abr::{EncodingLimits, FULL_QUALITY, QualitySample, next_limits};
 #[cfg(target_os = "linux")]
 pub use capture::Capture;
-pub use elements::{MissingElement, missing_elements};
+pub use elements::{MissingElement, missing_elements, prewarm};
 #[cfg(target_os = "linux")]
 pub use playback::Playback;
 pub use types::{AudioSource, CaptureOptions, PlaybackOptions, PlaybackStats, VideoSource};
