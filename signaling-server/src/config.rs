@@ -182,6 +182,12 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
 
+    /// Threads that serve connections (default: one per CPU core). When several instances share a
+    /// machine, give each its share of the cores, as with nginx's worker_processes: threads of two
+    /// instances competing for the same cores add latency under load (docs/performance.md).
+    #[arg(long, env = "SIGNALING_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "SIGNALING_LOG_JSON")]
     pub log_json: bool,

@@ -216,10 +216,24 @@ fn main() -> Result<()> {
 
 /// Starts a server, with `--redis-url` when `redis` is given.
 fn start(binary: &PathBuf, redis: Option<&RedisProcess>) -> Result<ServerProcess> {
-    let args: Vec<String> = match redis {
+    start_sharing(binary, redis, 1)
+}
+
+/// Starts one of `instances` servers that share this machine, each with its share of the cores.
+fn start_sharing(
+    binary: &PathBuf,
+    redis: Option<&RedisProcess>,
+    instances: usize,
+) -> Result<ServerProcess> {
+    let mut args: Vec<String> = match redis {
         Some(redis) => vec!["--redis-url".into(), redis.url()],
         None => Vec::new(),
     };
+    if instances > 1 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        args.push("--worker-threads".into());
+        args.push((cores / instances).max(1).to_string());
+    }
     let server = ServerProcess::start(binary, &args)?;
     println!(
         "server start → accepting connections: {:.1} ms{}",
@@ -268,7 +282,10 @@ async fn cluster(
 ) -> Result<()> {
     {
         let redis = RedisProcess::start()?;
-        let servers = [start(binary, Some(&redis))?, start(binary, Some(&redis))?];
+        let servers = [
+        start_sharing(binary, Some(&redis), 2)?,
+        start_sharing(binary, Some(&redis), 2)?,
+    ];
         let reports = idle::run_across(&[&servers[0], &servers[1]], sessions).await?;
         for (n, r) in reports.iter().enumerate() {
             print_idle(&format!("cluster idle, server {}", n + 1), r);
@@ -276,7 +293,10 @@ async fn cluster(
         print_redis(&redis);
     }
     let redis = RedisProcess::start()?;
-    let servers = [start(binary, Some(&redis))?, start(binary, Some(&redis))?];
+    let servers = [
+        start_sharing(binary, Some(&redis), 2)?,
+        start_sharing(binary, Some(&redis), 2)?,
+    ];
     let clients = relay::connect_pairs_across(&servers[0], &servers[1], pairs).await?;
     let redis_cpu_before = machine::cpu_time(redis.pid());
     let wall = std::time::Instant::now();
