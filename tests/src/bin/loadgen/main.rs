@@ -283,9 +283,9 @@ async fn cluster(
     {
         let redis = RedisProcess::start()?;
         let servers = [
-        start_sharing(binary, Some(&redis), 2)?,
-        start_sharing(binary, Some(&redis), 2)?,
-    ];
+            start_sharing(binary, Some(&redis), 2)?,
+            start_sharing(binary, Some(&redis), 2)?,
+        ];
         let reports = idle::run_across(&[&servers[0], &servers[1]], sessions).await?;
         for (n, r) in reports.iter().enumerate() {
             print_idle(&format!("cluster idle, server {}", n + 1), r);
