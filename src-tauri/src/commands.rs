@@ -28,6 +28,8 @@ use crate::webview::WebviewCapabilities;
 // The native call media commands (the Linux app) live in `calls`; the glob also brings the helper macros
 // `#[tauri::command]` defines beside each, which the invoke handler finds through this module.
 pub use crate::calls::*;
+// The file commands (files over the native links) live in `files`.
+pub use crate::files::commands::*;
 
 type Result<T> = std::result::Result<T, CommandError>;
 

@@ -1,19 +1,33 @@
 //! The app's side of files over the native links (docs/files.md; the wire format is p2pchat-core's
-//! `links::files`): files peers send are saved in the Downloads folder, and every transfer that finishes
+//! `links::files`): files peers send are saved in the Downloads folder, every transfer that finishes
 //! with its SHA-256 checked, either way, goes into the history (name, size, hash, where the file is), so it
-//! can be found again by name without the network.
+//! can be found again by name without the network, and the state of every transfer reaches the window
+//! as [`FILE_EVENT`]. The window's commands (in [`commands`]) send a file the person picked (the webview
+//! hands over its bytes, not a path: they arrive in chunks into a copy under the app's data folder, which
+//! is then sent), cancel a transfer, list a room's transfers and past files, and show a saved file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use p2pchat_core::links::{DEFAULT_MAX_FILE_BYTES, FileEvent, FileOptions, LinkManager};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::mpsc;
+use ts_rs::TS;
 
 use crate::history::{CallDirection, History, HistoryError, NewFile};
 
 /// File events waiting for the recorder before transfers wait.
 const EVENT_BUFFER: usize = 256;
+/// The window event every change of a transfer is sent as, with its [`FileTransfer`].
+pub const FILE_EVENT: &str = "files://transfer";
+/// The folder of the app's data where picked files are copied before they are sent.
+const STAGING_DIR: &str = "sending";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Where received files go: the user's Downloads folder, or `fallback` (a folder of the app's own data)
 /// on systems without one.
@@ -44,41 +58,277 @@ impl Outgoing {
         self.lock().remove(id)
     }
 
+    fn path(&self, id: &str) -> Option<PathBuf> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Whether another transfer still sends the file at `path`.
+    fn in_use(&self, path: &Path) -> bool {
+        self.lock().values().any(|p| p == path)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.0)
     }
 }
 
+/// Where a transfer is, as the window shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Sending,
+    Receiving,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// One transfer (one file to or from one person), as [`FILE_EVENT`] and `file_transfers` carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct FileTransfer {
+    pub room: String,
+    pub peer: String,
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    /// The peer sends it to us.
+    pub incoming: bool,
+    pub status: FileStatus,
+    /// Bytes the receiver has confirmed (both sides show this).
+    pub confirmed: u64,
+    /// Once done: the SHA-256 both sides checked.
+    pub sha256: Option<String>,
+    /// Once received: where the file was saved on this device.
+    pub path: Option<String>,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+}
+
+/// Whether an end reason means a person cancelled (this side, or the peer: "the sender cancelled").
+/// (p2pchat-core's links end a transfer this side cancelled with "cancelled", one the peer cancelled
+/// with "the sender cancelled" / "the receiver cancelled".)
+fn is_cancel(reason: &str) -> bool {
+    reason == "cancelled" || reason.ends_with(" cancelled")
+}
+
+/// A plain file name for the copy of a picked file: the part after the last `/` or `\`, without
+/// control characters, `file` if nothing (or `.`/`..`) is left. (The links clean it again when they
+/// offer it.)
+fn plain_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "file".into()
+    } else {
+        clean.to_owned()
+    }
+}
+
+/// Raster images a window may show as a thumbnail (never SVG: it can carry script), by extension.
+fn is_raster_image(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    matches!(
+        ext.as_str(),
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "avif" | "bmp"
+    )
+}
+
+/// The transfers of this run by id, kept up to date from the links' events.
+#[derive(Clone, Default)]
+pub struct Transfers(Arc<Mutex<HashMap<String, FileTransfer>>>);
+
+impl Transfers {
+    /// Applies `event`; returns the transfer's new state (None for a transfer never started here).
+    pub fn apply(&self, event: &FileEvent) -> Option<FileTransfer> {
+        let mut all = lock(&self.0);
+        let t = match event {
+            FileEvent::Started {
+                room,
+                peer,
+                id,
+                name,
+                size,
+                incoming,
+            } => {
+                let t = FileTransfer {
+                    room: room.clone(),
+                    peer: peer.clone(),
+                    id: id.clone(),
+                    name: name.clone(),
+                    size: *size,
+                    incoming: *incoming,
+                    status: if *incoming {
+                        FileStatus::Receiving
+                    } else {
+                        FileStatus::Sending
+                    },
+                    confirmed: 0,
+                    sha256: None,
+                    path: None,
+                    reason: None,
+                };
+                all.insert(id.clone(), t);
+                return all.get(id).cloned();
+            }
+            FileEvent::Progress { id, confirmed, .. } => {
+                let t = all.get_mut(id)?;
+                t.confirmed = (*confirmed).min(t.size);
+                t
+            }
+            FileEvent::Received {
+                id, sha256, path, ..
+            } => {
+                let t = all.get_mut(id)?;
+                t.status = FileStatus::Done;
+                t.confirmed = t.size;
+                t.sha256 = Some(sha256.clone());
+                t.path = Some(path.to_string_lossy().into_owned());
+                t
+            }
+            FileEvent::Sent { id, sha256, .. } => {
+                let t = all.get_mut(id)?;
+                t.status = FileStatus::Done;
+                t.confirmed = t.size;
+                t.sha256 = Some(sha256.clone());
+                t
+            }
+            FileEvent::Ended { id, reason, .. } => {
+                let t = all.get_mut(id)?;
+                t.status = if is_cancel(reason) {
+                    FileStatus::Cancelled
+                } else {
+                    FileStatus::Failed
+                };
+                t.reason = Some(reason.clone());
+                t
+            }
+        };
+        Some(t.clone())
+    }
+
+    /// The transfers of `room`, oldest first.
+    pub fn in_room(&self, room: &str) -> Vec<FileTransfer> {
+        let mut found: Vec<FileTransfer> = lock(&self.0)
+            .values()
+            .filter(|t| t.room == room)
+            .cloned()
+            .collect();
+        // Transfer ids are UUID v7 (time-ordered) on this side; the peer's are only kept apart.
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
+    }
+
+    fn get(&self, id: &str) -> Option<FileTransfer> {
+        lock(&self.0).get(id).cloned()
+    }
+}
+
+/// A picked file arriving from the window, chunk after chunk, into `path`.
+struct Upload {
+    file: tokio::fs::File,
+    path: PathBuf,
+    size: u64,
+    written: u64,
+}
+
+/// Files in the app: the links, the transfers, and the files the window is handing over.
+pub struct Files {
+    manager: LinkManager,
+    outgoing: Outgoing,
+    transfers: Transfers,
+    history: Option<History>,
+    staging: PathBuf,
+    uploads: tokio::sync::Mutex<HashMap<String, Upload>>,
+    next_upload: std::sync::atomic::AtomicU64,
+}
+
 /// Turns files on for `manager`: received ones are saved in `dir` (created if needed), finished
-/// transfers are recorded in `history`. Returns the sends' registry for the commands.
-pub fn enable(manager: &LinkManager, dir: PathBuf, history: Option<History>) -> Outgoing {
+/// transfers are recorded in `history`, and every change of a transfer is emitted to the window.
+pub fn enable<R: Runtime>(
+    app: &AppHandle<R>,
+    manager: &LinkManager,
+    dir: PathBuf,
+    history: Option<History>,
+) -> Files {
     if let Err(err) = std::fs::create_dir_all(&dir) {
         tracing::warn!(dir = %dir.display(), %err, "cannot create the folder for received files");
     }
+    let staging = app
+        .path()
+        .app_data_dir()
+        .map(|d| d.join(STAGING_DIR))
+        .unwrap_or_else(|_| std::env::temp_dir().join("p2pchat-sending"));
     let (events, mut rx) = mpsc::channel(EVENT_BUFFER);
     manager.enable_files(FileOptions {
         dir,
         max_bytes: DEFAULT_MAX_FILE_BYTES,
         events,
     });
-    let outgoing = Outgoing::default();
-    let sends = outgoing.clone();
+    let files = Files {
+        manager: manager.clone(),
+        outgoing: Outgoing::default(),
+        transfers: Transfers::default(),
+        history: history.clone(),
+        staging: staging.clone(),
+        uploads: Default::default(),
+        next_upload: Default::default(),
+    };
+    let sends = files.outgoing.clone();
+    let transfers = files.transfers.clone();
+    let app = app.clone();
     tauri::async_runtime::spawn(async move {
+        // Copies of picked files that reached someone: kept, the history points at them.
+        let mut delivered: HashSet<PathBuf> = HashSet::new();
         while let Some(event) = rx.recv().await {
+            let staged = match &event {
+                FileEvent::Sent { id, .. } | FileEvent::Ended { id, .. } => sends.path(id),
+                _ => None,
+            };
             if let Some(history) = &history
                 && let Err(err) = record(history, &event, &sends).await
             {
                 tracing::warn!(%err, "cannot record a file in the history");
             }
-            if let FileEvent::Ended { id, reason, .. } = &event {
-                sends.take(id);
-                tracing::info!(id, reason, "file transfer ended without the file");
+            match &event {
+                FileEvent::Sent { id, .. } => {
+                    sends.take(id);
+                    delivered.extend(staged);
+                }
+                FileEvent::Ended { id, reason, .. } => {
+                    sends.take(id);
+                    tracing::info!(id, reason, "file transfer ended without the file");
+                    // A copy nobody received and nobody is still sending is not needed.
+                    if let Some(path) = staged
+                        && path.starts_with(&staging)
+                        && !delivered.contains(&path)
+                        && !sends.in_use(&path)
+                    {
+                        remove_staged(&path).await;
+                    }
+                }
+                _ => {}
+            }
+            if let Some(transfer) = transfers.apply(&event)
+                && let Err(err) = app.emit(FILE_EVENT, &transfer)
+            {
+                tracing::warn!(%err, "cannot emit a file event");
             }
         }
     });
-    outgoing
+    files
+}
+
+/// Deletes a staged copy and its folder.
+async fn remove_staged(path: &Path) {
+    let _ = tokio::fs::remove_file(path).await;
+    if let Some(dir) = path.parent() {
+        let _ = tokio::fs::remove_dir(dir).await;
+    }
 }
 
 /// Records a finished transfer (`Received`, or `Sent` for a file sent through `sends`); other events
@@ -145,6 +395,232 @@ pub async fn record(
         .await
 }
 
+/// The window's file commands (the command list is src/ipc/commands.rs; `crate::commands` re-exports
+/// these for the invoke handler).
+pub mod commands {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use p2pchat_core::links::DEFAULT_MAX_FILE_BYTES;
+    use tauri::{AppHandle, Runtime, State};
+    use tauri_plugin_opener::OpenerExt;
+    use tokio::io::AsyncWriteExt;
+
+    use super::{FileTransfer, Files, Upload};
+    use crate::error::{CommandError, ErrorKind};
+    use crate::history::{FileRecord, MAX_FILE_ROWS};
+
+    type Result<T> = std::result::Result<T, CommandError>;
+
+    /// Largest chunk `file_send_chunk` takes, in base64 characters (a little over 2 MiB of bytes).
+    pub const MAX_CHUNK_CHARS: usize = 3 * 1024 * 1024;
+    /// Largest image `file_image` hands to the window for a thumbnail.
+    pub const MAX_THUMBNAIL_BYTES: u64 = 16 * 1024 * 1024;
+
+    fn invalid(message: impl Into<String>) -> CommandError {
+        CommandError::new(ErrorKind::Invalid, message)
+    }
+
+    fn io(err: std::io::Error) -> CommandError {
+        let kind = if err.kind() == std::io::ErrorKind::StorageFull {
+            ErrorKind::DiskFull
+        } else {
+            ErrorKind::Unavailable
+        };
+        CommandError::new(kind, err.to_string())
+    }
+
+    /// Starts handing over a picked file of `size` bytes named `name`; returns the upload's id for
+    /// `file_send_chunk` and `file_send_finish`.
+    #[tauri::command]
+    pub async fn file_send_start(
+        files: State<'_, Files>,
+        name: String,
+        size: u64,
+    ) -> Result<String> {
+        if size > DEFAULT_MAX_FILE_BYTES {
+            return Err(invalid(format!(
+                "files are limited to {DEFAULT_MAX_FILE_BYTES} bytes"
+            )));
+        }
+        let n = files
+            .next_upload
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let upload = format!("{}-{n}", crate::history::now_ms());
+        let dir = files.staging.join(&upload);
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        let path = dir.join(super::plain_name(&name));
+        let file = tokio::fs::File::create(&path).await.map_err(io)?;
+        let entry = Upload {
+            file,
+            path,
+            size,
+            written: 0,
+        };
+        files.uploads.lock().await.insert(upload.clone(), entry);
+        Ok(upload)
+    }
+
+    /// The next bytes (base64) of upload `upload`, which must start at `offset` (the bytes so far);
+    /// returns the bytes written so far.
+    #[tauri::command]
+    pub async fn file_send_chunk(
+        files: State<'_, Files>,
+        upload: String,
+        offset: u64,
+        data: String,
+    ) -> Result<u64> {
+        if data.len() > MAX_CHUNK_CHARS {
+            return Err(invalid("chunk too large"));
+        }
+        let bytes = BASE64
+            .decode(data.as_bytes())
+            .map_err(|e| invalid(format!("chunk is not base64: {e}")))?;
+        let mut uploads = files.uploads.lock().await;
+        let entry = uploads
+            .get_mut(&upload)
+            .ok_or_else(|| invalid("no such upload"))?;
+        if offset != entry.written || entry.written + bytes.len() as u64 > entry.size {
+            return Err(invalid(format!(
+                "chunk at {offset} does not follow the {} bytes written",
+                entry.written
+            )));
+        }
+        entry.file.write_all(&bytes).await.map_err(io)?;
+        entry.written += bytes.len() as u64;
+        Ok(entry.written)
+    }
+
+    /// Sends the whole handed-over file to each of `peers` in `room` (one transfer each); returns the
+    /// transfer ids of those it could start. Their progress comes as `files://transfer` events.
+    #[tauri::command]
+    pub async fn file_send_finish(
+        files: State<'_, Files>,
+        upload: String,
+        room: String,
+        peers: Vec<String>,
+    ) -> Result<Vec<String>> {
+        let entry = files.uploads.lock().await.remove(&upload);
+        let Some(mut entry) = entry else {
+            return Err(invalid("no such upload"));
+        };
+        let written = async {
+            entry.file.flush().await?;
+            entry.file.sync_all().await
+        };
+        if let Err(err) = written.await {
+            super::remove_staged(&entry.path).await;
+            return Err(io(err));
+        }
+        if entry.written != entry.size {
+            super::remove_staged(&entry.path).await;
+            return Err(invalid(format!(
+                "{} of {} bytes arrived",
+                entry.written, entry.size
+            )));
+        }
+        let mut ids = Vec::new();
+        let mut last_error = None;
+        for peer in &peers {
+            match files
+                .outgoing
+                .send(&files.manager, &room, peer, &entry.path)
+                .await
+            {
+                Ok(id) => ids.push(id),
+                Err(err) => last_error = Some(err),
+            }
+        }
+        if ids.is_empty() {
+            super::remove_staged(&entry.path).await;
+            return Err(CommandError::new(
+                ErrorKind::Unavailable,
+                last_error.map_or_else(|| "nobody to send it to".to_owned(), |e| e.to_string()),
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// Drops an upload that will not be sent (the window gave up handing it over).
+    #[tauri::command]
+    pub async fn file_send_abort(files: State<'_, Files>, upload: String) -> Result<()> {
+        let entry = files.uploads.lock().await.remove(&upload);
+        if let Some(entry) = entry {
+            drop(entry.file);
+            super::remove_staged(&entry.path).await;
+        }
+        Ok(())
+    }
+
+    /// Cancels transfer `id` (either direction) on both sides; false when it is not under way.
+    #[tauri::command]
+    pub fn file_cancel(files: State<'_, Files>, id: String) -> bool {
+        files.manager.cancel_file(&id)
+    }
+
+    /// The transfers of `room` since the app started, in any state.
+    #[tauri::command]
+    pub fn file_transfers(files: State<'_, Files>, room: String) -> Vec<FileTransfer> {
+        files.transfers.in_room(&room)
+    }
+
+    /// The files sent and received in `room` that finished with their SHA-256 checked (the history),
+    /// newest first.
+    #[tauri::command]
+    pub async fn file_history(
+        files: State<'_, Files>,
+        room: String,
+        limit: Option<u32>,
+    ) -> Result<Vec<FileRecord>> {
+        let history = files.history.as_ref().ok_or_else(|| {
+            CommandError::new(ErrorKind::Unavailable, "the history is not available")
+        })?;
+        Ok(history
+            .search_files("", Some(&room), limit.unwrap_or(MAX_FILE_ROWS))
+            .await?)
+    }
+
+    /// Where received transfer `id` was saved (only files this run received: the window names a
+    /// transfer, never a path).
+    fn saved_path(files: &Files, id: &str) -> Result<std::path::PathBuf> {
+        files
+            .transfers
+            .get(id)
+            .filter(|t| t.incoming)
+            .and_then(|t| t.path)
+            .map(std::path::PathBuf::from)
+            .ok_or_else(|| invalid("no received file with this id"))
+    }
+
+    /// Shows received file `id` in the system's file manager.
+    #[tauri::command]
+    pub fn file_reveal<R: Runtime>(
+        app: AppHandle<R>,
+        files: State<'_, Files>,
+        id: String,
+    ) -> Result<()> {
+        let path = saved_path(&files, &id)?;
+        app.opener()
+            .reveal_item_in_dir(&path)
+            .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))
+    }
+
+    /// The bytes (base64) of received file `id` for a thumbnail, if it is a raster image (never SVG) of
+    /// at most MAX_THUMBNAIL_BYTES; None otherwise.
+    #[tauri::command]
+    pub async fn file_image(files: State<'_, Files>, id: String) -> Result<Option<String>> {
+        let path = saved_path(&files, &id)?;
+        if !super::is_raster_image(&path) {
+            return Ok(None);
+        }
+        let size = tokio::fs::metadata(&path).await.map_err(io)?.len();
+        if size > MAX_THUMBNAIL_BYTES {
+            return Ok(None);
+        }
+        let bytes = tokio::fs::read(&path).await.map_err(io)?;
+        Ok(Some(BASE64.encode(bytes)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +678,78 @@ mod tests {
         sends.lock().insert("77".into(), dir.path().join("x"));
         assert!(record(&history, &sent, &sends).await.unwrap());
         assert_eq!(history.search_files("", None, 10).await.unwrap().len(), 2);
+    }
+
+    /// The window's view of a transfer follows the links' events: started, confirmed bytes, done with
+    /// the hash and (received) the saved path; a cancel by either side is "cancelled", anything else
+    /// "failed".
+    #[test]
+    fn transfers_follow_the_link_events() {
+        let transfers = Transfers::default();
+        let started = |id: &str, incoming| FileEvent::Started {
+            room: "team".into(),
+            peer: "p1".into(),
+            id: id.into(),
+            name: "a.bin".into(),
+            size: 100,
+            incoming,
+        };
+        let progress = FileEvent::Progress {
+            room: "team".into(),
+            id: "in".into(),
+            confirmed: 40,
+        };
+        assert_eq!(
+            transfers.apply(&progress),
+            None,
+            "unknown transfers are not shown"
+        );
+        let t = transfers.apply(&started("in", true)).unwrap();
+        assert_eq!((t.status, t.confirmed), (FileStatus::Receiving, 0));
+        assert_eq!(transfers.apply(&progress).unwrap().confirmed, 40);
+        let received = FileEvent::Received {
+            room: "team".into(),
+            peer: "p1".into(),
+            id: "in".into(),
+            name: "a.bin".into(),
+            size: 100,
+            sha256: "ab".repeat(32),
+            path: "/home/ann/Downloads/a.bin".into(),
+        };
+        let t = transfers.apply(&received).unwrap();
+        assert_eq!(
+            (t.status, t.confirmed, t.path.as_deref()),
+            (FileStatus::Done, 100, Some("/home/ann/Downloads/a.bin"))
+        );
+        let ended = |id: &str, reason: &str| FileEvent::Ended {
+            room: "team".into(),
+            peer: "p1".into(),
+            id: id.into(),
+            reason: reason.into(),
+        };
+        for (id, reason, status) in [
+            ("o1", "cancelled", FileStatus::Cancelled),
+            ("o2", "the receiver cancelled", FileStatus::Cancelled),
+            ("o3", "the connection did not come back", FileStatus::Failed),
+        ] {
+            assert_eq!(
+                transfers.apply(&started(id, false)).unwrap().status,
+                FileStatus::Sending
+            );
+            let t = transfers.apply(&ended(id, reason)).unwrap();
+            assert_eq!((t.status, t.reason.as_deref()), (status, Some(reason)));
+        }
+        assert_eq!(transfers.in_room("team").len(), 4);
+        assert!(transfers.in_room("other").is_empty());
+    }
+
+    #[test]
+    fn picked_names_become_plain_file_names() {
+        assert_eq!(plain_name("../../x/report.pdf"), "report.pdf");
+        assert_eq!(plain_name("C:\\a\\b.png"), "b.png");
+        assert_eq!(plain_name(".."), "file");
+        assert!(is_raster_image(Path::new("/d/a.JPG")));
+        assert!(!is_raster_image(Path::new("/d/a.svg")));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! (shared state), `frontend` (events, notifications, tray, window), `updates` (signed updates, desktop),
 //! `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the native links wired to the window
 //! where the webview has no WebRTC), `calls` (native call media in that window), `files` (files over
-//! those links: saved in Downloads, recorded in the history).
+//! those links: saved in Downloads, recorded in the history, sent and shown in the window).
 
 #[macro_use]
 pub mod ipc;
@@ -103,7 +103,12 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
     let downloads =
         files::downloads_dir(app.path().download_dir().ok(), &app.path().app_data_dir()?);
     let history = opened.as_ref().ok().map(|o| o.history.clone());
-    app.manage(files::enable(fallback.sink(), downloads, history));
+    app.manage(files::enable(
+        app.handle(),
+        fallback.sink(),
+        downloads,
+        history,
+    ));
     app.manage(calls::Calls::new(frames));
     app.manage(AppState::new(
         opened.map(|o| (o.history, o.recovered_from)),

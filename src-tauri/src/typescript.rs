@@ -13,7 +13,9 @@ use crate::calls::{CallMediaStats, CallMediaSupport, FrameChannel, LocalMediaInf
 use crate::commands::AppInfo;
 use crate::error::{CommandError, ErrorKind};
 use crate::fallback::{FallbackStatus, OpenPeer};
+use crate::files::{FILE_EVENT, FileStatus, FileTransfer};
 use crate::frontend::NotificationAction;
+use crate::history::FileRecord;
 use crate::history::{
     CallDirection, CallRecord, Conversation, Cursor, Message, MessagePreview, MessageStatus,
     NewMessage, Page, SearchHit, SnippetPart,
@@ -49,6 +51,9 @@ pub fn generate() -> String {
         MissingElement::decl(&cfg),
         LocalMediaInfo::decl(&cfg),
         CallMediaStats::decl(&cfg),
+        FileStatus::decl(&cfg),
+        FileTransfer::decl(&cfg),
+        FileRecord::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
@@ -127,6 +132,7 @@ fn events(cfg: &Config) -> String {
         (STATE_EVENT.to_owned(), ConnectionState::name(cfg)),
         (NOTIFICATION_EVENT.to_owned(), NotificationAction::name(cfg)),
         (WEBVIEW_EVENT.to_owned(), WebviewCapabilities::name(cfg)),
+        (FILE_EVENT.to_owned(), FileTransfer::name(cfg)),
     ]
     .into_iter()
     .chain(

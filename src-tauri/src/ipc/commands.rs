@@ -41,6 +41,15 @@ macro_rules! app_commands {
             call_media_stats(room: String, peer: String) -> Option<CallMediaStats>,
             call_frames(frames: FrameChannel) -> (),
             call_frames_drawn(count: u32) -> (),
+            file_send_start(name: String, size: u64) -> String,
+            file_send_chunk(upload: String, offset: u64, data: String) -> u64,
+            file_send_finish(upload: String, room: String, peers: Vec<String>) -> Vec<String>,
+            file_send_abort(upload: String) -> (),
+            file_cancel(id: String) -> bool,
+            file_transfers(room: String) -> Vec<FileTransfer>,
+            file_history(room: String, limit: Option<u32>) -> Vec<FileRecord>,
+            file_reveal(id: String) -> (),
+            file_image(id: String) -> Option<String>,
         }
     };
 }

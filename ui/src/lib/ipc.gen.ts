@@ -133,6 +133,36 @@ notices: Array<string>, };
 
 export type CallMediaStats = { frames_decoded: number, audio_level: number, bytes_received: number, rtt_ms: number, loss: number, sending: boolean, };
 
+export type FileStatus = "sending" | "receiving" | "done" | "failed" | "cancelled";
+
+export type FileTransfer = { room: string, peer: string, id: string, name: string, size: number, 
+/**
+ * The peer sends it to us.
+ */
+incoming: boolean, status: FileStatus, 
+/**
+ * Bytes the receiver has confirmed (both sides show this).
+ */
+confirmed: number, 
+/**
+ * Once done: the SHA-256 both sides checked.
+ */
+sha256: string | null, 
+/**
+ * Once received: where the file was saved on this device.
+ */
+path: string | null, 
+/**
+ * Why it failed or was cancelled.
+ */
+reason: string | null, };
+
+export type FileRecord = { transfer_id: string, room: string, peer: string, peer_name: string, direction: CallDirection, name: string, size: number, sha256: string, path: string, 
+/**
+ * When it finished (ms since the Unix epoch).
+ */
+at: number, };
+
 /** Every command the UI may invoke, with its arguments and result. */
 export interface Commands {
   connect: { args: { name: string; url?: string | null; token?: string | null }; result: ConnectionState };
@@ -170,9 +200,18 @@ export interface Commands {
   call_media_stats: { args: { room: string; peer: string }; result: CallMediaStats | null };
   call_frames: { args: { frames: Channel<ArrayBuffer> }; result: null };
   call_frames_drawn: { args: { count: number }; result: null };
+  file_send_start: { args: { name: string; size: number }; result: string };
+  file_send_chunk: { args: { upload: string; offset: number; data: string }; result: number };
+  file_send_finish: { args: { upload: string; room: string; peers: Array<string> }; result: Array<string> };
+  file_send_abort: { args: { upload: string }; result: null };
+  file_cancel: { args: { id: string }; result: boolean };
+  file_transfers: { args: { room: string }; result: Array<FileTransfer> };
+  file_history: { args: { room: string; limit?: number | null }; result: Array<FileRecord> };
+  file_reveal: { args: { id: string }; result: null };
+  file_image: { args: { id: string }; result: string | null };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_frames', 'call_frames_drawn'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image'] as const;
 
 /** Every event the app emits to the window, with its payload. */
 export interface Events {
@@ -180,6 +219,7 @@ export interface Events {
   'signaling://state': ConnectionState;
   'app://notification': NotificationAction;
   'app://webview': WebviewCapabilities;
+  'files://transfer': FileTransfer;
   'fallback://open': Extract<LinkEvent, { kind: 'open' }>;
   'fallback://message': Extract<LinkEvent, { kind: 'message' }>;
   'fallback://closed': Extract<LinkEvent, { kind: 'closed' }>;

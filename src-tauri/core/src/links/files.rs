@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 
@@ -242,6 +242,8 @@ pub(super) struct Files {
     options: Mutex<Option<FileOptions>>,
     /// Unfinished incoming transfers by id: where a resumed channel is handed, and which link it came on.
     incoming: Mutex<HashMap<String, (u64, mpsc::Sender<Resumed>)>>,
+    /// Transfers under way (both directions) by id: set to true to cancel one.
+    cancels: Mutex<HashMap<String, watch::Sender<bool>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,12 +254,46 @@ impl Files {
     fn options(&self) -> Option<FileOptions> {
         lock(&self.options).clone()
     }
+
+    /// Registers a transfer that may be cancelled; the receiver resolves once it is.
+    fn cancellable(&self, id: &str) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        lock(&self.cancels).insert(id.to_owned(), tx);
+        rx
+    }
+
+    fn finished(&self, id: &str) {
+        lock(&self.cancels).remove(id);
+    }
 }
+
+/// Resolves once the transfer is cancelled (never if its registration is gone).
+async fn cancelled(mut rx: watch::Receiver<bool>) {
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The reason of a transfer this side cancelled (`FileEvent::Ended`).
+const CANCELLED: &str = "cancelled";
 
 impl LinkManager {
     /// Accepts files from peers into `options.dir` and allows sending; events go to `options.events`.
     pub fn enable_files(&self, options: FileOptions) {
         *lock(&self.inner.files.options) = Some(options);
+    }
+
+    /// Cancels transfer `id` (either direction) if it is under way: the peer is told (`file-cancel` with
+    /// reason `cancelled`), a partly received file is deleted, and the transfer ends with the reason
+    /// [`CANCELLED`]. Returns whether such a transfer was under way.
+    pub fn cancel_file(&self, id: &str) -> bool {
+        match lock(&self.inner.files.cancels).get(id) {
+            Some(cancel) => {
+                cancel.send_replace(true);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sends the file at `path` to `peer` in `room` (resuming over new channels if one drops); returns
@@ -292,7 +328,9 @@ impl LinkManager {
             size,
             mime: mime_for(path).into(),
         };
+        let cancel = self.inner.files.cancellable(&id);
         let outgoing = Outgoing {
+            cancel,
             inner: self.inner.clone(),
             events: options.events,
             room: room.to_owned(),
@@ -362,6 +400,7 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
         };
         let (resume_tx, resumes) = mpsc::channel(1);
         lock(&inner.files.incoming).insert(id.clone(), (link, resume_tx));
+        let cancel = inner.files.cancellable(id);
         let started = FileEvent::Started {
             room: room.clone(),
             peer,
@@ -384,6 +423,7 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
             hasher: Sha256::new(),
             received: 0,
             acked: 0,
+            cancel,
         };
         incoming.run(channel, resumes).await;
     });
@@ -434,6 +474,7 @@ struct Incoming {
     hasher: Sha256,
     received: u64,
     acked: u64,
+    cancel: watch::Receiver<bool>,
 }
 
 /// How a channel's turn ended.
@@ -450,7 +491,10 @@ impl Incoming {
         let outcome = loop {
             match self.turn(&channel, &mut resumes).await {
                 Turn::Over(outcome) => break outcome,
-                Turn::Dropped => match timeout(RESUME_WINDOW, resumes.recv()).await {
+                Turn::Dropped => match tokio::select! {
+                    next = timeout(RESUME_WINDOW, resumes.recv()) => next,
+                    () = cancelled(self.cancel.clone()) => break Err(CANCELLED.into()),
+                } {
                     Ok(Some((next, offer))) if self.matches(&offer) => channel = next,
                     Ok(Some((next, _))) => {
                         refuse(&next, &self.id, "a different file under this id").await;
@@ -461,6 +505,7 @@ impl Incoming {
             }
         };
         lock(&self.inner.files.incoming).remove(&self.id);
+        self.inner.files.finished(&self.id);
         let peer = self.inner.key_of(&self.room, self.link).unwrap_or_default();
         let event = match outcome {
             Ok(path) => FileEvent::Received {
@@ -507,6 +552,10 @@ impl Incoming {
         loop {
             let event = tokio::select! {
                 event = channel.poll() => event,
+                () = cancelled(self.cancel.clone()) => {
+                    refuse(channel, &self.id, CANCELLED).await;
+                    return Turn::Over(Err(CANCELLED.into()));
+                }
                 newer = resumes.recv() => {
                     // The old channel is dead on the sender's side; the new one continues.
                     let _ = channel.close().await;
@@ -671,6 +720,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Our file going to one peer, over one channel after another until it is through.
 struct Outgoing {
+    cancel: watch::Receiver<bool>,
     inner: Arc<Inner>,
     events: mpsc::Sender<FileEvent>,
     room: String,
@@ -703,10 +753,16 @@ impl Outgoing {
             incoming: false,
         };
         let _ = self.events.send(started).await;
-        let outcome = match sha256_of(&self.path).await {
-            Ok(sha) => self.deliver(&sha).await.map(|()| sha),
-            Err(err) => Err(format!("cannot read the file: {err}")),
+        let hashed = tokio::select! {
+            hashed = sha256_of(&self.path) => Some(hashed),
+            () = cancelled(self.cancel.clone()) => None,
         };
+        let outcome = match hashed {
+            Some(Ok(sha)) => self.deliver(&sha).await.map(|()| sha),
+            Some(Err(err)) => Err(format!("cannot read the file: {err}")),
+            None => Err(CANCELLED.into()),
+        };
+        self.inner.files.finished(&self.id());
         let event = match outcome {
             Ok(sha256) => FileEvent::Sent {
                 room: self.room.clone(),
@@ -738,7 +794,10 @@ impl Outgoing {
                     if since.elapsed() > RESUME_WINDOW {
                         return Err("the connection did not come back".into());
                     }
-                    tokio::time::sleep(RETRY_EVERY).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(RETRY_EVERY) => {}
+                        () = cancelled(self.cancel.clone()) => return Err(CANCELLED.into()),
+                    }
                 }
             }
         }
@@ -767,7 +826,14 @@ impl Outgoing {
         let Ok(channel) = pc.create_data_channel(FILE_CHANNEL_LABEL, Some(init)).await else {
             return Attempt::Dropped;
         };
-        let result = self.over(&channel, sha256).await;
+        let result = tokio::select! {
+            result = self.over(&channel, sha256) => result,
+            () = cancelled(self.cancel.clone()) => {
+                let cancel = FileControl::FileCancel { id: self.id(), reason: CANCELLED.into() };
+                let _ = channel.send_text(&cancel.to_text()).await;
+                Attempt::Ended(CANCELLED.into())
+            }
+        };
         let _ = channel.close().await;
         result
     }
