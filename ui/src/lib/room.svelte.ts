@@ -11,6 +11,7 @@ import { PeerLink } from './call/peer';
 import { NativeMedia } from './call/native.svelte';
 import { Chat } from './chat/chat.svelte';
 import { FileTransfers } from './files/transfers.svelte';
+import { NativeFiles } from './files/native.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
 import { safetyCode } from './safety';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
@@ -54,6 +55,8 @@ export class Room {
   readonly files: FileTransfers;
   /** Call media through the app's native links, where the fallback carries chat (null elsewhere). */
   readonly native: NativeMedia | null;
+  /** Files sent and received by the app over its native links, where the fallback carries chat (null elsewhere). */
+  readonly nativeFiles: NativeFiles | null = null;
 
   private readonly links = new Map<string, PeerLink>();
   private readonly fallback: FallbackLinks | null = null;
@@ -89,6 +92,13 @@ export class Room {
       nameOf: (p) => this.nameOf(p),
       showRow: (key, mine, fromName) => this.chat.fileLine(key, mine, fromName),
     });
+    if (options.fallback) {
+      this.nativeFiles = new NativeFiles(name, {
+        peers: () => this.presence.filter((p) => this.fallback?.isOpen(p.peer)).map((p) => p.peer),
+        nameOf: (p) => this.nameOf(p),
+        showRow: (key, mine, fromName) => this.chat.fileLine(key, mine, fromName),
+      });
+    }
     const native = options.fallback ? new NativeMedia(name) : null;
     this.native = native;
     this.call = new Call(
@@ -136,6 +146,7 @@ export class Room {
     this.links.clear();
     this.fallback?.close();
     this.native?.close();
+    this.nativeFiles?.close();
     this.files.close();
     this.chat.close();
     for (const stop of this.unsubscribe) stop();
@@ -388,6 +399,7 @@ export class Room {
     }
     this.chat.peerRenamed(from, to);
     this.files.peerRenamed(from, to);
+    this.nativeFiles?.peerRenamed(from, to);
     this.call.peerRenamed(from, to);
     // The same person under the new id, also before the server lists that id (peer-joined comes later).
     const person = this.presence.find((p) => p.peer === from);

@@ -1,0 +1,179 @@
+// Files in the app window over the native links: the picked file reaches the app whole and in order, one
+// transfer per person; rows follow the app's events (progress, done with where it was saved, cancelled,
+// failed); cancel names the transfer; images get a thumbnail from their bytes, never SVG.
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { FileTransfer } from '../ipc.gen';
+
+const app = vi.hoisted(() => ({
+  calls: [] as Array<[string, Record<string, unknown>]>,
+  answers: {} as Record<string, (args: Record<string, unknown>) => unknown>,
+  listener: null as null | ((t: unknown) => void),
+}));
+
+vi.mock('../ipc', () => ({
+  call: async (name: string, args: Record<string, unknown> = {}) => {
+    app.calls.push([name, args]);
+    await new Promise((r) => setTimeout(r, 1));
+    const answer = app.answers[name];
+    if (!answer) throw { kind: 'unavailable', message: `no ${name}` };
+    return answer(args);
+  },
+  on: async (_name: string, handler: (t: unknown) => void) => {
+    app.listener = handler;
+    return () => (app.listener = null);
+  },
+  describeError: (err: { message?: string }) => err.message ?? String(err),
+}));
+
+const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType, toBase64 } = await import('./native.svelte');
+
+const rows: Array<[string, boolean, string]> = [];
+const links = {
+  peers: () => ['p-bob', 'p-cy'],
+  nameOf: (p: string) => ({ 'p-bob': 'Bob', 'p-cy': 'Cy' })[p] ?? 'someone',
+  showRow: (key: string, mine: boolean, fromName: string) => rows.push([key, mine, fromName]),
+};
+
+function transfer(over: Partial<FileTransfer>): FileTransfer {
+  return {
+    room: 'team', peer: 'p-bob', id: 't1', name: 'a.bin', size: 1000, incoming: true, status: 'receiving',
+    confirmed: 0, sha256: null, path: null, reason: null, ...over,
+  };
+}
+
+/** Byte-equal (faster than a deep equality over megabytes). */
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+beforeEach(() => {
+  app.calls = [];
+  app.listener = null;
+  rows.length = 0;
+  app.answers = { file_transfers: () => [] };
+});
+
+describe('NativeFiles', () => {
+  it('draws a row per transfer from the app events, with progress, the hash and where it was saved', async () => {
+    const files = new NativeFiles('team', links);
+    await settle();
+    app.listener?.(transfer({ room: 'elsewhere', id: 'x' }));
+    app.listener?.(transfer({}));
+    expect(rows).toEqual([['file-in-t1', false, 'Bob']]);
+    app.listener?.(transfer({ confirmed: 500 }));
+    const row = files.all['file-in-t1']!;
+    expect([row.status, row.progress, row.active]).toEqual(['receiving', 50, true]);
+    app.listener?.(transfer({ status: 'done', confirmed: 1000, sha256: 'ab'.repeat(32), path: '/home/ann/Downloads/a.bin' }));
+    expect([row.status, row.progress, row.sha256, row.path]).toEqual(['done', 100, 'ab'.repeat(32), '/home/ann/Downloads/a.bin']);
+    expect(Object.keys(files.all)).toEqual(['file-in-t1']);
+  });
+
+  it('says why a transfer failed or was cancelled', async () => {
+    const files = new NativeFiles('team', links);
+    app.listener?.(transfer({ id: 'o1', incoming: false, status: 'sending' }));
+    app.listener?.(transfer({ id: 'o1', incoming: false, status: 'cancelled', reason: 'the receiver cancelled' }));
+    app.listener?.(transfer({ id: 'i2', status: 'failed', reason: 'the file arrived damaged (SHA-256 mismatch)' }));
+    expect([files.all['file-out-o1']!.status, files.all['file-out-o1']!.note]).toEqual(['cancelled', 'the receiver cancelled']);
+    expect([files.all['file-in-i2']!.status, files.all['file-in-i2']!.note]).toEqual(['failed', 'the file arrived damaged (SHA-256 mismatch)']);
+    expect(files.all['file-out-o1']!.active).toBe(false);
+  });
+
+  it('shows transfers that started before the room was shown', async () => {
+    app.answers.file_transfers = () => [transfer({ id: 'old', status: 'receiving', confirmed: 250 })];
+    const files = new NativeFiles('team', links);
+    await settle();
+    expect(files.all['file-in-old']!.progress).toBe(25);
+  });
+
+  it('hands the picked file to the app whole, in order, and sends it to everyone connected', async () => {
+    const bytes = new Uint8Array(UPLOAD_CHUNK_BYTES * 2 + 123).map((_, i) => (i * 7) % 256);
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    app.answers.file_send_start = () => 'up-1';
+    app.answers.file_send_chunk = ({ offset, data }) => {
+      expect(offset).toBe(length);
+      chunks.push(fromBase64(data as string));
+      length += chunks.at(-1)!.length;
+      return length;
+    };
+    app.answers.file_send_finish = () => ['o1', 'o2'];
+    const files = new NativeFiles('team', links);
+    files.send(new File([bytes], 'report.pdf'));
+    const [placeholder] = Object.values(files.all);
+    expect([placeholder!.status, placeholder!.mine, placeholder!.note]).toEqual(['sending', true, 'Preparing…']);
+    await vi.waitFor(() => expect(app.calls.some(([n]) => n === 'file_send_finish')).toBe(true), { timeout: 10_000 });
+    await settle();
+    const received = new Uint8Array(length);
+    chunks.reduce((at, c) => (received.set(c, at), at + c.length), 0);
+    expect(same(received, bytes)).toBe(true);
+    expect(chunks.map((c) => c.length)).toEqual([UPLOAD_CHUNK_BYTES, UPLOAD_CHUNK_BYTES, 123]);
+    expect(app.calls.find(([n]) => n === 'file_send_start')![1]).toEqual({ name: 'report.pdf', size: bytes.length });
+    expect(app.calls.find(([n]) => n === 'file_send_finish')![1]).toEqual({ upload: 'up-1', room: 'team', peers: ['p-bob', 'p-cy'] });
+    // The transfers' own rows come from the app's events; the "preparing" row goes.
+    expect(Object.keys(files.all)).toEqual([]);
+  });
+
+  it('cancels by transfer id, and a file still being handed over is dropped', async () => {
+    app.answers.file_cancel = () => true;
+    app.answers.file_send_start = () => 'up-2';
+    app.answers.file_send_chunk = ({ offset }) => offset;
+    app.answers.file_send_abort = () => null;
+    const files = new NativeFiles('team', links);
+    app.listener?.(transfer({ id: 'o9', incoming: false, status: 'sending' }));
+    files.cancel('file-out-o9');
+    await settle();
+    expect(app.calls).toContainEqual(['file_cancel', { id: 'o9' }]);
+    files.send(new File([new Uint8Array(UPLOAD_CHUNK_BYTES * 3)], 'big.bin'));
+    const key = Object.keys(files.all).find((k) => k.startsWith('file-up-'))!;
+    files.cancel(key);
+    await vi.waitFor(() => expect(app.calls).toContainEqual(['file_send_abort', { upload: 'up-2' }]));
+    expect(files.all[key]!.status).toBe('cancelled');
+    expect(app.calls.some(([n]) => n === 'file_send_finish')).toBe(false);
+  });
+
+  it('refuses files over the limit and files with nobody to send to', () => {
+    const files = new NativeFiles('team', links, () => 10);
+    files.send(new File([new Uint8Array(11)], 'x.bin'));
+    expect(files.error).toMatch(/limited to 10 B/);
+    const alone = new NativeFiles('team', { ...links, peers: () => [] });
+    alone.send(new File([new Uint8Array(1)], 'x.bin'));
+    expect(alone.error).toBe('Nobody here to send it to yet.');
+    expect(app.calls.some(([n]) => n === 'file_send_start')).toBe(false);
+  });
+
+  it('a failed hand-over says why', async () => {
+    app.answers.file_send_start = () => {
+      throw { kind: 'disk_full', message: 'No space left on device' };
+    };
+    const files = new NativeFiles('team', links);
+    files.send(new File([new Uint8Array(5)], 'x.bin'));
+    await settle();
+    const [row] = Object.values(files.all);
+    expect([row!.status, row!.note]).toEqual(['failed', 'No space left on device']);
+  });
+
+  it('a received raster image gets a thumbnail from its bytes; other files do not', async () => {
+    app.answers.file_image = () => toBase64(new Uint8Array([137, 80, 78, 71]));
+    const files = new NativeFiles('team', links);
+    app.listener?.(transfer({ id: 'img', name: 'cat.png', status: 'done', path: '/d/cat.png' }));
+    app.listener?.(transfer({ id: 'svg', name: 'x.svg', status: 'done', path: '/d/x.svg' }));
+    await settle();
+    expect(files.all['file-in-img']!.url).toMatch(/^blob:/);
+    expect(files.all['file-in-svg']!.url).toBeNull();
+    expect(app.calls.filter(([n]) => n === 'file_image')).toEqual([['file_image', { id: 'img' }]]);
+  });
+});
+
+describe('helpers', () => {
+  it('base64 round-trips any bytes', () => {
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 31) % 256);
+    expect(same(fromBase64(toBase64(bytes)), bytes)).toBe(true);
+    expect(toBase64(new Uint8Array([104, 105]))).toBe('aGk=');
+  });
+
+  it('only raster images have an image type', () => {
+    expect(imageType('a.JPG')).toBe('image/jpeg');
+    expect(imageType('a.svg')).toBe('application/octet-stream');
+    expect(imageType('png')).toBe('application/octet-stream');
+  });
+});

@@ -1,0 +1,36 @@
+// What the chat's file rows draw (FileMessage.svelte, FilePicker.svelte), whichever side carries the files:
+// the webview's own data channels (FileTransfers) or the app's native links (NativeFiles).
+
+import type { FileStatus } from './transfers.svelte';
+
+export type { FileStatus };
+
+/** One transfer as its row shows it. */
+export interface FileRow {
+  readonly mine: boolean;
+  readonly peer: string;
+  readonly name: string;
+  readonly size: number;
+  readonly status: FileStatus;
+  /** 0–100: what the receiver has confirmed. */
+  readonly progress: number;
+  readonly active: boolean;
+  readonly sha256: string | null;
+  /** Once done: a blob URL of the file (a download link; the thumbnail of an inline image). */
+  readonly url: string | null;
+  readonly image: boolean;
+  readonly note: string | null;
+  /** Where a received file was saved on this device (app only). */
+  readonly path?: string | null;
+}
+
+/** The transfers of a room, as the chat shows and starts them. */
+export interface FileRows {
+  readonly all: Record<string, FileRow>;
+  readonly error: string | null;
+  send(file: File): void;
+  cancel(key: string): void;
+  peerName(peer: string): string;
+  /** Shows a received file in the system's file manager (app only). */
+  reveal?(key: string): void;
+}
