@@ -27,9 +27,11 @@ const REQUIRED: &[(&str, &str)] = &[
     ("rtpjitterbuffer", "gstreamer1.0-plugins-good"),
     ("jpegenc", "gstreamer1.0-plugins-good"),
     ("autovideosrc", "gstreamer1.0-plugins-good"),
+    ("ximagesrc", "gstreamer1.0-plugins-good"),
+    ("tee", "libgstreamer1.0-0"),
     ("autoaudiosrc", "gstreamer1.0-plugins-good"),
     ("autoaudiosink", "gstreamer1.0-plugins-good"),
-    ("valve", "gstreamer1.0-plugins-base"),
+    ("valve", "libgstreamer1.0-0"),
     ("webrtcdsp", "gstreamer1.0-plugins-bad"),
     ("webrtcechoprobe", "gstreamer1.0-plugins-bad"),
 ];

@@ -6,7 +6,8 @@
 //! | file | owns |
 //! |---|---|
 //! | `elements.rs` | the GStreamer elements a call needs, and which Debian package ships each |
-//! | `capture.rs` | [`Capture`]: local sources → one VP8 and one Opus RTP stream, shared by every peer of a call |
+//! | `capture.rs` | [`Capture`]: local sources (camera or screen, microphone) → one VP8 and one Opus RTP stream, shared by every peer of a call; a source switched mid-call continues the same stream |
+//! | `devices.rs` | the cameras, microphones and speakers to choose from (GStreamer's device monitor), the chosen speaker |
 //! | `playback.rs` | [`Playback`]: one remote track → decoded frames (to a [`FrameSink`]) or sound, with counters |
 //! | `abr.rs` | the adaptive-bitrate rule (the web UI's `abr.ts`, same thresholds) |
 //! | `types.rs` | what callers pass and read (sources, playback options, counters), on every platform |
@@ -18,6 +19,7 @@
 mod abr;
 #[cfg(target_os = "linux")]
 mod capture;
+mod devices;
 mod elements;
 #[cfg(target_os = "linux")]
 mod playback;
@@ -32,6 +34,7 @@ mod unsupported;
 pub use abr::{EncodingLimits, FULL_QUALITY, QualitySample, next_limits};
 #[cfg(target_os = "linux")]
 pub use capture::Capture;
+pub use devices::{MediaDevice, MediaDevices, list_devices, set_speaker, speaker};
 pub use elements::{MissingElement, missing_elements, prewarm};
 #[cfg(target_os = "linux")]
 pub use playback::Playback;

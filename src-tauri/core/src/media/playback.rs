@@ -9,7 +9,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::capture::{jpeg_frame, start};
+use super::capture::{jpeg_frame, quote, start};
 use super::types::{PlaybackOptions, PlaybackStats};
 use super::{FrameSource, MediaError};
 
@@ -63,8 +63,12 @@ impl Playback {
 
     /// Plays Opus RTP with payload type `payload_type`, measuring its level (and to the speaker if asked).
     pub fn audio(payload_type: u8, options: &PlaybackOptions) -> Result<Playback, MediaError> {
-        let speaker = "tee name=t t. ! queue ! appsink name=out sync=false max-buffers=8 drop=true \
-                       t. ! queue ! webrtcechoprobe ! audioconvert ! audioresample ! autoaudiosink";
+        let speaker = |sink: &str| {
+            format!(
+                "tee name=t t. ! queue ! appsink name=out sync=false max-buffers=8 drop=true \
+                 t. ! queue ! webrtcechoprobe ! audioconvert ! audioresample ! {sink}"
+            )
+        };
         let measure_only = "appsink name=out sync=false max-buffers=8 drop=true";
         let description = |tail: &str| {
             format!(
@@ -89,7 +93,16 @@ impl Playback {
             playback.run()
         };
         if options.speaker {
-            match start_with(speaker) {
+            // The chosen speaker; gone (unplugged): the default one.
+            if let Some(device) = super::devices::speaker() {
+                match start_with(&speaker(&format!("pulsesink device={}", quote(&device)))) {
+                    Ok(playback) => return Ok(playback),
+                    Err(err) => {
+                        tracing::warn!(%err, %device, "chosen speaker unavailable; using the default")
+                    }
+                }
+            }
+            match start_with(&speaker("autoaudiosink")) {
                 Ok(playback) => return Ok(playback),
                 // No sound device (a server, a container): the call goes on, measured but silent.
                 Err(err) => tracing::warn!(%err, "no speaker; playing the call's sound nowhere"),

@@ -100,3 +100,220 @@ async fn sound_is_heard_and_mute_silences_it() {
     wait_until("the tone again", || stats.audio_level() > 0.2).await;
     task.abort();
 }
+
+/// The device monitor's answer matches the machine: every camera it lists is a V4L2 device that
+/// exists, and without any `/dev/video*` (a CI machine, a container) the honest answer is no camera.
+#[test]
+fn the_device_list_matches_the_machine() {
+    let devices = list_devices().expect("the device monitor runs");
+    for camera in &devices.cameras {
+        assert!(
+            std::path::Path::new(&camera.id).exists(),
+            "{camera:?} is not a device here"
+        );
+        assert!(!camera.name.is_empty());
+    }
+    let video_nodes = std::fs::read_dir("/dev")
+        .map(|dir| {
+            dir.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+        })
+        .unwrap_or(false);
+    if !video_nodes {
+        assert!(devices.cameras.is_empty(), "{devices:?}");
+    }
+    for device in devices.microphones.iter().chain(&devices.speakers) {
+        assert!(
+            !device.id.is_empty() && !device.name.is_empty(),
+            "{device:?}"
+        );
+    }
+    // Monitors of speakers are not microphones.
+    assert!(
+        devices
+            .microphones
+            .iter()
+            .all(|m| !m.id.ends_with(".monitor")),
+        "{devices:?}"
+    );
+}
+
+/// A chosen camera and microphone that are gone fall back to the defaults, and the person is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_device_that_is_gone_falls_back_to_the_default_with_a_notice() {
+    let capture = Capture::start(CaptureOptions {
+        video: VideoSource::Camera(Some("/dev/video-unplugged".into())),
+        audio: AudioSource::Microphone(Some("unplugged-microphone".into())),
+        preview: None,
+        echo_cancel: false,
+    })
+    .expect("GStreamer runs");
+    let notices = capture.notices.join("\n");
+    assert!(
+        notices.contains("The chosen camera /dev/video-unplugged is unavailable")
+            && notices.contains("using the default camera"),
+        "{notices}"
+    );
+    assert!(
+        notices.contains("The chosen microphone unplugged-microphone is unavailable")
+            && notices.contains("using the default microphone"),
+        "{notices}"
+    );
+    // Whether the defaults exist depends on the machine: what is missing is said, not hidden.
+    if !capture.has_video() {
+        assert!(notices.contains("Camera unavailable"), "{notices}");
+    }
+    if !capture.has_audio() {
+        assert!(notices.contains("Microphone unavailable"), "{notices}");
+    }
+}
+
+/// A speaker that is gone plays on the default one (or, without any, the sound is still measured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_speaker_that_is_gone_still_plays_the_call() {
+    let capture = test_capture(None);
+    set_speaker(Some("unplugged-speaker".into()));
+    let options = PlaybackOptions {
+        frames: None,
+        speaker: true,
+    };
+    let playback = Arc::new(Playback::audio(OPUS_PAYLOAD_TYPE, &options).unwrap());
+    set_speaker(None);
+    let task = pipe(&capture, false, playback.clone());
+    let stats = playback.stats();
+    wait_until("the tone", || stats.audio_level() > 0.2).await;
+    task.abort();
+}
+
+/// An X server for screen capture (Xvfb), stopped when dropped.
+struct Xvfb {
+    child: std::process::Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start(width: u32, height: u32) -> Xvfb {
+        let number = 90 + std::process::id() % 800;
+        let child = std::process::Command::new("Xvfb")
+            .args([
+                format!(":{number}"),
+                "-screen".into(),
+                "0".into(),
+                format!("{width}x{height}x24"),
+                "-nolisten".into(),
+                "tcp".into(),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed");
+        let socket = format!("/tmp/.X11-unix/X{number}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::path::Path::new(&socket).exists() {
+            assert!(Instant::now() < deadline, "Xvfb did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Xvfb {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sharing the screen replaces the camera's picture in the same stream (the far side's decoder keeps
+/// going, now at the screen's size) and stopping brings the camera back; without a display sharing
+/// fails with a notice and the camera keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_the_screen_replaces_the_camera_and_stopping_brings_it_back() {
+    let preview = Arc::new(Frames::default());
+    let capture = test_capture(Some(preview.clone()));
+    let shown = Arc::new(Frames::default());
+    let options = PlaybackOptions {
+        frames: Some(shown.clone()),
+        speaker: false,
+    };
+    let source = FrameSource::Remote {
+        room: "r".into(),
+        peer: "p".into(),
+    };
+    let playback = Arc::new(Playback::video(VP8_PAYLOAD_TYPE, source, &options).unwrap());
+    let task = pipe(&capture, true, playback.clone());
+    let stats = playback.stats();
+    let last_size = || shown.0.lock().unwrap().last().map(|f| (f.width, f.height));
+    wait_until("camera frames", || last_size() == Some((640, 480))).await;
+
+    // This test alone sets DISPLAY in this process.
+    unsafe { std::env::set_var("DISPLAY", ":7999") };
+    let refused = capture
+        .share_screen(true)
+        .expect_err("no X server on :7999");
+    assert!(refused.contains("Screen sharing unavailable"), "{refused}");
+    assert!(capture.has_video() && !capture.is_sharing_screen());
+    let before = stats.frames_decoded();
+    wait_until("camera frames after the refusal", || {
+        stats.frames_decoded() > before + 10
+    })
+    .await;
+
+    let xvfb = Xvfb::start(800, 600);
+    unsafe { std::env::set_var("DISPLAY", &xvfb.display) };
+    assert_eq!(capture.share_screen(true), Ok(Vec::new()));
+    assert!(capture.is_sharing_screen());
+    wait_until("screen frames", || last_size() == Some((800, 600))).await;
+    let before = stats.frames_decoded();
+    wait_until("screen frames keep coming", || {
+        stats.frames_decoded() > before + 10
+    })
+    .await;
+    assert!(preview.0.lock().unwrap().iter().all(|f| f.width == 320));
+
+    assert_eq!(capture.share_screen(false), Ok(Vec::new()));
+    assert!(!capture.is_sharing_screen());
+    wait_until("camera frames again", || last_size() == Some((640, 480))).await;
+    let before = stats.frames_decoded();
+    wait_until("camera frames keep coming", || {
+        stats.frames_decoded() > before + 10
+    })
+    .await;
+    task.abort();
+}
+
+/// Another camera mid-call continues the same RTP stream: the far side keeps decoding without a new
+/// playback, and camera off holds across the switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_the_camera_mid_call_keeps_the_stream_and_its_state() {
+    let capture = test_capture(None);
+    let playback = Arc::new(
+        Playback::video(
+            VP8_PAYLOAD_TYPE,
+            FrameSource::Local,
+            &PlaybackOptions::default(),
+        )
+        .unwrap(),
+    );
+    let task = pipe(&capture, true, playback.clone());
+    let stats = playback.stats();
+    wait_until("frames", || stats.frames_decoded() > 10).await;
+    let notices = capture.use_devices(Some(VideoSource::Test), None);
+    assert!(notices.is_empty(), "{notices:?}");
+    let before = stats.frames_decoded();
+    wait_until("frames after the switch", || {
+        stats.frames_decoded() > before + 15
+    })
+    .await;
+    capture.set_camera_off(true);
+    capture.use_devices(Some(VideoSource::Test), None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = stats.frames_decoded();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(stats.frames_decoded() <= stopped + 1, "camera off was lost");
+    capture.set_camera_off(false);
+    wait_until("frames again", || stats.frames_decoded() > stopped + 10).await;
+    task.abort();
+}

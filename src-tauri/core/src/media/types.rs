@@ -14,6 +14,8 @@ pub enum VideoSource {
     Test,
     /// A camera: a V4L2 device path, or `None` for the system's default.
     Camera(Option<String>),
+    /// The whole screen of the X11 display in `DISPLAY` (`ximagesrc`), at its own size, 15 fps.
+    Screen,
 }
 
 /// Where the sound comes from.
@@ -41,7 +43,8 @@ pub struct CaptureOptions {
 pub struct PlaybackOptions {
     /// Receives decoded pictures as JPEG (the app's window); without it frames are only counted.
     pub frames: Option<Arc<dyn FrameSink>>,
-    /// Play sound on the default speaker (the app); without it sound is only measured.
+    /// Play sound on the speaker (the app); without it sound is only measured. Which speaker: the one
+    /// chosen with [`set_speaker`](super::set_speaker) (a PulseAudio sink), else the system's default.
     pub speaker: bool,
 }
 

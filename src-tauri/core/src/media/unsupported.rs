@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use super::types::{CaptureOptions, PlaybackOptions, PlaybackStats};
+use super::types::{AudioSource, CaptureOptions, PlaybackOptions, PlaybackStats, VideoSource};
 use super::{EncodingLimits, FrameSource, MediaError};
 
 fn unsupported() -> MediaError {
@@ -41,6 +41,22 @@ impl Capture {
     pub fn set_limits(&self, _limits: EncodingLimits) {}
 
     pub fn request_keyframe(&self) {}
+
+    pub fn is_sharing_screen(&self) -> bool {
+        false
+    }
+
+    pub fn share_screen(&self, _on: bool) -> Result<Vec<String>, String> {
+        Err(unsupported().to_string())
+    }
+
+    pub fn use_devices(
+        &self,
+        _camera: Option<VideoSource>,
+        _microphone: Option<AudioSource>,
+    ) -> Vec<String> {
+        Vec::new()
+    }
 
     pub(crate) fn subscribe(&self, _video: bool) -> Option<broadcast::Receiver<Bytes>> {
         None
