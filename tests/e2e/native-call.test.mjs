@@ -2,10 +2,12 @@
 // headless peer `p2pchat-peer` with test sources (a moving pattern, a 440 Hz tone) calls and is called by
 // a Chromium page (fake camera and microphone), and each side decodes the other's video and sound. Mute
 // silences the far side's decoded sound, camera off stops its frames, hang-up ends the call on both
-// sides; native ↔ native, a mesh of two browsers and a native peer, relay-only through coturn, and a
-// 3-second network cut that media survives without a new call.
+// sides; native ↔ native, a mesh of two browsers and a native peer, relay-only through coturn, a
+// 3-second network cut that media survives without a new call, and screen sharing (an Xvfb display the
+// test starts) that replaces the camera's picture and gives it back, in the same call.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import {
   joinAs, selectedPairTypes, sleep, startRelayFixture, waitForPeers, waitForPhase, waitForRemoteVideos,
@@ -113,6 +115,68 @@ test('the native peer calls a Chromium page: video and sound both ways, mute, ca
   } finally {
     await peer.stop();
     await page.context().close();
+  }
+});
+
+/** An X server of `width`×`height` for the native peer to share; `stop()` ends it (by its PID). */
+async function startXvfb(width, height) {
+  const number = 50 + (process.pid % 400);
+  const child = spawn('Xvfb', [`:${number}`, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp'], { stdio: 'ignore' });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(`/tmp/.X11-unix/X${number}`)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Xvfb :${number} did not start`);
+    await sleep(100);
+  }
+  return {
+    display: `:${number}`,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill();
+      await exited;
+    },
+  };
+}
+
+/** Size and decoded frames of the page's first remote video. */
+async function remotePicture(page) {
+  return page.$eval('[data-testid="remote-video"]', (v) => ({ width: v.videoWidth, height: v.videoHeight, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
+}
+
+test('the native peer shares its screen instead of the camera and goes back, in the same call', async () => {
+  const xvfb = await startXvfb(1024, 768);
+  const page = await joinAs(browser, server.url, 'Erin', 'nc-screen');
+  const display = process.env.DISPLAY;
+  process.env.DISPLAY = xvfb.display; // for the peer's screen capture only (Chromium runs already)
+  let peer;
+  try {
+    peer = await startPeer(server.url, 'nc-screen', 'Rusty', ['--call']);
+  } finally {
+    if (display === undefined) delete process.env.DISPLAY;
+    else process.env.DISPLAY = display;
+  }
+  try {
+    await waitForPhase(page, 'incoming');
+    await page.getByTestId('accept-button').click();
+    await peer.waitFor((e) => e.event === 'call-connected', 'call connected on the native side');
+    await waitForRemoteVideos(page, 1);
+    await until(() => remotePicture(page), (p) => p.width === 640 && p.height === 480, 'the camera picture');
+
+    // Sharing: the page's decoder gets the screen's size, and frames keep coming (no new call).
+    peer.child.stdin.write('/share-screen\n');
+    const shared = await until(() => remotePicture(page), (p) => p.width === 1024 && p.height === 768, 'the screen picture');
+    await until(() => remotePicture(page), (p) => p.frames > shared.frames + 10, 'screen frames counting up');
+    assert.ok(!peer.events.some((e) => e.event === 'media-notice'), JSON.stringify(peer.events.filter((e) => e.event === 'media-notice')));
+
+    // Stopping: the camera's picture is back.
+    peer.child.stdin.write('/stop-share\n');
+    const back = await until(() => remotePicture(page), (p) => p.width === 640 && p.height === 480, 'the camera picture again');
+    await until(() => remotePicture(page), (p) => p.frames > back.frames + 10, 'camera frames counting up');
+    await waitForPhase(page, 'active');
+  } finally {
+    await peer.stop();
+    await page.context().close();
+    await xvfb.stop();
   }
 });
 

@@ -76,7 +76,7 @@ struct Args {
     /// Answer every incoming call.
     #[arg(long)]
     accept_calls: bool,
-    /// Picture sent in calls: test (moving pattern), camera, camera=/dev/videoN, none.
+    /// Picture sent in calls: test (moving pattern), camera, camera=/dev/videoN, screen (X11), none.
     #[arg(long, default_value = "test", value_parser = call::video_source)]
     video: p2pchat_core::media::VideoSource,
     /// Sound sent in calls: test (440 Hz tone), mic, mic=SOURCE, none.

@@ -1,7 +1,8 @@
 //! The headless peer's calls (`--call`, `--accept-calls`): ringing by `p2pchat_core::media::ring`,
 //! GStreamer test sources (a moving pattern and a 440 Hz tone) or real devices, and JSON lines a test
 //! can follow: `call-connected` once the peer's media arrives, `call-stats` every second, `call-ended`.
-//! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/hangup`.
+//! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/share-screen`, `/stop-share`,
+//! `/hangup`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Calls {
     limits: EncodingLimits,
     muted: bool,
     camera_off: bool,
+    /// The screen is shared instead of the camera (`/share-screen`).
+    sharing: bool,
 }
 
 impl Calls {
@@ -46,6 +49,7 @@ impl Calls {
             limits: FULL_QUALITY,
             muted: false,
             camera_off: false,
+            sharing: false,
         }
     }
 
@@ -83,6 +87,7 @@ impl Calls {
                     emit(json!({"event": "call-ended", "peer": peer, "reason": reason}));
                     if !self.ring.in_call() {
                         self.capture = None; // camera and microphone off
+                        self.sharing = false;
                     }
                 }
             }
@@ -115,6 +120,21 @@ impl Calls {
                 self.camera_off = line == "/camera-off";
                 if let Some(c) = &self.capture {
                     c.set_camera_off(self.camera_off);
+                }
+            }
+            "/share-screen" | "/stop-share" => {
+                self.sharing = line == "/share-screen";
+                if let Some(c) = &self.capture {
+                    let notices = match c.share_screen(self.sharing) {
+                        Ok(notices) => notices,
+                        Err(notice) => {
+                            self.sharing = false;
+                            vec![notice]
+                        }
+                    };
+                    for notice in notices {
+                        emit(json!({"event": "media-notice", "notice": notice}));
+                    }
                 }
             }
             "/hangup" => {
@@ -185,6 +205,12 @@ impl Calls {
                     }
                     capture.set_muted(self.muted);
                     capture.set_camera_off(self.camera_off);
+                    if self.sharing
+                        && let Err(notice) = capture.share_screen(true)
+                    {
+                        self.sharing = false;
+                        emit(json!({"event": "media-notice", "notice": notice}));
+                    }
                     self.capture = Some(Arc::new(capture));
                 }
                 Err(err) => emit(json!({"event": "media-notice", "notice": err.to_string()})),
@@ -194,17 +220,18 @@ impl Calls {
     }
 }
 
-/// `--video`: test (pattern), camera[=/dev/videoN], none.
+/// `--video`: test (pattern), camera[=/dev/videoN], screen (X11), none.
 pub fn video_source(value: &str) -> Result<VideoSource, String> {
     match value {
         "test" => Ok(VideoSource::Test),
         "none" => Ok(VideoSource::None),
         "camera" => Ok(VideoSource::Camera(None)),
+        "screen" => Ok(VideoSource::Screen),
         v => v
             .strip_prefix("camera=")
             .map(|d| VideoSource::Camera(Some(d.to_owned())))
             .ok_or_else(|| {
-                format!("--video must be test, none, camera or camera=DEVICE, not {v:?}")
+                format!("--video must be test, none, screen, camera or camera=DEVICE, not {v:?}")
             }),
     }
 }
