@@ -4,6 +4,9 @@
 //! of the call, put on or taken off each peer's native link (`p2pchat_core::links`), mute, camera off,
 //! per-peer stats. Pictures (our preview and every remote peer's) reach the window as JPEG over one
 //! `tauri::ipc::Channel`; frames are dropped while the window has not drawn the ones it was sent.
+//! The person's choice of camera, microphone and speaker (`call_media_devices` lists them,
+//! `call_media_use_devices` picks) applies to the next capture and, mid-call, restarts that branch;
+//! `call_media_share_screen` sends the screen instead of the camera and back, in the same call.
 //!
 //! `P2PCHAT_TEST_MEDIA=1` captures GStreamer's test pattern and tone instead of a camera and
 //! microphone (tests under Xvfb, which has neither).
@@ -14,9 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use p2pchat_core::media::{
     AudioSource, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, FrameSink, FrameSource,
-    MissingElement, VideoFrame, VideoSource, missing_elements,
+    MediaDevices, MissingElement, VideoFrame, VideoSource, list_devices, missing_elements,
+    set_speaker,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError, InvokeResponseBody};
 use tauri::{Runtime, State};
 use ts_rs::TS;
@@ -50,6 +54,15 @@ pub struct LocalMediaInfo {
     pub audio: bool,
     /// Why a device is left out (no camera: audio only), for the person.
     pub notices: Vec<String>,
+}
+
+/// The camera, microphone and speaker the person chose (`call_media_use_devices`); `None`: the
+/// system's default. Ids are those `call_media_devices` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DeviceChoice {
+    pub camera: Option<String>,
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
 }
 
 /// One peer's call quality (`call_media_stats`), as the UI's quality indicator reads it.
@@ -171,6 +184,8 @@ pub struct Calls {
     /// The bitrate each peer's quality allows (adaptive bitrate, per peer as the browser does it); the
     /// one encoder every peer shares runs at the lowest, so the worst path is not flooded.
     bitrates: Mutex<HashMap<(String, String), u32>>,
+    /// The devices the person chose, for the next capture.
+    choice: Mutex<DeviceChoice>,
 }
 
 impl Calls {
@@ -179,6 +194,7 @@ impl Calls {
             frames,
             capture: Mutex::new(None),
             bitrates: Mutex::new(HashMap::new()),
+            choice: Mutex::new(DeviceChoice::default()),
         }
     }
 
@@ -204,6 +220,12 @@ impl Calls {
 
     fn capture(&self) -> MutexGuard<'_, Option<Arc<Capture>>> {
         self.capture
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn choice(&self) -> MutexGuard<'_, DeviceChoice> {
+        self.choice
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -267,11 +289,8 @@ pub async fn call_media_start(calls: State<'_, Calls>) -> Result<LocalMediaInfo>
             missing_message(&missing),
         ));
     }
-    let (video, audio) = if test_media() {
-        (VideoSource::Test, AudioSource::Test)
-    } else {
-        (VideoSource::Camera(None), AudioSource::Microphone(None))
-    };
+    let choice = calls.choice().clone();
+    let (video, audio) = sources(&choice);
     let options = CaptureOptions {
         video,
         audio,
@@ -279,10 +298,15 @@ pub async fn call_media_start(calls: State<'_, Calls>) -> Result<LocalMediaInfo>
         echo_cancel: !test_media(),
     };
     // Starting pipelines waits on devices: off the async runtime's threads.
-    let capture = tauri::async_runtime::spawn_blocking(move || Capture::start(options))
-        .await
-        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
-        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
+    let (capture, speaker_notice) = tauri::async_runtime::spawn_blocking(move || {
+        let speaker_notice = apply_speaker(choice.speaker.as_deref());
+        Capture::start(options).map(|c| (c, speaker_notice))
+    })
+    .await
+    .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
+    .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
+    let mut capture = capture;
+    capture.notices.extend(speaker_notice);
     let capture = Arc::new(capture);
     let info = describe(&capture);
     let mut slot = calls.capture();
@@ -290,6 +314,89 @@ pub async fn call_media_start(calls: State<'_, Calls>) -> Result<LocalMediaInfo>
     let kept = slot.get_or_insert(capture).clone();
     tracing::info!(video = info.video, audio = info.audio, "call media started");
     Ok(describe(&kept))
+}
+
+/// What a capture opens for `choice` (test sources under `P2PCHAT_TEST_MEDIA=1`).
+fn sources(choice: &DeviceChoice) -> (VideoSource, AudioSource) {
+    if test_media() {
+        (VideoSource::Test, AudioSource::Test)
+    } else {
+        (
+            VideoSource::Camera(choice.camera.clone()),
+            AudioSource::Microphone(choice.microphone.clone()),
+        )
+    }
+}
+
+/// Plays calls on `speaker` from now on; one that is not connected: the default, with a notice.
+/// Blocking (lists the devices).
+fn apply_speaker(speaker: Option<&str>) -> Option<String> {
+    let Some(speaker) = speaker else {
+        set_speaker(None);
+        return None;
+    };
+    let present = list_devices().is_ok_and(|d| d.has_speaker(speaker));
+    if present {
+        set_speaker(Some(speaker.to_owned()));
+        None
+    } else {
+        set_speaker(None);
+        Some(format!(
+            "The chosen speaker {speaker} is not connected: using the default speaker."
+        ))
+    }
+}
+
+/// The cameras, microphones and speakers present now (empty lists where there are none, e.g. no
+/// PulseAudio).
+#[tauri::command]
+pub async fn call_media_devices() -> Result<MediaDevices> {
+    tauri::async_runtime::spawn_blocking(list_devices)
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
+        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))
+}
+
+/// Chooses the camera, microphone and speaker for calls. During a call a changed camera or
+/// microphone restarts that source at once (the peers keep the same stream); the speaker applies
+/// to the next call. Returns notices (a chosen device that is gone: the default is used).
+#[tauri::command]
+pub async fn call_media_use_devices(
+    calls: State<'_, Calls>,
+    choice: DeviceChoice,
+) -> Result<Vec<String>> {
+    let previous = std::mem::replace(&mut *calls.choice(), choice.clone());
+    let Some(capture) = calls.capture().clone() else {
+        return Ok(Vec::new());
+    };
+    if test_media() {
+        return Ok(Vec::new());
+    }
+    let (video, audio) = sources(&choice);
+    let camera = (choice.camera != previous.camera).then_some(video);
+    let microphone = (choice.microphone != previous.microphone).then_some(audio);
+    let speaker_changed = choice.speaker != previous.speaker;
+    tauri::async_runtime::spawn_blocking(move || {
+        let mut notices = capture.use_devices(camera, microphone);
+        if speaker_changed {
+            notices.extend(apply_speaker(choice.speaker.as_deref()));
+        }
+        notices
+    })
+    .await
+    .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))
+}
+
+/// Sends the screen (X11) instead of the camera to everyone in the call (`on`), or the camera again,
+/// without a new call. An `unavailable` error says why the screen cannot be shared (no X11 display,
+/// e.g. a Wayland session); the camera goes on then.
+#[tauri::command]
+pub async fn call_media_share_screen(calls: State<'_, Calls>, on: bool) -> Result<Vec<String>> {
+    let capture = calls.current()?;
+    tauri::async_runtime::spawn_blocking(move || capture.share_screen(on))
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
+        .map_err(|notice| CommandError::new(ErrorKind::Unavailable, notice))
 }
 
 /// Closes the camera and microphone (the call ended); links keep whatever was detached from them.

@@ -5,11 +5,11 @@
 
 use chat_protocol::SignalData;
 use p2pchat_core::links::LinkEvent;
-use p2pchat_core::media::MissingElement;
+use p2pchat_core::media::{MediaDevice, MediaDevices, MissingElement};
 use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
 
-use crate::calls::{CallMediaStats, CallMediaSupport, FrameChannel, LocalMediaInfo};
+use crate::calls::{CallMediaStats, CallMediaSupport, DeviceChoice, FrameChannel, LocalMediaInfo};
 use crate::commands::AppInfo;
 use crate::error::{CommandError, ErrorKind};
 use crate::fallback::{FallbackStatus, OpenPeer};
@@ -51,6 +51,9 @@ pub fn generate() -> String {
         MissingElement::decl(&cfg),
         LocalMediaInfo::decl(&cfg),
         CallMediaStats::decl(&cfg),
+        DeviceChoice::decl(&cfg),
+        MediaDevices::decl(&cfg),
+        MediaDevice::decl(&cfg),
         FileStatus::decl(&cfg),
         FileTransfer::decl(&cfg),
         FileRecord::decl(&cfg),

@@ -133,6 +133,20 @@ notices: Array<string>, };
 
 export type CallMediaStats = { frames_decoded: number, audio_level: number, bytes_received: number, rtt_ms: number, loss: number, sending: boolean, };
 
+export type DeviceChoice = { camera: string | null, microphone: string | null, speaker: string | null, };
+
+export type MediaDevices = { cameras: Array<MediaDevice>, microphones: Array<MediaDevice>, speakers: Array<MediaDevice>, };
+
+export type MediaDevice = { 
+/**
+ * What the pipelines open: a V4L2 path (`/dev/video0`) or a PulseAudio source or sink name.
+ */
+id: string, 
+/**
+ * What the person reads ("Integrated Camera", "Built-in Audio Analog Stereo").
+ */
+name: string, };
+
 export type FileStatus = "sending" | "receiving" | "done" | "failed" | "cancelled";
 
 export type FileTransfer = { room: string, peer: string, id: string, name: string, size: number, 
@@ -198,6 +212,9 @@ export interface Commands {
   call_media_mute: { args: { muted: boolean }; result: null };
   call_media_camera_off: { args: { off: boolean }; result: null };
   call_media_stats: { args: { room: string; peer: string }; result: CallMediaStats | null };
+  call_media_devices: { args: Record<string, never>; result: MediaDevices };
+  call_media_use_devices: { args: { choice: DeviceChoice }; result: Array<string> };
+  call_media_share_screen: { args: { on: boolean }; result: Array<string> };
   call_frames: { args: { frames: Channel<ArrayBuffer> }; result: null };
   call_frames_drawn: { args: { count: number }; result: null };
   file_send_start: { args: { name: string; size: number }; result: string };
@@ -211,7 +228,7 @@ export interface Commands {
   file_image: { args: { id: string }; result: string | null };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image'] as const;
 
 /** Every event the app emits to the window, with its payload. */
 export interface Events {

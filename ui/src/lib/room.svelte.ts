@@ -110,6 +110,7 @@ export class Room {
         system: (text) => this.chat.system(text),
       },
       native ? () => native.open() : undefined,
+      native ? () => native.screen() : undefined,
     );
     this.unsubscribe.push(
       transport.onState((s) => {

@@ -259,10 +259,13 @@ impl Capture {
     }
 
     /// Camera off stops sending frames; on again starts with a key frame so the picture is back at once.
+    /// While the screen is shared it holds for when the camera is back.
     pub fn set_camera_off(&self, off: bool) {
         self.camera_off.store(off, Ordering::Relaxed);
+        // The shared screen is not the camera: it keeps going (as a browser's screen track does).
+        let sharing = self.settings().sharing;
         if let Some(video) = self.video.branch().as_ref() {
-            video.switch.set_property("drop", off);
+            video.switch.set_property("drop", off && !sharing);
         }
         if !off {
             self.request_keyframe();
@@ -413,13 +416,14 @@ impl Capture {
 
     /// A new video branch gets the call's state back: preview, camera off, bitrate.
     fn after_video_restart(&self) {
+        let sharing = self.settings().sharing; // (never the settings lock inside the branch lock)
         if let Some(video) = self.video.branch().as_ref() {
             if let Some(sink) = self.preview.clone() {
                 connect_preview(&video.pipeline, sink);
             }
             video
                 .switch
-                .set_property("drop", self.camera_off.load(Ordering::Relaxed));
+                .set_property("drop", self.camera_off.load(Ordering::Relaxed) && !sharing);
             video.encoder.set_property(
                 "target-bitrate",
                 i32::try_from(self.bitrate.load(Ordering::Relaxed)).unwrap_or(i32::MAX),

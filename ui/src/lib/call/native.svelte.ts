@@ -3,11 +3,13 @@
 // that carry chat there) and decodes the peers' media. This module gives the Call state machine the same
 // link interface the browser's PeerLink has (`NativeLink`), opens the shared local media with mute and
 // camera-off controls, and turns the JPEG pictures the app streams over one IPC channel into images the
-// call tiles draw. Ringing and call control stay in call.svelte.ts, unchanged.
+// call tiles draw. Ringing and call control stay in call.svelte.ts, unchanged. The person's camera,
+// microphone and speaker (kept on this device like the chat settings) go to the app before each call and
+// switch the running call's source; sharing the screen swaps the app's video source for the screen.
 
 import { Channel } from '@tauri-apps/api/core';
 import { call, describeError } from '../ipc';
-import type { CallMediaSupport } from '../ipc.gen';
+import type { CallMediaSupport, DeviceChoice, MediaDevices } from '../ipc.gen';
 import type { MediaControl, LocalMedia } from './media';
 import type { MediaLink } from './call.svelte';
 import type { Quality } from './stats';
@@ -85,6 +87,33 @@ export function frameKey(room: string, peer: string): string {
   return `${room}\n${peer}`;
 }
 
+const DEVICES_KEY = 'p2pchat.native-devices';
+type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem'>;
+
+/** The chosen devices, as saved on this device (unreadable or absent: the system's defaults). */
+export function loadDeviceChoice(storage: Storage | undefined = globalThis.localStorage): DeviceChoice {
+  const choice: DeviceChoice = { camera: null, microphone: null, speaker: null };
+  try {
+    const value: unknown = JSON.parse(storage?.getItem(DEVICES_KEY) ?? 'null');
+    if (typeof value !== 'object' || value === null) return choice;
+    for (const key of ['camera', 'microphone', 'speaker'] as const) {
+      const id = (value as Record<string, unknown>)[key];
+      if (typeof id === 'string' && id !== '') choice[key] = id;
+    }
+  } catch {
+    // Edited by hand or storage blocked: the defaults.
+  }
+  return choice;
+}
+
+function saveDeviceChoice(choice: DeviceChoice, storage: Storage | undefined = globalThis.localStorage): void {
+  try {
+    storage?.setItem(DEVICES_KEY, JSON.stringify(choice));
+  } catch {
+    // Storage blocked or full: the choice holds for this window.
+  }
+}
+
 /** A stand-in for the local stream: the media lives in the app, the Call only needs to know it is open. */
 function placeholderStream(): MediaStream {
   if (typeof MediaStream !== 'undefined') return new MediaStream();
@@ -95,16 +124,76 @@ function placeholderStream(): MediaStream {
 export class NativeMedia {
   /** Whether calls can run natively here (null until the app answered). */
   support = $state<CallMediaSupport | null>(null);
+  /** The cameras, microphones and speakers present (null until listed: `listDevices`). */
+  devices = $state<MediaDevices | null>(null);
+  /** The person's choice (null: the system's default), kept on this device. */
+  choice = $state<DeviceChoice>(loadDeviceChoice());
+  /** What the last device change could not do (a chosen device that is gone), for the person. */
+  deviceNotice = $state<string | null>(null);
   private readonly links = new Map<string, NativeLink>();
+  /** The saved choice reaches the app before the first call opens media. */
+  private chosen: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly room: string) {
+  constructor(readonly room: string, private readonly storage: Storage | undefined = globalThis.localStorage) {
+    this.choice = loadDeviceChoice(storage);
     call('call_media_support').then(
       (support) => {
         this.support = support;
-        if (support.available) nativeFrames.start();
+        if (support.available) {
+          nativeFrames.start();
+          this.chosen = call('call_media_use_devices', { choice: { ...this.choice } }).catch(() => undefined);
+        }
       },
       () => (this.support = { available: false, missing: [], test_media: false }),
     );
+  }
+
+  /** Lists the devices present now (the menu opens). */
+  async listDevices(): Promise<void> {
+    try {
+      this.devices = await call('call_media_devices');
+    } catch (err) {
+      this.devices = { cameras: [], microphones: [], speakers: [] };
+      this.deviceNotice = `Devices cannot be listed (${describeError(err)}): the system's defaults are used.`;
+    }
+  }
+
+  /** Picks a camera, microphone or speaker (null: the default): saved, used for the next call, and in a
+   * call at once (camera and microphone; the speaker from the next call). */
+  async choose(kind: keyof DeviceChoice, id: string | null): Promise<void> {
+    this.choice = { ...this.choice, [kind]: id };
+    saveDeviceChoice(this.choice, this.storage);
+    const choice = { ...this.choice };
+    this.chosen = call('call_media_use_devices', { choice });
+    try {
+      const notices = await this.chosen as string[];
+      this.deviceNotice = notices.length > 0 ? notices.join(' ') : null;
+    } catch (err) {
+      this.deviceNotice = `That device cannot be used (${describeError(err)}).`;
+    }
+  }
+
+  /** The screen instead of the camera, for the Call's screen sharing: a stand-in stream whose one track,
+   * stopped, gives the camera back (the app's capture stays the call's one source). */
+  async screen(): Promise<LocalMedia> {
+    try {
+      await call('call_media_share_screen', { on: true });
+    } catch (err) {
+      return { stream: null, notice: `Screen sharing unavailable (${describeError(err)}).` };
+    }
+    let stopped = false;
+    const track = {
+      kind: 'video',
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        void call('call_media_share_screen', { on: false }).catch(() => undefined);
+      },
+      addEventListener: () => undefined,
+      removeEventListener: () => undefined,
+    } as unknown as MediaStreamTrack;
+    const stream = { getTracks: () => [track], getVideoTracks: () => [track], getAudioTracks: () => [] } as unknown as MediaStream;
+    return { stream, notice: null };
   }
 
   get available(): boolean {
@@ -137,6 +226,7 @@ export class NativeMedia {
   /** Opens the app's camera and microphone for a call (the Call's `media`). */
   async open(): Promise<LocalMedia> {
     try {
+      await this.chosen.catch(() => undefined);
       const info = await call('call_media_start');
       const notice = !info.video && !info.audio
         ? 'Camera and microphone unavailable: you can still chat.'
@@ -184,7 +274,7 @@ export class NativeLink implements MediaLink {
     this.then(() => call('call_media_detach', { room: this.room, peer: this.peer }));
   }
 
-  /** Screen sharing is not offered in native calls. */
+  /** The shared screen is the capture's video for every peer (`NativeMedia.screen`): nothing per link. */
   shareVideo(): void {}
 
   videoSender(): undefined {

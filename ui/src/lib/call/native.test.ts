@@ -91,3 +91,66 @@ describe('NativeMedia', () => {
     expect(media.missingText).toMatch(/vp8enc, vp8dec\): install gstreamer1.0-plugins-good,/);
   });
 });
+
+describe('NativeMedia devices and screen', () => {
+  function memoryStorage(initial: Record<string, string> = {}) {
+    const data = { ...initial };
+    return { data, getItem: (k: string) => data[k] ?? null, setItem: (k: string, v: string) => void (data[k] = v) };
+  }
+
+  it('sends the saved device choice to the app before the first call opens media', async () => {
+    const storage = memoryStorage({ 'p2pchat.native-devices': JSON.stringify({ camera: '/dev/video2', microphone: 42, speaker: 'usb-headset' }) });
+    app.answers.call_media_use_devices = () => [];
+    app.answers.call_media_start = () => ({ video: true, audio: true, notices: [] });
+    const media = new NativeMedia('team', storage);
+    await vi.waitFor(() => expect(media.available).toBe(true));
+    await media.open();
+    const names = app.calls.map(([n]) => n);
+    expect(names.indexOf('call_media_use_devices')).toBeLessThan(names.indexOf('call_media_start'));
+    // A malformed entry (not a string) is the default.
+    expect(app.calls.find(([n]) => n === 'call_media_use_devices')?.[1]).toEqual({ choice: { camera: '/dev/video2', microphone: null, speaker: 'usb-headset' } });
+  });
+
+  it('keeps a new choice on this device and shows what the app could not do', async () => {
+    const storage = memoryStorage();
+    app.answers.call_media_use_devices = () => ['The chosen microphone usb-mic is unavailable (gone): using the default microphone.'];
+    const media = new NativeMedia('team', storage);
+    await media.choose('microphone', 'usb-mic');
+    expect(JSON.parse(storage.data['p2pchat.native-devices'] ?? 'null')).toEqual({ camera: null, microphone: 'usb-mic', speaker: null });
+    expect(media.deviceNotice).toContain('using the default microphone');
+    expect(new NativeMedia('team', storage).choice.microphone).toBe('usb-mic');
+  });
+
+  it('lists devices, and says so when they cannot be listed', async () => {
+    app.answers.call_media_devices = () => ({ cameras: [], microphones: [{ id: 'mic', name: 'Mic' }], speakers: [] });
+    const media = new NativeMedia('team', memoryStorage());
+    await media.listDevices();
+    expect(media.devices?.microphones).toEqual([{ id: 'mic', name: 'Mic' }]);
+    delete app.answers.call_media_devices;
+    await media.listDevices();
+    expect(media.devices).toEqual({ cameras: [], microphones: [], speakers: [] });
+    expect(media.deviceNotice).toContain('cannot be listed');
+  });
+
+  it('shares the screen through the app; stopping the stand-in track gives the camera back once', async () => {
+    const shares: boolean[] = [];
+    app.answers.call_media_share_screen = (a) => (shares.push((a as { on: boolean }).on), []);
+    const media = new NativeMedia('team', memoryStorage());
+    const { stream, notice } = await media.screen();
+    expect(notice).toBeNull();
+    const track = stream?.getVideoTracks()[0];
+    expect(track).toBeDefined();
+    track?.stop();
+    track?.stop();
+    await vi.waitFor(() => expect(shares).toEqual([true, false]));
+  });
+
+  it('says why the screen cannot be shared', async () => {
+    app.answers.call_media_share_screen = () => {
+      throw { kind: 'unavailable', message: 'no X11 display' };
+    };
+    const { stream, notice } = await new NativeMedia('team', memoryStorage()).screen();
+    expect(stream).toBeNull();
+    expect(notice).toBe('Screen sharing unavailable (no X11 display).');
+  });
+});
