@@ -14,6 +14,8 @@
 #      peer and with a Chromium page running the web UI, with delivered status, the peer's message posted as a notification (window in the background) and both messages
 #      stored in the app's SQLite history;
 #   6. a call between the window (native media) and a Chromium page, both directions (app-call.mjs).
+#   7. files between the window (native links) and a Chromium page, both ways, and cancelled from the window
+#      either way (app-files.mjs).
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
@@ -195,6 +197,17 @@ if grep -q "Incoming video call from Browser" "$WORK/notify-call.log"; then
   pass "the page's call posted an incoming-call notification (window in the background)"
 else
   fail "no incoming-call notification for the page's call (see $WORK/notify-call.log)"
+fi
+# 7. Files in the window over the native links with a Chromium page: each way with progress on both sides and
+#    the original's SHA-256 (received files land in the download folder named in user-dirs.dirs), and a
+#    transfer cancelled from the window in each direction.
+echo "==> files through the native links, WebDriver and a Chromium page"
+rm -rf "$WORK/downloads" "$WORK/files-config" && mkdir -p "$WORK/downloads" "$WORK/files-config"
+printf 'XDG_DOWNLOAD_DIR="%s"\n' "$WORK/downloads" >"$WORK/files-config/user-dirs.dirs"
+if ! WORK="$WORK" ROOM=e2e-files DOWNLOADS="$WORK/downloads" APP_BIN="$BIN/p2pchat" XDG_CONFIG_HOME="$WORK/files-config" \
+  P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-files P2PCHAT_FORCE_FALLBACK=1 \
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 420 dbus-run-session -- node src-tauri/tests/app-files.mjs 2>"$WORK/webdriver-files.log"; then
+  fail "files through the window (see $WORK/webdriver-files.log)"
 fi
 echo
 if ((failures)); then

@@ -457,7 +457,25 @@ async fn refuse(channel: &Arc<dyn DataChannel>, id: &str, reason: &str) {
         reason: reason.to_owned(),
     };
     let _ = channel.send_text(&cancel.to_text()).await;
-    let _ = channel.close().await;
+    close_after(channel.clone());
+}
+
+/// Closes a channel once the peer had time to read what we sent last: reads it (dropping what still
+/// arrives) until the peer closes it, at most ANSWER_TIMEOUT, then closes our side. Closing at once
+/// could drop the last message still queued (the peer would never see a cancel), and a channel nobody
+/// reads holds the connection's incoming data up (chat included).
+fn close_after(channel: Arc<dyn DataChannel>) {
+    tokio::spawn(async move {
+        let _ = timeout(ANSWER_TIMEOUT, async {
+            while let Some(event) = channel.poll().await {
+                if matches!(event, DataChannelEvent::OnClose) {
+                    break;
+                }
+            }
+        })
+        .await;
+        let _ = channel.close().await;
+    });
 }
 
 /// A file coming from a peer: one task per transfer, across the channels it arrives on.
@@ -518,7 +536,7 @@ impl Incoming {
                 path,
             },
             Err(reason) => {
-                let _ = channel.close().await;
+                close_after(channel.clone());
                 let _ = tokio::fs::remove_file(&self.part).await;
                 FileEvent::Ended {
                     room: self.room,
@@ -834,7 +852,11 @@ impl Outgoing {
                 Attempt::Ended(CANCELLED.into())
             }
         };
-        let _ = channel.close().await;
+        if matches!(&result, Attempt::Ended(reason) if reason == CANCELLED) {
+            close_after(channel);
+        } else {
+            let _ = channel.close().await;
+        }
         result
     }
 
