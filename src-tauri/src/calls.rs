@@ -351,10 +351,17 @@ fn apply_speaker(speaker: Option<&str>) -> Option<String> {
 /// PulseAudio).
 #[tauri::command]
 pub async fn call_media_devices() -> Result<MediaDevices> {
-    tauri::async_runtime::spawn_blocking(list_devices)
+    let devices = tauri::async_runtime::spawn_blocking(list_devices)
         .await
         .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
-        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))
+        .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
+    tracing::info!(
+        cameras = devices.cameras.len(),
+        microphones = devices.microphones.len(),
+        speakers = devices.speakers.len(),
+        "call devices listed"
+    );
+    Ok(devices)
 }
 
 /// Chooses the camera, microphone and speaker for calls. During a call a changed camera or

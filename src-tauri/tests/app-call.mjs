@@ -4,6 +4,10 @@
 //   1. the app calls the page, the page accepts: the app's window shows the page's (fake camera) video,
 //      not black, saved as a screenshot; the page decodes the app's video and receives its sound
 //      (inbound-rtp framesDecoded / packetsReceived from getStats); the app hangs up and both go idle;
+//      In that call the window's device menu lists what GStreamer sees (Xvfb: no camera, said so; saved
+//      as a screenshot), and "Share screen" sends the X display instead of the test pattern: the page's
+//      video takes the screen's size (1280×800) and keeps playing, then the pattern (640×480) comes back
+//      on "Stop sharing", in the same call (the page's view of the shared screen is saved too);
 //   2. with the window in the background the page calls the app: the app rings (the incoming-call
 //      notification is checked by run-app-tests.sh on D-Bus), the window accepts, shows the page's video,
 //      and the page's hang-up ends the call in the window too.
@@ -102,6 +106,50 @@ async function checkRemotePicture(d, what) {
   return false;
 }
 
+/** Size and decoded frames of the page's remote video (the app's picture). */
+async function pageVideo(page) {
+  return page.$eval('[data-testid="remote-video"]', (v) => ({ width: v.videoWidth, height: v.videoHeight, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
+}
+
+/** In a call: the device menu, then sharing the screen and back (see the top of this file). */
+async function devicesAndScreen(d, page) {
+  const [menu] = await d.waitFor('[data-testid="device-menu-button"]', { timeoutMs: 10000 });
+  if (!menu) return fail('no device menu in the window during a native call');
+  await d.click(menu);
+  const listed = await d.until(`return [...document.querySelectorAll('[data-testid="device-menu"] select')].map((s) => s.dataset.testid + ':' + s.options.length).join(' ')
+    + ' | ' + [...document.querySelectorAll('[data-testid$="-none"]')].map((p) => p.textContent).join(', ');`, (t) => typeof t === 'string' && t.includes('camera-select'), 15000);
+  const noCamera = await d.run('return document.querySelector(\'[data-testid="camera-none"]\')?.textContent ?? null;');
+  if (listed?.includes('camera-select') && listed.includes('microphone-select') && listed.includes('speaker-select') && noCamera === 'No camera found') {
+    pass(`the device menu lists cameras, microphones and speakers (${listed})`);
+  } else {
+    fail(`the device menu: ${listed}, camera: ${noCamera}`);
+  }
+  execFileSync('import', ['-window', 'root', `${work}/app-devices.png`]);
+  console.log(`note: screenshot of the device menu: ${work}/app-devices.png`);
+  await d.click(menu); // closes it
+
+  const [share] = await d.waitFor('[data-testid="share-screen-button"]', { timeoutMs: 10000 });
+  if (!share) return fail('no share-screen button in the native call');
+  await d.click(share);
+  const shared = await pollPage(() => pageVideo(page), (v) => v.width === 1280 && v.height === 800, 20000);
+  const sharedLater = await pollPage(() => pageVideo(page), (v) => v.frames > shared.frames + 10, 15000);
+  const label = await d.run('return document.querySelector(\'[data-testid="share-screen-button"]\')?.textContent ?? null;');
+  if (shared.width === 1280 && shared.height === 800 && sharedLater.frames > shared.frames + 10 && label === 'Stop sharing') {
+    pass(`sharing the screen: the page plays the app's X display (${shared.width}×${shared.height}, ${sharedLater.frames} frames), same call`);
+  } else {
+    fail(`sharing the screen: page video ${JSON.stringify(shared)} → ${JSON.stringify(sharedLater)}, button "${label}"`);
+  }
+  await page.screenshot({ path: `${work}/app-share-seen-by-page.png` });
+  execFileSync('import', ['-window', 'root', `${work}/app-share.png`]);
+  console.log(`note: screenshots of the shared screen: ${work}/app-share.png (the window), ${work}/app-share-seen-by-page.png (the page)`);
+
+  await d.click(share);
+  const back = await pollPage(() => pageVideo(page), (v) => v.width === 640 && v.height === 480, 20000);
+  const backLater = await pollPage(() => pageVideo(page), (v) => v.frames > back.frames + 10, 15000);
+  if (back.width === 640 && backLater.frames > back.frames + 10) pass(`stop sharing: the page plays the app's camera (test pattern) again, ${back.width}×${back.height}`);
+  else fail(`stop sharing: page video ${JSON.stringify(back)} → ${JSON.stringify(backLater)}`);
+}
+
 async function calls(d) {
   const { launchBrowser, joinAs, waitForPhase } = await import('../../tests/e2e/lib.mjs');
   const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
@@ -142,6 +190,7 @@ async function calls(d) {
     } else {
       fail(`the page's inbound media from the app: ${JSON.stringify(inbound)}`);
     }
+    await devicesAndScreen(d, page);
     const quality = await d.until('return document.querySelector(\'[data-testid="quality-indicator"]\')?.textContent ?? null;', (t) => typeof t === 'string' && /ms/.test(t), 10000);
     console.log(`note: the window's quality indicator reads "${quality?.trim?.() ?? quality}"`);
     // The picture as a person sees it, from the X server.
