@@ -7,6 +7,7 @@
 //   2. the page sends a file: the window's row shows progress, then done with the SHA-256 and where it was
 //      saved; the file in the app's download folder (XDG_DOWNLOAD_DIR through XDG_CONFIG_HOME/user-dirs.dirs)
 //      has the original's bytes;
+//      a PNG from the page shows in the window as a thumbnail;
 //   3. the window cancels a file it is receiving, and one it is sending: both rows say cancelled on both
 //      sides, and no part of the cancelled file stays in the download folder.
 // The app runs with P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, DOWNLOADS, P2PCHAT_SERVER_URL. Prints
@@ -15,6 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { Driver, freePort, sleep } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
@@ -35,6 +37,29 @@ function makeFile(name, size) {
   const file = path.join(files, name);
   writeFileSync(file, data);
   return { file, name, size, sha256: createHash('sha256').update(data).digest('hex') };
+}
+/** A real PNG (a colour gradient), so the thumbnail has something to decode. */
+function png(width, height) {
+  const chunk = (type, body) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), body])));
+    return Buffer.concat([len, Buffer.from(type), body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    rows.push(0);
+    for (let x = 0; x < width; x++) rows.push((x * 255) / width, (y * 255) / height, 160);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 const sha256Of = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -148,6 +173,15 @@ async function run(d) {
     const pageDone = await pageRow(page, inbound.name, 'done').first().getAttribute('data-sha256', { timeout: 20_000 }).catch((e) => e.message);
     if (pageDone === inbound.sha256) pass('the page shows its file done with the same SHA-256');
     else fail(`the page's row for its file: ${pageDone}`);
+    // A picture from the page: a thumbnail in the window.
+    const picture = path.join(files, 'gradient.png');
+    writeFileSync(picture, png(96, 64));
+    await page.getByTestId('file-input').setInputFiles(picture);
+    const pictureRow = await windowRow(d, 'gradient.png', (r) => r.status === 'done', 30000);
+    const thumb = await d.until(
+      'return document.querySelector(\'[data-testid="file-thumbnail"]\')?.naturalWidth ?? 0;', (w) => w > 0, 10000);
+    if (pictureRow.id && thumb === 96) pass('a PNG from the page shows as a thumbnail in the window (96 px wide, decoded)');
+    else fail(`thumbnail in the window: row ${JSON.stringify(pictureRow)}, naturalWidth ${thumb}`);
     execFileSync('import', ['-window', 'root', `${work}/app-files.png`]);
     console.log(`note: screenshot of the window's file rows: ${work}/app-files.png`);
 
