@@ -255,14 +255,25 @@ pub fn enable<R: Runtime>(
     dir: PathBuf,
     history: Option<History>,
 ) -> Files {
-    if let Err(err) = std::fs::create_dir_all(&dir) {
-        tracing::warn!(dir = %dir.display(), %err, "cannot create the folder for received files");
-    }
     let staging = app
         .path()
         .app_data_dir()
         .map(|d| d.join(STAGING_DIR))
         .unwrap_or_else(|_| std::env::temp_dir().join("p2pchat-sending"));
+    enable_with(app, manager, dir, staging, history)
+}
+
+/// [`enable`], with picked files copied under `staging`.
+fn enable_with<R: Runtime>(
+    app: &AppHandle<R>,
+    manager: &LinkManager,
+    dir: PathBuf,
+    staging: PathBuf,
+    history: Option<History>,
+) -> Files {
+    if let Err(err) = std::fs::create_dir_all(&dir) {
+        tracing::warn!(dir = %dir.display(), %err, "cannot create the folder for received files");
+    }
     let (events, mut rx) = mpsc::channel(EVENT_BUFFER);
     manager.enable_files(FileOptions {
         dir,
@@ -485,7 +496,9 @@ pub mod commands {
                 entry.written
             )));
         }
+        // Written out before the answer: a full disk fails this chunk, not a later one.
         entry.file.write_all(&bytes).await.map_err(io)?;
+        entry.file.flush().await.map_err(io)?;
         entry.written += bytes.len() as u64;
         Ok(entry.written)
     }
@@ -760,5 +773,132 @@ mod tests {
             Path::new("/home/ann/Downloads")
         );
         assert_eq!(downloads_dir(None, data), data.join("Downloads"));
+    }
+
+    /// The window's file commands through Tauri's IPC (mock runtime, the app's capabilities): a picked
+    /// file arrives in order or is refused, goes nowhere without a link (and its copy is deleted), and
+    /// the room's finished files come from the history.
+    #[test]
+    fn file_commands_through_ipc() {
+        use serde_json::{Value, json};
+        use tauri::ipc::{CallbackFn, InvokeBody};
+        use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder};
+        use tauri::webview::InvokeRequest;
+
+        let dir = tempfile::TempDir::new().unwrap();
+        let history = tauri::async_runtime::block_on(History::open(
+            &dir.path().join(DB_FILE),
+            &OpenOptions::default(),
+        ))
+        .unwrap()
+        .history;
+        let app = mock_builder()
+            .invoke_handler(tauri::generate_handler![
+                commands::file_send_start,
+                commands::file_send_chunk,
+                commands::file_send_finish,
+                commands::file_send_abort,
+                commands::file_cancel,
+                commands::file_transfers,
+                commands::file_history,
+            ])
+            .build(tauri::generate_context!())
+            .unwrap();
+        let (links, _link_events) = mpsc::channel(8);
+        let manager = LinkManager::new(|_, _, _| {}, links, Default::default());
+        let staging = dir.path().join("sending");
+        let files = tauri::async_runtime::block_on(async {
+            enable_with(
+                app.handle(),
+                &manager,
+                dir.path().join("Downloads"),
+                staging.clone(),
+                Some(history.clone()),
+            )
+        });
+        app.manage(files);
+        let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        let invoke = |cmd: &str, args: Value| -> Result<Value, Value> {
+            let request = InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            };
+            get_ipc_response(&window, request).map(|b| b.deserialize().unwrap())
+        };
+
+        let too_big = invoke(
+            "file_send_start",
+            json!({"name": "huge.iso", "size": DEFAULT_MAX_FILE_BYTES + 1}),
+        );
+        assert_eq!(too_big.unwrap_err()["kind"], "invalid");
+        let upload = invoke(
+            "file_send_start",
+            json!({"name": "../x/hello.txt", "size": 5}),
+        )
+        .unwrap();
+        let upload = upload.as_str().unwrap();
+        let chunk = |offset: u64, data: &str| {
+            invoke(
+                "file_send_chunk",
+                json!({"upload": upload, "offset": offset, "data": data}),
+            )
+        };
+        assert_eq!(chunk(0, "aGVs").unwrap(), json!(3)); // "hel"
+        assert_eq!(
+            chunk(0, "aGVs").unwrap_err()["kind"],
+            "invalid",
+            "out of order"
+        );
+        assert_eq!(chunk(3, "not base64!").unwrap_err()["kind"], "invalid");
+        assert_eq!(chunk(3, "bG8=").unwrap(), json!(5)); // "lo"
+        let copy = staging.join(upload).join("hello.txt");
+        assert_eq!(std::fs::read(&copy).unwrap(), b"hello");
+        let nobody = invoke(
+            "file_send_finish",
+            json!({"upload": upload, "room": "team", "peers": ["p-nobody"]}),
+        )
+        .unwrap_err();
+        assert_eq!(nobody["kind"], "unavailable");
+        assert!(!copy.exists(), "a copy that goes nowhere is deleted");
+
+        assert_eq!(
+            invoke("file_cancel", json!({"id": "nope"})).unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            invoke("file_transfers", json!({"room": "team"})).unwrap(),
+            json!([])
+        );
+        let event = FileEvent::Received {
+            room: "team".into(),
+            peer: "peer-b".into(),
+            id: "t-1".into(),
+            name: "a.pdf".into(),
+            size: 7,
+            sha256: "ab".repeat(32),
+            path: dir.path().join("Downloads/a.pdf"),
+        };
+        tauri::async_runtime::block_on(record(&history, &event, &Outgoing::default())).unwrap();
+        let listed = invoke("file_history", json!({"room": "team"})).unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+        assert_eq!(
+            (
+                &listed[0]["name"],
+                &listed[0]["direction"],
+                &listed[0]["size"]
+            ),
+            (&json!("a.pdf"), &json!("incoming"), &json!(7))
+        );
+        assert_eq!(
+            invoke("file_history", json!({"room": "other"})).unwrap(),
+            json!([])
+        );
     }
 }
