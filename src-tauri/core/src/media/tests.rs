@@ -272,9 +272,21 @@ async fn sharing_the_screen_replaces_the_camera_and_stopping_brings_it_back() {
     })
     .await;
     assert!(preview.0.lock().unwrap().iter().all(|f| f.width == 320));
+    // Camera off does not stop a shared screen (as in a browser); it holds for the camera.
+    capture.set_camera_off(true);
+    let before = stats.frames_decoded();
+    wait_until("screen frames with the camera off", || {
+        stats.frames_decoded() > before + 10
+    })
+    .await;
 
     assert_eq!(capture.share_screen(false), Ok(Vec::new()));
     assert!(!capture.is_sharing_screen());
+    tokio::time::sleep(Duration::from_millis(500)).await; // frames in flight
+    let stopped = stats.frames_decoded();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(stats.frames_decoded() <= stopped + 1, "the camera was off");
+    capture.set_camera_off(false);
     wait_until("camera frames again", || last_size() == Some((640, 480))).await;
     let before = stats.frames_decoded();
     wait_until("camera frames keep coming", || {
