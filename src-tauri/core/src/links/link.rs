@@ -191,7 +191,7 @@ impl LinkTask {
         mut rx: mpsc::UnboundedReceiver<Input>,
     ) {
         let started = async {
-            let pc = build(&self.inner.options, ice_servers, inputs).await?;
+            let pc = build(&self.inner.options, &self.shared.media, ice_servers, inputs).await?;
             if initiate {
                 // The opener: the channel is in our first offer and opened in-band once connected.
                 let init = RTCDataChannelInit {
@@ -297,6 +297,7 @@ impl LinkTask {
 /// of failing the whole negotiation), and the send-buffer bound that makes senders wait.
 async fn build(
     options: &LinkOptions,
+    link_media: &LinkMedia,
     ice_servers: Vec<IceServer>,
     inputs: mpsc::UnboundedSender<Input>,
 ) -> Result<Arc<dyn PeerConnection>> {
@@ -318,7 +319,7 @@ async fn build(
         .with_ice_transport_policy(policy)
         .build();
     let mut media = MediaEngine::default();
-    let interceptors = register_media(&mut media)?;
+    let interceptors = register_media(&mut media, link_media)?;
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_media_engine(media)

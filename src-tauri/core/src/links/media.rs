@@ -22,6 +22,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{MediaEngine, PeerConnection, RTCStatsReportEntry, StatsSelector};
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::keyframes::KeyframeRequests;
 use crate::media::{Capture, FrameSource, Playback, PlaybackOptions, PlaybackStats};
 
 /// How often a receiver asks for a key frame while it has packets but no picture.
@@ -32,6 +33,8 @@ const PICTURE_LOSS_RETRY: Duration = Duration::from_secs(1);
 pub(super) struct LinkMedia {
     sending: tokio::sync::Mutex<Sending>,
     playing: Mutex<Vec<Arc<PlaybackStats>>>,
+    /// The peer's key-frame requests, answered by the capture we send.
+    keyframes: Arc<KeyframeRequests>,
 }
 
 #[derive(Default)]
@@ -97,6 +100,7 @@ impl LinkMedia {
             pc.remove_track(&sender).await?;
         }
         sending.capture = capture.clone();
+        self.keyframes.set_capture(capture.as_ref());
         let Some(capture) = capture else {
             return Ok(true);
         };
@@ -216,6 +220,10 @@ impl LinkMedia {
     }
 }
 
+/// Position of the key-frame request watcher in the interceptor chain: past the built-in ones (the
+/// webrtc crate's rtcp-processing example uses the same).
+const KEYFRAME_WATCHER_SLOT: usize = 14_000;
+
 /// RTP header extensions in Chromium's order, so they get Chromium's ids: when both sides offer at
 /// once and the browser rolls its offer back, it refuses an offer that gives an id it already uses to
 /// another extension ("RTP extension ID reassignment not supported").
@@ -234,9 +242,11 @@ const HEADER_EXTENSIONS: [(&str, bool); 4] = [
 
 /// The media a call uses and its feedback: VP8 and Opus only, so whichever side offers, both agree
 /// on what GStreamer encodes and decodes (Chromium offers both); NACK retransmission, RTCP reports
-/// (RTT and loss for the quality indicator) and transport-wide congestion feedback.
+/// (RTT and loss for the quality indicator), transport-wide congestion feedback, and the peer's
+/// key-frame requests answered by `link_media`'s capture.
 pub(super) fn register_media(
     media: &mut MediaEngine,
+    link_media: &LinkMedia,
 ) -> webrtc::error::Result<webrtc::peer_connection::Registry> {
     use webrtc::peer_connection::{
         Registry, configure_nack, configure_rtcp_reports, configure_twcc_receiver_only,
@@ -257,6 +267,11 @@ pub(super) fn register_media(
     }
     let registry = configure_nack(Registry::new(), media);
     let registry = configure_twcc_receiver_only(registry, media)?;
+    // Application-most, after every interceptor that reads RTCP.
+    let registry = registry.with(
+        rtc::interceptor::Slot::from(KEYFRAME_WATCHER_SLOT),
+        link_media.keyframes.watcher(),
+    );
     Ok(configure_rtcp_reports(registry))
 }
 

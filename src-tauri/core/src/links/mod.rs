@@ -7,6 +7,7 @@
 
 mod files;
 pub mod gate;
+mod keyframes;
 mod link;
 mod media;
 

@@ -9,7 +9,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::capture::{jpeg_frame, quote, start};
+use super::capture::{jpeg_frame, quote};
 use super::types::{PlaybackOptions, PlaybackStats};
 use super::{FrameSource, MediaError};
 
@@ -161,8 +161,14 @@ impl Playback {
         Ok(())
     }
 
+    /// Starts the pipeline without waiting for it to preroll: it prerolls on the first packet, which the
+    /// caller pushes only after this returns (waiting held the caller, an async task, for the whole
+    /// 3 s timeout, and the call's outgoing packets queued behind it). Failures to start (a missing
+    /// device) are still returned.
     fn run(self) -> Result<Playback, MediaError> {
-        start(&self.pipeline).map_err(MediaError::Pipeline)?;
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::Pipeline(format!("cannot start: {e}")))?;
         Ok(self)
     }
 }
