@@ -278,3 +278,31 @@ test('a 3-second network cut during a call: media resumes without a new call', a
     await page.context().close();
   }
 });
+
+test('glare: the page and the native peer call each other at once and end up in one call', async () => {
+  const page = await joinAs(browser, server.url, 'Erin', 'nc-7');
+  // The page calls the moment its link to the peer connects; the peer rings the moment its channel opens.
+  await page.evaluate(() => {
+    const observer = new MutationObserver(() => {
+      const button = document.querySelector('[data-testid="call-button"]');
+      if (button && !button.disabled && document.querySelector('[data-testid="presence-item"] .dot.connected')) {
+        observer.disconnect();
+        button.click();
+      }
+    });
+    observer.observe(document.body, { childList: true, subtree: true, attributes: true });
+  });
+  const peer = await startPeer(server.url, 'nc-7', 'Rusty', ['--call']);
+  try {
+    await waitForPhase(page, 'active');
+    await assertTwoWayMedia(page, peer);
+    assert.equal(peer.events.filter((e) => e.event === 'call-connected').length, 1, 'one call on the native side');
+    const notices = await page.$$eval('[data-testid="chat-message"], .system', (rows) => rows.map((r) => r.textContent));
+    assert.ok(!notices.some((t) => /busy|declined/i.test(t ?? '')), `a call was refused: ${notices.join(' | ')}`);
+    await page.getByTestId('hangup-button').click();
+    await peer.waitFor((e) => e.event === 'call-ended', 'call ended on the native side');
+  } finally {
+    await peer.stop();
+    await page.context().close();
+  }
+});

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chat_protocol::{IceServer, SignalData};
+use rtc::peer_connection::transport::RTCDtlsRole;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
@@ -24,6 +25,7 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidate, RTCIceCandidateInit, RTCIceConnectionState,
     RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCSessionDescription,
+    SettingEngineBuilder,
 };
 
 use super::media::{LinkMedia, register_media};
@@ -320,8 +322,16 @@ async fn build(
         .build();
     let mut media = MediaEngine::default();
     let interceptors = register_media(&mut media, link_media)?;
+    // We are the DTLS server whichever side offers first: Chromium always answers as the client
+    // (`a=setup:active`), so our answers take the server's side (`passive`). With webrtc-rs's default
+    // (answer as the client), answering the browser's offer after a negotiation we started claimed the
+    // client role we did not have, and Chromium refused that answer ("Failed to set SSL role").
+    let settings = SettingEngineBuilder::new()
+        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
+        .with_setting_engine(settings)
         .with_media_engine(media)
         .with_interceptor_registry(interceptors)
         .with_handler(Arc::new(Handler { inputs }))
