@@ -592,26 +592,55 @@ pub mod commands {
             .await?)
     }
 
-    /// Where received transfer `id` was saved (only files this run received: the window names a
-    /// transfer, never a path).
-    fn saved_path(files: &Files, id: &str) -> Result<std::path::PathBuf> {
-        files
+    /// The files in the history, in every room, whose name contains every word of `query` (any case,
+    /// accents ignored), newest first: the start screen's search.
+    #[tauri::command]
+    pub async fn history_search_files(
+        files: State<'_, Files>,
+        query: String,
+        limit: Option<u32>,
+    ) -> Result<Vec<FileRecord>> {
+        if query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let history = files.history.as_ref().ok_or_else(|| {
+            CommandError::new(ErrorKind::Unavailable, "the history is not available")
+        })?;
+        Ok(history
+            .search_files(&query, None, limit.unwrap_or(SEARCH_FILE_ROWS))
+            .await?)
+    }
+
+    /// Files the start screen's search lists when the window does not say.
+    pub const SEARCH_FILE_ROWS: u32 = 30;
+
+    /// Where received file `id` was saved: a transfer of this run, or else a file in the history
+    /// received under that transfer id (the window names a transfer, never a path).
+    async fn saved_path(files: &Files, id: &str) -> Result<std::path::PathBuf> {
+        if let Some(path) = files
             .transfers
             .get(id)
             .filter(|t| t.incoming)
             .and_then(|t| t.path)
-            .map(std::path::PathBuf::from)
+        {
+            return Ok(path.into());
+        }
+        let past = match &files.history {
+            Some(history) => history.received_file(id).await?,
+            None => None,
+        };
+        past.map(|f| std::path::PathBuf::from(f.path))
             .ok_or_else(|| invalid("no received file with this id"))
     }
 
     /// Shows received file `id` in the system's file manager.
     #[tauri::command]
-    pub fn file_reveal<R: Runtime>(
+    pub async fn file_reveal<R: Runtime>(
         app: AppHandle<R>,
         files: State<'_, Files>,
         id: String,
     ) -> Result<()> {
-        let path = saved_path(&files, &id)?;
+        let path = saved_path(&files, &id).await?;
         app.opener()
             .reveal_item_in_dir(&path)
             .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))
@@ -621,7 +650,7 @@ pub mod commands {
     /// at most MAX_THUMBNAIL_BYTES; None otherwise.
     #[tauri::command]
     pub async fn file_image(files: State<'_, Files>, id: String) -> Result<Option<String>> {
-        let path = saved_path(&files, &id)?;
+        let path = saved_path(&files, &id).await?;
         if !super::is_raster_image(&path) {
             return Ok(None);
         }
@@ -780,6 +809,8 @@ mod tests {
     /// the room's finished files come from the history.
     #[test]
     fn file_commands_through_ipc() {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as BASE64_TEST;
         use serde_json::{Value, json};
         use tauri::ipc::{CallbackFn, InvokeBody};
         use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder};
@@ -801,6 +832,8 @@ mod tests {
                 commands::file_cancel,
                 commands::file_transfers,
                 commands::file_history,
+                commands::file_image,
+                commands::history_search_files,
             ])
             .build(tauri::generate_context!())
             .unwrap();
@@ -898,6 +931,66 @@ mod tests {
         );
         assert_eq!(
             invoke("file_history", json!({"room": "other"})).unwrap(),
+            json!([])
+        );
+
+        // A file received in an earlier run is named by its transfer id: its thumbnail comes from the
+        // path the history keeps; an unknown id, or a sent file, is refused.
+        let png = dir.path().join("Downloads/Crème brûlée.png");
+        std::fs::write(&png, b"\x89PNG fake").unwrap();
+        let past = FileEvent::Received {
+            room: "kitchen".into(),
+            peer: "peer-c".into(),
+            id: "t-2".into(),
+            name: "Crème brûlée.png".into(),
+            size: 9,
+            sha256: "cd".repeat(32),
+            path: png,
+        };
+        tauri::async_runtime::block_on(record(&history, &past, &Outgoing::default())).unwrap();
+        assert_eq!(
+            invoke("file_image", json!({"id": "t-2"})).unwrap(),
+            json!(BASE64_TEST.encode(b"\x89PNG fake"))
+        );
+        assert_eq!(
+            invoke("file_image", json!({"id": "t-1"})).unwrap(),
+            json!(null),
+            "not an image"
+        );
+        assert_eq!(
+            invoke("file_image", json!({"id": "nope"})).unwrap_err()["kind"],
+            "invalid"
+        );
+        let sends = Outgoing::default();
+        sends
+            .lock()
+            .insert("t-3".into(), dir.path().join("mine.png"));
+        let sent = FileEvent::Sent {
+            room: "kitchen".into(),
+            peer: "peer-c".into(),
+            id: "t-3".into(),
+            name: "mine.png".into(),
+            size: 1,
+            sha256: "ef".repeat(32),
+        };
+        tauri::async_runtime::block_on(record(&history, &sent, &sends)).unwrap();
+        assert_eq!(
+            invoke("file_image", json!({"id": "t-3"})).unwrap_err()["kind"],
+            "invalid",
+            "only received files"
+        );
+
+        // The start screen's search: every room, by name, case and accents ignored.
+        let found = invoke("history_search_files", json!({"query": "CREME"})).unwrap();
+        assert_eq!(found.as_array().unwrap().len(), 1);
+        assert_eq!(
+            (&found[0]["room"], &found[0]["name"]),
+            (&json!("kitchen"), &json!("Crème brûlée.png"))
+        );
+        let all = invoke("history_search_files", json!({"query": "p", "limit": 2})).unwrap();
+        assert_eq!(all.as_array().unwrap().len(), 2);
+        assert_eq!(
+            invoke("history_search_files", json!({"query": "  "})).unwrap(),
             json!([])
         );
     }

@@ -123,6 +123,22 @@ impl History {
         Ok(inserted > 0)
     }
 
+    /// The newest file received under the sender's transfer id `transfer_id` (what the window names a
+    /// past received file by: the saved path comes from here, never from the window).
+    pub async fn received_file(
+        &self,
+        transfer_id: &str,
+    ) -> Result<Option<FileRecord>, HistoryError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM files WHERE transfer_id = ?1 AND direction = 'incoming'
+             ORDER BY at DESC, seq DESC LIMIT 1"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(transfer_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// Files whose name contains every word of `query` (any case, accents ignored; an empty query
     /// matches all), in `room` if given, newest first, at most `limit`.
     pub async fn search_files(

@@ -53,6 +53,7 @@ macro_rules! app_commands {
             file_history(room: String, limit: Option<u32>) -> Vec<FileRecord>,
             file_reveal(id: String) -> (),
             file_image(id: String) -> Option<String>,
+            history_search_files(query: String, limit: Option<u32>) -> Vec<FileRecord>,
         }
     };
 }
