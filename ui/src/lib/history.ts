@@ -3,10 +3,10 @@
 
 import type { ChannelMessage } from './core.gen';
 import { call } from './ipc';
-import type { Conversation, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
+import type { Conversation, FileRecord, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
-export type { Conversation, SearchHit } from './ipc.gen';
+export type { Conversation, FileRecord, SearchHit } from './ipc.gen';
 
 /** A stored message (generated from the app's history types; the browser's history also keeps "read"). */
 export type StoredStatus = MessageStatus | 'read';
@@ -32,6 +32,8 @@ export interface HistoryStore {
   /** The `limit` most recently active conversations (all without one), newest first. */
   conversations(limit?: number): Promise<Conversation[]>;
   search(query: string): Promise<SearchHit[]>;
+  /** Files sent or received whose name matches, newest first (the app only: a browser keeps no files). */
+  searchFiles?(query: string): Promise<FileRecord[]>;
   /** What the person should know about the history (damaged, unavailable), if anything. */
   notice(): Promise<string | null>;
   /** Erases everything this device keeps (the browser's "forget this device"). */
@@ -81,6 +83,14 @@ export class TauriChatHistory implements ChatHistory {
 export const listConversations = (limit?: number) => call('list_conversations', { limit });
 export const searchMessages = (query: string) => call('search_messages', { query, limit: 30 });
 
+export const searchFiles = (query: string) => call('history_search_files', { query, limit: 30 });
+
+/** What the start screen's search finds: messages, and files by name where the store keeps files. */
+export async function searchAll(store: HistoryStore, query: string): Promise<{ messages: SearchHit[]; files: FileRecord[] }> {
+  const [messages, files] = await Promise.all([store.search(query), store.searchFiles?.(query) ?? Promise.resolve([])]);
+  return { messages, files };
+}
+
 /** What the person should know about the history file (damaged and set aside, or unusable), if anything. */
 export async function historyNotice(): Promise<string | null> {
   const info = await call('app_info');
@@ -99,6 +109,7 @@ export const appHistory: HistoryStore = {
   room: (name) => new TauriChatHistory(name),
   conversations: (limit) => listConversations(limit),
   search: (query) => searchMessages(query),
+  searchFiles: (query) => searchFiles(query),
   notice: () => historyNotice(),
 };
 

@@ -11,7 +11,7 @@ import { PeerLink } from './call/peer';
 import { NativeMedia } from './call/native.svelte';
 import { Chat } from './chat/chat.svelte';
 import { FileTransfers } from './files/transfers.svelte';
-import { NativeFiles } from './files/native.svelte';
+import { NativeFiles, insertByTime } from './files/native.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
 import { safetyCode } from './safety';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
@@ -97,6 +97,8 @@ export class Room {
         peers: () => this.presence.filter((p) => this.fallback?.isOpen(p.peer)).map((p) => p.peer),
         nameOf: (p) => this.nameOf(p),
         showRow: (key, mine, fromName) => this.chat.fileLine(key, mine, fromName),
+        showPastRow: (key, mine, fromName, at) =>
+          insertByTime(this.chat.lines, { id: key, kind: 'file', mine, fromName, body: '', sentAt: at, status: 'delivered' }),
       });
     }
     const native = options.fallback ? new NativeMedia(name) : null;
@@ -135,7 +137,8 @@ export class Room {
 
   /** Connects (if needed) and enters the room. */
   enter(): void {
-    void this.chat.restore();
+    // The history's file rows go in among the stored messages, so they wait for them.
+    void this.chat.restore().then(() => this.nativeFiles?.showHistory());
     this.transport.connect(this.myName);
     this.transport.join(this.name);
   }

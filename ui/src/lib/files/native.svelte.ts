@@ -2,10 +2,11 @@
 // sends and receives them (src-tauri/src/files.rs). A picked file is handed to the app in chunks (the
 // webview has its bytes, not a path), then the app sends it to each person; every change of a transfer
 // comes back as a `files://transfer` event and updates its row. Received files are saved by the app in
-// the Downloads folder; the row shows where, and raster images get a thumbnail from their bytes.
+// the Downloads folder; the row shows where, and raster images get a thumbnail from their bytes. Files
+// of earlier sessions come from the history (`file_history`) as done rows, placed by when they finished.
 
 import { call, describeError, on } from '../ipc';
-import type { FileTransfer } from '../ipc.gen';
+import type { FileRecord, FileTransfer } from '../ipc.gen';
 import type { FileRow, FileRows, FileStatus } from './rows';
 import { maxFileBytes } from './settings';
 import { formatBytes, isInlineImage } from './wire';
@@ -17,6 +18,15 @@ export interface NativeFileLinks {
   nameOf(peer: string): string;
   /** Puts the transfer's row into the chat log. */
   showRow(key: string, mine: boolean, fromName: string): void;
+  /** Puts the row of a file from the history into the chat log where `at` (ms) places it. */
+  showPastRow?(key: string, mine: boolean, fromName: string, at: number): void;
+}
+
+/** Puts `line` into `lines` (oldest first) after every line not newer than it. */
+export function insertByTime<T extends { sentAt: number }>(lines: T[], line: T): void {
+  let i = lines.length;
+  while (i > 0 && (lines[i - 1]?.sentAt ?? 0) > line.sentAt) i -= 1;
+  lines.splice(i, 0, line);
 }
 
 /** Bytes of the picked file per `file_send_chunk` (sent as base64: a third more). */
@@ -92,6 +102,8 @@ export class NativeFiles implements FileRows {
   private readonly unlisten: Promise<() => void>;
   private uploads = 0;
   private closed = false;
+  /** The names the history keeps for people of past files (they may not be here now). */
+  private readonly pastNames = new Map<string, string>();
 
   constructor(
     private readonly room: string,
@@ -130,6 +142,36 @@ export class NativeFiles implements FileRows {
     row.path = t.incoming ? t.path : null;
     row.note = t.status === 'failed' || t.status === 'cancelled' ? (t.reason ?? null) : null;
     if (t.status === 'done' && row.image && !row.url) void this.thumbnail(row);
+  }
+
+  /**
+   * Shows the room's finished files from the history (earlier sessions too) as done rows, oldest first;
+   * a file this run already shows keeps its row. Call once the chat's stored messages are in place.
+   */
+  async showHistory(): Promise<void> {
+    let past: FileRecord[];
+    try {
+      past = await call('file_history', { room: this.room });
+    } catch {
+      return; // No history (unavailable): this run's rows still show.
+    }
+    if (this.closed) return;
+    for (const f of [...past].reverse()) {
+      const incoming = f.direction === 'incoming';
+      const key = rowKey({ id: f.transfer_id, incoming });
+      if (this.all[key]) continue;
+      const row = new NativeRow(key, f.transfer_id, f.peer, f.name, f.size, !incoming);
+      row.status = 'done';
+      row.confirmed = f.size;
+      row.sha256 = f.sha256;
+      row.path = incoming ? f.path : null;
+      if (f.peer_name) this.pastNames.set(f.peer, f.peer_name);
+      this.all[key] = row;
+      const fromName = incoming ? this.peerName(f.peer) : '';
+      if (this.links.showPastRow) this.links.showPastRow(key, !incoming, fromName, f.at);
+      else this.links.showRow(key, !incoming, fromName);
+      if (row.image) void this.thumbnail(row);
+    }
   }
 
   /** Hands `file` to the app and has it sent to everyone connected (one transfer each). */
@@ -191,7 +233,8 @@ export class NativeFiles implements FileRows {
   }
 
   peerName(peer: string): string {
-    return peer ? this.links.nameOf(peer) : 'everyone here';
+    if (!peer) return 'everyone here';
+    return this.pastNames.get(peer) ?? this.links.nameOf(peer);
   }
 
   cancel(key: string): void {

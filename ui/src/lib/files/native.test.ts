@@ -2,7 +2,7 @@
 // transfer per person; rows follow the app's events (progress, done with where it was saved, cancelled,
 // failed); cancel names the transfer; images get a thumbnail from their bytes, never SVG.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { FileTransfer } from '../ipc.gen';
+import type { FileRecord, FileTransfer } from '../ipc.gen';
 
 const app = vi.hoisted(() => ({
   calls: [] as Array<[string, Record<string, unknown>]>,
@@ -25,7 +25,7 @@ vi.mock('../ipc', () => ({
   describeError: (err: { message?: string }) => err.message ?? String(err),
 }));
 
-const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType, toBase64 } = await import('./native.svelte');
+const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType, insertByTime, toBase64 } = await import('./native.svelte');
 
 const rows: Array<[string, boolean, string]> = [];
 const links = {
@@ -164,7 +164,59 @@ describe('NativeFiles', () => {
   });
 });
 
+describe('files from the history', () => {
+  const record = (over: Partial<FileRecord>): FileRecord => ({
+    transfer_id: 't1', room: 'team', peer: 'p-old', peer_name: 'Dora', direction: 'incoming', name: 'a.bin', size: 1000,
+    sha256: 'ab'.repeat(32), path: '/home/ann/Downloads/a.bin', at: 1000, ...over,
+  });
+
+  it('shows earlier sessions\' files as done rows, oldest first, at their time, without doubling this run\'s', async () => {
+    const placed: Array<[string, boolean, string, number]> = [];
+    app.answers.file_transfers = () => [transfer({ id: 'now', status: 'done', confirmed: 1000, sha256: 'cd'.repeat(32), path: '/d/a.bin' })];
+    app.answers.file_image = () => toBase64(new Uint8Array([137, 80, 78, 71]));
+    // Newest first, as the app answers.
+    app.answers.file_history = () => [
+      record({ transfer_id: 'now', at: 3000, sha256: 'cd'.repeat(32) }),
+      record({ transfer_id: 'pic', name: 'cat.png', path: '/d/cat.png', at: 2000 }),
+      record({ transfer_id: 'sent', direction: 'outgoing', name: 'r.pdf', path: '/data/sending/1/r.pdf', at: 1000 }),
+    ];
+    const files = new NativeFiles('team', { ...links, showPastRow: (key, mine, fromName, at) => placed.push([key, mine, fromName, at]) });
+    await settle();
+    await files.showHistory();
+    await settle();
+    expect(placed).toEqual([
+      ['file-out-sent', true, '', 1000],
+      ['file-in-pic', false, 'Dora', 2000],
+    ]);
+    expect(Object.keys(files.all).sort()).toEqual(['file-in-now', 'file-in-pic', 'file-out-sent']);
+    const pic = files.all['file-in-pic']!;
+    expect([pic.status, pic.progress, pic.active, pic.sha256, pic.path]).toEqual(['done', 100, false, 'ab'.repeat(32), '/d/cat.png']);
+    expect(pic.url).toMatch(/^blob:/);
+    const sent = files.all['file-out-sent']!;
+    expect([sent.mine, sent.path, files.peerName(sent.peer)]).toEqual([true, null, 'Dora']);
+    // Names a past file by its transfer id (the app finds the saved path in its history).
+    files.reveal('file-in-pic');
+    await settle();
+    expect(app.calls).toContainEqual(['file_reveal', { id: 'pic' }]);
+    expect(app.calls).toContainEqual(['file_image', { id: 'pic' }]);
+  });
+
+  it('without a history the room still works', async () => {
+    const files = new NativeFiles('team', links);
+    await files.showHistory();
+    expect(files.all).toEqual({});
+  });
+});
+
 describe('helpers', () => {
+  it('puts a line among others by time', () => {
+    const lines = [{ id: 'a', sentAt: 10 }, { id: 'b', sentAt: 20 }, { id: 'c', sentAt: 20 }, { id: 'd', sentAt: 30 }];
+    insertByTime(lines, { id: 'x', sentAt: 20 });
+    insertByTime(lines, { id: 'first', sentAt: 1 });
+    insertByTime(lines, { id: 'last', sentAt: 99 });
+    expect(lines.map((l) => l.id)).toEqual(['first', 'a', 'b', 'c', 'x', 'd', 'last']);
+  });
+
   it('base64 round-trips any bytes', () => {
     const bytes = new Uint8Array(70_000).map((_, i) => (i * 31) % 256);
     expect(same(fromBase64(toBase64(bytes)), bytes)).toBe(true);
