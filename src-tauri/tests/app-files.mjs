@@ -9,7 +9,10 @@
 //      has the original's bytes;
 //      a PNG from the page shows in the window as a thumbnail;
 //   3. the window cancels a file it is receiving, and one it is sending: both rows say cancelled on both
-//      sides, and no part of the cancelled file stays in the download folder.
+//      sides, and no part of the cancelled file stays in the download folder;
+//   4. the start screen's search finds a file by its name (in this room), and opening the result shows the
+//      room's files done, once each; after a restart of the app the room shows them again from the history
+//      alone (done, SHA-256, where a received one was saved, the picture's thumbnail), not the cancelled ones.
 // The app runs with P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, DOWNLOADS, P2PCHAT_SERVER_URL. Prints
 // PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops the driver, app and browser it started.
 import { execFileSync, spawn } from 'node:child_process';
@@ -114,13 +117,25 @@ async function pick(d, file) {
   await d.type(input, file);
 }
 
-async function run(d) {
-  const { launchBrowser, joinAs } = await import('../../tests/e2e/lib.mjs');
+/** Opens the room from the start screen's conversation list; false if it is not listed. */
+async function openRoom(d) {
   const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
   if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
   const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
-  if (!entry.length) return fail(`room ${room} not listed on the start screen`);
+  if (!entry.length) return false;
   await d.click(entry[0]);
+  return true;
+}
+
+/** The room's file rows once every name in `names` has a done row, for a person's check. */
+async function doneRows(d, names, timeoutMs) {
+  const rows = await d.until(rowsScript, (rows) => Array.isArray(rows) && names.every((n) => rows.some((r) => r.text.includes(n) && r.status === 'done')), timeoutMs);
+  return Array.isArray(rows) ? rows : [];
+}
+
+async function run(d) {
+  const { launchBrowser, joinAs } = await import('../../tests/e2e/lib.mjs');
+  if (!(await openRoom(d))) return fail(`room ${room} not listed on the start screen`);
 
   const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
   const browser = await launchBrowser();
@@ -222,6 +237,48 @@ async function run(d) {
       if (ended.status === 'cancelled' && pageEnded === 'cancelled') pass(`cancel in the window while sending (at ${ended.progress}%): cancelled on both sides`);
       else fail(`after cancelling the outgoing file: window ${JSON.stringify(ended)}, page ${pageEnded}`);
     }
+
+    // 4. Files from the history: found by name on the start screen, shown again in the room.
+    const once = (rows, name) => rows.filter((r) => r.text.includes(name)).length === 1;
+    const [leaveButton] = await d.run(`return [...document.querySelectorAll('button')].filter((b) => b.textContent.trim() === 'Leave');`);
+    await d.click(leaveButton);
+    const [search] = await d.waitFor('[data-testid="search-input"]', { timeoutMs: 15000 });
+    await d.type(search, 'GRADIENT');
+    const results = await d.until(
+      'return [...document.querySelectorAll(\'[data-testid="search-file-result"]\')].map((e) => ({ room: e.dataset.room, text: e.textContent }));',
+      (r) => Array.isArray(r) && r.some((x) => x.text.includes('gradient.png')), 15000);
+    const result = Array.isArray(results) ? results.find((x) => x.text.includes('gradient.png')) : null;
+    if (result?.room === room && result.text.includes(`#${room}`)) pass(`the start screen's search finds the file by name: "${result.text.trim().replace(/\s+/g, ' ')}"`);
+    else fail(`file search on the start screen: ${JSON.stringify(results)}`);
+    execFileSync('import', ['-window', 'root', `${work}/app-files-search.png`]);
+    console.log(`note: screenshot of the file search: ${work}/app-files-search.png`);
+    const [resultButton] = await d.all(`[data-testid="search-file-result"][data-room="${room}"]`);
+    if (resultButton) await d.click(resultButton);
+    const reopened = await doneRows(d, [out.name, inbound.name, 'gradient.png'], 20000);
+    if ([out.name, inbound.name, 'gradient.png'].every((n) => once(reopened, n))) pass('opening the result shows the room\'s files done, once each');
+    else fail(`the reopened room's rows: ${JSON.stringify(reopened)}`);
+
+    // A new run of the app knows only the history.
+    await d.call('DELETE', d.session);
+    await sleep(1000);
+    await d.start(process.env.APP_BIN);
+    if (!(await openRoom(d))) return fail(`room ${room} not listed after the restart`);
+    const past = await doneRows(d, [out.name, inbound.name, 'gradient.png'], 30000);
+    const sent = past.find((r) => r.text.includes(out.name));
+    const back = past.find((r) => r.text.includes(inbound.name));
+    const thumbWidth = await d.until(
+      'return document.querySelector(\'[data-testid="file-thumbnail"]\')?.naturalWidth ?? 0;', (w) => w > 0, 10000);
+    const reveal = await d.all(`[data-testid="file-message"][data-id="${back?.id}"] [data-testid="file-reveal-button"]`);
+    const cancelledShown = past.some((r) => r.text.includes(big.name) || r.text.includes(long.name));
+    if (sent?.id.startsWith('file-out-') && sent.sha256 === out.sha256 && back?.sha256 === inbound.sha256
+      && back.saved === path.join(downloads, inbound.name) && reveal.length === 1 && thumbWidth === 96
+      && !cancelledShown && [out.name, inbound.name, 'gradient.png'].every((n) => once(past, n))) {
+      pass(`after a restart the room shows its ${past.length} files from the history: done with their SHA-256, the received one saved in ${back.saved} with Open folder, the picture as a thumbnail, no cancelled file`);
+    } else {
+      fail(`the room after a restart: rows ${JSON.stringify(past)}, thumbnail ${thumbWidth}, reveal ${reveal.length}`);
+    }
+    execFileSync('import', ['-window', 'root', `${work}/app-files-history.png`]);
+    console.log(`note: screenshot of the room's files from the history: ${work}/app-files-history.png`);
   } finally {
     await browser.close();
   }
