@@ -22,8 +22,10 @@ export interface NativeFileLinks {
   showPastRow?(key: string, mine: boolean, fromName: string, at: number): void;
 }
 
-/** Puts `line` into `lines` (oldest first) after every line not newer than it. */
-export function insertByTime<T extends { sentAt: number }>(lines: T[], line: T): void {
+/** Puts `line` into `lines` (oldest first) after every line not newer than it; a line with its id moves. */
+export function insertByTime<T extends { id: string; sentAt: number }>(lines: T[], line: T): void {
+  const old = lines.findIndex((l) => l.id === line.id);
+  if (old >= 0) lines.splice(old, 1);
   let i = lines.length;
   while (i > 0 && (lines[i - 1]?.sentAt ?? 0) > line.sentAt) i -= 1;
   lines.splice(i, 0, line);
@@ -104,6 +106,8 @@ export class NativeFiles implements FileRows {
   private closed = false;
   /** The names the history keeps for people of past files (they may not be here now). */
   private readonly pastNames = new Map<string, string>();
+  /** Rows of this run's transfers listed when the room opened (placed at the end until the history dates them). */
+  private readonly listed = new Set<string>();
 
   constructor(
     private readonly room: string,
@@ -116,7 +120,11 @@ export class NativeFiles implements FileRows {
     // Transfers that started before this room was shown (e.g. while another room was open).
     call('file_transfers', { room }).then(
       (list) => {
-        for (const t of list) if (!this.all[rowKey(t)]) this.update(t);
+        for (const t of list) {
+          if (this.all[rowKey(t)]) continue;
+          this.update(t);
+          this.listed.add(rowKey(t));
+        }
       },
       () => undefined,
     );
@@ -159,7 +167,12 @@ export class NativeFiles implements FileRows {
     for (const f of [...past].reverse()) {
       const incoming = f.direction === 'incoming';
       const key = rowKey({ id: f.transfer_id, incoming });
-      if (this.all[key]) continue;
+      const shown = this.all[key];
+      if (shown) {
+        // A transfer of this run listed when the room opened: its row moves to when it finished.
+        if (this.listed.has(key)) this.links.showPastRow?.(key, shown.mine, incoming ? this.peerName(f.peer) : '', f.at);
+        continue;
+      }
       const row = new NativeRow(key, f.transfer_id, f.peer, f.name, f.size, !incoming);
       row.status = 'done';
       row.confirmed = f.size;

@@ -184,10 +184,13 @@ describe('files from the history', () => {
     await settle();
     await files.showHistory();
     await settle();
+    // This run's transfer listed when the room opened keeps its row, moved to when it finished.
     expect(placed).toEqual([
       ['file-out-sent', true, '', 1000],
       ['file-in-pic', false, 'Dora', 2000],
+      ['file-in-now', false, 'Dora', 3000],
     ]);
+    expect(files.all['file-in-now']!.path).toBe('/d/a.bin');
     expect(Object.keys(files.all).sort()).toEqual(['file-in-now', 'file-in-pic', 'file-out-sent']);
     const pic = files.all['file-in-pic']!;
     expect([pic.status, pic.progress, pic.active, pic.sha256, pic.path]).toEqual(['done', 100, false, 'ab'.repeat(32), '/d/cat.png']);
@@ -215,6 +218,8 @@ describe('helpers', () => {
     insertByTime(lines, { id: 'first', sentAt: 1 });
     insertByTime(lines, { id: 'last', sentAt: 99 });
     expect(lines.map((l) => l.id)).toEqual(['first', 'a', 'b', 'c', 'x', 'd', 'last']);
+    insertByTime(lines, { id: 'last', sentAt: 15 });
+    expect(lines.map((l) => l.id)).toEqual(['first', 'a', 'last', 'b', 'c', 'x', 'd']);
   });
 
   it('base64 round-trips any bytes', () => {
