@@ -192,9 +192,17 @@ struct Xvfb {
 }
 
 impl Xvfb {
+    /// Starts on a display number nobody holds (no lock file), waiting until it listens.
     fn start(width: u32, height: u32) -> Xvfb {
-        let number = 90 + std::process::id() % 800;
-        let child = std::process::Command::new("Xvfb")
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let number = loop {
+            let nth = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let number = 300 + (std::process::id() % 200) * 8 + nth;
+            if !std::path::Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+                break number;
+            }
+        };
+        let mut child = std::process::Command::new("Xvfb")
             .args([
                 format!(":{number}"),
                 "-screen".into(),
@@ -209,6 +217,10 @@ impl Xvfb {
         let socket = format!("/tmp/.X11-unix/X{number}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !std::path::Path::new(&socket).exists() {
+            assert!(
+                child.try_wait().ok().flatten().is_none(),
+                "Xvfb :{number} exited"
+            );
             assert!(Instant::now() < deadline, "Xvfb did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -220,8 +232,11 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
+    /// SIGTERM, so the server removes its lock file and socket.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
