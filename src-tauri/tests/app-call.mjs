@@ -14,9 +14,9 @@
 // The app runs with P2PCHAT_TEST_MEDIA=1 (GStreamer's test pattern and tone: Xvfb has no camera) and
 // P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, P2PCHAT_SERVER_URL. Prints PASS/FAIL lines; exit 1 on
 // any failure. Bounded in time; stops the driver, app and browser it started.
-import { execFileSync, spawn } from 'node:child_process';
-import { openSync, writeFileSync } from 'node:fs';
-import { Driver, freePort, sleep } from './webdriver.mjs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { withApp, sleep } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-call';
@@ -228,28 +228,7 @@ async function calls(d) {
   }
 }
 
-const port = await freePort();
 // The driver's and the app's own output (webrtc-rs logs a lot during calls) go to a file, not the report.
-const appLog = openSync(`${work}/app-call-app.log`, 'w');
-const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
-  env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
-  stdio: ['ignore', appLog, appLog],
-});
-const d = new Driver(`http://127.0.0.1:${port}`);
-const watchdog = setTimeout(() => {
-  fail('calls: timed out after 280 s');
-  driver.kill();
-  process.exit(1);
-}, 280_000);
-try {
-  await d.start(process.env.APP_BIN);
-  await calls(d);
-} catch (err) {
-  fail(`calls: ${err.message}`);
-} finally {
-  await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
-  driver.kill();
-  clearTimeout(watchdog);
-}
+await withApp('calls', `${work}/app-call-app.log`, 280_000, fail, calls);
 writeFileSync(`${work}/app-call.done`, failures ? 'failed\n' : 'passed\n');
 process.exit(failures ? 1 : 0);

@@ -15,12 +15,12 @@
 //      alone (done, SHA-256, where a received one was saved, the picture's thumbnail), not the cancelled ones.
 // The app runs with P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, DOWNLOADS, P2PCHAT_SERVER_URL. Prints
 // PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops the driver, app and browser it started.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import { Driver, freePort, sleep } from './webdriver.mjs';
+import { withApp, sleep } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-files';
@@ -284,26 +284,5 @@ async function run(d) {
   }
 }
 
-const port = await freePort();
-const appLog = openSync(`${work}/app-files-app.log`, 'w');
-const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
-  env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
-  stdio: ['ignore', appLog, appLog],
-});
-const d = new Driver(`http://127.0.0.1:${port}`);
-const watchdog = setTimeout(() => {
-  fail('files: timed out after 400 s');
-  driver.kill();
-  process.exit(1);
-}, 400_000);
-try {
-  await d.start(process.env.APP_BIN);
-  await run(d);
-} catch (err) {
-  fail(`files: ${err.message}`);
-} finally {
-  await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
-  driver.kill();
-  clearTimeout(watchdog);
-}
+await withApp('files', `${work}/app-files-app.log`, 400_000, fail, run);
 process.exit(failures ? 1 : 0);

@@ -1,6 +1,7 @@
 // A minimal W3C WebDriver client for the app's window (WebKitWebDriver drives the WebKitGTK webview),
-// shared by the app's tests (app-ui.mjs, app-call.mjs), with the small helpers they both need.
-import { writeFileSync } from 'node:fs';
+// shared by the app's tests (app-ui.mjs, app-call.mjs, app-files.mjs), with the small helpers they need.
+import { openSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -121,5 +122,35 @@ export class Driver {
       await sleep(300);
     }
     return last;
+  }
+}
+
+/**
+ * Runs `body(driver)` against the app (`APP_BIN`) under WebKitWebDriver, whose output and the app's go to
+ * `log` (webrtc-rs logs a lot), within `timeoutMs`; a throw or the timeout is reported through `fail`
+ * with `label`. Returns once the session and the driver are gone.
+ */
+export async function withApp(label, log, timeoutMs, fail, body) {
+  const port = await freePort();
+  const out = openSync(log, 'w');
+  const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
+    env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
+    stdio: ['ignore', out, out],
+  });
+  const d = new Driver(`http://127.0.0.1:${port}`);
+  const watchdog = setTimeout(() => {
+    fail(`${label}: timed out after ${timeoutMs / 1000} s`);
+    driver.kill();
+    process.exit(1);
+  }, timeoutMs);
+  try {
+    await d.start(process.env.APP_BIN);
+    await body(d);
+  } catch (err) {
+    fail(`${label}: ${err.message}`);
+  } finally {
+    await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
+    driver.kill();
+    clearTimeout(watchdog);
   }
 }

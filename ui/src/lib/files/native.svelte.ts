@@ -7,7 +7,7 @@
 
 import { call, describeError, on } from '../ipc';
 import type { FileRecord, FileTransfer } from '../ipc.gen';
-import type { FileRow, FileRows, FileStatus } from './rows';
+import { isActive, progressOf, type FileRow, type FileRows, type FileStatus } from './rows';
 import { maxFileBytes } from './settings';
 import { formatBytes, isInlineImage } from './wire';
 
@@ -59,12 +59,11 @@ export class NativeRow implements FileRow {
   }
 
   get progress(): number {
-    if (this.status === 'done') return 100;
-    return this.size === 0 ? 0 : Math.floor((this.confirmed * 100) / this.size);
+    return progressOf(this.status, this.confirmed, this.size);
   }
 
   get active(): boolean {
-    return this.status === 'sending' || this.status === 'receiving';
+    return isActive(this.status);
   }
 
   get image(): boolean {

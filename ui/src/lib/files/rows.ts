@@ -34,3 +34,12 @@ export interface FileRows {
   /** Shows a received file in the system's file manager (app only). */
   reveal?(key: string): void;
 }
+
+/** A row's progress, 0–100: what the receiver confirmed of `size` bytes (100 once done). */
+export function progressOf(status: FileStatus, confirmed: number, size: number): number {
+  if (status === 'done') return 100;
+  return size === 0 ? 0 : Math.floor((confirmed * 100) / size);
+}
+
+/** Whether a transfer in `status` is still going (it can be cancelled). */
+export const isActive = (status: FileStatus): boolean => status === 'sending' || status === 'receiving';

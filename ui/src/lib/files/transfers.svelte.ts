@@ -7,6 +7,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { v4 as uuidv4 } from 'uuid';
+import { isActive, progressOf } from './rows';
 import { maxFileBytes } from './settings';
 import {
   ACK_EVERY_BYTES, CHUNK_BYTES, controlText, formatBytes, hex, isInlineImage, parseFileControl, type FileControl,
@@ -66,12 +67,11 @@ export class Transfer {
   }
 
   get progress(): number {
-    if (this.status === 'done') return 100;
-    return this.size === 0 ? 0 : Math.floor((this.confirmed * 100) / this.size);
+    return progressOf(this.status, this.confirmed, this.size);
   }
 
   get active(): boolean {
-    return this.status === 'sending' || this.status === 'receiving';
+    return isActive(this.status);
   }
 
   get image(): boolean {
