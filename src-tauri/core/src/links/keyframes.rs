@@ -42,20 +42,19 @@ impl KeyframeRequests {
         self.state().capture = capture.map(Arc::downgrade);
     }
 
-    /// Asks the capture for a key frame, unless one was asked for just now; returns whether it did.
-    fn request(&self) -> bool {
+    /// Asks the capture for a key frame, unless one was asked for just now.
+    fn request(&self) {
         let mut state = self.state();
         if state.last.is_some_and(|t| t.elapsed() < MIN_INTERVAL) {
-            return false;
+            return;
         }
         let Some(capture) = state.capture.as_ref().and_then(Weak::upgrade) else {
-            return false;
+            return;
         };
         state.last = Some(Instant::now());
         drop(state);
         tracing::debug!("the peer asked for a key frame");
         capture.request_keyframe();
-        true
     }
 
     /// The interceptor to add to the connection's chain.
