@@ -25,9 +25,10 @@ const PLACEHOLDER: &str = "<!doctype html><meta charset=utf-8><title>p2pchat sig
 
 /// The UI's own policy (ui/index.html carries the same as a meta tag, which cannot say `frame-ancestors`):
 /// scripts and styles only from this origin (Svelte sets style attributes, hence 'unsafe-inline' for
-/// styles, never for scripts), the WebSocket to this origin, the app's IPC, no plugins, and no framing by
-/// other sites (clickjacking a call button).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+/// styles, never for scripts; 'wasm-unsafe-eval' lets the page compile its own WebAssembly, the file
+/// hasher, and allows no JavaScript eval), the WebSocket to this origin, the app's IPC, no plugins, and
+/// no framing by other sites (clickjacking a call button).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
 style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
 connect-src 'self' ipc: http://ipc.localhost; object-src 'none'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";

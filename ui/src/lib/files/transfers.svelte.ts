@@ -5,12 +5,12 @@
 // opens a new one on the same person's connection and the receiver answers with the offset it kept, so
 // the transfer resumes there. Progress shown on both sides is what the receiver has confirmed.
 
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createSHA256, type IHasher } from 'hash-wasm';
 import { v4 as uuidv4 } from 'uuid';
 import { isActive, progressOf } from './rows';
 import { maxFileBytes } from './settings';
 import {
-  ACK_EVERY_BYTES, CHUNK_BYTES, controlText, formatBytes, hex, isInlineImage, parseFileControl, type FileControl,
+  ACK_EVERY_BYTES, CHUNK_BYTES, controlText, formatBytes, isInlineImage, parseFileControl, type FileControl,
 } from './wire';
 
 export type FileStatus = 'sending' | 'receiving' | 'done' | 'failed' | 'cancelled';
@@ -165,9 +165,20 @@ export class FileTransfers {
         refuse(channel, offer.id, reason);
         return;
       }
-      const inc = new Incoming(t);
-      this.incoming.set(offer.id, inc);
-      inc.resume(channel);
+      // Hashing runs in WebAssembly (twice as fast as JavaScript; on a small machine the hash is what
+      // bounds the transfer). The sender sends no bytes before our accept, so nothing arrives meanwhile.
+      void createSHA256().then(
+        (hasher) => {
+          const inc = new Incoming(t, hasher);
+          this.incoming.set(offer.id, inc);
+          inc.resume(channel);
+        },
+        (err) => {
+          t.status = 'failed';
+          t.note = `cannot check files here: ${String(err)}`;
+          refuse(channel, offer.id, 'the receiver cannot check files');
+        },
+      );
     };
   }
 
@@ -220,7 +231,7 @@ function refuse(channel: RTCDataChannel, id: string, reason: string): void {
  * once, not twice); `hex()` reads whatever they skipped.
  */
 class FileHash {
-  private readonly hasher = sha256.create();
+  private readonly hasher: Promise<IHasher> = createSHA256();
   /** Bytes hashed so far, from the start. */
   private hashed = 0;
   private digest: string | null = null;
@@ -228,18 +239,19 @@ class FileHash {
   constructor(private readonly file: Blob) {}
 
   /** Bytes a sender read at `at`; only what continues the hashed prefix counts. */
-  feed(at: number, bytes: Uint8Array): void {
+  async feed(at: number, bytes: Uint8Array): Promise<void> {
+    const hasher = await this.hasher;
     if (at > this.hashed || at + bytes.length <= this.hashed) return;
-    this.hasher.update(bytes.subarray(this.hashed - at));
+    hasher.update(bytes.subarray(this.hashed - at));
     this.hashed = at + bytes.length;
   }
 
   async hex(): Promise<string> {
     while (this.hashed < this.file.size) {
       const at = this.hashed;
-      this.feed(at, new Uint8Array(await this.file.slice(at, at + READ_BYTES).arrayBuffer()));
+      await this.feed(at, new Uint8Array(await this.file.slice(at, at + READ_BYTES).arrayBuffer()));
     }
-    this.digest ??= hex(this.hasher.digest());
+    this.digest ??= (await this.hasher).digest('hex');
     return this.digest;
   }
 }
@@ -379,7 +391,7 @@ class Outgoing {
     try {
       for (let at = offset; at < t.size; at += READ_BYTES) {
         const slice = new Uint8Array(await this.file.slice(at, Math.min(at + READ_BYTES, t.size)).arrayBuffer());
-        this.hash.feed(at, slice);
+        await this.hash.feed(at, slice);
         for (let i = 0; i < slice.length; i += CHUNK_BYTES) {
           if (channel.bufferedAmount > BUFFER_HIGH) await drained(channel);
           if (!current()) return;
@@ -418,7 +430,6 @@ class Outgoing {
 /** A file coming from one person; survives a dropped channel for RESUME_WINDOW_MS. */
 class Incoming {
   private channel: RTCDataChannel | null = null;
-  private readonly hasher = sha256.create();
   private received = 0;
   private acked = 0;
   private readonly parts: Blob[] = [];
@@ -428,7 +439,10 @@ class Incoming {
   readonly resumedAt: number[] = [];
   wireBytes = 0;
 
-  constructor(readonly transfer: Transfer) {}
+  constructor(
+    readonly transfer: Transfer,
+    private readonly hasher: IHasher,
+  ) {}
 
   matches(offer: Extract<FileControl, { t: 'file-offer' }>): boolean {
     return offer.size === this.transfer.size && offer.name === this.transfer.name;
@@ -502,7 +516,7 @@ class Incoming {
       this.fail(`the sender finished after ${this.received} of ${t.size} bytes`);
       return;
     }
-    const digest = hex(this.hasher.digest());
+    const digest = this.hasher.digest('hex');
     if (digest !== message.sha256) {
       this.fail('the file arrived damaged (SHA-256 mismatch)');
       return;
