@@ -31,8 +31,12 @@ use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
 use crate::constants::{REKEY_CLAIM_TTL, REKEY_WAIT};
 use crate::media::{Capture, PlaybackOptions};
-/// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits.
-pub const DEFAULT_SEND_BUFFER: usize = 1024 * 1024;
+/// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits. Kept small
+/// because webrtc-rs's SCTP sends its window in one burst, unpaced: 1 MiB overflowed Chromium's 128 KiB
+/// UDP receive buffer, and when Chromium then held the data after a lost packet, webrtc-rs recovered by
+/// retransmission timeouts only, doubling each time (a 100 MB file took minutes instead of seconds).
+/// 256 KiB still allows ≈ 100 Mbit/s per channel at 20 ms round-trip time.
+pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
 
 /// What the manager tells its owner, in order per link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
