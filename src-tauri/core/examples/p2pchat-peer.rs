@@ -17,7 +17,6 @@ mod call;
 mod files;
 
 use std::collections::HashSet;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -92,7 +91,7 @@ struct Progress {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -101,14 +100,17 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
-    match run(args).await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+    let code = match run(args).await {
+        Ok(true) => 0,
+        Ok(false) => 1,
         Err(err) => {
             eprintln!("p2pchat-peer: {err}");
-            ExitCode::from(2)
+            2
         }
-    }
+    };
+    // Exit here rather than return: stdin is read on a blocking thread, and the runtime's shutdown
+    // would wait for it until the next line arrives (the tests keep stdin open).
+    std::process::exit(code);
 }
 
 fn emit(value: serde_json::Value) {
