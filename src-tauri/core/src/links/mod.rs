@@ -35,7 +35,7 @@ use crate::media::{Capture, PlaybackOptions};
 /// because webrtc-rs's SCTP sends its window in one burst, unpaced: 1 MiB overflowed Chromium's 128 KiB
 /// UDP receive buffer, and when Chromium then held the data after a lost packet, webrtc-rs recovered by
 /// retransmission timeouts only, doubling each time (a 100 MB file took minutes instead of seconds).
-/// 256 KiB still allows ≈ 100 Mbit/s per channel at 20 ms round-trip time.
+/// 256 KiB still allows ≈ 100 Mbit/s per channel at 20 ms round-trip time (docs/fallback.md).
 pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
 
 /// What the manager tells its owner, in order per link.
