@@ -16,7 +16,7 @@
 // any failure. Bounded in time; stops the driver, app and browser it started.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { withApp, sleep } from './webdriver.mjs';
+import { openRoom, sleep, withApp, withLinkedPage } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-call';
@@ -151,22 +151,10 @@ async function devicesAndScreen(d, page) {
 }
 
 async function calls(d) {
-  const { launchBrowser, joinAs, waitForPhase } = await import('../../tests/e2e/lib.mjs');
-  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
-  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
-  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
-  if (!entry.length) return fail(`room ${room} not listed on the start screen`);
-  await d.run('window.__p2pchatTestHooks = true;');
-  await d.click(entry[0]);
-
-  const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
-  const browser = await launchBrowser();
-  try {
-    const page = await joinAs(browser, origin, 'Browser', room);
-    // The app links to the page natively (chat works first): then it may call.
-    const linked = await d.until('return document.querySelectorAll(\'[data-testid="presence-item"] .dot.connected\').length;', (n) => n >= 1, 45000);
-    if (linked >= 1) pass('the app is linked to the Chromium page over its native link');
-    else return fail(`the app never linked to the page (${linked})`);
+  const { waitForPhase } = await import('../../tests/e2e/lib.mjs');
+  if (!(await openRoom(d, room))) return fail(`room ${room} not listed on the start screen`);
+  // The app links to the page natively (chat works first): then it may call.
+  await withLinkedPage(d, room, pass, fail, async (page) => {
     const callButton = await d.waitFor('[data-testid="call-button"].primary', { timeoutMs: 15000 });
     if (!callButton.length) {
       const notice = await d.run('return document.querySelector(\'[data-testid="call-unavailable"]\')?.textContent ?? null;');
@@ -223,9 +211,7 @@ async function calls(d) {
     const endedInApp = await d.until(phaseScript, (p) => p === 'idle', 15000);
     if (endedInApp === 'idle') pass('hang-up in the page ends the call in the app');
     else fail(`after the page's hang-up the app is ${endedInApp}`);
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 // The driver's and the app's own output (webrtc-rs logs a lot during calls) go to a file, not the report.

@@ -20,7 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { png } from '../../tests/e2e/png.mjs';
-import { withApp, sleep } from './webdriver.mjs';
+import { openRoom, sleep, withApp, withLinkedPage } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-files';
@@ -95,15 +95,6 @@ async function pick(d, file) {
 }
 
 /** Opens the room from the start screen's conversation list; false if it is not listed. */
-async function openRoom(d) {
-  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
-  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
-  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
-  if (!entry.length) return false;
-  await d.click(entry[0]);
-  return true;
-}
-
 /** The room's file rows once every name in `names` has a done row, for a person's check. */
 async function doneRows(d, names, timeoutMs) {
   const rows = await d.until(rowsScript, (rows) => Array.isArray(rows) && names.every((n) => rows.some((r) => r.text.includes(n) && r.status === 'done')), timeoutMs);
@@ -111,16 +102,8 @@ async function doneRows(d, names, timeoutMs) {
 }
 
 async function run(d) {
-  const { launchBrowser, joinAs } = await import('../../tests/e2e/lib.mjs');
-  if (!(await openRoom(d))) return fail(`room ${room} not listed on the start screen`);
-
-  const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
-  const browser = await launchBrowser();
-  try {
-    const page = await joinAs(browser, origin, 'Browser', room);
-    const linked = await d.until('return document.querySelectorAll(\'[data-testid="presence-item"] .dot.connected\').length;', (n) => n >= 1, 45000);
-    if (linked >= 1) pass('the app is linked to the Chromium page over its native link');
-    else return fail(`the app never linked to the page (${linked})`);
+  if (!(await openRoom(d, room))) return fail(`room ${room} not listed on the start screen`);
+  await withLinkedPage(d, room, pass, fail, async (page) => {
     await d.run(watchProgressScript);
     await page.evaluate(watchProgressScript);
 
@@ -239,7 +222,7 @@ async function run(d) {
     await d.call('DELETE', d.session);
     await sleep(1000);
     await d.start(process.env.APP_BIN);
-    if (!(await openRoom(d))) return fail(`room ${room} not listed after the restart`);
+    if (!(await openRoom(d, room))) return fail(`room ${room} not listed after the restart`);
     const past = await doneRows(d, [out.name, inbound.name, 'gradient.png'], 30000);
     const sent = past.find((r) => r.text.includes(out.name));
     const back = past.find((r) => r.text.includes(inbound.name));
@@ -256,9 +239,7 @@ async function run(d) {
     }
     execFileSync('import', ['-window', 'root', `${work}/app-files-history.png`]);
     console.log(`note: screenshot of the room's files from the history: ${work}/app-files-history.png`);
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 await withApp('files', `${work}/app-files-app.log`, 400_000, fail, run);

@@ -154,3 +154,37 @@ export async function withApp(label, log, timeoutMs, fail, body) {
     clearTimeout(watchdog);
   }
 }
+
+/**
+ * Opens `room` from the app's start screen (typing a name first if none is set), with the web UI's test
+ * trace on. False when the room is not listed.
+ */
+export async function openRoom(d, room) {
+  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
+  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
+  const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
+  if (!entry.length) return false;
+  await d.run('window.__p2pchatTestHooks = true;');
+  await d.click(entry[0]);
+  return true;
+}
+
+/**
+ * With the app's window in `room`: joins it from a Chromium page named "Browser" (the server of
+ * P2PCHAT_SERVER_URL), waits until the window shows the page linked over its native link, and runs
+ * `body(page)`; the browser is closed afterwards. A link that never comes is reported through `fail`.
+ */
+export async function withLinkedPage(d, room, pass, fail, body) {
+  const { launchBrowser, joinAs } = await import('../../tests/e2e/lib.mjs');
+  const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
+  const browser = await launchBrowser();
+  try {
+    const page = await joinAs(browser, origin, 'Browser', room);
+    const linked = await d.until('return document.querySelectorAll(\'[data-testid="presence-item"] .dot.connected\').length;', (n) => n >= 1, 45000);
+    if (linked < 1) return fail(`the app never linked to the page (${linked})`);
+    pass('the app is linked to the Chromium page over its native link');
+    await body(page);
+  } finally {
+    await browser.close();
+  }
+}
