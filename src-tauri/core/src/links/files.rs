@@ -14,9 +14,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, timeout};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{PeerConnection, StatsSelector};
 
 use super::{Inner, LinkManager};
 
@@ -38,6 +39,14 @@ const MAX_CONTROL_CHARS: usize = 4096;
 const MAX_NAME_CHARS: usize = 255;
 /// Offsets and sizes travel as JSON numbers: integers above 2^53 would not survive a browser.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// A sender keeps at most what carries this rate over the link's round trip in flight (bytes/s,
+/// 200 Mbit/s), and never less than [`MIN_FLIGHT`]; the manager's send buffer bounds it too.
+const FLIGHT_RATE: f64 = 25_000_000.0;
+/// webrtc-rs sends its window in one unpaced burst, and on a near link the burst lands in the
+/// receiver's socket buffer at once (Chromium's is 128 KiB): a dropped tail costs a 1 s timeout.
+const MIN_FLIGHT: usize = 64 * 1024;
+/// How long a sender over its flight waits for SCTP's "buffered amount low" before it looks again.
+const FLIGHT_RECHECK: Duration = Duration::from_millis(2);
 
 /// A control message (text frame) on a `file` channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -844,8 +853,9 @@ impl Outgoing {
         let Ok(channel) = pc.create_data_channel(FILE_CHANNEL_LABEL, Some(init)).await else {
             return Attempt::Dropped;
         };
+        let flight = flight_for(&pc).await;
         let result = tokio::select! {
-            result = self.over(&channel, sha256) => result,
+            result = self.over(&channel, sha256, flight) => result,
             () = cancelled(self.cancel.clone()) => {
                 let cancel = FileControl::FileCancel { id: self.id(), reason: CANCELLED.into() };
                 let _ = channel.send_text(&cancel.to_text()).await;
@@ -860,7 +870,7 @@ impl Outgoing {
         result
     }
 
-    async fn over(&self, channel: &Arc<dyn DataChannel>, sha256: &str) -> Attempt {
+    async fn over(&self, channel: &Arc<dyn DataChannel>, sha256: &str, flight: usize) -> Attempt {
         // Open, offer, accept.
         let opened = timeout(ANSWER_TIMEOUT, async {
             while let Some(event) = channel.poll().await {
@@ -877,7 +887,7 @@ impl Outgoing {
         {
             return Attempt::Dropped;
         }
-        let offset = match timeout(ANSWER_TIMEOUT, next_control(channel)).await {
+        let offset = match timeout(ANSWER_TIMEOUT, next_control(channel, None)).await {
             Ok(Some(FileControl::FileAccept { offset, .. })) if offset <= self.size => offset,
             Ok(Some(FileControl::FileCancel { reason, .. })) => {
                 return Attempt::Ended(cancel_reason(reason));
@@ -890,19 +900,30 @@ impl Outgoing {
                 );
             }
         };
-        // The bytes go out while the answers (acks, a cancel) are read beside them.
+        // The bytes go out while the answers (acks, a cancel) and "buffered amount low" are read beside them.
+        let _ = channel
+            .set_buffered_amount_low_threshold(u32::try_from(flight / 2).unwrap_or(u32::MAX))
+            .await;
+        let drained = Arc::new(Notify::new());
         let (answers_tx, mut answers) = mpsc::unbounded_channel();
         let reader = {
             let channel = channel.clone();
+            let drained = drained.clone();
             tokio::spawn(async move {
-                while let Some(control) = next_control(&channel).await {
+                while let Some(control) = next_control(&channel, Some(&drained)).await {
                     if answers_tx.send(control).is_err() {
                         break;
                     }
                 }
             })
         };
-        let result = self.stream(channel, offset, sha256, &mut answers).await;
+        let flight = Flight {
+            limit: flight,
+            drained,
+        };
+        let result = self
+            .stream(channel, offset, sha256, &mut answers, &flight)
+            .await;
         reader.abort();
         result
     }
@@ -913,6 +934,7 @@ impl Outgoing {
         offset: u64,
         sha256: &str,
         answers: &mut mpsc::UnboundedReceiver<FileControl>,
+        flight: &Flight,
     ) -> Attempt {
         let mut file = match tokio::fs::File::open(&self.path).await {
             Ok(file) => file,
@@ -928,7 +950,8 @@ impl Outgoing {
             if let Err(err) = file.read_exact(&mut buf[..want]).await {
                 return Attempt::Ended(format!("cannot read the file: {err}"));
             }
-            // `send` waits while the channel's send buffer is full (the manager's bound): back-pressure.
+            // Back-pressure: our flight, then `send` itself waits while the manager's send buffer is full.
+            flight.room(channel).await;
             if channel.send(buf[..want].into()).await.is_err() {
                 return Attempt::Dropped;
             }
@@ -999,10 +1022,62 @@ fn cancel_reason(reason: String) -> String {
     }
 }
 
+/// What one transfer keeps in flight on its channel, and the signal that SCTP released some of it.
+struct Flight {
+    limit: usize,
+    drained: Arc<Notify>,
+}
+
+impl Flight {
+    /// Waits until less than the limit is in flight (the message then goes on top, as with the send
+    /// buffer: a limit of one message must still let two overlap, or each waits for a delayed ack).
+    async fn room(&self, channel: &Arc<dyn DataChannel>) {
+        loop {
+            if channel.outstanding_bytes().await.unwrap_or(0) < self.limit {
+                return;
+            }
+            // The event is edge-triggered on SCTP's own count: look again after a moment regardless.
+            let _ = timeout(FLIGHT_RECHECK, self.drained.notified()).await;
+        }
+    }
+}
+
+/// The flight of a new transfer on `pc`: enough for [`FLIGHT_RATE`] at the connection's round trip
+/// (ICE's measurement), at least [`MIN_FLIGHT`]; unbounded (the send buffer decides) while no round
+/// trip is known.
+async fn flight_for(pc: &Arc<dyn PeerConnection>) -> usize {
+    let report = pc
+        .get_stats(std::time::Instant::now(), StatsSelector::None)
+        .await;
+    let rtt = report
+        .candidate_pairs()
+        .find(|pair| pair.nominated)
+        .map_or(0.0, |pair| pair.current_round_trip_time);
+    flight_at(rtt)
+}
+
+/// The flight for a round trip of `rtt` seconds (0: not measured yet).
+fn flight_at(rtt: f64) -> usize {
+    if rtt > 0.0 {
+        ((rtt * FLIGHT_RATE) as usize).max(MIN_FLIGHT)
+    } else {
+        usize::MAX
+    }
+}
+
 /// The next control message on `channel`; None once it closed. Binary frames are not expected here.
-async fn next_control(channel: &Arc<dyn DataChannel>) -> Option<FileControl> {
+/// "Buffered amount low" wakes `drained`, if given.
+async fn next_control(
+    channel: &Arc<dyn DataChannel>,
+    drained: Option<&Notify>,
+) -> Option<FileControl> {
     while let Some(event) = channel.poll().await {
         match event {
+            DataChannelEvent::OnBufferedAmountLow => {
+                if let Some(drained) = drained {
+                    drained.notify_one();
+                }
+            }
             DataChannelEvent::OnMessage(m) if m.is_string => {
                 if let Some(control) = std::str::from_utf8(&m.data)
                     .ok()
@@ -1034,6 +1109,22 @@ async fn sha256_of(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flight_grows_with_the_round_trip_from_a_floor() {
+        assert_eq!(
+            flight_at(0.0),
+            usize::MAX,
+            "no round trip measured: the send buffer decides"
+        );
+        assert_eq!(
+            flight_at(0.000_3),
+            MIN_FLIGHT,
+            "loopback and LAN keep the floor"
+        );
+        assert_eq!(flight_at(0.020), 500_000, "200 Mbit/s over 20 ms");
+        assert_eq!(flight_at(0.050), 1_250_000);
+    }
 
     #[test]
     fn control_messages_round_trip_as_the_web_ui_writes_them() {
