@@ -900,7 +900,8 @@ impl Outgoing {
                 );
             }
         };
-        // The bytes go out while the answers (acks, a cancel) and "buffered amount low" are read beside them.
+        // The bytes go out while the answers (acks, a cancel) and "buffered amount low" are read beside
+        // them.
         let _ = channel
             .set_buffered_amount_low_threshold(u32::try_from(flight / 2).unwrap_or(u32::MAX))
             .await;
