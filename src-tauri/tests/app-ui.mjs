@@ -12,7 +12,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { writeFileSync } from 'node:fs';
-import { Driver, freePort, sleep } from './webdriver.mjs';
+import { sleep, withApp } from './webdriver.mjs';
 
 const mode = process.argv[2];
 const work = process.env.WORK ?? '/tmp';
@@ -193,27 +193,9 @@ async function chatWithBrowser(d, room) {
   }
 }
 
-const port = await freePort();
-const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
-  env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-const d = new Driver(`http://127.0.0.1:${port}`);
-const watchdog = setTimeout(() => {
-  fail(`${mode}: timed out after 240 s`);
-  driver.kill();
-  process.exit(1);
-}, 240_000);
-try {
-  await d.start(process.env.APP_BIN);
+await withApp(mode, null, 240_000, fail, async (d) => {
   if (mode === 'offline') await offline(d);
   else if (mode === 'chat') await chat(d);
   else throw new Error(`unknown mode ${mode}`);
-} catch (err) {
-  fail(`${mode}: ${err.message}`);
-} finally {
-  await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
-  driver.kill();
-  clearTimeout(watchdog);
-}
+});
 process.exit(failures ? 1 : 0);

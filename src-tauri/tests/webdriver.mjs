@@ -127,12 +127,12 @@ export class Driver {
 
 /**
  * Runs `body(driver)` against the app (`APP_BIN`) under WebKitWebDriver, whose output and the app's go to
- * `log` (webrtc-rs logs a lot), within `timeoutMs`; a throw or the timeout is reported through `fail`
- * with `label`. Returns once the session and the driver are gone.
+ * `log` (webrtc-rs logs a lot), or to ours when `log` is null, within `timeoutMs`; a throw or the timeout
+ * is reported through `fail` with `label`. Returns once the session and the driver are gone.
  */
 export async function withApp(label, log, timeoutMs, fail, body) {
   const port = await freePort();
-  const out = openSync(log, 'w');
+  const out = log === null ? 'inherit' : openSync(log, 'w');
   const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
     env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
     stdio: ['ignore', out, out],
