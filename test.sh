@@ -50,8 +50,14 @@ if cargo tree -p p2pchat-core --edges normal,build,dev --prefix none --locked | 
   exit 1
 fi
 
-step "Rust tests (protocol, signaling server, fuzz properties)"
-PROPTEST_CASES="${PROPTEST_CASES:-2000}" cargo test --workspace --locked
+step "Rust build: every target of the workspace in one cargo invocation (the suites below reuse it)"
+p2pchat_build_rust
+
+step "Rust tests (protocol, server with Redis, client core with native links and media, app) in a network namespace"
+# Inside the namespace nothing can reach a real network, and the native links' tests run instead of
+# skipping. The build above already happened outside it (--offline: the namespace has no network).
+tests/e2e/netns.sh env P2PCHAT_NETNS_TESTS=1 PROPTEST_CASES="${PROPTEST_CASES:-2000}" \
+  cargo test --workspace --locked --offline
 
 step "web UI: unit tests and browser end-to-end tests"
 check_suite tests/e2e/run.sh
@@ -61,7 +67,7 @@ step "desktop app under Xvfb"
 check_suite src-tauri/tests/run-app-tests.sh
 src-tauri/tests/run-app-tests.sh
 
-step "the .deb: release build (profile install-test), apt-get install, start under Xvfb, purge"
+step "the .deb: packaged from the debug build, apt-get install, start under Xvfb, purge"
 check_suite src-tauri/tests/install-deb.sh
 src-tauri/tests/install-deb.sh
 

@@ -109,3 +109,10 @@ p2pchat_build_ui() {
   npm --prefix ui run build
   export P2PCHAT_UI_BUILT=1
 }
+
+# Builds every Rust target of the workspace (libraries, binaries, examples, tests) in one cargo invocation.
+# Every script builds through this one command: cargo unifies features over the packages it is given, so
+# `cargo build -p one-crate` would compile shared dependencies again with other features.
+p2pchat_build_rust() {
+  cargo build --workspace --all-targets --locked "$@"
+}

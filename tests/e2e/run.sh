@@ -17,11 +17,9 @@ echo "--- ui: unit tests"
 npm --prefix ui test
 echo "--- ui: build"
 p2pchat_build_ui >/dev/null
-cargo build -q -p signaling-server
-cargo build -q -p p2pchat-core --example p2pchat-peer  # the headless native peer (fallback.test.mjs); no WebKitGTK
-
-echo "--- native data-channel fallback, Rust to Rust (network namespace)"
-tests/e2e/netns.sh env P2PCHAT_NETNS_TESTS=1 cargo test -q -p p2pchat-core --test links
+# The signaling server and the headless native peer (p2pchat-peer): the workspace's one build, a no-op when
+# test.sh has made it.
+p2pchat_build_rust -q
 
 echo "--- browser end-to-end tests (network namespace)"
 tests=("$@")

@@ -2,9 +2,10 @@
 //! (in-process, ephemeral port): chat goes through in order with nothing lost, also across an ICE
 //! restart in the middle, and a peer that leaves closes the other side's channel.
 //!
-//! webrtc-rs needs a non-loopback interface with a default route, which CI gets from a network
-//! namespace (tests/e2e/run.sh runs this file inside one with P2PCHAT_NETNS_TESTS=1). Without that
-//! variable the tests say why they skip; with it, a missing route fails them.
+//! webrtc-rs needs a non-loopback interface with a default route, which the test run gets from a network
+//! namespace (test.sh runs the workspace's tests inside tests/e2e/netns.sh with P2PCHAT_NETNS_TESTS=1).
+//! Without that variable the tests say why they skip, except under CI=true, where they fail: a check that
+//! cannot run there must not pass. With it, a missing route fails them.
 
 use std::time::Duration;
 
@@ -32,10 +33,13 @@ fn has_default_route() -> bool {
 /// Only inside the test's own network namespace, so ICE gathers test addresses only.
 fn runnable() -> bool {
     if std::env::var("P2PCHAT_NETNS_TESTS").is_err() {
-        eprintln!(
-            "skipped: runs only in a private network namespace (tests/e2e/run.sh sets P2PCHAT_NETNS_TESTS=1 \
-             inside tests/e2e/netns.sh), so no ICE candidate is a real address"
+        let why = "runs only in a private network namespace (test.sh sets P2PCHAT_NETNS_TESTS=1 inside \
+                   tests/e2e/netns.sh), so no ICE candidate is a real address";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cannot run under CI=true: {why}"
         );
+        eprintln!("skipped: {why}");
         return false;
     }
     assert!(

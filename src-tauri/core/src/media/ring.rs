@@ -4,14 +4,22 @@
 //! rules are tested without a network. Call control goes only to the peers it concerns, as in the web UI:
 //! a callee answers the caller and the others the invite names, and takes an `accept` only from them.
 //! Media follows the participants: a peer who joined our call gets our camera and microphone, one who
-//! left stops.
+//! left stops. A co-invitee's `accept` may overtake the caller's `invite` (they travel separately): it is
+//! kept for [`EARLY_ACCEPT`] and counts, under the same rule, once we answer that call.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use chat_protocol::SignalData;
 
 /// Most people in one call (a full mesh), as in the web UI.
 pub const MAX_CALL_PEOPLE: usize = 6;
+
+/// How long an `accept` for a call we have not answered yet is kept (as the web UI's `EARLY_ACCEPT_MS`).
+pub const EARLY_ACCEPT: Duration = Duration::from_secs(5);
+
+/// Most early accepts kept at once; the oldest go first.
+const MAX_EARLY_ACCEPTS: usize = 2 * MAX_CALL_PEOPLE;
 
 /// What the owner must do after a step.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +48,8 @@ pub struct Ring {
     /// A call ringing us that we have not answered (without auto-accept): (caller, call id, whose
     /// accept we would take). Calling that caller answers it, as for two people calling each other.
     ringing: Option<(String, String, BTreeSet<String>)>,
+    /// Accepts for calls we are not in (yet): (peer, call id, when it came), oldest first.
+    early: VecDeque<(String, String, Instant)>,
 }
 
 impl Ring {
@@ -102,7 +112,13 @@ impl Ring {
             SignalData::Invite { call, peers, .. } => {
                 self.on_invite(from, call, peers.as_deref().unwrap_or_default(), room)
             }
-            SignalData::Accept { call } if ours(call) => {
+            SignalData::Accept { call } if !ours(call) => {
+                if room.iter().any(|p| p == from) {
+                    self.keep_early(from, call);
+                }
+                Vec::new()
+            }
+            SignalData::Accept { .. } => {
                 if !self.expected.contains(from) || self.full(from) {
                     return Vec::new();
                 }
@@ -231,6 +247,7 @@ impl Ring {
                 self.expected = expected;
                 actions.extend(self.accept_signals(call));
                 actions.extend(self.connect(from));
+                actions.extend(self.connect_early(call));
                 return actions;
             }
             if self.call.as_deref() == Some(call) {
@@ -261,6 +278,36 @@ impl Ring {
         self.expected = expected;
         let mut actions = self.accept_signals(call);
         actions.extend(self.connect(from));
+        actions.extend(self.connect_early(call));
+        actions
+    }
+
+    /// Keeps `from`'s accept of a call we are not in, in case we answer that call soon.
+    fn keep_early(&mut self, from: &str, call: &str) {
+        let now = Instant::now();
+        self.early
+            .retain(|(peer, id, at)| now - *at < EARLY_ACCEPT && !(peer == from && id == call));
+        self.early.push_back((from.to_owned(), call.to_owned(), now));
+        if self.early.len() > MAX_EARLY_ACCEPTS {
+            self.early.pop_front();
+        }
+    }
+
+    /// The call we just answered: the accepts that came before it count now, from those we expect.
+    fn connect_early(&mut self, call: &str) -> Vec<RingAction> {
+        let now = Instant::now();
+        let early = std::mem::take(&mut self.early);
+        let mut actions = Vec::new();
+        for (peer, id, at) in early {
+            if now - at >= EARLY_ACCEPT {
+                continue;
+            }
+            if id != call {
+                self.early.push_back((peer, id, at));
+            } else if self.expected.contains(&peer) && !self.full(&peer) {
+                actions.extend(self.connect(&peer));
+            }
+        }
         actions
     }
 
@@ -339,6 +386,55 @@ mod tests {
                 _ => None,
             })
             .expect("an invite")
+    }
+
+    #[test]
+    fn an_accept_that_overtakes_its_invite_counts_once_the_call_is_answered() {
+        let mut ring = Ring::new(true);
+        let everyone = room(&["alice", "bob", "mallory"]);
+        let accept = SignalData::Accept { call: "c1".into() };
+        // Bob (named by the invite) and Mallory (not named) accept before Alice's invite reaches us.
+        assert!(ring.on_signal("bob", &accept, &everyone).is_empty());
+        assert!(ring.on_signal("mallory", &accept, &everyone).is_empty());
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: Some(room(&["bob"])),
+        };
+        let actions = ring.on_signal("alice", &invite, &everyone);
+        let connected: Vec<&RingAction> = actions
+            .iter()
+            .filter(|a| matches!(a, RingAction::Connect { .. }))
+            .collect();
+        assert_eq!(
+            connected,
+            vec![
+                &RingAction::Connect {
+                    peer: "alice".into()
+                },
+                &RingAction::Connect { peer: "bob".into() }
+            ]
+        );
+        assert_eq!(
+            ring.participants().collect::<Vec<_>>(),
+            vec!["alice", "bob"]
+        );
+    }
+
+    #[test]
+    fn an_early_accept_expires() {
+        let mut ring = Ring::new(true);
+        let everyone = room(&["alice", "bob"]);
+        ring.on_signal("bob", &SignalData::Accept { call: "c1".into() }, &everyone);
+        // As if it came EARLY_ACCEPT ago.
+        ring.early[0].2 -= EARLY_ACCEPT;
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: Some(room(&["bob"])),
+        };
+        ring.on_signal("alice", &invite, &everyone);
+        assert_eq!(ring.participants().collect::<Vec<_>>(), vec!["alice"]);
     }
 
     #[test]

@@ -8,6 +8,10 @@
 // up); for a call we were invited to, its caller and the others its invite names; for a call we join, the
 // people in it we asked. Anyone else in the room joins only by asking (`join-call`), which everyone in the
 // call sees, and never beyond the cap of 6. Nobody gains anything by learning a call id.
+//
+// A co-invitee's `accept` and the caller's `invite` travel separately, so the accept may come first: it is
+// kept for EARLY_ACCEPT_MS (at most MAX_EARLY_ACCEPTS of them) and read when the invite arrives, under the
+// same rule as one that comes after it.
 
 import { v7 as uuidv7 } from 'uuid';
 import type { SignalData } from '../protocol.gen';
@@ -18,6 +22,10 @@ import { QualityMeter, type Quality } from './stats';
 export const RING_TIMEOUT_MS = 30_000;
 export const MAX_CALL_PEOPLE = 6;
 const QUALITY_INTERVAL_MS = 2000;
+/** How long an `accept` for a call whose invite has not reached us yet is kept. */
+export const EARLY_ACCEPT_MS = 5_000;
+/** Most early accepts kept at once (the oldest go first): a mesh's worth, twice. */
+const MAX_EARLY_ACCEPTS = 2 * MAX_CALL_PEOPLE;
 
 export type CallPhase = 'idle' | 'outgoing' | 'incoming' | 'active';
 
@@ -81,6 +89,8 @@ export class Call {
   private asked = new Set<string>();
   /** Peers the caller's invite names who accepted while we were still ringing. */
   private known = new Set<string>();
+  /** Accepts for calls we know nothing of yet (their invite is still on its way), newest last. */
+  private early: Array<{ peer: string; call: string; at: number }> = [];
   /** We told the room's other members that we are in this call (`in-call`). */
   private announced = false;
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
@@ -247,7 +257,8 @@ export class Call {
       case 'invite':
         return this.onInvite(peer, data.call, data.peers ?? []);
       case 'accept':
-        if (data.call !== this.id || !this.expected.has(peer)) return;
+        if (data.call !== this.id) return this.keepEarly(peer, data.call);
+        if (!this.expected.has(peer)) return;
         if (this.phase === 'outgoing' || this.phase === 'active') {
           if (!this.participants.includes(peer) && this.participants.length >= MAX_CALL_PEOPLE - 1) return;
           clearTimeout(this.ringTimer);
@@ -356,6 +367,30 @@ export class Call {
   }
 
   private onInvite(peer: string, call: string, others: string[]): void {
+    this.ring(peer, call, others);
+    // Accepts that overtook this invite count now, from those it lets us expect.
+    if (this.id === call) for (const early of this.takeEarly(call)) this.onSignal(early.peer, { kind: 'accept', call });
+  }
+
+  /** Keeps an accept for a call we have not heard of, in case its invite is still on the way. */
+  private keepEarly(peer: string, call: string): void {
+    if (!this.links.peers().includes(peer)) return;
+    const now = Date.now();
+    this.early = this.early.filter((e) => now - e.at < EARLY_ACCEPT_MS && !(e.peer === peer && e.call === call));
+    this.early.push({ peer, call, at: now });
+    if (this.early.length > MAX_EARLY_ACCEPTS) this.early.shift();
+  }
+
+  /** The unexpired early accepts for `call`, removed from the store. */
+  private takeEarly(call: string): Array<{ peer: string; call: string }> {
+    const now = Date.now();
+    const taken = this.early.filter((e) => e.call === call && now - e.at < EARLY_ACCEPT_MS);
+    this.early = this.early.filter((e) => e.call !== call && now - e.at < EARLY_ACCEPT_MS);
+    return taken;
+  }
+
+  /** An invite from `peer`: ring, resolve glare, or decline while busy. */
+  private ring(peer: string, call: string, others: string[]): void {
     // The others the caller rings, as far as they are in this room (never us, never beyond the cap).
     const room = this.links.peers();
     const vouched = others.filter((p) => p !== peer && room.includes(p)).slice(0, MAX_CALL_PEOPLE - 2);

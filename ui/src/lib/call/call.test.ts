@@ -5,12 +5,12 @@
 // and the screen are fakes; signals go through an in-memory relay.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SignalData } from '../protocol.gen';
-import { Call, MAX_CALL_PEOPLE, RING_TIMEOUT_MS } from './call.svelte';
+import { Call, EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, RING_TIMEOUT_MS } from './call.svelte';
 import type { LocalMedia } from './media';
 import type { PeerLink } from './peer';
 import { FULL_QUALITY } from './abr';
 
-const NAMES: Record<string, string> = { alice: 'Alice', bob: 'Bob', carol: 'Carol', dave: 'Dave', erin: 'Erin', frank: 'Frank', gina: 'Gina', hal: 'Hal' };
+const NAMES: Record<string, string> = { rusty: 'Rusty', alice: 'Alice', bob: 'Bob', carol: 'Carol', dave: 'Dave', erin: 'Erin', frank: 'Frank', gina: 'Gina', hal: 'Hal' };
 
 interface FakeTrack {
   kind: string;
@@ -340,6 +340,31 @@ describe('group calls (mesh)', () => {
     // Someone accepting later joins too.
     dave.call.onSignal('carol', { kind: 'accept', call: 'g1' });
     expect(dave.call.participants).toEqual(['alice', 'bob', 'carol']);
+  });
+
+  it("a co-invitee's accept that arrives before the caller's invite still counts once the invite comes", async () => {
+    // Rusty accepts at once; his accept reaches Dave 1 ms before Alice's invite does.
+    const dave = person('dave', ['alice', 'bob', 'rusty']);
+    dave.call.onSignal('rusty', { kind: 'accept', call: 'g1' });
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['dave', 'rusty'] });
+    await dave.call.accept();
+    expect(dave.call.participants).toEqual(['alice', 'rusty']);
+  });
+
+  it('an early accept counts only from someone the invite names, and only for a short while', async () => {
+    const dave = person('dave', ['alice', 'bob', 'carol']);
+    // Bob is not named by the invite: his early accept is kept but never counts.
+    dave.call.onSignal('bob', { kind: 'accept', call: 'g1' });
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['carol'] });
+    await dave.call.accept();
+    expect(dave.call.participants).toEqual(['alice']);
+    dave.call.hangup();
+    // Carol's accept for the next call is too old by the time its invite arrives.
+    dave.call.onSignal('carol', { kind: 'accept', call: 'g2' });
+    await vi.advanceTimersByTimeAsync(EARLY_ACCEPT_MS);
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g2', media: ['audio', 'video'], peers: ['carol'] });
+    await dave.call.accept();
+    expect(dave.call.participants).toEqual(['alice']);
   });
 
   it('declining answers only the caller; a call while busy is declined and shown', async () => {
