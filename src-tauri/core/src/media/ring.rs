@@ -287,7 +287,8 @@ impl Ring {
         let now = Instant::now();
         self.early
             .retain(|(peer, id, at)| now - *at < EARLY_ACCEPT && !(peer == from && id == call));
-        self.early.push_back((from.to_owned(), call.to_owned(), now));
+        self.early
+            .push_back((from.to_owned(), call.to_owned(), now));
         if self.early.len() > MAX_EARLY_ACCEPTS {
             self.early.pop_front();
         }
