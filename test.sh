@@ -23,8 +23,10 @@ check_suite() { # check_suite SCRIPT: fails the run unless SCRIPT exists and is 
 # Before anything else, so a missing suite fails at once rather than after the builds.
 for suite in "${SUITES[@]}"; do check_suite "$suite"; done
 
-step() { echo; echo "==> $*"; }
+# Each step prints how far into the run it starts (docs/performance.md, "Test run", lists them).
+step() { printf '\n==> %s  [%dm%02ds into the run]\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
+step "install what is missing (Debian packages, rustfmt/clippy, npm packages)"
 source .ci/deps.sh
 p2pchat_install_apt # everything: serving, the desktop app, GStreamer, the tests' tools
 p2pchat_check_toolchain
@@ -72,4 +74,4 @@ check_suite src-tauri/tests/install-deb.sh
 src-tauri/tests/install-deb.sh
 
 echo
-echo "test.sh: all checks passed"
+echo "test.sh: all checks passed in $((SECONDS / 60))m$((SECONDS % 60))s"
