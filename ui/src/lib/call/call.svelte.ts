@@ -40,7 +40,8 @@ export interface CallLinks {
 
 /** What the call needs of a peer's connection: the browser's PeerLink, or the app's native link. */
 export interface MediaLink {
-  setLocalMedia(stream: MediaStream): void;
+  /** `offerExpected`: the peer is the caller, who negotiates its media with us (see PeerLink). */
+  setLocalMedia(stream: MediaStream, options?: { offerExpected?: boolean }): void;
   prepareLocalMedia(stream: MediaStream): void;
   clearLocalMedia(): void;
   shareVideo(track: MediaStreamTrack | null): void;
@@ -160,7 +161,8 @@ export class Call {
     if (this.phase !== 'active' || this.id !== id) return;
     // The caller and the others its invite names (they connect to us too); nobody else learns of it.
     this.sendAll([...this.expected], { kind: 'accept', call: id });
-    for (const peer of new Set([this.caller, ...this.known])) this.addParticipant(peer);
+    // The caller negotiates its media with us while ringing: our tracks go in our answer to that.
+    for (const peer of new Set([this.caller, ...this.known])) this.addParticipant(peer, peer === this.caller);
     // People who joined this call while it rang us were not in the invite: ask them as a newcomer would.
     this.askToJoin(this.peersIn(id).filter((p) => !this.expected.has(p)));
     this.announce();
@@ -503,17 +505,17 @@ export class Call {
     if (this.cameraOff) this.control?.setCameraOff(true);
   }
 
-  private addParticipant(peer: string): void {
+  private addParticipant(peer: string, offerExpected = false): void {
     if (!this.participants.includes(peer)) this.participants = [...this.participants, peer];
-    this.sendMedia(peer);
+    this.sendMedia(peer, offerExpected);
     if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
     this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
   }
 
   /** Our camera and microphone (or the shared screen instead of the camera) to this participant. */
-  private sendMedia(peer: string): void {
+  private sendMedia(peer: string, offerExpected = false): void {
     const link = this.links.link(peer);
-    if (this.localStream) link?.setLocalMedia(this.localStream);
+    if (this.localStream) link?.setLocalMedia(this.localStream, { offerExpected });
     const screen = this.screenStream?.getVideoTracks()[0];
     if (screen) link?.shareVideo(screen);
   }

@@ -5,7 +5,7 @@
 // restarts after `failed` or a lasting `disconnected`, and the link gives up after the allowed restarts.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SignalData } from '../protocol.gen';
-import { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS, PeerLink, type PeerLinkEvents } from './peer';
+import { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS, OFFER_WAIT_MS, PeerLink, type PeerLinkEvents } from './peer';
 
 type Description = { type: 'offer' | 'answer'; sdp: string };
 
@@ -369,6 +369,41 @@ describe('perfect negotiation', () => {
     // A bounded exchange: at most one collision and one follow-up offer per side.
     const offers = [...polite.sent, ...impolite.sent].filter((d) => d.kind === 'offer').length;
     expect(offers).toBeLessThanOrEqual(4);
+  });
+
+  it('a call accepted before the caller’s media offer arrives: the callee answers with its tracks, no collision', async () => {
+    // Each relay hop takes 5 ms: the callee accepts while the caller's offer is still on the way.
+    const { polite, impolite } = pair(5);
+    await settle();
+    for (const [caller, callee] of [[impolite, polite], [polite, impolite]] as const) {
+      const rollbacks = caller.pc.rollbacks + callee.pc.rollbacks;
+      caller.sent.length = 0;
+      callee.sent.length = 0;
+      caller.link.prepareLocalMedia(fakeStream()); // the caller rings and negotiates its media
+      callee.link.setLocalMedia(fakeStream(), { offerExpected: true }); // accepted at once
+      await settle();
+      expect([caller.pc.signalingState, callee.pc.signalingState]).toEqual(['stable', 'stable']);
+      // One offer (the caller's) and one answer carrying the callee's tracks: no rollback either side.
+      expect(kinds(caller)).toEqual(['offer']);
+      expect(kinds(callee)).toEqual(['answer']);
+      expect(tracksIn(caller.pc.remoteDescription?.sdp ?? '')).toBe(2);
+      expect(caller.pc.rollbacks + callee.pc.rollbacks).toBe(rollbacks);
+      caller.link.clearLocalMedia();
+      callee.link.clearLocalMedia();
+      await settle();
+    }
+  });
+
+  it(`media waiting for an offer that never comes is offered after ${OFFER_WAIT_MS} ms`, async () => {
+    const { polite, impolite } = pair(5);
+    await settle();
+    impolite.sent.length = 0;
+    impolite.link.setLocalMedia(fakeStream(), { offerExpected: true });
+    await vi.advanceTimersByTimeAsync(OFFER_WAIT_MS - 1);
+    expect(kinds(impolite)).toEqual([]);
+    await settle();
+    expect(kinds(impolite)).toEqual(['offer']);
+    expect(polite.streams.length).toBeGreaterThan(0);
   });
 
   it('a fresh link pair negotiates once, newcomer first', async () => {

@@ -12,6 +12,9 @@ import { FILE_CHANNEL_LABEL } from '../files/wire';
 // Shared with the app's native links (generated from its Rust constants).
 export { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS };
 
+/** How long accepted media waits for the caller's offer before offering it ourselves (see setLocalMedia). */
+export const OFFER_WAIT_MS = 2000;
+
 export interface PeerLinkEvents {
   /** Sends signaling data to the remote peer through the server. */
   signal(data: SignalData): void;
@@ -50,6 +53,8 @@ export class PeerLink {
    * the stream's video. */
   private local: { stream: MediaStream; live: boolean } | null = null;
   private screen: MediaStreamTrack | null = null;
+  /** Our tracks, held until the caller's offer with its media is applied (see setLocalMedia). */
+  private awaiting: { stream: MediaStream; timer: ReturnType<typeof setTimeout> } | null = null;
   private closed = false;
   private signals: Promise<void> = Promise.resolve();
   private readonly heldCandidates: RTCIceCandidateInit[] = [];
@@ -112,6 +117,8 @@ export class PeerLink {
       if (collision) this.events.trace?.(this.ignoreOffer ? 'offer collision: ignored theirs' : 'offer collision: rolled ours back');
       if (this.ignoreOffer) return;
       await this.pc.setRemoteDescription(description);
+      // Held tracks ride on the transceivers this offer made, so our answer carries them.
+      if (data.kind === 'offer') this.attachAwaited();
       await this.retryCandidates();
       if (data.kind === 'offer') {
         await this.pc.setLocalDescription();
@@ -136,8 +143,37 @@ export class PeerLink {
     }
   }
 
-  /** Starts sending these tracks (a call begins or a device changes). */
-  setLocalMedia(stream: MediaStream): void {
+  /**
+   * Starts sending these tracks (a call begins or a device changes). `offerExpected`: we accepted a call
+   * whose caller negotiates its media with us while it rings; if that offer has not been applied yet, the
+   * tracks wait for it (at most OFFER_WAIT_MS) and go in our answer. Attaching them at once would make
+   * both sides offer together: a collision, a rollback and a second round trip before the call connects.
+   */
+  setLocalMedia(stream: MediaStream, { offerExpected = false }: { offerExpected?: boolean } = {}): void {
+    if (this.awaiting) {
+      this.awaiting.stream = stream;
+      return;
+    }
+    if (offerExpected && this.senders.size === 0 && !this.hasRemoteMedia()) {
+      const timer = setTimeout(() => this.attachAwaited(), OFFER_WAIT_MS);
+      this.awaiting = { stream, timer };
+      this.events.trace?.('media waits for the offer');
+      return;
+    }
+    this.attach(stream, true);
+  }
+
+  /** Whether the peer's media is negotiated on this connection (live transceivers the offer made). */
+  private hasRemoteMedia(): boolean {
+    return this.pc.getTransceivers().some((t) => t.mid !== null && t.mid !== undefined && t.direction !== 'stopped');
+  }
+
+  /** Attaches the tracks held by setLocalMedia, if any. */
+  private attachAwaited(): void {
+    if (!this.awaiting) return;
+    const { stream, timer } = this.awaiting;
+    clearTimeout(timer);
+    this.awaiting = null;
     this.attach(stream, true);
   }
 
@@ -155,6 +191,8 @@ export class PeerLink {
    * instead of the SDP growing with every call past the signaling frame limit.
    */
   clearLocalMedia(): void {
+    if (this.awaiting) clearTimeout(this.awaiting.timer);
+    this.awaiting = null;
     if (this.pc.signalingState === 'closed') return;
     for (const sender of this.senders.values()) {
       this.pc.getTransceivers().find((t) => t.sender === sender)?.stop();
@@ -202,6 +240,7 @@ export class PeerLink {
   close(): void {
     this.closed = true;
     clearTimeout(this.disconnectedTimer);
+    if (this.awaiting) clearTimeout(this.awaiting.timer);
     for (const channel of this.channels) channel.close();
     this.pc.close();
   }
