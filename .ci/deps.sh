@@ -112,7 +112,8 @@ p2pchat_build_ui() {
 
 # Builds every Rust target of the workspace (libraries, binaries, examples, tests) in one cargo invocation.
 # Every script builds through this one command: cargo unifies features over the packages it is given, so
-# `cargo build -p one-crate` would compile shared dependencies again with other features.
+# `cargo build -p one-crate` would compile shared dependencies again with other features. Bounded in time
+# (a cold build takes about 5 minutes on 2 cores).
 p2pchat_build_rust() {
-  cargo build --workspace --all-targets --locked "$@"
+  timeout 3600 cargo build --workspace --all-targets --locked "$@"
 }

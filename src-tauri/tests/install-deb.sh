@@ -80,7 +80,7 @@ wait_for() { # wait_for SECONDS COMMAND...: retries COMMAND until it succeeds or
 # one debug build, a no-op after test.sh's. The app embeds ui/dist, so the web UI is built first (once per
 # run: P2PCHAT_UI_BUILT).
 p2pchat_build_ui >/dev/null
-timeout 1800 bash -c 'source .ci/deps.sh && p2pchat_build_rust -q'
+p2pchat_build_rust -q
 SEED="$CARGO_TARGET_DIR/debug/examples/history-bench"
 
 if [[ -n "${INSTALL_TEST_DEB:-}" ]]; then

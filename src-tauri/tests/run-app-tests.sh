@@ -50,7 +50,7 @@ if [[ -z "${P2PCHAT_IN_NETNS:-}" ]]; then
   # playwright-core drives Chromium in the chat check (tests/e2e's package).
   p2pchat_npm_install tests/e2e
   echo "==> building the app, the headless peer and the signaling server (debug)"
-  timeout 1800 bash -c 'source .ci/deps.sh && p2pchat_build_rust -q' # the workspace's one build (no-op after test.sh's)
+  p2pchat_build_rust -q # the workspace's one build (no-op after test.sh's)
   trap - EXIT
   exec env P2PCHAT_IN_NETNS=1 APP_TEST_DIR="$WORK" tests/e2e/netns.sh "$ROOT/src-tauri/tests/run-app-tests.sh" "$@"
 fi
