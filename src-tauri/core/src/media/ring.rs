@@ -439,6 +439,31 @@ mod tests {
     }
 
     #[test]
+    fn early_accepts_are_kept_only_from_the_room_and_a_flood_keeps_only_the_newest() {
+        let accept = |call: &str| SignalData::Accept { call: call.into() };
+        let invite = |call: &str, named: &str| SignalData::Invite {
+            call: call.into(),
+            media: vec![],
+            peers: Some(room(&[named])),
+        };
+        let everyone = room(&["alice", "bob", "mallory"]);
+        // Mallory accepts from outside the room, then enters it before the invite that names her.
+        let mut ring = Ring::new(true);
+        ring.on_signal("mallory", &accept("c0"), &room(&["alice", "bob"]));
+        ring.on_signal("alice", &invite("c0", "mallory"), &everyone);
+        assert_eq!(ring.participants().collect::<Vec<_>>(), vec!["alice"]);
+        // Bob's accept for c1, then a flood of accepts for other calls pushes it out.
+        let mut ring = Ring::new(true);
+        ring.on_signal("bob", &accept("c1"), &everyone);
+        for i in 1..=MAX_EARLY_ACCEPTS {
+            ring.on_signal("bob", &accept(&format!("flood-{i}")), &everyone);
+        }
+        assert_eq!(ring.early.len(), MAX_EARLY_ACCEPTS);
+        ring.on_signal("alice", &invite("c1", "bob"), &everyone);
+        assert_eq!(ring.participants().collect::<Vec<_>>(), vec!["alice"]);
+    }
+
+    #[test]
     fn an_invited_peer_who_accepts_gets_our_media_and_a_stranger_does_not() {
         let mut ring = Ring::new(false);
         let id = invite_id(&ring.place(&room(&["bob"])));

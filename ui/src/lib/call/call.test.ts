@@ -367,6 +367,24 @@ describe('group calls (mesh)', () => {
     expect(dave.call.participants).toEqual(['alice']);
   });
 
+  it('early accepts are kept only from the room, and a flood keeps only the newest', async () => {
+    let room = ['alice', 'rusty'];
+    const dave = person('dave', () => room);
+    // Mallory accepts from outside the room, then enters it before the invite that names her.
+    dave.call.onSignal('mallory', { kind: 'accept', call: 'g0' });
+    room = ['alice', 'rusty', 'mallory'];
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g0', media: ['audio', 'video'], peers: ['mallory'] });
+    await dave.call.accept();
+    expect(dave.call.participants).toEqual(['alice']);
+    dave.call.hangup();
+    // Rusty's accept for g1, then a flood of accepts for other calls pushes it out.
+    dave.call.onSignal('rusty', { kind: 'accept', call: 'g1' });
+    for (let i = 1; i <= 2 * MAX_CALL_PEOPLE; i++) dave.call.onSignal('rusty', { kind: 'accept', call: `flood-${i}` });
+    dave.call.onSignal('alice', { kind: 'invite', call: 'g1', media: ['audio', 'video'], peers: ['rusty'] });
+    await dave.call.accept();
+    expect(dave.call.participants).toEqual(['alice']);
+  });
+
   it('declining answers only the caller; a call while busy is declined and shown', async () => {
     const bob = person('bob', ['alice', 'carol']);
     bob.call.onSignal('alice', { kind: 'invite', call: 'c1', media: ['audio', 'video'] });
