@@ -1,5 +1,5 @@
 //! Values the web UI and the Rust client must agree on. They are generated into the UI's
-//! `ui/src/lib/chat/channel.gen.ts` (see `typescript`), so neither side copies them by hand.
+//! `ui/src/lib/core.gen.ts` (see `typescript`), so neither side copies them by hand.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! The messages that travel on the `chat` data channel: one JSON text each. The web UI's copy of this
-//! union is generated from it (ui/src/lib/chat/channel.gen.ts), so both sides parse the same shapes.
+//! union is generated from it (ui/src/lib/core.gen.ts), so both sides parse the same shapes.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
