@@ -18,7 +18,7 @@ pub struct Claims {
 }
 
 /// The `rooms` claim: a list of room names, or one name. `*` (alone or in the list) allows every room, as
-/// docs/protocol.md writes it ("allowed room names or `*`").
+/// docs/protocol.md describes it ("Session", item 5).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RoomsClaim {

@@ -8,7 +8,8 @@
 //! to its channel, so delivery follows a session that moved. Operations on Redis go through one ordered
 //! queue, sent as pipelines, so what one client does reaches Redis in the order it did it.
 //!
-//! docs/operations.md ("Several instances") describes failures and what each can lose.
+//! docs/operations.md ("Several servers (Redis)", "Failures and what they can lose") describes failures and
+//! what each can lose.
 
 mod scripts;
 
