@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::invite::TokenArgs;
 
 /// Signaling server of p2pchat: introduces peers in rooms and relays their WebRTC signals (SDP/ICE) to the
 /// addressed peer only. Serves the web UI at / and the WebSocket protocol at /ws.
@@ -31,23 +34,29 @@ pub struct Config {
     /// HS256 secret for client JWTs (`hello.token`), at least 32 bytes. Without it the server is open to
     /// anyone (development). Prefer the environment variable or --auth-secret-file: a command-line value
     /// shows in `ps`.
-    #[arg(long, env = "SIGNALING_AUTH_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SIGNALING_AUTH_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub auth_secret: Option<String>,
 
     /// File holding the HS256 secret for client JWTs (surrounding whitespace is ignored).
     #[arg(
         long,
         env = "SIGNALING_AUTH_SECRET_FILE",
-        conflicts_with = "auth_secret"
+        conflicts_with = "auth_secret",
+        global = true
     )]
     pub auth_secret_file: Option<PathBuf>,
 
     /// Required `aud` claim of client tokens (unset: tokens must not carry an audience).
-    #[arg(long, env = "SIGNALING_JWT_AUDIENCE")]
+    #[arg(long, env = "SIGNALING_JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
 
     /// Required `iss` claim of client tokens (unset: any issuer).
-    #[arg(long, env = "SIGNALING_JWT_ISSUER")]
+    #[arg(long, env = "SIGNALING_JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
 
     /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds. A connection is closed when its
@@ -79,7 +88,7 @@ pub struct Config {
 
     /// Hand out TURN credentials on an open server (no --auth-secret), i.e. to anyone who connects. Without
     /// this flag that combination is refused.
-    #[arg(long, env = "SIGNALING_ALLOW_OPEN_TURN")]
+    #[arg(long, env = "SIGNALING_ALLOW_OPEN_TURN", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
     pub allow_open_turn: bool,
 
     /// Lifetime of issued TURN credentials, in seconds.
@@ -189,7 +198,7 @@ pub struct Config {
     pub worker_threads: Option<u16>,
 
     /// Log as JSON lines instead of human-readable text.
-    #[arg(long, env = "SIGNALING_LOG_JSON")]
+    #[arg(long, env = "SIGNALING_LOG_JSON", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
     pub log_json: bool,
 
     /// Redis shared by several instances behind one address (redis://[:password@]host:port[/db]). Without
@@ -220,6 +229,19 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+
+    /// Without a command the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary can do besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Prints a client token (JWT) signed with this server's --auth-secret(-file), honouring
+    /// --jwt-audience and --jwt-issuer, and then an invite link that carries it: the first line is the
+    /// token, the second the link.
+    Token(TokenArgs),
 }
 
 /// Shortest accepted secret: HS256 keys must have at least 256 bits (RFC 7518 §3.2), and the TURN secret
@@ -360,6 +382,12 @@ impl Config {
         {
             return Err("--redis-url must start with redis:// (or unix:// for a socket)".into());
         }
+        // Only a URL that parses: an unreachable Redis is waited for (the server starts not ready).
+        if let Some(url) = &self.redis_url
+            && let Err(err) = redis::Client::open(url.as_str())
+        {
+            return Err(format!("--redis-url: {err}"));
+        }
         if self.node_ttl_ms < 300 {
             return Err("--node-ttl-ms must be at least 300".into());
         }
@@ -442,6 +470,64 @@ mod tests {
             (8, 30_000, 10_000)
         );
         assert_eq!(c.resume_buffer, 256);
+    }
+
+    /// docs/operations.md's configuration table lists every flag with its environment variable and default,
+    /// as `--help` (built from these same definitions) shows them, and nothing else.
+    #[test]
+    fn the_operations_table_matches_every_flag() {
+        let doc = include_str!("../../docs/operations.md");
+        let backticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut documented = std::collections::BTreeMap::new();
+        for row in doc.lines().filter(|l| l.starts_with("| `--")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let (flags, envs, defaults) = (
+                backticked(cells[0]),
+                backticked(cells[1]),
+                backticked(cells[2]),
+            );
+            for (i, flag) in flags.into_iter().enumerate() {
+                let default = defaults.get(i).cloned();
+                documented.insert(flag, (envs.get(i).cloned(), default));
+            }
+        }
+        let command = Config::command();
+        let mut flags = std::collections::BTreeMap::new();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long().filter(|l| !["help", "version"].contains(l)) else {
+                continue;
+            };
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            // A switch's default is "off" in the table, not a value.
+            let default = match arg.get_action() {
+                ArgAction::SetTrue => None,
+                _ => arg
+                    .get_default_values()
+                    .first()
+                    .map(|d| d.to_string_lossy().into_owned()),
+            };
+            flags.insert(format!("--{long}"), (env, default));
+        }
+        let keys: std::collections::BTreeSet<_> = documented.keys().chain(flags.keys()).collect();
+        let differences: Vec<String> = keys
+            .into_iter()
+            .filter(|flag| documented.get(*flag) != flags.get(*flag))
+            .map(|flag| {
+                let (doc, code) = (documented.get(flag), flags.get(flag));
+                format!("{flag}: docs (env, default) {doc:?}, --help {code:?}")
+            })
+            .collect();
+        assert!(
+            differences.is_empty(),
+            "docs/operations.md's Configuration table differs from the flags:\n{}",
+            differences.join("\n")
+        );
     }
 
     #[test]

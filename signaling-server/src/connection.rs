@@ -236,6 +236,10 @@ async fn start_session(
     hello: Hello,
     ip: IpAddr,
 ) -> Result<(Arc<Session>, u64, Option<TokioInstant>), Exit> {
+    if state.waiting_for_redis() {
+        let error = RequestError::Overloaded("waiting for Redis");
+        return Err(refuse(socket, state, &error, Some("hello")).await);
+    }
     let expires_at = hello.grant.expires_at.map(instant_of_unix);
     let resumed = match &hello.resume {
         Some(resume) => state.hub.resume(resume, &hello.grant, ip).await,

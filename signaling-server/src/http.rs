@@ -118,7 +118,8 @@ async fn websocket(
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let cluster_ok = state.hub.cluster().is_none_or(|c| c.is_healthy());
+    let cluster_ok =
+        !state.waiting_for_redis() && state.hub.cluster().is_none_or(|c| c.is_healthy());
     if state.ready.load(Ordering::Relaxed) && cluster_ok {
         (StatusCode::OK, "ready")
     } else {

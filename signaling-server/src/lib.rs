@@ -6,7 +6,7 @@
 //! session: pending limits, handshake timeout), `origin` (who may open `/ws`), `connection` (one
 //! WebSocket), `session` (numbered frame stream + resume buffer), `hub` (sessions, rooms, delivery, memory
 //! and session limits), `cluster` (several servers sharing rooms and sessions through Redis), `limits`,
-//! `auth` (JWT), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes).
+//! `auth` (JWT), `invite` (the `token` command), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes).
 //! docs/security.md lists every limit.
 
 mod admission;
@@ -17,6 +17,7 @@ mod connection;
 pub mod error;
 mod http;
 pub mod hub;
+pub mod invite;
 pub mod limits;
 pub mod metrics;
 pub mod origin;
@@ -49,8 +50,6 @@ pub enum StartError {
     },
     #[error("cannot load TLS certificate/key: {0}")]
     Tls(std::io::Error),
-    #[error("{0}")]
-    Redis(String),
 }
 
 /// A server that is accepting connections.
@@ -163,23 +162,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tracing::info!("no --metrics-bind: /metrics is not served");
     }
     let state = Arc::new(ServerState::new(config));
-    if let Some(url) = &state.config.redis_url {
-        let settings = cluster::ClusterConfig {
-            url,
-            node_ttl: state.config.node_ttl(),
-            grace: state.config.resume_grace(),
-            ring_frames: state.config.resume_buffer,
-            room_capacity: state.config.room_capacity,
-        };
-        let cluster = cluster::Cluster::start(
-            settings,
-            hub::random_id(),
-            &state.hub,
-            state.metrics.clone(),
-        )
-        .await
-        .map_err(StartError::Redis)?;
-        state.hub.set_cluster(cluster);
+    if state.config.redis_url.is_some() {
+        state.tasks.spawn(join_cluster(state.clone()));
     }
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
@@ -228,6 +212,42 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         task,
         metrics,
     })
+}
+
+/// Joins the servers sharing `--redis-url`, retrying with backoff while Redis cannot be reached (it may
+/// start after this server). Until then `/readyz` says not ready and `hello` is refused with `overloaded`,
+/// so a load balancer and the clients' own retries send people to a server that can take them.
+async fn join_cluster(state: Arc<ServerState>) {
+    use backon::{ExponentialBuilder, Retryable};
+    let Some(url) = state.config.redis_url.as_deref() else {
+        return;
+    };
+    let settings = || cluster::ClusterConfig {
+        url,
+        node_ttl: state.config.node_ttl(),
+        grace: state.config.resume_grace(),
+        ring_frames: state.config.resume_buffer,
+        room_capacity: state.config.room_capacity,
+    };
+    let node = hub::random_id();
+    let attempt =
+        || cluster::Cluster::start(settings(), node.clone(), &state.hub, state.metrics.clone());
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times();
+    let joined = attempt
+        .retry(backoff)
+        .notify(|err, wait| tracing::warn!("{err}; not ready, retrying in {wait:.1?}"));
+    tokio::select! {
+        cluster = joined => {
+            if let Ok(cluster) = cluster {
+                state.hub.set_cluster(cluster);
+            }
+        }
+        () = state.shutdown.cancelled() => {}
+    }
 }
 
 fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, StartError> {

@@ -3,11 +3,16 @@
 use std::process::ExitCode;
 
 use signaling_server::Config;
+use signaling_server::config::{Command, MIN_SECRET_BYTES};
+use signaling_server::invite::{self, TokenArgs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with code 2.
     let (mut config, warnings) = Config::parse_with_warnings();
+    if let Some(Command::Token(args)) = config.command.take() {
+        return print_token(config, &args);
+    }
     if let Err(message) = config.load_secret_files().and_then(|()| config.validate()) {
         eprintln!("signaling-server: {message}");
         return ExitCode::from(2);
@@ -48,6 +53,32 @@ fn main() -> ExitCode {
         server.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// `signaling-server token`: prints a token and its invite link, or one line saying what is missing.
+fn print_token(mut config: Config, args: &TokenArgs) -> ExitCode {
+    let minted = config.load_secret_files().and_then(|()| {
+        let secret = config.auth_secret.as_deref().ok_or(
+            "no secret to sign with: give the server's --auth-secret-file (or SIGNALING_AUTH_SECRET_FILE / \
+             SIGNALING_AUTH_SECRET)",
+        )?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "--auth-secret must be at least {MIN_SECRET_BYTES} bytes"
+            ));
+        }
+        invite::mint(secret, &config.token_rules(), args)
+    });
+    match minted {
+        Ok(invite) => {
+            println!("{}\n{}", invite.token, invite.link);
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("signaling-server token: {message}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -62,4 +62,10 @@ impl ServerState {
             config,
         }
     }
+
+    /// Configured with `--redis-url` but not yet in the cluster (Redis unreachable since start): no
+    /// session may start, since it would live on this server alone.
+    pub fn waiting_for_redis(&self) -> bool {
+        self.config.redis_url.is_some() && self.hub.cluster().is_none()
+    }
 }

@@ -43,7 +43,7 @@ impl Redis {
         panic!("redis-server could not listen on a free port 5 times");
     }
 
-    /// Starts it again on `port` (after [`Redis::kill`]).
+    /// Starts it on `port` (again after [`Redis::kill`], or where a server already waits for it).
     fn start_on(port: u16) -> Redis {
         Redis::try_start_on(port).expect("redis-server restarts on its port")
     }
@@ -146,6 +146,13 @@ impl Node {
     /// Starts a server on ports it picks itself (port 0), read from its JSON log, so parallel tests
     /// never share one.
     async fn start(redis: &Redis, extra: &[&str]) -> Node {
+        let node = Node::spawn(&redis.url(), extra);
+        wait_until("the server is ready", async || node.ready().await).await;
+        node
+    }
+
+    /// Starts a server for the Redis at `redis_url` and returns once it listens (ready or not).
+    fn spawn(redis_url: &str, extra: &[&str]) -> Node {
         let ttl = NODE_TTL_MS.to_string();
         let grace = GRACE_MS.to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_signaling-server"))
@@ -156,7 +163,7 @@ impl Node {
                 "127.0.0.1:0",
                 "--log-json",
             ])
-            .args(["--ui-dir", "/nonexistent", "--redis-url", &redis.url()])
+            .args(["--ui-dir", "/nonexistent", "--redis-url", redis_url])
             .args(["--node-ttl-ms", &ttl, "--resume-grace-ms", &grace])
             .args(["--max-sessions-per-ip", "0", "--drain-ms", "5000"])
             .args(extra)
@@ -179,13 +186,11 @@ impl Node {
         } else {
             (first.1, second.1)
         };
-        let node = Node {
+        Node {
             child,
             port,
             metrics_port,
-        };
-        wait_until("the server is ready", async || node.ready().await).await;
-        node
+        }
     }
 
     fn ws(&self) -> String {
@@ -505,6 +510,28 @@ async fn servers_survive_a_redis_restart_and_are_not_ready_meanwhile() {
     a.expect_silence(Duration::from_millis(NODE_TTL_MS + GRACE_MS + 500))
         .await;
     drop(redis);
+}
+
+/// Redis may come up after the servers (a host boots, Redis restarts slowly): a server waits for it,
+/// not ready and refusing sessions with `overloaded` meanwhile (one alone would split the cluster), and
+/// serves once Redis answers.
+#[tokio::test]
+async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
+    let port = free_port();
+    let node = Node::spawn(&format!("redis://127.0.0.1:{port}"), &[]);
+    assert!(!node.ready().await, "ready without Redis");
+    let (ws, _) = tokio_tungstenite::connect_async(node.ws()).await.unwrap();
+    let mut early = Client::unwelcomed(ws);
+    early
+        .send(json!({"type": "hello", "v": 1, "name": "early"}))
+        .await;
+    assert_eq!(early.expect_error("overloaded").await["ref"], "hello");
+    let redis = Redis::start_on(port);
+    wait_until("the server is ready", async || node.ready().await).await;
+    let other = Node::start(&redis, &[]).await;
+    let (mut a, mut b) = pair(&node, &other).await;
+    a.send(signal("r", &b.peer, 1)).await;
+    expect_signals(&mut b, &a.peer.clone(), 1..2).await;
 }
 
 #[tokio::test]

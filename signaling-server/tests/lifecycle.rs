@@ -158,45 +158,63 @@ fn invalid_configuration_exits_2_with_one_clear_line() {
     }
 }
 
-#[test]
-fn help_documents_every_flag() {
-    let out = Command::new(BIN).arg("--help").output().unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
-    for flag in [
-        "--bind",
-        "--ui-dir",
-        "--tls-cert",
-        "--tls-key",
-        "--auth-secret",
-        "--turn-url",
-        "--turn-secret",
-        "--turn-ttl",
-        "--stun-url",
-        "--max-frame-bytes",
-        "--rate-per-sec",
-        "--rate-burst",
-        "--room-capacity",
-        "--resume-grace-ms",
-        "--heartbeat-ms",
-        "--auth-secret-file",
-        "--turn-secret-file",
-        "--allow-open-turn",
-        "--jwt-audience",
-        "--jwt-issuer",
-        "--jwt-leeway-secs",
-        "--resume-buffer-bytes",
-        "--max-buffered-bytes",
-        "--max-sessions",
-        "--max-sessions-per-ip",
-        "--max-sessions-per-user",
-        "--max-pending",
-        "--max-pending-per-ip",
-        "--handshake-timeout-ms",
-        "--allowed-origin",
-        "--metrics-bind",
+/// Booleans from the environment are read as env files write them: 1/0, true/false, yes/no.
+#[tokio::test]
+async fn boolean_environment_variables_accept_1_0_true_false_yes_no() {
+    for (value, json) in [
+        ("1", true),
+        ("yes", true),
+        ("true", true),
+        ("0", false),
+        ("no", false),
+        ("false", false),
     ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
+        let (child, _) = spawn_server(&[], &[("SIGNALING_LOG_JSON", value)]).await;
+        let log = stop(child);
+        let first = log.lines().next().unwrap_or_default();
+        assert_eq!(
+            first.starts_with('{'),
+            json,
+            "SIGNALING_LOG_JSON={value}: {log}"
+        );
     }
+}
+
+/// `signaling-server token` mints what the same server accepts: the invite link's token joins its room
+/// and no other; without a secret it says what is missing.
+#[tokio::test]
+async fn the_token_command_prints_a_token_the_server_accepts_for_its_room_only() {
+    let secret = "a-token-command-secret-of-32-bytes!";
+    let out = Command::new(BIN)
+        .args(["token", "--sub", "alice", "--room", "team", "--ttl", "10m"])
+        .args(["--url", "https://chat.example.org"])
+        .env("SIGNALING_AUTH_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (token, link) = stdout.trim().split_once('\n').unwrap();
+    assert_eq!(
+        link,
+        format!("https://chat.example.org/#room=team&token={token}")
+    );
+    let (child, port) = spawn_server(&[], &[("SIGNALING_AUTH_SECRET", secret)]).await;
+    let hello = serde_json::json!({"type": "hello", "v": 1, "name": "Alice", "token": token});
+    let (mut alice, _) = Client::hello_url(&format!("ws://127.0.0.1:{port}/ws"), hello).await;
+    assert_eq!(alice.join("team").await["type"], "joined");
+    alice
+        .send(serde_json::json!({"type": "join", "room": "other"}))
+        .await;
+    assert_eq!(alice.expect_error("unauthorized").await["ref"], "join");
+    stop(child);
+
+    let out = Command::new(BIN)
+        .args(["token", "--sub", "alice"])
+        .env_remove("SIGNALING_AUTH_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--auth-secret-file"));
 }
 
 #[tokio::test]
