@@ -63,10 +63,29 @@ p2pchat_install_apt() {
     "${P2PCHAT_APT_TEST[@]}"
 }
 
-# cargo and npm (the prerequisites the README asks for).
+# Rust and Node.js (the prerequisites the README asks for), new enough, from their version strings alone (no
+# network). Rust: at least the workspace's rust-version (Cargo.toml says where it comes from). Node.js: 20.19+
+# in 20.x, 22.12+ in 22.x, or 24+, the range both vite (^20.19.0 || >=22.12.0) and @sveltejs/vite-plugin-svelte
+# (^20.19 || ^22.12 || >=24) accept in ui/package-lock.json's `engines`. Debian 12's own rustc (1.63) and
+# nodejs (18) are too old.
 p2pchat_check_toolchain() {
-  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; return 1; }
-  command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ first" >&2; return 1; }
+  local rust_min rust node major minor
+  rust_min="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "${BASH_SOURCE[0]%/*}/../Cargo.toml")"
+  rust="$(rustc --version 2>/dev/null | cut -d' ' -f2)" # "rustc 1.95.0 (59807616e 2026-04-14)"
+  if ! command -v cargo >/dev/null || [[ -z "$rust" ]] ||
+    [[ "$(printf '%s\n' "$rust_min" "$rust" | sort -V | head -n1)" != "$rust_min" ]]; then
+    echo "Rust ${rust:-not found}: need $rust_min+; install or update it with rustup" \
+      "(curl https://sh.rustup.rs -sSf | sh, or rustup update stable)" >&2
+    return 1
+  fi
+  node="$(node --version 2>/dev/null)" # "v20.20.2"
+  IFS=. read -r major minor _ <<<"${node#v}"
+  if ! command -v npm >/dev/null || [[ ! "$major" =~ ^[0-9]+$ ]] ||
+    ! ((major == 20 && minor >= 19 || major == 22 && minor >= 12 || major >= 24)); then
+    echo "Node.js ${node:-not found}: need 20.19+, 22.12+ or 24+ with npm; on Debian 12 install nodejs" \
+      "from NodeSource (deb.nodesource.com, node_22.x) or with nvm" >&2
+    return 1
+  fi
 }
 
 # rustfmt and clippy (test.sh only). They are preinstalled on the CI image; add them where rustup can reach
