@@ -70,7 +70,7 @@ p2pchat_install_apt() {
 # nodejs (18) are too old.
 p2pchat_check_toolchain() {
   local rust_min rust node major minor
-  rust_min="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "${BASH_SOURCE[0]%/*}/../Cargo.toml")"
+  rust_min="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.toml")"
   rust="$(rustc --version 2>/dev/null | cut -d' ' -f2)" # "rustc 1.95.0 (59807616e 2026-04-14)"
   if ! command -v cargo >/dev/null || [[ -z "$rust" ]] ||
     [[ "$(printf '%s\n' "$rust_min" "$rust" | sort -V | head -n1)" != "$rust_min" ]]; then
