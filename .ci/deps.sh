@@ -96,7 +96,10 @@ p2pchat_check_lint_tools() {
   fi
 }
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
+# Rust builds go where a plain `cargo build` puts them (target/ of the clone), so every documented path holds;
+# .ci/run points CARGO_TARGET_DIR outside the clone, where a repeated CI run finds its last build.
+P2PCHAT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$P2PCHAT_ROOT/target}"
 export npm_config_cache="${npm_config_cache:-$HOME/.cache/p2pchat/npm}"
 mkdir -p "$CARGO_TARGET_DIR" "$npm_config_cache"
 

@@ -9,13 +9,13 @@
 #      and sums PSS (/proc/PID/smaps_rollup) of the process and all its descendants (WebKitWebProcess,
 #      WebKitNetworkProcess, and the bwrap/xdg-dbus-proxy sandbox helpers), printing each process.
 # Targets: app ≤ 40 MB PSS above the empty shell in total; .deb ≤ 15 MB.
-# Usage: CARGO_TARGET_DIR=~/.cache/p2pchat/target src-tauri/bench/memory.sh   (ui/dist must exist)
+# Usage: src-tauri/bench/memory.sh   (ui/dist must exist; builds in $CARGO_TARGET_DIR, default target/)
 # Environment: MESSAGES, SETTLE (seconds, default 20), MEMORY_BENCH_DIR (work folder, kept; default a new
 # temporary folder, removed), npm_config_cache (npm's cache; keep it outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/p2pchat/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 MESSAGES="${MESSAGES:-1000000}"
 SETTLE="${SETTLE:-20}"
 WORK="${MEMORY_BENCH_DIR:-$(mktemp -d /tmp/p2pchat-memory.XXXXXX)}"

@@ -19,7 +19,7 @@
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
-# Environment: CARGO_TARGET_DIR (default ~/.cache/p2pchat/target), APP_TEST_DIR (kept for inspection).
+# Environment: CARGO_TARGET_DIR (default target/ of the clone), APP_TEST_DIR (kept for inspection).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)

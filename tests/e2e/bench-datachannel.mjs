@@ -9,10 +9,9 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import { launchBrowser, startServer } from './lib.mjs';
+import { launchBrowser, startServer, targetDir } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
 const releasePeer = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'release/examples/p2pchat-peer');
 const BYTES_PER_RUN = Number(process.env.BENCH_BYTES ?? 64 * 1024 * 1024);
 const PINGS = Number(process.env.BENCH_PINGS ?? 200);

@@ -16,14 +16,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { joinAs, launchBrowser, startServer, waitForPeers } from './lib.mjs';
+import { joinAs, launchBrowser, startServer, targetDir, waitForPeers } from './lib.mjs';
 import { startPeer } from './peer.mjs';
 
 const FILE_BYTES = Number(process.env.BENCH_FILE_MB ?? 100) * 1000 * 1000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RUN_TIMEOUT_MS = 300_000;
 const NATIVE = process.env.BENCH_NATIVE === '1';
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
 const releasePeer = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'release/examples/p2pchat-peer');
 
 /** Raw channel throughput from `page` to its one peer: Mbit/s. */

@@ -12,7 +12,8 @@ import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../..');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
+/** Where cargo builds: CARGO_TARGET_DIR, else target/ of the clone (as a plain `cargo build`). */
+export const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target');
 export const serverBin = process.env.SIGNALING_SERVER_BIN ?? path.join(targetDir, 'debug/signaling-server');
 /** The built web UI the server serves (E2E_UI_DIR: a build of one's own, e.g. while others rebuild ui/dist). */
 const uiDir = process.env.E2E_UI_DIR ?? path.join(repo, 'ui/dist');

@@ -5,9 +5,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
-import { TIMEOUT, stopProcess } from './lib.mjs';
+import { TIMEOUT, stopProcess, targetDir } from './lib.mjs';
 
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(process.env.HOME ?? '/root', '.cache/p2pchat/target');
 export const peerBin = process.env.P2PCHAT_PEER_BIN ?? path.join(targetDir, 'debug/examples/p2pchat-peer');
 
 /** Starts a CLI peer in `room`; `events` holds every line it printed, parsed. */
