@@ -204,7 +204,7 @@ pub struct Config {
     /// Redis shared by several instances behind one address (redis://[:password@]host:port[/db]). Without
     /// it this instance holds every session and room itself. With it, rooms and sessions live in Redis,
     /// signals between instances go through it, and a client may resume on any instance
-    /// (docs/operations.md, "Several instances"). A password is best given in the environment variable.
+    /// (docs/operations.md, "Several servers (Redis)"). A password is best given in the environment variable.
     #[arg(long, env = "SIGNALING_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
