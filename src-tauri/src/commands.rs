@@ -21,7 +21,7 @@ use crate::history::{
     SearchHit,
 };
 use crate::ipc::WEBVIEW_EVENT;
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::state::AppState;
 use crate::webview::WebviewCapabilities;
 
@@ -34,7 +34,8 @@ pub use crate::files::commands::*;
 type Result<T> = std::result::Result<T, CommandError>;
 
 /// Connects to the signaling server as `name` (and saves both). Without `url`, the saved server is used.
-/// Rooms remembered as joined are joined again. Returns the state right after starting. Already connected
+/// `token` (an invitation JWT) is saved for that server and presented in every hello; without one, the
+/// token saved for the server (if any) is. Rooms remembered as joined are joined again. Returns the state right after starting. Already connected
 /// the same way: nothing changes (the session, and the peer id others know, stay).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn connect(
@@ -44,9 +45,10 @@ pub async fn connect(
     url: Option<String>,
     token: Option<String>,
 ) -> Result<ConnectionState> {
+    let token = token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     if let Some(current) = state.client_config()
         && current.name == name
-        && current.token == token
+        && (token.is_none() || current.token == token)
         && url
             .as_deref()
             .is_none_or(|u| parse_server_url(u).is_ok_and(|u| u == current.url))
@@ -74,8 +76,16 @@ pub async fn connect(
             "server and name are required",
         ));
     };
+    let url = parse_server_url(&url)?;
+    let token = match token {
+        Some(token) => {
+            settings::set_server_token(history, url.as_str(), &token).await?;
+            Some(token)
+        }
+        None => settings::server_token(history, url.as_str()).await?,
+    };
     let config = ClientConfig {
-        url: parse_server_url(&url)?,
+        url,
         name,
         token,
         rooms: history.joined_rooms().await?.into_iter().collect(),
@@ -151,6 +161,13 @@ pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Res
     let saved = settings.save(state.history()?).await?;
     state.set_close_to_tray(saved.close_to_tray);
     Ok(saved)
+}
+
+/// The invite link (`p2pchat://join#room=…&token=…`) the app was opened with, once; the join screen fills
+/// itself from it.
+#[tauri::command]
+pub fn take_deep_link(state: State<'_, AppState>) -> Option<String> {
+    state.take_deep_link()
 }
 
 /// Facts the UI needs at startup.

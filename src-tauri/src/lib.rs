@@ -116,6 +116,10 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
         client,
         Some(fallback),
     ));
+    // An invite deep link the app was started with (the desktop entry's `Exec … %u`), for the join screen.
+    if let Some(link) = deep_link_arg(std::env::args().skip(1)) {
+        app.state::<AppState>().set_deep_link(link);
+    }
 
     #[cfg(target_os = "linux")]
     if let Some(window) = app.get_webview_window("main") {
@@ -132,7 +136,15 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Connects with the saved settings (or `P2PCHAT_SERVER_URL` / `P2PCHAT_NAME`, and rooms in
+/// The first `p2pchat://` argument: an invite (`p2pchat://join#room=…&token=…`) opened from a browser or
+/// another app, which the desktop entry passes as `%u` (the scheme is registered in tauri.conf.json,
+/// `plugins.deep-link.desktop.schemes`).
+fn deep_link_arg(args: impl Iterator<Item = String>) -> Option<String> {
+    args.into_iter()
+        .find(|a| a.get(..10).is_some_and(|s| s.eq_ignore_ascii_case("p2pchat://")))
+}
+
+/// Connects with the saved settings (or `P2PCHAT_SERVER_URL` / `P2PCHAT_NAME` / `P2PCHAT_TOKEN`, and rooms in
 /// `P2PCHAT_JOIN`, comma-separated: for provisioning and tests), rejoining remembered rooms. Without a
 /// server and a name the app stays offline until the UI calls `connect`.
 async fn connect_at_startup(app: AppHandle) {
@@ -178,12 +190,36 @@ async fn connect_at_startup(app: AppHandle) {
             Default::default()
         }
     };
+    // The invitation: `P2PCHAT_TOKEN` (provisioning, tests) or the one saved for this server.
+    let token = match env("P2PCHAT_TOKEN") {
+        Some(token) => Some(token),
+        None => settings::server_token(history, url.as_str())
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(%err, "cannot read the server's saved token");
+                None
+            }),
+    };
     tracing::info!(%url, ?rooms, "connecting");
     let config = ClientConfig {
         url,
         name,
-        token: None,
+        token,
         rooms,
     };
     state.connect(config, Arc::new(frontend::TauriUi::new(app.clone())));
+}
+
+#[cfg(test)]
+mod deep_link_tests {
+    /// A link the desktop passes on the command line reaches the join screen; other arguments do not.
+    #[test]
+    fn finds_the_invite_among_the_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        assert_eq!(
+            super::deep_link_arg(args(&["--flag", "P2PCHAT://join#room=team&token=a.b.c"])),
+            Some("P2PCHAT://join#room=team&token=a.b.c".into())
+        );
+        assert_eq!(super::deep_link_arg(args(&["https://x.org/#room=a", "p2p"])), None);
+    }
 }

@@ -1,5 +1,7 @@
 //! User settings (server address, display name, close-to-tray), stored in the history database so one
-//! file holds the app's state, and validated before they are saved.
+//! file holds the app's state, and validated before they are saved. Also the invitation token of each
+//! server (servers with an auth secret let in only `hello`s with one): kept per server address, so
+//! switching servers presents each its own token; never shown back to the UI.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -10,6 +12,8 @@ use p2pchat_core::signaling::{SignalingError, parse_server_url};
 const SERVER_URL: &str = "server_url";
 const DISPLAY_NAME: &str = "display_name";
 const CLOSE_TO_TRAY: &str = "close_to_tray";
+/// Prefix of the per-server token settings: `token:<normalised server url>`.
+const TOKEN_PREFIX: &str = "token:";
 
 /// What the settings screen edits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -70,6 +74,23 @@ impl Settings {
     }
 }
 
+/// The token saved for `server` (a normalised address, as `parse_server_url` gives it), if any.
+pub async fn server_token(history: &History, server: &str) -> Result<Option<String>, HistoryError> {
+    let token = history.setting(&format!("{TOKEN_PREFIX}{server}")).await?;
+    Ok(token.filter(|t| !t.is_empty()))
+}
+
+/// Saves `token` as the one to present to `server` (replacing the previous one).
+pub async fn set_server_token(
+    history: &History,
+    server: &str,
+    token: &str,
+) -> Result<(), HistoryError> {
+    history
+        .set_setting(&format!("{TOKEN_PREFIX}{server}"), token.trim())
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +143,28 @@ mod tests {
         );
         assert_eq!(loaded.display_name.as_deref(), Some("Ann"));
         assert!(!loaded.close_to_tray);
+    }
+
+    /// Each server keeps its own invitation token across restarts; a new one replaces the old.
+    #[tokio::test]
+    async fn keeps_a_token_per_server() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("h");
+        let history = History::open(&path, &OpenOptions::default())
+            .await
+            .unwrap()
+            .history;
+        let (a, b) = ("wss://a.example/ws", "wss://b.example/ws");
+        assert_eq!(server_token(&history, a).await.unwrap(), None);
+        set_server_token(&history, a, "tok-a1").await.unwrap();
+        set_server_token(&history, b, "tok-b").await.unwrap();
+        set_server_token(&history, a, " tok-a2 ").await.unwrap();
+        drop(history);
+        let history = History::open(&path, &OpenOptions::default())
+            .await
+            .unwrap()
+            .history;
+        assert_eq!(server_token(&history, a).await.unwrap().as_deref(), Some("tok-a2"));
+        assert_eq!(server_token(&history, b).await.unwrap().as_deref(), Some("tok-b"));
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     close_to_tray: AtomicBool,
     /// Phones: the app is suspended in the background (see `frontend::on_window_event`).
     in_background: AtomicBool,
+    /// An invite deep link the app was opened with, until the join screen takes it.
+    deep_link: Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -56,7 +58,18 @@ impl AppState {
             webview: Mutex::new(None),
             close_to_tray: AtomicBool::new(true),
             in_background: AtomicBool::new(false),
+            deep_link: Mutex::new(None),
         }
+    }
+
+    /// Keeps an invite link (`p2pchat://join#…`) for the join screen.
+    pub fn set_deep_link(&self, link: String) {
+        *lock(&self.deep_link) = Some(link);
+    }
+
+    /// The invite link the app was opened with, once (a reload does not fill the form again).
+    pub fn take_deep_link(&self) -> Option<String> {
+        lock(&self.deep_link).take()
     }
 
     /// The history, or the error that kept it from opening (the app still runs: signaling works).

@@ -15,6 +15,7 @@ macro_rules! app_commands {
             get_settings() -> Settings,
             set_settings(settings: Settings) -> Settings,
             app_info() -> AppInfo,
+            take_deep_link() -> Option<String>,
             report_webview_capabilities(capabilities: WebviewCapabilities) -> (),
             list_conversations(limit: Option<u32>) -> Vec<Conversation>,
             messages_page(room: String, before: Option<Cursor>, limit: Option<u32>) -> Page,

@@ -17,6 +17,8 @@ import { safetyCode } from './safety';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
+import { refusalMessage } from './invite';
+import type { TokenSource } from './token';
 import { FallbackLinks } from './transport/fallback';
 import type { ConnectionState, Transport } from './transport/types';
 
@@ -36,6 +38,8 @@ export interface RoomOptions {
   fallback?: boolean;
   /** The app's history on disk; without it (browser) chat lives in memory. */
   history?: ChatHistory;
+  /** The invitation token every hello presents (servers with an auth secret require one). */
+  tokens?: TokenSource;
 }
 
 /** How a peer link looks in the people list. */
@@ -45,6 +49,8 @@ type LinkState = RTCPeerConnectionState | 'none';
 export class Room {
   connection = $state<ConnectionState>('connecting');
   me = $state<string | null>(null);
+  /** Set when the server refused our invitation (session or room): why, for the join screen. */
+  refused = $state<string | null>(null);
   presence = $state<Presence[]>([]);
   remoteStreams = $state.raw<Record<string, MediaStream>>({});
   /** False where this window uses no WebRTC of its own (calls are unavailable; chat may use the fallback). */
@@ -139,7 +145,7 @@ export class Room {
   enter(): void {
     // The history's file rows go in among the stored messages, so they wait for them.
     void this.chat.restore().then(() => this.nativeFiles?.showHistory());
-    this.transport.connect(this.myName);
+    this.transport.connect(this.myName, this.options.tokens);
     this.transport.join(this.name);
   }
 
@@ -207,7 +213,7 @@ export class Room {
         return;
       case 'error':
         if (frame.code === 'room_full') this.chat.error = 'This room is full.';
-        else if (frame.code === 'unauthorized') this.chat.error = 'You are not allowed in this room.';
+        else if (frame.code === 'unauthorized') this.refused = refusalMessage(frame, this.name, !!this.options.tokens?.current());
         return;
       default:
         return;

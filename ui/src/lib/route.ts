@@ -1,10 +1,9 @@
-// The shareable room link: `#/room/<name>`.
-import { isValidRoomName } from './rooms';
+// The shareable room link: `#/room/<name>`. Invite links (`#room=<name>&token=<JWT>`, lib/invite.ts) name
+// a room too and are accepted wherever a room link is.
+import { parseFragment } from './invite';
 
 export function roomFromHash(hash: string): string {
-  const match = /^#\/room\/(.+)$/.exec(hash);
-  const room = match?.[1] ? decodeURIComponent(match[1]) : '';
-  return isValidRoomName(room) ? room : '';
+  return parseFragment(hash)?.room ?? '';
 }
 
 export function roomHash(room: string): string {

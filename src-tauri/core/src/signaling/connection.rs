@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chat_protocol::{ClientFrame, ServerFrame};
+use chat_protocol::{ClientFrame, ErrorCode, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,6 +29,10 @@ enum Ended {
     Shutdown,
     /// The socket failed, closed or went silent; `welcomed` says whether the session had started.
     Dropped { welcomed: bool },
+    /// The server refused the token (`unauthorized` on `hello`, or the token expired during the session).
+    /// Trying again with the same token would be refused again, so the task waits for a new
+    /// configuration (the app connects again with another token) instead of reconnecting in a loop.
+    Refused,
 }
 
 /// State kept across connections.
@@ -65,6 +69,12 @@ pub(super) async fn run(
     loop {
         match task.connection().await {
             Ended::Shutdown => return,
+            Ended::Refused => {
+                if task.set_state(ConnectionState::Offline).await {
+                    task.idle().await;
+                }
+                return;
+            }
             Ended::Dropped { welcomed } => {
                 failures = if welcomed {
                     1
@@ -110,6 +120,21 @@ impl ConnectionTask {
         }
     }
 
+    /// After a refusal: keeps taking room changes (so the app's commands do not fail) until shutdown.
+    async fn idle(&mut self) {
+        while let Some(command) = self.commands.recv().await {
+            match command {
+                Command::Join(room) => {
+                    self.wanted.insert(room);
+                }
+                Command::Leave(room) => {
+                    self.wanted.remove(&room);
+                }
+                Command::Signal { .. } | Command::Wake => {}
+            }
+        }
+    }
+
     /// One connection, from connect to drop.
     async fn connection(&mut self) -> Ended {
         let dropped = Ended::Dropped { welcomed: false };
@@ -133,6 +158,8 @@ impl ConnectionTask {
             return dropped;
         }
         let mut welcomed = false;
+        // Set by an `unauthorized` refusal of the session (not of one room): the server closes next.
+        let mut refused = false;
         // Until the welcome says otherwise, wait this long for any frame; a wake shortens one wait.
         let mut heartbeat_limit = WELCOME_TIMEOUT;
         let mut silence_limit = heartbeat_limit;
@@ -142,7 +169,7 @@ impl ConnectionTask {
                     let text = match incoming {
                         Ok(Some(Ok(Message::Text(text)))) => text,
                         Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
-                            return Ended::Dropped { welcomed };
+                            return if refused { Ended::Refused } else { Ended::Dropped { welcomed } };
                         }
                         Ok(Some(Ok(_))) => {
                             // ping/pong (answered by tungstenite), binary: the link is alive
@@ -151,7 +178,7 @@ impl ConnectionTask {
                         }
                         Err(_) => {
                             tracing::info!("signaling connection silent; reconnecting");
-                            return Ended::Dropped { welcomed };
+                            return if refused { Ended::Refused } else { Ended::Dropped { welcomed } };
                         }
                     };
                     silence_limit = heartbeat_limit;
@@ -164,6 +191,10 @@ impl ConnectionTask {
                     };
                     if !self.tracker.accept(&frame) {
                         continue;
+                    }
+                    if is_refusal(&frame) {
+                        tracing::info!("signaling server refused the token; not reconnecting with it");
+                        refused = true;
                     }
                     if let ServerFrame::Welcome { resumed, heartbeat_ms, .. } = &frame {
                         welcomed = true;
@@ -218,7 +249,7 @@ impl ConnectionTask {
                         }
                     };
                     if result.is_err() {
-                        return Ended::Dropped { welcomed };
+                        return if refused { Ended::Refused } else { Ended::Dropped { welcomed } };
                     }
                 }
             }
@@ -242,6 +273,13 @@ impl ConnectionTask {
         }
         Ok(())
     }
+}
+
+/// An `unauthorized` error that ends the session: a refused `hello` (missing, invalid or expired token)
+/// or the token's expiry during the session (no `ref`). A room the token does not allow (`ref: "join"`)
+/// leaves the connection open and is not one.
+fn is_refusal(frame: &ServerFrame) -> bool {
+    matches!(frame, ServerFrame::Error { code: ErrorCode::Unauthorized, r#ref, .. } if r#ref.as_deref() != Some("join"))
 }
 
 /// The socket could not take a frame; the connection is treated as dropped.

@@ -377,3 +377,39 @@ fn server_urls_are_validated_and_normalised() {
     );
     assert!(browser_room_url(&server, "../x").is_err());
 }
+
+/// An app without a token on a server that requires one is told why, once: it shows the refusal and goes
+/// offline instead of reconnecting in a loop (each attempt would be refused the same way), while room
+/// commands still work so the UI can leave the room without an error.
+#[tokio::test]
+async fn a_refused_token_stops_reconnecting() {
+    let secret = "a-core-test-secret-of-32-bytes!!";
+    let server = server_at("127.0.0.1:0", &["--auth-secret", secret]).await;
+    let url = parse_server_url(&server.ws_url()).unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let client = Client::spawn(config(url, "Ann", &["team"]), tx);
+    let (message, r#ref) = until(&mut rx, |e| match e {
+        ClientEvent::Frame(ServerFrame::Error {
+            code: chat_protocol::ErrorCode::Unauthorized,
+            message,
+            r#ref,
+            ..
+        }) => Some((message.clone(), r#ref.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(message, "this server requires a token in hello");
+    assert_eq!(r#ref.as_deref(), Some("hello"));
+    // Everything else for two seconds (a reconnect loop would show `reconnecting` and more refusals).
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(event) = rx.recv().await {
+            rest.push(format!("{event:?}"));
+        }
+    })
+    .await;
+    assert_eq!(rest, vec![format!("{:?}", ClientEvent::State(ConnectionState::Offline))]);
+    assert_eq!(client.state(), ConnectionState::Offline);
+    client.leave("team").unwrap();
+    server.shutdown().await;
+}

@@ -1,11 +1,14 @@
 // Browser adapter: one WebSocket to `/ws` of the page's origin (wss on https). Reconnects with jittered
 // backoff and resumes the session, so a server restart or network blip does not end calls; after a fresh
-// (non-resumed) session it re-joins the rooms the UI is in.
+// (non-resumed) session it re-joins the rooms the UI is in. Every hello presents the current invitation
+// token; when the server refuses it (missing, invalid, expired: docs/protocol.md, Session 5–6) it tries once
+// with a renewed token, and otherwise stops and reports the refusal instead of reconnecting in a loop.
 
 import type { ClientFrame, ServerFrame, SignalData } from '../protocol.gen';
 import { backoffDelay } from './backoff';
 import { Pacer } from './pacer';
 import { SessionTracker } from './session';
+import type { TokenSource } from '../token';
 import { Listeners, type ConnectionState, type Transport } from './types';
 
 /** Consecutive failed attempts after which the indicator says "offline" (it keeps retrying). */
@@ -18,6 +21,11 @@ export class BrowserTransport implements Transport {
   private readonly frames = new Listeners<ServerFrame>();
   private readonly states = new Listeners<ConnectionState>();
   private name = '';
+  private tokens: TokenSource | undefined;
+  /** The token the current connection's hello presented. */
+  private presented: string | undefined;
+  /** An `unauthorized` refusal of the session, held until the server closes (it may be recoverable). */
+  private refusal: ServerFrame | null = null;
   private attempt = 0;
   private closed = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -29,8 +37,9 @@ export class BrowserTransport implements Transport {
 
   constructor(private readonly url = defaultUrl()) {}
 
-  connect(name: string): void {
+  connect(name: string, tokens?: TokenSource): void {
     this.name = name;
+    this.tokens = tokens;
     this.closed = false;
     this.states.emit('connecting');
     this.open();
@@ -77,15 +86,39 @@ export class BrowserTransport implements Transport {
   private open(): void {
     const socket = new WebSocket(this.url);
     this.socket = socket;
-    socket.onopen = () => this.pacer.push(JSON.stringify(this.tracker.hello(this.name)));
+    this.refusal = null;
+    socket.onopen = () => {
+      this.presented = this.tokens?.current();
+      this.pacer.push(JSON.stringify(this.tracker.hello(this.name, this.presented)));
+    };
     socket.onmessage = (event) => this.onMessage(event.data);
     socket.onclose = () => {
       if (this.socket !== socket) return;
       clearInterval(this.watchdog);
       this.pacer.clear();
       this.socket = null;
-      if (!this.closed) this.scheduleReconnect();
+      if (this.closed) return;
+      if (this.refusal) void this.afterRefusal(this.refusal);
+      else this.scheduleReconnect();
     };
+  }
+
+  /**
+   * The server refused the token and closed. A newer token (renewed in time, or renewed now) resumes the
+   * session at once; otherwise the refusal is final: reported once, and no more attempts.
+   */
+  private async afterRefusal(refusal: ServerFrame): Promise<void> {
+    this.states.emit('reconnecting');
+    let fresh = this.tokens?.current();
+    if (!fresh || fresh === this.presented) fresh = await this.tokens?.renew();
+    if (this.closed) return;
+    if (fresh && fresh !== this.presented) {
+      this.open();
+      return;
+    }
+    this.closed = true;
+    this.states.emit('offline');
+    this.frames.emit(refusal);
   }
 
   private onMessage(data: unknown): void {
@@ -98,6 +131,10 @@ export class BrowserTransport implements Transport {
     }
     this.lastHeard = Date.now();
     if (!this.tracker.accept(frame)) return;
+    if (frame.type === 'error' && frame.code === 'unauthorized' && frame.ref !== 'join') {
+      this.refusal = frame; // the server closes next; see afterRefusal
+      return;
+    }
     if (frame.type === 'welcome') {
       this.attempt = 0;
       this.startWatchdog(frame.heartbeat_ms);

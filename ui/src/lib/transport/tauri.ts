@@ -4,6 +4,7 @@
 import { call, on, send } from '../ipc';
 import type { Settings } from '../ipc.gen';
 import type { ServerFrame, SignalData } from '../protocol.gen';
+import type { TokenSource } from '../token';
 import { Listeners, type ConnectionState, type Transport } from './types';
 
 export class TauriTransport implements Transport {
@@ -17,10 +18,12 @@ export class TauriTransport implements Transport {
     this.unlisten.push(on('signaling://state', (state) => this.states.emit(state)));
   }
 
-  connect(name: string): void {
+  connect(name: string, tokens?: TokenSource): void {
     // The answer is the state right now (events only report changes). A refused connect (e.g. an invalid
     // server address) leaves the app offline; the badge says so, and the failure is reported (ipc.ts).
-    call('connect', { name, url: this.serverUrl }).then(
+    // The backend presents the token in every hello and resume, and stops reconnecting when the server
+    // refuses it (the refusal arrives as an `error` frame).
+    call('connect', { name, url: this.serverUrl, token: tokens?.current() ?? null }).then(
       (state) => this.states.emit(state),
       () => this.states.emit('offline'),
     );

@@ -3,13 +3,19 @@
 
 import type { ServerFrame, SignalData } from '../protocol.gen';
 import type { ConnectionState } from '../core.gen';
+import type { TokenSource } from '../token';
 
 /** What the connection indicator shows (generated from the app's Rust client). */
 export type { ConnectionState };
 
 export interface Transport {
-  /** Starts the session and keeps it up (reconnects with backoff and resume) until `close`. */
-  connect(name: string): void;
+  /**
+   * Starts the session and keeps it up (reconnects with backoff and resume) until `close`. `tokens` gives
+   * the invitation token each `hello` presents (servers with an auth secret require one). After the server
+   * refuses the token for good (docs/protocol.md, Session 5–6) the transport stops reconnecting, reports
+   * the refusal as the `error` frame it got and shows `offline`.
+   */
+  connect(name: string, tokens?: TokenSource): void;
   join(room: string): void;
   leave(room: string): void;
   /** Relays `data` to one peer of `room`. */
