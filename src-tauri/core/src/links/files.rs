@@ -145,17 +145,70 @@ impl FileControl {
     }
 }
 
-/// A name safe to show and to save under: the part after the last `/` or `\`, no control characters,
-/// at most 255 characters, `file` if nothing (or `.`/`..`) is left.
+/// A name safe to show and to save under, on any system: the part after the last `/` or `\\`, without
+/// controls or the bidi controls that could make `gnp.exe` read as `exe.png`, the characters Windows
+/// forbids (`<>:"|?*`) as `_`, no trailing dots or spaces, `_` before a Windows device name (`CON`,
+/// `nul.txt`), at most 255 characters, `file` if nothing is left. The same rules as the web UI's
+/// `cleanFileName` (ui/src/lib/files/wire.ts), checked by the shared cases in
+/// tests/vectors/file_names.json.
 pub fn clean_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
-    let clean: String = clean.trim().chars().take(MAX_NAME_CHARS).collect();
-    if clean.is_empty() || clean == "." || clean == ".." {
+    let clean: String = base
+        .chars()
+        .filter(|&c| !removed_from_names(c))
+        .map(|c| {
+            if matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trailing = |c: char| c == '.' || c.is_whitespace();
+    let mut clean = clean.trim().trim_end_matches(trailing).to_owned();
+    let stem = clean.split('.').next().unwrap_or_default().trim_end();
+    if is_reserved_on_windows(stem) {
+        clean.insert(0, '_');
+    }
+    let clean: String = clean.chars().take(MAX_NAME_CHARS).collect();
+    let clean = clean.trim_end_matches(trailing);
+    if clean.is_empty() {
         "file".into()
     } else {
-        clean
+        clean.to_owned()
     }
+}
+
+/// Controls (C0, DEL, C1), bidi controls, line/paragraph separators and the byte-order mark.
+fn removed_from_names(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{feff}'
+        )
+}
+
+/// Windows device names (any case), which stay reserved with any extension.
+fn is_reserved_on_windows(stem: &str) -> bool {
+    let upper = stem.to_ascii_uppercase();
+    if matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL") {
+        return true;
+    }
+    let mut chars = upper.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let rest: Vec<char> = chars.collect();
+    matches!(prefix.as_str(), "COM" | "LPT")
+        && matches!(
+            rest.as_slice(),
+            ['1'..='9' | '\u{b9}' | '\u{b2}' | '\u{b3}']
+        )
 }
 
 /// The type offered for a file, from its extension: raster images (shown inline by the web UI) by
@@ -1177,5 +1230,26 @@ mod tests {
         assert_eq!(clean_file_name("a\u{0}b\nc.txt"), "abc.txt");
         assert_eq!(clean_file_name(".."), "file");
         assert_eq!(clean_file_name(&"é".repeat(400)).chars().count(), 255);
+    }
+
+    /// The cases shared with the web UI (tests/vectors/file_names.json): a name cannot pretend to be
+    /// another (bidi overrides) nor fail to save or land on a device on Windows, the same on both sides.
+    #[test]
+    fn names_are_cleaned_as_the_shared_vectors_say() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/file_names.json")).unwrap();
+        let mut wrong = Vec::new();
+        for case in vectors["cases"].as_array().unwrap() {
+            let input = case["input"].as_str().unwrap();
+            let expected = case["output"].as_str().unwrap();
+            let cleaned = clean_file_name(input);
+            if cleaned != expected {
+                wrong.push(format!(
+                    "{}: {input:?} -> {cleaned:?}, want {expected:?}",
+                    case["name"]
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }

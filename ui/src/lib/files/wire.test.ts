@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import vectors from '../../../../src-tauri/core/tests/vectors/file_names.json';
 import { cleanFileName, controlText, formatBytes, isInlineImage, parseFileControl } from './wire';
 
 describe('file control messages', () => {
@@ -35,6 +36,12 @@ describe('file control messages', () => {
     expect(cleanFileName('..')).toBe('file');
     expect(cleanFileName('')).toBe('file');
     expect([...cleanFileName('é'.repeat(400))].length).toBe(255);
+  });
+
+  // The same cases as the app's native receiver (src-tauri/core/tests/vectors/file_names.json): a name
+  // cannot pretend to be another (bidi overrides) nor fail to save or land on a device on Windows.
+  it.each(vectors.cases)('cleans names as the shared vectors say: $name', ({ input, output }) => {
+    expect(cleanFileName(input)).toBe(output);
   });
 
   it('shows raster images inline, never SVG', () => {

@@ -64,12 +64,30 @@ export function parseFileControl(data: unknown): FileControl | null {
   }
 }
 
-/** A name safe to show and to save under: no folders, no control characters, not empty, not too long. */
+/**
+ * Characters a name loses: controls (C0, DEL, C1), the bidi controls that could make `gnp.exe` read as
+ * `exe.png` (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069), line/paragraph separators and BOM.
+ */
+// eslint-disable-next-line no-control-regex
+const REMOVED = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff]/gu;
+/** Characters Windows does not allow in a name; each becomes `_`. */
+const FORBIDDEN = /[<>:"|?*]/g;
+/** Windows device names, reserved with any extension (`CON.txt`), in any case. */
+const RESERVED = /^(CON|PRN|AUX|NUL|COM[1-9\u00b9\u00b2\u00b3]|LPT[1-9\u00b9\u00b2\u00b3])$/i;
+const TRAILING = /[\s.]+$/u;
+
+/**
+ * A name safe to show and to save under, on any system: no folders, no control or bidi characters, none
+ * Windows forbids, no trailing dots or spaces, not a Windows device name, not empty, not too long. The
+ * same rules as the app's native receiver (`clean_file_name`), checked by the shared cases in
+ * src-tauri/core/tests/vectors/file_names.json.
+ */
 export function cleanFileName(name: string): string {
   const base = name.split(/[/\\]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const clean = [...base.replace(/[\u0000-\u001f\u007f]/g, '').trim()].slice(0, MAX_FILE_NAME_CHARS).join('');
-  return clean === '' || clean === '.' || clean === '..' ? 'file' : clean;
+  let clean = base.replace(REMOVED, '').replace(FORBIDDEN, '_').trim().replace(TRAILING, '');
+  if (RESERVED.test(clean.split('.')[0].trimEnd())) clean = `_${clean}`;
+  clean = [...clean].slice(0, MAX_FILE_NAME_CHARS).join('').replace(TRAILING, '');
+  return clean === '' ? 'file' : clean;
 }
 
 /** Image types shown inline as a thumbnail (decoded by an <img>). SVG is not among them: it is a document. */
