@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints (Rust, the GitHub workflows), Rust unit/integration/
-# property tests, the web UI's unit and browser end-to-end tests, the desktop app's tests, and the .deb
-# installed, started and removed again. Installs what is missing first.
+# property tests, the web UI's unit and browser end-to-end tests, the deployment files (tests/deploy), the
+# desktop app's tests, and the .deb installed, started and removed again. Installs what is missing first.
 # The web UI is built and its npm packages installed once, here: the suites below see P2PCHAT_UI_BUILT=1
 # and reuse that build. A suite whose script is missing or not executable fails the run; none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # The suites run after the Rust checks, in this order.
-SUITES=(tests/e2e/run.sh src-tauri/tests/run-app-tests.sh src-tauri/tests/install-deb.sh)
+SUITES=(tests/e2e/run.sh tests/deploy/run.sh src-tauri/tests/run-app-tests.sh src-tauri/tests/install-deb.sh)
 
 check_suite() { # check_suite SCRIPT: fails the run unless SCRIPT exists and is executable
   if [[ ! -f "$1" ]]; then
@@ -64,6 +64,10 @@ tests/e2e/netns.sh env P2PCHAT_NETNS_TESTS=1 PROPTEST_CASES="${PROPTEST_CASES:-2
 step "web UI: unit tests and browser end-to-end tests"
 check_suite tests/e2e/run.sh
 tests/e2e/run.sh
+
+step "the shipped deployment files: systemd unit, Redis, nginx, rolling restart under two clients"
+check_suite tests/deploy/run.sh
+tests/deploy/run.sh
 
 step "desktop app under Xvfb"
 check_suite src-tauri/tests/run-app-tests.sh

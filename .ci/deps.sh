@@ -21,11 +21,12 @@ P2PCHAT_APT_GSTREAMER=(
 )
 
 # Tests only: network namespaces and process tools (tests/e2e/netns.sh), Chromium for the browser
-# end-to-end tests, coturn for the TURN tests, redis-server and nginx for several servers behind a load balancer; for the app under Xvfb: X server and xwininfo, a session
+# end-to-end tests, coturn for the TURN tests, redis-server and nginx for several servers behind a load balancer,
+# systemd for systemd-analyze (tests/deploy: it is not started); for the app under Xvfb: X server and xwininfo, a session
 # D-Bus, a notification daemon, ImageMagick (screenshot check), WebKitWebDriver, python3 (free ports,
 # reading the app's SQLite history); python3-venv for actionlint from PyPI (.github/lint-workflows.sh).
 P2PCHAT_APT_TEST=(
-  iproute2 procps chromium coturn redis-server nginx
+  iproute2 procps chromium coturn redis-server nginx systemd
   xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3 python3-venv
 )
 

@@ -3,7 +3,7 @@
 // stickiness). Two people, each on a different server, chat both ways and call each other, as on one server.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -33,29 +33,18 @@ async function startRedis() {
 async function startNginx(upstreamPorts) {
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
-  writeFileSync(conf, `
-daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  // The main block shared with tests/deploy/run.sh (tests/e2e/nginx-main.conf) around this test's upstreams.
+  const http = `
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   upstream p2pchat {
-${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=10s;`).join('\n')}
+${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
   }
   server {
     listen 127.0.0.1:${port};
     include ${path.join(repo, 'docs/deploy/nginx/p2pchat-proxy.conf')};
-  }
-}
-`);
+  }`;
+  const main = readFileSync(path.join(repo, 'tests/e2e/nginx-main.conf'), 'utf8');
+  writeFileSync(conf, main.replaceAll('@DIR@', dir).replace('@HTTP@', () => http));
   const child = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   child.on('error', (e) => { throw new Error(`cannot run nginx (Debian package nginx): ${e.message}`); });
   await waitForPort(port);

@@ -3,9 +3,11 @@
 // would see through the UI's data-testid hooks. Everything started here is stopped by its own PID.
 // A wait that fails prints what every open page shows plus its recent signaling (the UI's test-hook trace).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -71,16 +73,50 @@ export async function stopProcess(child) {
   clearTimeout(timer);
 }
 
-/** coturn on 127.0.0.1 with the TURN REST secret (see docs/operations.md). */
-export async function startTurn(secret) {
+/** The coturn configuration we ship (docs/operations.md, "TURN with coturn"); startTurn runs coturn from it. */
+export const turnConf = path.join(repo, 'docs/deploy/coturn/turnserver.conf');
+
+/**
+ * coturn started from the shipped docs/deploy/coturn/turnserver.conf, with only what a test must change:
+ * the secret (written into a copy of the file, since coturn accepts several `static-auth-secret` lines),
+ * free ports, 127.0.0.1 as listening and relay address, a self-signed certificate for its TLS/DTLS
+ * listener, and a pid file of its own. Everything else (REST auth, realm, the denied private, loopback,
+ * link-local, CGNAT and multicast ranges, quotas) is as shipped. The relay and the test peers live on
+ * 127.0.0.1 and the namespace's 10.99.0.1/10.99.0.2 (netns.sh), which the file denies, so the test
+ * allows exactly those addresses (`--allowed-peer-ip` wins over `denied-peer-ip`; 127.0.0.1 also needs
+ * `--allow-loopback-peers`). `allowTestPeers: false` leaves out `--allowed-peer-ip`: then only the file's
+ * denials stop relaying between the test's addresses.
+ */
+export async function startTurn(secret, { allowTestPeers = true } = {}) {
   const port = await freePort();
+  const tlsPort = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'p2pchat-turn-'));
+  const conf = path.join(dir, 'turnserver.conf');
+  const shipped = readFileSync(turnConf, 'utf8');
+  if (!/^static-auth-secret=/m.test(shipped)) throw new Error(`${turnConf} has no static-auth-secret line`);
+  writeFileSync(conf, shipped.replace(/^static-auth-secret=.*$/m, `static-auth-secret=${secret}`));
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=turn.test', '-keyout', path.join(dir, 'privkey.pem'), '-out', path.join(dir, 'fullchain.pem'),
+  ], { stdio: 'ignore' });
+  const testPeers = allowTestPeers ? ['127.0.0.1', '10.99.0.1', '10.99.0.2'].map((ip) => `--allowed-peer-ip=${ip}`) : [];
   const child = spawn('turnserver', [
-    '-n', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
-    '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=test', '--no-tls', '--no-dtls',
-    '--allow-loopback-peers', '--no-cli', '--min-port=49160', '--max-port=49200', '--log-file=stdout',
+    '-c', conf, '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
+    `--tls-listening-port=${tlsPort}`, '--min-port=49160', '--max-port=49200',
+    `--cert=${path.join(dir, 'fullchain.pem')}`, `--pkey=${path.join(dir, 'privkey.pem')}`,
+    `--pidfile=${path.join(dir, 'turnserver.pid')}`, '--allow-loopback-peers', ...testPeers,
   ], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await sleep(500);
-  return { port, child, stop: () => stopProcess(child) };
+  const stop = async () => {
+    await stopProcess(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(port);
+  } catch (err) {
+    await stop();
+    throw new Error(`coturn did not start from ${turnConf} (exit ${child.exitCode}): ${err.message}`);
+  }
+  return { port, child, stop };
 }
 
 /**
