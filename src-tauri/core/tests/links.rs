@@ -1,13 +1,17 @@
 //! The native data-channel fallback between two Rust peers through the real signaling server
 //! (in-process, ephemeral port): chat goes through in order with nothing lost, also across an ICE
-//! restart in the middle, and a peer that leaves closes the other side's channel.
+//! restart in the middle, a peer that leaves closes the other side's channel, and a description whose
+//! DTLS fingerprint a server rewrote mid-link fails the link instead of changing its safety code.
 //!
 //! webrtc-rs needs a non-loopback interface with a default route, which the test run gets from a network
 //! namespace (test.sh runs the workspace's tests inside tests/e2e/netns.sh with P2PCHAT_NETNS_TESTS=1).
 //! Without that variable the tests say why they skip, except under CI=true, where they fail: a check that
 //! cannot run there must not pass. With it, a missing route fails them.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use chat_protocol::SignalData;
 
 use p2pchat_core::chat::ChannelMessage;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
@@ -56,11 +60,45 @@ async fn start_server() -> signaling_server::RunningServer {
     signaling_server::start(config).await.unwrap()
 }
 
+/// Which of a person's next outgoing descriptions a malicious server rewrites (see [`forge_fingerprint`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Forge {
+    Offer,
+    Answer,
+}
+
+/// A certificate fingerprint no peer of the test has.
+const FORGED_FINGERPRINT: &str = "sha-256 5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:\
+                                  5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A:5A";
+
+/// `sdp` with every `a=fingerprint` line replaced by [`FORGED_FINGERPRINT`], as a server in the middle
+/// would do to make a person's safety code show its own certificate.
+fn forge_fingerprint(sdp: &str) -> String {
+    let forged: Vec<String> = sdp
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("a=fingerprint:") {
+                format!("a=fingerprint:{FORGED_FINGERPRINT}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    assert_ne!(
+        forged.join("\r\n"),
+        sdp,
+        "the description has a fingerprint to forge"
+    );
+    forged.join("\r\n")
+}
+
 /// One person: the app's signaling client feeding a fallback manager.
 struct Peer {
     manager: LinkManager,
     events: mpsc::Receiver<LinkEvent>,
-    client: std::sync::Arc<Client>,
+    client: Arc<Client>,
+    /// Set: the server rewrites the fingerprint of this person's next description of that kind.
+    forge: Arc<Mutex<Option<Forge>>>,
 }
 
 impl Peer {
@@ -76,11 +114,23 @@ impl Peer {
             rooms: [room.to_owned()].into(),
         };
         let (client_tx, mut client_rx) = mpsc::channel(256);
-        let client = std::sync::Arc::new(Client::spawn(config, client_tx));
+        let client = Arc::new(Client::spawn(config, client_tx));
         let (events_tx, events) = mpsc::channel(256);
         let signaling = client.clone();
+        let forge = Arc::new(Mutex::new(None));
+        let forging = forge.clone();
         let manager = LinkManager::new(
-            move |room, to, data| {
+            move |room, to, mut data| {
+                let mut armed = forging.lock().unwrap();
+                match (&mut data, *armed) {
+                    (SignalData::Offer { sdp }, Some(Forge::Offer))
+                    | (SignalData::Answer { sdp }, Some(Forge::Answer)) => {
+                        *sdp = forge_fingerprint(sdp);
+                        *armed = None;
+                    }
+                    _ => {}
+                }
+                drop(armed);
                 let raw = serde_json::value::to_raw_value(&data).unwrap();
                 let _ = signaling.signal(room, to, raw);
             },
@@ -107,6 +157,7 @@ impl Peer {
             manager,
             events,
             client,
+            forge,
         }
     }
 
@@ -239,4 +290,101 @@ async fn two_rust_peers_chat_in_order_across_an_ice_restart() {
         }
     }
     assert!(!ann.manager.send(ROOM, &bob_id, "late").await.unwrap());
+}
+
+/// The link's safety code, the same at both ends, once `peer`'s `Open` arrived.
+async fn open_code(me: &mut Peer, room: &str) -> (String, String) {
+    loop {
+        if let LinkEvent::Open { peer, safety, .. } = me.next().await {
+            let code = safety.expect("an open link has a safety code");
+            assert_eq!(
+                me.manager.safety_code(room, &peer).await.as_deref(),
+                Some(&*code)
+            );
+            return (peer, code);
+        }
+    }
+}
+
+/// Waits for `victim`'s link to `peer` to fail on a forged description; meanwhile its safety code must
+/// stay `code` (or be gone with the link). Returns the failure's reason.
+async fn fails_without_changing_code(
+    victim: &mut Peer,
+    room: &str,
+    peer: &str,
+    code: &str,
+) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = victim.manager.safety_code(room, peer).await;
+        assert!(
+            shown.is_none() || shown.as_deref() == Some(code),
+            "the safety code changed from {code} to {shown:?} after a forged description"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the link neither failed nor ignored the forged description (code still {shown:?})"
+        );
+        match tokio::time::timeout(Duration::from_millis(100), victim.events.recv()).await {
+            Ok(Some(LinkEvent::Failed {
+                peer: p, reason, ..
+            })) if p == peer => {
+                let shown = victim.manager.safety_code(room, peer).await;
+                assert!(
+                    shown.is_none(),
+                    "a failed link shows no code, got {shown:?}"
+                );
+                return reason;
+            }
+            Ok(None) => panic!("manager gone"),
+            _ => {}
+        }
+    }
+}
+
+/// A signaling server that rewrites the DTLS fingerprint of a later description (an ICE restart's
+/// re-offer, or the answer to one) cannot change the safety code a person reads: webrtc-rs checks only
+/// the first description's fingerprint, so the link pins it and fails on a different one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_fingerprint_in_a_later_description_fails_the_link_and_keeps_the_code() {
+    if !runnable() {
+        return;
+    }
+    let server = start_server().await;
+    let url = server.ws_url();
+    for forge in [Forge::Offer, Forge::Answer] {
+        let room = format!("forged-{forge:?}");
+        let mut ann = Peer::join_room(&url, "Ann", &room).await;
+        let mut bob = Peer::join_room(&url, "Bob", &room).await;
+        let (bob_id, at_ann) = open_code(&mut ann, &room).await;
+        let (ann_id, at_bob) = open_code(&mut bob, &room).await;
+        assert_eq!(at_ann, at_bob, "both ends show the same code");
+
+        // An honest ICE restart keeps the link and its code.
+        assert!(ann.manager.restart_ice(&room, &bob_id));
+        let text = ChannelMessage::msg("after an honest restart".to_owned(), "Ann").to_text();
+        assert!(ann.manager.send(&room, &bob_id, &text).await.unwrap());
+        assert_eq!(bob.message().await, "after an honest restart");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            bob.manager.safety_code(&room, &ann_id).await,
+            Some(at_bob.clone())
+        );
+
+        // Ann's next re-offer (or her answer to Bob's) reaches Bob with another fingerprint.
+        *ann.forge.lock().unwrap() = Some(forge);
+        match forge {
+            Forge::Offer => assert!(ann.manager.restart_ice(&room, &bob_id)),
+            Forge::Answer => assert!(bob.manager.restart_ice(&room, &ann_id)),
+        }
+        let reason = fails_without_changing_code(&mut bob, &room, &ann_id, &at_bob).await;
+        assert!(reason.contains("certificate"), "{forge:?}: {reason}");
+        assert_eq!(
+            *ann.forge.lock().unwrap(),
+            None,
+            "{forge:?}: the forgery was sent"
+        );
+        ann.manager.close_all().await;
+        bob.manager.close_all().await;
+    }
 }

@@ -9,7 +9,8 @@
 //! the first one open. Negotiation is "perfect negotiation": one task handles the peer's signals strictly in
 //! arrival order; on colliding offers the impolite side ignores the other's offer and the polite side
 //! rolls its own back. ICE `failed` (or `disconnected` for 2 s) restarts ICE, at most three times in a
-//! row; then the link gives up and reports it.
+//! row; then the link gives up and reports it. The first remote description's DTLS fingerprint is
+//! pinned: a later offer or answer naming another certificate fails the link (see [`super::safety`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,7 @@ use webrtc::peer_connection::{
 };
 
 use super::media::{LinkMedia, register_media};
+use super::safety;
 use super::{Inner, LinkEvent, LinkOptions};
 use crate::chat::ChannelMessage;
 use crate::constants::{
@@ -66,8 +68,12 @@ pub(super) struct Shared {
     /// Whether the link counts as open: set with the first open channel, cleared by whoever reports
     /// `Closed` (the last channel's reader, or the manager removing the link).
     pub open: AtomicBool,
-    /// The connection, once built: its descriptions give the link's safety code.
+    /// The connection, once built: its certificates give the link's safety code.
     pub pc: std::sync::OnceLock<Arc<dyn PeerConnection>>,
+    /// The remote fingerprint of the first remote description, the one webrtc-rs started DTLS with and
+    /// checks the peer's certificate against (`None` inside: it named none usable). webrtc-rs never
+    /// looks at a later description's fingerprint, so the link does: see `Negotiator::handle`.
+    pub pinned: std::sync::OnceLock<Option<String>>,
     /// Call media on this connection.
     pub media: Arc<LinkMedia>,
 }
@@ -117,6 +123,7 @@ impl Link {
             channels: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
             pc: std::sync::OnceLock::new(),
+            pinned: std::sync::OnceLock::new(),
             media: Arc::default(),
         });
         let task = LinkTask {
@@ -363,6 +370,26 @@ impl Negotiator<'_> {
     async fn handle(&mut self, input: Input) -> std::result::Result<(), String> {
         match input {
             Input::Signal(data) => {
+                if let SignalData::Offer { sdp } | SignalData::Answer { sdp } = &data
+                    && let Some(pinned) = self.task.shared.pinned.get()
+                    && !safety::announces_only(sdp, pinned.as_deref())
+                {
+                    // An honest peer keeps its certificate for the life of its connection. A new one
+                    // would not reach DTLS (webrtc-rs keeps the first session) but would change the
+                    // code people compare: a server in the middle could show its own. Refuse the link.
+                    return Err(format!(
+                        "the peer's DTLS certificate changed mid-connection (a new {} names {}, the \
+                         connection verified {}): the signaling may have been tampered with, so the \
+                         link is closed",
+                        if matches!(data, SignalData::Offer { .. }) {
+                            "offer"
+                        } else {
+                            "answer"
+                        },
+                        safety::fingerprint_of(sdp).unwrap_or_else(|| "no fingerprint".into()),
+                        pinned.as_deref().unwrap_or("none"),
+                    ));
+                }
                 let result = self.on_signal(data).await;
                 self.report(result);
             }
@@ -444,9 +471,11 @@ impl Negotiator<'_> {
                         .set_local_description(RTCSessionDescription::rollback(None)?)
                         .await?;
                 }
+                let fingerprint = safety::fingerprint_of(&sdp);
                 self.pc
                     .set_remote_description(RTCSessionDescription::offer(sdp)?)
                     .await?;
+                self.pin(fingerprint);
                 self.retry_held().await;
                 let answer = self.pc.create_answer(None).await?;
                 self.pc.set_local_description(answer).await?;
@@ -460,9 +489,11 @@ impl Negotiator<'_> {
                 if self.pc.pending_local_description().await.is_none() {
                     return Ok(()); // no offer of ours is waiting: a stale answer
                 }
+                let fingerprint = safety::fingerprint_of(&sdp);
                 self.pc
                     .set_remote_description(RTCSessionDescription::answer(sdp)?)
                     .await?;
+                self.pin(fingerprint);
                 self.retry_held().await;
                 self.after_stable().await
             }
@@ -485,6 +516,14 @@ impl Negotiator<'_> {
             }
             SignalData::Restart => self.offer(true).await,
             _ => Ok(()),
+        }
+    }
+
+    /// Pins the fingerprint of the first remote description applied: the one webrtc-rs started the
+    /// DTLS transport with (later ones do not change it; the check is in `handle`).
+    fn pin(&self, fingerprint: Option<String>) {
+        if self.task.shared.pinned.set(fingerprint).is_ok() {
+            tracing::debug!(room = %self.task.room, pinned = ?self.task.shared.pinned.get(), "remote DTLS fingerprint pinned");
         }
     }
 

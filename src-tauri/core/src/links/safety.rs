@@ -3,8 +3,16 @@
 //! carries the fingerprints, so it could swap them and sit in the middle of a link; it cannot make both
 //! ends show the same code (docs/security.md, Safety codes). The web UI derives the same code
 //! (ui/src/lib/safety.ts); both run the cases in tests/vectors/safety.json.
+//!
+//! On a native link the code must be the certificate DTLS verified, not whatever description came
+//! last: webrtc-rs checks the peer's certificate against the first remote description only and ignores
+//! the fingerprint of every later one (a re-offer, an ICE restart). So the link pins the first one and
+//! fails on a later description naming another ([`announces_only`], used by link.rs), and the code is
+//! taken from the certificate the DTLS handshake received ([`Shared::safety_code`]).
 
 use sha2::{Digest, Sha256};
+
+use webrtc::peer_connection::PeerConnection;
 
 use super::LinkManager;
 use super::link::Shared;
@@ -31,6 +39,37 @@ pub fn fingerprint_of(sdp: &str) -> Option<String> {
         .find(|f| f.starts_with("sha-256 "))
         .or_else(|| found.first())
         .cloned()
+}
+
+/// Whether `sdp` names the certificate `pinned` (a normalised fingerprint) and no other of that hash
+/// algorithm: it has at least one such `a=fingerprint` line and every one is `pinned`. Lines of
+/// other algorithms are not compared (DTLS is checked with the pinned algorithm; the code comes from
+/// the verified certificate). `pinned` `None` (the first description named no usable fingerprint)
+/// matches nothing.
+pub fn announces_only(sdp: &str, pinned: Option<&str>) -> bool {
+    let Some((algorithm, _)) = pinned.and_then(|p| p.split_once(' ')) else {
+        return false;
+    };
+    let mut same_algorithm = sdp
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("a=fingerprint:"))
+        .filter(|value| {
+            value
+                .trim()
+                .split_once(' ')
+                .is_some_and(|(a, _)| a.eq_ignore_ascii_case(algorithm))
+        })
+        .peekable();
+    same_algorithm.peek().is_some() && same_algorithm.all(|v| normalise(v).as_deref() == pinned)
+}
+
+/// The normalised sha-256 fingerprint of a DER certificate, as an SDP would announce it.
+pub fn fingerprint_of_certificate(der: &[u8]) -> String {
+    let hex: Vec<String> = Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    format!("sha-256 {}", hex.join(":"))
 }
 
 fn normalise(value: &str) -> Option<String> {
@@ -75,13 +114,27 @@ pub fn code(local_sdp: &str, remote_sdp: &str) -> Option<String> {
 }
 
 impl Shared {
-    /// The link's code once both descriptions are set. DTLS checks the remote certificate against the
-    /// remote description's fingerprint, so on a connected link this is what the two ends really use.
+    /// The link's code: our certificate's fingerprint (our own description names it; it never
+    /// changes) with the peer's certificate that the DTLS handshake verified, or before the handshake
+    /// the pinned fingerprint DTLS will check it against. Never the latest remote description: webrtc-rs
+    /// does not check a later one, so a server could put any fingerprint there.
     pub(super) async fn safety_code(&self) -> Option<String> {
         let pc = self.pc.get()?;
-        let local = pc.local_description().await?;
-        let remote = pc.remote_description().await?;
-        code(&local.sdp, &remote.sdp)
+        let local = fingerprint_of(&pc.local_description().await?.sdp)?;
+        let remote = match self.verified_fingerprint(pc.as_ref()).await {
+            Some(verified) => verified,
+            None => self.pinned.get()?.clone()?,
+        };
+        Some(code_of_fingerprints(&local, &remote))
+    }
+
+    /// The fingerprint of the certificate the peer presented in the DTLS handshake (which webrtc-rs
+    /// accepted only if it matched the pinned fingerprint); `None` before the handshake, or with no
+    /// data channel (the DTLS transport is reached through the SCTP transport).
+    async fn verified_fingerprint(&self, pc: &dyn PeerConnection) -> Option<String> {
+        let sctp = pc.sctp().await?;
+        let chain = sctp.transport().get_remote_certificates().await.ok()?;
+        chain.first().map(|der| fingerprint_of_certificate(der))
     }
 }
 
@@ -123,6 +176,67 @@ mod tests {
             let expected = case["code"].as_str().map(str::to_owned);
             assert_eq!(code(local, remote), expected, "{}", case["name"]);
         }
+    }
+
+    /// A later description may repeat the pinned certificate, never name another: a forged
+    /// fingerprint, a missing one or a second one of the same algorithm fails the check.
+    #[test]
+    fn a_later_description_must_name_only_the_pinned_certificate() {
+        let pinned = Some("sha-256 AB:CD:EF");
+        let sdp = |lines: &[&str]| format!("v=0\r\n{}\r\n", lines.join("\r\n"));
+        assert!(announces_only(
+            &sdp(&["a=fingerprint:sha-256 ab:cd:ef"]),
+            pinned
+        ));
+        assert!(announces_only(
+            &sdp(&[
+                "a=fingerprint:SHA-256 AB:CD:EF",
+                "m=application",
+                "a=fingerprint:sha-256 AB:CD:EF"
+            ]),
+            pinned
+        ));
+        // Another algorithm's line is not what DTLS checks: not compared.
+        assert!(announces_only(
+            &sdp(&[
+                "a=fingerprint:sha-1 01:02",
+                "a=fingerprint:sha-256 AB:CD:EF"
+            ]),
+            pinned
+        ));
+        assert!(!announces_only(
+            &sdp(&["a=fingerprint:sha-256 AB:CD:EE"]),
+            pinned
+        ));
+        assert!(!announces_only(
+            &sdp(&["a=fingerprint:sha-1 AB:CD:EF"]),
+            pinned
+        ));
+        assert!(!announces_only(&sdp(&["a=setup:actpass"]), pinned));
+        assert!(!announces_only(
+            &sdp(&[
+                "a=fingerprint:sha-256 AB:CD:EF",
+                "a=fingerprint:sha-256 12:34:56"
+            ]),
+            pinned
+        ));
+        assert!(!announces_only(
+            &sdp(&["a=fingerprint:sha-256 AB:CD:EF:zz"]),
+            pinned
+        ));
+        assert!(!announces_only(
+            &sdp(&["a=fingerprint:sha-256 AB:CD:EF"]),
+            None
+        ));
+    }
+
+    /// A certificate's fingerprint reads as an SDP line's would (normalised the same way).
+    #[test]
+    fn a_certificate_fingerprint_is_written_like_an_sdp_one() {
+        let fingerprint = fingerprint_of_certificate(b"not really DER");
+        let line = format!("a=fingerprint:{}", fingerprint.to_lowercase());
+        assert_eq!(fingerprint_of(&line), Some(fingerprint.clone()));
+        assert_eq!(fingerprint.len(), "sha-256 ".len() + 32 * 3 - 1);
     }
 
     #[test]
