@@ -39,6 +39,20 @@ pub struct Admission {
     metrics: Arc<Metrics>,
     /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
     trusted_proxies: Vec<ProxyNet>,
+    /// The one header those proxies write (`--forwarded-header`).
+    forwarded_header: ForwardedHeader,
+}
+
+/// The header a trusted proxy appends the client's address to. Only that one is read: a client can send
+/// the other itself, and a proxy that writes one passes the other through unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...` (nginx `$proxy_add_x_forwarded_for`, HAProxy, most LBs).
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    #[value(name = "forwarded")]
+    Forwarded,
 }
 
 /// One pending connection's place under the limits; freed once, by [`PendingSlot::release`] or on drop.
@@ -56,6 +70,7 @@ impl Admission {
         max_pending_per_ip: usize,
         handshake_timeout: Duration,
         trusted_proxies: &[String],
+        forwarded_header: ForwardedHeader,
         metrics: Arc<Metrics>,
     ) -> Arc<Admission> {
         Arc::new(Admission {
@@ -68,6 +83,7 @@ impl Admission {
                 .iter()
                 .filter_map(|p| ProxyNet::parse(p))
                 .collect(),
+            forwarded_header,
         })
     }
 
@@ -75,19 +91,21 @@ impl Admission {
         self.trusted_proxies.iter().any(|net| net.contains(ip))
     }
 
-    /// The client's address: the TCP peer, or for a connection from a trusted proxy the rightmost address
-    /// of `X-Forwarded-For` (else of `Forwarded`'s `for=`) that is not itself a trusted proxy. Each proxy
-    /// appends the address it received from, so everything left of the first untrusted one could have
-    /// been written by the client and is ignored.
+    /// The client's address: the TCP peer, or for a connection from a trusted proxy the rightmost entry of
+    /// the `--forwarded-header` that is not itself a trusted proxy. Each proxy appends the address it
+    /// received from, so everything left of the first untrusted entry could have been written by the
+    /// client and is ignored; if that entry is not an address (`unknown`, an obfuscated name) the client is
+    /// unknown and the proxy's own address counts, rather than a client-written entry further left.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.is_trusted_proxy(peer) {
             return peer;
         }
-        let forwarded_for: Vec<IpAddr> = forwarded_chain(headers);
-        forwarded_for
+        let chain = forwarded_chain(headers, self.forwarded_header);
+        chain
             .into_iter()
             .rev()
-            .find(|ip| !self.is_trusted_proxy(*ip))
+            .find(|entry| entry.is_none_or(|ip| !self.is_trusted_proxy(ip)))
+            .flatten()
             .unwrap_or(peer)
     }
 
@@ -297,31 +315,33 @@ impl ProxyNet {
     }
 }
 
-/// The addresses a request passed through, oldest first: `X-Forwarded-For` if present, else the `for=`
-/// parameters of `Forwarded` (RFC 7239). Entries that are not addresses (`unknown`, obfuscated names)
-/// are skipped.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
-    let xff: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
-        .collect();
-    if !xff.is_empty() {
-        return xff;
+/// The entries of `header` a request passed through, oldest first, each an address or `None` for one
+/// that is not (`unknown`, an obfuscated name).
+fn forwarded_chain(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    let values = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+    };
+    match header {
+        ForwardedHeader::XForwardedFor => values("x-forwarded-for")
+            .map(|entry| entry.parse().ok())
+            .collect(),
+        ForwardedHeader::Forwarded => values("forwarded")
+            .map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (key, value) = pair.trim().split_once('=')?;
+                    key.eq_ignore_ascii_case("for").then_some(value)
+                })
+            })
+            // An element without `for=` names no address, like `for=unknown`.
+            .map(|value| value.and_then(parse_forwarded_node))
+            .collect(),
     }
-    headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split([',', ';']))
-        .filter_map(|pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            key.eq_ignore_ascii_case("for")
-                .then(|| parse_forwarded_node(value))?
-        })
-        .collect()
 }
 
 /// `192.0.2.1`, `"192.0.2.1:4711"`, `"[2001:db8::1]:4711"` → the address.
@@ -341,12 +361,17 @@ mod tests {
     use super::*;
 
     fn admission(trusted: &[&str]) -> Arc<Admission> {
+        admission_reading(trusted, ForwardedHeader::XForwardedFor)
+    }
+
+    fn admission_reading(trusted: &[&str], header: ForwardedHeader) -> Arc<Admission> {
         let trusted: Vec<String> = trusted.iter().map(|s| s.to_string()).collect();
         Admission::new(
             10,
             1,
             Duration::from_secs(1),
             &trusted,
+            header,
             Arc::new(Metrics::new()),
         )
     }
@@ -371,15 +396,40 @@ mod tests {
         assert_eq!(a.client_ip(ip("198.51.100.1"), &xff), ip("198.51.100.1"));
         // Through two trusted proxies: the rightmost untrusted entry, never the client-written left part.
         assert_eq!(a.client_ip(ip("10.0.0.2"), &xff), ip("203.0.113.9"));
-        let forwarded = headers(&[(
-            "forwarded",
-            "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https",
-        )]);
-        assert_eq!(a.client_ip(ip("::1"), &forwarded), ip("2001:db8::7"));
         // A trusted proxy that forwards nothing usable: the proxy itself.
         assert_eq!(a.client_ip(ip("10.0.0.2"), &headers(&[])), ip("10.0.0.2"));
         let garbage = headers(&[("x-forwarded-for", "unknown, not-an-ip")]);
         assert_eq!(a.client_ip(ip("10.0.0.2"), &garbage), ip("10.0.0.2"));
+    }
+
+    /// A client cannot choose the address its limits count: only the configured header is read (a
+    /// client-sent `Forwarded` behind an X-Forwarded-For proxy, or the reverse, is ignored), and an entry
+    /// the proxy wrote that is not an address does not let a client-written one further left count.
+    #[test]
+    fn a_client_cannot_pick_its_address_through_the_other_header_or_an_unknown_entry() {
+        let a = admission(&["10.0.0.0/8", "::1"]);
+        // nginx appended the real client (203.0.113.9) to X-Forwarded-For; the client added Forwarded.
+        let both = headers(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=6.6.6.6"),
+        ]);
+        assert_eq!(a.client_ip(ip("10.0.0.2"), &both), ip("203.0.113.9"));
+        // A proxy writing Forwarded passes a client's X-Forwarded-For through: only Forwarded counts.
+        let f = admission_reading(&["10.0.0.0/8", "::1"], ForwardedHeader::Forwarded);
+        let spoofed = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=\"[2001:db8::7]:4711\";proto=https"),
+        ]);
+        assert_eq!(f.client_ip(ip("::1"), &spoofed), ip("2001:db8::7"));
+        assert_eq!(
+            f.client_ip(ip("::1"), &headers(&[("x-forwarded-for", "6.6.6.6")])),
+            ip("::1")
+        );
+        // The proxy saw an unknown client: not the address the client wrote before it.
+        let unknown = headers(&[("x-forwarded-for", "6.6.6.6, unknown")]);
+        assert_eq!(a.client_ip(ip("10.0.0.2"), &unknown), ip("10.0.0.2"));
+        let unknown = headers(&[("forwarded", "for=6.6.6.6, for=unknown;proto=https")]);
+        assert_eq!(f.client_ip(ip("10.0.0.2"), &unknown), ip("10.0.0.2"));
     }
 
     #[test]

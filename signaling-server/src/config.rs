@@ -220,8 +220,8 @@ pub struct Config {
     pub drain_ms: u64,
 
     /// Address or CIDR network of a reverse proxy or load balancer in front of this server (repeatable).
-    /// Only for connections from these addresses, the client address is taken from `X-Forwarded-For` or
-    /// `Forwarded` (the rightmost address that is not itself a trusted proxy); the per-address session
+    /// Only for connections from these addresses, the client address is taken from --forwarded-header
+    /// (the rightmost entry that is not itself a trusted proxy); the per-address session
     /// limit counts that address, and the pending-connection limit per address does not apply to the proxy.
     #[arg(
         long = "trusted-proxy",
@@ -229,6 +229,16 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+
+    /// The header the --trusted-proxy appends the client's address to; only that one is read (a client can
+    /// send the other itself). The proxy must append to it or overwrite it, never pass a client's through.
+    #[arg(
+        long,
+        env = "SIGNALING_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: crate::admission::ForwardedHeader,
 
     /// Without a command the server runs.
     #[command(subcommand)]

@@ -88,6 +88,8 @@ struct HubState {
     per_user: HashMap<Box<str>, usize>,
     /// Sessions being taken over from another server: events for them wait here until they are loaded.
     claiming: HashMap<Arc<str>, Vec<Event>>,
+    /// Joins sent to Redis and not answered yet, per session (they count towards its room limit).
+    joining: HashMap<Arc<str>, usize>,
 }
 
 impl Hub {
@@ -126,32 +128,9 @@ impl Hub {
     ) -> Result<Arc<Session>, RequestError> {
         let ip = ip_key(ip);
         let mut state = self.lock();
-        let limits = &self.limits;
-        if limits.max_sessions_per_ip > 0
-            && state.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_sessions_per_ip
-            && !self.evict_parked(&mut state, |s| s.ip == ip, "per_ip")
-        {
-            self.metrics.session_refused("per_ip");
-            return Err(RequestError::TooManySessions("address"));
-        }
-        if limits.max_sessions_per_user > 0
-            && !grant.user.is_empty()
-            && state
-                .per_user
-                .get(grant.user.as_str())
-                .copied()
-                .unwrap_or(0)
-                >= limits.max_sessions_per_user
-            && !self.evict_parked(&mut state, |s| *s.user == *grant.user, "per_user")
-        {
-            self.metrics.session_refused("per_user");
-            return Err(RequestError::TooManySessions("user"));
-        }
-        if state.sessions.len() >= limits.max_sessions
-            && !self.evict_parked(&mut state, |_| true, "max_sessions")
-        {
-            self.metrics.session_refused("max_sessions");
-            return Err(RequestError::Overloaded("session limit reached"));
+        if let Err((reason, error)) = self.make_room_locked(&mut state, ip, &grant.user) {
+            self.metrics.session_refused(reason);
+            return Err(error);
         }
         let session = Arc::new(Session::new(
             random_id(),
@@ -159,16 +138,55 @@ impl Hub {
             name,
             grant,
             ip,
-            limits.ring,
+            self.limits.ring,
             self.metrics.buffered_bytes.clone(),
         ));
+        self.insert_locked(&mut state, &session);
+        Ok(session)
+    }
+
+    /// Makes room for one more session of address `ip` (already an [`ip_key`]) and `user` within the
+    /// session limits, ending the oldest parked session that counts towards a full one; the error names
+    /// the limit (its metrics reason and the refusal).
+    fn make_room_locked(
+        &self,
+        state: &mut HubState,
+        ip: IpAddr,
+        user: &str,
+    ) -> Result<(), (&'static str, RequestError)> {
+        let limits = &self.limits;
+        if limits.max_sessions_per_ip > 0
+            && state.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_sessions_per_ip
+            && !self.evict_parked(state, |s| s.ip == ip, "per_ip")
+        {
+            return Err(("per_ip", RequestError::TooManySessions("address")));
+        }
+        if limits.max_sessions_per_user > 0
+            && !user.is_empty()
+            && state.per_user.get(user).copied().unwrap_or(0) >= limits.max_sessions_per_user
+            && !self.evict_parked(state, |s| *s.user == *user, "per_user")
+        {
+            return Err(("per_user", RequestError::TooManySessions("user")));
+        }
+        if state.sessions.len() >= limits.max_sessions
+            && !self.evict_parked(state, |_| true, "max_sessions")
+        {
+            return Err((
+                "max_sessions",
+                RequestError::Overloaded("session limit reached"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `session` in as held here.
+    fn insert_locked(&self, state: &mut HubState, session: &Arc<Session>) {
         state.sessions.insert(session.id.clone(), session.clone());
-        *state.per_ip.entry(ip).or_default() += 1;
+        *state.per_ip.entry(session.ip).or_default() += 1;
         if !session.user.is_empty() {
             *state.per_user.entry(session.user.clone()).or_default() += 1;
         }
         self.metrics.sessions.inc();
-        Ok(session)
     }
 
     /// Re-attaches the session `resume` names if the client proves it owns it: same user and the resume
@@ -224,7 +242,38 @@ impl Hub {
     ) -> ResumeOutcome {
         let sid: Arc<str> = resume.session.as_str().into();
         let new_token = random_id();
-        self.lock().claiming.insert(sid.clone(), Vec::new());
+        {
+            let mut state = self.lock();
+            // Never overwrite a claim under way: of two resumes racing here, the later starts afresh.
+            if state.claiming.contains_key(&sid) {
+                return ResumeOutcome::Fresh;
+            }
+            match state.sessions.get(&sid) {
+                // Held here: a wrong user or token is refused here, before anything else, so it never
+                // holds back the live session's events.
+                Some(session) => {
+                    if *session.user != *grant.user
+                        || session.is_ended()
+                        || !session.resume_token_matches(&resume.token)
+                    {
+                        return ResumeOutcome::Fresh;
+                    }
+                }
+                // Moving here, it counts towards this server's session limits: checked before the claim,
+                // so a resume refused for them leaves the session where it is (and the fresh `hello`
+                // that follows is refused for the same limit).
+                None => {
+                    if self
+                        .make_room_locked(&mut state, ip_key(ip), &grant.user)
+                        .is_err()
+                    {
+                        return ResumeOutcome::Fresh;
+                    }
+                    // Events for it that arrive here before it is loaded wait (see `deliver_remote`).
+                    state.claiming.insert(sid.clone(), Vec::new());
+                }
+            }
+        }
         let claim = match cluster
             .claim(&sid, &grant.user, &resume.token, &new_token)
             .await
@@ -284,12 +333,15 @@ impl Hub {
         ));
         session.restore(frames, next_seq);
         let mut state = self.lock();
-        state.sessions.insert(sid.clone(), session.clone());
-        *state.per_ip.entry(session.ip).or_default() += 1;
-        if !session.user.is_empty() {
-            *state.per_user.entry(session.user.clone()).or_default() += 1;
+        // Sessions that started here meanwhile may have filled a limit again.
+        if let Err((reason, _)) = self.make_room_locked(&mut state, session.ip, &session.user) {
+            self.metrics.session_refused(reason);
+            drop(state);
+            cluster.end_remote(sid.clone());
+            self.finish_claiming(&sid, None);
+            return ResumeOutcome::Fresh;
         }
-        self.metrics.sessions.inc();
+        self.insert_locked(&mut state, &session);
         for room in claim.rooms {
             let room: Arc<str> = room.into();
             state
@@ -408,6 +460,13 @@ impl Hub {
                 data,
                 at,
             } => {
+                // The same budget as a relay between two sessions of this server. The sender's server
+                // already answered it, so a signal over the budget is dropped and counted.
+                let size = data.get().len() + room.len() + from.len() + SIGNAL_OVERHEAD;
+                if self.reserve_buffer(size).is_err() {
+                    self.metrics.remote_signals_dropped.inc();
+                    return;
+                }
                 let took = Duration::from_micros(unix_micros().saturating_sub(at));
                 self.metrics.cross_node_latency.observe(took.as_secs_f64());
                 let received = Instant::now().checked_sub(took);
@@ -480,6 +539,7 @@ impl Hub {
             cluster.queue(Op::Mirror {
                 sid: session.id.clone(),
                 text,
+                keep: session.ring_len(),
             });
         }
     }
@@ -552,10 +612,13 @@ impl Hub {
         }
         let mut state = self.lock();
         let already_in = session.in_room(room);
-        if !already_in && session.rooms_len() >= MAX_ROOMS_PER_SESSION {
+        // With Redis a join completes later: those under way count too, or a burst of joins would pass.
+        let joining = state.joining.get(&session.id).copied().unwrap_or(0);
+        if !already_in && session.rooms_len() + joining >= MAX_ROOMS_PER_SESSION {
             return Err(RequestError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
         if let Some(cluster) = self.cluster() {
+            *state.joining.entry(session.id.clone()).or_default() += 1;
             // Capacity and the member list come from Redis, atomically; see `join_done`.
             let announce = Event::PeerJoined {
                 room: room.to_owned(),
@@ -622,11 +685,15 @@ impl Hub {
         room: &str,
         peers: Result<Vec<(String, String)>, RequestError>,
     ) {
+        let mut state = self.lock();
+        decrement(&mut state.joining, &session.id);
         let peers = match peers {
             Ok(peers) => peers,
-            Err(error) => return self.send_error(session, &error, Some("join")),
+            Err(error) => {
+                drop(state);
+                return self.send_error(session, &error, Some("join"));
+            }
         };
-        let mut state = self.lock();
         if session.is_ended() {
             return;
         }
@@ -792,6 +859,7 @@ impl Hub {
         }
         decrement(&mut state.per_ip, &session.ip);
         decrement(&mut state.per_user, &*session.user);
+        state.joining.remove(&session.id);
         for room in session.end() {
             self.remove_member(state, session, &room);
         }

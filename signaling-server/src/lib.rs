@@ -35,6 +35,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
 use tokio::task::JoinHandle;
 
+pub use admission::ForwardedHeader;
 pub use config::Config;
 use state::ServerState;
 

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub cluster_relays: Counter,
     /// With Redis: sessions resumed here that another server held.
     pub cluster_takeovers: Counter,
+    /// With Redis: signals from another server dropped because this server's buffer budget was full.
+    pub remote_signals_dropped: Counter,
     /// With Redis: seconds from a signal's arrival at the sender's server to its queueing at the
     /// recipient's (both clocks; NTP-synchronized hosts assumed).
     pub cross_node_latency: Histogram,
@@ -85,6 +87,7 @@ impl Metrics {
             cluster_errors: Counter::default(),
             cluster_relays: Counter::default(),
             cluster_takeovers: Counter::default(),
+            remote_signals_dropped: Counter::default(),
             cross_node_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
             registry: Registry::with_prefix("signaling"),
         };
@@ -196,6 +199,11 @@ impl Metrics {
             "cluster_takeovers",
             "With --redis-url: sessions resumed here that another server held",
             m.cluster_takeovers.clone(),
+        );
+        m.registry.register(
+            "cluster_signals_dropped",
+            "With --redis-url: signals from another server dropped at --max-buffered-bytes",
+            m.remote_signals_dropped.clone(),
         );
         m.registry.register(
             "cross_node_relay_latency_seconds",

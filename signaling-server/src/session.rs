@@ -355,6 +355,11 @@ impl Session {
         std::mem::replace(&mut self.lock().parked, key)
     }
 
+    /// Frames in the replay ring now (within its frame and byte limits): what Redis keeps of its mirror.
+    pub(crate) fn ring_len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
     pub(crate) fn rooms_len(&self) -> usize {
         self.lock().rooms.len()
     }

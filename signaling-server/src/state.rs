@@ -52,6 +52,7 @@ impl ServerState {
                 config.max_pending_per_ip,
                 config.handshake_timeout(),
                 &config.trusted_proxies,
+                config.forwarded_header,
                 metrics.clone(),
             ),
             metrics,

@@ -658,3 +658,160 @@ async fn a_draining_server_hands_its_clients_over_without_peer_left() {
     a.expect_silence(Duration::from_millis(NODE_TTL_MS + GRACE_MS + 1500))
         .await;
 }
+
+/// A signal of about 60 KB (the frame limit is 64 KiB).
+fn big_signal(room: &str, to: &str, n: u64) -> Value {
+    let pad = "x".repeat(60_000);
+    json!({"type": "signal", "room": room, "to": to, "data": {"n": n, "pad": pad}})
+}
+
+impl Redis {
+    /// Bytes of the frames Redis keeps for replaying session `sid` elsewhere.
+    fn replay_bytes(&self, sid: &str) -> usize {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let frames: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("p2pchat:buf:{sid}"))
+            .arg(0)
+            .arg(-1)
+            .query(&mut conn)
+            .unwrap();
+        frames.iter().map(String::len).sum()
+    }
+}
+
+/// Redis keeps of a session's frames what its ring keeps: within `--resume-buffer-bytes` too, not 256
+/// frames of up to 64 KiB each (16 MiB a session).
+#[tokio::test]
+async fn the_redis_copy_of_a_session_stays_within_its_ring_byte_budget() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    for n in 0..40 {
+        a.send(big_signal("r", &b.peer, n)).await;
+    }
+    for _ in 0..40 {
+        b.expect("signal").await;
+    }
+    let ring_budget = 262_144;
+    wait_until("the mirror reached Redis", async || {
+        redis.replay_bytes(&b.session) > ring_budget / 2
+    })
+    .await;
+    // Written after the frames: once it is there, the mirror of the 40 signals is too.
+    a.send(signal("r", &b.peer, 99)).await;
+    b.expect("signal").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kept = redis.replay_bytes(&b.session);
+    assert!(
+        kept <= ring_budget,
+        "Redis keeps {kept} bytes for one session"
+    );
+}
+
+/// Signals from another server count towards this server's `--max-buffered-bytes` like local ones.
+#[tokio::test]
+async fn signals_from_another_server_stay_within_the_buffer_budget() {
+    let redis = Redis::start();
+    let budget = 1_048_576;
+    let n1 = Node::start(&redis, &[]).await;
+    let n2 = Node::start(&redis, &["--max-buffered-bytes", &budget.to_string()]).await;
+    let mut a = connect(&n1, "a").await;
+    a.join("r").await;
+    // Six readers on n2 that keep their frames buffered (256 KiB each at most): 1.5 MiB in total.
+    let mut readers = Vec::new();
+    for i in 0..6 {
+        let mut reader = connect(&n2, &format!("b{i}")).await;
+        reader.join("r").await;
+        readers.push(reader);
+    }
+    for n in 0..36 {
+        let to = readers[usize::try_from(n % 6).unwrap()].peer.clone();
+        a.send(big_signal("r", &to, n)).await;
+    }
+    // Everything n2 delivers has arrived once its readers hear nothing more.
+    for reader in &mut readers {
+        while reader.try_recv(Duration::from_millis(500)).await.is_some() {}
+    }
+    let buffered = n2.metric("buffered_bytes").await;
+    assert!(
+        buffered <= f64::from(budget),
+        "n2 buffers {buffered} bytes against a budget of {budget}"
+    );
+}
+
+/// A session resumed on another server counts towards that server's session limits: at the limit the
+/// resume is refused there and the session stays where it was.
+#[tokio::test]
+async fn a_resume_on_another_server_is_held_to_its_session_limits() {
+    let redis = Redis::start();
+    let n1 = Node::start(&redis, &[]).await;
+    let n2 = Node::start(&redis, &["--max-sessions", "1"]).await;
+    let _full = connect(&n2, "c").await;
+    let a = connect(&n1, "a").await;
+    let resume = a.resume();
+    drop(a);
+    let (ws, _) = tokio_tungstenite::connect_async(n2.ws()).await.unwrap();
+    let mut refused = Client::unwelcomed(ws);
+    refused
+        .send(json!({"type": "hello", "v": 1, "name": "a", "resume": resume.clone()}))
+        .await;
+    assert_eq!(refused.expect_error("overloaded").await["ref"], "hello");
+    let (_a, welcome) = resume_on(&n1, "a", resume).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+}
+
+/// Resumes with a wrong token on the server that holds the session change nothing for it: the signals
+/// other servers send it meanwhile all arrive, in order.
+#[tokio::test]
+async fn wrong_token_resumes_do_not_hold_back_a_live_sessions_signals() {
+    let redis = Redis::start();
+    let (n1, n2) = (
+        Node::start(&redis, &[]).await,
+        Node::start(&redis, &[]).await,
+    );
+    let (mut a, mut b) = pair(&n1, &n2).await;
+    let bad = json!({"session": b.session, "last_seq": 0, "token": "not-the-resume-token"});
+    let ws = n2.ws();
+    let storm = tokio::spawn(async move {
+        for _ in 0..40 {
+            let hello = json!({"type": "hello", "v": 1, "name": "x", "resume": bad.clone()});
+            let (_, welcome) = Client::hello_url(&ws, hello).await;
+            assert_eq!(welcome["resumed"], false, "{welcome}");
+        }
+    });
+    for n in 0..150 {
+        a.send(signal("r", &b.peer, n)).await;
+        if n % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    storm.await.unwrap();
+    expect_signals(&mut b, &a.peer.clone(), 0..150).await;
+}
+
+/// The 16-room limit holds when the joins go through Redis faster than it answers.
+#[tokio::test]
+async fn a_burst_of_joins_stops_at_sixteen_rooms() {
+    let redis = Redis::start();
+    let node = Node::start(&redis, &[]).await;
+    let mut client = connect(&node, "a").await;
+    for i in 0..20 {
+        client
+            .send(json!({"type": "join", "room": format!("room-{i}")}))
+            .await;
+    }
+    let (mut joined, mut refused) = (0, 0);
+    while joined + refused < 20 {
+        let frame = client.recv().await;
+        match (frame["type"].as_str(), frame["code"].as_str()) {
+            (Some("joined"), _) => joined += 1,
+            (Some("error"), Some("bad_request")) => refused += 1,
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    assert_eq!((joined, refused), (16, 4));
+}

@@ -225,6 +225,9 @@ pub enum Op {
     Mirror {
         sid: Arc<str>,
         text: Utf8Bytes,
+        /// Frames the ring held after this one was pushed: Redis keeps as many, so its copy is bounded
+        /// by the ring's byte limit too, not only by its frame count.
+        keep: usize,
     },
     Join {
         session: Arc<Session>,
@@ -399,10 +402,11 @@ impl Cluster {
         token: &str,
         new_token: &str,
     ) -> RedisResult<Option<Claim>> {
+        let (token, new_token) = (token_hash(token), token_hash(new_token));
         let reply = self
             .invoke(
                 &self.scripts.claim,
-                &[PREFIX, sid, user, token, new_token, &self.node],
+                &[PREFIX, sid, user, &token, &new_token, &self.node],
             )
             .await?;
         let mut fields = strings(reply).into_iter();
@@ -718,10 +722,13 @@ impl Cluster {
         let mut commands = 0usize;
         // Commands whose reply is ignored (a registration) do not count in `commands`, but must be sent.
         let mut ignored = false;
-        let mut mirrors: HashMap<&str, Vec<&[u8]>> = HashMap::new();
+        // Per session: this batch's frames, and how many frames to keep after the last of them.
+        let mut mirrors: HashMap<&str, (Vec<&[u8]>, usize)> = HashMap::new();
         for op in &ops {
-            if let Op::Mirror { sid, text } = op {
-                mirrors.entry(sid).or_default().push(text.as_bytes());
+            if let Op::Mirror { sid, text, keep } = op {
+                let mirror = mirrors.entry(sid).or_default();
+                mirror.0.push(text.as_bytes());
+                mirror.1 = *keep;
             }
         }
         let node: &str = &self.node;
@@ -739,9 +746,9 @@ impl Cluster {
                 }
                 Op::Mirror { sid, .. } => match mirrors.remove(&**sid) {
                     // All of this batch's frames of the session at the place of its first one.
-                    Some(texts) => {
+                    Some((texts, keep)) => {
                         let key = format!("{PREFIX}buf:{sid}");
-                        let keep = i64::try_from(self.ring_frames).unwrap_or(256);
+                        let keep = i64::try_from(keep.clamp(1, self.ring_frames)).unwrap_or(256);
                         pipe.cmd("RPUSH").arg(&key).arg(texts);
                         pipe.cmd("LTRIM").arg(&key).arg(-keep).arg(-1);
                         2
@@ -903,7 +910,7 @@ fn register(
             ("name", name),
             ("user", user),
             ("node", node),
-            ("token", token),
+            ("token", &token_hash(token)),
         ])
         .ignore();
     pipe.cmd("HSETNX")
@@ -917,6 +924,15 @@ fn register(
         .ignore();
     // `.ignore()` commands produce no reply, so they do not count.
     0
+}
+
+/// What Redis keeps of a resume token, and what a claim compares: its SHA-256. The script compares with
+/// Lua's `==`, whose time depends on where the strings differ; over hashes that reveals nothing an
+/// attacker can steer towards the token, and Redis never holds a token that would resume a session.
+fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn eval(pipe: &mut redis::Pipeline, lua: &Lua, args: &[&str]) -> usize {

@@ -4,7 +4,7 @@
 //! this needs one Redis (or a primary with replicas), not Redis Cluster.
 //!
 //! Keys (prefix `p2pchat:`): `node:<id>` heartbeat with a TTL; `nodes` every instance seen; `ns:<id>` the
-//! sessions an instance owns; `s:<sid>` a session record (peer, name, user, node, epoch, token);
+//! sessions an instance owns; `s:<sid>` a session record (peer, name, user, node, epoch, SHA-256 of the resume token);
 //! `sr:<sid>` its rooms; `r:<room>` members (peer → sid); `buf:<sid>` its replay buffer (frame texts,
 //! capped); `pend:<sid>` events for it that found no instance listening; `orphans` sessions of dead
 //! instances by the Redis time their grace ends.
@@ -105,8 +105,8 @@ end_session(ARGV[2], ARGV[3])
 return 1
 "#;
 
-/// ARGV: prefix, sid, user, resume token, new resume token, this node. Compare-and-set of the resume
-/// token: only one of two racing resumes can present the current one. → `{'fresh'}` or
+/// ARGV: prefix, sid, user, resume token hash, new resume token hash, this node. Compare-and-set of the
+/// resume token (as SHA-256, see `token_hash`): only one of two racing resumes can present the current one. → `{'fresh'}` or
 /// `{'ok', peer, name, old node, old node alive (0/1), room...}`.
 const CLAIM: &str = r#"
 local sk = P..'s:'..ARGV[2]
