@@ -21,3 +21,21 @@ pub const MAX_HELD_CANDIDATES: usize = 64;
 pub const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(60);
 /// Label of the chat data channel, which the side that initiates a link opens in-band (DCEP).
 pub const CHAT_CHANNEL_LABEL: &str = "chat";
+/// New file offers one peer may make at once before [`FILE_OFFERS_PER_SECOND`] applies (a token bucket,
+/// as for chat): a flood of offers must not become a flood of rows, `.part` files and buffers. Offers
+/// beyond it are refused unseen (docs/files.md, "Limits").
+pub const FILE_OFFER_BURST: u32 = 32;
+/// New file offers a peer may make per second once its burst is spent.
+pub const FILE_OFFERS_PER_SECOND: u32 = 2;
+/// Files from one peer that may come in at once; more wait their turn.
+pub const MAX_INCOMING_FILES_PER_PEER: usize = 4;
+/// Files that may come in at once from everyone together; more wait their turn.
+pub const MAX_INCOMING_FILES: usize = 8;
+/// Offers of one peer that may wait for their turn; more are refused unseen.
+pub const MAX_WAITING_FILE_OFFERS: usize = 16;
+/// How often a receiver answers a waiting offer with `file-ack` at offset 0 ("wait"), well inside the
+/// sender's 10 s wait for an answer.
+pub const FILE_WAIT_NOTICE: Duration = Duration::from_secs(4);
+/// A transfer under way with nothing arriving on its open channel for this long fails: its buffer and
+/// partial file are freed and its place goes to a waiting one.
+pub const FILE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -53,6 +53,31 @@ pub fn generate() -> String {
         ),
         ("BACKOFF_BASE_MS", ms(backoff::BASE).to_string()),
         ("BACKOFF_MAX_MS", ms(backoff::MAX).to_string()),
+        ("FILE_OFFER_BURST", constants::FILE_OFFER_BURST.to_string()),
+        (
+            "FILE_OFFERS_PER_SECOND",
+            constants::FILE_OFFERS_PER_SECOND.to_string(),
+        ),
+        (
+            "MAX_INCOMING_FILES_PER_PEER",
+            constants::MAX_INCOMING_FILES_PER_PEER.to_string(),
+        ),
+        (
+            "MAX_INCOMING_FILES",
+            constants::MAX_INCOMING_FILES.to_string(),
+        ),
+        (
+            "MAX_WAITING_FILE_OFFERS",
+            constants::MAX_WAITING_FILE_OFFERS.to_string(),
+        ),
+        (
+            "FILE_WAIT_NOTICE_MS",
+            ms(constants::FILE_WAIT_NOTICE).to_string(),
+        ),
+        (
+            "FILE_IDLE_TIMEOUT_MS",
+            ms(constants::FILE_IDLE_TIMEOUT).to_string(),
+        ),
     ];
     for (name, value) in consts {
         out.push_str(&format!("export const {name} = {value};\n"));

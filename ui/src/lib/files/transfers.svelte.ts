@@ -4,9 +4,12 @@
 // what it has stored, and checks the hash at the end. When a channel drops before the end, the sender
 // opens a new one on the same person's connection and the receiver answers with the offset it kept, so
 // the transfer resumes there. Progress shown on both sides is what the receiver has confirmed.
+// What a peer's offers may cost (how many, how many at once, how long idle) is bounded in `limits.ts`.
 
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { v4 as uuidv4 } from 'uuid';
+import { FILE_IDLE_TIMEOUT_MS, FILE_WAIT_NOTICE_MS } from '../core.gen';
+import { pageLimits, type IncomingLimits, type Ticket } from './limits';
 import { isActive, progressOf } from './rows';
 import { maxFileBytes } from './settings';
 import {
@@ -101,6 +104,8 @@ export class FileTransfers {
   /** Every transfer this room has seen, by row key (class instances: Svelte keeps them as they are). */
   readonly all = $state<Record<string, Transfer>>({});
   error = $state<string | null>(null);
+  /** Offers refused unseen because their sender offered too many (docs/files.md, "Limits"). */
+  droppedOffers = 0;
   private readonly outgoing = new Map<string, Outgoing>();
   private readonly incoming = new Map<string, Incoming>();
   /**
@@ -112,6 +117,7 @@ export class FileTransfers {
   constructor(
     private readonly links: FileLinks,
     private readonly limit: () => number = maxFileBytes,
+    private readonly limits: IncomingLimits = pageLimits,
   ) {}
 
   /** Sends `file` to everyone we are connected to, one transfer each. */
@@ -148,38 +154,69 @@ export class FileTransfers {
         channel.close();
         return;
       }
+      // Every offer takes a token, resumes too (each brings a channel); a new one also needs a place.
+      if (!this.limits.takeOffer(peer)) {
+        this.drop(peer, channel, offer.id, 'too many files offered at once; try again later');
+        return;
+      }
       const known = this.incoming.get(offer.id);
       if (known) {
         if (known.transfer.peer === peer && known.matches(offer)) known.resume(channel);
         else refuse(channel, offer.id, 'this transfer id is taken');
         return;
       }
+      if (this.all[`file-in-${offer.id}`]) {
+        // Its row is there and the transfer is being set up (or ended): nothing new to show.
+        refuse(channel, offer.id, 'this transfer id is taken');
+        return;
+      }
       const limit = this.limit();
-      const t = new Transfer(`file-in-${offer.id}`, offer.id, peer, offer.name, offer.size, offer.mime, false);
-      this.all[t.key] = t;
-      this.links.showRow(t.key, false, this.links.nameOf(peer));
       if (offer.size > limit) {
+        const t = this.row(peer, offer);
         const reason = `larger than the ${formatBytes(limit)} limit`;
         t.status = 'failed';
         t.note = `Refused: ${reason}.`;
         refuse(channel, offer.id, reason);
         return;
       }
+      const ticket = this.limits.request(peer);
+      if (!ticket) {
+        this.drop(peer, channel, offer.id, 'too many files waiting; try again when some have arrived');
+        return;
+      }
+      const t = this.row(peer, offer);
       // Hashing runs in WebAssembly (twice as fast as JavaScript; on a small machine the hash is what
       // bounds the transfer). The sender sends no bytes before our accept, so nothing arrives meanwhile.
       void createSHA256().then(
         (hasher) => {
-          const inc = new Incoming(t, hasher);
+          const inc = new Incoming(t, hasher, ticket, () => this.limits.runningFrom(peer));
           this.incoming.set(offer.id, inc);
           inc.resume(channel);
         },
         (err) => {
+          ticket.release();
           t.status = 'failed';
           t.note = `cannot check files here: ${String(err)}`;
           refuse(channel, offer.id, 'the receiver cannot check files');
         },
       );
     };
+  }
+
+  private row(peer: string, offer: Extract<FileControl, { t: 'file-offer' }>): Transfer {
+    const t = new Transfer(`file-in-${offer.id}`, offer.id, peer, offer.name, offer.size, offer.mime, false);
+    this.all[t.key] = t;
+    this.links.showRow(t.key, false, this.links.nameOf(peer));
+    return t;
+  }
+
+  /** An offer beyond the limits: refused, counted, never shown. */
+  private drop(peer: string, channel: RTCDataChannel, id: string, reason: string): void {
+    this.droppedOffers += 1;
+    if (this.droppedOffers === 1 || this.droppedOffers % 1000 === 0) {
+      console.warn(`files: refused ${this.droppedOffers} offer(s) beyond the limits (last from ${peer}: ${reason})`);
+    }
+    refuse(channel, id, reason);
   }
 
   peerName(peer: string): string {
@@ -282,6 +319,8 @@ class Outgoing {
   private retry: ReturnType<typeof setTimeout> | undefined;
   /** When the transfer lost its channel; resuming is given up RESUME_WINDOW_MS later. */
   private lostAt: number | null = null;
+  /** Whether the receiver accepted on the current channel (before that, a `file-ack` means "wait"). */
+  private accepted = false;
 
   constructor(
     readonly transfer: Transfer,
@@ -301,6 +340,7 @@ class Outgoing {
       return;
     }
     this.channel = channel;
+    this.accepted = false;
     channel.binaryType = 'arraybuffer';
     const openTimer = setTimeout(() => {
       if (channel.readyState === 'open') this.fail(`no answer from ${this.links.nameOf(t.peer)} (their app may not take files)`);
@@ -356,12 +396,15 @@ class Outgoing {
           return;
         }
         this.lostAt = null;
+        this.accepted = true;
         t.note = null;
         t.confirmed = message.offset;
         void this.pump(channel, message.offset);
         return;
       case 'file-ack':
-        if (message.offset <= t.size) t.confirmed = Math.max(t.confirmed, message.offset);
+        // Before an accept: the receiver has other files coming in and keeps this one waiting.
+        if (!this.accepted) t.note = `Waiting: ${this.links.nameOf(t.peer)} is receiving other files`;
+        else if (message.offset <= t.size) t.confirmed = Math.max(t.confirmed, message.offset);
         return;
       case 'file-received':
         void this.hash.hex().then((digest) => {
@@ -427,9 +470,16 @@ class Outgoing {
   }
 }
 
-/** A file coming from one person; survives a dropped channel for RESUME_WINDOW_MS. */
+/**
+ * A file coming from one person; survives a dropped channel for RESUME_WINDOW_MS. It waits for its place
+ * (`ticket`, see limits.ts) before it accepts, telling the sender to wait meanwhile; once under way, an
+ * open channel with nothing arriving for FILE_IDLE_TIMEOUT_MS fails it.
+ */
 class Incoming {
   private channel: RTCDataChannel | null = null;
+  /** While waiting for a place: the timer that tells the sender to wait. */
+  private waitNotice: ReturnType<typeof setInterval> | undefined;
+  private idle: ReturnType<typeof setTimeout> | undefined;
   private received = 0;
   private acked = 0;
   private readonly parts: Blob[] = [];
@@ -442,7 +492,11 @@ class Incoming {
   constructor(
     readonly transfer: Transfer,
     private readonly hasher: IHasher,
-  ) {}
+    private readonly ticket: Ticket,
+    private readonly runningFromPeer: () => number,
+  ) {
+    ticket.onStart = () => this.start();
+  }
 
   matches(offer: Extract<FileControl, { t: 'file-offer' }>): boolean {
     return offer.size === this.transfer.size && offer.name === this.transfer.name;
@@ -459,21 +513,58 @@ class Incoming {
     const old = this.channel;
     this.channel = channel;
     old?.close();
-    if (this.received > 0) this.resumedAt.push(this.received);
-    t.note = null;
     channel.onmessage = ({ data }) => {
       if (channel !== this.channel) return;
+      this.armIdle();
       if (data instanceof ArrayBuffer) this.onBytes(data);
       else this.onControl(parseFileControl(data));
     };
     channel.onclose = () => {
       if (channel !== this.channel) return;
       this.channel = null;
+      clearTimeout(this.idle);
+      clearInterval(this.waitNotice);
       if (!t.active) return;
       t.note = 'Connection lost; waiting for the sender…';
       this.giveUp = setTimeout(() => this.fail('the sender did not come back'), RESUME_WINDOW_MS);
     };
-    channel.send(controlText({ t: 'file-accept', id: t.id, offset: this.received }));
+    if (this.ticket.started) this.acceptFrom(channel);
+    else this.waitForPlace(channel);
+  }
+
+  /** Tells the sender where to go on from; from now on the channel must not stay silent. */
+  private acceptFrom(channel: RTCDataChannel): void {
+    if (this.received > 0) this.resumedAt.push(this.received);
+    this.transfer.note = null;
+    channel.send(controlText({ t: 'file-accept', id: this.transfer.id, offset: this.received }));
+    this.armIdle();
+  }
+
+  /** No place yet: "stored 0 bytes so far" (a `file-ack` before the accept) until there is one. */
+  private waitForPlace(channel: RTCDataChannel): void {
+    const t = this.transfer;
+    t.note = `Waiting: ${this.runningFromPeer()} files from them are coming in`;
+    const notice = () => {
+      if (channel === this.channel && channel.readyState === 'open') {
+        channel.send(controlText({ t: 'file-ack', id: t.id, offset: this.received }));
+      }
+    };
+    notice();
+    clearInterval(this.waitNotice);
+    this.waitNotice = setInterval(notice, FILE_WAIT_NOTICE_MS);
+  }
+
+  /** Our place came: accept on the channel we have (or on the next one the sender opens). */
+  private start(): void {
+    clearInterval(this.waitNotice);
+    if (!this.transfer.active) return;
+    if (this.channel?.readyState === 'open') this.acceptFrom(this.channel);
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idle);
+    if (!this.ticket.started || !this.transfer.active) return;
+    this.idle = setTimeout(() => this.fail(`nothing arrived for ${FILE_IDLE_TIMEOUT_MS / 1000} s`), FILE_IDLE_TIMEOUT_MS);
   }
 
   cancel(reason: string): void {
@@ -487,6 +578,10 @@ class Incoming {
   private onBytes(data: ArrayBuffer): void {
     const t = this.transfer;
     if (!t.active) return;
+    if (!this.ticket.started) {
+      this.fail('the sender sent bytes before they were accepted');
+      return;
+    }
     this.wireBytes += data.byteLength;
     if (this.received + data.byteLength > t.size) {
       this.fail('the sender sent more than it offered');
@@ -548,6 +643,8 @@ class Incoming {
     const t = this.transfer;
     if (!t.active) return;
     clearTimeout(this.giveUp);
+    clearTimeout(this.idle);
+    clearInterval(this.waitNotice);
     t.endedAt = Date.now();
     t.status = status;
     t.note = note;
@@ -560,5 +657,7 @@ class Incoming {
     if (channel?.readyState === 'open' && tell) channel.send(controlText({ t: 'file-cancel', id: t.id, reason: note ?? status }));
     // The sender closes after `file-received`; closing here could drop that last message.
     if (status !== 'done') channel?.close();
+    // Last: freeing the place may start a waiting transfer.
+    this.ticket.release();
   }
 }

@@ -85,7 +85,7 @@ const TRAILING = /[\s.]+$/u;
 export function cleanFileName(name: string): string {
   const base = name.split(/[/\\]/).pop() ?? '';
   let clean = base.replace(REMOVED, '').replace(FORBIDDEN, '_').trim().replace(TRAILING, '');
-  if (RESERVED.test(clean.split('.')[0].trimEnd())) clean = `_${clean}`;
+  if (RESERVED.test((clean.split('.')[0] ?? '').trimEnd())) clean = `_${clean}`;
   clean = [...clean].slice(0, MAX_FILE_NAME_CHARS).join('').replace(TRAILING, '');
   return clean === '' ? 'file' : clean;
 }
