@@ -678,6 +678,13 @@ impl Redis {
             .unwrap();
         frames.iter().map(String::len).sum()
     }
+
+    /// Milliseconds until Redis may drop `key` (negative: no expiry, or no such key).
+    fn expires_in_ms(&self, key: &str) -> i64 {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        redis::cmd("PTTL").arg(key).query(&mut conn).unwrap()
+    }
 }
 
 /// Redis keeps of a session's frames what its ring keeps: within `--resume-buffer-bytes` too, not 256
@@ -710,6 +717,9 @@ async fn the_redis_copy_of_a_session_stays_within_its_ring_byte_budget() {
         kept <= ring_budget,
         "Redis keeps {kept} bytes for one session"
     );
+    // Only the buffer expires (what `maxmemory-policy volatile-lru` may evict), never the session record.
+    assert!(redis.expires_in_ms(&format!("p2pchat:buf:{}", b.session)) > 0);
+    assert_eq!(redis.expires_in_ms(&format!("p2pchat:s:{}", b.session)), -1);
 }
 
 /// Signals from another server count towards this server's `--max-buffered-bytes` like local ones.

@@ -362,6 +362,12 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// How long a replay buffer outlives its last frame: long enough for any resume that may still need
+    /// it (its owner's death noticed after the heartbeat TTL, then a grace period, twice over).
+    fn buffer_ttl_ms(&self) -> u128 {
+        (self.node_ttl + 2 * self.grace + Duration::from_secs(60)).as_millis()
+    }
+
     /// Subscribed to this instance's channel and heartbeating: `/readyz` says ready only then.
     pub fn is_healthy(&self) -> bool {
         self.subscribed.load(Ordering::Relaxed) && self.heartbeat_ok.load(Ordering::Relaxed)
@@ -751,7 +757,10 @@ impl Cluster {
                         let keep = i64::try_from(keep.clamp(1, self.ring_frames)).unwrap_or(256);
                         pipe.cmd("RPUSH").arg(&key).arg(texts);
                         pipe.cmd("LTRIM").arg(&key).arg(-keep).arg(-1);
-                        2
+                        // With an expiry the buffer is what Redis may evict under `maxmemory` (policy
+                        // volatile-lru), never a room or session record (docs/operations.md).
+                        pipe.cmd("PEXPIRE").arg(&key).arg(self.buffer_ttl_ms());
+                        3
                     }
                     None => 0,
                 },
