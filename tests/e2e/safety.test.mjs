@@ -4,6 +4,8 @@
 // (read from getStats, hashed here independently). A man in the middle, here a test relay that rewrites the
 // signaling between two pages and bridges their links through a third page with its own two connections, as a
 // malicious signaling server could, leaves chat working but makes the two people see different codes.
+// A server that rewrites the certificate fingerprint of a page's later offer (an ICE restart) cannot change a
+// native link's code: the native peer fails the link instead (webrtc-rs checks only the first fingerprint).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -225,5 +227,54 @@ test('a man in the middle of the signaling makes the two people see different co
     await ann.context().close();
     await ben.context().close();
     await malloryContext.close();
+  }
+}));
+
+/** A certificate fingerprint nobody in the test has. */
+const FORGED_FINGERPRINT = `sha-256 ${Array(32).fill('5A').join(':')}`;
+
+/**
+ * Routes `page`'s signaling WebSocket through the test unchanged, except that once `forge.armed` is set the
+ * page's next offer reaches the server with another certificate fingerprint, as a malicious server could send it.
+ */
+function forgingRelay(forge) {
+  return (page) =>
+    page.routeWebSocket(/\/ws$/, (ws) => {
+      const upstream = ws.connectToServer();
+      upstream.onMessage((message) => ws.send(message));
+      ws.onMessage((message) => {
+        const frame = JSON.parse(message);
+        if (forge.armed && frame.type === 'signal' && frame.data?.kind === 'offer') {
+          forge.armed = false;
+          const sdp = frame.data.sdp.replace(/^a=fingerprint:.*$/gm, `a=fingerprint:${FORGED_FINGERPRINT}`);
+          forge.sent = sdp !== frame.data.sdp;
+          upstream.send(JSON.stringify({ ...frame, data: { ...frame.data, sdp } }));
+        } else {
+          upstream.send(message);
+        }
+      });
+    });
+}
+
+test("a forged fingerprint in a page's re-offer fails the native link instead of changing its code", reportOnFailure(async () => {
+  const forge = { armed: false, sent: false };
+  const page = await joinAs(browser, server.url, 'Dana', 'safe-4', { onPage: forgingRelay(forge) });
+  const peer = await startPeer(server.url, 'safe-4', 'Rusty');
+  try {
+    const { code } = await peer.waitFor((e) => e.event === 'safety', 'safety code of the native link');
+    await waitForPeers(page, 1);
+    assert.equal(await shownCode(page), code, 'the page and the native peer see the same code');
+
+    // The page restarts ICE; its re-offer reaches the native peer with another fingerprint.
+    forge.armed = true;
+    await evaluateWithin(page, () => window.__p2pchatDebug.peerConnections()[0].restartIce(), null, 'ICE restart');
+    const failed = await peer.waitFor((e) => e.event === 'failed', 'the native link failing on the forged re-offer', 15_000);
+    assert.ok(forge.sent, 'the re-offer went out with the forged fingerprint');
+    assert.match(failed.reason, /certificate changed/);
+    assert.ok(failed.reason.includes(FORGED_FINGERPRINT), failed.reason);
+    assert.equal(peer.events.filter((e) => e.event === 'safety').length, 1, 'no other code was reported');
+  } finally {
+    await peer.stop();
+    await page.context().close();
   }
 }));
