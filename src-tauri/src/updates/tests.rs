@@ -179,6 +179,29 @@ async fn a_package_signed_with_another_key_is_refused() {
     );
 }
 
+/// A correctly signed older release (say, one with a known hole) is not offered.
+#[tokio::test]
+async fn a_signed_older_release_is_refused() {
+    let key = TestKey::new();
+    assert!(check("0.0.9", &key, PACKAGE, PACKAGE, &key).await.is_none());
+}
+
+/// The webview may not use the updater: only Rust checks (a page script could otherwise pass its own
+/// endpoints or `allowDowngrades`).
+#[test]
+fn no_capability_lets_the_webview_use_the_updater() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/capabilities");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("\"updater:"),
+            "{} grants an updater permission",
+            path.display()
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_running_version_is_no_update() {
     let key = TestKey::new();
