@@ -4,7 +4,10 @@
 //! sender sends after the last byte. A channel that drops before the end is not the end: the sender
 //! opens another on the same link and offers the same id, and the receiver answers with the offset it
 //! kept. Received files are written to the configured folder (`<name>.<id>.part`, renamed once the hash
-//! matches). Nothing here runs until the owner calls [`LinkManager::enable_files`].
+//! matches). What a peer's offers may cost (how many, how many at once, how long idle) is bounded by
+//! `limits`. Nothing here runs until the owner calls [`LinkManager::enable_files`].
+
+mod limits;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,9 @@ use tokio::time::{Instant, timeout};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{PeerConnection, StatsSelector};
 
+use self::limits::{Place, Waiting};
 use super::{Inner, LinkManager};
+use crate::constants::{FILE_IDLE_TIMEOUT, FILE_WAIT_NOTICE};
 
 /// The data-channel label of a file transfer.
 pub const FILE_CHANNEL_LABEL: &str = "file";
@@ -306,6 +311,8 @@ pub(super) struct Files {
     incoming: Mutex<HashMap<String, (u64, mpsc::Sender<Resumed>)>>,
     /// Transfers under way (both directions) by id: set to true to cancel one.
     cancels: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// How many offers a peer may make, and how many files come in at once.
+    limits: limits::Limits,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -420,6 +427,21 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
         let FileControl::FileOffer { id, name, size, .. } = &offer else {
             return;
         };
+        // Every offer takes a token, resumes too (each brings a channel); a new one also needs a place.
+        if !inner
+            .files
+            .limits
+            .take_offer(link, std::time::Instant::now())
+        {
+            drop_offer(
+                &inner,
+                &channel,
+                id,
+                "too many files offered at once; try again later",
+            )
+            .await;
+            return;
+        }
         let known = lock(&inner.files.incoming).get(id).cloned();
         if let Some((from, resume)) = known {
             if from == link && resume.send((channel.clone(), offer.clone())).await.is_ok() {
@@ -448,11 +470,52 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
                 .await;
             return;
         }
+        let Some(waiting) = inner.files.limits.wait(link) else {
+            let reason = "too many files waiting; try again when some have arrived";
+            drop_offer(&inner, &channel, id, reason).await;
+            return;
+        };
+        let (resume_tx, mut resumes) = mpsc::channel(1);
+        lock(&inner.files.incoming).insert(id.clone(), (link, resume_tx));
+        let cancel = inner.files.cancellable(id);
+        let started = FileEvent::Started {
+            room: room.clone(),
+            peer: peer.clone(),
+            id: id.clone(),
+            name: name.clone(),
+            size: *size,
+            incoming: true,
+        };
+        let _ = options.events.send(started).await;
+        let same_file = |o: &FileControl| matches!(o, FileControl::FileOffer { name: n, size: s, .. } if n == name && s == size);
+        // Nothing is opened or buffered for an offer until it has its place.
+        let waited = wait_for_place(
+            waiting,
+            id,
+            Some(channel),
+            &mut resumes,
+            same_file,
+            cancel.clone(),
+        )
+        .await;
+        let (place, channel) = match waited {
+            Ok(placed) => placed,
+            Err(reason) => {
+                lock(&inner.files.incoming).remove(id);
+                inner.files.finished(id);
+                let _ = options.events.send(ended(reason)).await;
+                return;
+            }
+        };
         let part = options.dir.join(format!(".{name}.{id}.part"));
         let file = match tokio::fs::File::create(&part).await {
             Ok(file) => file,
             Err(err) => {
-                refuse(&channel, id, "the receiver cannot save it").await;
+                if let Some(channel) = &channel {
+                    refuse(channel, id, "the receiver cannot save it").await;
+                }
+                lock(&inner.files.incoming).remove(id);
+                inner.files.finished(id);
                 let _ = options
                     .events
                     .send(ended(format!("cannot save {}: {err}", part.display())))
@@ -460,18 +523,6 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
                 return;
             }
         };
-        let (resume_tx, resumes) = mpsc::channel(1);
-        lock(&inner.files.incoming).insert(id.clone(), (link, resume_tx));
-        let cancel = inner.files.cancellable(id);
-        let started = FileEvent::Started {
-            room: room.clone(),
-            peer,
-            id: id.clone(),
-            name: name.clone(),
-            size: *size,
-            incoming: true,
-        };
-        let _ = options.events.send(started).await;
         let incoming = Incoming {
             inner: inner.clone(),
             options,
@@ -486,9 +537,94 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
             received: 0,
             acked: 0,
             cancel,
+            _place: place,
         };
         incoming.run(channel, resumes).await;
     });
+}
+
+/// An offer beyond the limits: refused, counted and logged, never shown.
+async fn drop_offer(inner: &Inner, channel: &Arc<dyn DataChannel>, id: &str, reason: &str) {
+    let dropped = inner.files.limits.dropped();
+    if dropped == 1 || dropped.is_multiple_of(1000) {
+        tracing::warn!(dropped, reason, "file offers refused beyond the limits");
+    }
+    refuse(channel, id, reason).await;
+}
+
+/// Waits in line for a place, telling the sender to wait (`file-ack` at offset 0, every
+/// [`FILE_WAIT_NOTICE`]) and following it to a new channel if one drops meanwhile. Returns the place and
+/// the channel to accept on (None: the sender is expected back on a new one).
+async fn wait_for_place(
+    waiting: Waiting,
+    id: &str,
+    mut channel: Option<Arc<dyn DataChannel>>,
+    resumes: &mut mpsc::Receiver<Resumed>,
+    same_file: impl Fn(&FileControl) -> bool,
+    cancel: watch::Receiver<bool>,
+) -> Result<(Place, Option<Arc<dyn DataChannel>>), String> {
+    let place = waiting.place();
+    tokio::pin!(place);
+    let mut notice = tokio::time::interval(FILE_WAIT_NOTICE);
+    let mut lost_since: Option<Instant> = None;
+    let wait = FileControl::FileAck {
+        id: id.to_owned(),
+        offset: 0,
+    }
+    .to_text();
+    loop {
+        let current = channel.clone();
+        let poll = async move {
+            match current {
+                Some(current) => current.poll().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            place = &mut place => return Ok((place, channel)),
+            _ = notice.tick() => {
+                if let Some(channel) = &channel {
+                    let _ = channel.send_text(&wait).await;
+                }
+                if lost_since.is_some_and(|since| since.elapsed() > RESUME_WINDOW) {
+                    return Err("the sender did not come back".into());
+                }
+            }
+            event = poll => match event {
+                Some(DataChannelEvent::OnClose) | None => {
+                    channel = None;
+                    lost_since.get_or_insert_with(Instant::now);
+                }
+                Some(DataChannelEvent::OnMessage(_)) => {
+                    if let Some(channel) = &channel {
+                        refuse(channel, id, "unexpected message").await;
+                    }
+                    return Err("the sender sent something before it was accepted".into());
+                }
+                Some(_) => {}
+            },
+            next = resumes.recv() => match next {
+                Some((next, offer)) if same_file(&offer) => {
+                    if let Some(old) = channel.replace(next) {
+                        let _ = old.close().await;
+                    }
+                    lost_since = None;
+                    notice.reset_immediately();
+                }
+                Some((next, _)) => {
+                    refuse(&next, id, "a different file under this id").await;
+                    return Err("the sender offered a different file".into());
+                }
+                None => return Err("the sender did not come back".into()),
+            },
+            () = cancelled(cancel.clone()) => {
+                if let Some(channel) = &channel {
+                    refuse(channel, id, CANCELLED).await;
+                }
+                return Err(CANCELLED.into());
+            }
+        }
+    }
 }
 
 /// The first message of a new `file` channel, if it is an offer.
@@ -555,6 +691,8 @@ struct Incoming {
     received: u64,
     acked: u64,
     cancel: watch::Receiver<bool>,
+    /// Its place among the files coming in at once, freed when the transfer ends.
+    _place: Place,
 }
 
 /// How a channel's turn ended.
@@ -566,22 +704,31 @@ enum Turn {
 }
 
 impl Incoming {
-    async fn run(mut self, first: Arc<dyn DataChannel>, mut resumes: mpsc::Receiver<Resumed>) {
+    /// Receives over `first` (None: the sender is expected back on a new channel) and the channels
+    /// the sender opens after it, until the transfer is over.
+    async fn run(
+        mut self,
+        first: Option<Arc<dyn DataChannel>>,
+        mut resumes: mpsc::Receiver<Resumed>,
+    ) {
         let mut channel = first;
         let outcome = loop {
-            match self.turn(&channel, &mut resumes).await {
-                Turn::Over(outcome) => break outcome,
-                Turn::Dropped => match tokio::select! {
-                    next = timeout(RESUME_WINDOW, resumes.recv()) => next,
-                    () = cancelled(self.cancel.clone()) => break Err(CANCELLED.into()),
-                } {
-                    Ok(Some((next, offer))) if self.matches(&offer) => channel = next,
-                    Ok(Some((next, _))) => {
-                        refuse(&next, &self.id, "a different file under this id").await;
-                        break Err("the sender offered a different file".into());
-                    }
-                    _ => break Err("the sender did not come back".into()),
-                },
+            if let Some(current) = &channel {
+                match self.turn(current, &mut resumes).await {
+                    Turn::Over(outcome) => break outcome,
+                    Turn::Dropped => {}
+                }
+            }
+            match tokio::select! {
+                next = timeout(RESUME_WINDOW, resumes.recv()) => next,
+                () = cancelled(self.cancel.clone()) => break Err(CANCELLED.into()),
+            } {
+                Ok(Some((next, offer))) if self.matches(&offer) => channel = Some(next),
+                Ok(Some((next, _))) => {
+                    refuse(&next, &self.id, "a different file under this id").await;
+                    break Err("the sender offered a different file".into());
+                }
+                _ => break Err("the sender did not come back".into()),
             }
         };
         lock(&self.inner.files.incoming).remove(&self.id);
@@ -598,7 +745,9 @@ impl Incoming {
                 path,
             },
             Err(reason) => {
-                close_after(channel.clone());
+                if let Some(channel) = channel {
+                    close_after(channel);
+                }
                 let _ = tokio::fs::remove_file(&self.part).await;
                 FileEvent::Ended {
                     room: self.room,
@@ -629,9 +778,20 @@ impl Incoming {
         if channel.send_text(&accept.to_text()).await.is_err() {
             return Turn::Dropped;
         }
+        let mut idle_until = Instant::now() + FILE_IDLE_TIMEOUT;
         loop {
             let event = tokio::select! {
-                event = channel.poll() => event,
+                event = tokio::time::timeout_at(idle_until, channel.poll()) => match event {
+                    Ok(event) => {
+                        idle_until = Instant::now() + FILE_IDLE_TIMEOUT;
+                        event
+                    }
+                    Err(_) => {
+                        let reason = format!("nothing arrived for {} s", FILE_IDLE_TIMEOUT.as_secs());
+                        refuse(channel, &self.id, &reason).await;
+                        return Turn::Over(Err(reason));
+                    }
+                },
                 () = cancelled(self.cancel.clone()) => {
                     refuse(channel, &self.id, CANCELLED).await;
                     return Turn::Over(Err(CANCELLED.into()));
@@ -940,17 +1100,25 @@ impl Outgoing {
         {
             return Attempt::Dropped;
         }
-        let offset = match timeout(ANSWER_TIMEOUT, next_control(channel, None)).await {
-            Ok(Some(FileControl::FileAccept { offset, .. })) if offset <= self.size => offset,
-            Ok(Some(FileControl::FileCancel { reason, .. })) => {
-                return Attempt::Ended(cancel_reason(reason));
-            }
-            Ok(Some(_)) => return Attempt::Ended("the receiver sent something unexpected".into()),
-            Ok(None) => return Attempt::Dropped,
-            Err(_) => {
-                return Attempt::Ended(
-                    "no answer from the receiver (it may not take files)".into(),
-                );
+        let offset = loop {
+            match timeout(ANSWER_TIMEOUT, next_control(channel, None)).await {
+                Ok(Some(FileControl::FileAccept { offset, .. })) if offset <= self.size => {
+                    break offset;
+                }
+                // Before an accept: the receiver has other files coming in and keeps this one waiting.
+                Ok(Some(FileControl::FileAck { .. })) => {}
+                Ok(Some(FileControl::FileCancel { reason, .. })) => {
+                    return Attempt::Ended(cancel_reason(reason));
+                }
+                Ok(Some(_)) => {
+                    return Attempt::Ended("the receiver sent something unexpected".into());
+                }
+                Ok(None) => return Attempt::Dropped,
+                Err(_) => {
+                    return Attempt::Ended(
+                        "no answer from the receiver (it may not take files)".into(),
+                    );
+                }
             }
         };
         // The bytes go out while the answers (acks, a cancel) and "buffered amount low" are read beside
