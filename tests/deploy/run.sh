@@ -135,8 +135,13 @@ redis-server "$work/redis.conf" &
 redis_pid=$!
 wait_for "Redis on 10.0.0.10:6379" 10 redis-cli -h 10.0.0.10 -a "$redis_pass" --no-auth-warning ping
 [[ "$(redis-cli -h 10.0.0.10 --no-auth-warning ping 2>&1)" == NOAUTH* ]] || fail "Redis answers without its password"
-[[ "$(redis-cli -h 127.0.0.1 -a "$redis_pass" --no-auth-warning config get maxmemory-policy | tail -1)" == noeviction ]] ||
-  fail "Redis does not run with maxmemory-policy noeviction"
+# The shipped file's settings are the ones in effect (nothing later in the config overrode them).
+for key in maxmemory-policy appendonly; do
+  want=$(sed -n "s/^$key //p" "$deploy/systemd/redis-p2pchat.conf")
+  [[ -z "$want" ]] && continue
+  have=$(redis-cli -h 127.0.0.1 -a "$redis_pass" --no-auth-warning config get "$key" | tail -n 1)
+  [[ "$have" == "$want" ]] || fail "Redis runs with $key $have, redis-p2pchat.conf says $want"
+done
 
 step "two signaling servers as p2pchat-signaling@1 and @2 (tests/deploy/unit.sh)"
 # SIGNALING_UI_DIR=/usr/share/p2pchat/ui stays as shipped: it does not exist here, and the server then serves
