@@ -13,7 +13,8 @@ import { Chat } from './chat/chat.svelte';
 import { FileTransfers } from './files/transfers.svelte';
 import { NativeFiles, insertByTime } from './files/native.svelte';
 import { parseChannelMessage, peerIdText } from './chat/message';
-import { safetyCode } from './safety';
+import { codeOfFingerprints, connectionFingerprints } from './safety';
+import { identityStatus, markVerified, verifiedContact, type IdentityStatus } from './identity';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
@@ -29,6 +30,10 @@ export interface Presence {
   link: LinkState;
   /** Our link's safety code, once connected: the same on their screen unless someone is in the middle. */
   safety?: string;
+  /** Their device's certificate fingerprint, as DTLS verified it. */
+  fingerprint?: string;
+  /** That device against what was verified for their name: verified, changed since, or new. */
+  identity?: IdentityStatus;
 }
 
 export interface RoomOptions {
@@ -40,6 +45,8 @@ export interface RoomOptions {
   history?: ChatHistory;
   /** The invitation token every hello presents (servers with an auth secret require one). */
   tokens?: TokenSource;
+  /** This device's DTLS certificate (identity.ts), used by every peer link. */
+  certificate?: RTCCertificate;
 }
 
 /** How a peer link looks in the people list. */
@@ -184,7 +191,7 @@ export class Room {
         for (const p of frame.peers) this.listed.add(p.peer);
         this.applyClaims();
         this.presence = [
-          ...frame.peers.map((p) => ({ peer: p.peer, name: p.name, link: this.linkState(p.peer), safety: this.safetyOf(p.peer) })),
+          ...frame.peers.map((p) => ({ ...this.linkIdentity(p.peer), peer: p.peer, name: p.name, link: this.linkState(p.peer) })),
           ...this.presence.filter((p) => !this.listed.has(p.peer) && this.fallback?.isOpen(p.peer)),
         ];
         for (const p of frame.peers) this.linkSoon(p.peer);
@@ -252,7 +259,13 @@ export class Room {
     if (!this.webrtc || !this.me) return undefined;
     const policy = this.options.relayOnly ? 'relay' : 'all';
     const link: PeerLink = new PeerLink(
-      { iceServers: this.iceServers, polite: this.me < peer, iceTransportPolicy: policy, opensChannel: opens },
+      {
+        iceServers: this.iceServers,
+        polite: this.me < peer,
+        iceTransportPolicy: policy,
+        opensChannel: opens,
+        certificate: this.options.certificate,
+      },
       {
         signal: (data) => this.sendSignal(this.keyOf(link) ?? peer, data),
         channelOpen: () => {
@@ -296,7 +309,7 @@ export class Room {
         // while signaling is down: the channel is peer to peer.
         if (!this.presence.some((p) => p.peer === peer)) this.presence = [...this.presence, { peer, name: '', link: 'connected' }];
         else this.setLinkState(peer, 'connected');
-        if (safety) this.setSafety(peer, safety);
+        if (safety) void this.setSafety(peer, safety);
         this.chat.flush(peer);
       },
       message: (peer, text) => {
@@ -336,15 +349,36 @@ export class Room {
     return this.presence.find((p) => p.peer === peer)?.safety;
   }
 
-  /** Shows a connected link's safety code: DTLS checked the peer's certificate against these descriptions. */
-  private async showSafety(link: PeerLink): Promise<void> {
-    const code = await safetyCode(link.pc.currentLocalDescription?.sdp, link.pc.currentRemoteDescription?.sdp);
-    const key = this.keyOf(link);
-    if (code && key) this.setSafety(key, code);
+  /** What we know of `peer`'s link identity (kept when the member list is rebuilt). */
+  private linkIdentity(peer: string): Pick<Presence, 'safety' | 'fingerprint' | 'identity'> {
+    const { safety, fingerprint, identity } = this.presence.find((p) => p.peer === peer) ?? {};
+    return { safety, fingerprint, identity };
   }
 
-  private setSafety(peer: string, safety: string): void {
-    this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, safety } : p));
+  /** Shows a connected link's safety code, from the certificates DTLS verified (not a later description). */
+  private async showSafety(link: PeerLink): Promise<void> {
+    const prints = await connectionFingerprints(link.pc);
+    const key = this.keyOf(link);
+    if (!prints || !key || !globalThis.crypto?.subtle) return;
+    await this.setSafety(key, await codeOfFingerprints(prints.local, prints.remote), prints.remote);
+  }
+
+  /** Shows `peer`'s safety code and, with their device's fingerprint, how it compares with what was
+   * verified for their name. */
+  private async setSafety(peer: string, safety: string, fingerprint?: string): Promise<void> {
+    const name = this.presence.find((p) => p.peer === peer)?.name;
+    const identity = fingerprint && name ? identityStatus(await verifiedContact(name), fingerprint) : undefined;
+    this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, safety, fingerprint, identity } : p));
+  }
+
+  /** The person behind `peer` read the same code: remember their device as verified for their name. */
+  async verify(peer: string): Promise<void> {
+    const person = this.presence.find((p) => p.peer === peer);
+    if (!person?.fingerprint || !person.name) return;
+    await markVerified(person.name, person.fingerprint);
+    this.presence = this.presence.map((p) =>
+      p.name === person.name && p.fingerprint === person.fingerprint ? { ...p, identity: 'verified' } : p,
+    );
   }
 
   private keyOf(link: PeerLink): string | undefined {

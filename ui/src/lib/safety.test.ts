@@ -2,7 +2,7 @@
 // both derive the same code from the same descriptions, so a browser and an app compare equal.
 import { describe, expect, it } from 'vitest';
 import vectors from '../../../src-tauri/core/tests/vectors/safety.json';
-import { codeOfFingerprints, fingerprintOf, safetyCode } from './safety';
+import { codeOfFingerprints, connectionFingerprints, fingerprintOf } from './safety';
 
 describe('shared safety vectors', () => {
   it.each(vectors.fingerprints)('fingerprint: $name', ({ sdp, fingerprint }) => {
@@ -10,7 +10,8 @@ describe('shared safety vectors', () => {
   });
 
   it.each(vectors.codes)('code: $name', async ({ local, remote, code }) => {
-    expect(await safetyCode(local, remote)).toBe(code);
+    const [a, b] = [fingerprintOf(local), fingerprintOf(remote)];
+    expect(a && b && (await codeOfFingerprints(a, b))).toBe(code);
   });
 });
 
@@ -21,8 +22,28 @@ describe('safety codes', () => {
     expect(await codeOfFingerprints('sha-256 CC:DD', 'sha-256 AA:BB')).toBe(code);
     expect(await codeOfFingerprints('sha-256 AA:BB', 'sha-256 CC:DE')).not.toBe(code);
   });
+});
 
-  it('are missing without both descriptions', async () => {
-    expect(await safetyCode(undefined, 'a=fingerprint:sha-256 AA')).toBeNull();
+describe('connectionFingerprints', () => {
+  const stats = (reports: Array<Record<string, unknown>>) => new Map(reports.map((r) => [r.id as string, r]));
+  const pc = (reports: Array<Record<string, unknown>>, remoteSdp = 'a=fingerprint:sha-256 99:99') =>
+    ({
+      getStats: async () => stats(reports),
+      currentLocalDescription: { sdp: 'a=fingerprint:sha-256 11:11' },
+      currentRemoteDescription: { sdp: remoteSdp },
+    }) as unknown as RTCPeerConnection;
+
+  it('takes the certificates DTLS used, not what the latest description announces', async () => {
+    const reports = [
+      { id: 't', type: 'transport', dtlsState: 'connected', localCertificateId: 'l', remoteCertificateId: 'r' },
+      { id: 'l', type: 'certificate', fingerprintAlgorithm: 'sha-256', fingerprint: 'aa:bb' },
+      { id: 'r', type: 'certificate', fingerprintAlgorithm: 'sha-256', fingerprint: 'cc:dd' },
+    ];
+    expect(await connectionFingerprints(pc(reports))).toEqual({ local: 'sha-256 AA:BB', remote: 'sha-256 CC:DD' });
+  });
+
+  it('falls back to the current descriptions where the browser reports no certificates', async () => {
+    expect(await connectionFingerprints(pc([]))).toEqual({ local: 'sha-256 11:11', remote: 'sha-256 99:99' });
+    expect(await connectionFingerprints(pc([], ''))).toBeNull();
   });
 });

@@ -50,13 +50,34 @@ export async function codeOfFingerprints(a: string, b: string): Promise<string> 
   return groups.join(' ');
 }
 
+/** Both DTLS certificate fingerprints of a connection, normalised as `fingerprintOf` writes them. */
+export interface LinkFingerprints {
+  local: string;
+  remote: string;
+}
+
 /**
- * The code of a connection from its local and remote session descriptions; null if either lacks a
- * fingerprint, or where the page has no Web Crypto (plain http from another host: no calls there either).
+ * The fingerprints of the certificates a connected `pc` actually uses: ours and the one DTLS verified
+ * for the peer (getStats' certificate reports), not whatever a later description announces. Falls back to
+ * the current descriptions where the browser reports no certificates.
  */
-export async function safetyCode(localSdp: string | undefined, remoteSdp: string | undefined): Promise<string | null> {
-  if (!localSdp || !remoteSdp || !globalThis.crypto?.subtle) return null;
-  const local = fingerprintOf(localSdp);
-  const remote = fingerprintOf(remoteSdp);
-  return local && remote ? codeOfFingerprints(local, remote) : null;
+export async function connectionFingerprints(pc: RTCPeerConnection): Promise<LinkFingerprints | null> {
+  try {
+    const stats = await pc.getStats();
+    const reports = [...stats.values()] as Array<Record<string, unknown>>;
+    const transport = reports.find((r) => r.type === 'transport' && r.dtlsState === 'connected');
+    const certificate = (id: unknown) => reports.find((r) => r.type === 'certificate' && r.id === id);
+    const written = (r: Record<string, unknown> | undefined) =>
+      typeof r?.fingerprint === 'string' && typeof r.fingerprintAlgorithm === 'string'
+        ? normalise(`${r.fingerprintAlgorithm} ${r.fingerprint}`)
+        : null;
+    const local = written(certificate(transport?.localCertificateId));
+    const remote = written(certificate(transport?.remoteCertificateId));
+    if (local && remote) return { local, remote };
+  } catch {
+    // No stats: the descriptions below.
+  }
+  const local = fingerprintOf(pc.currentLocalDescription?.sdp ?? '');
+  const remote = fingerprintOf(pc.currentRemoteDescription?.sdp ?? '');
+  return local && remote ? { local, remote } : null;
 }

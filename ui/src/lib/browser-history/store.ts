@@ -1,13 +1,15 @@
 // The browser's chat history: conversations, messages (paged like the app's), the outbox of our
 // undelivered messages, unread counts and search, kept across reloads in IndexedDB (through idb). It
 // implements the same interfaces as the app's history on disk, so rooms and the start screen use either.
-// "Forget this device" deletes the database and the name and settings this browser remembers.
+// "Forget this device" deletes the database, the name and settings this browser remembers, and its device
+// identity (identity.ts).
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { ChannelMessage } from '../core.gen';
 import type { ChatHistory, HistoryStore, StoredMessage, StoredStatus } from '../history';
 import type { Conversation, Cursor, SearchHit } from '../ipc.gen';
 import { MessageIndex } from './search';
+import { forgetIdentity } from '../identity';
 
 type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 
@@ -200,11 +202,12 @@ export class BrowserHistory implements HistoryStore {
     return null;
   }
 
-  /** Deletes this browser's history, name and settings. */
+  /** Deletes this browser's history, name, settings and device identity (certificate, verified contacts). */
   async forget(): Promise<void> {
     (await this.db).close();
     this.index = null;
     await deleteDB(this.name);
+    await forgetIdentity();
     const storage = globalThis.localStorage;
     for (let i = (storage?.length ?? 0) - 1; i >= 0; i--) {
       const key = storage.key(i);

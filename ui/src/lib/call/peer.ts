@@ -38,6 +38,8 @@ export interface PeerLinkOptions {
   iceTransportPolicy?: RTCIceTransportPolicy;
   /** This side starts the link (it is the newcomer): it opens the chat channel and offers first. */
   opensChannel: boolean;
+  /** This device's long-lived DTLS certificate (identity.ts); without it the browser makes one per link. */
+  certificate?: RTCCertificate;
 }
 
 export class PeerLink {
@@ -63,6 +65,7 @@ export class PeerLink {
     this.pc = new RTCPeerConnection({
       iceServers: options.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
       iceTransportPolicy: options.iceTransportPolicy ?? 'all',
+      ...(options.certificate ? { certificates: [options.certificate] } : {}),
     });
     this.pc.ondatachannel = ({ channel }) => {
       events.trace?.(`peer opened channel ${channel.label}`);
