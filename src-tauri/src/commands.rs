@@ -46,7 +46,10 @@ pub async fn connect(
     token: Option<String>,
 ) -> Result<ConnectionState> {
     let token = token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    // A client whose token was refused is replaced even with the same settings: the attempt is made again
+    // (a saved token refused at startup is then reported to the room that is being opened).
     if let Some(current) = state.client_config()
+        && !state.client_refused()
         && current.name == name
         && (token.is_none() || current.token == token)
         && url

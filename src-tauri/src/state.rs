@@ -117,6 +117,11 @@ impl AppState {
         self.client.config()
     }
 
+    /// Whether the server refused the current client's token (it then no longer retries).
+    pub fn client_refused(&self) -> bool {
+        self.client.refused()
+    }
+
     pub fn connection_state(&self) -> ConnectionState {
         self.client.state()
     }

@@ -15,7 +15,9 @@
 #      stored in the app's SQLite history;
 #   6. a call between the window (native media) and a Chromium page, both directions (app-call.mjs).
 #   7. files between the window (native links) and a Chromium page, both ways, and cancelled from the window
-#      either way (app-files.mjs).
+#      either way (app-files.mjs);
+#   8. on a server with --auth-secret: joining from a pasted invite link, with the token saved for that server
+#      after a restart, and from a p2pchat:// deep link (app-invite.mjs).
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
@@ -207,6 +209,19 @@ if ! WORK="$WORK" ROOM=e2e-files DOWNLOADS="$WORK/downloads" APP_BIN="$BIN/p2pch
   P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-files P2PCHAT_FORCE_FALLBACK=1 \
   WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 420 dbus-run-session -- node src-tauri/tests/app-files.mjs 2>"$WORK/webdriver-files.log"; then
   fail "files through the window (see $WORK/webdriver-files.log)"
+fi
+# 8. Invitations: a server that requires tokens; the window gets in with a pasted invite link, with the token
+#    it saved for that server after a restart, and from a p2pchat:// deep link (app-invite.mjs).
+echo "==> invitations (a server with --auth-secret) through WebDriver"
+AUTH_PORT=$(free_port)
+AUTH_SECRET="app-test-invite-secret-of-32-bytes"
+"$BIN/signaling-server" --bind "127.0.0.1:$AUTH_PORT" --ui-dir ui/dist --auth-secret "$AUTH_SECRET" >"$WORK/auth-server.log" 2>&1 &
+PIDS+=($!)
+if ! wait_for 20 curl -fsS "http://127.0.0.1:$AUTH_PORT/healthz"; then
+  fail "the auth signaling server did not start (see $WORK/auth-server.log)"
+elif ! WORK="$WORK" APP_BIN="$BIN/p2pchat" AUTH_SERVER="ws://127.0.0.1:$AUTH_PORT/ws" AUTH_SECRET="$AUTH_SECRET" \
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 400 dbus-run-session -- node src-tauri/tests/app-invite.mjs 2>"$WORK/webdriver-invite.log"; then
+  fail "invitations through the window (see $WORK/webdriver-invite.log)"
 fi
 echo
 if ((failures)); then

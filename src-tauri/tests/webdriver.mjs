@@ -41,7 +41,8 @@ export class Driver {
       }
     }
     const value = await this.call('POST', '/session', {
-      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: [] } } },
+      // APP_ARGS (JSON list): command-line arguments for the app, e.g. a deep link.
+      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary, args: JSON.parse(process.env.APP_ARGS ?? '[]') } } },
     });
     this.session = `/session/${value.sessionId}`;
   }

@@ -4,6 +4,8 @@
 //! while disconnected.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chat_protocol::{ClientFrame, ErrorCode, ServerFrame};
@@ -53,6 +55,7 @@ pub(super) async fn run(
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<ClientEvent>,
     state: watch::Sender<ConnectionState>,
+    refused: Arc<AtomicBool>,
 ) {
     let wanted = config.rooms.clone();
     let mut task = ConnectionTask {
@@ -70,6 +73,7 @@ pub(super) async fn run(
         match task.connection().await {
             Ended::Shutdown => return,
             Ended::Refused => {
+                refused.store(true, Ordering::Relaxed);
                 if task.set_state(ConnectionState::Offline).await {
                     task.idle().await;
                 }

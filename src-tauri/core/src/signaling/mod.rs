@@ -8,6 +8,7 @@ mod connection;
 mod session;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chat_protocol::ServerFrame;
@@ -132,6 +133,8 @@ pub struct Client {
     config: ClientConfig,
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
+    /// Set when the server refused the token: the client no longer tries (see [`Client::refused`]).
+    refused: Arc<AtomicBool>,
 }
 
 impl Client {
@@ -139,16 +142,19 @@ impl Client {
     pub fn spawn(config: ClientConfig, events: mpsc::Sender<ClientEvent>) -> Client {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let refused = Arc::new(AtomicBool::new(false));
         tokio::spawn(connection::run(
             config.clone(),
             command_rx,
             events,
             state_tx,
+            refused.clone(),
         ));
         Client {
             config,
             commands,
             state,
+            refused,
         }
     }
 
@@ -160,6 +166,12 @@ impl Client {
     /// The current connection state.
     pub fn state(&self) -> ConnectionState {
         *self.state.borrow()
+    }
+
+    /// True once the server refused this client's token (missing, invalid or expired): it stays offline
+    /// without retrying, and connecting again (with the same or another token) needs a new client.
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Joins `room` now if connected, and after every reconnect.
@@ -226,6 +238,11 @@ impl ClientSlot {
     /// The current client's configuration, if there is one.
     pub fn config(&self) -> Option<ClientConfig> {
         self.lock().as_ref().map(|c| c.config().clone())
+    }
+
+    /// Whether the current client's token was refused (false without a client).
+    pub fn refused(&self) -> bool {
+        self.lock().as_ref().is_some_and(Client::refused)
     }
 
     /// The current client's state; `Offline` without one.

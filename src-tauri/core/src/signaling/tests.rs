@@ -408,8 +408,15 @@ async fn a_refused_token_stops_reconnecting() {
         }
     })
     .await;
-    assert_eq!(rest, vec![format!("{:?}", ClientEvent::State(ConnectionState::Offline))]);
+    assert_eq!(
+        rest,
+        vec![format!(
+            "{:?}",
+            ClientEvent::State(ConnectionState::Offline)
+        )]
+    );
     assert_eq!(client.state(), ConnectionState::Offline);
+    assert!(client.refused());
     client.leave("team").unwrap();
     server.shutdown().await;
 }

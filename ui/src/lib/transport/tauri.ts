@@ -11,11 +11,24 @@ export class TauriTransport implements Transport {
   private readonly frames = new Listeners<ServerFrame>();
   private readonly states = new Listeners<ConnectionState>();
   private readonly unlisten: Array<Promise<() => void>> = [];
+  /**
+   * Settles when the last `connect` did. Room commands wait for it: sent at once they could reach the
+   * backend before its client exists (a first start) or go to the client `connect` is replacing (a new
+   * token after a refusal), and be lost.
+   */
+  private connected: Promise<unknown> = Promise.resolve();
+  /** State events received so far: one that arrives before `connect`'s answer is newer than the answer. */
+  private stateEvents = 0;
 
   /** `serverUrl`: the signaling server to use; absent means the one saved in the app's settings. */
   constructor(private readonly serverUrl?: string) {
     this.unlisten.push(on('signaling://frame', (frame) => this.frames.emit(frame)));
-    this.unlisten.push(on('signaling://state', (state) => this.states.emit(state)));
+    this.unlisten.push(
+      on('signaling://state', (state) => {
+        this.stateEvents += 1;
+        this.states.emit(state);
+      }),
+    );
   }
 
   connect(name: string, tokens?: TokenSource): void {
@@ -23,22 +36,25 @@ export class TauriTransport implements Transport {
     // server address) leaves the app offline; the badge says so, and the failure is reported (ipc.ts).
     // The backend presents the token in every hello and resume, and stops reconnecting when the server
     // refuses it (the refusal arrives as an `error` frame).
-    call('connect', { name, url: this.serverUrl, token: tokens?.current() ?? null }).then(
-      (state) => this.states.emit(state),
+    // A fast server may have the backend connected (and its event here) before the answer, which then
+    // says the older "connecting": the event wins.
+    const events = this.stateEvents;
+    this.connected = call('connect', { name, url: this.serverUrl, token: tokens?.current() ?? null }).then(
+      (state) => this.stateEvents === events && this.states.emit(state),
       () => this.states.emit('offline'),
     );
   }
 
   join(room: string): void {
-    send('join_room', { room });
+    void this.connected.then(() => send('join_room', { room }));
   }
 
   leave(room: string): void {
-    send('leave_room', { room });
+    void this.connected.then(() => send('leave_room', { room }));
   }
 
   signal(room: string, to: string, data: SignalData): void {
-    send('send_signal', { room, to, data });
+    void this.connected.then(() => send('send_signal', { room, to, data }));
   }
 
   onFrame(listener: (frame: ServerFrame) => void): () => void {
