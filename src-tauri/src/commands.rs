@@ -362,20 +362,15 @@ pub async fn fallback_send(
     Ok(state.fallback()?.sink().send(&room, &peer, &text).await?)
 }
 
-/// Peers of `room` whose chat channel is open now, with each link's safety code (for a UI entering a
-/// room whose links the backend opened earlier, e.g. rooms rejoined at startup: they sent no event).
+/// Peers of `room` whose chat channel is open now, with each link's safety code and certificates (for a
+/// UI entering a room whose links the backend opened earlier, e.g. rooms rejoined at startup: they sent
+/// no event).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn fallback_open_peers(
     state: State<'_, AppState>,
     room: String,
 ) -> Result<Vec<OpenPeer>> {
-    let manager = state.fallback()?.sink();
-    let mut open = Vec::new();
-    for peer in manager.open_peers(&room) {
-        let safety = manager.safety_code(&room, &peer).await;
-        open.push(OpenPeer { peer, safety });
-    }
-    Ok(open)
+    Ok(fallback::open_peers(state.fallback()?.sink(), &room).await)
 }
 
 #[cfg(test)]

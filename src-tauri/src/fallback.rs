@@ -3,16 +3,19 @@
 //! `P2PCHAT_FORCE_FALLBACK=1`), relay their negotiation through the app's signaling client, and their
 //! events reach the window as `fallback://<kind>` events. The commands that use it are in `commands`
 //! (chat) and `calls` (call media: the peers' pictures go to the window's frame channel, their sound to
-//! the speaker).
+//! the speaker). Every link presents this device's identity, kept in the app's data folder
+//! (p2pchat_core::identity), so a contact's safety code stays the same across links and restarts.
 
 use chat_protocol::SignalData;
+use p2pchat_core::identity::DeviceIdentity;
 use p2pchat_core::links::gate::FallbackGate;
+use p2pchat_core::links::safety::LinkFingerprints;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::media::{FrameSink, PlaybackOptions};
 use p2pchat_core::signaling::ClientSlot;
 use serde::Serialize;
 use std::sync::Arc;
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::mpsc;
 use ts_rs::TS;
 
@@ -27,12 +30,15 @@ pub fn event_name(event: &LinkEvent) -> String {
 }
 
 /// `fallback_status`'s answer.
-#[derive(Debug, Clone, Copy, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct FallbackStatus {
     /// Chat goes through the native links.
     pub active: bool,
     /// ... because `P2PCHAT_FORCE_FALLBACK=1`.
     pub forced: bool,
+    /// This device's certificate fingerprint (`sha-256 AB:CD:…`), the same on every native link; the
+    /// `local` of each link's `fingerprints`.
+    pub fingerprint: Option<String>,
 }
 
 /// Starts the links (behind their gate) and the pump of their events to the window. The peers' call
@@ -46,6 +52,14 @@ pub fn start<R: Runtime>(
     if forced {
         tracing::info!("native data-channel fallback forced on ({FORCE_ENV}=1)");
     }
+    // The device identity lives beside the history; without a data folder, for this run only.
+    let identity = match app.path().app_data_dir() {
+        Ok(dir) => DeviceIdentity::in_dir(dir),
+        Err(err) => {
+            tracing::warn!(%err, "no data folder: this run's device identity is not kept");
+            DeviceIdentity::ephemeral()
+        }
+    };
     let (events, mut rx) = mpsc::channel::<LinkEvent>(EVENT_BUFFER);
     tauri::async_runtime::spawn(async move {
         while let Some(event) = rx.recv().await {
@@ -68,6 +82,7 @@ pub fn start<R: Runtime>(
             frames: Some(frames as Arc<dyn FrameSink>),
             speaker: true,
         },
+        identity: Some(identity),
         ..LinkOptions::default()
     };
     let manager = LinkManager::new(signal_out, events, options);
@@ -80,6 +95,23 @@ pub struct OpenPeer {
     pub peer: String,
     /// The link's safety code, as `fallback://open` carries it.
     pub safety: Option<String>,
+    /// The link's certificates (ours, the peer's as DTLS verified it), as `fallback://open` carries them.
+    pub fingerprints: Option<LinkFingerprints>,
+}
+
+/// The open peers of `room` with their links' codes and certificates (`fallback_open_peers`).
+pub async fn open_peers(manager: &LinkManager, room: &str) -> Vec<OpenPeer> {
+    let mut open = Vec::new();
+    for peer in manager.open_peers(room) {
+        let fingerprints = manager.fingerprints(room, &peer).await;
+        let safety = fingerprints.as_ref().map(LinkFingerprints::code);
+        open.push(OpenPeer {
+            peer,
+            safety,
+            fingerprints,
+        });
+    }
+    open
 }
 
 /// The gate's status for the UI.
@@ -87,5 +119,6 @@ pub async fn status(gate: &FallbackGate) -> FallbackStatus {
     FallbackStatus {
         active: gate.active().await,
         forced: gate.forced(),
+        fingerprint: gate.sink().local_fingerprint(),
     }
 }

@@ -62,7 +62,7 @@ pub fn generate() -> String {
         "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
          // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript\n\n\
          import type { ServerFrame, SignalData } from './protocol.gen';\n\
-         import type { ConnectionState, LinkEvent } from './core.gen';\n\
+         import type { ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';\n\
          import type { Channel } from '@tauri-apps/api/core';\n\n",
     );
     for decl in decls {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use p2pchat_core::chat::{ChannelMessage, ChatSession, Received};
+use p2pchat_core::identity::DeviceIdentity;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
 use serde_json::json;
@@ -61,6 +62,11 @@ struct Args {
     /// Only TURN relay candidates (iceTransportPolicy "relay").
     #[arg(long)]
     relay_only: bool,
+    /// Folder that keeps this peer's device identity (its DTLS certificate, dtls-identity.pem), so its
+    /// safety code with a contact stays the same across runs, as the app's does. Without it, a new
+    /// identity each run, kept in memory only.
+    #[arg(long, env = "P2PCHAT_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
     /// Print only events and the summary, not every received message.
     #[arg(long)]
     quiet: bool,
@@ -139,6 +145,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         events_tx,
         LinkOptions {
             relay_only: args.relay_only,
+            identity: Some(match &args.data_dir {
+                Some(dir) => DeviceIdentity::in_dir(dir),
+                None => DeviceIdentity::ephemeral(),
+            }),
             ..LinkOptions::default()
         },
     );
@@ -195,7 +205,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
                     match frame {
-                        chat_protocol::ServerFrame::Welcome { peer, .. } => emit(json!({"event": "ready", "peer": peer})),
+                        chat_protocol::ServerFrame::Welcome { peer, .. } => emit(json!({"event": "ready", "peer": peer, "fingerprint": manager.local_fingerprint()})),
                         chat_protocol::ServerFrame::Signal { from, data, .. } => {
                             if let Ok(signal) = serde_json::from_str::<chat_protocol::SignalData>(data.get()) {
                                 let room = manager.open_peers(&args.room);
@@ -212,11 +222,13 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 }
             }
             Some(event) = events.recv() => match event {
-                LinkEvent::Open { peer, safety, .. } => {
+                LinkEvent::Open { peer, safety, fingerprints, .. } => {
                     emit(json!({"event": "open", "peer": peer}));
-                    // The code the person on the other end sees for us (docs/security.md).
+                    // The code the person on the other end sees for us (docs/security.md), and the
+                    // peer's certificate DTLS verified (the same on later links to the same device).
                     if let Some(code) = safety {
-                        emit(json!({"event": "safety", "peer": peer, "code": code}));
+                        let remote = fingerprints.map(|f| f.remote);
+                        emit(json!({"event": "safety", "peer": peer, "code": code, "fingerprint": remote}));
                     }
                     files.peer_open(&manager, &args.room, &peer).await;
                     for text in chat.unacked_for(&peer) {

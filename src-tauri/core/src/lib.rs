@@ -4,11 +4,13 @@
 //! Map: `signaling` (the WebSocket client: hello, resume, backoff, rejoin), `links` (one native WebRTC
 //! connection per remote peer carrying the chat data channel, negotiated like the web UI's PeerLink, and
 //! the gate that turns them on where the webview has no WebRTC), `chat` (the data channel's messages
-//! and the delivery rules: ids, acks, dedupe, outbox), `constants` (values the web UI must agree on),
+//! and the delivery rules: ids, acks, dedupe, outbox), `identity` (this device's long-lived DTLS
+//! certificate, so safety codes stay the same across sessions), `constants` (values the web UI must agree on),
 //! `typescript` (generates the UI's copy of the chat types and constants).
 
 pub mod chat;
 pub mod constants;
+pub mod identity;
 pub mod links;
 pub mod media;
 pub mod signaling;

@@ -8,6 +8,7 @@ use ts_rs::{Config, TS};
 use crate::chat::ChannelMessage;
 use crate::constants;
 use crate::links::LinkEvent;
+use crate::links::safety::LinkFingerprints;
 use crate::signaling::{ConnectionState, backoff};
 
 /// The full text of the generated TypeScript module.
@@ -16,6 +17,7 @@ pub fn generate() -> String {
     let decls = [
         ChannelMessage::decl(&cfg),
         LinkEvent::decl(&cfg),
+        LinkFingerprints::decl(&cfg),
         ConnectionState::decl(&cfg),
     ];
     let mut out = String::from(

@@ -1,7 +1,8 @@
 //! The native data-channel fallback between two Rust peers through the real signaling server
 //! (in-process, ephemeral port): chat goes through in order with nothing lost, also across an ICE
-//! restart in the middle, a peer that leaves closes the other side's channel, and a description whose
-//! DTLS fingerprint a server rewrote mid-link fails the link instead of changing its safety code.
+//! restart in the middle, a peer that leaves closes the other side's channel, a description whose
+//! DTLS fingerprint a server rewrote mid-link fails the link instead of changing its safety code, and
+//! two devices that keep their identities see the same safety code again after both restart.
 //!
 //! webrtc-rs needs a non-loopback interface with a default route, which the test run gets from a network
 //! namespace (test.sh runs the workspace's tests inside tests/e2e/netns.sh with P2PCHAT_NETNS_TESTS=1).
@@ -14,6 +15,7 @@ use std::time::Duration;
 use chat_protocol::SignalData;
 
 use p2pchat_core::chat::ChannelMessage;
+use p2pchat_core::identity::DeviceIdentity;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::{
     Client, ClientConfig, ClientEvent, ConnectionState, parse_server_url,
@@ -107,6 +109,16 @@ impl Peer {
     }
 
     async fn join_room(server: &str, name: &str, room: &str) -> Peer {
+        Peer::join_as(server, name, room, None).await
+    }
+
+    /// A person whose links present `identity` (a device identity), or each their own certificate.
+    async fn join_as(
+        server: &str,
+        name: &str,
+        room: &str,
+        identity: Option<Arc<DeviceIdentity>>,
+    ) -> Peer {
         let config = ClientConfig {
             url: parse_server_url(server).unwrap(),
             name: name.into(),
@@ -135,7 +147,10 @@ impl Peer {
                 let _ = signaling.signal(room, to, raw);
             },
             events_tx,
-            LinkOptions::default(),
+            LinkOptions {
+                identity,
+                ..LinkOptions::default()
+            },
         );
         let pump = manager.clone();
         let (joined_tx, mut joined) = mpsc::channel(1);
@@ -386,5 +401,72 @@ async fn a_forged_fingerprint_in_a_later_description_fails_the_link_and_keeps_th
         );
         ann.manager.close_all().await;
         bob.manager.close_all().await;
+    }
+}
+
+/// A fresh, empty data folder for one device.
+fn data_folder(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "p2pchat-links-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Ann (data folder `ann`) and Bob (`bob`) start, link in `room` and stop; returns the code both saw.
+/// Each call is a restart: new signaling clients, managers and identities read from the folders.
+async fn link_once(url: &str, room: &str, ann: &std::path::Path, bob: &std::path::Path) -> String {
+    let ann_identity = DeviceIdentity::in_dir(ann);
+    let bob_identity = DeviceIdentity::in_dir(bob);
+    let mut ann = Peer::join_as(url, "Ann", room, Some(ann_identity.clone())).await;
+    let mut bob = Peer::join_as(url, "Bob", room, Some(bob_identity.clone())).await;
+    let (bob_id, at_ann) = open_code(&mut ann, room).await;
+    let (ann_id, at_bob) = open_code(&mut bob, room).await;
+    assert_eq!(at_ann, at_bob, "both ends show the same code");
+    // The UI learns both certificates: ours is the device's, the peer's is its device's.
+    let seen_by_ann = ann.manager.fingerprints(room, &bob_id).await.unwrap();
+    assert_eq!(
+        Some(&seen_by_ann.local),
+        ann_identity.fingerprint().as_ref()
+    );
+    assert_eq!(
+        Some(&seen_by_ann.remote),
+        bob_identity.fingerprint().as_ref()
+    );
+    assert_eq!(ann.manager.local_fingerprint(), ann_identity.fingerprint());
+    let seen_by_bob = bob.manager.fingerprints(room, &ann_id).await.unwrap();
+    assert_eq!(seen_by_bob.remote, seen_by_ann.local);
+    ann.manager.close_all().await;
+    bob.manager.close_all().await;
+    ann.client.leave(room).unwrap();
+    bob.client.leave(room).unwrap();
+    at_ann
+}
+
+/// Two devices that keep their identities (data folders) see the same safety code after both restart,
+/// so people verify each other once; a device with a fresh folder (a new device, or one that forgot
+/// itself) shows another code. Before the device identity every link had new certificates and a new code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_safety_code_of_two_devices_survives_restarts() {
+    if !runnable() {
+        return;
+    }
+    let server = start_server().await;
+    let url = server.ws_url();
+    let (ann, bob) = (data_folder("ann"), data_folder("bob"));
+    let first = link_once(&url, "identity-1", &ann, &bob).await;
+    let again = link_once(&url, "identity-2", &ann, &bob).await;
+    assert_eq!(
+        first, again,
+        "the same two devices, the same code after a restart"
+    );
+
+    let new_device = data_folder("bob-new");
+    let other = link_once(&url, "identity-3", &ann, &new_device).await;
+    assert_ne!(first, other, "a new device of Bob's has another code");
+    for dir in [ann, bob, new_device] {
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

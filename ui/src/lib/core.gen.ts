@@ -3,7 +3,9 @@
 
 export type ChannelMessage = { "t": "msg", id: string, body: string, sentAt: number, name: string, } | { "t": "ack", id: string, } | { "t": "peer-id", peer: string, } | { "t": "read", ids: Array<string>, } | { "t": "typing", on: boolean, };
 
-export type LinkEvent = { "kind": "open", room: string, peer: string, safety: string | null, } | { "kind": "message", room: string, peer: string, text: string, } | { "kind": "closed", room: string, peer: string, } | { "kind": "rekeyed", room: string, from: string, to: string, } | { "kind": "failed", room: string, peer: string, reason: string, };
+export type LinkEvent = { "kind": "open", room: string, peer: string, safety: string | null, fingerprints: LinkFingerprints | null, } | { "kind": "message", room: string, peer: string, text: string, } | { "kind": "closed", room: string, peer: string, } | { "kind": "rekeyed", room: string, from: string, to: string, } | { "kind": "failed", room: string, peer: string, reason: string, };
+
+export type LinkFingerprints = { local: string, remote: string, };
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
 

@@ -2,7 +2,7 @@
 // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript
 
 import type { ServerFrame, SignalData } from './protocol.gen';
-import type { ConnectionState, LinkEvent } from './core.gen';
+import type { ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';
 import type { Channel } from '@tauri-apps/api/core';
 
 export type ErrorKind = "invalid" | "not_connected" | "locked" | "busy" | "disk_full" | "corrupt" | "folder" | "migrate" | "database" | "unavailable";
@@ -95,13 +95,22 @@ active: boolean,
 /**
  * ... because `P2PCHAT_FORCE_FALLBACK=1`.
  */
-forced: boolean, };
+forced: boolean, 
+/**
+ * This device's certificate fingerprint (`sha-256 AB:CD:…`), the same on every native link; the
+ * `local` of each link's `fingerprints`.
+ */
+fingerprint: string | null, };
 
 export type OpenPeer = { peer: string, 
 /**
  * The link's safety code, as `fallback://open` carries it.
  */
-safety: string | null, };
+safety: string | null, 
+/**
+ * The link's certificates (ours, the peer's as DTLS verified it), as `fallback://open` carries them.
+ */
+fingerprints: LinkFingerprints | null, };
 
 export type NotificationAction = { action: string, room: string | null, call: string | null, };
 

@@ -323,10 +323,14 @@ async fn build(
     } else {
         RTCIceTransportPolicy::All
     };
-    let config = RTCConfigurationBuilder::new()
+    let mut config = RTCConfigurationBuilder::new()
         .with_ice_servers(servers)
-        .with_ice_transport_policy(policy)
-        .build();
+        .with_ice_transport_policy(policy);
+    // This device's certificate, so the safety code with a peer stays the same across links.
+    if let Some(certificate) = options.identity.as_ref().and_then(|i| i.certificate()) {
+        config = config.with_certificates(vec![certificate]);
+    }
+    let config = config.build();
     let mut media = MediaEngine::default();
     let interceptors = register_media(&mut media, link_media)?;
     // We are the DTLS server whichever side offers first: Chromium always answers as the client
@@ -641,8 +645,16 @@ async fn read_channel(
                 shared.set_open(&channel, true);
                 if !shared.open.swap(true, Ordering::AcqRel) {
                     let room = room.clone();
-                    let safety = shared.safety_code().await;
-                    inner.emit(LinkEvent::Open { room, peer, safety }).await;
+                    let fingerprints = shared.fingerprints().await;
+                    let safety = fingerprints.as_ref().map(|f| f.code());
+                    inner
+                        .emit(LinkEvent::Open {
+                            room,
+                            peer,
+                            safety,
+                            fingerprints,
+                        })
+                        .await;
                 }
             }
             DataChannelEvent::OnMessage(message) if message.is_string => {

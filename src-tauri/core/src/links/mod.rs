@@ -30,6 +30,7 @@ pub use self::files::{
 use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
 use crate::constants::{REKEY_CLAIM_TTL, REKEY_WAIT};
+use crate::identity::DeviceIdentity;
 use crate::media::{Capture, PlaybackOptions};
 /// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits. Kept small
 /// because webrtc-rs's SCTP sends its window in one burst, unpaced: 1 MiB overflowed Chromium's 128 KiB
@@ -43,11 +44,14 @@ pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum LinkEvent {
     /// The chat channel to `peer` is open: flush what it has not acked. `safety` is the link's
-    /// safety code (see [`safety`]), for the person to compare with the peer's.
+    /// safety code (see [`safety`]), for the person to compare with the peer's; `fingerprints` the two
+    /// certificates it is made of (ours, and the one the peer's DTLS handshake proved), so a contact
+    /// verified once can be recognised on later links (the device identity keeps ours the same).
     Open {
         room: String,
         peer: String,
         safety: Option<String>,
+        fingerprints: Option<safety::LinkFingerprints>,
     },
     /// A text message from `peer` (chat wire JSON; `peer-id` ones too, after which `Rekeyed` follows).
     Message {
@@ -97,6 +101,9 @@ pub struct LinkOptions {
     pub send_buffer: usize,
     /// Where the peers' call media goes (pictures, speaker).
     pub playback: PlaybackOptions,
+    /// The certificate every link presents (this device's identity, so safety codes stay the same
+    /// across links and restarts); `None`: each connection makes its own, as webrtc-rs does.
+    pub identity: Option<Arc<DeviceIdentity>>,
 }
 
 impl Default for LinkOptions {
@@ -105,6 +112,7 @@ impl Default for LinkOptions {
             relay_only: false,
             send_buffer: DEFAULT_SEND_BUFFER,
             playback: PlaybackOptions::default(),
+            identity: None,
         }
     }
 }

@@ -8,9 +8,13 @@
 //! last: webrtc-rs checks the peer's certificate against the first remote description only and ignores
 //! the fingerprint of every later one (a re-offer, an ICE restart). So the link pins the first one and
 //! fails on a later description naming another ([`announces_only`], used by link.rs), and the code is
-//! taken from the certificate the DTLS handshake received ([`Shared::safety_code`]).
+//! taken from the certificate the DTLS handshake received ([`Shared::fingerprints`]). Our own
+//! certificate is the device's identity (crate::identity) when the links are given one, so the code of
+//! two devices stays the same from link to link.
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use ts_rs::TS;
 
 use webrtc::peer_connection::PeerConnection;
 
@@ -113,19 +117,35 @@ pub fn code(local_sdp: &str, remote_sdp: &str) -> Option<String> {
     ))
 }
 
+/// The two certificates of a link's safety code, normalised as `sha-256 AB:CD:…`: `local` is this
+/// device's (its identity, the same on every link), `remote` the peer's, as its DTLS handshake proved
+/// it. The UI remembers a contact verified by `remote` and recognises it on later links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct LinkFingerprints {
+    pub local: String,
+    pub remote: String,
+}
+
+impl LinkFingerprints {
+    /// The safety code they make.
+    pub fn code(&self) -> String {
+        code_of_fingerprints(&self.local, &self.remote)
+    }
+}
+
 impl Shared {
-    /// The link's code: our certificate's fingerprint (our own description names it; it never
-    /// changes) with the peer's certificate that the DTLS handshake verified, or before the handshake
-    /// the pinned fingerprint DTLS will check it against. Never the latest remote description: webrtc-rs
-    /// does not check a later one, so a server could put any fingerprint there.
-    pub(super) async fn safety_code(&self) -> Option<String> {
+    /// The link's certificates: ours (our own description names it; it never changes) with the
+    /// peer's certificate that the DTLS handshake verified, or before the handshake the pinned
+    /// fingerprint DTLS will check it against. Never the latest remote description: webrtc-rs does
+    /// not check a later one, so a server could put any fingerprint there.
+    pub(super) async fn fingerprints(&self) -> Option<LinkFingerprints> {
         let pc = self.pc.get()?;
         let local = fingerprint_of(&pc.local_description().await?.sdp)?;
         let remote = match self.verified_fingerprint(pc.as_ref()).await {
             Some(verified) => verified,
             None => self.pinned.get()?.clone()?,
         };
-        Some(code_of_fingerprints(&local, &remote))
+        Some(LinkFingerprints { local, remote })
     }
 
     /// The fingerprint of the certificate the peer presented in the DTLS handshake (which webrtc-rs
@@ -141,11 +161,31 @@ impl Shared {
 impl LinkManager {
     /// The safety code of the link to `peer` in `room`, once it is connected.
     pub async fn safety_code(&self, room: &str, peer: &str) -> Option<String> {
+        Some(self.fingerprints(room, peer).await?.code())
+    }
+
+    /// The certificates of the link to `peer` in `room` (its safety code's), once it is connected.
+    pub async fn fingerprints(&self, room: &str, peer: &str) -> Option<LinkFingerprints> {
         let shared = {
             let state = self.inner.state();
             state.rooms.get(room)?.links.get(peer)?.shared.clone()
         };
-        shared.safety_code().await
+        shared.fingerprints().await
+    }
+
+    /// This device's fingerprint (`sha-256 AB:CD:…`), if its links share one identity
+    /// ([`super::LinkOptions::identity`]).
+    pub fn local_fingerprint(&self) -> Option<String> {
+        self.inner.options.identity.as_ref()?.fingerprint()
+    }
+
+    /// "Forget this device" for the links: erases the kept identity; links made from now on present
+    /// a new one (open links keep theirs until they close).
+    pub fn forget_identity(&self) -> std::io::Result<()> {
+        match &self.inner.options.identity {
+            Some(identity) => identity.forget(),
+            None => Ok(()),
+        }
     }
 }
 
