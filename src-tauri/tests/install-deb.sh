@@ -195,9 +195,11 @@ fi
 
 # 3. Desktop entry and icons.
 entry=/usr/share/applications/p2pchat.desktop
-if [[ -f "$entry" ]] && grep -qx 'Exec=p2pchat' "$entry" && grep -qx 'Icon=p2pchat' "$entry" &&
-  grep -qx 'Type=Application' "$entry" && grep -q '^Name=p2pchat' "$entry"; then
-  pass "desktop entry $entry (Name=p2pchat, Exec=p2pchat, Icon=p2pchat)"
+# `%u` and the MimeType: invite links p2pchat://join#… open the app with the link as its argument (docs/app.md).
+if [[ -f "$entry" ]] && grep -qx 'Exec=p2pchat %u' "$entry" && grep -qx 'Icon=p2pchat' "$entry" &&
+  grep -qx 'Type=Application' "$entry" && grep -q '^Name=p2pchat' "$entry" &&
+  grep -q '^MimeType=.*x-scheme-handler/p2pchat' "$entry"; then
+  pass "desktop entry $entry (Name=p2pchat, Exec=p2pchat %u, Icon=p2pchat, MimeType x-scheme-handler/p2pchat)"
 else
   fail "desktop entry $entry missing or wrong: $(tr '\n' ' ' <"$entry" 2>/dev/null)"
 fi
