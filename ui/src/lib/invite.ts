@@ -177,7 +177,7 @@ export function refusalMessage(frame: ServerFrame, room: string, hadToken: boole
   if (frame.ref === 'join') return problemMessage('room', room);
   const text = frame.message ?? '';
   if (!hadToken || /requires a token/i.test(text)) {
-    return 'You need an invitation to join: this server only lets in people with an invite link. Open the link you were sent, or paste it below.';
+    return 'You need an invitation to join: this server only lets in people with an invite link. Open the link you were sent, or paste it into the Invitation field.';
   }
   if (frame.ref !== 'hello' || /expired/i.test(text)) return problemMessage('expired', room);
   if (/immature/i.test(text)) return 'Your invitation is not valid yet. Try again later.';
