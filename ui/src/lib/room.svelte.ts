@@ -303,13 +303,13 @@ export class Room {
   /** Chat channels run by the app's backend: it negotiates them; the room routes their text to the chat. */
   private fallbackLinks(): FallbackLinks {
     return new FallbackLinks(this.name, {
-      open: (peer, safety) => {
+      open: (peer, safety, fingerprint) => {
         this.trace?.record(`fallback ${peer} open`);
         // Someone we can talk to is listed even before (or without) the server's word, e.g. a room opened
         // while signaling is down: the channel is peer to peer.
         if (!this.presence.some((p) => p.peer === peer)) this.presence = [...this.presence, { peer, name: '', link: 'connected' }];
         else this.setLinkState(peer, 'connected');
-        if (safety) void this.setSafety(peer, safety);
+        if (safety) void this.setSafety(peer, safety, fingerprint);
         this.chat.flush(peer);
       },
       message: (peer, text) => {

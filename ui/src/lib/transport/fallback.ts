@@ -6,8 +6,9 @@ import { call, on } from '../ipc';
 import type { FallbackStatus } from '../ipc.gen';
 
 export interface FallbackEvents {
-  /** `safety`: the link's safety code (docs/security.md), when the backend knows it. */
-  open(peer: string, safety?: string): void;
+  /** `safety`: the link's safety code (docs/security.md), when the backend knows it; `fingerprint`: the
+   * peer's certificate as DTLS verified it (their device identity). */
+  open(peer: string, safety?: string, fingerprint?: string): void;
   message(peer: string, text: string): void;
   closed(peer: string): void;
   /** The backend matched a link to the person's new peer id (their fresh signaling session). */
@@ -20,7 +21,7 @@ export async function fallbackStatus(): Promise<FallbackStatus> {
   try {
     return await call('fallback_status');
   } catch {
-    return { active: false, forced: false };
+    return { active: false, forced: false, fingerprint: null };
   }
 }
 
@@ -37,7 +38,7 @@ export class FallbackLinks {
     this.unlisten.push(
       on('fallback://open', inRoom((p) => {
         this.open.add(p.peer);
-        events.open(p.peer, p.safety ?? undefined);
+        events.open(p.peer, p.safety ?? undefined, p.fingerprints?.remote);
       })),
       on('fallback://message', inRoom((p) => events.message(p.peer, p.text))),
       on('fallback://closed', inRoom((p) => {
@@ -56,9 +57,9 @@ export class FallbackLinks {
     // Channels the backend opened before this room was shown (rooms rejoined at startup) send no event.
     call('fallback_open_peers', { room }).then(
       (peers) => {
-        for (const { peer, safety } of peers.filter((p) => !this.open.has(p.peer))) {
+        for (const { peer, safety, fingerprints } of peers.filter((p) => !this.open.has(p.peer))) {
           this.open.add(peer);
-          events.open(peer, safety ?? undefined);
+          events.open(peer, safety ?? undefined, fingerprints?.remote);
         }
       },
       () => undefined,
