@@ -46,11 +46,11 @@ test('every screen passes axe; keyboard use; named call controls', reportOnFailu
   assert.equal(await alice.getByRole('heading', { level: 1 }).count(), 1);
   await scan(alice, 'join');
   const order = [];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     await alice.keyboard.press('Tab');
     order.push(await focused(alice));
   }
-  assert.deepEqual(order, ['name-input', 'room-input', 'join-button', 'search-input']);
+  assert.deepEqual(order, ['name-input', 'room-input', 'token-input', 'join-button', 'search-input']);
   await alice.getByTestId('name-input').focus();
   await alice.keyboard.type('Alice');
   await alice.keyboard.press('Tab');
