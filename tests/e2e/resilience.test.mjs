@@ -66,6 +66,13 @@ test('signaling server restarted mid-call: the call survives and chat resumes', 
   await sendChat(alice, 'and the other way');
   await waitForMessage(bob, 'and the other way');
   await waitForMessage(alice, 'and the other way', 'delivered');
+  // The same peer connection carries on under the new ids: each side re-keyed it once the other's new session
+  // answered its peer-id-check over it (a failed re-key would leave the old one and add a second after 1.5 s).
+  for (const page of [alice, bob]) {
+    assert.equal(await page.evaluate(() => window.__p2pchatDebug.peerConnections().length), 1, 'one link, re-keyed');
+    const trace = await page.evaluate(() => window.__p2pchatDebug.signalTrace());
+    assert.ok(trace.some((line) => / is now /.test(line)), `re-keyed:\n${trace.join('\n')}`);
+  }
 
   // Hanging up still reaches the other side through the new sessions.
   await alice.getByTestId('hangup-button').click();

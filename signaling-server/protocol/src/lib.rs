@@ -244,6 +244,12 @@ pub enum SignalData {
     JoinCall {
         call: String,
     },
+    /// Sent to a peer id that a link claimed with `peer-id` (a re-key): the session holding that id
+    /// answers with `peer-id-proof` carrying `nonce` (128 random bits, base64url) over its own link to
+    /// the sender, so a link is re-keyed only to the session really behind it (docs/security.md).
+    PeerIdCheck {
+        nonce: String,
+    },
 }
 
 /// Why a client frame could not be parsed; maps to `error{code:"bad_request"}`.

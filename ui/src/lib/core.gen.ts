@@ -1,7 +1,7 @@
 // Generated from src-tauri/core (Rust) by p2pchat_core::typescript. Do not edit.
 // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-core --test typescript_is_fresh
 
-export type ChannelMessage = { "t": "msg", id: string, body: string, sentAt: number, name: string, } | { "t": "ack", id: string, } | { "t": "peer-id", peer: string, } | { "t": "read", ids: Array<string>, } | { "t": "typing", on: boolean, };
+export type ChannelMessage = { "t": "msg", id: string, body: string, sentAt: number, name: string, } | { "t": "ack", id: string, } | { "t": "peer-id", peer: string, } | { "t": "peer-id-proof", nonce: string, } | { "t": "read", ids: Array<string>, } | { "t": "typing", on: boolean, };
 
 export type LinkEvent = { "kind": "open", room: string, peer: string, safety: string | null, fingerprints: LinkFingerprints | null, } | { "kind": "message", room: string, peer: string, text: string, } | { "kind": "closed", room: string, peer: string, } | { "kind": "rekeyed", room: string, from: string, to: string, } | { "kind": "failed", room: string, peer: string, reason: string, };
 

@@ -28,7 +28,7 @@ export type SignalData = { "kind": "invite", call: string, media: Array<string>,
  * The others this call rings (group call): the callee connects to them, and to nobody else
  * on this invite's word.
  */
-peers?: Array<string>, } | { "kind": "accept", call: string, } | { "kind": "decline", call: string, } | { "kind": "hangup", call: string, } | { "kind": "cancel", call: string, } | { "kind": "offer", sdp: string, } | { "kind": "answer", sdp: string, } | { "kind": "candidate", candidate: Record<string, unknown> | null, } | { "kind": "restart" } | { "kind": "dc-fallback" } | { "kind": "in-call", call: string, } | { "kind": "left-call", call: string, } | { "kind": "join-call", call: string, };
+peers?: Array<string>, } | { "kind": "accept", call: string, } | { "kind": "decline", call: string, } | { "kind": "hangup", call: string, } | { "kind": "cancel", call: string, } | { "kind": "offer", sdp: string, } | { "kind": "answer", sdp: string, } | { "kind": "candidate", candidate: Record<string, unknown> | null, } | { "kind": "restart" } | { "kind": "dc-fallback" } | { "kind": "in-call", call: string, } | { "kind": "left-call", call: string, } | { "kind": "join-call", call: string, } | { "kind": "peer-id-check", nonce: string, };
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_NAME_CHARS = 64;

@@ -12,7 +12,7 @@ import { NativeMedia } from './call/native.svelte';
 import { Chat } from './chat/chat.svelte';
 import { FileTransfers } from './files/transfers.svelte';
 import { NativeFiles, insertByTime } from './files/native.svelte';
-import { parseChannelMessage, peerIdText } from './chat/message';
+import { parseChannelMessage, peerIdProofText, peerIdText } from './chat/message';
 import { codeOfFingerprints, connectionFingerprints } from './safety';
 import { identityStatus, markVerified, verifiedContact, type IdentityStatus } from './identity';
 import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
@@ -52,6 +52,25 @@ export interface RoomOptions {
 /** How a peer link looks in the people list. */
 type LinkState = RTCPeerConnectionState | 'none';
 
+/** A link's `peer-id` announcement: the person behind it says their session now has id `to`. */
+interface Claim {
+  to: string;
+  /** When it was announced: it waits for the server's word and the proof at most REKEY_CLAIM_TTL_MS. */
+  at: number;
+  /** The nonce of the one `peer-id-check` sent to `to` once the claim held, and when. */
+  nonce?: string;
+  checkedAt?: number;
+  /** `to`'s session answered the check over this very link. */
+  proven?: boolean;
+  /** The old id left while the proof was awaited: the link is kept out of the list, and closed if none comes. */
+  left?: string;
+}
+
+/** Longest nonce we echo in a `peer-id-proof` (ours are 22 characters). */
+const MAX_NONCE_CHARS = 64;
+/** Checks we could not answer yet, kept until a link to (or claiming) their sender appears. */
+const MAX_HELD_CHECKS = 8;
+
 
 export class Room {
   connection = $state<ConnectionState>('connecting');
@@ -75,8 +94,10 @@ export class Room {
   private readonly fallback: FallbackLinks | null = null;
   /** Peers the server lists in the room; presence may also hold people only the fallback reaches. */
   private readonly listed = new Set<string>();
-  /** `peer-id` announcements not accepted yet: the link they came over → the new id and when. */
-  private readonly claims = new Map<PeerLink, { to: string; at: number }>();
+  /** `peer-id` announcements not accepted yet: the link they came over → the claim (one per link). */
+  private readonly claims = new Map<PeerLink, Claim>();
+  /** `peer-id-check`s not answered yet (no link to or claiming their sender yet): sender → nonces, when. */
+  private readonly heldChecks = new Map<string, { nonces: string[]; at: number }>();
   private readonly trace = testHooksEnabled() ? new SignalTrace() : null;
   private iceServers: IceServer[] = [];
   private previousMe: string | null = null;
@@ -208,13 +229,24 @@ export class Room {
         this.call.peerArrived(frame.peer);
         // The newcomer connects to everyone present (see `joined`); waiting for its offer avoids glare.
         return;
-      case 'peer-left':
+      case 'peer-left': {
         if (frame.room !== this.name) return;
         this.listed.delete(frame.peer);
-        // A link that already announced this person's new id carries on under it; otherwise it closes.
+        // A link that already announced this person's new id carries on under it once the new session proves
+        // it (the check is out now); until then it leaves the list but stays up. Otherwise it closes.
         this.applyClaims();
-        this.dropPeer(frame.peer, `${this.nameOf(frame.peer)} left the room.`);
+        const reason = `${this.nameOf(frame.peer)} left the room.`;
+        const link = this.links.get(frame.peer);
+        const claim = link && this.claims.get(link);
+        if (claim?.nonce !== undefined) {
+          claim.left = reason;
+          this.presence = this.presence.filter((p) => p.peer !== frame.peer);
+          setTimeout(() => this.applyClaims(), Math.max(0, claim.at + REKEY_CLAIM_TTL_MS - Date.now()) + 10);
+          return;
+        }
+        this.dropPeer(frame.peer, reason);
         return;
+      }
       case 'signal':
         if (frame.room === this.name) void this.onSignal(frame.from, frame.data);
         return;
@@ -228,6 +260,10 @@ export class Room {
   }
 
   private async onSignal(from: string, data: SignalData): Promise<void> {
+    if (data.kind === 'peer-id-check') {
+      this.answerCheck(from, data.nonce);
+      return;
+    }
     if (data.kind === 'offer' || data.kind === 'answer' || data.kind === 'candidate' || data.kind === 'restart') {
       const link = this.links.get(from) ?? this.createLink(from, false);
       try {
@@ -315,7 +351,7 @@ export class Room {
       message: (peer, text) => {
         const message = parseChannelMessage(text);
         // Peer-id announcements are handled by the backend, which reports them as `rekeyed`.
-        if (message?.t === 'peer-id') return;
+        if (message?.t === 'peer-id' || message?.t === 'peer-id-proof') return;
         // A person only the fallback told us about gets the name their messages carry.
         if (message?.t === 'msg' && this.presence.some((p) => p.peer === peer && !p.name)) {
           this.presence = this.presence.map((p) => (p.peer === peer ? { ...p, name: message.name } : p));
@@ -391,8 +427,11 @@ export class Room {
     if (!key) return;
     const message = parseChannelMessage(text);
     if (message?.t === 'peer-id') {
-      this.claims.set(link, { to: message.peer, at: Date.now() });
-      this.applyClaims();
+      this.claim(link, message.peer);
+      return;
+    }
+    if (message?.t === 'peer-id-proof') {
+      this.proofArrived(link, message.nonce);
       return;
     }
     this.chat.receive(key, text);
@@ -404,11 +443,35 @@ export class Room {
   }
 
   /**
-   * Re-keys the links whose `peer-id` claims hold now (as the app's native links do, core/src/links):
-   * the link's old id is no longer listed (the server said `peer-left`, or a fresh `joined` left it out)
-   * and the new id is listed with no link of its own. The proof is the channel the claim came over: only
-   * the old connection can send on it. A member still listed, or a claim naming a linked peer, never
-   * takes over someone else's link. Claims wait for the server's word at most REKEY_CLAIM_TTL_MS.
+   * Link `link` says the person behind it now has peer id `to`. A renewed claim replaces the pending one
+   * (and gets its own check), except that the same id announced again right after its check keeps that check.
+   */
+  private claim(link: PeerLink, to: string): void {
+    const now = Date.now();
+    const pending = this.claims.get(link);
+    if (pending?.to === to && pending.checkedAt !== undefined && now - pending.checkedAt < REKEY_WAIT_MS) {
+      pending.at = now;
+    } else {
+      this.claims.set(link, { to, at: now, left: pending?.left });
+    }
+    this.applyClaims();
+  }
+
+  /** Whether link `from`'s claim to be `to` holds by the server's word: `from` is no longer listed, `to` is
+   * listed and has no link of its own. */
+  private claimHolds(from: string, to: string): boolean {
+    return !this.listed.has(from) && this.listed.has(to) && !this.links.has(to);
+  }
+
+  /**
+   * Re-keys the links whose `peer-id` claims are proven and hold (as the app's native links do,
+   * core/src/links): the link's old id is no longer listed (the server said `peer-left`, or a fresh
+   * `joined` left it out), the new id is listed with no link of its own, and the session holding the new id
+   * answered our `peer-id-check` — sent to it through the server once the claim held — with a
+   * `peer-id-proof` over this very link. The server delivers the check only to that session, which answers
+   * only over its own link to us, so a member who claims someone else's id (a newcomer's, one whose link
+   * failed, or an id another link claims too) never gets it. Claims wait at most REKEY_CLAIM_TTL_MS; a link
+   * whose old id left while it waited closes then.
    */
   private applyClaims(): void {
     const now = Date.now();
@@ -416,11 +479,72 @@ export class Room {
       const from = this.keyOf(link);
       if (!from || from === claim.to || now - claim.at > REKEY_CLAIM_TTL_MS) {
         this.claims.delete(link);
+        if (from && claim.left !== undefined && !this.listed.has(from)) this.dropPeer(from, claim.left);
         continue;
       }
-      if (this.listed.has(from) || !this.listed.has(claim.to) || this.links.has(claim.to)) continue;
-      this.claims.delete(link);
-      this.rekey(from, claim.to);
+      if (!this.claimHolds(from, claim.to)) continue;
+      if (claim.proven) {
+        this.claims.delete(link);
+        this.rekey(from, claim.to);
+      } else if (claim.nonce === undefined) {
+        claim.nonce = newNonce();
+        claim.checkedAt = now;
+        this.sendSignal(claim.to, { kind: 'peer-id-check', nonce: claim.nonce });
+      }
+    }
+    this.answerHeldChecks(now);
+  }
+
+  /** A `peer-id-proof` came over `link`: it counts only for the nonce of this link's own claim. */
+  private proofArrived(link: PeerLink, nonce: string): void {
+    const claim = this.claims.get(link);
+    if (claim?.nonce === undefined || claim.nonce !== nonce) return;
+    claim.proven = true;
+    this.applyClaims();
+  }
+
+  /** Session `from` checks that we hold our id: answer over our link to it, or hold the check until one exists. */
+  private answerCheck(from: string, nonce: string): void {
+    if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > MAX_NONCE_CHARS) return;
+    if (this.tryAnswer(from, nonce)) return;
+    const held = this.heldChecks.get(from) ?? { nonces: [], at: Date.now() };
+    if (!held.nonces.includes(nonce)) held.nonces = [...held.nonces, nonce].slice(-4);
+    this.heldChecks.delete(from);
+    this.heldChecks.set(from, held);
+    for (const oldest of this.heldChecks.keys()) {
+      if (this.heldChecks.size <= MAX_HELD_CHECKS) break;
+      this.heldChecks.delete(oldest);
+    }
+  }
+
+  /**
+   * Sends the proof for `from`'s check over the link to `from`, or else over the one link that claims to be
+   * `from` with a claim that holds (both sides got new ids in one server restart). Never over any other
+   * link, and never when two links claim `from` (one of them is not who it says; neither gets the nonce).
+   */
+  private tryAnswer(from: string, nonce: string): boolean {
+    const direct = this.links.get(from);
+    const claiming = direct
+      ? [direct]
+      : [...this.claims].filter(([link, c]) => {
+          const key = this.keyOf(link);
+          return c.to === from && key !== undefined && this.claimHolds(key, from);
+        }).map(([link]) => link);
+    const [link] = claiming;
+    if (!link || claiming.length !== 1) return false;
+    link.send(peerIdProofText(nonce));
+    return true;
+  }
+
+  private answerHeldChecks(now: number): void {
+    for (const [from, held] of this.heldChecks) {
+      if (now - held.at > REKEY_CLAIM_TTL_MS) {
+        this.heldChecks.delete(from);
+        continue;
+      }
+      if (!this.links.has(from) && ![...this.claims.values()].some((c) => c.to === from)) continue;
+      const answered = held.nonces.filter((nonce) => this.tryAnswer(from, nonce));
+      if (answered.length > 0) this.heldChecks.delete(from);
     }
   }
 
@@ -469,6 +593,12 @@ export class Room {
     const { [peer]: _gone, ...rest } = this.remoteStreams;
     this.remoteStreams = rest;
   }
+}
+
+/** 128 random bits, base64url (no padding): the nonce of a `peer-id-check`. */
+function newNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 function describeSignal(data: SignalData): string {

@@ -125,7 +125,8 @@ impl ChatSession {
             Some(ChannelMessage::PeerId { peer }) => Received::PeerId { peer },
             Some(ChannelMessage::Read { ids }) => Received::Read { ids },
             Some(ChannelMessage::Typing { on }) => Received::Typing { on },
-            None => Received::Other,
+            // Link-level (the link manager checks re-keys with it); nothing for the chat.
+            Some(ChannelMessage::PeerIdProof { .. }) | None => Received::Other,
         }
     }
 

@@ -21,6 +21,9 @@ pub enum ChannelMessage {
     Ack { id: String },
     /// The sender's signaling session has a new peer id (after a server restart).
     PeerId { peer: String },
+    /// The answer to a `peer-id-check` signal the sender's session got: its `nonce`, sent over the link
+    /// whose `peer-id` claim the check was for (the proof that the claimed id's session is behind it).
+    PeerIdProof { nonce: String },
     /// The sender has seen (shown to its user) our messages `ids`. Optional: a client may never send it.
     Read { ids: Vec<String> },
     /// The sender started (`on`) or stopped typing a message to us. Optional, like `Read`.
@@ -90,6 +93,10 @@ mod tests {
         assert_eq!(
             ChannelMessage::parse(r#"{"t":"peer-id","peer":"p2"}"#),
             Some(ChannelMessage::PeerId { peer: "p2".into() })
+        );
+        assert_eq!(
+            ChannelMessage::PeerIdProof { nonce: "n".into() }.to_text(),
+            r#"{"t":"peer-id-proof","nonce":"n"}"#
         );
         assert_eq!(
             ChannelMessage::Ack { id: "x".into() }.to_text(),

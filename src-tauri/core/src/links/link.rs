@@ -628,7 +628,8 @@ impl Negotiator<'_> {
 /// Reads one chat channel until it closes: the link's first open channel reports `Open`, every text
 /// message goes to the owner (awaiting its queue, so a slow owner slows the peer through SCTP flow
 /// control, never memory), and the last one to close reports `Closed`. `peer-id` announcements are
-/// reported, then claim a re-key of the link (see `Inner::claim_rekey`).
+/// reported, then claim a re-key of the link (see `Inner::claim_rekey`); `peer-id-proof`s answer our
+/// check of such a claim (`Inner::proof`) and are not reported.
 async fn read_channel(
     inner: Arc<Inner>,
     room: String,
@@ -663,6 +664,11 @@ async fn read_channel(
                 };
                 let new_id = match ChannelMessage::parse(&text) {
                     Some(ChannelMessage::PeerId { peer }) => Some(peer),
+                    // Link-level: checks this link's own re-key claim; not the owner's to see.
+                    Some(ChannelMessage::PeerIdProof { nonce }) => {
+                        inner.proof(&room, id, &nonce).await;
+                        continue;
+                    }
                     _ => None,
                 };
                 let room = room.clone();

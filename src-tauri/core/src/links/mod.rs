@@ -158,23 +158,81 @@ struct Room {
     links: HashMap<String, Link>,
     /// `peer-id` announcements not accepted yet, by link id (one per link: bounded by the links).
     claims: HashMap<u64, Claim>,
+    /// `peer-id-check`s we could not answer yet (no link to or claiming their sender), by sender.
+    held_checks: HashMap<String, HeldCheck>,
 }
 
 /// A link's announcement that the person behind it now has peer id `to`.
 struct Claim {
     to: String,
+    /// When it was announced: it waits for the server's word and the proof at most `REKEY_CLAIM_TTL`.
+    at: Instant,
+    /// The one `peer-id-check` sent to `to` once the claim held: its nonce and when.
+    check: Option<(String, Instant)>,
+    /// `to`'s session answered the check over this very link.
+    proven: bool,
+    /// The old id left while the proof was awaited: the link closes if the claim expires unproven.
+    left: bool,
+}
+
+/// Checks from one sender that wait for a link to answer over.
+struct HeldCheck {
+    nonces: Vec<String>,
     at: Instant,
 }
 
+/// Longest nonce we echo in a `peer-id-proof` (ours are 22 characters).
+const MAX_NONCE_CHARS: usize = 64;
+/// Senders whose checks we hold at most (the oldest goes first).
+const MAX_HELD_CHECKS: usize = 8;
+
+/// What applying claims asks of the manager once the state lock is released.
+#[derive(Default)]
+struct ClaimWork {
+    events: Vec<LinkEvent>,
+    /// `peer-id-check`s to send through the server: (to, nonce).
+    checks: Vec<(String, String)>,
+    /// `peer-id-proof`s to send: (link id, nonce).
+    proofs: Vec<(u64, String)>,
+    /// Links whose old id left and whose claim expired unproven: (peer, link).
+    closes: Vec<(String, Link)>,
+}
+
+/// 128 random bits, base64url without padding: a `peer-id-check` nonce.
+fn new_nonce() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes: [u8; 16] = rand::random();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+        }
+    }
+    out
+}
+
 impl Room {
-    /// Re-keys the links whose claims hold now, and forgets stale ones. A claim holds when the link's
-    /// old id is no longer listed (the server said `peer-left`, or a fresh `joined` left it out) and `to`
-    /// is listed and has no link of its own. Its proof is where it came from: only the old connection's
-    /// own channel can carry it. So a member who is listed (or anyone naming a linked peer) cannot take
-    /// over another person's link, and ack state is never merged into a link that exists.
-    fn apply_claims(&mut self, room: &str) -> Vec<LinkEvent> {
+    /// Whether link `from`'s claim to be `to` holds by the server's word: `from` is no longer listed
+    /// (the server said `peer-left`, or a fresh `joined` left it out), `to` is listed and has no link
+    /// of its own (so ack state is never merged into a link that exists).
+    fn holds(&self, from: &str, to: &str) -> bool {
+        !self.present.contains(from) && self.present.contains(to) && !self.links.contains_key(to)
+    }
+
+    /// Re-keys the links whose claims are proven and hold, checks the ones that hold now, and forgets
+    /// stale ones. The server's word is not enough: a member can claim the id of a newcomer (listed, not
+    /// linked yet), of someone whose link failed, or an id another link claims too, and then leave. So
+    /// once a claim holds, one `peer-id-check` goes to `to` through the server, which delivers it only to
+    /// the session holding `to`; that session answers with a `peer-id-proof` only over its own link to us
+    /// (see [`Room::answer_target`]), and only a proof with this claim's nonce over this very link
+    /// re-keys it. A link whose old id left while it waited closes when its claim expires.
+    fn apply_claims(&mut self, room: &str) -> ClaimWork {
         let now = Instant::now();
-        let mut events = Vec::new();
+        let mut work = ClaimWork::default();
         let ids: Vec<u64> = self.claims.keys().copied().collect();
         for id in ids {
             let from = self
@@ -187,28 +245,107 @@ impl Room {
                 continue;
             };
             if claim.to == from || now.duration_since(claim.at) > REKEY_CLAIM_TTL {
+                let left = claim.left;
                 self.claims.remove(&id);
+                if left
+                    && !self.present.contains(&from)
+                    && let Some(link) = self.links.remove(&from)
+                {
+                    work.closes.push((from, link));
+                }
                 continue;
             }
-            if self.present.contains(&from)
-                || !self.present.contains(&claim.to)
-                || self.links.contains_key(&claim.to)
+            if !self.holds(&from, &claim.to) {
+                continue;
+            }
+            if claim.proven {
+                let Some(Claim { to, .. }) = self.claims.remove(&id) else {
+                    continue;
+                };
+                if let Some(link) = self.links.remove(&from) {
+                    self.links.insert(to.clone(), link);
+                    work.events.push(LinkEvent::Rekeyed {
+                        room: room.to_owned(),
+                        from,
+                        to,
+                    });
+                }
+            } else if let Some(claim) = self.claims.get_mut(&id)
+                && claim.check.is_none()
             {
-                continue;
-            }
-            let Some(Claim { to, .. }) = self.claims.remove(&id) else {
-                continue;
-            };
-            if let Some(link) = self.links.remove(&from) {
-                self.links.insert(to.clone(), link);
-                events.push(LinkEvent::Rekeyed {
-                    room: room.to_owned(),
-                    from,
-                    to,
-                });
+                let nonce = new_nonce();
+                claim.check = Some((nonce.clone(), now));
+                work.checks.push((claim.to.clone(), nonce));
             }
         }
-        events
+        self.answer_held_checks(now, &mut work);
+        work
+    }
+
+    /// The link to answer `from`'s check over: the one to `from`, or else the one link that claims
+    /// to be `from` with a claim that holds (both sides got new ids in one server restart). Never any
+    /// other link, and none when two links claim `from` (one of them is not who it says).
+    fn answer_target(&self, from: &str) -> Option<u64> {
+        if let Some(link) = self.links.get(from) {
+            return Some(link.id);
+        }
+        let mut claiming = self.links.iter().filter(|(key, link)| {
+            self.claims
+                .get(&link.id)
+                .is_some_and(|c| c.to == from && self.holds(key, from))
+        });
+        let (_, link) = claiming.next()?;
+        claiming.next().is_none().then_some(link.id)
+    }
+
+    /// Session `from` checks that we hold our id: answer now, or hold the check for a while.
+    fn answer_check(&mut self, from: &str, nonce: &str, work: &mut ClaimWork) {
+        if nonce.is_empty() || nonce.len() > MAX_NONCE_CHARS {
+            return;
+        }
+        if let Some(id) = self.answer_target(from) {
+            work.proofs.push((id, nonce.to_owned()));
+            return;
+        }
+        if !self.held_checks.contains_key(from) && self.held_checks.len() >= MAX_HELD_CHECKS {
+            let oldest = self
+                .held_checks
+                .iter()
+                .min_by_key(|(_, h)| h.at)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.held_checks.remove(&oldest);
+            }
+        }
+        let held = self
+            .held_checks
+            .entry(from.to_owned())
+            .or_insert_with(|| HeldCheck {
+                nonces: Vec::new(),
+                at: Instant::now(),
+            });
+        if !held.nonces.iter().any(|n| n == nonce) {
+            if held.nonces.len() >= 4 {
+                held.nonces.remove(0);
+            }
+            held.nonces.push(nonce.to_owned());
+        }
+    }
+
+    /// Answers the held checks that now have a link to go over; drops expired ones.
+    fn answer_held_checks(&mut self, now: Instant, work: &mut ClaimWork) {
+        self.held_checks
+            .retain(|_, h| now.duration_since(h.at) <= REKEY_CLAIM_TTL);
+        let senders: Vec<String> = self.held_checks.keys().cloned().collect();
+        for from in senders {
+            let Some(id) = self.answer_target(&from) else {
+                continue;
+            };
+            if let Some(held) = self.held_checks.remove(&from) {
+                work.proofs
+                    .extend(held.nonces.into_iter().map(|nonce| (id, nonce)));
+            }
+        }
     }
 }
 
@@ -246,13 +383,13 @@ impl LinkManager {
                 self.on_joined(room, &peers).await;
             }
             ServerFrame::PeerJoined { room, peer, .. } => {
-                let events = {
+                let work = {
                     let mut state = self.inner.state();
                     let entry = state.rooms.entry(room.clone()).or_default();
                     entry.present.insert(peer.clone());
                     entry.apply_claims(room)
                 };
-                self.inner.emit_all(events).await;
+                self.inner.finish(room, work).await;
             }
             ServerFrame::PeerLeft { room, peer, .. } => self.on_peer_left(room, peer).await,
             ServerFrame::Signal {
@@ -299,15 +436,15 @@ impl LinkManager {
     /// We (re)joined `room`, where `peers` are: as the newcomer, link to each one not linked yet
     /// (after re-keying the links whose `peer-id` claims now hold).
     pub async fn on_joined(&self, room: &str, peers: &[String]) {
-        let events = self.joined(room, peers);
-        self.inner.emit_all(events).await;
+        let work = self.joined(room, peers);
+        self.inner.finish(room, work).await;
     }
 
-    fn joined(&self, room: &str, peers: &[String]) -> Vec<LinkEvent> {
+    fn joined(&self, room: &str, peers: &[String]) -> ClaimWork {
         let mut state = self.inner.state();
         let entry = state.rooms.entry(room.to_owned()).or_default();
         entry.present = peers.iter().cloned().collect();
-        let events = entry.apply_claims(room);
+        let work = entry.apply_claims(room);
         let orphans = entry.links.keys().any(|k| !entry.present.contains(k));
         for peer in peers {
             if orphans {
@@ -328,24 +465,45 @@ impl LinkManager {
                 self.inner.link(&mut state, room, peer, true);
             }
         }
-        events
+        work
     }
 
     /// `peer` left `room`: its link closes, unless it already announced the person's new (listed,
-    /// unlinked) id, then it is re-keyed to that id.
+    /// unlinked) id: then it waits for that session's proof (the check goes out now) and is re-keyed
+    /// to that id, or closes when the claim expires unproven.
     pub async fn on_peer_left(&self, room: &str, peer: &str) {
-        let (events, removed) = {
+        let (work, removed, expires) = {
             let mut state = self.inner.state();
             let Some(entry) = state.rooms.get_mut(room) else {
                 return;
             };
             entry.present.remove(peer);
-            let events = entry.apply_claims(room);
-            (events, entry.links.remove(peer))
+            let work = entry.apply_claims(room);
+            let waiting = entry
+                .links
+                .get(peer)
+                .and_then(|l| entry.claims.get_mut(&l.id))
+                .filter(|c| c.check.is_some());
+            match waiting {
+                Some(claim) => {
+                    claim.left = true;
+                    (work, None, Some(claim.at + REKEY_CLAIM_TTL))
+                }
+                None => (work, entry.links.remove(peer), None),
+            }
         };
-        self.inner.emit_all(events).await;
+        self.inner.finish(room, work).await;
         if let Some(link) = removed {
             self.inner.closed(room, peer, link).await;
+        }
+        if let Some(at) = expires {
+            let inner = self.inner.clone();
+            let room = room.to_owned();
+            tokio::spawn(async move {
+                let at = tokio::time::Instant::from_std(at) + std::time::Duration::from_millis(10);
+                tokio::time::sleep_until(at).await;
+                inner.reapply_claims(&room).await;
+            });
         }
     }
 
@@ -363,6 +521,18 @@ impl LinkManager {
                 }
             }
             SignalData::DcFallback => tracing::debug!(room, from, "peer uses the native fallback"),
+            SignalData::PeerIdCheck { nonce } => {
+                let mut work = ClaimWork::default();
+                {
+                    let mut state = self.inner.state();
+                    if let Some(entry) = state.rooms.get_mut(room) {
+                        entry.answer_check(from, &nonce, &mut work);
+                    }
+                }
+                let inner = self.inner.clone();
+                let room = room.to_owned();
+                tokio::spawn(async move { inner.finish(&room, work).await });
+            }
             _ => {}
         }
     }
@@ -519,22 +689,107 @@ impl Inner {
     }
 
     /// Link `id` says (a `peer-id` message on its own channel) that the person behind it now has peer
-    /// id `to`. Accepted at once or once the server's word makes it hold (see `Room::apply_claims`);
-    /// never by displacing another link.
+    /// id `to`. Accepted once the server's word makes it hold and `to`'s session proved it over this
+    /// link (see `Room::apply_claims`); never by displacing another link. A renewed claim replaces the
+    /// pending one and gets its own check, except that the same id announced again right after its
+    /// check keeps that check (a flood of claims is not a flood of checks).
     async fn claim_rekey(&self, room: &str, id: u64, to: &str) {
-        let events = {
+        let work = {
             let mut state = self.state();
             let Some(entry) = state.rooms.get_mut(room) else {
                 return;
             };
-            let claim = Claim {
-                to: to.to_owned(),
-                at: Instant::now(),
-            };
-            entry.claims.insert(id, claim);
+            let now = Instant::now();
+            match entry.claims.get_mut(&id) {
+                Some(claim)
+                    if claim.to == to
+                        && claim
+                            .check
+                            .as_ref()
+                            .is_some_and(|(_, at)| now.duration_since(*at) < REKEY_WAIT) =>
+                {
+                    claim.at = now;
+                }
+                pending => {
+                    let left = pending.is_some_and(|c| c.left);
+                    let claim = Claim {
+                        to: to.to_owned(),
+                        at: now,
+                        check: None,
+                        proven: false,
+                        left,
+                    };
+                    entry.claims.insert(id, claim);
+                }
+            }
             entry.apply_claims(room)
         };
+        self.finish(room, work).await;
+    }
+
+    /// A `peer-id-proof` came over link `id`: it counts only for the nonce of that link's own claim.
+    async fn proof(&self, room: &str, id: u64, nonce: &str) {
+        let work = {
+            let mut state = self.state();
+            let Some(entry) = state.rooms.get_mut(room) else {
+                return;
+            };
+            let Some(claim) = entry.claims.get_mut(&id) else {
+                return;
+            };
+            if claim.check.as_ref().is_none_or(|(n, _)| n != nonce) {
+                return;
+            }
+            claim.proven = true;
+            entry.apply_claims(room)
+        };
+        self.finish(room, work).await;
+    }
+
+    /// Applies the claims of `room` again (a claim whose old id left expired).
+    async fn reapply_claims(&self, room: &str) {
+        let work = {
+            let mut state = self.state();
+            let Some(entry) = state.rooms.get_mut(room) else {
+                return;
+            };
+            entry.apply_claims(room)
+        };
+        self.finish(room, work).await;
+    }
+
+    /// Does what applying claims asked for: reports re-keys, sends checks through the server and
+    /// proofs over their links, and closes links whose claim expired.
+    async fn finish(&self, room: &str, work: ClaimWork) {
+        let ClaimWork {
+            events,
+            checks,
+            proofs,
+            closes,
+        } = work;
         self.emit_all(events).await;
+        for (to, nonce) in checks {
+            (self.signal_out)(room, &to, SignalData::PeerIdCheck { nonce });
+        }
+        for (id, nonce) in proofs {
+            let channel = {
+                let state = self.state();
+                let link = state
+                    .rooms
+                    .get(room)
+                    .and_then(|r| r.links.values().find(|l| l.id == id));
+                link.and_then(Link::open_channel)
+            };
+            let text = ChannelMessage::PeerIdProof { nonce }.to_text();
+            if let Some(channel) = channel
+                && let Err(err) = channel.send_text(&text).await
+            {
+                tracing::debug!(%err, "cannot send a peer-id proof");
+            }
+        }
+        for (peer, link) in closes {
+            self.closed(room, &peer, link).await;
+        }
     }
 
     /// Removes link `id` if it is still the one under `peer`.
@@ -571,17 +826,54 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     //! Re-keying on `peer-id`, on links that never connect: they only wait for an offer (no ICE
-    //! gathering, no network), which is all the manager's bookkeeping needs.
+    //! gathering, no network), which is all the manager's bookkeeping needs. The signals the manager
+    //! sends are recorded (`checks_to`), and proofs are handed to `Inner::proof` as a channel would.
     use super::*;
 
     const ROOM: &str = "team";
 
+    type Sent = Arc<Mutex<Vec<(String, SignalData)>>>;
+
     async fn manager() -> (LinkManager, mpsc::Receiver<LinkEvent>) {
+        let (m, rx, _) = recording_manager().await;
+        (m, rx)
+    }
+
+    async fn recording_manager() -> (LinkManager, mpsc::Receiver<LinkEvent>, Sent) {
         let (tx, rx) = mpsc::channel(64);
-        let m = LinkManager::new(|_, _, _| {}, tx, LinkOptions::default());
+        let sent = Sent::default();
+        let out = sent.clone();
+        let m = LinkManager::new(
+            move |_, to, data| out.lock().unwrap().push((to.to_owned(), data)),
+            tx,
+            LinkOptions::default(),
+        );
         m.on_welcome("me", Vec::new(), false).await;
         m.on_joined(ROOM, &[]).await;
-        (m, rx)
+        (m, rx, sent)
+    }
+
+    /// The nonces of the `peer-id-check`s sent to `peer`.
+    fn checks_to(sent: &Sent, peer: &str) -> Vec<String> {
+        let sent = sent.lock().unwrap();
+        sent.iter()
+            .filter_map(|(to, data)| match data {
+                SignalData::PeerIdCheck { nonce } if to == peer => Some(nonce.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The session `peer` answers every check it got from us, over link `id`.
+    async fn prove(m: &LinkManager, sent: &Sent, peer: &str, id: u64) {
+        for nonce in checks_to(sent, peer) {
+            m.inner.proof(ROOM, id, &nonce).await;
+        }
+    }
+
+    /// The link our answer to `from`'s check would go over.
+    fn answer_target(m: &LinkManager, from: &str) -> Option<u64> {
+        m.inner.state().rooms.get(ROOM)?.answer_target(from)
     }
 
     /// `peer` joins and sends us a signal: a link to it exists (waiting for its offer).
@@ -639,20 +931,160 @@ mod tests {
     /// lists the new one (in either order), then the same link carries on under the new id.
     #[tokio::test]
     async fn a_claim_waits_for_the_server_then_re_keys_the_link() {
-        let (m, mut rx) = manager().await;
+        let (m, mut rx, sent) = recording_manager().await;
         let bob = linked_peer(&m, "bob").await;
         m.inner.claim_rekey(ROOM, bob, "bob-2").await;
         assert_eq!(link_id(&m, "bob"), Some(bob), "bob is still listed");
+        assert_eq!(checks_to(&sent, "bob-2"), Vec::<String>::new());
         m.on_joined(ROOM, &["bob-2".to_owned()]).await; // our fresh session's list
+        let checks = checks_to(&sent, "bob-2");
+        assert_eq!(checks.len(), 1, "one check, once the claim holds");
+        assert_eq!(checks[0].len(), 22);
+        assert!(
+            checks[0]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(link_id(&m, "bob"), Some(bob), "not before the proof");
+        m.inner.proof(ROOM, bob, "a guess").await;
+        assert_eq!(link_id(&m, "bob"), Some(bob));
+        prove(&m, &sent, "bob-2", bob).await;
         assert_eq!(link_id(&m, "bob-2"), Some(bob));
         assert_eq!(link_id(&m, "bob"), None);
+        assert_eq!(rekeys(&mut rx), [("bob".to_owned(), "bob-2".to_owned())]);
+    }
+
+    /// Race 1 of issue 22 N6: a member (linked, listed) claims a newcomer's id (listed, not linked
+    /// yet) and then leaves; her link must not become the newcomer's.
+    #[tokio::test]
+    async fn a_member_who_claims_a_newcomers_id_and_leaves_does_not_become_the_newcomer() {
+        let (m, mut rx, sent) = recording_manager().await;
+        let mallory = linked_peer(&m, "mallory").await;
+        joins(&m, "x").await;
+        m.inner.claim_rekey(ROOM, mallory, "x").await;
+        m.on_peer_left(ROOM, "mallory").await;
+        assert_ne!(link_id(&m, "x"), Some(mallory));
+        assert_eq!(rekeys(&mut rx), []);
+        // The check goes to x's session; mallory's guesses over her own link do nothing.
+        assert_eq!(checks_to(&sent, "x").len(), 1);
+        m.inner.proof(ROOM, mallory, "AAAAAAAAAAAAAAAAAAAAAA").await;
+        m.inner.proof(ROOM, mallory, "").await;
+        assert_eq!(link_id(&m, "x"), None);
+        // x's own link arrives and stays x's.
+        let x = linked_peer(&m, "x").await;
+        assert_ne!(x, mallory);
+        assert_eq!(rekeys(&mut rx), []);
+    }
+
+    /// Race 2: a member whose link failed (`give_up` removes it; the server still lists them) is
+    /// not a free id for another member's claim.
+    #[tokio::test]
+    async fn a_member_whose_link_failed_cannot_be_taken_over() {
+        let (m, mut rx, sent) = recording_manager().await;
+        let mallory = linked_peer(&m, "mallory").await;
+        let victim = linked_peer(&m, "victim").await;
+        m.inner.remove_link(ROOM, "victim", victim).await; // what give_up does
+        m.inner.claim_rekey(ROOM, mallory, "victim").await;
+        m.on_peer_left(ROOM, "mallory").await;
+        assert_ne!(link_id(&m, "victim"), Some(mallory));
+        assert_eq!(rekeys(&mut rx), []);
+        assert_eq!(checks_to(&sent, "victim").len(), 1);
+        // The victim's session has no link to us and no claim naming us: it answers nothing.
+        assert_eq!(link_id(&m, "victim"), None);
+    }
+
+    /// Race 3: after a server restart two links claim the same new id; the first one whose old id
+    /// is no longer listed must not win by that alone.
+    #[tokio::test]
+    async fn of_two_links_claiming_one_id_neither_wins_without_the_proof() {
+        let (m, mut rx, sent) = recording_manager().await;
+        let mallory = linked_peer(&m, "mallory").await;
+        let bob = linked_peer(&m, "bob").await;
+        m.inner.claim_rekey(ROOM, mallory, "bob-2").await;
+        m.inner.claim_rekey(ROOM, bob, "bob-2").await;
+        m.on_joined(ROOM, &["bob-2".to_owned()]).await;
+        assert_ne!(link_id(&m, "bob-2"), Some(mallory));
+        assert_eq!(rekeys(&mut rx), []);
+        assert_eq!(checks_to(&sent, "bob-2").len(), 2, "one per claim");
+        // Bob's session answers both checks over its own link: only that link moves.
+        prove(&m, &sent, "bob-2", bob).await;
+        assert_eq!(link_id(&m, "bob-2"), Some(bob));
+        prove(&m, &sent, "bob-2", mallory).await;
+        assert_eq!(link_id(&m, "bob-2"), Some(bob));
+        assert_eq!(link_id(&m, "mallory"), Some(mallory));
+        assert_eq!(rekeys(&mut rx), [("bob".to_owned(), "bob-2".to_owned())]);
+    }
+
+    /// Both sides got new ids in one server restart: a check from the other's new id is answered
+    /// over the one link that claims that id (and holds), never over another link; a check from a
+    /// linked id over that link; none when two links claim the id or the claimer is still listed.
+    #[tokio::test]
+    async fn a_check_is_answered_only_over_the_link_of_its_sender() {
+        let (m, mut rx, sent) = recording_manager().await;
+        let bob = linked_peer(&m, "bob").await;
+        let dave = linked_peer(&m, "dave").await;
+        let mallory = linked_peer(&m, "mallory").await;
+        m.on_welcome("me-2", Vec::new(), false).await;
+        m.inner.claim_rekey(ROOM, bob, "bob-2").await;
+        m.inner.claim_rekey(ROOM, mallory, "eve-2").await; // mallory is still listed
+        m.on_joined(
+            ROOM,
+            &["bob-2", "dave", "mallory", "eve-2"].map(str::to_owned),
+        )
+        .await;
+        assert_eq!(answer_target(&m, "bob-2"), Some(bob));
+        assert_eq!(answer_target(&m, "dave"), Some(dave));
+        assert_eq!(answer_target(&m, "eve-2"), None);
+        assert_eq!(answer_target(&m, "nobody"), None);
+        // A check that comes before the claim it needs is held, then answered over that link.
+        let frank = linked_peer(&m, "frank").await;
+        m.on_frame(&ServerFrame::PeerJoined {
+            seq: 2,
+            room: ROOM.into(),
+            peer: "frank-2".into(),
+            name: "frank".into(),
+        })
+        .await;
+        m.on_signal(
+            ROOM,
+            "frank-2",
+            SignalData::PeerIdCheck {
+                nonce: "held".into(),
+            },
+        );
+        tokio::task::yield_now().await;
+        assert!(
+            m.inner.state().rooms[ROOM]
+                .held_checks
+                .contains_key("frank-2")
+        );
+        m.inner.claim_rekey(ROOM, frank, "frank-2").await;
+        assert!(
+            m.inner.state().rooms[ROOM]
+                .held_checks
+                .contains_key("frank-2")
+        );
+        m.on_peer_left(ROOM, "frank").await; // now frank's claim holds
+        assert_eq!(link_id(&m, "frank"), Some(frank));
+        assert!(
+            !m.inner.state().rooms[ROOM]
+                .held_checks
+                .contains_key("frank-2")
+        );
+        // Two links claiming one id: neither gets the answer.
+        m.inner.claim_rekey(ROOM, dave, "bob-2").await;
+        m.on_peer_left(ROOM, "dave").await;
+        assert_eq!(answer_target(&m, "bob-2"), None);
+        // Our check of bob's claim, answered over bob's link, re-keys it.
+        prove(&m, &sent, "bob-2", bob).await;
+        assert_eq!(link_id(&m, "bob-2"), Some(bob));
         assert_eq!(rekeys(&mut rx), [("bob".to_owned(), "bob-2".to_owned())]);
     }
 
     /// The old session ends after the new one joined: `peer-left` re-keys instead of closing.
     #[tokio::test]
     async fn peer_left_of_the_old_id_completes_a_pending_claim() {
-        let (m, mut rx) = manager().await;
+        let (m, mut rx, sent) = recording_manager().await;
         let carol = linked_peer(&m, "carol").await;
         m.inner.claim_rekey(ROOM, carol, "carol-2").await;
         assert_eq!(
@@ -663,6 +1095,12 @@ mod tests {
         joins(&m, "carol-2").await;
         assert_eq!(link_id(&m, "carol"), Some(carol), "carol is still listed");
         m.on_peer_left(ROOM, "carol").await;
+        assert_eq!(
+            link_id(&m, "carol"),
+            Some(carol),
+            "kept while the proof is awaited"
+        );
+        prove(&m, &sent, "carol-2", carol).await;
         assert_eq!(link_id(&m, "carol-2"), Some(carol));
         assert_eq!(
             rekeys(&mut rx),

@@ -46,6 +46,8 @@ export function newChatMessage(body: string, name: string, now = Date.now()): Ch
 export const ackText = (id: string): string => JSON.stringify({ t: 'ack', id } satisfies ChannelMessage);
 /** The channel text that tells a peer our new peer id (a fresh signaling session). */
 export const peerIdText = (peer: string): string => JSON.stringify({ t: 'peer-id', peer } satisfies ChannelMessage);
+/** The channel text that answers a `peer-id-check` our session got: the proof that we hold the checked id. */
+export const peerIdProofText = (nonce: string): string => JSON.stringify({ t: 'peer-id-proof', nonce } satisfies ChannelMessage);
 
 /** A peer's `sentAt` bounded to [0, now + MAX_CLOCK_AHEAD_MS] (its clock drives no ordering beyond that). */
 export function clampSentAt(sentAt: number, now: number): number {
@@ -69,6 +71,7 @@ export function parseChannelMessage(data: unknown): ChannelMessage | null {
   }
   if (v.t === 'ack' && typeof v.id === 'string') return { t: 'ack', id: v.id };
   if (v.t === 'peer-id' && typeof v.peer === 'string') return { t: 'peer-id', peer: v.peer };
+  if (v.t === 'peer-id-proof' && typeof v.nonce === 'string') return { t: 'peer-id-proof', nonce: v.nonce };
   if (v.t === 'read' && Array.isArray(v.ids)) {
     const ids = v.ids.filter((id): id is string => typeof id === 'string').slice(0, MAX_READ_IDS);
     return { t: 'read', ids };
