@@ -74,3 +74,16 @@ pub fn load_average() -> String {
         .unwrap_or("?")
         .to_owned()
 }
+
+/// The commit the repository the tool was built in is at (`git rev-parse --short HEAD`), so a figure can
+/// be traced to the code it measured; "unknown" outside a checkout.
+pub fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -5,6 +5,7 @@
 //!   cargo build --release -p signaling-server -p p2pchat-tests
 //!   target/release/loadgen all            # idle sessions, relay at 20k/s, max rate sweep
 //!   target/release/loadgen hostile        # attackers vs. honest pairs, server RSS bound
+//!   target/release/loadgen hostile --servers 2  # attacks across two servers sharing a Redis
 //!   target/release/loadgen cluster        # 2 servers sharing a Redis, every pair split across them
 //!   target/release/loadgen relay --redis  # one server with Redis on (all peers local)
 //!
@@ -12,6 +13,7 @@
 
 mod client;
 mod hostile;
+mod hostile_cluster;
 mod idle;
 mod machine;
 mod redis;
@@ -112,6 +114,24 @@ enum Command {
         /// Seconds to wait after the attack before the last RSS reading (parked sessions end after 30 s).
         #[arg(long, default_value_t = 35)]
         settle: u64,
+        /// 2: two servers with auth sharing a redis-server, attacked across them in four phases (replay
+        /// floods, a cross-server buffer budget, wrong-token resumes, room-limit races) while one honest
+        /// pair, split over the servers, checks exactly-once delivery. Of the options above only --settle
+        /// applies.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        servers: u8,
+        /// With --servers 2: length of each attack phase.
+        #[arg(long, default_value_t = 12)]
+        phase_seconds: u64,
+        /// With --servers 2: server B's --max-buffered-bytes, in MiB (small, so the budget is reached).
+        #[arg(long, default_value_t = 8)]
+        budget_mib: u64,
+        /// With --servers 2: Redis maxmemory instead of the shipped redis-p2pchat.conf's (e.g. 16mb).
+        #[arg(long)]
+        redis_maxmemory: Option<String>,
+        /// With --servers 2: 64 KiB signals each replay-flood sender sends at once (≤ 200, the rate-limit burst).
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=200))]
+        flood_burst: u64,
     },
     /// Everything above (except hostile) with the defaults.
     All,
@@ -129,6 +149,7 @@ fn main() -> Result<()> {
         .with_context(|| format!("server binary {}", binary.display()))?
         .len();
     println!("machine: {}", machine::describe());
+    println!("commit: {}", machine::commit());
     println!(
         "server binary: {} ({:.1} MiB)",
         binary.display(),
@@ -171,6 +192,28 @@ fn main() -> Result<()> {
                 p99_ms,
             } => sweep(&binary, pairs, &rates, seconds, p99_ms).await,
             Command::Hostile {
+                settle,
+                servers: 2,
+                phase_seconds,
+                budget_mib,
+                redis_maxmemory,
+                flood_burst,
+                ..
+            } => {
+                hostile_cluster::run(
+                    &binary,
+                    hostile_cluster::Options {
+                        phase_seconds,
+                        budget_mib,
+                        redis_maxmemory,
+                        honest_rate: 20.0,
+                        flood_burst,
+                        settle,
+                    },
+                )
+                .await
+            }
+            Command::Hostile {
                 handshake_hosts,
                 session_hosts,
                 pairs,
@@ -178,6 +221,7 @@ fn main() -> Result<()> {
                 seconds,
                 warmup,
                 settle,
+                ..
             } => {
                 hostile::run(
                     &binary,
