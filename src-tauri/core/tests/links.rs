@@ -2,7 +2,8 @@
 //! (in-process, ephemeral port): chat goes through in order with nothing lost, also across an ICE
 //! restart in the middle, a peer that leaves closes the other side's channel, a description whose
 //! DTLS fingerprint a server rewrote mid-link fails the link instead of changing its safety code, and
-//! two devices that keep their identities see the same safety code again after both restart.
+//! two devices that keep their identities see the same safety code again after both restart, and a
+//! server restart re-keys the link to both new peer ids once each side proved its new id.
 //!
 //! webrtc-rs needs a non-loopback interface with a default route, which the test run gets from a network
 //! namespace (test.sh runs the workspace's tests inside tests/e2e/netns.sh with P2PCHAT_NETNS_TESTS=1).
@@ -469,4 +470,54 @@ async fn the_safety_code_of_two_devices_survives_restarts() {
     for dir in [ann, bob, new_device] {
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+/// The next `Rekeyed` (from, to); a link that fails or closes first fails the test.
+async fn rekeyed(me: &mut Peer) -> (String, String) {
+    loop {
+        match me.next().await {
+            LinkEvent::Rekeyed { from, to, .. } => return (from, to),
+            LinkEvent::Failed { reason, .. } => panic!("link failed: {reason}"),
+            LinkEvent::Closed { peer, .. } => panic!("link to {peer} closed"),
+            _ => {}
+        }
+    }
+}
+
+/// The signaling server restarts: both people get new peer ids while their link stays up, and each
+/// re-keys it to the other's new id only after that session answered its `peer-id-check` (issue 22
+/// N6) — both sides new, so each answers over the link whose claim names the checker. Chat then
+/// goes on over the same link under the new ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_re_keys_the_link_after_both_proofs() {
+    if !runnable() {
+        return;
+    }
+    let server = start_server().await;
+    let addr = server.local_addr();
+    let url = server.ws_url();
+    let mut ann = Peer::join(&url, "Ann").await;
+    let mut bob = Peer::join(&url, "Bob").await;
+    let bob_id = ann.opened().await;
+    let ann_id = bob.opened().await;
+
+    server.shutdown().await;
+    let bind = addr.to_string();
+    let args = ["--bind", bind.as_str(), "--ui-dir", "/nonexistent"];
+    let config = signaling_server::Config::from_args(args).unwrap();
+    let _server = signaling_server::start(config).await.unwrap();
+
+    let ((ann_from, bob_new), (bob_from, ann_new)) =
+        tokio::join!(rekeyed(&mut ann), rekeyed(&mut bob));
+    assert_eq!(ann_from, bob_id);
+    assert_eq!(bob_from, ann_id);
+    assert_ne!(bob_new, bob_id);
+    assert_ne!(ann_new, ann_id);
+    let text = ChannelMessage::msg("after the restart".into(), "Ann").to_text();
+    assert!(
+        ann.manager.send(ROOM, &bob_new, &text).await.unwrap(),
+        "same channel, new key"
+    );
+    assert_eq!(bob.message().await, "after the restart");
+    assert!(!ann.manager.send(ROOM, &bob_id, "old id").await.unwrap());
 }
