@@ -140,8 +140,10 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
 /// another app, which the desktop entry passes as `%u` (the scheme is registered in tauri.conf.json,
 /// `plugins.deep-link.desktop.schemes`).
 fn deep_link_arg(args: impl Iterator<Item = String>) -> Option<String> {
-    args.into_iter()
-        .find(|a| a.get(..10).is_some_and(|s| s.eq_ignore_ascii_case("p2pchat://")))
+    args.into_iter().find(|a| {
+        a.get(..10)
+            .is_some_and(|s| s.eq_ignore_ascii_case("p2pchat://"))
+    })
 }
 
 /// Connects with the saved settings (or `P2PCHAT_SERVER_URL` / `P2PCHAT_NAME` / `P2PCHAT_TOKEN`, and rooms in
@@ -215,11 +217,19 @@ mod deep_link_tests {
     /// A link the desktop passes on the command line reaches the join screen; other arguments do not.
     #[test]
     fn finds_the_invite_among_the_arguments() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        let args = |a: &[&str]| {
+            a.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
         assert_eq!(
             super::deep_link_arg(args(&["--flag", "P2PCHAT://join#room=team&token=a.b.c"])),
             Some("P2PCHAT://join#room=team&token=a.b.c".into())
         );
-        assert_eq!(super::deep_link_arg(args(&["https://x.org/#room=a", "p2p"])), None);
+        assert_eq!(
+            super::deep_link_arg(args(&["https://x.org/#room=a", "p2p"])),
+            None
+        );
     }
 }

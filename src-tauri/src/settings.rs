@@ -164,7 +164,13 @@ mod tests {
             .await
             .unwrap()
             .history;
-        assert_eq!(server_token(&history, a).await.unwrap().as_deref(), Some("tok-a2"));
-        assert_eq!(server_token(&history, b).await.unwrap().as_deref(), Some("tok-b"));
+        assert_eq!(
+            server_token(&history, a).await.unwrap().as_deref(),
+            Some("tok-a2")
+        );
+        assert_eq!(
+            server_token(&history, b).await.unwrap().as_deref(),
+            Some("tok-b")
+        );
     }
 }
