@@ -825,3 +825,44 @@ async fn a_burst_of_joins_stops_at_sixteen_rooms() {
     }
     assert_eq!((joined, refused), (16, 4));
 }
+
+/// Signals waiting for Redis on their way to another server count towards `--max-buffered-bytes`: while
+/// Redis is slow a flood is refused with `overloaded` at the budget, not queued without bound.
+#[tokio::test]
+async fn signals_queued_for_another_server_count_towards_the_buffer_budget() {
+    let redis = Redis::start();
+    let n1 = Node::start(&redis, &["--max-buffered-bytes", "1048576"]).await;
+    let n2 = Node::start(&redis, &[]).await;
+    let (mut a, b) = pair(&n1, &n2).await;
+    let url = redis.url();
+    // Redis answers nobody for 1.5 s (below the servers' 2 s response timeout): the queue fills.
+    let stall = tokio::task::spawn_blocking(move || {
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1.5")
+            .query(&mut conn)
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 0..30 {
+        a.send(big_signal("r", &b.peer, n)).await;
+    }
+    let mut refused = 0;
+    while let Some(frame) = a.try_recv(Duration::from_millis(3000)).await {
+        if frame["code"] == "overloaded" {
+            assert!(
+                frame["message"].as_str().unwrap().contains("buffer memory"),
+                "{frame}"
+            );
+            refused += 1;
+        }
+    }
+    stall.await.unwrap();
+    assert!(
+        refused > 0,
+        "30 signals of 60 KB queued past a 1 MiB budget"
+    );
+    assert!(n1.metric("buffered_bytes").await <= 1_048_576.0);
+}

@@ -263,6 +263,20 @@ pub enum Op {
     Barrier(oneshot::Sender<()>),
 }
 
+impl Op {
+    /// Bytes of relayed data this operation holds while it waits for Redis.
+    fn held_bytes(&self) -> usize {
+        match self {
+            Op::Relay { event, .. } | Op::Forward { event, .. } => event.len(),
+            _ => 0,
+        }
+    }
+}
+
+fn gauge(bytes: usize) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
 /// What a successful resume claim found.
 pub struct Claim {
     pub peer: String,
@@ -373,9 +387,16 @@ impl Cluster {
         self.subscribed.load(Ordering::Relaxed) && self.heartbeat_ok.load(Ordering::Relaxed)
     }
 
+    /// Queues `op` for Redis. The signals it carries count towards `--max-buffered-bytes` until Redis took
+    /// them, so a flood towards other servers is refused with `overloaded` like one on this server, instead
+    /// of growing the queue while Redis is slow.
     pub fn queue(&self, op: Op) {
+        let held = gauge(op.held_bytes());
+        self.metrics.buffered_bytes.inc_by(held);
         // Fails only once the queue task ended, at shutdown.
-        let _ = self.ops.send(op);
+        if self.ops.send(op).is_err() {
+            self.metrics.buffered_bytes.dec_by(held);
+        }
     }
 
     /// Leaves the cluster on shutdown: flushes the queue, then removes this instance's heartbeat so the
@@ -704,6 +725,7 @@ impl Cluster {
             if queue.recv_many(&mut batch, BATCH).await == 0 {
                 return;
             }
+            let held = gauge(batch.iter().map(Op::held_bytes).sum());
             let retry = self.execute(std::mem::take(&mut batch)).await;
             if !retry.is_empty() {
                 // Redis lost the scripts (it restarted): load them and send those operations again.
@@ -715,6 +737,7 @@ impl Cluster {
                     self.failed(op);
                 }
             }
+            self.metrics.buffered_bytes.dec_by(held);
         }
     }
 
