@@ -4,15 +4,15 @@
 // dropped unacknowledged, so the sender sees them as sent, not delivered, and its outbox sends them again
 // when the link is re-established.
 
+import { takeToken, type Tokens } from '../bucket';
+
 export const CHAT_BURST = 30;
 export const CHAT_PER_SECOND = 5;
 export const CHAT_MAX_WAITING = 200;
 
 export type Admission = 'now' | 'later' | 'dropped';
 
-interface Bucket {
-  tokens: number;
-  at: number;
+interface Bucket extends Tokens {
   waiting: string[];
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -73,12 +73,7 @@ export class ChatRateLimit {
   }
 
   private take(bucket: Bucket): boolean {
-    const now = this.now();
-    bucket.tokens = Math.min(CHAT_BURST, bucket.tokens + ((now - bucket.at) / 1000) * CHAT_PER_SECOND);
-    bucket.at = now;
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return takeToken(bucket, CHAT_BURST, CHAT_PER_SECOND, this.now());
   }
 
   private schedule(peer: string, bucket: Bucket): void {

@@ -4,6 +4,7 @@
 // in at once from one peer and MAX_INCOMING_FILES from everyone; up to MAX_WAITING_FILE_OFFERS more of a
 // peer wait their turn, in arrival order. Offers beyond either bound are refused and never shown.
 
+import { takeToken, type Tokens } from '../bucket';
 import {
   FILE_OFFER_BURST, FILE_OFFERS_PER_SECOND, MAX_INCOMING_FILES, MAX_INCOMING_FILES_PER_PEER, MAX_WAITING_FILE_OFFERS,
 } from '../core.gen';
@@ -17,9 +18,7 @@ export interface Ticket {
   release(): void;
 }
 
-interface Peer {
-  tokens: number;
-  at: number;
+interface Peer extends Tokens {
   running: number;
   waiting: number;
 }
@@ -50,13 +49,7 @@ export class IncomingLimits {
 
   /** Whether `peer` may make another new offer now (takes a token from its bucket). */
   takeOffer(peer: string): boolean {
-    const p = this.peer(peer);
-    const now = this.now();
-    p.tokens = Math.min(FILE_OFFER_BURST, p.tokens + ((now - p.at) / 1000) * FILE_OFFERS_PER_SECOND);
-    p.at = now;
-    if (p.tokens < 1) return false;
-    p.tokens -= 1;
-    return true;
+    return takeToken(this.peer(peer), FILE_OFFER_BURST, FILE_OFFERS_PER_SECOND, this.now());
   }
 
   /** A place for a new transfer from `peer`: started at once, waiting, or null when too many wait. */
