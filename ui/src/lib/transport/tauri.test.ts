@@ -1,21 +1,26 @@
-// Protects the app's join: room commands reach the backend only after `connect` (sent at once they raced
-// it and were lost: "Could not join room: not connected"), and `connect`'s answer ("connecting", read when
-// it started) never hides a newer "connected" event from a fast server (the badge stayed "Connecting…").
+// Protects the app's join: `connect` goes to the backend only once the event listeners are registered (a
+// refusal emitted before was lost: no "invitation needed" on the join screen), room commands only after
+// `connect` (sent at once they raced it and were lost: "Could not join room: not connected"), and
+// `connect`'s answer ("connecting", read when it started) never hides a newer "connected" event from a
+// fast server (the badge stayed "Connecting…").
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const calls: string[] = [];
 const handlers = new Map<string, (payload: unknown) => void>();
 let answerConnect: (state: string) => void = () => undefined;
+/** Registering a listener completes when this is resolved (as Tauri's listen, asynchronously). */
+let listenersReady: Promise<void> = Promise.resolve();
 vi.mock('../ipc', () => ({
   call: (name: string) => {
     calls.push(name);
     return name === 'connect' ? new Promise((resolve) => (answerConnect = resolve)) : Promise.resolve(null);
   },
   send: (name: string) => calls.push(name),
-  on: (name: string, handler: (payload: unknown) => void) => {
-    handlers.set(name, handler);
-    return Promise.resolve(() => undefined);
-  },
+  on: (name: string, handler: (payload: unknown) => void) =>
+    listenersReady.then(() => {
+      handlers.set(name, handler);
+      return () => undefined;
+    }),
 }));
 
 const { TauriTransport } = await import('./tauri');
@@ -23,6 +28,20 @@ const { TauriTransport } = await import('./tauri');
 describe('TauriTransport', () => {
   beforeEach(() => {
     calls.length = 0;
+    handlers.clear();
+    listenersReady = Promise.resolve();
+  });
+
+  it('asks the backend to connect only once it listens to its events', async () => {
+    let ready: () => void = () => undefined;
+    listenersReady = new Promise((resolve) => (ready = resolve));
+    const transport = new TauriTransport('ws://s/ws');
+    transport.connect('Ann');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls).toEqual([]);
+    ready();
+    await vi.waitFor(() => expect(calls).toEqual(['connect']));
+    expect(handlers.has('signaling://frame')).toBe(true);
   });
 
   it('sends joins after connect has answered, and keeps the newer state', async () => {
@@ -31,8 +50,7 @@ describe('TauriTransport', () => {
     transport.onState((s) => states.push(s));
     transport.connect('Ann', { current: () => 'a.b.c', renew: async () => undefined });
     transport.join('team');
-    await Promise.resolve();
-    expect(calls).toEqual(['connect']);
+    await vi.waitFor(() => expect(calls).toEqual(['connect']));
     handlers.get('signaling://state')?.('connected');
     answerConnect('connecting');
     await vi.waitFor(() => expect(calls).toEqual(['connect', 'join_room']));

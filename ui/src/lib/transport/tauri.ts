@@ -38,11 +38,17 @@ export class TauriTransport implements Transport {
     // refuses it (the refusal arrives as an `error` frame).
     // A fast server may have the backend connected (and its event here) before the answer, which then
     // says the older "connecting": the event wins.
-    const events = this.stateEvents;
-    this.connected = call('connect', { name, url: this.serverUrl, token: tokens?.current() ?? null }).then(
-      (state) => this.stateEvents === events && this.states.emit(state),
-      () => this.states.emit('offline'),
-    );
+    // Listening first: listen() registers asynchronously, and what the backend emits before (a refused
+    // invitation's `error` frame, the first state change) would otherwise be lost.
+    const listening = Promise.all(this.unlisten);
+    this.connected = listening
+      .then(() => {
+        const events = this.stateEvents;
+        return call('connect', { name, url: this.serverUrl, token: tokens?.current() ?? null }).then((state) => {
+          if (this.stateEvents === events) this.states.emit(state);
+        });
+      })
+      .catch(() => this.states.emit('offline'));
   }
 
   join(room: string): void {
