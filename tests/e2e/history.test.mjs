@@ -17,6 +17,23 @@ after(async () => {
   await server?.stop();
 });
 
+/** In the page: whether the browser history (IndexedDB) holds a message with `body`. */
+function storedOutgoing(body) {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('p2pchat-history');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      const db = open.result;
+      const all = db.transaction('messages').objectStore('messages').getAll();
+      all.onsuccess = () => {
+        db.close();
+        resolve(all.result.some((m) => m.body === body));
+      };
+      all.onerror = () => resolve(false);
+    };
+  });
+}
+
 /** The conversations the start screen lists, as [room, preview] pairs. */
 async function conversations(page) {
   const items = page.getByTestId('conversation');
@@ -37,9 +54,11 @@ test('reload keeps the history and the outbox; offline reload shows it; forget t
   await alice.locator('[data-testid="presence-item"]').waitFor({ state: 'detached' });
   await bob.context().close();
 
-  // Written while alone: it stays queued through the reload.
+  // Written while alone: it stays queued through the reload (once stored: the page shows it pending at
+  // once and writes it to IndexedDB a moment later; a reload within that moment may lose the write).
   await sendChat(alice, 'anyone still here?');
   await alice.locator('[data-testid="chat-message"][data-status="pending"]').waitFor();
+  await alice.waitForFunction(storedOutgoing, 'anyone still here?', { timeout: TIMEOUT, polling: 50 });
 
   await alice.reload();
   assert.deepEqual(await conversations(alice), [['hist-1', 'You: anyone still here?']]);
