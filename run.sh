@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs p2pchat from the clone. Ctrl-C stops what it started.
 #   ./run.sh [server flags]   builds and serves the web UI and the signaling server on http://127.0.0.1:8080
-#   ./run.sh app [P2PCHAT_*]  also builds the desktop app and opens it against that server (needs a display)
+#   ./run.sh app [LINK]       also builds the desktop app and opens it against that server (needs a display);
+#                             LINK: an invite link p2pchat://join#room=…&token=…&server=… to open
 #   ./run.sh --help           this help and the server's flags, without building
 # Installs only the Debian packages it needs (.ci/deps.sh): serving needs no browser, TURN or X; the app adds
 # WebKitGTK and GStreamer. Builds land in target/ (CARGO_TARGET_DIR overrides), as a plain `cargo build`.
@@ -9,12 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 usage() {
-  sed -n '2,7s/^# \{0,1\}//p' "$0"
+  sed -n '2,8s/^# \{0,1\}//p' "$0"
   cat <<'EOF'
 
-The app mode reads the app's environment variables (docs/app.md): P2PCHAT_NAME and P2PCHAT_JOIN pick a name
-and a room, P2PCHAT_SERVER_URL another server (default ws://127.0.0.1:8080/ws, started here unless one
-answers there already).
+The app mode reads the app's environment variables (docs/app.md): P2PCHAT_NAME fills in a name,
+P2PCHAT_TOKEN an invitation, P2PCHAT_SERVER_URL picks another server (default ws://127.0.0.1:8080/ws,
+started here unless one answers there already).
 EOF
   local build
   for build in release debug; do
