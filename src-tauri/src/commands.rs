@@ -102,6 +102,23 @@ pub fn disconnect(state: State<'_, AppState>) {
     state.disconnect();
 }
 
+/// "Forget this device": disconnects, erases the history (conversations, messages, files, calls, settings
+/// and saved invitations) and the native links' device identity. Received files stay where they were saved.
+#[tauri::command]
+pub async fn forget_device(state: State<'_, AppState>) -> Result<()> {
+    state.disconnect();
+    state.history()?.forget().await?;
+    if let Ok(fallback) = state.fallback() {
+        fallback.sink().forget_identity().map_err(|err| {
+            CommandError::new(
+                ErrorKind::Unavailable,
+                format!("cannot erase this device's identity: {err}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Joins `room` now and on every later start.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn join_room(state: State<'_, AppState>, room: String) -> Result<()> {

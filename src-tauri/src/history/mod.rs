@@ -197,6 +197,31 @@ impl History {
         self.pool.close().await;
     }
 
+    /// "Forget this device": erases every conversation, message, file record, call and setting, then
+    /// rewrites the file (VACUUM) and empties the WAL, so none of it stays readable in free pages.
+    pub async fn forget(&self) -> Result<(), HistoryError> {
+        let mut tx = self.pool.begin().await?;
+        // Children first (foreign keys); deleting messages also empties the full-text index (triggers).
+        for table in [
+            "files",
+            "calls",
+            "messages",
+            "peers",
+            "conversations",
+            "settings",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// A stored setting, if set.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, HistoryError> {
         let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")

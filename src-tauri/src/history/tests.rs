@@ -861,3 +861,51 @@ async fn files_with_a_bad_id_or_hash_are_refused() {
     ));
     assert!(history.search_files("", None, 50).await.unwrap().is_empty());
 }
+
+/// "Forget this device" leaves nothing to read: no conversation, message, search hit or setting, and no
+/// message text anywhere in the database file or its WAL.
+#[tokio::test]
+async fn forget_erases_everything_and_leaves_no_text_in_the_file() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let secret = "zebracrossing-secret-plans";
+    let batch: Vec<NewMessage> = (0..200)
+        .map(|i| {
+            msg(
+                &format!("m{i}"),
+                "team",
+                &format!("{secret} {i}"),
+                1_000 + i,
+                i % 2 == 0,
+            )
+        })
+        .collect();
+    history.insert_messages(&batch).await.unwrap();
+    history.set_setting("display_name", "Ann").await.unwrap();
+    history.forget().await.unwrap();
+    assert!(history.list_conversations(None).await.unwrap().is_empty());
+    assert!(
+        history
+            .search("zebracrossing", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(history.setting("display_name").await.unwrap(), None);
+    // It goes on working as a fresh history.
+    history
+        .insert_messages(&[msg("n1", "other", "hello again", 5_000, true)])
+        .await
+        .unwrap();
+    assert_eq!(history.list_conversations(None).await.unwrap().len(), 1);
+    history.close().await;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} still holds message text",
+            path.display()
+        );
+    }
+}

@@ -16,6 +16,7 @@ macro_rules! app_commands {
             set_settings(settings: Settings) -> Settings,
             app_info() -> AppInfo,
             take_deep_link() -> Option<String>,
+            forget_device() -> (),
             report_webview_capabilities(capabilities: WebviewCapabilities) -> (),
             list_conversations(limit: Option<u32>) -> Vec<Conversation>,
             messages_page(room: String, before: Option<Cursor>, limit: Option<u32>) -> Page,

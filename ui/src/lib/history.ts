@@ -3,6 +3,7 @@
 
 import type { ChannelMessage } from './core.gen';
 import { call } from './ipc';
+import { forgetIdentity } from './identity';
 import type { Conversation, FileRecord, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
@@ -36,7 +37,7 @@ export interface HistoryStore {
   searchFiles?(query: string): Promise<FileRecord[]>;
   /** What the person should know about the history (damaged, unavailable), if anything. */
   notice(): Promise<string | null>;
-  /** Erases everything this device keeps (the browser's "forget this device"). */
+  /** Erases everything this device keeps ("forget this device"). */
   forget?(): Promise<void>;
 }
 
@@ -111,7 +112,16 @@ export const appHistory: HistoryStore = {
   search: (query) => searchMessages(query),
   searchFiles: (query) => searchFiles(query),
   notice: () => historyNotice(),
+  forget: () => forgetAppDevice(),
 };
+
+/** The app's "forget this device": the backend erases its history, settings, saved invitations and native
+ * identity; this webview forgets its own (the certificate and verified contacts of identity.ts, the name). */
+async function forgetAppDevice(): Promise<void> {
+  await call('forget_device');
+  await forgetIdentity();
+  for (const key of Object.keys(localStorage)) if (key.startsWith('p2pchat.')) localStorage.removeItem(key);
+}
 
 export const roomMuted = (room: string) => call('room_muted', { room });
 export const setRoomMuted = (room: string, muted: boolean) => call('set_room_muted', { room, muted });
