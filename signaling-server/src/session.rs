@@ -377,7 +377,8 @@ impl Session {
     }
 }
 
-fn gauge_delta(bytes: usize) -> i64 {
+/// A byte count as the buffered-bytes gauge takes it.
+pub(crate) fn gauge_delta(bytes: usize) -> i64 {
     i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use crate::error::RequestError;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::session::Session;
+use crate::session::{Session, gauge_delta};
 use scripts::{Lua, Scripts};
 
 /// Every key and channel starts with this.
@@ -273,10 +273,6 @@ impl Op {
     }
 }
 
-fn gauge(bytes: usize) -> i64 {
-    i64::try_from(bytes).unwrap_or(i64::MAX)
-}
-
 /// What a successful resume claim found.
 pub struct Claim {
     pub peer: String,
@@ -391,7 +387,7 @@ impl Cluster {
     /// them, so a flood towards other servers is refused with `overloaded` like one on this server, instead
     /// of growing the queue while Redis is slow.
     pub fn queue(&self, op: Op) {
-        let held = gauge(op.held_bytes());
+        let held = gauge_delta(op.held_bytes());
         self.metrics.buffered_bytes.inc_by(held);
         // Fails only once the queue task ended, at shutdown.
         if self.ops.send(op).is_err() {
@@ -725,7 +721,7 @@ impl Cluster {
             if queue.recv_many(&mut batch, BATCH).await == 0 {
                 return;
             }
-            let held = gauge(batch.iter().map(Op::held_bytes).sum());
+            let held = gauge_delta(batch.iter().map(Op::held_bytes).sum());
             let retry = self.execute(std::mem::take(&mut batch)).await;
             if !retry.is_empty() {
                 // Redis lost the scripts (it restarted): load them and send those operations again.
