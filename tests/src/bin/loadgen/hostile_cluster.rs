@@ -617,11 +617,16 @@ pub async fn run(binary: &PathBuf, options: Options) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let tally = Arc::new(Tally::default());
+    let phases = Phases {
+        cluster: &cluster,
+        phase,
+        tally: &tally,
+        honest: &honest_counts,
+    };
     let started = Instant::now();
 
     // Phase 1: replay flood A → B, recipients never read.
-    cluster.reset_peaks();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = phases.start();
     let mut tasks = Vec::new();
     for host in 0..2u8 {
         for k in 0..16u8 {
@@ -638,20 +643,10 @@ pub async fn run(binary: &PathBuf, options: Options) -> Result<()> {
             )));
         }
     }
-    finish_phase(
-        &cluster,
-        "1 replay flood",
-        phase,
-        stop,
-        tasks,
-        &tally,
-        &honest_counts,
-    )
-    .await;
+    phases.finish("1 replay flood", stop, tasks).await;
 
     // Phase 2: signals from A to sessions parked on B, beyond B's budget.
-    cluster.reset_peaks();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = phases.start();
     let mut tasks = Vec::new();
     for room in 0..28u8 {
         tasks.push(tokio::spawn(budget_room(
@@ -664,20 +659,10 @@ pub async fn run(binary: &PathBuf, options: Options) -> Result<()> {
             tally.clone(),
         )));
     }
-    finish_phase(
-        &cluster,
-        "2 cross-server budget",
-        phase,
-        stop,
-        tasks,
-        &tally,
-        &honest_counts,
-    )
-    .await;
+    phases.finish("2 cross-server budget", stop, tasks).await;
 
     // Phase 3: wrong-token resumes of the honest sessions on both servers; b moves A and back meanwhile.
-    cluster.reset_peaks();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = phases.start();
     let mut tasks = Vec::new();
     {
         let urls = [cluster.url(0), cluster.url(1)];
@@ -701,35 +686,18 @@ pub async fn run(binary: &PathBuf, options: Options) -> Result<()> {
             )));
         }
     }
-    finish_phase(
-        &cluster,
-        "3 wrong-token storm",
-        phase,
-        stop,
-        tasks,
-        &tally,
-        &honest_counts,
-    )
-    .await;
+    phases.finish("3 wrong-token storm", stop, tasks).await;
 
     // Phase 4: room-capacity races from both servers, join bursts beyond 16 rooms.
-    cluster.reset_peaks();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = phases.start();
     let tasks = vec![tokio::spawn(room_races(
         [cluster.url(0), cluster.url(1)],
         tally.clone(),
         stop.clone(),
     ))];
-    finish_phase(
-        &cluster,
-        "4 room races and join bursts",
-        phase,
-        stop,
-        tasks,
-        &tally,
-        &honest_counts,
-    )
-    .await;
+    phases
+        .finish("4 room races and join bursts", stop, tasks)
+        .await;
 
     // The honest pair stops sending and drains; then everything the attack left behind settles.
     stop_honest.store(true, Ordering::Relaxed);
@@ -777,34 +745,47 @@ pub async fn run(binary: &PathBuf, options: Options) -> Result<()> {
     Ok(())
 }
 
-/// Lets a phase run, stops its attackers, and prints what it did and the readings.
-async fn finish_phase(
-    cluster: &Cluster,
-    label: &str,
+/// What every attack phase shares: the servers, its length, the attackers' tally and the honest pair.
+struct Phases<'a> {
+    cluster: &'a Cluster,
     phase: Duration,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
-    tally: &Tally,
-    honest: &HonestShared,
-) {
-    let started = Instant::now();
-    tokio::time::sleep(phase).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        match tokio::time::timeout(Duration::from_secs(10), task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tally.add(format!("attacker task error ({e:#})"), 1),
-            Ok(Err(e)) => tally.add(format!("attacker task panicked ({e})"), 1),
-            Err(_) => tally.add("attacker task did not stop within 10 s", 1),
-        }
+    tally: &'a Tally,
+    honest: &'a HonestShared,
+}
+
+impl Phases<'_> {
+    /// Starts a phase: fresh peaks, and the flag that stops its attackers.
+    fn start(&self) -> Arc<AtomicBool> {
+        self.cluster.reset_peaks();
+        Arc::new(AtomicBool::new(false))
     }
-    println!(
-        "phase {label} ({:.0} s): {}",
-        started.elapsed().as_secs_f64(),
-        tally.take()
-    );
-    cluster.report(label);
-    print_honest(label, honest);
+
+    /// Lets a phase run, stops its attackers, and prints what it did and the readings.
+    async fn finish(
+        &self,
+        label: &str,
+        stop: Arc<AtomicBool>,
+        tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+    ) {
+        let started = Instant::now();
+        tokio::time::sleep(self.phase).await;
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            match tokio::time::timeout(Duration::from_secs(10), task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => self.tally.add(format!("attacker task error ({e:#})"), 1),
+                Ok(Err(e)) => self.tally.add(format!("attacker task panicked ({e})"), 1),
+                Err(_) => self.tally.add("attacker task did not stop within 10 s", 1),
+            }
+        }
+        println!(
+            "phase {label} ({:.0} s): {}",
+            started.elapsed().as_secs_f64(),
+            self.tally.take()
+        );
+        self.cluster.report(label);
+        print_honest(label, self.honest);
+    }
 }
 
 /// Reads a session's frames until it closes, counting error frames by code under `who`.
