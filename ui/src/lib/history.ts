@@ -3,7 +3,7 @@
 
 import type { ChannelMessage } from './core.gen';
 import { call } from './ipc';
-import { forgetIdentity } from './identity';
+import { forgetPageData } from './forget';
 import type { Conversation, FileRecord, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
@@ -116,11 +116,10 @@ export const appHistory: HistoryStore = {
 };
 
 /** The app's "forget this device": the backend erases its history, settings, saved invitations and native
- * identity; this webview forgets its own (the certificate and verified contacts of identity.ts, the name). */
+ * identity; then the webview forgets what it keeps itself (forget.ts). */
 async function forgetAppDevice(): Promise<void> {
   await call('forget_device');
-  await forgetIdentity();
-  for (const key of Object.keys(localStorage)) if (key.startsWith('p2pchat.')) localStorage.removeItem(key);
+  await forgetPageData();
 }
 
 export const roomMuted = (room: string) => call('room_muted', { room });

@@ -1,23 +1,21 @@
 // The browser's chat history: conversations, messages (paged like the app's), the outbox of our
 // undelivered messages, unread counts and search, kept across reloads in IndexedDB (through idb). It
 // implements the same interfaces as the app's history on disk, so rooms and the start screen use either.
-// "Forget this device" deletes the database, the name and settings this browser remembers, and its device
-// identity (identity.ts).
+// "Forget this device" deletes the database, then what the page keeps besides (forget.ts: the name, settings
+// and device identity).
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { ChannelMessage } from '../core.gen';
 import type { ChatHistory, HistoryStore, StoredMessage, StoredStatus } from '../history';
 import type { Conversation, Cursor, SearchHit } from '../ipc.gen';
 import { MessageIndex } from './search';
-import { forgetIdentity } from '../identity';
+import { forgetPageData } from '../forget';
 
 type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 
 export const DB_NAME = 'p2pchat-history';
 /** Messages per page, as the app's history. */
 export const PAGE_SIZE = 50;
-/** The keys this browser keeps in localStorage (name, settings): forgotten with the history. */
-const LOCAL_PREFIX = 'p2pchat.';
 
 interface RoomRecord {
   room: string;
@@ -207,12 +205,7 @@ export class BrowserHistory implements HistoryStore {
     (await this.db).close();
     this.index = null;
     await deleteDB(this.name);
-    await forgetIdentity();
-    const storage = globalThis.localStorage;
-    for (let i = (storage?.length ?? 0) - 1; i >= 0; i--) {
-      const key = storage.key(i);
-      if (key?.startsWith(LOCAL_PREFIX)) storage.removeItem(key);
-    }
+    await forgetPageData();
     this.db = BrowserHistory.connect(this.name, () => this);
   }
 }
