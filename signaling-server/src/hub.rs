@@ -18,7 +18,7 @@ use crate::cluster::{Cluster, Event, LocalSession, Op, unix_micros};
 use crate::config::Config;
 use crate::error::RequestError;
 use crate::metrics::Metrics;
-use crate::session::{Attached, RingLimits, Session};
+use crate::session::{Attached, Pushed, RingLimits, Session};
 
 /// Most rooms one client may be in at once.
 pub const MAX_ROOMS_PER_SESSION: usize = 16;
@@ -530,16 +530,16 @@ impl Hub {
 
     /// Queues an already serialized frame built for the next seq (the `welcome`).
     pub fn push_text(&self, session: &Session, build: impl FnOnce(u64) -> String) {
-        let text = session.push(None, build);
-        self.mirror(session, text);
+        let pushed = session.push(None, build);
+        self.mirror(session, pushed);
     }
 
-    fn mirror(&self, session: &Session, text: Option<axum::extract::ws::Utf8Bytes>) {
-        if let (Some(text), Some(cluster)) = (text, self.cluster()) {
+    fn mirror(&self, session: &Session, pushed: Option<Pushed>) {
+        if let (Some(Pushed { text, kept }), Some(cluster)) = (pushed, self.cluster()) {
             cluster.queue(Op::Mirror {
                 sid: session.id.clone(),
                 text,
-                keep: session.ring_len(),
+                keep: kept,
             });
         }
     }
@@ -571,13 +571,13 @@ impl Hub {
         frame: impl FnOnce(u64) -> ServerFrame,
     ) {
         let mut frame_type = "";
-        let text = session.push(relayed_at, |seq| {
+        let pushed = session.push(relayed_at, |seq| {
             let frame = frame(seq);
             frame_type = type_of(&frame);
             // Serializing these types cannot fail: all keys are strings and `data` is already valid JSON.
             serde_json::to_string(&frame).unwrap_or_default()
         });
-        self.mirror(session, text);
+        self.mirror(session, pushed);
         if !frame_type.is_empty() {
             self.metrics.frame_out(frame_type);
         }

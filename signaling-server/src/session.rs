@@ -142,7 +142,7 @@ impl Session {
         &self,
         relayed_at: Option<Instant>,
         build: impl FnOnce(u64) -> String,
-    ) -> Option<Utf8Bytes> {
+    ) -> Option<Pushed> {
         let mut state = self.lock();
         if state.ended {
             return None;
@@ -175,9 +175,10 @@ impl Session {
             text: text.clone(),
             relayed_at,
         });
+        let kept = state.frames.len();
         drop(state);
         self.wake.notify_one();
-        Some(text)
+        Some(Pushed { text, kept })
     }
 
     /// Fills the ring of a session taken over from another server with the frames it had sent (`seq`,
@@ -355,11 +356,6 @@ impl Session {
         std::mem::replace(&mut self.lock().parked, key)
     }
 
-    /// Frames in the replay ring now (within its frame and byte limits): what Redis keeps of its mirror.
-    pub(crate) fn ring_len(&self) -> usize {
-        self.lock().frames.len()
-    }
-
     pub(crate) fn rooms_len(&self) -> usize {
         self.lock().rooms.len()
     }
@@ -375,6 +371,14 @@ impl Session {
     pub(crate) fn remove_room(&self, room: &str) {
         self.lock().rooms.retain(|r| &**r != room);
     }
+}
+
+/// A frame [`Session::push`] queued.
+pub struct Pushed {
+    pub text: Utf8Bytes,
+    /// Frames the replay ring holds with it (within its frame and byte limits): what Redis keeps of its
+    /// mirror.
+    pub kept: usize,
 }
 
 /// A byte count as the buffered-bytes gauge takes it.
