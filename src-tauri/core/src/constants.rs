@@ -19,6 +19,12 @@ pub const MAX_HELD_CANDIDATES: usize = 64;
 /// How far ahead of the receiver's clock a chat message's sender time may be: later times are clamped
 /// to it, so a peer's clock cannot keep a message newest and unread.
 pub const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(60);
+/// Longest nonce echoed in a `peer-id-proof` (ours are 22 characters).
+pub const MAX_NONCE_CHARS: usize = 64;
+/// Senders whose `peer-id-check` is held until a link to (or claiming) them appears; the oldest goes first.
+pub const MAX_HELD_CHECKS: usize = 8;
+/// Consecutive failed connection attempts after which the state shows `offline` (retries continue).
+pub const OFFLINE_AFTER: u32 = 3;
 /// Label of the chat data channel, which the side that initiates a link opens in-band (DCEP).
 pub const CHAT_CHANNEL_LABEL: &str = "chat";
 /// New file offers one peer may make at once before [`FILE_OFFERS_PER_SECOND`] applies (a token bucket,

@@ -21,8 +21,8 @@ const UNKNOWN_PEER: &str = "Someone";
 
 /// Invites from one peer are coalesced over this window: while one rings in a room no other is logged
 /// there, and at most [`MAX_INVITES_PER_WINDOW`] are logged (and notified) in all rooms together. Twice
-/// the UI's 30 s ring timeout, so a ring whose cancel was lost stops blocking new invites after it.
-pub const INVITE_WINDOW_MS: i64 = 60_000;
+/// the ring timeout, so a ring whose cancel was lost stops blocking new invites after it.
+pub const INVITE_WINDOW_MS: i64 = 2 * p2pchat_core::media::ring::RING_TIMEOUT.as_millis() as i64;
 /// Incoming calls logged per peer per [`INVITE_WINDOW_MS`]; a flood of new invite ids beyond it raises
 /// no call-log row and no notification (the UI still gets every frame).
 pub const MAX_INVITES_PER_WINDOW: u32 = 3;

@@ -5,11 +5,10 @@
 // "Forget this device" erases both.
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
+// A certificate is made for a year and replaced a month before it expires (the code then changes), as the app's.
+import { IDENTITY_LIFETIME_MS as LIFETIME_MS, IDENTITY_RENEW_BEFORE_MS as RENEW_BEFORE_MS } from './core.gen';
 
 export const IDENTITY_DB = 'p2pchat-identity';
-/** A certificate is made for a year and replaced a month before it expires (the code then changes). */
-const LIFETIME_MS = 365 * 24 * 3600 * 1000;
-const RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
 const DEVICE_KEY = 'device';
 
 /** A contact verified by comparing codes: the name they go by and the fingerprint their device had. */

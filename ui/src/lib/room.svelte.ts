@@ -15,7 +15,7 @@ import { NativeFiles, insertByTime } from './files/native.svelte';
 import { parseChannelMessage, peerIdProofText, peerIdText } from './chat/message';
 import { codeOfFingerprints, connectionFingerprints } from './safety';
 import { identityStatus, markVerified, verifiedContact, type IdentityStatus } from './identity';
-import { REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
+import { MAX_HELD_CHECKS, MAX_NONCE_CHARS, REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from './core.gen';
 import { SignalTrace, testHooksEnabled } from './call/trace';
 import type { ChatHistory } from './history';
 import { refusalMessage } from './invite';
@@ -65,12 +65,6 @@ interface Claim {
   /** The old id left while the proof was awaited: the link is kept out of the list, and closed if none comes. */
   left?: string;
 }
-
-/** Longest nonce we echo in a `peer-id-proof` (ours are 22 characters). */
-const MAX_NONCE_CHARS = 64;
-/** Checks we could not answer yet, kept until a link to (or claiming) their sender appears. */
-const MAX_HELD_CHECKS = 8;
-
 
 export class Room {
   connection = $state<ConnectionState>('connecting');

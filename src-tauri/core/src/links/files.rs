@@ -37,11 +37,13 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// How long either side waits for a dropped transfer to come back.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(120);
 /// How long a new channel may take to open, and the other side to answer an offer.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts while the connection is down.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
-const MAX_CONTROL_CHARS: usize = 4096;
-const MAX_NAME_CHARS: usize = 255;
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Largest control message accepted.
+pub const MAX_CONTROL_CHARS: usize = 4096;
+/// Longest file name kept, in characters (code points).
+pub const MAX_NAME_CHARS: usize = 255;
 /// Offsets and sizes travel as JSON numbers: integers above 2^53 would not survive a browser.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// A sender keeps at most what carries this rate over the link's round trip in flight (bytes/s,
@@ -53,36 +55,28 @@ const MIN_FLIGHT: usize = 64 * 1024;
 /// How long a sender over its flight waits for SCTP's "buffered amount low" before it looks again.
 const FLIGHT_RECHECK: Duration = Duration::from_millis(2);
 
-/// A control message (text frame) on a `file` channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A control message (text frame) on a `file` channel; the web UI's type is generated from it
+/// (ui/src/lib/core.gen.ts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "t", rename_all = "kebab-case")]
 pub enum FileControl {
+    /// Sender → receiver, first on every channel. The same id again (a new channel) asks to resume.
     FileOffer {
         id: String,
         name: String,
         size: u64,
         mime: String,
     },
-    FileAccept {
-        id: String,
-        offset: u64,
-    },
-    FileAck {
-        id: String,
-        offset: u64,
-    },
-    FileDone {
-        id: String,
-        sha256: String,
-    },
-    FileReceived {
-        id: String,
-        sha256: String,
-    },
-    FileCancel {
-        id: String,
-        reason: String,
-    },
+    /// Receiver → sender: send the bytes from `offset` on (0 for a new transfer, what it kept for a resume).
+    FileAccept { id: String, offset: u64 },
+    /// Receiver → sender: bytes stored so far (offset 0 while the offer waits its turn).
+    FileAck { id: String, offset: u64 },
+    /// Sender → receiver, after the last byte: the SHA-256 of the whole file (64 lowercase hex digits).
+    FileDone { id: String, sha256: String },
+    /// Receiver → sender: every byte arrived and the hash matched; the transfer is complete.
+    FileReceived { id: String, sha256: String },
+    /// Either side: the transfer ends here (cancelled by a person, refused, or failed), with a reason.
+    FileCancel { id: String, reason: String },
 }
 
 impl FileControl {

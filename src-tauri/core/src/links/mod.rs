@@ -5,7 +5,7 @@
 //! owner (see `crate::chat`), except `peer-id` announcements, which re-key links here. The app wraps
 //! it in a [`gate::FallbackGate`]; the `p2pchat-peer` example drives it directly.
 
-mod files;
+pub(crate) mod files;
 pub mod gate;
 mod keyframes;
 mod link;
@@ -29,7 +29,7 @@ pub use self::files::{
 };
 use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
-use crate::constants::{REKEY_CLAIM_TTL, REKEY_WAIT};
+use crate::constants::{MAX_HELD_CHECKS, MAX_NONCE_CHARS, REKEY_CLAIM_TTL, REKEY_WAIT};
 use crate::identity::DeviceIdentity;
 use crate::media::{Capture, PlaybackOptions};
 /// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits. Kept small
@@ -180,11 +180,6 @@ struct HeldCheck {
     nonces: Vec<String>,
     at: Instant,
 }
-
-/// Longest nonce we echo in a `peer-id-proof` (ours are 22 characters).
-const MAX_NONCE_CHARS: usize = 64;
-/// Senders whose checks we hold at most (the oldest goes first).
-const MAX_HELD_CHECKS: usize = 8;
 
 /// What applying claims asks of the manager once the state lock is released.
 #[derive(Default)]

@@ -17,21 +17,37 @@ pub struct EncodingLimits {
     pub max_framerate: u32,
 }
 
+/// The limits on a clean path: where a call starts and what recovery climbs back to.
 pub const FULL_QUALITY: EncodingLimits = EncodingLimits {
     max_bitrate: 1_500_000,
     scale_down_by: 1,
     max_framerate: 30,
 };
-const MIN_BITRATE: u32 = 150_000;
-const MAX_SCALE: u32 = 4;
-const LOW_FRAMERATE: u32 = 15;
+/// The bitrate floor: below it, resolution and then frame rate give way instead.
+pub const MIN_BITRATE: u32 = 150_000;
+/// The most the resolution is scaled down by (a quarter of each side).
+pub const MAX_SCALE: u32 = 4;
+/// The frame rate once bitrate and resolution are at their floors.
+pub const LOW_FRAMERATE: u32 = 15;
+/// A sample with more loss (fraction) or a longer round trip (ms) than this is congested: back off now.
+pub const CONGESTED_LOSS: f64 = 0.08;
+pub const CONGESTED_RTT_MS: f64 = 400.0;
+/// A sample with less loss and a shorter round trip than this is clean.
+pub const CLEAN_LOSS: f64 = 0.02;
+pub const CLEAN_RTT_MS: f64 = 200.0;
+/// Clean samples in a row before one step of recovery.
+pub const CLEAN_SAMPLES: usize = 3;
+/// Bitrate is multiplied by this on congestion...
+pub const BACKOFF_FACTOR: f64 = 0.6;
+/// ...and by this on each step of recovery.
+pub const RECOVER_FACTOR: f64 = 1.25;
 
 fn congested(s: &QualitySample) -> bool {
-    s.loss > 0.08 || s.rtt_ms > 400.0
+    s.loss > CONGESTED_LOSS || s.rtt_ms > CONGESTED_RTT_MS
 }
 
 fn clean(s: &QualitySample) -> bool {
-    s.loss < 0.02 && s.rtt_ms < 200.0
+    s.loss < CLEAN_LOSS && s.rtt_ms < CLEAN_RTT_MS
 }
 
 /// The next limits given the samples so far (newest last) and the limits in force.
@@ -41,7 +57,7 @@ pub fn next_limits(samples: &[QualitySample], current: EncodingLimits) -> Encodi
     };
     if congested(latest) {
         if current.max_bitrate > MIN_BITRATE {
-            let lower = (f64::from(current.max_bitrate) * 0.6).round() as u32;
+            let lower = (f64::from(current.max_bitrate) * BACKOFF_FACTOR).round() as u32;
             return EncodingLimits {
                 max_bitrate: lower.max(MIN_BITRATE),
                 ..current
@@ -59,8 +75,8 @@ pub fn next_limits(samples: &[QualitySample], current: EncodingLimits) -> Encodi
             ..current
         };
     }
-    let recent = &samples[samples.len().saturating_sub(3)..];
-    if recent.len() == 3 && recent.iter().all(clean) {
+    let recent = &samples[samples.len().saturating_sub(CLEAN_SAMPLES)..];
+    if recent.len() == CLEAN_SAMPLES && recent.iter().all(clean) {
         if current.max_framerate < FULL_QUALITY.max_framerate {
             return EncodingLimits {
                 max_framerate: FULL_QUALITY.max_framerate,
@@ -74,7 +90,7 @@ pub fn next_limits(samples: &[QualitySample], current: EncodingLimits) -> Encodi
             };
         }
         if current.max_bitrate < FULL_QUALITY.max_bitrate {
-            let higher = (f64::from(current.max_bitrate) * 1.25).round() as u32;
+            let higher = (f64::from(current.max_bitrate) * RECOVER_FACTOR).round() as u32;
             return EncodingLimits {
                 max_bitrate: higher.min(FULL_QUALITY.max_bitrate),
                 ..current

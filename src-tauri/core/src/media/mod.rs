@@ -16,7 +16,7 @@
 //!
 //! The link side (tracks on the connection, remote tracks to playbacks) is in `crate::links::media`.
 
-mod abr;
+pub mod abr;
 #[cfg(target_os = "linux")]
 mod capture;
 mod devices;

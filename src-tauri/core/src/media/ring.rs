@@ -12,14 +12,18 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::SignalData;
 
-/// Most people in one call (a full mesh), as in the web UI.
+/// Most people in one call (a full mesh), the web UI's cap too (generated into ui/src/lib/core.gen.ts).
 pub const MAX_CALL_PEOPLE: usize = 6;
 
-/// How long an `accept` for a call we have not answered yet is kept (as the web UI's `EARLY_ACCEPT_MS`).
+/// How long an `accept` for a call we have not answered yet is kept.
 pub const EARLY_ACCEPT: Duration = Duration::from_secs(5);
 
-/// Most early accepts kept at once; the oldest go first.
-const MAX_EARLY_ACCEPTS: usize = 2 * MAX_CALL_PEOPLE;
+/// Most early accepts kept at once (a mesh's worth, twice); the oldest go first.
+pub const MAX_EARLY_ACCEPTS: usize = 2 * MAX_CALL_PEOPLE;
+
+/// How long the web UI rings (an unanswered call of ours ends "No answer.", one ringing us becomes a
+/// missed call). The app's call log coalesces invites over twice this (`INVITE_WINDOW_MS`).
+pub const RING_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the owner must do after a step.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,13 +15,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::session::SessionTracker;
 use super::{ClientConfig, ClientEvent, Command, ConnectionState, backoff};
+use crate::constants::OFFLINE_AFTER;
 
 /// Give up on a connection attempt (TCP + TLS + upgrade) after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The server must welcome us within this long after `hello`.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
-/// Consecutive failed attempts after which the state shows `offline` (retries continue).
-const OFFLINE_AFTER: u32 = 3;
 /// After a wake, a link that answers nothing (not even the ping) for this long is dead.
 const WAKE_PROBE: Duration = Duration::from_secs(3);
 

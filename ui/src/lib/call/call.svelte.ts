@@ -14,18 +14,15 @@
 // same rule as one that comes after it.
 
 import { v7 as uuidv7 } from 'uuid';
+import { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, MAX_EARLY_ACCEPTS, RING_TIMEOUT_MS } from '../core.gen';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
 import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia, type MediaControl } from './media';
 import { QualityMeter, type Quality } from './stats';
 
-export const RING_TIMEOUT_MS = 30_000;
-export const MAX_CALL_PEOPLE = 6;
+// Ring timeout, call size and early accepts are the native ring's (src-tauri/core/src/media/ring.rs).
+export { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, RING_TIMEOUT_MS };
 const QUALITY_INTERVAL_MS = 2000;
-/** How long an `accept` for a call whose invite has not reached us yet is kept. */
-export const EARLY_ACCEPT_MS = 5_000;
-/** Most early accepts kept at once (the oldest go first): a mesh's worth, twice. */
-const MAX_EARLY_ACCEPTS = 2 * MAX_CALL_PEOPLE;
 
 export type CallPhase = 'idle' | 'outgoing' | 'incoming' | 'active';
 

@@ -8,7 +8,10 @@
 
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { v4 as uuidv4 } from 'uuid';
-import { FILE_IDLE_TIMEOUT_MS, FILE_WAIT_NOTICE_MS } from '../core.gen';
+import {
+  FILE_ANSWER_TIMEOUT_MS as OPEN_TIMEOUT_MS, FILE_IDLE_TIMEOUT_MS, FILE_RESUME_WINDOW_MS as RESUME_WINDOW_MS,
+  FILE_RETRY_EVERY_MS as RESUME_RETRY_MS, FILE_WAIT_NOTICE_MS,
+} from '../core.gen';
 import { pageLimits, type IncomingLimits, type Ticket } from './limits';
 import { isActive, progressOf } from './rows';
 import { maxFileBytes } from './settings';
@@ -34,13 +37,6 @@ const READ_BYTES = 1024 * 1024;
 /** The sender pauses above this many buffered bytes and goes on below the low mark. */
 const BUFFER_HIGH = 4 * 1024 * 1024;
 const BUFFER_LOW = 1024 * 1024;
-/** How long either side waits for a dropped transfer to come back before it fails. */
-export const RESUME_WINDOW_MS = 120_000;
-/** How often the sender tries a new channel while the connection is down. */
-const RESUME_RETRY_MS = 1_000;
-/** A channel that does not open this fast is given up and another is tried; one that opens but gets no
- * answer to the offer this fast means the other side does not take files. */
-const OPEN_TIMEOUT_MS = 10_000;
 /** The receiver turns what arrived into a Blob every this many bytes (the browser may keep it on disk). */
 const BLOB_PART_BYTES = 16 * 1024 * 1024;
 

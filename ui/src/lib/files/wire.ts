@@ -3,32 +3,19 @@
 // peer connection. Text frames are the JSON control messages below; binary frames are the file's bytes, in
 // order, at most CHUNK_BYTES each.
 
-/** The data-channel label of a file transfer. */
-export const FILE_CHANNEL_LABEL = 'file';
-/** Largest binary frame (the smallest max-message-size the peers in use accept). */
-export const CHUNK_BYTES = 64 * 1024;
-/** The receiver confirms what it has stored at least this often (and at the end). */
-export const ACK_EVERY_BYTES = 1024 * 1024;
-/** Default size limit of a file, sent or received (configurable, see `settings.ts`). */
-export const DEFAULT_MAX_FILE_BYTES = 2 * 1024 ** 3;
-/** Longest file name kept, in characters. */
-export const MAX_FILE_NAME_CHARS = 255;
-/** Largest control message accepted. */
-const MAX_CONTROL_CHARS = 4096;
+// The constants and the control-message union are generated from the native side
+// (src-tauri/core/src/links/files.rs); both parse and write the cases of
+// src-tauri/core/tests/vectors/file_control.json alike.
+import { MAX_FILE_CONTROL_CHARS, MAX_FILE_NAME_CHARS, type FileControl } from '../core.gen';
 
-export type FileControl =
-  /** Sender → receiver, first on every channel. The same id again (a new channel) asks to resume. */
-  | { t: 'file-offer'; id: string; name: string; size: number; mime: string }
-  /** Receiver → sender: send the bytes from `offset` on (0 for a new transfer, what it kept for a resume). */
-  | { t: 'file-accept'; id: string; offset: number }
-  /** Receiver → sender: bytes stored so far. */
-  | { t: 'file-ack'; id: string; offset: number }
-  /** Sender → receiver, after the last byte: the SHA-256 of the whole file (64 lowercase hex digits). */
-  | { t: 'file-done'; id: string; sha256: string }
-  /** Receiver → sender: every byte arrived and the hash matched; the transfer is complete. */
-  | { t: 'file-received'; id: string; sha256: string }
-  /** Either side: the transfer ends here (cancelled by a person, refused, or failed), with a reason. */
-  | { t: 'file-cancel'; id: string; reason: string };
+export { ACK_EVERY_BYTES, CHUNK_BYTES, DEFAULT_MAX_FILE_BYTES, FILE_CHANNEL_LABEL, MAX_FILE_NAME_CHARS } from '../core.gen';
+/**
+ * A control message (text frame): `file-offer` (sender, first on every channel; the same id on a new channel
+ * asks to resume), `file-accept` (receiver: send from `offset`), `file-ack` (receiver: bytes stored; 0 while
+ * the offer waits its turn), `file-done` (sender: SHA-256 of the whole file), `file-received` (receiver: the
+ * hash matched, complete), `file-cancel` (either side: the transfer ends, with a reason).
+ */
+export type { FileControl };
 
 const ID = /^[A-Za-z0-9-]{1,64}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -36,7 +23,7 @@ const isOffset = (v: unknown): v is number => typeof v === 'number' && Number.is
 
 /** Parses a control frame; anything malformed is null (and ends the transfer, see `transfers`). */
 export function parseFileControl(data: unknown): FileControl | null {
-  if (typeof data !== 'string' || data.length > MAX_CONTROL_CHARS) return null;
+  if (typeof data !== 'string' || data.length > MAX_FILE_CONTROL_CHARS) return null;
   let v: Record<string, unknown>;
   try {
     const value: unknown = JSON.parse(data);

@@ -4,6 +4,7 @@
 // token; when the server refuses it (missing, invalid, expired: docs/protocol.md, Session 5–6) it tries once
 // with a renewed token, and otherwise stops and reports the refusal instead of reconnecting in a loop.
 
+import { OFFLINE_AFTER } from '../core.gen';
 import type { ClientFrame, ServerFrame, SignalData } from '../protocol.gen';
 import { backoffDelay } from './backoff';
 import { Pacer } from './pacer';
@@ -11,8 +12,6 @@ import { SessionTracker } from './session';
 import type { TokenSource } from '../token';
 import { Listeners, type ConnectionState, type Transport } from './types';
 
-/** Consecutive failed attempts after which the indicator says "offline" (it keeps retrying). */
-const OFFLINE_AFTER = 3;
 
 export class BrowserTransport implements Transport {
   private socket: WebSocket | null = null;
