@@ -4,7 +4,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ServerFrame } from './protocol.gen';
 import { Room } from './room.svelte';
-import type { FallbackEvents } from './transport/fallback';
+import type { FallbackEvents } from './engine/native-links';
 import { FakeTransport } from './transport/testing';
 
 /** The backend's channels as FallbackLinks reports them; the test opens and closes them. */
@@ -14,7 +14,7 @@ const backend = vi.hoisted(() => ({
   sent: [] as Array<{ peer: string; text: string }>,
 }));
 
-vi.mock('./transport/fallback', () => ({
+vi.mock('./engine/native-links', () => ({
   FallbackLinks: class {
     constructor(_room: string, events: FallbackEvents) {
       backend.events = events;

@@ -14,22 +14,15 @@ import type { MediaControl, LocalMedia } from './media';
 import type { MediaLink } from './call.svelte';
 import type { Quality } from './stats';
 import type { EncodingLimits } from './abr';
+import type { DeviceMenu, Frame } from '../engine/engine';
 
-/** The key of our own preview in `NativeFrames.latest`. */
+/** The key of our own preview in `Frames.latest`. */
 export const LOCAL_FRAME = '';
-
-/** A picture to draw: a blob URL of the JPEG, and how many pictures this source has sent so far. */
-export interface NativeFrame {
-  url: string;
-  count: number;
-  width: number;
-  height: number;
-}
 
 /** The app's frame channel, shared by every room (the app keeps one subscriber): the latest picture of
  * every source, keyed `room\npeer` (remote) or `LOCAL_FRAME`. */
-class NativeFrames {
-  latest = $state<Record<string, NativeFrame>>({});
+class Frames {
+  latest = $state<Record<string, Frame>>({});
   private started = false;
   private unacked = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
@@ -72,7 +65,7 @@ class NativeFrames {
 
   /** Forgets the pictures of sources that are gone (a call ended). */
   clear(keep: (key: string) => boolean): void {
-    const kept: Record<string, NativeFrame> = {};
+    const kept: Record<string, Frame> = {};
     for (const [key, frame] of Object.entries(this.latest)) {
       if (keep(key)) kept[key] = frame;
       else setTimeout(() => URL.revokeObjectURL(frame.url), 1000);
@@ -81,7 +74,7 @@ class NativeFrames {
   }
 }
 
-export const nativeFrames = new NativeFrames();
+export const nativeFrames = new Frames();
 
 export function frameKey(room: string, peer: string): string {
   return `${room}\n${peer}`;
@@ -121,7 +114,7 @@ function placeholderStream(): MediaStream {
 }
 
 /** Native call media of one room. */
-export class NativeMedia {
+export class NativeMedia implements DeviceMenu {
   /** Whether calls can run natively here (null until the app answered). */
   support = $state<CallMediaSupport | null>(null);
   /** The cameras, microphones and speakers present (null until listed: `listDevices`). */
@@ -200,6 +193,11 @@ export class NativeMedia {
     return this.support?.available ?? false;
   }
 
+  /** Calls send a test picture and tone whatever is chosen (the app's test media). */
+  get testMedia(): boolean {
+    return this.support?.test_media ?? false;
+  }
+
   /** What to install for calls, when elements are missing (for the person). */
   get missingText(): string | null {
     const missing = this.support?.missing ?? [];
@@ -219,7 +217,7 @@ export class NativeMedia {
   }
 
   /** The latest picture of `peer`, or of our preview without one. */
-  frame(peer?: string): NativeFrame | undefined {
+  frame(peer?: string): Frame | undefined {
     return nativeFrames.latest[peer === undefined ? LOCAL_FRAME : frameKey(this.room, peer)];
   }
 

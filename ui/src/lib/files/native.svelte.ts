@@ -22,15 +22,6 @@ export interface NativeFileLinks {
   showPastRow?(key: string, mine: boolean, fromName: string, at: number): void;
 }
 
-/** Puts `line` into `lines` (oldest first) after every line not newer than it; a line with its id moves. */
-export function insertByTime<T extends { id: string; sentAt: number }>(lines: T[], line: T): void {
-  const old = lines.findIndex((l) => l.id === line.id);
-  if (old >= 0) lines.splice(old, 1);
-  let i = lines.length;
-  while (i > 0 && (lines[i - 1]?.sentAt ?? 0) > line.sentAt) i -= 1;
-  lines.splice(i, 0, line);
-}
-
 /** Bytes of the picked file per `file_send_chunk` (sent as base64: a third more). */
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 

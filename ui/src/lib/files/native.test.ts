@@ -25,7 +25,8 @@ vi.mock('../ipc', () => ({
   describeError: (err: { message?: string }) => err.message ?? String(err),
 }));
 
-const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType, insertByTime, toBase64 } = await import('./native.svelte');
+const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType, toBase64 } = await import('./native.svelte');
+const { insertByTime } = await import('./rows');
 
 const rows: Array<[string, boolean, string]> = [];
 const links = {

@@ -43,3 +43,12 @@ export function progressOf(status: FileStatus, confirmed: number, size: number):
 
 /** Whether a transfer in `status` is still going (it can be cancelled). */
 export const isActive = (status: FileStatus): boolean => status === 'sending' || status === 'receiving';
+
+/** Puts `line` into `lines` (oldest first) after every line not newer than it; a line with its id moves. */
+export function insertByTime<T extends { id: string; sentAt: number }>(lines: T[], line: T): void {
+  const old = lines.findIndex((l) => l.id === line.id);
+  if (old >= 0) lines.splice(old, 1);
+  let i = lines.length;
+  while (i > 0 && (lines[i - 1]?.sentAt ?? 0) > line.sentAt) i -= 1;
+  lines.splice(i, 0, line);
+}

@@ -1,9 +1,9 @@
 // Chat data channels carried by the app's Rust backend (the native WebRTC stack), for webviews without
-// RTCPeerConnection. Rust negotiates the connections itself from the signaling frames it owns; the UI only
-// sends and receives the channel's text, so chat works the same as over the webview's own channels.
+// RTCPeerConnection. Rust negotiates the connections itself from the signaling frames it owns (and re-keys
+// them to new peer ids); the UI only sends and receives the channel's text, so chat works the same as over
+// the webview's own channels.
 
 import { call, on } from '../ipc';
-import type { FallbackStatus } from '../ipc.gen';
 
 export interface FallbackEvents {
   /** `safety`: the link's safety code (docs/security.md), when the backend knows it; `fingerprint`: the
@@ -14,15 +14,6 @@ export interface FallbackEvents {
   /** The backend matched a link to the person's new peer id (their fresh signaling session). */
   rekeyed(from: string, to: string): void;
   failed(peer: string, reason: string): void;
-}
-
-/** Whether the app routes chat through its native stack (no webview WebRTC, or forced on in settings). */
-export async function fallbackStatus(): Promise<FallbackStatus> {
-  try {
-    return await call('fallback_status');
-  } catch {
-    return { active: false, forced: false, fingerprint: null };
-  }
 }
 
 export class FallbackLinks {

@@ -1,0 +1,90 @@
+// Where this page runs: a browser tab (the page talks to the server that served it, keeps its chat in
+// IndexedDB) or the Tauri app's window (its Rust side owns the connection, the history on disk, the tray and
+// notifications). The screens ask this module, never the IPC or the transports, so they look the same in
+// both; a room's links are its engine's business (room.svelte.ts).
+
+import { appHistory, closeToTray, roomMuted, setCloseToTray, setRoomMuted, type HistoryStore } from './history';
+import { BrowserHistory } from './browser-history/store';
+import { deviceCertificate } from './identity';
+import { parsePasted, type Invite } from './invite';
+import { call, onCommandFailure } from './ipc';
+import type { Settings } from './ipc.gen';
+import { Room, type RoomOptions } from './room.svelte';
+import { createTransport } from './transport/create';
+import { inTauri, savedSettings } from './transport/tauri';
+
+/** A switch kept by the app (none in a browser). */
+export interface AppSwitch {
+  get(): Promise<boolean>;
+  set(on: boolean): Promise<void>;
+}
+
+export interface Platform {
+  /** The Tauri app: the person picks the server, the app keeps tokens per server and its connection
+   * outlives the window; otherwise a browser tab. */
+  readonly app: boolean;
+  /** The chat history kept on this device (null where a browser has no IndexedDB: chat lives in memory). */
+  history(): Promise<HistoryStore | null>;
+  /** The server address and name saved in the app (empty in a browser). */
+  savedSettings(): Promise<Partial<Settings>>;
+  /** The invite the app was opened with (`p2pchat://join#…`), if any. */
+  deepLinkInvite(): Promise<Invite | null>;
+  /** Hears app commands nobody waited for that failed (joining a room, relaying a signal...). */
+  onFailure(listener: (sentence: string) => void): void;
+  /** Whether a room's notifications are muted (app only). */
+  roomMute(room: string): AppSwitch | null;
+  /** Keep running in the tray when the window closes (app only). */
+  readonly tray: AppSwitch | null;
+  /** Makes room `room` with the engine this window can run: its own WebRTC, or the app's native links. */
+  openRoom(room: string, name: string, serverUrl: string | undefined, options: Pick<RoomOptions, 'relayOnly' | 'history' | 'tokens'>): Promise<Room>;
+}
+
+const browser: Platform = {
+  app: false,
+  history: () => BrowserHistory.open(),
+  savedSettings: async () => ({}),
+  deepLinkInvite: async () => null,
+  onFailure: () => undefined,
+  roomMute: () => null,
+  tray: null,
+  openRoom: async (room, name, _serverUrl, options) =>
+    new Room(room, name, createTransport(), { ...options, certificate: await deviceCertificate() }),
+};
+
+const app: Platform = {
+  app: true,
+  history: async () => appHistory,
+  savedSettings,
+  async deepLinkInvite() {
+    try {
+      const link = await call('take_deep_link');
+      return link ? parsePasted(link) : null;
+    } catch {
+      return null;
+    }
+  },
+  onFailure: (listener) => onCommandFailure((f) => listener(`Could not ${f.command.replaceAll('_', ' ')}: ${f.error.message}`)),
+  roomMute: (room) => ({
+    get: () => roomMuted(room),
+    set: async (on) => void (await setRoomMuted(room, on)),
+  }),
+  tray: { get: closeToTray, set: setCloseToTray },
+  async openRoom(room, name, serverUrl, options) {
+    // The webview may lack WebRTC (Debian's WebKitGTK): then the app's native links carry the room.
+    const fallback = typeof RTCPeerConnection === 'undefined' || (await fallbackForced());
+    // This device's identity for every peer connection of the page: the safety codes stay the same across visits.
+    const certificate = fallback ? undefined : await deviceCertificate();
+    return new Room(room, name, createTransport(serverUrl), { ...options, fallback, certificate });
+  },
+};
+
+/** Whether the app routes the room through its native links although the webview has WebRTC (forced). */
+async function fallbackForced(): Promise<boolean> {
+  try {
+    return (await call('fallback_status')).forced;
+  } catch {
+    return false;
+  }
+}
+
+export const platform: Platform = inTauri() ? app : browser;
