@@ -5,25 +5,23 @@
 use std::sync::Arc;
 
 use p2pchat_core::signaling::{ClientConfig, ConnectionState, browser_room_url, parse_server_url};
-use serde::Serialize;
 use serde_json::value::RawValue;
-use tauri::{AppHandle, Emitter, Runtime, State};
+use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
-use ts_rs::TS;
 
 use crate::dispatch;
-use crate::error::{CommandError, ErrorKind};
-use crate::fallback::{self, FallbackStatus, OpenPeer};
+use crate::fallback;
 use crate::frontend::TauriUi;
 use crate::history::search::SEARCH_LIMIT;
 use crate::history::{
     CallRecord, Conversation, Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page,
     SearchHit,
 };
-use crate::ipc::WEBVIEW_EVENT;
+use crate::ipc::{
+    AppEvent, AppInfo, CommandError, ErrorKind, FallbackStatus, OpenPeer, WebviewCapabilities,
+};
 use crate::settings::{self, Settings};
 use crate::state::AppState;
-use crate::webview::WebviewCapabilities;
 
 // The native call media commands (the Linux app) live in `calls`; the glob also brings the helper macros
 // `#[tauri::command]` defines beside each, which the invoke handler finds through this module.
@@ -38,8 +36,8 @@ type Result<T> = std::result::Result<T, CommandError>;
 /// token saved for the server (if any) is. Rooms remembered as joined are joined again. Returns the state right after starting. Already connected
 /// the same way: nothing changes (the session, and the peer id others know, stay).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn connect(
-    app: AppHandle,
+pub async fn connect<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     name: String,
     url: Option<String>,
@@ -190,21 +188,8 @@ pub fn take_deep_link(state: State<'_, AppState>) -> Option<String> {
     state.take_deep_link()
 }
 
-/// Facts the UI needs at startup.
-#[derive(Debug, Serialize, TS)]
-pub struct AppInfo {
-    pub version: String,
-    pub history_path: String,
-    /// Set when a damaged history file was moved aside at startup (tell the user where it is).
-    pub history_recovered_from: Option<String>,
-    /// Why history is unavailable, if it is.
-    pub history_error: Option<CommandError>,
-    /// `None` until the page has reported.
-    pub webview: Option<WebviewCapabilities>,
-}
-
 #[tauri::command]
-pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
+pub fn app_info<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: app.package_info().version.to_string(),
         history_path: state.history_path.display().to_string(),
@@ -219,8 +204,8 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
 
 /// Called by the detection script after each page load.
 #[tauri::command(rename_all = "snake_case")]
-pub fn report_webview_capabilities(
-    app: AppHandle,
+pub fn report_webview_capabilities<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     capabilities: WebviewCapabilities,
 ) {
@@ -234,9 +219,7 @@ pub fn report_webview_capabilities(
         let (fallback, rtc) = (fallback.clone(), capabilities.rtc_peer_connection);
         tauri::async_runtime::spawn(async move { fallback.webview_reported(rtc).await });
     }
-    if let Err(err) = app.emit(WEBVIEW_EVENT, capabilities) {
-        tracing::warn!(%err, "cannot emit webview capabilities");
-    }
+    crate::ipc::emit(&app, AppEvent::Webview(capabilities));
 }
 
 #[tauri::command]
@@ -294,9 +277,11 @@ pub async fn set_room_muted(state: State<'_, AppState>, room: String, muted: boo
 pub async fn save_message<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
+    alerts: State<'_, dispatch::MessageAlerts>,
     message: NewMessage,
 ) -> Result<bool> {
-    Ok(dispatch::save_message(state.history()?, &TauriUi::new(app), message).await?)
+    let ui = TauriUi::new(app);
+    Ok(dispatch::save_message(state.history()?, &ui, &alerts, message).await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -332,8 +317,8 @@ pub async fn call_log(
 
 /// Opens `<server>/#/room/<room>` in the default browser (calls where this webview has no WebRTC).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn open_room_in_browser(
-    app: AppHandle,
+pub async fn open_room_in_browser<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     room: String,
 ) -> Result<String> {
@@ -389,6 +374,3 @@ pub async fn fallback_open_peers(
 ) -> Result<Vec<OpenPeer>> {
     Ok(fallback::open_peers(state.fallback()?.sink(), &room).await)
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,55 +1,12 @@
-//! What a failed command tells the UI: `{kind, message}`, where `kind` is one of [`ErrorKind`] (generated
-//! into the UI's `ipc.gen.ts`, so the UI can branch on it) and `message` is for people. Every error type
-//! of the app maps to a kind here, in one place.
-
-use serde::Serialize;
-use ts_rs::TS;
+//! What a failed command tells the UI: `{kind, message}` (`ipc::CommandError`), where `kind` is one of
+//! `ipc::ErrorKind` (generated into the UI's `ipc.gen.ts`, so the UI can branch on it) and `message` is for
+//! people. Every error type of the app maps to a kind here, in one place.
 
 use crate::history::HistoryError;
+pub use crate::ipc::{CommandError, ErrorKind};
 use crate::settings::SettingsError;
 use p2pchat_core::links::LinkError;
 use p2pchat_core::signaling::SignalingError;
-
-/// Stable names of failures the UI can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// Bad input (a server address, room or name the app cannot use).
-    Invalid,
-    /// No signaling connection right now.
-    NotConnected,
-    /// Another program holds the history file.
-    Locked,
-    /// The history database is briefly busy: try again.
-    Busy,
-    DiskFull,
-    /// The history file is damaged.
-    Corrupt,
-    /// The history folder cannot be created.
-    Folder,
-    /// The history schema cannot be updated.
-    Migrate,
-    /// Any other database failure.
-    Database,
-    /// A part of the app is not running (the native links, the browser opener).
-    Unavailable,
-}
-
-/// A failed command, as the UI receives it.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct CommandError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl CommandError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
-        CommandError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
 
 impl From<&HistoryError> for ErrorKind {
     fn from(err: &HistoryError) -> Self {

@@ -2,7 +2,7 @@
 //! `links::files`): files peers send are saved in the Downloads folder, every transfer that finishes
 //! with its SHA-256 checked, either way, goes into the history (name, size, hash, where the file is), so it
 //! can be found again by name without the network, and the state of every transfer reaches the window
-//! as [`FILE_EVENT`]. The window's commands (in [`commands`]) send a file the person picked (the webview
+//! as `files://transfer`. The window's commands (in [`commands`]) send a file the person picked (the webview
 //! hands over its bytes, not a path: they arrive in chunks into a copy under the app's data folder, which
 //! is then sent), cancel a transfer, list a room's transfers and past files, and show a saved file.
 
@@ -11,19 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use p2pchat_core::links::{DEFAULT_MAX_FILE_BYTES, FileEvent, FileOptions, LinkManager};
-use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{AppHandle, Runtime};
 use tokio::sync::mpsc;
-use ts_rs::TS;
 
 use crate::history::{CallDirection, History, HistoryError, NewFile};
+use crate::ipc::{AppEvent, FileStatus, FileTransfer, emit};
 
 /// File events waiting for the recorder before transfers wait.
 const EVENT_BUFFER: usize = 256;
-/// The window event every change of a transfer is sent as, with its [`FileTransfer`].
-pub const FILE_EVENT: &str = "files://transfer";
 /// The folder of the app's data where picked files are copied before they are sent.
-const STAGING_DIR: &str = "sending";
+pub const STAGING_DIR: &str = "sending";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -70,38 +67,6 @@ impl Outgoing {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
         lock(&self.0)
     }
-}
-
-/// Where a transfer is, as the window shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "lowercase")]
-pub enum FileStatus {
-    Sending,
-    Receiving,
-    Done,
-    Failed,
-    Cancelled,
-}
-
-/// One transfer (one file to or from one person), as [`FILE_EVENT`] and `file_transfers` carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-pub struct FileTransfer {
-    pub room: String,
-    pub peer: String,
-    pub id: String,
-    pub name: String,
-    pub size: u64,
-    /// The peer sends it to us.
-    pub incoming: bool,
-    pub status: FileStatus,
-    /// Bytes the receiver has confirmed (both sides show this).
-    pub confirmed: u64,
-    /// Once done: the SHA-256 both sides checked.
-    pub sha256: Option<String>,
-    /// Once received: where the file was saved on this device.
-    pub path: Option<String>,
-    /// Why it failed or was cancelled.
-    pub reason: Option<String>,
 }
 
 /// Whether an end reason means a person cancelled (this side, or the peer: "the sender cancelled").
@@ -247,24 +212,10 @@ pub struct Files {
     next_upload: std::sync::atomic::AtomicU64,
 }
 
-/// Turns files on for `manager`: received ones are saved in `dir` (created if needed), finished
-/// transfers are recorded in `history`, and every change of a transfer is emitted to the window.
+/// Turns files on for `manager`: received ones are saved in `dir` (created if needed), picked files are
+/// copied under `staging` before they are sent, finished transfers are recorded in `history`, and every
+/// change of a transfer is emitted to the window.
 pub fn enable<R: Runtime>(
-    app: &AppHandle<R>,
-    manager: &LinkManager,
-    dir: PathBuf,
-    history: Option<History>,
-) -> Files {
-    let staging = app
-        .path()
-        .app_data_dir()
-        .map(|d| d.join(STAGING_DIR))
-        .unwrap_or_else(|_| std::env::temp_dir().join("p2pchat-sending"));
-    enable_with(app, manager, dir, staging, history)
-}
-
-/// [`enable`], with picked files copied under `staging`.
-fn enable_with<R: Runtime>(
     app: &AppHandle<R>,
     manager: &LinkManager,
     dir: PathBuf,
@@ -324,10 +275,8 @@ fn enable_with<R: Runtime>(
                 }
                 _ => {}
             }
-            if let Some(transfer) = transfers.apply(&event)
-                && let Err(err) = app.emit(FILE_EVENT, &transfer)
-            {
-                tracing::warn!(%err, "cannot emit a file event");
+            if let Some(transfer) = transfers.apply(&event) {
+                emit(&app, AppEvent::File(&transfer));
             }
         }
     });
@@ -416,9 +365,9 @@ pub mod commands {
     use tauri_plugin_opener::OpenerExt;
     use tokio::io::AsyncWriteExt;
 
-    use super::{FileTransfer, Files, Upload};
-    use crate::error::{CommandError, ErrorKind};
+    use super::{Files, Upload};
     use crate::history::{FileRecord, MAX_FILE_ROWS};
+    use crate::ipc::{CommandError, ErrorKind, FileTransfer};
 
     type Result<T> = std::result::Result<T, CommandError>;
 
@@ -812,6 +761,7 @@ mod tests {
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD as BASE64_TEST;
         use serde_json::{Value, json};
+        use tauri::Manager;
         use tauri::ipc::{CallbackFn, InvokeBody};
         use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder};
         use tauri::webview::InvokeRequest;
@@ -841,7 +791,7 @@ mod tests {
         let manager = LinkManager::new(|_, _, _| {}, links, Default::default());
         let staging = dir.path().join("sending");
         let files = tauri::async_runtime::block_on(async {
-            enable_with(
+            enable(
                 app.handle(),
                 &manager,
                 dir.path().join("Downloads"),

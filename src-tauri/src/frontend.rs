@@ -2,15 +2,13 @@
 //! focus, system notifications with Accept/Decline for calls), what a click on a notification does, the
 //! tray icon that keeps the app reachable with its window closed, and close-to-tray.
 
-use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, Runtime, Window, WindowEvent, Wry};
+use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
 use tauri_plugin_notification::{Action, ActionType, NotificationExt};
-use ts_rs::TS;
 
 use p2pchat_core::signaling::ConnectionState;
 
 use crate::dispatch::Ui;
-use crate::ipc::{FRAME_EVENT, NOTIFICATION_EVENT, STATE_EVENT};
+use crate::ipc::{AppEvent, NotificationAction, emit};
 use crate::notify::Notification;
 use crate::state::AppState;
 
@@ -18,7 +16,7 @@ const MAIN: &str = "main";
 const CALL_ACTIONS: &str = "incoming-call";
 
 /// The dispatcher's view of the app window (generic so the command tests can use Tauri's mock runtime).
-pub struct TauriUi<R: Runtime = Wry> {
+pub struct TauriUi<R: Runtime> {
     app: AppHandle<R>,
 }
 
@@ -26,24 +24,15 @@ impl<R: Runtime> TauriUi<R> {
     pub fn new(app: AppHandle<R>) -> TauriUi<R> {
         TauriUi { app }
     }
-
-    fn emit(&self, event: &str, payload: impl Serialize + Clone) {
-        if let Err(err) = self.app.emit(event, payload) {
-            tracing::warn!(%err, event, "cannot emit event to the UI");
-        }
-    }
 }
 
 impl<R: Runtime> Ui for TauriUi<R> {
     fn frame(&self, frame: &chat_protocol::ServerFrame) {
-        match serde_json::value::to_raw_value(frame) {
-            Ok(json) => self.emit(FRAME_EVENT, json),
-            Err(err) => tracing::warn!(%err, "cannot serialise server frame"),
-        }
+        emit(&self.app, AppEvent::Frame(frame));
     }
 
     fn state(&self, state: ConnectionState) {
-        self.emit(STATE_EVENT, state);
+        emit(&self.app, AppEvent::State(state));
     }
 
     fn focused(&self) -> bool {
@@ -79,17 +68,9 @@ impl<R: Runtime> Ui for TauriUi<R> {
     }
 }
 
-/// What the UI is told when the user acts on a notification.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct NotificationAction {
-    action: String,
-    room: Option<String>,
-    call: Option<String>,
-}
-
 /// Asks for notification permission once (mobile; desktop is always allowed), registers the call
 /// actions, and routes clicks: the window comes to the front and the UI opens the room or the call.
-pub fn setup_notifications(app: &AppHandle) {
+pub fn setup_notifications<R: Runtime>(app: &AppHandle<R>) {
     let notifications = app.notification();
     if !matches!(
         notifications.permission_state(),
@@ -132,9 +113,7 @@ pub fn setup_notifications(app: &AppHandle) {
             room: extra("room"),
             call: extra("call"),
         };
-        if let Err(err) = handle.emit(NOTIFICATION_EVENT, payload) {
-            tracing::warn!(%err, "cannot forward notification action");
-        }
+        emit(&handle, AppEvent::Notification(&payload));
     });
     if let Err(err) = registered {
         tracing::warn!(%err, "cannot listen for notification actions");
@@ -152,7 +131,7 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
 
 /// Tray icon with "Show p2pchat" and "Quit": the way back to a window closed to the tray.
 #[cfg(desktop)]
-pub fn setup_tray(app: &AppHandle) -> tauri::Result<()> {
+pub fn setup_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     use tauri::menu::{Menu, MenuItem};
     use tauri::tray::TrayIconBuilder;
 
@@ -176,7 +155,7 @@ pub fn setup_tray(app: &AppHandle) -> tauri::Result<()> {
 
 /// Closing the main window hides it instead (calls keep ringing) unless close-to-tray is off. On phones,
 /// going to the background and back is tracked (notifications, waking the signaling client).
-pub fn on_window_event(window: &Window, event: &WindowEvent) {
+pub fn on_window_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     #[cfg(mobile)]
     match event {
         WindowEvent::Suspended => window.state::<AppState>().set_in_background(true),

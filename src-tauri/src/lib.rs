@@ -33,12 +33,16 @@ pub mod webview;
 
 #[cfg(test)]
 mod module_graph;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
 use p2pchat_core::signaling::{ClientConfig, ClientSlot, parse_server_url};
+use std::path::PathBuf;
+
 use tauri::webview::PageLoadEvent;
-use tauri::{App, AppHandle, Manager};
+use tauri::{App, AppHandle, Builder, Manager, Runtime};
 
 use crate::history::{DB_FILE, History, OpenOptions};
 use crate::settings::Settings;
@@ -51,6 +55,37 @@ macro_rules! handler {
     };
 }
 
+/// What differs between the installed app and the same app under test: where it keeps its files, the
+/// tray, the invite link it was opened with. `AppOptions::default()` is the installed app's.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// The app's data folder (history, device identity, files being sent); `None`: the OS's
+    /// (`$XDG_DATA_HOME/org.p2pchat.app` on Linux).
+    pub data_dir: Option<PathBuf>,
+    /// Where received files go; `None`: the user's Downloads folder.
+    pub download_dir: Option<PathBuf>,
+    /// The tray icon (desktop; a test runtime has no tray).
+    pub tray: bool,
+    /// The invite link the app was started with (`p2pchat://join#…`), for the join screen.
+    pub deep_link: Option<String>,
+}
+
+impl Default for AppOptions {
+    fn default() -> AppOptions {
+        AppOptions {
+            data_dir: None,
+            download_dir: None,
+            tray: cfg!(desktop),
+            deep_link: None,
+        }
+    }
+}
+
+/// The app's configuration, icons and embedded UI (tauri.conf.json, ui/dist), for any runtime.
+pub fn context<R: Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!()
+}
+
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     tracing_subscriber::fmt()
@@ -59,13 +94,26 @@ pub fn run() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let builder = tauri::Builder::default()
+    let options = AppOptions {
+        deep_link: deep_link_arg(std::env::args().skip(1)),
+        ..AppOptions::default()
+    };
+    if let Err(err) = app(tauri::Builder::default(), options).run(context()) {
+        tracing::error!(%err, "p2pchat stopped with an error");
+        std::process::exit(1);
+    }
+}
+
+/// The whole app (plugins, state, commands, setup, window events) on `builder`'s runtime: `run()` gives
+/// it the real one, tests Tauri's mock runtime (`tauri::test::mock_builder()`).
+pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
+    let builder = builder
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init());
     #[cfg(desktop)]
     let builder = builder.plugin(updates::plugin());
-    let result = builder
-        .setup(setup)
+    builder
+        .setup(move |app| setup(app, options))
         .on_page_load(|webview, payload| {
             if payload.event() == PageLoadEvent::Finished
                 && let Err(err) = webview.eval(webview::DETECT_SCRIPT)
@@ -75,17 +123,19 @@ pub fn run() {
         })
         .on_window_event(frontend::on_window_event)
         .invoke_handler(app_commands!(handler))
-        .run(tauri::generate_context!());
-    if let Err(err) = result {
-        tracing::error!(%err, "p2pchat stopped with an error");
-        std::process::exit(1);
-    }
 }
 
 /// Before the window has content: open history (so the conversation list comes from disk at once), turn
 /// on WebRTC in the webview, set up notifications and the tray, then connect in the background.
-fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
-    let path = app.path().app_data_dir()?.join(DB_FILE);
+fn setup<R: Runtime>(
+    app: &mut App<R>,
+    options: AppOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = match options.data_dir {
+        Some(dir) => dir,
+        None => app.path().app_data_dir()?,
+    };
+    let path = data_dir.join(DB_FILE);
     let opened = tauri::async_runtime::block_on(History::open(&path, &OpenOptions::default()));
     match &opened {
         Ok(o) => match &o.recovered_from {
@@ -98,26 +148,35 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
     }
     let client = ClientSlot::default();
     let frames = Arc::new(calls::FrameHub::default());
-    let fallback = fallback::start(app.handle().clone(), client.clone(), frames.clone());
+    let fallback = fallback::start(app.handle().clone(), &data_dir, client.clone());
     // Files peers send over the native links: saved in Downloads, recorded in the history.
-    let downloads =
-        files::downloads_dir(app.path().download_dir().ok(), &app.path().app_data_dir()?);
+    let downloads = files::downloads_dir(
+        options
+            .download_dir
+            .or_else(|| app.path().download_dir().ok()),
+        &data_dir,
+    );
     let history = opened.as_ref().ok().map(|o| o.history.clone());
     app.manage(files::enable(
         app.handle(),
         fallback.sink(),
         downloads,
+        data_dir.join(files::STAGING_DIR),
         history,
     ));
-    app.manage(calls::Calls::new(frames));
+    app.manage(calls::Calls::new(
+        app.handle().clone(),
+        fallback.sink().clone(),
+        frames,
+    ));
+    app.manage(dispatch::MessageAlerts::default());
     app.manage(AppState::new(
         opened.map(|o| (o.history, o.recovered_from)),
         path,
         client,
         Some(fallback),
     ));
-    // An invite deep link the app was started with (the desktop entry's `Exec … %u`), for the join screen.
-    if let Some(link) = deep_link_arg(std::env::args().skip(1)) {
+    if let Some(link) = options.deep_link {
         app.state::<AppState>().set_deep_link(link);
     }
 
@@ -127,7 +186,9 @@ fn setup(app: &mut App) -> Result<(), Box<dyn std::error::Error>> {
     }
     frontend::setup_notifications(app.handle());
     #[cfg(desktop)]
-    frontend::setup_tray(app.handle())?;
+    if options.tray {
+        frontend::setup_tray(app.handle())?;
+    }
 
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move { connect_at_startup(handle).await });
@@ -149,7 +210,7 @@ fn deep_link_arg(args: impl Iterator<Item = String>) -> Option<String> {
 /// Connects with the saved settings (or `P2PCHAT_SERVER_URL` / `P2PCHAT_NAME` / `P2PCHAT_TOKEN`, and rooms in
 /// `P2PCHAT_JOIN`, comma-separated: for provisioning and tests), rejoining remembered rooms. Without a
 /// server and a name the app stays offline until the UI calls `connect`.
-async fn connect_at_startup(app: AppHandle) {
+async fn connect_at_startup<R: Runtime>(app: AppHandle<R>) {
     let state = app.state::<AppState>();
     let Ok(history) = state.history() else { return };
     let saved = match Settings::load(history).await {

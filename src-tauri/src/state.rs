@@ -14,9 +14,8 @@ use p2pchat_core::signaling::{
 use tokio::sync::mpsc;
 
 use crate::dispatch::{self, Ui};
-use crate::error::{CommandError, ErrorKind};
 use crate::history::{History, HistoryError};
-use crate::webview::WebviewCapabilities;
+use crate::ipc::{CommandError, ErrorKind, WebviewCapabilities};
 
 /// Events buffered between the socket and the dispatcher before the socket reader waits.
 const EVENT_BUFFER: usize = 256;
@@ -82,7 +81,7 @@ impl AppState {
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
         let history = self.history.as_ref().ok().cloned();
         let fallback = self.fallback.clone();
-        tokio::spawn(async move {
+        tauri::async_runtime::spawn(async move {
             while let Some(event) = rx.recv().await {
                 if let (Some(fallback), ClientEvent::Frame(frame)) = (&fallback, &event) {
                     fallback.on_frame(frame).await;
@@ -100,7 +99,8 @@ impl AppState {
     pub fn disconnect(&self) {
         self.client.replace(None);
         if let Some(fallback) = self.fallback.clone() {
-            tokio::spawn(async move { fallback.sink().close_all().await });
+            // Tauri's runtime: a sync command runs on the main thread, outside any runtime.
+            tauri::async_runtime::spawn(async move { fallback.sink().close_all().await });
         }
     }
 

@@ -4,24 +4,21 @@
 //! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
 use chat_protocol::SignalData;
-use p2pchat_core::links::LinkEvent;
 use p2pchat_core::media::{MediaDevice, MediaDevices, MissingElement};
 use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
 
 use crate::calls::{CallMediaStats, CallMediaSupport, DeviceChoice, FrameChannel, LocalMediaInfo};
-use crate::commands::AppInfo;
-use crate::error::{CommandError, ErrorKind};
-use crate::fallback::{FallbackStatus, OpenPeer};
-use crate::files::{FILE_EVENT, FileStatus, FileTransfer};
-use crate::frontend::NotificationAction;
 use crate::history::FileRecord;
 use crate::history::{
     CallDirection, CallRecord, Conversation, Cursor, Message, MessagePreview, MessageStatus,
     NewMessage, Page, SearchHit, SnippetPart,
 };
+use crate::ipc::{
+    AppInfo, CommandError, ErrorKind, FallbackStatus, FileStatus, FileTransfer, NotificationAction,
+    OpenPeer, WebviewCapabilities,
+};
 use crate::settings::Settings;
-use crate::webview::WebviewCapabilities;
 
 /// The full text of the generated TypeScript module.
 pub fn generate() -> String {
@@ -126,27 +123,10 @@ fn commands(cfg: &Config) -> String {
 
 /// `export interface Events { 'name': Payload }` for every event the app emits.
 fn events(cfg: &Config) -> String {
-    use crate::ipc::{
-        FRAME_EVENT, LINK_EVENT_PREFIX, NOTIFICATION_EVENT, STATE_EVENT, WEBVIEW_EVENT,
-    };
-    let link = |kind: &str| format!("Extract<LinkEvent, {{ kind: '{kind}' }}>");
-    let events = [
-        (FRAME_EVENT.to_owned(), "ServerFrame".to_owned()),
-        (STATE_EVENT.to_owned(), ConnectionState::name(cfg)),
-        (NOTIFICATION_EVENT.to_owned(), NotificationAction::name(cfg)),
-        (WEBVIEW_EVENT.to_owned(), WebviewCapabilities::name(cfg)),
-        (FILE_EVENT.to_owned(), FileTransfer::name(cfg)),
-    ]
-    .into_iter()
-    .chain(
-        LinkEvent::KINDS
-            .into_iter()
-            .map(|kind| (format!("{LINK_EVENT_PREFIX}{kind}"), link(kind))),
-    );
     let mut out =
         String::from("/** Every event the app emits to the window, with its payload. */\n");
     out.push_str("export interface Events {\n");
-    for (name, payload) in events {
+    for (name, payload) in crate::ipc::event_catalog(cfg) {
         out.push_str(&format!("  '{name}': {payload};\n"));
     }
     out.push_str("}\n");

@@ -3,16 +3,6 @@
 //! really exists is then measured in the page (Debian 12's WebKitGTK has none even with the setting on)
 //! and reported back, so the UI can explain why calls are unavailable and offer the browser instead.
 
-use serde::{Deserialize, Serialize};
-use ts_rs::TS;
-
-/// What the page reported about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct WebviewCapabilities {
-    pub rtc_peer_connection: bool,
-    pub get_user_media: bool,
-}
-
 /// Script run after each page load: reports the capabilities through the app's own command.
 pub const DETECT_SCRIPT: &str = "window.__TAURI_INTERNALS__ && window.__TAURI_INTERNALS__.invoke(\
 'report_webview_capabilities', {capabilities: {\

@@ -5,7 +5,7 @@
 //! The window side is behind the [`Ui`] trait, so all of this is tested without a window.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use chat_protocol::{ServerFrame, SignalData};
 use serde_json::value::RawValue;
@@ -32,24 +32,24 @@ pub const MAX_INVITES_PER_WINDOW: u32 = 3;
 /// as unread), so a flood while the app sits in the tray raises one notification, not hundreds.
 pub const MESSAGE_ALERT_WINDOW_MS: i64 = 10_000;
 
-/// When each (room, sender) last raised a message notification. In memory: it only has to outlive a
-/// flood (a restart costs at most one more notification); entries older than the window are dropped on
-/// every use, so it holds only the peers that notified in the last few seconds.
-static MESSAGE_ALERTS: LazyLock<Mutex<HashMap<(String, String), i64>>> =
-    LazyLock::new(Default::default);
+/// When each (room, sender) last raised a message notification (the app's managed state). In memory: it
+/// only has to outlive a flood (a restart costs at most one more notification); entries older than the
+/// window are dropped on every use, so it holds only the peers that notified in the last few seconds.
+#[derive(Default)]
+pub struct MessageAlerts(Mutex<HashMap<(String, String), i64>>);
 
-/// Whether a message from `sender` in `room` may notify at `now` (and if so, counts it).
-fn message_alert_due(room: &str, sender: &str, now: i64) -> bool {
-    let mut alerts = MESSAGE_ALERTS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    alerts.retain(|_, at| now - *at < MESSAGE_ALERT_WINDOW_MS);
-    let key = (room.to_owned(), sender.to_owned());
-    if alerts.contains_key(&key) {
-        return false;
+impl MessageAlerts {
+    /// Whether a message from `sender` in `room` may notify at `now` (and if so, counts it).
+    pub fn due(&self, room: &str, sender: &str, now: i64) -> bool {
+        let mut alerts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        alerts.retain(|_, at| now - *at < MESSAGE_ALERT_WINDOW_MS);
+        let key = (room.to_owned(), sender.to_owned());
+        if alerts.contains_key(&key) {
+            return false;
+        }
+        alerts.insert(key, now);
+        true
     }
-    alerts.insert(key, now);
-    true
 }
 
 /// How far ahead of this device's clock an incoming message's `sent_at` may be (shared with the UI).
@@ -230,6 +230,7 @@ pub async fn outgoing_signal(
 pub async fn save_message(
     history: &History,
     ui: &impl Ui,
+    alerts: &MessageAlerts,
     mut message: NewMessage,
 ) -> Result<bool, HistoryError> {
     if !message.outgoing {
@@ -249,7 +250,7 @@ pub async fn save_message(
         };
         let muted = history.is_muted(&message.room).await?;
         if notify::should_notify(&alert, ui.focused(), muted)
-            && message_alert_due(&message.room, &message.sender, now_ms())
+            && alerts.due(&message.room, &message.sender, now_ms())
         {
             ui.notify(&notify::render(&alert));
         }

@@ -1,9 +1,15 @@
-//! The contract between the Rust app and its web UI: the commands (see `commands.rs`, the one list) and
-//! the events. It depends on nothing else in the app; `crate::typescript` generates the UI's
-//! `ui/src/lib/ipc.gen.ts` from it and the payload types (Rust types with `ts_rs::TS`).
+//! The contract between the Rust app and its web UI: the commands (see `commands.rs`, the one list), every
+//! event with its name and payload (`events`), the app's own payloads and its errors (`payloads`). It
+//! depends on nothing else in the app (the bottom layer: adapters and the shell use it, never the other
+//! way); `crate::typescript` generates the UI's `ui/src/lib/ipc.gen.ts` from it.
 
 #[macro_use]
 mod commands;
+mod events;
+mod payloads;
+
+pub use events::{AppEvent, catalog as event_catalog, emit};
+pub use payloads::*;
 
 /// Names of every command, in the list's order.
 pub const COMMANDS: &[&str] = {
@@ -14,17 +20,6 @@ pub const COMMANDS: &[&str] = {
     }
     app_commands!(names)
 };
-
-/// Every server frame, as `ServerFrame` JSON, each once even across resumes.
-pub const FRAME_EVENT: &str = "signaling://frame";
-/// Connection state changes.
-pub const STATE_EVENT: &str = "signaling://state";
-/// The user acted on a notification.
-pub const NOTIFICATION_EVENT: &str = "app://notification";
-/// The webview's WebRTC capabilities, once the page reported them.
-pub const WEBVIEW_EVENT: &str = "app://webview";
-/// Native link events are sent as `fallback://<kind>` (see `crate::fallback::event_name`).
-pub const LINK_EVENT_PREFIX: &str = "fallback://";
 
 #[cfg(test)]
 mod tests;

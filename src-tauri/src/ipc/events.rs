@@ -1,0 +1,82 @@
+//! Every event the app sends to the window, its name and its payload, in one place: adapters say what
+//! happened with an [`AppEvent`] and [`emit`] it; `crate::typescript` types the UI's `on()` from
+//! [`catalog`].
+
+use chat_protocol::ServerFrame;
+use p2pchat_core::links::LinkEvent;
+use p2pchat_core::signaling::ConnectionState;
+use serde::Serialize;
+use tauri::{Emitter, Runtime};
+use ts_rs::{Config, TS};
+
+use super::payloads::{FileTransfer, MediaNotice, NotificationAction, WebviewCapabilities};
+
+/// Every server frame, as `ServerFrame` JSON, each once even across resumes.
+const FRAME: &str = "signaling://frame";
+/// Connection state changes.
+const STATE: &str = "signaling://state";
+/// The user acted on a notification.
+const NOTIFICATION: &str = "app://notification";
+/// The webview's WebRTC capabilities, once the page reported them.
+const WEBVIEW: &str = "app://webview";
+/// Every change of a file transfer.
+const FILE: &str = "files://transfer";
+/// What a call's pipeline reported mid-call (a device failed, a stream ended).
+const MEDIA: &str = "calls://media";
+/// Native link events are sent as `fallback://<kind>` (`LinkEvent::name`).
+const LINK_PREFIX: &str = "fallback://";
+
+/// Something the window hears about; serialized as its payload alone.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum AppEvent<'a> {
+    Frame(&'a ServerFrame),
+    State(ConnectionState),
+    Notification(&'a NotificationAction),
+    Webview(WebviewCapabilities),
+    Link(&'a LinkEvent),
+    File(&'a FileTransfer),
+    Media(&'a MediaNotice),
+}
+
+impl AppEvent<'_> {
+    /// The event's name as the window listens for it.
+    pub fn name(&self) -> String {
+        match self {
+            AppEvent::Frame(_) => FRAME.into(),
+            AppEvent::State(_) => STATE.into(),
+            AppEvent::Notification(_) => NOTIFICATION.into(),
+            AppEvent::Webview(_) => WEBVIEW.into(),
+            AppEvent::Link(event) => format!("{LINK_PREFIX}{}", event.name()),
+            AppEvent::File(_) => FILE.into(),
+            AppEvent::Media(_) => MEDIA.into(),
+        }
+    }
+}
+
+/// Sends `event` to the window (and any listener in Rust); a failure is logged, never fatal.
+pub fn emit<R: Runtime>(app: &impl Emitter<R>, event: AppEvent<'_>) {
+    let name = event.name();
+    if let Err(err) = app.emit(&name, event) {
+        tracing::warn!(%err, name, "cannot emit event to the window");
+    }
+}
+
+/// Every event name with its payload's TypeScript type (the UI's `Events` map).
+pub fn catalog(cfg: &Config) -> Vec<(String, String)> {
+    let mut all = vec![
+        (FRAME.to_owned(), "ServerFrame".to_owned()),
+        (STATE.to_owned(), ConnectionState::name(cfg)),
+        (NOTIFICATION.to_owned(), NotificationAction::name(cfg)),
+        (WEBVIEW.to_owned(), WebviewCapabilities::name(cfg)),
+        (FILE.to_owned(), FileTransfer::name(cfg)),
+        (MEDIA.to_owned(), MediaNotice::name(cfg)),
+    ];
+    all.extend(LinkEvent::KINDS.into_iter().map(|kind| {
+        (
+            format!("{LINK_PREFIX}{kind}"),
+            format!("Extract<LinkEvent, {{ kind: '{kind}' }}>"),
+        )
+    }));
+    all
+}

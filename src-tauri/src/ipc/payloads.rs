@@ -1,0 +1,138 @@
+//! The payloads of commands and events that are the app's own (the history's rows are `crate::history`'s,
+//! the settings `crate::settings`'s, call media's `crate::calls`'s): what the UI receives, generated into
+//! its `ipc.gen.ts`.
+
+use p2pchat_core::links::safety::LinkFingerprints;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Stable names of failures the UI can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad input (a server address, room or name the app cannot use).
+    Invalid,
+    /// No signaling connection right now.
+    NotConnected,
+    /// Another program holds the history file.
+    Locked,
+    /// The history database is briefly busy: try again.
+    Busy,
+    DiskFull,
+    /// The history file is damaged.
+    Corrupt,
+    /// The history folder cannot be created.
+    Folder,
+    /// The history schema cannot be updated.
+    Migrate,
+    /// Any other database failure.
+    Database,
+    /// A part of the app is not running (the native links, the browser opener).
+    Unavailable,
+}
+
+/// A failed command, as the UI receives it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
+        CommandError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Facts the UI needs at startup.
+#[derive(Debug, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    pub history_path: String,
+    /// Set when a damaged history file was moved aside at startup (tell the user where it is).
+    pub history_recovered_from: Option<String>,
+    /// Why history is unavailable, if it is.
+    pub history_error: Option<CommandError>,
+    /// `None` until the page has reported.
+    pub webview: Option<WebviewCapabilities>,
+}
+
+/// What the page reported about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct WebviewCapabilities {
+    pub rtc_peer_connection: bool,
+    pub get_user_media: bool,
+}
+
+/// What the UI is told when the user acts on a notification.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct NotificationAction {
+    pub action: String,
+    pub room: Option<String>,
+    pub call: Option<String>,
+}
+
+/// `fallback_status`'s answer.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FallbackStatus {
+    /// Chat goes through the native links.
+    pub active: bool,
+    /// ... because `P2PCHAT_FORCE_FALLBACK=1`.
+    pub forced: bool,
+    /// This device's certificate fingerprint (`sha-256 AB:CD:…`), the same on every native link; the
+    /// `local` of each link's `fingerprints`.
+    pub fingerprint: Option<String>,
+}
+
+/// A peer whose chat channel is open (`fallback_open_peers`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct OpenPeer {
+    pub peer: String,
+    /// The link's safety code, as `fallback://open` carries it.
+    pub safety: Option<String>,
+    /// The link's certificates (ours, the peer's as DTLS verified it), as `fallback://open` carries them.
+    pub fingerprints: Option<LinkFingerprints>,
+}
+
+/// Where a transfer is, as the window shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Sending,
+    Receiving,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// One transfer (one file to or from one person), as `files://transfer` and `file_transfers` carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct FileTransfer {
+    pub room: String,
+    pub peer: String,
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    /// The peer sends it to us.
+    pub incoming: bool,
+    pub status: FileStatus,
+    /// Bytes the receiver has confirmed (both sides show this).
+    pub confirmed: u64,
+    /// Once done: the SHA-256 both sides checked.
+    pub sha256: Option<String>,
+    /// Once received: where the file was saved on this device.
+    pub path: Option<String>,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+}
+
+/// What a call's pipeline reported mid-call (`calls://media`): what happened, and what it means for the
+/// person, shown in the call.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MediaNotice {
+    pub notice: String,
+    pub event: p2pchat_core::media::MediaEvent,
+}

@@ -1,0 +1,152 @@
+//! The app as a whole: every command of the list answers through IPC with the app's capabilities, the
+//! state setup builds (history path, deep link, webview report), and the signaling connection against the
+//! real server in process, with its state and frames reaching the window as events.
+
+use serde_json::{Value, json};
+
+use super::TestApp;
+use crate::ipc::COMMANDS;
+
+/// Every command in the list is registered and allowed for the main window: a call with arguments it
+/// cannot take reaches the command (an argument error or its own answer), never "not found" or "not
+/// allowed". (The two commands that open devices and take no arguments are left out: they would run.)
+#[test]
+fn every_listed_command_is_registered_and_allowed() {
+    let app = TestApp::start();
+    let opens_devices = ["call_media_start", "call_media_devices"];
+    for command in COMMANDS.iter().filter(|c| !opens_devices.contains(c)) {
+        // Numbers where commands take strings: refused by the arguments' parser, if it takes any.
+        let answer = app.invoke(command, json!({"room": 1, "id": 1, "upload": 1, "name": 1}));
+        let text = match &answer {
+            Ok(_) => continue,
+            Err(Value::String(text)) => text.clone(),
+            Err(other) => other.to_string(),
+        };
+        assert!(
+            !text.contains("not found") && !text.contains("not allowed"),
+            "{command}: {text}"
+        );
+    }
+    // The probe tells a missing command apart.
+    let unknown = app.invoke("no_such_command", json!({})).unwrap_err();
+    let unknown = unknown.as_str().unwrap_or_default();
+    assert!(
+        unknown.contains("not found") || unknown.contains("not allowed"),
+        "{unknown}"
+    );
+}
+
+/// Offline at start (nothing configured): the app says so, still answers from the history, refuses to
+/// send, and hands the invite link it was opened with to the join screen once.
+#[test]
+fn offline_app_serves_history_and_the_invite_link() {
+    let link = "p2pchat://join#room=team&token=a.b.c";
+    let app = TestApp::start_with(|o| o.deep_link = Some(link.into()));
+    assert_eq!(
+        app.invoke("connection_state", json!({})),
+        Ok(json!("offline"))
+    );
+    let info = app.invoke("app_info", json!({})).unwrap();
+    let history = app.dir.path().join("data").join(crate::history::DB_FILE);
+    assert_eq!(info["history_path"], json!(history.to_str().unwrap()));
+    assert!(info["history_error"].is_null(), "{info}");
+    assert!(history.exists(), "the history file is created at startup");
+    assert_eq!(app.invoke("take_deep_link", json!({})), Ok(json!(link)));
+    assert_eq!(app.invoke("take_deep_link", json!({})), Ok(Value::Null));
+
+    let err = app
+        .invoke(
+            "send_signal",
+            json!({"room": "team", "to": "p1", "data": {"kind": "x"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["kind"], "not_connected", "{err}");
+    // Joining offline is remembered (rejoined on connect) but reported as not connected.
+    let err = app
+        .invoke("join_room", json!({"room": "team"}))
+        .unwrap_err();
+    assert_eq!(err["kind"], "not_connected", "{err}");
+    let list = app.invoke("list_conversations", json!({})).unwrap();
+    assert_eq!(
+        (&list[0]["room"], &list[0]["joined"]),
+        (&json!("team"), &json!(true))
+    );
+}
+
+/// The page's WebRTC report: kept for `app_info`, told to the window, and a webview without
+/// `RTCPeerConnection` turns the native links on, with this device's certificate.
+#[test]
+fn a_webview_without_webrtc_turns_the_native_links_on() {
+    let app = TestApp::start();
+    let reports = app.events("app://webview");
+    let status = app.invoke("fallback_status", json!({})).unwrap();
+    assert_eq!(status["active"], json!(false), "{status}");
+    let caps = json!({"rtc_peer_connection": false, "get_user_media": false});
+    let reported = app.invoke("report_webview_capabilities", json!({"capabilities": caps}));
+    assert_eq!(reported, Ok(Value::Null));
+    assert_eq!(reports.wait_for("app://webview", |_| true), caps);
+    assert_eq!(app.invoke("app_info", json!({})).unwrap()["webview"], caps);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let status = app.invoke("fallback_status", json!({})).unwrap();
+        if status["active"] == json!(true) || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status["active"], json!(true), "{status}");
+    assert!(
+        status["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha-256 ")),
+        "{status}"
+    );
+    assert_eq!(
+        app.invoke("fallback_open_peers", json!({"room": "team"})),
+        Ok(json!([]))
+    );
+}
+
+/// `connect` against the real signaling server: the state and every frame reach the window as events,
+/// the settings keep the server and name, a joined room is remembered, and `disconnect` ends it.
+#[test]
+fn connects_joins_and_disconnects_through_the_real_server() {
+    let server = tauri::async_runtime::block_on(async {
+        let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
+        let config = signaling_server::Config::from_args(args).unwrap();
+        signaling_server::start(config).await.unwrap()
+    });
+    let url = format!("ws://{}/ws", server.local_addr());
+    let app = TestApp::start();
+    let states = app.events("signaling://state");
+    let frames = app.events("signaling://frame");
+    let state = app
+        .invoke("connect", json!({"name": "Ann", "url": url}))
+        .unwrap();
+    assert!(
+        state == json!("connecting") || state == json!("connected"),
+        "{state}"
+    );
+    states.wait_for("connected", |s| s == "connected");
+    let settings = app.invoke("get_settings", json!({})).unwrap();
+    assert_eq!(
+        (&settings["server_url"], &settings["display_name"]),
+        (&json!(url), &json!("Ann"))
+    );
+    assert_eq!(
+        app.invoke("join_room", json!({"room": "team"})),
+        Ok(Value::Null)
+    );
+    let joined = frames.wait_for("joined", |f| f["type"] == "joined");
+    assert_eq!(joined["room"], "team");
+    // Connecting again the same way keeps the session.
+    assert_eq!(
+        app.invoke("connect", json!({"name": "Ann"})),
+        Ok(json!("connected"))
+    );
+    assert_eq!(app.invoke("disconnect", json!({})), Ok(Value::Null));
+    assert_eq!(
+        app.invoke("connection_state", json!({})),
+        Ok(json!("offline"))
+    );
+}
