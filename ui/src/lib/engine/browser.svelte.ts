@@ -12,7 +12,7 @@ import { parseChannelMessage, peerIdProofText, peerIdText } from '../chat/messag
 import { codeOfFingerprints, connectionFingerprints } from '../safety';
 import { MAX_HELD_CHECKS, MAX_NONCE_CHARS, REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from '../core.gen';
 import { openInBrowser } from '../transport/tauri';
-import type { CallSupport, EngineHost, LinkState, PeerEngine, Picture } from './engine';
+import { NO_WEBRTC, type CallSupport, type EngineHost, type LinkState, type PeerEngine, type Picture } from './engine';
 
 export interface BrowserEngineOptions {
   /** Forces TURN relay for every peer connection (relay-only networks, tests). */
@@ -34,9 +34,6 @@ interface Claim {
   /** The old id left while the proof was awaited: the link is kept out of the list, and closed if none comes. */
   left?: string;
 }
-
-const NO_WEBRTC =
-  'Calls are not available in this window because its web view has no WebRTC. Chat still works; open the room in your browser to call.';
 
 export class BrowserEngine implements PeerEngine {
   readonly files: FileTransfers;

@@ -92,6 +92,10 @@ export interface DeviceMenu {
   choose(kind: keyof MenuChoice, id: string | null): Promise<void>;
 }
 
+/** Why a window without WebRTC of its own (and no native media) has no calls. */
+export const NO_WEBRTC =
+  'Calls are not available in this window because its web view has no WebRTC. Chat still works; open the room in your browser to call.';
+
 /** What calls can do in this window, for the call area. */
 export interface CallSupport {
   /** Calls run in this window. */

@@ -9,10 +9,7 @@ import { NativeFiles } from '../files/native.svelte';
 import { parseChannelMessage } from '../chat/message';
 import { openInBrowser } from '../transport/tauri';
 import { FallbackLinks } from './native-links';
-import type { CallSupport, EngineHost, LinkState, PeerEngine } from './engine';
-
-const NO_WEBRTC =
-  'Calls are not available in this window because its web view has no WebRTC. Chat still works; open the room in your browser to call.';
+import { NO_WEBRTC, type CallSupport, type EngineHost, type LinkState, type PeerEngine } from './engine';
 
 export class NativeEngine implements PeerEngine {
   readonly files: NativeFiles;
