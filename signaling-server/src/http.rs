@@ -118,9 +118,7 @@ async fn websocket(
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let cluster_ok =
-        !state.waiting_for_redis() && state.hub.cluster().is_none_or(|c| c.is_healthy());
-    if state.ready.load(Ordering::Relaxed) && cluster_ok {
+    if state.ready.load(Ordering::Relaxed) && state.hub.accepting() && state.hub.healthy() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")

@@ -5,7 +5,8 @@
 //! Map of the crate: `config` (flags), `http` (routes, security headers), `admission` (connections before a
 //! session: pending limits, handshake timeout), `origin` (who may open `/ws`), `connection` (one
 //! WebSocket), `session` (numbered frame stream + resume buffer), `hub` (sessions, rooms, delivery, memory
-//! and session limits), `cluster` (several servers sharing rooms and sessions through Redis), `limits`,
+//! and session limits; its `Backplane` reaches other servers), `cluster` (the Redis backplane: several
+//! servers sharing rooms and sessions), `limits`,
 //! `auth` (JWT), `invite` (the `token` command), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes).
 //! docs/security.md lists every limit.
 
@@ -35,8 +36,8 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
 use tokio::task::JoinHandle;
 
-pub use admission::ForwardedHeader;
 pub use config::Config;
+pub use config::ForwardedHeader;
 use state::ServerState;
 
 /// Why the server could not start; each message names what to fix.
@@ -103,15 +104,10 @@ impl RunningServer {
         self.state.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.state.tasks.wait()).await;
         let _ = self.task.await;
-        if let Some(cluster) = self.state.hub.cluster() {
-            // Clients reconnect to another server and resume there; until they have (or the drain time
-            // passes) keep answering those servers' takeovers, so nobody sees them leave.
-            let deadline = tokio::time::Instant::now() + self.state.config.drain();
-            while self.state.hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            cluster.stop().await;
-        }
+        // With Redis, clients reconnect to another server and resume there; until they have (or the drain
+        // time passes) this server keeps answering those servers' takeovers, so nobody sees them leave.
+        self.state.hub.stop(self.state.config.drain()).await;
+        self.state.hub_events.abort();
     }
 }
 
@@ -163,9 +159,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tracing::info!("no --metrics-bind: /metrics is not served");
     }
     let state = Arc::new(ServerState::new(config));
-    if state.config.redis_url.is_some() {
-        state.tasks.spawn(join_cluster(state.clone()));
-    }
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let is_tls = tls.is_some();
@@ -213,42 +206,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         task,
         metrics,
     })
-}
-
-/// Joins the servers sharing `--redis-url`, retrying with backoff while Redis cannot be reached (it may
-/// start after this server). Until then `/readyz` says not ready and `hello` is refused with `overloaded`,
-/// so a load balancer and the clients' own retries send people to a server that can take them.
-async fn join_cluster(state: Arc<ServerState>) {
-    use backon::{ExponentialBuilder, Retryable};
-    let Some(url) = state.config.redis_url.as_deref() else {
-        return;
-    };
-    let settings = || cluster::ClusterConfig {
-        url,
-        node_ttl: state.config.node_ttl(),
-        grace: state.config.resume_grace(),
-        ring_frames: state.config.resume_buffer,
-        room_capacity: state.config.room_capacity,
-    };
-    let node = hub::random_id();
-    let attempt =
-        || cluster::Cluster::start(settings(), node.clone(), &state.hub, state.metrics.clone());
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times();
-    let joined = attempt
-        .retry(backoff)
-        .notify(|err, wait| tracing::warn!("{err}; not ready, retrying in {wait:.1?}"));
-    tokio::select! {
-        cluster = joined => {
-            if let Ok(cluster) = cluster {
-                state.hub.set_cluster(cluster);
-            }
-        }
-        () = state.shutdown.cancelled() => {}
-    }
 }
 
 fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, StartError> {

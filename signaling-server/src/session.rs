@@ -136,16 +136,17 @@ impl Session {
 
     /// Appends a frame built for the next seq and wakes the connection. Older frames are evicted to stay
     /// within the ring's frame and byte limits; evicting one the connection has not written yet makes it
-    /// a slow reader.
-    /// Returns the frame's text (for a copy elsewhere), or `None` if the session has ended.
+    /// a slow reader. `report` sees the frame while the session is still locked, so whatever it passes the
+    /// frame to (a copy in Redis) has it before the session can end. `false` if the session has ended.
     pub fn push(
         &self,
         relayed_at: Option<Instant>,
         build: impl FnOnce(u64) -> String,
-    ) -> Option<Pushed> {
+        report: impl FnOnce(&Pushed),
+    ) -> bool {
         let mut state = self.lock();
         if state.ended {
-            return None;
+            return false;
         }
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -175,10 +176,13 @@ impl Session {
             text: text.clone(),
             relayed_at,
         });
-        let kept = state.frames.len();
+        report(&Pushed {
+            text,
+            kept: state.frames.len(),
+        });
         drop(state);
         self.wake.notify_one();
-        Some(Pushed { text, kept })
+        true
     }
 
     /// Fills the ring of a session taken over from another server with the frames it had sent (`seq`,
@@ -408,7 +412,7 @@ mod tests {
     fn ring_keeps_the_newest_frames_within_its_byte_budget_and_counts_them_globally() {
         let (s, gauge) = session(256, 1000);
         for _ in 0..10 {
-            s.push(None, |_| "x".repeat(300));
+            s.push(None, |_| "x".repeat(300), |_| {});
         }
         // 3 × 300 fit in 1000 bytes; the global gauge holds exactly what the ring holds.
         assert_eq!(gauge.get(), 900);
@@ -435,7 +439,7 @@ mod tests {
         let (s, _) = session(256, 1000);
         s.attach(None, "t".into());
         for _ in 0..4 {
-            s.push(None, |_| "x".repeat(300));
+            s.push(None, |_| "x".repeat(300), |_| {});
         }
         assert!(s.is_overflowed());
     }
@@ -444,11 +448,11 @@ mod tests {
     fn trimming_frees_only_frames_already_handed_to_the_connection() {
         let (s, gauge) = session(256, 10_000);
         let attached = s.attach(None, "t".into());
-        s.push(None, |_| "a".repeat(100));
-        s.push(None, |_| "b".repeat(100));
+        s.push(None, |_| "a".repeat(100), |_| {});
+        s.push(None, |_| "b".repeat(100), |_| {});
         let mut out = Vec::new();
         s.take_pending(attached.generation, &mut out);
-        s.push(None, |_| "c".repeat(100));
+        s.push(None, |_| "c".repeat(100), |_| {});
         assert_eq!(s.trim_delivered(), 200);
         assert_eq!(gauge.get(), 100);
         out.clear();

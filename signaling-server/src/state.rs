@@ -9,8 +9,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::Admission;
 use crate::auth::Authenticator;
+use crate::cluster::{ClusterConfig, RedisBackplane};
 use crate::config::Config;
-use crate::hub::{Hub, HubLimits};
+use crate::hub::{Backplane, Hub, HubLimits, LocalBackplane};
 use crate::metrics::Metrics;
 use crate::origin::AllowedOrigins;
 use crate::turn::IceServers;
@@ -18,6 +19,8 @@ use crate::turn::IceServers;
 pub struct ServerState {
     pub config: Config,
     pub hub: Arc<Hub>,
+    /// The hub's task handling its backplane's events (see `Hub::run`), ended on shutdown.
+    pub hub_events: tokio::task::JoinHandle<()>,
     pub metrics: Arc<Metrics>,
     /// `None`: open server (development mode).
     pub auth: Option<Authenticator>,
@@ -37,10 +40,34 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// Builds the state and starts the hub's backplane (with `--redis-url`, joining the other servers in
+    /// the background); needs a Tokio runtime.
     pub fn new(config: Config) -> ServerState {
         let metrics = Arc::new(Metrics::new());
+        let (events, inbox) = Hub::channel();
+        let backplane: Arc<dyn Backplane> = match config.redis_url.as_deref() {
+            Some(url) => RedisBackplane::start(
+                ClusterConfig {
+                    url: url.to_owned(),
+                    node_ttl: config.node_ttl(),
+                    grace: config.resume_grace(),
+                    ring_frames: config.resume_buffer,
+                    room_capacity: config.room_capacity,
+                },
+                events,
+                metrics.clone(),
+            ),
+            None => Arc::new(LocalBackplane::new(config.room_capacity)),
+        };
+        let hub = Arc::new(Hub::new(
+            HubLimits::from_config(&config),
+            metrics.clone(),
+            backplane,
+        ));
+        let hub_events = tokio::spawn(hub.clone().run(inbox));
         ServerState {
-            hub: Arc::new(Hub::new(HubLimits::from_config(&config), metrics.clone())),
+            hub,
+            hub_events,
             auth: config
                 .auth_secret
                 .as_deref()
@@ -67,6 +94,6 @@ impl ServerState {
     /// Configured with `--redis-url` but not yet in the cluster (Redis unreachable since start): no
     /// session may start, since it would live on this server alone.
     pub fn waiting_for_redis(&self) -> bool {
-        self.config.redis_url.is_some() && self.hub.cluster().is_none()
+        !self.hub.accepting()
     }
 }

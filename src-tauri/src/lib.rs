@@ -32,8 +32,6 @@ pub mod updates;
 pub mod webview;
 
 #[cfg(test)]
-mod module_graph;
-#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

@@ -1,37 +1,43 @@
-//! Several instances behind one address, sharing rooms and sessions through Redis (`--redis-url`).
+//! The Redis backplane: several instances behind one address, sharing rooms and sessions through Redis
+//! (`--redis-url`).
 //!
 //! Each instance owns the sessions whose client is connected to it: it assigns their `seq`, keeps their
 //! ring (as without Redis) and mirrors every frame to a capped list in Redis, so another instance can
 //! replay them. Redis holds who is in which room (peer → session), each session's record (owner instance,
 //! epoch, resume token, rooms) and one pub/sub channel per instance. A `signal` to a peer on this instance
-//! is delivered in memory; to a peer elsewhere it goes through a script that finds the owner and publishes
-//! to its channel, so delivery follows a session that moved. Operations on Redis go through one ordered
-//! queue, sent as pipelines, so what one client does reaches Redis in the order it did it.
+//! is delivered in memory by the hub; to a peer elsewhere it goes through a script that finds the owner and
+//! publishes to its channel, so delivery follows a session that moved. Operations on Redis go through one
+//! ordered queue, sent as pipelines, so what one client does reaches Redis in the order it did it. What
+//! arrives on this instance's channel goes to the hub as [`HubEvent`]s.
 //!
 //! docs/operations.md ("Several servers (Redis)", "Failures and what they can lose") describes failures and
 //! what each can lose.
 
 mod scripts;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::RequestError;
-use crate::hub::Hub;
+use crate::hub::{
+    Admitted, Backplane, BoxFuture, Claim, ClaimRequest, HubEvent, HubEvents, LocalSession, Moved,
+    Remote, random_id, unix_micros,
+};
 use crate::metrics::Metrics;
-use crate::session::{Session, gauge_delta};
+use crate::session::{Pushed, Session, gauge_delta};
 use scripts::{Lua, Scripts};
+use wire::{Message, encode_remote};
 
 /// Every key and channel starts with this.
 const PREFIX: &str = "p2pchat:";
@@ -42,177 +48,8 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most queued operations sent to Redis in one pipeline.
 const BATCH: usize = 1024;
 
-/// What one instance tells another about a session it owns; on the wire `"<session id> <json>"`.
-#[derive(Debug)]
-pub enum Event {
-    Signal {
-        room: String,
-        from: String,
-        data: Box<RawValue>,
-        /// Unix time in µs when the sender's instance received it, for the cross-instance latency.
-        at: u64,
-    },
-    PeerJoined {
-        room: String,
-        peer: String,
-        name: String,
-    },
-    PeerLeft {
-        room: String,
-        peer: String,
-    },
-    /// This server's session joined `room`, whose other members are `peers` (peer id, name).
-    Joined {
-        room: String,
-        peers: Vec<(String, String)>,
-    },
-    /// Another instance resumed this session: close its connection and hand it over.
-    Take {
-        by: String,
-    },
-    /// Reply to `Take`: every frame of the session is in Redis.
-    Released,
-}
-
-/// The JSON form of [`Event`] (flat, so `data` stays raw JSON).
-#[derive(Serialize, Deserialize)]
-struct Wire<'a> {
-    t: &'a str,
-    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    room: Option<&'a str>,
-    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    peer: Option<&'a str>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    from: Option<&'a str>,
-    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    data: Option<&'a RawValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    at: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    by: Option<&'a str>,
-    /// Of `jd`: peer, name, peer, name… (Lua's JSON encoder writes an empty list as `{}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    peers: Option<serde_json::Value>,
-}
-
-impl Wire<'_> {
-    fn empty(t: &str) -> Wire<'_> {
-        Wire {
-            t,
-            room: None,
-            peer: None,
-            name: None,
-            from: None,
-            data: None,
-            at: None,
-            by: None,
-            peers: None,
-        }
-    }
-}
-
-impl Event {
-    pub fn encode(&self) -> String {
-        let wire = match self {
-            Event::Signal {
-                room,
-                from,
-                data,
-                at,
-            } => Wire {
-                room: Some(room),
-                from: Some(from),
-                data: Some(data),
-                at: Some(*at),
-                ..Wire::empty("sig")
-            },
-            Event::PeerJoined { room, peer, name } => Wire {
-                room: Some(room),
-                peer: Some(peer),
-                name: Some(name.clone()),
-                ..Wire::empty("pj")
-            },
-            Event::PeerLeft { room, peer } => Wire {
-                room: Some(room),
-                peer: Some(peer),
-                ..Wire::empty("pl")
-            },
-            Event::Joined { room, peers } => Wire {
-                room: Some(room),
-                peers: Some(
-                    peers
-                        .iter()
-                        .flat_map(|(peer, name)| [peer.clone(), name.clone()])
-                        .collect(),
-                ),
-                ..Wire::empty("jd")
-            },
-            Event::Take { by } => Wire {
-                by: Some(by),
-                ..Wire::empty("take")
-            },
-            Event::Released => Wire::empty("rel"),
-        };
-        serde_json::to_string(&wire).unwrap_or_default()
-    }
-
-    pub fn decode(text: &str) -> Option<Event> {
-        let w: Wire = serde_json::from_str(text).ok()?;
-        let s = |v: Option<&str>| v.map(str::to_owned);
-        Some(match w.t {
-            "sig" => Event::Signal {
-                room: s(w.room)?,
-                from: s(w.from)?,
-                data: w.data?.to_owned(),
-                at: w.at.unwrap_or(0),
-            },
-            "pj" => Event::PeerJoined {
-                room: s(w.room)?,
-                peer: s(w.peer)?,
-                name: w.name.unwrap_or_default(),
-            },
-            "pl" => Event::PeerLeft {
-                room: s(w.room)?,
-                peer: s(w.peer)?,
-            },
-            "jd" => {
-                let flat: Vec<String> = match w.peers {
-                    Some(serde_json::Value::Array(items)) => items
-                        .into_iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                Event::Joined {
-                    room: s(w.room)?,
-                    peers: flat
-                        .chunks(2)
-                        .filter_map(|pair| match pair {
-                            [peer, name] => Some((peer.clone(), name.clone())),
-                            _ => None,
-                        })
-                        .collect(),
-                }
-            }
-            "take" => Event::Take { by: s(w.by)? },
-            "rel" => Event::Released,
-            _ => return None,
-        })
-    }
-}
-
-/// Current Unix time in µs.
-pub fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// One change to send to Redis, in order.
-pub enum Op {
+enum Op {
     /// A new session's record.
     Register {
         sid: Arc<str>,
@@ -273,39 +110,39 @@ impl Op {
     }
 }
 
-/// What a successful resume claim found.
-pub struct Claim {
-    pub peer: String,
-    pub name: String,
-    pub old_node: String,
-    pub old_node_alive: bool,
-    pub rooms: Vec<String>,
-}
-
 /// A session's frames and waiting events as Redis kept them.
-pub struct Stored {
+struct Stored {
     /// Frame texts, oldest first (each carries its `seq`).
-    pub frames: Vec<String>,
+    frames: Vec<String>,
     /// Events that arrived while no instance listened for the session.
-    pub pending: Vec<Event>,
+    pending: Vec<Remote>,
 }
 
-pub struct Cluster {
+/// What a successful claim script found.
+struct Claimed {
+    peer: String,
+    name: String,
+    old_node: String,
+    old_node_alive: bool,
+    rooms: Vec<String>,
+}
+
+pub struct RedisBackplane {
     /// This instance's id (random per process).
-    pub node: Arc<str>,
+    node: Arc<str>,
     client: redis::Client,
-    conn: ConnectionManager,
+    /// Set once Redis first answered.
+    conn: OnceLock<ConnectionManager>,
     ops: mpsc::UnboundedSender<Op>,
     scripts: Scripts,
+    /// In the cluster: sessions may start here.
+    joined: AtomicBool,
     subscribed: AtomicBool,
     heartbeat_ok: AtomicBool,
     /// Resumes waiting for a previous owner's `Released`, by session id.
     waiters: Mutex<HashMap<String, oneshot::Sender<()>>>,
-    ring_frames: usize,
-    room_capacity: usize,
-    node_ttl: Duration,
-    grace: Duration,
-    hub: Weak<Hub>,
+    settings: ClusterConfig,
+    events: HubEvents,
     metrics: Arc<Metrics>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Leaves and ends that failed while Redis was unreachable, sent again after the next heartbeat.
@@ -313,80 +150,122 @@ pub struct Cluster {
 }
 
 /// Settings from the configuration.
-pub struct ClusterConfig<'a> {
-    pub url: &'a str,
+pub struct ClusterConfig {
+    pub url: String,
     pub node_ttl: Duration,
     pub grace: Duration,
     pub ring_frames: usize,
     pub room_capacity: usize,
 }
 
-impl Cluster {
-    /// Connects to Redis, registers this instance and starts its tasks (operation queue, subscription,
-    /// heartbeat). Fails if Redis cannot be reached now; later outages are survived.
-    pub async fn start(
-        config: ClusterConfig<'_>,
-        node: Arc<str>,
-        hub: &Arc<Hub>,
+impl RedisBackplane {
+    /// Starts joining the servers sharing `settings.url` in the background, retrying with backoff while
+    /// Redis cannot be reached (it may start after this server). Until then `/readyz` says not ready and
+    /// `hello` is refused with `overloaded`, so a load balancer and the clients' own retries send people
+    /// to a server that can take them. The URL was validated with the configuration.
+    pub fn start(
+        settings: ClusterConfig,
+        events: HubEvents,
         metrics: Arc<Metrics>,
-    ) -> Result<Arc<Cluster>, String> {
-        let unreachable = |e: RedisError| format!("cannot reach Redis at --redis-url: {e}");
-        let client = redis::Client::open(config.url).map_err(unreachable)?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = client
-            .get_connection_manager_with_config(manager)
-            .await
-            .map_err(unreachable)?;
+    ) -> Arc<RedisBackplane> {
         let (ops, queue) = mpsc::unbounded_channel();
-        let cluster = Arc::new(Cluster {
-            node,
+        let client = redis::Client::open(settings.url.as_str()).unwrap_or_else(|_| {
+            unreachable!("Config::validate accepts only a --redis-url that parses")
+        });
+        let cluster = Arc::new(RedisBackplane {
+            node: random_id(),
             client,
-            conn,
+            conn: OnceLock::new(),
             ops,
             scripts: Scripts::new(),
+            joined: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
             heartbeat_ok: AtomicBool::new(false),
             waiters: Mutex::new(HashMap::new()),
-            ring_frames: config.ring_frames,
-            room_capacity: config.room_capacity,
-            node_ttl: config.node_ttl,
-            grace: config.grace,
-            hub: Arc::downgrade(hub),
+            settings,
+            events,
             metrics,
             tasks: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
         });
-        cluster.load_scripts().await.map_err(unreachable)?;
-        cluster.heartbeat().await.map_err(unreachable)?;
-        cluster.heartbeat_ok.store(true, Ordering::Relaxed);
-        let tasks = vec![
-            tokio::spawn(cluster.clone().run_ops(queue)),
-            tokio::spawn(cluster.clone().run_subscriber()),
-            tokio::spawn(cluster.clone().run_heartbeat()),
+        let join = tokio::spawn(cluster.clone().join(queue));
+        cluster.tasks().push(join);
+        cluster
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connects (with backoff), registers this instance and starts its tasks: operation queue,
+    /// subscription, heartbeat. Later outages are survived.
+    async fn join(self: Arc<Self>, queue: mpsc::UnboundedReceiver<Op>) {
+        use backon::{ExponentialBuilder, Retryable};
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times();
+        let attempt = async || {
+            self.connect()
+                .await
+                .map_err(|e| format!("cannot reach Redis at --redis-url: {e}"))
+        };
+        let joined = attempt
+            .retry(backoff)
+            .notify(|err, wait| tracing::warn!("{err}; not ready, retrying in {wait:.1?}"))
+            .await;
+        if joined.is_err() {
+            return;
+        }
+        self.heartbeat_ok.store(true, Ordering::Relaxed);
+        let tasks = [
+            tokio::spawn(self.clone().run_ops(queue)),
+            tokio::spawn(self.clone().run_subscriber()),
+            tokio::spawn(self.clone().run_heartbeat()),
         ];
-        *cluster.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
-        tracing::info!(node = %cluster.node, "joined the cluster through Redis");
-        Ok(cluster)
+        self.tasks().extend(tasks);
+        self.joined.store(true, Ordering::Relaxed);
+        tracing::info!(node = %self.node, "joined the cluster through Redis");
+    }
+
+    async fn connect(&self) -> RedisResult<()> {
+        if self.conn.get().is_none() {
+            let manager = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_max_delay(Duration::from_millis(500));
+            let conn = self
+                .client
+                .get_connection_manager_with_config(manager)
+                .await?;
+            let _ = self.conn.set(conn);
+        }
+        self.load_scripts().await?;
+        self.heartbeat().await?;
+        Ok(())
+    }
+
+    /// The connection to Redis; an error before Redis first answered.
+    fn conn(&self) -> RedisResult<ConnectionManager> {
+        self.conn.get().cloned().ok_or_else(|| {
+            RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "not connected to Redis yet",
+            ))
+        })
     }
 
     /// How long a replay buffer outlives its last frame: long enough for any resume that may still need
     /// it (its owner's death noticed after the heartbeat TTL, then a grace period, twice over).
     fn buffer_ttl_ms(&self) -> u128 {
-        (self.node_ttl + 2 * self.grace + Duration::from_secs(60)).as_millis()
-    }
-
-    /// Subscribed to this instance's channel and heartbeating: `/readyz` says ready only then.
-    pub fn is_healthy(&self) -> bool {
-        self.subscribed.load(Ordering::Relaxed) && self.heartbeat_ok.load(Ordering::Relaxed)
+        (self.settings.node_ttl + 2 * self.settings.grace + Duration::from_secs(60)).as_millis()
     }
 
     /// Queues `op` for Redis. The signals it carries count towards `--max-buffered-bytes` until Redis took
     /// them, so a flood towards other servers is refused with `overloaded` like one on this server, instead
     /// of growing the queue while Redis is slow.
-    pub fn queue(&self, op: Op) {
+    fn queue(&self, op: Op) {
         let held = gauge_delta(op.held_bytes());
         self.metrics.buffered_bytes.inc_by(held);
         // Fails only once the queue task ended, at shutdown.
@@ -395,36 +274,52 @@ impl Cluster {
         }
     }
 
-    /// Leaves the cluster on shutdown: flushes the queue, then removes this instance's heartbeat so the
-    /// others start the grace period of the sessions it still owns (nobody resumed them elsewhere).
-    pub async fn stop(&self) {
-        let (done, flushed) = oneshot::channel();
-        self.queue(Op::Barrier(done));
-        let _ = tokio::time::timeout(Duration::from_secs(3), flushed).await;
-        let mut conn = self.conn.clone();
-        let _: RedisResult<()> = redis::cmd("DEL")
-            .arg(format!("{PREFIX}node:{}", self.node))
-            .query_async(&mut conn)
-            .await;
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+    /// Tells the hub; fails only once the hub stopped listening, at shutdown.
+    fn tell_hub(&self, event: HubEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// This server's sessions, as the hub lists them.
+    async fn local_sessions(&self) -> Vec<LocalSession> {
+        let (reply, sessions) = oneshot::channel();
+        self.tell_hub(HubEvent::Sessions(reply));
+        sessions.await.unwrap_or_default()
+    }
+
+    /// Until the sessions held here have moved to other servers (or `drain` passed), keeps answering
+    /// their takeovers; then flushes the queue and removes this instance's heartbeat so the others start
+    /// the grace period of the sessions it still owns (nobody resumed them elsewhere).
+    async fn leave(&self, drain: Duration) {
+        if self.joined.load(Ordering::Relaxed) {
+            let deadline = tokio::time::Instant::now() + drain;
+            while !self.local_sessions().await.is_empty() && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let (done, flushed) = oneshot::channel();
+            self.queue(Op::Barrier(done));
+            let _ = tokio::time::timeout(Duration::from_secs(3), flushed).await;
+            if let Ok(mut conn) = self.conn() {
+                let _: RedisResult<()> = redis::cmd("DEL")
+                    .arg(format!("{PREFIX}node:{}", self.node))
+                    .query_async(&mut conn)
+                    .await;
+            }
+        }
+        for task in self.tasks().drain(..) {
             task.abort();
         }
     }
 
     /// Claims session `sid` for this instance if `token` is its current resume token (and `user` its
     /// user); it then carries `new_token`. `None`: unknown, ended, another user's, or a wrong token.
-    pub async fn claim(
+    async fn claim_record(
         &self,
         sid: &str,
         user: &str,
         token: &str,
         new_token: &str,
-    ) -> RedisResult<Option<Claim>> {
+    ) -> RedisResult<Option<Claimed>> {
         let (token, new_token) = (token_hash(token), token_hash(new_token));
         let reply = self
             .invoke(
@@ -438,7 +333,7 @@ impl Cluster {
         }
         let mut next = || fields.next().unwrap_or_default();
         let (peer, name, old_node, alive) = (next(), next(), next(), next());
-        Ok(Some(Claim {
+        Ok(Some(Claimed {
             peer,
             name,
             old_node,
@@ -447,23 +342,63 @@ impl Cluster {
         }))
     }
 
+    /// The claim of a resume: the record in Redis first; a session held elsewhere is then taken over from
+    /// its previous owner and loaded.
+    async fn claim_session(&self, request: ClaimRequest<'_>) -> Option<Claim> {
+        let sid = request.sid;
+        let claimed = match self
+            .claim_record(sid, request.user, request.token, request.new_token)
+            .await
+        {
+            Ok(claimed) => claimed?,
+            Err(e) => {
+                tracing::warn!("resume claim failed in Redis: {e}");
+                return None;
+            }
+        };
+        if claimed.old_node == *self.node && request.held_here {
+            return Some(Claim::Here);
+        }
+        if claimed.old_node != *self.node && claimed.old_node_alive {
+            self.take_over(sid, &claimed.old_node).await;
+        }
+        let stored = match self.load(sid).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!("cannot load a resumed session from Redis: {e}");
+                return None;
+            }
+        };
+        Some(Claim::Moved(Moved {
+            peer: claimed.peer,
+            name: claimed.name,
+            rooms: claimed.rooms,
+            frames: stored.frames,
+            pending: stored.pending,
+        }))
+    }
+
     /// Asks the previous owner of `sid` to close its connection and flush its frames, and waits (bounded)
     /// for it. Returns at once if no instance listens there (it died).
-    pub async fn take_over(&self, sid: &str, old_node: &str) {
+    async fn take_over(&self, sid: &str, old_node: &str) {
         let (done, released) = oneshot::channel();
         self.waiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(sid.to_owned(), done);
-        let event = Event::Take {
+        let take = Message::Take {
             by: self.node.to_string(),
         };
-        let mut conn = self.conn.clone();
-        let listeners: RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(format!("{PREFIX}ch:{old_node}"))
-            .arg(format!("{sid} {}", event.encode()))
-            .query_async(&mut conn)
-            .await;
+        let listeners: RedisResult<i64> = match self.conn() {
+            Ok(mut conn) => {
+                redis::cmd("PUBLISH")
+                    .arg(format!("{PREFIX}ch:{old_node}"))
+                    .arg(format!("{sid} {}", take.encode()))
+                    .query_async(&mut conn)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if matches!(listeners, Ok(n) if n > 0)
             && tokio::time::timeout(TAKEOVER_TIMEOUT, released)
                 .await
@@ -482,7 +417,7 @@ impl Cluster {
     }
 
     /// The frames and pending events Redis holds for `sid` (the pending ones are taken).
-    pub async fn load(&self, sid: &str) -> RedisResult<Stored> {
+    async fn load(&self, sid: &str) -> RedisResult<Stored> {
         let reply = self.invoke(&self.scripts.load, &[PREFIX, sid]).await?;
         let mut parts = match reply {
             Value::Array(parts) => parts.into_iter(),
@@ -494,20 +429,17 @@ impl Cluster {
             .map(strings)
             .unwrap_or_default()
             .iter()
-            .filter_map(|text| Event::decode(text))
+            .filter_map(|text| match Message::decode(text) {
+                Some(Message::Deliver(remote)) => Some(remote),
+                _ => None,
+            })
             .collect();
         Ok(Stored { frames, pending })
     }
 
-    /// Ends a session this instance no longer holds in memory but Redis still lists (a claim that found
-    /// the session's rooms no longer allowed).
-    pub fn end_remote(&self, sid: Arc<str>) {
-        self.queue(Op::End { sid });
-    }
-
     /// Runs a script, loading it first if Redis does not know it (it restarted).
     async fn invoke(&self, lua: &Lua, args: &[&str]) -> RedisResult<Value> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(&lua.sha).arg(0).arg(args);
         match cmd.query_async(&mut conn).await {
@@ -520,7 +452,7 @@ impl Cluster {
     }
 
     async fn load_scripts(&self) -> RedisResult<()> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let mut pipe = redis::pipe();
         for lua in self.scripts.all() {
             pipe.cmd("SCRIPT").arg("LOAD").arg(&lua.code).ignore();
@@ -532,9 +464,9 @@ impl Cluster {
     /// Returns whether the heartbeat had expired (or Redis lost it): the others may then have counted this
     /// instance as gone and started its sessions' grace period, so they must be registered again.
     async fn heartbeat(&self) -> RedisResult<bool> {
-        let ttl = u64::try_from(self.node_ttl.as_millis()).unwrap_or(u64::MAX);
-        let grace = self.grace.as_millis().to_string();
-        let mut conn = self.conn.clone();
+        let ttl = u64::try_from(self.settings.node_ttl.as_millis()).unwrap_or(u64::MAX);
+        let grace = self.settings.grace.as_millis().to_string();
+        let mut conn = self.conn()?;
         let (previous,): (Option<String>,) = redis::pipe()
             .cmd("SET")
             .arg(format!("{PREFIX}node:{}", self.node))
@@ -558,13 +490,13 @@ impl Cluster {
     }
 
     async fn run_heartbeat(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(self.node_ttl / 3);
+        let mut tick = tokio::time::interval(self.settings.node_ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let ok = match self.heartbeat().await {
                 Ok(expired) => {
-                    self.replay_deferred();
+                    self.replay_deferred().await;
                     if expired && let Err(e) = self.resync().await {
                         tracing::warn!("cannot register this instance's sessions again: {e}");
                     }
@@ -576,24 +508,22 @@ impl Cluster {
                 }
             };
             if self.heartbeat_ok.swap(ok, Ordering::Relaxed) != ok {
-                self.metrics.cluster_up.set(i64::from(self.is_healthy()));
+                self.metrics.cluster_up.set(i64::from(self.healthy()));
             }
         }
     }
 
     /// Queues again the leaves and ends Redis could not take while unreachable, except leaves of rooms the
     /// session is in again by now (it joined back once Redis answered).
-    fn replay_deferred(&self) {
+    async fn replay_deferred(&self) {
         let deferred =
             std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
         if deferred.is_empty() {
             return;
         }
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
-        let held: HashMap<Arc<str>, Vec<Arc<str>>> = hub
+        let held: HashMap<Arc<str>, Vec<Arc<str>>> = self
             .local_sessions()
+            .await
             .into_iter()
             .map(|s| (s.id, s.rooms))
             .collect();
@@ -618,7 +548,7 @@ impl Cluster {
                 let mut messages = pubsub.into_on_message();
                 self.resync().await?;
                 self.subscribed.store(true, Ordering::Relaxed);
-                self.metrics.cluster_up.set(i64::from(self.is_healthy()));
+                self.metrics.cluster_up.set(i64::from(self.healthy()));
                 tracing::info!("subscribed to this instance's Redis channel");
                 while let Some(message) = messages.next().await {
                     if let Ok(text) = std::str::from_utf8(message.get_payload_bytes()) {
@@ -638,19 +568,16 @@ impl Cluster {
         }
     }
 
-    fn on_message(&self, text: &str) {
+    fn on_message(self: &Arc<Self>, text: &str) {
         let Some((sid, json)) = text.split_once(' ') else {
             return;
         };
-        let Some(event) = Event::decode(json) else {
+        let Some(message) = Message::decode(json) else {
             tracing::warn!("unreadable message on this instance's channel");
             return;
         };
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
-        match event {
-            Event::Released => {
+        match message {
+            Message::Released => {
                 if let Some(waiter) = self
                     .waiters
                     .lock()
@@ -660,28 +587,36 @@ impl Cluster {
                     let _ = waiter.send(());
                 }
             }
-            Event::Take { by } => {
-                hub.hand_over(sid);
-                // Queued after the session's mirrored frames, so the new owner reads them all.
-                self.queue(Op::Released {
+            Message::Take { by } => {
+                let (done, handed_over) = oneshot::channel();
+                self.tell_hub(HubEvent::HandOver {
                     sid: sid.into(),
-                    to: by,
+                    done,
+                });
+                // Queued once the hub forgot the session, so after its last mirrored frame: the new owner
+                // reads them all.
+                let cluster = self.clone();
+                let sid: Arc<str> = sid.into();
+                tokio::spawn(async move {
+                    if handed_over.await.is_ok() {
+                        cluster.queue(Op::Released { sid, to: by });
+                    }
                 });
             }
-            event => hub.deliver_remote(sid, event),
+            Message::Deliver(event) => self.tell_hub(HubEvent::Deliver {
+                sid: sid.into(),
+                event,
+            }),
         }
     }
 
     /// Writes every local session's record and room memberships again, and delivers what waited.
     async fn resync(&self) -> RedisResult<()> {
-        let Some(hub) = self.hub.upgrade() else {
-            return Ok(());
-        };
-        let sessions = hub.local_sessions();
+        let sessions = self.local_sessions().await;
         if sessions.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let mut pipe = redis::pipe();
         for s in &sessions {
             register(
@@ -708,7 +643,10 @@ impl Cluster {
         for s in &sessions {
             let stored = self.load(&s.id).await?;
             for event in stored.pending {
-                hub.deliver_remote(&s.id, event);
+                self.tell_hub(HubEvent::Deliver {
+                    sid: s.id.clone(),
+                    event,
+                });
             }
         }
         tracing::info!(sessions = sessions.len(), "re-registered sessions in Redis");
@@ -740,16 +678,41 @@ impl Cluster {
     /// Sends `ops` as one pipeline and handles each reply; returns those Redis refused for an unknown
     /// script.
     async fn execute(&self, ops: Vec<Op>) -> Vec<Op> {
+        let (pipe, replies, send) = self.pipeline(&ops);
+        let results: Vec<RedisResult<Value>> = if !send {
+            Vec::new()
+        } else {
+            let sent = match self.conn() {
+                Ok(mut conn) => pipe.query_async::<Vec<RedisResult<Value>>>(&mut conn).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(results) => results,
+                Err(e) => {
+                    tracing::warn!("Redis pipeline failed: {e}");
+                    self.metrics.cluster_errors.inc();
+                    for op in ops {
+                        self.failed(op);
+                    }
+                    return Vec::new();
+                }
+            }
+        };
+        self.answer(ops, replies, results)
+    }
+
+    /// The pipeline carrying `ops`, for each op the index of the reply it needs (its last command) if
+    /// any, and whether there is anything to send.
+    fn pipeline(&self, ops: &[Op]) -> (redis::Pipeline, Vec<Option<usize>>, bool) {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        // For each op, the index of the reply it needs (its last command), if any.
         let mut replies: Vec<Option<usize>> = Vec::with_capacity(ops.len());
         let mut commands = 0usize;
         // Commands whose reply is ignored (a registration) do not count in `commands`, but must be sent.
         let mut ignored = false;
         // Per session: this batch's frames, and how many frames to keep after the last of them.
         let mut mirrors: HashMap<&str, (Vec<&[u8]>, usize)> = HashMap::new();
-        for op in &ops {
+        for op in ops {
             if let Op::Mirror { sid, text, keep } = op {
                 let mirror = mirrors.entry(sid).or_default();
                 mirror.0.push(text.as_bytes());
@@ -757,7 +720,7 @@ impl Cluster {
             }
         }
         let node: &str = &self.node;
-        for op in &ops {
+        for op in ops {
             let added = match op {
                 Op::Register {
                     sid,
@@ -773,7 +736,8 @@ impl Cluster {
                     // All of this batch's frames of the session at the place of its first one.
                     Some((texts, keep)) => {
                         let key = format!("{PREFIX}buf:{sid}");
-                        let keep = i64::try_from(keep.clamp(1, self.ring_frames)).unwrap_or(256);
+                        let keep = keep.clamp(1, self.settings.ring_frames);
+                        let keep = i64::try_from(keep).unwrap_or(256);
                         pipe.cmd("RPUSH").arg(&key).arg(texts);
                         pipe.cmd("LTRIM").arg(&key).arg(-keep).arg(-1);
                         // With an expiry the buffer is what Redis may evict under `maxmemory` (policy
@@ -788,7 +752,7 @@ impl Cluster {
                     room,
                     announce,
                 } => {
-                    let capacity = self.room_capacity.to_string();
+                    let capacity = self.settings.room_capacity.to_string();
                     eval(
                         &mut pipe,
                         &self.scripts.join,
@@ -820,7 +784,7 @@ impl Cluster {
                 Op::Released { sid, to } => {
                     pipe.cmd("PUBLISH")
                         .arg(format!("{PREFIX}ch:{to}"))
-                        .arg(format!("{sid} {}", Event::Released.encode()));
+                        .arg(format!("{sid} {}", Message::Released.encode()));
                     1
                 }
                 Op::Barrier(_) => 0,
@@ -828,22 +792,16 @@ impl Cluster {
             commands += added;
             replies.push((added > 0).then(|| commands - 1));
         }
-        let results: Vec<RedisResult<Value>> = if commands == 0 && !ignored {
-            Vec::new()
-        } else {
-            let mut conn = self.conn.clone();
-            match pipe.query_async::<Vec<RedisResult<Value>>>(&mut conn).await {
-                Ok(results) => results,
-                Err(e) => {
-                    tracing::warn!("Redis pipeline failed: {e}");
-                    self.metrics.cluster_errors.inc();
-                    for op in ops {
-                        self.failed(op);
-                    }
-                    return Vec::new();
-                }
-            }
-        };
+        (pipe, replies, commands > 0 || ignored)
+    }
+
+    /// Hands each op its reply; returns those Redis refused for an unknown script.
+    fn answer(
+        &self,
+        ops: Vec<Op>,
+        replies: Vec<Option<usize>>,
+        results: Vec<RedisResult<Value>>,
+    ) -> Vec<Op> {
         let mut results: Vec<Option<RedisResult<Value>>> = results.into_iter().map(Some).collect();
         let mut retry = Vec::new();
         for (op, reply) in ops.into_iter().zip(replies) {
@@ -863,18 +821,22 @@ impl Cluster {
     }
 
     fn done(&self, op: Op, value: Value) {
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
         match op {
             // On success the `joined` event comes through this server's channel.
             Op::Join { session, room, .. } if is_string(&first(&value), "room_full") => {
-                let full = RequestError::RoomFull(self.room_capacity);
-                hub.join_done(&session, &room, Err(full));
+                let full = RequestError::RoomFull(self.settings.room_capacity);
+                self.tell_hub(HubEvent::Joined {
+                    session,
+                    room,
+                    peers: Err(full),
+                });
             }
             Op::Relay { from, .. } => {
                 if is_string(&value, "unknown_peer") {
-                    hub.send_error(&from, &RequestError::UnknownPeer, Some("signal"));
+                    self.tell_hub(HubEvent::Refused {
+                        session: from,
+                        error: RequestError::UnknownPeer,
+                    });
                 } else {
                     self.metrics.cluster_relays.inc();
                 }
@@ -888,14 +850,18 @@ impl Cluster {
 
     /// An operation Redis did not carry out: the client that asked hears of it.
     fn failed(&self, op: Op) {
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
         let unavailable =
             RequestError::Overloaded("the servers' shared state (Redis) is unreachable");
         match op {
-            Op::Join { session, room, .. } => hub.join_done(&session, &room, Err(unavailable)),
-            Op::Relay { from, .. } => hub.send_error(&from, &unavailable, Some("signal")),
+            Op::Join { session, room, .. } => self.tell_hub(HubEvent::Joined {
+                session,
+                room,
+                peers: Err(unavailable),
+            }),
+            Op::Relay { from, .. } => self.tell_hub(HubEvent::Refused {
+                session: from,
+                error: unavailable,
+            }),
             Op::Barrier(done) => {
                 let _ = done.send(());
             }
@@ -912,14 +878,108 @@ impl Cluster {
     }
 }
 
-/// A local session as [`Cluster::resync`] writes it again.
-pub struct LocalSession {
-    pub id: Arc<str>,
-    pub peer: Arc<str>,
-    pub name: Box<str>,
-    pub user: Box<str>,
-    pub token: Arc<str>,
-    pub rooms: Vec<Arc<str>>,
+impl Backplane for RedisBackplane {
+    fn accepting(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    /// Subscribed to this instance's channel and heartbeating.
+    fn healthy(&self) -> bool {
+        self.accepting()
+            && self.subscribed.load(Ordering::Relaxed)
+            && self.heartbeat_ok.load(Ordering::Relaxed)
+    }
+
+    fn registered(&self, session: &Session, token: &Arc<str>) {
+        self.queue(Op::Register {
+            sid: session.id.clone(),
+            peer: session.peer.clone(),
+            name: session.name.clone(),
+            user: session.user.clone(),
+            token: token.clone(),
+        });
+    }
+
+    fn pushed(&self, sid: &Arc<str>, pushed: &Pushed) {
+        self.queue(Op::Mirror {
+            sid: sid.clone(),
+            text: pushed.text.clone(),
+            keep: pushed.kept,
+        });
+    }
+
+    /// Capacity and the member list come from Redis, atomically: the answer comes through this
+    /// server's channel (`joined`) or from the script's reply (room full).
+    fn join(
+        &self,
+        session: &Arc<Session>,
+        room: &str,
+        _: usize,
+        _: bool,
+    ) -> Result<Admitted, RequestError> {
+        let announce = Remote::PeerJoined {
+            room: room.to_owned(),
+            peer: session.peer.to_string(),
+            name: session.name.to_string(),
+        };
+        self.queue(Op::Join {
+            session: session.clone(),
+            room: room.into(),
+            announce: encode_remote(&announce),
+        });
+        Ok(Admitted::Later)
+    }
+
+    fn left(&self, session: &Session, room: &str) {
+        self.queue(Op::Leave {
+            sid: session.id.clone(),
+            peer: session.peer.clone(),
+            room: room.into(),
+        });
+    }
+
+    fn ended(&self, sid: &Arc<str>) {
+        self.queue(Op::End { sid: sid.clone() });
+    }
+
+    /// Redis knows whether `to` is in the room on another server (else `unknown_peer` comes back) and
+    /// which one.
+    fn relay(
+        &self,
+        from: &Arc<Session>,
+        room: &str,
+        to: &str,
+        data: &RawValue,
+    ) -> Result<(), RequestError> {
+        let event = Remote::Signal {
+            room: room.to_owned(),
+            from: from.peer.to_string(),
+            data: data.to_owned(),
+            at: unix_micros(),
+        };
+        self.queue(Op::Relay {
+            from: from.clone(),
+            room: room.into(),
+            to: to.into(),
+            event: encode_remote(&event),
+        });
+        Ok(())
+    }
+
+    fn forward(&self, sid: &Arc<str>, event: Remote) {
+        self.queue(Op::Forward {
+            sid: sid.clone(),
+            event: encode_remote(&event),
+        });
+    }
+
+    fn claim<'a>(&'a self, claim: ClaimRequest<'a>) -> BoxFuture<'a, Option<Claim>> {
+        Box::pin(self.claim_session(claim))
+    }
+
+    fn stop(&self, drain: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(self.leave(drain))
+    }
 }
 
 fn register(
@@ -999,47 +1059,5 @@ fn strings(value: Value) -> Vec<String> {
     match value {
         Value::Array(items) | Value::Set(items) => items.into_iter().filter_map(text).collect(),
         _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_round_trip_with_raw_data() {
-        let data = RawValue::from_string(r#"{"kind":"offer","sdp":"v=0\r\n"}"#.into()).unwrap();
-        let text = Event::Signal {
-            room: "r".into(),
-            from: "p".into(),
-            data,
-            at: 7,
-        }
-        .encode();
-        match Event::decode(&text) {
-            Some(Event::Signal { data, at, .. }) => {
-                assert_eq!(data.get(), r#"{"kind":"offer","sdp":"v=0\r\n"}"#);
-                assert_eq!(at, 7);
-            }
-            other => panic!("{other:?}"),
-        }
-        // The scripts write peer-left and joined themselves; they must read back.
-        let lua_written = r#"{"t":"pl","room":"team-1","peer":"abc_-"}"#;
-        assert!(matches!(
-            Event::decode(lua_written),
-            Some(Event::PeerLeft { .. })
-        ));
-        let empty = r#"{"t":"jd","room":"r","peers":{}}"#;
-        assert!(
-            matches!(Event::decode(empty), Some(Event::Joined { peers, .. }) if peers.is_empty())
-        );
-        let two = r#"{"t":"jd","room":"r","peers":["p1","Ann","p2",""]}"#;
-        match Event::decode(two) {
-            Some(Event::Joined { peers, .. }) => assert_eq!(
-                peers,
-                vec![("p1".into(), "Ann".into()), ("p2".into(), String::new())]
-            ),
-            other => panic!("{other:?}"),
-        }
     }
 }

@@ -10,6 +10,11 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::invite::TokenArgs;
 
+pub mod origin;
+mod proxy;
+
+pub use proxy::{ForwardedHeader, ProxyNet};
+
 /// Signaling server of p2pchat: introduces peers in rooms and relays their WebRTC signals (SDP/ICE) to the
 /// addressed peer only. Serves the web UI at / and the WebSocket protocol at /ws.
 #[derive(Debug, Clone, Parser)]
@@ -238,7 +243,7 @@ pub struct Config {
         value_enum,
         default_value = "x-forwarded-for"
     )]
-    pub forwarded_header: crate::admission::ForwardedHeader,
+    pub forwarded_header: ForwardedHeader,
 
     /// Without a command the server runs.
     #[command(subcommand)]
@@ -381,7 +386,7 @@ impl Config {
             );
         }
         for origin in &self.allowed_origins {
-            if origin != "*" && crate::origin::normalize(origin).is_none() {
+            if origin != "*" && origin::normalize(origin).is_none() {
                 return Err(format!(
                     "--allowed-origin {origin:?} must be scheme://host[:port], e.g. https://chat.example.org, or *"
                 ));
@@ -402,7 +407,7 @@ impl Config {
             return Err("--node-ttl-ms must be at least 300".into());
         }
         for proxy in &self.trusted_proxies {
-            if crate::admission::ProxyNet::parse(proxy).is_none() {
+            if ProxyNet::parse(proxy).is_none() {
                 return Err(format!(
                     "--trusted-proxy {proxy:?} must be an IP address or a CIDR network, e.g. 10.0.0.0/8"
                 ));
@@ -486,7 +491,7 @@ mod tests {
     /// as `--help` (built from these same definitions) shows them, and nothing else.
     #[test]
     fn the_operations_table_matches_every_flag() {
-        let doc = include_str!("../../docs/operations.md");
+        let doc = include_str!("../../../docs/operations.md");
         let backticked = |cell: &str| -> Vec<String> {
             cell.split('`')
                 .skip(1)

@@ -1,24 +1,32 @@
 //! The hub: which sessions exist, who is in which room, and delivery of frames to a peer. Connection
-//! handling talks to peers only through this API. With `--redis-url` the hub holds this server's sessions
-//! and the local members of each room, and the [`Cluster`] shares the rest with the other servers: room
-//! membership and capacity, session records for a resume elsewhere, and delivery to peers elsewhere.
+//! handling talks to peers only through this API. The hub holds this server's sessions and the local
+//! members of each room; its [`Backplane`] holds what lies beyond this server (room admission over every
+//! server, delivery to peers elsewhere, sessions moving here on resume) and reports back through the hub's
+//! channel of [`HubEvent`]s, handled in order by [`Hub::run`].
+
+mod backplane;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chat_protocol::{ErrorCode, PeerInfo, Resume, ServerFrame};
 use rand::RngCore;
 use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 
 use crate::auth::Grant;
-use crate::cluster::{Cluster, Event, LocalSession, Op, unix_micros};
 use crate::config::Config;
 use crate::error::RequestError;
 use crate::metrics::Metrics;
-use crate::session::{Attached, Pushed, RingLimits, Session};
+use crate::session::{Attached, RingLimits, Session};
+
+pub use backplane::{
+    Admitted, Backplane, BoxFuture, Claim, ClaimRequest, HubEvent, HubEvents, LocalBackplane,
+    LocalSession, Moved, Remote, unix_micros,
+};
 
 /// Most rooms one client may be in at once.
 pub const MAX_ROOMS_PER_SESSION: usize = 16;
@@ -26,6 +34,9 @@ pub const MAX_ROOMS_PER_SESSION: usize = 16;
 /// Bytes a relayed `signal` adds around its `data`, `room` and `from` (type, seq, keys): an upper bound
 /// used to check the global buffer before queueing it.
 const SIGNAL_OVERHEAD: usize = 96;
+
+/// Most hub events handled per wake-up of [`Hub::run`].
+const EVENT_BATCH: usize = 256;
 
 /// The limits the hub enforces (docs/security.md lists them with their defaults).
 #[derive(Debug, Clone)]
@@ -69,8 +80,7 @@ pub struct Hub {
     state: Mutex<HubState>,
     limits: HubLimits,
     metrics: Arc<Metrics>,
-    /// Set with `--redis-url`.
-    cluster: OnceLock<Arc<Cluster>>,
+    backplane: Arc<dyn Backplane>,
 }
 
 #[derive(Default)]
@@ -86,28 +96,71 @@ struct HubState {
     /// Sessions per IP key and per user, for their limits.
     per_ip: HashMap<IpAddr, usize>,
     per_user: HashMap<Box<str>, usize>,
-    /// Sessions being taken over from another server: events for them wait here until they are loaded.
-    claiming: HashMap<Arc<str>, Vec<Event>>,
-    /// Joins sent to Redis and not answered yet, per session (they count towards its room limit).
+    /// Sessions being claimed for a resume: events for them wait here until they are attached or loaded.
+    claiming: HashMap<Arc<str>, Vec<Remote>>,
+    /// Joins the backplane will answer later, per session (they count towards its room limit).
     joining: HashMap<Arc<str>, usize>,
 }
 
 impl Hub {
-    pub fn new(limits: HubLimits, metrics: Arc<Metrics>) -> Hub {
+    pub fn new(limits: HubLimits, metrics: Arc<Metrics>, backplane: Arc<dyn Backplane>) -> Hub {
         Hub {
             state: Mutex::new(HubState::default()),
             limits,
             metrics,
-            cluster: OnceLock::new(),
+            backplane,
         }
     }
 
-    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
-        let _ = self.cluster.set(cluster);
+    /// The channel a backplane reports on; [`Hub::run`] takes the receiving end.
+    pub fn channel() -> (HubEvents, mpsc::UnboundedReceiver<HubEvent>) {
+        mpsc::unbounded_channel()
     }
 
-    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.cluster.get()
+    /// Handles the backplane's events in order until it drops its sender.
+    pub async fn run(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<HubEvent>) {
+        let mut batch = Vec::with_capacity(EVENT_BATCH);
+        while events.recv_many(&mut batch, EVENT_BATCH).await > 0 {
+            for event in batch.drain(..) {
+                self.handle(event);
+            }
+        }
+    }
+
+    fn handle(&self, event: HubEvent) {
+        match event {
+            HubEvent::Deliver { sid, event } => self.deliver_remote(&sid, event),
+            HubEvent::HandOver { sid, done } => {
+                self.hand_over(&sid);
+                let _ = done.send(());
+            }
+            HubEvent::Joined {
+                session,
+                room,
+                peers,
+            } => self.join_done(&session, &room, peers),
+            HubEvent::Refused { session, error } => {
+                self.send_error(&session, &error, Some("signal"));
+            }
+            HubEvent::Sessions(reply) => {
+                let _ = reply.send(self.local_sessions());
+            }
+        }
+    }
+
+    /// Whether sessions may start (see [`Backplane::accepting`]).
+    pub fn accepting(&self) -> bool {
+        self.backplane.accepting()
+    }
+
+    /// Whether the backplane is healthy, for `/readyz`.
+    pub fn healthy(&self) -> bool {
+        self.backplane.healthy()
+    }
+
+    /// Leaves the other servers on shutdown (see [`Backplane::stop`]).
+    pub async fn stop(&self, drain: Duration) {
+        self.backplane.stop(drain).await;
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -193,139 +246,121 @@ impl Hub {
     /// token of its latest `welcome`. The token presented now replaces the session's grant; if it no
     /// longer allows a room the session is in, the session ends (others see `peer-left`) and the client
     /// starts afresh, rejoining what it may. Anything else leaves the named session untouched.
-    /// With Redis, the session may be on another server: see [`Hub::resume_from_cluster`].
+    ///
+    /// The backplane claims the session (only the holder of its current resume token can, so of two racing
+    /// resumes one wins and the other starts afresh). Held here, it re-attaches; held elsewhere, it moves
+    /// here with its rooms, its buffered frames (replayed after `last_seq`) and the events that waited.
     pub async fn resume(&self, resume: &Resume, grant: &Grant, ip: IpAddr) -> ResumeOutcome {
-        match self.cluster().cloned() {
-            None => self.resume_local(resume, grant),
-            Some(cluster) => self.resume_from_cluster(&cluster, resume, grant, ip).await,
+        let sid: Arc<str> = resume.session.as_str().into();
+        let Some(held_here) = self.start_claiming(&sid, resume, grant, ip) else {
+            return ResumeOutcome::Fresh;
+        };
+        let new_token = random_id();
+        let claim = self
+            .backplane
+            .claim(ClaimRequest {
+                sid: &sid,
+                user: &grant.user,
+                token: &resume.token,
+                new_token: &new_token,
+                held_here,
+            })
+            .await;
+        match claim {
+            None => self.stop_claiming(&sid),
+            Some(Claim::Here) => self.reattach(&sid, resume.last_seq, grant, new_token),
+            Some(Claim::Moved(moved)) => self.move_here(&sid, moved, resume, grant, ip, new_token),
         }
     }
 
-    fn resume_local(&self, resume: &Resume, grant: &Grant) -> ResumeOutcome {
+    /// The checks before a claim; `Some(held here)` if it may go on. From here until the claim is done,
+    /// events for the session wait (see [`Hub::deliver_remote`]).
+    fn start_claiming(
+        &self,
+        sid: &Arc<str>,
+        resume: &Resume,
+        grant: &Grant,
+        ip: IpAddr,
+    ) -> Option<bool> {
         let mut state = self.lock();
-        let Some(session) = state.sessions.get(resume.session.as_str()).cloned() else {
-            return ResumeOutcome::Fresh;
-        };
-        if *session.user != *grant.user
-            || session.is_ended()
-            || !session.resume_token_matches(&resume.token)
-        {
-            return ResumeOutcome::Fresh;
+        // Never overwrite a claim under way: of two resumes racing here, the later starts afresh.
+        if state.claiming.contains_key(sid) {
+            return None;
         }
+        let held_here = match state.sessions.get(sid) {
+            // Held here: a wrong user or token is refused here, before anything else, so it never holds
+            // back the live session's events.
+            Some(session) => {
+                let owned = *session.user == *grant.user
+                    && !session.is_ended()
+                    && session.resume_token_matches(&resume.token);
+                if !owned {
+                    return None;
+                }
+                true
+            }
+            // Moving here, it counts towards this server's session limits: checked before the claim, so a
+            // resume refused for them leaves the session where it is (and the fresh `hello` that follows
+            // is refused for the same limit).
+            None => {
+                self.make_room_locked(&mut state, ip_key(ip), &grant.user)
+                    .ok()?;
+                false
+            }
+        };
+        state.claiming.insert(sid.clone(), Vec::new());
+        Some(held_here)
+    }
+
+    /// The claimed session is held here: it re-attaches with the new grant, unless that grant no longer
+    /// allows one of its rooms.
+    fn reattach(
+        &self,
+        sid: &Arc<str>,
+        last_seq: u64,
+        grant: &Grant,
+        new_token: Arc<str>,
+    ) -> ResumeOutcome {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.get(sid).cloned() else {
+            drop(state);
+            return self.stop_claiming(sid);
+        };
         if !session.rooms_allowed_by(grant) {
             self.end_locked(&mut state, &session);
-            return ResumeOutcome::Fresh;
+            drop(state);
+            return self.stop_claiming(sid);
         }
         session.set_grant(grant.clone());
-        if let Some(key) = session.set_parked(None)
-            && state.parked.remove(&key).is_some()
-        {
-            self.metrics.sessions_parked.dec();
-        }
-        let attached = session.attach(Some(resume.last_seq), random_id());
+        self.unpark_locked(&mut state, &session);
+        let attached = session.attach(Some(last_seq), new_token);
         drop(state);
+        self.finish_claiming(sid, Some(&session));
         self.metrics.resumes.inc();
         ResumeOutcome::Resumed(session, attached)
     }
 
-    /// Resume through Redis: claims the session record (only the holder of its current resume token can,
-    /// so of two racing resumes one wins and the other starts afresh). If this server holds the session it
-    /// re-attaches as without Redis; else the previous owner is asked to close its connection and flush
-    /// its frames, and the session is rebuilt here from Redis: its rooms, its buffered frames (replayed
-    /// after `last_seq`) and the events that waited while no server held it.
-    async fn resume_from_cluster(
+    /// The claimed session was held elsewhere: it is rebuilt here from what the backplane kept, within
+    /// this server's session limits and the new grant's rooms.
+    fn move_here(
         &self,
-        cluster: &Cluster,
+        sid: &Arc<str>,
+        moved: Moved,
         resume: &Resume,
         grant: &Grant,
         ip: IpAddr,
+        new_token: Arc<str>,
     ) -> ResumeOutcome {
-        let sid: Arc<str> = resume.session.as_str().into();
-        let new_token = random_id();
-        {
-            let mut state = self.lock();
-            // Never overwrite a claim under way: of two resumes racing here, the later starts afresh.
-            if state.claiming.contains_key(&sid) {
-                return ResumeOutcome::Fresh;
-            }
-            match state.sessions.get(&sid) {
-                // Held here: a wrong user or token is refused here, before anything else, so it never
-                // holds back the live session's events.
-                Some(session) => {
-                    if *session.user != *grant.user
-                        || session.is_ended()
-                        || !session.resume_token_matches(&resume.token)
-                    {
-                        return ResumeOutcome::Fresh;
-                    }
-                }
-                // Moving here, it counts towards this server's session limits: checked before the claim,
-                // so a resume refused for them leaves the session where it is (and the fresh `hello`
-                // that follows is refused for the same limit).
-                None => {
-                    if self
-                        .make_room_locked(&mut state, ip_key(ip), &grant.user)
-                        .is_err()
-                    {
-                        return ResumeOutcome::Fresh;
-                    }
-                    // Events for it that arrive here before it is loaded wait (see `deliver_remote`).
-                    state.claiming.insert(sid.clone(), Vec::new());
-                }
-            }
-        }
-        let claim = match cluster
-            .claim(&sid, &grant.user, &resume.token, &new_token)
-            .await
-        {
-            Ok(Some(claim)) => claim,
-            Ok(None) => return self.stop_claiming(&sid),
-            Err(e) => {
-                tracing::warn!("resume claim failed in Redis: {e}");
-                return self.stop_claiming(&sid);
-            }
-        };
-        if claim.old_node == *cluster.node {
-            let mut state = self.lock();
-            if let Some(session) = state.sessions.get(&sid).cloned() {
-                if !session.rooms_allowed_by(grant) {
-                    self.end_locked(&mut state, &session);
-                    drop(state);
-                    self.finish_claiming(&sid, None);
-                    return ResumeOutcome::Fresh;
-                }
-                session.set_grant(grant.clone());
-                if let Some(key) = session.set_parked(None)
-                    && state.parked.remove(&key).is_some()
-                {
-                    self.metrics.sessions_parked.dec();
-                }
-                let attached = session.attach(Some(resume.last_seq), new_token);
-                drop(state);
-                self.finish_claiming(&sid, Some(&session));
-                self.metrics.resumes.inc();
-                return ResumeOutcome::Resumed(session, attached);
-            }
-        } else if claim.old_node_alive {
-            cluster.take_over(&sid, &claim.old_node).await;
-        }
-        let stored = match cluster.load(&sid).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                tracing::warn!("cannot load a resumed session from Redis: {e}");
-                return self.stop_claiming(&sid);
-            }
-        };
-        let frames: Vec<(u64, String)> = stored
+        let frames: Vec<(u64, String)> = moved
             .frames
             .into_iter()
             .filter_map(|text| Some((seq_of(&text)?, text)))
             .collect();
         let next_seq = frames.last().map_or(0, |f| f.0).max(resume.last_seq) + 1;
         let session = Arc::new(Session::new(
-            claim.peer.into(),
+            moved.peer.into(),
             sid.clone(),
-            claim.name.into(),
+            moved.name.into(),
             grant.clone(),
             ip_key(ip),
             self.limits.ring,
@@ -337,35 +372,26 @@ impl Hub {
         if let Err((reason, _)) = self.make_room_locked(&mut state, session.ip, &session.user) {
             self.metrics.session_refused(reason);
             drop(state);
-            cluster.end_remote(sid.clone());
-            self.finish_claiming(&sid, None);
-            return ResumeOutcome::Fresh;
+            self.backplane.ended(sid);
+            return self.stop_claiming(sid);
         }
         self.insert_locked(&mut state, &session);
-        for room in claim.rooms {
+        for room in moved.rooms {
             let room: Arc<str> = room.into();
-            state
-                .rooms
-                .entry(room.clone())
-                .or_insert_with(|| {
-                    self.metrics.rooms.inc();
-                    Vec::new()
-                })
-                .push(session.clone());
+            self.room_entry(&mut state, &room).push(session.clone());
             session.add_room(room);
         }
         if !session.rooms_allowed_by(grant) {
             self.end_locked(&mut state, &session);
             drop(state);
-            self.finish_claiming(&sid, None);
-            return ResumeOutcome::Fresh;
+            return self.stop_claiming(sid);
         }
         let attached = session.attach(Some(resume.last_seq), new_token);
         drop(state);
-        for event in stored.pending {
+        for event in moved.pending {
             self.apply(&session, event);
         }
-        self.finish_claiming(&sid, Some(&session));
+        self.finish_claiming(sid, Some(&session));
         self.metrics.resumes.inc();
         ResumeOutcome::Resumed(session, attached)
     }
@@ -392,30 +418,43 @@ impl Hub {
                 std::mem::take(held)
             };
             for event in held {
-                match (session, self.cluster()) {
-                    (Some(session), _) => self.apply(session, event),
-                    (None, Some(cluster)) => cluster.queue(Op::Forward {
-                        sid: sid.clone(),
-                        event: event.encode(),
-                    }),
-                    (None, None) => {}
+                match session {
+                    Some(session) => self.apply(session, event),
+                    None => self.backplane.forward(sid, event),
                 }
             }
         }
     }
 
-    /// Another server resumed `sid`: its connection here closes (1000) and it is forgotten without
-    /// `peer-left`, since it lives on there.
-    pub fn hand_over(&self, sid: &str) {
-        let mut state = self.lock();
-        let Some(session) = state.sessions.remove(sid) else {
-            return;
-        };
+    /// No longer waiting in its grace period.
+    fn unpark_locked(&self, state: &mut HubState, session: &Session) {
         if let Some(key) = session.set_parked(None)
             && state.parked.remove(&key).is_some()
         {
             self.metrics.sessions_parked.dec();
         }
+    }
+
+    /// The members of `room` here, created (and counted) if it has none yet.
+    fn room_entry<'a>(
+        &self,
+        state: &'a mut HubState,
+        room: &Arc<str>,
+    ) -> &'a mut Vec<Arc<Session>> {
+        state.rooms.entry(room.clone()).or_insert_with(|| {
+            self.metrics.rooms.inc();
+            Vec::new()
+        })
+    }
+
+    /// Another server resumed `sid`: its connection here closes (1000) and it is forgotten without
+    /// `peer-left`, since it lives on there.
+    fn hand_over(&self, sid: &str) {
+        let mut state = self.lock();
+        let Some(session) = state.sessions.remove(sid) else {
+            return;
+        };
+        self.unpark_locked(&mut state, &session);
         decrement(&mut state.per_ip, &session.ip);
         decrement(&mut state.per_user, &*session.user);
         for room in session.end() {
@@ -431,8 +470,8 @@ impl Hub {
     }
 
     /// An event from another server for session `sid`: delivered if the session is here, held if it is
-    /// being taken over, else passed on to where it moved.
-    pub fn deliver_remote(&self, sid: &str, event: Event) {
+    /// being claimed, else passed on to where it moved.
+    fn deliver_remote(&self, sid: &Arc<str>, event: Remote) {
         let mut state = self.lock();
         if let Some(held) = state.claiming.get_mut(sid) {
             held.push(event);
@@ -444,17 +483,12 @@ impl Hub {
             return;
         }
         drop(state);
-        if let Some(cluster) = self.cluster() {
-            cluster.queue(Op::Forward {
-                sid: sid.into(),
-                event: event.encode(),
-            });
-        }
+        self.backplane.forward(sid, event);
     }
 
-    fn apply(&self, session: &Arc<Session>, event: Event) {
+    fn apply(&self, session: &Arc<Session>, event: Remote) {
         match event {
-            Event::Signal {
+            Remote::Signal {
                 room,
                 from,
                 data,
@@ -477,7 +511,7 @@ impl Hub {
                     data,
                 });
             }
-            Event::PeerJoined { room, peer, name } => {
+            Remote::PeerJoined { room, peer, name } => {
                 self.send(session, |seq| ServerFrame::PeerJoined {
                     seq,
                     room,
@@ -485,16 +519,15 @@ impl Hub {
                     name,
                 });
             }
-            Event::PeerLeft { room, peer } => {
+            Remote::PeerLeft { room, peer } => {
                 self.send(session, |seq| ServerFrame::PeerLeft { seq, room, peer });
             }
-            Event::Joined { room, peers } => self.join_done(session, &room, Ok(peers)),
-            Event::Take { .. } | Event::Released => {}
+            Remote::Joined { room, peers } => self.join_done(session, &room, Ok(peers)),
         }
     }
 
-    /// This server's sessions, to write to Redis again after it lost them.
-    pub fn local_sessions(&self) -> Vec<LocalSession> {
+    /// This server's sessions, for the backplane to write again after the shared state lost them.
+    fn local_sessions(&self) -> Vec<LocalSession> {
         self.lock()
             .sessions
             .values()
@@ -516,32 +549,15 @@ impl Hub {
     /// Binds the first connection of a new session.
     pub fn attach_new(&self, session: &Session) -> Attached {
         let attached = session.attach(None, random_id());
-        if let Some(cluster) = self.cluster() {
-            cluster.queue(Op::Register {
-                sid: session.id.clone(),
-                peer: session.peer.clone(),
-                name: session.name.clone(),
-                user: session.user.clone(),
-                token: attached.resume_token.clone(),
-            });
-        }
+        self.backplane.registered(session, &attached.resume_token);
         attached
     }
 
     /// Queues an already serialized frame built for the next seq (the `welcome`).
     pub fn push_text(&self, session: &Session, build: impl FnOnce(u64) -> String) {
-        let pushed = session.push(None, build);
-        self.mirror(session, pushed);
-    }
-
-    fn mirror(&self, session: &Session, pushed: Option<Pushed>) {
-        if let (Some(Pushed { text, kept }), Some(cluster)) = (pushed, self.cluster()) {
-            cluster.queue(Op::Mirror {
-                sid: session.id.clone(),
-                text,
-                keep: kept,
-            });
-        }
+        session.push(None, build, |pushed| {
+            self.backplane.pushed(&session.id, pushed);
+        });
     }
 
     /// Ends the oldest session waiting in its grace period that matches `which`; false if there is none.
@@ -564,23 +580,29 @@ impl Hub {
         self.send_at(session, None, frame);
     }
 
+    /// Queues a server frame; `false` if the session has ended (nothing was queued).
     fn send_at(
         &self,
         session: &Session,
         relayed_at: Option<Instant>,
         frame: impl FnOnce(u64) -> ServerFrame,
-    ) {
+    ) -> bool {
         let mut frame_type = "";
-        let pushed = session.push(relayed_at, |seq| {
-            let frame = frame(seq);
-            frame_type = type_of(&frame);
-            // Serializing these types cannot fail: all keys are strings and `data` is already valid JSON.
-            serde_json::to_string(&frame).unwrap_or_default()
-        });
-        self.mirror(session, pushed);
+        let pushed = session.push(
+            relayed_at,
+            |seq| {
+                let frame = frame(seq);
+                frame_type = type_of(&frame);
+                // Serializing these types cannot fail: all keys are strings and `data` is already valid
+                // JSON.
+                serde_json::to_string(&frame).unwrap_or_default()
+            },
+            |pushed| self.backplane.pushed(&session.id, pushed),
+        );
         if !frame_type.is_empty() {
             self.metrics.frame_out(frame_type);
         }
+        pushed
     }
 
     /// Queues an `error` frame.
@@ -600,7 +622,7 @@ impl Hub {
     }
 
     /// Adds `session` to `room`: it gets `joined` with the members already there, they get `peer-joined`.
-    /// Joining a room again just repeats `joined`.
+    /// Joining a room again just repeats `joined`. The backplane admits the join, now or later.
     pub fn join(&self, session: &Arc<Session>, room: &str) -> Result<(), RequestError> {
         if !chat_protocol::is_valid_room_name(room) {
             return Err(RequestError::InvalidRoomName);
@@ -611,79 +633,39 @@ impl Hub {
             )));
         }
         let mut state = self.lock();
-        let already_in = session.in_room(room);
-        // With Redis a join completes later: those under way count too, or a burst of joins would pass.
+        let again = session.in_room(room);
+        // A join answered later counts too, or a burst of joins would pass.
         let joining = state.joining.get(&session.id).copied().unwrap_or(0);
-        if !already_in && session.rooms_len() + joining >= MAX_ROOMS_PER_SESSION {
+        if !again && session.rooms_len() + joining >= MAX_ROOMS_PER_SESSION {
             return Err(RequestError::TooManyRooms(MAX_ROOMS_PER_SESSION));
         }
-        if let Some(cluster) = self.cluster() {
-            *state.joining.entry(session.id.clone()).or_default() += 1;
-            // Capacity and the member list come from Redis, atomically; see `join_done`.
-            let announce = Event::PeerJoined {
-                room: room.to_owned(),
-                peer: session.peer.to_string(),
-                name: session.name.to_string(),
-            };
-            cluster.queue(Op::Join {
-                session: session.clone(),
-                room: room.into(),
-                announce: announce.encode(),
-            });
-            return Ok(());
-        }
-        let members = state.rooms.get(room);
-        if !already_in && members.is_some_and(|m| m.len() >= self.limits.room_capacity) {
-            return Err(RequestError::RoomFull(self.limits.room_capacity));
-        }
-        let others: Vec<Arc<Session>> = members
-            .map(|m| {
-                m.iter()
-                    .filter(|s| !Arc::ptr_eq(s, session))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !already_in {
-            let key: Arc<str> = room.into();
-            for other in &others {
-                self.send(other, |seq| ServerFrame::PeerJoined {
-                    seq,
-                    room: room.to_owned(),
-                    peer: session.peer.to_string(),
-                    name: session.name.to_string(),
-                });
+        let members = state.rooms.get(room).map_or(&[][..], Vec::as_slice);
+        match self.backplane.join(session, room, members.len(), again)? {
+            Admitted::Later => {
+                *state.joining.entry(session.id.clone()).or_default() += 1;
             }
-            let members = state.rooms.entry(key.clone()).or_insert_with(|| {
-                self.metrics.rooms.inc();
-                Vec::new()
-            });
-            members.push(session.clone());
-            session.add_room(key);
+            Admitted::Now(elsewhere) => {
+                let mut peers: Vec<PeerInfo> = members
+                    .iter()
+                    .filter(|s| !Arc::ptr_eq(s, session))
+                    .map(|s| PeerInfo {
+                        peer: s.peer.to_string(),
+                        name: s.name.to_string(),
+                    })
+                    .collect();
+                peers.extend(elsewhere);
+                self.enter_room(&mut state, session, room, peers);
+            }
         }
-        let peers = others
-            .iter()
-            .map(|s| PeerInfo {
-                peer: s.peer.to_string(),
-                name: s.name.to_string(),
-            })
-            .collect();
-        // Queued under the hub lock so no frame about this room can overtake `joined`.
-        self.send(session, |seq| ServerFrame::Joined {
-            seq,
-            room: room.to_owned(),
-            peers,
-        });
         Ok(())
     }
 
-    /// With Redis, the outcome of a `join`: `peers` are the other members on every server. Members here
-    /// get `peer-joined` from this server (the script told those elsewhere).
-    pub fn join_done(
+    /// The answer to a join the backplane admitted later: `peers` are the other members on every server.
+    fn join_done(
         &self,
         session: &Arc<Session>,
         room: &str,
-        peers: Result<Vec<(String, String)>, RequestError>,
+        peers: Result<Vec<PeerInfo>, RequestError>,
     ) {
         let mut state = self.lock();
         decrement(&mut state.joining, &session.id);
@@ -694,15 +676,24 @@ impl Hub {
                 return self.send_error(session, &error, Some("join"));
             }
         };
-        if session.is_ended() {
-            return;
+        if !session.is_ended() {
+            self.enter_room(&mut state, session, room, peers);
         }
+    }
+
+    /// Puts `session` in `room` (unless it is there already; the members here get `peer-joined`) and
+    /// sends it `joined` with `peers`. Under the hub lock, so no frame about this room can overtake
+    /// `joined`.
+    fn enter_room(
+        &self,
+        state: &mut HubState,
+        session: &Arc<Session>,
+        room: &str,
+        peers: Vec<PeerInfo>,
+    ) {
         if !session.in_room(room) {
             let key: Arc<str> = room.into();
-            let members = state.rooms.entry(key.clone()).or_insert_with(|| {
-                self.metrics.rooms.inc();
-                Vec::new()
-            });
+            let members = self.room_entry(state, &key);
             for other in members.iter() {
                 self.send(other, |seq| ServerFrame::PeerJoined {
                     seq,
@@ -714,10 +705,6 @@ impl Hub {
             members.push(session.clone());
             session.add_room(key);
         }
-        let peers = peers
-            .into_iter()
-            .map(|(peer, name)| PeerInfo { peer, name })
-            .collect();
         self.send(session, |seq| ServerFrame::Joined {
             seq,
             room: room.to_owned(),
@@ -733,13 +720,7 @@ impl Hub {
         }
         session.remove_room(room);
         self.remove_member(&mut state, session, room);
-        if let Some(cluster) = self.cluster() {
-            cluster.queue(Op::Leave {
-                sid: session.id.clone(),
-                peer: session.peer.clone(),
-                room: room.into(),
-            });
-        }
+        self.backplane.left(session, room);
         Ok(())
     }
 
@@ -762,7 +743,8 @@ impl Hub {
     }
 
     /// Relays `data` from `from` to the peer `to`, both of whom must be in `room`. `from` is set here,
-    /// never taken from the client.
+    /// never taken from the client. A recipient that is not here (or was handed over a moment ago) is the
+    /// backplane's.
     pub fn relay(
         &self,
         from: &Arc<Session>,
@@ -779,36 +761,20 @@ impl Hub {
             let Some(members) = members.filter(|m| m.iter().any(|s| Arc::ptr_eq(s, from))) else {
                 return Err(RequestError::NotInRoom(room.to_owned()));
             };
-            let local = members.iter().find(|s| &*s.peer == to).cloned();
-            match (local, self.cluster()) {
-                (Some(recipient), _) => recipient,
-                (None, None) => return Err(RequestError::UnknownPeer),
-                // Not here: Redis knows whether `to` is in the room on another server (else
-                // `unknown_peer` comes back) and which one.
-                (None, Some(cluster)) => {
-                    let event = Event::Signal {
-                        room: room.to_owned(),
-                        from: from.peer.to_string(),
-                        data: data.to_owned(),
-                        at: unix_micros(),
-                    };
-                    cluster.queue(Op::Relay {
-                        from: from.clone(),
-                        room: room.into(),
-                        to: to.into(),
-                        event: event.encode(),
-                    });
-                    return Ok(());
-                }
-            }
+            members.iter().find(|s| &*s.peer == to).cloned()
         };
-        self.send_at(&recipient, Some(received), |seq| ServerFrame::Signal {
-            seq,
-            room: room.to_owned(),
-            from: from.peer.to_string(),
-            data: data.to_owned(),
+        let delivered = recipient.is_some_and(|recipient| {
+            self.send_at(&recipient, Some(received), |seq| ServerFrame::Signal {
+                seq,
+                room: room.to_owned(),
+                from: from.peer.to_string(),
+                data: data.to_owned(),
+            })
         });
-        Ok(())
+        if delivered {
+            return Ok(());
+        }
+        self.backplane.relay(from, room, to, data)
     }
 
     /// Makes room for `size` more buffered bytes under `--max-buffered-bytes`. First sessions waiting in
@@ -852,22 +818,14 @@ impl Hub {
         if state.sessions.remove(&session.id).is_none() {
             return;
         }
-        if let Some(key) = session.set_parked(None)
-            && state.parked.remove(&key).is_some()
-        {
-            self.metrics.sessions_parked.dec();
-        }
+        self.unpark_locked(state, session);
         decrement(&mut state.per_ip, &session.ip);
         decrement(&mut state.per_user, &*session.user);
         state.joining.remove(&session.id);
         for room in session.end() {
             self.remove_member(state, session, &room);
         }
-        if let Some(cluster) = self.cluster() {
-            cluster.queue(Op::End {
-                sid: session.id.clone(),
-            });
-        }
+        self.backplane.ended(&session.id);
         self.metrics.sessions.dec();
     }
 
@@ -962,7 +920,11 @@ mod tests {
             &max_buffered_bytes.to_string(),
         ])
         .unwrap();
-        Hub::new(HubLimits::from_config(&config), Arc::new(Metrics::new()))
+        Hub::new(
+            HubLimits::from_config(&config),
+            Arc::new(Metrics::new()),
+            Arc::new(LocalBackplane::new(config.room_capacity)),
+        )
     }
 
     fn member(hub: &Hub, name: &str) -> Arc<Session> {

@@ -17,8 +17,16 @@ use std::time::{Duration, SystemTime};
 
 use rtc::crypto::{self, SignatureScheme};
 use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
+use sha2::{Digest, Sha256};
 
-use crate::links::safety::fingerprint_of_certificate;
+/// The normalised sha-256 fingerprint of a DER certificate, as an SDP would announce it.
+pub fn fingerprint_of_certificate(der: &[u8]) -> String {
+    let hex: Vec<String> = Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    format!("sha-256 {}", hex.join(":"))
+}
 
 /// The identity's file in the data folder.
 pub const FILE_NAME: &str = "dtls-identity.pem";

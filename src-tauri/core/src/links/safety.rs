@@ -18,6 +18,8 @@ use ts_rs::TS;
 
 use webrtc::peer_connection::PeerConnection;
 
+pub use crate::identity::fingerprint_of_certificate;
+
 use super::LinkManager;
 use super::link::Shared;
 
@@ -65,15 +67,6 @@ pub fn announces_only(sdp: &str, pinned: Option<&str>) -> bool {
         })
         .peekable();
     same_algorithm.peek().is_some() && same_algorithm.all(|v| normalise(v).as_deref() == pinned)
-}
-
-/// The normalised sha-256 fingerprint of a DER certificate, as an SDP would announce it.
-pub fn fingerprint_of_certificate(der: &[u8]) -> String {
-    let hex: Vec<String> = Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect();
-    format!("sha-256 {}", hex.join(":"))
 }
 
 fn normalise(value: &str) -> Option<String> {
