@@ -282,9 +282,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             line = stdin.next_line(), if stdin_open => match line {
                 Ok(Some(line)) if line.trim().starts_with('/') && calls.command(line.trim(), &manager, &client).await => {}
                 Ok(Some(line)) if !line.trim().is_empty() => {
-                    let message = chat.compose(line.trim().to_owned(), &args.name, &[]);
+                    // For the peers linked now (as the web UI's outbox): each is resent it until it acks.
+                    let peers = manager.open_peers(&args.room);
+                    let message = chat.compose(line.trim().to_owned(), &args.name, &peers);
                     let mut sent_to = Vec::new();
-                    for peer in manager.open_peers(&args.room) {
+                    for peer in peers {
                         if manager.send(&args.room, &peer, &message.to_text()).await.unwrap_or(false) {
                             sent_to.push(peer);
                         }

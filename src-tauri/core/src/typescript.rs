@@ -5,7 +5,7 @@
 
 use ts_rs::{Config, TS};
 
-use crate::chat::ChannelMessage;
+use crate::chat::{ChannelMessage, wire};
 use crate::links::safety::LinkFingerprints;
 use crate::links::{FileControl, LinkEvent, files};
 use crate::media::{abr, ring};
@@ -39,6 +39,10 @@ pub fn generate() -> String {
         ("DISCONNECTED_GRACE_MS", ms(constants::DISCONNECTED_GRACE)),
         ("REKEY_WAIT_MS", ms(constants::REKEY_WAIT)),
         ("MAX_CLOCK_AHEAD_MS", ms(constants::MAX_CLOCK_AHEAD)),
+        // Chat channel (chat/wire.rs).
+        ("MAX_MESSAGE_CHARS", wire::MAX_MESSAGE_CHARS.to_string()),
+        ("MAX_READ_IDS", wire::MAX_READ_IDS.to_string()),
+        ("MAX_CHANNEL_TEXT", wire::MAX_CHANNEL_TEXT.to_string()),
         ("REKEY_CLAIM_TTL_MS", ms(constants::REKEY_CLAIM_TTL)),
         (
             "MAX_HELD_CANDIDATES",

@@ -1,13 +1,15 @@
-//! The delivery rules of chat, the same as the web UI's (ui/src/lib/chat/outbox.ts and chat.svelte.ts):
-//! every message has a client-made id (UUIDv7); the receiver acks every copy it gets, duplicates too, and
-//! shows each id once per sender (an id is only its sender's: another peer repeating it suppresses
-//! nothing); the sender keeps each message per recipient until that recipient acks it and sends
-//! it again whenever the recipient's channel (re)opens. A message written while nobody is linked waits
-//! for the next peer.
+//! The delivery rules of chat, the same as the web UI's (ui/src/lib/chat/outbox.ts and chat.svelte.ts),
+//! both held to the cases of tests/vectors/chat.json: every message has a client-made id (UUIDv7); the
+//! receiver acks every copy it gets, duplicates too, and shows each id once per sender (an id is only its
+//! sender's: another peer repeating it suppresses nothing); the sender keeps each message per recipient
+//! until that recipient acks it (a read receipt counts as its ack) and sends it again whenever the
+//! recipient's channel (re)opens. A message written while nobody is linked waits for the next peer; one
+//! whose recipients all left waits for the next one too. A peer's clock is trusted at most
+//! `MAX_CLOCK_AHEAD` ahead of ours.
 
 use std::collections::{HashSet, VecDeque};
 
-use super::wire::ChannelMessage;
+use super::wire::{ChannelMessage, clamp_sent_at, now_ms};
 
 /// Received (sender, id) pairs remembered for de-duplication; older ones are forgotten first (a peer
 /// resends only what it has not seen acked, which is recent).
@@ -16,7 +18,7 @@ const SEEN_IDS: usize = 100_000;
 /// What a text from a peer meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
-    /// A chat message seen for the first time: show it. Send `ack` back.
+    /// A chat message seen for the first time (its `sent_at` clamped): show it. Send `ack` back.
     New {
         message: ChannelMessage,
         ack: String,
@@ -27,7 +29,7 @@ pub enum Received {
     Acked { id: String, first: bool },
     /// The peer's signaling session has a new id (the link manager re-keys the link).
     PeerId { peer: String },
-    /// The peer has seen our messages `ids` (a read receipt).
+    /// The peer has seen our messages `ids` (a read receipt; it also counts as the peer's ack).
     Read { ids: Vec<String> },
     /// The peer started (`on`) or stopped typing.
     Typing { on: bool },
@@ -40,22 +42,14 @@ pub enum Received {
 struct Pending {
     id: String,
     message: ChannelMessage,
-    /// Peers it was written for (empty: whoever links next).
+    /// Peers it is for (empty: the next peer to link, who then becomes its recipient).
     to: HashSet<String>,
     acked_by: HashSet<String>,
 }
 
 impl Pending {
-    fn is_for(&self, peer: &str) -> bool {
-        self.to.is_empty() || self.to.contains(peer)
-    }
-
     fn delivered(&self) -> bool {
-        if self.to.is_empty() {
-            !self.acked_by.is_empty()
-        } else {
-            self.to.is_subset(&self.acked_by)
-        }
+        !self.to.is_empty() && self.to.is_subset(&self.acked_by)
     }
 }
 
@@ -74,7 +68,8 @@ impl ChatSession {
         ChatSession::default()
     }
 
-    /// A new message from `name`, kept until every peer in `to` acks it (`to` empty: until someone does).
+    /// A new message from `name`, kept until every peer in `to` acks it (`to` empty: for the next peer
+    /// that links).
     pub fn compose(&mut self, body: String, name: &str, to: &[String]) -> ChannelMessage {
         let message = ChannelMessage::msg(body, name);
         let ChannelMessage::Msg { id, .. } = &message else {
@@ -89,41 +84,59 @@ impl ChatSession {
         message
     }
 
-    /// Texts to send to `peer` now that its channel is open: everything it has not acked, oldest first.
-    pub fn unacked_for(&self, peer: &str) -> Vec<String> {
+    /// Texts to send to `peer` now that its channel is open: everything it has not acked, oldest first
+    /// (messages written for nobody in particular become its).
+    pub fn unacked_for(&mut self, peer: &str) -> Vec<String> {
         self.outbox
-            .iter()
-            .filter(|p| p.is_for(peer) && !p.acked_by.contains(peer))
-            .map(|p| p.message.to_text())
+            .iter_mut()
+            .filter_map(|p| {
+                if p.to.is_empty() {
+                    p.to.insert(peer.to_owned());
+                }
+                (p.to.contains(peer) && !p.acked_by.contains(peer)).then(|| p.message.to_text())
+            })
             .collect()
     }
 
     /// Interprets a text from `peer`.
     pub fn receive(&mut self, peer: &str, text: &str) -> Received {
+        self.receive_at(peer, text, now_ms())
+    }
+
+    /// Interprets a text from `peer` arriving at `now` (ms since the epoch).
+    pub fn receive_at(&mut self, peer: &str, text: &str, now: i64) -> Received {
         match ChannelMessage::parse(text) {
-            Some(message @ ChannelMessage::Msg { .. }) => {
-                let ChannelMessage::Msg { id, .. } = &message else {
-                    return Received::Other;
-                };
-                let ack = ChannelMessage::ack(id).to_text();
-                if self.remember(peer, id) {
-                    Received::New { message, ack }
-                } else {
-                    Received::Duplicate { ack }
+            Some(ChannelMessage::Msg {
+                id,
+                body,
+                sent_at,
+                name,
+            }) => {
+                let ack = ChannelMessage::ack(&id).to_text();
+                if !self.remember(peer, &id) {
+                    return Received::Duplicate { ack };
                 }
+                let sent_at = clamp_sent_at(sent_at, now);
+                let message = ChannelMessage::Msg {
+                    id,
+                    body,
+                    sent_at,
+                    name,
+                };
+                Received::New { message, ack }
             }
             Some(ChannelMessage::Ack { id }) => {
-                let Some(i) = self.outbox.iter().position(|p| p.id == id) else {
-                    return Received::Acked { id, first: false };
-                };
-                let first = self.outbox[i].acked_by.insert(peer.to_owned());
-                if self.outbox[i].delivered() {
-                    self.outbox.remove(i); // delivered messages leave the outbox
-                }
+                let first = self.acked(peer, &id);
                 Received::Acked { id, first }
             }
             Some(ChannelMessage::PeerId { peer }) => Received::PeerId { peer },
-            Some(ChannelMessage::Read { ids }) => Received::Read { ids },
+            Some(ChannelMessage::Read { ids }) => {
+                // Seen implies received.
+                for id in &ids {
+                    self.acked(peer, id);
+                }
+                Received::Read { ids }
+            }
             Some(ChannelMessage::Typing { on }) => Received::Typing { on },
             // Link-level (the link manager checks re-keys with it); nothing for the chat.
             Some(ChannelMessage::PeerIdProof { .. }) | None => Received::Other,
@@ -144,7 +157,9 @@ impl ChatSession {
     }
 
     /// The person behind `from` now has peer id `to` (a checked re-key): their resends of what was
-    /// already shown stay duplicates.
+    /// already shown stay duplicates, and what they had not acked goes to them under `to`. Acks are
+    /// never merged upwards: where `to` was a recipient of its own, the message counts as acked only if
+    /// both acked it (otherwise it is resent and the receiver de-duplicates).
     pub fn peer_renamed(&mut self, from: &str, to: &str) {
         let rename = |key: &mut (String, String)| {
             if key.0 == from {
@@ -153,6 +168,44 @@ impl ChatSession {
         };
         self.seen_order.iter_mut().for_each(rename);
         self.seen = self.seen_order.iter().cloned().collect();
+        for pending in &mut self.outbox {
+            if !pending.to.remove(from) {
+                continue;
+            }
+            let acked = pending.acked_by.remove(from)
+                && (!pending.to.contains(to) || pending.acked_by.contains(to));
+            pending.to.insert(to.to_owned());
+            if acked {
+                pending.acked_by.insert(to.to_owned());
+            } else {
+                pending.acked_by.remove(to);
+            }
+        }
+    }
+
+    /// `peer` left for good: it no longer holds up delivery (a message that was only theirs waits for
+    /// the next peer).
+    pub fn peer_left(&mut self, peer: &str) {
+        for pending in &mut self.outbox {
+            if pending.to.remove(peer) {
+                pending.acked_by.remove(peer);
+            }
+        }
+        self.outbox.retain(|p| !p.delivered());
+    }
+
+    /// Counts `peer`'s ack of our message `id` (only from a peer it is for); false if it had acked it
+    /// before, or it is not ours. Delivered messages leave the outbox.
+    fn acked(&mut self, peer: &str, id: &str) -> bool {
+        let Some(i) = self.outbox.iter().position(|p| p.id == id) else {
+            return false;
+        };
+        let pending = &mut self.outbox[i];
+        let first = pending.to.contains(peer) && pending.acked_by.insert(peer.to_owned());
+        if pending.delivered() {
+            self.outbox.remove(i);
+        }
+        first
     }
 
     /// Remembers a received id from `peer`; false when that peer sent it before.
@@ -174,6 +227,126 @@ impl ChatSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cases shared with the web UI's chat (tests/vectors/chat.json): both send, ack, resend,
+    /// de-duplicate, count read receipts and clamp a peer's clock alike. The owner's part (send to whom,
+    /// when) is what the headless peer does: a new message goes to the peers linked now.
+    #[test]
+    fn follows_the_shared_vectors() {
+        use serde_json::{Value, json};
+        let vectors: Value =
+            serde_json::from_str(include_str!("../../tests/vectors/chat.json")).unwrap();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let mut ann = ChatSession::new();
+            let mut room: Vec<String> = Vec::new();
+            let mut now = 1_700_000_000_000;
+            let mut ids = std::collections::HashMap::new();
+            for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+                let here = format!("{name}, step {i}: {step}");
+                let mut out: Vec<(String, String)> = Vec::new();
+                if let Some(peers) = step.get("room") {
+                    room = strings(peers);
+                }
+                if let Some(at) = step.get("now") {
+                    now = at.as_i64().unwrap();
+                }
+                if let Some(body) = step.get("send") {
+                    let message = ann.compose(body.as_str().unwrap().to_owned(), "Ann", &room);
+                    ids.insert(step["as"].as_str().unwrap().to_owned(), id_of(&message));
+                    for peer in &room {
+                        out.extend(ann.unacked_for(peer).into_iter().map(|t| (peer.clone(), t)));
+                    }
+                }
+                if let Some(peer) = step.get("open").and_then(Value::as_str) {
+                    out.extend(
+                        ann.unacked_for(peer)
+                            .into_iter()
+                            .map(|t| (peer.to_owned(), t)),
+                    );
+                }
+                if let Some(peer) = step.get("from").and_then(Value::as_str) {
+                    let id = |name: &Value| ids[name.as_str().unwrap()].clone();
+                    let text = if let Some(raw) = step.get("raw") {
+                        raw.as_str().unwrap().to_owned()
+                    } else if let Some(acked) = step.get("ack") {
+                        ChannelMessage::ack(&id(acked)).to_text()
+                    } else if let Some(read) = step.get("read") {
+                        let read: Vec<String> = read.as_array().unwrap().iter().map(id).collect();
+                        ChannelMessage::read(&read).to_text()
+                    } else {
+                        step["text"].to_string()
+                    };
+                    let shown = match ann.receive_at(peer, &text, now) {
+                        Received::New { message, ack } => {
+                            out.push((peer.to_owned(), ack));
+                            let ChannelMessage::Msg {
+                                id, body, sent_at, ..
+                            } = message
+                            else {
+                                unreachable!()
+                            };
+                            Some(json!({"id": id, "body": body, "sentAt": sent_at}))
+                        }
+                        Received::Duplicate { ack } => {
+                            out.push((peer.to_owned(), ack));
+                            None
+                        }
+                        _ => None,
+                    };
+                    assert_eq!(shown.as_ref(), step.get("shown"), "{here}");
+                }
+                if let Some(peer) = step.get("left").and_then(Value::as_str) {
+                    ann.peer_left(peer);
+                }
+                if let Some(names) = step.get("renamed") {
+                    let names = strings(names);
+                    ann.peer_renamed(&names[0], &names[1]);
+                }
+                if let Some(expected) = step.get("out") {
+                    let expected: Vec<Value> = expected
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|sent| match sent[1].as_str() {
+                            Some(ours) => json!([sent[0], {"t": "msg", "id": ids[ours]}]),
+                            None => sent.clone(),
+                        })
+                        .collect();
+                    let actual: Vec<Value> = out
+                        .iter()
+                        .map(|(peer, text)| {
+                            let sent: Value = serde_json::from_str(text).unwrap();
+                            match sent["t"].as_str() {
+                                Some("msg") => json!([peer, {"t": "msg", "id": sent["id"]}]),
+                                _ => json!([peer, sent]),
+                            }
+                        })
+                        .collect();
+                    assert_eq!(actual, expected, "{here}");
+                }
+                for (ours, delivered) in step
+                    .get("delivered")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    assert_eq!(
+                        ann.delivered(&ids[ours.as_str()]),
+                        delivered.as_bool().unwrap(),
+                        "{here}: {ours}"
+                    );
+                }
+            }
+        }
+    }
 
     /// A message sent twice (a resend after a reconnect) shows once, and both copies are acked.
     #[test]

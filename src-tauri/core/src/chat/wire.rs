@@ -30,10 +30,46 @@ pub enum ChannelMessage {
     Typing { on: bool },
 }
 
+/// Longest chat message a person may send, in characters (code points).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Most ids in one read receipt: more are sent in several, and a longer list received is cut to this.
+pub const MAX_READ_IDS: usize = 100;
+/// Longest channel text interpreted at all, in UTF-16 code units (JavaScript's string length).
+pub const MAX_CHANNEL_TEXT: usize = 64 * 1024;
+/// Times travel as JSON numbers: integers beyond 2^53 would not survive a browser.
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
 impl ChannelMessage {
-    /// Parses a channel text; `None` for anything that is not one of our messages.
+    /// Parses a channel text; `None` for anything that is not one of our messages. What a peer may
+    /// make us keep is bounded: a body to twice [`MAX_MESSAGE_CHARS`], a name to the protocol's
+    /// `MAX_NAME_CHARS`, a read receipt to [`MAX_READ_IDS`] (tests/vectors/chat_messages.json).
     pub fn parse(text: &str) -> Option<ChannelMessage> {
-        serde_json::from_str(text).ok()
+        if text.len() > MAX_CHANNEL_TEXT && text.encode_utf16().count() > MAX_CHANNEL_TEXT {
+            return None;
+        }
+        let cut = |s: String, max: usize| match s.char_indices().nth(max) {
+            Some((end, _)) => s[..end].to_owned(),
+            None => s,
+        };
+        Some(match serde_json::from_str(text).ok()? {
+            ChannelMessage::Msg { sent_at, .. } if sent_at.abs() > MAX_SAFE_INTEGER => return None,
+            ChannelMessage::Msg {
+                id,
+                body,
+                sent_at,
+                name,
+            } => ChannelMessage::Msg {
+                id,
+                body: cut(body, 2 * MAX_MESSAGE_CHARS),
+                sent_at,
+                name: cut(name, chat_protocol::MAX_NAME_CHARS),
+            },
+            ChannelMessage::Read { mut ids } => {
+                ids.truncate(MAX_READ_IDS);
+                ChannelMessage::Read { ids }
+            }
+            other => other,
+        })
     }
 
     /// A new chat message from `name`, stamped now.
@@ -63,6 +99,15 @@ impl ChannelMessage {
     }
 }
 
+/// A peer's `sent_at` bounded to [0, now + `MAX_CLOCK_AHEAD`]: its clock drives no ordering beyond that
+/// (it would keep its message newest and unread).
+pub fn clamp_sent_at(sent_at: i64, now: i64) -> i64 {
+    sent_at.clamp(
+        0,
+        (now + crate::constants::MAX_CLOCK_AHEAD.as_millis() as i64).max(0),
+    )
+}
+
 /// Milliseconds since the epoch (the UI's `Date.now()`).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -73,6 +118,45 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The vectors' "<<c*N>>": the character c N times.
+    fn expand(v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => {
+                let repeated = s
+                    .strip_prefix("<<")
+                    .and_then(|s| s.strip_suffix(">>"))
+                    .and_then(|s| s.rsplit_once('*'))
+                    .and_then(|(c, n)| Some(c.repeat(n.parse().ok()?)));
+                Value::String(repeated.unwrap_or_else(|| s.clone()))
+            }
+            Value::Array(items) => items.iter().map(expand).collect(),
+            Value::Object(fields) => fields.iter().map(|(k, x)| (k.clone(), expand(x))).collect(),
+            other => other.clone(),
+        }
+    }
+
+    /// The cases shared with the web UI's parser (tests/vectors/chat_messages.json): both read the same
+    /// texts as the same messages, and bound what a peer may make them keep alike.
+    #[test]
+    fn parses_as_the_shared_vectors_say() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/chat_messages.json")).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let text = match case.get("raw") {
+                Some(raw) => raw.as_str().unwrap().to_owned(),
+                None => expand(&case["text"]).to_string(),
+            };
+            let parsed = ChannelMessage::parse(&text).map(|m| serde_json::to_value(m).unwrap());
+            assert_eq!(
+                parsed.unwrap_or_default(),
+                expand(&case["parsed"]),
+                "{}",
+                case["name"]
+            );
+        }
+    }
 
     /// The UI's exact spellings parse, and what we write is what the UI's parser accepts.
     #[test]

@@ -113,6 +113,36 @@ mod tests {
         rtt_ms: 20.0,
     };
 
+    /// The cases shared with the web UI's sender (tests/vectors/abr.json): a native and a browser sender
+    /// back off and recover alike, step for step.
+    #[test]
+    fn follows_the_shared_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/abr.json")).unwrap();
+        let limits = |v: &serde_json::Value| EncodingLimits {
+            max_bitrate: v["max_bitrate"].as_u64().unwrap() as u32,
+            scale_down_by: v["scale_down_by"].as_u64().unwrap() as u32,
+            max_framerate: v["max_framerate"].as_u64().unwrap() as u32,
+        };
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let samples: Vec<QualitySample> = case["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| QualitySample {
+                    loss: s["loss"].as_f64().unwrap(),
+                    rtt_ms: s["rtt_ms"].as_f64().unwrap(),
+                })
+                .collect();
+            let mut current = case.get("start").map_or(FULL_QUALITY, limits);
+            for (i, expected) in case["expect"].as_array().unwrap().iter().enumerate() {
+                current = next_limits(&samples[..=i], current);
+                assert_eq!(current, limits(expected), "{name}, sample {i}");
+            }
+        }
+    }
+
     #[test]
     fn loss_lowers_the_bitrate_then_the_resolution_then_the_frame_rate() {
         let mut limits = FULL_QUALITY;

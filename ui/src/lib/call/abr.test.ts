@@ -1,6 +1,7 @@
 // Protects call quality on bad networks: recorded stat sequences where loss/RTT rise and recover must
 // lower the sender's limits promptly and restore full quality without oscillating.
 import { describe, expect, it } from 'vitest';
+import vectors from '../../../../src-tauri/core/tests/vectors/abr.json';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
 
 /** Runs the controller over a recorded sequence, as the call does every 2 s. */
@@ -52,5 +53,21 @@ describe('nextLimits', () => {
     const middling = { loss: 0.04, rttMs: 250 };
     const start = { ...FULL_QUALITY, maxBitrate: 500_000 };
     expect(replay(Array(6).fill(middling), start).at(-1)).toEqual(start);
+  });
+});
+
+interface Limits {
+  max_bitrate: number;
+  scale_down_by: number;
+  max_framerate: number;
+}
+const fromVector = (l: Limits): EncodingLimits => ({ maxBitrate: l.max_bitrate, scaleResolutionDownBy: l.scale_down_by, maxFramerate: l.max_framerate });
+
+// The same cases as the native sender (src-tauri/core/src/media/abr.rs): both back off and recover alike.
+describe('shared ABR vectors', () => {
+  it.each(vectors.cases)('$name', (c) => {
+    const start = 'start' in c ? fromVector(c.start as Limits) : FULL_QUALITY;
+    const samples = c.samples.map((s) => ({ loss: s.loss, rttMs: s.rtt_ms }));
+    expect(replay(samples, start)).toEqual(c.expect.map(fromVector));
   });
 });

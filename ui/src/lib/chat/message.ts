@@ -1,18 +1,17 @@
 // Chat messages as the UI shows them, and the rules for what a person may send.
 
 import { v7 as uuidv7 } from 'uuid';
-import { MAX_CLOCK_AHEAD_MS, type ChannelMessage } from '../core.gen';
+import { MAX_CHANNEL_TEXT, MAX_CLOCK_AHEAD_MS, MAX_MESSAGE_CHARS, MAX_READ_IDS, type ChannelMessage } from '../core.gen';
 import { MAX_NAME_CHARS } from '../protocol.gen';
 import type { DeliveryStatus } from './outbox';
-import { MAX_READ_IDS } from './receipts';
 
 /** Every message on the chat data channel: the union generated from the Rust client (core.gen.ts). */
 export type { ChannelMessage };
 /** A chat message as it travels over the data channel. */
 export type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 
-/** Longest message body, in characters. */
-export const MAX_MESSAGE_CHARS = 2000;
+/** Longest message body, in characters (code points). */
+export { MAX_MESSAGE_CHARS };
 
 /** What our own message shows: delivery, then "read" once a peer has seen it. */
 export type LineStatus = DeliveryStatus | 'read';
@@ -55,9 +54,17 @@ export function clampSentAt(sentAt: number, now: number): number {
   return Math.min(Math.floor(sentAt), now + MAX_CLOCK_AHEAD_MS);
 }
 
-/** Parses a data-channel payload; anything malformed is ignored rather than trusted. */
+/** `text` cut to at most `max` characters (code points, never half a surrogate pair). */
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : [...text].slice(0, max).join('');
+}
+
+/**
+ * Parses a data-channel payload; anything malformed is ignored rather than trusted. What a peer may make us
+ * keep is bounded as in the Rust client (src-tauri/core/tests/vectors/chat_messages.json).
+ */
 export function parseChannelMessage(data: unknown): ChannelMessage | null {
-  if (typeof data !== 'string' || data.length > 64 * 1024) return null;
+  if (typeof data !== 'string' || data.length > MAX_CHANNEL_TEXT) return null;
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -66,15 +73,14 @@ export function parseChannelMessage(data: unknown): ChannelMessage | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
-  if (v.t === 'msg' && typeof v.id === 'string' && typeof v.body === 'string' && typeof v.sentAt === 'number' && typeof v.name === 'string') {
-    return { t: 'msg', id: v.id, body: v.body.slice(0, MAX_MESSAGE_CHARS * 2), sentAt: v.sentAt, name: v.name.slice(0, MAX_NAME_CHARS) };
+  if (v.t === 'msg' && typeof v.id === 'string' && typeof v.body === 'string' && Number.isSafeInteger(v.sentAt) && typeof v.name === 'string') {
+    return { t: 'msg', id: v.id, body: cut(v.body, MAX_MESSAGE_CHARS * 2), sentAt: v.sentAt as number, name: cut(v.name, MAX_NAME_CHARS) };
   }
   if (v.t === 'ack' && typeof v.id === 'string') return { t: 'ack', id: v.id };
   if (v.t === 'peer-id' && typeof v.peer === 'string') return { t: 'peer-id', peer: v.peer };
   if (v.t === 'peer-id-proof' && typeof v.nonce === 'string') return { t: 'peer-id-proof', nonce: v.nonce };
-  if (v.t === 'read' && Array.isArray(v.ids)) {
-    const ids = v.ids.filter((id): id is string => typeof id === 'string').slice(0, MAX_READ_IDS);
-    return { t: 'read', ids };
+  if (v.t === 'read' && Array.isArray(v.ids) && v.ids.every((id) => typeof id === 'string')) {
+    return { t: 'read', ids: (v.ids as string[]).slice(0, MAX_READ_IDS) };
   }
   if (v.t === 'typing' && typeof v.on === 'boolean') return { t: 'typing', on: v.on };
   return null;

@@ -2,10 +2,8 @@
 // visible and focused; each sender then gets `{t:'read', ids}` for its own messages (never another
 // peer's), unless the person turned read receipts off. Theirs are applied by the chat (✓✓ → read).
 
-import type { ChannelMessage } from '../core.gen';
-
-/** Most ids in one receipt (a page of history read at once goes out in several). */
-export const MAX_READ_IDS = 100;
+// At most MAX_READ_IDS ids go in one receipt (a page of history read at once goes out in several).
+import { MAX_READ_IDS, type ChannelMessage } from '../core.gen';
 
 export const readText = (ids: string[]): string => JSON.stringify({ t: 'read', ids } satisfies ChannelMessage);
 

@@ -1,0 +1,102 @@
+// The chat's delivery rules shared with the Rust client (src-tauri/core/src/chat/session.rs), run from the
+// same JSON cases (src-tauri/core/tests/vectors/chat.json and chat_messages.json): both send, ack, resend,
+// de-duplicate, count read receipts and clamp a peer's clock alike, and parse the channel's texts alike.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import chatVectors from '../../../../src-tauri/core/tests/vectors/chat.json';
+import messageVectors from '../../../../src-tauri/core/tests/vectors/chat_messages.json';
+import { Chat } from './chat.svelte';
+import { parseChannelMessage } from './message';
+
+interface Step {
+  room?: string[];
+  now?: number;
+  send?: string;
+  as?: string;
+  open?: string;
+  from?: string;
+  ack?: string;
+  read?: string[];
+  text?: unknown;
+  raw?: string;
+  shown?: { id: string; body: string; sentAt: number };
+  left?: string;
+  renamed?: [string, string];
+  out?: Array<[string, string | object]>;
+  delivered?: Record<string, boolean>;
+}
+
+/** The clock when a case does not set it. */
+const DEFAULT_NOW = 1_700_000_000_000;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(DEFAULT_NOW);
+});
+afterEach(() => vi.useRealTimers());
+
+describe('shared chat delivery vectors', () => {
+  it.each(chatVectors.cases)('$name', ({ steps }) => {
+    let room: string[] = [];
+    const out: Array<[string, string]> = [];
+    const chat = new Chat(
+      { peers: () => room, send: (peer, text) => out.push([peer, text]) > 0, nameOf: (peer) => peer },
+      () => 'Ann',
+      undefined,
+      { readReceipts: false, typing: false },
+      () => false,
+    );
+    const ids = new Map<string, string>();
+    const mine = (name: string) => chat.lines.find((l) => l.mine && l.id === ids.get(name));
+    for (const [i, step] of (steps as Step[]).entries()) {
+      const where = `step ${i}: ${JSON.stringify(step)}`;
+      out.length = 0;
+      const shownBefore = chat.lines.filter((l) => !l.mine).length;
+      if (step.room) room = step.room;
+      if (step.now !== undefined) vi.setSystemTime(step.now);
+      if (step.send !== undefined) {
+        expect(chat.send(step.send), where).toBe(true);
+        ids.set(step.as!, chat.lines.at(-1)!.id);
+      }
+      if (step.open) chat.flush(step.open);
+      if (step.from) {
+        const text =
+          step.raw ??
+          JSON.stringify(step.ack ? { t: 'ack', id: ids.get(step.ack) } : step.read ? { t: 'read', ids: step.read.map((n) => ids.get(n)) } : step.text);
+        chat.receive(step.from, text);
+        const shown = chat.lines.filter((l) => !l.mine).slice(shownBefore);
+        expect(
+          shown.map(({ id, body, sentAt }) => ({ id, body, sentAt })),
+          where,
+        ).toEqual(step.shown ? [step.shown] : []);
+      }
+      if (step.left) chat.peerLeft(step.left);
+      if (step.renamed) chat.peerRenamed(...step.renamed);
+      if (step.out) {
+        const expected = step.out.map(([peer, what]) => [peer, typeof what === 'string' ? { t: 'msg', id: ids.get(what) } : what]);
+        const actual = out.map(([peer, text]) => {
+          const sent = JSON.parse(text) as { t: string; id: string };
+          return [peer, sent.t === 'msg' ? { t: 'msg', id: sent.id } : sent];
+        });
+        expect(actual, where).toEqual(expected);
+      }
+      for (const [name, delivered] of Object.entries(step.delivered ?? {})) {
+        expect(['delivered', 'read'].includes(mine(name)!.status), `${where}: ${name}`).toBe(delivered);
+      }
+    }
+  });
+});
+
+/** The vectors' "<<c*N>>": the character c N times. */
+const expand = (v: unknown): unknown => {
+  if (typeof v === 'string') return v.replace(/^<<(.+)\*(\d+)>>$/u, (_, c: string, n: string) => c.repeat(Number(n)));
+  if (Array.isArray(v)) return v.map(expand);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expand(x)]));
+  return v;
+};
+
+describe('shared chat message vectors', () => {
+  it.each(messageVectors.cases)('$name', (c) => {
+    const text = 'raw' in c ? c.raw : JSON.stringify(expand(c.text));
+    expect(parseChannelMessage(text)).toEqual(expand(c.parsed));
+  });
+});
