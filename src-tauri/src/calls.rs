@@ -1,37 +1,43 @@
 //! Calls in the app where the webview has no `RTCPeerConnection` (the Linux app): the UI's call state
 //! machine (ringing, mesh, hang-up) stays in the web UI, and these commands do what its `PeerLink` does
 //! with the browser's media: one local capture (camera + microphone, GStreamer) shared by every peer
-//! of the call, put on or taken off each peer's native link (`p2pchat_core::links`), mute, camera off,
-//! per-peer stats. Pictures (our preview and every remote peer's) reach the window as JPEG over one
-//! `tauri::ipc::Channel`; frames are dropped while the window has not drawn the ones it was sent.
+//! of the call, put on or taken off each peer's native link (`p2pchat_core::media::CallSession` over
+//! the links' tracks), mute, camera off, per-peer stats. Pictures (our preview and every remote peer's)
+//! reach the window as JPEG over one `tauri::ipc::Channel`; frames are dropped while the window has not
+//! drawn the ones it was sent. What a pipeline reports mid-call (a device that fails, a stream that
+//! ends) reaches the window as a `calls://media` event with the person's notice.
 //! The person's choice of camera, microphone and speaker (`call_media_devices` lists them,
 //! `call_media_use_devices` picks) applies to the next capture and, mid-call, restarts that branch;
 //! `call_media_share_screen` sends the screen instead of the camera and back, in the same call.
 //!
 //! `P2PCHAT_TEST_MEDIA=1` captures GStreamer's test pattern and tone instead of a camera and
-//! microphone (tests under Xvfb, which has neither).
+//! microphone (tests under Xvfb, which has neither); with it, `P2PCHAT_TEST_MEDIA_FAIL_AFTER=N` makes
+//! the pattern fail after N frames (tests of a pipeline error mid-call).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use p2pchat_core::links::LinkManager;
 use p2pchat_core::media::{
-    AudioSource, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, FrameSink, FrameSource,
-    MediaDevices, MissingElement, VideoFrame, VideoSource, list_devices, missing_elements,
-    set_speaker,
+    AudioSource, CallSession, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, FrameSink,
+    FrameSource, MediaDevices, MissingElement, PlaybackOptions, VideoFrame, VideoSource,
+    list_devices, missing_elements, set_speaker,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError, InvokeResponseBody};
-use tauri::{Runtime, State};
+use tauri::{AppHandle, Runtime, State};
 use ts_rs::TS;
 
 use crate::error::{CommandError, ErrorKind};
-use crate::state::AppState;
+use crate::ipc::{AppEvent, MediaNotice, emit};
 
 type Result<T> = std::result::Result<T, CommandError>;
 
 /// Environment switch: test sources instead of camera and microphone.
 pub const TEST_MEDIA_ENV: &str = "P2PCHAT_TEST_MEDIA";
+/// With test media: the test pattern fails with a GStreamer error after this many frames.
+pub const TEST_MEDIA_FAIL_AFTER_ENV: &str = "P2PCHAT_TEST_MEDIA_FAIL_AFTER";
 /// Frames sent to the window and not yet drawn, beyond which new ones are dropped (about one per
 /// tile of a full call: a window that keeps up never hits it).
 const MAX_FRAMES_IN_FLIGHT: usize = 8;
@@ -177,10 +183,13 @@ impl FrameSink for FrameHub {
     }
 }
 
-/// The call's media in the app: the local capture and the frame hub (managed Tauri state).
+/// The call's media in the app: the call session (capture, playbacks) and the frame hub (managed
+/// Tauri state).
 pub struct Calls {
     frames: Arc<FrameHub>,
-    capture: Mutex<Option<Arc<Capture>>>,
+    media: Arc<CallSession>,
+    /// The speaker the person chose is not connected (said with the capture's notices).
+    speaker_notice: Mutex<Option<String>>,
     /// The bitrate each peer's quality allows (adaptive bitrate, per peer as the browser does it); the
     /// one encoder every peer shares runs at the lowest, so the worst path is not flooded.
     bitrates: Mutex<HashMap<(String, String), u32>>,
@@ -189,10 +198,27 @@ pub struct Calls {
 }
 
 impl Calls {
-    pub fn new(frames: Arc<FrameHub>) -> Calls {
+    /// Calls over `links`: the peers' pictures go to `frames`, their sound to the speaker, and what
+    /// the pipelines report mid-call to the window (`calls://media`).
+    pub fn new<R: Runtime>(app: AppHandle<R>, links: LinkManager, frames: Arc<FrameHub>) -> Calls {
+        let playback = PlaybackOptions {
+            frames: Some(frames.clone() as Arc<dyn FrameSink>),
+            speaker: true,
+        };
+        let (media, mut events) = CallSession::new(links, playback);
+        tauri::async_runtime::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let notice = MediaNotice {
+                    notice: event.notice(),
+                    event,
+                };
+                emit(&app, AppEvent::Media(&notice));
+            }
+        });
         Calls {
             frames,
-            capture: Mutex::new(None),
+            media: Arc::new(media),
+            speaker_notice: Mutex::new(None),
             bitrates: Mutex::new(HashMap::new()),
             choice: Mutex::new(DeviceChoice::default()),
         }
@@ -210,7 +236,7 @@ impl Calls {
             None => bitrates.remove(&key),
         };
         let lowest = bitrates.values().copied().min();
-        if let Some(capture) = self.capture().as_ref() {
+        if let Some(capture) = self.media.capture() {
             capture.set_limits(EncodingLimits {
                 max_bitrate: lowest.unwrap_or(FULL_QUALITY.max_bitrate),
                 ..FULL_QUALITY
@@ -218,8 +244,8 @@ impl Calls {
         }
     }
 
-    fn capture(&self) -> MutexGuard<'_, Option<Arc<Capture>>> {
-        self.capture
+    fn speaker_notice(&self) -> MutexGuard<'_, Option<String>> {
+        self.speaker_notice
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -231,7 +257,7 @@ impl Calls {
     }
 
     fn current(&self) -> Result<Arc<Capture>> {
-        self.capture().clone().ok_or_else(|| {
+        self.media.capture().ok_or_else(|| {
             CommandError::new(ErrorKind::Unavailable, "no camera or microphone is open")
         })
     }
@@ -277,9 +303,14 @@ pub async fn call_media_start(calls: State<'_, Calls>) -> Result<LocalMediaInfo>
     let describe = |c: &Capture| LocalMediaInfo {
         video: c.has_video(),
         audio: c.has_audio(),
-        notices: c.notices.clone(),
+        notices: c
+            .notices
+            .iter()
+            .chain(calls.speaker_notice().as_ref())
+            .cloned()
+            .collect(),
     };
-    if let Some(capture) = calls.capture().clone() {
+    if let Some(capture) = calls.media.capture() {
         return Ok(describe(&capture));
     }
     let missing = missing_elements();
@@ -298,28 +329,28 @@ pub async fn call_media_start(calls: State<'_, Calls>) -> Result<LocalMediaInfo>
         echo_cancel: !test_media(),
     };
     // Starting pipelines waits on devices: off the async runtime's threads.
+    let media = calls.media.clone();
     let (capture, speaker_notice) = tauri::async_runtime::spawn_blocking(move || {
         let speaker_notice = apply_speaker(choice.speaker.as_deref());
-        Capture::start(options).map(|c| (c, speaker_notice))
+        media.start_capture(options).map(|c| (c, speaker_notice))
     })
     .await
     .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?
     .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
-    let mut capture = capture;
-    capture.notices.extend(speaker_notice);
-    let capture = Arc::new(capture);
+    *calls.speaker_notice() = speaker_notice;
     let info = describe(&capture);
-    let mut slot = calls.capture();
-    // Two starts raced: keep the first capture, drop ours.
-    let kept = slot.get_or_insert(capture).clone();
     tracing::info!(video = info.video, audio = info.audio, "call media started");
-    Ok(describe(&kept))
+    Ok(info)
 }
 
 /// What a capture opens for `choice` (test sources under `P2PCHAT_TEST_MEDIA=1`).
 fn sources(choice: &DeviceChoice) -> (VideoSource, AudioSource) {
     if test_media() {
-        (VideoSource::Test, AudioSource::Test)
+        let fail_after = std::env::var(TEST_MEDIA_FAIL_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        let video = fail_after.map_or(VideoSource::Test, VideoSource::TestFailingAfter);
+        (video, AudioSource::Test)
     } else {
         (
             VideoSource::Camera(choice.camera.clone()),
@@ -373,7 +404,7 @@ pub async fn call_media_use_devices(
     choice: DeviceChoice,
 ) -> Result<Vec<String>> {
     let previous = std::mem::replace(&mut *calls.choice(), choice.clone());
-    let Some(capture) = calls.capture().clone() else {
+    let Some(capture) = calls.media.capture() else {
         return Ok(Vec::new());
     };
     if test_media() {
@@ -409,7 +440,7 @@ pub async fn call_media_share_screen(calls: State<'_, Calls>, on: bool) -> Resul
 /// Closes the camera and microphone (the call ended); links keep whatever was detached from them.
 #[tauri::command]
 pub fn call_media_stop(calls: State<'_, Calls>) {
-    if calls.capture().take().is_some() {
+    if calls.media.stop_capture() {
         tracing::info!("call media stopped");
     }
     calls
@@ -424,15 +455,13 @@ pub fn call_media_stop(calls: State<'_, Calls>) {
 /// needed; false when there is no link to `peer`.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn call_media_attach(
-    state: State<'_, AppState>,
     calls: State<'_, Calls>,
     room: String,
     peer: String,
     live: bool,
 ) -> Result<bool> {
-    let capture = calls.current()?;
-    let manager = state.fallback()?.sink();
-    let Some(applied) = manager.set_call_media(&room, &peer, Some(capture), live) else {
+    calls.current()?;
+    let Some(applied) = calls.media.attach(&room, &peer, live) else {
         return Ok(false);
     };
     let _ = applied.await;
@@ -442,14 +471,12 @@ pub async fn call_media_attach(
 /// Takes our media off the link to `peer` (they left the call, or it ended); false when no link.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn call_media_detach(
-    state: State<'_, AppState>,
     calls: State<'_, Calls>,
     room: String,
     peer: String,
 ) -> Result<bool> {
     calls.limit_bitrate(&room, &peer, None);
-    let manager = state.fallback()?.sink();
-    let Some(applied) = manager.set_call_media(&room, &peer, None, false) else {
+    let Some(applied) = calls.media.detach(&room, &peer) else {
         return Ok(false);
     };
     let _ = applied.await;
@@ -480,11 +507,11 @@ pub fn call_media_limits(calls: State<'_, Calls>, room: String, peer: String, ma
 /// Call quality of the link to `peer` (null when there is no link).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn call_media_stats(
-    state: State<'_, AppState>,
+    calls: State<'_, Calls>,
     room: String,
     peer: String,
 ) -> Result<Option<CallMediaStats>> {
-    let stats = state.fallback()?.sink().media_stats(&room, &peer).await;
+    let stats = calls.media.stats(&room, &peer).await;
     Ok(stats.map(|s| CallMediaStats {
         frames_decoded: s.frames_decoded as f64,
         audio_level: f64::from(s.audio_level),

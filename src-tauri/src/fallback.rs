@@ -13,7 +13,6 @@ use p2pchat_core::links::safety::LinkFingerprints;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::ClientSlot;
 use std::path::Path;
-use std::sync::Arc;
 use tauri::{AppHandle, Runtime};
 
 use crate::ipc::{AppEvent, FallbackStatus, OpenPeer, emit};

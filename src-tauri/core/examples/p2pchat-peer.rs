@@ -177,6 +177,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         args.accept_calls,
         args.video.clone(),
         args.audio.clone(),
+        &manager,
     );
     let mut call_ticker = tokio::time::interval(Duration::from_secs(1));
 
@@ -201,7 +202,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }
             Some(done) = work_rx.recv() => work = Some(done),
             Some(event) = files.recv() => files.on_event(event),
-            _ = call_ticker.tick(), if calls.ring.in_call() => calls.tick(&manager).await,
+            _ = call_ticker.tick(), if calls.ring.in_call() => calls.tick().await,
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
                     match frame {
@@ -209,12 +210,12 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         chat_protocol::ServerFrame::Signal { from, data, .. } => {
                             if let Ok(signal) = serde_json::from_str::<chat_protocol::SignalData>(data.get()) {
                                 let room = manager.open_peers(&args.room);
-                                calls.on_signal(from, &signal, &room, &manager, &client).await;
+                                calls.on_signal(from, &signal, &room, &client).await;
                             }
                         }
                         chat_protocol::ServerFrame::PeerLeft { peer, .. } => {
                             let actions = calls.ring.peer_gone(peer);
-                            calls.apply(actions, &manager, &client).await;
+                            calls.apply(actions, &client).await;
                         }
                         _ => {}
                     }
@@ -236,7 +237,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     }
                     if args.call && !calls.ring.in_call() {
                         let actions = calls.ring.place(std::slice::from_ref(&peer));
-                        calls.apply(actions, &manager, &client).await;
+                        calls.apply(actions, &client).await;
                     }
                     if !started_work && own > 0 {
                         started_work = true;
@@ -280,7 +281,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 LinkEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),
             },
             line = stdin.next_line(), if stdin_open => match line {
-                Ok(Some(line)) if line.trim().starts_with('/') && calls.command(line.trim(), &manager, &client).await => {}
+                Ok(Some(line)) if line.trim().starts_with('/') && calls.command(line.trim(), &client).await => {}
                 Ok(Some(line)) if !line.trim().is_empty() => {
                     // For the peers linked now (as the web UI's outbox): each is resent it until it acks.
                     let peers = manager.open_peers(&args.room);

@@ -1,6 +1,8 @@
 //! The headless peer's calls (`--call`, `--accept-calls`): ringing by `p2pchat_core::media::ring`,
 //! GStreamer test sources (a moving pattern and a 440 Hz tone) or real devices, and JSON lines a test
-//! can follow: `call-connected` once the peer's media arrives, `call-stats` every second, `call-ended`.
+//! can follow: `call-connected` once the peer's media arrives, `call-stats` every second, `call-ended`,
+//! `media-notice` (a device left out, or a pipeline that failed mid-call). The media is
+//! `p2pchat_core::media::CallSession`'s, on the links' tracks.
 //! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/share-screen`, `/stop-share`,
 //! `/hangup`.
 
@@ -12,8 +14,8 @@ use chat_protocol::SignalData;
 use p2pchat_core::links::LinkManager;
 use p2pchat_core::media::ring::{Ring, RingAction};
 use p2pchat_core::media::{
-    AudioSource, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, QualitySample, VideoSource,
-    next_limits,
+    AudioSource, CallSession, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY,
+    PlaybackOptions, QualitySample, VideoSource, next_limits,
 };
 use p2pchat_core::signaling::Client;
 use serde_json::json;
@@ -25,7 +27,8 @@ pub struct Calls {
     room: String,
     video: VideoSource,
     audio: AudioSource,
-    capture: Option<Arc<Capture>>,
+    /// Our capture on the peers' links, and their tracks played (counted, no window, no speaker).
+    media: CallSession,
     connected: HashSet<String>,
     /// Per participant: quality samples for adaptive bitrate, and bytes seen at the last tick.
     samples: HashMap<String, (Vec<QualitySample>, u64)>,
@@ -37,13 +40,26 @@ pub struct Calls {
 }
 
 impl Calls {
-    pub fn new(room: String, auto_accept: bool, video: VideoSource, audio: AudioSource) -> Calls {
+    /// Calls in `room` over `links`' tracks.
+    pub fn new(
+        room: String,
+        auto_accept: bool,
+        video: VideoSource,
+        audio: AudioSource,
+        links: &LinkManager,
+    ) -> Calls {
+        let (media, mut events) = CallSession::new(links.clone(), PlaybackOptions::default());
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                emit(json!({"event": "media-notice", "notice": event.notice(), "media": event}));
+            }
+        });
         Calls {
             ring: Ring::new(auto_accept),
             room,
             video,
             audio,
-            capture: None,
+            media,
             connected: HashSet::new(),
             samples: HashMap::new(),
             limits: FULL_QUALITY,
@@ -55,12 +71,7 @@ impl Calls {
 
     /// Carries out what the ring decided, in order (an invite waits until the offer with our media
     /// is on its way).
-    pub async fn apply(
-        &mut self,
-        actions: Vec<RingAction>,
-        manager: &LinkManager,
-        client: &Client,
-    ) {
+    pub async fn apply(&mut self, actions: Vec<RingAction>, client: &Client) {
         for action in actions {
             match action {
                 RingAction::Signal { to, data } => {
@@ -69,24 +80,23 @@ impl Calls {
                     }
                 }
                 RingAction::Prepare { peer } => {
-                    let capture = self.capture();
-                    if let Some(offered) = manager.set_call_media(&self.room, &peer, capture, false)
-                    {
+                    self.capture();
+                    if let Some(offered) = self.media.attach(&self.room, &peer, false) {
                         let _ = tokio::time::timeout(Duration::from_secs(3), offered).await;
                     }
                 }
                 RingAction::Connect { peer } => {
-                    let capture = self.capture();
-                    let _ = manager.set_call_media(&self.room, &peer, capture, true);
+                    self.capture();
+                    let _ = self.media.attach(&self.room, &peer, true);
                     self.samples.insert(peer, (Vec::new(), 0));
                 }
                 RingAction::Disconnect { peer, reason } => {
-                    let _ = manager.set_call_media(&self.room, &peer, None, false);
+                    let _ = self.media.detach(&self.room, &peer);
                     self.connected.remove(&peer);
                     self.samples.remove(&peer);
                     emit(json!({"event": "call-ended", "peer": peer, "reason": reason}));
                     if !self.ring.in_call() {
-                        self.capture = None; // camera and microphone off
+                        self.media.stop_capture(); // camera and microphone off
                         self.sharing = false;
                     }
                 }
@@ -100,31 +110,30 @@ impl Calls {
         from: &str,
         data: &SignalData,
         room: &[String],
-        manager: &LinkManager,
         client: &Client,
     ) {
         let actions = self.ring.on_signal(from, data, room);
-        self.apply(actions, manager, client).await;
+        self.apply(actions, client).await;
     }
 
     /// A typed `/command`; false if it is not one.
-    pub async fn command(&mut self, line: &str, manager: &LinkManager, client: &Client) -> bool {
+    pub async fn command(&mut self, line: &str, client: &Client) -> bool {
         match line {
             "/mute" | "/unmute" => {
                 self.muted = line == "/mute";
-                if let Some(c) = &self.capture {
+                if let Some(c) = self.media.capture() {
                     c.set_muted(self.muted);
                 }
             }
             "/camera-off" | "/camera-on" => {
                 self.camera_off = line == "/camera-off";
-                if let Some(c) = &self.capture {
+                if let Some(c) = self.media.capture() {
                     c.set_camera_off(self.camera_off);
                 }
             }
             "/share-screen" | "/stop-share" => {
                 self.sharing = line == "/share-screen";
-                if let Some(c) = &self.capture {
+                if let Some(c) = self.media.capture() {
                     let notices = match c.share_screen(self.sharing) {
                         Ok(notices) => notices,
                         Err(notice) => {
@@ -139,7 +148,7 @@ impl Calls {
             }
             "/hangup" => {
                 let actions = self.ring.hangup();
-                self.apply(actions, manager, client).await;
+                self.apply(actions, client).await;
             }
             _ => return false,
         }
@@ -149,11 +158,11 @@ impl Calls {
 
     /// Once a second during a call: `call-connected` when a peer's media first arrives, `call-stats`,
     /// and adaptive bitrate from the worst participant's loss and RTT.
-    pub async fn tick(&mut self, manager: &LinkManager) {
+    pub async fn tick(&mut self) {
         let peers: Vec<String> = self.ring.participants().cloned().collect();
         let mut limits = FULL_QUALITY;
         for peer in peers {
-            let Some(stats) = manager.media_stats(&self.room, &peer).await else {
+            let Some(stats) = self.media.stats(&self.room, &peer).await else {
                 continue;
             };
             if stats.bytes_received > 0 && self.connected.insert(peer.clone()) {
@@ -183,7 +192,7 @@ impl Calls {
         }
         if limits != self.limits {
             self.limits = limits;
-            if let Some(c) = &self.capture {
+            if let Some(c) = self.media.capture() {
                 c.set_limits(limits);
             }
         }
@@ -191,14 +200,14 @@ impl Calls {
 
     /// The running capture, started on first use (a missing device is reported, not fatal).
     fn capture(&mut self) -> Option<Arc<Capture>> {
-        if self.capture.is_none() {
+        if self.media.capture().is_none() {
             let options = CaptureOptions {
                 video: self.video.clone(),
                 audio: self.audio.clone(),
                 preview: None,
                 echo_cancel: false,
             };
-            match Capture::start(options) {
+            match self.media.start_capture(options) {
                 Ok(capture) => {
                     for notice in &capture.notices {
                         emit(json!({"event": "media-notice", "notice": notice}));
@@ -211,12 +220,11 @@ impl Calls {
                         self.sharing = false;
                         emit(json!({"event": "media-notice", "notice": notice}));
                     }
-                    self.capture = Some(Arc::new(capture));
                 }
                 Err(err) => emit(json!({"event": "media-notice", "notice": err.to_string()})),
             }
         }
-        self.capture.clone()
+        self.media.capture()
     }
 }
 

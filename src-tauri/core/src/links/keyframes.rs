@@ -12,13 +12,13 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::sansio::Protocol;
 
-use crate::media::Capture;
+use super::tracks::OutgoingMedia;
 
 /// A receiver repeats its request until a key frame arrives; one forced key frame per this interval
 /// answers it without flooding the encoder (each key frame is several times a normal frame).
 const MIN_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Where a link's key-frame requests go: the capture it currently sends, if any.
+/// Where a link's key-frame requests go: the media it currently sends, if any.
 #[derive(Default)]
 pub(super) struct KeyframeRequests {
     state: Mutex<State>,
@@ -26,7 +26,7 @@ pub(super) struct KeyframeRequests {
 
 #[derive(Default)]
 struct State {
-    capture: Option<Weak<Capture>>,
+    media: Option<Weak<dyn OutgoingMedia>>,
     last: Option<Instant>,
 }
 
@@ -37,24 +37,24 @@ impl KeyframeRequests {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The capture later requests go to (`None`: we send nothing).
-    pub fn set_capture(&self, capture: Option<&Arc<Capture>>) {
-        self.state().capture = capture.map(Arc::downgrade);
+    /// The media later requests go to (`None`: we send nothing).
+    pub fn set_media(&self, media: Option<&Arc<dyn OutgoingMedia>>) {
+        self.state().media = media.map(Arc::downgrade);
     }
 
-    /// Asks the capture for a key frame, unless one was asked for just now.
+    /// Asks the media we send for a key frame, unless one was asked for just now.
     fn request(&self) {
         let mut state = self.state();
         if state.last.is_some_and(|t| t.elapsed() < MIN_INTERVAL) {
             return;
         }
-        let Some(capture) = state.capture.as_ref().and_then(Weak::upgrade) else {
+        let Some(media) = state.media.as_ref().and_then(Weak::upgrade) else {
             return;
         };
         state.last = Some(Instant::now());
         drop(state);
         tracing::debug!("the peer asked for a key frame");
-        capture.request_keyframe();
+        media.request_keyframe();
     }
 
     /// The interceptor to add to the connection's chain.

@@ -29,14 +29,13 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-use super::media::{LinkMedia, register_media};
 use super::safety;
+use super::tracks::{self, LinkTracks, OutgoingMedia, RemoteTrack, register_media};
 use super::{Inner, LinkEvent, LinkOptions};
 use crate::chat::ChannelMessage;
 use crate::constants::{
     CHAT_CHANNEL_LABEL, DISCONNECTED_GRACE, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS,
 };
-use crate::media::Capture;
 
 /// What the link's task works through, in order.
 pub(super) enum Input {
@@ -49,10 +48,10 @@ pub(super) enum Input {
     Restart,
     /// The peer opened a data channel on this connection.
     RemoteChannel(Arc<dyn DataChannel>),
-    /// Put this capture's media on the connection (`None`: take it off), flowing if `live`;
+    /// Put this media on the connection's tracks (`None`: take it off), flowing if `live`;
     /// renegotiates when the tracks change; `done` hears once the offer (if any) is sent.
     Media {
-        capture: Option<Arc<Capture>>,
+        media: Option<Arc<dyn OutgoingMedia>>,
         live: bool,
         done: tokio::sync::oneshot::Sender<()>,
     },
@@ -74,8 +73,8 @@ pub(super) struct Shared {
     /// checks the peer's certificate against (`None` inside: it named none usable). webrtc-rs never
     /// looks at a later description's fingerprint, so the link does: see `Negotiator::handle`.
     pub pinned: std::sync::OnceLock<Option<String>>,
-    /// Call media on this connection.
-    pub media: Arc<LinkMedia>,
+    /// The call's tracks on this connection.
+    pub tracks: Arc<LinkTracks>,
 }
 
 impl Shared {
@@ -124,7 +123,7 @@ impl Link {
             open: AtomicBool::new(false),
             pc: std::sync::OnceLock::new(),
             pinned: std::sync::OnceLock::new(),
-            media: Arc::default(),
+            tracks: Arc::default(),
         });
         let task = LinkTask {
             inner,
@@ -200,7 +199,13 @@ impl LinkTask {
         mut rx: mpsc::UnboundedReceiver<Input>,
     ) {
         let started = async {
-            let pc = build(&self.inner.options, &self.shared.media, ice_servers, inputs).await?;
+            let pc = build(
+                &self.inner.options,
+                &self.shared.tracks,
+                ice_servers,
+                inputs,
+            )
+            .await?;
             if initiate {
                 // The opener: the channel is in our first offer and opened in-band once connected.
                 let init = RTCDataChannelInit {
@@ -306,7 +311,7 @@ impl LinkTask {
 /// of failing the whole negotiation), and the send-buffer bound that makes senders wait.
 async fn build(
     options: &LinkOptions,
-    link_media: &LinkMedia,
+    link_tracks: &LinkTracks,
     ice_servers: Vec<IceServer>,
     inputs: mpsc::UnboundedSender<Input>,
 ) -> Result<Arc<dyn PeerConnection>> {
@@ -332,7 +337,7 @@ async fn build(
     }
     let config = config.build();
     let mut media = MediaEngine::default();
-    let interceptors = register_media(&mut media, link_media)?;
+    let interceptors = register_media(&mut media, link_tracks)?;
     // We are the DTLS server whichever side offers first: Chromium always answers as the client
     // (`a=setup:active`), so our answers take the server's side (`passive`). With webrtc-rs's default
     // (answer as the client), answering the browser's offer after a negotiation we started claimed the
@@ -418,16 +423,12 @@ impl Negotiator<'_> {
                     }
                 }
             }
-            Input::Media {
-                capture,
-                live,
-                done,
-            } => {
+            Input::Media { media, live, done } => {
                 match self
                     .task
                     .shared
-                    .media
-                    .set_capture(&self.pc, capture, live)
+                    .tracks
+                    .set_media(&self.pc, media, live)
                     .await
                 {
                     Ok(true) => {
@@ -443,9 +444,17 @@ impl Negotiator<'_> {
             }
             Input::RemoteTrack(track) => {
                 if let Some(peer) = self.task.inner.key_of(&self.task.room, self.task.id) {
-                    let media = self.task.shared.media.clone();
-                    let options = self.task.inner.options.playback.clone();
-                    tokio::spawn(media.play(track, options, self.task.room.clone(), peer));
+                    let room = self.task.room.clone();
+                    let link = self.task.id;
+                    let identify = move |video, payload_type| RemoteTrack {
+                        room,
+                        peer,
+                        link,
+                        video,
+                        payload_type,
+                    };
+                    let handler = self.task.inner.remote_tracks();
+                    tokio::spawn(tracks::receive(track, handler, identify));
                 }
             }
             Input::Close => {}

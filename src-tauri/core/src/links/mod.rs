@@ -9,10 +9,13 @@ pub(crate) mod files;
 pub mod gate;
 mod keyframes;
 mod link;
-mod media;
-
-pub use media::MediaStats;
 pub mod safety;
+mod tracks;
+
+pub use tracks::{
+    OPUS_PAYLOAD_TYPE, OutgoingMedia, RemoteTrack, RemoteTracks, TrackSink, TrackStats,
+    VP8_PAYLOAD_TYPE,
+};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +34,6 @@ use self::link::{Input, Link};
 use crate::chat::ChannelMessage;
 use crate::constants::{MAX_HELD_CHECKS, MAX_NONCE_CHARS, REKEY_CLAIM_TTL, REKEY_WAIT};
 use crate::identity::DeviceIdentity;
-use crate::media::{Capture, PlaybackOptions};
 /// Bytes a channel may have handed to SCTP but not yet acknowledged before `send` waits. Kept small
 /// because webrtc-rs's SCTP sends its window in one burst, unpaced: 1 MiB overflowed Chromium's 128 KiB
 /// UDP receive buffer, and when Chromium then held the data after a lost packet, webrtc-rs recovered by
@@ -99,8 +101,6 @@ pub struct LinkOptions {
     pub relay_only: bool,
     /// Per-channel bound on unacknowledged bytes (see [`DEFAULT_SEND_BUFFER`]).
     pub send_buffer: usize,
-    /// Where the peers' call media goes (pictures, speaker).
-    pub playback: PlaybackOptions,
     /// The certificate every link presents (this device's identity, so safety codes stay the same
     /// across links and restarts); `None`: each connection makes its own, as webrtc-rs does.
     pub identity: Option<Arc<DeviceIdentity>>,
@@ -111,7 +111,6 @@ impl Default for LinkOptions {
         LinkOptions {
             relay_only: false,
             send_buffer: DEFAULT_SEND_BUFFER,
-            playback: PlaybackOptions::default(),
             identity: None,
         }
     }
@@ -139,6 +138,8 @@ pub(crate) struct Inner {
     options: LinkOptions,
     state: Mutex<State>,
     next_id: AtomicU64,
+    /// Who takes the peers' media tracks (the call session), if anyone.
+    remote_tracks: Mutex<Option<Arc<dyn RemoteTracks>>>,
     /// File transfers over `file` channels (see [`files`]); off until the owner enables them.
     files: files::Files,
 }
@@ -359,6 +360,7 @@ impl LinkManager {
                 options,
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(1),
+                remote_tracks: Mutex::new(None),
                 files: files::Files::default(),
             }),
         }
@@ -560,36 +562,42 @@ impl LinkManager {
         link.inspect(|l| l.input(Input::Restart)).is_some()
     }
 
-    /// Puts `capture`'s camera and microphone on the link to `peer` (`None`: takes them off, they
-    /// left the call), sending only when `live` (a call that still rings negotiates its media early, so
-    /// accepting does not race the callee's own renegotiation). The receiver hears once the link has
-    /// sent its offer, if the change needed one; `None` if there is no link to `peer`.
-    pub fn set_call_media(
+    /// The peers' media tracks go to `handler` from now on (tracks that arrive without one are read
+    /// and dropped).
+    pub fn set_remote_tracks(&self, handler: Arc<dyn RemoteTracks>) {
+        *self
+            .inner
+            .remote_tracks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handler);
+    }
+
+    /// Puts `media` on the link to `peer` (`None`: takes it off, they left the call), sending only
+    /// when `live` (a call that still rings negotiates its media early, so accepting does not race the
+    /// callee's own renegotiation). The receiver hears once the link has sent its offer, if the change
+    /// needed one; `None` if there is no link to `peer`.
+    pub fn set_tracks(
         &self,
         room: &str,
         peer: &str,
-        capture: Option<Arc<Capture>>,
+        media: Option<Arc<dyn OutgoingMedia>>,
         live: bool,
     ) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let state = self.inner.state();
         let link = state.rooms.get(room).and_then(|r| r.links.get(peer))?;
         let (done, applied) = tokio::sync::oneshot::channel();
-        link.input(Input::Media {
-            capture,
-            live,
-            done,
-        });
+        link.input(Input::Media { media, live, done });
         Some(applied)
     }
 
-    /// Call quality and media counters of the link to `peer`, if there is one.
-    pub async fn media_stats(&self, room: &str, peer: &str) -> Option<MediaStats> {
-        let shared = {
+    /// The connection's side of the call quality of the link to `peer`, if there is one.
+    pub async fn track_stats(&self, room: &str, peer: &str) -> Option<TrackStats> {
+        let (id, shared) = {
             let state = self.inner.state();
             let link = state.rooms.get(room).and_then(|r| r.links.get(peer))?;
-            link.shared.clone()
+            (link.id, link.shared.clone())
         };
-        Some(shared.media.stats(shared.pc.get().cloned()).await)
+        Some(shared.tracks.stats(id, shared.pc.get().cloned()).await)
     }
 
     /// Peers in `room` with an open channel.
@@ -648,6 +656,14 @@ impl Inner {
     }
 
     /// The current peer id of link `id` in `room` (None once it was removed).
+    /// Who takes the peers' media tracks now.
+    fn remote_tracks(&self) -> Option<Arc<dyn RemoteTracks>> {
+        self.remote_tracks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn key_of(&self, room: &str, id: u64) -> Option<String> {
         let state = self.state();
         let links = &state.rooms.get(room)?.links;

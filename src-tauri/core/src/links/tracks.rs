@@ -1,9 +1,11 @@
-//! A link's call media: our capture's RTP forwarded on this connection's own tracks (VP8 and Opus, as
-//! a browser sends them), and the peer's tracks handed to playbacks. The link's task decides when to
-//! renegotiate; this file only adds, removes and plays tracks.
+//! A link's tracks: the call's outgoing RTP forwarded on this connection's own tracks (VP8 and Opus, as a
+//! browser sends them), and the peer's tracks handed to whoever plays them. Links carry RTP and nothing
+//! else: capturing, encoding, decoding and playing are the media engine's (`crate::media`), which plugs in
+//! through [`OutgoingMedia`] and [`RemoteTracks`]. The link's task decides when to renegotiate; this file
+//! only adds, removes and receives tracks.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,38 +25,72 @@ use webrtc::peer_connection::{MediaEngine, PeerConnection, RTCStatsReportEntry, 
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::keyframes::KeyframeRequests;
-use crate::media::{Capture, FrameSource, Playback, PlaybackOptions, PlaybackStats};
+
+/// RTP payload types the links register (and a sender may stamp); each link rewrites outgoing packets
+/// to what its peer negotiated.
+pub const VP8_PAYLOAD_TYPE: u8 = 96;
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 
 /// How often a receiver asks for a key frame while it has packets but no picture.
 const PICTURE_LOSS_RETRY: Duration = Duration::from_secs(1);
 
-/// What one link sends and plays.
+/// The RTP a call sends: one VP8 and one Opus stream, shared by every link it is put on (the media
+/// engine's capture).
+pub trait OutgoingMedia: Send + Sync + 'static {
+    /// A new receiver of the video (`true`) or audio RTP stream; `None` if that kind is not sent.
+    fn subscribe(&self, video: bool) -> Option<broadcast::Receiver<Bytes>>;
+    /// A peer asked for a key frame (or starts receiving): the next video frame should be one.
+    fn request_keyframe(&self);
+}
+
+/// A track the peer started sending us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTrack {
+    pub room: String,
+    pub peer: String,
+    /// The link it arrived on (see [`TrackStats::link`]): stays the same when the peer's id is re-keyed.
+    pub link: u64,
+    pub video: bool,
+    /// The payload type of its media packets (retransmissions on other types are not passed on).
+    pub payload_type: u8,
+}
+
+/// Where one remote track's packets go, until it is dropped (the track ended).
+pub trait TrackSink: Send + Sync + 'static {
+    /// One RTP packet (header included) of the track's payload type.
+    fn push(&self, rtp: Vec<u8>);
+    /// Still waiting for a first picture: the link asks the peer for a key frame every second meanwhile.
+    fn awaiting_picture(&self) -> bool;
+}
+
+/// Takes the peers' tracks (the media engine's call session; see [`super::LinkManager::set_remote_tracks`]).
+pub trait RemoteTracks: Send + Sync + 'static {
+    /// `track` started; `None` drops its packets.
+    fn on_track(&self, track: RemoteTrack) -> Option<Box<dyn TrackSink>>;
+}
+
+/// What one link sends.
 #[derive(Default)]
-pub(super) struct LinkMedia {
+pub(super) struct LinkTracks {
     sending: tokio::sync::Mutex<Sending>,
-    playing: Mutex<Vec<Arc<PlaybackStats>>>,
-    /// The peer's key-frame requests, answered by the capture we send.
+    /// The peer's key-frame requests, answered by the media we send.
     keyframes: Arc<KeyframeRequests>,
 }
 
 #[derive(Default)]
 struct Sending {
-    capture: Option<Arc<Capture>>,
+    media: Option<Arc<dyn OutgoingMedia>>,
     senders: Vec<(Arc<dyn RtpSender>, AbortHandle)>,
     /// Whether packets flow: tracks are negotiated while a call rings, but nothing is sent until the
     /// peer accepts (as the web UI's disabled tracks).
     live: Arc<AtomicBool>,
 }
 
-/// A snapshot of one peer's call quality (the indicator and the headless peer's `call-stats`).
+/// The connection's side of one peer's call quality (the media engine adds what it decoded).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MediaStats {
-    /// Remote video frames decoded since the call started.
-    pub frames_decoded: u64,
-    /// Level (RMS, 0..1) of the peer's decoded sound.
-    pub audio_level: f32,
-    /// Bytes of the peer's media received so far (the caller turns it into a bitrate).
-    pub bytes_received: u64,
+pub struct TrackStats {
+    /// Which link (see [`RemoteTrack::link`]).
+    pub link: u64,
     /// Round trip of the selected ICE pair, in ms.
     pub rtt_ms: f64,
     /// Fraction of our packets the peer reported lost (0..1).
@@ -63,25 +99,19 @@ pub struct MediaStats {
     pub sending: bool,
 }
 
-impl LinkMedia {
-    fn playing(&self) -> MutexGuard<'_, Vec<Arc<PlaybackStats>>> {
-        self.playing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Puts `capture`'s media on `pc`'s tracks instead of what was there before (nothing, if `None`),
-    /// flowing if `live`. Returns whether the tracks changed, i.e. whether the connection must
-    /// renegotiate (switching `live` alone does not).
-    pub async fn set_capture(
+impl LinkTracks {
+    /// Puts `media` on `pc`'s tracks instead of what was there before (nothing, if `None`), flowing if
+    /// `live`. Returns whether the tracks changed, i.e. whether the connection must renegotiate
+    /// (switching `live` alone does not).
+    pub async fn set_media(
         &self,
         pc: &Arc<dyn PeerConnection>,
-        capture: Option<Arc<Capture>>,
+        media: Option<Arc<dyn OutgoingMedia>>,
         live: bool,
     ) -> webrtc::error::Result<bool> {
         let mut sending = self.sending.lock().await;
         let was_live = sending.live.swap(live, Ordering::AcqRel);
-        let same = match (&sending.capture, &capture) {
+        let same = match (&sending.media, &media) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
             _ => false,
@@ -89,9 +119,9 @@ impl LinkMedia {
         if same {
             if live
                 && !was_live
-                && let Some(capture) = &capture
+                && let Some(media) = &media
             {
-                capture.request_keyframe(); // the picture starts with a key frame
+                media.request_keyframe(); // the picture starts with a key frame
             }
             return Ok(false);
         }
@@ -99,13 +129,13 @@ impl LinkMedia {
             task.abort();
             pc.remove_track(&sender).await?;
         }
-        sending.capture = capture.clone();
-        self.keyframes.set_capture(capture.as_ref());
-        let Some(capture) = capture else {
+        sending.media = media.clone();
+        self.keyframes.set_media(media.as_ref());
+        let Some(media) = media else {
             return Ok(true);
         };
         for video in [false, true] {
-            let Some(packets) = capture.subscribe(video) else {
+            let Some(packets) = media.subscribe(video) else {
                 continue;
             };
             let ssrc = rand::random::<u32>();
@@ -116,86 +146,16 @@ impl LinkMedia {
             let task = tokio::spawn(forward(track, sender.clone(), packets, ssrc, mime, live));
             sending.senders.push((sender, task.abort_handle()));
         }
-        capture.request_keyframe();
+        media.request_keyframe();
         Ok(true)
     }
 
-    /// Plays the peer's `track` until it ends; `peer` names the pictures' source.
-    pub async fn play(
-        self: Arc<Self>,
-        track: Arc<dyn TrackRemote>,
-        options: PlaybackOptions,
-        room: String,
-        peer: String,
-    ) {
-        let mut playback: Option<(Playback, u8)> = None;
-        let mut last_request: Option<tokio::time::Instant> = None;
-        while let Some(event) = track.poll().await {
-            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                if matches!(event, TrackRemoteEvent::OnEnded) {
-                    break;
-                }
-                continue;
-            };
-            let video = track.kind().await == RtpCodecKind::Video;
-            if playback.is_none() {
-                let payload_type = packet.header.payload_type;
-                let started = if video {
-                    let source = FrameSource::Remote {
-                        room: room.clone(),
-                        peer: peer.clone(),
-                    };
-                    Playback::video(payload_type, source, &options)
-                } else {
-                    Playback::audio(payload_type, &options)
-                };
-                match started {
-                    Ok(p) => {
-                        self.playing().push(p.stats());
-                        playback = Some((p, payload_type));
-                    }
-                    Err(err) => {
-                        tracing::warn!(%err, video, "cannot play the peer's media");
-                        return;
-                    }
-                }
-            }
-            let Some((playback, payload_type)) = &playback else {
-                continue;
-            };
-            // Retransmissions and FEC on other payload types are not for the decoder.
-            if packet.header.payload_type != *payload_type {
-                continue;
-            }
-            if video && playback.stats().frames_decoded() == 0 {
-                let due = last_request.is_none_or(|t| t.elapsed() >= PICTURE_LOSS_RETRY);
-                if due {
-                    last_request = Some(tokio::time::Instant::now());
-                    let pli = PictureLossIndication {
-                        sender_ssrc: 0,
-                        media_ssrc: packet.header.ssrc,
-                    };
-                    let _ = track.write_rtcp(vec![Box::new(pli)]).await;
-                }
-            }
-            if let Ok(bytes) = packet.marshal() {
-                playback.push(bytes.to_vec());
-            }
-        }
-        if let Some((playback, _)) = playback {
-            let stats = playback.stats();
-            self.playing().retain(|s| !Arc::ptr_eq(s, &stats));
-        }
-    }
-
-    /// Counters of what this link plays and sends, with the connection's RTT and reported loss.
-    pub async fn stats(&self, pc: Option<Arc<dyn PeerConnection>>) -> MediaStats {
-        let mut stats = MediaStats::default();
-        for playing in self.playing().iter() {
-            stats.frames_decoded += playing.frames_decoded();
-            stats.audio_level = stats.audio_level.max(playing.audio_level());
-            stats.bytes_received += playing.bytes_received();
-        }
+    /// The connection's RTT and reported loss, and whether we send.
+    pub async fn stats(&self, link: u64, pc: Option<Arc<dyn PeerConnection>>) -> TrackStats {
+        let mut stats = TrackStats {
+            link,
+            ..TrackStats::default()
+        };
         {
             let sending = self.sending.lock().await;
             stats.sending = !sending.senders.is_empty() && sending.live.load(Ordering::Acquire);
@@ -217,6 +177,56 @@ impl LinkMedia {
             }
         }
         stats
+    }
+}
+
+/// Reads the peer's `track` until it ends, handing its packets to the sink `handler` gives for it
+/// (none: they are read and dropped). `identify` names the track once its first packet shows what it is.
+pub(super) async fn receive(
+    track: Arc<dyn TrackRemote>,
+    handler: Option<Arc<dyn RemoteTracks>>,
+    identify: impl FnOnce(bool, u8) -> RemoteTrack,
+) {
+    let mut identify = Some(identify);
+    let mut sink: Option<(Box<dyn TrackSink>, u8)> = None;
+    let mut last_request: Option<tokio::time::Instant> = None;
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            if matches!(event, TrackRemoteEvent::OnEnded) {
+                break;
+            }
+            continue;
+        };
+        if let Some(identify) = identify.take() {
+            let video = track.kind().await == RtpCodecKind::Video;
+            let payload_type = packet.header.payload_type;
+            let remote = identify(video, payload_type);
+            sink = handler
+                .as_ref()
+                .and_then(|h| h.on_track(remote))
+                .map(|s| (s, payload_type));
+        }
+        let Some((sink, payload_type)) = &sink else {
+            continue;
+        };
+        // Retransmissions and FEC on other payload types are not for the decoder.
+        if packet.header.payload_type != *payload_type {
+            continue;
+        }
+        if sink.awaiting_picture() {
+            let due = last_request.is_none_or(|t| t.elapsed() >= PICTURE_LOSS_RETRY);
+            if due {
+                last_request = Some(tokio::time::Instant::now());
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: packet.header.ssrc,
+                };
+                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+            }
+        }
+        if let Ok(bytes) = packet.marshal() {
+            sink.push(bytes.to_vec());
+        }
     }
 }
 
@@ -243,10 +253,10 @@ const HEADER_EXTENSIONS: [(&str, bool); 4] = [
 /// The media a call uses and its feedback: VP8 and Opus only, so whichever side offers, both agree
 /// on what GStreamer encodes and decodes (Chromium offers both); NACK retransmission, RTCP reports
 /// (RTT and loss for the quality indicator), transport-wide congestion feedback, and the peer's
-/// key-frame requests answered by `link_media`'s capture.
+/// key-frame requests answered by the media `link_tracks` sends.
 pub(super) fn register_media(
     media: &mut MediaEngine,
-    link_media: &LinkMedia,
+    link_tracks: &LinkTracks,
 ) -> webrtc::error::Result<webrtc::peer_connection::Registry> {
     use webrtc::peer_connection::{
         Registry, configure_nack, configure_rtcp_reports, configure_twcc_receiver_only,
@@ -270,7 +280,7 @@ pub(super) fn register_media(
     // Application-most, after every interceptor that reads RTCP.
     let registry = registry.with(
         rtc::interceptor::Slot::from(KEYFRAME_WATCHER_SLOT),
-        link_media.keyframes.watcher(),
+        link_tracks.keyframes.watcher(),
     );
     Ok(configure_rtcp_reports(registry))
 }
@@ -280,9 +290,9 @@ fn register_codecs(media: &mut MediaEngine) -> webrtc::error::Result<()> {
         let parameters = rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters {
             rtp_codec: codec(video),
             payload_type: if video {
-                crate::media::VP8_PAYLOAD_TYPE
+                VP8_PAYLOAD_TYPE
             } else {
-                crate::media::OPUS_PAYLOAD_TYPE
+                OPUS_PAYLOAD_TYPE
             },
         };
         let kind = if video {

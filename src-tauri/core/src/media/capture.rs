@@ -1,7 +1,8 @@
 //! The local side of a call: camera and microphone (or test sources), each in its own pipeline so a
 //! missing camera still leaves a call with sound, encoded once and shared by every peer of the call
 //! (a mesh of up to 6 costs one encode, not five). Each pipeline ends in an appsink whose RTP packets
-//! go to a broadcast channel; every link forwards them on its own track (`crate::links::media`).
+//! go to a broadcast channel; every link forwards them on its own track (`crate::links`, through
+//! [`OutgoingMedia`]). Each pipeline's bus is watched while it runs (`bus.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,11 +14,10 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use tokio::sync::broadcast;
 
-use super::types::{AudioSource, CaptureOptions, VideoSource};
-use super::{
-    EncodingLimits, FULL_QUALITY, FrameSink, FrameSource, MediaError, OPUS_PAYLOAD_TYPE,
-    VP8_PAYLOAD_TYPE, VideoFrame,
-};
+use super::bus::BusWatch;
+use super::types::{AudioSource, CaptureOptions, MediaEvents, MediaPipeline, VideoSource};
+use super::{EncodingLimits, FULL_QUALITY, FrameSink, FrameSource, MediaError, VideoFrame};
+use crate::links::{OPUS_PAYLOAD_TYPE, OutgoingMedia, VP8_PAYLOAD_TYPE};
 
 /// RTP packets buffered per subscriber before a slow link starts skipping (≈ 2 s of video).
 const RTP_QUEUE: usize = 512;
@@ -31,10 +31,13 @@ struct Branch {
     switch: gst::Element,
     encoder: gst::Element,
     rtp_sink: gst_app::AppSink,
+    /// Reports what goes wrong while it runs; `None` only while dropping.
+    watch: Option<BusWatch>,
 }
 
 impl Drop for Branch {
     fn drop(&mut self) {
+        drop(self.watch.take()); // stopping is not news
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
@@ -176,13 +179,19 @@ impl Stream {
         self.branch().is_some()
     }
 
-    /// Stops the running branch (if any) and starts `description` in its place on the same stream.
-    fn replace(&self, description: Option<&str>) -> Result<(), String> {
+    /// Stops the running branch (if any) and starts `description` (whose media is `role`) in its place
+    /// on the same stream; its bus events go to `events`.
+    fn replace(
+        &self,
+        description: Option<&str>,
+        role: MediaPipeline,
+        events: &MediaEvents,
+    ) -> Result<(), String> {
         drop(self.branch().take());
         let Some(description) = description else {
             return Ok(());
         };
-        let branch = start_branch(description, self)?;
+        let branch = start_branch(description, self, role, events)?;
         *self.branch() = Some(branch);
         Ok(())
     }
@@ -207,13 +216,16 @@ pub struct Capture {
     bitrate: AtomicU32,
     /// Why a device is not in the call (missing, busy), in words for the person.
     pub notices: Vec<String>,
+    /// Where the pipelines report what goes wrong mid-call.
+    events: MediaEvents,
 }
 
 impl Capture {
     /// Starts the sources. A device that cannot start is left out with a notice (the call goes on
     /// audio-only, video-only or receive-only); a chosen device that is gone falls back to the system's
-    /// default, with a notice; only a GStreamer that cannot run at all is an error.
-    pub fn start(options: CaptureOptions) -> Result<Capture, MediaError> {
+    /// default, with a notice; only a GStreamer that cannot run at all is an error. What goes wrong
+    /// later (a device that fails mid-call) goes to `events`.
+    pub fn start(options: CaptureOptions, events: MediaEvents) -> Result<Capture, MediaError> {
         super::init()?;
         let mut capture = Capture {
             video: Stream::new(true),
@@ -229,6 +241,7 @@ impl Capture {
             camera_off: AtomicBool::new(false),
             bitrate: AtomicU32::new(FULL_QUALITY.max_bitrate),
             notices: Vec::new(),
+            events,
         };
         let mut notices = capture.restart_video(&options.video);
         notices.extend(capture.start_audio(&options.audio));
@@ -311,10 +324,11 @@ impl Capture {
         if !on {
             return Ok(self.restart_video(&camera));
         }
-        match self.video.replace(Some(&video_description(
-            &VideoSource::Screen,
-            self.preview.is_some(),
-        ))) {
+        let screen = video_description(&VideoSource::Screen, self.preview.is_some());
+        match self
+            .video
+            .replace(Some(&screen), MediaPipeline::Screen, &self.events)
+        {
             Ok(()) => {
                 self.after_video_restart();
                 Ok(Vec::new())
@@ -358,7 +372,7 @@ impl Capture {
 
     /// A new receiver of the video (`true`) or audio RTP stream, if that kind of media was asked for
     /// (a camera that failed to start still has a stream: sharing the screen later feeds it).
-    pub(crate) fn subscribe(&self, video: bool) -> Option<broadcast::Receiver<Bytes>> {
+    pub fn subscribe(&self, video: bool) -> Option<broadcast::Receiver<Bytes>> {
         let stream = if video { &self.video } else { &self.audio };
         let asked = {
             let settings = self.settings();
@@ -381,11 +395,19 @@ impl Capture {
     fn restart_video(&self, source: &VideoSource) -> Vec<String> {
         let preview = self.preview.is_some();
         let mut notices = Vec::new();
+        let role = if *source == VideoSource::Screen {
+            MediaPipeline::Screen
+        } else {
+            MediaPipeline::Camera
+        };
         let Some(description) = description_of_video(source, preview) else {
-            let _ = self.video.replace(None);
+            let _ = self.video.replace(None, role, &self.events);
             return notices;
         };
-        let result = match self.video.replace(Some(&description)) {
+        let result = match self
+            .video
+            .replace(Some(&description), role.clone(), &self.events)
+        {
             Err(err) if matches!(source, VideoSource::Camera(Some(_))) => {
                 let VideoSource::Camera(Some(device)) = source else {
                     unreachable!()
@@ -393,8 +415,8 @@ impl Capture {
                 notices.push(format!(
                     "The chosen camera {device} is unavailable ({err}): using the default camera."
                 ));
-                self.video
-                    .replace(description_of_video(&VideoSource::Camera(None), preview).as_deref())
+                let default = description_of_video(&VideoSource::Camera(None), preview);
+                self.video.replace(default.as_deref(), role, &self.events)
             }
             other => other,
         };
@@ -433,11 +455,15 @@ impl Capture {
 
     fn start_audio(&self, source: &AudioSource) -> Vec<String> {
         let mut notices = Vec::new();
+        let role = MediaPipeline::Microphone;
         let Some(description) = audio_description(source, self.echo_cancel) else {
-            let _ = self.audio.replace(None);
+            let _ = self.audio.replace(None, role, &self.events);
             return notices;
         };
-        let result = match self.audio.replace(Some(&description)) {
+        let result = match self
+            .audio
+            .replace(Some(&description), role.clone(), &self.events)
+        {
             Err(err) if matches!(source, AudioSource::Microphone(Some(_))) => {
                 let AudioSource::Microphone(Some(device)) = source else {
                     unreachable!()
@@ -445,9 +471,8 @@ impl Capture {
                 notices.push(format!(
                     "The chosen microphone {device} is unavailable ({err}): using the default microphone."
                 ));
-                self.audio.replace(
-                    audio_description(&AudioSource::Microphone(None), self.echo_cancel).as_deref(),
-                )
+                let default = audio_description(&AudioSource::Microphone(None), self.echo_cancel);
+                self.audio.replace(default.as_deref(), role, &self.events)
             }
             other => other,
         };
@@ -467,16 +492,28 @@ impl Capture {
     }
 }
 
+impl OutgoingMedia for Capture {
+    fn subscribe(&self, video: bool) -> Option<broadcast::Receiver<Bytes>> {
+        Capture::subscribe(self, video)
+    }
+
+    fn request_keyframe(&self) {
+        Capture::request_keyframe(self);
+    }
+}
+
 fn description_of_video(source: &VideoSource, preview: bool) -> Option<String> {
     (*source != VideoSource::None).then(|| video_description(source, preview))
 }
 
 fn video_description(source: &VideoSource, preview: bool) -> String {
+    const TEST_PATTERN: &str = "videotestsrc is-live=true pattern=ball ! videoconvert ! videoscale \
+         ! videorate ! video/x-raw,width=640,height=480,framerate=30/1";
     let source = match source {
-        VideoSource::None | VideoSource::Test => {
-            "videotestsrc is-live=true pattern=ball ! videoconvert ! videoscale ! videorate \
-             ! video/x-raw,width=640,height=480,framerate=30/1"
-                .to_owned()
+        VideoSource::None | VideoSource::Test => TEST_PATTERN.to_owned(),
+        // `identity error-after` posts a real element error, as a failing device does.
+        VideoSource::TestFailingAfter(frames) => {
+            format!("{TEST_PATTERN} ! identity error-after={frames}")
         }
         VideoSource::Camera(None) => "autovideosrc ! videoconvert ! videoscale ! videorate \
              ! video/x-raw,width=640,height=480,framerate=30/1"
@@ -532,9 +569,14 @@ pub(super) fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Builds and starts a pipeline feeding `stream`; `Err` says why its source cannot run (missing, busy,
-/// denied).
-fn start_branch(description: &str, stream: &Stream) -> Result<Branch, String> {
+/// Builds and starts a pipeline feeding `stream`, watched as `role` once it runs; `Err` says why its
+/// source cannot run (missing, busy, denied).
+fn start_branch(
+    description: &str,
+    stream: &Stream,
+    role: MediaPipeline,
+    events: &MediaEvents,
+) -> Result<Branch, String> {
     let pipeline = gst::parse_launch(description)
         .map_err(|e| e.to_string())?
         .downcast::<gst::Pipeline>()
@@ -572,11 +614,13 @@ fn start_branch(description: &str, stream: &Stream) -> Result<Branch, String> {
             .build(),
     );
     start(&pipeline)?;
+    let watch = BusWatch::start(&pipeline, role, events.clone());
     Ok(Branch {
         pipeline,
         switch,
         encoder,
         rtp_sink,
+        watch: Some(watch),
     })
 }
 

@@ -2,21 +2,25 @@
 //! link's own webrtc-rs connection (one connection per peer, as the web UI keeps), and remote RTP
 //! jitter-buffered, decoded and handed to a display and the speaker. Used where the webview has no
 //! `RTCPeerConnection` (the Linux app) and by the headless peer; a browser at the other end cannot tell.
+//! Media sits above the links: it uses their track hooks (`crate::links::OutgoingMedia`,
+//! `RemoteTracks`), and the links never use media.
 //!
 //! | file | owns |
 //! |---|---|
+//! | `session.rs` | [`CallSession`]: the call's one capture put on and taken off peers' links, their tracks played, [`MediaStats`], the pipelines' [`MediaEvent`]s |
+//! | `bus.rs` | a watcher per pipeline for its whole life: errors, device warnings and end of stream become [`MediaEvent`]s |
 //! | `elements.rs` | the GStreamer elements a call needs, and which Debian package ships each |
 //! | `capture.rs` | [`Capture`]: local sources (camera or screen, microphone) → one VP8 and one Opus RTP stream, shared by every peer of a call; a source switched mid-call continues the same stream |
 //! | `devices.rs` | the cameras, microphones and speakers to choose from (GStreamer's device monitor), the chosen speaker |
 //! | `playback.rs` | [`Playback`]: one remote track → decoded frames (to a [`FrameSink`]) or sound, with counters |
 //! | `abr.rs` | the adaptive-bitrate rule (the web UI's `abr.ts`, same thresholds) |
-//! | `types.rs` | what callers pass and read (sources, playback options, counters), on every platform |
+//! | `types.rs` | what callers pass and read (sources, playback options, counters, events), on every platform |
 //! | `unsupported.rs` | the same API elsewhere than Linux (those webviews have WebRTC): nothing starts |
 //! | `ring.rs` | ringing without the web UI (the headless peer): the web UI's call signals as a state machine |
-//!
-//! The link side (tracks on the connection, remote tracks to playbacks) is in `crate::links::media`.
 
 pub mod abr;
+#[cfg(target_os = "linux")]
+mod bus;
 #[cfg(target_os = "linux")]
 mod capture;
 mod devices;
@@ -24,6 +28,7 @@ mod elements;
 #[cfg(target_os = "linux")]
 mod playback;
 pub mod ring;
+mod session;
 #[cfg(all(test, target_os = "linux"))]
 mod tests;
 mod types;
@@ -38,15 +43,15 @@ pub use devices::{MediaDevice, MediaDevices, list_devices, set_speaker, speaker}
 pub use elements::{MissingElement, missing_elements, prewarm};
 #[cfg(target_os = "linux")]
 pub use playback::Playback;
-pub use types::{AudioSource, CaptureOptions, PlaybackOptions, PlaybackStats, VideoSource};
+pub use session::{CallSession, MediaStats};
+pub use types::{
+    AudioSource, CaptureOptions, MediaEvent, MediaEvents, MediaPipeline, PlaybackOptions,
+    PlaybackStats, VideoSource,
+};
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{Capture, Playback};
 
-/// RTP payload types our encoders stamp; each link rewrites them to what its peer negotiated.
-pub(crate) const VP8_PAYLOAD_TYPE: u8 = 96;
-pub(crate) const OPUS_PAYLOAD_TYPE: u8 = 111;
-
-/// Whose picture a frame is.
+/// Whose picture a frame is (or whose sound a playback plays).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FrameSource {
     /// Our own camera (the local preview).

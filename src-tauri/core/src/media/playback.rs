@@ -1,6 +1,7 @@
 //! The remote side of a call: one received track (VP8 video or Opus audio) → jitter buffer → decoder →
 //! a [`FrameSink`] (JPEG pictures for the window) or the speaker, with the counters a person and the
-//! tests see: decoded frames, and the level of the decoded sound.
+//! tests see: decoded frames, and the level of the decoded sound. Its bus is watched while it plays
+//! (`bus.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,8 +10,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::bus::BusWatch;
 use super::capture::{jpeg_frame, quote};
-use super::types::{PlaybackOptions, PlaybackStats};
+use super::types::{MediaEvents, MediaPipeline, PlaybackOptions, PlaybackStats};
 use super::{FrameSource, MediaError};
 
 /// Jitter buffer depth: enough for loss recovery by retransmission on a LAN, small for lip sync.
@@ -18,23 +20,38 @@ const JITTER_MS: u32 = 60;
 
 /// One remote track being played, until dropped.
 pub struct Playback {
-    pipeline: gst::Pipeline,
+    pub(super) pipeline: gst::Pipeline,
     source: gst_app::AppSrc,
     stats: Arc<PlaybackStats>,
+    /// Reports what goes wrong while it plays; `None` before it runs and while dropping.
+    watch: Option<BusWatch>,
 }
 
 impl Drop for Playback {
     fn drop(&mut self) {
+        drop(self.watch.take()); // stopping is not news
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
+/// Which pipeline plays `source`'s video (`true`) or sound.
+fn role(source: &FrameSource, video: bool) -> MediaPipeline {
+    match (source.clone(), video) {
+        (FrameSource::Remote { room, peer }, true) => MediaPipeline::PeerVideo { room, peer },
+        (FrameSource::Remote { room, peer }, false) => MediaPipeline::PeerAudio { room, peer },
+        (FrameSource::Local, true) => MediaPipeline::Camera,
+        (FrameSource::Local, false) => MediaPipeline::Microphone,
+    }
+}
+
 impl Playback {
-    /// Plays VP8 RTP with payload type `payload_type`; pictures go to `options.frames` as `source`.
+    /// Plays VP8 RTP with payload type `payload_type`; pictures go to `options.frames` as `source`,
+    /// what goes wrong while it plays to `events`.
     pub fn video(
         payload_type: u8,
         source: FrameSource,
         options: &PlaybackOptions,
+        events: &MediaEvents,
     ) -> Result<Playback, MediaError> {
         let tail = if options.frames.is_some() {
             "jpegenc quality=75 ! appsink name=out sync=false max-buffers=2 drop=true"
@@ -50,6 +67,7 @@ impl Playback {
         let playback = Playback::build(&description)?;
         let stats = playback.stats.clone();
         let frames = options.frames.clone();
+        let role = role(&source, true);
         playback.on_sample(move |sample| {
             stats.frames_decoded.fetch_add(1, Ordering::Relaxed);
             if let Some(sink) = &frames
@@ -58,11 +76,17 @@ impl Playback {
                 sink.frame(frame);
             }
         })?;
-        playback.run()
+        playback.run(role, events)
     }
 
-    /// Plays Opus RTP with payload type `payload_type`, measuring its level (and to the speaker if asked).
-    pub fn audio(payload_type: u8, options: &PlaybackOptions) -> Result<Playback, MediaError> {
+    /// Plays `source`'s Opus RTP with payload type `payload_type`, measuring its level (and to the
+    /// speaker if asked); what goes wrong while it plays goes to `events`.
+    pub fn audio(
+        payload_type: u8,
+        source: &FrameSource,
+        options: &PlaybackOptions,
+        events: &MediaEvents,
+    ) -> Result<Playback, MediaError> {
         let speaker = |sink: &str| {
             format!(
                 "tee name=t t. ! queue ! appsink name=out sync=false max-buffers=8 drop=true \
@@ -90,7 +114,7 @@ impl Playback {
                     stats.audio_level.store(level.to_bits(), Ordering::Relaxed);
                 }
             })?;
-            playback.run()
+            playback.run(role(source, false), events)
         };
         if options.speaker {
             // The chosen speaker; gone (unplugged): the default one.
@@ -137,6 +161,7 @@ impl Playback {
             pipeline,
             source,
             stats: Arc::default(),
+            watch: None,
         })
     }
 
@@ -164,11 +189,12 @@ impl Playback {
     /// Starts the pipeline without waiting for it to preroll: it prerolls on the first packet, which the
     /// caller pushes only after this returns (waiting held the caller, an async task, for the whole
     /// 3 s timeout, and the call's outgoing packets queued behind it). Failures to start (a missing
-    /// device) are still returned.
-    fn run(self) -> Result<Playback, MediaError> {
+    /// device) are still returned; later ones go to `events` as `role`'s.
+    fn run(mut self, role: MediaPipeline, events: &MediaEvents) -> Result<Playback, MediaError> {
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| MediaError::Pipeline(format!("cannot start: {e}")))?;
+        self.watch = Some(BusWatch::start(&self.pipeline, role, events.clone()));
         Ok(self)
     }
 }

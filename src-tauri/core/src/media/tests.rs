@@ -5,6 +5,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::links::{OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE};
+
+/// Where a test's pipelines report, for tests that do not look.
+fn unheard() -> MediaEvents {
+    tokio::sync::mpsc::unbounded_channel().0
+}
+
+/// The peer whose media a test plays.
+fn remote() -> FrameSource {
+    FrameSource::Remote {
+        room: "r".into(),
+        peer: "p".into(),
+    }
+}
 
 /// Collects the preview and decoded frames a test receives.
 #[derive(Default)]
@@ -17,12 +31,15 @@ impl FrameSink for Frames {
 }
 
 fn test_capture(preview: Option<Arc<dyn FrameSink>>) -> Capture {
-    Capture::start(CaptureOptions {
-        video: VideoSource::Test,
-        audio: AudioSource::Test,
-        preview,
-        echo_cancel: false,
-    })
+    Capture::start(
+        CaptureOptions {
+            video: VideoSource::Test,
+            audio: AudioSource::Test,
+            preview,
+            echo_cancel: false,
+        },
+        unheard(),
+    )
     .expect("GStreamer runs")
 }
 
@@ -64,7 +81,8 @@ async fn video_is_decoded_into_jpeg_frames_and_camera_off_stops_them() {
         frames: Some(shown.clone()),
         speaker: false,
     };
-    let playback = Arc::new(Playback::video(VP8_PAYLOAD_TYPE, source.clone(), &options).unwrap());
+    let playback =
+        Arc::new(Playback::video(VP8_PAYLOAD_TYPE, source.clone(), &options, &unheard()).unwrap());
     let task = pipe(&capture, true, playback.clone());
     let stats = playback.stats();
     wait_until("decoded frames", || stats.frames_decoded() > 15).await;
@@ -88,8 +106,15 @@ async fn video_is_decoded_into_jpeg_frames_and_camera_off_stops_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sound_is_heard_and_mute_silences_it() {
     let capture = test_capture(None);
-    let playback =
-        Arc::new(Playback::audio(OPUS_PAYLOAD_TYPE, &PlaybackOptions::default()).unwrap());
+    let playback = Arc::new(
+        Playback::audio(
+            OPUS_PAYLOAD_TYPE,
+            &remote(),
+            &PlaybackOptions::default(),
+            &unheard(),
+        )
+        .unwrap(),
+    );
     let task = pipe(&capture, false, playback.clone());
     let stats = playback.stats();
     // The tone at volume 0.4 has an RMS of ≈ 0.28.
@@ -141,12 +166,15 @@ fn the_device_list_matches_the_machine() {
 /// A chosen camera and microphone that are gone fall back to the defaults, and the person is told.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chosen_device_that_is_gone_falls_back_to_the_default_with_a_notice() {
-    let capture = Capture::start(CaptureOptions {
-        video: VideoSource::Camera(Some("/dev/video-unplugged".into())),
-        audio: AudioSource::Microphone(Some("unplugged-microphone".into())),
-        preview: None,
-        echo_cancel: false,
-    })
+    let capture = Capture::start(
+        CaptureOptions {
+            video: VideoSource::Camera(Some("/dev/video-unplugged".into())),
+            audio: AudioSource::Microphone(Some("unplugged-microphone".into())),
+            preview: None,
+            echo_cancel: false,
+        },
+        unheard(),
+    )
     .expect("GStreamer runs");
     let notices = capture.notices.join("\n");
     assert!(
@@ -177,7 +205,8 @@ async fn a_chosen_speaker_that_is_gone_still_plays_the_call() {
         frames: None,
         speaker: true,
     };
-    let playback = Arc::new(Playback::audio(OPUS_PAYLOAD_TYPE, &options).unwrap());
+    let playback =
+        Arc::new(Playback::audio(OPUS_PAYLOAD_TYPE, &remote(), &options, &unheard()).unwrap());
     set_speaker(None);
     let task = pipe(&capture, false, playback.clone());
     let stats = playback.stats();
@@ -257,7 +286,8 @@ async fn sharing_the_screen_replaces_the_camera_and_stopping_brings_it_back() {
         room: "r".into(),
         peer: "p".into(),
     };
-    let playback = Arc::new(Playback::video(VP8_PAYLOAD_TYPE, source, &options).unwrap());
+    let playback =
+        Arc::new(Playback::video(VP8_PAYLOAD_TYPE, source, &options, &unheard()).unwrap());
     let task = pipe(&capture, true, playback.clone());
     let stats = playback.stats();
     let last_size = || shown.0.lock().unwrap().last().map(|f| (f.width, f.height));
@@ -321,6 +351,7 @@ async fn switching_the_camera_mid_call_keeps_the_stream_and_its_state() {
             VP8_PAYLOAD_TYPE,
             FrameSource::Local,
             &PlaybackOptions::default(),
+            &unheard(),
         )
         .unwrap(),
     );
@@ -343,4 +374,132 @@ async fn switching_the_camera_mid_call_keeps_the_stream_and_its_state() {
     capture.set_camera_off(false);
     wait_until("frames again", || stats.frames_decoded() > stopped + 10).await;
     task.abort();
+}
+
+/// The next event a call session's pipelines report, if one comes within 10 s.
+async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>) -> MediaEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the session is alive")
+}
+
+/// A call session without peers (its links never connect anywhere).
+fn lone_session() -> (
+    CallSession,
+    tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+) {
+    let (link_events, _) = tokio::sync::mpsc::channel(8);
+    let links = crate::links::LinkManager::new(
+        |_: &str, _: &str, _| {},
+        link_events,
+        crate::links::LinkOptions::default(),
+    );
+    CallSession::new(links, PlaybackOptions::default())
+}
+
+/// A camera that fails mid-call (a real element error on the running pipeline, a second after it
+/// started) comes out of the call session as an error naming the camera, with the person's notice;
+/// the microphone goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_failing_mid_call_is_reported_by_the_session() {
+    let (session, mut events) = lone_session();
+    let capture = session
+        .start_capture(CaptureOptions {
+            video: VideoSource::TestFailingAfter(30),
+            audio: AudioSource::Test,
+            preview: None,
+            echo_cancel: false,
+        })
+        .expect("GStreamer runs");
+    assert!(capture.has_video(), "it starts: {:?}", capture.notices);
+    let event = next_event(&mut events).await;
+    let MediaEvent::Error { pipeline, message } = &event else {
+        panic!("not an error: {event:?}");
+    };
+    assert_eq!(*pipeline, MediaPipeline::Camera);
+    assert!(message.contains("Failed after iterations"), "{message}");
+    assert_eq!(
+        event.notice(),
+        format!("Your camera stopped ({message}): the others no longer see you.")
+    );
+    // The sound is a pipeline of its own: still sent.
+    let mut audio = capture.subscribe(false).expect("audio runs");
+    let packet = tokio::time::timeout(Duration::from_secs(2), audio.recv()).await;
+    assert!(matches!(packet, Ok(Ok(_))), "audio after the camera failed");
+    // One failure is told once.
+    let more = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+    assert!(more.is_err(), "{more:?}");
+}
+
+/// An error posted on a playback's bus while it plays comes out as an error of that peer's picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playback_error_mid_call_names_the_peer() {
+    use gstreamer::prelude::*;
+    let capture = test_capture(None);
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let playback = Arc::new(
+        Playback::video(
+            VP8_PAYLOAD_TYPE,
+            remote(),
+            &PlaybackOptions::default(),
+            &events,
+        )
+        .unwrap(),
+    );
+    let task = pipe(&capture, true, playback.clone());
+    let stats = playback.stats();
+    wait_until("decoded frames", || stats.frames_decoded() > 5).await;
+    let decoder = playback
+        .pipeline
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "vp8dec"))
+        .expect("a decoder");
+    let posted = decoder.post_message(
+        gstreamer::message::Error::builder(
+            gstreamer::StreamError::Decode,
+            "injected decoder failure",
+        )
+        .src(&decoder)
+        .build(),
+    );
+    assert!(posted.is_ok());
+    let event = next_event(&mut received).await;
+    assert_eq!(
+        event,
+        MediaEvent::Error {
+            pipeline: MediaPipeline::PeerVideo {
+                room: "r".into(),
+                peer: "p".into()
+            },
+            message: "injected decoder failure".into(),
+        }
+    );
+    assert_eq!(
+        event.notice(),
+        "A participant's picture stopped (injected decoder failure)."
+    );
+    task.abort();
+}
+
+/// Ending a call (stopping the capture, dropping playbacks) is not reported as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_media_reports_nothing() {
+    let (session, mut events) = lone_session();
+    let capture = session
+        .start_capture(CaptureOptions {
+            video: VideoSource::Test,
+            audio: AudioSource::Test,
+            preview: None,
+            echo_cancel: false,
+        })
+        .expect("GStreamer runs");
+    let mut video = capture.subscribe(true).expect("video runs");
+    let _ = tokio::time::timeout(Duration::from_secs(5), video.recv()).await;
+    drop(capture);
+    assert!(session.stop_capture());
+    let reported = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+    assert!(reported.is_err(), "{reported:?}");
 }

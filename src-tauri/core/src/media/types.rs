@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use serde::Serialize;
+use ts_rs::TS;
+
 use super::FrameSink;
 
 /// Where the picture comes from.
@@ -12,6 +15,9 @@ pub enum VideoSource {
     None,
     /// A moving test pattern (tests, the headless peer).
     Test,
+    /// The test pattern, failing with a GStreamer error after this many frames (tests of a pipeline
+    /// that breaks mid-call).
+    TestFailingAfter(u32),
     /// A camera: a V4L2 device path, or `None` for the system's default.
     Camera(Option<String>),
     /// The whole screen of the X11 display in `DISPLAY` (`ximagesrc`), at its own size, 15 fps.
@@ -77,5 +83,72 @@ impl PlaybackStats {
 
     pub fn bytes_received(&self) -> u64 {
         self.bytes_received.load(Ordering::Relaxed)
+    }
+}
+
+/// Which of a call's pipelines something happened to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "media", rename_all = "kebab-case")]
+pub enum MediaPipeline {
+    /// Our picture from a camera (or the test pattern).
+    Camera,
+    /// Our picture from the shared screen.
+    Screen,
+    Microphone,
+    /// The picture `peer` sends us.
+    PeerVideo {
+        room: String,
+        peer: String,
+    },
+    /// The sound `peer` sends us.
+    PeerAudio {
+        room: String,
+        peer: String,
+    },
+}
+
+/// What a call's pipeline reported mid-call (its GStreamer bus), published by the call session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum MediaEvent {
+    /// The pipeline stopped with an error: its media is gone (until another device, a new share or
+    /// the next call starts a new one).
+    Error {
+        pipeline: MediaPipeline,
+        message: String,
+    },
+    /// A device misbehaves, and the pipeline goes on.
+    Warning {
+        pipeline: MediaPipeline,
+        message: String,
+    },
+    /// The source ran out (end of stream).
+    Ended { pipeline: MediaPipeline },
+}
+
+/// Where pipelines send their [`MediaEvent`]s (the call session's queue).
+pub type MediaEvents = tokio::sync::mpsc::UnboundedSender<MediaEvent>;
+
+impl MediaEvent {
+    /// What it means for the person in the call, in words.
+    pub fn notice(&self) -> String {
+        let (pipeline, detail) = match self {
+            MediaEvent::Error { pipeline, message } | MediaEvent::Warning { pipeline, message } => {
+                (pipeline, format!(" ({message})"))
+            }
+            MediaEvent::Ended { pipeline } => (pipeline, String::new()),
+        };
+        let (what, consequence) = match pipeline {
+            MediaPipeline::Camera => ("Your camera", ": the others no longer see you."),
+            MediaPipeline::Screen => ("Screen sharing", ": the others no longer see your screen."),
+            MediaPipeline::Microphone => ("Your microphone", ": the others no longer hear you."),
+            MediaPipeline::PeerVideo { .. } => ("A participant's picture", "."),
+            MediaPipeline::PeerAudio { .. } => ("A participant's sound", "."),
+        };
+        match self {
+            MediaEvent::Error { .. } => format!("{what} stopped{detail}{consequence}"),
+            MediaEvent::Ended { .. } => format!("{what} ended{consequence}"),
+            MediaEvent::Warning { .. } => format!("{what} has a problem{detail}."),
+        }
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use super::types::{AudioSource, CaptureOptions, PlaybackOptions, PlaybackStats, VideoSource};
+use super::types::{
+    AudioSource, CaptureOptions, MediaEvents, PlaybackOptions, PlaybackStats, VideoSource,
+};
 use super::{EncodingLimits, FrameSource, MediaError};
 
 fn unsupported() -> MediaError {
@@ -22,7 +24,7 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn start(_options: CaptureOptions) -> Result<Capture, MediaError> {
+    pub fn start(_options: CaptureOptions, _events: MediaEvents) -> Result<Capture, MediaError> {
         Err(unsupported())
     }
 
@@ -58,9 +60,17 @@ impl Capture {
         Vec::new()
     }
 
-    pub(crate) fn subscribe(&self, _video: bool) -> Option<broadcast::Receiver<Bytes>> {
+    pub fn subscribe(&self, _video: bool) -> Option<broadcast::Receiver<Bytes>> {
         None
     }
+}
+
+impl crate::links::OutgoingMedia for Capture {
+    fn subscribe(&self, _video: bool) -> Option<broadcast::Receiver<Bytes>> {
+        None
+    }
+
+    fn request_keyframe(&self) {}
 }
 
 /// Never running: remote tracks are not played natively here.
@@ -73,11 +83,17 @@ impl Playback {
         _payload_type: u8,
         _source: FrameSource,
         _options: &PlaybackOptions,
+        _events: &MediaEvents,
     ) -> Result<Playback, MediaError> {
         Err(unsupported())
     }
 
-    pub fn audio(_payload_type: u8, _options: &PlaybackOptions) -> Result<Playback, MediaError> {
+    pub fn audio(
+        _payload_type: u8,
+        _source: &FrameSource,
+        _options: &PlaybackOptions,
+        _events: &MediaEvents,
+    ) -> Result<Playback, MediaError> {
         Err(unsupported())
     }
 
