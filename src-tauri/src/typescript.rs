@@ -4,7 +4,7 @@
 //! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
 use chat_protocol::SignalData;
-use p2pchat_core::media::{MediaDevice, MediaDevices, MissingElement};
+use p2pchat_core::media::{MediaDevice, MediaDevices, MediaEvent, MediaPipeline, MissingElement};
 use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
 
@@ -51,6 +51,9 @@ pub fn generate() -> String {
         DeviceChoice::decl(&cfg),
         MediaDevices::decl(&cfg),
         MediaDevice::decl(&cfg),
+        crate::ipc::MediaNotice::decl(&cfg),
+        MediaEvent::decl(&cfg),
+        MediaPipeline::decl(&cfg),
         FileStatus::decl(&cfg),
         FileTransfer::decl(&cfg),
         FileRecord::decl(&cfg),

@@ -156,6 +156,12 @@ id: string,
  */
 name: string, };
 
+export type MediaNotice = { notice: string, event: MediaEvent, };
+
+export type MediaEvent = { "kind": "error", pipeline: MediaPipeline, message: string, } | { "kind": "warning", pipeline: MediaPipeline, message: string, } | { "kind": "ended", pipeline: MediaPipeline, };
+
+export type MediaPipeline = { "media": "camera" } | { "media": "screen" } | { "media": "microphone" } | { "media": "peer-video", room: string, peer: string, } | { "media": "peer-audio", room: string, peer: string, };
+
 export type FileStatus = "sending" | "receiving" | "done" | "failed" | "cancelled";
 
 export type FileTransfer = { room: string, peer: string, id: string, name: string, size: number, 
@@ -249,6 +255,7 @@ export interface Events {
   'app://notification': NotificationAction;
   'app://webview': WebviewCapabilities;
   'files://transfer': FileTransfer;
+  'calls://media': MediaNotice;
   'fallback://open': Extract<LinkEvent, { kind: 'open' }>;
   'fallback://message': Extract<LinkEvent, { kind: 'message' }>;
   'fallback://closed': Extract<LinkEvent, { kind: 'closed' }>;

@@ -8,8 +8,8 @@
 // switch the running call's source; sharing the screen swaps the app's video source for the screen.
 
 import { Channel } from '@tauri-apps/api/core';
-import { call, describeError } from '../ipc';
-import type { CallMediaSupport, DeviceChoice, MediaDevices } from '../ipc.gen';
+import { call, describeError, on } from '../ipc';
+import type { CallMediaSupport, DeviceChoice, MediaDevices, MediaNotice } from '../ipc.gen';
 import type { MediaControl, LocalMedia } from './media';
 import type { MediaLink } from './call.svelte';
 import type { Quality } from './stats';
@@ -123,12 +123,17 @@ export class NativeMedia implements DeviceMenu {
   choice = $state<DeviceChoice>(loadDeviceChoice());
   /** What the last device change could not do (a chosen device that is gone), for the person. */
   deviceNotice = $state<string | null>(null);
+  /** What went wrong with the call's media mid-call (a camera that failed, a peer's stream that
+   * broke), as the app reports it: shown in the call until the next call's media opens. */
+  notice = $state<string | null>(null);
   private readonly links = new Map<string, NativeLink>();
+  private readonly unlisten: Promise<() => void>;
   /** The saved choice reaches the app before the first call opens media. */
   private chosen: Promise<unknown> = Promise.resolve();
 
   constructor(readonly room: string, private readonly storage: Storage | undefined = globalThis.localStorage) {
     this.choice = loadDeviceChoice(storage);
+    this.unlisten = on('calls://media', (media) => this.reported(media));
     call('call_media_support').then(
       (support) => {
         this.support = support;
@@ -221,8 +226,16 @@ export class NativeMedia implements DeviceMenu {
     return nativeFrames.latest[peer === undefined ? LOCAL_FRAME : frameKey(this.room, peer)];
   }
 
+  /** Our own media's events, and this room's peers'. */
+  private reported({ notice, event }: MediaNotice): void {
+    const pipeline = event.pipeline;
+    if ('room' in pipeline && pipeline.room !== this.room) return;
+    this.notice = notice;
+  }
+
   /** Opens the app's camera and microphone for a call (the Call's `media`). */
   async open(): Promise<LocalMedia> {
+    this.notice = null;
     try {
       await this.chosen.catch(() => undefined);
       const info = await call('call_media_start');
@@ -237,6 +250,7 @@ export class NativeMedia implements DeviceMenu {
 
   close(): void {
     this.links.clear();
+    void this.unlisten.then((stop) => stop()).catch(() => undefined);
   }
 }
 

@@ -7,6 +7,8 @@ const app = vi.hoisted(() => ({
   calls: [] as Array<[string, unknown]>,
   /** Per command: what it answers (a function of the args), or a rejection. */
   answers: {} as Record<string, (args: unknown) => unknown>,
+  /** The window's event listeners, by event name. */
+  listeners: {} as Record<string, Array<(payload: unknown) => void>>,
 }));
 
 vi.mock('../ipc', () => ({
@@ -19,6 +21,10 @@ vi.mock('../ipc', () => ({
     return answer(args);
   },
   describeError: (err: { message?: string }) => err.message ?? String(err),
+  on: async (name: string, handler: (payload: unknown) => void) => {
+    (app.listeners[name] ??= []).push(handler);
+    return () => (app.listeners[name] = app.listeners[name].filter((h) => h !== handler));
+  },
 }));
 vi.mock('@tauri-apps/api/core', () => ({ Channel: class { onmessage = () => undefined; } }));
 
@@ -26,6 +32,7 @@ const { NativeLink, NativeMedia } = await import('./native.svelte');
 
 beforeEach(() => {
   app.calls = [];
+  app.listeners = {};
   app.answers = { call_media_support: () => ({ available: true, missing: [], test_media: true }), call_frames: () => null };
 });
 
@@ -81,6 +88,22 @@ describe('NativeMedia', () => {
     const { stream, notice } = await new NativeMedia('team').open();
     expect(stream).toBeNull();
     expect(notice).toMatch(/gstreamer1.0-plugins-good/);
+  });
+
+  it('shows what the app reports of the call\'s media mid-call, for our media and this room\'s peers', async () => {
+    app.answers.call_media_start = () => ({ video: true, audio: true, notices: [] });
+    const media = new NativeMedia('team');
+    await media.open();
+    const emit = (payload: unknown) => app.listeners['calls://media'].forEach((h) => h(payload));
+    emit({ notice: 'A participant\'s picture stopped (x).', event: { kind: 'error', pipeline: { media: 'peer-video', room: 'other', peer: 'p' }, message: 'x' } });
+    expect(media.notice).toBeNull();
+    const camera = 'Your camera stopped (Failed after iterations as requested.): the others no longer see you.';
+    emit({ notice: camera, event: { kind: 'error', pipeline: { media: 'camera' }, message: 'Failed after iterations as requested.' } });
+    expect(media.notice).toBe(camera);
+    await media.open();
+    expect(media.notice).toBeNull();
+    media.close();
+    await vi.waitFor(() => expect(app.listeners['calls://media']).toHaveLength(0));
   });
 
   it('names the packages to install when GStreamer elements are missing', async () => {
