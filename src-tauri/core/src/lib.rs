@@ -15,3 +15,5 @@ pub mod links;
 pub mod media;
 pub mod signaling;
 pub mod typescript;
+#[cfg(test)]
+mod vectors;

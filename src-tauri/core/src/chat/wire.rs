@@ -118,24 +118,7 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The vectors' "<<c*N>>": the character c N times.
-    fn expand(v: &serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match v {
-            Value::String(s) => {
-                let repeated = s
-                    .strip_prefix("<<")
-                    .and_then(|s| s.strip_suffix(">>"))
-                    .and_then(|s| s.rsplit_once('*'))
-                    .and_then(|(c, n)| Some(c.repeat(n.parse().ok()?)));
-                Value::String(repeated.unwrap_or_else(|| s.clone()))
-            }
-            Value::Array(items) => items.iter().map(expand).collect(),
-            Value::Object(fields) => fields.iter().map(|(k, x)| (k.clone(), expand(x))).collect(),
-            other => other.clone(),
-        }
-    }
+    use crate::vectors::{case_text, expand};
 
     /// The cases shared with the web UI's parser (tests/vectors/chat_messages.json): both read the same
     /// texts as the same messages, and bound what a peer may make them keep alike.
@@ -144,11 +127,8 @@ mod tests {
         let vectors: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/vectors/chat_messages.json")).unwrap();
         for case in vectors["cases"].as_array().unwrap() {
-            let text = match case.get("raw") {
-                Some(raw) => raw.as_str().unwrap().to_owned(),
-                None => expand(&case["text"]).to_string(),
-            };
-            let parsed = ChannelMessage::parse(&text).map(|m| serde_json::to_value(m).unwrap());
+            let parsed =
+                ChannelMessage::parse(&case_text(case)).map(|m| serde_json::to_value(m).unwrap());
             assert_eq!(
                 parsed.unwrap_or_default(),
                 expand(&case["parsed"]),

@@ -83,7 +83,8 @@ impl FileControl {
     /// Parses and checks a control frame: ids, hashes and numbers as docs/files.md says, the name
     /// reduced to a plain file name. Anything else is `None`.
     pub fn parse(text: &str) -> Option<FileControl> {
-        if text.len() > MAX_CONTROL_CHARS {
+        // Counted as the web UI counts (UTF-16 code units); tests/vectors/file_control.json.
+        if text.len() > MAX_CONTROL_CHARS && text.encode_utf16().count() > MAX_CONTROL_CHARS {
             return None;
         }
         let message: FileControl = serde_json::from_str(text).ok()?;
@@ -1392,6 +1393,25 @@ mod tests {
         assert_eq!(clean_file_name("a\u{0}b\nc.txt"), "abc.txt");
         assert_eq!(clean_file_name(".."), "file");
         assert_eq!(clean_file_name(&"é".repeat(400)).chars().count(), 255);
+    }
+
+    /// The cases shared with the web UI (tests/vectors/file_control.json): both read the same control
+    /// texts as the same messages, refuse the same malformed ones, and write them byte for byte alike.
+    #[test]
+    fn control_messages_parse_as_the_shared_vectors_say() {
+        use crate::vectors::{case_text, expand};
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/file_control.json")).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = &case["name"];
+            let text = case_text(case);
+            let parsed = FileControl::parse(&text);
+            let value = parsed.as_ref().map(|m| serde_json::to_value(m).unwrap());
+            assert_eq!(value.unwrap_or_default(), expand(&case["parsed"]), "{name}");
+            if case["exact"].as_bool() == Some(true) {
+                assert_eq!(parsed.unwrap().to_text(), text, "{name}");
+            }
+        }
     }
 
     /// The cases shared with the web UI (tests/vectors/file_names.json): a name cannot pretend to be

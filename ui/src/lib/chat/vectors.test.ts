@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import chatVectors from '../../../../src-tauri/core/tests/vectors/chat.json';
 import messageVectors from '../../../../src-tauri/core/tests/vectors/chat_messages.json';
 import { Chat } from './chat.svelte';
+import { caseText, expand } from '../vectors.testing';
 import { parseChannelMessage } from './message';
 
 interface Step {
@@ -86,17 +87,8 @@ describe('shared chat delivery vectors', () => {
   });
 });
 
-/** The vectors' "<<c*N>>": the character c N times. */
-const expand = (v: unknown): unknown => {
-  if (typeof v === 'string') return v.replace(/^<<(.+)\*(\d+)>>$/u, (_, c: string, n: string) => c.repeat(Number(n)));
-  if (Array.isArray(v)) return v.map(expand);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expand(x)]));
-  return v;
-};
-
 describe('shared chat message vectors', () => {
   it.each(messageVectors.cases)('$name', (c) => {
-    const text = 'raw' in c ? c.raw : JSON.stringify(expand(c.text));
-    expect(parseChannelMessage(text)).toEqual(expand(c.parsed));
+    expect(parseChannelMessage(caseText(c))).toEqual(expand(c.parsed));
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import controlVectors from '../../../../src-tauri/core/tests/vectors/file_control.json';
 import vectors from '../../../../src-tauri/core/tests/vectors/file_names.json';
+import { caseText, expand } from '../vectors.testing';
 import { cleanFileName, controlText, formatBytes, isInlineImage, parseFileControl } from './wire';
 
 describe('file control messages', () => {
@@ -15,6 +17,15 @@ describe('file control messages', () => {
     ] as const) {
       expect(parseFileControl(controlText(m))).toEqual(m);
     }
+  });
+
+  // The same cases as the app's native side (FileControl::parse in src-tauri/core/src/links/files.rs): both
+  // read, refuse and write control messages alike.
+  it.each(controlVectors.cases)('parses as the shared vectors say: $name', (c) => {
+    const text = caseText(c);
+    const parsed = parseFileControl(text);
+    expect(parsed).toEqual(expand(c.parsed));
+    if ('exact' in c && c.exact) expect(controlText(parsed!)).toBe(text);
   });
 
   it('refuses malformed ones', () => {

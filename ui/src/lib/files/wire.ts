@@ -20,6 +20,8 @@ export type { FileControl };
 const ID = /^[A-Za-z0-9-]{1,64}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const isOffset = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** `text` cut to at most `max` characters (code points, as the native side counts). */
+const cut = (text: string, max: number): string => (text.length <= max ? text : [...text].slice(0, max).join(''));
 
 /** Parses a control frame; anything malformed is null (and ends the transfer, see `transfers`). */
 export function parseFileControl(data: unknown): FileControl | null {
@@ -37,7 +39,7 @@ export function parseFileControl(data: unknown): FileControl | null {
   switch (v.t) {
     case 'file-offer':
       if (typeof v.name !== 'string' || !isOffset(v.size) || typeof v.mime !== 'string') return null;
-      return { t: 'file-offer', id, name: cleanFileName(v.name), size: v.size, mime: v.mime.slice(0, 100) };
+      return { t: 'file-offer', id, name: cleanFileName(v.name), size: v.size, mime: cut(v.mime, 100) };
     case 'file-accept':
     case 'file-ack':
       return isOffset(v.offset) ? { t: v.t, id, offset: v.offset } : null;
@@ -45,7 +47,7 @@ export function parseFileControl(data: unknown): FileControl | null {
     case 'file-received':
       return typeof v.sha256 === 'string' && SHA256.test(v.sha256) ? { t: v.t, id, sha256: v.sha256 } : null;
     case 'file-cancel':
-      return { t: 'file-cancel', id, reason: typeof v.reason === 'string' ? v.reason.slice(0, 200) : 'cancelled' };
+      return typeof v.reason === 'string' ? { t: 'file-cancel', id, reason: cut(v.reason, 200) } : null;
     default:
       return null;
   }

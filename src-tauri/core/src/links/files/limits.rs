@@ -1,16 +1,17 @@
 //! What one peer's file offers may cost us (docs/files.md, "Limits"), with the web UI's numbers
-//! (`crate::constants`, generated into its `core.gen.ts`): every offer takes a token from the peer's
-//! bucket (a burst of [`FILE_OFFER_BURST`], then [`FILE_OFFERS_PER_SECOND`]); at most
-//! [`MAX_INCOMING_FILES_PER_PEER`] files come in at once from one peer (one link) and
-//! [`MAX_INCOMING_FILES`] from everyone; up to [`MAX_WAITING_FILE_OFFERS`] more of a peer wait their
-//! turn, in arrival order (tokio's semaphores are fair). Offers beyond are refused and never shown.
+//! (`crate::constants`, generated into its `core.gen.ts`) and its rules (ui/src/lib/files/limits.ts; both
+//! run tests/vectors/file_limits.json): every offer takes a token from the peer's bucket (a burst of
+//! [`FILE_OFFER_BURST`], then [`FILE_OFFERS_PER_SECOND`]); at most [`MAX_INCOMING_FILES_PER_PEER`] files
+//! come in at once from one peer (one link) and [`MAX_INCOMING_FILES`] from everyone; up to
+//! [`MAX_WAITING_FILE_OFFERS`] more of a peer wait their turn, and a freed place goes to the oldest
+//! waiting offer that fits. Offers beyond are refused and never shown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 use super::lock;
 use crate::constants::{
@@ -18,12 +19,12 @@ use crate::constants::{
     MAX_WAITING_FILE_OFFERS,
 };
 
-/// One peer's bucket, waiting offers and places.
+/// One peer's bucket, and its files coming in and waiting.
 struct Peer {
     tokens: f64,
     at: Instant,
+    running: usize,
     waiting: usize,
-    places: Arc<Semaphore>,
 }
 
 impl Peer {
@@ -31,8 +32,8 @@ impl Peer {
         Peer {
             tokens: f64::from(FILE_OFFER_BURST),
             at: now,
+            running: 0,
             waiting: 0,
-            places: Arc::new(Semaphore::new(MAX_INCOMING_FILES_PER_PEER)),
         }
     }
 
@@ -45,42 +46,94 @@ impl Peer {
 
     /// Nothing of it is in use: it can be forgotten.
     fn idle(&self) -> bool {
-        self.waiting == 0
-            && self.places.available_permits() == MAX_INCOMING_FILES_PER_PEER
-            && self.tokens >= f64::from(FILE_OFFER_BURST)
+        self.waiting == 0 && self.running == 0 && self.tokens >= f64::from(FILE_OFFER_BURST)
     }
 }
 
-type Peers = Arc<Mutex<HashMap<u64, Peer>>>;
+/// An offer in line, oldest first.
+struct Queued {
+    link: u64,
+    ticket: u64,
+    start: oneshot::Sender<Place>,
+}
+
+#[derive(Default)]
+struct State {
+    peers: HashMap<u64, Peer>,
+    queue: VecDeque<Queued>,
+    running: usize,
+    next_ticket: u64,
+}
+
+impl State {
+    fn peer(&mut self, link: u64) -> &mut Peer {
+        self.peers
+            .entry(link)
+            .or_insert_with(|| Peer::new(Instant::now()))
+    }
+
+    fn has_room(&self, link: u64) -> bool {
+        let running = self.peers.get(&link).map_or(0, |p| p.running);
+        running < MAX_INCOMING_FILES_PER_PEER && self.running < MAX_INCOMING_FILES
+    }
+
+    fn start(&mut self, link: u64) {
+        self.peer(link).running += 1;
+        self.running += 1;
+    }
+
+    /// Takes the oldest waiting offers that fit, in order; the caller hands them their places once
+    /// the state is unlocked (a place nobody takes any more frees itself, which locks it).
+    fn start_waiting(&mut self) -> Vec<(u64, oneshot::Sender<Place>)> {
+        let mut started = Vec::new();
+        let mut i = 0;
+        while i < self.queue.len() && self.running < MAX_INCOMING_FILES {
+            let link = self.queue[i].link;
+            if !self.has_room(link) {
+                i += 1;
+                continue;
+            }
+            let Some(queued) = self.queue.remove(i) else {
+                break;
+            };
+            self.peer(link).waiting -= 1;
+            self.start(link);
+            started.push((link, queued.start));
+        }
+        started
+    }
+}
+
+type Shared = Arc<Mutex<State>>;
+
+/// Hands places to the offers `start_waiting` took.
+fn hand_out(state: &Shared, started: Vec<(u64, oneshot::Sender<Place>)>) {
+    for (link, start) in started {
+        let _ = start.send(Place {
+            state: state.clone(),
+            link,
+        });
+    }
+}
 
 /// The receiver's limits, shared by every link of a manager.
+#[derive(Default)]
 pub(crate) struct Limits {
-    peers: Peers,
-    total: Arc<Semaphore>,
+    state: Shared,
     dropped: AtomicU64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            peers: Peers::default(),
-            total: Arc::new(Semaphore::new(MAX_INCOMING_FILES)),
-            dropped: AtomicU64::new(0),
-        }
-    }
 }
 
 impl Limits {
     /// Whether link `link`'s peer may make another offer now (takes a token).
     pub(crate) fn take_offer(&self, link: u64, now: Instant) -> bool {
-        let mut peers = lock(&self.peers);
-        if peers.len() > 256 {
-            peers.retain(|_, p| {
+        let mut state = lock(&self.state);
+        if state.peers.len() > 256 {
+            state.peers.retain(|_, p| {
                 p.refill(now);
                 !p.idle()
             });
         }
-        let peer = peers.entry(link).or_insert_with(|| Peer::new(now));
+        let peer = state.peers.entry(link).or_insert_with(|| Peer::new(now));
         peer.refill(now);
         if peer.tokens < 1.0 {
             return false;
@@ -89,21 +142,32 @@ impl Limits {
         true
     }
 
-    /// A new transfer from `link` joins the line for a place; None when too many of its offers wait.
+    /// A new transfer from `link` gets a place now or joins the line; None when too many of its offers
+    /// wait.
     pub(crate) fn wait(&self, link: u64) -> Option<Waiting> {
-        let mut peers = lock(&self.peers);
-        let peer = peers
-            .entry(link)
-            .or_insert_with(|| Peer::new(Instant::now()));
-        if peer.waiting >= MAX_WAITING_FILE_OFFERS {
-            return None;
+        let (start, place) = oneshot::channel();
+        let mut state = lock(&self.state);
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        if state.has_room(link) {
+            state.start(link);
+            drop(state);
+            hand_out(&self.state, vec![(link, start)]);
+        } else {
+            if state.peer(link).waiting >= MAX_WAITING_FILE_OFFERS {
+                return None;
+            }
+            state.peer(link).waiting += 1;
+            state.queue.push_back(Queued {
+                link,
+                ticket,
+                start,
+            });
         }
-        peer.waiting += 1;
         Some(Waiting {
-            peers: self.peers.clone(),
-            link,
-            places: peer.places.clone(),
-            total: self.total.clone(),
+            state: self.state.clone(),
+            ticket,
+            place,
         })
     }
 
@@ -113,109 +177,146 @@ impl Limits {
     }
 }
 
-/// An offer in line for a place; leaving the line (a place, or giving up) is dropping it.
+/// An offer with its place or in line for one; leaving the line is dropping it.
 pub(crate) struct Waiting {
-    peers: Peers,
-    link: u64,
-    places: Arc<Semaphore>,
-    total: Arc<Semaphore>,
+    state: Shared,
+    ticket: u64,
+    place: oneshot::Receiver<Place>,
 }
 
 impl Waiting {
-    /// Resolves with a place: first one of the peer's, then one of everyone's.
-    pub(crate) async fn place(&self) -> Place {
-        let peer = self.places.clone().acquire_owned().await;
-        let total = self.total.clone().acquire_owned().await;
-        match (peer, total) {
-            (Ok(peer), Ok(total)) => Place {
-                _peer: peer,
-                _total: total,
-            },
-            // The semaphores are never closed.
-            _ => unreachable!("file limits closed"),
-        }
+    /// Resolves with the place, once it is this offer's turn.
+    pub(crate) async fn place(mut self) -> Place {
+        // The sender lives in the line until it is used, and the line lives as long as we do.
+        (&mut self.place)
+            .await
+            .expect("file limits dropped a waiting offer")
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if let Some(peer) = lock(&self.peers).get_mut(&self.link) {
-            peer.waiting = peer.waiting.saturating_sub(1);
+        let mut state = lock(&self.state);
+        if let Some(i) = state.queue.iter().position(|q| q.ticket == self.ticket) {
+            let link = state.queue[i].link;
+            state.queue.remove(i);
+            state.peer(link).waiting -= 1;
         }
     }
 }
 
-/// A transfer's place among those coming in at once; freed when dropped.
+/// A transfer's place among those coming in at once; freed when dropped, and given to the oldest
+/// waiting offer that fits.
 pub(crate) struct Place {
-    _peer: OwnedSemaphorePermit,
-    _total: OwnedSemaphorePermit,
+    state: Shared,
+    link: u64,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let started = {
+            let mut state = lock(&self.state);
+            state.running -= 1;
+            let peer = state.peer(self.link);
+            peer.running -= 1;
+            if peer.idle() {
+                state.peers.remove(&self.link);
+            }
+            state.start_waiting()
+        };
+        hand_out(&self.state, started);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
     use std::time::Duration;
+
+    use serde_json::Value;
 
     use super::*;
 
-    /// A place if one comes within a moment.
-    async fn place_soon(waiting: &Waiting) -> Option<Place> {
-        tokio::time::timeout(Duration::from_millis(20), waiting.place())
-            .await
-            .ok()
+    enum Ticket {
+        Started(#[allow(dead_code)] Place),
+        Waiting(Pin<Box<dyn Future<Output = Place> + Send>>),
     }
 
-    #[test]
-    fn a_flood_of_offers_gets_a_burst_then_a_trickle() {
-        let limits = Limits::default();
-        let t0 = Instant::now();
-        let taken = (0..5000).filter(|_| limits.take_offer(1, t0)).count();
-        assert_eq!(taken, FILE_OFFER_BURST as usize, "5 000 offers at once");
-        let later = t0 + Duration::from_secs(1);
-        let taken = (0..5000).filter(|_| limits.take_offer(1, later)).count();
-        assert_eq!(taken, FILE_OFFERS_PER_SECOND as usize, "one second later");
-        assert!(
-            limits.take_offer(2, later),
-            "another peer has its own bucket"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_peer_waits_beyond_its_places_and_is_refused_beyond_its_line() {
-        let limits = Limits::default();
-        let mut places = Vec::new();
-        for _ in 0..MAX_INCOMING_FILES_PER_PEER {
-            let waiting = limits.wait(1).unwrap();
-            places.push(place_soon(&waiting).await.expect("a free place"));
+    /// The place, if it is this offer's turn now.
+    fn poll(waiting: &mut Pin<Box<dyn Future<Output = Place> + Send>>) -> Option<Place> {
+        match waiting
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(place) => Some(place),
+            Poll::Pending => None,
         }
-        let next = limits.wait(1).unwrap();
-        assert!(
-            place_soon(&next).await.is_none(),
-            "the peer's places are taken"
-        );
-        let line: Vec<Waiting> = (1..MAX_WAITING_FILE_OFFERS)
-            .map(|_| limits.wait(1).unwrap())
-            .collect();
-        assert!(limits.wait(1).is_none(), "too many of its offers wait");
-        assert!(limits.wait(2).is_some(), "another peer's offers may wait");
-        drop(line);
-        places.pop();
-        assert!(
-            place_soon(&next).await.is_some(),
-            "an ended transfer frees its place"
-        );
     }
 
-    #[tokio::test]
-    async fn everyone_together_gets_at_most_the_overall_places() {
-        let limits = Limits::default();
-        let mut places = Vec::new();
-        for link in 0.. {
-            let waiting = limits.wait(link).unwrap();
-            match place_soon(&waiting).await {
-                Some(place) => places.push(place),
-                None => break,
+    /// The cases shared with the web UI's limits (tests/vectors/file_limits.json): a flood of offers
+    /// becomes a few rows, and waiting offers get their place in order of arrival, on both sides alike.
+    #[test]
+    fn follows_the_shared_vectors() {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/file_limits.json")).unwrap();
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let limits = Limits::default();
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut links: Vec<String> = Vec::new();
+            let mut link = |person: &str| -> u64 {
+                if !links.iter().any(|p| p == person) {
+                    links.push(person.to_owned());
+                }
+                links.iter().position(|p| p == person).unwrap() as u64
+            };
+            // In arrival order.
+            let mut tickets: Vec<(String, Ticket)> = Vec::new();
+            for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+                let here = format!("{name}, step {i}: {step}");
+                if let Some(at) = step["at_ms"].as_u64() {
+                    now = t0 + Duration::from_millis(at);
+                }
+                if let Some(person) = step["offers"].as_str() {
+                    let link = link(person);
+                    let count = step["count"].as_u64().unwrap();
+                    let taken = (0..count).filter(|_| limits.take_offer(link, now)).count();
+                    assert_eq!(taken as u64, step["taken"].as_u64().unwrap(), "{here}");
+                }
+                if let Some(person) = step["request"].as_str() {
+                    let (gets, ticket) = match limits.wait(link(person)) {
+                        None => ("refused", None),
+                        Some(waiting) => {
+                            let mut waiting: Pin<Box<dyn Future<Output = Place> + Send>> =
+                                Box::pin(waiting.place());
+                            match poll(&mut waiting) {
+                                Some(place) => ("started", Some(Ticket::Started(place))),
+                                None => ("waiting", Some(Ticket::Waiting(waiting))),
+                            }
+                        }
+                    };
+                    assert_eq!(gets, step["gets"].as_str().unwrap(), "{here}");
+                    if let Some(ticket) = ticket {
+                        tickets.push((step["as"].as_str().unwrap().to_owned(), ticket));
+                    }
+                }
+                if let Some(released) = step["release"].as_str() {
+                    tickets.retain(|(name, _)| name != released);
+                    let mut started = Vec::new();
+                    for (name, ticket) in &mut tickets {
+                        if let Ticket::Waiting(waiting) = ticket
+                            && let Some(place) = poll(waiting)
+                        {
+                            started.push(Value::from(name.as_str()));
+                            *ticket = Ticket::Started(place);
+                        }
+                    }
+                    assert_eq!(Value::from(started), step["started"], "{here}");
+                }
             }
         }
-        assert_eq!(places.len(), MAX_INCOMING_FILES);
     }
 }
