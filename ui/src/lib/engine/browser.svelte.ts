@@ -63,6 +63,7 @@ export class BrowserEngine implements PeerEngine {
     this.calls = {
       available: this.webrtc,
       unavailableText: this.webrtc ? null : NO_WEBRTC,
+      mediaNotice: null,
       openElsewhere: () => openInBrowser(host.room),
       get screenShare() {
         return canShareScreen();

@@ -102,6 +102,8 @@ export interface CallSupport {
   readonly available: boolean;
   /** Why calls are not available here, for the person (null when they are, or while that is not known). */
   readonly unavailableText: string | null;
+  /** What went wrong with the call's media mid-call (a pipeline error the app reports), for the person. */
+  readonly mediaNotice: string | null;
   /** Opens the room where calls work (the default browser). */
   openElsewhere(): void;
   readonly screenShare: boolean;

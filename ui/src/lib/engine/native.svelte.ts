@@ -58,6 +58,9 @@ export class NativeEngine implements PeerEngine {
         if (media.available) return null;
         return media.missingText ?? (media.support ? NO_WEBRTC : null);
       },
+      get mediaNotice() {
+        return media.notice;
+      },
       openElsewhere: () => openInBrowser(room),
       get screenShare() {
         return media.available;
