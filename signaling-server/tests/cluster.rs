@@ -899,3 +899,67 @@ async fn wait_for_field(conn: &mut redis::Connection, key: &str, field: &str) ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Signals `a` sends `b` in the takeover tests, one every 500 µs.
+const STREAM: u64 = 800;
+
+/// `a` (on `from`) streams signals to `b` (on `holder`); a quarter of the way in, `b` stops reading (its
+/// network went away) and resumes on `target`, which takes the session over while signals keep coming.
+/// What `b` read on both connections is every signal once, in order.
+async fn takeover_mid_stream(room: &str, from: &Node, holder: &Node, target: &Node) {
+    let mut a = connect(from, "a").await;
+    let mut b = connect(holder, "b").await;
+    a.join(room).await;
+    b.join(room).await;
+    assert_eq!(a.expect("peer-joined").await["peer"], b.peer);
+    let (a_peer, b_peer) = (a.peer.clone(), b.peer.clone());
+    let send = async {
+        let mut tick = tokio::time::interval(Duration::from_micros(500));
+        for n in 0..STREAM {
+            tick.tick().await;
+            a.send(signal(room, &b_peer, n)).await;
+        }
+    };
+    let receive = async {
+        let mut got = Vec::new();
+        while got.len() < (STREAM / 4) as usize {
+            got.push(b.expect("signal").await);
+        }
+        let (mut resumed, welcome) = resume_on(target, "b", b.resume()).await;
+        assert_eq!(welcome["resumed"], true, "{welcome}");
+        while got.len() < STREAM as usize {
+            got.push(resumed.expect_within("signal", SLOW).await);
+        }
+        resumed.expect_silence(Duration::from_millis(500)).await;
+        got
+    };
+    let ((), got) = tokio::join!(send, receive);
+    let numbers: Vec<u64> = got
+        .iter()
+        .map(|s| s["data"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..STREAM).collect::<Vec<_>>());
+    assert!(got.iter().all(|s| s["from"] == a_peer.as_str()));
+    // No error (unknown peer, overloaded) for the sender either.
+    a.expect_silence(Duration::from_millis(200)).await;
+}
+
+/// The session moves from another server to the sender's (signals in memory from then on), from the
+/// sender's to another (signals through Redis from then on), and between two servers that are neither
+/// (the sender's server addressed the first directly and must switch to the second in order).
+#[tokio::test]
+async fn a_takeover_in_the_middle_of_a_stream_loses_duplicates_and_reorders_nothing() {
+    let redis = Redis::start();
+    let fast = ["--rate-per-sec", "5000", "--rate-burst", "5000"];
+    let (n1, n2, n3) = (
+        Node::start(&redis, &fast).await,
+        Node::start(&redis, &fast).await,
+        Node::start(&redis, &fast).await,
+    );
+    takeover_mid_stream("to-sender", &n1, &n2, &n1).await;
+    takeover_mid_stream("from-sender", &n1, &n1, &n2).await;
+    takeover_mid_stream("elsewhere", &n1, &n2, &n3).await;
+    for node in [&n1, &n2, &n3] {
+        assert_eq!(node.metric("cluster_errors_total").await, 0.0);
+    }
+}

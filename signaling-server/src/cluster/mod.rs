@@ -5,18 +5,21 @@
 //! ring (as without Redis) and mirrors every frame to a capped list in Redis, so another instance can
 //! replay them. Redis holds who is in which room (peer → session), each session's record (owner instance,
 //! epoch, resume token, rooms) and one pub/sub channel per instance. A `signal` to a peer on this instance
-//! is delivered in memory by the hub; to a peer elsewhere it goes through a script that finds the owner and
-//! publishes to its channel, so delivery follows a session that moved. Operations on Redis go through one
+//! is delivered in memory by the hub; to a peer elsewhere the first goes through a script that finds the
+//! owner and publishes to its channel, and later ones are published straight to that channel (`routes`
+//! keeps the owner and how to leave it in order when the session moves). Operations on Redis go through one
 //! ordered queue, sent as pipelines, so what one client does reaches Redis in the order it did it. What
 //! arrives on this instance's channel goes to the hub as [`HubEvent`]s.
 //!
 //! docs/operations.md ("Several servers (Redis)", "Failures and what they can lose") describes failures and
 //! what each can lose.
 
+mod routes;
 mod scripts;
 mod wire;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -36,6 +39,7 @@ use crate::hub::{
 };
 use crate::metrics::Metrics;
 use crate::session::{Pushed, Session, gauge_delta};
+use routes::{Route, Routes};
 use scripts::{Lua, Scripts};
 use wire::{Message, encode_remote};
 
@@ -91,10 +95,22 @@ enum Op {
         sid: Arc<str>,
         event: String,
     },
-    /// Tells instance `to` that session `sid` is handed over (after its mirrored frames, by the order).
-    Released {
+    /// A signal published straight to the channel of `node`, which holds session `sid` (as far as we
+    /// know: if nobody listens there it goes through the script instead).
+    Direct {
+        from: Arc<Session>,
+        room: Box<str>,
+        to: Box<str>,
         sid: Arc<str>,
-        to: String,
+        node: Arc<str>,
+        event: String,
+    },
+    /// A message about session `sid` to instance `to`; `heard` learns whether anyone listened.
+    Publish {
+        to: Arc<str>,
+        sid: Arc<str>,
+        message: String,
+        heard: Option<oneshot::Sender<bool>>,
     },
     /// Resolves once everything queued before it reached Redis.
     Barrier(oneshot::Sender<()>),
@@ -104,7 +120,9 @@ impl Op {
     /// Bytes of relayed data this operation holds while it waits for Redis.
     fn held_bytes(&self) -> usize {
         match self {
-            Op::Relay { event, .. } | Op::Forward { event, .. } => event.len(),
+            Op::Relay { event, .. } | Op::Forward { event, .. } | Op::Direct { event, .. } => {
+                event.len()
+            }
             _ => 0,
         }
     }
@@ -139,8 +157,10 @@ pub struct RedisBackplane {
     joined: AtomicBool,
     subscribed: AtomicBool,
     heartbeat_ok: AtomicBool,
-    /// Resumes waiting for a previous owner's `Released`, by session id.
+    /// Resumes waiting for a previous owner's `Released` or for their own `Mark`, by [`waiter`] key.
     waiters: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Where signals for peers on other servers go.
+    routes: Routes,
     settings: ClusterConfig,
     events: HubEvents,
     metrics: Arc<Metrics>,
@@ -182,6 +202,7 @@ impl RedisBackplane {
             subscribed: AtomicBool::new(false),
             heartbeat_ok: AtomicBool::new(false),
             waiters: Mutex::new(HashMap::new()),
+            routes: Routes::default(),
             settings,
             events,
             metrics,
@@ -359,13 +380,14 @@ impl RedisBackplane {
         if claimed.old_node == *self.node && request.held_here {
             return Some(Claim::Here);
         }
-        if claimed.old_node != *self.node && claimed.old_node_alive {
-            self.take_over(sid, &claimed.old_node).await;
+        if claimed.old_node != *self.node {
+            self.take_over(sid, &claimed).await;
         }
         let stored = match self.load(sid).await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!("cannot load a resumed session from Redis: {e}");
+                self.routes.lock().arrived(sid);
                 return None;
             }
         };
@@ -379,41 +401,78 @@ impl RedisBackplane {
     }
 
     /// Asks the previous owner of `sid` to close its connection and flush its frames, and waits (bounded)
-    /// for it. Returns at once if no instance listens there (it died).
-    async fn take_over(&self, sid: &str, old_node: &str) {
-        let (done, released) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sid.to_owned(), done);
-        let take = Message::Take {
-            by: self.node.to_string(),
-        };
-        let listeners: RedisResult<i64> = match self.conn() {
-            Ok(mut conn) => {
-                redis::cmd("PUBLISH")
-                    .arg(format!("{PREFIX}ch:{old_node}"))
-                    .arg(format!("{sid} {}", take.encode()))
-                    .query_async(&mut conn)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if matches!(listeners, Ok(n) if n > 0)
-            && tokio::time::timeout(TAKEOVER_TIMEOUT, released)
-                .await
-                .is_err()
+    /// for it (at once if no instance listens there: it died). From the moment the request is queued,
+    /// signals from this server for the session wait for it here ([`Routes::arriving`]); those queued before
+    /// reached the previous owner first, or this server's channel, whose events the hub holds by the time
+    /// this returns.
+    async fn take_over(&self, sid: &Arc<str>, claimed: &Claimed) {
+        let (released_tx, released) = oneshot::channel();
+        let (marked_tx, marked) = oneshot::channel();
+        let (heard_tx, heard) = oneshot::channel();
         {
-            tracing::warn!(
-                old_node,
-                "previous owner did not hand the session over in time"
-            );
+            let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            waiters.insert(waiter("rel", sid), released_tx);
+            waiters.insert(waiter("mk", sid), marked_tx);
         }
-        self.waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(sid);
-        self.metrics.cluster_takeovers.inc();
+        {
+            let mut routes = self.routes.lock();
+            routes.arriving(sid, &claimed.peer, &claimed.rooms);
+            if claimed.old_node_alive {
+                let take = Message::Take {
+                    by: self.node.to_string(),
+                };
+                self.publish(
+                    &claimed.old_node.as_str().into(),
+                    sid,
+                    &take,
+                    Some(heard_tx),
+                );
+            }
+            self.publish(&self.node, sid, &Message::Mark, None);
+        }
+        if claimed.old_node_alive {
+            if heard.await.unwrap_or(false)
+                && tokio::time::timeout(TAKEOVER_TIMEOUT, released)
+                    .await
+                    .is_err()
+            {
+                tracing::warn!(
+                    old_node = claimed.old_node,
+                    "previous owner did not hand the session over in time"
+                );
+            }
+            self.metrics.cluster_takeovers.inc();
+        }
+        let _ = tokio::time::timeout(TAKEOVER_TIMEOUT, marked).await;
+        {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            waiters.remove(&waiter("rel", sid));
+            waiters.remove(&waiter("mk", sid));
+        }
+        self.flush_hub().await;
+    }
+
+    /// Returns once the hub handled every event sent to it before.
+    async fn flush_hub(&self) {
+        let (done, flushed) = oneshot::channel();
+        self.tell_hub(HubEvent::Flush(done));
+        let _ = flushed.await;
+    }
+
+    /// Queues `message` about session `sid` to instance `to`.
+    fn publish(
+        &self,
+        to: &Arc<str>,
+        sid: &Arc<str>,
+        message: &Message,
+        heard: Option<oneshot::Sender<bool>>,
+    ) {
+        self.queue(Op::Publish {
+            to: to.clone(),
+            sid: sid.clone(),
+            message: message.encode(),
+            heard,
+        });
     }
 
     /// The frames and pending events Redis holds for `sid` (the pending ones are taken).
@@ -576,37 +635,86 @@ impl RedisBackplane {
             tracing::warn!("unreadable message on this instance's channel");
             return;
         };
+        let sid: Arc<str> = sid.into();
         match message {
-            Message::Released => {
-                if let Some(waiter) = self
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(sid)
-                {
-                    let _ = waiter.send(());
+            Message::Deliver(event) => {
+                if let Remote::PeerLeft { room, peer } = &event {
+                    self.routes.lock().forget(room, peer);
                 }
+                self.tell_hub(HubEvent::Deliver { sid, event });
             }
+            Message::Released => self.wake(&waiter("rel", &sid)),
+            Message::Mark => self.wake(&waiter("mk", &sid)),
             Message::Take { by } => {
+                // Released once the hub forgot the session, so after its last mirrored frame: the new
+                // owner reads them all.
                 let (done, handed_over) = oneshot::channel();
                 self.tell_hub(HubEvent::HandOver {
-                    sid: sid.into(),
+                    sid: sid.clone(),
                     done,
                 });
-                // Queued once the hub forgot the session, so after its last mirrored frame: the new owner
-                // reads them all.
-                let cluster = self.clone();
-                let sid: Arc<str> = sid.into();
-                tokio::spawn(async move {
-                    if handed_over.await.is_ok() {
-                        cluster.queue(Op::Released { sid, to: by });
-                    }
+                self.after(async { handed_over.await.is_ok() }, move |cluster| {
+                    cluster.publish(&by.as_str().into(), &sid, &Message::Released, None);
                 });
             }
-            Message::Deliver(event) => self.tell_hub(HubEvent::Deliver {
-                sid: sid.into(),
-                event,
-            }),
+            Message::Moved => {
+                let mut routes = self.routes.lock();
+                for node in routes.moved(&sid) {
+                    let (heard, listened) = oneshot::channel();
+                    let flush = Message::Flush {
+                        by: self.node.to_string(),
+                    };
+                    self.publish(&node, &sid, &flush, Some(heard));
+                    // Nobody left to answer: what waits goes on now.
+                    let sid = sid.clone();
+                    self.after(async { listened.await == Ok(false) }, move |cluster| {
+                        cluster.flushed(&sid);
+                    });
+                }
+            }
+            Message::Flush { by } => {
+                // Answered once the hub passed on what arrived before (see `forward`).
+                let (done, flushed) = oneshot::channel();
+                self.tell_hub(HubEvent::Flush(done));
+                self.after(async { flushed.await.is_ok() }, move |cluster| {
+                    cluster.publish(&by.as_str().into(), &sid, &Message::Flushed, None);
+                });
+            }
+            Message::Flushed => self.flushed(&sid),
+        }
+    }
+
+    /// Runs `then` once `ready` resolved to `true`, without holding up this instance's channel.
+    fn after(
+        self: &Arc<Self>,
+        ready: impl Future<Output = bool> + Send + 'static,
+        then: impl FnOnce(&RedisBackplane) + Send + 'static,
+    ) {
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            if ready.await {
+                then(&cluster);
+            }
+        });
+    }
+
+    /// `sid`'s former server passed on everything we sent it, or nobody listens there: the signals kept
+    /// meanwhile go through the script.
+    fn flushed(&self, sid: &str) {
+        let mut routes = self.routes.lock();
+        for relay in routes.flushed(sid) {
+            self.queue(relay);
+        }
+    }
+
+    fn wake(&self, key: &str) {
+        if let Some(waiter) = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+        {
+            let _ = waiter.send(());
         }
     }
 
@@ -781,10 +889,20 @@ impl RedisBackplane {
                     &self.scripts.forward,
                     &[PREFIX, sid, event, node],
                 ),
-                Op::Released { sid, to } => {
+                Op::Direct {
+                    sid, node, event, ..
+                } => {
+                    pipe.cmd("PUBLISH")
+                        .arg(format!("{PREFIX}ch:{node}"))
+                        .arg(format!("{sid} {event}"));
+                    1
+                }
+                Op::Publish {
+                    to, sid, message, ..
+                } => {
                     pipe.cmd("PUBLISH")
                         .arg(format!("{PREFIX}ch:{to}"))
-                        .arg(format!("{sid} {}", Message::Released.encode()));
+                        .arg(format!("{sid} {message}"));
                     1
                 }
                 Op::Barrier(_) => 0,
@@ -808,6 +926,27 @@ impl RedisBackplane {
             let result = reply.and_then(|i| results.get_mut(i).and_then(Option::take));
             match result {
                 Some(Err(e)) if is_noscript(&e) => retry.push(op),
+                // Nobody listens on that server's channel (it stopped, or is reconnecting): the script
+                // delivers to the owner Redis knows, or keeps the signal for a resume.
+                Some(Ok(Value::Int(0))) if matches!(op, Op::Direct { .. }) => {
+                    if let Op::Direct {
+                        from,
+                        room,
+                        to,
+                        node,
+                        event,
+                        ..
+                    } = op
+                    {
+                        self.routes.lock().unheard(&node);
+                        retry.push(Op::Relay {
+                            from,
+                            room,
+                            to,
+                            event,
+                        });
+                    }
+                }
                 Some(Err(e)) => {
                     tracing::warn!("Redis refused an operation: {e}");
                     self.metrics.cluster_errors.inc();
@@ -831,15 +970,32 @@ impl RedisBackplane {
                     peers: Err(full),
                 });
             }
-            Op::Relay { from, .. } => {
+            Op::Relay { from, room, to, .. } => {
                 if is_string(&value, "unknown_peer") {
                     self.tell_hub(HubEvent::Refused {
                         session: from,
                         error: RequestError::UnknownPeer,
                     });
-                } else {
-                    self.metrics.cluster_relays.inc();
+                    return;
                 }
+                self.metrics.cluster_relays.inc();
+                // `ok`, the recipient's session and its owner: later signals go straight there.
+                if let [_, sid, node] = &strings(value)[..]
+                    && !node.is_empty()
+                    && *node != *self.node
+                {
+                    self.routes
+                        .lock()
+                        .learn(&room, &to, sid.as_str().into(), node.as_str().into());
+                }
+            }
+            Op::Direct { .. } => {
+                self.metrics.cluster_relays.inc();
+            }
+            Op::Publish {
+                heard: Some(heard), ..
+            } => {
+                let _ = heard.send(!matches!(value, Value::Int(0)));
             }
             Op::Barrier(done) => {
                 let _ = done.send(());
@@ -858,7 +1014,7 @@ impl RedisBackplane {
                 room,
                 peers: Err(unavailable),
             }),
-            Op::Relay { from, .. } => self.tell_hub(HubEvent::Refused {
+            Op::Relay { from, .. } | Op::Direct { from, .. } => self.tell_hub(HubEvent::Refused {
                 session: from,
                 error: unavailable,
             }),
@@ -942,8 +1098,8 @@ impl Backplane for RedisBackplane {
         self.queue(Op::End { sid: sid.clone() });
     }
 
-    /// Redis knows whether `to` is in the room on another server (else `unknown_peer` comes back) and
-    /// which one.
+    /// Straight to the owner's channel when it is known ([`Routes`]); else Redis knows whether `to` is in
+    /// the room on another server (else `unknown_peer` comes back) and which one.
     fn relay(
         &self,
         from: &Arc<Session>,
@@ -956,21 +1112,49 @@ impl Backplane for RedisBackplane {
             from: from.peer.to_string(),
             data: data.to_owned(),
             at: unix_micros(),
+            sender: Some(self.node.clone()),
         };
-        self.queue(Op::Relay {
+        let mut routes = self.routes.lock();
+        let relay = |event: &Remote| Op::Relay {
             from: from.clone(),
             room: room.into(),
             to: to.into(),
-            event: encode_remote(&event),
-        });
+            event: encode_remote(event),
+        };
+        match routes.get(room, to).cloned() {
+            None => self.queue(relay(&event)),
+            Some(Route::Direct { sid, node }) => self.queue(Op::Direct {
+                from: from.clone(),
+                room: room.into(),
+                to: to.into(),
+                sid,
+                node,
+                event: encode_remote(&event),
+            }),
+            Some(Route::Draining { sid, .. }) => routes.hold(&sid, relay(&event)),
+            Some(Route::Here { sid }) => routes.keep(&sid, event),
+        }
         Ok(())
     }
 
+    /// Passed on through the script to the owner Redis knows. A server that sent it here directly is told,
+    /// so it stops (in order: see [`Routes`]).
     fn forward(&self, sid: &Arc<str>, event: Remote) {
+        if let Remote::Signal {
+            sender: Some(node), ..
+        } = &event
+            && *node != self.node
+        {
+            self.publish(node, sid, &Message::Moved, None);
+        }
         self.queue(Op::Forward {
             sid: sid.clone(),
             event: encode_remote(&event),
         });
+    }
+
+    fn arrived(&self, sid: &Arc<str>) -> Vec<Remote> {
+        self.routes.lock().arrived(sid)
     }
 
     fn claim<'a>(&'a self, claim: ClaimRequest<'a>) -> BoxFuture<'a, Option<Claim>> {
@@ -980,6 +1164,11 @@ impl Backplane for RedisBackplane {
     fn stop(&self, drain: Duration) -> BoxFuture<'_, ()> {
         Box::pin(self.leave(drain))
     }
+}
+
+/// The key of a resume waiting for `kind` (`rel`, `mk`) about session `sid`.
+fn waiter(kind: &str, sid: &str) -> String {
+    format!("{kind} {sid}")
 }
 
 fn register(

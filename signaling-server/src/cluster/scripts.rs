@@ -49,12 +49,13 @@ local function end_session(sid, skip)
 end
 "#;
 
-/// ARGV: prefix, room, to peer, event. → `ok` | `unknown_peer`.
+/// ARGV: prefix, room, to peer, event. → `unknown_peer` | `{'ok', sid, owner node}` (the sender's server
+/// publishes the next signals to that node's channel itself).
 const RELAY: &str = r#"
 local sid = redis.call('HGET', P..'r:'..ARGV[2], ARGV[3])
 if not sid then return 'unknown_peer' end
 deliver(sid, ARGV[4], '')
-return 'ok'
+return {'ok', sid, redis.call('HGET', P..'s:'..sid, 'node') or ''}
 "#;
 
 /// ARGV: prefix, room, peer, sid, capacity, peer-joined event, this node. → `{'room_full'}`, or

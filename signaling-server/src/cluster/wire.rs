@@ -1,6 +1,8 @@
 //! What one server publishes to another's channel: `"<session id> <json>"`, the JSON flat so a signal's
 //! `data` stays raw JSON. The Lua scripts write some of these themselves (`pl`, `jd`).
 
+use std::sync::Arc;
+
 use chat_protocol::PeerInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -16,6 +18,16 @@ pub enum Message {
     Take { by: String },
     /// Reply to `Take`: every frame of the session is in Redis.
     Released,
+    /// To a server that sent a signal for this session straight to one that no longer holds it (it was
+    /// passed on): stop addressing that server once it answers `Flush`.
+    Moved,
+    /// From server `by` to the session's former holder: answer `Flushed` once every signal `by` sent
+    /// before has been passed on.
+    Flush { by: String },
+    /// Reply to `Flush`.
+    Flushed,
+    /// A server's note to itself: everything it published before has arrived.
+    Mark,
 }
 
 /// The JSON form of [`Message`].
@@ -36,6 +48,9 @@ struct Wire<'a> {
     at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     by: Option<&'a str>,
+    /// Of `sig`: the sender's server, when it addressed the recipient's server directly.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    n: Option<&'a str>,
     /// Of `jd`: peer, name, peer, name… (Lua's JSON encoder writes an empty list as `{}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     peers: Option<serde_json::Value>,
@@ -52,6 +67,7 @@ impl Wire<'_> {
             data: None,
             at: None,
             by: None,
+            n: None,
             peers: None,
         }
     }
@@ -66,6 +82,13 @@ impl Message {
                 ..Wire::empty("take")
             },
             Message::Released => Wire::empty("rel"),
+            Message::Moved => Wire::empty("mv"),
+            Message::Flush { by } => Wire {
+                by: Some(by),
+                ..Wire::empty("fl")
+            },
+            Message::Flushed => Wire::empty("fd"),
+            Message::Mark => Wire::empty("mk"),
         };
         serde_json::to_string(&wire).unwrap_or_default()
     }
@@ -79,6 +102,7 @@ impl Message {
                 from: s(w.from)?,
                 data: w.data?.to_owned(),
                 at: w.at.unwrap_or(0),
+                sender: w.n.map(Arc::from),
             },
             "pj" => Remote::PeerJoined {
                 room: s(w.room)?,
@@ -95,6 +119,10 @@ impl Message {
             },
             "take" => return Some(Message::Take { by: s(w.by)? }),
             "rel" => return Some(Message::Released),
+            "mv" => return Some(Message::Moved),
+            "fl" => return Some(Message::Flush { by: s(w.by)? }),
+            "fd" => return Some(Message::Flushed),
+            "mk" => return Some(Message::Mark),
             _ => return None,
         };
         Some(Message::Deliver(remote))
@@ -109,11 +137,13 @@ pub fn encode_remote(remote: &Remote) -> String {
             from,
             data,
             at,
+            sender,
         } => Wire {
             room: Some(room),
             from: Some(from),
             data: Some(data),
             at: Some(*at),
+            n: sender.as_deref(),
             ..Wire::empty("sig")
         },
         Remote::PeerJoined { room, peer, name } => Wire {
@@ -173,12 +203,16 @@ mod tests {
             from: "p".into(),
             data,
             at: 7,
+            sender: Some("node-1".into()),
         })
         .encode();
         match Message::decode(&text) {
-            Some(Message::Deliver(Remote::Signal { data, at, .. })) => {
+            Some(Message::Deliver(Remote::Signal {
+                data, at, sender, ..
+            })) => {
                 assert_eq!(data.get(), r#"{"kind":"offer","sdp":"v=0\r\n"}"#);
                 assert_eq!(at, 7);
+                assert_eq!(sender.as_deref(), Some("node-1"));
             }
             other => panic!("{other:?}"),
         }
@@ -208,5 +242,18 @@ mod tests {
             Message::decode(&Message::Take { by: "n".into() }.encode()),
             Some(Message::Take { by }) if by == "n"
         ));
+        assert!(matches!(
+            Message::decode(&Message::Flush { by: "n".into() }.encode()),
+            Some(Message::Flush { by }) if by == "n"
+        ));
+        for message in [
+            Message::Moved,
+            Message::Flushed,
+            Message::Mark,
+            Message::Released,
+        ] {
+            let again = Message::decode(&message.encode());
+            assert_eq!(format!("{again:?}"), format!("{:?}", Some(message)));
+        }
     }
 }

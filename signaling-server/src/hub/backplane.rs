@@ -68,6 +68,11 @@ pub trait Backplane: Send + Sync {
     /// An event that reached this server for session `sid`, which is not (or no longer) here.
     fn forward(&self, sid: &Arc<str>, event: Remote);
 
+    /// Session `sid`, claimed with [`Claim::Moved`], is now a member of its rooms here: the signals from
+    /// this server's sessions that the backplane kept for it since the claim, to deliver (in order)
+    /// before any later one.
+    fn arrived(&self, sid: &Arc<str>) -> Vec<Remote>;
+
     /// Claims session `sid` for this server if `token` is its current resume token and `user` its user;
     /// it then carries `new_token`. `held_here`: the hub holds it. `None`: nothing to resume (unknown,
     /// ended, another user's, a wrong token, or the shared state is unreachable).
@@ -122,6 +127,9 @@ pub enum Remote {
         data: Box<RawValue>,
         /// Unix time in µs when the sender's server received it, for the cross-server latency.
         at: u64,
+        /// The server the sender is on, if it addressed this one directly (so it can be told when the
+        /// recipient moved on).
+        sender: Option<Arc<str>>,
     },
     PeerJoined {
         room: String,
@@ -162,6 +170,8 @@ pub enum HubEvent {
     },
     /// This server's sessions, to write to the shared state again after it lost them.
     Sessions(oneshot::Sender<Vec<LocalSession>>),
+    /// Answered once every event sent before it has been handled.
+    Flush(oneshot::Sender<()>),
 }
 
 /// The sending half of the hub's channel, given to the backplane.
@@ -231,6 +241,10 @@ impl Backplane for LocalBackplane {
     }
 
     fn forward(&self, _: &Arc<str>, _: Remote) {}
+
+    fn arrived(&self, _: &Arc<str>) -> Vec<Remote> {
+        Vec::new()
+    }
 
     fn claim<'a>(&'a self, claim: ClaimRequest<'a>) -> BoxFuture<'a, Option<Claim>> {
         Box::pin(std::future::ready(claim.held_here.then_some(Claim::Here)))

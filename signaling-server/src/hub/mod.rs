@@ -145,6 +145,9 @@ impl Hub {
             HubEvent::Sessions(reply) => {
                 let _ = reply.send(self.local_sessions());
             }
+            HubEvent::Flush(done) => {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -368,6 +371,7 @@ impl Hub {
         ));
         session.restore(frames, next_seq);
         let mut state = self.lock();
+        let arrived = self.backplane.arrived(sid);
         // Sessions that started here meanwhile may have filled a limit again.
         if let Err((reason, _)) = self.make_room_locked(&mut state, session.ip, &session.user) {
             self.metrics.session_refused(reason);
@@ -386,6 +390,11 @@ impl Hub {
             drop(state);
             return self.stop_claiming(sid);
         }
+        // After what was held meanwhile (sent before these), and before what this server's sessions send
+        // from now on (held too, until the claim is finished: see `relay`).
+        if let Some(held) = state.claiming.get_mut(sid) {
+            held.extend(arrived);
+        }
         let attached = session.attach(Some(resume.last_seq), new_token);
         drop(state);
         for event in moved.pending {
@@ -396,9 +405,11 @@ impl Hub {
         ResumeOutcome::Resumed(session, attached)
     }
 
-    /// A claim that did not happen: events held for the session go on to wherever it is.
+    /// A claim that did not happen: events held for the session go to it if it is still here, else on to
+    /// wherever it is.
     fn stop_claiming(&self, sid: &Arc<str>) -> ResumeOutcome {
-        self.finish_claiming(sid, None);
+        let here = self.lock().sessions.get(sid).cloned();
+        self.finish_claiming(sid, here.as_ref());
         ResumeOutcome::Fresh
     }
 
@@ -493,7 +504,13 @@ impl Hub {
                 from,
                 data,
                 at,
+                ..
             } => {
+                // Sent while it left the room (the sender's server had not heard yet).
+                if !session.in_room(&room) {
+                    self.metrics.remote_signals_dropped.inc();
+                    return;
+                }
                 // The same budget as a relay between two sessions of this server. The sender's server
                 // already answered it, so a signal over the budget is dropped and counted.
                 let size = data.get().len() + room.len() + from.len() + SIGNAL_OVERHEAD;
@@ -755,25 +772,40 @@ impl Hub {
     ) -> Result<(), RequestError> {
         let size = data.get().len() + room.len() + from.peer.len() + SIGNAL_OVERHEAD;
         self.reserve_buffer(size)?;
+        let signal = |seq| ServerFrame::Signal {
+            seq,
+            room: room.to_owned(),
+            from: from.peer.to_string(),
+            data: data.to_owned(),
+        };
         let recipient = {
-            let state = self.lock();
+            let mut state = self.lock();
             let members = state.rooms.get(room);
             let Some(members) = members.filter(|m| m.iter().any(|s| Arc::ptr_eq(s, from))) else {
                 return Err(RequestError::NotInRoom(room.to_owned()));
             };
-            members.iter().find(|s| &*s.peer == to).cloned()
+            let Some(recipient) = members.iter().find(|s| &*s.peer == to).cloned() else {
+                // Under the hub lock: a session moving here joins its rooms under it too, so every
+                // signal this server sent it before that went through the backplane.
+                return self.backplane.relay(from, room, to, data);
+            };
+            // It just moved here and events from elsewhere still wait: this one goes after them.
+            if let Some(held) = state.claiming.get_mut(&recipient.id) {
+                held.push(Remote::Signal {
+                    room: room.to_owned(),
+                    from: from.peer.to_string(),
+                    data: data.to_owned(),
+                    at: unix_micros(),
+                    sender: None,
+                });
+                return Ok(());
+            }
+            recipient
         };
-        let delivered = recipient.is_some_and(|recipient| {
-            self.send_at(&recipient, Some(received), |seq| ServerFrame::Signal {
-                seq,
-                room: room.to_owned(),
-                from: from.peer.to_string(),
-                data: data.to_owned(),
-            })
-        });
-        if delivered {
+        if self.send_at(&recipient, Some(received), signal) {
             return Ok(());
         }
+        // Handed over to another server a moment ago.
         self.backplane.relay(from, room, to, data)
     }
 
