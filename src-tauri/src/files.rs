@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use p2pchat_core::links::{DEFAULT_MAX_FILE_BYTES, FileEvent, FileOptions, LinkManager};
+use p2pchat_core::links::{DEFAULT_MAX_FILE_BYTES, FileEnd, FileEvent, FileOptions, LinkManager};
 use tauri::{AppHandle, Runtime};
 use tokio::sync::mpsc;
 
@@ -64,16 +64,9 @@ impl Outgoing {
         self.lock().values().any(|p| p == path)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
         lock(&self.0)
     }
-}
-
-/// Whether an end reason means a person cancelled (this side, or the peer: "the sender cancelled").
-/// (p2pchat-core's links end a transfer this side cancelled with "cancelled", one the peer cancelled
-/// with "the sender cancelled" / "the receiver cancelled".)
-fn is_cancel(reason: &str) -> bool {
-    reason == "cancelled" || reason.ends_with(" cancelled")
 }
 
 /// A plain file name for the copy of a picked file: the part after the last `/` or `\`, without
@@ -135,6 +128,7 @@ impl Transfers {
                     confirmed: 0,
                     sha256: None,
                     path: None,
+                    ended: None,
                     reason: None,
                 };
                 all.insert(id.clone(), t);
@@ -162,13 +156,18 @@ impl Transfers {
                 t.sha256 = Some(sha256.clone());
                 t
             }
-            FileEvent::Ended { id, reason, .. } => {
+            FileEvent::Ended {
+                id,
+                outcome,
+                reason,
+                ..
+            } => {
                 let t = all.get_mut(id)?;
-                t.status = if is_cancel(reason) {
-                    FileStatus::Cancelled
-                } else {
-                    FileStatus::Failed
+                t.status = match outcome {
+                    FileEnd::Cancelled | FileEnd::CancelledByPeer => FileStatus::Cancelled,
+                    FileEnd::Failed => FileStatus::Failed,
                 };
+                t.ended = Some(*outcome);
                 t.reason = Some(reason.clone());
                 t
             }
@@ -361,6 +360,7 @@ pub mod commands {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD as BASE64;
     use p2pchat_core::links::DEFAULT_MAX_FILE_BYTES;
+    use tauri::ipc::{InvokeBody, Request};
     use tauri::{AppHandle, Runtime, State};
     use tauri_plugin_opener::OpenerExt;
     use tokio::io::AsyncWriteExt;
@@ -371,8 +371,8 @@ pub mod commands {
 
     type Result<T> = std::result::Result<T, CommandError>;
 
-    /// Largest chunk `file_send_chunk` takes, in base64 characters (a little over 2 MiB of bytes).
-    pub const MAX_CHUNK_CHARS: usize = 3 * 1024 * 1024;
+    /// Largest chunk `file_send_chunk` takes.
+    pub const MAX_CHUNK_BYTES: usize = 4 * 1024 * 1024;
     /// Largest image `file_image` hands to the window for a thumbnail.
     pub const MAX_THUMBNAIL_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -420,24 +420,31 @@ pub mod commands {
         Ok(upload)
     }
 
-    /// The next bytes (base64) of upload `upload`, which must start at `offset` (the bytes so far);
-    /// returns the bytes written so far.
+    /// The next bytes of an upload, as the request's raw body (no JSON, no base64), with the headers
+    /// `upload` (its id) and `offset` (where they start: the bytes so far); returns the bytes written so
+    /// far.
     #[tauri::command]
-    pub async fn file_send_chunk(
-        files: State<'_, Files>,
-        upload: String,
-        offset: u64,
-        data: String,
-    ) -> Result<u64> {
-        if data.len() > MAX_CHUNK_CHARS {
+    pub async fn file_send_chunk(files: State<'_, Files>, request: Request<'_>) -> Result<u64> {
+        let InvokeBody::Raw(bytes) = request.body() else {
+            return Err(invalid("a chunk is sent as raw bytes"));
+        };
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| invalid(format!("no {name} header")))
+        };
+        let upload = header("upload")?;
+        let offset: u64 = header("offset")?
+            .parse()
+            .map_err(|_| invalid("offset is not a number"))?;
+        if bytes.len() > MAX_CHUNK_BYTES {
             return Err(invalid("chunk too large"));
         }
-        let bytes = BASE64
-            .decode(data.as_bytes())
-            .map_err(|e| invalid(format!("chunk is not base64: {e}")))?;
         let mut uploads = files.uploads.lock().await;
         let entry = uploads
-            .get_mut(&upload)
+            .get_mut(upload)
             .ok_or_else(|| invalid("no such upload"))?;
         if offset != entry.written || entry.written + bytes.len() as u64 > entry.size {
             return Err(invalid(format!(
@@ -446,7 +453,7 @@ pub mod commands {
             )));
         }
         // Written out before the answer: a full disk fails this chunk, not a later one.
-        entry.file.write_all(&bytes).await.map_err(io)?;
+        entry.file.write_all(bytes).await.map_err(io)?;
         entry.file.flush().await.map_err(io)?;
         entry.written += bytes.len() as u64;
         Ok(entry.written)
@@ -712,23 +719,38 @@ mod tests {
             (t.status, t.confirmed, t.path.as_deref()),
             (FileStatus::Done, 100, Some("/home/ann/Downloads/a.bin"))
         );
-        let ended = |id: &str, reason: &str| FileEvent::Ended {
+        let ended = |id: &str, outcome, reason: &str| FileEvent::Ended {
             room: "team".into(),
             peer: "p1".into(),
             id: id.into(),
+            outcome,
             reason: reason.into(),
         };
-        for (id, reason, status) in [
-            ("o1", "cancelled", FileStatus::Cancelled),
-            ("o2", "the receiver cancelled", FileStatus::Cancelled),
-            ("o3", "the connection did not come back", FileStatus::Failed),
+        for (id, outcome, reason, status) in [
+            ("o1", FileEnd::Cancelled, "cancelled", FileStatus::Cancelled),
+            (
+                "o2",
+                FileEnd::CancelledByPeer,
+                "the receiver cancelled",
+                FileStatus::Cancelled,
+            ),
+            // The words do not decide: only the outcome does.
+            (
+                "o3",
+                FileEnd::Failed,
+                "refused: cancelled",
+                FileStatus::Failed,
+            ),
         ] {
             assert_eq!(
                 transfers.apply(&started(id, false)).unwrap().status,
                 FileStatus::Sending
             );
-            let t = transfers.apply(&ended(id, reason)).unwrap();
-            assert_eq!((t.status, t.reason.as_deref()), (status, Some(reason)));
+            let t = transfers.apply(&ended(id, outcome, reason)).unwrap();
+            assert_eq!(
+                (t.status, t.ended, t.reason.as_deref()),
+                (status, Some(outcome), Some(reason))
+            );
         }
         assert_eq!(transfers.in_room("team").len(), 4);
         assert!(transfers.in_room("other").is_empty());
@@ -751,197 +773,5 @@ mod tests {
             Path::new("/home/ann/Downloads")
         );
         assert_eq!(downloads_dir(None, data), data.join("Downloads"));
-    }
-
-    /// The window's file commands through Tauri's IPC (mock runtime, the app's capabilities): a picked
-    /// file arrives in order or is refused, goes nowhere without a link (and its copy is deleted), and
-    /// the room's finished files come from the history.
-    #[test]
-    fn file_commands_through_ipc() {
-        use base64::Engine;
-        use base64::engine::general_purpose::STANDARD as BASE64_TEST;
-        use serde_json::{Value, json};
-        use tauri::Manager;
-        use tauri::ipc::{CallbackFn, InvokeBody};
-        use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder};
-        use tauri::webview::InvokeRequest;
-
-        let dir = tempfile::TempDir::new().unwrap();
-        let history = tauri::async_runtime::block_on(History::open(
-            &dir.path().join(DB_FILE),
-            &OpenOptions::default(),
-        ))
-        .unwrap()
-        .history;
-        let app = mock_builder()
-            .invoke_handler(tauri::generate_handler![
-                commands::file_send_start,
-                commands::file_send_chunk,
-                commands::file_send_finish,
-                commands::file_send_abort,
-                commands::file_cancel,
-                commands::file_transfers,
-                commands::file_history,
-                commands::file_image,
-                commands::history_search_files,
-            ])
-            .build(tauri::generate_context!())
-            .unwrap();
-        let (links, _link_events) = mpsc::channel(8);
-        let manager = LinkManager::new(|_, _, _| {}, links, Default::default());
-        let staging = dir.path().join("sending");
-        let files = tauri::async_runtime::block_on(async {
-            enable(
-                app.handle(),
-                &manager,
-                dir.path().join("Downloads"),
-                staging.clone(),
-                Some(history.clone()),
-            )
-        });
-        app.manage(files);
-        let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-            .build()
-            .unwrap();
-        let invoke = |cmd: &str, args: Value| -> Result<Value, Value> {
-            let request = InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().unwrap(),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            };
-            get_ipc_response(&window, request).map(|b| b.deserialize().unwrap())
-        };
-
-        let too_big = invoke(
-            "file_send_start",
-            json!({"name": "huge.iso", "size": DEFAULT_MAX_FILE_BYTES + 1}),
-        );
-        assert_eq!(too_big.unwrap_err()["kind"], "invalid");
-        let upload = invoke(
-            "file_send_start",
-            json!({"name": "../x/hello.txt", "size": 5}),
-        )
-        .unwrap();
-        let upload = upload.as_str().unwrap();
-        let chunk = |offset: u64, data: &str| {
-            invoke(
-                "file_send_chunk",
-                json!({"upload": upload, "offset": offset, "data": data}),
-            )
-        };
-        assert_eq!(chunk(0, "aGVs").unwrap(), json!(3)); // "hel"
-        assert_eq!(
-            chunk(0, "aGVs").unwrap_err()["kind"],
-            "invalid",
-            "out of order"
-        );
-        assert_eq!(chunk(3, "not base64!").unwrap_err()["kind"], "invalid");
-        assert_eq!(chunk(3, "bG8=").unwrap(), json!(5)); // "lo"
-        let copy = staging.join(upload).join("hello.txt");
-        assert_eq!(std::fs::read(&copy).unwrap(), b"hello");
-        let nobody = invoke(
-            "file_send_finish",
-            json!({"upload": upload, "room": "team", "peers": ["p-nobody"]}),
-        )
-        .unwrap_err();
-        assert_eq!(nobody["kind"], "unavailable");
-        assert!(!copy.exists(), "a copy that goes nowhere is deleted");
-
-        assert_eq!(
-            invoke("file_cancel", json!({"id": "nope"})).unwrap(),
-            json!(false)
-        );
-        assert_eq!(
-            invoke("file_transfers", json!({"room": "team"})).unwrap(),
-            json!([])
-        );
-        let event = FileEvent::Received {
-            room: "team".into(),
-            peer: "peer-b".into(),
-            id: "t-1".into(),
-            name: "a.pdf".into(),
-            size: 7,
-            sha256: "ab".repeat(32),
-            path: dir.path().join("Downloads/a.pdf"),
-        };
-        tauri::async_runtime::block_on(record(&history, &event, &Outgoing::default())).unwrap();
-        let listed = invoke("file_history", json!({"room": "team"})).unwrap();
-        assert_eq!(listed.as_array().unwrap().len(), 1);
-        assert_eq!(
-            (
-                &listed[0]["name"],
-                &listed[0]["direction"],
-                &listed[0]["size"]
-            ),
-            (&json!("a.pdf"), &json!("incoming"), &json!(7))
-        );
-        assert_eq!(
-            invoke("file_history", json!({"room": "other"})).unwrap(),
-            json!([])
-        );
-
-        // A file received in an earlier run is named by its transfer id: its thumbnail comes from the
-        // path the history keeps; an unknown id, or a sent file, is refused.
-        let png = dir.path().join("Downloads/Crème brûlée.png");
-        std::fs::write(&png, b"\x89PNG fake").unwrap();
-        let past = FileEvent::Received {
-            room: "kitchen".into(),
-            peer: "peer-c".into(),
-            id: "t-2".into(),
-            name: "Crème brûlée.png".into(),
-            size: 9,
-            sha256: "cd".repeat(32),
-            path: png,
-        };
-        tauri::async_runtime::block_on(record(&history, &past, &Outgoing::default())).unwrap();
-        assert_eq!(
-            invoke("file_image", json!({"id": "t-2"})).unwrap(),
-            json!(BASE64_TEST.encode(b"\x89PNG fake"))
-        );
-        assert_eq!(
-            invoke("file_image", json!({"id": "t-1"})).unwrap(),
-            json!(null),
-            "not an image"
-        );
-        assert_eq!(
-            invoke("file_image", json!({"id": "nope"})).unwrap_err()["kind"],
-            "invalid"
-        );
-        let sends = Outgoing::default();
-        sends
-            .lock()
-            .insert("t-3".into(), dir.path().join("mine.png"));
-        let sent = FileEvent::Sent {
-            room: "kitchen".into(),
-            peer: "peer-c".into(),
-            id: "t-3".into(),
-            name: "mine.png".into(),
-            size: 1,
-            sha256: "ef".repeat(32),
-        };
-        tauri::async_runtime::block_on(record(&history, &sent, &sends)).unwrap();
-        assert_eq!(
-            invoke("file_image", json!({"id": "t-3"})).unwrap_err()["kind"],
-            "invalid",
-            "only received files"
-        );
-
-        // The start screen's search: every room, by name, case and accents ignored.
-        let found = invoke("history_search_files", json!({"query": "CREME"})).unwrap();
-        assert_eq!(found.as_array().unwrap().len(), 1);
-        assert_eq!(
-            (&found[0]["room"], &found[0]["name"]),
-            (&json!("kitchen"), &json!("Crème brûlée.png"))
-        );
-        let all = invoke("history_search_files", json!({"query": "p", "limit": 2})).unwrap();
-        assert_eq!(all.as_array().unwrap().len(), 2);
-        assert_eq!(
-            invoke("history_search_files", json!({"query": "  "})).unwrap(),
-            json!([])
-        );
     }
 }

@@ -4,6 +4,7 @@
 //! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
 use chat_protocol::SignalData;
+use p2pchat_core::links::FileEnd;
 use p2pchat_core::media::{MediaDevice, MediaDevices, MediaEvent, MediaPipeline, MissingElement};
 use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
@@ -16,7 +17,7 @@ use crate::history::{
 };
 use crate::ipc::{
     AppInfo, CommandError, ErrorKind, FallbackStatus, FileStatus, FileTransfer, NotificationAction,
-    OpenPeer, WebviewCapabilities,
+    OpenPeer, RawBody, WebviewCapabilities,
 };
 use crate::settings::Settings;
 
@@ -55,6 +56,7 @@ pub fn generate() -> String {
         MediaEvent::decl(&cfg),
         MediaPipeline::decl(&cfg),
         FileStatus::decl(&cfg),
+        FileEnd::decl(&cfg),
         FileTransfer::decl(&cfg),
         FileRecord::decl(&cfg),
     ];
@@ -120,6 +122,22 @@ fn commands(cfg: &Config) -> String {
     out.push_str(&format!(
         "export const COMMANDS = [{}] as const;\n\n",
         names.join(", ")
+    ));
+    // Commands whose bytes go as the request's raw body (the other arguments as headers).
+    let raw = RawBody::name(cfg);
+    let raw_bodies: Vec<String> = entries
+        .iter()
+        .flat_map(|s| {
+            s.args
+                .iter()
+                .filter(|(_, ty)| *ty == raw)
+                .map(|(arg, _)| format!("{}: '{arg}'", s.name))
+        })
+        .collect();
+    out.push_str(&format!(
+        "/** Commands that take one argument as raw bytes (the request's body; the others go as headers). */\n\
+         export const RAW_BODY: Partial<Record<keyof Commands, string>> = {{ {} }};\n\n",
+        raw_bodies.join(", ")
     ));
     out
 }

@@ -2,7 +2,8 @@
 // handler), build.rs (one permission per command), ipc::typescript (the UI's typed `call`) and the
 // contract tests (capabilities/main.json, docs/app.md) all read. Plain `macro_rules!` so build.rs can
 // `include!` it: `app_commands!(m)` calls `m! { name(arg: Type, ..) -> Result, .. }`.
-// Keep each entry's arguments identical to the function's in commands.rs (names are the JSON keys).
+// Keep each entry's arguments identical to the function's in commands.rs (names are the JSON keys); a
+// `RawBody` argument is the request's body and the others its headers (the function takes the Request).
 macro_rules! app_commands {
     ($then:ident) => {
         $then! {
@@ -47,7 +48,7 @@ macro_rules! app_commands {
             call_frames(frames: FrameChannel) -> (),
             call_frames_drawn(count: u32) -> (),
             file_send_start(name: String, size: u64) -> String,
-            file_send_chunk(upload: String, offset: u64, data: String) -> u64,
+            file_send_chunk(upload: String, offset: u64, data: RawBody) -> u64,
             file_send_finish(upload: String, room: String, peers: Vec<String>) -> Vec<String>,
             file_send_abort(upload: String) -> (),
             file_cancel(id: String) -> bool,

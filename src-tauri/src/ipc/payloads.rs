@@ -2,9 +2,25 @@
 //! the settings `crate::settings`'s, call media's `crate::calls`'s): what the UI receives, generated into
 //! its `ipc.gen.ts`.
 
+use p2pchat_core::links::FileEnd;
 use p2pchat_core::links::safety::LinkFingerprints;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+/// Bytes a command takes as the raw body of its request, not JSON (`file_send_chunk`): the UI's `call()`
+/// sends that argument as the body and the others as headers.
+pub struct RawBody;
+
+impl TS for RawBody {
+    type WithoutGenerics = RawBody;
+    type OptionInnerType = RawBody;
+    fn name(_: &ts_rs::Config) -> String {
+        "Uint8Array".to_owned()
+    }
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}
 
 /// Stable names of failures the UI can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -125,7 +141,9 @@ pub struct FileTransfer {
     pub sha256: Option<String>,
     /// Once received: where the file was saved on this device.
     pub path: Option<String>,
-    /// Why it failed or was cancelled.
+    /// Once it ended without the file: who cancelled it, or that it failed.
+    pub ended: Option<FileEnd>,
+    /// Why it failed or was cancelled, for people.
     pub reason: Option<String>,
 }
 

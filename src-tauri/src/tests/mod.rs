@@ -4,6 +4,7 @@
 //! hear the events the page would.
 
 mod app;
+mod files;
 mod history;
 
 use std::sync::mpsc;

@@ -164,6 +164,8 @@ export type MediaPipeline = { "media": "camera" } | { "media": "screen" } | { "m
 
 export type FileStatus = "sending" | "receiving" | "done" | "failed" | "cancelled";
 
+export type FileEnd = "cancelled" | "cancelled_by_peer" | "failed";
+
 export type FileTransfer = { room: string, peer: string, id: string, name: string, size: number, 
 /**
  * The peer sends it to us.
@@ -182,7 +184,11 @@ sha256: string | null,
  */
 path: string | null, 
 /**
- * Why it failed or was cancelled.
+ * Once it ended without the file: who cancelled it, or that it failed.
+ */
+ended: FileEnd | null, 
+/**
+ * Why it failed or was cancelled, for people.
  */
 reason: string | null, };
 
@@ -235,7 +241,7 @@ export interface Commands {
   call_frames: { args: { frames: Channel<ArrayBuffer> }; result: null };
   call_frames_drawn: { args: { count: number }; result: null };
   file_send_start: { args: { name: string; size: number }; result: string };
-  file_send_chunk: { args: { upload: string; offset: number; data: string }; result: number };
+  file_send_chunk: { args: { upload: string; offset: number; data: Uint8Array }; result: number };
   file_send_finish: { args: { upload: string; room: string; peers: Array<string> }; result: Array<string> };
   file_send_abort: { args: { upload: string }; result: null };
   file_cancel: { args: { id: string }; result: boolean };
@@ -247,6 +253,9 @@ export interface Commands {
 }
 
 export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
+
+/** Commands that take one argument as raw bytes (the request's body; the others go as headers). */
+export const RAW_BODY: Partial<Record<keyof Commands, string>> = { file_send_chunk: 'data' };
 
 /** Every event the app emits to the window, with its payload. */
 export interface Events {

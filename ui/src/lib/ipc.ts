@@ -6,7 +6,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
-import type { CommandError, Commands, ErrorKind, Events } from './ipc.gen';
+import { RAW_BODY, type CommandError, type Commands, type ErrorKind, type Events } from './ipc.gen';
 import { Listeners } from './transport/types';
 
 export type { CommandError, ErrorKind };
@@ -28,10 +28,18 @@ export function onCommandFailure(listener: (failure: CommandFailure) => void): (
   return failures.add(listener);
 }
 
-/** Invokes `name`; rejects with a `CommandError`. */
+/** Invokes `name`; rejects with a `CommandError`. A command that takes bytes (`RAW_BODY`) gets them as the
+ * request's raw body and its other arguments as headers. */
 export async function call<K extends keyof Commands>(name: K, ...args: ArgList<K>): Promise<Commands[K]['result']> {
   try {
-    return await invoke<Commands[K]['result']>(name, args[0] ?? {});
+    const given = (args[0] ?? {}) as Record<string, unknown>;
+    const raw = RAW_BODY[name];
+    if (raw) {
+      const { [raw]: body, ...rest } = given;
+      const headers = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, String(value)]));
+      return await invoke<Commands[K]['result']>(name, body as Uint8Array, { headers });
+    }
+    return await invoke<Commands[K]['result']>(name, given);
   } catch (err) {
     throw asCommandError(err);
   }

@@ -273,8 +273,68 @@ pub enum FileEvent {
         room: String,
         peer: String,
         id: String,
+        outcome: FileEnd,
+        /// What happened, for people.
         reason: String,
     },
+}
+
+/// How a transfer ended without the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum FileEnd {
+    /// A person on this side cancelled it.
+    Cancelled,
+    /// The person on the other side cancelled it.
+    CancelledByPeer,
+    /// Refused (a limit) or failed (connection, disk, damaged file).
+    Failed,
+}
+
+/// Why a transfer is over without the file, inside the links: the outcome and the words for it. Any
+/// plain text is a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ending {
+    outcome: FileEnd,
+    reason: String,
+}
+
+impl Ending {
+    /// This side cancelled.
+    fn cancelled() -> Ending {
+        Ending {
+            outcome: FileEnd::Cancelled,
+            reason: CANCELLED.into(),
+        }
+    }
+
+    /// The peer's `file-cancel` with `reason`: the wire's `cancelled` means a person there cancelled
+    /// (`their side`: "sender" or "receiver"); anything else is their failure.
+    fn from_peer(reason: String, their_side: &str) -> Ending {
+        if reason == CANCELLED {
+            Ending {
+                outcome: FileEnd::CancelledByPeer,
+                reason: format!("the {their_side} cancelled"),
+            }
+        } else {
+            reason.into()
+        }
+    }
+}
+
+impl From<String> for Ending {
+    fn from(reason: String) -> Ending {
+        Ending {
+            outcome: FileEnd::Failed,
+            reason,
+        }
+    }
+}
+
+impl From<&str> for Ending {
+    fn from(reason: &str) -> Ending {
+        reason.to_owned().into()
+    }
 }
 
 /// Where received files go and how large they may be; events go to `events`.
@@ -446,11 +506,12 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
             return;
         }
         let peer = inner.key_of(&room, link).unwrap_or_default();
-        let ended = |reason: String| FileEvent::Ended {
+        let ended = |ending: Ending| FileEvent::Ended {
             room: room.clone(),
             peer: peer.clone(),
             id: id.clone(),
-            reason,
+            outcome: ending.outcome,
+            reason: ending.reason,
         };
         if *size > options.max_bytes {
             let reason = if options.max_bytes == 0 {
@@ -461,7 +522,7 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
             refuse(&channel, id, &reason).await;
             let _ = options
                 .events
-                .send(ended(format!("Refused: {reason}")))
+                .send(ended(format!("Refused: {reason}").into()))
                 .await;
             return;
         }
@@ -513,7 +574,9 @@ pub(super) fn accept(inner: Arc<Inner>, room: String, link: u64, channel: Arc<dy
                 inner.files.finished(id);
                 let _ = options
                     .events
-                    .send(ended(format!("cannot save {}: {err}", part.display())))
+                    .send(ended(
+                        format!("cannot save {}: {err}", part.display()).into(),
+                    ))
                     .await;
                 return;
             }
@@ -557,7 +620,7 @@ async fn wait_for_place(
     resumes: &mut mpsc::Receiver<Resumed>,
     same_file: impl Fn(&FileControl) -> bool,
     cancel: watch::Receiver<bool>,
-) -> Result<(Place, Option<Arc<dyn DataChannel>>), String> {
+) -> Result<(Place, Option<Arc<dyn DataChannel>>), Ending> {
     let place = waiting.place();
     tokio::pin!(place);
     let mut notice = tokio::time::interval(FILE_WAIT_NOTICE);
@@ -616,7 +679,7 @@ async fn wait_for_place(
                 if let Some(channel) = &channel {
                     refuse(channel, id, CANCELLED).await;
                 }
-                return Err(CANCELLED.into());
+                return Err(Ending::cancelled());
             }
         }
     }
@@ -695,7 +758,7 @@ enum Turn {
     /// Closed before the end: wait for the sender to come back.
     Dropped,
     /// The transfer is over (saved, or ended with this reason).
-    Over(Result<PathBuf, String>),
+    Over(Result<PathBuf, Ending>),
 }
 
 impl Incoming {
@@ -716,7 +779,7 @@ impl Incoming {
             }
             match tokio::select! {
                 next = timeout(RESUME_WINDOW, resumes.recv()) => next,
-                () = cancelled(self.cancel.clone()) => break Err(CANCELLED.into()),
+                () = cancelled(self.cancel.clone()) => break Err(Ending::cancelled()),
             } {
                 Ok(Some((next, offer))) if self.matches(&offer) => channel = Some(next),
                 Ok(Some((next, _))) => {
@@ -748,7 +811,8 @@ impl Incoming {
                     room: self.room,
                     peer,
                     id: self.id,
-                    reason,
+                    outcome: reason.outcome,
+                    reason: reason.reason,
                 }
             }
         };
@@ -784,12 +848,12 @@ impl Incoming {
                     Err(_) => {
                         let reason = format!("nothing arrived for {} s", FILE_IDLE_TIMEOUT.as_secs());
                         refuse(channel, &self.id, &reason).await;
-                        return Turn::Over(Err(reason));
+                        return Turn::Over(Err(reason.into()));
                     }
                 },
                 () = cancelled(self.cancel.clone()) => {
                     refuse(channel, &self.id, CANCELLED).await;
-                    return Turn::Over(Err(CANCELLED.into()));
+                    return Turn::Over(Err(Ending::cancelled()));
                 }
                 newer = resumes.recv() => {
                     // The old channel is dead on the sender's side; the new one continues.
@@ -804,7 +868,7 @@ impl Incoming {
                 Some(DataChannelEvent::OnMessage(m)) if !m.is_string => {
                     if let Err(reason) = self.store(&m.data).await {
                         refuse(channel, &self.id, &reason).await;
-                        return Turn::Over(Err(reason));
+                        return Turn::Over(Err(reason.into()));
                     }
                     if self.received - self.acked >= ACK_EVERY_BYTES
                         && self.ack(channel).await.is_err()
@@ -818,14 +882,10 @@ impl Incoming {
                         .and_then(FileControl::parse);
                     return match control {
                         Some(FileControl::FileDone { id, sha256 }) if id == self.id => {
-                            Turn::Over(self.finish(channel, &sha256).await)
+                            Turn::Over(self.finish(channel, &sha256).await.map_err(Ending::from))
                         }
                         Some(FileControl::FileCancel { id, reason }) if id == self.id => {
-                            Turn::Over(Err(if reason == "cancelled" {
-                                "the sender cancelled".into()
-                            } else {
-                                reason
-                            }))
+                            Turn::Over(Err(Ending::from_peer(reason, "sender")))
                         }
                         _ => {
                             refuse(channel, &self.id, "unexpected message").await;
@@ -994,8 +1054,8 @@ impl Outgoing {
         };
         let outcome = match hashed {
             Some(Ok(sha)) => self.deliver(&sha).await.map(|()| sha),
-            Some(Err(err)) => Err(format!("cannot read the file: {err}")),
-            None => Err(CANCELLED.into()),
+            Some(Err(err)) => Err(format!("cannot read the file: {err}").into()),
+            None => Err(Ending::cancelled()),
         };
         self.inner.files.finished(&self.id());
         let event = match outcome {
@@ -1007,18 +1067,19 @@ impl Outgoing {
                 size: self.size,
                 sha256,
             },
-            Err(reason) => FileEvent::Ended {
+            Err(ending) => FileEvent::Ended {
                 room: self.room.clone(),
                 peer: self.peer(),
                 id: self.id(),
-                reason,
+                outcome: ending.outcome,
+                reason: ending.reason,
             },
         };
         let _ = self.events.send(event).await;
     }
 
     /// Attempts until the peer confirms the whole file, or the connection stays gone RESUME_WINDOW.
-    async fn deliver(&self, sha256: &str) -> Result<(), String> {
+    async fn deliver(&self, sha256: &str) -> Result<(), Ending> {
         let mut lost_since: Option<Instant> = None;
         loop {
             match self.attempt(sha256).await {
@@ -1031,7 +1092,7 @@ impl Outgoing {
                     }
                     tokio::select! {
                         () = tokio::time::sleep(RETRY_EVERY) => {}
-                        () = cancelled(self.cancel.clone()) => return Err(CANCELLED.into()),
+                        () = cancelled(self.cancel.clone()) => return Err(Ending::cancelled()),
                     }
                 }
             }
@@ -1067,10 +1128,10 @@ impl Outgoing {
             () = cancelled(self.cancel.clone()) => {
                 let cancel = FileControl::FileCancel { id: self.id(), reason: CANCELLED.into() };
                 let _ = channel.send_text(&cancel.to_text()).await;
-                Attempt::Ended(CANCELLED.into())
+                Attempt::Ended(Ending::cancelled())
             }
         };
-        if matches!(&result, Attempt::Ended(reason) if reason == CANCELLED) {
+        if matches!(&result, Attempt::Ended(e) if e.outcome == FileEnd::Cancelled) {
             close_after(channel);
         } else {
             let _ = channel.close().await;
@@ -1103,7 +1164,7 @@ impl Outgoing {
                 // Before an accept: the receiver has other files coming in and keeps this one waiting.
                 Ok(Some(FileControl::FileAck { .. })) => {}
                 Ok(Some(FileControl::FileCancel { reason, .. })) => {
-                    return Attempt::Ended(cancel_reason(reason));
+                    return Attempt::Ended(Ending::from_peer(reason, "receiver"));
                 }
                 Ok(Some(_)) => {
                     return Attempt::Ended("the receiver sent something unexpected".into());
@@ -1155,17 +1216,17 @@ impl Outgoing {
     ) -> Attempt {
         let mut file = match tokio::fs::File::open(&self.path).await {
             Ok(file) => file,
-            Err(err) => return Attempt::Ended(format!("cannot read the file: {err}")),
+            Err(err) => return Attempt::Ended(format!("cannot read the file: {err}").into()),
         };
         if let Err(err) = file.seek(std::io::SeekFrom::Start(offset)).await {
-            return Attempt::Ended(format!("cannot read the file: {err}"));
+            return Attempt::Ended(format!("cannot read the file: {err}").into());
         }
         let mut left = self.size - offset;
         let mut buf = vec![0u8; CHUNK_BYTES];
         while left > 0 {
             let want = CHUNK_BYTES.min(left as usize);
             if let Err(err) = file.read_exact(&mut buf[..want]).await {
-                return Attempt::Ended(format!("cannot read the file: {err}"));
+                return Attempt::Ended(format!("cannot read the file: {err}").into());
             }
             // Back-pressure: our flight, then `send` itself waits while the manager's send buffer is full.
             flight.room(channel).await;
@@ -1217,7 +1278,9 @@ impl Outgoing {
                 let _ = self.events.try_send(progress);
                 None
             }
-            FileControl::FileCancel { reason, .. } => Some(Attempt::Ended(cancel_reason(reason))),
+            FileControl::FileCancel { reason, .. } => {
+                Some(Attempt::Ended(Ending::from_peer(reason, "receiver")))
+            }
             _ => Some(Attempt::Ended(
                 "the receiver sent something unexpected".into(),
             )),
@@ -1228,15 +1291,7 @@ impl Outgoing {
 enum Attempt {
     Done,
     Dropped,
-    Ended(String),
-}
-
-fn cancel_reason(reason: String) -> String {
-    if reason == "cancelled" {
-        "the receiver cancelled".into()
-    } else {
-        reason
-    }
+    Ended(Ending),
 }
 
 /// What one transfer keeps in flight on its channel, and the signal that SCTP released some of it.
@@ -1384,6 +1439,18 @@ mod tests {
         ] {
             assert_eq!(FileControl::parse(bad), None, "{bad}");
         }
+    }
+
+    /// A peer's `file-cancel` says a person cancelled only with the wire's `cancelled`; any other reason
+    /// is its failure, whatever the words.
+    #[test]
+    fn a_peers_cancel_is_typed_by_the_wire_not_the_words() {
+        let by_peer = Ending::from_peer("cancelled".into(), "sender");
+        assert_eq!(by_peer.outcome, FileEnd::CancelledByPeer);
+        assert_eq!(by_peer.reason, "the sender cancelled");
+        let failed = Ending::from_peer("disk full, cancelled".into(), "receiver");
+        assert_eq!(failed.outcome, FileEnd::Failed);
+        assert_eq!(Ending::cancelled().outcome, FileEnd::Cancelled);
     }
 
     #[test]

@@ -28,7 +28,8 @@ use tokio::sync::mpsc;
 use ts_rs::TS;
 
 pub use self::files::{
-    DEFAULT_MAX_FILE_BYTES, FILE_CHANNEL_LABEL, FileControl, FileError, FileEvent, FileOptions,
+    DEFAULT_MAX_FILE_BYTES, FILE_CHANNEL_LABEL, FileControl, FileEnd, FileError, FileEvent,
+    FileOptions,
 };
 use self::link::{Input, Link};
 use crate::chat::ChannelMessage;

@@ -22,7 +22,7 @@ export interface NativeFileLinks {
   showPastRow?(key: string, mine: boolean, fromName: string, at: number): void;
 }
 
-/** Bytes of the picked file per `file_send_chunk` (sent as base64: a third more). */
+/** Bytes of the picked file per `file_send_chunk` (sent as raw bytes). */
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 
 /** One row: a transfer the app runs, or (id null) a picked file still being handed to the app. */
@@ -69,13 +69,6 @@ export function imageType(name: string): string {
     png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', avif: 'image/avif', bmp: 'image/bmp',
   };
   return name.includes('.') ? (types[ext] ?? 'application/octet-stream') : 'application/octet-stream';
-}
-
-/** Base64 of `bytes` (what `file_send_chunk` takes). */
-export function toBase64(bytes: Uint8Array): string {
-  let text = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(text);
 }
 
 export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -210,7 +203,7 @@ export class NativeFiles implements FileRows {
           return;
         }
         const bytes = new Uint8Array(await file.slice(offset, offset + UPLOAD_CHUNK_BYTES).arrayBuffer());
-        await call('file_send_chunk', { upload, offset, data: toBase64(bytes) });
+        await call('file_send_chunk', { upload, offset, data: bytes });
         row.note = `Preparing… ${Math.floor(((offset + bytes.length) * 100) / Math.max(file.size, 1))}%`;
       }
       await call('file_send_finish', { upload, room: this.room, peers });

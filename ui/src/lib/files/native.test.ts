@@ -25,7 +25,10 @@ vi.mock('../ipc', () => ({
   describeError: (err: { message?: string }) => err.message ?? String(err),
 }));
 
-const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType, toBase64 } = await import('./native.svelte');
+const { NativeFiles, UPLOAD_CHUNK_BYTES, fromBase64, imageType } = await import('./native.svelte');
+
+/** Base64 of `bytes`, as the app sends a thumbnail's bytes (`file_image`). */
+const toBase64 = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes));
 const { insertByTime } = await import('./rows');
 
 const rows: Array<[string, boolean, string]> = [];
@@ -38,7 +41,7 @@ const links = {
 function transfer(over: Partial<FileTransfer>): FileTransfer {
   return {
     room: 'team', peer: 'p-bob', id: 't1', name: 'a.bin', size: 1000, incoming: true, status: 'receiving',
-    confirmed: 0, sha256: null, path: null, reason: null, ...over,
+    confirmed: 0, sha256: null, path: null, ended: null, reason: null, ...over,
   };
 }
 
@@ -93,7 +96,7 @@ describe('NativeFiles', () => {
     app.answers.file_send_start = () => 'up-1';
     app.answers.file_send_chunk = ({ offset, data }) => {
       expect(offset).toBe(length);
-      chunks.push(fromBase64(data as string));
+      chunks.push(data as Uint8Array);
       length += chunks.at(-1)!.length;
       return length;
     };
