@@ -202,7 +202,14 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }
             Some(done) = work_rx.recv() => work = Some(done),
             Some(event) = files.recv() => files.on_event(event),
-            _ = call_ticker.tick(), if calls.ring.in_call() => calls.tick().await,
+            _ = call_ticker.tick() => {
+                // A call that rang 30 s unanswered ends (ours: "No answer"; theirs: missed).
+                let ended = calls.ring.tick();
+                calls.apply(ended, &client).await;
+                if calls.ring.in_call() {
+                    calls.tick().await;
+                }
+            }
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
                     match frame {

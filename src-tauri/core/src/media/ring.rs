@@ -1,7 +1,9 @@
 //! Ringing for a native caller without the web UI (the headless peer): the web UI's call signals
 //! (ui/src/lib/call/call.svelte.ts) — `invite` (naming the others it rings), `accept`, `decline`,
 //! `cancel`, `hangup`, `join-call` with a call id — as a state machine that returns what to do, so the
-//! rules are tested without a network. Call control goes only to the peers it concerns, as in the web UI:
+//! rules are tested without a network; both run the cases of tests/vectors/ring.json. A call rings for
+//! [`RING_TIMEOUT`] (the owner calls [`Ring::tick`] now and then), a second call while one rings or is on
+//! is declined (busy). Call control goes only to the peers it concerns, as in the web UI:
 //! a callee answers the caller and the others the invite names, and takes an `accept` only from them.
 //! Media follows the participants: a peer who joined our call gets our camera and microphone, one who
 //! left stops. A co-invitee's `accept` may overtake the caller's `invite` (they travel separately): it is
@@ -24,6 +26,17 @@ pub const MAX_EARLY_ACCEPTS: usize = 2 * MAX_CALL_PEOPLE;
 /// How long the web UI rings (an unanswered call of ours ends "No answer.", one ringing us becomes a
 /// missed call). The app's call log coalesces invites over twice this (`INVITE_WINDOW_MS`).
 pub const RING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where ringing stands, as the web UI names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingPhase {
+    Idle,
+    /// Our call rings and nobody has accepted yet.
+    Outgoing,
+    /// A call rings us, unanswered.
+    Incoming,
+    Active,
+}
 
 /// What the owner must do after a step.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +65,8 @@ pub struct Ring {
     /// A call ringing us that we have not answered (without auto-accept): (caller, call id, whose
     /// accept we would take). Calling that caller answers it, as for two people calling each other.
     ringing: Option<(String, String, BTreeSet<String>)>,
+    /// When our call or the one ringing us started ringing.
+    rang_at: Option<Instant>,
     /// Accepts for calls we are not in (yet): (peer, call id, when it came), oldest first.
     early: VecDeque<(String, String, Instant)>,
 }
@@ -72,6 +87,55 @@ impl Ring {
         self.participants.iter()
     }
 
+    /// The id of the call we are in (or place), if any.
+    pub fn call_id(&self) -> Option<&str> {
+        self.call.as_deref()
+    }
+
+    pub fn phase(&self) -> RingPhase {
+        match (&self.call, &self.ringing) {
+            (Some(_), _) if self.mine && self.participants.is_empty() => RingPhase::Outgoing,
+            (Some(_), _) => RingPhase::Active,
+            (None, Some(_)) => RingPhase::Incoming,
+            (None, None) => RingPhase::Idle,
+        }
+    }
+
+    /// Answers the call ringing us, if one does.
+    pub fn accept(&mut self) -> Vec<RingAction> {
+        match self.ringing.take() {
+            Some((caller, call, expected)) => self.answer(&caller, &call, expected),
+            None => Vec::new(),
+        }
+    }
+
+    /// Declines the call ringing us: its caller and the others it rings take no accept from us for it.
+    pub fn decline(&mut self) -> Vec<RingAction> {
+        let Some((_, call, expected)) = self.ringing.take() else {
+            return Vec::new();
+        };
+        expected
+            .into_iter()
+            .map(|to| RingAction::Signal {
+                to,
+                data: SignalData::Decline { call: call.clone() },
+            })
+            .collect()
+    }
+
+    /// Ends what rang for [`RING_TIMEOUT`] unanswered: our call nobody accepted ("No answer": whoever it
+    /// rings is told), or a call ringing us (a missed call).
+    pub fn tick(&mut self) -> Vec<RingAction> {
+        if self.rang_at.is_none_or(|at| at.elapsed() < RING_TIMEOUT) {
+            return Vec::new();
+        }
+        self.rang_at = None;
+        if self.ringing.take().is_some() || self.phase() != RingPhase::Outgoing {
+            return Vec::new();
+        }
+        self.hangup()
+    }
+
     /// Rings `peers` with a new call (nothing if a call is on); each invite names the others rung.
     pub fn place(&mut self, peers: &[String]) -> Vec<RingAction> {
         if self.call.is_some() || peers.is_empty() {
@@ -86,6 +150,7 @@ impl Ring {
         let id = uuid::Uuid::now_v7().to_string();
         self.call = Some(id.clone());
         self.mine = true;
+        self.rang_at = Some(Instant::now());
         self.invited = peers.iter().take(MAX_CALL_PEOPLE - 1).cloned().collect();
         self.expected = self.invited.clone();
         // Media first: the invite follows the offer that carries it, so the callee's accept (and its
@@ -258,12 +323,20 @@ impl Ring {
                 return Vec::new();
             }
         }
-        if !self.auto_accept && self.call.is_none() {
-            // It rings unanswered, as for a person who is away (the caller times out), unless we call them.
-            self.ringing = Some((from.to_owned(), call.to_owned(), expected));
+        if self
+            .ringing
+            .as_ref()
+            .is_some_and(|(_, ringing, _)| ringing == call)
+        {
             return Vec::new();
         }
-        if self.call.is_some() {
+        if !self.auto_accept && self.call.is_none() && self.ringing.is_none() {
+            // It rings unanswered until we answer, or it times out.
+            self.ringing = Some((from.to_owned(), call.to_owned(), expected));
+            self.rang_at = Some(Instant::now());
+            return Vec::new();
+        }
+        if self.call.is_some() || self.ringing.is_some() {
             return vec![RingAction::Signal {
                 to: from.to_owned(),
                 data: SignalData::Decline {
@@ -279,6 +352,7 @@ impl Ring {
         self.call = Some(call.to_owned());
         self.mine = false;
         self.ringing = None;
+        self.rang_at = None;
         self.expected = expected;
         let mut actions = self.accept_signals(call);
         actions.extend(self.connect(from));
@@ -364,6 +438,7 @@ impl Ring {
 
     fn reset(&mut self) {
         self.ringing = None;
+        self.rang_at = None;
         self.call = None;
         self.mine = false;
         self.invited.clear();
@@ -373,8 +448,121 @@ impl Ring {
 }
 
 #[cfg(test)]
+impl Ring {
+    /// As if `by` had passed since everything that rang or arrived.
+    fn rewind(&mut self, by: Duration) {
+        if let Some(at) = &mut self.rang_at {
+            *at -= by;
+        }
+        for (.., at) in &mut self.early {
+            *at -= by;
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
+
+    /// The cases shared with the web UI's call (tests/vectors/ring.json): both ring, answer, time out,
+    /// refuse when busy, resolve glare and take early accepts alike.
+    #[test]
+    fn follows_the_shared_vectors() {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../../tests/vectors/ring.json")).unwrap();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        for case in vectors["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let mut ring = Ring::new(false);
+            let mut room: Vec<String> = Vec::new();
+            let mut ours = String::new();
+            for (i, step) in case["steps"].as_array().unwrap().iter().enumerate() {
+                let here = format!("{name}, step {i}: {step}");
+                if let Some(peers) = step.get("room") {
+                    room = strings(peers);
+                }
+                let mut actions = Vec::new();
+                if step.get("place").is_some() {
+                    actions = ring.place(&room);
+                    ours = ring.call_id().unwrap_or_default().to_owned();
+                }
+                if step.get("answer").is_some() {
+                    actions = ring.accept();
+                }
+                if step.get("decline").is_some() {
+                    actions = ring.decline();
+                }
+                if step.get("hangup").is_some() {
+                    actions = ring.hangup();
+                }
+                if let Some(from) = step["from"].as_str() {
+                    let signal = step["signal"]
+                        .to_string()
+                        .replace("\"ours\"", &json!(ours).to_string());
+                    let signal: SignalData = serde_json::from_str(&signal).unwrap();
+                    actions = ring.on_signal(from, &signal, &room);
+                }
+                if let Some(peer) = step["gone"].as_str() {
+                    actions = ring.peer_gone(peer);
+                }
+                if let Some(ms) = step["wait_ms"].as_u64() {
+                    ring.rewind(Duration::from_millis(ms));
+                    actions = ring.tick();
+                }
+                if let Some(expected) = step.get("sent") {
+                    let call = |c: &Value| {
+                        if c == &json!(ours) {
+                            json!("ours")
+                        } else {
+                            c.clone()
+                        }
+                    };
+                    let mut sent: Vec<Value> = actions
+                        .iter()
+                        .filter_map(|a| match a {
+                            RingAction::Signal { to, data } => {
+                                Some((to, serde_json::to_value(data).unwrap()))
+                            }
+                            _ => None,
+                        })
+                        .map(|(to, data)| match data["kind"].as_str() {
+                            Some("invite") => {
+                                let mut peers = data["peers"].clone();
+                                if let Some(list) = peers.as_array_mut() {
+                                    list.sort_by_key(|p| p.to_string());
+                                }
+                                json!([to, "invite", call(&data["call"]), peers])
+                            }
+                            _ => json!([to, data["kind"], call(&data["call"])]),
+                        })
+                        .collect();
+                    let mut expected = expected.as_array().unwrap().clone();
+                    sent.sort_by_key(Value::to_string);
+                    expected.sort_by_key(Value::to_string);
+                    assert_eq!(sent, expected, "{here}");
+                }
+                if let Some(phase) = step["phase"].as_str() {
+                    assert_eq!(
+                        format!("{:?}", ring.phase()).to_lowercase(),
+                        phase,
+                        "{here}"
+                    );
+                }
+                if let Some(participants) = step.get("participants") {
+                    let now: Vec<String> = ring.participants().cloned().collect();
+                    assert_eq!(now, strings(participants), "{here}");
+                }
+            }
+        }
+    }
 
     fn room(peers: &[&str]) -> Vec<String> {
         peers.iter().map(|p| (*p).to_owned()).collect()
