@@ -10,8 +10,8 @@ import { parsePasted, type Invite } from './invite';
 import { call, onCommandFailure } from './ipc';
 import type { Settings } from './ipc.gen';
 import { Room, type RoomOptions } from './room.svelte';
-import { createTransport } from './transport/create';
-import { inTauri, savedSettings } from './transport/tauri';
+import { BrowserTransport } from './transport/browser';
+import { TauriTransport, inTauri, savedSettings } from './transport/tauri';
 
 /** A switch kept by the app (none in a browser). */
 export interface AppSwitch {
@@ -48,7 +48,7 @@ const browser: Platform = {
   roomMute: () => null,
   tray: null,
   openRoom: async (room, name, _serverUrl, options) =>
-    new Room(room, name, createTransport(), { ...options, certificate: await deviceCertificate() }),
+    new Room(room, name, new BrowserTransport(), { ...options, certificate: await deviceCertificate() }),
 };
 
 const app: Platform = {
@@ -74,7 +74,8 @@ const app: Platform = {
     const fallback = typeof RTCPeerConnection === 'undefined' || (await fallbackForced());
     // This device's identity for every peer connection of the page: the safety codes stay the same across visits.
     const certificate = fallback ? undefined : await deviceCertificate();
-    return new Room(room, name, createTransport(serverUrl), { ...options, fallback, certificate });
+    // The app's Rust side owns the signaling socket (to `serverUrl`, else the one in its settings).
+    return new Room(room, name, new TauriTransport(serverUrl), { ...options, fallback, certificate });
   },
 };
 
