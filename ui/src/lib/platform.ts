@@ -7,7 +7,7 @@ import { appHistory, closeToTray, roomMuted, setCloseToTray, setRoomMuted, type 
 import { BrowserHistory } from './browser-history/store';
 import { deviceCertificate } from './identity';
 import { parsePasted, type Invite } from './invite';
-import { call, onCommandFailure } from './ipc';
+import { call, onCommandFailure, send } from './ipc';
 import type { Settings } from './ipc.gen';
 import { Room, type RoomOptions } from './room.svelte';
 import { BrowserTransport } from './transport/browser';
@@ -35,6 +35,8 @@ export interface Platform {
   roomMute(room: string): AppSwitch | null;
   /** Keep running in the tray when the window closes (app only). */
   readonly tray: AppSwitch | null;
+  /** Opens `room` where calls work: the default browser (`<server>/#/room/<room>`), or a new tab. */
+  openInBrowser(room: string): void;
   /** Makes room `room` with the engine this window can run: its own WebRTC, or the app's native links. */
   openRoom(room: string, name: string, serverUrl: string | undefined, options: Pick<RoomOptions, 'relayOnly' | 'history' | 'tokens'>): Promise<Room>;
 }
@@ -47,6 +49,7 @@ const browser: Platform = {
   onFailure: () => undefined,
   roomMute: () => null,
   tray: null,
+  openInBrowser: () => void window.open(location.href, '_blank'),
   openRoom: async (room, name, _serverUrl, options) =>
     new Room(room, name, new BrowserTransport(), { ...options, certificate: await deviceCertificate() }),
 };
@@ -69,6 +72,7 @@ const app: Platform = {
     set: async (on) => void (await setRoomMuted(room, on)),
   }),
   tray: { get: closeToTray, set: setCloseToTray },
+  openInBrowser: (room) => send('open_room_in_browser', { room }),
   async openRoom(room, name, serverUrl, options) {
     // The webview may lack WebRTC (Debian's WebKitGTK): then the app's native links carry the room.
     const fallback = typeof RTCPeerConnection === 'undefined' || (await fallbackForced());

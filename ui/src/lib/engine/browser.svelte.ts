@@ -11,7 +11,6 @@ import { FileTransfers } from '../files/transfers.svelte';
 import { parseChannelMessage, peerIdProofText, peerIdText } from '../chat/message';
 import { codeOfFingerprints, connectionFingerprints } from '../safety';
 import { MAX_HELD_CHECKS, MAX_NONCE_CHARS, REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from '../core.gen';
-import { openInBrowser } from '../transport/tauri';
 import { NO_WEBRTC, type CallSupport, type EngineHost, type LinkState, type PeerEngine, type Picture } from './engine';
 
 export interface BrowserEngineOptions {
@@ -64,7 +63,6 @@ export class BrowserEngine implements PeerEngine {
       available: this.webrtc,
       unavailableText: this.webrtc ? null : NO_WEBRTC,
       mediaNotice: null,
-      openElsewhere: () => openInBrowser(host.room),
       get screenShare() {
         return canShareScreen();
       },

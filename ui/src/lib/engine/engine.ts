@@ -104,8 +104,6 @@ export interface CallSupport {
   readonly unavailableText: string | null;
   /** What went wrong with the call's media mid-call (a pipeline error the app reports), for the person. */
   readonly mediaNotice: string | null;
-  /** Opens the room where calls work (the default browser). */
-  openElsewhere(): void;
   readonly screenShare: boolean;
   /** The devices menu beside the call button (null where devices are chosen in the call's controls). */
   readonly deviceMenu: DeviceMenu | null;

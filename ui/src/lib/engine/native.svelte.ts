@@ -7,7 +7,6 @@ import type { SignalData } from '../protocol.gen';
 import { NativeMedia } from '../call/native.svelte';
 import { NativeFiles } from '../files/native.svelte';
 import { parseChannelMessage } from '../chat/message';
-import { openInBrowser } from '../transport/tauri';
 import { FallbackLinks } from './native-links';
 import { NO_WEBRTC, type CallSupport, type EngineHost, type LinkState, type PeerEngine } from './engine';
 
@@ -61,7 +60,6 @@ export class NativeEngine implements PeerEngine {
       get mediaNotice() {
         return media.notice;
       },
-      openElsewhere: () => openInBrowser(room),
       get screenShare() {
         return media.available;
       },

@@ -89,9 +89,3 @@ export async function savedSettings(): Promise<Partial<Settings>> {
     return {};
   }
 }
-
-/** Opens the room in the default browser (app: `<server>/#/room/<room>`; browser: a new tab). */
-export function openInBrowser(room: string): void {
-  if (inTauri()) send('open_room_in_browser', { room });
-  else window.open(location.href, '_blank');
-}
