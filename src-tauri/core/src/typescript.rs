@@ -6,7 +6,7 @@
 use ts_rs::{Config, TS};
 
 use crate::chat::{ChannelMessage, wire};
-use crate::links::safety::LinkFingerprints;
+use crate::links::safety::{self, LinkFingerprints};
 use crate::links::{FileControl, LinkEvent, files};
 use crate::media::{abr, ring};
 use crate::signaling::{ConnectionState, backoff};
@@ -54,6 +54,11 @@ pub fn generate() -> String {
         ("BACKOFF_BASE_MS", ms(backoff::BASE)),
         ("BACKOFF_MAX_MS", ms(backoff::MAX)),
         ("OFFLINE_AFTER", constants::OFFLINE_AFTER.to_string()),
+        // Safety codes (links/safety.rs).
+        ("SAFETY_DOMAIN", text(safety::DOMAIN)),
+        ("SAFETY_GROUPS", safety::GROUPS.to_string()),
+        ("SAFETY_DIGITS", safety::DIGITS.to_string()),
+        ("SAFETY_GROUP_BYTES", safety::GROUP_BYTES.to_string()),
         // Device identity (identity.rs).
         ("IDENTITY_LIFETIME_MS", ms(identity::LIFETIME)),
         ("IDENTITY_RENEW_BEFORE_MS", ms(identity::RENEW_BEFORE)),
@@ -97,6 +102,7 @@ pub fn generate() -> String {
         ("RING_TIMEOUT_MS", ms(ring::RING_TIMEOUT)),
         ("EARLY_ACCEPT_MS", ms(ring::EARLY_ACCEPT)),
         ("MAX_EARLY_ACCEPTS", ring::MAX_EARLY_ACCEPTS.to_string()),
+        ("ABR_SAMPLE_EVERY_MS", ms(abr::SAMPLE_EVERY)),
         ("ABR_MAX_BITRATE", abr::FULL_QUALITY.max_bitrate.to_string()),
         (
             "ABR_MAX_FRAMERATE",

@@ -4,12 +4,11 @@
 // code (docs/security.md, Safety codes). The app's native links derive the same code
 // (src-tauri/core/src/links/safety.rs); both run the cases in src-tauri/core/tests/vectors/safety.json.
 
-/** Digest prefix, so the hash means nothing outside this use. */
-const DOMAIN = 'p2pchat-safety-v1\n';
-/** 4 groups of 5 digits (≈ 66 bits), each from 5 digest bytes (40 bits: mod 10^5 is uniform to 10^-7). */
-const GROUPS = 4;
-const DIGITS = 5;
-const GROUP_BYTES = 5;
+// Digest prefix (the hash means nothing outside this use); 4 groups of 5 digits (≈ 66 bits), each from 5
+// digest bytes (40 bits: mod 10^5 is uniform to 10^-7): the native links' numbers, generated.
+import {
+  SAFETY_DIGITS as DIGITS, SAFETY_DOMAIN as DOMAIN, SAFETY_GROUP_BYTES as GROUP_BYTES, SAFETY_GROUPS as GROUPS,
+} from './core.gen';
 
 /**
  * The DTLS certificate fingerprint `sdp` announces, normalised as `sha-256 AB:CD:…` (algorithm lower case,

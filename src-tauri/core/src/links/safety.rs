@@ -24,13 +24,13 @@ use super::LinkManager;
 use super::link::Shared;
 
 /// Input prefix, so the digest means nothing outside this use (and a new scheme can change it).
-const DOMAIN: &str = "p2pchat-safety-v1\n";
+pub const DOMAIN: &str = "p2pchat-safety-v1\n";
 /// Groups of [`DIGITS`] digits: 4 × 5 ≈ 66 bits. A server in the middle that sees both ends'
 /// fingerprints before choosing its own needs ≈ 2^33 certificates per side for a collision.
-const GROUPS: usize = 4;
-const DIGITS: u32 = 5;
+pub const GROUPS: usize = 4;
+pub const DIGITS: u32 = 5;
 /// Digest bytes per group: 40 bits, so the reduction mod 10^5 is uniform to within 10^-7.
-const GROUP_BYTES: usize = 5;
+pub const GROUP_BYTES: usize = 5;
 
 /// The DTLS certificate fingerprint `sdp` announces, normalised as `sha-256 AB:CD:…` (algorithm lower
 /// case, hex upper case): the sha-256 line if there is one, else the first well-formed one.

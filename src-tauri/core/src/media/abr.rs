@@ -17,6 +17,9 @@ pub struct EncodingLimits {
     pub max_framerate: u32,
 }
 
+/// How often a call samples each peer's quality and applies the next limits: the thresholds below
+/// (three clean samples to climb) are in these steps.
+pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// The limits on a clean path: where a call starts and what recovery climbs back to.
 pub const FULL_QUALITY: EncodingLimits = EncodingLimits {
     max_bitrate: 1_500_000,

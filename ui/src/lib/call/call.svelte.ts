@@ -14,7 +14,7 @@
 // same rule as one that comes after it.
 
 import { v7 as uuidv7 } from 'uuid';
-import { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, MAX_EARLY_ACCEPTS, RING_TIMEOUT_MS } from '../core.gen';
+import { ABR_SAMPLE_EVERY_MS as QUALITY_INTERVAL_MS, EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, MAX_EARLY_ACCEPTS, RING_TIMEOUT_MS } from '../core.gen';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
 import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia, type MediaControl } from './media';
@@ -22,7 +22,6 @@ import { QualityMeter, type Quality } from './stats';
 
 // Ring timeout, call size and early accepts are the native ring's (src-tauri/core/src/media/ring.rs).
 export { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, RING_TIMEOUT_MS };
-const QUALITY_INTERVAL_MS = 2000;
 
 export type CallPhase = 'idle' | 'outgoing' | 'incoming' | 'active';
 
