@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use p2pchat_core::chat::ChannelMessage;
 use p2pchat_core::signaling::{ClientConfig, ConnectionState, browser_room_url, parse_server_url};
 use serde_json::value::RawValue;
 use tauri::{AppHandle, Runtime, State};
@@ -362,6 +363,19 @@ pub async fn fallback_send(
     text: String,
 ) -> Result<bool> {
     Ok(state.fallback()?.sink().send(&room, &peer, &text).await?)
+}
+
+/// Sends chat `message` (a `msg` with its id) to everyone linked in `room` by the core's chat rules (kept
+/// for each until they ack it, sent again when their link reopens) and stores it as pending; progress
+/// comes as `chat://status`. Returns the peers it went out to now.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn chat_send<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    room: String,
+    message: ChannelMessage,
+) -> Result<Vec<String>> {
+    state.chat()?.send(&app, &room, message).await
 }
 
 /// Peers of `room` whose chat channel is open now, with each link's safety code and certificates (for a

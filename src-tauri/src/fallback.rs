@@ -13,8 +13,12 @@ use p2pchat_core::links::safety::LinkFingerprints;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::ClientSlot;
 use std::path::Path;
+use std::sync::Arc;
 use tauri::{AppHandle, Runtime};
 
+use crate::chat::NativeChat;
+use crate::dispatch::Ui;
+use crate::history::History;
 use crate::ipc::{AppEvent, FallbackStatus, OpenPeer, emit};
 use tokio::sync::mpsc;
 
@@ -23,9 +27,16 @@ pub const FORCE_ENV: &str = "P2PCHAT_FORCE_FALLBACK";
 /// Events between the links and the window before links wait.
 const EVENT_BUFFER: usize = 256;
 
-/// Starts the links (behind their gate) and the pump of their events to the window. Call media rides
+/// Starts the links (behind their gate), their chat (`chat::NativeChat`, storing in `history` and
+/// notifying through `ui`) and the pump of their events to the chat and the window. Call media rides
 /// on them through `calls` (the links only carry its tracks).
-pub fn start<R: Runtime>(app: AppHandle<R>, data_dir: &Path, client: ClientSlot) -> FallbackGate {
+pub fn start<R: Runtime>(
+    app: AppHandle<R>,
+    data_dir: &Path,
+    client: ClientSlot,
+    history: Option<History>,
+    ui: Arc<dyn Ui>,
+) -> (FallbackGate, Arc<NativeChat>) {
     let forced = std::env::var(FORCE_ENV).is_ok_and(|v| v.trim() == "1");
     if forced {
         tracing::info!("native data-channel fallback forced on ({FORCE_ENV}=1)");
@@ -33,11 +44,6 @@ pub fn start<R: Runtime>(app: AppHandle<R>, data_dir: &Path, client: ClientSlot)
     // The device identity lives beside the history.
     let identity = DeviceIdentity::in_dir(data_dir.to_owned());
     let (events, mut rx) = mpsc::channel::<LinkEvent>(EVENT_BUFFER);
-    tauri::async_runtime::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            emit(&app, AppEvent::Link(&event));
-        }
-    });
     let signal_out = move |room: &str, to: &str, data: SignalData| {
         let Ok(raw) = serde_json::value::to_raw_value(&data) else {
             return;
@@ -51,7 +57,16 @@ pub fn start<R: Runtime>(app: AppHandle<R>, data_dir: &Path, client: ClientSlot)
         ..LinkOptions::default()
     };
     let manager = LinkManager::new(signal_out, events, options);
-    FallbackGate::new(manager, forced)
+    let chat = Arc::new(NativeChat::new(manager.clone(), history, ui));
+    let chat_events = chat.clone();
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            chat_events.on_link_event(&app, &event).await;
+            // Every text still reaches the window too (receipts, typing, re-keying).
+            emit(&app, AppEvent::Link(&event));
+        }
+    });
+    (FallbackGate::new(manager, forced), chat)
 }
 
 /// The open peers of `room` with their links' codes and certificates (`fallback_open_peers`).

@@ -16,6 +16,7 @@
 #[macro_use]
 pub mod ipc;
 pub mod calls;
+pub mod chat;
 mod commands;
 pub mod dispatch;
 mod error;
@@ -146,7 +147,16 @@ fn setup<R: Runtime>(
     }
     let client = ClientSlot::default();
     let frames = Arc::new(calls::FrameHub::default());
-    let fallback = fallback::start(app.handle().clone(), &data_dir, client.clone());
+    let history = opened.as_ref().ok().map(|o| o.history.clone());
+    app.manage(dispatch::MessageAlerts::default());
+    let ui = Arc::new(frontend::TauriUi::new(app.handle().clone()));
+    let (fallback, chat) = fallback::start(
+        app.handle().clone(),
+        &data_dir,
+        client.clone(),
+        history.clone(),
+        ui,
+    );
     // Files peers send over the native links: saved in Downloads, recorded in the history.
     let downloads = files::downloads_dir(
         options
@@ -154,7 +164,6 @@ fn setup<R: Runtime>(
             .or_else(|| app.path().download_dir().ok()),
         &data_dir,
     );
-    let history = opened.as_ref().ok().map(|o| o.history.clone());
     app.manage(files::enable(
         app.handle(),
         fallback.sink(),
@@ -167,12 +176,12 @@ fn setup<R: Runtime>(
         fallback.sink().clone(),
         frames,
     ));
-    app.manage(dispatch::MessageAlerts::default());
     app.manage(AppState::new(
         opened.map(|o| (o.history, o.recovered_from)),
         path,
         client,
         Some(fallback),
+        Some(chat),
     ));
     if let Some(link) = options.deep_link {
         app.state::<AppState>().set_deep_link(link);

@@ -13,9 +13,11 @@ use p2pchat_core::signaling::{
 };
 use tokio::sync::mpsc;
 
+use crate::chat::NativeChat;
 use crate::dispatch::{self, Ui};
 use crate::history::{History, HistoryError};
 use crate::ipc::{CommandError, ErrorKind, WebviewCapabilities};
+use chat_protocol::ServerFrame;
 
 /// Events buffered between the socket and the dispatcher before the socket reader waits.
 const EVENT_BUFFER: usize = 256;
@@ -28,6 +30,8 @@ pub struct AppState {
     client: ClientSlot,
     /// Native data channels for chat where the webview has no WebRTC (absent in command tests).
     fallback: Option<Arc<FallbackGate>>,
+    /// Chat over those links by the core's rules.
+    chat: Option<Arc<NativeChat>>,
     webview: Mutex<Option<WebviewCapabilities>>,
     close_to_tray: AtomicBool,
     /// Phones: the app is suspended in the background (see `frontend::on_window_event`).
@@ -43,6 +47,7 @@ impl AppState {
         history_path: PathBuf,
         client: ClientSlot,
         fallback: Option<FallbackGate>,
+        chat: Option<Arc<NativeChat>>,
     ) -> AppState {
         let (history, recovered_from) = match history {
             Ok((history, recovered)) => (Ok(history), recovered),
@@ -54,6 +59,7 @@ impl AppState {
             recovered_from,
             client,
             fallback: fallback.map(Arc::new),
+            chat,
             webview: Mutex::new(None),
             close_to_tray: AtomicBool::new(true),
             in_background: AtomicBool::new(false),
@@ -81,10 +87,16 @@ impl AppState {
         let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
         let history = self.history.as_ref().ok().cloned();
         let fallback = self.fallback.clone();
+        let chat = self.chat.clone();
         tauri::async_runtime::spawn(async move {
             while let Some(event) = rx.recv().await {
                 if let (Some(fallback), ClientEvent::Frame(frame)) = (&fallback, &event) {
                     fallback.on_frame(frame).await;
+                }
+                if let (Some(chat), ClientEvent::Frame(ServerFrame::PeerLeft { room, peer, .. })) =
+                    (&chat, &event)
+                {
+                    chat.peer_left(room, peer);
                 }
                 dispatch::client_event(history.as_ref(), ui.as_ref(), event).await;
             }
@@ -124,6 +136,13 @@ impl AppState {
 
     pub fn connection_state(&self) -> ConnectionState {
         self.client.state()
+    }
+
+    /// The chat over the native links, or `unavailable` where they were not started.
+    pub fn chat(&self) -> Result<&Arc<NativeChat>, CommandError> {
+        self.chat.as_ref().ok_or_else(|| {
+            CommandError::new(ErrorKind::Unavailable, "the native links are not started")
+        })
     }
 
     /// The native links, or `unavailable` where they were not started.

@@ -4,6 +4,7 @@
 //! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
 use chat_protocol::SignalData;
+use p2pchat_core::chat::ChannelMessage;
 use p2pchat_core::links::FileEnd;
 use p2pchat_core::media::{MediaDevice, MediaDevices, MediaEvent, MediaPipeline, MissingElement};
 use p2pchat_core::signaling::ConnectionState;
@@ -16,8 +17,8 @@ use crate::history::{
     NewMessage, Page, SearchHit, SnippetPart,
 };
 use crate::ipc::{
-    AppInfo, CommandError, ErrorKind, FallbackStatus, FileStatus, FileTransfer, NotificationAction,
-    OpenPeer, RawBody, WebviewCapabilities,
+    AppInfo, ChatDelivery, ChatIncoming, ChatStatus, CommandError, ErrorKind, FallbackStatus,
+    FileStatus, FileTransfer, NotificationAction, OpenPeer, RawBody, WebviewCapabilities,
 };
 use crate::settings::Settings;
 
@@ -57,6 +58,9 @@ pub fn generate() -> String {
         MediaPipeline::decl(&cfg),
         FileStatus::decl(&cfg),
         FileEnd::decl(&cfg),
+        ChatIncoming::decl(&cfg),
+        ChatDelivery::decl(&cfg),
+        ChatStatus::decl(&cfg),
         FileTransfer::decl(&cfg),
         FileRecord::decl(&cfg),
     ];
@@ -64,7 +68,7 @@ pub fn generate() -> String {
         "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
          // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript\n\n\
          import type { ServerFrame, SignalData } from './protocol.gen';\n\
-         import type { ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';\n\
+         import type { ChannelMessage, ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';\n\
          import type { Channel } from '@tauri-apps/api/core';\n\n",
     );
     for decl in decls {

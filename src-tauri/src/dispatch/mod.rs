@@ -229,7 +229,7 @@ pub async fn outgoing_signal(
 /// it was new (false: the same sender's copy was already stored).
 pub async fn save_message(
     history: &History,
-    ui: &impl Ui,
+    ui: &(impl Ui + ?Sized),
     alerts: &MessageAlerts,
     mut message: NewMessage,
 ) -> Result<bool, HistoryError> {
@@ -258,7 +258,11 @@ pub async fn save_message(
     Ok(new)
 }
 
-async fn alert_user(history: &History, ui: &impl Ui, alert: &Alert) -> Result<(), HistoryError> {
+async fn alert_user(
+    history: &History,
+    ui: &(impl Ui + ?Sized),
+    alert: &Alert,
+) -> Result<(), HistoryError> {
     let room = match alert {
         Alert::IncomingCall { room, .. }
         | Alert::MissedCall { room, .. }

@@ -32,6 +32,7 @@ macro_rules! app_commands {
             open_room_in_browser(room: String) -> String,
             fallback_status() -> FallbackStatus,
             fallback_send(room: String, peer: String, text: String) -> bool,
+            chat_send(room: String, message: ChannelMessage) -> Vec<String>,
             fallback_open_peers(room: String) -> Vec<OpenPeer>,
             call_media_support() -> CallMediaSupport,
             call_media_start() -> LocalMediaInfo,

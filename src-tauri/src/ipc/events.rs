@@ -9,7 +9,9 @@ use serde::Serialize;
 use tauri::{Emitter, Runtime};
 use ts_rs::{Config, TS};
 
-use super::payloads::{FileTransfer, MediaNotice, NotificationAction, WebviewCapabilities};
+use super::payloads::{
+    ChatIncoming, ChatStatus, FileTransfer, MediaNotice, NotificationAction, WebviewCapabilities,
+};
 
 /// Every server frame, as `ServerFrame` JSON, each once even across resumes.
 const FRAME: &str = "signaling://frame";
@@ -23,6 +25,10 @@ const WEBVIEW: &str = "app://webview";
 const FILE: &str = "files://transfer";
 /// What a call's pipeline reported mid-call (a device failed, a stream ended).
 const MEDIA: &str = "calls://media";
+/// A new chat message over a native link (the app's chat rules).
+const CHAT_MESSAGE: &str = "chat://message";
+/// One of our chat messages reached a peer (sent, delivered, read).
+const CHAT_STATUS: &str = "chat://status";
 /// Native link events are sent as `fallback://<kind>` (`LinkEvent::name`).
 const LINK_PREFIX: &str = "fallback://";
 
@@ -36,6 +42,8 @@ pub enum AppEvent<'a> {
     Webview(WebviewCapabilities),
     Link(&'a LinkEvent),
     File(&'a FileTransfer),
+    ChatMessage(&'a ChatIncoming),
+    ChatStatus(&'a ChatStatus),
     Media(&'a MediaNotice),
 }
 
@@ -49,6 +57,8 @@ impl AppEvent<'_> {
             AppEvent::Webview(_) => WEBVIEW.into(),
             AppEvent::Link(event) => format!("{LINK_PREFIX}{}", event.name()),
             AppEvent::File(_) => FILE.into(),
+            AppEvent::ChatMessage(_) => CHAT_MESSAGE.into(),
+            AppEvent::ChatStatus(_) => CHAT_STATUS.into(),
             AppEvent::Media(_) => MEDIA.into(),
         }
     }
@@ -70,6 +80,8 @@ pub fn catalog(cfg: &Config) -> Vec<(String, String)> {
         (NOTIFICATION.to_owned(), NotificationAction::name(cfg)),
         (WEBVIEW.to_owned(), WebviewCapabilities::name(cfg)),
         (FILE.to_owned(), FileTransfer::name(cfg)),
+        (CHAT_MESSAGE.to_owned(), ChatIncoming::name(cfg)),
+        (CHAT_STATUS.to_owned(), ChatStatus::name(cfg)),
         (MEDIA.to_owned(), MediaNotice::name(cfg)),
     ];
     all.extend(LinkEvent::KINDS.into_iter().map(|kind| {

@@ -22,6 +22,36 @@ impl TS for RawBody {
     }
 }
 
+/// A chat message a peer sent over a native link, new (each once, already acked): `chat://message`.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChatIncoming {
+    pub room: String,
+    pub peer: String,
+    /// A `msg`, its `sentAt` clamped to our clock and `name` the one the server knows for `peer`.
+    pub message: p2pchat_core::chat::ChannelMessage,
+}
+
+/// How far one of our messages got with one peer (`chat://status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatDelivery {
+    /// Handed to the peer's open channel.
+    Sent,
+    /// The peer acked it.
+    Delivered,
+    /// The peer's read receipt named it.
+    Read,
+}
+
+/// `chat://status`: message `id` in `room` reached `status` with `peer`.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChatStatus {
+    pub room: String,
+    pub id: String,
+    pub peer: String,
+    pub status: ChatDelivery,
+}
+
 /// Stable names of failures the UI can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]

@@ -150,3 +150,23 @@ fn connects_joins_and_disconnects_through_the_real_server() {
         Ok(json!("offline"))
     );
 }
+
+/// `chat_send` with nobody linked: the message is stored as pending (the outbox) and kept for the next
+/// peer that links; anything but a chat message is refused.
+#[test]
+fn chat_send_keeps_a_message_nobody_got_yet() {
+    let app = TestApp::start();
+    let message = json!({"t": "msg", "id": "m-1", "body": "hello", "sentAt": 1000, "name": "Ann"});
+    let sent = app.invoke("chat_send", json!({"room": "team", "message": message}));
+    assert_eq!(sent, Ok(json!([])));
+    let outbox = app.invoke("outbox", json!({"room": "team"})).unwrap();
+    assert_eq!(
+        (&outbox[0]["id"], &outbox[0]["status"], &outbox[0]["body"]),
+        (&json!("m-1"), &json!("pending"), &json!("hello"))
+    );
+    let ack = json!({"t": "ack", "id": "m-1"});
+    let err = app
+        .invoke("chat_send", json!({"room": "team", "message": ack}))
+        .unwrap_err();
+    assert_eq!(err["kind"], "invalid", "{err}");
+}

@@ -2,7 +2,7 @@
 // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript
 
 import type { ServerFrame, SignalData } from './protocol.gen';
-import type { ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';
+import type { ChannelMessage, ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';
 import type { Channel } from '@tauri-apps/api/core';
 
 export type ErrorKind = "invalid" | "not_connected" | "locked" | "busy" | "disk_full" | "corrupt" | "folder" | "migrate" | "database" | "unavailable";
@@ -166,6 +166,16 @@ export type FileStatus = "sending" | "receiving" | "done" | "failed" | "cancelle
 
 export type FileEnd = "cancelled" | "cancelled_by_peer" | "failed";
 
+export type ChatIncoming = { room: string, peer: string, 
+/**
+ * A `msg`, its `sentAt` clamped to our clock and `name` the one the server knows for `peer`.
+ */
+message: ChannelMessage, };
+
+export type ChatDelivery = "sent" | "delivered" | "read";
+
+export type ChatStatus = { room: string, id: string, peer: string, status: ChatDelivery, };
+
 export type FileTransfer = { room: string, peer: string, id: string, name: string, size: number, 
 /**
  * The peer sends it to us.
@@ -225,6 +235,7 @@ export interface Commands {
   open_room_in_browser: { args: { room: string }; result: string };
   fallback_status: { args: Record<string, never>; result: FallbackStatus };
   fallback_send: { args: { room: string; peer: string; text: string }; result: boolean };
+  chat_send: { args: { room: string; message: ChannelMessage }; result: Array<string> };
   fallback_open_peers: { args: { room: string }; result: Array<OpenPeer> };
   call_media_support: { args: Record<string, never>; result: CallMediaSupport };
   call_media_start: { args: Record<string, never>; result: LocalMediaInfo };
@@ -252,7 +263,7 @@ export interface Commands {
   history_search_files: { args: { query: string; limit?: number | null }; result: Array<FileRecord> };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'chat_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
 
 /** Commands that take one argument as raw bytes (the request's body; the others go as headers). */
 export const RAW_BODY: Partial<Record<keyof Commands, string>> = { file_send_chunk: 'data' };
@@ -264,6 +275,8 @@ export interface Events {
   'app://notification': NotificationAction;
   'app://webview': WebviewCapabilities;
   'files://transfer': FileTransfer;
+  'chat://message': ChatIncoming;
+  'chat://status': ChatStatus;
   'calls://media': MediaNotice;
   'fallback://open': Extract<LinkEvent, { kind: 'open' }>;
   'fallback://message': Extract<LinkEvent, { kind: 'message' }>;

@@ -72,8 +72,16 @@ impl ChatSession {
     /// that links).
     pub fn compose(&mut self, body: String, name: &str, to: &[String]) -> ChannelMessage {
         let message = ChannelMessage::msg(body, name);
+        self.queue(message.clone(), to);
+        message
+    }
+
+    /// Keeps `message`, a `msg` written elsewhere (the app's window makes its own, with its id), until
+    /// every peer in `to` acks it, as [`ChatSession::compose`] does; false, keeping nothing, for any
+    /// other message.
+    pub fn queue(&mut self, message: ChannelMessage, to: &[String]) -> bool {
         let ChannelMessage::Msg { id, .. } = &message else {
-            unreachable!("msg() makes a Msg")
+            return false;
         };
         self.outbox.push(Pending {
             id: id.clone(),
@@ -81,7 +89,7 @@ impl ChatSession {
             to: to.iter().cloned().collect(),
             acked_by: HashSet::new(),
         });
-        message
+        true
     }
 
     /// Texts to send to `peer` now that its channel is open: everything it has not acked, oldest first
