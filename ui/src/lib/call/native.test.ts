@@ -23,7 +23,7 @@ vi.mock('../ipc', () => ({
   describeError: (err: { message?: string }) => err.message ?? String(err),
   on: async (name: string, handler: (payload: unknown) => void) => {
     (app.listeners[name] ??= []).push(handler);
-    return () => (app.listeners[name] = app.listeners[name].filter((h) => h !== handler));
+    return () => (app.listeners[name] = (app.listeners[name] ?? []).filter((h) => h !== handler));
   },
 }));
 vi.mock('@tauri-apps/api/core', () => ({ Channel: class { onmessage = () => undefined; } }));
@@ -94,7 +94,7 @@ describe('NativeMedia', () => {
     app.answers.call_media_start = () => ({ video: true, audio: true, notices: [] });
     const media = new NativeMedia('team');
     await media.open();
-    const emit = (payload: unknown) => app.listeners['calls://media'].forEach((h) => h(payload));
+    const emit = (payload: unknown) => (app.listeners['calls://media'] ?? []).forEach((h) => h(payload));
     emit({ notice: 'A participant\'s picture stopped (x).', event: { kind: 'error', pipeline: { media: 'peer-video', room: 'other', peer: 'p' }, message: 'x' } });
     expect(media.notice).toBeNull();
     const camera = 'Your camera stopped (Failed after iterations as requested.): the others no longer see you.';
