@@ -284,6 +284,8 @@ fn start_sharing(
         server.startup.as_secs_f64() * 1e3,
         if redis.is_some() { " (with Redis)" } else { "" }
     );
+    // It joins the others in the background; until then it refuses sessions.
+    server.wait_ready()?;
     Ok(server)
 }
 

@@ -97,15 +97,38 @@ impl ServerProcess {
 
     /// The Prometheus text of the metrics listener on 127.0.0.1:`port`.
     pub fn metrics_at(port: u16) -> Result<String> {
+        Ok(Self::get(port, "/metrics")?.1)
+    }
+
+    /// Waits until `/readyz` says ready (with Redis: the server joined the others, so sessions may start).
+    pub fn wait_ready(&self) -> Result<()> {
+        let started = Instant::now();
+        while !Self::get(self.metrics_port, "/readyz").is_ok_and(|(status, _)| status == 200) {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("server not ready within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// Status and body of a plain HTTP/1.0 GET of `path` on 127.0.0.1:`port`.
+    fn get(port: u16, path: &str) -> Result<(u16, String)> {
         use std::io::{Read, Write};
         let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
         tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
-        tcp.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        write!(tcp, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
         let mut text = String::new();
         tcp.read_to_string(&mut text)?;
-        Ok(text
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = text
             .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, body)| body.to_owned()))
+            .map_or(String::new(), |(_, body)| body.to_owned());
+        Ok((status, body))
     }
 }
 
