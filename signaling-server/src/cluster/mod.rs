@@ -1098,6 +1098,11 @@ impl Backplane for RedisBackplane {
         self.queue(Op::End { sid: sid.clone() });
     }
 
+    /// Routes into the room would otherwise stay: its `peer-left`s no longer reach this server.
+    fn deserted(&self, room: &str) {
+        self.routes.lock().desert(room);
+    }
+
     /// Straight to the owner's channel when it is known ([`Routes`]); else Redis knows whether `to` is in
     /// the room on another server (else `unknown_peer` comes back) and which one.
     fn relay(

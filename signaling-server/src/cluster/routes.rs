@@ -8,7 +8,7 @@
 //! - the recipient moves here: from the moment the takeover is sent (through the same ordered queue as our
 //!   signals) our signals for it wait here until it is a member of its rooms here ([`Routes::arrived`]);
 //! - the recipient left the room: forgotten on its `peer-left` (its former server drops what was already
-//!   on the way);
+//!   on the way); the last member here left the room: its routes are forgotten;
 //! - its server stopped listening: the signal goes through the script again (which keeps it for a resume).
 
 use std::collections::HashMap;
@@ -70,6 +70,16 @@ impl Inner {
             && matches!(peers.get(peer), Some(Route::Direct { .. }))
         {
             peers.remove(peer);
+            if peers.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// Nobody here is in `room` any more: its routes are not needed (those being left finish first).
+    pub fn desert(&mut self, room: &str) {
+        if let Some(peers) = self.rooms.get_mut(room) {
+            peers.retain(|_, route| !matches!(route, Route::Direct { .. }));
             if peers.is_empty() {
                 self.rooms.remove(room);
             }
@@ -166,6 +176,7 @@ mod tests {
         assert_eq!(routes.moved("s1"), vec![Arc::<str>::from("a")]);
         assert!(routes.moved("s1").is_empty(), "asked once");
         routes.forget("r", "p");
+        routes.desert("r");
         assert_eq!(direct(&routes, "r", "p").as_deref(), Some("draining a"));
         assert!(routes.flushed("s1").is_empty());
         assert_eq!(direct(&routes, "r", "p"), None);
@@ -181,6 +192,10 @@ mod tests {
         assert_eq!(direct(&routes, "t", "q").as_deref(), Some("here"));
         assert_eq!(routes.arrived("s2").len(), 1);
         assert_eq!(direct(&routes, "t", "q"), None);
+        assert!(routes.rooms.is_empty());
+
+        routes.learn("u", "p", "s3".into(), "a".into());
+        routes.desert("u");
         assert!(routes.rooms.is_empty());
     }
 }

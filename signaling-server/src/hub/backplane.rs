@@ -55,6 +55,9 @@ pub trait Backplane: Send + Sync {
     /// Session `sid` ended (its members here have been told).
     fn ended(&self, sid: &Arc<str>);
 
+    /// No member of `room` is left on this server (nothing from here is sent to the room any more).
+    fn deserted(&self, room: &str);
+
     /// A signal from `from` to the peer `to` in `room`, who is not a member on this server. An error is
     /// the answer to the sender now; a refusal found later comes back as [`HubEvent::Refused`].
     fn relay(
@@ -235,6 +238,8 @@ impl Backplane for LocalBackplane {
     fn left(&self, _: &Session, _: &str) {}
 
     fn ended(&self, _: &Arc<str>) {}
+
+    fn deserted(&self, _: &str) {}
 
     fn relay(&self, _: &Arc<Session>, _: &str, _: &str, _: &RawValue) -> Result<(), RequestError> {
         Err(RequestError::UnknownPeer)

@@ -474,6 +474,7 @@ impl Hub {
                 if members.is_empty() {
                     state.rooms.remove(&room);
                     self.metrics.rooms.dec();
+                    self.backplane.deserted(&room);
                 }
             }
         }
@@ -756,6 +757,7 @@ impl Hub {
         if members.is_empty() {
             state.rooms.remove(room);
             self.metrics.rooms.dec();
+            self.backplane.deserted(room);
         }
     }
 
