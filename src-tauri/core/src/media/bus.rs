@@ -25,15 +25,22 @@ pub(super) struct BusWatch {
 }
 
 impl BusWatch {
-    /// Starts watching `pipeline` (whose media is `role`), sending what matters to `events`.
-    pub fn start(pipeline: &gst::Pipeline, role: MediaPipeline, events: MediaEvents) -> BusWatch {
+    /// Starts watching `pipeline` (whose media is `role`), sending what matters to `events`; `playing`:
+    /// it already plays (a capture is watched once it does; a playback from its first moment, and its
+    /// bus says when it plays).
+    pub fn start(
+        pipeline: &gst::Pipeline,
+        playing: bool,
+        role: MediaPipeline,
+        events: MediaEvents,
+    ) -> BusWatch {
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let stopped = Arc::new(AtomicBool::new(false));
         let watched = bus.clone();
         let stop = stopped.clone();
         let spawned = std::thread::Builder::new()
             .name("media-bus".into())
-            .spawn(move || watch(&watched, &stop, &role, &events));
+            .spawn(move || watch(&watched, &stop, playing, &role, &events));
         if let Err(err) = spawned {
             tracing::warn!(%err, "cannot watch a media pipeline's bus");
         }
@@ -50,11 +57,18 @@ impl Drop for BusWatch {
     }
 }
 
-fn watch(bus: &gst::Bus, stopped: &AtomicBool, role: &MediaPipeline, events: &MediaEvents) {
+fn watch(
+    bus: &gst::Bus,
+    stopped: &AtomicBool,
+    mut playing: bool,
+    role: &MediaPipeline,
+    events: &MediaEvents,
+) {
     let types = [
         gst::MessageType::Error,
         gst::MessageType::Warning,
         gst::MessageType::Eos,
+        gst::MessageType::StateChanged,
         gst::MessageType::Application,
     ];
     // A failing pipeline posts its first error, then often what follows from it (more errors, the end
@@ -71,6 +85,11 @@ fn watch(bus: &gst::Bus, stopped: &AtomicBool, role: &MediaPipeline, events: &Me
                 return;
             }
             _ if failed => continue,
+            gst::MessageView::StateChanged(changed) => {
+                let of_pipeline = message.src().is_some_and(|s| s.is::<gst::Pipeline>());
+                playing |= of_pipeline && changed.current() == gst::State::Playing;
+                continue;
+            }
             gst::MessageView::Error(err) => {
                 failed = true;
                 tracing::warn!(pipeline = ?role, error = %err.error(), debug = ?err.debug(), "media pipeline failed");
@@ -79,11 +98,13 @@ fn watch(bus: &gst::Bus, stopped: &AtomicBool, role: &MediaPipeline, events: &Me
                     message: err.error().to_string(),
                 }
             }
-            // A device acting up (resource warnings) matters to the person; the rest (a frame that
-            // could not be decoded after a loss, a late buffer) heals by itself and is only logged.
+            // A device acting up mid-call (resource warnings once the pipeline plays) matters to the
+            // person; the rest is only logged: what a pipeline says while it starts (autoaudiosink
+            // warns when no sound output answers and it plays nowhere, as a server or a container
+            // without sound does) and what heals by itself (a frame not decoded after a loss).
             gst::MessageView::Warning(warning) => {
                 let error = warning.error();
-                if !error.is::<gst::ResourceError>() {
+                if !playing || !error.is::<gst::ResourceError>() {
                     tracing::debug!(pipeline = ?role, warning = %error, "media pipeline warning");
                     continue;
                 }

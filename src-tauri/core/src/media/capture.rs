@@ -614,7 +614,7 @@ fn start_branch(
             .build(),
     );
     start(&pipeline)?;
-    let watch = BusWatch::start(&pipeline, role, events.clone());
+    let watch = BusWatch::start(&pipeline, true, role, events.clone());
     Ok(Branch {
         pipeline,
         switch,

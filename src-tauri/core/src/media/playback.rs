@@ -194,7 +194,7 @@ impl Playback {
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| MediaError::Pipeline(format!("cannot start: {e}")))?;
-        self.watch = Some(BusWatch::start(&self.pipeline, role, events.clone()));
+        self.watch = Some(BusWatch::start(&self.pipeline, false, role, events.clone()));
         Ok(self)
     }
 }

@@ -503,3 +503,41 @@ async fn stopping_the_media_reports_nothing() {
     let reported = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
     assert!(reported.is_err(), "{reported:?}");
 }
+
+/// A device's warning while a pipeline plays is told; what a pipeline says while it starts is not (here:
+/// autoaudiosink warns that no sound output answers, and the call plays nowhere, as before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_warning_mid_call_is_told_and_one_while_starting_is_not() {
+    use gstreamer::prelude::*;
+    let capture = test_capture(None);
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let options = PlaybackOptions {
+        frames: None,
+        speaker: true,
+    };
+    let playback =
+        Arc::new(Playback::audio(OPUS_PAYLOAD_TYPE, &remote(), &options, &events).unwrap());
+    let task = pipe(&capture, false, playback.clone());
+    let stats = playback.stats();
+    wait_until("the tone", || stats.audio_level() > 0.2).await;
+    let started = tokio::time::timeout(Duration::from_millis(500), received.recv()).await;
+    assert!(started.is_err(), "{started:?}");
+
+    let posted = playback.pipeline.post_message(
+        gstreamer::message::Warning::builder(gstreamer::ResourceError::Read, "the speaker hiccups")
+            .src(&playback.pipeline)
+            .build(),
+    );
+    assert!(posted.is_ok());
+    assert_eq!(
+        next_event(&mut received).await,
+        MediaEvent::Warning {
+            pipeline: MediaPipeline::PeerAudio {
+                room: "r".into(),
+                peer: "p".into()
+            },
+            message: "the speaker hiccups".into(),
+        }
+    );
+    task.abort();
+}
