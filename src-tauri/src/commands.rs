@@ -1,34 +1,26 @@
-//! The commands the web UI invokes (`invoke('<name>', {snake_case args})`). Each is thin: validate,
-//! call a plain module, map the error to `{kind, message}` (`error`). Every command here is in the one
-//! list, src/ipc/commands.rs, with the same arguments; docs/app.md describes them.
+//! The app's own commands (`invoke('<name>', {snake_case args})`): connection, settings, startup facts,
+//! storing a message with its notification, and (re-exported from `calls`) call media. The history,
+//! links and files plugins register theirs. Each is thin: validate, call a plain module, map the error
+//! to `{kind, message}`. Every command is in the one list, src/ipc/commands.rs, with the same
+//! arguments; docs/app.md describes them.
 
 use std::sync::Arc;
 
-use p2pchat_core::chat::ChannelMessage;
 use p2pchat_core::signaling::{ClientConfig, ConnectionState, browser_room_url, parse_server_url};
 use serde_json::value::RawValue;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dispatch;
-use crate::fallback;
 use crate::frontend::TauriUi;
-use crate::history::search::SEARCH_LIMIT;
-use crate::history::{
-    CallRecord, Conversation, Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page,
-    SearchHit,
-};
-use crate::ipc::{
-    AppEvent, AppInfo, CommandError, ErrorKind, FallbackStatus, OpenPeer, WebviewCapabilities,
-};
+use crate::history::NewMessage;
+use crate::ipc::{AppEvent, AppInfo, CommandError, ErrorKind, WebviewCapabilities};
 use crate::settings::{self, Settings};
 use crate::state::AppState;
 
 // The native call media commands (the Linux app) live in `calls`; the glob also brings the helper macros
 // `#[tauri::command]` defines beside each, which the invoke handler finds through this module.
 pub use crate::calls::*;
-// The file commands (files over the native links) live in `files`.
-pub use crate::files::commands::*;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
@@ -107,14 +99,12 @@ pub fn disconnect(state: State<'_, AppState>) {
 pub async fn forget_device(state: State<'_, AppState>) -> Result<()> {
     state.disconnect();
     state.history()?.forget().await?;
-    if let Ok(fallback) = state.fallback() {
-        fallback.sink().forget_identity().map_err(|err| {
-            CommandError::new(
-                ErrorKind::Unavailable,
-                format!("cannot erase this device's identity: {err}"),
-            )
-        })?;
-    }
+    state.fallback().sink().forget_identity().map_err(|err| {
+        CommandError::new(
+            ErrorKind::Unavailable,
+            format!("cannot erase this device's identity: {err}"),
+        )
+    })?;
     Ok(())
 }
 
@@ -133,9 +123,7 @@ pub async fn leave_room(state: State<'_, AppState>, room: String) -> Result<()> 
     if let Ok(history) = state.history() {
         history.set_joined(&room, false).await?;
     }
-    if let Ok(fallback) = state.fallback() {
-        fallback.sink().leave_room(&room).await;
-    }
+    state.fallback().sink().leave_room(&room).await;
     Ok(state.with_client(|c| c.leave(&room))?)
 }
 
@@ -216,60 +204,9 @@ pub fn report_webview_capabilities<R: Runtime>(
         "webview capabilities"
     );
     state.set_webview(capabilities);
-    if let Ok(fallback) = state.fallback() {
-        let (fallback, rtc) = (fallback.clone(), capabilities.rtc_peer_connection);
-        tauri::async_runtime::spawn(async move { fallback.webview_reported(rtc).await });
-    }
+    let (fallback, rtc) = (state.fallback().clone(), capabilities.rtc_peer_connection);
+    tauri::async_runtime::spawn(async move { fallback.webview_reported(rtc).await });
     crate::ipc::emit(&app, AppEvent::Webview(capabilities));
-}
-
-#[tauri::command]
-pub async fn list_conversations(
-    state: State<'_, AppState>,
-    limit: Option<u32>,
-) -> Result<Vec<Conversation>> {
-    Ok(state.history()?.list_conversations(limit).await?)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub async fn messages_page(
-    state: State<'_, AppState>,
-    room: String,
-    before: Option<Cursor>,
-    limit: Option<u32>,
-) -> Result<Page> {
-    Ok(state
-        .history()?
-        .messages_page(&room, before.as_ref(), limit.unwrap_or(PAGE_SIZE))
-        .await?)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub async fn search_messages(
-    state: State<'_, AppState>,
-    query: String,
-    room: Option<String>,
-    limit: Option<u32>,
-) -> Result<Vec<SearchHit>> {
-    Ok(state
-        .history()?
-        .search(&query, room.as_deref(), limit.unwrap_or(SEARCH_LIMIT))
-        .await?)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub async fn mark_read(state: State<'_, AppState>, room: String, up_to: i64) -> Result<()> {
-    Ok(state.history()?.mark_read(&room, up_to).await?)
-}
-
-#[tauri::command]
-pub async fn room_muted(state: State<'_, AppState>, room: String) -> Result<bool> {
-    Ok(state.history()?.is_muted(&room).await?)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub async fn set_room_muted(state: State<'_, AppState>, room: String, muted: bool) -> Result<()> {
-    Ok(state.history()?.set_muted(&room, muted).await?)
 }
 
 /// Stores a message (outgoing: before sending, as pending; incoming: as received, notifying if the window
@@ -283,37 +220,6 @@ pub async fn save_message<R: Runtime>(
 ) -> Result<bool> {
     let ui = TauriUi::new(app);
     Ok(dispatch::save_message(state.history()?, &ui, &alerts, message).await?)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub async fn set_message_status(
-    state: State<'_, AppState>,
-    id: String,
-    status: MessageStatus,
-    error: Option<String>,
-) -> Result<bool> {
-    Ok(state
-        .history()?
-        .set_message_status(&id, status, error.as_deref())
-        .await?)
-}
-
-/// Pending outgoing messages, oldest first (optionally of one room): flush these after reconnecting.
-#[tauri::command(rename_all = "snake_case")]
-pub async fn outbox(state: State<'_, AppState>, room: Option<String>) -> Result<Vec<Message>> {
-    Ok(state.history()?.outbox(room.as_deref()).await?)
-}
-
-#[tauri::command(rename_all = "snake_case")]
-pub async fn call_log(
-    state: State<'_, AppState>,
-    before: Option<i64>,
-    limit: Option<u32>,
-) -> Result<Vec<CallRecord>> {
-    Ok(state
-        .history()?
-        .call_log(before, limit.unwrap_or(PAGE_SIZE))
-        .await?)
 }
 
 /// Opens `<server>/#/room/<room>` in the default browser (calls where this webview has no WebRTC).
@@ -345,46 +251,4 @@ pub async fn open_room_in_browser<R: Runtime>(
             )
         })?;
     Ok(url.to_string())
-}
-
-/// Whether chat goes through the native links (`active`) and whether that was forced.
-#[tauri::command]
-pub async fn fallback_status(state: State<'_, AppState>) -> Result<FallbackStatus> {
-    Ok(fallback::status(state.fallback()?).await)
-}
-
-/// Sends `text` on the chat channel to `peer` in `room`; waits while the channel's buffer is full.
-/// `false` when no channel to that peer is open.
-#[tauri::command(rename_all = "snake_case")]
-pub async fn fallback_send(
-    state: State<'_, AppState>,
-    room: String,
-    peer: String,
-    text: String,
-) -> Result<bool> {
-    Ok(state.fallback()?.sink().send(&room, &peer, &text).await?)
-}
-
-/// Sends chat `message` (a `msg` with its id) to everyone linked in `room` by the core's chat rules (kept
-/// for each until they ack it, sent again when their link reopens) and stores it as pending; progress
-/// comes as `chat://status`. Returns the peers it went out to now.
-#[tauri::command(rename_all = "snake_case")]
-pub async fn chat_send<R: Runtime>(
-    app: AppHandle<R>,
-    state: State<'_, AppState>,
-    room: String,
-    message: ChannelMessage,
-) -> Result<Vec<String>> {
-    state.chat()?.send(&app, &room, message).await
-}
-
-/// Peers of `room` whose chat channel is open now, with each link's safety code and certificates (for a
-/// UI entering a room whose links the backend opened earlier, e.g. rooms rejoined at startup: they sent
-/// no event).
-#[tauri::command(rename_all = "snake_case")]
-pub async fn fallback_open_peers(
-    state: State<'_, AppState>,
-    room: String,
-) -> Result<Vec<OpenPeer>> {
-    Ok(fallback::open_peers(state.fallback()?.sink(), &room).await)
 }

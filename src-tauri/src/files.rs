@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use p2pchat_core::links::{DEFAULT_MAX_FILE_BYTES, FileEnd, FileEvent, FileOptions, LinkManager};
-use tauri::{AppHandle, Runtime};
+use tauri::plugin::{Builder, TauriPlugin};
+use tauri::{AppHandle, Manager, Runtime};
 use tokio::sync::mpsc;
 
-use crate::history::{CallDirection, History, HistoryError, NewFile};
+use crate::history::{CallDirection, History, HistoryError, HistoryExt, NewFile};
 use crate::ipc::{AppEvent, FileStatus, FileTransfer, emit};
+use crate::links::LinksExt;
 
 /// File events waiting for the recorder before transfers wait.
 const EVENT_BUFFER: usize = 256;
@@ -282,6 +284,61 @@ pub fn enable<R: Runtime>(
     files
 }
 
+/// The files plugin (`plugin:files|<command>`): received files go to `download_dir` (None: the user's
+/// Downloads folder, else `Downloads/` in the data folder), picked files are copied under `data_dir`
+/// (None: the app's data folder) before they are sent. Registered after the history and links plugins,
+/// whose database and links it uses.
+pub fn init<R: Runtime>(
+    data_dir: Option<PathBuf>,
+    download_dir: Option<PathBuf>,
+) -> TauriPlugin<R> {
+    Builder::new("files")
+        .invoke_handler(tauri::generate_handler![
+            commands::file_send_start,
+            commands::file_send_chunk,
+            commands::file_send_finish,
+            commands::file_send_abort,
+            commands::file_cancel,
+            commands::file_transfers,
+            commands::file_history,
+            commands::file_reveal,
+            commands::file_image,
+            commands::history_search_files,
+        ])
+        .setup(move |app, _api| {
+            let data_dir = match data_dir {
+                Some(dir) => dir,
+                None => app.path().app_data_dir()?,
+            };
+            let downloads = downloads_dir(
+                download_dir.or_else(|| app.path().download_dir().ok()),
+                &data_dir,
+            );
+            let history = app.history_state().history().ok().cloned();
+            let files = enable(
+                app,
+                app.links().gate.sink(),
+                downloads,
+                data_dir.join(STAGING_DIR),
+                history,
+            );
+            app.manage(files);
+            Ok(())
+        })
+        .build()
+}
+
+/// The files of the app `Self` belongs to.
+pub trait FilesExt<R: Runtime> {
+    fn files(&self) -> &Files;
+}
+
+impl<R: Runtime, T: Manager<R>> FilesExt<R> for T {
+    fn files(&self) -> &Files {
+        self.state::<Files>().inner()
+    }
+}
+
 /// Deletes a staged copy and its folder.
 async fn remove_staged(path: &Path) {
     let _ = tokio::fs::remove_file(path).await;
@@ -354,8 +411,7 @@ pub async fn record(
         .await
 }
 
-/// The window's file commands (the command list is src/ipc/commands.rs; `crate::commands` re-exports
-/// these for the invoke handler).
+/// The window's file commands (the command list is src/ipc/commands.rs; the plugin registers them).
 pub mod commands {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD as BASE64;

@@ -20,10 +20,10 @@ pub mod chat;
 mod commands;
 pub mod dispatch;
 mod error;
-pub mod fallback;
 pub mod files;
 mod frontend;
 pub mod history;
+pub mod links;
 pub mod notify;
 pub mod settings;
 mod state;
@@ -43,14 +43,25 @@ use std::path::PathBuf;
 use tauri::webview::PageLoadEvent;
 use tauri::{App, AppHandle, Builder, Manager, Runtime};
 
-use crate::history::{DB_FILE, History, OpenOptions};
+use crate::history::HistoryExt;
+use crate::links::LinksExt;
 use crate::settings::Settings;
 use crate::state::AppState;
 
-/// The invoke handler of every command in the list (src/ipc/commands.rs).
+/// The invoke handler of the app's own commands in the list (src/ipc/commands.rs, owner `app`; the
+/// plugins register theirs): walks the list, keeping `app` entries.
 macro_rules! handler {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
-        tauri::generate_handler![$(commands::$name),*]
+    (@keep [$($kept:ident),*]) => {
+        tauri::generate_handler![$(commands::$kept),*]
+    };
+    (@keep [$($kept:ident),*] app $name:ident($($args:tt)*) -> $ret:ty $(, $($rest:tt)*)?) => {
+        handler!(@keep [$($kept,)* $name] $($($rest)*)?)
+    };
+    (@keep [$($kept:ident),*] $plugin:ident $name:ident($($args:tt)*) -> $ret:ty $(, $($rest:tt)*)?) => {
+        handler!(@keep [$($kept),*] $($($rest)*)?)
+    };
+    ($($list:tt)*) => {
+        handler!(@keep [] $($list)*)
     };
 }
 
@@ -106,13 +117,29 @@ pub fn run() {
 /// The whole app (plugins, state, commands, setup, window events) on `builder`'s runtime: `run()` gives
 /// it the real one, tests Tauri's mock runtime (`tauri::test::mock_builder()`).
 pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
+    // The links relay their negotiation through the signaling client the app state runs.
+    let client = ClientSlot::default();
+    let window_ui =
+        |app: AppHandle<R>| Arc::new(frontend::TauriUi::new(app)) as Arc<dyn dispatch::Ui>;
+    // In-crate plugins in the order they need each other: history, then links, then files.
     let builder = builder
+        .manage(dispatch::MessageAlerts::default())
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_opener::init());
+        .plugin(tauri_plugin_opener::init())
+        .plugin(history::init(options.data_dir.clone()))
+        .plugin(links::init(
+            options.data_dir.clone(),
+            client.clone(),
+            window_ui,
+        ))
+        .plugin(files::init(
+            options.data_dir.clone(),
+            options.download_dir.clone(),
+        ));
     #[cfg(desktop)]
     let builder = builder.plugin(updates::plugin());
     builder
-        .setup(move |app| setup(app, options))
+        .setup(move |app| setup(app, client, options))
         .on_page_load(|webview, payload| {
             if payload.event() == PageLoadEvent::Finished
                 && let Err(err) = webview.eval(webview::DETECT_SCRIPT)
@@ -128,61 +155,18 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
 /// on WebRTC in the webview, set up notifications and the tray, then connect in the background.
 fn setup<R: Runtime>(
     app: &mut App<R>,
+    client: ClientSlot,
     options: AppOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let data_dir = match options.data_dir {
-        Some(dir) => dir,
-        None => app.path().app_data_dir()?,
-    };
-    let path = data_dir.join(DB_FILE);
-    let opened = tauri::async_runtime::block_on(History::open(&path, &OpenOptions::default()));
-    match &opened {
-        Ok(o) => match &o.recovered_from {
-            Some(aside) => {
-                tracing::warn!(path = %path.display(), aside = %aside.display(), "damaged history moved aside; started fresh")
-            }
-            None => tracing::info!(path = %path.display(), "history opened"),
-        },
-        Err(err) => tracing::error!(%err, "history unavailable; chat history will not be saved"),
-    }
-    let client = ClientSlot::default();
     let frames = Arc::new(calls::FrameHub::default());
-    let history = opened.as_ref().ok().map(|o| o.history.clone());
-    app.manage(dispatch::MessageAlerts::default());
-    let ui = Arc::new(frontend::TauriUi::new(app.handle().clone()));
-    let (fallback, chat) = fallback::start(
-        app.handle().clone(),
-        &data_dir,
-        client.clone(),
-        history.clone(),
-        ui,
-    );
-    // Files peers send over the native links: saved in Downloads, recorded in the history.
-    let downloads = files::downloads_dir(
-        options
-            .download_dir
-            .or_else(|| app.path().download_dir().ok()),
-        &data_dir,
-    );
-    app.manage(files::enable(
-        app.handle(),
-        fallback.sink(),
-        downloads,
-        data_dir.join(files::STAGING_DIR),
-        history,
-    ));
+    let links = app.links();
+    let (gate, chat) = (links.gate.clone(), links.chat.clone());
     app.manage(calls::Calls::new(
         app.handle().clone(),
-        fallback.sink().clone(),
+        gate.sink().clone(),
         frames,
     ));
-    app.manage(AppState::new(
-        opened.map(|o| (o.history, o.recovered_from)),
-        path,
-        client,
-        Some(fallback),
-        Some(chat),
-    ));
+    app.manage(AppState::new(app.history_state(), client, gate, chat));
     if let Some(link) = options.deep_link {
         app.state::<AppState>().set_deep_link(link);
     }

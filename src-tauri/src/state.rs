@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 
 use crate::chat::NativeChat;
 use crate::dispatch::{self, Ui};
-use crate::history::{History, HistoryError};
-use crate::ipc::{CommandError, ErrorKind, WebviewCapabilities};
+use crate::history::{History, HistoryState};
+use crate::ipc::{CommandError, WebviewCapabilities};
 use chat_protocol::ServerFrame;
 
 /// Events buffered between the socket and the dispatcher before the socket reader waits.
@@ -28,10 +28,10 @@ pub struct AppState {
     /// Where a damaged database was moved at startup, for the UI to tell the user.
     pub recovered_from: Option<PathBuf>,
     client: ClientSlot,
-    /// Native data channels for chat where the webview has no WebRTC (absent in command tests).
-    fallback: Option<Arc<FallbackGate>>,
-    /// Chat over those links by the core's rules.
-    chat: Option<Arc<NativeChat>>,
+    /// The native links (the links plugin's), closed on disconnect and fed the signaling frames.
+    fallback: Arc<FallbackGate>,
+    /// Chat over those links by the core's rules (forgets peers that left).
+    chat: Arc<NativeChat>,
     webview: Mutex<Option<WebviewCapabilities>>,
     close_to_tray: AtomicBool,
     /// Phones: the app is suspended in the background (see `frontend::on_window_event`).
@@ -41,24 +41,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// `client` is the slot the links relay their negotiation through (see `fallback::start`).
+    /// `client` is the slot the links relay their negotiation through (see `links::init`).
     pub fn new(
-        history: Result<(History, Option<PathBuf>), HistoryError>,
-        history_path: PathBuf,
+        history: &HistoryState,
         client: ClientSlot,
-        fallback: Option<FallbackGate>,
-        chat: Option<Arc<NativeChat>>,
+        fallback: Arc<FallbackGate>,
+        chat: Arc<NativeChat>,
     ) -> AppState {
-        let (history, recovered_from) = match history {
-            Ok((history, recovered)) => (Ok(history), recovered),
-            Err(err) => (Err(err.into()), None),
-        };
         AppState {
-            history,
-            history_path,
-            recovered_from,
+            history: history.history().cloned(),
+            history_path: history.path.clone(),
+            recovered_from: history.recovered_from.clone(),
             client,
-            fallback: fallback.map(Arc::new),
+            fallback,
             chat,
             webview: Mutex::new(None),
             close_to_tray: AtomicBool::new(true),
@@ -90,13 +85,11 @@ impl AppState {
         let chat = self.chat.clone();
         tauri::async_runtime::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if let (Some(fallback), ClientEvent::Frame(frame)) = (&fallback, &event) {
+                if let ClientEvent::Frame(frame) = &event {
                     fallback.on_frame(frame).await;
-                }
-                if let (Some(chat), ClientEvent::Frame(ServerFrame::PeerLeft { room, peer, .. })) =
-                    (&chat, &event)
-                {
-                    chat.peer_left(room, peer);
+                    if let ServerFrame::PeerLeft { room, peer, .. } = frame {
+                        chat.peer_left(room, peer);
+                    }
                 }
                 dispatch::client_event(history.as_ref(), ui.as_ref(), event).await;
             }
@@ -110,10 +103,9 @@ impl AppState {
     /// Closes the connection and the links; the UI shows offline.
     pub fn disconnect(&self) {
         self.client.replace(None);
-        if let Some(fallback) = self.fallback.clone() {
-            // Tauri's runtime: a sync command runs on the main thread, outside any runtime.
-            tauri::async_runtime::spawn(async move { fallback.sink().close_all().await });
-        }
+        let fallback = self.fallback.clone();
+        // Tauri's runtime: a sync command runs on the main thread, outside any runtime.
+        tauri::async_runtime::spawn(async move { fallback.sink().close_all().await });
     }
 
     /// Runs `f` with the current client, or fails with `NotConnected`.
@@ -138,21 +130,9 @@ impl AppState {
         self.client.state()
     }
 
-    /// The chat over the native links, or `unavailable` where they were not started.
-    pub fn chat(&self) -> Result<&Arc<NativeChat>, CommandError> {
-        self.chat.as_ref().ok_or_else(|| {
-            CommandError::new(ErrorKind::Unavailable, "the native links are not started")
-        })
-    }
-
-    /// The native links, or `unavailable` where they were not started.
-    pub fn fallback(&self) -> Result<&Arc<FallbackGate>, CommandError> {
-        self.fallback.as_ref().ok_or_else(|| {
-            CommandError::new(
-                ErrorKind::Unavailable,
-                "the native data-channel fallback is not started",
-            )
-        })
+    /// The native links (the links plugin's).
+    pub fn fallback(&self) -> &Arc<FallbackGate> {
+        &self.fallback
     }
 
     pub fn set_webview(&self, caps: WebviewCapabilities) {

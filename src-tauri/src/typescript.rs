@@ -92,7 +92,7 @@ struct Signature {
 /// `export const COMMANDS` and `export interface Commands { name: { args: {..}; result: T } }`.
 fn commands(cfg: &Config) -> String {
     macro_rules! signatures {
-        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
+        ($($owner:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty),* $(,)?) => {
             vec![$(Signature {
                 name: stringify!($name),
                 args: vec![$((stringify!($arg), <$ty as TS>::name(cfg))),*],
@@ -128,6 +128,15 @@ fn commands(cfg: &Config) -> String {
         names.join(", ")
     ));
     // Commands whose bytes go as the request's raw body (the other arguments as headers).
+    let paths: Vec<String> = entries
+        .iter()
+        .map(|s| format!("{}: '{}'", s.name, crate::ipc::invoke_path(s.name)))
+        .collect();
+    out.push_str(&format!(
+        "/** What the window invokes for each command: plugin commands are `plugin:<plugin>|<name>`. */\n\
+         export const INVOKE: Record<keyof Commands, string> = {{ {} }};\n\n",
+        paths.join(", ")
+    ));
     let raw = RawBody::name(cfg);
     let raw_bodies: Vec<String> = entries
         .iter()

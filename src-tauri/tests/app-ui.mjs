@@ -148,7 +148,7 @@ async function chat(d) {
       // What the backend says about the channel, for the failure report.
       const open = await d
         .call('POST', d.s('/execute/async'), {
-          script: "const done = arguments[1]; window.__TAURI_INTERNALS__.invoke('fallback_open_peers', { room: arguments[0] }).then((r) => done(JSON.stringify(r)), (e) => done('error ' + JSON.stringify(e)));",
+          script: "const done = arguments[1]; window.__TAURI_INTERNALS__.invoke('plugin:links|fallback_open_peers', { room: arguments[0] }).then((r) => done(JSON.stringify(r)), (e) => done('error ' + JSON.stringify(e)));",
           args: [room],
         })
         .catch((err) => err.message);

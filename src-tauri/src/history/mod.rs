@@ -7,6 +7,7 @@ mod calls;
 mod conversations;
 mod files;
 mod messages;
+mod plugin;
 pub(crate) mod search;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use calls::{CallDirection, CallOutcome, CallRecord, NewCall};
 pub use conversations::{Conversation, MessagePreview};
 pub use files::{FileRecord, MAX_FILE_ROWS, NewFile};
 pub use messages::{Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page};
+pub use plugin::{HistoryExt, HistoryState, init};
 pub use search::{SearchHit, SnippetPart};
 
 /// The schema, embedded at compile time and applied in order on open.

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::COMMANDS;
+use super::{COMMANDS, OWNED_COMMANDS};
 
 fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// The main window may call exactly the listed commands: one `allow-<command>` each, no stale ones.
+/// The main window may call exactly the listed commands: one `allow-<command>` each (`<plugin>:allow-…`
+/// for a plugin's), no stale ones.
 #[test]
 fn capabilities_grant_exactly_the_listed_commands() {
     let text = std::fs::read_to_string(repo_file("capabilities/main.json")).unwrap();
@@ -19,12 +20,20 @@ fn capabilities_grant_exactly_the_listed_commands() {
         .unwrap()
         .iter()
         .filter_map(|p| p.as_str())
-        .filter(|p| !p.contains(':'))
+        .filter(|p| {
+            !p.contains(':')
+                || OWNED_COMMANDS
+                    .iter()
+                    .any(|(o, _)| p.starts_with(&format!("{o}:")))
+        })
         .map(str::to_owned)
         .collect();
-    let mut listed: Vec<String> = COMMANDS
+    let mut listed: Vec<String> = OWNED_COMMANDS
         .iter()
-        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .map(|(owner, c)| match *owner {
+            "app" => format!("allow-{}", c.replace('_', "-")),
+            plugin => format!("{plugin}:allow-{}", c.replace('_', "-")),
+        })
         .collect();
     granted.sort();
     listed.sort();

@@ -53,7 +53,7 @@ impl TestApp {
         TestApp { app, window, dir }
     }
 
-    /// `invoke(cmd, args)` as the page does it (the app's own origin, so its capabilities apply): the
+    /// `call(cmd, args)` as the page does it (the app's own origin, so its capabilities apply): the
     /// JSON result, or the JSON error.
     pub fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
         self.request(cmd, InvokeBody::Json(args), Default::default())
@@ -67,7 +67,8 @@ impl TestApp {
         headers: tauri::http::HeaderMap,
     ) -> Result<Value, Value> {
         let request = InvokeRequest {
-            cmd: cmd.into(),
+            // A plugin's command goes to `plugin:<plugin>|<name>`, as the UI's `call()` sends it.
+            cmd: crate::ipc::invoke_path(cmd),
             callback: CallbackFn(0),
             error: CallbackFn(1),
             url: "tauri://localhost".parse().unwrap(),

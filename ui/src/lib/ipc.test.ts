@@ -10,10 +10,20 @@ const { call, describeError, onCommandFailure, send } = await import('./ipc');
 describe('call', () => {
   beforeEach(() => invoke.mockReset());
 
-  it('passes the arguments and resolves with the result', async () => {
+  it('passes the arguments to the command (a plugin\'s through its path) and resolves with the result', async () => {
     invoke.mockResolvedValueOnce(true);
     await expect(call('room_muted', { room: 'team' })).resolves.toBe(true);
-    expect(invoke).toHaveBeenCalledWith('room_muted', { room: 'team' });
+    expect(invoke).toHaveBeenCalledWith('plugin:history|room_muted', { room: 'team' });
+    invoke.mockResolvedValueOnce('offline');
+    await call('connection_state');
+    expect(invoke).toHaveBeenLastCalledWith('connection_state', {});
+  });
+
+  it('sends bytes as the raw body and the other arguments as headers', async () => {
+    invoke.mockResolvedValueOnce(3);
+    const data = new Uint8Array([104, 101, 108]);
+    await expect(call('file_send_chunk', { upload: 'up-1', offset: 0, data })).resolves.toBe(3);
+    expect(invoke).toHaveBeenCalledWith('plugin:files|file_send_chunk', data, { headers: { upload: 'up-1', offset: '0' } });
   });
 
   it('rejects with the command error the app sent', async () => {

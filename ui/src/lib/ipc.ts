@@ -6,7 +6,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
-import { RAW_BODY, type CommandError, type Commands, type ErrorKind, type Events } from './ipc.gen';
+import { INVOKE, RAW_BODY, type CommandError, type Commands, type ErrorKind, type Events } from './ipc.gen';
 import { Listeners } from './transport/types';
 
 export type { CommandError, ErrorKind };
@@ -28,8 +28,9 @@ export function onCommandFailure(listener: (failure: CommandFailure) => void): (
   return failures.add(listener);
 }
 
-/** Invokes `name`; rejects with a `CommandError`. A command that takes bytes (`RAW_BODY`) gets them as the
- * request's raw body and its other arguments as headers. */
+/** Invokes `name` (through its path: `plugin:<plugin>|<name>` for the app's plugins' commands); rejects
+ * with a `CommandError`. A command that takes bytes (`RAW_BODY`) gets them as the request's raw body and
+ * its other arguments as headers. */
 export async function call<K extends keyof Commands>(name: K, ...args: ArgList<K>): Promise<Commands[K]['result']> {
   try {
     const given = (args[0] ?? {}) as Record<string, unknown>;
@@ -37,9 +38,9 @@ export async function call<K extends keyof Commands>(name: K, ...args: ArgList<K
     if (raw) {
       const { [raw]: body, ...rest } = given;
       const headers = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, String(value)]));
-      return await invoke<Commands[K]['result']>(name, body as Uint8Array, { headers });
+      return await invoke<Commands[K]['result']>(INVOKE[name], body as Uint8Array, { headers });
     }
-    return await invoke<Commands[K]['result']>(name, given);
+    return await invoke<Commands[K]['result']>(INVOKE[name], given);
   } catch (err) {
     throw asCommandError(err);
   }
