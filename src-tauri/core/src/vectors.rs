@@ -3,6 +3,23 @@
 
 use serde_json::Value;
 
+/// The cases of a vectors file's text.
+pub(crate) fn cases(json: &str) -> Vec<Value> {
+    let vectors: Value = serde_json::from_str(json).expect("vectors are JSON");
+    vectors["cases"]
+        .as_array()
+        .expect("vectors have cases")
+        .clone()
+}
+
+/// A list of strings in a case.
+pub(crate) fn strings(v: &Value) -> Vec<String> {
+    let list = v.as_array().expect("a list");
+    list.iter()
+        .map(|s| s.as_str().expect("a string").to_owned())
+        .collect()
+}
+
 /// The vectors' "<<c*N>>" strings as the character c N times, anywhere in `v`.
 pub(crate) fn expand(v: &Value) -> Value {
     match v {

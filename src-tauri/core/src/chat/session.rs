@@ -242,16 +242,9 @@ mod tests {
     #[test]
     fn follows_the_shared_vectors() {
         use serde_json::{Value, json};
-        let vectors: Value =
-            serde_json::from_str(include_str!("../../tests/vectors/chat.json")).unwrap();
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_owned())
-                .collect()
-        };
-        for case in vectors["cases"].as_array().unwrap() {
+
+        use crate::vectors::{cases, strings};
+        for case in cases(include_str!("../../tests/vectors/chat.json")) {
             let name = case["name"].as_str().unwrap();
             let mut ann = ChatSession::new();
             let mut room: Vec<String> = Vec::new();

@@ -118,17 +118,15 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vectors::{case_text, expand};
+    use crate::vectors::{case_text, cases, expand};
 
     /// The cases shared with the web UI's parser (tests/vectors/chat_messages.json): both read the same
     /// texts as the same messages, and bound what a peer may make them keep alike.
     #[test]
     fn parses_as_the_shared_vectors_say() {
-        let vectors: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/vectors/chat_messages.json")).unwrap();
-        for case in vectors["cases"].as_array().unwrap() {
+        for case in cases(include_str!("../../tests/vectors/chat_messages.json")) {
             let parsed =
-                ChannelMessage::parse(&case_text(case)).map(|m| serde_json::to_value(m).unwrap());
+                ChannelMessage::parse(&case_text(&case)).map(|m| serde_json::to_value(m).unwrap());
             assert_eq!(
                 parsed.unwrap_or_default(),
                 expand(&case["parsed"]),

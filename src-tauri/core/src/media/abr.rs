@@ -120,14 +120,12 @@ mod tests {
     /// back off and recover alike, step for step.
     #[test]
     fn follows_the_shared_vectors() {
-        let vectors: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/vectors/abr.json")).unwrap();
         let limits = |v: &serde_json::Value| EncodingLimits {
             max_bitrate: v["max_bitrate"].as_u64().unwrap() as u32,
             scale_down_by: v["scale_down_by"].as_u64().unwrap() as u32,
             max_framerate: v["max_framerate"].as_u64().unwrap() as u32,
         };
-        for case in vectors["cases"].as_array().unwrap() {
+        for case in crate::vectors::cases(include_str!("../../tests/vectors/abr.json")) {
             let name = case["name"].as_str().unwrap();
             let samples: Vec<QualitySample> = case["samples"]
                 .as_array()

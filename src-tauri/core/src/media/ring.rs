@@ -465,21 +465,13 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::vectors::{cases, strings};
 
     /// The cases shared with the web UI's call (tests/vectors/ring.json): both ring, answer, time out,
     /// refuse when busy, resolve glare and take early accepts alike.
     #[test]
     fn follows_the_shared_vectors() {
-        let vectors: Value =
-            serde_json::from_str(include_str!("../../tests/vectors/ring.json")).unwrap();
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_owned())
-                .collect()
-        };
-        for case in vectors["cases"].as_array().unwrap() {
+        for case in cases(include_str!("../../tests/vectors/ring.json")) {
             let name = case["name"].as_str().unwrap();
             let mut ring = Ring::new(false);
             let mut room: Vec<String> = Vec::new();

@@ -259,9 +259,7 @@ mod tests {
     /// becomes a few rows, and waiting offers get their place in order of arrival, on both sides alike.
     #[test]
     fn follows_the_shared_vectors() {
-        let vectors: Value =
-            serde_json::from_str(include_str!("../../../tests/vectors/file_limits.json")).unwrap();
-        for case in vectors["cases"].as_array().unwrap() {
+        for case in crate::vectors::cases(include_str!("../../../tests/vectors/file_limits.json")) {
             let name = case["name"].as_str().unwrap();
             let limits = Limits::default();
             let t0 = Instant::now();
