@@ -14,6 +14,8 @@
 #      peer and with a Chromium page running the web UI, with delivered status, the peer's message posted as a notification (window in the background) and both messages
 #      stored in the app's SQLite history;
 #   6. a call between the window (native media) and a Chromium page, both directions (app-call.mjs).
+#   6b. a media pipeline failing mid-call (the app's test pattern, a real GStreamer error) shows its notice in the
+#      window's call, which goes on (app-media-error.mjs, with a headless peer);
 #   7. files between the window (native links) and a Chromium page, both ways, and cancelled from the window
 #      either way (app-files.mjs);
 #   8. on a server with --auth-secret: joining from a pasted invite link, with the token saved for that server
@@ -198,6 +200,15 @@ if grep -q "Incoming video call from Browser" "$WORK/notify-call.log"; then
   pass "the page's call posted an incoming-call notification (window in the background)"
 else
   fail "no incoming-call notification for the page's call (see $WORK/notify-call.log)"
+fi
+# 6b. A pipeline failing mid-call reaches the window: the app's test pattern fails with a GStreamer error
+#     10 s after it started (P2PCHAT_TEST_MEDIA_FAIL_AFTER frames), in a call with a headless peer.
+echo "==> a media pipeline failing mid-call, through WebDriver and a headless peer"
+if ! WORK="$WORK" ROOM=e2e-media-error APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" \
+  P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-media-error \
+  P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 P2PCHAT_TEST_MEDIA_FAIL_AFTER=300 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
+  timeout 200 dbus-run-session -- node src-tauri/tests/app-media-error.mjs 2>"$WORK/webdriver-media-error.log"; then
+  fail "a media pipeline failing mid-call, in the window (see $WORK/webdriver-media-error.log)"
 fi
 # 7. Files in the window over the native links with a Chromium page: each way with progress on both sides and
 #    the original's SHA-256 (received files land in the download folder named in user-dirs.dirs), and a
