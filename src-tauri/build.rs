@@ -1,5 +1,5 @@
 //! Build script: Tauri's code generation (config, icons, ACL). Declares the app's own commands and those
-//! of its in-crate plugins (history, links, files), read from the one command list
+//! of its in-crate plugins (history, links, files, calls), read from the one command list
 //! (src/ipc/commands.rs), so that capabilities grant them one by one (least privilege) instead of all
 //! commands being open.
 
@@ -27,7 +27,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ipc/commands.rs");
     let mut attributes = tauri_build::Attributes::new()
         .app_manifest(tauri_build::AppManifest::new().commands(of("app")));
-    for plugin in ["history", "links", "files"] {
+    for plugin in ["history", "links", "files", "calls"] {
         attributes = attributes.plugin(
             plugin,
             tauri_build::InlinedPlugin::new().commands(of(plugin)),

@@ -24,13 +24,17 @@ use p2pchat_core::media::{
     FrameSource, MediaDevices, MissingElement, PlaybackOptions, VideoFrame, VideoSource,
     list_devices, missing_elements, set_speaker,
 };
-use serde::{Deserialize, Serialize};
-use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError, InvokeResponseBody};
-use tauri::{AppHandle, Runtime, State};
-use ts_rs::TS;
+use serde::Serialize;
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::plugin::{Builder, TauriPlugin};
+use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::error::{CommandError, ErrorKind};
-use crate::ipc::{AppEvent, MediaNotice, emit};
+use crate::ipc::{
+    AppEvent, CallMediaStats, CallMediaSupport, DeviceChoice, FrameChannel, LocalMediaInfo,
+    MediaNotice, emit,
+};
+use crate::links::LinksExt;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
@@ -42,65 +46,44 @@ pub const TEST_MEDIA_FAIL_AFTER_ENV: &str = "P2PCHAT_TEST_MEDIA_FAIL_AFTER";
 /// tile of a full call: a window that keeps up never hits it).
 const MAX_FRAMES_IN_FLIGHT: usize = 8;
 
-/// Whether native calls can run here (`call_media_support`).
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct CallMediaSupport {
-    /// Every GStreamer element a call needs is installed.
-    pub available: bool,
-    /// What is missing, each with the Debian package that ships it.
-    pub missing: Vec<MissingElement>,
-    /// Test sources instead of camera and microphone (`P2PCHAT_TEST_MEDIA=1`).
-    pub test_media: bool,
+/// The calls plugin (`plugin:calls|<command>`): owns [`Calls`] (`CallsExt::calls()`), the call session
+/// registered on the links plugin's links at setup (before any remote track can arrive; the links
+/// plugin must be registered first), and the call media commands.
+pub fn init<R: Runtime>() -> TauriPlugin<R> {
+    Builder::new("calls")
+        .invoke_handler(tauri::generate_handler![
+            call_media_support,
+            call_media_start,
+            call_media_stop,
+            call_media_attach,
+            call_media_detach,
+            call_media_limits,
+            call_media_mute,
+            call_media_camera_off,
+            call_media_stats,
+            call_media_devices,
+            call_media_use_devices,
+            call_media_share_screen,
+            call_frames,
+            call_frames_drawn,
+        ])
+        .setup(|app, _api| {
+            let links = app.links().gate.sink().clone();
+            let calls = Calls::new(app.clone(), links, Arc::new(FrameHub::default()));
+            app.manage(calls);
+            Ok(())
+        })
+        .build()
 }
 
-/// What `call_media_start` could open.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct LocalMediaInfo {
-    pub video: bool,
-    pub audio: bool,
-    /// Why a device is left out (no camera: audio only), for the person.
-    pub notices: Vec<String>,
+/// The calls of the app `Self` belongs to.
+pub trait CallsExt<R: Runtime> {
+    fn calls(&self) -> &Calls;
 }
 
-/// The camera, microphone and speaker the person chose (`call_media_use_devices`); `None`: the
-/// system's default. Ids are those `call_media_devices` lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct DeviceChoice {
-    pub camera: Option<String>,
-    pub microphone: Option<String>,
-    pub speaker: Option<String>,
-}
-
-/// One peer's call quality (`call_media_stats`), as the UI's quality indicator reads it.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct CallMediaStats {
-    pub frames_decoded: f64,
-    pub audio_level: f64,
-    pub bytes_received: f64,
-    pub rtt_ms: f64,
-    pub loss: f64,
-    pub sending: bool,
-}
-
-/// The window's frame channel as a command argument (a `Channel` of raw bytes: each message is
-/// `u32` big-endian header length, the JSON header `{room, peer, width, height}` (`room`/`peer`
-/// null for our own preview), then the JPEG).
-pub struct FrameChannel(Channel<InvokeResponseBody>);
-
-impl<'de, R: Runtime> CommandArg<'de, R> for FrameChannel {
-    fn from_command(command: CommandItem<'de, R>) -> std::result::Result<Self, InvokeError> {
-        Channel::from_command(command).map(FrameChannel)
-    }
-}
-
-impl TS for FrameChannel {
-    type WithoutGenerics = FrameChannel;
-    type OptionInnerType = FrameChannel;
-    fn name(_: &ts_rs::Config) -> String {
-        "Channel<ArrayBuffer>".to_owned()
-    }
-    fn inline(cfg: &ts_rs::Config) -> String {
-        Self::name(cfg)
+impl<R: Runtime, T: Manager<R>> CallsExt<R> for T {
+    fn calls(&self) -> &Calls {
+        self.state::<Calls>().inner()
     }
 }
 

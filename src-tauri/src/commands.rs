@@ -18,10 +18,6 @@ use crate::ipc::{AppEvent, AppInfo, CommandError, ErrorKind, WebviewCapabilities
 use crate::settings::{self, Settings};
 use crate::state::AppState;
 
-// The native call media commands (the Linux app) live in `calls`; the glob also brings the helper macros
-// `#[tauri::command]` defines beside each, which the invoke handler finds through this module.
-pub use crate::calls::*;
-
 type Result<T> = std::result::Result<T, CommandError>;
 
 /// Connects to the signaling server as `name` (and saves both). Without `url`, the saved server is used.

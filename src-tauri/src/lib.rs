@@ -121,7 +121,7 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
     let client = ClientSlot::default();
     let window_ui =
         |app: AppHandle<R>| Arc::new(frontend::TauriUi::new(app)) as Arc<dyn dispatch::Ui>;
-    // In-crate plugins in the order they need each other: history, then links, then files.
+    // In-crate plugins in the order they need each other: history, then links, then files and calls.
     let builder = builder
         .manage(dispatch::MessageAlerts::default())
         .plugin(tauri_plugin_notification::init())
@@ -135,7 +135,8 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
         .plugin(files::init(
             options.data_dir.clone(),
             options.download_dir.clone(),
-        ));
+        ))
+        .plugin(calls::init());
     #[cfg(desktop)]
     let builder = builder.plugin(updates::plugin());
     builder
@@ -158,14 +159,8 @@ fn setup<R: Runtime>(
     client: ClientSlot,
     options: AppOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let frames = Arc::new(calls::FrameHub::default());
     let links = app.links();
     let (gate, chat) = (links.gate.clone(), links.chat.clone());
-    app.manage(calls::Calls::new(
-        app.handle().clone(),
-        gate.sink().clone(),
-        frames,
-    ));
     app.manage(AppState::new(app.history_state(), client, gate, chat));
     if let Some(link) = options.deep_link {
         app.state::<AppState>().set_deep_link(link);

@@ -10,15 +10,15 @@ use p2pchat_core::media::{MediaDevice, MediaDevices, MediaEvent, MediaPipeline, 
 use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
 
-use crate::calls::{CallMediaStats, CallMediaSupport, DeviceChoice, FrameChannel, LocalMediaInfo};
 use crate::history::FileRecord;
 use crate::history::{
     CallDirection, CallRecord, Conversation, Cursor, Message, MessagePreview, MessageStatus,
     NewMessage, Page, SearchHit, SnippetPart,
 };
 use crate::ipc::{
-    AppInfo, ChatDelivery, ChatIncoming, ChatStatus, CommandError, ErrorKind, FallbackStatus,
-    FileStatus, FileTransfer, NotificationAction, OpenPeer, RawBody, WebviewCapabilities,
+    AppInfo, CallMediaStats, CallMediaSupport, ChatDelivery, ChatIncoming, ChatStatus,
+    CommandError, DeviceChoice, ErrorKind, FallbackStatus, FileStatus, FileTransfer, FrameChannel,
+    LocalMediaInfo, NotificationAction, OpenPeer, RawBody, WebviewCapabilities,
 };
 use crate::settings::Settings;
 

@@ -1,10 +1,13 @@
 //! The payloads of commands and events that are the app's own (the history's rows are `crate::history`'s,
-//! the settings `crate::settings`'s, call media's `crate::calls`'s): what the UI receives, generated into
+//! the settings `crate::settings`'s, the core's types the core's): what the UI receives, generated into
 //! its `ipc.gen.ts`.
 
 use p2pchat_core::links::FileEnd;
 use p2pchat_core::links::safety::LinkFingerprints;
+use p2pchat_core::media::MissingElement;
 use serde::{Deserialize, Serialize};
+use tauri::Runtime;
+use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError, InvokeResponseBody};
 use ts_rs::TS;
 
 /// Bytes a command takes as the raw body of its request, not JSON (`file_send_chunk`): the UI's `call()`
@@ -50,6 +53,68 @@ pub struct ChatStatus {
     pub id: String,
     pub peer: String,
     pub status: ChatDelivery,
+}
+
+/// Whether native calls can run here (`call_media_support`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CallMediaSupport {
+    /// Every GStreamer element a call needs is installed.
+    pub available: bool,
+    /// What is missing, each with the Debian package that ships it.
+    pub missing: Vec<MissingElement>,
+    /// Test sources instead of camera and microphone (`P2PCHAT_TEST_MEDIA=1`).
+    pub test_media: bool,
+}
+
+/// What `call_media_start` could open.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LocalMediaInfo {
+    pub video: bool,
+    pub audio: bool,
+    /// Why a device is left out (no camera: audio only), for the person.
+    pub notices: Vec<String>,
+}
+
+/// The camera, microphone and speaker the person chose (`call_media_use_devices`); `None`: the
+/// system's default. Ids are those `call_media_devices` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DeviceChoice {
+    pub camera: Option<String>,
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
+}
+
+/// One peer's call quality (`call_media_stats`), as the UI's quality indicator reads it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CallMediaStats {
+    pub frames_decoded: f64,
+    pub audio_level: f64,
+    pub bytes_received: f64,
+    pub rtt_ms: f64,
+    pub loss: f64,
+    pub sending: bool,
+}
+
+/// The window's frame channel as a command argument (a `Channel` of raw bytes: each message is
+/// `u32` big-endian header length, the JSON header `{room, peer, width, height}` (`room`/`peer`
+/// null for our own preview), then the JPEG).
+pub struct FrameChannel(pub Channel<InvokeResponseBody>);
+
+impl<'de, R: Runtime> CommandArg<'de, R> for FrameChannel {
+    fn from_command(command: CommandItem<'de, R>) -> std::result::Result<Self, InvokeError> {
+        Channel::from_command(command).map(FrameChannel)
+    }
+}
+
+impl TS for FrameChannel {
+    type WithoutGenerics = FrameChannel;
+    type OptionInnerType = FrameChannel;
+    fn name(_: &ts_rs::Config) -> String {
+        "Channel<ArrayBuffer>".to_owned()
+    }
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
 }
 
 /// Stable names of failures the UI can act on.
