@@ -2,13 +2,13 @@
 // and history. A token bucket: a burst of CHAT_BURST messages, then CHAT_PER_SECOND. Messages beyond it
 // wait their turn (up to CHAT_MAX_WAITING per peer) and are then shown in order; beyond that they are
 // dropped unacknowledged, so the sender sees them as sent, not delivered, and its outbox sends them again
-// when the link is re-established.
+// when the link is re-established. The Rust client's limit (src-tauri/core/src/chat/ratelimit.rs) defines the
+// numbers and runs the same cases (src-tauri/core/tests/vectors/chat_ratelimit.json).
 
 import { takeToken, type Tokens } from '../bucket';
+import { CHAT_BURST, CHAT_MAX_WAITING, CHAT_PER_SECOND } from '../core.gen';
 
-export const CHAT_BURST = 30;
-export const CHAT_PER_SECOND = 5;
-export const CHAT_MAX_WAITING = 200;
+export { CHAT_BURST, CHAT_MAX_WAITING, CHAT_PER_SECOND };
 
 export type Admission = 'now' | 'later' | 'dropped';
 

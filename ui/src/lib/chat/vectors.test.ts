@@ -1,12 +1,15 @@
 // The chat's delivery rules shared with the Rust client (src-tauri/core/src/chat/session.rs), run from the
-// same JSON cases (src-tauri/core/tests/vectors/chat.json and chat_messages.json): both send, ack, resend,
-// de-duplicate, count read receipts and clamp a peer's clock alike, and parse the channel's texts alike.
+// same JSON cases (src-tauri/core/tests/vectors/chat.json, chat_messages.json, chat_ratelimit.json): both
+// send, ack, resend, de-duplicate, count read receipts and clamp a peer's clock alike, parse the channel's
+// texts alike, and hold a flood to the same pace.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import chatVectors from '../../../../src-tauri/core/tests/vectors/chat.json';
 import messageVectors from '../../../../src-tauri/core/tests/vectors/chat_messages.json';
+import rateVectors from '../../../../src-tauri/core/tests/vectors/chat_ratelimit.json';
 import { Chat } from './chat.svelte';
 import { caseText, expand } from '../vectors.testing';
 import { parseChannelMessage } from './message';
+import { ChatRateLimit, type Admission } from './ratelimit';
 
 interface Step {
   room?: string[];
@@ -90,5 +93,42 @@ describe('shared chat delivery vectors', () => {
 describe('shared chat message vectors', () => {
   it.each(messageVectors.cases)('$name', (c) => {
     expect(parseChannelMessage(caseText(c))).toEqual(expand(c.parsed));
+  });
+});
+
+interface RateStep {
+  at_ms?: number;
+  released?: Array<[string, string]>;
+  from?: string;
+  count?: number;
+  admitted?: Record<Admission, number>;
+  gone?: string;
+  renamed?: [string, string];
+}
+
+describe('shared chat rate limit vectors', () => {
+  it.each(rateVectors.cases)('$name', async ({ steps }) => {
+    vi.setSystemTime(0);
+    const released: Array<[string, string]> = [];
+    const limit = new ChatRateLimit((peer, text) => released.push([peer, text]));
+    const sent = new Map<string, number>();
+    for (const [i, step] of (steps as RateStep[]).entries()) {
+      const where = `step ${i}: ${JSON.stringify(step)}`;
+      released.length = 0;
+      if (step.at_ms !== undefined) await vi.advanceTimersByTimeAsync(step.at_ms - Date.now());
+      if (step.released) expect(released, where).toEqual(step.released);
+      if (step.from) {
+        const admitted: Record<Admission, number> = { now: 0, later: 0, dropped: 0 };
+        for (let n = 0; n < step.count!; n++) {
+          const number = (sent.get(step.from) ?? 0) + 1;
+          sent.set(step.from, number);
+          admitted[limit.admit(step.from, `${step.from} ${number}`)] += 1;
+        }
+        expect(admitted, where).toEqual(step.admitted);
+      }
+      if (step.gone) limit.peerGone(step.gone);
+      if (step.renamed) limit.peerRenamed(...step.renamed);
+    }
+    limit.close();
   });
 });
