@@ -68,3 +68,22 @@ fn docs_list_every_command() {
         );
     }
 }
+
+/// The contract is the app's bottom layer: `ipc` names no other module of the app (adapters and the shell
+/// use it, never the other way round; tests/tests/module_graph.rs checks for cycles between the rest).
+#[test]
+fn ipc_depends_on_no_other_module_of_the_app() {
+    let dir = repo_file("src/ipc");
+    for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let uses: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//") && l.contains("crate::"))
+            .collect();
+        assert!(uses.is_empty(), "{}: {uses:?}", path.display());
+    }
+}
