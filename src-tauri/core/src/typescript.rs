@@ -5,7 +5,7 @@
 
 use ts_rs::{Config, TS};
 
-use crate::chat::{ChannelMessage, ratelimit, wire};
+use crate::chat::{ChannelMessage, ratelimit, seen, wire};
 use crate::links::safety::{self, LinkFingerprints};
 use crate::links::{FileControl, LinkEvent, files};
 use crate::media::{abr, ring};
@@ -43,6 +43,8 @@ pub fn generate() -> String {
         ("MAX_MESSAGE_CHARS", wire::MAX_MESSAGE_CHARS.to_string()),
         ("MAX_READ_IDS", wire::MAX_READ_IDS.to_string()),
         ("MAX_CHANNEL_TEXT", wire::MAX_CHANNEL_TEXT.to_string()),
+        ("MAX_SEEN_PER_PEER", seen::MAX_SEEN_PER_PEER.to_string()),
+        ("MAX_SEEN_PEERS", seen::MAX_SEEN_PEERS.to_string()),
         ("CHAT_BURST", ratelimit::CHAT_BURST.to_string()),
         ("CHAT_PER_SECOND", ratelimit::CHAT_PER_SECOND.to_string()),
         ("CHAT_MAX_WAITING", ratelimit::CHAT_MAX_WAITING.to_string()),

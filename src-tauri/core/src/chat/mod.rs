@@ -4,6 +4,7 @@
 //! limit on what is received (`ratelimit`).
 
 pub mod ratelimit;
+pub mod seen;
 pub mod session;
 pub mod wire;
 

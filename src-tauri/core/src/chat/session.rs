@@ -7,13 +7,10 @@
 //! whose recipients all left waits for the next one too. A peer's clock is trusted at most
 //! `MAX_CLOCK_AHEAD` ahead of ours.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
+use super::seen::SeenIds;
 use super::wire::{ChannelMessage, clamp_sent_at, now_ms};
-
-/// Received (sender, id) pairs remembered for de-duplication; older ones are forgotten first (a peer
-/// resends only what it has not seen acked, which is recent).
-const SEEN_IDS: usize = 100_000;
 
 /// What a text from a peer meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,9 +55,10 @@ impl Pending {
 pub struct ChatSession {
     /// Our messages in the order written.
     outbox: Vec<Pending>,
-    /// (sender peer, message id) of what was shown.
-    seen: HashSet<(String, String)>,
-    seen_order: VecDeque<(String, String)>,
+    /// Ids of what was shown, per sender.
+    seen: SeenIds,
+    /// Messages shown so far.
+    received: usize,
 }
 
 impl ChatSession {
@@ -121,9 +119,11 @@ impl ChatSession {
                 name,
             }) => {
                 let ack = ChannelMessage::ack(&id).to_text();
-                if !self.remember(peer, &id) {
+                if self.seen.has(peer, &id) {
                     return Received::Duplicate { ack };
                 }
+                self.seen.add(peer, &id);
+                self.received += 1;
                 let sent_at = clamp_sent_at(sent_at, now);
                 let message = ChannelMessage::Msg {
                     id,
@@ -159,9 +159,9 @@ impl ChatSession {
             .is_none_or(Pending::delivered)
     }
 
-    /// Distinct messages received so far.
+    /// Messages received and shown so far (duplicates not counted).
     pub fn received_count(&self) -> usize {
-        self.seen.len()
+        self.received
     }
 
     /// The person behind `from` now has peer id `to` (a checked re-key): their resends of what was
@@ -169,13 +169,7 @@ impl ChatSession {
     /// never merged upwards: where `to` was a recipient of its own, the message counts as acked only if
     /// both acked it (otherwise it is resent and the receiver de-duplicates).
     pub fn peer_renamed(&mut self, from: &str, to: &str) {
-        let rename = |key: &mut (String, String)| {
-            if key.0 == from {
-                key.0 = to.to_owned();
-            }
-        };
-        self.seen_order.iter_mut().for_each(rename);
-        self.seen = self.seen_order.iter().cloned().collect();
+        self.seen.rename(from, to);
         for pending in &mut self.outbox {
             if !pending.to.remove(from) {
                 continue;
@@ -214,21 +208,6 @@ impl ChatSession {
             self.outbox.remove(i);
         }
         first
-    }
-
-    /// Remembers a received id from `peer`; false when that peer sent it before.
-    fn remember(&mut self, peer: &str, id: &str) -> bool {
-        let key = (peer.to_owned(), id.to_owned());
-        if !self.seen.insert(key.clone()) {
-            return false;
-        }
-        self.seen_order.push_back(key);
-        if self.seen_order.len() > SEEN_IDS
-            && let Some(oldest) = self.seen_order.pop_front()
-        {
-            self.seen.remove(&oldest);
-        }
-        true
     }
 }
 

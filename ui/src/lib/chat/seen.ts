@@ -3,10 +3,12 @@
 // in a room receives everyone's messages). Bounded: the ids matter only while a sender may still resend
 // (until it sees our ack), so the oldest are forgotten first.
 
-/** Ids remembered per sender (a resend comes soon after the original; far more than any outbox holds). */
-export const MAX_SEEN_PER_PEER = 2000;
-/** Senders remembered (peer ids change with every signaling session, so old ones pile up). */
-export const MAX_SEEN_PEERS = 64;
+// Ids remembered per sender (a resend comes soon after the original; far more than any outbox holds) and
+// senders remembered (peer ids change with every signaling session, so old ones pile up): the Rust
+// client's numbers (src-tauri/core/src/chat/seen.rs), both held to src-tauri/core/tests/vectors/chat_seen.json.
+import { MAX_SEEN_PEERS, MAX_SEEN_PER_PEER } from '../core.gen';
+
+export { MAX_SEEN_PEERS, MAX_SEEN_PER_PEER };
 
 export class SeenIds {
   /** Insertion-ordered: the most recently active sender last, each sender's newest id last. */

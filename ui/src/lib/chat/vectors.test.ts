@@ -1,15 +1,17 @@
 // The chat's delivery rules shared with the Rust client (src-tauri/core/src/chat/session.rs), run from the
-// same JSON cases (src-tauri/core/tests/vectors/chat.json, chat_messages.json, chat_ratelimit.json): both
-// send, ack, resend, de-duplicate, count read receipts and clamp a peer's clock alike, parse the channel's
-// texts alike, and hold a flood to the same pace.
+// same JSON cases (src-tauri/core/tests/vectors/chat*.json): both send, ack, resend, de-duplicate, count
+// read receipts and clamp a peer's clock alike, parse the channel's texts alike, hold a flood to the same
+// pace, and remember the same received ids.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import chatVectors from '../../../../src-tauri/core/tests/vectors/chat.json';
 import messageVectors from '../../../../src-tauri/core/tests/vectors/chat_messages.json';
 import rateVectors from '../../../../src-tauri/core/tests/vectors/chat_ratelimit.json';
+import seenVectors from '../../../../src-tauri/core/tests/vectors/chat_seen.json';
 import { Chat } from './chat.svelte';
 import { caseText, expand } from '../vectors.testing';
 import { parseChannelMessage } from './message';
 import { ChatRateLimit, type Admission } from './ratelimit';
+import { SeenIds } from './seen';
 
 interface Step {
   room?: string[];
@@ -130,5 +132,33 @@ describe('shared chat rate limit vectors', () => {
       if (step.renamed) limit.peerRenamed(...step.renamed);
     }
     limit.close();
+  });
+});
+
+interface SeenStep {
+  add?: [string, string];
+  adds?: string;
+  count?: number;
+  has?: [string, string];
+  is?: boolean;
+  rename?: [string, string];
+}
+
+describe('shared seen-ids vectors', () => {
+  it.each(seenVectors.cases)('$name', ({ steps }) => {
+    const seen = new SeenIds();
+    const counts = new Map<string, number>();
+    for (const [i, step] of (steps as SeenStep[]).entries()) {
+      if (step.add) seen.add(...step.add);
+      if (step.adds) {
+        for (let n = 0; n < step.count!; n++) {
+          const number = (counts.get(step.adds) ?? 0) + 1;
+          counts.set(step.adds, number);
+          seen.add(step.adds, `${step.adds}-${number}`);
+        }
+      }
+      if (step.has) expect(seen.has(...step.has), `step ${i}: ${JSON.stringify(step)}`).toBe(step.is);
+      if (step.rename) seen.rename(...step.rename);
+    }
   });
 });
