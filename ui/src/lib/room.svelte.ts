@@ -7,7 +7,8 @@
 
 import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
 import { Call } from './call/call.svelte';
-import { Chat } from './chat/chat.svelte';
+import { Chat, type ChatLinks } from './chat/chat.svelte';
+import { chatSettings } from './settings.svelte';
 import { parseChannelMessage } from './chat/message';
 import { insertByTime, type FileRows } from './files/rows';
 import { identityStatus, markVerified, verifiedContact, type IdentityStatus } from './identity';
@@ -71,17 +72,14 @@ export class Room {
     private readonly transport: Transport,
     private readonly options: RoomOptions = {},
   ) {
-    this.chat = new Chat(
-      {
-        peers: () => this.presence.map((p) => p.peer),
-        send: (peer, text) => this.engine.send(peer, text),
-        nameOf: (p) => this.nameOf(p),
-      },
-      () => this.myName,
-      options.history,
-    );
     // The one place that knows there are two kinds of links.
     this.engine = options.fallback ? new NativeEngine(this.host()) : new BrowserEngine(this.host(), options);
+    const chatLinks: ChatLinks = {
+      peers: () => this.presence.map((p) => p.peer),
+      send: (peer, text) => this.engine.send(peer, text),
+      nameOf: (p) => this.nameOf(p),
+    };
+    this.chat = new Chat(chatLinks, () => this.myName, options.history, chatSettings, undefined, this.engine.chatDelivery(chatLinks, options.history));
     const calls = this.engine.calls;
     this.call = new Call(
       {

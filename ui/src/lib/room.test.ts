@@ -12,6 +12,22 @@ const backend = vi.hoisted(() => ({
   events: null as FallbackEvents | null,
   open: new Set<string>(),
   sent: [] as Array<{ peer: string; text: string }>,
+  /** The app's chat (native-chat.ts): what the window handed over, and its incoming-message event. */
+  chatSent: [] as Array<Record<string, unknown>>,
+  chatEvents: {} as Record<string, (payload: unknown) => void>,
+}));
+
+vi.mock('./ipc', () => ({
+  call: async (name: string, args: Record<string, unknown>) => {
+    if (name !== 'chat_send') throw { kind: 'unavailable', message: `no ${name}` };
+    backend.chatSent.push(args);
+    return [...backend.open];
+  },
+  on: async (name: string, handler: (payload: unknown) => void) => {
+    backend.chatEvents[name] = handler;
+    return () => undefined;
+  },
+  describeError: (err: { message?: string }) => err.message ?? String(err),
 }));
 
 vi.mock('./engine/native-links', () => ({
@@ -60,21 +76,25 @@ beforeEach(() => {
   backend.events = null;
   backend.open.clear();
   backend.sent.length = 0;
+  backend.chatSent.length = 0;
+  backend.chatEvents = {};
 });
 
 describe('people list with the native fallback', () => {
-  it('a room opened while signaling is down lists whoever a channel reaches, and chat goes to them', () => {
-    const { room, transport, events, open } = enter();
+  it('a room opened while signaling is down lists whoever a channel reaches, and chat goes to them', async () => {
+    const { room, transport, open } = enter();
     transport.states.emit('reconnecting');
     open('p-bob');
     expect(people(room)).toEqual(['?:p-bob:connected']);
-    events.message('p-bob', message('Bob', 'hello'));
+    await vi.waitFor(() => expect(backend.chatEvents['chat://message']).toBeDefined());
+    backend.chatEvents['chat://message']!({ room: 'team', peer: 'p-bob', message: JSON.parse(message('Bob', 'hello')) });
     expect(people(room)).toEqual(['Bob:p-bob:connected']);
     expect(room.nameOf('p-bob')).toBe('Bob');
 
     expect(room.chat.send('hi Bob')).toBe(true);
-    const sent = backend.sent.map((s) => ({ peer: s.peer, t: JSON.parse(s.text).t, body: JSON.parse(s.text).body }));
-    expect(sent).toContainEqual({ peer: 'p-bob', t: 'msg', body: 'hi Bob' });
+    await vi.waitFor(() => expect(backend.chatSent).toHaveLength(1));
+    expect(backend.chatSent[0]).toMatchObject({ room: 'team', message: { t: 'msg', body: 'hi Bob' } });
+    await vi.waitFor(() => expect(room.chat.lines.at(-1)?.status).toBe('sent'));
   });
 
   it('the server list after a fresh session keeps people still reached over a channel; peer-joined names them', () => {

@@ -1,10 +1,12 @@
-// The room's chat: lines shown in the chat log, sending over each peer's data channel with acks, the
-// outbox that resends until acked, and de-duplication by message id. In the app every message and status
-// change is also written to the history on disk, which the chat starts from (offline too).
+// The room's chat: lines shown in the chat log with their ticks, de-duplication by message id, read
+// receipts, typing, the rate limit on what arrives. Delivery (acks, resends, storing) is the engine's
+// `ChatDelivery` (delivery.ts): the window's outbox over browser data channels, or the app's Rust core over
+// its native links. In the app every message and status change is in the history on disk, which the chat
+// starts from (offline too).
 
 import { describeError, type ChatHistory, type StoredMessage } from '../history';
-import { ackText, clampSentAt, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
-import { Outbox } from './outbox';
+import { clampSentAt, newChatMessage, parseChannelMessage, validateBody, type ChatLine, type ChatMessage } from './message';
+import { WindowDelivery, type ChatDelivery } from './delivery';
 import { CHAT_PER_SECOND, ChatRateLimit, type Admission } from './ratelimit';
 import { SeenIds } from './seen';
 import { ReadReceipts } from './receipts';
@@ -29,13 +31,12 @@ const SELF = '';
 export class Chat {
   lines = $state<ChatLine[]>([]);
   error = $state<string | null>(null);
-  private readonly outbox = new Outbox();
   /** Received ids per sender (a peer's id may repeat another's: it is theirs only). */
   private readonly seen = new SeenIds();
   private readonly limit = new ChatRateLimit((peer, text) => this.released(peer, text));
   /** Peers told about (`throttled`: messages waiting; `dropped`: some not accepted) until their queue drains. */
   private readonly throttled = new Map<string, Admission>();
-  /** Our messages kept out of the outbox: being saved, or unsaved (they stay pending). */
+  /** Our messages not handed to delivery yet: being stored, or unsaved (they stay pending). */
   private readonly held = new Set<string>();
   /** Read receipts we send for what the person has seen (optional in settings). */
   readonly receipts: ReadReceipts;
@@ -48,7 +49,9 @@ export class Chat {
     private readonly history?: ChatHistory,
     settings: { readReceipts: boolean; typing: boolean } = chatSettings,
     seenNow?: () => boolean,
+    private readonly delivery: ChatDelivery = new WindowDelivery(links, history),
   ) {
+    delivery.attach({ changed: () => this.refreshStatuses(), read: (peer, ids) => this.readBy(peer, ids) });
     this.receipts = new ReadReceipts((peer, text) => links.send(peer, text), () => settings.readReceipts, seenNow);
     this.typing = new Typing(links, () => settings.typing);
   }
@@ -66,14 +69,12 @@ export class Chat {
       this.lines = [...stored.map((m) => this.storedLine(m)), ...this.lines];
       this.trim();
       for (const m of undelivered) {
-        const wire: ChatMessage = { t: 'msg', id: m.id, body: m.body, sentAt: m.sent_at, name: m.sender_name };
-        this.outbox.add(wire, []);
         if (!this.seen.has(SELF, m.id)) {
           this.seen.add(SELF, m.id);
           this.lines.push(this.storedLine(m));
         }
       }
-      for (const peer of this.links.peers()) this.flush(peer);
+      this.delivery.resume(undelivered.map((m) => ({ t: 'msg', id: m.id, body: m.body, sentAt: m.sent_at, name: m.sender_name })));
       void this.history.markRead().catch(() => undefined);
     } catch (err) {
       this.error = `Could not read the chat history: ${describeError(err)}`;
@@ -90,42 +91,31 @@ export class Chat {
     this.seen.add(SELF, message.id);
     this.lines.push({ id: message.id, kind: 'text', mine: true, fromName: this.myName(), body: message.body, sentAt: message.sentAt, status: 'pending' });
     this.trim();
-    const queue = () => {
-      const peers = this.links.peers();
-      this.outbox.add(message, peers);
-      for (const peer of peers) this.flush(peer);
-    };
-    if (!this.history) {
-      queue();
-      return true;
-    }
+    const handed = this.delivery.send(message);
+    if (!handed) return true;
     // Stored (as pending) before it goes out, so a crash or restart cannot lose it. Unsaved (disk full):
     // it stays pending here with the reason, and is not sent.
     this.held.add(message.id);
-    this.history.saveOutgoing(message).then(
+    handed.then(
       () => {
         this.held.delete(message.id);
-        queue();
+        this.refreshStatuses();
       },
       (err: unknown) => (this.error = describeError(err)),
     );
     return true;
   }
 
-  /** A peer's channel opened (or reopened): send everything it has not acked. */
+  /** A peer's channel opened (or reopened): everything it has not acked goes again. */
   flush(peer: string): void {
-    for (const message of this.outbox.unackedFor(peer)) {
-      if (!this.links.send(peer, JSON.stringify(message))) break;
-      this.outbox.markSent(message.id, peer);
-    }
-    this.refreshStatuses();
+    this.delivery.flush(peer);
   }
 
   receive(peer: string, data: string): void {
     const message = parseChannelMessage(data);
     if (!message) return;
     if (message.t === 'ack') {
-      this.outbox.ack(message.id, peer);
+      this.delivery.acked(message.id, peer);
       this.refreshStatuses();
     } else if (message.t === 'read') {
       this.readBy(peer, message.ids);
@@ -134,7 +124,7 @@ export class Chat {
     } else if (message.t === 'msg') {
       // A copy this peer sent before: ack again (the first ack may have been lost with a dropped channel).
       if (this.seen.has(peer, message.id)) {
-        this.links.send(peer, ackText(message.id));
+        this.delivery.duplicate(peer, message.id);
         return;
       }
       const admission = this.limit.admit(peer, data);
@@ -145,7 +135,6 @@ export class Chat {
 
   /** A new message from `peer`, within its rate limit: acked, shown, stored. */
   private accept(peer: string, message: ChatMessage): void {
-    this.links.send(peer, ackText(message.id));
     this.seen.add(peer, message.id);
     // The name is the one the server gave this peer (a message's own `name` could say anyone), and the
     // sender's clock is not trusted beyond a minute ahead of ours (it would pin the message as newest).
@@ -154,8 +143,8 @@ export class Chat {
     this.trim();
     this.typing.messageFrom(peer);
     this.receipts.shown(peer, incoming.id);
-    void this.history
-      ?.saveIncoming(peer, incoming)
+    void this.delivery
+      .received(peer, incoming)
       .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
       .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
   }
@@ -179,7 +168,7 @@ export class Chat {
   private released(peer: string, text: string): void {
     const message = parseChannelMessage(text);
     if (message?.t === 'msg' && !this.seen.has(peer, message.id)) this.accept(peer, message);
-    else if (message?.t === 'msg') this.links.send(peer, ackText(message.id));
+    else if (message?.t === 'msg') this.delivery.duplicate(peer, message.id);
     if (this.limit.waiting(peer) === 0) this.throttled.delete(peer);
   }
 
@@ -204,12 +193,13 @@ export class Chat {
   /** We left the room: messages still waiting their turn are not shown (their senders resend them). */
   close(): void {
     this.limit.close();
+    this.delivery.close();
   }
 
   peerLeft(peer: string): void {
     this.limit.peerGone(peer);
     this.throttled.delete(peer);
-    this.outbox.removePeer(peer);
+    this.delivery.peerLeft(peer);
     this.receipts.peerLeft(peer);
     this.typing.peerLeft(peer);
     this.refreshStatuses();
@@ -218,7 +208,7 @@ export class Chat {
   peerRenamed(from: string, to: string): void {
     this.seen.rename(from, to);
     this.limit.peerRenamed(from, to);
-    this.outbox.renamePeer(from, to);
+    this.delivery.peerRenamed(from, to);
     this.receipts.peerRenamed(from, to);
     this.typing.peerRenamed(from, to);
   }
@@ -229,11 +219,11 @@ export class Chat {
    */
   private readBy(peer: string, ids: string[]): void {
     const wanted = new Set(ids);
-    for (const id of wanted) this.outbox.ack(id, peer);
+    for (const id of wanted) this.delivery.acked(id, peer);
     for (const line of this.lines) {
       if (!line.mine || line.kind !== 'text' || !wanted.has(line.id) || line.status === 'read' || this.held.has(line.id)) continue;
       line.status = 'read';
-      void this.history?.setStatus(line.id, 'read').catch(() => undefined);
+      if (this.delivery.chatStoresStatus) void this.history?.setStatus(line.id, 'read').catch(() => undefined);
     }
     this.refreshStatuses();
   }
@@ -241,10 +231,10 @@ export class Chat {
   private refreshStatuses(): void {
     for (const line of this.lines) {
       if (!line.mine || line.kind !== 'text' || line.status === 'delivered' || line.status === 'read' || this.held.has(line.id)) continue;
-      const status = this.outbox.status(line.id);
+      const status = this.delivery.status(line.id);
       if (status === line.status) continue;
       line.status = status;
-      void this.history?.setStatus(line.id, status).catch(() => undefined);
+      if (this.delivery.chatStoresStatus) void this.history?.setStatus(line.id, status).catch(() => undefined);
     }
   }
 

@@ -9,6 +9,9 @@ import { PeerLink } from '../call/peer';
 import { canShareScreen, getLocalMedia, getScreen, listDevices } from '../call/media';
 import { FileTransfers } from '../files/transfers.svelte';
 import { parseChannelMessage, peerIdProofText, peerIdText } from '../chat/message';
+import { WindowDelivery } from '../chat/delivery';
+import type { ChatLinks } from '../chat/chat.svelte';
+import type { ChatHistory } from '../history';
 import { codeOfFingerprints, connectionFingerprints } from '../safety';
 import { MAX_HELD_CHECKS, MAX_NONCE_CHARS, REKEY_CLAIM_TTL_MS, REKEY_WAIT_MS } from '../core.gen';
 import { NO_WEBRTC, type CallSupport, type EngineHost, type LinkState, type PeerEngine, type Picture } from './engine';
@@ -83,6 +86,11 @@ export class BrowserEngine implements PeerEngine {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.files.close();
+  }
+
+  /** This window runs the chat's rules itself (outbox, acks) over its data channels. */
+  chatDelivery(links: ChatLinks, history?: ChatHistory): WindowDelivery {
+    return new WindowDelivery(links, history);
   }
 
   send(peer: string, text: string): boolean {

@@ -9,6 +9,9 @@ import type { IceServer, SignalData } from '../protocol.gen';
 import type { MediaLink } from '../call/call.svelte';
 import type { DeviceChoice, LocalMedia } from '../call/media';
 import type { FileRows } from '../files/rows';
+import type { ChatDelivery } from '../chat/delivery';
+import type { ChatLinks } from '../chat/chat.svelte';
+import type { ChatHistory } from '../history';
 import type { DeviceChoice as MenuChoice, MediaDevice, MediaDevices } from '../ipc.gen';
 
 export type { MenuChoice, MediaDevice };
@@ -142,6 +145,8 @@ export interface PeerEngine {
   /** Closes the link to a person who is gone. */
   drop(peer: string): void;
 
+  /** Who runs the chat's delivery rules over this engine's links (`links`: the room's chat channels). */
+  chatDelivery(links: ChatLinks, history?: ChatHistory): ChatDelivery;
   /** Sends chat text; false when the peer's channel is not open (the outbox sends it again later). */
   send(peer: string, text: string): boolean;
   linkState(peer: string): LinkState;

@@ -8,6 +8,7 @@ import { NativeMedia } from '../call/native.svelte';
 import { NativeFiles } from '../files/native.svelte';
 import { parseChannelMessage } from '../chat/message';
 import { FallbackLinks } from './native-links';
+import { AppDelivery } from './native-chat';
 import { NO_WEBRTC, type CallSupport, type EngineHost, type LinkState, type PeerEngine } from './engine';
 
 export class NativeEngine implements PeerEngine {
@@ -29,9 +30,10 @@ export class NativeEngine implements PeerEngine {
         host.channelOpen(peer);
       },
       message: (peer, text) => {
-        const message = parseChannelMessage(text);
-        // Peer-id announcements are handled by the backend, which reports them as `rekeyed`.
-        if (message?.t === 'peer-id' || message?.t === 'peer-id-proof') return;
+        const kind = parseChannelMessage(text)?.t;
+        // Rust's: peer-id announcements (reported as `rekeyed`), and the chat's messages, acks and read
+        // receipts (its ChatSession reports them as chat://message and chat://status, native-chat.ts).
+        if (kind === 'peer-id' || kind === 'peer-id-proof' || kind === 'msg' || kind === 'ack' || kind === 'read') return;
         host.message(peer, text);
       },
       closed: (peer) => this.lost(peer, 'closed'),
@@ -86,6 +88,12 @@ export class NativeEngine implements PeerEngine {
     this.files.close();
   }
 
+  /** The app's Rust core runs the chat's rules over its links: the window hands over what is written. */
+  chatDelivery(): AppDelivery {
+    return new AppDelivery(this.host.room, (peer, text) => this.host.message(peer, text));
+  }
+
+  /** Typing and read receipts (the chat's messages go by `chatDelivery`). */
   send(peer: string, text: string): boolean {
     return this.links.send(peer, text);
   }
