@@ -185,14 +185,15 @@ impl NativeChat {
             Received::Duplicate { ack } => self.ack(room, peer, &ack).await,
             Received::Acked { id, first } => {
                 if first {
-                    self.status(app, room, &id, peer, ChatDelivery::Delivered);
+                    // Stored before the window hears it: what it reads back is never behind.
                     self.delivered(room, &id).await;
+                    self.status(app, room, &id, peer, ChatDelivery::Delivered);
                 }
             }
             Received::Read { ids } => {
                 for id in ids {
-                    self.status(app, room, &id, peer, ChatDelivery::Read);
                     self.delivered(room, &id).await;
+                    self.status(app, room, &id, peer, ChatDelivery::Read);
                 }
             }
             Received::PeerId { .. } | Received::Typing { .. } | Received::Other => {}

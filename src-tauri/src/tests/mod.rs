@@ -4,6 +4,7 @@
 //! hear the events the page would.
 
 mod app;
+mod chat;
 mod files;
 mod history;
 
@@ -93,6 +94,11 @@ impl TestApp {
 pub struct Events(mpsc::Receiver<Value>);
 
 impl Events {
+    /// The next payload if one came (waiting a moment for stragglers).
+    pub fn try_next(&self) -> Option<Value> {
+        self.0.recv_timeout(Duration::from_millis(300)).ok()
+    }
+
     /// The first payload (within 10 s) for which `wanted` holds; panics otherwise.
     pub fn wait_for(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
