@@ -816,8 +816,6 @@ impl RedisBackplane {
         pipe.ignore_errors();
         let mut replies: Vec<Option<usize>> = Vec::with_capacity(ops.len());
         let mut commands = 0usize;
-        // Commands whose reply is ignored (a registration) do not count in `commands`, but must be sent.
-        let mut ignored = false;
         // Per session: this batch's frames, and how many frames to keep after the last of them.
         let mut mirrors: HashMap<&str, (Vec<&[u8]>, usize)> = HashMap::new();
         for op in ops {
@@ -827,90 +825,95 @@ impl RedisBackplane {
                 mirror.1 = *keep;
             }
         }
-        let node: &str = &self.node;
         for op in ops {
-            let added = match op {
-                Op::Register {
-                    sid,
-                    peer,
-                    name,
-                    user,
-                    token,
-                } => {
-                    ignored = true;
-                    register(&mut pipe, node, sid, peer, name, user, token)
-                }
-                Op::Mirror { sid, .. } => match mirrors.remove(&**sid) {
-                    // All of this batch's frames of the session at the place of its first one.
-                    Some((texts, keep)) => {
-                        let key = format!("{PREFIX}buf:{sid}");
-                        let keep = keep.clamp(1, self.settings.ring_frames);
-                        let keep = i64::try_from(keep).unwrap_or(256);
-                        pipe.cmd("RPUSH").arg(&key).arg(texts);
-                        pipe.cmd("LTRIM").arg(&key).arg(-keep).arg(-1);
-                        // With an expiry the buffer is what Redis may evict under `maxmemory` (policy
-                        // volatile-lru), never a room or session record (docs/operations.md).
-                        pipe.cmd("PEXPIRE").arg(&key).arg(self.buffer_ttl_ms());
-                        3
-                    }
-                    None => 0,
-                },
-                Op::Join {
-                    session,
-                    room,
-                    announce,
-                } => {
-                    let capacity = self.settings.room_capacity.to_string();
-                    eval(
-                        &mut pipe,
-                        &self.scripts.join,
-                        &[
-                            PREFIX,
-                            room,
-                            &session.peer,
-                            &session.id,
-                            &capacity,
-                            announce,
-                            node,
-                        ],
-                    )
-                }
-                Op::Leave { sid, peer, room } => eval(
-                    &mut pipe,
-                    &self.scripts.leave,
-                    &[PREFIX, room, peer, sid, node],
-                ),
-                Op::End { sid } => eval(&mut pipe, &self.scripts.end, &[PREFIX, sid, node]),
-                Op::Relay {
-                    room, to, event, ..
-                } => eval(&mut pipe, &self.scripts.relay, &[PREFIX, room, to, event]),
-                Op::Forward { sid, event } => eval(
-                    &mut pipe,
-                    &self.scripts.forward,
-                    &[PREFIX, sid, event, node],
-                ),
-                Op::Direct {
-                    sid, node, event, ..
-                } => {
-                    pipe.cmd("PUBLISH")
-                        .arg(format!("{PREFIX}ch:{node}"))
-                        .arg(format!("{sid} {event}"));
-                    1
-                }
-                Op::Publish {
-                    to, sid, message, ..
-                } => {
-                    pipe.cmd("PUBLISH")
-                        .arg(format!("{PREFIX}ch:{to}"))
-                        .arg(format!("{sid} {message}"));
-                    1
-                }
-                Op::Barrier(_) => 0,
-            };
+            let added = self.command(&mut pipe, op, &mut mirrors);
             commands += added;
             replies.push((added > 0).then(|| commands - 1));
         }
-        (pipe, replies, commands > 0 || ignored)
+        // A registration's commands have no reply, but must be sent.
+        let registers = ops.iter().any(|op| matches!(op, Op::Register { .. }));
+        (pipe, replies, commands > 0 || registers)
+    }
+
+    /// Adds the commands of `op` to `pipe`; returns how many replies they add.
+    fn command<'a>(
+        &self,
+        pipe: &mut redis::Pipeline,
+        op: &'a Op,
+        mirrors: &mut HashMap<&'a str, (Vec<&'a [u8]>, usize)>,
+    ) -> usize {
+        let node: &str = &self.node;
+        match op {
+            Op::Register {
+                sid,
+                peer,
+                name,
+                user,
+                token,
+            } => register(pipe, node, sid, peer, name, user, token),
+            Op::Mirror { sid, .. } => match mirrors.remove(&**sid) {
+                // All of this batch's frames of the session at the place of its first one.
+                Some((texts, keep)) => {
+                    let key = format!("{PREFIX}buf:{sid}");
+                    let keep = keep.clamp(1, self.settings.ring_frames);
+                    let keep = i64::try_from(keep).unwrap_or(256);
+                    pipe.cmd("RPUSH").arg(&key).arg(texts);
+                    pipe.cmd("LTRIM").arg(&key).arg(-keep).arg(-1);
+                    // With an expiry the buffer is what Redis may evict under `maxmemory` (policy
+                    // volatile-lru), never a room or session record (docs/operations.md).
+                    pipe.cmd("PEXPIRE").arg(&key).arg(self.buffer_ttl_ms());
+                    3
+                }
+                None => 0,
+            },
+            Op::Join {
+                session,
+                room,
+                announce,
+            } => {
+                let capacity = self.settings.room_capacity.to_string();
+                eval(
+                    pipe,
+                    &self.scripts.join,
+                    &[
+                        PREFIX,
+                        room,
+                        &session.peer,
+                        &session.id,
+                        &capacity,
+                        announce,
+                        node,
+                    ],
+                )
+            }
+            Op::Leave { sid, peer, room } => {
+                eval(pipe, &self.scripts.leave, &[PREFIX, room, peer, sid, node])
+            }
+            Op::End { sid } => eval(pipe, &self.scripts.end, &[PREFIX, sid, node]),
+            Op::Relay {
+                room, to, event, ..
+            } => eval(pipe, &self.scripts.relay, &[PREFIX, room, to, event]),
+            Op::Forward { sid, event } => {
+                eval(pipe, &self.scripts.forward, &[PREFIX, sid, event, node])
+            }
+            Op::Direct {
+                sid, node, event, ..
+            } => {
+                pipe.cmd("PUBLISH")
+                    .arg(format!("{PREFIX}ch:{node}"))
+                    .arg(format!("{sid} {event}"));
+                1
+            }
+            Op::Publish {
+                to, sid, message, ..
+            } => {
+                pipe.cmd("PUBLISH")
+                    .arg(format!("{PREFIX}ch:{to}"))
+                    .arg(format!("{sid} {message}"));
+                1
+            }
+            Op::Barrier(_) => 0,
+        }
     }
 
     /// Hands each op its reply; returns those Redis refused for an unknown script.
