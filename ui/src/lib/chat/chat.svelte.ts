@@ -38,6 +38,8 @@ export class Chat {
   private readonly throttled = new Map<string, Admission>();
   /** Our messages not handed to delivery yet: being stored, or unsaved (they stay pending). */
   private readonly held = new Set<string>();
+  /** Held messages a peer has read: the app's chat sends before its call returns, so a receipt can come first. */
+  private readonly readWhileHeld = new Set<string>();
   /** Read receipts we send for what the person has seen (optional in settings). */
   readonly receipts: ReadReceipts;
   /** Who is typing to us, and telling peers when we type (optional in settings). */
@@ -99,9 +101,13 @@ export class Chat {
     handed.then(
       () => {
         this.held.delete(message.id);
+        if (this.readWhileHeld.delete(message.id)) this.markRead(message.id);
         this.refreshStatuses();
       },
-      (err: unknown) => (this.error = describeError(err)),
+      (err: unknown) => {
+        this.readWhileHeld.delete(message.id);
+        this.error = describeError(err);
+      },
     );
     return true;
   }
@@ -219,13 +225,19 @@ export class Chat {
    */
   private readBy(peer: string, ids: string[]): void {
     const wanted = new Set(ids);
-    for (const id of wanted) this.delivery.acked(id, peer);
-    for (const line of this.lines) {
-      if (!line.mine || line.kind !== 'text' || !wanted.has(line.id) || line.status === 'read' || this.held.has(line.id)) continue;
-      line.status = 'read';
-      if (this.delivery.chatStoresStatus) void this.history?.setStatus(line.id, 'read').catch(() => undefined);
+    for (const id of wanted) {
+      this.delivery.acked(id, peer);
+      if (this.held.has(id)) this.readWhileHeld.add(id);
+      else this.markRead(id);
     }
     this.refreshStatuses();
+  }
+
+  private markRead(id: string): void {
+    const line = this.lines.find((l) => l.mine && l.kind === 'text' && l.id === id);
+    if (!line || line.status === 'read') return;
+    line.status = 'read';
+    if (this.delivery.chatStoresStatus) void this.history?.setStatus(line.id, 'read').catch(() => undefined);
   }
 
   private refreshStatuses(): void {

@@ -12,13 +12,18 @@ const app = vi.hoisted(() => ({
   /** The peers chat_send says it sent to. */
   linked: [] as string[],
   stored: [] as unknown[],
+  /** What the app does while chat_send runs (its links send before the call returns). */
+  whileSending: (_message: { id: string }) => undefined as void,
 }));
 
 vi.mock('../ipc', () => ({
   call: async (name: string, args: Record<string, unknown> = {}) => {
     app.calls.push([name, args]);
     await new Promise((r) => setTimeout(r, 1));
-    if (name === 'chat_send') return app.linked;
+    if (name === 'chat_send') {
+      app.whileSending(args.message as { id: string });
+      return app.linked;
+    }
     if (name === 'messages_page') return { messages: [...app.stored].reverse() };
     if (name === 'outbox') return app.stored.filter((m) => (m as Message).status === 'pending');
     if (name === 'fallback_open_peers' || name === 'file_transfers' || name === 'file_history') return [];
@@ -57,6 +62,7 @@ beforeEach(() => {
   app.handlers = {};
   app.linked = [];
   app.stored = [];
+  app.whileSending = () => undefined;
 });
 
 describe('chat over the native links', () => {
@@ -111,6 +117,18 @@ describe('chat over the native links', () => {
     expect(mine(room, 'news')?.status).toBe('read');
     // The app stores these statuses itself.
     expect(calls('set_message_status')).toEqual([]);
+  });
+
+  it('shows read when the receipt comes before the app answered chat_send', async () => {
+    const room = await appRoom(['p-bob']);
+    app.whileSending = ({ id }) => {
+      emit('chat://status', { id, peer: 'p-bob', status: 'sent' });
+      emit('chat://status', { id, peer: 'p-bob', status: 'delivered' });
+      emit('chat://status', { id, peer: 'p-bob', status: 'read' });
+    };
+    room.chat.send('quick');
+    await vi.waitFor(() => expect(calls('chat_send')).toHaveLength(1));
+    await vi.waitFor(() => expect(mine(room, 'quick')?.status).toBe('read'));
   });
 
   it('hands messages the history holds undelivered to the app again after a restart', async () => {
