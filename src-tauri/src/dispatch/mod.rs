@@ -14,6 +14,7 @@ use crate::history::{
     CallDirection, CallOutcome, History, HistoryError, NewCall, NewMessage, now_ms,
 };
 use crate::notify::{self, Alert};
+use p2pchat_core::chat::wire::clamp_sent_at;
 use p2pchat_core::signaling::{ClientEvent, ConnectionState};
 
 /// Name shown for a peer the app has never seen named.
@@ -51,9 +52,6 @@ impl MessageAlerts {
         true
     }
 }
-
-/// How far ahead of this device's clock an incoming message's `sent_at` may be (shared with the UI).
-pub const MAX_CLOCK_AHEAD_MS: i64 = p2pchat_core::constants::MAX_CLOCK_AHEAD.as_millis() as i64;
 
 /// The window side of the app, as the dispatcher needs it.
 pub trait Ui: Send + Sync + 'static {
@@ -234,9 +232,10 @@ pub async fn save_message(
     mut message: NewMessage,
 ) -> Result<bool, HistoryError> {
     if !message.outgoing {
-        // The sender's clock: shown, but never more than a minute ahead of ours, so a far-future time
-        // cannot keep a message (and its conversation) newest and unread.
-        message.sent_at = message.sent_at.min(now_ms() + MAX_CLOCK_AHEAD_MS);
+        // The sender's clock: shown, but never more than a minute ahead of ours (nor before 1970), so a
+        // far-future time cannot keep a message (and its conversation) newest and unread. The shared
+        // rule (tests/vectors/chat.json), as the web UI and ChatSession apply it.
+        message.sent_at = clamp_sent_at(message.sent_at, now_ms());
     }
     let new = history
         .insert_messages(std::slice::from_ref(&message))

@@ -315,7 +315,7 @@ async fn incoming_messages_notify_once_unless_muted() {
 }
 
 /// An incoming message's far-future `sent_at` (the sender's clock) is stored as at most a minute ahead of
-/// ours; our own messages keep their time.
+/// ours, a negative one as 0; our own messages keep their time.
 #[tokio::test]
 async fn incoming_sent_at_is_clamped_to_a_minute_ahead() {
     let dir = TempDir::new().unwrap();
@@ -336,10 +336,20 @@ async fn incoming_sent_at_is_clamped_to_a_minute_ahead() {
         .unwrap();
     let after = now_ms();
     let stored = h.message("m-future").await.unwrap().unwrap().sent_at;
+    let ahead = p2pchat_core::constants::MAX_CLOCK_AHEAD.as_millis() as i64;
     assert!(
-        (before + MAX_CLOCK_AHEAD_MS..=after + MAX_CLOCK_AHEAD_MS).contains(&stored),
+        (before + ahead..=after + ahead).contains(&stored),
         "stored sent_at {stored}"
     );
+    let before_1970 = NewMessage {
+        sent_at: -5,
+        ..msg("m-before-1970")
+    };
+    save_message(&h, &ui, &MessageAlerts::default(), before_1970)
+        .await
+        .unwrap();
+    let stored = h.message("m-before-1970").await.unwrap().unwrap();
+    assert_eq!(stored.sent_at, 0);
     let mut past = msg("m-past");
     past.sent_at = 5;
     save_message(&h, &ui, &MessageAlerts::default(), past)
