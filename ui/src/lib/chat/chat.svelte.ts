@@ -148,11 +148,13 @@ export class Chat {
     this.lines.push({ id: incoming.id, key: `${peer} ${incoming.id}`, kind: 'text', mine: false, fromName: incoming.name, body: incoming.body, sentAt: incoming.sentAt, status: 'delivered' });
     this.trim();
     this.typing.messageFrom(peer);
-    this.receipts.shown(peer, incoming.id);
+    // Acked (inside `received`) before the read receipt goes: a peer that does not count a receipt as
+    // an ack (older clients) still sees its message delivered.
     void this.delivery
       .received(peer, incoming)
       .then(() => (globalThis.document?.hasFocus() ? this.history?.markRead() : undefined))
       .catch((err: unknown) => (this.error = `Could not save a received message: ${describeError(err)}`));
+    this.receipts.shown(peer, incoming.id);
   }
 
   /** Names of the people typing to us now. */

@@ -116,4 +116,11 @@ describe('Chat with history', () => {
       expect(sentAt).toBeLessThanOrEqual(after + 60_000);
     }
   });
+
+  it('acks a message before its read receipt goes (peers that count a receipt as an ack still report the ack)', () => {
+    const sent: string[] = [];
+    const chat = new Chat({ peers: () => ['bob'], send: (_peer, text) => sent.push(text) > 0, nameOf: () => 'Bob' }, () => 'Ann', undefined, { readReceipts: true, typing: false }, () => true);
+    chat.receive('bob', JSON.stringify({ t: 'msg', id: 'm-seen', body: 'look', sentAt: 1, name: 'Bob' }));
+    expect(sent.map((text) => (JSON.parse(text) as { t: string }).t)).toEqual(['ack', 'read']);
+  });
 });
