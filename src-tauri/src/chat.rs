@@ -190,7 +190,7 @@ impl NativeChat {
                     self.status(app, room, &id, peer, ChatDelivery::Delivered);
                 }
             }
-            Received::Read { ids } => {
+            Received::Read { ids, .. } => {
                 for id in ids {
                     self.delivered(room, &id).await;
                     self.status(app, room, &id, peer, ChatDelivery::Read);

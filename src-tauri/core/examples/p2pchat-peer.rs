@@ -263,16 +263,20 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                             let _ = acks.send((peer.clone(), ChannelMessage::read(&[id]).to_text())).await;
                         }
                     }
-                    Received::Read { ids } => emit(json!({"event": "read", "peer": peer, "ids": ids})),
+                    Received::Read { ids, acked } => {
+                        emit(json!({"event": "read", "peer": peer, "ids": ids}));
+                        // A receipt that came before the ack delivers the message too.
+                        for id in acked {
+                            delivered(&progress, &mut acked_ids, &peer, id);
+                        }
+                    }
                     Received::Typing { on } => emit(json!({"event": "typing", "peer": peer, "on": on})),
                     Received::New { ack, .. } | Received::Duplicate { ack } => {
                         let _ = acks.send((peer.clone(), ack)).await;
                     }
-                    Received::Acked { id, first } => {
-                        if first {
-                            emit(json!({"event": "acked", "peer": peer, "id": id}));
-                        }
-                        // The workload's messages (`--send`, `--ping`) are counted here, not in the outbox.
+                    Received::Acked { id, first: true } => delivered(&progress, &mut acked_ids, &peer, id),
+                    // The workload's messages (`--send`, `--ping`) are not in the outbox: counted once here.
+                    Received::Acked { id, first: false } => {
                         if acked_ids.insert(id) {
                             progress.acked.fetch_add(1, Ordering::AcqRel);
                             progress.ack_seen.notify_waiters();
@@ -330,6 +334,15 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(ok)
+}
+
+/// Our message `id` reached `peer` (its first ack, or a read receipt before it): printed and counted.
+fn delivered(progress: &Progress, acked_ids: &mut HashSet<String>, peer: &str, id: String) {
+    emit(json!({"event": "acked", "peer": peer, "id": id}));
+    if acked_ids.insert(id) {
+        progress.acked.fetch_add(1, Ordering::AcqRel);
+        progress.ack_seen.notify_waiters();
+    }
 }
 
 /// Sends acks from their own task, so receiving never waits on our send buffer (two peers both

@@ -26,8 +26,12 @@ pub enum Received {
     Acked { id: String, first: bool },
     /// The peer's signaling session has a new id (the link manager re-keys the link).
     PeerId { peer: String },
-    /// The peer has seen our messages `ids` (a read receipt; it also counts as the peer's ack).
-    Read { ids: Vec<String> },
+    /// The peer has seen our messages `ids` (a read receipt). It also counts as the peer's ack: `acked`
+    /// lists those of them it delivered first (their ack, if any, comes later or was lost).
+    Read {
+        ids: Vec<String>,
+        acked: Vec<String>,
+    },
     /// The peer started (`on`) or stopped typing.
     Typing { on: bool },
     /// Not one of our messages.
@@ -140,10 +144,12 @@ impl ChatSession {
             Some(ChannelMessage::PeerId { peer }) => Received::PeerId { peer },
             Some(ChannelMessage::Read { ids }) => {
                 // Seen implies received.
-                for id in &ids {
-                    self.acked(peer, id);
-                }
-                Received::Read { ids }
+                let acked = ids
+                    .iter()
+                    .filter(|id| self.acked(peer, id))
+                    .cloned()
+                    .collect();
+                Received::Read { ids, acked }
             }
             Some(ChannelMessage::Typing { on }) => Received::Typing { on },
             // Link-level (the link manager checks re-keys with it); nothing for the chat.
@@ -399,6 +405,27 @@ mod tests {
         assert!(!ann.delivered(id), "cy has not acked yet");
         ann.receive("cy", &ack);
         assert!(ann.delivered(id));
+    }
+
+    /// A read receipt that overtakes the ack delivers the message and says so; the late ack then
+    /// is a repeat (the owner shows "delivered" once).
+    #[test]
+    fn a_read_receipt_before_the_ack_delivers() {
+        let mut ann = ChatSession::new();
+        let message = ann.compose("seen?".into(), "Ann", &["bob".to_owned()]);
+        let id = id_of(&message);
+        assert_eq!(
+            ann.receive("bob", &ChannelMessage::read(&[id.clone()]).to_text()),
+            Received::Read {
+                ids: vec![id.clone()],
+                acked: vec![id.clone()]
+            }
+        );
+        assert!(ann.delivered(&id));
+        assert_eq!(
+            ann.receive("bob", &ChannelMessage::ack(&id).to_text()),
+            Received::Acked { id, first: false }
+        );
     }
 
     /// Written while alone: the first peer that links gets it.
