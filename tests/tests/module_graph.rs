@@ -37,21 +37,68 @@ fn edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             }
             let module = relative.split(['/', '.']).next().unwrap().to_owned();
             let text = std::fs::read_to_string(&path).unwrap();
-            let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
-            for line in code {
-                for (i, _) in line.match_indices("crate::") {
-                    let name: String = line[i + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-                        .collect();
-                    if !name.is_empty() && name != module {
-                        graph.entry(module.clone()).or_default().insert(name);
-                    }
+            // Whole text without comment lines: a `use crate::{…}` group may span several lines.
+            let code: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            for name in crate_paths(&code.join("\n")) {
+                if name != module {
+                    graph.entry(module.clone()).or_default().insert(name);
                 }
             }
         }
     }
     graph
+}
+
+/// The top-level module of every path `code` names through `crate::`, also inside groups:
+/// `crate::{history::History, ipc::{self, emit}}` names `history` and `ipc`.
+fn crate_paths(code: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect()
+    };
+    let mut names = Vec::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + 7..];
+        let Some(group) = rest.strip_prefix('{') else {
+            names.push(ident(rest));
+            continue;
+        };
+        // Items of the group at its own depth: each starts with a module name.
+        let mut depth = 0;
+        let mut start = 0;
+        for (j, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    names.push(ident(&group[start..j]));
+                    break;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    names.push(ident(&group[start..j]));
+                    start = j + 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+#[test]
+fn grouped_imports_count() {
+    assert_eq!(
+        crate_paths(
+            "use crate::{\n    history::{A, B},\n    ipc::emit,\n};\nlet x = crate::state::f();"
+        ),
+        ["history", "ipc", "state"]
+    );
 }
 
 /// Every cycle, as `a -> b -> a`, found by a depth-first search from every module: a module met again on
