@@ -25,6 +25,8 @@ pub const MAX_NONCE_CHARS: usize = 64;
 pub const MAX_HELD_CHECKS: usize = 8;
 /// Consecutive failed connection attempts after which the state shows `offline` (retries continue).
 pub const OFFLINE_AFTER: u32 = 3;
+/// Messages per page of chat history, in the app's SQLite history and the browser's IndexedDB alike.
+pub const HISTORY_PAGE_SIZE: u32 = 50;
 /// Label of the chat data channel, which the side that initiates a link opens in-band (DCEP).
 pub const CHAT_CHANNEL_LABEL: &str = "chat";
 /// New file offers one peer may make at once before [`FILE_OFFERS_PER_SECOND`] applies (a token bucket,

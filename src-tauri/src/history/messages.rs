@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{History, HistoryError, now_ms};
 
-/// Messages per page when the UI does not ask for another size.
-pub const PAGE_SIZE: u32 = 50;
+/// Messages per page when the UI does not ask for another size (the same in the browser's history).
+pub use p2pchat_core::constants::HISTORY_PAGE_SIZE as PAGE_SIZE;
 /// Upper bound on a page, so one request cannot load a whole history into memory.
 const MAX_PAGE: u32 = 500;
 /// Longest body kept, in bytes (the data channel's own messages are smaller).

@@ -51,6 +51,7 @@ export const FILE_OFFERS_PER_SECOND = 2;
 export const MAX_INCOMING_FILES_PER_PEER = 4;
 export const MAX_INCOMING_FILES = 8;
 export const MAX_WAITING_FILE_OFFERS = 16;
+export const HISTORY_PAGE_SIZE = 50;
 export const FILE_WAIT_NOTICE_MS = 4000;
 export const FILE_IDLE_TIMEOUT_MS = 60000;
 export const MAX_CALL_PEOPLE = 6;

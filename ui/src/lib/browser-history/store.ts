@@ -5,7 +5,7 @@
 // and device identity).
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { ChannelMessage } from '../core.gen';
+import { HISTORY_PAGE_SIZE, type ChannelMessage } from '../core.gen';
 import type { ChatHistory, HistoryStore, StoredMessage, StoredStatus } from '../history';
 import type { Conversation, Cursor, SearchHit } from '../ipc.gen';
 import { MessageIndex } from './search';
@@ -14,8 +14,6 @@ import { forgetPageData } from '../forget';
 type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
 
 export const DB_NAME = 'p2pchat-history';
-/** Messages per page, as the app's history. */
-export const PAGE_SIZE = 50;
 
 interface RoomRecord {
   room: string;
@@ -103,7 +101,7 @@ export class BrowserHistory implements HistoryStore {
   }
 
   /** A page of `room`'s messages, newest first, older than `before`; `next` continues further back. */
-  async page(room: string, before: Cursor | null = null, limit = PAGE_SIZE): Promise<{ messages: StoredMessage[]; next: Cursor | null }> {
+  async page(room: string, before: Cursor | null = null, limit = HISTORY_PAGE_SIZE): Promise<{ messages: StoredMessage[]; next: Cursor | null }> {
     const db = await this.db;
     const upper: [string, number, string] = before ? [room, before.sent_at, before.id] : [room, Infinity, ''];
     const range = IDBKeyRange.bound([room, -Infinity, ''], upper, false, true);
