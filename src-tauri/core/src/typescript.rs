@@ -100,7 +100,10 @@ pub fn generate() -> String {
             "MAX_WAITING_FILE_OFFERS",
             constants::MAX_WAITING_FILE_OFFERS.to_string(),
         ),
-        ("HISTORY_PAGE_SIZE", constants::HISTORY_PAGE_SIZE.to_string()),
+        (
+            "HISTORY_PAGE_SIZE",
+            constants::HISTORY_PAGE_SIZE.to_string(),
+        ),
         ("FILE_WAIT_NOTICE_MS", ms(constants::FILE_WAIT_NOTICE)),
         ("FILE_IDLE_TIMEOUT_MS", ms(constants::FILE_IDLE_TIMEOUT)),
         // Calls: ringing (media/ring.rs) and adaptive bitrate (media/abr.rs).
