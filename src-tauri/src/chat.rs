@@ -4,12 +4,15 @@
 //! room and is kept per recipient until that recipient acks it, sent again when its link (re)opens; an
 //! incoming message is acked (every copy), stored in the history once (notifying as `save_message`
 //! does) and told to the window once as `chat://message`; acks and read receipts come as
-//! `chat://status`. Typing and read receipts the window sends stay `fallback_send`.
+//! `chat://status`. Typing and read receipts the window sends stay `fallback_send`. A peer's flood is
+//! held to the same limit as in the web UI (`ChatRateLimit`) before anything is stored: beyond its burst,
+//! messages wait their turn, and beyond the waiting line they are dropped unacked (the sender resends).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use p2pchat_core::chat::{ChannelMessage, ChatSession, Received};
+use p2pchat_core::chat::wire::now_ms;
+use p2pchat_core::chat::{Admission, ChannelMessage, ChatRateLimit, ChatSession, Received};
 use p2pchat_core::links::{LinkEvent, LinkManager};
 use tauri::{AppHandle, Manager, Runtime};
 
@@ -26,6 +29,8 @@ pub struct NativeChat {
     history: Option<History>,
     ui: Arc<dyn Ui>,
     sessions: Mutex<HashMap<String, ChatSession>>,
+    /// Each room's limit on what its peers send (a peer id may be in several rooms).
+    limits: Mutex<HashMap<String, ChatRateLimit>>,
 }
 
 impl NativeChat {
@@ -35,11 +40,64 @@ impl NativeChat {
             history,
             ui,
             sessions: Mutex::default(),
+            limits: Mutex::default(),
         }
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, ChatSession>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn limits(&self) -> MutexGuard<'_, HashMap<String, ChatRateLimit>> {
+        self.limits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `text` from `peer` is handled now: a new chat message within the peer's limit, or
+    /// anything else. Beyond the limit it waits ([`NativeChat::release_due`]) or is dropped unacked.
+    fn admit(&self, room: &str, peer: &str, text: &str) -> bool {
+        let Some(ChannelMessage::Msg { id, .. }) = ChannelMessage::parse(text) else {
+            return true;
+        };
+        let new = self
+            .sessions()
+            .get(room)
+            .is_none_or(|s| s.is_new(peer, &id));
+        if !new {
+            return true; // a copy: acked again, not counted
+        }
+        let admission =
+            self.limits()
+                .entry(room.to_owned())
+                .or_default()
+                .admit(peer, text, now_ms());
+        if admission == Admission::Dropped {
+            tracing::debug!(room, peer, "chat flood: message dropped unacked");
+        }
+        admission == Admission::Now
+    }
+
+    /// Whether messages wait for their turn (the link loop then calls `release_due` every
+    /// `RELEASE_EVERY_MS`).
+    pub fn any_waiting(&self) -> bool {
+        self.limits().values().any(ChatRateLimit::any_waiting)
+    }
+
+    /// Handles the waiting messages whose turn has come, each peer's in order.
+    pub async fn release_due<R: Runtime>(&self, app: &AppHandle<R>) {
+        let now = now_ms();
+        let due: Vec<(String, String, String)> = self
+            .limits()
+            .iter_mut()
+            .flat_map(|(room, limit)| {
+                limit
+                    .due(now)
+                    .into_iter()
+                    .map(|(peer, text)| (room.clone(), peer, text))
+            })
+            .collect();
+        for (room, peer, text) in due {
+            self.receive(app, &room, &peer, &text).await;
+        }
     }
 
     /// Sends `message` (a `msg` the window wrote) to everyone linked in `room` now, keeping it for each
@@ -97,7 +155,11 @@ impl NativeChat {
     /// what it has not acked, a re-keyed peer keeps its acks and pending messages.
     pub async fn on_link_event<R: Runtime>(&self, app: &AppHandle<R>, event: &LinkEvent) {
         match event {
-            LinkEvent::Message { room, peer, text } => self.receive(app, room, peer, text).await,
+            LinkEvent::Message { room, peer, text } => {
+                if self.admit(room, peer, text) {
+                    self.receive(app, room, peer, text).await;
+                }
+            }
             LinkEvent::Open { room, peer, .. } => {
                 let unacked = self
                     .sessions()
@@ -117,6 +179,9 @@ impl NativeChat {
                 if let Some(session) = self.sessions().get_mut(room) {
                     session.peer_renamed(from, to);
                 }
+                if let Some(limit) = self.limits().get_mut(room) {
+                    limit.peer_renamed(from, to);
+                }
             }
             LinkEvent::Closed { .. } | LinkEvent::Failed { .. } => {}
         }
@@ -126,6 +191,9 @@ impl NativeChat {
     pub fn peer_left(&self, room: &str, peer: &str) {
         if let Some(session) = self.sessions().get_mut(room) {
             session.peer_left(peer);
+        }
+        if let Some(limit) = self.limits().get_mut(room) {
+            limit.peer_gone(peer);
         }
     }
 

@@ -9,6 +9,7 @@
 
 use chat_protocol::SignalData;
 use p2pchat_core::chat::ChannelMessage;
+use p2pchat_core::chat::ratelimit::RELEASE_EVERY_MS;
 use p2pchat_core::identity::DeviceIdentity;
 use p2pchat_core::links::gate::FallbackGate;
 use p2pchat_core::links::safety::LinkFingerprints;
@@ -16,6 +17,7 @@ use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::ClientSlot;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tauri::plugin::{Builder, TauriPlugin};
 use tauri::{AppHandle, Manager, Runtime, State};
 
@@ -26,6 +28,7 @@ use crate::ipc::{AppEvent, CommandError, FallbackStatus, OpenPeer, emit};
 
 type Result<T> = std::result::Result<T, CommandError>;
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 
 /// Environment switch that turns the fallback on even where the webview has WebRTC (tests).
 pub const FORCE_ENV: &str = "P2PCHAT_FORCE_FALLBACK";
@@ -110,10 +113,19 @@ fn start<R: Runtime>(
     let chat = Arc::new(NativeChat::new(manager.clone(), history, ui));
     let chat_events = chat.clone();
     tauri::async_runtime::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            chat_events.on_link_event(&app, &event).await;
-            // Every text still reaches the window too (receipts, typing, re-keying).
-            emit(&app, AppEvent::Link(&event));
+        // Ticks only while a flooding peer's messages wait their turn.
+        let mut release = tokio::time::interval(Duration::from_millis(RELEASE_EVERY_MS as u64));
+        release.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = rx.recv() => {
+                    let Some(event) = event else { break };
+                    chat_events.on_link_event(&app, &event).await;
+                    // Every text still reaches the window too (receipts, typing, re-keying).
+                    emit(&app, AppEvent::Link(&event));
+                }
+                _ = release.tick(), if chat_events.any_waiting() => chat_events.release_due(&app).await,
+            }
         }
     });
     Links {

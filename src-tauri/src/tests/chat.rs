@@ -4,9 +4,10 @@
 //! P2PCHAT_NETNS_TESTS=1 inside tests/e2e/netns.sh, and says it skipped otherwise.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use p2pchat_core::chat::ChannelMessage;
+use p2pchat_core::chat::ratelimit::CHAT_BURST;
 use p2pchat_core::links::{LinkEvent, LinkManager};
 use p2pchat_core::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
 use serde_json::{Value, json};
@@ -71,7 +72,7 @@ impl Bob {
 
 /// Ann (the app) writes to Bob with one call: Bob gets it over the link and acks it, and the app says
 /// delivered and stores it so; Bob's message, sent twice, reaches the window once, is acked each time
-/// and is stored once under the name the server knows.
+/// and is stored once under the name the server knows; a flood of Bob's is paced as in the web UI.
 #[test]
 fn chat_send_delivers_and_incoming_messages_arrive_once() {
     if std::env::var("P2PCHAT_NETNS_TESTS").is_err() {
@@ -167,5 +168,31 @@ fn chat_send_delivers_and_incoming_messages_arrive_once() {
     assert!(
         incoming.try_next().is_none(),
         "the copy reached the window once"
+    );
+
+    // A flood: 10 beyond the burst wait their turn (5 a second) instead of being stored at once, and
+    // all arrive, in order, once.
+    let flood = CHAT_BURST as usize + 10;
+    let started = Instant::now();
+    for i in 0..flood {
+        let text = ChannelMessage::Msg {
+            id: format!("m-flood-{i}"),
+            body: format!("flood {i}"),
+            sent_at: 3000 + i as i64,
+            name: "Bob".into(),
+        }
+        .to_text();
+        assert!(block_on(bob.links.send(ROOM, &ann, &text)).unwrap());
+    }
+    let bodies: Vec<Value> = (0..flood)
+        .map(|_| incoming.wait_for("a flood message", |_| true)["message"]["body"].clone())
+        .collect();
+    let paced = started.elapsed();
+    let expected: Vec<Value> = (0..flood).map(|i| json!(format!("flood {i}"))).collect();
+    assert_eq!(bodies, expected, "each once, in order");
+    // The 10th message past the burst earns its token 2 s after the first arrived.
+    assert!(
+        paced >= Duration::from_millis(1900),
+        "a flood is paced, not taken at once: {paced:?}"
     );
 }

@@ -89,6 +89,12 @@ impl ChatRateLimit {
         due
     }
 
+    /// Whether anyone's messages wait (the owner then asks [`ChatRateLimit::due`] every
+    /// [`RELEASE_EVERY_MS`]).
+    pub fn any_waiting(&self) -> bool {
+        self.buckets.values().any(|b| !b.waiting.is_empty())
+    }
+
     /// How many of `peer`'s messages wait.
     pub fn waiting(&self, peer: &str) -> usize {
         self.buckets.get(peer).map_or(0, |b| b.waiting.len())

@@ -80,11 +80,15 @@ impl ChatSession {
 
     /// Keeps `message`, a `msg` written elsewhere (the app's window makes its own, with its id), until
     /// every peer in `to` acks it, as [`ChatSession::compose`] does; false, keeping nothing, for any
-    /// other message.
+    /// other message and for one already kept (the window hands undelivered messages over again when a
+    /// room reopens: sending them twice would only make the receivers drop copies).
     pub fn queue(&mut self, message: ChannelMessage, to: &[String]) -> bool {
         let ChannelMessage::Msg { id, .. } = &message else {
             return false;
         };
+        if self.outbox.iter().any(|p| &p.id == id) {
+            return false;
+        }
         self.outbox.push(Pending {
             id: id.clone(),
             message: message.clone(),
@@ -155,6 +159,12 @@ impl ChatSession {
             // Link-level (the link manager checks re-keys with it); nothing for the chat.
             Some(ChannelMessage::PeerIdProof { .. }) | None => Received::Other,
         }
+    }
+
+    /// Whether message `id` from `peer` would be shown (not a copy of one shown before): only new
+    /// messages count against the peer's rate limit, as in the web UI.
+    pub fn is_new(&self, peer: &str, id: &str) -> bool {
+        !self.seen.has(peer, id)
     }
 
     /// Whether everyone message `id` was for acked it (ids we never wrote count as delivered).
@@ -426,6 +436,16 @@ mod tests {
             ann.receive("bob", &ChannelMessage::ack(&id).to_text()),
             Received::Acked { id, first: false }
         );
+    }
+
+    /// A message handed over twice (a room reopened) is kept and sent once.
+    #[test]
+    fn a_message_queued_twice_is_kept_once() {
+        let mut ann = ChatSession::new();
+        let message = ChannelMessage::msg("again".into(), "Ann");
+        assert!(ann.queue(message.clone(), &["bob".to_owned()]));
+        assert!(!ann.queue(message.clone(), &["bob".to_owned()]));
+        assert_eq!(ann.unacked_for("bob"), [message.to_text()]);
     }
 
     /// Written while alone: the first peer that links gets it.
