@@ -267,21 +267,14 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         emit(json!({"event": "read", "peer": peer, "ids": ids}));
                         // A receipt that came before the ack delivers the message too.
                         for id in acked {
-                            delivered(&progress, &mut acked_ids, &peer, id);
+                            count_ack(&progress, &mut acked_ids, &peer, id, true);
                         }
                     }
                     Received::Typing { on } => emit(json!({"event": "typing", "peer": peer, "on": on})),
                     Received::New { ack, .. } | Received::Duplicate { ack } => {
                         let _ = acks.send((peer.clone(), ack)).await;
                     }
-                    Received::Acked { id, first: true } => delivered(&progress, &mut acked_ids, &peer, id),
-                    // The workload's messages (`--send`, `--ping`) are not in the outbox: counted once here.
-                    Received::Acked { id, first: false } => {
-                        if acked_ids.insert(id) {
-                            progress.acked.fetch_add(1, Ordering::AcqRel);
-                            progress.ack_seen.notify_waiters();
-                        }
-                    }
+                    Received::Acked { id, first } => count_ack(&progress, &mut acked_ids, &peer, id, first),
                     _ => {}
                 },
                 LinkEvent::Closed { peer, .. } => emit(json!({"event": "closed", "peer": peer})),
@@ -336,9 +329,19 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(ok)
 }
 
-/// Our message `id` reached `peer` (its first ack, or a read receipt before it): printed and counted.
-fn delivered(progress: &Progress, acked_ids: &mut HashSet<String>, peer: &str, id: String) {
-    emit(json!({"event": "acked", "peer": peer, "id": id}));
+/// `peer` acked our message `id` (or read it before its ack): printed when it is the outbox's first
+/// (`delivered`), counted once either way (the workload's `--send`/`--ping` messages are not in the
+/// outbox, so their acks are never `delivered`).
+fn count_ack(
+    progress: &Progress,
+    acked_ids: &mut HashSet<String>,
+    peer: &str,
+    id: String,
+    delivered: bool,
+) {
+    if delivered {
+        emit(json!({"event": "acked", "peer": peer, "id": id}));
+    }
     if acked_ids.insert(id) {
         progress.acked.fetch_add(1, Ordering::AcqRel);
         progress.ack_seen.notify_waiters();

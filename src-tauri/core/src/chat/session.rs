@@ -425,7 +425,10 @@ mod tests {
         let message = ann.compose("seen?".into(), "Ann", &["bob".to_owned()]);
         let id = id_of(&message);
         assert_eq!(
-            ann.receive("bob", &ChannelMessage::read(&[id.clone()]).to_text()),
+            ann.receive(
+                "bob",
+                &ChannelMessage::read(std::slice::from_ref(&id)).to_text()
+            ),
             Received::Read {
                 ids: vec![id.clone()],
                 acked: vec![id.clone()]
