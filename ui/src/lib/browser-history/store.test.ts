@@ -1,11 +1,14 @@
 // The browser's history across "reloads" (a second BrowserHistory on the same database): conversations
 // with unread counts, pages of messages, the outbox of undelivered messages, read state, search with
-// accents ignored and prefixes, and "forget this device" erasing it all. IndexedDB here is fake-indexeddb,
-// a complete in-memory implementation; the browser tests run the real one.
+// accents ignored and prefixes, "forget this device" erasing it all, and what a message says encrypted at
+// rest. IndexedDB here is fake-indexeddb, a complete in-memory implementation, and WebCrypto Node's own;
+// the browser tests run the real ones.
 import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
 import { BrowserHistory } from './store';
 import { snippet } from './search';
+import { HistoryLockedError, LOCKED_NO_KEY, LOCKED_WRONG_KEY, newDeviceKey, open as openSealed, type Sealed } from './sealed';
 
 let dbCount = 0;
 const freshName = () => `test-history-${++dbCount}`;
@@ -136,5 +139,131 @@ describe('search snippets', () => {
     const store = await open(name);
     expect((await store.room('team').recent()).map((m) => m.body)).toEqual(['kept']);
     expect((await store.conversations()).map((c) => [c.room, c.unread])).toEqual([['team', 1]]);
+  });
+});
+
+/** Every record of every object store in database `name`, read raw (as anything else on the page could). */
+async function raw(name: string): Promise<Record<string, unknown[]>> {
+  const db = await openDB(name);
+  const stores: Record<string, unknown[]> = {};
+  for (const store of db.objectStoreNames) stores[store] = await db.getAll(store);
+  db.close();
+  return stores;
+}
+
+/** All text a value holds, bytes read as UTF-8 too (a plaintext body inside a buffer would show). */
+function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return new TextDecoder().decode(bytes);
+  }
+  if (value && typeof value === 'object') return Object.values(value).map(textOf).join('\n');
+  return String(value);
+}
+
+async function putRaw(name: string, store: string, value: unknown, key?: IDBValidKey): Promise<void> {
+  const db = await openDB(name);
+  await db.put(store, value, key);
+  db.close();
+}
+
+describe('encryption at rest', () => {
+  it('stores no message text or sender name in the clear, under a non-extractable device key', async () => {
+    const name = freshName();
+    const store = await open(name);
+    await store.room('team').saveIncoming('p-zed', msg('m1', 'launch codes zebra', 1000, 'Zedediah'));
+    await store.room('team').saveOutgoing(msg('m2', 'quokka reply', 2000, 'Annabel'));
+    const stores = await raw(name);
+    const everything = textOf(stores);
+    for (const secret of ['zebra', 'Zedediah', 'quokka', 'Annabel']) expect(everything).not.toContain(secret);
+    // Left clear for the indexes: the room, sender peer id, ids, times, delivery state.
+    expect(everything).toContain('p-zed');
+    const [key] = stores.keys as CryptoKey[];
+    expect(key).toBeInstanceOf(CryptoKey);
+    expect([key!.extractable, key!.algorithm.name]).toEqual([false, 'AES-GCM']);
+    const ivs = (stores.messages as { sealed: Sealed }[]).map((m) => textOf(m.sealed.iv));
+    expect(new Set(ivs).size).toBe(2);
+
+    // A reload reads it all back: room, preview, page and search.
+    const again = await open(name);
+    expect(await again.notice()).toBeNull();
+    expect((await again.conversations()).map((c) => c.last_message?.body)).toEqual(['quokka reply']);
+    expect((await again.room('team').recent()).map((m) => [m.sender_name, m.body])).toEqual([
+      ['Zedediah', 'launch codes zebra'],
+      ['Annabel', 'quokka reply'],
+    ]);
+    expect((await again.search('zebr')).map((h) => [h.id, h.sender_name])).toEqual([['m1', 'Zedediah']]);
+  });
+
+  it('encrypts in place a plaintext history from the previous release, and one a pass left half done', async () => {
+    const name = freshName();
+    const old = await openDB(name, 2, {
+      upgrade(db) {
+        db.createObjectStore('rooms', { keyPath: 'room' }).createIndex('last_at', 'last_at');
+        const messages = db.createObjectStore('messages', { keyPath: ['room', 'sender', 'id'] });
+        messages.createIndex('room_time', ['room', 'sent_at', 'id']);
+        messages.createIndex('room_status', ['room', 'status']);
+      },
+    });
+    await old.put('messages', { id: 'm1', room: 'team', sender: 'p-bob', sender_name: 'Bob', outgoing: false, body: 'old walrus news', sent_at: 1000, status: 'received', error: null });
+    await old.put('messages', { id: 'm2', room: 'team', sender: 'me', sender_name: 'Ann', outgoing: true, body: 'queued narwhal', sent_at: 2000, status: 'pending', error: null });
+    await old.put('rooms', { room: 'team', last_at: 2000, unread: 1 });
+    old.close();
+
+    const store = await open(name);
+    expect(textOf(await raw(name))).not.toMatch(/walrus|narwhal|Bob/);
+    expect((await store.room('team').recent()).map((m) => m.body)).toEqual(['old walrus news', 'queued narwhal']);
+    expect((await store.room('team').undelivered()).map((m) => m.body)).toEqual(['queued narwhal']);
+
+    // A pass interrupted before its write leaves plaintext beside sealed rows: both read, the next open seals.
+    await putRaw(name, 'messages', { id: 'm3', room: 'team', sender: 'p-bob', sender_name: 'Bob', outgoing: false, body: 'late pelican', sent_at: 3000, status: 'received', error: null });
+    expect((await store.room('team').recent()).map((m) => m.body)).toEqual(['old walrus news', 'queued narwhal', 'late pelican']);
+    const reopened = await open(name);
+    expect(textOf(await raw(name))).not.toContain('pelican');
+    expect((await reopened.search('pelican')).map((h) => h.id)).toEqual(['m3']);
+  });
+
+  it('forget this device destroys the key: what it sealed opens no more', async () => {
+    const name = freshName();
+    const store = await open(name);
+    await store.room('team').saveIncoming('p', msg('m1', 'burn after reading', 1));
+    const before = await raw(name);
+    const oldKey = (before.keys as CryptoKey[])[0]!;
+    const sealed = (before.messages as { sealed: Sealed }[])[0]!.sealed;
+    await expect(openSealed(oldKey, ['team', 'p', 'm1'], sealed)).resolves.toMatchObject({ body: 'burn after reading' });
+    await store.forget();
+    expect(await store.conversations()).toEqual([]);
+    const after = await raw(name);
+    expect(after.messages).toEqual([]);
+    const newKey = (after.keys as CryptoKey[])[0]!;
+    expect(newKey).not.toBe(oldKey);
+    await expect(openSealed(newKey, ['team', 'p', 'm1'], sealed)).rejects.toThrow(HistoryLockedError);
+  });
+
+  it('a missing or wrong key: a clear error, nothing deleted, forget starts afresh', async () => {
+    const name = freshName();
+    await (await open(name)).room('team').saveIncoming('p', msg('m1', 'keep me', 1));
+
+    const db = await openDB(name);
+    await db.delete('keys', 'device');
+    db.close();
+    const keyless = await open(name);
+    expect(await keyless.notice()).toBe(LOCKED_NO_KEY);
+    await expect(keyless.conversations()).rejects.toThrow(LOCKED_NO_KEY);
+    await expect(keyless.room('team').saveIncoming('p', msg('m2', 'new', 2))).rejects.toThrow(HistoryLockedError);
+    expect((await raw(name)).messages).toHaveLength(1);
+
+    await putRaw(name, 'keys', await newDeviceKey(), 'device');
+    const wrong = await open(name);
+    expect(await wrong.notice()).toBe(LOCKED_WRONG_KEY);
+    await expect(wrong.search('keep')).rejects.toThrow(LOCKED_WRONG_KEY);
+    await expect(wrong.room('team').recent()).rejects.toThrow(HistoryLockedError);
+    expect((await raw(name)).messages).toHaveLength(1);
+
+    await wrong.forget();
+    expect(await wrong.notice()).toBeNull();
+    await wrong.room('team').saveIncoming('p', msg('m3', 'fresh start', 3));
+    expect((await wrong.room('team').recent()).map((m) => m.body)).toEqual(['fresh start']);
   });
 });
