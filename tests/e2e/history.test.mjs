@@ -1,7 +1,8 @@
 // A browser keeps its chat across reloads (IndexedDB): the conversation list, the messages, a message
 // written while alone (still queued after the reload, delivered when someone comes) and search. With
 // the server gone and the browser offline, a reload still opens the page (service worker) and shows the
-// history. "Forget this device" erases it all.
+// history. What the messages say is encrypted in IndexedDB: read raw, no record holds their text.
+// "Forget this device" erases it all.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TIMEOUT, joinAs, launchBrowser, reportOnFailure, sendChat, startServer, waitForMessage, waitForPeers } from './lib.mjs';
@@ -17,8 +18,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** In the page: whether the browser history (IndexedDB) holds a message with `body`. */
-function storedOutgoing(body) {
+/** In the page: whether the browser history (IndexedDB) holds one of our messages still pending. */
+function storedPending() {
   return new Promise((resolve) => {
     const open = indexedDB.open('p2pchat-history');
     open.onerror = () => resolve(false);
@@ -27,12 +28,45 @@ function storedOutgoing(body) {
       const all = db.transaction('messages').objectStore('messages').getAll();
       all.onsuccess = () => {
         db.close();
-        resolve(all.result.some((m) => m.body === body));
+        resolve(all.result.some((m) => m.outgoing && m.status === 'pending'));
       };
       all.onerror = () => resolve(false);
     };
   });
 }
+
+/** In the page: which of `texts` some record of the browser history holds, read raw (strings, and bytes
+ * as UTF-8), in any object store. */
+function rawHistoryHolds(texts) {
+  const textOf = (v) => {
+    if (typeof v === 'string') return v;
+    if (v instanceof ArrayBuffer) return new TextDecoder().decode(v);
+    if (ArrayBuffer.isView(v)) return new TextDecoder().decode(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    if (v && typeof v === 'object') return Object.values(v).map(textOf).join('\n');
+    return String(v);
+  };
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open('p2pchat-history');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction([...db.objectStoreNames]);
+      const records = [];
+      for (const name of db.objectStoreNames) {
+        const all = tx.objectStore(name).getAll();
+        all.onsuccess = () => records.push(...all.result);
+      }
+      tx.oncomplete = () => {
+        db.close();
+        const text = records.map(textOf).join('\n');
+        resolve({ records: records.length, found: texts.filter((t) => text.includes(t)) });
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+
+const SECRETS = ['Morning Bob', 'café at nine', 'see you there', 'anyone still here'];
 
 /** The conversations the start screen lists, as [room, preview] pairs. */
 async function conversations(page) {
@@ -58,7 +92,9 @@ test('reload keeps the history and the outbox; offline reload shows it; forget t
   // once and writes it to IndexedDB a moment later; a reload within that moment may lose the write).
   await sendChat(alice, 'anyone still here?');
   await alice.locator('[data-testid="chat-message"][data-status="pending"]').waitFor();
-  await alice.waitForFunction(storedOutgoing, 'anyone still here?', { timeout: TIMEOUT, polling: 50 });
+  await alice.waitForFunction(storedPending, null, { timeout: TIMEOUT, polling: 50 });
+  // Three messages, the room and the key are stored, none of the messages' text.
+  assert.deepEqual(await alice.evaluate(rawHistoryHolds, SECRETS), { records: 5, found: [] });
 
   await alice.reload();
   assert.deepEqual(await conversations(alice), [['hist-1', 'You: anyone still here?']]);
@@ -85,6 +121,7 @@ test('reload keeps the history and the outbox; offline reload shows it; forget t
   await alice.getByTestId('search-result').first().waitFor();
   assert.equal(await alice.getByTestId('search-result').count(), 1);
   assert.equal(await alice.locator('[data-testid="search-result"] mark').first().textContent(), 'café');
+  assert.deepEqual((await alice.evaluate(rawHistoryHolds, SECRETS)).found, []);
   await alice.getByTestId('search-result').click();
   await waitForMessage(alice, 'see you there');
   await alice.getByRole('button', { name: 'Leave' }).click();
