@@ -135,7 +135,7 @@ export class BrowserHistory implements HistoryStore {
     return first ?? made;
   }
 
-  /** Fails with HistoryLockedError when `key` doesn't open the newest sealed message. */
+  /** Fails with HistoryLockedError when `key` doesn't open a sealed message (the last in key order). */
   private static async checkKey(db: IDBPDatabase<Schema>, key: CryptoKey): Promise<void> {
     let cursor = await db.transaction('messages').store.openCursor(null, 'prev');
     while (cursor && !isSealed(cursor.value)) cursor = await cursor.continue();
