@@ -285,13 +285,10 @@ pub fn enable<R: Runtime>(
 }
 
 /// The files plugin (`plugin:files|<command>`): received files go to `download_dir` (None: the user's
-/// Downloads folder, else `Downloads/` in the data folder), picked files are copied under `data_dir`
-/// (None: the app's data folder) before they are sent. Registered after the history and links plugins,
-/// whose database and links it uses.
-pub fn init<R: Runtime>(
-    data_dir: Option<PathBuf>,
-    download_dir: Option<PathBuf>,
-) -> TauriPlugin<R> {
+/// Downloads folder, else `Downloads/` in the data folder), picked files are copied under the data
+/// folder the history plugin resolved before they are sent. Registered after the history and links
+/// plugins, whose database, folder and links it uses.
+pub fn init<R: Runtime>(download_dir: Option<PathBuf>) -> TauriPlugin<R> {
     Builder::new("files")
         .invoke_handler(tauri::generate_handler![
             commands::file_send_start,
@@ -306,10 +303,7 @@ pub fn init<R: Runtime>(
             commands::history_search_files,
         ])
         .setup(move |app, _api| {
-            let data_dir = match data_dir {
-                Some(dir) => dir,
-                None => app.path().app_data_dir()?,
-            };
+            let data_dir = app.history_state().dir.clone();
             let downloads = downloads_dir(
                 download_dir.or_else(|| app.path().download_dir().ok()),
                 &data_dir,

@@ -127,15 +127,8 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(history::init(options.data_dir.clone()))
-        .plugin(links::init(
-            options.data_dir.clone(),
-            client.clone(),
-            window_ui,
-        ))
-        .plugin(files::init(
-            options.data_dir.clone(),
-            options.download_dir.clone(),
-        ))
+        .plugin(links::init(client.clone(), window_ui))
+        .plugin(files::init(options.download_dir.clone()))
         .plugin(calls::init());
     #[cfg(desktop)]
     let builder = builder.plugin(updates::plugin());

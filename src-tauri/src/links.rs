@@ -15,7 +15,7 @@ use p2pchat_core::links::gate::FallbackGate;
 use p2pchat_core::links::safety::LinkFingerprints;
 use p2pchat_core::links::{LinkEvent, LinkManager, LinkOptions};
 use p2pchat_core::signaling::ClientSlot;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tauri::plugin::{Builder, TauriPlugin};
@@ -52,11 +52,10 @@ impl<R: Runtime, T: Manager<R>> LinksExt<R> for T {
     }
 }
 
-/// The links plugin: the device identity in `data_dir` (None: the app's data folder), negotiation
+/// The links plugin: the device identity in the data folder the history plugin resolved, negotiation
 /// through `client`, the chat stored in the history plugin's database and notified through the window
 /// `ui` makes (the history plugin must be registered first).
 pub fn init<R: Runtime>(
-    data_dir: Option<PathBuf>,
     client: ClientSlot,
     ui: impl Fn(AppHandle<R>) -> Arc<dyn Ui> + Send + 'static,
 ) -> TauriPlugin<R> {
@@ -68,12 +67,9 @@ pub fn init<R: Runtime>(
             fallback_open_peers,
         ])
         .setup(move |app, _api| {
-            let dir = match data_dir {
-                Some(dir) => dir,
-                None => app.path().app_data_dir()?,
-            };
-            let history = app.history_state().history().ok().cloned();
-            let links = start(app.clone(), &dir, client, history, ui(app.clone()));
+            let state = app.history_state();
+            let history = state.history().ok().cloned();
+            let links = start(app.clone(), &state.dir, client, history, ui(app.clone()));
             app.manage(links);
             Ok(())
         })

@@ -19,6 +19,9 @@ type Result<T> = std::result::Result<T, CommandError>;
 /// The history database, or why it could not be opened (the app still runs: signaling works).
 pub struct HistoryState {
     history: std::result::Result<History, CommandError>,
+    /// The app's data folder (resolved once here; the links keep the device identity and the files
+    /// their staging copies in it too).
+    pub dir: PathBuf,
     /// Where the database is.
     pub path: PathBuf,
     /// Where a damaged database was moved at startup, for the UI to tell the user.
@@ -40,6 +43,7 @@ impl HistoryState {
                 }
                 HistoryState {
                     history: Ok(o.history),
+                    dir,
                     path,
                     recovered_from: o.recovered_from,
                 }
@@ -48,6 +52,7 @@ impl HistoryState {
                 tracing::error!(%err, "history unavailable; chat history will not be saved");
                 HistoryState {
                     history: Err(err.into()),
+                    dir,
                     path,
                     recovered_from: None,
                 }
