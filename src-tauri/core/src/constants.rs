@@ -47,3 +47,8 @@ pub const FILE_WAIT_NOTICE: Duration = Duration::from_secs(4);
 /// A transfer under way with nothing arriving on its open channel for this long fails: its buffer and
 /// partial file are freed and its place goes to a waiting one.
 pub const FILE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a call that rang someone's devices by push (they were offline) waits for one of them to come
+/// online, join the room and ask to join the call: longer than the ring of people present
+/// ([`crate::media::ring::RING_TIMEOUT`]), since a phone or a closed browser must wake, open the app and
+/// join first. The server's push lives as long (its TTL and `expires_at`, docs/protocol.md).
+pub const OFFLINE_RING_TIMEOUT: Duration = Duration::from_secs(45);

@@ -109,6 +109,10 @@ pub fn generate() -> String {
         // Calls: ringing (media/ring.rs) and adaptive bitrate (media/abr.rs).
         ("MAX_CALL_PEOPLE", ring::MAX_CALL_PEOPLE.to_string()),
         ("RING_TIMEOUT_MS", ms(ring::RING_TIMEOUT)),
+        (
+            "OFFLINE_RING_TIMEOUT_MS",
+            ms(constants::OFFLINE_RING_TIMEOUT),
+        ),
         ("EARLY_ACCEPT_MS", ms(ring::EARLY_ACCEPT)),
         ("MAX_EARLY_ACCEPTS", ring::MAX_EARLY_ACCEPTS.to_string()),
         ("ABR_SAMPLE_EVERY_MS", ms(abr::SAMPLE_EVERY)),

@@ -56,6 +56,7 @@ export const FILE_WAIT_NOTICE_MS = 4000;
 export const FILE_IDLE_TIMEOUT_MS = 60000;
 export const MAX_CALL_PEOPLE = 6;
 export const RING_TIMEOUT_MS = 30000;
+export const OFFLINE_RING_TIMEOUT_MS = 45000;
 export const EARLY_ACCEPT_MS = 5000;
 export const MAX_EARLY_ACCEPTS = 12;
 export const ABR_SAMPLE_EVERY_MS = 2000;
