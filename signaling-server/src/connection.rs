@@ -285,6 +285,7 @@ fn welcome(
         resume_token: resume_token.to_owned(),
         heartbeat_ms: state.config.heartbeat_ms,
         ice_servers: state.ice_servers.for_peer(&session.peer),
+        push: None,
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }
@@ -456,6 +457,13 @@ impl Connection {
                 hub.send(&self.session, |seq| ServerFrame::Pong { seq });
                 Ok(())
             }
+            ClientFrame::PushRegister { .. }
+            | ClientFrame::PushUnregister { .. }
+            | ClientFrame::OfflineMembers { .. }
+            | ClientFrame::Ring { .. }
+            | ClientFrame::RingCancel { .. } => Err(RequestError::PushRefused(
+                "push is off on this server".into(),
+            )),
         };
         match result {
             Ok(()) => Ok(()),

@@ -31,6 +31,8 @@ pub enum RequestError {
     Overloaded(&'static str),
     #[error("token expired; reconnect with a fresh token and resume the session")]
     TokenExpired,
+    #[error("{0}")]
+    PushRefused(String),
 }
 
 impl RequestError {
@@ -48,6 +50,7 @@ impl RequestError {
             RequestError::RoomFull(_) => ErrorCode::RoomFull,
             RequestError::NotInRoom(_) => ErrorCode::NotInRoom,
             RequestError::UnknownPeer => ErrorCode::UnknownPeer,
+            RequestError::PushRefused(_) => ErrorCode::PushRefused,
         }
     }
 

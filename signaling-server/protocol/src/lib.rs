@@ -17,6 +17,15 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_NAME_CHARS: usize = 64;
 /// Longest room name, in characters (see [`is_valid_room_name`]).
 pub const MAX_ROOM_NAME_CHARS: usize = 64;
+/// Device ids of push registrations: 8–128 characters of `[A-Za-z0-9_-]` (see [`is_valid_device_id`]).
+pub const MIN_DEVICE_ID_CHARS: usize = 8;
+pub const MAX_DEVICE_ID_CHARS: usize = 128;
+/// Device secrets of push registrations: 22–128 characters of base64url (at least 128 random bits).
+pub const MIN_DEVICE_SECRET_CHARS: usize = 22;
+pub const MAX_DEVICE_SECRET_CHARS: usize = 128;
+/// How long a push for a call stays valid (its TTL at the push service and its payload's `expires_at`),
+/// in milliseconds: the time a call that rang by push waits for the callee.
+pub const PUSH_RING_TTL_MS: u64 = 45_000;
 
 /// A frame a client sends to the server. Parse with [`ClientFrame::parse`]: serde's tagged-enum
 /// derive cannot keep `data` as raw JSON, so parsing goes through a flat envelope.
@@ -48,6 +57,78 @@ pub enum ClientFrame {
     },
     /// Application-level keepalive; answered by `pong`.
     Ping,
+    /// Ring this device by push for calls in `room` while it is offline; answered by `push-registered`.
+    PushRegister {
+        room: String,
+        device: String,
+        secret: String,
+        subscription: PushSubscription,
+    },
+    /// Stop ringing this device by push in `room` (absent: in every room); answered by
+    /// `push-unregistered`.
+    PushUnregister {
+        device: String,
+        secret: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        room: Option<String>,
+    },
+    /// Which devices registered in `room` are offline; answered by `offline-members`.
+    OfflineMembers { room: String },
+    /// Ring an offline `device` of `room` by push for call `call`; answered by `ringing`.
+    Ring {
+        room: String,
+        device: String,
+        call: String,
+        media: Vec<String>,
+    },
+    /// The call that rang `device` by push is over: its notification becomes a missed call.
+    RingCancel {
+        room: String,
+        device: String,
+        call: String,
+    },
+}
+
+/// Where a push for a device goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PushSubscription {
+    /// Web Push (RFC 8030 with RFC 8291 encryption and RFC 8292 VAPID): browsers and UnifiedPush. The
+    /// fields of the browser's `PushSubscription.toJSON()`.
+    Webpush { endpoint: String, keys: PushKeys },
+    /// FCM or APNs, sent through the server's push gateway (`--push-gateway-url`).
+    Gateway {
+        platform: GatewayPlatform,
+        token: String,
+    },
+}
+
+/// The keys of a Web Push subscription, base64url: `p256dh` the user agent's P-256 public key
+/// (uncompressed, 65 bytes), `auth` its 16-byte authentication secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PushKeys {
+    pub p256dh: String,
+    pub auth: String,
+}
+
+/// The push services a gateway delivers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayPlatform {
+    Fcm,
+    Apns,
+    ApnsVoip,
+}
+
+impl GatewayPlatform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayPlatform::Fcm => "fcm",
+            GatewayPlatform::Apns => "apns",
+            GatewayPlatform::ApnsVoip => "apns-voip",
+        }
+    }
 }
 
 /// Where a reconnecting client left off, and the proof that it owns the session.
@@ -79,6 +160,10 @@ pub enum ServerFrame {
         #[ts(type = "number")]
         heartbeat_ms: u64,
         ice_servers: Vec<IceServer>,
+        /// Present when the server rings offline devices by push.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        push: Option<PushInfo>,
     },
     Joined {
         #[ts(type = "number")]
@@ -120,6 +205,105 @@ pub enum ServerFrame {
         #[ts(optional)]
         r#ref: Option<String>,
     },
+    /// The device is registered for calls in `room` until `expires_at` (Unix ms).
+    PushRegistered {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        device: String,
+        #[ts(type = "number")]
+        expires_at: u64,
+    },
+    /// The device's registrations in `room` (absent: in every room) are gone.
+    PushUnregistered {
+        #[ts(type = "number")]
+        seq: u64,
+        device: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        room: Option<String>,
+    },
+    /// The devices registered in `room` that no live session of theirs has in the room.
+    OfflineMembers {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        members: Vec<OfflineMember>,
+    },
+    /// The pushes for a `ring` went out: `sent` push services accepted one.
+    Ringing {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        device: String,
+        call: String,
+        sent: u32,
+    },
+    /// The rung device declined the call from its notification.
+    RingDeclined {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        device: String,
+        call: String,
+    },
+}
+
+/// `welcome.push`: what a client needs to register for pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PushInfo {
+    /// The server's VAPID public key (RFC 8292): base64url of the uncompressed P-256 point, the
+    /// `applicationServerKey` of `PushManager.subscribe`.
+    pub vapid_key: String,
+}
+
+/// A device registered in a room whose sessions are all gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct OfflineMember {
+    pub device: String,
+    /// The display name of the session that registered it.
+    pub name: String,
+    /// When it last registered (Unix ms): clients register on every join.
+    #[ts(type = "number")]
+    pub last_seen: u64,
+}
+
+/// The JSON a push carries (encrypted for Web Push; as `payload` to a gateway). Content-free beyond what
+/// the notification shows: never any chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PushPayload {
+    /// Always 1.
+    pub v: u32,
+    pub kind: PushKind,
+    pub room: String,
+    pub call: String,
+    /// The caller's display name.
+    pub caller: String,
+    /// The caller's peer id: where the answer's `join-call` goes.
+    pub caller_peer: String,
+    pub media: Vec<String>,
+    /// Unix ms after which the call no longer waits (now + 45 s when rung).
+    #[ts(type = "number")]
+    pub expires_at: u64,
+    /// One-time token for `POST /push/decline`.
+    pub decline: String,
+}
+
+/// What a push announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum PushKind {
+    /// An incoming call.
+    Call,
+    /// The call that rang is over (cancelled by the caller): show a missed call.
+    CallEnded,
+}
+
+/// The body of `POST /push/decline`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PushDecline {
+    pub call: String,
+    pub token: String,
 }
 
 impl ServerFrame {
@@ -132,7 +316,12 @@ impl ServerFrame {
             | ServerFrame::PeerLeft { seq, .. }
             | ServerFrame::Signal { seq, .. }
             | ServerFrame::Pong { seq }
-            | ServerFrame::Error { seq, .. } => *seq,
+            | ServerFrame::Error { seq, .. }
+            | ServerFrame::PushRegistered { seq, .. }
+            | ServerFrame::PushUnregistered { seq, .. }
+            | ServerFrame::OfflineMembers { seq, .. }
+            | ServerFrame::Ringing { seq, .. }
+            | ServerFrame::RingDeclined { seq, .. } => *seq,
         }
     }
 }
@@ -173,6 +362,9 @@ pub enum ErrorCode {
     Overloaded,
     /// The client's IP address or user already has the most sessions allowed.
     TooManySessions,
+    /// A push request (`push-register`, `push-unregister`, `ring`, ...) is refused: push is off, the
+    /// endpoint is not allowed, the device secret is wrong, or a push limit is reached.
+    PushRefused,
     Internal,
 }
 
@@ -189,6 +381,7 @@ impl ErrorCode {
             ErrorCode::UnknownPeer => "unknown_peer",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::TooManySessions => "too_many_sessions",
+            ErrorCode::PushRefused => "push_refused",
             ErrorCode::Internal => "internal",
         }
     }
@@ -285,6 +478,31 @@ impl ClientFrame {
                 data: env.required(env.data.clone(), "data")?,
             },
             "ping" => ClientFrame::Ping,
+            "push-register" => ClientFrame::PushRegister {
+                room: env.required(env.room.clone(), "room")?,
+                device: env.required(env.device.clone(), "device")?,
+                secret: env.required(env.secret.clone(), "secret")?,
+                subscription: env.required(env.subscription.clone(), "subscription")?,
+            },
+            "push-unregister" => ClientFrame::PushUnregister {
+                device: env.required(env.device.clone(), "device")?,
+                secret: env.required(env.secret.clone(), "secret")?,
+                room: env.room.clone(),
+            },
+            "offline-members" => ClientFrame::OfflineMembers {
+                room: env.required(env.room.clone(), "room")?,
+            },
+            "ring" => ClientFrame::Ring {
+                room: env.required(env.room.clone(), "room")?,
+                device: env.required(env.device.clone(), "device")?,
+                call: env.required(env.call.clone(), "call")?,
+                media: env.media.clone().unwrap_or_default(),
+            },
+            "ring-cancel" => ClientFrame::RingCancel {
+                room: env.required(env.room.clone(), "room")?,
+                device: env.required(env.device.clone(), "device")?,
+                call: env.required(env.call.clone(), "call")?,
+            },
             _ => return Err(env.error(format!("unknown frame type {t:?}"))),
         };
         Ok(frame)
@@ -298,6 +516,11 @@ impl ClientFrame {
             ClientFrame::Leave { .. } => "leave",
             ClientFrame::Signal { .. } => "signal",
             ClientFrame::Ping => "ping",
+            ClientFrame::PushRegister { .. } => "push-register",
+            ClientFrame::PushUnregister { .. } => "push-unregister",
+            ClientFrame::OfflineMembers { .. } => "offline-members",
+            ClientFrame::Ring { .. } => "ring",
+            ClientFrame::RingCancel { .. } => "ring-cancel",
         }
     }
 }
@@ -316,6 +539,7 @@ impl ServerFrame {
                 resume_token: env.resume_token.clone().unwrap_or_default(),
                 heartbeat_ms: env.required(env.heartbeat_ms, "heartbeat_ms")?,
                 ice_servers: env.ice_servers.clone().unwrap_or_default(),
+                push: env.push.clone(),
             },
             "joined" => ServerFrame::Joined {
                 seq,
@@ -345,6 +569,35 @@ impl ServerFrame {
                 code: env.required(env.code, "code")?,
                 message: env.message.clone().unwrap_or_default(),
                 r#ref: env.r#ref.clone(),
+            },
+            "push-registered" => ServerFrame::PushRegistered {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                device: env.required(env.device.clone(), "device")?,
+                expires_at: env.required(env.expires_at, "expires_at")?,
+            },
+            "push-unregistered" => ServerFrame::PushUnregistered {
+                seq,
+                device: env.required(env.device.clone(), "device")?,
+                room: env.room.clone(),
+            },
+            "offline-members" => ServerFrame::OfflineMembers {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                members: env.members.clone().unwrap_or_default(),
+            },
+            "ringing" => ServerFrame::Ringing {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                device: env.required(env.device.clone(), "device")?,
+                call: env.required(env.call.clone(), "call")?,
+                sent: env.sent.unwrap_or(0),
+            },
+            "ring-declined" => ServerFrame::RingDeclined {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                device: env.required(env.device.clone(), "device")?,
+                call: env.required(env.call.clone(), "call")?,
             },
             t => return Err(env.error(format!("unknown frame type {t:?}"))),
         };
@@ -379,6 +632,15 @@ struct Envelope {
     message: Option<String>,
     #[serde(rename = "ref")]
     r#ref: Option<String>,
+    device: Option<String>,
+    secret: Option<String>,
+    subscription: Option<PushSubscription>,
+    call: Option<String>,
+    media: Option<Vec<String>>,
+    push: Option<PushInfo>,
+    expires_at: Option<u64>,
+    members: Option<Vec<OfflineMember>>,
+    sent: Option<u32>,
 }
 
 impl Envelope {
@@ -431,6 +693,23 @@ pub fn is_valid_room_name(room: &str) -> bool {
         && room
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Device ids of push registrations: [`MIN_DEVICE_ID_CHARS`]–[`MAX_DEVICE_ID_CHARS`] characters of
+/// `[A-Za-z0-9_-]`.
+pub fn is_valid_device_id(device: &str) -> bool {
+    (MIN_DEVICE_ID_CHARS..=MAX_DEVICE_ID_CHARS).contains(&device.len()) && is_base64url(device)
+}
+
+/// Device secrets: [`MIN_DEVICE_SECRET_CHARS`]–[`MAX_DEVICE_SECRET_CHARS`] characters of base64url.
+pub fn is_valid_device_secret(secret: &str) -> bool {
+    (MIN_DEVICE_SECRET_CHARS..=MAX_DEVICE_SECRET_CHARS).contains(&secret.len())
+        && is_base64url(secret)
+}
+
+fn is_base64url(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -517,6 +796,92 @@ mod tests {
         assert_eq!(err.frame_type, None);
         assert!(err.message.starts_with("not valid JSON"));
         assert!(ClientFrame::parse("[1,2]").is_err());
+    }
+
+    #[test]
+    fn push_frames_parse_and_round_trip() {
+        let text = r#"{"type":"push-register","room":"r","device":"dev-12345","secret":"s","subscription":{"kind":"webpush","endpoint":"https://push.example/x","keys":{"p256dh":"BA","auth":"AA"}}}"#;
+        let ClientFrame::PushRegister { subscription, .. } = ClientFrame::parse(text).unwrap()
+        else {
+            panic!("not a push-register")
+        };
+        assert_eq!(
+            subscription,
+            PushSubscription::Webpush {
+                endpoint: "https://push.example/x".into(),
+                keys: PushKeys {
+                    p256dh: "BA".into(),
+                    auth: "AA".into()
+                }
+            }
+        );
+        let text = r#"{"type":"push-register","room":"r","device":"d","secret":"s","subscription":{"kind":"gateway","platform":"apns-voip","token":"t"}}"#;
+        assert!(ClientFrame::parse(text).is_ok());
+        let err = ClientFrame::parse(r#"{"type":"push-register","room":"r","device":"d","secret":"s","subscription":{"kind":"carrier-pigeon"}}"#).unwrap_err();
+        assert_eq!(err.frame_type.as_deref(), Some("push-register"));
+        let ClientFrame::PushUnregister { room, .. } =
+            ClientFrame::parse(r#"{"type":"push-unregister","device":"d","secret":"s"}"#).unwrap()
+        else {
+            panic!("not a push-unregister")
+        };
+        assert_eq!(room, None);
+        let ClientFrame::Ring { media, .. } = ClientFrame::parse(
+            r#"{"type":"ring","room":"r","device":"d","call":"c","media":["audio","video"]}"#,
+        )
+        .unwrap() else {
+            panic!("not a ring")
+        };
+        assert_eq!(media, ["audio", "video"]);
+        for frame in [
+            ServerFrame::PushRegistered {
+                seq: 2,
+                room: "r".into(),
+                device: "d".into(),
+                expires_at: 5,
+            },
+            ServerFrame::OfflineMembers {
+                seq: 3,
+                room: "r".into(),
+                members: vec![OfflineMember {
+                    device: "d".into(),
+                    name: "Bob".into(),
+                    last_seen: 7,
+                }],
+            },
+            ServerFrame::Ringing {
+                seq: 4,
+                room: "r".into(),
+                device: "d".into(),
+                call: "c".into(),
+                sent: 1,
+            },
+            ServerFrame::RingDeclined {
+                seq: 5,
+                room: "r".into(),
+                device: "d".into(),
+                call: "c".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&frame).unwrap();
+            let back = serde_json::to_string(&ServerFrame::parse(&text).unwrap()).unwrap();
+            assert_eq!(text, back);
+        }
+        let welcome = r#"{"type":"welcome","seq":1,"peer":"p","session":"s","resumed":false,"resume_token":"t","heartbeat_ms":10000,"ice_servers":[],"push":{"vapid_key":"BKey"}}"#;
+        let ServerFrame::Welcome { push, .. } = ServerFrame::parse(welcome).unwrap() else {
+            panic!("not a welcome")
+        };
+        assert_eq!(push.unwrap().vapid_key, "BKey");
+    }
+
+    #[test]
+    fn device_ids_and_secrets_follow_the_protocol() {
+        assert!(is_valid_device_id("abcdEFGH_-12"));
+        assert!(!is_valid_device_id("short"));
+        assert!(!is_valid_device_id(&"x".repeat(129)));
+        assert!(!is_valid_device_id("has space in it"));
+        assert!(is_valid_device_secret(&"A".repeat(22)));
+        assert!(!is_valid_device_secret(&"A".repeat(21)));
+        assert!(!is_valid_device_secret(&"A=".repeat(11)));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! protocol. `tests/typescript_is_fresh.rs` fails when the committed file differs; regenerate with
 //! `UPDATE_PROTOCOL_TS=1 cargo test -p chat-protocol --test typescript_is_fresh`.
 
-use crate::{ClientFrame, ErrorCode, IceServer, PeerInfo, Resume, ServerFrame, SignalData};
+use crate::{
+    ClientFrame, ErrorCode, GatewayPlatform, IceServer, OfflineMember, PeerInfo, PushDecline,
+    PushInfo, PushKeys, PushKind, PushPayload, PushSubscription, Resume, ServerFrame, SignalData,
+};
 use ts_rs::{Config, TS};
 
 /// The full text of the generated TypeScript module.
@@ -16,6 +19,14 @@ pub fn generate() -> String {
         IceServer::decl(&cfg),
         ErrorCode::decl(&cfg),
         SignalData::decl(&cfg),
+        PushSubscription::decl(&cfg),
+        PushKeys::decl(&cfg),
+        GatewayPlatform::decl(&cfg),
+        PushInfo::decl(&cfg),
+        OfflineMember::decl(&cfg),
+        PushPayload::decl(&cfg),
+        PushKind::decl(&cfg),
+        PushDecline::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from signaling-server/protocol (Rust) by chat_protocol::typescript. Do not edit.\n\
@@ -29,10 +40,20 @@ pub fn generate() -> String {
     out.push_str(&format!(
         "export const PROTOCOL_VERSION = {};\n\
          export const MAX_NAME_CHARS = {};\n\
-         export const MAX_ROOM_NAME_CHARS = {};\n",
+         export const MAX_ROOM_NAME_CHARS = {};\n\
+         export const MIN_DEVICE_ID_CHARS = {};\n\
+         export const MAX_DEVICE_ID_CHARS = {};\n\
+         export const MIN_DEVICE_SECRET_CHARS = {};\n\
+         export const MAX_DEVICE_SECRET_CHARS = {};\n\
+         export const PUSH_RING_TTL_MS = {};\n",
         crate::PROTOCOL_VERSION,
         crate::MAX_NAME_CHARS,
-        crate::MAX_ROOM_NAME_CHARS
+        crate::MAX_ROOM_NAME_CHARS,
+        crate::MIN_DEVICE_ID_CHARS,
+        crate::MAX_DEVICE_ID_CHARS,
+        crate::MIN_DEVICE_SECRET_CHARS,
+        crate::MAX_DEVICE_SECRET_CHARS,
+        crate::PUSH_RING_TTL_MS,
     ));
     out
 }

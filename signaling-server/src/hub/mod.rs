@@ -920,6 +920,11 @@ fn type_of(frame: &ServerFrame) -> &'static str {
         ServerFrame::Signal { .. } => "signal",
         ServerFrame::Pong { .. } => "pong",
         ServerFrame::Error { .. } => "error",
+        ServerFrame::PushRegistered { .. } => "push-registered",
+        ServerFrame::PushUnregistered { .. } => "push-unregistered",
+        ServerFrame::OfflineMembers { .. } => "offline-members",
+        ServerFrame::Ringing { .. } => "ringing",
+        ServerFrame::RingDeclined { .. } => "ring-declined",
     }
 }
 
