@@ -6,6 +6,7 @@
 mod calls;
 mod conversations;
 mod files;
+mod key;
 mod messages;
 mod plugin;
 pub(crate) mod search;
@@ -13,12 +14,13 @@ pub(crate) mod search;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqlitePool};
 
 pub use calls::{CallDirection, CallOutcome, CallRecord, NewCall};
 pub use conversations::{Conversation, MessagePreview};
 pub use files::{FileRecord, MAX_FILE_ROWS, NewFile};
+pub use key::{DbKey, KEY_LEN};
 pub use messages::{Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page};
 pub use plugin::{HistoryExt, HistoryState, init};
 pub use search::{SearchHit, SnippetPart};
@@ -103,6 +105,8 @@ pub struct OpenOptions {
     pub busy_timeout: Duration,
     /// Connections in the pool (WAL lets readers run beside the one writer).
     pub max_connections: u32,
+    /// The SQLCipher key (`None`: a plain SQLite file, as before encryption).
+    pub key: Option<DbKey>,
 }
 
 impl Default for OpenOptions {
@@ -110,6 +114,7 @@ impl Default for OpenOptions {
         OpenOptions {
             busy_timeout: Duration::from_secs(2),
             max_connections: 4,
+            key: None,
         }
     }
 }
@@ -159,7 +164,16 @@ impl History {
     }
 
     async fn open_once(path: &Path, options: &OpenOptions) -> Result<History, HistoryError> {
-        let connect = SqliteConnectOptions::new()
+        let mut connect = SqliteConnectOptions::new();
+        if let Some(key) = &options.key {
+            // sqlx runs `PRAGMA key` before every other pragma of the connection (journal_mode, ...),
+            // as SQLCipher needs. Statements are not logged: the pragma string holds the key.
+            connect = connect
+                .pragma("key", key.sql_literal().to_string())
+                .log_statements(log::LevelFilter::Off)
+                .log_slow_statements(log::LevelFilter::Off, Duration::ZERO);
+        }
+        let connect = connect
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -168,6 +182,8 @@ impl History {
             // 16 MiB per connection instead of 2: keeps the index pages of recent conversations and of
             // the full-text index hot. Allocated only as pages are read.
             .pragma("cache_size", "-16384")
+            // Sorts and temporary indexes stay in memory, never in a plaintext temporary file.
+            .pragma("temp_store", "MEMORY")
             .busy_timeout(options.busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
