@@ -1,5 +1,7 @@
 // The service worker of the browser build: keeps the app shell (index.html and the built assets) so the
-// page opens with no network and shows the history kept in IndexedDB. Pages come from the network
+// page opens with no network and shows the history kept in IndexedDB, and rings for calls while no page is
+// open (pushes from the signaling server: the `push` and `notificationclick` handlers at the end, what
+// they show in notification.js, which the build puts in front of this file). Pages come from the network
 // first (a new version is picked up at once) and from the cache when the network fails or stalls;
 // the hashed assets come from the cache first. Nothing else (the signaling WebSocket, other URLs) is
 // touched. The build fills in SHELL (service-worker/plugin.ts): its version changes with every build,
@@ -57,4 +59,68 @@ async function pageFromNetworkOrShell(request) {
   } finally {
     clearTimeout(timer);
   }
+}
+
+// A call push (docs/ui.md, Ringing people who are away): a ringing call, or a missed call once it ended or
+// expired. A call that ended after it was answered here (its notification is gone and a page of the app
+// is visible) shows nothing more.
+self.addEventListener('push', (event) => {
+  const push = parsePush(event.data?.text() ?? '');
+  if (!push) return;
+  event.waitUntil(showPush(push));
+});
+
+async function showPush(push) {
+  if (push.kind === 'call-ended') {
+    const ringing = await self.registration.getNotifications({ tag: push.call });
+    if (ringing.length === 0 && (await visiblePage())) return;
+  }
+  const { title, options } = notificationFor(push, Date.now(), self.registration.scope);
+  await self.registration.showNotification(title, options);
+}
+
+async function visiblePage() {
+  const pages = await self.clients.matchAll({ type: 'window' });
+  return pages.some((page) => page.visibilityState === 'visible');
+}
+
+self.addEventListener('notificationclick', (event) => {
+  const data = event.notification.data;
+  event.notification.close();
+  if (!data) return;
+  const done = onClick(data, event.action);
+  try {
+    event.waitUntil(done);
+  } catch {
+    // Only an event the browser itself dispatched can be extended; the work above runs regardless.
+  }
+});
+
+/**
+ * Answer (or open the room): a page of the app that is open goes there (leaving what it showed), else a
+ * new window opens. Decline: the server tells the caller; if it cannot, the call shows as missed here.
+ */
+async function onClick(data, action) {
+  const outcome = clickOutcome(data, action, Date.now());
+  if ('decline' in outcome) {
+    const answer = await fetch(new URL('push/decline', self.registration.scope), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(outcome.decline),
+    }).catch(() => null);
+    if (!answer?.ok) {
+      const { title, options } = missedCall(data);
+      await self.registration.showNotification(title, options);
+    }
+    return;
+  }
+  const scope = new URL(self.registration.scope).pathname;
+  const pages = await self.clients.matchAll({ type: 'window' });
+  const app = pages.find((page) => new URL(page.url).pathname === scope || new URL(page.url).pathname === `${scope}index.html`);
+  const opened = app ? await app.navigate(outcome.open).catch(() => null) : null;
+  if (opened) {
+    await opened.focus().catch(() => undefined); // allowed only while the person's click is being handled
+    return;
+  }
+  await self.clients.openWindow(outcome.open);
 }

@@ -10,6 +10,8 @@ import { parsePasted, type Invite } from './invite';
 import { call, onCommandFailure, send } from './ipc';
 import type { Settings } from './ipc.gen';
 import { Room, type RoomOptions } from './room.svelte';
+import type { PushClient } from './push/client';
+import { webPush, webPushSupported } from './push/browser';
 import { BrowserTransport } from './transport/browser';
 import { TauriTransport, inTauri, savedSettings } from './transport/tauri';
 
@@ -35,6 +37,8 @@ export interface Platform {
   roomMute(room: string): AppSwitch | null;
   /** Keep running in the tray when the window closes (app only). */
   readonly tray: AppSwitch | null;
+  /** How this device is rung by push in a room while away ("Ring me here when I'm away"); null: not here. */
+  readonly push: PushClient | null;
   /** Opens `room` where calls work: the default browser (`<server>/#/room/<room>`), or a new tab. */
   openInBrowser(room: string): void;
   /** Makes room `room` with the engine this window can run: its own WebRTC, or the app's native links. */
@@ -49,9 +53,11 @@ const browser: Platform = {
   onFailure: () => undefined,
   roomMute: () => null,
   tray: null,
+  // Web Push needs a secure context (HTTPS, or localhost), a service worker and notifications.
+  push: webPushSupported() ? webPush : null,
   openInBrowser: () => void window.open(location.href, '_blank'),
   openRoom: async (room, name, _serverUrl, options) =>
-    new Room(room, name, new BrowserTransport(), { ...options, certificate: await deviceCertificate() }),
+    new Room(room, name, new BrowserTransport(), { ...options, certificate: await deviceCertificate(), push: browser.push ?? undefined }),
 };
 
 const app: Platform = {
@@ -72,6 +78,7 @@ const app: Platform = {
     set: async (on) => void (await setRoomMuted(room, on)),
   }),
   tray: { get: closeToTray, set: setCloseToTray },
+  push: null,
   openInBrowser: (room) => send('open_room_in_browser', { room }),
   async openRoom(room, name, serverUrl, options) {
     // The webview may lack WebRTC (Debian's WebKitGTK): then the app's native links carry the room.

@@ -4,9 +4,14 @@
 // the page's own WebRTC, or the app's native links where the webview has none. Survives signaling drops:
 // links are peer to peer and keep running; after a fresh signaling session the engine matches the same
 // people to their new peer ids.
+//
+// Ringing people who are away (docs/ui.md): where the server rings by push (`welcome.push`) the room asks
+// it which registered devices have no page open (`offline-members`, on joining and when someone leaves),
+// shows those people, and a call rings their devices too (call.svelte.ts). "Ring me here when I'm away"
+// registers this device for the room (`push-register`, again on every join, which renews it).
 
-import type { IceServer, ServerFrame, SignalData } from './protocol.gen';
-import { Call } from './call/call.svelte';
+import type { IceServer, OfflineMember, ServerFrame, SignalData } from './protocol.gen';
+import { Call, type AwayDevice } from './call/call.svelte';
 import { Chat, type ChatLinks } from './chat/chat.svelte';
 import { chatSettings } from './settings.svelte';
 import { parseChannelMessage } from './chat/message';
@@ -20,6 +25,8 @@ import type { ConnectionState, Transport } from './transport/types';
 import { BrowserEngine } from './engine/browser.svelte';
 import { NativeEngine } from './engine/native.svelte';
 import type { CallSupport, EngineHost, LinkState, PeerEngine } from './engine/engine';
+import type { PushClient } from './push/client';
+import type { PushFrame } from './transport/types';
 
 export type { ConnectionState, LinkState };
 
@@ -36,6 +43,15 @@ export interface Presence {
   identity?: IdentityStatus;
 }
 
+/** Someone away from the room whose devices a call rings by push. */
+export interface AwayPerson {
+  name: string;
+  devices: string[];
+}
+
+/** "Ring me here when I'm away" for this room: not offered here, off, on, or waiting for an answer. */
+export type RingHere = 'unavailable' | 'off' | 'on' | 'busy';
+
 export interface RoomOptions {
   /** Forces TURN relay for every peer connection (relay-only networks, tests). */
   relayOnly?: boolean;
@@ -47,6 +63,8 @@ export interface RoomOptions {
   tokens?: TokenSource;
   /** This device's DTLS certificate (identity.ts), used by every peer link. */
   certificate?: RTCCertificate;
+  /** How this device is rung by push when away (none: the switch is not offered). */
+  push?: PushClient;
 }
 
 export class Room {
@@ -55,6 +73,12 @@ export class Room {
   /** Set when the server refused our invitation (session or room): why, for the join screen. */
   refused = $state<string | null>(null);
   presence = $state<Presence[]>([]);
+  /** "Ring me here when I'm away" for this room. */
+  ringHere = $state<RingHere>('unavailable');
+  /** Why ringing here did not work (permission, the server's refusal). */
+  ringHereNotice = $state<string | null>(null);
+  /** Devices registered in this room without a page open, as the server last said. */
+  private offline = $state<OfflineMember[]>([]);
   readonly chat: Chat;
   readonly call: Call;
 
@@ -63,6 +87,10 @@ export class Room {
   private readonly listed = new Set<string>();
   private readonly trace = testHooksEnabled() ? new SignalTrace() : null;
   private iceServers: IceServer[] = [];
+  /** The server's VAPID key, when it rings by push. */
+  private pushKey: string | null = null;
+  /** A call this page was opened to answer (the notification's Answer): asked for once the room is joined. */
+  private answering: { call: string; caller: string } | null = null;
   private previousMe: string | null = null;
   private readonly unsubscribe: Array<() => void> = [];
 
@@ -88,6 +116,9 @@ export class Room {
         signal: (peer, data) => this.sendSignal(peer, data),
         link: (peer) => this.engine.mediaLink(peer),
         system: (text) => this.chat.system(text),
+        away: () => this.away.flatMap((p) => p.devices.map((device): AwayDevice => ({ device, name: p.name }))),
+        ring: (device, call) => this.sendPush({ type: 'ring', room: this.name, device, call, media: ['audio', 'video'] }),
+        ringCancel: (device, call) => this.sendPush({ type: 'ring-cancel', room: this.name, device, call }),
       },
       (choice) => calls.media(choice),
       () => calls.screen(),
@@ -124,6 +155,37 @@ export class Room {
   /** The chat gets the big column: this window's call area is small. */
   get chatFirst(): boolean {
     return this.engine.chatFirst;
+  }
+
+  /**
+   * People away from the room whose devices a call rings: devices registered here with no page open, by
+   * the name they registered under; not those present under that name (they are rung here), nor our own.
+   */
+  get away(): AwayPerson[] {
+    const present = new Set(this.presence.map((p) => p.name));
+    const byName = new Map<string, string[]>();
+    for (const m of this.offline) {
+      if (present.has(m.name) || m.name === this.myName) continue;
+      byName.set(m.name, [...(byName.get(m.name) ?? []), m.device]);
+    }
+    return [...byName].map(([name, devices]) => ({ name, devices }));
+  }
+
+  /** Turns "Ring me here when I'm away" on (asks for permission: call it from the person's click) or off. */
+  async setRingHere(on: boolean): Promise<void> {
+    const push = this.options.push;
+    if (!push || !this.pushKey || this.ringHere === 'unavailable') return;
+    this.ringHereNotice = null;
+    if (on) return this.registerPush(true);
+    this.ringHere = 'off';
+    const device = await push.device();
+    await push.setWanted(this.name, false);
+    this.sendPush({ type: 'push-unregister', device: device.id, secret: device.secret, room: this.name });
+  }
+
+  /** This page was opened to answer `call` from `caller` (peer id): it asks to join once in the room. */
+  answerOnJoin(call: string, caller: string): void {
+    this.answering = { call, caller };
   }
 
   /** Connects (if needed) and enters the room. */
@@ -181,10 +243,67 @@ export class Room {
     };
   }
 
+  private sendPush(frame: PushFrame): void {
+    this.trace?.record(`out ${frame.type}${'device' in frame ? ` ${frame.device}` : ''}`);
+    this.transport.pushFrame?.(frame);
+  }
+
+  /** Registers this device for the room: turned on by the person (`ask`), or renewed on joining. */
+  private async registerPush(ask: boolean): Promise<void> {
+    const push = this.options.push;
+    const key = this.pushKey;
+    if (!push || !key) return;
+    if (ask) this.ringHere = 'busy';
+    const got = await push.subscribe(key, ask);
+    if ('refused' in got) {
+      this.ringHere = 'off';
+      this.ringHereNotice = got.refused;
+      return;
+    }
+    const device = await push.device();
+    await push.setWanted(this.name, true);
+    this.sendPush({ type: 'push-register', room: this.name, device: device.id, secret: device.secret, subscription: got.subscription });
+  }
+
+  private onPushFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'push-registered':
+        if (frame.room === this.name) this.ringHere = 'on';
+        return;
+      case 'offline-members':
+        if (frame.room === this.name) this.offline = frame.members;
+        return;
+      case 'ringing':
+        if (frame.room === this.name && frame.call === this.call.id && frame.sent === 0) this.call.awayUnreachable(frame.device);
+        return;
+      case 'ring-declined':
+        if (frame.room === this.name && frame.call === this.call.id) this.call.awayDeclined(frame.device);
+        return;
+      case 'error':
+        if (frame.ref === 'push-register') {
+          this.ringHere = 'off';
+          this.ringHereNotice = `The server did not take this device: ${frame.message}`;
+          void this.options.push?.setWanted(this.name, false);
+        } else if (frame.ref === 'ring') {
+          this.call.notice = `Some devices could not be rung: ${frame.message}`;
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private askOffline(): void {
+    if (this.pushKey) this.sendPush({ type: 'offline-members', room: this.name });
+  }
+
   private onFrame(frame: ServerFrame): void {
     if (this.trace && frame.type !== 'pong') this.trace.record(describeFrame(frame));
     switch (frame.type) {
       case 'welcome':
+        this.pushKey = frame.push?.vapid_key ?? null;
+        if (!this.pushKey || !this.options.push || !this.transport.pushFrame) this.ringHere = 'unavailable';
+        else if (this.ringHere === 'unavailable') this.ringHere = 'off';
         this.iceServers = frame.ice_servers;
         this.previousMe = this.me;
         this.me = frame.peer;
@@ -202,6 +321,15 @@ export class Room {
           ...this.presence.filter((p) => !this.listed.has(p.peer) && this.engine.reachesUnlisted(p.peer)),
         ];
         for (const p of frame.peers) this.engine.linkTo(p.peer);
+        this.askOffline();
+        if (this.ringHere !== 'unavailable') {
+          void this.options.push?.wanted(this.name).then((wanted) => (wanted ? this.registerPush(false) : undefined));
+        }
+        if (this.answering) {
+          const { call, caller } = this.answering;
+          this.answering = null;
+          void this.call.answerFromAway(call, caller);
+        }
         return;
       case 'peer-joined':
         if (frame.room !== this.name) return;
@@ -226,6 +354,7 @@ export class Room {
           return;
         }
         this.dropPeer(frame.peer, reason);
+        this.askOffline();
         return;
       }
       case 'signal':
@@ -234,8 +363,10 @@ export class Room {
       case 'error':
         if (frame.code === 'room_full') this.chat.error = 'This room is full.';
         else if (frame.code === 'unauthorized') this.refused = refusalMessage(frame, this.name, !!this.options.tokens?.current());
+        else if (frame.ref === 'push-register' || frame.ref === 'ring') this.onPushFrame(frame);
         return;
       default:
+        this.onPushFrame(frame);
         return;
     }
   }

@@ -9,21 +9,33 @@
 // people in it we asked. Anyone else in the room joins only by asking (`join-call`), which everyone in the
 // call sees, and never beyond the cap of 6. Nobody gains anything by learning a call id.
 //
+// People away from the room (no page open, their device registered for pushes in it) are rung through
+// the server (`ring`, one per device) and the call waits OFFLINE_RING_TIMEOUT_MS for one of them to come
+// online: their page joins the room and asks the caller to let it in (`join-call`); the caller takes that
+// ask, while the call rings them, from a room member by that person's name (the name their device
+// registered under). Hanging up first stops the ringing of their devices (`ring-cancel`).
+//
 // A co-invitee's `accept` and the caller's `invite` travel separately, so the accept may come first: it is
 // kept for EARLY_ACCEPT_MS (at most MAX_EARLY_ACCEPTS of them) and read when the invite arrives, under the
 // same rule as one that comes after it.
 
 import { v7 as uuidv7 } from 'uuid';
-import { ABR_SAMPLE_EVERY_MS as QUALITY_INTERVAL_MS, EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, MAX_EARLY_ACCEPTS, RING_TIMEOUT_MS } from '../core.gen';
+import { ABR_SAMPLE_EVERY_MS as QUALITY_INTERVAL_MS, EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, MAX_EARLY_ACCEPTS, OFFLINE_RING_TIMEOUT_MS, RING_TIMEOUT_MS } from '../core.gen';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
 import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia, type MediaControl } from './media';
 import { QualityMeter, type Quality } from './stats';
 
 // Ring timeout, call size and early accepts are the native ring's (src-tauri/core/src/media/ring.rs).
-export { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, RING_TIMEOUT_MS };
+export { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, OFFLINE_RING_TIMEOUT_MS, RING_TIMEOUT_MS };
 
 export type CallPhase = 'idle' | 'outgoing' | 'incoming' | 'active';
+
+/** A device of someone away from the room that can be rung by push, and the name it registered under. */
+export interface AwayDevice {
+  device: string;
+  name: string;
+}
 
 /** How the call reaches peers; implemented by the room. */
 export interface CallLinks {
@@ -32,6 +44,11 @@ export interface CallLinks {
   signal(peer: string, data: SignalData): void;
   link(peer: string): MediaLink | undefined;
   system(text: string): void;
+  /** The devices of people away from the room that a call also rings (none where the server has no push). */
+  away?(): AwayDevice[];
+  /** Rings `device` for `call` through the server's push, or stops ringing it. */
+  ring?(device: string, call: string): void;
+  ringCancel?(device: string, call: string): void;
 }
 
 /** What the call needs of a peer's connection: the browser's PeerLink, or the app's native link. */
@@ -74,6 +91,8 @@ export class Call {
   /** Why the last call ended or why media is limited; shown to the person. */
   notice = $state<string | null>(null);
   quality = $state<Record<string, Quality>>({});
+  /** Devices of people away from the room our call rings by push, until one of them joins or it ends. */
+  ringingAway = $state<AwayDevice[]>([]);
 
   /** Calls other people in the room are in (peer → call id), as each said for itself (`in-call`). */
   private ongoing = $state<Record<string, string>>({});
@@ -91,6 +110,7 @@ export class Call {
   /** We told the room's other members that we are in this call (`in-call`). */
   private announced = false;
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
+  private awayTimer: ReturnType<typeof setTimeout> | undefined;
   private qualityTimer: ReturnType<typeof setInterval> | undefined;
   private meters = new Map<string, PeerQuality>();
   /** Switches of local media the page holds no tracks of (the app's native capture). */
@@ -115,11 +135,12 @@ export class Call {
     return best;
   }
 
-  /** Rings everyone in the room. */
+  /** Rings everyone in the room, and the devices of people away from it (see the top of this file). */
   async start(): Promise<void> {
     if (this.phase !== 'idle') return;
     const peers = this.links.peers().slice(0, MAX_CALL_PEOPLE - 1);
-    if (peers.length === 0) {
+    const away = awayWithin(this.links.away?.() ?? [], MAX_CALL_PEOPLE - 1 - peers.length);
+    if (peers.length === 0 && away.length === 0) {
       this.notice = 'Nobody else is in this room yet.';
       return;
     }
@@ -135,11 +156,22 @@ export class Call {
       const others = peers.filter((p) => p !== peer);
       this.links.signal(peer, { kind: 'invite', call: id, media: ['audio', 'video'], ...(others.length > 0 ? { peers: others } : {}) });
     }
+    this.ringingAway = away;
+    for (const { device } of away) this.links.ring?.(device, id);
     this.ringTimer = setTimeout(() => {
-      if (this.phase !== 'outgoing') return;
+      if (this.phase !== 'outgoing' || this.ringingAway.length > 0) return;
       this.links.system('No answer.');
       this.reset('No answer.');
     }, RING_TIMEOUT_MS);
+    if (away.length > 0) {
+      this.awayTimer = setTimeout(() => {
+        this.stopRingingAway();
+        // Those present it rang had their 30 s already.
+        if (this.phase !== 'outgoing') return;
+        this.links.system('No answer.');
+        this.reset('No answer.');
+      }, OFFLINE_RING_TIMEOUT_MS);
+    }
     await this.openMedia();
     // Negotiate our media with everyone still ringing, switched off until they accept.
     if (this.phase === 'outgoing' && this.id === id && this.localStream) {
@@ -162,6 +194,46 @@ export class Call {
     // People who joined this call while it rang us were not in the invite: ask them as a newcomer would.
     this.askToJoin(this.peersIn(id).filter((p) => !this.expected.has(p)));
     this.announce();
+  }
+
+  /**
+   * Answers, from away, a call that rang this device by push: the page opened from the notification is in
+   * the room now and asks the caller to let it in, as for a call in progress.
+   */
+  async answerFromAway(call: string, caller: string): Promise<void> {
+    if (this.phase !== 'idle' || !this.links.peers().includes(caller)) {
+      if (this.phase === 'idle') this.notice = 'The call has ended.';
+      return;
+    }
+    this.id = call;
+    this.phase = 'active';
+    this.notice = null;
+    this.ringTimer = setTimeout(() => {
+      if (this.phase === 'active' && this.id === call && this.participants.length === 0) this.reset('The call has ended.');
+    }, RING_TIMEOUT_MS);
+    await this.openMedia();
+    if (this.phase !== 'active' || this.id !== call) return;
+    this.askToJoin([caller]);
+  }
+
+  /** `device` (rung by push) declined through the server: that person declined on all their devices. */
+  awayDeclined(device: string): void {
+    const name = this.ringingAway.find((d) => d.device === device)?.name;
+    if (name === undefined) return;
+    this.stopRingingAway(name, device);
+    this.links.system(`${name} declined the call.`);
+    if (this.phase === 'outgoing' && this.invited.size === 0 && this.ringingAway.length === 0) this.reset(`${name} declined the call.`);
+  }
+
+  /** The server could not ring `device` (no registration reached a push service). */
+  awayUnreachable(device: string): void {
+    const name = this.ringingAway.find((d) => d.device === device)?.name;
+    if (name === undefined) return;
+    this.ringingAway = this.ringingAway.filter((d) => d.device !== device);
+    if (this.ringingAway.some((d) => d.name === name)) return;
+    const why = `${name}'s devices could not be rung.`;
+    this.links.system(why);
+    if (this.phase === 'outgoing' && this.invited.size === 0 && this.ringingAway.length === 0) this.reset(why);
   }
 
   /** Joins the call in progress in this room (no ringing): asks everyone in it, who let us in. */
@@ -284,7 +356,7 @@ export class Call {
         this.invited.delete(peer);
         this.links.link(peer)?.clearLocalMedia();
         this.links.system(`${this.links.nameOf(peer)} declined the call.`);
-        if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
+        if (this.phase === 'outgoing' && this.invited.size === 0 && this.ringingAway.length === 0) this.reset(`${this.links.nameOf(peer)} declined the call.`);
         return;
       case 'join-call':
         return this.onJoinRequest(peer, data.call);
@@ -329,7 +401,7 @@ export class Call {
     }
     this.removeParticipant(peer);
     if (this.phase === 'active' && this.participants.length === 0) this.reset(reason ?? 'The call ended.');
-    if (this.phase === 'outgoing' && this.invited.size === 0) this.reset(reason ?? 'The call ended.');
+    if (this.phase === 'outgoing' && this.invited.size === 0 && this.ringingAway.length === 0) this.reset(reason ?? 'The call ended.');
   }
 
   /**
@@ -427,9 +499,23 @@ export class Call {
     }, RING_TIMEOUT_MS);
   }
 
-  /** A member of the room asks to join our call in progress: let them in while there is room. */
+  /** A member of the room asks to join our call in progress, or one we rang away from the room answers. */
   private onJoinRequest(peer: string, call: string): void {
-    if (this.phase !== 'active' || call !== this.id || !this.links.peers().includes(peer)) return;
+    if (call !== this.id || !this.links.peers().includes(peer)) return;
+    const name = this.links.nameOf(peer);
+    if ((this.phase === 'outgoing' || this.phase === 'active') && this.ringingAway.some((d) => d.name === name)) {
+      if (this.participants.length >= MAX_CALL_PEOPLE - 1) return;
+      // They answered on one device: the others stop ringing. In as if they had accepted our invite.
+      this.stopRingingAway(name);
+      clearTimeout(this.ringTimer);
+      this.expected.add(peer);
+      this.phase = 'active';
+      this.links.signal(peer, { kind: 'accept', call });
+      this.addParticipant(peer);
+      this.announce();
+      return;
+    }
+    if (this.phase !== 'active') return;
     if (this.participants.includes(peer)) {
       this.links.signal(peer, { kind: 'accept', call }); // asked again (e.g. our first answer crossed a drop)
       return;
@@ -469,6 +555,14 @@ export class Call {
   /** Room members who said they are in call `id`. */
   private peersIn(id: string): string[] {
     return Object.entries(this.ongoing).filter(([, call]) => call === id).map(([peer]) => peer);
+  }
+
+  /** Stops ringing the devices of `name` (all who are away without one), except `except` (it declined). */
+  private stopRingingAway(name?: string, except?: string): void {
+    const stopped = this.ringingAway.filter((d) => name === undefined || d.name === name);
+    this.ringingAway = this.ringingAway.filter((d) => !stopped.includes(d));
+    if (this.id) for (const { device } of stopped) if (device !== except) this.links.ringCancel?.(device, this.id);
+    if (this.ringingAway.length === 0) clearTimeout(this.awayTimer);
   }
 
   private forget(peer: string): void {
@@ -566,6 +660,7 @@ export class Call {
   private reset(notice: string | null): void {
     // Whoever our call still rings stops ringing: nobody answered, we hung up, or the others left.
     if (this.id) this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
+    this.stopRingingAway();
     // The room's members outside the call no longer count us in it (participants got our hang-up).
     if (this.id && this.announced) this.sendAll(this.outsiders(), { kind: 'left-call', call: this.id });
     // Two or more we leave behind carry on without us: the call is still on in the room, and we may rejoin.
@@ -598,6 +693,12 @@ export class Call {
     this.cameraOff = false;
     this.notice = notice;
   }
+}
+
+/** Devices of at most `people` people (by name), all of each one's devices. */
+export function awayWithin(away: AwayDevice[], people: number): AwayDevice[] {
+  const names = [...new Set(away.map((d) => d.name))].slice(0, Math.max(0, people));
+  return away.filter((d) => names.includes(d.name));
 }
 
 function emptyQuality(): Quality {

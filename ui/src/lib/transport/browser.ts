@@ -10,7 +10,7 @@ import { backoffDelay } from './backoff';
 import { Pacer } from './pacer';
 import { SessionTracker } from './session';
 import type { TokenSource } from '../token';
-import { Listeners, type ConnectionState, type Transport } from './types';
+import { Listeners, type ConnectionState, type PushFrame, type Transport } from './types';
 
 
 export class BrowserTransport implements Transport {
@@ -56,6 +56,10 @@ export class BrowserTransport implements Transport {
 
   signal(room: string, to: string, data: SignalData): void {
     this.send({ type: 'signal', room, to, data });
+  }
+
+  pushFrame(frame: PushFrame): void {
+    this.send(frame);
   }
 
   onFrame(listener: (frame: ServerFrame) => void): () => void {

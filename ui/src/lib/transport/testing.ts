@@ -2,17 +2,21 @@
 // Imported only by tests (*.test.ts), so the app bundle never contains it.
 
 import type { ServerFrame, SignalData } from '../protocol.gen';
-import { Listeners, type ConnectionState, type Transport } from './types';
+import { Listeners, type ConnectionState, type PushFrame, type Transport } from './types';
 
 export class FakeTransport implements Transport {
   readonly frames = new Listeners<ServerFrame>();
   readonly states = new Listeners<ConnectionState>();
   readonly signals: Array<{ to: string; data: SignalData }> = [];
+  readonly pushes: PushFrame[] = [];
   connect() {}
   join() {}
   leave() {}
   signal(_room: string, to: string, data: SignalData) {
     this.signals.push({ to, data });
+  }
+  pushFrame(frame: PushFrame) {
+    this.pushes.push(frame);
   }
   onFrame(listener: (frame: ServerFrame) => void) {
     return this.frames.add(listener);

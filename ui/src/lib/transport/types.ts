@@ -1,12 +1,15 @@
 // The one interface the UI uses to reach the signaling server. Two adapters implement it: `browser.ts`
 // (a WebSocket from the page) and `tauri.ts` (the app's Rust backend owns the socket).
 
-import type { ServerFrame, SignalData } from '../protocol.gen';
+import type { ClientFrame, ServerFrame, SignalData } from '../protocol.gen';
 import type { ConnectionState } from '../core.gen';
 import type { TokenSource } from '../token';
 
 /** What the connection indicator shows (generated from the app's Rust client). */
 export type { ConnectionState };
+
+/** The frames of ringing people who are away (docs/protocol.md, Push): registering, asking, ringing. */
+export type PushFrame = Extract<ClientFrame, { type: 'push-register' | 'push-unregister' | 'offline-members' | 'ring' | 'ring-cancel' }>;
 
 export interface Transport {
   /**
@@ -20,6 +23,8 @@ export interface Transport {
   leave(room: string): void;
   /** Relays `data` to one peer of `room`. */
   signal(room: string, to: string, data: SignalData): void;
+  /** Sends a push frame (absent where the connection cannot: the room then hides ringing people who are away). */
+  pushFrame?(frame: PushFrame): void;
   /** Every server frame, once, in order. Returns an unsubscribe function. */
   onFrame(listener: (frame: ServerFrame) => void): () => void;
   onState(listener: (state: ConnectionState) => void): () => void;
