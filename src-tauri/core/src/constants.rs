@@ -50,5 +50,6 @@ pub const FILE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a call that rang someone's devices by push (they were offline) waits for one of them to come
 /// online, join the room and ask to join the call: longer than the ring of people present
 /// ([`crate::media::ring::RING_TIMEOUT`]), since a phone or a closed browser must wake, open the app and
-/// join first. The server's push lives as long (its TTL and `expires_at`, docs/protocol.md).
-pub const OFFLINE_RING_TIMEOUT: Duration = Duration::from_secs(45);
+/// join first. As long as the server's push lives (its TTL and `expires_at`, docs/protocol.md): the
+/// protocol's one value.
+pub const OFFLINE_RING_TIMEOUT: Duration = Duration::from_millis(chat_protocol::PUSH_RING_TTL_MS);
