@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use chat_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame};
+use std::collections::HashSet;
+
+use chat_protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, PushInfo, ServerFrame};
 use futures_util::SinkExt;
 use rand::Rng;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant as TokioInstant, sleep_until, timeout};
 
 use crate::admission::PendingSlot;
@@ -20,6 +22,7 @@ use crate::auth::Grant;
 use crate::error::RequestError;
 use crate::hub::{Hub, ResumeOutcome};
 use crate::limits::{ErrorBudget, RateLimiter};
+use crate::push;
 use crate::session::{Outbound, Pending, Session};
 use crate::state::ServerState;
 
@@ -80,6 +83,8 @@ pub async fn run(
                     last_heard: Instant::now(),
                     batch: Vec::new(),
                     expires_at,
+                    push_devices: HashSet::new(),
+                    push_in_flight: Arc::new(Semaphore::new(push::MAX_IN_FLIGHT)),
                 };
                 let exit = conn.serve().await;
                 if matches!(exit, Exit::Close(..)) {
@@ -285,7 +290,9 @@ fn welcome(
         resume_token: resume_token.to_owned(),
         heartbeat_ms: state.config.heartbeat_ms,
         ice_servers: state.ice_servers.for_peer(&session.peer),
-        push: None,
+        push: state.push.get().map(|push| PushInfo {
+            vapid_key: push.vapid_key().to_owned(),
+        }),
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }
@@ -313,6 +320,10 @@ struct Connection {
     batch: Vec<Outbound>,
     /// When the token this connection presented expires (`None`: open server).
     expires_at: Option<TokioInstant>,
+    /// Devices this connection registered for push (at most [`push::MAX_DEVICES_PER_CONNECTION`]).
+    push_devices: HashSet<String>,
+    /// Push requests of this connection under way (they wait for the store or a push service).
+    push_in_flight: Arc<Semaphore>,
 }
 
 impl Connection {
@@ -447,28 +458,126 @@ impl Connection {
         };
         let frame_type = frame.type_name();
         self.state.metrics.frame_in(frame_type);
-        let hub: &Hub = &self.state.hub;
-        let result = match &frame {
+        let state = self.state.clone();
+        let hub: &Hub = &state.hub;
+        let result = match frame {
             ClientFrame::Hello { .. } => Err(RequestError::DuplicateHello),
-            ClientFrame::Join { room } => hub.join(&self.session, room),
-            ClientFrame::Leave { room } => hub.leave(&self.session, room),
-            ClientFrame::Signal { room, to, data } => hub.relay(&self.session, room, to, data, now),
+            ClientFrame::Join { room } => hub.join(&self.session, &room),
+            ClientFrame::Leave { room } => hub.leave(&self.session, &room),
+            ClientFrame::Signal { room, to, data } => {
+                hub.relay(&self.session, &room, &to, &data, now)
+            }
             ClientFrame::Ping => {
                 hub.send(&self.session, |seq| ServerFrame::Pong { seq });
                 Ok(())
             }
-            ClientFrame::PushRegister { .. }
-            | ClientFrame::PushUnregister { .. }
-            | ClientFrame::OfflineMembers { .. }
-            | ClientFrame::Ring { .. }
-            | ClientFrame::RingCancel { .. } => Err(RequestError::PushRefused(
-                "push is off on this server".into(),
-            )),
+            push_frame => self.on_push(push_frame),
         };
         match result {
             Ok(()) => Ok(()),
             Err(error) => self.refuse(&error, Some(frame_type)),
         }
+    }
+
+    /// A frame of the push section: checked here (so malformed ones count as protocol errors), then
+    /// handled in a task, since it waits for the store or a push service; its answer or error follows.
+    fn on_push(&mut self, frame: ClientFrame) -> Result<(), RequestError> {
+        let Some(push) = self.state.push.get().cloned() else {
+            return Err(RequestError::PushRefused(
+                "push is off on this server".into(),
+            ));
+        };
+        let room = match &frame {
+            ClientFrame::PushRegister { room, .. }
+            | ClientFrame::OfflineMembers { room }
+            | ClientFrame::Ring { room, .. }
+            | ClientFrame::RingCancel { room, .. } => Some(room),
+            ClientFrame::PushUnregister { room, .. } => room.as_ref(),
+            _ => None,
+        };
+        if let Some(room) = room {
+            if !chat_protocol::is_valid_room_name(room) {
+                return Err(RequestError::InvalidRoomName);
+            }
+            if !matches!(frame, ClientFrame::PushUnregister { .. }) && !self.session.in_room(room) {
+                return Err(RequestError::NotInRoom(room.clone()));
+            }
+        }
+        match &frame {
+            ClientFrame::PushRegister { device, secret, .. } => {
+                push::check_device(device, Some(secret))?;
+                if !self.push_devices.contains(device)
+                    && self.push_devices.len() >= push::MAX_DEVICES_PER_CONNECTION
+                {
+                    return Err(RequestError::PushRefused(format!(
+                        "a connection may register at most {} devices",
+                        push::MAX_DEVICES_PER_CONNECTION
+                    )));
+                }
+                self.push_devices.insert(device.clone());
+            }
+            ClientFrame::PushUnregister { device, secret, .. } => {
+                push::check_device(device, Some(secret))?;
+            }
+            ClientFrame::Ring {
+                device,
+                call,
+                media,
+                ..
+            } => {
+                push::check_device(device, None)?;
+                push::check_call(call, media)?;
+            }
+            ClientFrame::RingCancel { device, call, .. } => {
+                push::check_device(device, None)?;
+                push::check_call(call, &[])?;
+            }
+            _ => {}
+        }
+        let Ok(permit) = self.push_in_flight.clone().try_acquire_owned() else {
+            return Err(RequestError::PushRefused(
+                "too many push requests under way; wait for their answers".into(),
+            ));
+        };
+        let frame_type = frame.type_name();
+        let hub = self.state.hub.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let result = match frame {
+                ClientFrame::PushRegister {
+                    room,
+                    device,
+                    secret,
+                    subscription,
+                } => {
+                    push.register(&hub, &session, room, device, &secret, subscription)
+                        .await
+                }
+                ClientFrame::PushUnregister {
+                    device,
+                    secret,
+                    room,
+                } => push.unregister(&hub, &session, device, &secret, room).await,
+                ClientFrame::OfflineMembers { room } => {
+                    push.offline_members(&hub, &session, room).await
+                }
+                ClientFrame::Ring {
+                    room,
+                    device,
+                    call,
+                    media,
+                } => push.ring(&hub, &session, room, device, call, media).await,
+                ClientFrame::RingCancel { room, device, call } => {
+                    push.cancel(&session, &room, &device, &call).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(error) = result {
+                hub.send_error(&session, &error, Some(frame_type));
+            }
+        });
+        Ok(())
     }
 
     /// Queues an error for the client; closes the connection once the protocol error budget is spent.

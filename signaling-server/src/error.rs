@@ -33,6 +33,8 @@ pub enum RequestError {
     TokenExpired,
     #[error("{0}")]
     PushRefused(String),
+    #[error("{0}")]
+    Internal(&'static str),
 }
 
 impl RequestError {
@@ -51,6 +53,7 @@ impl RequestError {
             RequestError::NotInRoom(_) => ErrorCode::NotInRoom,
             RequestError::UnknownPeer => ErrorCode::UnknownPeer,
             RequestError::PushRefused(_) => ErrorCode::PushRefused,
+            RequestError::Internal(_) => ErrorCode::Internal,
         }
     }
 

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router, middleware};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -47,7 +48,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
     let router = Router::new()
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/push/decline", post(push_decline));
     let router = if ui_dir.join("index.html").is_file() {
         router.fallback_service(ServeDir::new(ui_dir))
     } else {
@@ -115,6 +117,41 @@ async fn websocket(
             let _tracked = tracker;
             connection::run(socket, state, permit, client_ip, slot).await;
         })
+}
+
+/// `POST /push/decline` `{"call","token"}`: a call rung by push declined from its notification, without
+/// joining. 204 when the token was valid (the caller gets `ring-declined`), 404 when it is unknown, used or
+/// expired, 400 for a malformed body. The token is the only credential: random, one-time, valid 45 s; so
+/// any page may send it (a service worker of another origin that serves the UI).
+async fn push_decline(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
+    let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    let Some(push) = state.push.get() else {
+        return (StatusCode::NOT_FOUND, cors, "push is off on this server").into_response();
+    };
+    let Ok(decline) = serde_json::from_slice::<chat_protocol::PushDecline>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            cors,
+            "expected JSON {\"call\",\"token\"}",
+        )
+            .into_response();
+    };
+    if !chat_protocol::is_valid_room_name(&decline.call)
+        || !crate::push::plausible_token(&decline.token)
+    {
+        return (StatusCode::NOT_FOUND, cors, "unknown or expired").into_response();
+    }
+    match push
+        .decline(&state.hub, &decline.call, &decline.token)
+        .await
+    {
+        Ok(true) => (StatusCode::NO_CONTENT, cors).into_response(),
+        Ok(false) => (StatusCode::NOT_FOUND, cors, "unknown or expired").into_response(),
+        Err(e) => {
+            tracing::warn!("{e}");
+            (StatusCode::SERVICE_UNAVAILABLE, cors, "try again later").into_response()
+        }
+    }
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {

@@ -7,7 +7,8 @@
 //! WebSocket), `session` (numbered frame stream + resume buffer), `hub` (sessions, rooms, delivery, memory
 //! and session limits; its `Backplane` reaches other servers), `cluster` (the Redis backplane: several
 //! servers sharing rooms and sessions), `limits`,
-//! `auth` (JWT), `invite` (the `token` command), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes).
+//! `auth` (JWT), `invite` (the `token` command), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes),
+//! `push` (ringing offline devices: registrations, Web Push/gateway sends, declines).
 //! docs/security.md lists every limit.
 
 mod admission;
@@ -22,6 +23,7 @@ pub mod invite;
 pub mod limits;
 pub mod metrics;
 pub mod origin;
+pub mod push;
 mod session;
 mod state;
 pub mod turn;
@@ -158,7 +160,11 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     if config.metrics_bind.is_none() {
         tracing::info!("no --metrics-bind: /metrics is not served");
     }
-    let state = Arc::new(ServerState::new(config));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let push = push::PushSlot::start(&config, metrics.clone())
+        .await
+        .map_err(StartError::Config)?;
+    let state = Arc::new(ServerState::new(config, metrics, push));
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let is_tls = tls.is_some();

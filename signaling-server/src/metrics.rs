@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Labels `{type="..."}`, `{code="..."}` or `{reason="..."}`.
+/// Labels `{type="..."}`, `{code="..."}`, `{reason="..."}` or `{outcome="..."}`.
 type Label = [(&'static str, &'static str); 1];
 
 pub struct Metrics {
@@ -58,6 +58,7 @@ pub struct Metrics {
     /// With Redis: seconds from a signal's arrival at the sender's server to its queueing at the
     /// recipient's (both clocks; NTP-synchronized hosts assumed).
     pub cross_node_latency: Histogram,
+    pushes: Family<Label, Counter>,
 }
 
 impl Metrics {
@@ -89,6 +90,7 @@ impl Metrics {
             cluster_takeovers: Counter::default(),
             remote_signals_dropped: Counter::default(),
             cross_node_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
+            pushes: Family::default(),
             registry: Registry::with_prefix("signaling"),
         };
         m.registry.register(
@@ -210,7 +212,16 @@ impl Metrics {
             "With --redis-url: time from a signal's arrival at the sender's server to its queueing at the recipient's",
             m.cross_node_latency.clone(),
         );
+        m.registry.register(
+            "pushes",
+            "With --push: pushes by outcome (sent: accepted by the push service; gone: 404/410, registration removed; failed: other answers, timeouts, network errors; refused: not sent, over the rings-per-minute limit or the endpoint no longer public)",
+            m.pushes.clone(),
+        );
         m
+    }
+
+    pub fn push(&self, outcome: &'static str) {
+        self.pushes.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     pub fn session_refused(&self, reason: &'static str) {

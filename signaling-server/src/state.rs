@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::hub::{Backplane, Hub, HubLimits, LocalBackplane};
 use crate::metrics::Metrics;
 use crate::origin::AllowedOrigins;
+use crate::push::PushSlot;
 use crate::turn::IceServers;
 
 pub struct ServerState {
@@ -37,13 +38,14 @@ pub struct ServerState {
     pub connection_slots: Arc<Semaphore>,
     /// `/readyz` answers 200 while this is set.
     pub ready: AtomicBool,
+    /// Push for calls to offline devices (empty without `--push`, or while its store is not reachable).
+    pub push: Arc<PushSlot>,
 }
 
 impl ServerState {
     /// Builds the state and starts the hub's backplane (with `--redis-url`, joining the other servers in
     /// the background); needs a Tokio runtime.
-    pub fn new(config: Config) -> ServerState {
-        let metrics = Arc::new(Metrics::new());
+    pub fn new(config: Config, metrics: Arc<Metrics>, push: Arc<PushSlot>) -> ServerState {
         let (events, inbox) = Hub::channel();
         let backplane: Arc<dyn Backplane> = match config.redis_url.as_deref() {
             Some(url) => RedisBackplane::start(
@@ -87,6 +89,7 @@ impl ServerState {
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             ready: AtomicBool::new(false),
+            push,
             config,
         }
     }

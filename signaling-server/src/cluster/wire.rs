@@ -54,6 +54,11 @@ struct Wire<'a> {
     /// Of `jd`: peer, name, peer, name… (Lua's JSON encoder writes an empty list as `{}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     peers: Option<serde_json::Value>,
+    /// Of `rd`: the device and call of a declined ring.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    device: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    call: Option<&'a str>,
 }
 
 impl Wire<'_> {
@@ -69,6 +74,8 @@ impl Wire<'_> {
             by: None,
             n: None,
             peers: None,
+            device: None,
+            call: None,
         }
     }
 }
@@ -116,6 +123,11 @@ impl Message {
             "jd" => Remote::Joined {
                 room: s(w.room)?,
                 peers: peer_pairs(w.peers),
+            },
+            "rd" => Remote::RingDeclined {
+                room: s(w.room)?,
+                device: s(w.device)?,
+                call: s(w.call)?,
             },
             "take" => return Some(Message::Take { by: s(w.by)? }),
             "rel" => return Some(Message::Released),
@@ -166,6 +178,12 @@ pub fn encode_remote(remote: &Remote) -> String {
                     .collect(),
             ),
             ..Wire::empty("jd")
+        },
+        Remote::RingDeclined { room, device, call } => Wire {
+            room: Some(room),
+            device: Some(device),
+            call: Some(call),
+            ..Wire::empty("rd")
         },
     };
     serde_json::to_string(&wire).unwrap_or_default()
@@ -246,6 +264,13 @@ mod tests {
             Message::decode(&Message::Flush { by: "n".into() }.encode()),
             Some(Message::Flush { by }) if by == "n"
         ));
+        let declined = Message::Deliver(Remote::RingDeclined {
+            room: "r".into(),
+            device: "device-1".into(),
+            call: "c1".into(),
+        });
+        let again = Message::decode(&declined.encode());
+        assert_eq!(format!("{again:?}"), format!("{:?}", Some(declined)));
         for message in [
             Message::Moved,
             Message::Flushed,

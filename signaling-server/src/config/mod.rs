@@ -213,6 +213,54 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Ring devices that are offline by push (docs/operations.md, "Push"): `welcome.push` carries the VAPID
+    /// key and clients may register. Registrations live in --push-db, or in Redis with --redis-url.
+    #[arg(long, env = "SIGNALING_PUSH", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
+    pub push: bool,
+
+    /// With --push and without --redis-url: the SQLite file holding push registrations and the VAPID key
+    /// (created on first start; keep it: a new key invalidates every browser's subscription).
+    #[arg(long, env = "SIGNALING_PUSH_DB", default_value = "push.sqlite3")]
+    pub push_db: PathBuf,
+
+    /// With --push: the contact push services may use (VAPID `sub`): mailto:you@example.org or an https URL.
+    #[arg(
+        long,
+        env = "SIGNALING_PUSH_SUBJECT",
+        default_value = "mailto:postmaster@localhost"
+    )]
+    pub push_subject: String,
+
+    /// With --push: where FCM/APNs registrations are sent (POST JSON {platform, token, payload}); without
+    /// it only Web Push (browsers, UnifiedPush) rings.
+    #[arg(long, env = "SIGNALING_PUSH_GATEWAY_URL")]
+    pub push_gateway_url: Option<String>,
+
+    /// With --push: accept push endpoints over plain http and on private, loopback or link-local
+    /// addresses (tests, closed networks). Otherwise such endpoints are refused: no SSRF through push.
+    #[arg(long, env = "SIGNALING_PUSH_ALLOW_PRIVATE", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
+    pub push_allow_private: bool,
+
+    /// With --push: most devices registered in one room.
+    #[arg(long, env = "SIGNALING_PUSH_MAX_PER_ROOM", default_value_t = 64)]
+    pub push_max_per_room: u32,
+
+    /// With --push: most rooms one device is registered in.
+    #[arg(
+        long,
+        env = "SIGNALING_PUSH_MAX_ROOMS_PER_DEVICE",
+        default_value_t = 32
+    )]
+    pub push_max_rooms_per_device: u32,
+
+    /// With --push and auth: most registrations of one token `sub` (all its devices and rooms).
+    #[arg(long, env = "SIGNALING_PUSH_MAX_PER_USER", default_value_t = 256)]
+    pub push_max_per_user: u32,
+
+    /// With --push: most rings of one device in any minute (each may be followed by one call-ended push).
+    #[arg(long, env = "SIGNALING_PUSH_RINGS_PER_MINUTE", default_value_t = 6)]
+    pub push_rings_per_minute: u32,
+
     /// With --redis-url: how long an instance that stopped heartbeating (every third of this) counts as
     /// alive, in milliseconds, measured by Redis's clock. After it, its dropped sessions wait out the
     /// resume grace period and then leave their rooms.
@@ -402,6 +450,24 @@ impl Config {
             && let Err(err) = redis::Client::open(url.as_str())
         {
             return Err(format!("--redis-url: {err}"));
+        }
+        if !(self.push_subject.starts_with("mailto:") || self.push_subject.starts_with("https://"))
+        {
+            return Err("--push-subject must be a mailto: or https:// URL".into());
+        }
+        if let Some(url) = &self.push_gateway_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err("--push-gateway-url must be an http:// or https:// URL".into());
+        }
+        if self.push_max_per_room == 0
+            || self.push_max_rooms_per_device == 0
+            || self.push_rings_per_minute == 0
+        {
+            return Err(
+                "--push-max-per-room, --push-max-rooms-per-device and --push-rings-per-minute must be at least 1"
+                    .into(),
+            );
         }
         if self.node_ttl_ms < 300 {
             return Err("--node-ttl-ms must be at least 300".into());

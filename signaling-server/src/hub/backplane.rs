@@ -148,6 +148,12 @@ pub enum Remote {
         room: String,
         peers: Vec<PeerInfo>,
     },
+    /// `device`, rung by push by this session for `call`, declined (`POST /push/decline`, on any server).
+    RingDeclined {
+        room: String,
+        device: String,
+        call: String,
+    },
 }
 
 /// What a backplane tells the hub.

@@ -541,6 +541,14 @@ impl Hub {
                 self.send(session, |seq| ServerFrame::PeerLeft { seq, room, peer });
             }
             Remote::Joined { room, peers } => self.join_done(session, &room, Ok(peers)),
+            Remote::RingDeclined { room, device, call } => {
+                self.send(session, |seq| ServerFrame::RingDeclined {
+                    seq,
+                    room,
+                    device,
+                    call,
+                });
+            }
         }
     }
 
@@ -558,6 +566,20 @@ impl Hub {
                 rooms: s.rooms(),
             })
             .collect()
+    }
+
+    /// Delivers `event` to session `sid` wherever it is (here, being claimed here, or on another server).
+    pub fn deliver(&self, sid: &str, event: Remote) {
+        self.deliver_remote(&Arc::from(sid), event);
+    }
+
+    /// The peer ids of `room`'s members on this server.
+    pub fn members_here(&self, room: &str) -> Vec<String> {
+        self.lock()
+            .rooms
+            .get(room)
+            .map(|members| members.iter().map(|s| s.peer.to_string()).collect())
+            .unwrap_or_default()
     }
 
     pub fn session_count(&self) -> usize {
