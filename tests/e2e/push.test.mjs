@@ -335,7 +335,7 @@ test('Alice hangs up first: Bob\'s notification becomes a missed call; an expire
   await context.close();
 }));
 
-test('Decline on Bob\'s notification declines through the server: Alice sees "Bob declined the call."', reportOnFailure(async () => {
+test('Decline on Bob\'s notification declines through the server: Alice sees "Bob declined the call."; a used token shows a missed call', reportOnFailure(async () => {
   const room = 'push-decline';
   const sub = makeSubscription(pushService, 'bob-decline');
   const { context } = await bobAway(room, sub);
@@ -350,6 +350,14 @@ test('Decline on Bob\'s notification declines through the server: Alice sees "Bo
   await until(bob.notifications, (list) => list.length === 0, 'the notification closed');
   // Bob's page was not opened: he declined without joining.
   assert.equal(await bob.page.getByTestId('join-button').count(), 1);
+
+  // The same push again (a push service may deliver twice): its token is used up, the server answers 404,
+  // and the worker says the call was missed instead of leaving the person unsure it was declined.
+  await bob.deliver(JSON.stringify(payload));
+  await until(bob.notifications, (list) => list.length === 1 && list[0].title === 'Alice is calling', 'the repeated call notification');
+  await bob.click(payload.call, 'decline');
+  const [missed] = await until(bob.notifications, (list) => list.length === 1 && list[0].title.startsWith('Missed'), 'the missed call');
+  assert.equal(missed.title, 'Missed call from Alice');
 
   await alice.context().close();
   await context.close();
