@@ -636,6 +636,52 @@ async fn the_vapid_key_and_registrations_survive_a_restart() {
     let _ = std::fs::remove_file(&db);
 }
 
+#[tokio::test]
+async fn gateway_registrations_are_pushed_through_the_gateway() {
+    let db = temp_db("gateway");
+    let mut service = PushService::start().await;
+    let gateway = service.endpoint("gateway");
+    // Without --push-allow-private: the operator's gateway may be on a private address and plain http.
+    let server = common::server(&[
+        "--push",
+        "--push-db",
+        db.to_str().unwrap(),
+        "--push-gateway-url",
+        &gateway,
+    ])
+    .await;
+    let (mut phone, _) = member(&server, "Bob").await;
+    let device = "phone-0123456789";
+    phone
+        .send(json!({
+            "type": "push-register", "room": ROOM, "device": device,
+            "secret": URL_SAFE_NO_PAD.encode([7u8; 24]),
+            "subscription": {"kind": "gateway", "platform": "apns-voip", "token": "apns-token-1"},
+        }))
+        .await;
+    phone.expect("push-registered").await;
+    let (mut alice, _) = member(&server, "Alice").await;
+    alice.send(ring(device, "call-g")).await;
+    let push = service.next().await;
+    assert_eq!(push.subscriber, "gateway");
+    let body: Value = serde_json::from_slice(&push.body).unwrap();
+    assert_eq!(body["platform"], "apns-voip");
+    assert_eq!(body["token"], "apns-token-1");
+    assert_eq!(body["payload"]["kind"], "call");
+    assert_eq!(body["payload"]["caller"], "Alice");
+    assert_eq!(body["payload"]["call"], "call-g");
+    assert_eq!(alice.expect("ringing").await["sent"], 1);
+    // The gateway says the token is gone: the registration goes.
+    service.answer("gateway", 410);
+    alice.send(ring(device, "call-h")).await;
+    service.next().await;
+    assert_eq!(alice.expect("ringing").await["sent"], 0);
+    alice.send(ring(device, "call-i")).await;
+    alice.expect_error("push_refused").await;
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&db);
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

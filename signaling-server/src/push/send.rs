@@ -294,7 +294,9 @@ impl Resolve for PublicResolver {
 
 /// Sends pushes.
 pub struct Sender {
+    /// To push services: public HTTPS endpoints only.
     client: reqwest::Client,
+    gateway_client: reqwest::Client,
     vapid: Vapid,
     gateway: Option<Url>,
     allow_private: bool,
@@ -312,8 +314,17 @@ impl Sender {
             .user_agent(concat!("p2pchat-signaling/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("push HTTP client: {e}"))?;
+        // The gateway is the operator's, typically on a private network: trusted, not SSRF-checked.
+        let gateway_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("p2pchat-signaling/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("push gateway HTTP client: {e}"))?;
         Ok(Sender {
             client,
+            gateway_client,
             vapid,
             gateway,
             allow_private,
@@ -331,10 +342,10 @@ impl Sender {
     /// Sends `payload` to `subscription` and says how the push service answered.
     pub async fn send(&self, subscription: &PushSubscription, payload: &PushPayload) -> Outcome {
         let body = serde_json::to_vec(payload).unwrap_or_default();
-        let request = match subscription {
+        let (client, request) = match subscription {
             PushSubscription::Webpush { endpoint, keys } => {
                 match self.webpush_request(endpoint, keys, body) {
-                    Ok(request) => request,
+                    Ok(request) => (&self.client, request),
                     Err(outcome) => return outcome,
                 }
             }
@@ -348,18 +359,18 @@ impl Sender {
                     "payload": payload,
                 });
                 match self
-                    .client
+                    .gateway_client
                     .post(gateway.clone())
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.to_string())
                     .build()
                 {
-                    Ok(request) => request,
+                    Ok(request) => (&self.gateway_client, request),
                     Err(_) => return Outcome::Failed,
                 }
             }
         };
-        match self.client.execute(request).await {
+        match client.execute(request).await {
             // The body is never read: dropping the response closes it.
             Ok(response) => match response.status() {
                 s if s.is_success() => Outcome::Sent,
@@ -370,10 +381,13 @@ impl Sender {
                 }
             },
             Err(e) => {
-                let refused = std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                if e.is_connect() && refused.contains("not public") {
+                let mut source = std::error::Error::source(&e);
+                let mut refused = false;
+                while let Some(cause) = source {
+                    refused |= cause.to_string().contains("is not public");
+                    source = cause.source();
+                }
+                if refused {
                     tracing::warn!("push endpoint now resolves to a private address; not sent");
                     return Outcome::Refused;
                 }
@@ -464,6 +478,46 @@ mod tests {
         assert!(parse_endpoint("not a url").is_err());
         assert!(parse_endpoint("https://user:pw@push.example.org/").is_err());
         assert!(parse_endpoint(&format!("https://x.org/{}", "a".repeat(1100))).is_err());
+    }
+
+    /// The check at send time, for a name that resolved to a public address when it was registered and
+    /// points inside now: the connection is refused by the client's own resolver.
+    #[tokio::test]
+    async fn a_push_to_a_name_that_resolves_inside_is_not_sent() {
+        let vapid = Vapid::from_stored(&Vapid::generate(), "mailto:ops@example.org").unwrap();
+        let sender = Sender::new(vapid, None, false).unwrap();
+        let ua = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let subscription = PushSubscription::Webpush {
+            endpoint: "https://localhost:9/push".into(),
+            keys: PushKeys {
+                p256dh: URL_SAFE_NO_PAD.encode(ua.public_key().to_encoded_point(false).as_bytes()),
+                auth: URL_SAFE_NO_PAD.encode([1u8; 16]),
+            },
+        };
+        let payload = PushPayload {
+            v: 1,
+            kind: chat_protocol::PushKind::Call,
+            room: "r".into(),
+            call: "c".into(),
+            caller: "A".into(),
+            caller_peer: "p".into(),
+            media: vec![],
+            expires_at: 0,
+            decline: String::new(),
+        };
+        assert_eq!(sender.send(&subscription, &payload).await, Outcome::Refused);
+        let resolved = PublicResolver {
+            allow_private: false,
+        }
+        .resolve("localhost".parse().unwrap())
+        .await;
+        assert!(resolved.is_err());
+        let allowed = PublicResolver {
+            allow_private: true,
+        }
+        .resolve("localhost".parse().unwrap())
+        .await;
+        assert!(allowed.is_ok());
     }
 
     #[test]
