@@ -746,6 +746,135 @@ async fn cluster_member(server: &RunningServer, name: &str) -> (Client, String) 
     }
 }
 
+const SECRET: &str = "a-test-secret-of-32-bytes-length";
+
+/// A member of `room` with a token for `sub`.
+async fn user_member(server: &RunningServer, sub: &str, room: &str) -> Client {
+    let now = now_ms() / 1000;
+    let claims = json!({"sub": sub, "exp": now + 600});
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while common::http_get(server, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "server never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        let hello = json!({"type": "hello", "v": 1, "name": sub, "token": token});
+        let (mut client, welcome) = Client::hello_with(server, hello).await;
+        if welcome.get("push").is_some() {
+            client.join(room).await;
+            return client;
+        }
+        assert!(Instant::now() < deadline, "push never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Registers `sub` in `room`; the answer's type, or the error's code and message.
+async fn try_register(
+    client: &mut Client,
+    sub: &Subscriber,
+    room: &str,
+    service: &PushService,
+) -> String {
+    let mut frame = sub.register(service);
+    frame["room"] = json!(room);
+    client.send(frame).await;
+    let answer = client.recv().await;
+    match answer["type"].as_str() {
+        Some("error") => format!("{}: {}", answer["code"], answer["message"]),
+        other => other.unwrap_or_default().to_owned(),
+    }
+}
+
+/// With auth, a device belongs to the user who registered it, and the per-device and per-user limits hold;
+/// the same on both stores.
+async fn owners_and_user_limits(server: &RunningServer) {
+    let service = PushService::start().await;
+    let (d1, d2, d3) = (
+        Subscriber::new("d1"),
+        Subscriber::new("d2"),
+        Subscriber::new("d3"),
+    );
+    let mut ann = user_member(server, "ann", "team-1").await;
+    ann.join("team-2").await;
+    assert_eq!(
+        try_register(&mut ann, &d1, "team-1", &service).await,
+        "push-registered"
+    );
+    let refused = try_register(&mut ann, &d1, "team-2", &service).await;
+    assert!(
+        refused.contains("push_refused") && refused.contains("rooms"),
+        "{refused}"
+    );
+    assert_eq!(
+        try_register(&mut ann, &d2, "team-1", &service).await,
+        "push-registered"
+    );
+    let refused = try_register(&mut ann, &d3, "team-1", &service).await;
+    assert!(
+        refused.contains("push_refused") && refused.contains("user"),
+        "{refused}"
+    );
+    // Registering again (renewal) is not a new registration.
+    assert_eq!(
+        try_register(&mut ann, &d1, "team-1", &service).await,
+        "push-registered"
+    );
+    // Another user presenting Ann's device and secret is refused, registering or unregistering.
+    let mut eve = user_member(server, "eve", "team-1").await;
+    ann.expect("peer-joined").await;
+    let refused = try_register(&mut eve, &d1, "team-1", &service).await;
+    assert!(refused.contains("push_refused"), "{refused}");
+    eve.send(json!({"type": "push-unregister", "device": d1.device, "secret": d1.device_secret}))
+        .await;
+    eve.expect_error("push_refused").await;
+    // Ann frees a room of d1 and of her own count: d3 fits now.
+    ann.send(json!({"type": "push-unregister", "device": d1.device, "secret": d1.device_secret, "room": "team-1"}))
+        .await;
+    assert_eq!(ann.expect("push-unregistered").await["room"], "team-1");
+    assert_eq!(
+        try_register(&mut ann, &d3, "team-1", &service).await,
+        "push-registered"
+    );
+    let refused = try_register(&mut ann, &d1, "team-2", &service).await;
+    assert!(refused.contains("user"), "{refused}");
+}
+
+const USER_LIMITS: [&str; 6] = [
+    "--auth-secret",
+    SECRET,
+    "--push-max-per-user",
+    "2",
+    "--push-max-rooms-per-device",
+    "1",
+];
+
+#[tokio::test]
+async fn a_device_belongs_to_its_user_and_users_are_capped_in_sqlite() {
+    let db = temp_db("users");
+    let server = push_server(&db, &USER_LIMITS).await;
+    owners_and_user_limits(&server).await;
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&db);
+}
+
+#[tokio::test]
+async fn a_device_belongs_to_its_user_and_users_are_capped_in_redis() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let mut args = vec!["--push", "--push-allow-private", "--redis-url", &url];
+    args.extend_from_slice(&USER_LIMITS);
+    let server = common::server(&args).await;
+    owners_and_user_limits(&server).await;
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_same_ring_across_two_servers_sharing_redis() {
     let redis = Redis::start();
