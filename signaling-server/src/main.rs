@@ -10,8 +10,10 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with code 2.
     let (mut config, warnings) = Config::parse_with_warnings();
-    if let Some(Command::Token(args)) = config.command.take() {
-        return print_token(config, &args);
+    match config.command.take() {
+        Some(Command::Token(args)) => return print_token(config, &args),
+        Some(Command::PushGateway(args)) => return push_gateway(&args),
+        None => {}
     }
     if let Err(message) = config.load_secret_files().and_then(|()| config.validate()) {
         eprintln!("signaling-server: {message}");
@@ -122,4 +124,36 @@ fn trim_heap_periodically() {
         })
         .map(drop)
         .unwrap_or_else(|err| tracing::warn!("no heap-trim thread: {err}"));
+}
+
+/// `signaling-server push-gateway`: serves until SIGTERM or Ctrl-C.
+fn push_gateway(args: &signaling_server::push::gateway::GatewayArgs) -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let gateway = match signaling_server::push::gateway::Gateway::new(args) {
+        Ok(gateway) => gateway,
+        Err(message) => {
+            eprintln!("signaling-server push-gateway: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("signaling-server push-gateway: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            served = gateway.serve(args.listen) => match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("signaling-server push-gateway: {err}");
+                    ExitCode::from(2)
+                }
+            },
+            () = shutdown_signal() => ExitCode::SUCCESS,
+        }
+    })
 }

@@ -305,6 +305,9 @@ pub enum Command {
     /// --jwt-audience and --jwt-issuer, and then an invite link that carries it: the first line is the
     /// token, the second the link.
     Token(TokenArgs),
+    /// Runs a push gateway for FCM and APNs (the app publisher's credentials), for --push-gateway-url of
+    /// the signaling servers (docs/operations.md, "Push: calls to offline devices").
+    PushGateway(crate::push::gateway::GatewayArgs),
 }
 
 /// Shortest accepted secret: HS256 keys must have at least 256 bits (RFC 7518 §3.2), and the TURN secret

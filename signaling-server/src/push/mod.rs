@@ -2,6 +2,7 @@
 //! offline"): registrations, `offline-members`, `ring`, `ring-cancel` and the decline that comes back
 //! over HTTP. Registrations live in the [`store`]; pushes go out through [`send`].
 
+pub mod gateway;
 pub mod send;
 pub mod store;
 
