@@ -35,8 +35,10 @@ export interface Platform {
   onFailure(listener: (sentence: string) => void): void;
   /** Whether a room's notifications are muted (app only). */
   roomMute(room: string): AppSwitch | null;
-  /** Keep running in the tray when the window closes (app only). */
+  /** Keep running in the tray when the window closes, so calls still ring (app only). */
   readonly tray: AppSwitch | null;
+  /** Start (in the tray) when the person logs in, so calls ring from then on (desktop app only). */
+  readonly startAtLogin: AppSwitch | null;
   /** How this device is rung by push in a room while away ("Ring me here when I'm away"); null: not here. */
   readonly push: PushClient | null;
   /** Opens `room` where calls work: the default browser (`<server>/#/room/<room>`), or a new tab. */
@@ -53,6 +55,7 @@ const browser: Platform = {
   onFailure: () => undefined,
   roomMute: () => null,
   tray: null,
+  startAtLogin: null,
   // Web Push needs a secure context (HTTPS, or localhost), a service worker and notifications.
   push: webPushSupported() ? webPush : null,
   openInBrowser: () => void window.open(location.href, '_blank'),
@@ -78,6 +81,7 @@ const app: Platform = {
     set: async (on) => void (await setRoomMuted(room, on)),
   }),
   tray: { get: closeToTray, set: setCloseToTray },
+  startAtLogin: null,
   push: null,
   openInBrowser: (room) => send('open_room_in_browser', { room }),
   async openRoom(room, name, serverUrl, options) {
