@@ -13,7 +13,7 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::dispatch;
 use crate::frontend::TauriUi;
-use crate::history::NewMessage;
+use crate::history::{HistoryState, NewMessage};
 use crate::ipc::{AppEvent, AppInfo, CommandError, ErrorKind, WebviewCapabilities};
 use crate::settings::{self, Settings};
 use crate::state::AppState;
@@ -90,11 +90,15 @@ pub fn disconnect(state: State<'_, AppState>) {
 }
 
 /// "Forget this device": disconnects, erases the history (conversations, messages, files, calls, settings
-/// and saved invitations) and the native links' device identity. Received files stay where they were saved.
+/// and saved invitations; its keyring key is replaced) and the native links' device identity. Received
+/// files stay where they were saved.
 #[tauri::command]
-pub async fn forget_device(state: State<'_, AppState>) -> Result<()> {
+pub async fn forget_device(
+    state: State<'_, AppState>,
+    history: State<'_, HistoryState>,
+) -> Result<()> {
     state.disconnect();
-    state.history()?.forget().await?;
+    history.forget().await?;
     state.fallback().sink().forget_identity().map_err(|err| {
         CommandError::new(
             ErrorKind::Unavailable,

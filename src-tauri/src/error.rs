@@ -14,9 +14,12 @@ impl From<&HistoryError> for ErrorKind {
             HistoryError::Locked { .. } => ErrorKind::Locked,
             HistoryError::Busy => ErrorKind::Busy,
             HistoryError::DiskFull(_) => ErrorKind::DiskFull,
-            HistoryError::Corrupt(_) | HistoryError::MoveAside { .. } => ErrorKind::Corrupt,
+            HistoryError::Corrupt(_)
+            | HistoryError::NotADatabase(_)
+            | HistoryError::MoveAside { .. } => ErrorKind::Corrupt,
+            HistoryError::WrongKey { .. } | HistoryError::KeyNeeded { .. } => ErrorKind::WrongKey,
             HistoryError::Folder { .. } => ErrorKind::Folder,
-            HistoryError::Migrate(_) => ErrorKind::Migrate,
+            HistoryError::Migrate(_) | HistoryError::Encrypt(_) => ErrorKind::Migrate,
             HistoryError::Invalid(_) => ErrorKind::Invalid,
             HistoryError::Database(_) => ErrorKind::Database,
         }

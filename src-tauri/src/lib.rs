@@ -190,6 +190,8 @@ fn deep_link_arg(args: impl Iterator<Item = String>) -> Option<String> {
 /// `P2PCHAT_JOIN`, comma-separated: for provisioning and tests), rejoining remembered rooms. Without a
 /// server and a name the app stays offline until the UI calls `connect`.
 async fn connect_at_startup<R: Runtime>(app: AppHandle<R>) {
+    // A history locked at startup holds the settings: wait for its passphrase.
+    app.history_state().wait_ready().await;
     let state = app.state::<AppState>();
     let Ok(history) = state.history() else { return };
     let saved = match Settings::load(history).await {

@@ -12,8 +12,8 @@ use ts_rs::{Config, TS};
 
 use crate::history::FileRecord;
 use crate::history::{
-    CallDirection, CallRecord, Conversation, Cursor, Message, MessagePreview, MessageStatus,
-    NewMessage, Page, SearchHit, SnippetPart,
+    CallDirection, CallRecord, Conversation, Cursor, HistoryKeyStatus, KeyState, Message,
+    MessagePreview, MessageStatus, NewMessage, Page, Protection, SearchHit, SnippetPart,
 };
 use crate::ipc::{
     AppInfo, CallMediaStats, CallMediaSupport, ChatDelivery, ChatIncoming, ChatStatus,
@@ -43,6 +43,9 @@ pub fn generate() -> String {
         CallRecord::decl(&cfg),
         CallDirection::decl(&cfg),
         crate::history::CallOutcome::decl(&cfg),
+        HistoryKeyStatus::decl(&cfg),
+        KeyState::decl(&cfg),
+        Protection::decl(&cfg),
         FallbackStatus::decl(&cfg),
         OpenPeer::decl(&cfg),
         NotificationAction::decl(&cfg),

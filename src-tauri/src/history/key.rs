@@ -49,7 +49,7 @@ impl DbKey {
 
     /// The value of `PRAGMA key = …` / `ATTACH … KEY …` as an SQL literal: `"x'<64 hex>'"` for a raw
     /// key (SQLCipher uses it as is, no derivation), `'<text>'` (quotes doubled) for a passphrase.
-    pub(crate) fn sql_literal(&self) -> Zeroizing<String> {
+    pub fn sql_literal(&self) -> Zeroizing<String> {
         let mut out = Zeroizing::new(String::with_capacity(2 * KEY_LEN + 5));
         match &self.0 {
             Secret::Raw(bytes) => {

@@ -1,12 +1,16 @@
 //! Chat and call history on this device: one SQLite file (WAL, foreign keys) opened through sqlx, with
-//! migrations in `migrations/`. This module owns opening the file safely (a damaged file is moved aside,
-//! never deleted; a file locked by another program is a clear error) and maps SQLite failures to
+//! migrations in `migrations/`, encrypted at rest by SQLCipher when opened with a key (`key`, kept in the
+//! OS keyring by `keystore`; the app always gives one). This module owns opening the file safely: a plain
+//! file from an older release is encrypted in place (atomically, retried if interrupted), a damaged file
+//! is moved aside and never deleted, an encrypted file the key does not open is left untouched with a
+//! clear error, a file locked by another program is a clear error. It maps SQLite failures to
 //! [`HistoryError`]s the UI can explain. Queries live in the submodules, one concern each.
 
 mod calls;
 mod conversations;
 mod files;
 mod key;
+pub mod keystore;
 mod messages;
 mod plugin;
 pub(crate) mod search;
@@ -15,14 +19,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
+use sqlx::{ConnectOptions, Connection, SqlitePool};
 
 pub use calls::{CallDirection, CallOutcome, CallRecord, NewCall};
 pub use conversations::{Conversation, MessagePreview};
 pub use files::{FileRecord, MAX_FILE_ROWS, NewFile};
 pub use key::{DbKey, KEY_LEN};
 pub use messages::{Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page};
-pub use plugin::{HistoryExt, HistoryState, init};
+pub use plugin::{HistoryExt, HistoryKeyStatus, HistoryState, KeyState, Protection, init};
 pub use search::{SearchHit, SnippetPart};
 
 /// The schema, embedded at compile time and applied in order on open.
@@ -44,6 +48,15 @@ pub enum HistoryError {
     DiskFull(String),
     #[error("the history database is damaged: {0}")]
     Corrupt(String),
+    /// SQLite's "file is not a database": damaged, or encrypted with another key (`open` tells which).
+    #[error("the history file is not a database, or its key is wrong: {0}")]
+    NotADatabase(String),
+    #[error("the history {path} is encrypted and this key does not open it; nothing was changed")]
+    WrongKey { path: PathBuf },
+    #[error("the history {path} is encrypted: its key or passphrase is needed to open it")]
+    KeyNeeded { path: PathBuf },
+    #[error("cannot encrypt the history database (the unencrypted file is kept as it was): {0}")]
+    Encrypt(String),
     #[error("cannot move the damaged history database {path} aside: {source}")]
     MoveAside {
         path: PathBuf,
@@ -80,7 +93,8 @@ impl From<sqlx::Error> for HistoryError {
         match code {
             Some(BUSY) | Some(LOCKED) => HistoryError::Busy,
             Some(FULL) => HistoryError::DiskFull(err.to_string()),
-            Some(CORRUPT) | Some(NOTADB) => HistoryError::Corrupt(err.to_string()),
+            Some(CORRUPT) => HistoryError::Corrupt(err.to_string()),
+            Some(NOTADB) => HistoryError::NotADatabase(err.to_string()),
             _ => HistoryError::Database(err.to_string()),
         }
     }
@@ -119,10 +133,56 @@ impl Default for OpenOptions {
     }
 }
 
-/// An open database, and where the damaged file went if the old one had to be moved aside.
+/// An open database, where the damaged file went if the old one had to be moved aside, and how long
+/// encrypting a plain file from an older release took, if one was.
 pub struct Opened {
     pub history: History,
     pub recovered_from: Option<PathBuf>,
+    pub encrypted_in: Option<Duration>,
+}
+
+/// What a database file looks like from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// No file, or an empty one.
+    Missing,
+    /// A plain SQLite database (its header says so).
+    Plain,
+    /// No SQLite header and bytes that look random: SQLCipher's (salt, then ciphertext).
+    Encrypted,
+    /// Anything else: not a database.
+    Other,
+}
+
+impl FileKind {
+    /// Looks at the first page of the file at `path`.
+    pub fn of(path: &Path) -> std::io::Result<FileKind> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(4096);
+        match std::fs::File::open(path) {
+            Ok(file) => file.take(4096).read_to_end(&mut head)?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(FileKind::Missing),
+            Err(err) => return Err(err),
+        };
+        if head.is_empty() {
+            return Ok(FileKind::Missing);
+        }
+        if head.starts_with(b"SQLite format 3\0") {
+            return Ok(FileKind::Plain);
+        }
+        // A page of ciphertext holds nearly every byte value (a 1 KiB random block about 251 of 256);
+        // text, zeros or a truncated file do not.
+        let mut seen = [false; 256];
+        for b in &head {
+            seen[usize::from(*b)] = true;
+        }
+        let distinct = seen.iter().filter(|s| **s).count();
+        Ok(if head.len() >= 1024 && distinct >= 200 {
+            FileKind::Encrypted
+        } else {
+            FileKind::Other
+        })
+    }
 }
 
 /// Handle to the history database; cheap to clone (a pool).
@@ -132,9 +192,12 @@ pub struct History {
 }
 
 impl History {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date. A file that is
-    /// not a SQLite database or is damaged is renamed to `<name>.corrupt-<unix ms>` (with its -wal/-shm)
-    /// and a fresh database is started; the caller tells the user where the old file is.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date. With a key, a
+    /// plain database (an older release's) is first encrypted in place ([`encrypt_in_place`]). An
+    /// encrypted file the key does not open (or opened without a key) is [`HistoryError::WrongKey`]
+    /// ([`HistoryError::KeyNeeded`]) and stays as it is. A file that is damaged or not a database is
+    /// renamed to `<name>.corrupt-<unix ms>` (with its -wal/-shm) and a fresh database is started; the
+    /// caller tells the user where the old file is.
     pub async fn open(path: &Path, options: &OpenOptions) -> Result<Opened, HistoryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| HistoryError::Folder {
@@ -142,18 +205,44 @@ impl History {
                 source,
             })?;
         }
-        match Self::open_once(path, options).await {
+        let kind = |path: &Path| {
+            FileKind::of(path)
+                .map_err(|err| HistoryError::Database(format!("{}: {err}", path.display())))
+        };
+        let mut encrypted_in = None;
+        let attempt = async {
+            if let Some(key) = &options.key
+                && kind(path)? == FileKind::Plain
+            {
+                encrypted_in = Some(encrypt_in_place(path, key, options).await?);
+            }
+            Self::open_once(path, options).await
+        }
+        .await;
+        match attempt {
             Ok(history) => Ok(Opened {
                 history,
                 recovered_from: None,
+                encrypted_in,
             }),
-            Err(HistoryError::Corrupt(reason)) => {
+            Err(HistoryError::NotADatabase(_)) if kind(path)? == FileKind::Encrypted => {
+                Err(match options.key {
+                    Some(_) => HistoryError::WrongKey {
+                        path: path.to_owned(),
+                    },
+                    None => HistoryError::KeyNeeded {
+                        path: path.to_owned(),
+                    },
+                })
+            }
+            Err(HistoryError::Corrupt(reason)) | Err(HistoryError::NotADatabase(reason)) => {
                 tracing::warn!(path = %path.display(), %reason, "history database damaged; moving it aside");
-                let aside = move_aside(path)?;
+                let aside = move_aside(path, "corrupt")?;
                 let history = Self::open_once(path, options).await?;
                 Ok(Opened {
                     history,
                     recovered_from: Some(aside),
+                    encrypted_in: None,
                 })
             }
             Err(HistoryError::Busy) => Err(HistoryError::Locked {
@@ -164,17 +253,7 @@ impl History {
     }
 
     async fn open_once(path: &Path, options: &OpenOptions) -> Result<History, HistoryError> {
-        let mut connect = SqliteConnectOptions::new();
-        if let Some(key) = &options.key {
-            // sqlx runs `PRAGMA key` before every other pragma of the connection (journal_mode, ...),
-            // as SQLCipher needs. Statements are not logged: the pragma string holds the key.
-            connect = connect
-                .pragma("key", key.sql_literal().to_string())
-                .log_statements(log::LevelFilter::Off)
-                .log_slow_statements(log::LevelFilter::Off, Duration::ZERO);
-        }
-        let connect = connect
-            .filename(path)
+        let connect = connect_options(path, options.key.as_ref(), options.busy_timeout)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -183,15 +262,8 @@ impl History {
             // the full-text index hot. Allocated only as pages are read.
             .pragma("cache_size", "-16384")
             // Sorts and temporary indexes stay in memory, never in a plaintext temporary file.
-            .pragma("temp_store", "MEMORY")
-            .busy_timeout(options.busy_timeout);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
-            // A local file does not drop like a network link: skip the ping before every query
-            // (a round trip to the connection's thread, a third of a page fetch).
-            .test_before_acquire(false)
-            .connect_with(connect)
-            .await?;
+            .pragma("temp_store", "MEMORY");
+        let pool = pool_options(options).connect_with(connect).await?;
         let result = async {
             MIGRATOR.run(&pool).await?;
             // Fail now, with a clear message, if another program holds the write lock.
@@ -208,6 +280,57 @@ impl History {
                 Err(err)
             }
         }
+    }
+
+    /// A handle on the history at `path` that cannot be read yet (its key is not known: the app asks for
+    /// a passphrase). Its connections fail until [`History::adopt`] gives it an opened history's; the
+    /// clones handed out meanwhile then work too. Nothing is written to the file while locked.
+    pub fn locked(path: &Path, options: &OpenOptions) -> History {
+        // A key nobody has: connecting fails when the journal mode is read from the first page (or at
+        // once when there is no file yet), creating and writing nothing.
+        let connect = connect_options(path, Some(&DbKey::generate()), options.busy_timeout)
+            .create_if_missing(false)
+            .read_only(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        History {
+            pool: pool_options(options).connect_lazy_with(connect),
+        }
+    }
+
+    /// Makes this (locked) handle, and its clones, use `opened`'s connections from now on.
+    pub async fn adopt(&self, opened: History) {
+        self.pool
+            .set_connect_options((*opened.pool.connect_options()).clone());
+        opened.pool.close().await;
+        // Any connection made before (none should be: connecting fails) goes.
+        while self.pool.num_idle() > 0 {
+            let Some(conn) = self.pool.try_acquire() else {
+                break;
+            };
+            let _ = conn.close().await;
+        }
+    }
+
+    /// Re-encrypts the database with `key` (SQLCipher's rekey rewrites every page): every connection is
+    /// taken first, so no statement runs meanwhile, and closed after, so later ones use the new key.
+    pub async fn rekey(&self, key: &DbKey) -> Result<(), HistoryError> {
+        let mut held = Vec::new();
+        for _ in 0..self.pool.options().get_max_connections() {
+            held.push(self.pool.acquire().await?);
+        }
+        let statement = zeroize::Zeroizing::new(format!("PRAGMA rekey = {}", &*key.sql_literal()));
+        let rekeyed = sqlx::query(&statement).execute(&mut *held[0]).await;
+        if rekeyed.is_ok() {
+            let connect = (*self.pool.connect_options())
+                .clone()
+                .pragma("key", key.sql_literal().to_string());
+            self.pool.set_connect_options(connect);
+        }
+        for conn in held {
+            conn.close().await?;
+        }
+        rekeyed?;
+        Ok(())
     }
 
     /// Closes every connection (checkpointing the WAL); later calls fail.
@@ -274,10 +397,151 @@ impl History {
     }
 }
 
-/// Renames the database and its WAL/shared-memory files to `<file>.corrupt-<unix ms>[-wal|-shm]`.
-fn move_aside(path: &Path) -> Result<PathBuf, HistoryError> {
+/// The pool the app uses (both for an open and a locked history).
+fn pool_options(options: &OpenOptions) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        // A local file does not drop like a network link: skip the ping before every query
+        // (a round trip to the connection's thread, a third of a page fetch).
+        .test_before_acquire(false)
+}
+
+/// Connection options for the file at `path` with `key` (none: plain SQLite). sqlx runs `PRAGMA key`
+/// before every other pragma of a connection (journal_mode, ...), as SQLCipher needs; keyed connections
+/// log no statements, since the pragma string holds the key.
+fn connect_options(
+    path: &Path,
+    key: Option<&DbKey>,
+    busy_timeout: Duration,
+) -> SqliteConnectOptions {
+    let mut connect = SqliteConnectOptions::new();
+    if let Some(key) = key {
+        connect = connect
+            .pragma("key", key.sql_literal().to_string())
+            .log_statements(log::LevelFilter::Off)
+            .log_slow_statements(log::LevelFilter::Off, Duration::ZERO);
+    }
+    connect.filename(path).busy_timeout(busy_timeout)
+}
+
+/// Suffix of the encrypted copy [`encrypt_in_place`] writes before renaming it over the plain file.
+const ENCRYPTING: &str = "encrypting";
+
+/// Encrypts the plain database at `path` with `key`, in place and atomically: the WAL is folded into the
+/// file, `sqlcipher_export` copies every table, index, trigger and the full-text index into
+/// `<path>.encrypting` (SQLCipher encrypts its journal too), which is flushed to disk and renamed over
+/// the plain file. Until that rename the plain file is untouched and readable; a copy left by an
+/// interrupted run is deleted and the export starts again. Returns how long it took.
+pub async fn encrypt_in_place(
+    path: &Path,
+    key: &DbKey,
+    options: &OpenOptions,
+) -> Result<Duration, HistoryError> {
+    let started = std::time::Instant::now();
+    let copy = sibling(path, &format!(".{ENCRYPTING}"));
+    remove_with_journals(&copy)?;
+    // An attached database is opened with the main one's flags: this one may create (the copy).
+    let mut conn = connect_options(path, None, options.busy_timeout)
+        .create_if_missing(true)
+        // The statements below name the key.
+        .log_statements(log::LevelFilter::Off)
+        .log_slow_statements(log::LevelFilter::Off, Duration::ZERO)
+        .connect()
+        .await?;
+    let exported = async {
+        let user_version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut conn)
+            .await?;
+        // Everything in the main file; fails (busy) if another program is writing.
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut conn)
+            .await?;
+        if busy != 0 {
+            return Err(HistoryError::Busy);
+        }
+        let target = copy.to_string_lossy().replace('\'', "''");
+        let attach = zeroize::Zeroizing::new(format!(
+            "ATTACH DATABASE '{target}' AS encrypted KEY {}",
+            &*key.sql_literal()
+        ));
+        sqlx::query(&attach).execute(&mut conn).await?;
+        sqlx::query("SELECT sqlcipher_export('encrypted')")
+            .execute(&mut conn)
+            .await?;
+        sqlx::query(&format!("PRAGMA encrypted.user_version = {user_version}"))
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("DETACH DATABASE encrypted")
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+    .await;
+    conn.close().await?;
+    if let Err(err) = exported {
+        let _ = remove_with_journals(&copy);
+        return Err(match err {
+            HistoryError::Database(msg) => HistoryError::Encrypt(msg),
+            other => other,
+        });
+    }
+    let io = |what: &str, err: std::io::Error| HistoryError::Encrypt(format!("{what}: {err}"));
+    std::fs::File::open(&copy)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("flushing the encrypted copy", e))?;
+    // The plain file's WAL was emptied by the checkpoint and its connection closed: drop what is left so
+    // no stale plaintext WAL sits beside the encrypted file.
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(sibling(path, suffix)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io("removing the old WAL", err)),
+        }
+    }
+    std::fs::rename(&copy, path).map_err(|e| io("replacing the plain file", e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename itself reaches the disk (directories cannot be opened for this on Windows).
+        #[cfg(unix)]
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("flushing the folder", e))?;
+        #[cfg(not(unix))]
+        let _ = dir;
+    }
+    let took = started.elapsed();
+    tracing::info!(path = %path.display(), ms = took.as_millis() as u64, "history encrypted in place");
+    Ok(took)
+}
+
+/// `<path><suffix>` (e.g. the `-wal` beside a database).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Deletes `path` and its journals if they exist.
+fn remove_with_journals(path: &Path) -> Result<(), HistoryError> {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let file = sibling(path, suffix);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(HistoryError::Encrypt(format!(
+                    "cannot remove {}: {err}",
+                    file.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Renames the database and its WAL/shared-memory files to `<file>.<why>-<unix ms>[-wal|-shm]`.
+fn move_aside(path: &Path, why: &str) -> Result<PathBuf, HistoryError> {
     let stamp = now_ms();
-    let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    let aside = PathBuf::from(format!("{}.{why}-{stamp}", path.display()));
     for suffix in ["", "-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", path.display()));
         let to = PathBuf::from(format!("{}{suffix}", aside.display()));
@@ -300,3 +564,6 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod key_tests;

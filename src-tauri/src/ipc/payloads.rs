@@ -132,6 +132,8 @@ pub enum ErrorKind {
     DiskFull,
     /// The history file is damaged.
     Corrupt,
+    /// The history is encrypted and the key or passphrase given does not open it (nothing was changed).
+    WrongKey,
     /// The history folder cannot be created.
     Folder,
     /// The history schema cannot be updated.

@@ -5,7 +5,7 @@ import type { ServerFrame, SignalData } from './protocol.gen';
 import type { ChannelMessage, ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';
 import type { Channel } from '@tauri-apps/api/core';
 
-export type ErrorKind = "invalid" | "not_connected" | "locked" | "busy" | "disk_full" | "corrupt" | "folder" | "migrate" | "database" | "unavailable";
+export type ErrorKind = "invalid" | "not_connected" | "locked" | "busy" | "disk_full" | "corrupt" | "wrong_key" | "folder" | "migrate" | "database" | "unavailable";
 
 export type CommandError = { kind: ErrorKind, message: string, };
 
@@ -86,6 +86,28 @@ duration_ms: number | null, };
 export type CallDirection = "incoming" | "outgoing";
 
 export type CallOutcome = "answered" | "missed" | "declined" | "failed";
+
+export type HistoryKeyStatus = { state: KeyState, 
+/**
+ * How the open history is protected (none while locked or if it failed to open).
+ */
+protection: Protection | null, 
+/**
+ * Why a passphrase is asked, for the person (no keyring and why, no key in it, a key that fails).
+ */
+reason: string | null, 
+/**
+ * The history file.
+ */
+path: string, 
+/**
+ * The shortest passphrase accepted when choosing one.
+ */
+min_passphrase_chars: number, };
+
+export type KeyState = "ready" | "choose_passphrase" | "enter_passphrase";
+
+export type Protection = "keyring" | "passphrase";
 
 export type FallbackStatus = { 
 /**
@@ -232,6 +254,9 @@ export interface Commands {
   set_message_status: { args: { id: string; status: MessageStatus; error?: string | null }; result: boolean };
   outbox: { args: { room?: string | null }; result: Array<Message> };
   call_log: { args: { before?: number | null; limit?: number | null }; result: Array<CallRecord> };
+  history_key_status: { args: Record<string, never>; result: HistoryKeyStatus };
+  unlock_history: { args: { passphrase: string }; result: HistoryKeyStatus };
+  start_new_history: { args: Record<string, never>; result: HistoryKeyStatus };
   open_room_in_browser: { args: { room: string }; result: string };
   fallback_status: { args: Record<string, never>; result: FallbackStatus };
   fallback_send: { args: { room: string; peer: string; text: string }; result: boolean };
@@ -263,10 +288,10 @@ export interface Commands {
   history_search_files: { args: { query: string; limit?: number | null }; result: Array<FileRecord> };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'chat_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'history_key_status', 'unlock_history', 'start_new_history', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'chat_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
 
 /** What the window invokes for each command: plugin commands are `plugin:<plugin>|<name>`. */
-export const INVOKE: Record<keyof Commands, string> = { connect: 'connect', disconnect: 'disconnect', join_room: 'join_room', leave_room: 'leave_room', send_signal: 'send_signal', connection_state: 'connection_state', get_settings: 'get_settings', set_settings: 'set_settings', app_info: 'app_info', take_deep_link: 'take_deep_link', forget_device: 'forget_device', report_webview_capabilities: 'report_webview_capabilities', list_conversations: 'plugin:history|list_conversations', messages_page: 'plugin:history|messages_page', search_messages: 'plugin:history|search_messages', mark_read: 'plugin:history|mark_read', room_muted: 'plugin:history|room_muted', set_room_muted: 'plugin:history|set_room_muted', save_message: 'save_message', set_message_status: 'plugin:history|set_message_status', outbox: 'plugin:history|outbox', call_log: 'plugin:history|call_log', open_room_in_browser: 'open_room_in_browser', fallback_status: 'plugin:links|fallback_status', fallback_send: 'plugin:links|fallback_send', chat_send: 'plugin:links|chat_send', fallback_open_peers: 'plugin:links|fallback_open_peers', call_media_support: 'plugin:calls|call_media_support', call_media_start: 'plugin:calls|call_media_start', call_media_stop: 'plugin:calls|call_media_stop', call_media_attach: 'plugin:calls|call_media_attach', call_media_detach: 'plugin:calls|call_media_detach', call_media_limits: 'plugin:calls|call_media_limits', call_media_mute: 'plugin:calls|call_media_mute', call_media_camera_off: 'plugin:calls|call_media_camera_off', call_media_stats: 'plugin:calls|call_media_stats', call_media_devices: 'plugin:calls|call_media_devices', call_media_use_devices: 'plugin:calls|call_media_use_devices', call_media_share_screen: 'plugin:calls|call_media_share_screen', call_frames: 'plugin:calls|call_frames', call_frames_drawn: 'plugin:calls|call_frames_drawn', file_send_start: 'plugin:files|file_send_start', file_send_chunk: 'plugin:files|file_send_chunk', file_send_finish: 'plugin:files|file_send_finish', file_send_abort: 'plugin:files|file_send_abort', file_cancel: 'plugin:files|file_cancel', file_transfers: 'plugin:files|file_transfers', file_history: 'plugin:files|file_history', file_reveal: 'plugin:files|file_reveal', file_image: 'plugin:files|file_image', history_search_files: 'plugin:files|history_search_files' };
+export const INVOKE: Record<keyof Commands, string> = { connect: 'connect', disconnect: 'disconnect', join_room: 'join_room', leave_room: 'leave_room', send_signal: 'send_signal', connection_state: 'connection_state', get_settings: 'get_settings', set_settings: 'set_settings', app_info: 'app_info', take_deep_link: 'take_deep_link', forget_device: 'forget_device', report_webview_capabilities: 'report_webview_capabilities', list_conversations: 'plugin:history|list_conversations', messages_page: 'plugin:history|messages_page', search_messages: 'plugin:history|search_messages', mark_read: 'plugin:history|mark_read', room_muted: 'plugin:history|room_muted', set_room_muted: 'plugin:history|set_room_muted', save_message: 'save_message', set_message_status: 'plugin:history|set_message_status', outbox: 'plugin:history|outbox', call_log: 'plugin:history|call_log', history_key_status: 'plugin:history|history_key_status', unlock_history: 'plugin:history|unlock_history', start_new_history: 'plugin:history|start_new_history', open_room_in_browser: 'open_room_in_browser', fallback_status: 'plugin:links|fallback_status', fallback_send: 'plugin:links|fallback_send', chat_send: 'plugin:links|chat_send', fallback_open_peers: 'plugin:links|fallback_open_peers', call_media_support: 'plugin:calls|call_media_support', call_media_start: 'plugin:calls|call_media_start', call_media_stop: 'plugin:calls|call_media_stop', call_media_attach: 'plugin:calls|call_media_attach', call_media_detach: 'plugin:calls|call_media_detach', call_media_limits: 'plugin:calls|call_media_limits', call_media_mute: 'plugin:calls|call_media_mute', call_media_camera_off: 'plugin:calls|call_media_camera_off', call_media_stats: 'plugin:calls|call_media_stats', call_media_devices: 'plugin:calls|call_media_devices', call_media_use_devices: 'plugin:calls|call_media_use_devices', call_media_share_screen: 'plugin:calls|call_media_share_screen', call_frames: 'plugin:calls|call_frames', call_frames_drawn: 'plugin:calls|call_frames_drawn', file_send_start: 'plugin:files|file_send_start', file_send_chunk: 'plugin:files|file_send_chunk', file_send_finish: 'plugin:files|file_send_finish', file_send_abort: 'plugin:files|file_send_abort', file_cancel: 'plugin:files|file_cancel', file_transfers: 'plugin:files|file_transfers', file_history: 'plugin:files|file_history', file_reveal: 'plugin:files|file_reveal', file_image: 'plugin:files|file_image', history_search_files: 'plugin:files|history_search_files' };
 
 /** Commands that take one argument as raw bytes (the request's body; the others go as headers). */
 export const RAW_BODY: Partial<Record<keyof Commands, string>> = { file_send_chunk: 'data' };
