@@ -3,7 +3,8 @@
 // server encrypts the push (RFC 8291 aes128gcm, VAPID) and sends it to Bob's push service; Bob's service
 // worker shows the call; Answer brings Bob into the room and the call connects with video both ways.
 // Also: Alice hanging up first turns the notification into a missed call, a push whose call has expired
-// shows a missed call, and Decline declines through the server. The new screens (the checkbox, someone
+// shows a missed call, Decline declines through the server, and "Forget this device" unregisters the
+// device (Bob is no longer listed as away). The new screens (the checkbox, someone
 // away, ringing them) pass an axe scan as in a11y.test.mjs.
 //
 // What is not the real thing, and why:
@@ -319,6 +320,16 @@ test('Alice hangs up first: Bob\'s notification becomes a missed call; an expire
   await bob.deliver(JSON.stringify(ended));
   const [missed] = await until(bob.notifications, (list) => list.length === 1 && list[0].title.startsWith('Missed'), 'the missed call');
   assert.equal(missed.title, 'Missed call from Alice');
+
+  // "Forget this device" on Bob's start screen unregisters it on the server: once Alice's room asks again
+  // (someone leaves), Bob is no longer listed as away.
+  await bob.page.getByTestId('forget-device').click();
+  await bob.page.getByTestId('forget-confirm').click();
+  await until(() => bob.page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name)), (names) => !names.includes('p2pchat-push'), 'the push identity deleted');
+  assert.equal(await alice.locator('[data-testid="away-member"][data-name="Bob"]').count(), 1);
+  const carol = await joinAs(browser, server.url, 'Carol', room);
+  await carol.close();
+  await alice.locator('[data-testid="away-member"]').waitFor({ state: 'detached' });
   assert.equal(missed.tag, payload.call, 'it replaced the ringing notification');
   assert.deepEqual(missed.actions, []);
 
@@ -335,7 +346,7 @@ test('Alice hangs up first: Bob\'s notification becomes a missed call; an expire
   await context.close();
 }));
 
-test('Decline on Bob\'s notification declines through the server: Alice sees "Bob declined the call."; a used token shows a missed call', reportOnFailure(async () => {
+test('Decline on Bob\'s notification declines through the server: Alice sees "Bob declined the call."; a used token shows a missed call; forget stops the ringing', reportOnFailure(async () => {
   const room = 'push-decline';
   const sub = makeSubscription(pushService, 'bob-decline');
   const { context } = await bobAway(room, sub);
@@ -358,6 +369,16 @@ test('Decline on Bob\'s notification declines through the server: Alice sees "Bo
   await bob.click(payload.call, 'decline');
   const [missed] = await until(bob.notifications, (list) => list.length === 1 && list[0].title.startsWith('Missed'), 'the missed call');
   assert.equal(missed.title, 'Missed call from Alice');
+
+  // "Forget this device" on Bob's start screen unregisters it on the server: once Alice's room asks again
+  // (someone leaves), Bob is no longer listed as away.
+  await bob.page.getByTestId('forget-device').click();
+  await bob.page.getByTestId('forget-confirm').click();
+  await until(() => bob.page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name)), (names) => !names.includes('p2pchat-push'), 'the push identity deleted');
+  assert.equal(await alice.locator('[data-testid="away-member"][data-name="Bob"]').count(), 1);
+  const carol = await joinAs(browser, server.url, 'Carol', room);
+  await carol.close();
+  await alice.locator('[data-testid="away-member"]').waitFor({ state: 'detached' });
 
   await alice.context().close();
   await context.close();
