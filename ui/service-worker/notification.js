@@ -143,16 +143,16 @@ export function missedCall({ room, call, caller, roomUrl }) {
 
 /**
  * What a click does: `answer` opens the answering page (a click on the notification itself answers too,
- * as tapping a ringing call does on a phone), `decline` declines through the server, anything on a missed
- * or expired call opens the room.
+ * as tapping a ringing call does on a phone; `answer: true`: an open page of the app may be taken there),
+ * `decline` declines through the server, anything on a missed or expired call opens the room.
  * @param {NotificationData} data
  * @param {string} action
  * @param {number} now
- * @returns {{ open: string } | { decline: { call: string, token: string } }}
+ * @returns {{ open: string, answer: boolean } | { decline: { call: string, token: string } }}
  */
 export function clickOutcome(data, action, now) {
   const ringing = data.kind === 'call' && data.answerUrl && now < (data.expiresAt ?? 0);
   if (ringing && action === 'decline') return { decline: { call: data.call, token: data.decline ?? '' } };
-  if (ringing) return { open: /** @type {string} */ (data.answerUrl) };
-  return { open: data.roomUrl };
+  if (ringing) return { open: /** @type {string} */ (data.answerUrl), answer: true };
+  return { open: data.roomUrl, answer: false };
 }

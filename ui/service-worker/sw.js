@@ -97,8 +97,10 @@ self.addEventListener('notificationclick', (event) => {
 });
 
 /**
- * Answer (or open the room): a page of the app that is open goes there (leaving what it showed), else a
- * new window opens. Decline: the server tells the caller; if it cannot, the call shows as missed here.
+ * Answer: a page of the app that is open goes to the answering address (leaving what it showed), else a
+ * new window opens. A missed call: a page showing that room comes to the front, else the room opens in a
+ * new window (an open page may be in another call). Decline: the server tells the caller; if it cannot,
+ * the call shows as missed here.
  */
 async function onClick(data, action) {
   const outcome = clickOutcome(data, action, Date.now());
@@ -115,11 +117,20 @@ async function onClick(data, action) {
     return;
   }
   const scope = new URL(self.registration.scope).pathname;
-  const pages = await self.clients.matchAll({ type: 'window' });
-  const app = pages.find((page) => new URL(page.url).pathname === scope || new URL(page.url).pathname === `${scope}index.html`);
-  const opened = app ? await app.navigate(outcome.open).catch(() => null) : null;
-  if (opened) {
-    await opened.focus().catch(() => undefined); // allowed only while the person's click is being handled
+  const pages = (await self.clients.matchAll({ type: 'window' })).filter((page) => {
+    const path = new URL(page.url).pathname;
+    return path === scope || path === `${scope}index.html`;
+  });
+  if (outcome.answer && pages[0]) {
+    const opened = await pages[0].navigate(outcome.open).catch(() => null);
+    if (opened) {
+      await opened.focus().catch(() => undefined); // allowed only while the person's click is handled
+      return;
+    }
+  }
+  const showing = pages.find((page) => new URL(page.url).hash === new URL(outcome.open).hash);
+  if (!outcome.answer && showing) {
+    await showing.focus().catch(() => undefined);
     return;
   }
   await self.clients.openWindow(outcome.open);

@@ -67,8 +67,8 @@ describe('a click', () => {
   const ringing = notificationFor(parsePush(JSON.stringify(push))!, now, scope).options.data;
 
   it('Answer, or the notification itself, opens the answering page', () => {
-    expect(clickOutcome(ringing, 'answer', now)).toEqual({ open: ringing.answerUrl });
-    expect(clickOutcome(ringing, '', now)).toEqual({ open: ringing.answerUrl });
+    expect(clickOutcome(ringing, 'answer', now)).toEqual({ open: ringing.answerUrl, answer: true });
+    expect(clickOutcome(ringing, '', now)).toEqual({ open: ringing.answerUrl, answer: true });
   });
 
   it('Decline declines with the one-time token', () => {
@@ -76,9 +76,9 @@ describe('a click', () => {
   });
 
   it('after the expiry, or on a missed call, it opens the room', () => {
-    expect(clickOutcome(ringing, 'answer', push.expires_at)).toEqual({ open: `${scope}#/room/team` });
-    expect(clickOutcome(ringing, 'decline', push.expires_at)).toEqual({ open: `${scope}#/room/team` });
+    expect(clickOutcome(ringing, 'answer', push.expires_at)).toEqual({ open: `${scope}#/room/team`, answer: false });
+    expect(clickOutcome(ringing, 'decline', push.expires_at)).toEqual({ open: `${scope}#/room/team`, answer: false });
     const missed = notificationFor(parsePush(JSON.stringify({ ...push, kind: 'call-ended' }))!, now, scope).options.data;
-    expect(clickOutcome(missed, 'answer', now)).toEqual({ open: `${scope}#/room/team` });
+    expect(clickOutcome(missed, 'answer', now)).toEqual({ open: `${scope}#/room/team`, answer: false });
   });
 });
