@@ -4,7 +4,8 @@
 import type { ChannelMessage } from './core.gen';
 import { call } from './ipc';
 import { forgetPageData } from './forget';
-import type { Conversation, FileRecord, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
+import { describeError } from './ipc';
+import type { Conversation, FileRecord, HistoryKeyStatus, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
 export type { Conversation, FileRecord, SearchHit } from './ipc.gen';
@@ -103,6 +104,40 @@ export async function historyNotice(): Promise<string | null> {
   }
   if (info.history_error) return `Chat history is unavailable (${info.history_error.message}); messages are not being saved.`;
   return null;
+}
+
+/** What the app's encrypted history needs before it can be read (docs/app.md, "History at rest"). */
+export type HistoryLockStatus = HistoryKeyStatus;
+
+/** The app's history lock: its status, and the ways to open it. */
+export interface HistoryLock {
+  readonly status: HistoryLockStatus;
+  /** Opens it with a passphrase (when choosing one: encrypts the history with it). */
+  unlock(passphrase: string): Promise<HistoryLockStatus>;
+  /** Keeps the locked file aside and starts a new history. */
+  startNew(): Promise<HistoryLockStatus>;
+  /** A sentence for a failed attempt. */
+  describe(err: unknown): string;
+}
+
+/** The app's history lock, or null when there is nothing to ask (or it cannot be asked). */
+export async function appHistoryLock(): Promise<HistoryLock | null> {
+  let status: HistoryLockStatus;
+  try {
+    status = await call('history_key_status');
+  } catch {
+    return null;
+  }
+  if (status.state === 'ready') return null;
+  return {
+    status,
+    unlock: (passphrase) => call('unlock_history', { passphrase }),
+    startNew: () => call('start_new_history'),
+    describe: (err) => {
+      const text = describeError(err);
+      return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
+    },
+  };
 }
 
 /** The app's history on disk. */

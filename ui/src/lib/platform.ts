@@ -3,7 +3,7 @@
 // notifications). The screens ask this module, never the IPC or the transports, so they look the same in
 // both; a room's links are its engine's business (room.svelte.ts).
 
-import { appHistory, closeToTray, roomMuted, setCloseToTray, setRoomMuted, type HistoryStore } from './history';
+import { appHistory, appHistoryLock, closeToTray, roomMuted, setCloseToTray, setRoomMuted, type HistoryLock, type HistoryStore } from './history';
 import { BrowserHistory } from './browser-history/store';
 import { deviceCertificate } from './identity';
 import { parsePasted, type Invite } from './invite';
@@ -27,6 +27,8 @@ export interface Platform {
   readonly app: boolean;
   /** The chat history kept on this device (null where a browser has no IndexedDB: chat lives in memory). */
   history(): Promise<HistoryStore | null>;
+  /** What the app's encrypted history asks before it opens (a passphrase), or null: nothing to ask. */
+  historyLock(): Promise<HistoryLock | null>;
   /** The server address and name saved in the app (empty in a browser). */
   savedSettings(): Promise<Partial<Settings>>;
   /** The invite the app was opened with (`p2pchat://join#…`), if any. */
@@ -50,6 +52,7 @@ export interface Platform {
 const browser: Platform = {
   app: false,
   history: () => BrowserHistory.open(),
+  historyLock: async () => null,
   savedSettings: async () => ({}),
   deepLinkInvite: async () => null,
   onFailure: () => undefined,
@@ -66,6 +69,7 @@ const browser: Platform = {
 const app: Platform = {
   app: true,
   history: async () => appHistory,
+  historyLock: appHistoryLock,
   savedSettings,
   async deepLinkInvite() {
     try {
