@@ -160,6 +160,32 @@ describe('calling someone away', () => {
   });
 });
 
+describe('an answer after the call ended', () => {
+  it('is declined by the caller for 45 s, and the answering page says the call has ended', async () => {
+    let room: string[] = [];
+    const alice = person(() => room, bobsDevices);
+    await alice.call.start();
+    const id = alice.call.id!;
+    alice.call.hangup();
+    room = ['bob-new'];
+    alice.sent.length = 0;
+    alice.call.onSignal('bob-new', { kind: 'join-call', call: id });
+    expect(alice.sent).toEqual([{ to: 'bob-new', data: { kind: 'decline', call: id } }]);
+    expect(alice.call.phase).toBe('idle');
+    alice.call.onSignal('bob-new', { kind: 'join-call', call: 'some-other-call' }); // not ours: nothing said
+    expect(alice.sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(OFFLINE_RING_TIMEOUT_MS);
+    alice.call.onSignal('bob-new', { kind: 'join-call', call: id });
+    expect(alice.sent).toHaveLength(1); // long over: forgotten
+
+    const bob = person(() => ['alice']);
+    await bob.call.answerFromAway(id, 'alice');
+    bob.call.onSignal('alice', { kind: 'decline', call: id });
+    expect(bob.call.phase).toBe('idle');
+    expect(bob.call.notice).toBe('The call has ended.');
+  });
+});
+
 describe('answering from away', () => {
   it('the page opened from the notification asks the caller to let it in, then exchanges media', async () => {
     const bob = person(() => ['alice']);

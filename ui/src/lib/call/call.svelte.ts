@@ -13,7 +13,9 @@
 // the server (`ring`, one per device) and the call waits OFFLINE_RING_TIMEOUT_MS for one of them to come
 // online: their page joins the room and asks the caller to let it in (`join-call`); the caller takes that
 // ask, while the call rings them, from a room member by that person's name (the name their device
-// registered under). Hanging up first stops the ringing of their devices (`ring-cancel`).
+// registered under). Hanging up first stops the ringing of their devices (`ring-cancel`); an answer that
+// comes after the call ended (the push was slow, the person was quick) is told so (`decline`) instead of
+// being left waiting.
 //
 // A co-invitee's `accept` and the caller's `invite` travel separately, so the accept may come first: it is
 // kept for EARLY_ACCEPT_MS (at most MAX_EARLY_ACCEPTS of them) and read when the invite arrives, under the
@@ -111,6 +113,12 @@ export class Call {
   private announced = false;
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
   private awayTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Our calls that rang people away and ended, for OFFLINE_RING_TIMEOUT_MS (a late answer is declined). */
+  private endedAway: Array<{ call: string; at: number }> = [];
+  /** Our call rang people away (its id goes to `endedAway` when it ends). */
+  private rangAway = false;
+  /** This call is one we answer from away (a `decline` from the caller then means it has ended). */
+  private answeringAway = false;
   private qualityTimer: ReturnType<typeof setInterval> | undefined;
   private meters = new Map<string, PeerQuality>();
   /** Switches of local media the page holds no tracks of (the app's native capture). */
@@ -157,6 +165,7 @@ export class Call {
       this.links.signal(peer, { kind: 'invite', call: id, media: ['audio', 'video'], ...(others.length > 0 ? { peers: others } : {}) });
     }
     this.ringingAway = away;
+    this.rangAway = away.length > 0;
     for (const { device } of away) this.links.ring?.(device, id);
     this.ringTimer = setTimeout(() => {
       if (this.phase !== 'outgoing' || this.ringingAway.length > 0) return;
@@ -208,6 +217,7 @@ export class Call {
     this.id = call;
     this.phase = 'active';
     this.notice = null;
+    this.answeringAway = true;
     this.ringTimer = setTimeout(() => {
       if (this.phase === 'active' && this.id === call && this.participants.length === 0) this.reset('The call has ended.');
     }, RING_TIMEOUT_MS);
@@ -343,6 +353,10 @@ export class Call {
         return;
       case 'decline':
         if (data.call !== this.id) return;
+        if (this.asked.has(peer) && this.answeringAway && this.participants.length === 0) {
+          this.reset('The call has ended.');
+          return;
+        }
         if (this.asked.has(peer)) {
           // Someone in the call we asked to join has no room for us: the call is full.
           this.hangup();
@@ -501,7 +515,13 @@ export class Call {
 
   /** A member of the room asks to join our call in progress, or one we rang away from the room answers. */
   private onJoinRequest(peer: string, call: string): void {
-    if (call !== this.id || !this.links.peers().includes(peer)) return;
+    if (!this.links.peers().includes(peer)) return;
+    if (call !== this.id) {
+      const now = Date.now();
+      this.endedAway = this.endedAway.filter((e) => now - e.at < OFFLINE_RING_TIMEOUT_MS);
+      if (this.endedAway.some((e) => e.call === call)) this.links.signal(peer, { kind: 'decline', call });
+      return;
+    }
     const name = this.links.nameOf(peer);
     if ((this.phase === 'outgoing' || this.phase === 'active') && this.ringingAway.some((d) => d.name === name)) {
       if (this.participants.length >= MAX_CALL_PEOPLE - 1) return;
@@ -660,7 +680,10 @@ export class Call {
   private reset(notice: string | null): void {
     // Whoever our call still rings stops ringing: nobody answered, we hung up, or the others left.
     if (this.id) this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
+    if (this.id && this.rangAway) this.endedAway = [...this.endedAway.slice(-7), { call: this.id, at: Date.now() }];
     this.stopRingingAway();
+    this.rangAway = false;
+    this.answeringAway = false;
     // The room's members outside the call no longer count us in it (participants got our hang-up).
     if (this.id && this.announced) this.sendAll(this.outsiders(), { kind: 'left-call', call: this.id });
     // Two or more we leave behind carry on without us: the call is still on in the room, and we may rejoin.
