@@ -8,8 +8,9 @@
 # -sys crates, HTTPS for rustup, cargo and npm.
 P2PCHAT_APT_SERVE=(build-essential pkg-config libssl-dev curl ca-certificates)
 
-# Building and running the desktop app (src-tauri/): the Tauri 2 stack on WebKitGTK.
-P2PCHAT_APT_APP=(libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libxdo-dev)
+# Building and running the desktop app (src-tauri/): the Tauri 2 stack on WebKitGTK; libdbus headers for the
+# Secret Service client that keeps the history's key (the keyring crate; SQLCipher uses libssl-dev above).
+P2PCHAT_APT_APP=(libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libxdo-dev libdbus-1-dev)
 
 # Native calls (the desktop app and the headless peer): GStreamer headers for gstreamer-rs, and the plugins
 # for capture (v4l2src, pulsesrc), VP8/Opus (vp8enc, opusenc), the jitter buffer, decoding and playback;
@@ -24,10 +25,12 @@ P2PCHAT_APT_GSTREAMER=(
 # end-to-end tests, coturn for the TURN tests, redis-server and nginx for several servers behind a load balancer,
 # systemd for systemd-analyze (tests/deploy: it is not started); for the app under Xvfb: X server and xwininfo, a session
 # D-Bus, a notification daemon, ImageMagick (screenshot check), WebKitWebDriver, python3 (free ports,
-# reading the app's SQLite history); python3-venv for actionlint from PyPI (.github/lint-workflows.sh).
+# X11 input focus); gnome-keyring for a Secret Service on the tests' session buses (the app keeps its history
+# key there: src-tauri/tests/keyring-session.sh); python3-venv for actionlint from PyPI
+# (.github/lint-workflows.sh).
 P2PCHAT_APT_TEST=(
   iproute2 procps chromium coturn redis-server nginx systemd
-  xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3 python3-venv
+  xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3 python3-venv gnome-keyring
 )
 
 # Installs those of the given Debian packages that are missing. `apt-get update` runs at most once per run,

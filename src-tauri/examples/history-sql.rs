@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use p2pchat_app_lib::history::DbKey;
 use p2pchat_app_lib::history::keystore::{self, Lookup};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{ConnectOptions, Row, ValueRef};
+use sqlx::{ConnectOptions, Connection, Row, ValueRef};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,6 +53,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cells: Vec<String> = (0..row.len()).map(|i| cell(&row, i)).collect();
         println!("{}", cells.join("|"));
     }
+    // Closed before exiting: the connection's thread must not be inside SQLCipher while the process's
+    // exit handlers tear OpenSSL down.
+    conn.close().await?;
     Ok(())
 }
 

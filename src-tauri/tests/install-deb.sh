@@ -7,11 +7,15 @@
 #      calls use (vp8enc, opusenc, webrtcdsp, rtpjitterbuffer, pulsesrc, ...), comes from a package its
 #      Depends pull in (nothing that merely happens to be on the build machine);
 #   3. the desktop entry and the icons are installed where desktop environments look;
-#   4. the installed /usr/bin/p2pchat, started under Xvfb as a new user (empty data dir, no server), shows
-#      its window with the start screen (screenshot, not blank) and creates and migrates its history
-#      (history.sqlite3 under $XDG_DATA_HOME/org.p2pchat.app with every migration applied);
+#   4. the installed /usr/bin/p2pchat, started under Xvfb as a new user (empty data dir, no server, a
+#      session D-Bus with a Secret Service: keyring-session.sh), shows its window with the start screen
+#      (screenshot, not blank) and creates and migrates its history (history.sqlite3 under
+#      $XDG_DATA_HOME/org.p2pchat.app, encrypted, with every migration applied, read with the key it put in
+#      the keyring);
 #   5. through WebDriver, the installed binary shows the conversation list from a stored history, searches
-#      it and opens a stored conversation (src-tauri/tests/app-ui.mjs offline);
+#      it and opens a stored conversation (src-tauri/tests/app-ui.mjs offline); the history is a plain one as
+#      the release before encryption left it, and the app encrypts it in place on that start (no seeded
+#      text left in clear, every message read back with the keyring's key);
 # and removes the package again (also on failure or interruption), checking that its files are gone.
 #
 # Release build command (docs/app.md, "Install and release"), from the repository root:
@@ -82,6 +86,7 @@ wait_for() { # wait_for SECONDS COMMAND...: retries COMMAND until it succeeds or
 p2pchat_build_ui >/dev/null
 p2pchat_build_rust -q
 SEED="$CARGO_TARGET_DIR/debug/examples/history-bench"
+HISTORY_SQL="$CARGO_TARGET_DIR/debug/examples/history-sql" # reads the encrypted history with the keyring's key
 
 if [[ -n "${INSTALL_TEST_DEB:-}" ]]; then
   DEB="$INSTALL_TEST_DEB"
@@ -116,11 +121,11 @@ echo "Depends: $depends"
 declared=$(sed 's/([^)]*)//g; s/|/,/g' <<<"$depends" | tr ',' '\n' | tr -d ' ' | sort -u) # names only
 missing=()
 for needed in libwebkit2gtk-4.1-0 libgtk-3-0 libgstreamer1.0-0 gstreamer1.0-plugins-base \
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-pulseaudio; do
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-pulseaudio libssl3 libdbus-1-3; do
   grep -qx "$needed" <<<"$declared" || missing+=("$needed")
 done
 if ((${#missing[@]} == 0)); then
-  pass "Depends names WebKitGTK, GTK and the GStreamer runtime"
+  pass "Depends names WebKitGTK, GTK, the GStreamer runtime, libssl3 (SQLCipher) and libdbus-1-3 (the keyring)"
 else
   fail "Depends lacks ${missing[*]}"
 fi
@@ -220,9 +225,12 @@ PIDS+=($!)
 export DISPLAY=":$DISPLAY_NUM"
 wait_for 10 xwininfo -root || { echo "install-deb: FAIL: Xvfb did not start"; exit 1; }
 
+# A session D-Bus with a Secret Service for every start, one keyring for the run (as a desktop session).
+rm -rf "$WORK/keyring"
+SESSION_BUS=(env P2PCHAT_KEYRING_DIR="$WORK/keyring" src-tauri/tests/keyring-session.sh)
 echo "==> /usr/bin/p2pchat under Xvfb, first start"
 (unset P2PCHAT_SERVER_URL P2PCHAT_NAME P2PCHAT_JOIN
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 RUST_LOG=info exec setsid dbus-run-session -- /usr/bin/p2pchat) >"$WORK/app.log" 2>&1 &
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 RUST_LOG=info exec setsid "${SESSION_BUS[@]}" /usr/bin/p2pchat) >"$WORK/app.log" 2>&1 &
 APP=$!
 PIDS+=("$APP")
 if wait_for 90 bash -c "xwininfo -root -tree | grep -q '\"p2pchat\"'"; then
@@ -241,14 +249,9 @@ else
 fi
 if grep -q "history opened" "$WORK/app.log"; then pass "the app reports its history opened"; else fail "history not opened (log: $WORK/app.log)"; fi
 migrations=$(find src-tauri/src/history/migrations -name '*.sql' | wc -l)
-applied=$(python3 - "$DB" <<'PY' 2>&1 || true
-import sqlite3, sys
-db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-print(db.execute("SELECT count(*) FROM _sqlx_migrations WHERE success").fetchone()[0])
-PY
-)
-if [[ "$applied" == "$migrations" ]]; then
-  pass "history created and migrated: $DB ($applied of $migrations migrations applied)"
+applied=$("${SESSION_BUS[@]}" "$HISTORY_SQL" --db "$DB" "SELECT count(*) FROM _sqlx_migrations WHERE success" 2>>"$WORK/history-sql.log" || true)
+if [[ "$applied" == "$migrations" && "$(head -c 15 "$DB")" != "SQLite format 3" ]]; then
+  pass "history created encrypted and migrated: $DB ($applied of $migrations migrations applied, read with the keyring's key)"
 else
   fail "history at $DB: '$applied' migrations applied, expected $migrations"
 fi
@@ -258,14 +261,24 @@ wait "$APP" 2>/dev/null || true
 # 5. A stored history through WebDriver: listed, searched and read while offline.
 echo "==> the installed app on a stored history, through WebDriver"
 rm -rf "$XDG_DATA_HOME" && mkdir -p "$(dirname "$DB")"
+# Plain, as the release before encryption left it: this start encrypts it in place.
 "$SEED" --messages 2000 --rooms 12 --queries 5 --db "$DB" >"$WORK/seed.log"
+[[ "$(head -c 15 "$DB")" == "SQLite format 3" ]] || fail "the seeded history is not a plain SQLite file"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester APP_BIN=/usr/bin/p2pchat WORK="$WORK" \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 250 dbus-run-session -- node src-tauri/tests/app-ui.mjs offline \
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 250 "${SESSION_BUS[@]}" node src-tauri/tests/app-ui.mjs offline \
   2>"$WORK/webdriver.log"; then
   :
 else
   fail "the installed app on a stored history through WebDriver (see $WORK/webdriver.log)"
+fi
+counted=$("${SESSION_BUS[@]}" "$HISTORY_SQL" --db "$DB" "SELECT count(*) FROM messages" 2>>"$WORK/history-sql.log" || true)
+if [[ "$(head -c 15 "$DB")" != "SQLite format 3" ]] && ! grep -qa -e 'CREATE TABLE' -e 'meeting' "$DB"* &&
+  [[ "$counted" == 2000 ]]; then
+  took=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/webdriver.log" | grep 'older release encrypted' | grep -o 'ms=[0-9]*' | head -1)
+  pass "the plain history was encrypted in place by the installed app (${took#ms=} ms): nothing in clear, $counted messages read with the keyring's key"
+else
+  fail "the stored history after the installed app's start: '$counted' of 2000 messages with the keyring's key, or still in clear"
 fi
 
 # Removal leaves nothing of the package behind.

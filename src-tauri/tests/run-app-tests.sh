@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end test of the desktop app under Xvfb: builds the app (debug) and the signaling server, seeds a
-# history on disk, then
+# plain history on disk as the release before encryption left it, then
 #   0. drives the window through WebDriver (app-ui.mjs) with the server unreachable: conversation list from
-#      disk, accent-folded search with highlighted hits, a stored conversation readable while offline;
-# then starts the server, a session D-Bus with a notification daemon (dunst) and a capture of
+#      disk, accent-folded search with highlighted hits, a stored conversation readable while offline; the
+#      first start encrypted the history in place under a key it put in the keyring (no seeded text or
+#      schema left in clear; history-sql with the keyring's key counts every message);
+#   0b. on a device with no keyring, the window asks for a passphrase, which encrypts a plain history, then
+#      opens it at the next start; a wrong one changes nothing; a new history keeps the locked file
+#      (app-history-lock.mjs);
+# Every app run has a session D-Bus with gnome-keyring's Secret Service (keyring-session.sh), one keyring
+# for the whole run under the work dir, as a desktop session would have.
+# Then it starts the server, a session D-Bus with a notification daemon (dunst) and a capture of
 # org.freedesktop.Notifications, launches the app against the server, and checks that
 #   1. the window appears (xwininfo) and a screenshot is not blank (saved under the work dir),
 #   2. the app opened the history from disk and reported whether the webview has RTCPeerConnection,
@@ -78,7 +85,11 @@ wait_for 20 curl -fsS "http://127.0.0.1:$PORT/healthz" || { fail "signaling serv
 export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache"
 DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
 rm -rf "$XDG_DATA_HOME" && mkdir -p "$(dirname "$DB")"
-"$BIN/examples/history-bench" --messages 5000 --rooms 20 --queries 20 --db "$DB" >"$WORK/seed.log"
+SEEDED=5000
+"$BIN/examples/history-bench" --messages "$SEEDED" --rooms 20 --queries 20 --db "$DB" >"$WORK/seed.log"
+# A session D-Bus with the run's one keyring (its files under the work dir), for every app start below.
+rm -rf "$WORK/keyring"
+SESSION_BUS=(env P2PCHAT_KEYRING_DIR="$WORK/keyring" src-tauri/tests/keyring-session.sh)
 
 DISPLAY_NUM=$((90 + RANDOM % 100))
 Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
@@ -89,10 +100,31 @@ wait_for 10 xwininfo -root || { fail "Xvfb did not start"; exit 1; }
 # 0. Offline: the app's server does not answer (a port nobody listens on); WebDriver reads the window.
 echo "==> offline history and search through WebDriver"
 if P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester APP_BIN="$BIN/p2pchat" WORK="$WORK" \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 200 dbus-run-session -- node src-tauri/tests/app-ui.mjs offline 2>"$WORK/webdriver-offline.log"; then
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 200 "${SESSION_BUS[@]}" node src-tauri/tests/app-ui.mjs offline 2>"$WORK/webdriver-offline.log"; then
   :
 else
   fail "offline WebDriver checks (see $WORK/webdriver-offline.log)"
+fi
+# The seeded history was plain: the first start encrypted it under a key it put in the keyring.
+counted=$("${SESSION_BUS[@]}" "$BIN/examples/history-sql" --db "$DB" "SELECT count(*) FROM messages" 2>>"$WORK/history-sql.log" || true)
+if [[ "$(head -c 15 "$DB")" != "SQLite format 3" ]] && ! grep -qa -e 'CREATE TABLE' -e 'meeting' "$DB"* &&
+  [[ "$counted" == "$SEEDED" ]]; then
+  took=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/webdriver-offline.log" | grep 'older release encrypted' | grep -o 'ms=[0-9]*' | head -1)
+  pass "the plain history was encrypted in place on first start (${took#ms=} ms): no SQLite header, schema or seeded text in clear; the keyring's key reads all $counted messages"
+else
+  fail "history at $DB not encrypted as expected (history-sql with the keyring's key: '$counted' of $SEEDED)"
+fi
+
+# 0b. A device without a keyring: the passphrase screen, on its own data folder.
+echo "==> no keyring: the history's passphrase through WebDriver"
+LOCK_DATA="$WORK/lock-data"
+rm -rf "$LOCK_DATA" && mkdir -p "$LOCK_DATA/org.p2pchat.app"
+"$BIN/examples/history-bench" --messages 300 --rooms 5 --queries 2 --db "$LOCK_DATA/org.p2pchat.app/history.sqlite3" >"$WORK/seed-lock.log"
+if ! XDG_DATA_HOME="$LOCK_DATA" DB="$LOCK_DATA/org.p2pchat.app/history.sqlite3" MESSAGES=300 APP_BIN="$BIN/p2pchat" \
+  HISTORY_SQL="$BIN/examples/history-sql" WORK="$WORK" P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester \
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 P2PCHAT_NO_KEYRING=1 timeout 400 src-tauri/tests/keyring-session.sh \
+  node src-tauri/tests/app-history-lock.mjs 2>"$WORK/webdriver-lock.log"; then
+  fail "the history's passphrase without a keyring (see $WORK/webdriver-lock.log)"
 fi
 
 # A session script's start: a notification daemon and a capture of Notify calls (to $WORK/notify-NAME.log)
@@ -111,7 +143,7 @@ export WEBKIT_DISABLE_COMPOSITING_MODE=1 RUST_LOG=info
 exec "$BIN/p2pchat" >"$WORK/app.log" 2>&1
 INNER
 } >"$WORK/session.sh"
-WORK="$WORK" PORT="$PORT" BIN="$BIN" setsid dbus-run-session -- bash "$WORK/session.sh" &
+WORK="$WORK" PORT="$PORT" BIN="$BIN" setsid "${SESSION_BUS[@]}" bash "$WORK/session.sh" &
 SESSION=$!
 PIDS+=("$SESSION")
 
@@ -162,7 +194,7 @@ export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" WEBKIT_DISAB
 exec node src-tauri/tests/app-ui.mjs chat
 INNER
 } >"$WORK/chat-session.sh"
-if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 300 dbus-run-session -- bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
+if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 300 "${SESSION_BUS[@]}" bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
   fail "chat through the window (see $WORK/webdriver-chat.log)"
 fi
 if grep -q "hello from the peer" "$WORK/notify-chat.log"; then
@@ -170,13 +202,10 @@ if grep -q "hello from the peer" "$WORK/notify-chat.log"; then
 else
   fail "no notification for the peer's message (see $WORK/notify-chat.log)"
 fi
-stored=$(python3 - "$DB" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-rows = db.execute("SELECT body, outgoing, status FROM messages WHERE room = 'e2e-chat' ORDER BY sent_at").fetchall()
-print("; ".join(f"{b} ({'out' if o else 'in'}, {s})" for b, o, s in rows))
-PY
-)
+# Read with the key the app keeps in the keyring (the file is encrypted).
+stored=$("${SESSION_BUS[@]}" "$BIN/examples/history-sql" --db "$DB" \
+  "SELECT body || ' (' || iif(outgoing, 'out', 'in') || ', ' || status || ')' FROM messages WHERE room = 'e2e-chat' ORDER BY sent_at" |
+  paste -sd ';' | sed 's/;/; /g')
 if [[ "$stored" == *"hello from the peer (in, received)"* && "$stored" == *"hello from the app (out, delivered)"* &&
   "$stored" == *"hello from the browser (in, received)"* && "$stored" == *"hello to the browser (out, delivered)"* ]]; then
   pass "the chat is stored in the app's history: $stored"
@@ -193,7 +222,7 @@ export P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 APP_BIN="$BIN/p2pchat" WEBK
 exec node src-tauri/tests/app-call.mjs
 INNER
 } >"$WORK/call-session.sh"
-if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 320 dbus-run-session -- bash "$WORK/call-session.sh" 2>"$WORK/webdriver-call.log"; then
+if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 320 "${SESSION_BUS[@]}" bash "$WORK/call-session.sh" 2>"$WORK/webdriver-call.log"; then
   fail "calls through the window (see $WORK/webdriver-call.log)"
 fi
 if grep -q "Incoming video call from Browser" "$WORK/notify-call.log"; then
@@ -207,7 +236,7 @@ echo "==> a media pipeline failing mid-call, through WebDriver and a headless pe
 if ! WORK="$WORK" ROOM=e2e-media-error APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" \
   P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-media-error \
   P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 P2PCHAT_TEST_MEDIA_FAIL_AFTER=300 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
-  timeout 200 dbus-run-session -- node src-tauri/tests/app-media-error.mjs 2>"$WORK/webdriver-media-error.log"; then
+  timeout 200 "${SESSION_BUS[@]}" node src-tauri/tests/app-media-error.mjs 2>"$WORK/webdriver-media-error.log"; then
   fail "a media pipeline failing mid-call, in the window (see $WORK/webdriver-media-error.log)"
 fi
 # 7. Files in the window over the native links with a Chromium page: each way with progress on both sides and
@@ -218,7 +247,7 @@ rm -rf "$WORK/downloads" "$WORK/files-config" && mkdir -p "$WORK/downloads" "$WO
 printf 'XDG_DOWNLOAD_DIR="%s"\n' "$WORK/downloads" >"$WORK/files-config/user-dirs.dirs"
 if ! WORK="$WORK" ROOM=e2e-files DOWNLOADS="$WORK/downloads" APP_BIN="$BIN/p2pchat" XDG_CONFIG_HOME="$WORK/files-config" \
   P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-files P2PCHAT_FORCE_FALLBACK=1 \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 420 dbus-run-session -- node src-tauri/tests/app-files.mjs 2>"$WORK/webdriver-files.log"; then
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 420 "${SESSION_BUS[@]}" node src-tauri/tests/app-files.mjs 2>"$WORK/webdriver-files.log"; then
   fail "files through the window (see $WORK/webdriver-files.log)"
 fi
 # 8. Invitations: a server that requires tokens; the window gets in with a pasted invite link, with the token
@@ -231,7 +260,7 @@ PIDS+=($!)
 if ! wait_for 20 curl -fsS "http://127.0.0.1:$AUTH_PORT/healthz"; then
   fail "the auth signaling server did not start (see $WORK/auth-server.log)"
 elif ! WORK="$WORK" APP_BIN="$BIN/p2pchat" AUTH_SERVER="ws://127.0.0.1:$AUTH_PORT/ws" AUTH_SECRET="$AUTH_SECRET" \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 400 dbus-run-session -- node src-tauri/tests/app-invite.mjs 2>"$WORK/webdriver-invite.log"; then
+  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 400 "${SESSION_BUS[@]}" node src-tauri/tests/app-invite.mjs 2>"$WORK/webdriver-invite.log"; then
   fail "invitations through the window (see $WORK/webdriver-invite.log)"
 fi
 echo
