@@ -23,7 +23,8 @@
 //   app's open page (the start screen above) to the answering address; a new window would need the
 //   person's real click.
 // - The expired-call case delivers a payload the test made from a real one with `expires_at` in the past
-//   (waiting 45 s for a real one to expire would only slow the test down).
+//   (waiting 45 s for a real one to expire would only slow the test down), and the late answer delivers
+//   the ring a second time (a ring still showing when its call ended).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
@@ -303,7 +304,7 @@ test('Bob\'s tab is closed: the push rings his browser, Answer joins the room an
   await context.close();
 }));
 
-test('Alice hangs up first: Bob\'s notification becomes a missed call, a late answer hears the call has ended; an expired call shows as missed', reportOnFailure(async () => {
+test('Alice hangs up first: Bob\'s notification becomes a missed call, a late answer hears the call has ended, a bare answering link joins nothing; an expired call shows as missed', reportOnFailure(async () => {
   const room = 'push-missed';
   const sub = makeSubscription(pushService, 'bob-missed');
   const { context } = await bobAway(room, sub);
@@ -311,7 +312,7 @@ test('Alice hangs up first: Bob\'s notification becomes a missed call, a late an
   const bob = await bobsBrowser(context);
   await bob.deliver(JSON.stringify(payload));
   const ringing = await until(bob.notifications, (list) => list.some((n) => n.title === 'Alice is calling'), 'the call notification');
-  const answerUrl = ringing[0].data.answerUrl;
+  const { answerUrl } = ringing[0].data;
 
   await alice.getByTestId('hangup-button').click();
   await waitForPhase(alice, 'idle');
@@ -333,8 +334,18 @@ test('Alice hangs up first: Bob\'s notification becomes a missed call, a late an
   assert.deepEqual(expired.actions, []);
   assert.ok(!shown.some((n) => n.title === 'Alice is calling'));
 
-  // Bob answered just before the missed call reached him: his page joins, Alice's says the call is over.
+  // The answering address alone (a link someone sent) is a plain room link: the join screen, no call.
   await bob.page.goto(answerUrl);
+  await bob.page.getByTestId('join-button').waitFor();
+  assert.equal(await bob.page.getByTestId('room-input').inputValue(), room);
+  await bob.page.waitForTimeout(1000);
+  assert.equal(await bob.page.getByTestId('connection-state').count(), 0, 'the link did not enter the room');
+
+  // Bob presses Answer before the missed call reached him (the ring delivered again stands for a ring that
+  // was still showing): his page joins, and Alice's, whose call is over, says so at once.
+  await bob.deliver(JSON.stringify(payload));
+  await until(bob.notifications, (list) => list.some((n) => n.title === 'Alice is calling'), 'the ring shown again');
+  await bob.click(payload.call, 'answer');
   await bob.page.locator('[data-testid="call-notice"]').filter({ hasText: 'The call has ended.' }).waitFor();
   await waitForPhase(bob.page, 'idle');
   assert.equal(await callState(alice), 'idle');

@@ -35,6 +35,7 @@ const MAX_FIELD = 256;
  * @property {string} caller
  * @property {string} roomUrl
  * @property {string} [answerUrl]
+ * @property {string} [from] the caller's peer id
  * @property {string} [decline]
  * @property {number} [expiresAt]
  */
@@ -92,6 +93,21 @@ export function answerUrl(scope, room, call, from) {
   return `${scope}?${query}#/room/${encodeURIComponent(room)}`;
 }
 
+/** Cache (Cache Storage, shared by the worker and the page) where Answer leaves its intent for the page. */
+export const ANSWER_CACHE = 'p2pchat-answer';
+/** How long an Answer's intent waits for the page it opened. */
+export const ANSWER_INTENT_MS = 120_000;
+
+/**
+ * Where the worker keeps the intent to answer `call` (the person pressed Answer): the page opened at the
+ * answering address joins the call only if it finds it there, so a link alone never starts the camera.
+ * @param {string} scope
+ * @param {string} call
+ */
+export function answerIntentUrl(scope, call) {
+  return `${scope}answer-intent/${encodeURIComponent(call)}`;
+}
+
 /**
  * The notification for `push` at time `now`: a ringing call while it has not expired, otherwise (ended,
  * or expired before it arrived) a missed call. Both use the call id as tag, so the missed call replaces
@@ -120,6 +136,7 @@ export function notificationFor(push, now, scope) {
           ...base,
           kind: 'call',
           answerUrl: answerUrl(scope, push.room, push.call, push.caller_peer),
+          from: push.caller_peer,
           decline: push.decline,
           expiresAt: push.expires_at,
         },

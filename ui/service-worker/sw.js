@@ -121,6 +121,11 @@ async function onClick(data, action) {
     const path = new URL(page.url).pathname;
     return path === scope || path === `${scope}index.html`;
   });
+  // The page at the answering address joins the call only on this proof that the person pressed Answer.
+  if (outcome.answer && data.from) {
+    const cache = await caches.open(ANSWER_CACHE);
+    await cache.put(answerIntentUrl(self.registration.scope, data.call), new Response(JSON.stringify({ from: data.from, at: Date.now() })));
+  }
   if (outcome.answer && pages[0]) {
     const opened = await pages[0].navigate(outcome.open).catch(() => null);
     if (opened) {

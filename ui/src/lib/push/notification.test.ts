@@ -2,7 +2,7 @@
 // a ringing call with Answer/Decline until the push expires, a missed call for an ended or expired call
 // (same tag, so it replaces the ringing one), and the answering page's address.
 import { describe, expect, it } from 'vitest';
-import { answerUrl, clickOutcome, notificationFor, parsePush } from '../../../service-worker/notification.js';
+import { answerIntentUrl, answerUrl, clickOutcome, notificationFor, parsePush } from '../../../service-worker/notification.js';
 
 const scope = 'https://chat.example.org/';
 const now = 1_700_000_000_000;
@@ -29,6 +29,7 @@ describe('call push', () => {
     expect(options.requireInteraction).toBe(true);
     expect(options.actions?.map((a) => a.action)).toEqual(['answer', 'decline']);
     expect(options.data.answerUrl).toBe(`${scope}?answer=${push.call}&from=p-alice#/room/team`);
+    expect(options.data.from).toBe('p-alice');
   });
 
   it('an expired call shows a missed call with the same tag', () => {
@@ -60,6 +61,7 @@ describe('call push', () => {
 
   it('room names are escaped in the addresses', () => {
     expect(answerUrl(scope, 'a b/c', 'id', 'p')).toBe(`${scope}?answer=id&from=p#/room/a%20b%2Fc`);
+    expect(answerIntentUrl(scope, 'a/b')).toBe(`${scope}answer-intent/a%2Fb`);
   });
 });
 
