@@ -504,8 +504,14 @@ impl Connection {
             }
         }
         match &frame {
-            ClientFrame::PushRegister { device, secret, .. } => {
+            ClientFrame::PushRegister {
+                device,
+                secret,
+                subscription,
+                ..
+            } => {
                 push::check_device(device, Some(secret))?;
+                push::send::check_format(subscription).map_err(RequestError::BadRequest)?;
                 if !self.push_devices.contains(device)
                     && self.push_devices.len() >= push::MAX_DEVICES_PER_CONNECTION
                 {

@@ -99,6 +99,24 @@ pub enum Outcome {
     Refused,
 }
 
+/// The checks of a subscription that need no network: `Err(bad_request text)` when malformed.
+pub fn check_format(subscription: &PushSubscription) -> Result<(), String> {
+    match subscription {
+        PushSubscription::Webpush { endpoint, keys } => {
+            decode_keys(keys)?;
+            parse_endpoint(endpoint).map(|_| ())
+        }
+        PushSubscription::Gateway { token, .. } => {
+            if token.is_empty() || token.len() > MAX_GATEWAY_TOKEN_CHARS {
+                return Err(format!(
+                    "gateway token must be 1-{MAX_GATEWAY_TOKEN_CHARS} characters"
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Checks a subscription before it is stored: `Err(bad_request text)` when malformed, `Ok(Err(push_refused
 /// text))` when well-formed but not allowed.
 pub async fn check_subscription(
