@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
 
+use crate::background;
 use crate::dispatch;
 use crate::frontend::TauriUi;
 use crate::history::{HistoryState, NewMessage};
@@ -151,8 +152,12 @@ pub fn connection_state(state: State<'_, AppState>) -> ConnectionState {
 /// Saved settings; where none are saved, the server and name of the running connection (e.g. provisioned
 /// through `P2PCHAT_*` variables) fill the form.
 #[tauri::command]
-pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
+pub async fn get_settings<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<Settings> {
     let mut settings = Settings::load(state.history()?).await?;
+    settings.start_at_login = settings.close_to_tray && background::starts_at_login(&app);
     if let Some(config) = state.client_config() {
         settings
             .server_url
@@ -162,11 +167,17 @@ pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
     Ok(settings)
 }
 
-/// Validates and saves settings; an invalid server address is an `invalid` error for the form.
+/// Validates and saves settings, then applies ringing with the window closed (tray icon) and the login
+/// item; an invalid server address is an `invalid` error for the form, a login item the OS refuses
+/// `unavailable` (the rest is saved).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings> {
+pub async fn set_settings<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings> {
     let saved = settings.save(state.history()?).await?;
-    state.set_close_to_tray(saved.close_to_tray);
+    background::apply(&app, &saved)?;
     Ok(saved)
 }
 

@@ -1,6 +1,6 @@
 //! The front end of the app around the web UI: the [`Ui`] the dispatcher talks to (events to the page, window
-//! focus, system notifications with Accept/Decline for calls), what a click on a notification does, the
-//! tray icon that keeps the app reachable with its window closed, and close-to-tray.
+//! focus, system notifications with Accept/Decline for calls), what a click on a notification does, and
+//! closing the window to the tray (`crate::background` keeps the tray icon).
 
 use tauri::{AppHandle, Manager, Runtime, Window, WindowEvent};
 use tauri_plugin_notification::{Action, ActionType, NotificationExt};
@@ -129,31 +129,7 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Tray icon with "Show p2pchat" and "Quit": the way back to a window closed to the tray.
-#[cfg(desktop)]
-pub fn setup_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    use tauri::menu::{Menu, MenuItem};
-    use tauri::tray::TrayIconBuilder;
-
-    let show = MenuItem::with_id(app, "show", "Show p2pchat", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&show, &quit])?;
-    let mut tray = TrayIconBuilder::with_id("main")
-        .tooltip("p2pchat")
-        .menu(&menu)
-        .on_menu_event(|app, event| match event.id.as_ref() {
-            "show" => show_main(app),
-            "quit" => app.exit(0),
-            _ => {}
-        });
-    if let Some(icon) = app.default_window_icon() {
-        tray = tray.icon(icon.clone());
-    }
-    tray.build(app)?;
-    Ok(())
-}
-
-/// Closing the main window hides it instead (calls keep ringing) unless close-to-tray is off. On phones,
+/// Closing the main window hides it instead (calls keep ringing) when ringing with the window closed is on. On phones,
 /// going to the background and back is tracked (notifications, waking the signaling client).
 pub fn on_window_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
     #[cfg(mobile)]

@@ -8,13 +8,15 @@
 //! Map: `ipc` (the contract with the UI: command list, events), `typescript` (the UI's `ipc.gen.ts`
 //! from it), `commands` (the UI's API, thin), `error` (what a failed command returns), `history`
 //! (SQLite), `dispatch` (signaling → UI/history/notify), `notify` (rules and texts), `settings`, `state`
-//! (shared state), `frontend` (events, notifications, tray, window), `updates` (signed updates, desktop),
+//! (shared state), `frontend` (events, notifications, window), `background` (the tray and start at login that
+//! keep the desktop ringing with its window closed), `updates` (signed updates, desktop),
 //! `webview` (WebRTC in WebKitGTK and its detection), `fallback` (the native links wired to the window
 //! where the webview has no WebRTC), `calls` (native call media in that window), `files` (files over
 //! those links: saved in Downloads, recorded in the history, sent and shown in the window).
 
 #[macro_use]
 pub mod ipc;
+mod background;
 pub mod calls;
 pub mod chat;
 mod commands;
@@ -78,6 +80,10 @@ pub struct AppOptions {
     pub tray: bool,
     /// The invite link the app was started with (`p2pchat://join#…`), for the join screen.
     pub deep_link: Option<String>,
+    /// Started by the login item (`--hidden`): the window stays hidden if ringing with it closed is on.
+    pub hidden: bool,
+    /// The OS's login items ("Start at login"; desktop; a test runtime leaves the user's alone).
+    pub login_items: bool,
 }
 
 impl Default for AppOptions {
@@ -87,6 +93,8 @@ impl Default for AppOptions {
             download_dir: None,
             tray: cfg!(desktop),
             deep_link: None,
+            hidden: false,
+            login_items: cfg!(desktop),
         }
     }
 }
@@ -106,6 +114,7 @@ pub fn run() {
         .init();
     let options = AppOptions {
         deep_link: deep_link_arg(std::env::args().skip(1)),
+        hidden: background::hidden_arg(std::env::args().skip(1)),
         ..AppOptions::default()
     };
     if let Err(err) = app(tauri::Builder::default(), options).run(context()) {
@@ -132,6 +141,12 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
         .plugin(calls::init());
     #[cfg(desktop)]
     let builder = builder.plugin(updates::plugin());
+    #[cfg(desktop)]
+    let builder = if options.login_items {
+        builder.plugin(background::login_items())
+    } else {
+        builder
+    };
     builder
         .setup(move |app| setup(app, client, options))
         .on_page_load(|webview, payload| {
@@ -146,7 +161,8 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
 }
 
 /// Before the window has content: open history (so the conversation list comes from disk at once), turn
-/// on WebRTC in the webview, set up notifications and the tray, then connect in the background.
+/// on WebRTC in the webview, set up notifications and, with the saved settings, the tray (the window
+/// stays hidden when the login item started the app), then connect in the background.
 fn setup<R: Runtime>(
     app: &mut App<R>,
     client: ClientSlot,
@@ -164,10 +180,14 @@ fn setup<R: Runtime>(
         window.with_webview(|webview| webview::enable_webrtc(&webview))?;
     }
     frontend::setup_notifications(app.handle());
-    #[cfg(desktop)]
-    if options.tray {
-        frontend::setup_tray(app.handle())?;
-    }
+    app.manage(background::Background { tray: options.tray });
+    let saved = match app.state::<AppState>().history() {
+        Ok(history) => tauri::async_runtime::block_on(Settings::load(history))
+            .inspect_err(|err| tracing::warn!(%err, "cannot read settings"))
+            .ok(),
+        Err(_) => None,
+    };
+    background::start(app.handle(), &saved.unwrap_or_default(), options.hidden);
 
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move { connect_at_startup(handle).await });
@@ -201,7 +221,6 @@ async fn connect_at_startup<R: Runtime>(app: AppHandle<R>) {
             return;
         }
     };
-    state.set_close_to_tray(saved.close_to_tray);
     let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
     for room in env("P2PCHAT_JOIN")
         .unwrap_or_default()

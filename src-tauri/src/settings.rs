@@ -1,4 +1,4 @@
-//! User settings (server address, display name, close-to-tray), stored in the history database so one
+//! User settings (server address, display name, ringing with the window closed), stored in the history database so one
 //! file holds the app's state, and validated before they are saved. Also the invitation token of each
 //! server (servers with an auth secret let in only `hello`s with one): kept per server address, so
 //! switching servers presents each its own token; never shown back to the UI.
@@ -16,13 +16,18 @@ const CLOSE_TO_TRAY: &str = "close_to_tray";
 const TOKEN_PREFIX: &str = "token:";
 
 /// What the settings screen edits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Settings {
     /// `ws(s)://host[:port]/ws` of the signaling server.
     pub server_url: Option<String>,
     pub display_name: Option<String>,
-    /// Closing the main window hides it to the tray so calls still ring (default on).
+    /// "Ring me when the window is closed" (desktop): closing the main window hides it to a tray icon and
+    /// the app keeps its connection, so calls still ring. Off by default: closing the window quits.
     pub close_to_tray: bool,
+    /// "Start at login" (desktop, with `close_to_tray` only): the OS starts the app hidden (`--hidden`) when
+    /// the person logs in. Not stored here: it is whether the OS's login item exists (`crate::background`).
+    #[serde(default)]
+    pub start_at_login: bool,
 }
 
 /// Why settings were refused.
@@ -42,11 +47,13 @@ impl Settings {
         Ok(Settings {
             server_url: history.setting(SERVER_URL).await?,
             display_name: history.setting(DISPLAY_NAME).await?,
-            close_to_tray: history.setting(CLOSE_TO_TRAY).await?.as_deref() != Some("false"),
+            close_to_tray: history.setting(CLOSE_TO_TRAY).await?.as_deref() == Some("true"),
+            start_at_login: false,
         })
     }
 
-    /// Validates, normalises (the server address) and stores these settings; returns what was stored.
+    /// Validates, normalises (the server address) and stores these settings; returns what was stored
+    /// (`start_at_login` is the caller's to apply, and only stays on with `close_to_tray`).
     pub async fn save(mut self, history: &History) -> Result<Settings, SettingsError> {
         if let Some(url) = &self.server_url {
             self.server_url = Some(parse_server_url(url)?.to_string());
@@ -70,6 +77,7 @@ impl Settings {
                 if self.close_to_tray { "true" } else { "false" },
             )
             .await?;
+        self.start_at_login &= self.close_to_tray;
         Ok(self)
     }
 }
@@ -109,13 +117,15 @@ mod tests {
             Settings {
                 server_url: None,
                 display_name: None,
-                close_to_tray: true
+                close_to_tray: false,
+                start_at_login: false,
             }
         );
         let bad = Settings {
             server_url: Some("chat.example.org".into()),
             display_name: None,
             close_to_tray: true,
+            start_at_login: false,
         };
         assert!(matches!(
             bad.save(&history).await,
@@ -125,6 +135,7 @@ mod tests {
             server_url: None,
             display_name: Some("  ".into()),
             close_to_tray: true,
+            start_at_login: false,
         };
         assert!(matches!(
             blank.save(&history).await,
@@ -134,8 +145,13 @@ mod tests {
             server_url: Some("https://chat.example.org".into()),
             display_name: Some(" Ann ".into()),
             close_to_tray: false,
+            start_at_login: true,
         };
-        good.save(&history).await.unwrap();
+        let saved = good.save(&history).await.unwrap();
+        assert!(
+            !saved.start_at_login,
+            "starting at login needs ringing when closed"
+        );
         let loaded = Settings::load(&history).await.unwrap();
         assert_eq!(
             loaded.server_url.as_deref(),
@@ -143,6 +159,7 @@ mod tests {
         );
         assert_eq!(loaded.display_name.as_deref(), Some("Ann"));
         assert!(!loaded.close_to_tray);
+        assert!(!loaded.start_at_login);
     }
 
     /// Each server keeps its own invitation token across restarts; a new one replaces the old.

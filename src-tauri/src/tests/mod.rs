@@ -4,6 +4,7 @@
 //! hear the events the page would.
 
 mod app;
+mod background;
 mod chat;
 mod files;
 mod history;
@@ -41,6 +42,8 @@ impl TestApp {
             download_dir: Some(dir.path().join("Downloads")),
             tray: false,
             deep_link: None,
+            hidden: false,
+            login_items: false,
         };
         adjust(&mut options);
         let mut app = crate::app(mock_builder(), options)

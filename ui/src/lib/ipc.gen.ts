@@ -15,9 +15,15 @@ export type Settings = {
  */
 server_url: string | null, display_name: string | null, 
 /**
- * Closing the main window hides it to the tray so calls still ring (default on).
+ * "Ring me when the window is closed" (desktop): closing the main window hides it to a tray icon and
+ * the app keeps its connection, so calls still ring. Off by default: closing the window quits.
  */
-close_to_tray: boolean, };
+close_to_tray: boolean, 
+/**
+ * "Start at login" (desktop, with `close_to_tray` only): the OS starts the app hidden (`--hidden`) when
+ * the person logs in. Not stored here: it is whether the OS's login item exists (`crate::background`).
+ */
+start_at_login: boolean, };
 
 export type AppInfo = { version: string, history_path: string, 
 /**
