@@ -271,6 +271,21 @@ elif ! WORK="$WORK" APP_BIN="$BIN/p2pchat" AUTH_SERVER="ws://127.0.0.1:$AUTH_POR
   WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 400 "${SESSION_BUS[@]}" node src-tauri/tests/app-invite.mjs 2>"$WORK/webdriver-invite.log"; then
   fail "invitations through the window (see $WORK/webdriver-invite.log)"
 fi
+# 9. Ringing with the window closed (app-tray.mjs): the switch and Start at login from the start screen, the
+#    window closed as a window manager does, the tray menu clicked over D-Bus, the login item's --hidden start;
+#    a scratch HOME holds the login item, a fresh data folder the settings.
+echo "==> ring when the window is closed: tray, login item, hidden start"
+{ notify_session tray; cat <<'INNER'
+export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-tray NOTIFY_LOG="$WORK/notify-tray.log"
+export APP_BIN="$BIN/p2pchat" RING_BIN="$BIN/examples/ring" WEBKIT_DISABLE_COMPOSITING_MODE=1
+export HOME="$WORK/tray-home" XDG_DATA_HOME="$WORK/tray-data"
+exec node src-tauri/tests/app-tray.mjs
+INNER
+} >"$WORK/tray-session.sh"
+rm -rf "$WORK/tray-home" "$WORK/tray-data" && mkdir -p "$WORK/tray-home"
+if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 420 "${SESSION_BUS[@]}" bash "$WORK/tray-session.sh" 2>"$WORK/webdriver-tray.log"; then
+  fail "ringing with the window closed (see $WORK/webdriver-tray.log)"
+fi
 echo
 if ((failures)); then
   echo "app tests: $failures FAILED (logs in $WORK)"

@@ -1,6 +1,7 @@
 //! Test peer for the app's end-to-end script: joins a room as "Ringer", waits for a peer named
 //! `target`, rings it (`invite`), then cancels after a moment, which the app must show as an incoming
-//! call and then a missed call. `ring <server ws url> <room> <target name>`; exits non-zero on timeout.
+//! call and then a missed call. `ring <server ws url> <room> <target name> [call id]`; exits non-zero on
+//! timeout.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -13,9 +14,13 @@ use tokio::sync::mpsc;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, room, target] = args.as_slice() else {
-        eprintln!("usage: ring <server ws url> <room> <target name>");
-        std::process::exit(2);
+    let (url, room, target, call) = match args.as_slice() {
+        [url, room, target] => (url, room, target, "e2e-call-1"),
+        [url, room, target, call] => (url, room, target, call.as_str()),
+        _ => {
+            eprintln!("usage: ring <server ws url> <room> <target name> [call id]");
+            std::process::exit(2);
+        }
     };
     let url = match parse_server_url(url) {
         Ok(url) => url,
@@ -60,10 +65,12 @@ async fn main() {
         client.signal(room, &peer, data).map_err(|e| e.to_string())
     };
     let result = async {
-        send(r#"{"kind":"invite","call":"e2e-call-1","media":["audio","video"]}"#)?;
+        send(&format!(
+            r#"{{"kind":"invite","call":"{call}","media":["audio","video"]}}"#
+        ))?;
         println!("ring: invited {target}");
         tokio::time::sleep(Duration::from_secs(2)).await;
-        send(r#"{"kind":"cancel","call":"e2e-call-1"}"#)?;
+        send(&format!(r#"{{"kind":"cancel","call":"{call}"}}"#))?;
         println!("ring: cancelled");
         tokio::time::sleep(Duration::from_millis(500)).await;
         Ok::<_, String>(())

@@ -66,6 +66,9 @@ const browser: Platform = {
     new Room(room, name, new BrowserTransport(), { ...options, certificate: await deviceCertificate(), push: browser.push ?? undefined }),
 };
 
+/** Android or iOS (the app's webview there): no tray, no login items. */
+const phone = typeof navigator !== 'undefined' && /Android|iPhone|iPad/.test(navigator.userAgent);
+
 const app: Platform = {
   app: true,
   history: async () => appHistory,
@@ -84,8 +87,17 @@ const app: Platform = {
     get: () => roomMuted(room),
     set: async (on) => void (await setRoomMuted(room, on)),
   }),
-  tray: { get: closeToTray, set: setCloseToTray },
-  startAtLogin: null,
+  // Phones have no tray or login items (they are rung by push); the desktop app has both.
+  tray: phone ? null : { get: closeToTray, set: setCloseToTray },
+  startAtLogin: phone
+    ? null
+    : {
+        get: async () => (await call('get_settings')).start_at_login,
+        set: async (on) => {
+          const settings = await call('get_settings');
+          await call('set_settings', { settings: { ...settings, start_at_login: on } });
+        },
+      },
   push: null,
   openInBrowser: (room) => send('open_room_in_browser', { room }),
   async openRoom(room, name, serverUrl, options) {
