@@ -127,7 +127,7 @@ fn trim_heap_periodically() {
 }
 
 /// `signaling-server push-gateway`: serves until SIGTERM or Ctrl-C.
-fn push_gateway(args: &signaling_server::push::gateway::GatewayArgs) -> ExitCode {
+fn push_gateway(args: &signaling_server::config::GatewayArgs) -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let gateway = match signaling_server::push::gateway::Gateway::new(args) {

@@ -19,7 +19,8 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::EncodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
-use signaling_server::push::gateway::{Gateway, GatewayArgs};
+use signaling_server::config::GatewayArgs;
+use signaling_server::push::gateway::Gateway;
 use tokio::sync::mpsc;
 
 const ROOM: &str = "team-1";

@@ -12,8 +12,10 @@ use crate::invite::TokenArgs;
 
 pub mod origin;
 mod proxy;
+mod push_gateway;
 
 pub use proxy::{ForwardedHeader, ProxyNet};
+pub use push_gateway::GatewayArgs;
 
 /// Signaling server of p2pchat: introduces peers in rooms and relays their WebRTC signals (SDP/ICE) to the
 /// addressed peer only. Serves the web UI at / and the WebSocket protocol at /ws.
@@ -307,7 +309,7 @@ pub enum Command {
     Token(TokenArgs),
     /// Runs a push gateway for FCM and APNs (the app publisher's credentials), for --push-gateway-url of
     /// the signaling servers (docs/operations.md, "Push: calls to offline devices").
-    PushGateway(crate::push::gateway::GatewayArgs),
+    PushGateway(GatewayArgs),
 }
 
 /// Shortest accepted secret: HS256 keys must have at least 256 bits (RFC 7518 §3.2), and the TURN secret

@@ -8,7 +8,7 @@
 //! 502 for anything else.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,12 +16,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use chat_protocol::{GatewayPlatform, PushKind, PushPayload};
-use clap::Args;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::config::GatewayArgs;
 
 /// How long a push may wait at FCM/APNs: the ring's lifetime.
 const TTL_SECS: u64 = chat_protocol::PUSH_RING_TTL_MS / 1000;
@@ -29,50 +30,6 @@ const TTL_SECS: u64 = chat_protocol::PUSH_RING_TTL_MS / 1000;
 /// renewed this long after they were made.
 const TOKEN_REUSE: Duration = Duration::from_secs(45 * 60);
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What `signaling-server push-gateway` is asked for.
-#[derive(Debug, Clone, Args)]
-pub struct GatewayArgs {
-    /// Address to listen on. Keep it private: the signaling server (`--push-gateway-url`) is its only client.
-    #[arg(long, env = "PUSH_GATEWAY_LISTEN", default_value = "127.0.0.1:8090")]
-    pub listen: SocketAddr,
-
-    /// FCM: the Firebase project's service-account key file (JSON, from the Firebase console).
-    #[arg(long, env = "PUSH_GATEWAY_FCM_SERVICE_ACCOUNT")]
-    pub fcm_service_account: Option<PathBuf>,
-
-    /// FCM API base URL.
-    #[arg(
-        long,
-        env = "PUSH_GATEWAY_FCM_URL",
-        default_value = "https://fcm.googleapis.com"
-    )]
-    pub fcm_url: String,
-
-    /// APNs: the token-signing key (.p8) from the Apple developer account.
-    #[arg(long, env = "PUSH_GATEWAY_APNS_KEY", requires_all = ["apns_key_id", "apns_team_id", "apns_topic"])]
-    pub apns_key: Option<PathBuf>,
-
-    /// APNs: the key's id.
-    #[arg(long, env = "PUSH_GATEWAY_APNS_KEY_ID")]
-    pub apns_key_id: Option<String>,
-
-    /// APNs: the developer team id.
-    #[arg(long, env = "PUSH_GATEWAY_APNS_TEAM_ID")]
-    pub apns_team_id: Option<String>,
-
-    /// APNs: the app's bundle id (VoIP pushes go to `<bundle id>.voip`).
-    #[arg(long, env = "PUSH_GATEWAY_APNS_TOPIC")]
-    pub apns_topic: Option<String>,
-
-    /// APNs API base URL (development builds: https://api.sandbox.push.apple.com).
-    #[arg(
-        long,
-        env = "PUSH_GATEWAY_APNS_URL",
-        default_value = "https://api.push.apple.com"
-    )]
-    pub apns_url: String,
-}
 
 /// The fields of a service-account file the gateway uses.
 #[derive(Deserialize)]
