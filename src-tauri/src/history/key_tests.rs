@@ -73,6 +73,16 @@ async fn close(history: History, path: &Path) {
     }
 }
 
+/// A plain history with `n` messages at `path`, as the release before encryption left it, closed.
+async fn seed_plain(path: &Path, n: i64) {
+    let plain = History::open(path, &OpenOptions::default())
+        .await
+        .unwrap()
+        .history;
+    plain.insert_messages(&messages(n)).await.unwrap();
+    close(plain, path).await;
+}
+
 /// The files in `dir` that hold data: an empty WAL and the WAL index (`-shm`, no table data) left by a
 /// connection still closing are not counted.
 fn files_in(dir: &Path) -> Vec<String> {
@@ -258,12 +268,7 @@ fn interrupted_encryption_keeps_the_plain_file_and_is_retried() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join(DB_FILE);
     run(async {
-        let plain = History::open(&path, &OpenOptions::default())
-            .await
-            .unwrap()
-            .history;
-        plain.insert_messages(&messages(100)).await.unwrap();
-        close(plain, &path).await;
+        seed_plain(&path, 100).await;
     });
     let plain_bytes = std::fs::read(&path).unwrap();
     // What a cut-short export leaves: the start of an encrypted copy and its journal.
@@ -299,23 +304,8 @@ fn encryption_waits_for_another_program_to_let_go() {
     let path = dir.path().join(DB_FILE);
     run(async {
         use sqlx::Connection as _;
-        let plain = History::open(&path, &OpenOptions::default())
-            .await
-            .unwrap()
-            .history;
-        plain.insert_messages(&messages(10)).await.unwrap();
-        close(plain, &path).await;
-        let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::query("BEGIN EXCLUSIVE")
-            .execute(&mut holder)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO settings (key, value) VALUES ('k', 'v')")
-            .execute(&mut holder)
-            .await
-            .unwrap();
+        seed_plain(&path, 10).await;
+        let mut holder = super::tests::hold_write_lock(&path).await;
         let key = DbKey::generate();
         let options = OpenOptions {
             busy_timeout: Duration::from_millis(100),
@@ -353,12 +343,7 @@ fn without_a_keyring_a_passphrase_encrypts_and_unlocks() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join(DB_FILE);
     run(async {
-        let plain = History::open(&path, &OpenOptions::default())
-            .await
-            .unwrap()
-            .history;
-        plain.insert_messages(&messages(40)).await.unwrap();
-        close(plain, &path).await;
+        seed_plain(&path, 40).await;
     });
     let passphrase = "correct horse battery";
 

@@ -15,6 +15,23 @@ async fn open(dir: &TempDir) -> History {
         .history
 }
 
+/// Another program's connection to the (plain) file at `path`, in the middle of a write: it holds the
+/// write lock until it rolls back or closes.
+pub(super) async fn hold_write_lock(path: &std::path::Path) -> sqlx::SqliteConnection {
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO settings (key, value) VALUES ('k', 'v')")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
+}
+
 fn msg(id: &str, room: &str, body: &str, sent_at: i64, outgoing: bool) -> NewMessage {
     NewMessage {
         id: id.into(),
@@ -504,17 +521,7 @@ async fn locked_database_is_a_clear_error() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join(DB_FILE);
     open(&dir).await.close().await;
-    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut holder)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO settings (key, value) VALUES ('k', 'v')")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let mut holder = hold_write_lock(&path).await;
 
     let options = OpenOptions {
         busy_timeout: Duration::from_millis(100),
