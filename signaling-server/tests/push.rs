@@ -288,6 +288,12 @@ async fn register(client: &mut Client, sub: &Subscriber, service: &PushService) 
     assert!(expires.abs_diff(now_ms() + month) < 60_000, "30 days");
 }
 
+/// `leaver` leaves the room (a tab closing), as `watcher`, still in it, sees.
+async fn leave(leaver: &mut Client, watcher: &mut Client) {
+    leaver.send(json!({"type": "leave", "room": ROOM})).await;
+    watcher.expect("peer-left").await;
+}
+
 async fn offline_devices(client: &mut Client) -> Vec<(String, String)> {
     client
         .send(json!({"type": "offline-members", "room": ROOM}))
@@ -340,10 +346,7 @@ async fn a_ring_reaches_the_push_service_encrypted_and_signed_and_can_be_decline
         "Bob is in the room"
     );
     // Bob's tab closes: his session leaves the room.
-    bob_client
-        .send(json!({"type": "leave", "room": ROOM}))
-        .await;
-    alice.expect("peer-left").await;
+    leave(&mut bob_client, &mut alice).await;
     assert_eq!(
         offline_devices(&mut alice).await,
         vec![(bob.device.clone(), "Bob".to_owned())]
@@ -434,10 +437,7 @@ async fn a_ring_reaches_the_push_service_encrypted_and_signed_and_can_be_decline
         .await;
     let gone = bob_client.expect("push-unregistered").await;
     assert_eq!(gone["device"], bob.device.as_str());
-    bob_client
-        .send(json!({"type": "leave", "room": ROOM}))
-        .await;
-    alice.expect("peer-left").await;
+    leave(&mut bob_client, &mut alice).await;
     assert!(offline_devices(&mut alice).await.is_empty());
     server.shutdown().await;
     let _ = std::fs::remove_file(&db);
@@ -901,10 +901,7 @@ async fn the_same_ring_across_two_servers_sharing_redis() {
         offline_devices(&mut alice).await.is_empty(),
         "Bob is in the room, on the other server"
     );
-    bob_client
-        .send(json!({"type": "leave", "room": ROOM}))
-        .await;
-    alice.expect("peer-left").await;
+    leave(&mut bob_client, &mut alice).await;
     assert_eq!(
         offline_devices(&mut alice).await,
         vec![(bob.device.clone(), "Bob".to_owned())],
