@@ -293,6 +293,7 @@ fn welcome(
         push: state.push.get().map(|push| PushInfo {
             vapid_key: push.vapid_key().to_owned(),
         }),
+        sfu: None,
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }

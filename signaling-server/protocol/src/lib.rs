@@ -88,6 +88,12 @@ pub enum ClientFrame {
         device: String,
         call: String,
     },
+    /// Move call `call` of `room` to the SFU (the call outgrew `welcome.sfu.mesh_size`): answered by
+    /// `sfu` (where to connect, with this participant's token) or `error{code:"sfu_unavailable"}`.
+    SfuJoin { room: String, call: String },
+    /// This participant is out of SFU call `call`: its token stops working; the last one out ends the
+    /// call's videoroom. No answer.
+    SfuLeave { room: String, call: String },
 }
 
 /// Where a push for a device goes.
@@ -164,6 +170,10 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[ts(optional)]
         push: Option<PushInfo>,
+        /// Present when the server places calls above the mesh size on an SFU.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        sfu: Option<SfuInfo>,
     },
     Joined {
         #[ts(type = "number")]
@@ -247,6 +257,32 @@ pub enum ServerFrame {
         device: String,
         call: String,
     },
+    /// Answer to `sfu-join`: connect to the Janus WebSocket API at `url` and join videoroom `janus_room`
+    /// as a publisher, presenting `token` (as the Janus request's `token` and the join's `token`).
+    Sfu {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        call: String,
+        url: String,
+        token: String,
+        #[ts(type = "number")]
+        janus_room: u64,
+    },
+    /// The SFU carrying call `call` stopped answering: its media is gone; `sfu-join` again (another
+    /// instance, if any) or end the call.
+    SfuLost {
+        #[ts(type = "number")]
+        seq: u64,
+        room: String,
+        call: String,
+    },
+}
+
+/// `welcome.sfu`: calls of more than `mesh_size` people go through the SFU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SfuInfo {
+    pub mesh_size: u32,
 }
 
 /// `welcome.push`: what a client needs to register for pushes.
@@ -321,7 +357,9 @@ impl ServerFrame {
             | ServerFrame::PushUnregistered { seq, .. }
             | ServerFrame::OfflineMembers { seq, .. }
             | ServerFrame::Ringing { seq, .. }
-            | ServerFrame::RingDeclined { seq, .. } => *seq,
+            | ServerFrame::RingDeclined { seq, .. }
+            | ServerFrame::Sfu { seq, .. }
+            | ServerFrame::SfuLost { seq, .. } => *seq,
         }
     }
 }
@@ -365,6 +403,8 @@ pub enum ErrorCode {
     /// A push request (`push-register`, `push-unregister`, `ring`, ...) is refused: push is off, the
     /// endpoint is not allowed, the device secret is wrong, or a push limit is reached.
     PushRefused,
+    /// `sfu-join` cannot be served: no SFU is configured or none answers.
+    SfuUnavailable,
     Internal,
 }
 
@@ -382,6 +422,7 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::TooManySessions => "too_many_sessions",
             ErrorCode::PushRefused => "push_refused",
+            ErrorCode::SfuUnavailable => "sfu_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -503,6 +544,14 @@ impl ClientFrame {
                 device: env.required(env.device.clone(), "device")?,
                 call: env.required(env.call.clone(), "call")?,
             },
+            "sfu-join" => ClientFrame::SfuJoin {
+                room: env.required(env.room.clone(), "room")?,
+                call: env.required(env.call.clone(), "call")?,
+            },
+            "sfu-leave" => ClientFrame::SfuLeave {
+                room: env.required(env.room.clone(), "room")?,
+                call: env.required(env.call.clone(), "call")?,
+            },
             _ => return Err(env.error(format!("unknown frame type {t:?}"))),
         };
         Ok(frame)
@@ -521,6 +570,8 @@ impl ClientFrame {
             ClientFrame::OfflineMembers { .. } => "offline-members",
             ClientFrame::Ring { .. } => "ring",
             ClientFrame::RingCancel { .. } => "ring-cancel",
+            ClientFrame::SfuJoin { .. } => "sfu-join",
+            ClientFrame::SfuLeave { .. } => "sfu-leave",
         }
     }
 }
@@ -540,6 +591,7 @@ impl ServerFrame {
                 heartbeat_ms: env.required(env.heartbeat_ms, "heartbeat_ms")?,
                 ice_servers: env.ice_servers.clone().unwrap_or_default(),
                 push: env.push.clone(),
+                sfu: env.sfu.clone(),
             },
             "joined" => ServerFrame::Joined {
                 seq,
@@ -599,6 +651,19 @@ impl ServerFrame {
                 device: env.required(env.device.clone(), "device")?,
                 call: env.required(env.call.clone(), "call")?,
             },
+            "sfu" => ServerFrame::Sfu {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                call: env.required(env.call.clone(), "call")?,
+                url: env.required(env.url.clone(), "url")?,
+                token: env.required(env.token.clone(), "token")?,
+                janus_room: env.required(env.janus_room, "janus_room")?,
+            },
+            "sfu-lost" => ServerFrame::SfuLost {
+                seq,
+                room: env.required(env.room.clone(), "room")?,
+                call: env.required(env.call.clone(), "call")?,
+            },
             t => return Err(env.error(format!("unknown frame type {t:?}"))),
         };
         Ok(frame)
@@ -641,6 +706,9 @@ struct Envelope {
     expires_at: Option<u64>,
     members: Option<Vec<OfflineMember>>,
     sent: Option<u32>,
+    sfu: Option<SfuInfo>,
+    url: Option<String>,
+    janus_room: Option<u64>,
 }
 
 impl Envelope {
@@ -871,6 +939,46 @@ mod tests {
             panic!("not a welcome")
         };
         assert_eq!(push.unwrap().vapid_key, "BKey");
+    }
+
+    #[test]
+    fn sfu_frames_parse_and_round_trip() {
+        let ClientFrame::SfuJoin { room, call } =
+            ClientFrame::parse(r#"{"type":"sfu-join","room":"r","call":"c1"}"#).unwrap()
+        else {
+            panic!("not an sfu-join")
+        };
+        assert_eq!((room.as_str(), call.as_str()), ("r", "c1"));
+        let err = ClientFrame::parse(r#"{"type":"sfu-leave","room":"r"}"#).unwrap_err();
+        assert!(err.message.contains("call"), "{}", err.message);
+        for frame in [
+            ServerFrame::Sfu {
+                seq: 7,
+                room: "r".into(),
+                call: "c1".into(),
+                url: "wss://sfu.example/janus".into(),
+                token: "t".into(),
+                janus_room: 4_503_599_627_370_495,
+            },
+            ServerFrame::SfuLost {
+                seq: 8,
+                room: "r".into(),
+                call: "c1".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&frame).unwrap();
+            let back = serde_json::to_string(&ServerFrame::parse(&text).unwrap()).unwrap();
+            assert_eq!(text, back);
+        }
+        let welcome = r#"{"type":"welcome","seq":1,"peer":"p","session":"s","resumed":false,"resume_token":"t","heartbeat_ms":10000,"ice_servers":[],"sfu":{"mesh_size":4}}"#;
+        let ServerFrame::Welcome { sfu, .. } = ServerFrame::parse(welcome).unwrap() else {
+            panic!("not a welcome")
+        };
+        assert_eq!(sfu, Some(SfuInfo { mesh_size: 4 }));
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::SfuUnavailable).unwrap(),
+            r#""sfu_unavailable""#
+        );
     }
 
     #[test]

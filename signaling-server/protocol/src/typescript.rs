@@ -4,7 +4,7 @@
 
 use crate::{
     ClientFrame, ErrorCode, GatewayPlatform, IceServer, OfflineMember, PeerInfo, PushDecline,
-    PushInfo, PushKeys, PushKind, PushPayload, PushSubscription, Resume, ServerFrame, SignalData,
+    PushInfo, PushKeys, PushKind, PushPayload, PushSubscription, Resume, ServerFrame, SfuInfo, SignalData,
 };
 use ts_rs::{Config, TS};
 
@@ -27,6 +27,7 @@ pub fn generate() -> String {
         PushPayload::decl(&cfg),
         PushKind::decl(&cfg),
         PushDecline::decl(&cfg),
+        SfuInfo::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from signaling-server/protocol (Rust) by chat_protocol::typescript. Do not edit.\n\

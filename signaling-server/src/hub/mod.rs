@@ -947,6 +947,8 @@ fn type_of(frame: &ServerFrame) -> &'static str {
         ServerFrame::OfflineMembers { .. } => "offline-members",
         ServerFrame::Ringing { .. } => "ringing",
         ServerFrame::RingDeclined { .. } => "ring-declined",
+        ServerFrame::Sfu { .. } => "sfu",
+        ServerFrame::SfuLost { .. } => "sfu-lost",
     }
 }
 

@@ -1,7 +1,7 @@
 // Generated from signaling-server/protocol (Rust) by chat_protocol::typescript. Do not edit.
 // Regenerate: UPDATE_PROTOCOL_TS=1 cargo test -p chat-protocol --test typescript_is_fresh
 
-export type ClientFrame = { "type": "hello", v: number, name: string, token?: string, resume?: Resume, } | { "type": "join", room: string, } | { "type": "leave", room: string, } | { "type": "signal", room: string, to: string, data: SignalData, } | { "type": "ping" } | { "type": "push-register", room: string, device: string, secret: string, subscription: PushSubscription, } | { "type": "push-unregister", device: string, secret: string, room?: string, } | { "type": "offline-members", room: string, } | { "type": "ring", room: string, device: string, call: string, media: Array<string>, } | { "type": "ring-cancel", room: string, device: string, call: string, };
+export type ClientFrame = { "type": "hello", v: number, name: string, token?: string, resume?: Resume, } | { "type": "join", room: string, } | { "type": "leave", room: string, } | { "type": "signal", room: string, to: string, data: SignalData, } | { "type": "ping" } | { "type": "push-register", room: string, device: string, secret: string, subscription: PushSubscription, } | { "type": "push-unregister", device: string, secret: string, room?: string, } | { "type": "offline-members", room: string, } | { "type": "ring", room: string, device: string, call: string, media: Array<string>, } | { "type": "ring-cancel", room: string, device: string, call: string, } | { "type": "sfu-join", room: string, call: string, } | { "type": "sfu-leave", room: string, call: string, };
 
 export type Resume = { session: string, last_seq: number, 
 /**
@@ -19,13 +19,17 @@ resume_token: string, heartbeat_ms: number, ice_servers: Array<IceServer>,
 /**
  * Present when the server rings offline devices by push.
  */
-push?: PushInfo, } | { "type": "joined", seq: number, room: string, peers: Array<PeerInfo>, } | { "type": "peer-joined", seq: number, room: string, peer: string, name: string, } | { "type": "peer-left", seq: number, room: string, peer: string, } | { "type": "signal", seq: number, room: string, from: string, data: SignalData, } | { "type": "pong", seq: number, } | { "type": "error", seq: number, code: ErrorCode, message: string, ref?: string, } | { "type": "push-registered", seq: number, room: string, device: string, expires_at: number, } | { "type": "push-unregistered", seq: number, device: string, room?: string, } | { "type": "offline-members", seq: number, room: string, members: Array<OfflineMember>, } | { "type": "ringing", seq: number, room: string, device: string, call: string, sent: number, } | { "type": "ring-declined", seq: number, room: string, device: string, call: string, };
+push?: PushInfo, 
+/**
+ * Present when the server places calls above the mesh size on an SFU.
+ */
+sfu?: SfuInfo, } | { "type": "joined", seq: number, room: string, peers: Array<PeerInfo>, } | { "type": "peer-joined", seq: number, room: string, peer: string, name: string, } | { "type": "peer-left", seq: number, room: string, peer: string, } | { "type": "signal", seq: number, room: string, from: string, data: SignalData, } | { "type": "pong", seq: number, } | { "type": "error", seq: number, code: ErrorCode, message: string, ref?: string, } | { "type": "push-registered", seq: number, room: string, device: string, expires_at: number, } | { "type": "push-unregistered", seq: number, device: string, room?: string, } | { "type": "offline-members", seq: number, room: string, members: Array<OfflineMember>, } | { "type": "ringing", seq: number, room: string, device: string, call: string, sent: number, } | { "type": "ring-declined", seq: number, room: string, device: string, call: string, } | { "type": "sfu", seq: number, room: string, call: string, url: string, token: string, janus_room: number, } | { "type": "sfu-lost", seq: number, room: string, call: string, };
 
 export type PeerInfo = { peer: string, name: string, };
 
 export type IceServer = { urls: Array<string>, username?: string, credential?: string, };
 
-export type ErrorCode = "bad_request" | "too_large" | "rate_limited" | "unauthorized" | "room_full" | "not_in_room" | "unknown_peer" | "overloaded" | "too_many_sessions" | "push_refused" | "internal";
+export type ErrorCode = "bad_request" | "too_large" | "rate_limited" | "unauthorized" | "room_full" | "not_in_room" | "unknown_peer" | "overloaded" | "too_many_sessions" | "push_refused" | "sfu_unavailable" | "internal";
 
 export type SignalData = { "kind": "invite", call: string, media: Array<string>, 
 /**
@@ -82,6 +86,8 @@ decline: string, };
 export type PushKind = "call" | "call-ended";
 
 export type PushDecline = { call: string, token: string, };
+
+export type SfuInfo = { mesh_size: number, };
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_NAME_CHARS = 64;
