@@ -4,7 +4,8 @@
 
 use crate::{
     ClientFrame, ErrorCode, GatewayPlatform, IceServer, OfflineMember, PeerInfo, PushDecline,
-    PushInfo, PushKeys, PushKind, PushPayload, PushSubscription, Resume, ServerFrame, SfuInfo, SignalData,
+    PushInfo, PushKeys, PushKind, PushPayload, PushSubscription, Resume, ServerFrame, SfuInfo,
+    SignalData,
 };
 use ts_rs::{Config, TS};
 
