@@ -26,7 +26,7 @@ import { BrowserEngine } from './engine/browser.svelte';
 import { NativeEngine } from './engine/native.svelte';
 import type { CallSupport, EngineHost, LinkState, PeerEngine } from './engine/engine';
 import type { PushClient } from './push/client';
-import type { PushFrame } from './transport/types';
+import type { PushFrame, SfuFrame } from './transport/types';
 
 export type { ConnectionState, LinkState };
 
@@ -119,6 +119,19 @@ export class Room {
         away: () => this.away.flatMap((p) => p.devices.map((device): AwayDevice => ({ device, name: p.name }))),
         ring: (device, call) => this.sendPush({ type: 'ring', room: this.name, device, call, media: ['audio', 'video'] }),
         ringCancel: (device, call) => this.sendPush({ type: 'ring-cancel', room: this.name, device, call }),
+        // Calls through the SFU need the page's WebRTC (the app's native engine does not do them yet).
+        ...(options.fallback || !transport.sfuFrame
+          ? {}
+          : {
+              sfu: {
+                me: () => this.me,
+                iceServers: () => this.iceServers,
+                send: (peer: string, text: string) => void this.engine.send(peer, text),
+                join: (call: string) => this.sendSfu({ type: 'sfu-join', room: this.name, call }),
+                leave: (call: string) => this.sendSfu({ type: 'sfu-leave', room: this.name, call }),
+                trace: (event: string) => this.trace?.record(event),
+              },
+            }),
       },
       (choice) => calls.media(choice),
       () => calls.screen(),
@@ -137,6 +150,8 @@ export class Room {
         signalTrace: () => trace.entries(),
         presence: () => $state.snapshot(this.presence),
         ...this.engine.debug(),
+        sfu: () => this.call.sfu?.connections() ?? null,
+        ignoreSfuKeys: () => (this.call.ignoreSfuKeys = true),
       };
     }
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));
@@ -243,6 +258,11 @@ export class Room {
     };
   }
 
+  private sendSfu(frame: SfuFrame): void {
+    this.trace?.record(`out ${frame.type} ${frame.call}`);
+    this.transport.sfuFrame?.(frame);
+  }
+
   private sendPush(frame: PushFrame): void {
     this.trace?.record(`out ${frame.type}${'device' in frame ? ` ${frame.device}` : ''}`);
     this.transport.pushFrame?.(frame);
@@ -305,6 +325,7 @@ export class Room {
         if (!this.pushKey || !this.options.push || !this.transport.pushFrame) this.ringHere = 'unavailable';
         else if (this.ringHere === 'unavailable') this.ringHere = 'off';
         this.iceServers = frame.ice_servers;
+        this.call.meshSize = frame.sfu?.mesh_size ?? null;
         this.previousMe = this.me;
         this.me = frame.peer;
         if (!frame.resumed && this.previousMe && this.previousMe !== frame.peer) this.engine.newId(this.previousMe, frame.peer);
@@ -357,6 +378,12 @@ export class Room {
         this.askOffline();
         return;
       }
+      case 'sfu':
+        if (frame.room === this.name) this.call.sfuPlaced({ call: frame.call, url: frame.url, token: frame.token, janusRoom: frame.janus_room });
+        return;
+      case 'sfu-lost':
+        if (frame.room === this.name) this.call.sfuLost(frame.call);
+        return;
       case 'signal':
         if (frame.room === this.name && !this.engine.signal(frame.from, frame.data)) this.call.onSignal(frame.from, frame.data);
         return;
@@ -364,6 +391,7 @@ export class Room {
         if (frame.code === 'room_full') this.chat.error = 'This room is full.';
         else if (frame.code === 'unauthorized') this.refused = refusalMessage(frame, this.name, !!this.options.tokens?.current());
         else if (frame.ref === 'push-register' || frame.ref === 'ring') this.onPushFrame(frame);
+        else if (frame.ref === 'sfu-join') this.call.sfuUnavailable(frame.message);
         return;
       default:
         this.onPushFrame(frame);
@@ -372,6 +400,8 @@ export class Room {
   }
 
   private onMessage(peer: string, text: string): void {
+    // The SFU call's keys ride the chat channel but are no chat.
+    if (this.call.sfuKey(peer, text)) return;
     const message = parseChannelMessage(text);
     // A person only a link told us about gets the name their messages carry.
     if (message?.t === 'msg' && this.presence.some((p) => p.peer === peer && !p.name)) {

@@ -17,16 +17,24 @@
 // comes after the call ended (the push was slow, the person was quick) is told so (`decline`) instead of
 // being left waiting.
 //
+// Above the server's mesh size (`welcome.sfu.mesh_size`) the call's media goes through the SFU instead
+// (sfu-call.svelte.ts): every participant moves when the call grows past it, keeping the mesh media with a
+// person until their SFU media shows; a call through the SFU holds up to SFU_MAX_CALL_PEOPLE.
+//
 // A co-invitee's `accept` and the caller's `invite` travel separately, so the accept may come first: it is
 // kept for EARLY_ACCEPT_MS (at most MAX_EARLY_ACCEPTS of them) and read when the invite arrives, under the
 // same rule as one that comes after it.
 
 import { v7 as uuidv7 } from 'uuid';
+import { SvelteSet } from 'svelte/reactivity';
 import { ABR_SAMPLE_EVERY_MS as QUALITY_INTERVAL_MS, EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, MAX_EARLY_ACCEPTS, OFFLINE_RING_TIMEOUT_MS, RING_TIMEOUT_MS } from '../core.gen';
 import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
 import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia, type MediaControl } from './media';
 import { QualityMeter, type Quality } from './stats';
+import { SfuCall, SFU_MAX_CALL_PEOPLE, type SfuPlace } from './sfu-call.svelte';
+import { parseSfuKey } from './e2ee';
+import type { IceServer } from '../protocol.gen';
 
 // Ring timeout, call size and early accepts are the native ring's (src-tauri/core/src/media/ring.rs).
 export { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, OFFLINE_RING_TIMEOUT_MS, RING_TIMEOUT_MS };
@@ -51,6 +59,20 @@ export interface CallLinks {
   /** Rings `device` for `call` through the server's push, or stops ringing it. */
   ring?(device: string, call: string): void;
   ringCancel?(device: string, call: string): void;
+  /** What SFU calls need (absent: calls stay a mesh). */
+  sfu?: CallSfuLinks;
+}
+
+/** The room's side of calls through the SFU. */
+export interface CallSfuLinks {
+  /** Our peer id (our name in the videoroom). */
+  me(): string | null;
+  iceServers(): IceServer[];
+  /** Text on the chat channel of our link to `peer` (the call's keys travel there). */
+  send(peer: string, text: string): void;
+  join(call: string): void;
+  leave(call: string): void;
+  trace(event: string): void;
 }
 
 /** What the call needs of a peer's connection: the browser's PeerLink, or the app's native link. */
@@ -96,6 +118,13 @@ export class Call {
   /** Devices of people away from the room our call rings by push, until one of them joins or it ends. */
   ringingAway = $state<AwayDevice[]>([]);
 
+  /** The call's media through the SFU, once it outgrew the mesh. */
+  sfu = $state.raw<SfuCall | null>(null);
+  /** The server's mesh size, when it has an SFU (`welcome.sfu`); null: calls stay a mesh. */
+  meshSize: number | null = null;
+  /** Test hook: our SFU calls take nobody's key (a participant without the key sees no picture). */
+  ignoreSfuKeys = false;
+
   /** Calls other people in the room are in (peer → call id), as each said for itself (`in-call`). */
   private ongoing = $state<Record<string, string>>({});
 
@@ -123,6 +152,8 @@ export class Call {
   private meters = new Map<string, PeerQuality>();
   /** Switches of local media the page holds no tracks of (the app's native capture). */
   private control: MediaControl | null = null;
+  /** Participants we exchange media with over our peer link (until their SFU media shows; the tiles watch it). */
+  private meshMedia = new SvelteSet<string>();
 
   /** `media` opens the camera and microphone (replaced in tests). */
   constructor(
@@ -130,6 +161,17 @@ export class Call {
     private readonly media: (choice?: DeviceChoice) => Promise<LocalMedia> = getLocalMedia,
     private readonly screen: () => Promise<LocalMedia> = getScreen,
   ) {}
+
+  /** How many people a call holds: the mesh's cap, or more through the SFU. */
+  get cap(): number {
+    return this.meshSize !== null && this.links.sfu ? SFU_MAX_CALL_PEOPLE : MAX_CALL_PEOPLE;
+  }
+
+  /** `peer`'s picture through the SFU, once it replaces the mesh's (null: the mesh's, if any). */
+  sfuStream(peer: string): MediaStream | null {
+    const stream = this.sfu?.streams[peer];
+    return stream && !this.meshMedia.has(peer) ? stream : null;
+  }
 
   /** The call in progress in this room that we are not in (the one most people are in), if any. */
   get callInRoom(): { id: string; peers: string[] } | null {
@@ -146,8 +188,8 @@ export class Call {
   /** Rings everyone in the room, and the devices of people away from it (see the top of this file). */
   async start(): Promise<void> {
     if (this.phase !== 'idle') return;
-    const peers = this.links.peers().slice(0, MAX_CALL_PEOPLE - 1);
-    const away = awayWithin(this.links.away?.() ?? [], MAX_CALL_PEOPLE - 1 - peers.length);
+    const peers = this.links.peers().slice(0, this.cap - 1);
+    const away = awayWithin(this.links.away?.() ?? [], this.cap - 1 - peers.length);
     if (peers.length === 0 && away.length === 0) {
       this.notice = 'Nobody else is in this room yet.';
       return;
@@ -250,7 +292,7 @@ export class Call {
   async join(): Promise<void> {
     const target = this.callInRoom;
     if (this.phase !== 'idle' || !target) return;
-    if (target.peers.length >= MAX_CALL_PEOPLE) {
+    if (target.peers.length >= this.cap) {
       this.notice = 'This call is full.';
       return;
     }
@@ -262,6 +304,8 @@ export class Call {
     }, RING_TIMEOUT_MS);
     await this.openMedia();
     if (this.phase !== 'active' || this.id !== target.id) return;
+    // A call past the mesh size is on the SFU already: our media goes there only.
+    if (this.meshSize !== null && target.peers.length + 1 > this.meshSize) this.moveToSfu();
     this.askToJoin(target.peers);
   }
 
@@ -309,6 +353,7 @@ export class Call {
       if (this.screenStream === stream) this.stopSharing();
     });
     for (const peer of this.participants) this.links.link(peer)?.shareVideo(track);
+    this.sfu?.useTracks(undefined, track);
   }
 
   private stopSharing(): void {
@@ -316,6 +361,7 @@ export class Call {
     stopMedia(this.screenStream);
     this.screenStream = null;
     for (const peer of this.participants) this.links.link(peer)?.shareVideo(null);
+    this.sfu?.useTracks(undefined, this.localStream?.getVideoTracks()[0]);
   }
 
   /** Switches camera or microphone mid-call without renegotiating. */
@@ -328,7 +374,8 @@ export class Call {
     stopMedia(this.localStream);
     this.localStream = stream;
     this.applyToggles();
-    for (const peer of this.participants) this.links.link(peer)?.setLocalMedia(stream);
+    for (const peer of this.participants) if (this.meshMedia.has(peer)) this.links.link(peer)?.setLocalMedia(stream);
+    this.sfu?.useTracks(stream.getAudioTracks()[0], this.screenStream ? undefined : stream.getVideoTracks()[0]);
   }
 
   /** Call signals from `peer` (offer/answer/candidate are handled by the peer link). */
@@ -340,14 +387,14 @@ export class Call {
         if (data.call !== this.id) return this.keepEarly(peer, data.call);
         if (!this.expected.has(peer)) return;
         if (this.phase === 'outgoing' || this.phase === 'active') {
-          if (!this.participants.includes(peer) && this.participants.length >= MAX_CALL_PEOPLE - 1) return;
+          if (!this.participants.includes(peer) && this.participants.length >= this.cap - 1) return;
           clearTimeout(this.ringTimer);
           this.invited.delete(peer);
           this.asked.delete(peer);
           this.phase = 'active';
           this.addParticipant(peer);
           this.announce();
-        } else if (this.phase === 'incoming' && peer !== this.caller && this.known.size < MAX_CALL_PEOPLE - 2) {
+        } else if (this.phase === 'incoming' && peer !== this.caller && this.known.size < this.cap - 2) {
           this.known.add(peer);
         }
         return;
@@ -401,6 +448,73 @@ export class Call {
     }
   }
 
+  /** The signaling server placed our call on an SFU (`sfu`). */
+  sfuPlaced(place: SfuPlace & { call: string }): void {
+    if (this.sfu && place.call === this.id) void this.sfu.placed(place);
+  }
+
+  /** The SFU carrying `call` stopped answering (`sfu-lost`). */
+  sfuLost(call: string): void {
+    if (call === this.id) this.sfu?.lost();
+  }
+
+  /** The server has no SFU for our call (`error` sfu_unavailable): the mesh carries on while it can. */
+  sfuUnavailable(why: string): void {
+    if (!this.sfu) return;
+    const meshAlive = this.meshMedia.size === this.participants.length && this.participants.length + 1 <= MAX_CALL_PEOPLE;
+    this.sfu.close();
+    this.sfu = null;
+    if (meshAlive) {
+      this.meshSize = null; // stays a mesh: no second attempt in this room
+      this.notice = `The call stays peer to peer: ${why}`;
+      return;
+    }
+    this.links.system('The call ended: it has too many people for a direct call and the server has no media server for it.');
+    this.hangup();
+  }
+
+  /** An `sfu-key` from `peer` on the chat channel (true: it was one, the chat does not show it). */
+  sfuKey(peer: string, text: string): boolean {
+    const key = parseSfuKey(text);
+    if (!key) return false;
+    if (key.call === this.id) this.sfu?.keyFrom(peer, key.id, key.raw);
+    return true;
+  }
+
+  /** The call's media moves to the SFU (it outgrew the mesh, or we join one that did). */
+  private moveToSfu(): void {
+    const sfu = this.links.sfu;
+    if (this.sfu || !sfu || !this.id) return;
+    const call: SfuCall = new SfuCall(
+      this.id,
+      {
+        me: () => sfu.me(),
+        iceServers: () => sfu.iceServers(),
+        sendKey: (peer, text) => sfu.send(peer, text),
+        join: (id) => sfu.join(id),
+        leave: (id) => sfu.leave(id),
+        through: (peer) => this.sfuThrough(peer),
+        trace: (event) => sfu.trace(event),
+        ended: (notice) => {
+          if (this.sfu !== call) return;
+          this.sfu = null;
+          if (this.phase === 'active') this.sendAll(this.participants, { kind: 'hangup', call: this.id ?? '' });
+          this.reset(notice);
+        },
+      },
+      () => this.participants,
+      () => this.localStream,
+    );
+    call.ignoreKeys = this.ignoreSfuKeys;
+    this.sfu = call;
+  }
+
+  /** `peer`'s SFU media opened here: their tile shows it, and our mesh media to them stops. */
+  private sfuThrough(peer: string): void {
+    if (!this.meshMedia.delete(peer)) return;
+    this.links.link(peer)?.clearLocalMedia();
+  }
+
   /** A peer left the room or its connection failed for good. */
   peerGone(peer: string, reason?: string): void {
     this.invited.delete(peer);
@@ -435,7 +549,7 @@ export class Call {
     // Listed once even if `to` was already in: the call stage keys its tiles by peer id.
     this.participants = [...new Set(this.participants.map((p) => (p === from ? to : p)))];
     if (this.caller === from) this.caller = to;
-    for (const set of [this.invited, this.known, this.expected, this.asked]) {
+    for (const set of [this.invited, this.known, this.expected, this.asked, this.meshMedia]) {
       if (set.delete(from)) set.add(to);
     }
     const call = this.ongoing[from];
@@ -477,7 +591,7 @@ export class Call {
   private ring(peer: string, call: string, others: string[]): void {
     // The others the caller rings, as far as they are in this room (never us, never beyond the cap).
     const room = this.links.peers();
-    const vouched = others.filter((p) => p !== peer && room.includes(p)).slice(0, MAX_CALL_PEOPLE - 2);
+    const vouched = others.filter((p) => p !== peer && room.includes(p)).slice(0, this.cap - 2);
     if (this.phase === 'outgoing' && this.invited.has(peer)) {
       // Glare: both rang each other. The smaller call id wins on both sides, so they agree without talking.
       if (this.id && call < this.id) {
@@ -524,7 +638,7 @@ export class Call {
     }
     const name = this.links.nameOf(peer);
     if ((this.phase === 'outgoing' || this.phase === 'active') && this.ringingAway.some((d) => d.name === name)) {
-      if (this.participants.length >= MAX_CALL_PEOPLE - 1) return;
+      if (this.participants.length >= this.cap - 1) return;
       // They answered on one device: the others stop ringing. In as if they had accepted our invite.
       this.stopRingingAway(name);
       clearTimeout(this.ringTimer);
@@ -540,7 +654,7 @@ export class Call {
       this.links.signal(peer, { kind: 'accept', call }); // asked again (e.g. our first answer crossed a drop)
       return;
     }
-    if (this.participants.length >= MAX_CALL_PEOPLE - 1) {
+    if (this.participants.length >= this.cap - 1) {
       this.links.signal(peer, { kind: 'decline', call });
       return;
     }
@@ -554,7 +668,7 @@ export class Call {
   private askToJoin(peers: string[]): void {
     if (!this.id) return;
     for (const peer of peers) {
-      if (this.participants.includes(peer) || this.asked.size >= MAX_CALL_PEOPLE - 1) continue;
+      if (this.participants.includes(peer) || this.asked.size >= this.cap - 1) continue;
       this.asked.add(peer);
       this.expected.add(peer);
       this.links.signal(peer, { kind: 'join-call', call: this.id });
@@ -605,7 +719,7 @@ export class Call {
     if (notice) this.notice = notice;
     this.applyToggles();
     // Participants may have joined while the camera was starting (e.g. glare resolved meanwhile).
-    if (stream) for (const peer of this.participants) this.links.link(peer)?.setLocalMedia(stream);
+    if (stream && !this.sfu) for (const peer of this.participants) this.links.link(peer)?.setLocalMedia(stream);
   }
 
   private applyToggles(): void {
@@ -616,15 +730,23 @@ export class Call {
   }
 
   private addParticipant(peer: string, offerExpected = false): void {
-    if (!this.participants.includes(peer)) this.participants = [...this.participants, peer];
-    this.sendMedia(peer, offerExpected);
+    const added = !this.participants.includes(peer);
+    if (added) this.participants = [...this.participants, peer];
+    if (this.sfu) {
+      if (added) this.sfu.participantAdded(peer);
+    } else {
+      this.sendMedia(peer, offerExpected);
+    }
+    if (this.meshSize !== null && this.participants.length + 1 > this.meshSize) this.moveToSfu();
     if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
     this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
   }
 
   /** Our camera and microphone (or the shared screen instead of the camera) to this participant. */
   private sendMedia(peer: string, offerExpected = false): void {
+    if (this.sfu) return;
     const link = this.links.link(peer);
+    if (link) this.meshMedia.add(peer);
     if (this.localStream) link?.setLocalMedia(this.localStream, { offerExpected });
     const screen = this.screenStream?.getVideoTracks()[0];
     if (screen) link?.shareVideo(screen);
@@ -634,6 +756,8 @@ export class Call {
     if (!this.participants.includes(peer)) return;
     this.participants = this.participants.filter((p) => p !== peer);
     this.links.link(peer)?.clearLocalMedia();
+    this.meshMedia.delete(peer);
+    this.sfu?.participantLeft(peer);
     this.meters.delete(peer);
     const { [peer]: _gone, ...rest } = this.quality;
     this.quality = rest;
@@ -695,6 +819,9 @@ export class Call {
     clearInterval(this.qualityTimer);
     this.qualityTimer = undefined;
     for (const peer of this.participants) this.links.link(peer)?.clearLocalMedia();
+    this.meshMedia.clear();
+    this.sfu?.close();
+    this.sfu = null;
     stopMedia(this.localStream);
     stopMedia(this.screenStream);
     this.control?.stop();

@@ -10,7 +10,7 @@ import { backoffDelay } from './backoff';
 import { Pacer } from './pacer';
 import { SessionTracker } from './session';
 import type { TokenSource } from '../token';
-import { Listeners, type ConnectionState, type PushFrame, type Transport } from './types';
+import { Listeners, type ConnectionState, type PushFrame, type SfuFrame, type Transport } from './types';
 
 
 export class BrowserTransport implements Transport {
@@ -59,6 +59,10 @@ export class BrowserTransport implements Transport {
   }
 
   pushFrame(frame: PushFrame): void {
+    this.send(frame);
+  }
+
+  sfuFrame(frame: SfuFrame): void {
     this.send(frame);
   }
 

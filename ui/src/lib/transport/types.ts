@@ -11,6 +11,9 @@ export type { ConnectionState };
 /** The frames of ringing people who are away (docs/protocol.md, Push): registering, asking, ringing. */
 export type PushFrame = Extract<ClientFrame, { type: 'push-register' | 'push-unregister' | 'offline-members' | 'ring' | 'ring-cancel' }>;
 
+/** Moving a call's media to the SFU and out of it (docs/protocol.md, SFU). */
+export type SfuFrame = Extract<ClientFrame, { type: 'sfu-join' | 'sfu-leave' }>;
+
 export interface Transport {
   /**
    * Starts the session and keeps it up (reconnects with backoff and resume) until `close`. `tokens` gives
@@ -25,6 +28,8 @@ export interface Transport {
   signal(room: string, to: string, data: SignalData): void;
   /** Sends a push frame (absent where the connection cannot: the room then hides ringing people who are away). */
   pushFrame?(frame: PushFrame): void;
+  /** Sends an SFU frame (absent where the connection cannot: calls then stay peer to peer). */
+  sfuFrame?(frame: SfuFrame): void;
   /** Every server frame, once, in order. Returns an unsubscribe function. */
   onFrame(listener: (frame: ServerFrame) => void): () => void;
   onState(listener: (state: ConnectionState) => void): () => void;

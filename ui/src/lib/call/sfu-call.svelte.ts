@@ -1,0 +1,186 @@
+// A call's media through the SFU (docs/ui.md, "Calls through the SFU"): once a call has more people than the
+// server's mesh size, every participant asks the signaling server where (`sfu-join`), joins that Janus
+// videoroom (sfu-janus.ts) and publishes once, end-to-end encrypted (e2ee.ts). The call keeps its peer links
+// for chat, files and keys; the mesh media to a person stops once their SFU media opens here. When Janus is
+// lost, the call asks to be placed again once, and ends with a notice if it cannot be.
+
+import type { IceServer } from '../protocol.gen';
+import { CallKeys, FrameCrypto } from './e2ee';
+import { VideoRoom, type SfuPlace } from './sfu-janus';
+
+export type { SfuPlace };
+
+/** How many people a call holds through the SFU (the mesh's cap is MAX_CALL_PEOPLE). */
+export const SFU_MAX_CALL_PEOPLE = 16;
+/** How often the active speaker is read from the audio levels. */
+const SPEAKER_EVERY_MS = 500;
+/** Below this audio level (0–1) nobody is speaking. */
+const SPEAKING_LEVEL = 0.02;
+
+export interface SfuLinks {
+  me(): string | null;
+  iceServers(): IceServer[];
+  /** Sends text on the chat channel of our peer link to `peer`. */
+  sendKey(peer: string, text: string): void;
+  /** Asks the signaling server to place the call (`sfu-join`), or says we left it (`sfu-leave`). */
+  join(call: string): void;
+  leave(call: string): void;
+  /** `peer`'s media came through the SFU: the mesh media with them can stop. */
+  through(peer: string): void;
+  /** The SFU call cannot go on (Janus lost and not placed again). */
+  ended(notice: string): void;
+  /** For the test hooks' signal trace. */
+  trace(event: string): void;
+}
+
+export class SfuCall {
+  /** Each participant's media through the SFU, by peer id. */
+  streams = $state.raw<Record<string, MediaStream>>({});
+  /** Who speaks loudest now (a peer id, or 'me'), for the stage. */
+  speaker = $state<string | null>(null);
+  /** Keys of the participants we heard of (a test hook ignores them to show the picture needs the key). */
+  ignoreKeys = false;
+
+  private room: VideoRoom | null = null;
+  private readonly crypto: FrameCrypto;
+  private readonly keys: CallKeys;
+  private readonly opened = new Set<string>();
+  /** The simulcast layer each person's tile needs, and what Janus was asked for. */
+  private readonly wanted = new Map<string, number>();
+  private readonly applied = new Map<string, number>();
+  private replaced = false;
+  private closed = false;
+  private speakerTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    readonly call: string,
+    private readonly links: SfuLinks,
+    private readonly participants: () => string[],
+    private readonly stream: () => MediaStream | null,
+  ) {
+    this.crypto = new FrameCrypto((peer) => {
+      if (this.opened.has(peer)) return;
+      this.opened.add(peer);
+      links.through(peer);
+    });
+    this.keys = new CallKeys(call, this.crypto, (peer, text) => links.sendKey(peer, text));
+    for (const peer of participants()) this.keys.giveTo(peer);
+    links.join(call);
+  }
+
+  /** The signaling server placed the call: join the videoroom. */
+  async placed(place: SfuPlace): Promise<void> {
+    const me = this.links.me();
+    if (this.closed || this.room || !me) return;
+    try {
+      const room = await VideoRoom.join(place, me, this.stream(), this.links.iceServers(), this.crypto, {
+        streams: (peer, stream) => this.setStream(peer, stream),
+        lost: () => this.lost(),
+      });
+      if (this.closed) return room.close();
+      this.room = room;
+      this.links.trace(`sfu joined videoroom ${place.janusRoom}`);
+      this.speakerTimer ??= setInterval(() => void this.readSpeaker(), SPEAKER_EVERY_MS);
+    } catch (err) {
+      this.lost(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** Janus is gone (the server's `sfu-lost`, or our connection to it): ask once to be placed again. */
+  lost(reason?: string): void {
+    if (this.closed) return;
+    this.links.trace(`sfu lost: ${reason ?? 'the server says so'}`);
+    this.room?.close();
+    this.room = null;
+    this.streams = {};
+    if (this.replaced) return this.end(reason);
+    this.replaced = true;
+    this.links.join(this.call);
+  }
+
+  /** The server has no media server for the call. */
+  unavailable(): void {
+    if (!this.closed) this.end();
+  }
+
+  participantAdded(peer: string): void {
+    this.keys.giveTo(peer);
+  }
+
+  /** `peer` left the call: their key goes, and ours is replaced for those who stay. */
+  participantLeft(peer: string): void {
+    this.crypto.forgetPeer(peer);
+    this.opened.delete(peer);
+    this.setStream(peer, null);
+    this.keys.rotate(this.participants().filter((p) => p !== peer));
+  }
+
+  keyFrom(peer: string, id: number, raw: Uint8Array): void {
+    if (!this.ignoreKeys && this.participants().includes(peer)) this.crypto.setPeerKey(peer, id, raw);
+  }
+
+  /** Asks for the simulcast layer a tile of this width needs (0 lowest: a tile not shown). */
+  fitTo(peer: string, width: number): void {
+    this.wanted.set(peer, width >= 480 ? 2 : width >= 240 ? 1 : 0);
+    this.applyLayer(peer);
+  }
+
+  private applyLayer(peer: string): void {
+    const layer = this.wanted.get(peer);
+    if (layer === undefined || this.applied.get(peer) === layer) return;
+    if (this.room?.setLayer(peer, layer)) this.applied.set(peer, layer);
+  }
+
+  /** Publishes these tracks instead (another camera or microphone, a shared screen). */
+  useTracks(audio: MediaStreamTrack | undefined, video: MediaStreamTrack | undefined): void {
+    if (audio) this.room?.replaceTrack('audio', audio);
+    if (video) this.room?.replaceTrack('video', video);
+  }
+
+  connections(): { publisher: RTCPeerConnection | null; subscriber: RTCPeerConnection | null } {
+    return this.room?.connections() ?? { publisher: null, subscriber: null };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.speakerTimer);
+    this.links.leave(this.call);
+    this.room?.close();
+    this.keys.close();
+    this.crypto.close();
+  }
+
+  private end(reason?: string): void {
+    this.close();
+    this.links.ended(`The call's media server was lost${reason ? ` (${reason})` : ''} and no other could take the call: the call ended.`);
+  }
+
+  private setStream(peer: string, stream: MediaStream | null): void {
+    const { [peer]: _old, ...rest } = this.streams;
+    this.streams = stream ? { ...rest, [peer]: stream } : rest;
+    // A new subscription starts at Janus's default layer: ask again for the one the tile needs.
+    this.applied.delete(peer);
+    if (stream) this.applyLayer(peer);
+  }
+
+  /** The loudest voice above SPEAKING_LEVEL, from the subscriber's and our publisher's audio levels. */
+  private async readSpeaker(): Promise<void> {
+    const room = this.room;
+    if (!room) return;
+    const { publisher, subscriber } = room.connections();
+    let loudest: { who: string; level: number } | null = null;
+    const consider = (who: string | undefined, level: unknown) => {
+      if (who === undefined || typeof level !== 'number' || level < SPEAKING_LEVEL) return;
+      if (!loudest || level > loudest.level) loudest = { who, level };
+    };
+    (await subscriber?.getStats())?.forEach((s: Record<string, unknown>) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') consider(room.peerOfMid(String(s.mid)), s.audioLevel);
+    });
+    (await publisher?.getStats())?.forEach((s: Record<string, unknown>) => {
+      if (s.type === 'media-source' && s.kind === 'audio') consider('me', s.audioLevel);
+    });
+    const found = loudest as { who: string; level: number } | null;
+    if (found) this.speaker = found.who;
+  }
+}
