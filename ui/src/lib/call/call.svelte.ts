@@ -240,6 +240,8 @@ export class Call {
     if (this.phase !== 'active' || this.id !== id) return;
     // The caller and the others its invite names (they connect to us too); nobody else learns of it.
     this.sendAll([...this.expected], { kind: 'accept', call: id });
+    // With those who accepted before us the call outgrows the mesh: our media goes to the SFU only.
+    if (this.meshSize !== null && new Set([this.caller, ...this.known]).size + 1 > this.meshSize) this.moveToSfu();
     // The caller negotiates its media with us while ringing: our tracks go in our answer to that.
     for (const peer of new Set([this.caller, ...this.known])) this.addParticipant(peer, peer === this.caller);
     // People who joined this call while it rang us were not in the invite: ask them as a newcomer would.
@@ -732,12 +734,12 @@ export class Call {
   private addParticipant(peer: string, offerExpected = false): void {
     const added = !this.participants.includes(peer);
     if (added) this.participants = [...this.participants, peer];
-    if (this.sfu) {
-      if (added) this.sfu.participantAdded(peer);
-    } else {
-      this.sendMedia(peer, offerExpected);
-    }
+    // Whoever makes the call outgrow the mesh never gets mesh media: it starts on the SFU (which, new,
+    // gives its key to everyone in the call).
+    const onSfu = this.sfu !== null;
     if (this.meshSize !== null && this.participants.length + 1 > this.meshSize) this.moveToSfu();
+    if (!this.sfu) this.sendMedia(peer, offerExpected);
+    else if (added && onSfu) this.sfu.participantAdded(peer);
     if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
     this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
   }
