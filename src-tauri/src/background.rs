@@ -9,6 +9,7 @@
 
 use tauri::{AppHandle, Manager, Runtime};
 
+use crate::history::HistoryExt;
 use crate::ipc::{CommandError, ErrorKind};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -39,8 +40,29 @@ pub fn login_items<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
 }
 
 /// At startup, from the saved settings: the tray icon if ringing with the window closed is on, and the
-/// window stays hidden when the login item started the app (`hidden`) for that.
+/// window stays hidden when the login item started the app (`hidden`) for that. A history locked at
+/// startup holds the settings (`settings` are then the defaults): they are applied the same way once a
+/// passphrase unlocks it, with the window left as it is (the person just typed the passphrase in it).
 pub fn start<R: Runtime>(app: &AppHandle<R>, settings: &Settings, hidden: bool) {
+    start_with(app, settings, hidden);
+    if !*app.history_state().ready_flag().borrow() {
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            app.history_state().wait_ready().await;
+            let Ok(history) = app.history_state().history() else {
+                return;
+            };
+            match Settings::load(history).await {
+                Ok(saved) => start_with(&app, &saved, false),
+                Err(err) => {
+                    tracing::warn!(%err, "cannot read settings after unlocking the history")
+                }
+            }
+        });
+    }
+}
+
+fn start_with<R: Runtime>(app: &AppHandle<R>, settings: &Settings, hidden: bool) {
     app.state::<AppState>()
         .set_close_to_tray(settings.close_to_tray);
     #[cfg(desktop)]

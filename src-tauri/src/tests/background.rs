@@ -70,3 +70,53 @@ fn settings_without_start_at_login_are_accepted() {
     assert_eq!(saved["close_to_tray"], true);
     assert_eq!(saved["start_at_login"], false);
 }
+
+/// A history locked at startup holds the settings: until its passphrase is given the app closes as on a
+/// fresh device; right after `unlock_history` it rings with the window closed as saved, without a restart.
+#[test]
+fn saved_settings_apply_once_a_locked_history_is_unlocked() {
+    use crate::history::{DB_FILE, DbKey, History, OpenOptions};
+    use crate::settings::Settings;
+
+    let passphrase = "correct horse battery";
+    let data = tempfile::TempDir::new().unwrap();
+    tauri::async_runtime::block_on(async {
+        let options = OpenOptions {
+            key: Some(DbKey::passphrase(passphrase)),
+            ..OpenOptions::default()
+        };
+        let history = History::open(&data.path().join(DB_FILE), &options)
+            .await
+            .unwrap()
+            .history;
+        let saved = Settings {
+            close_to_tray: true,
+            ..Settings::default()
+        };
+        saved.save(&history).await.unwrap();
+        history.close().await;
+    });
+    // The test key source's key does not open a passphrase's history: it starts locked.
+    let app = TestApp::start_with(|o| o.data_dir = Some(data.path().to_owned()));
+    let status = app.invoke("history_key_status", json!({})).unwrap();
+    assert_eq!(status["state"], "enter_passphrase", "{status}");
+    let closes_to_tray = || app.app.state::<AppState>().close_to_tray();
+    assert!(!closes_to_tray(), "locked: the saved settings are unread");
+
+    let status = app
+        .invoke("unlock_history", json!({"passphrase": passphrase}))
+        .unwrap();
+    assert_eq!(status["state"], "ready", "{status}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !closes_to_tray() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the saved setting is applied after unlocking"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        app.invoke("get_settings", json!({})).unwrap()["close_to_tray"],
+        true
+    );
+}
