@@ -24,6 +24,7 @@ use crate::hub::{Hub, ResumeOutcome};
 use crate::limits::{ErrorBudget, RateLimiter};
 use crate::push;
 use crate::session::{Outbound, Pending, Session};
+use crate::sfu;
 use crate::state::ServerState;
 
 /// Close codes this server uses (RFC 6455).
@@ -85,6 +86,8 @@ pub async fn run(
                     expires_at,
                     push_devices: HashSet::new(),
                     push_in_flight: Arc::new(Semaphore::new(push::MAX_IN_FLIGHT)),
+                    sfu_in_flight: Arc::new(Semaphore::new(sfu::MAX_IN_FLIGHT)),
+                    sfu_order: Arc::new(tokio::sync::Mutex::new(())),
                 };
                 let exit = conn.serve().await;
                 if matches!(exit, Exit::Close(..)) {
@@ -293,7 +296,7 @@ fn welcome(
         push: state.push.get().map(|push| PushInfo {
             vapid_key: push.vapid_key().to_owned(),
         }),
-        sfu: None,
+        sfu: state.sfu.as_ref().map(|sfu| sfu.info()),
     };
     serde_json::to_string(&frame).unwrap_or_default()
 }
@@ -325,6 +328,10 @@ struct Connection {
     push_devices: HashSet<String>,
     /// Push requests of this connection under way (they wait for the store or a push service).
     push_in_flight: Arc<Semaphore>,
+    /// SFU requests of this connection under way (they wait for Janus).
+    sfu_in_flight: Arc<Semaphore>,
+    /// Carries out this connection's SFU requests one at a time, in order.
+    sfu_order: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Connection {
@@ -472,12 +479,47 @@ impl Connection {
                 hub.send(&self.session, |seq| ServerFrame::Pong { seq });
                 Ok(())
             }
+            ClientFrame::SfuJoin { room, call } => self.on_sfu(room, call, true),
+            ClientFrame::SfuLeave { room, call } => self.on_sfu(room, call, false),
             push_frame => self.on_push(push_frame),
         };
         match result {
             Ok(()) => Ok(()),
             Err(error) => self.refuse(&error, Some(frame_type)),
         }
+    }
+
+    /// `sfu-join` (`join`) or `sfu-leave` of a member of `room`: checked here, then carried out in a task
+    /// (it waits for Janus and perhaps Redis), one at a time per connection in the order they came.
+    fn on_sfu(&mut self, room: String, call: String, join: bool) -> Result<(), RequestError> {
+        let Some(sfu) = self.state.sfu.clone() else {
+            return Err(RequestError::SfuUnavailable);
+        };
+        if !chat_protocol::is_valid_room_name(&room) {
+            return Err(RequestError::InvalidRoomName);
+        }
+        push::check_call(&call, &[])?;
+        if !self.session.in_room(&room) {
+            return Err(RequestError::NotInRoom(room));
+        }
+        let Ok(permit) = self.sfu_in_flight.clone().try_acquire_owned() else {
+            return Err(RequestError::RateLimited);
+        };
+        let (order, hub, session) = (
+            self.sfu_order.clone(),
+            self.state.hub.clone(),
+            self.session.clone(),
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _turn = order.lock().await;
+            if !join {
+                sfu.leave(&session.id, &room, Some(&call)).await;
+            } else if let Err(error) = sfu.join(&session, room, call).await {
+                hub.send_error(&session, &error, Some("sfu-join"));
+            }
+        });
+        Ok(())
     }
 
     /// A frame of the push section: checked here (so malformed ones count as protocol errors), then

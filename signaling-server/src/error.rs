@@ -33,6 +33,8 @@ pub enum RequestError {
     TokenExpired,
     #[error("{0}")]
     PushRefused(String),
+    #[error("no SFU can take this call now; stay with fewer people or try again")]
+    SfuUnavailable,
     #[error("{0}")]
     Internal(&'static str),
 }
@@ -53,6 +55,7 @@ impl RequestError {
             RequestError::NotInRoom(_) => ErrorCode::NotInRoom,
             RequestError::UnknownPeer => ErrorCode::UnknownPeer,
             RequestError::PushRefused(_) => ErrorCode::PushRefused,
+            RequestError::SfuUnavailable => ErrorCode::SfuUnavailable,
             RequestError::Internal(_) => ErrorCode::Internal,
         }
     }

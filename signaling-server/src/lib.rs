@@ -8,7 +8,8 @@
 //! and session limits; its `Backplane` reaches other servers), `cluster` (the Redis backplane: several
 //! servers sharing rooms and sessions), `limits`,
 //! `auth` (JWT), `invite` (the `token` command), `turn` (ICE servers), `metrics`, `error` (refusals → protocol error codes),
-//! `push` (ringing offline devices: registrations, Web Push/gateway sends, declines).
+//! `push` (ringing offline devices: registrations, Web Push/gateway sends, declines), `sfu` (calls above
+//! the mesh size on Janus: placement, tokens, health).
 //! docs/security.md lists every limit.
 
 mod admission;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod origin;
 pub mod push;
 mod session;
+pub mod sfu;
 mod state;
 pub mod turn;
 
@@ -164,7 +166,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let push = push::PushSlot::start(&config, metrics.clone())
         .await
         .map_err(StartError::Config)?;
-    let state = Arc::new(ServerState::new(config, metrics, push));
+    let state = Arc::new(ServerState::new(config, metrics, push).map_err(StartError::Config)?);
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let is_tls = tls.is_some();

@@ -59,6 +59,15 @@ pub struct Metrics {
     /// recipient's (both clocks; NTP-synchronized hosts assumed).
     pub cross_node_latency: Histogram,
     pushes: Family<Label, Counter>,
+    /// With --sfu-url: Janus instances answering their health checks.
+    pub sfu_instances_up: Gauge,
+    /// With --sfu-url: SFU calls with a participant on this server.
+    pub sfu_calls: Gauge,
+    /// With --sfu-url: this server's sessions in an SFU call.
+    pub sfu_participants: Gauge,
+    sfu_joins: Family<Label, Counter>,
+    /// With --sfu-url: `sfu-lost` frames sent (participants of calls on a lost instance).
+    pub sfu_lost: Counter,
 }
 
 impl Metrics {
@@ -91,6 +100,11 @@ impl Metrics {
             remote_signals_dropped: Counter::default(),
             cross_node_latency: Histogram::new((0..15).map(|i| 0.000_05 * f64::from(1u32 << i))),
             pushes: Family::default(),
+            sfu_instances_up: Gauge::default(),
+            sfu_calls: Gauge::default(),
+            sfu_participants: Gauge::default(),
+            sfu_joins: Family::default(),
+            sfu_lost: Counter::default(),
             registry: Registry::with_prefix("signaling"),
         };
         m.registry.register(
@@ -217,7 +231,36 @@ impl Metrics {
             "With --push: pushes by outcome (sent: accepted by the push service; gone: 404/410, registration removed; failed: other answers, timeouts, network errors; refused: not sent, over the rings-per-minute limit or the endpoint no longer public)",
             m.pushes.clone(),
         );
+        m.registry.register(
+            "sfu_instances_up",
+            "With --sfu-url: Janus instances answering their health checks",
+            m.sfu_instances_up.clone(),
+        );
+        m.registry.register(
+            "sfu_calls",
+            "With --sfu-url: SFU calls with a participant on this server",
+            m.sfu_calls.clone(),
+        );
+        m.registry.register(
+            "sfu_participants",
+            "With --sfu-url: this server's sessions in an SFU call",
+            m.sfu_participants.clone(),
+        );
+        m.registry.register(
+            "sfu_joins",
+            "With --sfu-url: sfu-join requests by outcome (placed, unavailable)",
+            m.sfu_joins.clone(),
+        );
+        m.registry.register(
+            "sfu_lost",
+            "With --sfu-url: sfu-lost frames sent to participants of a lost Janus instance",
+            m.sfu_lost.clone(),
+        );
         m
+    }
+
+    pub fn sfu_join(&self, outcome: &'static str) {
+        self.sfu_joins.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     pub fn push(&self, outcome: &'static str) {

@@ -15,6 +15,7 @@ use crate::hub::{Backplane, Hub, HubLimits, LocalBackplane};
 use crate::metrics::Metrics;
 use crate::origin::AllowedOrigins;
 use crate::push::PushSlot;
+use crate::sfu::Sfu;
 use crate::turn::IceServers;
 
 pub struct ServerState {
@@ -40,12 +41,18 @@ pub struct ServerState {
     pub ready: AtomicBool,
     /// Push for calls to offline devices (empty without `--push`, or while its store is not reachable).
     pub push: Arc<PushSlot>,
+    /// Calls above the mesh size on Janus (`None` without `--sfu-url`).
+    pub sfu: Option<Arc<Sfu>>,
 }
 
 impl ServerState {
     /// Builds the state and starts the hub's backplane (with `--redis-url`, joining the other servers in
-    /// the background); needs a Tokio runtime.
-    pub fn new(config: Config, metrics: Arc<Metrics>, push: Arc<PushSlot>) -> ServerState {
+    /// the background) and the SFU's health checks; needs a Tokio runtime.
+    pub fn new(
+        config: Config,
+        metrics: Arc<Metrics>,
+        push: Arc<PushSlot>,
+    ) -> Result<ServerState, String> {
         let (events, inbox) = Hub::channel();
         let backplane: Arc<dyn Backplane> = match config.redis_url.as_deref() {
             Some(url) => RedisBackplane::start(
@@ -54,12 +61,12 @@ impl ServerState {
                     node_ttl: config.node_ttl(),
                     grace: config.resume_grace(),
                     ring_frames: config.resume_buffer,
-                    room_capacity: config.room_capacity,
+                    room_capacity: config.effective_room_capacity(),
                 },
                 events,
                 metrics.clone(),
             ),
-            None => Arc::new(LocalBackplane::new(config.room_capacity)),
+            None => Arc::new(LocalBackplane::new(config.effective_room_capacity())),
         };
         let hub = Arc::new(Hub::new(
             HubLimits::from_config(&config),
@@ -67,7 +74,9 @@ impl ServerState {
             backplane,
         ));
         let hub_events = tokio::spawn(hub.clone().run(inbox));
-        ServerState {
+        let shutdown = CancellationToken::new();
+        let sfu = Sfu::start(&config, hub.clone(), metrics.clone(), shutdown.clone())?;
+        Ok(ServerState {
             hub,
             hub_events,
             auth: config
@@ -85,13 +94,14 @@ impl ServerState {
                 metrics.clone(),
             ),
             metrics,
-            shutdown: CancellationToken::new(),
+            shutdown,
             tasks: TaskTracker::new(),
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             ready: AtomicBool::new(false),
             push,
+            sfu,
             config,
-        }
+        })
     }
 
     /// Configured with `--redis-url` but not yet in the cluster (Redis unreachable since start): no

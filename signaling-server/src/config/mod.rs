@@ -263,6 +263,84 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_PUSH_RINGS_PER_MINUTE", default_value_t = 6)]
     pub push_rings_per_minute: u32,
 
+    /// Janus HTTP API of an SFU instance (repeatable), e.g. http://10.0.0.5:8088/janus: calls of more than
+    /// --mesh-size people go through the least loaded one that answers (docs/operations.md, "SFU: Janus").
+    /// Give --sfu-admin-url and --sfu-public-url once per --sfu-url, in the same order.
+    #[arg(long = "sfu-url", env = "SIGNALING_SFU_URLS", value_delimiter = ',')]
+    pub sfu_urls: Vec<String>,
+
+    /// Janus admin API of each --sfu-url, in the same order, e.g. http://10.0.0.5:7088/admin (per-participant
+    /// tokens are added and removed there).
+    #[arg(
+        long = "sfu-admin-url",
+        env = "SIGNALING_SFU_ADMIN_URLS",
+        value_delimiter = ','
+    )]
+    pub sfu_admin_urls: Vec<String>,
+
+    /// What clients connect to for each --sfu-url, in the same order: the ws:// or wss:// URL of that
+    /// Janus's WebSocket transport, as browsers reach it.
+    #[arg(
+        long = "sfu-public-url",
+        env = "SIGNALING_SFU_PUBLIC_URLS",
+        value_delimiter = ','
+    )]
+    pub sfu_public_urls: Vec<String>,
+
+    /// Janus's `api_secret` (janus.jcfg), shared by every --sfu-url; only this server holds it. Prefer the
+    /// environment variable or --sfu-api-secret-file.
+    #[arg(long, env = "SIGNALING_SFU_API_SECRET", hide_env_values = true)]
+    pub sfu_api_secret: Option<String>,
+
+    /// File holding Janus's `api_secret` (surrounding whitespace is ignored).
+    #[arg(
+        long,
+        env = "SIGNALING_SFU_API_SECRET_FILE",
+        conflicts_with = "sfu_api_secret"
+    )]
+    pub sfu_api_secret_file: Option<PathBuf>,
+
+    /// Janus's `admin_secret` (janus.jcfg), shared by every --sfu-admin-url. Prefer the environment
+    /// variable or --sfu-admin-secret-file.
+    #[arg(long, env = "SIGNALING_SFU_ADMIN_SECRET", hide_env_values = true)]
+    pub sfu_admin_secret: Option<String>,
+
+    /// File holding Janus's `admin_secret`.
+    #[arg(
+        long,
+        env = "SIGNALING_SFU_ADMIN_SECRET_FILE",
+        conflicts_with = "sfu_admin_secret"
+    )]
+    pub sfu_admin_secret_file: Option<PathBuf>,
+
+    /// The videoroom plugin's `admin_key` (janus.plugin.videoroom.jcfg), needed to create rooms when it is
+    /// set there (set it: otherwise any client holding a token may create rooms).
+    #[arg(long, env = "SIGNALING_SFU_ROOM_ADMIN_KEY", hide_env_values = true)]
+    pub sfu_room_admin_key: Option<String>,
+
+    /// File holding the videoroom `admin_key`.
+    #[arg(
+        long,
+        env = "SIGNALING_SFU_ROOM_ADMIN_KEY_FILE",
+        conflicts_with = "sfu_room_admin_key"
+    )]
+    pub sfu_room_admin_key_file: Option<PathBuf>,
+
+    /// With --sfu-url: the most people in a peer-to-peer (mesh) call; a call that would have more moves to
+    /// the SFU (`welcome.sfu.mesh_size`).
+    #[arg(long, env = "SIGNALING_MESH_SIZE", default_value_t = 4)]
+    pub mesh_size: u32,
+
+    /// With --sfu-url: most peers in one room (replaces --room-capacity, which bounds mesh-only rooms).
+    #[arg(long, env = "SIGNALING_SFU_ROOM_CAPACITY", default_value_t = 32)]
+    pub sfu_room_capacity: usize,
+
+    /// With --sfu-url: how often each Janus is checked (a keepalive on the server's Janus session), in
+    /// milliseconds. Two failed checks in a row (or a Janus that lost the session: restarted) count it as
+    /// lost: its calls' participants get `sfu-lost`.
+    #[arg(long, env = "SIGNALING_SFU_HEALTH_MS", default_value_t = 2_000)]
+    pub sfu_health_ms: u64,
+
     /// With --redis-url: how long an instance that stopped heartbeating (every third of this) counts as
     /// alive, in milliseconds, measured by Redis's clock. After it, its dropped sessions wait out the
     /// resume grace period and then leave their rooms.
@@ -322,18 +400,24 @@ impl Config {
     pub fn parse_with_warnings() -> (Config, Vec<String>) {
         let matches = Config::command().get_matches();
         let config = Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-        let warnings = ["auth_secret", "turn_secret"]
-            .into_iter()
-            .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-            .map(|id| {
-                let flag = id.replace('_', "-");
-                format!(
-                    "--{flag} on the command line is visible to every local user (ps); use the \
+        let warnings = [
+            "auth_secret",
+            "turn_secret",
+            "sfu_api_secret",
+            "sfu_admin_secret",
+            "sfu_room_admin_key",
+        ]
+        .into_iter()
+        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| {
+            let flag = id.replace('_', "-");
+            format!(
+                "--{flag} on the command line is visible to every local user (ps); use the \
                      environment variable SIGNALING_{} or --{flag}-file",
-                    id.to_uppercase()
-                )
-            })
-            .collect();
+                id.to_uppercase()
+            )
+        })
+        .collect();
         (config, warnings)
     }
 
@@ -350,6 +434,21 @@ impl Config {
                 self.turn_secret_file.take(),
                 &mut self.turn_secret,
                 "--turn-secret-file",
+            ),
+            (
+                self.sfu_api_secret_file.take(),
+                &mut self.sfu_api_secret,
+                "--sfu-api-secret-file",
+            ),
+            (
+                self.sfu_admin_secret_file.take(),
+                &mut self.sfu_admin_secret,
+                "--sfu-admin-secret-file",
+            ),
+            (
+                self.sfu_room_admin_key_file.take(),
+                &mut self.sfu_room_admin_key,
+                "--sfu-room-admin-key-file",
             ),
         ] {
             if let Some(path) = file {
@@ -474,6 +573,7 @@ impl Config {
                     .into(),
             );
         }
+        self.validate_sfu()?;
         if self.node_ttl_ms < 300 {
             return Err("--node-ttl-ms must be at least 300".into());
         }
@@ -491,6 +591,68 @@ impl Config {
             return Err("--metrics-bind must differ from --bind".into());
         }
         Ok(())
+    }
+
+    /// The SFU flags: one admin and one public URL per API URL, both secrets, sane sizes.
+    fn validate_sfu(&self) -> Result<(), String> {
+        if self.sfu_urls.is_empty() {
+            if !self.sfu_admin_urls.is_empty() || !self.sfu_public_urls.is_empty() {
+                return Err("--sfu-admin-url and --sfu-public-url need --sfu-url".into());
+            }
+            return Ok(());
+        }
+        if self.sfu_admin_urls.len() != self.sfu_urls.len()
+            || self.sfu_public_urls.len() != self.sfu_urls.len()
+        {
+            return Err(
+                "give one --sfu-admin-url and one --sfu-public-url per --sfu-url, in the same order"
+                    .into(),
+            );
+        }
+        for url in self.sfu_urls.iter().chain(&self.sfu_admin_urls) {
+            if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                return Err(format!(
+                    "--sfu-url/--sfu-admin-url {url:?} must be an http:// or https:// URL"
+                ));
+            }
+        }
+        for url in &self.sfu_public_urls {
+            if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "ws" | "wss")) {
+                return Err(format!(
+                    "--sfu-public-url {url:?} must be a ws:// or wss:// URL"
+                ));
+            }
+        }
+        if self.sfu_api_secret.is_none() || self.sfu_admin_secret.is_none() {
+            return Err(
+                "--sfu-url needs --sfu-api-secret and --sfu-admin-secret (Janus's api_secret and \
+                 admin_secret; or their -file flags)"
+                    .into(),
+            );
+        }
+        if self.mesh_size < 2 {
+            return Err("--mesh-size must be at least 2".into());
+        }
+        if self.sfu_room_capacity < 2 {
+            return Err("--sfu-room-capacity must be at least 2".into());
+        }
+        if self.sfu_health_ms < 100 {
+            return Err("--sfu-health-ms must be at least 100".into());
+        }
+        Ok(())
+    }
+
+    /// Most peers in a room: --sfu-room-capacity when an SFU carries the large calls, else --room-capacity.
+    pub fn effective_room_capacity(&self) -> usize {
+        if self.sfu_urls.is_empty() {
+            self.room_capacity
+        } else {
+            self.sfu_room_capacity
+        }
+    }
+
+    pub fn sfu_health(&self) -> Duration {
+        Duration::from_millis(self.sfu_health_ms)
     }
 
     /// Defaults plus the given flags, as a test or embedding program would build it.

@@ -8,7 +8,7 @@ mod backplane;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -56,7 +56,7 @@ pub struct HubLimits {
 impl HubLimits {
     pub fn from_config(config: &Config) -> HubLimits {
         HubLimits {
-            room_capacity: config.room_capacity,
+            room_capacity: config.effective_room_capacity(),
             ring: RingLimits {
                 frames: config.resume_buffer,
                 bytes: config.resume_buffer_bytes,
@@ -76,11 +76,21 @@ pub enum ResumeOutcome {
     Fresh,
 }
 
+/// A session is out of a room here: it left, ended, or (`moved`) was resumed on another server and lives
+/// on there. For what keeps per-room state of a session beside the hub (the SFU's participants).
+#[derive(Debug, Clone)]
+pub struct Departure {
+    pub session: Arc<str>,
+    pub room: Arc<str>,
+    pub moved: bool,
+}
+
 pub struct Hub {
     state: Mutex<HubState>,
     limits: HubLimits,
     metrics: Arc<Metrics>,
     backplane: Arc<dyn Backplane>,
+    departures: OnceLock<mpsc::UnboundedSender<Departure>>,
 }
 
 #[derive(Default)]
@@ -109,6 +119,24 @@ impl Hub {
             limits,
             metrics,
             backplane,
+            departures: OnceLock::new(),
+        }
+    }
+
+    /// Every [`Departure`] from now on (one watcher per hub: a second call gets `None`).
+    pub fn watch_departures(&self) -> Option<mpsc::UnboundedReceiver<Departure>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.departures.set(tx).ok()?;
+        Some(rx)
+    }
+
+    fn departed(&self, session: &Session, room: &str, moved: bool) {
+        if let Some(tx) = self.departures.get() {
+            let _ = tx.send(Departure {
+                session: session.id.clone(),
+                room: room.into(),
+                moved,
+            });
         }
     }
 
@@ -469,6 +497,7 @@ impl Hub {
         decrement(&mut state.per_ip, &session.ip);
         decrement(&mut state.per_user, &*session.user);
         for room in session.end() {
+            self.departed(&session, &room, true);
             if let Some(members) = state.rooms.get_mut(&room) {
                 members.retain(|s| !Arc::ptr_eq(s, &session));
                 if members.is_empty() {
@@ -768,6 +797,7 @@ impl Hub {
         let Some(members) = state.rooms.get_mut(room) else {
             return;
         };
+        self.departed(session, room, false);
         members.retain(|s| !Arc::ptr_eq(s, session));
         for other in members.iter() {
             self.send(other, |seq| ServerFrame::PeerLeft {

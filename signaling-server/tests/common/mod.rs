@@ -2,6 +2,9 @@
 //! clients speaking the protocol.
 #![allow(dead_code)]
 
+pub mod janus;
+pub mod redis_server;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

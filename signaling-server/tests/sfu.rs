@@ -1,0 +1,273 @@
+//! Calls above the mesh size through a real Janus (Debian's 1.1, started by `common::janus` with the
+//! configuration of tests/e2e/janus-config.sh): placement, tokens Janus accepts, refusals, the last leave
+//! destroying the videoroom, two servers sharing Redis, and a Janus that dies. Without `janus` (or
+//! `redis-server`) these tests fail: CI installs both.
+
+mod common;
+
+use std::time::Duration;
+
+use common::janus::{ADMIN_SECRET, API_SECRET, Janus, JanusClient, ROOM_ADMIN_KEY};
+use common::redis_server::Redis;
+use common::{Client, metric, server};
+use serde_json::{Value, json};
+use signaling_server::RunningServer;
+
+/// Bound for what takes a few health checks (generous: the machine may be loaded).
+const SLOW: Duration = Duration::from_secs(20);
+
+/// A server using `instances`, with short health checks and resume grace; `extra` flags on top.
+async fn sfu_server(instances: &[&Janus], extra: &[&str]) -> RunningServer {
+    let mut args: Vec<String> = instances.iter().flat_map(|j| j.flags()).collect();
+    args.extend(
+        [
+            "--sfu-api-secret",
+            API_SECRET,
+            "--sfu-admin-secret",
+            ADMIN_SECRET,
+            "--sfu-room-admin-key",
+            ROOM_ADMIN_KEY,
+            "--sfu-health-ms",
+            "200",
+            "--resume-grace-ms",
+            "300",
+        ]
+        .map(str::to_owned),
+    );
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = server(&args).await;
+    wait_until("the server sees every Janus answer", async || {
+        metric(&server, "signaling_sfu_instances_up", "").await == instances.len() as f64
+    })
+    .await;
+    server
+}
+
+async fn wait_until<F: AsyncFn() -> bool>(what: &str, condition: F) {
+    let deadline = tokio::time::Instant::now() + SLOW;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client of `server` in `room` (after everyone already there saw it arrive).
+async fn member(
+    server: &RunningServer,
+    name: &str,
+    room: &str,
+    others: &mut [&mut Client],
+) -> Client {
+    let (mut client, _) = Client::hello(server, name).await;
+    client.join(room).await;
+    for other in others {
+        other.expect("peer-joined").await;
+    }
+    client
+}
+
+async fn sfu_join(client: &mut Client, room: &str, call: &str) -> Value {
+    client
+        .send(json!({"type": "sfu-join", "room": room, "call": call}))
+        .await;
+    let answer = client.expect_within("sfu", SLOW).await;
+    assert_eq!(
+        (answer["room"].as_str(), answer["call"].as_str()),
+        (Some(room), Some(call))
+    );
+    answer
+}
+
+/// The participant's token lets it into Janus and its videoroom as a publisher named by its peer id.
+async fn joins_on_janus(answer: &Value, display: &str) -> Value {
+    let mut janus = JanusClient::connect(
+        answer["url"].as_str().unwrap(),
+        answer["token"].as_str().unwrap(),
+    )
+    .await;
+    let session = janus.create_session().await;
+    assert_eq!(session["janus"], "success", "{session}");
+    janus
+        .join_as_publisher(answer["janus_room"].as_u64().unwrap(), display)
+        .await
+}
+
+/// Whether Janus still accepts `token` at all (a session needs a valid token).
+async fn token_works(answer: &Value) -> bool {
+    let mut janus = JanusClient::connect(
+        answer["url"].as_str().unwrap(),
+        answer["token"].as_str().unwrap(),
+    )
+    .await;
+    janus.create_session().await["janus"] == "success"
+}
+
+#[tokio::test]
+async fn sfu_join_places_the_call_and_janus_lets_the_participant_in_with_its_token() {
+    let janus = Janus::start();
+    let server = sfu_server(&[&janus], &[]).await;
+    let (mut alice, welcome) = Client::hello(&server, "alice").await;
+    assert_eq!(welcome["sfu"], json!({"mesh_size": 4}));
+    alice.join("big").await;
+    let mut bob = member(&server, "bob", "big", &mut [&mut alice]).await;
+
+    let a = sfu_join(&mut alice, "big", "call-1").await;
+    let b = sfu_join(&mut bob, "big", "call-1").await;
+    assert_eq!(a["url"], janus.ws_url());
+    assert_eq!(a["janus_room"], b["janus_room"], "one videoroom per call");
+    assert_ne!(a["token"], b["token"], "a token per participant");
+    let again = sfu_join(&mut alice, "big", "call-1").await;
+    assert_eq!(
+        again["token"], a["token"],
+        "joining again repeats the answer"
+    );
+
+    let joined = joins_on_janus(&a, &alice.peer).await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    let joined = joins_on_janus(&b, &bob.peer).await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    assert_eq!(joined["room"], b["janus_room"]);
+
+    // A token the server did not hand out opens nothing.
+    let mut forged = a.clone();
+    forged["token"] = json!("not-a-token-the-server-made");
+    assert!(!token_works(&forged).await);
+    assert_eq!(metric(&server, "signaling_sfu_participants", "").await, 2.0);
+    assert_eq!(metric(&server, "signaling_sfu_calls", "").await, 1.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_members_of_the_room_may_sfu_join_and_without_an_sfu_it_is_unavailable() {
+    let janus = Janus::start();
+    let server = sfu_server(&[&janus], &[]).await;
+    let (mut outsider, _) = Client::hello(&server, "mallory").await;
+    outsider
+        .send(json!({"type": "sfu-join", "room": "big", "call": "c"}))
+        .await;
+    let refused = outsider.expect_error("not_in_room").await;
+    assert_eq!(refused["ref"], "sfu-join");
+    outsider.join("big").await;
+    outsider
+        .send(json!({"type": "sfu-join", "room": "big", "call": "not a call id"}))
+        .await;
+    outsider.expect_error("bad_request").await;
+    server.shutdown().await;
+
+    let mesh_only = server_without_sfu().await;
+    let (mut alice, welcome) = Client::hello(&mesh_only, "alice").await;
+    assert!(welcome.get("sfu").is_none(), "{welcome}");
+    alice.join("big").await;
+    alice
+        .send(json!({"type": "sfu-join", "room": "big", "call": "c"}))
+        .await;
+    let refused = alice.expect_error("sfu_unavailable").await;
+    assert_eq!(refused["ref"], "sfu-join");
+    mesh_only.shutdown().await;
+}
+
+async fn server_without_sfu() -> RunningServer {
+    server(&[]).await
+}
+
+#[tokio::test]
+async fn the_last_one_out_destroys_the_videoroom_and_every_token_stops_working() {
+    let janus = Janus::start();
+    let server = sfu_server(&[&janus], &[]).await;
+    let (mut alice, _) = Client::hello(&server, "alice").await;
+    alice.join("big").await;
+    let mut bob = member(&server, "bob", "big", &mut [&mut alice]).await;
+    let mut carol = member(&server, "carol", "big", &mut [&mut alice, &mut bob]).await;
+    let a = sfu_join(&mut alice, "big", "c").await;
+    let b = sfu_join(&mut bob, "big", "c").await;
+    let c = sfu_join(&mut carol, "big", "c").await;
+    let room = a["janus_room"].as_u64().unwrap();
+
+    // sfu-leave: Alice's token is gone, the room stays for the others.
+    alice
+        .send(json!({"type": "sfu-leave", "room": "big", "call": "c"}))
+        .await;
+    alice.ping().await;
+    wait_until("Alice's token is removed", async || !token_works(&a).await).await;
+    assert!(janus.room_exists(room).await);
+    assert!(token_works(&b).await);
+
+    // Leaving the room takes Bob out of the call too.
+    bob.send(json!({"type": "leave", "room": "big"})).await;
+    carol.expect("peer-left").await;
+    wait_until("Bob's token is removed", async || !token_works(&b).await).await;
+    assert!(janus.room_exists(room).await);
+
+    // Carol's session ends (socket gone, grace period over): she was the last one.
+    drop(carol);
+    wait_until("the videoroom is destroyed", async || {
+        !janus.room_exists(room).await
+    })
+    .await;
+    assert!(!token_works(&c).await);
+    assert_eq!(metric(&server, "signaling_sfu_participants", "").await, 0.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_servers_sharing_redis_place_a_call_on_one_videoroom_and_spread_calls_by_load() {
+    let (janus1, janus2) = (Janus::start(), Janus::start());
+    let redis = Redis::start();
+    let url = redis.url();
+    let flags = ["--redis-url", url.as_str()];
+    let (one, two) = (
+        sfu_server(&[&janus1, &janus2], &flags).await,
+        sfu_server(&[&janus1, &janus2], &flags).await,
+    );
+    for node in [&one, &two] {
+        wait_until("the server is ready", async || {
+            let url = format!("{}/readyz", node.metrics_url().unwrap());
+            matches!(reqwest::get(url).await, Ok(r) if r.status() == 200)
+        })
+        .await;
+    }
+    let (mut alice, _) = Client::hello(&one, "alice").await;
+    alice.join("big").await;
+    let mut bob = member(&two, "bob", "big", &mut [&mut alice]).await;
+    let a = sfu_join(&mut alice, "big", "c1").await;
+    let b = sfu_join(&mut bob, "big", "c1").await;
+    assert_eq!((&a["url"], &a["janus_room"]), (&b["url"], &b["janus_room"]));
+    let joined = joins_on_janus(&b, &bob.peer).await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+
+    // Another call goes to the instance carrying nobody yet, whichever server places it.
+    let other = sfu_join(&mut bob, "big", "c2").await;
+    assert_ne!(other["url"], a["url"], "the least loaded instance");
+    let joined = joins_on_janus(&other, &bob.peer).await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_janus_dies_its_participants_get_sfu_lost_and_joins_are_refused_until_one_answers() {
+    let mut janus = Janus::start();
+    let server = sfu_server(&[&janus], &[]).await;
+    let (mut alice, _) = Client::hello(&server, "alice").await;
+    alice.join("big").await;
+    let mut bob = member(&server, "bob", "big", &mut [&mut alice]).await;
+    sfu_join(&mut alice, "big", "c").await;
+    sfu_join(&mut bob, "big", "c").await;
+
+    janus.kill();
+    for client in [&mut alice, &mut bob] {
+        let lost = client.expect_within("sfu-lost", SLOW).await;
+        assert_eq!(
+            (lost["room"].as_str(), lost["call"].as_str()),
+            (Some("big"), Some("c"))
+        );
+    }
+    alice
+        .send(json!({"type": "sfu-join", "room": "big", "call": "c"}))
+        .await;
+    alice.expect_error("sfu_unavailable").await;
+    assert_eq!(metric(&server, "signaling_sfu_lost", "").await, 2.0);
+    assert_eq!(metric(&server, "signaling_sfu_instances_up", "").await, 0.0);
+    server.shutdown().await;
+}
