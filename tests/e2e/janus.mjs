@@ -1,0 +1,83 @@
+// Debian's Janus 1.1 for end-to-end tests: writes a configuration with janus-config.sh into a fresh
+// temporary folder (videoroom only; HTTP API and admin API for the signaling server, WebSocket transport
+// for browsers; all on 127.0.0.1; token_auth, api_secret, admin_secret, videoroom admin_key), starts
+// `janus` and stops it by its PID. signaling-server/tests/common/janus.rs does the same for Rust tests.
+import { spawn, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, sleep } from './lib.mjs';
+
+const configScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'janus-config.sh');
+
+export const API_SECRET = 'e2e-janus-api-secret-0123456789abc';
+export const ADMIN_SECRET = 'e2e-janus-admin-secret-0123456789ab';
+export const ROOM_ADMIN_KEY = 'e2e-janus-room-admin-key-0123456789';
+
+/**
+ * Starts Janus on free loopback ports (others if one was taken meanwhile). Returns its URLs, `serverArgs`
+ * (the signaling server's --sfu-* flags, secrets included, health checks every 500 ms), its `pid`,
+ * `kill()` (SIGKILL: a crash) and `stop()` (also removes its folder). `rtpPorts` narrows the media ports.
+ */
+export async function startJanus({ rtpPorts = '20000-40000' } = {}) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const janus = await tryStart(rtpPorts);
+    if (janus) return janus;
+  }
+  throw new Error('janus could not listen on free ports 5 times');
+}
+
+async function tryStart(rtpPorts) {
+  const [httpPort, adminPort, wsPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pchat-janus-'));
+  execFileSync(configScript, [dir, httpPort, adminPort, wsPort, API_SECRET, ADMIN_SECRET, ROOM_ADMIN_KEY, rtpPorts].map(String));
+  const logFile = path.join(dir, 'janus.log');
+  const log = fs.openSync(logFile, 'w');
+  const child = spawn('janus', [`--configs-folder=${dir}`, `--config=${path.join(dir, 'janus.jcfg')}`, '--disable-colors'], {
+    stdio: ['ignore', log, 'ignore'],
+  });
+  fs.closeSync(log);
+  const spawned = await Promise.race([once(child, 'spawn').then(() => null), once(child, 'error').then(([e]) => e)]);
+  if (spawned) throw new Error(`cannot run janus (${spawned.message}): apt-get install janus (.ci/deps.sh installs it)`);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const text = fs.readFileSync(logFile, 'latin1');
+    if (text.includes('WebSockets thread started') && text.includes('Admin/monitor HTTP webserver started')) break;
+    if (child.exitCode !== null || text.includes('No WebSockets server started') || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`janus did not start:\n${text}`);
+      return null;
+    }
+    await sleep(50);
+  }
+  const apiUrl = `http://127.0.0.1:${httpPort}/janus`;
+  const adminUrl = `http://127.0.0.1:${adminPort}/admin`;
+  const wsUrl = `ws://127.0.0.1:${wsPort}`;
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    process.kill(child.pid, 'SIGKILL');
+    await exited;
+  };
+  return {
+    pid: child.pid,
+    dir,
+    logFile,
+    apiUrl,
+    adminUrl,
+    wsUrl,
+    serverArgs: [
+      '--sfu-url', apiUrl, '--sfu-admin-url', adminUrl, '--sfu-public-url', wsUrl,
+      '--sfu-api-secret', API_SECRET, '--sfu-admin-secret', ADMIN_SECRET, '--sfu-room-admin-key', ROOM_ADMIN_KEY,
+      '--sfu-health-ms', '500',
+    ],
+    kill,
+    stop: async () => {
+      await kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
