@@ -131,10 +131,12 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
     let window_ui =
         |app: AppHandle<R>| Arc::new(frontend::TauriUi::new(app)) as Arc<dyn dispatch::Ui>;
     // In-crate plugins in the order they need each other: history, then links, then files and calls.
+    // Push-call first: on Android its Kotlin side holds the Keystore that unwraps the history's key.
     let builder = builder
         .manage(dispatch::MessageAlerts::default())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_push_call::init())
         .plugin(history::init(options.data_dir.clone()))
         .plugin(links::init(client.clone(), window_ui))
         .plugin(files::init(options.download_dir.clone()))

@@ -1,9 +1,11 @@
 //! Where the history key lives: the OS keyring (the Secret Service on Linux, the Keychain on macOS and
 //! iOS, the Credential Manager on Windows), one entry per history file (service `p2pchat`, account
-//! `history <path>`), holding the 32 raw key bytes. Android has no backend here: there, as on a Linux
-//! desktop without a Secret Service, [`load`] says the keyring is unavailable and the app asks for a
-//! passphrase. Keyring calls block (D-Bus, a possible unlock prompt): they run on their own thread and
-//! give up after [`TIMEOUT`].
+//! `history <path>`), holding the 32 raw key bytes. On Android the key is wrapped by the Android
+//! Keystore and the wrapped form kept beside the file (`<path>.keystore`; tauri-plugin-push-call). On a
+//! Linux desktop without a Secret Service (or when the Keystore fails), [`load`] says the keyring is
+//! unavailable and the app asks for a passphrase. Keyring calls block (D-Bus, a possible unlock prompt,
+//! the Keystore's round trip to the Kotlin plugin): they run on their own thread and give up after
+//! [`TIMEOUT`].
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -135,17 +137,26 @@ mod backend {
 
 #[cfg(target_os = "android")]
 mod backend {
-    const NONE: &str = "this app has no access to the Android Keystore yet";
+    //! The Android Keystore: the key wrapped by a non-exportable Keystore key, the wrapped form beside
+    //! the database (tauri-plugin-push-call's keystore module and its Kotlin HistoryKeystore).
+    use std::path::{Path, PathBuf};
 
-    pub fn get(_account: &str) -> Result<Option<Vec<u8>>, String> {
-        Err(NONE.to_owned())
+    use tauri_plugin_push_call::keystore;
+
+    /// The history file an account names (see `account`).
+    fn db(account: &str) -> PathBuf {
+        Path::new(account.strip_prefix("history ").unwrap_or(account)).to_owned()
     }
 
-    pub fn set(_account: &str, _secret: &[u8]) -> Result<(), String> {
-        Err(NONE.to_owned())
+    pub fn get(account: &str) -> Result<Option<Vec<u8>>, String> {
+        keystore::load(&db(account))
     }
 
-    pub fn delete(_account: &str) -> Result<(), String> {
-        Ok(())
+    pub fn set(account: &str, secret: &[u8]) -> Result<(), String> {
+        keystore::store(&db(account), secret)
+    }
+
+    pub fn delete(account: &str) -> Result<(), String> {
+        keystore::delete(&db(account))
     }
 }
