@@ -28,15 +28,25 @@ const PLACEHOLDER: &str = "<!doctype html><meta charset=utf-8><title>p2pchat sig
 /// scripts and styles only from this origin (Svelte sets style attributes, hence 'unsafe-inline' for
 /// styles, never for scripts; 'wasm-unsafe-eval' lets the page compile its own WebAssembly, the file
 /// hasher, and allows no JavaScript eval), the WebSocket to this origin, the app's IPC, no plugins, and
-/// no framing by other sites (clickjacking a call button).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+/// no framing by other sites (clickjacking a call button). `{sfu}`: the origins of the SFU's WebSocket
+/// (`--sfu-public-url`), which SFU calls connect to.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
 style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
-connect-src 'self' ipc: http://ipc.localhost; object-src 'none'; base-uri 'none'; form-action 'self'; \
-frame-ancestors 'none'";
+connect-src 'self' ipc: http://ipc.localhost{sfu}; object-src 'none'; base-uri 'none'; \
+form-action 'self'; frame-ancestors 'none'";
 
-/// Headers on every response of the public listener.
-const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
-    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+/// The policy with the configured SFU origins.
+pub fn content_security_policy(sfu_public_urls: &[String]) -> String {
+    let sfu: String = sfu_public_urls
+        .iter()
+        .filter_map(|url| reqwest::Url::parse(url).ok())
+        .map(|url| format!(" {}", url.origin().ascii_serialization()))
+        .collect();
+    CONTENT_SECURITY_POLICY.replace("{sfu}", &sfu)
+}
+
+/// Headers on every response of the public listener besides the policy.
+const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::REFERRER_POLICY, "no-referrer"),
     (header::X_FRAME_OPTIONS, "DENY"),
@@ -56,9 +66,15 @@ pub fn router(state: Arc<ServerState>) -> Router {
         tracing::warn!(ui_dir = %ui_dir.display(), "no index.html in the UI directory; serving a placeholder page");
         router.route("/", get(|| async { Html(PLACEHOLDER) }))
     };
+    let policy = content_security_policy(&state.config.sfu_public_urls);
     let router = router
         .with_state(state)
-        .layer(middleware::from_fn(admission::handshake_done));
+        .layer(middleware::from_fn(admission::handshake_done))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&policy)
+                .unwrap_or(HeaderValue::from_static("default-src 'none'")),
+        ));
     SECURITY_HEADERS
         .into_iter()
         .fold(router, |router, (name, value)| {

@@ -135,6 +135,21 @@ async fn sfu_join_places_the_call_and_janus_lets_the_participant_in_with_its_tok
     assert!(!token_works(&forged).await);
     assert_eq!(metric(&server, "signaling_sfu_participants", "").await, 2.0);
     assert_eq!(metric(&server, "signaling_sfu_calls", "").await, 1.0);
+
+    // The web page may open the SFU's WebSocket (its policy names that origin and no other).
+    let page = reqwest::get(server.http_url()).await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    let connect = policy
+        .split(';')
+        .find(|d| d.trim().starts_with("connect-src"))
+        .unwrap();
+    assert_eq!(
+        connect.trim(),
+        format!(
+            "connect-src 'self' ipc: http://ipc.localhost {}",
+            janus.ws_url()
+        )
+    );
     server.shutdown().await;
 }
 
