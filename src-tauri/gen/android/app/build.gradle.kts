@@ -100,3 +100,10 @@ dependencies {
 }
 
 apply(from = file("tauri.build.gradle.kts"))
+
+// Store builds ring through FCM (plugins/push-call): the publisher's Firebase project comes in as
+// google-services.json (the release workflow writes it from a secret). Without it the app builds as is and
+// rings through UnifiedPush only.
+if (file("google-services.json").exists()) {
+    apply(plugin = "com.google.gms.google-services")
+}
