@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use chat_protocol::ClientFrame;
 use p2pchat_core::signaling::{ClientConfig, ConnectionState, browser_room_url, parse_server_url};
 use serde_json::value::RawValue;
 use tauri::{AppHandle, Runtime, State};
@@ -24,7 +25,8 @@ type Result<T> = std::result::Result<T, CommandError>;
 /// Connects to the signaling server as `name` (and saves both). Without `url`, the saved server is used.
 /// `token` (an invitation JWT) is saved for that server and presented in every hello; without one, the
 /// token saved for the server (if any) is. Rooms remembered as joined are joined again. Returns the state right after starting. Already connected
-/// the same way: nothing changes (the session, and the peer id others know, stay).
+/// the same way: nothing changes (the session, and the peer id others know, stay), and that session's
+/// `welcome` goes to the window again for the room being opened.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn connect<R: Runtime>(
     app: AppHandle<R>,
@@ -44,6 +46,9 @@ pub async fn connect<R: Runtime>(
             .as_deref()
             .is_none_or(|u| parse_server_url(u).is_ok_and(|u| u == current.url))
     {
+        if let Some(welcome) = state.welcome() {
+            crate::ipc::emit(&app, AppEvent::Frame(&welcome));
+        }
         return Ok(state.connection_state());
     }
     let history = state.history()?;
@@ -142,6 +147,17 @@ pub async fn send_signal(
         tracing::warn!(%err, "could not log outgoing call signal");
     }
     Ok(state.with_client(|c| c.signal(&room, &to, data))?)
+}
+
+/// Sends one frame of ringing people who are away (`push-register`, `push-unregister`,
+/// `offline-members`, `ring`, `ring-cancel`; docs/protocol.md, Push) on the app's connection; the
+/// server's answers come back as `signaling://frame` events. Another frame, or a malformed one, is
+/// `invalid`.
+#[tauri::command(rename_all = "snake_case")]
+pub fn push_frame(state: State<'_, AppState>, frame: serde_json::Value) -> Result<()> {
+    let frame = ClientFrame::parse(&frame.to_string())
+        .map_err(|err| CommandError::new(ErrorKind::Invalid, err.message))?;
+    Ok(state.with_client(|c| c.push(frame))?)
 }
 
 #[tauri::command]

@@ -36,9 +36,9 @@ impl From<SignalingError> for CommandError {
     fn from(err: SignalingError) -> Self {
         let kind = match err {
             SignalingError::NotConnected => ErrorKind::NotConnected,
-            SignalingError::InvalidUrl { .. } | SignalingError::InvalidRoom(_) => {
-                ErrorKind::Invalid
-            }
+            SignalingError::InvalidUrl { .. }
+            | SignalingError::InvalidRoom(_)
+            | SignalingError::NotAPushFrame(_) => ErrorKind::Invalid,
         };
         CommandError::new(kind, err.to_string())
     }

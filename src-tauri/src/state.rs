@@ -38,6 +38,9 @@ pub struct AppState {
     in_background: AtomicBool,
     /// An invite deep link the app was opened with, until the join screen takes it.
     deep_link: Mutex<Option<String>>,
+    /// The current session's `welcome` (peer id, ICE servers, the server's push key), for a room the
+    /// window opens after the connection was made (see [`AppState::welcome`]).
+    welcome: Arc<Mutex<Option<ServerFrame>>>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             close_to_tray: AtomicBool::new(true),
             in_background: AtomicBool::new(false),
             deep_link: Mutex::new(None),
+            welcome: Arc::default(),
         }
     }
 
@@ -83,9 +87,14 @@ impl AppState {
         let history = self.history.as_ref().ok().cloned();
         let fallback = self.fallback.clone();
         let chat = self.chat.clone();
+        let welcome = self.welcome.clone();
+        *lock(&welcome) = None;
         tauri::async_runtime::spawn(async move {
             while let Some(event) = rx.recv().await {
                 if let ClientEvent::Frame(frame) = &event {
+                    if let ServerFrame::Welcome { .. } = frame {
+                        *lock(&welcome) = Some(frame.clone());
+                    }
                     fallback.on_frame(frame).await;
                     if let ServerFrame::PeerLeft { room, peer, .. } = frame {
                         chat.peer_left(room, peer);
@@ -103,6 +112,7 @@ impl AppState {
     /// Closes the connection and the links; the UI shows offline.
     pub fn disconnect(&self) {
         self.client.replace(None);
+        *lock(&self.welcome) = None;
         let fallback = self.fallback.clone();
         // Tauri's runtime: a sync command runs on the main thread, outside any runtime.
         tauri::async_runtime::spawn(async move { fallback.sink().close_all().await });
@@ -119,6 +129,13 @@ impl AppState {
     /// The current client's configuration (server, name, rooms it started with), if any.
     pub fn client_config(&self) -> Option<ClientConfig> {
         self.client.config()
+    }
+
+    /// The current session's latest `welcome`. The window's rooms learn their session from it (peer id,
+    /// ICE servers, whether the server rings people who are away), but the app connects at startup, before
+    /// any room is open: `connect` hands it again to a room that keeps the running session.
+    pub fn welcome(&self) -> Option<ServerFrame> {
+        lock(&self.welcome).clone()
     }
 
     /// Whether the server refused the current client's token (it then no longer retries).

@@ -3,7 +3,7 @@
 //! typed by, and the `Events` map its `on()` helper is typed by. The test below fails when the committed
 //! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
-use chat_protocol::SignalData;
+use chat_protocol::{ClientFrame, SignalData};
 use p2pchat_core::chat::ChannelMessage;
 use p2pchat_core::links::FileEnd;
 use p2pchat_core::media::{MediaDevice, MediaDevices, MediaEvent, MediaPipeline, MissingElement};
@@ -70,7 +70,7 @@ pub fn generate() -> String {
     let mut out = String::from(
         "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
          // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript\n\n\
-         import type { ServerFrame, SignalData } from './protocol.gen';\n\
+         import type { ClientFrame, ServerFrame, SignalData } from './protocol.gen';\n\
          import type { ChannelMessage, ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';\n\
          import type { Channel } from '@tauri-apps/api/core';\n\n",
     );

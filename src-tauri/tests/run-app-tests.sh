@@ -26,7 +26,10 @@
 #   7. files between the window (native links) and a Chromium page, both ways, and cancelled from the window
 #      either way (app-files.mjs);
 #   8. on a server with --auth-secret: joining from a pasted invite link, with the token saved for that server
-#      after a restart, and from a p2pchat:// deep link (app-invite.mjs).
+#      after a restart, and from a p2pchat:// deep link (app-invite.mjs);
+#   9. ringing with the window closed: the tray, the login item and its hidden start (app-tray.mjs);
+#  10. on a server with --push: the window lists someone away (a Chromium page that turned on "Ring me here
+#      when I'm away" and closed) and its call rings his devices by push (app-push.mjs).
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
@@ -285,6 +288,21 @@ INNER
 rm -rf "$WORK/tray-home" "$WORK/tray-data" && mkdir -p "$WORK/tray-home"
 if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 420 "${SESSION_BUS[@]}" bash "$WORK/tray-session.sh" 2>"$WORK/webdriver-tray.log"; then
   fail "ringing with the window closed (see $WORK/webdriver-tray.log)"
+fi
+# 10. Ringing people who are away (app-push.mjs): a server with push on (its registrations in a file under the
+#     work dir; --push-allow-private takes the test's push service on 127.0.0.1); Bob turns on "Ring me here
+#     when I'm away" in Chromium and closes his page; the window lists him away and its call rings his devices.
+echo "==> ringing people who are away from the window: a server with push, WebDriver and a Chromium page"
+PUSH_PORT=$(free_port)
+"$BIN/signaling-server" --bind "127.0.0.1:$PUSH_PORT" --ui-dir ui/dist --push --push-allow-private \
+  --push-db "$WORK/push.sqlite3" >"$WORK/push-server.log" 2>&1 &
+PIDS+=($!)
+if ! wait_for 20 curl -fsS "http://127.0.0.1:$PUSH_PORT/healthz"; then
+  fail "the push signaling server did not start (see $WORK/push-server.log)"
+elif ! WORK="$WORK" ROOM=e2e-push APP_BIN="$BIN/p2pchat" P2PCHAT_SERVER_URL="ws://127.0.0.1:$PUSH_PORT/ws" \
+  P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-push P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
+  XDG_DATA_HOME="$WORK/push-data" timeout 300 "${SESSION_BUS[@]}" node src-tauri/tests/app-push.mjs 2>"$WORK/webdriver-push.log"; then
+  fail "ringing people who are away from the window (see $WORK/webdriver-push.log)"
 fi
 echo
 if ((failures)); then

@@ -30,83 +30,13 @@
 //   the ring a second time (a ring still showing when its call ended).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import axe from 'axe-core';
 import { callState, joinAs, launchBrowser, reportOnFailure, startServer, TIMEOUT, waitForPhase, waitForRemoteVideos } from './lib.mjs';
-
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
-
-/**
- * RFC 8291 (Web Push message encryption, `aes128gcm` of RFC 8188, one record): the plaintext of `body` for
- * the subscription whose key pair is `ua` (node ECDH) with `auth` secret.
- */
-function decryptPush(body, ua, auth) {
-  const salt = body.subarray(0, 16);
-  const idlen = body[20];
-  const asPublic = body.subarray(21, 21 + idlen);
-  const ecdhSecret = ua.computeSecret(asPublic);
-  const keyInfo = Buffer.concat([Buffer.from('WebPush: info\0'), ua.getPublicKey(), asPublic]);
-  const ikm = Buffer.from(crypto.hkdfSync('sha256', ecdhSecret, auth, keyInfo, 32));
-  const cek = Buffer.from(crypto.hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: aes128gcm\0'), 16));
-  const nonce = Buffer.from(crypto.hkdfSync('sha256', ikm, salt, Buffer.from('Content-Encoding: nonce\0'), 12));
-  const record = body.subarray(21 + idlen);
-  const decipher = crypto.createDecipheriv('aes-128-gcm', cek, nonce);
-  decipher.setAuthTag(record.subarray(record.length - 16));
-  const padded = Buffer.concat([decipher.update(record.subarray(0, record.length - 16)), decipher.final()]);
-  let end = padded.length - 1;
-  while (end >= 0 && padded[end] === 0) end--;
-  assert.equal(padded[end], 2, 'the only record is the last one (delimiter 0x02)');
-  return padded.subarray(0, end).toString('utf8');
-}
-
-/** A subscription as a browser's push service would hand out: keys made here, endpoint on our service. */
-function makeSubscription(service, id) {
-  const ua = crypto.createECDH('prime256v1');
-  ua.generateKeys();
-  const auth = crypto.randomBytes(16);
-  const json = { endpoint: `${service.url}/push/${id}`, expirationTime: null, keys: { p256dh: b64url(ua.getPublicKey()), auth: b64url(auth) } };
-  return { json, ua, auth, id };
-}
-
-/** The test's push service: records every POST and answers 201 Created, as push services do. */
-async function startPushService() {
-  const received = [];
-  const waiters = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const message = { path: req.url, headers: req.headers, body: Buffer.concat(chunks) };
-      received.push(message);
-      res.writeHead(201).end();
-      for (const w of waiters.splice(0)) w();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    /** The next push to subscription `id` after the `after`-th one. */
-    async next(id, after) {
-      const deadline = Date.now() + TIMEOUT;
-      for (;;) {
-        const mine = received.filter((m) => m.path === `/push/${id}`);
-        if (mine.length > after) return mine[after];
-        if (Date.now() > deadline) throw new Error(`no push to ${id} within ${TIMEOUT} ms (got ${received.length} in all)`);
-        await new Promise((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 250);
-        });
-      }
-    },
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
+import { decryptPush, fakePushManager, makeSubscription, startPushService } from './push-service.mjs';
 
 /** An axe-core scan as a11y.test.mjs runs it: nothing serious or critical on the screen. */
 async function scan(page, screen) {
@@ -152,27 +82,7 @@ async function bobAway(room, sub, { a11y = false } = {}) {
   const bob = await joinAs(browser, server.url, 'Bob', room, {
     onPage: async (page) => {
       await page.context().grantPermissions(['notifications'], { origin: server.url });
-      await page.context().addInitScript((subscription) => {
-        const KEY = 'e2e.push-subscription';
-        const make = (json) => ({
-          endpoint: json.endpoint,
-          expirationTime: null,
-          options: { userVisibleOnly: true, applicationServerKey: null },
-          toJSON: () => json,
-          getKey: () => null,
-          unsubscribe: async () => (localStorage.removeItem(KEY), true),
-        });
-        PushManager.prototype.subscribe = async function (options) {
-          const key = new Uint8Array(options.applicationServerKey);
-          localStorage.setItem('e2e.push-server-key', btoa(String.fromCharCode(...key)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, ''));
-          localStorage.setItem(KEY, JSON.stringify(subscription));
-          return make(subscription);
-        };
-        PushManager.prototype.getSubscription = async function () {
-          const kept = localStorage.getItem(KEY);
-          return kept ? make(JSON.parse(kept)) : null;
-        };
-      }, sub.json);
+      await fakePushManager(page.context(), sub.json);
     },
   });
   // The service worker that will ring (registered by the page at load).

@@ -14,6 +14,7 @@ macro_rules! app_commands {
             app join_room(room: String) -> (),
             app leave_room(room: String) -> (),
             app send_signal(room: String, to: String, data: SignalData) -> (),
+            app push_frame(frame: ClientFrame) -> (),
             app connection_state() -> ConnectionState,
             app get_settings() -> Settings,
             app set_settings(settings: Settings) -> Settings,

@@ -151,6 +151,83 @@ fn connects_joins_and_disconnects_through_the_real_server() {
     );
 }
 
+/// Ringing people who are away from the app's connection, against the real server with push on: a room
+/// the window opens on the running session hears that session's `welcome` again (the server's push key
+/// in it), `push_frame` registers this device and asks who is away, the answers come back as frames, and
+/// a frame that is not one of ringing people who are away is refused.
+#[test]
+fn push_frames_go_out_on_the_apps_connection() {
+    let store = tempfile::TempDir::new().unwrap();
+    let db = store.path().join("push.sqlite3");
+    let server = tauri::async_runtime::block_on(async {
+        let args = [
+            "--bind",
+            "127.0.0.1:0",
+            "--ui-dir",
+            "/nonexistent",
+            "--push",
+            "--push-allow-private",
+            "--push-db",
+            db.to_str().unwrap(),
+        ];
+        let config = signaling_server::Config::from_args(args).unwrap();
+        signaling_server::start(config).await.unwrap()
+    });
+    let url = format!("ws://{}/ws", server.local_addr());
+    let app = TestApp::start();
+    let frames = app.events("signaling://frame");
+    app.invoke("connect", json!({"name": "Ann", "url": url}))
+        .unwrap();
+    let first = frames.wait_for("welcome", |f| f["type"] == "welcome");
+    assert!(first["push"]["vapid_key"].is_string(), "{first}");
+    // The room opened later connects the same way: the session stays and its welcome comes again.
+    assert_eq!(
+        app.invoke("connect", json!({"name": "Ann"})),
+        Ok(json!("connected"))
+    );
+    let again = frames.wait_for("welcome again", |f| f["type"] == "welcome");
+    assert_eq!(again["peer"], first["peer"]);
+    assert_eq!(again["push"], first["push"]);
+
+    app.invoke("join_room", json!({"room": "team"})).unwrap();
+    frames.wait_for("joined", |f| f["type"] == "joined");
+    // RFC 8291 Appendix A's keys; the endpoint is never called (nobody rings Ann here).
+    let register = json!({"type": "push-register", "room": "team", "device": "ann-desktop",
+        "secret": "a-device-secret-of-enough-chars", "subscription": {"kind": "webpush",
+        "endpoint": "http://127.0.0.1:9/push/ann", "keys": {
+            "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}});
+    assert_eq!(
+        app.invoke("push_frame", json!({"frame": register})),
+        Ok(Value::Null)
+    );
+    let registered = frames.wait_for("push-registered", |f| {
+        f["type"] == "push-registered" || f["type"] == "error"
+    });
+    assert_eq!(registered["device"], "ann-desktop", "{registered}");
+    let ask = json!({"type": "offline-members", "room": "team"});
+    assert_eq!(
+        app.invoke("push_frame", json!({"frame": ask})),
+        Ok(Value::Null)
+    );
+    let members = frames.wait_for("offline-members", |f| f["type"] == "offline-members");
+    assert_eq!(members["members"], json!([]), "Ann is here, so not away");
+
+    let join = json!({"type": "join", "room": "other"});
+    let err = app
+        .invoke("push_frame", json!({"frame": join}))
+        .unwrap_err();
+    assert_eq!(err["kind"], "invalid", "{err}");
+    let malformed = json!({"type": "ring", "room": "team"});
+    let err = app
+        .invoke("push_frame", json!({"frame": malformed}))
+        .unwrap_err();
+    assert_eq!(err["kind"], "invalid", "{err}");
+    app.invoke("disconnect", json!({})).unwrap();
+    let err = app.invoke("push_frame", json!({"frame": ask})).unwrap_err();
+    assert_eq!(err["kind"], "not_connected", "{err}");
+}
+
 /// `chat_send` with nobody linked: the message is stored as pending (the outbox) and kept for the next
 /// peer that links; anything but a chat message is refused.
 #[test]

@@ -116,7 +116,7 @@ impl ConnectionTask {
                     None => return false,
                     Some(Command::Join(room)) => { self.wanted.insert(room); }
                     Some(Command::Leave(room)) => { self.wanted.remove(&room); }
-                    Some(Command::Signal { .. }) => {} // refused by the handle while not connected
+                    Some(Command::Signal { .. } | Command::Push(_)) => {} // refused by the handle while not connected
                     Some(Command::Wake) => return true, // try now, not after the backoff
                 },
             }
@@ -133,7 +133,7 @@ impl ConnectionTask {
                 Command::Leave(room) => {
                     self.wanted.remove(&room);
                 }
-                Command::Signal { .. } | Command::Wake => {}
+                Command::Signal { .. } | Command::Push(_) | Command::Wake => {}
             }
         }
     }
@@ -245,6 +245,8 @@ impl ConnectionTask {
                             send(&mut sink, &ClientFrame::Signal { room, to, data }).await
                         }
                         Command::Signal { .. } => Ok(()),
+                        Command::Push(frame) if welcomed => send(&mut sink, &frame).await,
+                        Command::Push(_) => Ok(()),
                         // The server answers a ping with a pong: silence until the probe ends means dead.
                         Command::Wake => {
                             silence_limit = silence_limit.min(WAKE_PROBE);

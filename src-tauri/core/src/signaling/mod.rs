@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chat_protocol::ServerFrame;
+use chat_protocol::{ClientFrame, ServerFrame};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
@@ -49,6 +49,8 @@ pub enum SignalingError {
     InvalidRoom(String),
     #[error("not connected to the signaling server")]
     NotConnected,
+    #[error("{0:?} is not a frame of ringing people who are away")]
+    NotAPushFrame(&'static str),
 }
 
 /// Where and as whom to connect.
@@ -124,6 +126,8 @@ enum Command {
         to: String,
         data: Box<RawValue>,
     },
+    /// See [`Client::push`].
+    Push(ClientFrame),
     /// See [`Client::wake`].
     Wake,
 }
@@ -198,6 +202,27 @@ impl Client {
             to: to.to_owned(),
             data,
         })
+    }
+
+    /// Sends a frame of ringing people who are away (docs/protocol.md, Push: `push-register`,
+    /// `push-unregister`, `offline-members`, `ring`, `ring-cancel`); the answers arrive as frames. Any
+    /// other frame is refused: the session's own frames (hello, join, signal) have their methods. Refused
+    /// while not connected, like signals: the UI asks again on its next `joined`.
+    pub fn push(&self, frame: ClientFrame) -> Result<(), SignalingError> {
+        if !matches!(
+            frame,
+            ClientFrame::PushRegister { .. }
+                | ClientFrame::PushUnregister { .. }
+                | ClientFrame::OfflineMembers { .. }
+                | ClientFrame::Ring { .. }
+                | ClientFrame::RingCancel { .. }
+        ) {
+            return Err(SignalingError::NotAPushFrame(frame.type_name()));
+        }
+        if self.state() != ConnectionState::Connected {
+            return Err(SignalingError::NotConnected);
+        }
+        self.send(Command::Push(frame))
     }
 
     /// The app is back in the foreground (phones suspend it in the background, and the network may have

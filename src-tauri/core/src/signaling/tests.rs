@@ -420,3 +420,99 @@ async fn a_refused_token_stops_reconnecting() {
     client.leave("team").unwrap();
     server.shutdown().await;
 }
+
+/// The frames of ringing people who are away go out on the client's connection and their answers come
+/// back as frames: Ann registers her device for "team" and goes; Bob, in the room, finds her device
+/// among the offline members. Other frames are not taken.
+#[tokio::test]
+async fn push_frames_register_and_find_people_who_are_away() {
+    let db = std::env::temp_dir().join(format!("p2pchat-core-push-{}.sqlite3", std::process::id()));
+    let db_arg = db.to_str().unwrap().to_owned();
+    let server = server_at(
+        "127.0.0.1:0",
+        &[
+            "--push",
+            "--push-allow-private",
+            "--push-db",
+            &db_arg,
+            "--resume-grace-ms",
+            "500",
+        ],
+    )
+    .await;
+    let url = parse_server_url(&server.ws_url()).unwrap();
+    let (a_tx, mut a_rx) = mpsc::channel(64);
+    let ann = Client::spawn(config(url.clone(), "Ann", &["team"]), a_tx);
+    until(&mut a_rx, |e| {
+        matches!(e, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
+    })
+    .await;
+    assert_eq!(
+        ann.push(ClientFrame::Join {
+            room: "team".into()
+        }),
+        Err(SignalingError::NotAPushFrame("join"))
+    );
+    // RFC 8291 Appendix A's subscription keys; the endpoint is never called (nobody rings Ann).
+    let subscription = serde_json::from_value(json!({
+        "kind": "webpush",
+        "endpoint": "http://127.0.0.1:9/push/ann",
+        "keys": {
+            "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg"
+        }
+    }))
+    .unwrap();
+    ann.push(ClientFrame::PushRegister {
+        room: "team".into(),
+        device: "ann-laptop".into(),
+        secret: "a-device-secret-of-enough-chars".into(),
+        subscription,
+    })
+    .unwrap();
+    let registered = until(&mut a_rx, |e| match e {
+        ClientEvent::Frame(ServerFrame::PushRegistered { device, .. }) => Some(device.clone()),
+        ClientEvent::Frame(ServerFrame::Error { message, .. }) => Some(format!("error: {message}")),
+        _ => None,
+    })
+    .await;
+    assert_eq!(registered, "ann-laptop");
+    drop(ann);
+
+    let (b_tx, mut b_rx) = mpsc::channel(64);
+    let bob = Client::spawn(config(url, "Bob", &["team"]), b_tx);
+    until(&mut b_rx, |e| {
+        matches!(e, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
+    })
+    .await;
+    // Ann's session may still be in its resume grace (present, so not away): ask until she is away.
+    let away = tokio::time::timeout(WAIT, async {
+        loop {
+            bob.push(ClientFrame::OfflineMembers {
+                room: "team".into(),
+            })
+            .unwrap();
+            let members = until(&mut b_rx, |e| match e {
+                ClientEvent::Frame(ServerFrame::OfflineMembers { members, .. }) => {
+                    Some(members.clone())
+                }
+                _ => None,
+            })
+            .await;
+            if !members.is_empty() {
+                return members;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await
+    .expect("Ann's device listed as away");
+    assert_eq!(
+        away.iter()
+            .map(|m| (m.device.as_str(), m.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("ann-laptop", "Ann")]
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&db);
+}

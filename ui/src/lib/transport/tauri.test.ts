@@ -6,6 +6,8 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const calls: string[] = [];
+/** The arguments of each `send`. */
+const sent: unknown[] = [];
 const handlers = new Map<string, (payload: unknown) => void>();
 let answerConnect: (state: string) => void = () => undefined;
 /** Registering a listener completes when this is resolved (as Tauri's listen, asynchronously). */
@@ -15,7 +17,10 @@ vi.mock('../ipc', () => ({
     calls.push(name);
     return name === 'connect' ? new Promise((resolve) => (answerConnect = resolve)) : Promise.resolve(null);
   },
-  send: (name: string) => calls.push(name),
+  send: (name: string, args: unknown) => {
+    calls.push(name);
+    sent.push(args);
+  },
   on: (name: string, handler: (payload: unknown) => void) =>
     listenersReady.then(() => {
       handlers.set(name, handler);
@@ -55,5 +60,15 @@ describe('TauriTransport', () => {
     answerConnect('connecting');
     await vi.waitFor(() => expect(calls).toEqual(['connect', 'join_room']));
     expect(states).toEqual(['connected']);
+  });
+
+  it('sends push frames on the app connection, after connect has answered', async () => {
+    const transport = new TauriTransport('ws://s/ws');
+    transport.connect('Ann');
+    transport.pushFrame({ type: 'offline-members', room: 'team' });
+    await vi.waitFor(() => expect(calls).toEqual(['connect']));
+    answerConnect('connected');
+    await vi.waitFor(() => expect(calls).toEqual(['connect', 'push_frame']));
+    expect(sent.at(-1)).toEqual({ frame: { type: 'offline-members', room: 'team' } });
   });
 });

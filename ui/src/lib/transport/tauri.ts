@@ -5,7 +5,7 @@ import { call, on, send } from '../ipc';
 import type { Settings } from '../ipc.gen';
 import type { ServerFrame, SignalData } from '../protocol.gen';
 import type { TokenSource } from '../token';
-import { Listeners, type ConnectionState, type Transport } from './types';
+import { Listeners, type ConnectionState, type PushFrame, type Transport } from './types';
 
 export class TauriTransport implements Transport {
   private readonly frames = new Listeners<ServerFrame>();
@@ -61,6 +61,11 @@ export class TauriTransport implements Transport {
 
   signal(room: string, to: string, data: SignalData): void {
     void this.connected.then(() => send('send_signal', { room, to, data }));
+  }
+
+  /** Ringing people who are away: the app's connection sends it, the answers come back as frames. */
+  pushFrame(frame: PushFrame): void {
+    void this.connected.then(() => send('push_frame', { frame }));
   }
 
   onFrame(listener: (frame: ServerFrame) => void): () => void {
