@@ -1,6 +1,8 @@
 //! Test peer for the app's end-to-end script: joins a room as "Ringer", waits for a peer named
-//! `target`, rings it (`invite`), then cancels after a moment, which the app must show as an incoming
-//! call and then a missed call. `ring <server ws url> <room> <target name> [call id]`; exits non-zero on
+//! `target`, rings every peer of that name (`invite`), then cancels after a moment, which the app must
+//! show as an incoming call and then a missed call. Every one, as a caller's "Call room" does: an app
+//! that has just restarted is listed next to its previous session, which stays in the room for the
+//! server's resume grace. `ring <server ws url> <room> <target name> [call id]`; exits non-zero on
 //! timeout.
 
 use std::collections::BTreeSet;
@@ -41,14 +43,19 @@ async fn main() {
         while let Some(event) = rx.recv().await {
             match event {
                 ClientEvent::Frame(ServerFrame::Joined { peers, .. }) => {
-                    if let Some(p) = peers.into_iter().find(|p| &p.name == target) {
-                        return Some(p.peer);
+                    let named: Vec<String> = peers
+                        .into_iter()
+                        .filter(|p| &p.name == target)
+                        .map(|p| p.peer)
+                        .collect();
+                    if !named.is_empty() {
+                        return Some(named);
                     }
                 }
                 ClientEvent::Frame(ServerFrame::PeerJoined { peer, name, .. })
                     if &name == target =>
                 {
-                    return Some(peer);
+                    return Some(vec![peer]);
                 }
                 _ => {}
             }
@@ -56,19 +63,21 @@ async fn main() {
         None
     })
     .await;
-    let Ok(Some(peer)) = found else {
+    let Ok(Some(peers)) = found else {
         eprintln!("ring: {target} never appeared in {room}");
         std::process::exit(1);
     };
     let send = |json: &str| {
-        let data = RawValue::from_string(json.to_owned()).map_err(|e| e.to_string())?;
-        client.signal(room, &peer, data).map_err(|e| e.to_string())
+        peers.iter().try_for_each(|peer| {
+            let data = RawValue::from_string(json.to_owned()).map_err(|e| e.to_string())?;
+            client.signal(room, peer, data).map_err(|e| e.to_string())
+        })
     };
     let result = async {
         send(&format!(
             r#"{{"kind":"invite","call":"{call}","media":["audio","video"]}}"#
         ))?;
-        println!("ring: invited {target}");
+        println!("ring: invited {target} ({} sessions)", peers.len());
         tokio::time::sleep(Duration::from_secs(2)).await;
         send(&format!(r#"{{"kind":"cancel","call":"{call}"}}"#))?;
         println!("ring: cancelled");
