@@ -12,6 +12,7 @@ import type { Settings } from './ipc.gen';
 import { Room, type RoomOptions } from './room.svelte';
 import type { PushClient } from './push/client';
 import { webPush, webPushSupported } from './push/browser';
+import { mobilePush } from './push/mobile';
 import { BrowserTransport } from './transport/browser';
 import { TauriTransport, inTauri, savedSettings } from './transport/tauri';
 
@@ -105,8 +106,11 @@ const app: Platform = {
     const fallback = typeof RTCPeerConnection === 'undefined' || (await fallbackForced());
     // This device's identity for every peer connection of the page: the safety codes stay the same across visits.
     const certificate = fallback ? undefined : await deviceCertificate();
-    // The app's Rust side owns the signaling socket (to `serverUrl`, else the one in its settings).
-    return new Room(room, name, new TauriTransport(serverUrl), { ...options, fallback, certificate });
+    // The app's Rust side owns the signaling socket (to `serverUrl`, else the one in its settings); it sends
+    // the push frames too. A phone is rung by its push-call plugin; the desktop app rings others but is
+    // not rung by push itself (its tray keeps it connected with the window closed).
+    const push = phone ? mobilePush(room, async () => serverUrl ?? (await savedSettings()).server_url ?? undefined) : undefined;
+    return new Room(room, name, new TauriTransport(serverUrl), { ...options, fallback, certificate, push });
   },
 };
 
