@@ -152,6 +152,9 @@ export class Call {
   private meters = new Map<string, PeerQuality>();
   /** Switches of local media the page holds no tracks of (the app's native capture). */
   private control: MediaControl | null = null;
+  /** SFU keys of this call from room members not (yet) in it here: their key, sent over the peer link, may
+   * overtake their `accept` or `join-call`, which the server relays. The latest per person. */
+  private earlyKeys = new Map<string, { id: number; raw: Uint8Array }>();
   /** Participants we exchange media with over our peer link (until their SFU media shows; the tiles watch it). */
   private meshMedia = new SvelteSet<string>();
 
@@ -462,7 +465,7 @@ export class Call {
 
   /** The server has no SFU for our call (`error` sfu_unavailable): the mesh carries on while it can. */
   sfuUnavailable(why: string): void {
-    if (!this.sfu) return;
+    if (!this.sfu || this.sfu.unavailable()) return;
     const meshAlive = this.meshMedia.size === this.participants.length && this.participants.length + 1 <= MAX_CALL_PEOPLE;
     this.sfu.close();
     this.sfu = null;
@@ -479,7 +482,9 @@ export class Call {
   sfuKey(peer: string, text: string): boolean {
     const key = parseSfuKey(text);
     if (!key) return false;
-    if (key.call === this.id) this.sfu?.keyFrom(peer, key.id, key.raw);
+    if (key.call !== this.id) return true;
+    if (this.sfu && this.participants.includes(peer)) this.sfu.keyFrom(peer, key.id, key.raw);
+    else if (this.links.peers().includes(peer)) this.earlyKeys.set(peer, { id: key.id, raw: key.raw });
     return true;
   }
 
@@ -509,6 +514,14 @@ export class Call {
     );
     call.ignoreKeys = this.ignoreSfuKeys;
     this.sfu = call;
+    for (const peer of this.participants) this.takeEarlyKey(peer);
+  }
+
+  private takeEarlyKey(peer: string): void {
+    const key = this.earlyKeys.get(peer);
+    if (!key || !this.sfu) return;
+    this.earlyKeys.delete(peer);
+    this.sfu.keyFrom(peer, key.id, key.raw);
   }
 
   /** `peer`'s SFU media opened here: their tile shows it, and our mesh media to them stops. */
@@ -523,6 +536,7 @@ export class Call {
     this.known.delete(peer);
     this.expected.delete(peer);
     this.asked.delete(peer);
+    this.earlyKeys.delete(peer);
     this.forget(peer);
     if (this.caller === peer && this.phase === 'incoming') {
       this.links.system(`Missed call from ${this.links.nameOf(peer)}.`);
@@ -740,6 +754,7 @@ export class Call {
     if (this.meshSize !== null && this.participants.length + 1 > this.meshSize) this.moveToSfu();
     if (!this.sfu) this.sendMedia(peer, offerExpected);
     else if (added && onSfu) this.sfu.participantAdded(peer);
+    this.takeEarlyKey(peer);
     if (!this.meters.has(peer)) this.meters.set(peer, { quality: emptyQuality(), samples: [], limits: FULL_QUALITY, applied: false, meter: new QualityMeter() });
     this.qualityTimer ??= setInterval(() => void this.measure(), QUALITY_INTERVAL_MS);
   }
@@ -822,6 +837,7 @@ export class Call {
     this.qualityTimer = undefined;
     for (const peer of this.participants) this.links.link(peer)?.clearLocalMedia();
     this.meshMedia.clear();
+    this.earlyKeys.clear();
     this.sfu?.close();
     this.sfu = null;
     stopMedia(this.localStream);

@@ -14,6 +14,8 @@ export type { SfuPlace };
 export const SFU_MAX_CALL_PEOPLE = 16;
 /** How often the active speaker is read from the audio levels. */
 const SPEAKER_EVERY_MS = 500;
+/** How many times a call lost by its media server asks to be placed again before it ends. */
+const MAX_REPLACEMENTS = 2;
 /** Below this audio level (0–1) nobody is speaking. */
 const SPEAKING_LEVEL = 0.02;
 
@@ -48,7 +50,9 @@ export class SfuCall {
   /** The simulcast layer each person's tile needs, and what Janus was asked for. */
   private readonly wanted = new Map<string, number>();
   private readonly applied = new Map<string, number>();
-  private replaced = false;
+  /** We asked the server where to go and have no answer yet. */
+  private asking = true;
+  private replacements = 0;
   private closed = false;
   private speakerTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -72,6 +76,7 @@ export class SfuCall {
   async placed(place: SfuPlace): Promise<void> {
     const me = this.links.me();
     if (this.closed || this.room || !me) return;
+    this.asking = false;
     try {
       const room = await VideoRoom.join(place, me, this.stream(), this.links.iceServers(), this.crypto, {
         streams: (peer, stream) => this.setStream(peer, stream),
@@ -86,21 +91,28 @@ export class SfuCall {
     }
   }
 
-  /** Janus is gone (the server's `sfu-lost`, or our connection to it): ask once to be placed again. */
+  /** Janus is gone (the server's `sfu-lost`, or our connection to it): ask to be placed again, a few times. */
   lost(reason?: string): void {
     if (this.closed) return;
     this.links.trace(`sfu lost: ${reason ?? 'the server says so'}`);
     this.room?.close();
     this.room = null;
     this.streams = {};
-    if (this.replaced) return this.end(reason);
-    this.replaced = true;
+    // The answer to the last ask is on its way and says where to go now (or that there is nowhere).
+    if (this.asking) return;
+    if (this.replacements >= MAX_REPLACEMENTS) return this.end(reason);
+    this.replacements += 1;
+    this.asking = true;
     this.links.join(this.call);
   }
 
-  /** The server has no media server for the call. */
-  unavailable(): void {
-    if (!this.closed) this.end();
+  /** The server has no media server for the call. True: it had one, which was lost (the call ends here);
+   * false: it never had one (the caller decides). */
+  unavailable(): boolean {
+    this.asking = false;
+    if (this.replacements === 0) return false;
+    this.end('the server has no other');
+    return true;
   }
 
   participantAdded(peer: string): void {
@@ -153,7 +165,7 @@ export class SfuCall {
 
   private end(reason?: string): void {
     this.close();
-    this.links.ended(`The call's media server was lost${reason ? ` (${reason})` : ''} and no other could take the call: the call ended.`);
+    this.links.ended(`The call's media server was lost (${reason ?? 'it stopped answering'}): the call ended.`);
   }
 
   private setStream(peer: string, stream: MediaStream | null): void {
