@@ -11,6 +11,7 @@ use p2pchat_core::signaling::ConnectionState;
 use ts_rs::{Config, TS};
 
 use crate::history::FileRecord;
+use crate::history::search::{SearchCursor, SearchPage};
 use crate::history::{
     CallDirection, CallRecord, Conversation, Cursor, HistoryKeyStatus, KeyState, Message,
     MessagePreview, MessageStatus, NewMessage, Page, Protection, SearchHit, SnippetPart,
@@ -38,6 +39,8 @@ pub fn generate() -> String {
         NewMessage::decl(&cfg),
         Cursor::decl(&cfg),
         Page::decl(&cfg),
+        SearchPage::decl(&cfg),
+        SearchCursor::decl(&cfg),
         SearchHit::decl(&cfg),
         SnippetPart::decl(&cfg),
         CallRecord::decl(&cfg),

@@ -1,8 +1,9 @@
 // Drives the real app's window through WebDriver (Debian's WebKitWebDriver; the app runs with
 // TAURI_WEBVIEW_AUTOMATION=true) and checks what a person sees:
-//   offline  – started with its server unreachable: the conversation list comes from disk, search finds
-//              accent-folded prefixes with highlighted hits, a conversation opens and shows its messages
-//              while the connection badge says it is not connected;
+//   offline  – started with its server unreachable: the conversation list comes from disk, search shows a
+//              page of the newest matches and "More results" adds older ones below (none twice), search
+//              finds accent-folded prefixes with highlighted hits, a conversation opens and shows its
+//              messages while the connection badge says it is not connected;
 //   chat     – connected, with a headless peer (p2pchat-peer) in the room: its message appears in the
 //              window, and the person's reply shows ✓✓ once the peer acked it, read once it printed it (its
 //              receipt: acks and receipts reach the window from the app's chat, chat://status); then a real
@@ -30,6 +31,30 @@ async function ensureName(d) {
   if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
 }
 
+/** The texts of the search results shown (room, time, sender and snippet of each). */
+const resultTexts = (d) => d.run('return [...document.querySelectorAll(\'[data-testid="search-result"]\')].map((e) => e.textContent.trim());');
+
+/** A word in most seeded messages: the first page, then "More results" adds the next page below it. */
+async function searchPages(d, search) {
+  await d.type(search, 'the');
+  const [more] = await d.waitFor('[data-testid="more-results"]');
+  const first = await resultTexts(d);
+  if (!more) return fail(`search "the": no "More results" under ${first.length} results`);
+  await d.click(more);
+  const all = await d.until(
+    'return [...document.querySelectorAll(\'[data-testid="search-result"]\')].map((e) => e.textContent.trim());',
+    (texts) => Array.isArray(texts) && texts.length > first.length,
+  );
+  const kept = JSON.stringify(all.slice(0, first.length)) === JSON.stringify(first);
+  const distinct = new Set(all).size === all.length;
+  if (first.length === 30 && all.length > 30 && kept && distinct) {
+    pass(`search "the": ${first.length} newest results, "More results" adds ${all.length - first.length} older ones below, none twice`);
+  } else {
+    fail(`search pages: first ${first.length}, then ${all.length} (first page kept: ${kept}, all distinct: ${distinct})`);
+  }
+  await d.screenshot(`${work}/app-search-more.png`);
+}
+
 async function offline(d) {
   await ensureName(d);
   const conversations = await d.waitFor('[data-testid="conversation"]', { timeoutMs: 30000 });
@@ -38,7 +63,12 @@ async function offline(d) {
   const unread = await d.all('[data-testid="unread-count"]');
   console.log(`note: ${unread.length} conversations show an unread count`);
 
-  await d.type((await d.all('[data-testid="search-input"]'))[0], 'cafe');
+  const [search] = await d.all('[data-testid="search-input"]');
+  await searchPages(d, search);
+  await d.call('POST', d.s(`/element/${d.id(search)}/clear`), {});
+  await d.type(search, 'cafe');
+  // The previous search's results stay until this one's arrive.
+  await d.until('return document.querySelector(\'[data-testid="search-result"] mark\')?.textContent ?? "";', (t) => /^caf/i.test(t), 15000);
   const hits = await d.waitFor('[data-testid="search-result"]');
   const marks = await d.all('[data-testid="search-result"] mark');
   const marked = marks.length ? await d.text(marks[0]) : '';

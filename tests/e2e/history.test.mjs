@@ -2,16 +2,23 @@
 // written while alone (still queued after the reload, delivered when someone comes) and search. With
 // the server gone and the browser offline, a reload still opens the page (service worker) and shows the
 // history. What the messages say is encrypted in IndexedDB: read raw, no record holds their text.
-// "Forget this device" erases it all.
+// "Forget this device" erases it all. Search pages: a search with more hits than a page shows the newest,
+// and "More results" adds the older ones below, none twice.
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { TIMEOUT, joinAs, launchBrowser, reportOnFailure, sendChat, startServer, waitForMessage, waitForPeers } from './lib.mjs';
+
+/** Screenshots for a person to look at (not committed). */
+const SCREENSHOTS = path.join(path.dirname(new URL(import.meta.url).pathname), 'screenshots');
 
 let server;
 let browser;
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
+  mkdirSync(SCREENSHOTS, { recursive: true });
 });
 after(async () => {
   await browser?.close();
@@ -62,6 +69,23 @@ function rawHistoryHolds(texts) {
         resolve({ records: records.length, found: texts.filter((t) => text.includes(t)) });
       };
       tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+
+/** In the page: whether the browser history holds at least `min` messages. */
+function storedAtLeast(min) {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('p2pchat-history');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      const db = open.result;
+      const count = db.transaction('messages').objectStore('messages').count();
+      count.onsuccess = () => {
+        db.close();
+        resolve(count.result >= min);
+      };
+      count.onerror = () => resolve(false);
     };
   });
 }
@@ -137,4 +161,38 @@ test('reload keeps the history and the outbox; offline reload shows it; forget t
   assert.equal(await alice.getByTestId('name-input').inputValue(), '');
   await alice.context().close();
   server = await startServer({ port: server.port });
+}));
+
+test('search shows the newest matches first and "More results" adds the older ones, none twice', reportOnFailure(async () => {
+  const alice = await joinAs(browser, server.url, 'Alice', 'hist-search');
+  // Written while alone, so each stays in the history as it was sent; one more than a page, and then some.
+  const total = 35;
+  for (let i = 0; i < total; i++) await sendChat(alice, `deploy step ${i}`);
+  await sendChat(alice, 'unrelated words');
+  // The page stores a message a moment after showing it: search once all are stored.
+  await alice.waitForFunction(storedAtLeast, total + 1, { timeout: TIMEOUT, polling: 100 });
+  await alice.getByRole('button', { name: 'Leave' }).click();
+
+  await alice.getByTestId('search-input').fill('deplo');
+  const more = alice.getByTestId('more-results');
+  await more.waitFor();
+  const results = () => alice.getByTestId('search-result').locator('.preview').allTextContents();
+  const first = await results();
+  const step = (text) => Number(/deploy step (\d+)/.exec(text)?.[1]);
+  assert.deepEqual(first.map(step), [...Array(30).keys()].map((i) => total - 1 - i), 'the newest 30, newest first');
+  await more.scrollIntoViewIfNeeded();
+  await alice.screenshot({ path: `${SCREENSHOTS}/history-search-more.png` });
+  await more.click();
+  await more.waitFor({ state: 'detached' });
+  const all = await results();
+  assert.deepEqual(all.slice(0, 30), first, 'the first page stays as it was');
+  assert.deepEqual(all.map(step), [...Array(total).keys()].reverse(), 'older matches below, each once');
+  await alice.screenshot({ path: `${SCREENSHOTS}/history-search-all.png` });
+
+  // A new query starts over: its first page, no cursor of the old one.
+  await alice.getByTestId('search-input').fill('unrelated');
+  await alice.getByTestId('search-result').filter({ hasText: 'unrelated words' }).waitFor();
+  assert.equal(await alice.getByTestId('search-result').count(), 1);
+  assert.equal(await more.count(), 0);
+  await alice.context().close();
 }));

@@ -17,10 +17,10 @@ use tokio::sync::{Mutex, watch};
 use ts_rs::TS;
 
 use super::keystore::{self, Lookup};
-use super::search::SEARCH_LIMIT;
+use super::search::{SEARCH_LIMIT, SearchCursor, SearchPage};
 use super::{
     CallRecord, Conversation, Cursor, DB_FILE, DbKey, FileKind, History, HistoryError, Message,
-    MessageStatus, OpenOptions, Opened, PAGE_SIZE, Page, SearchHit,
+    MessageStatus, OpenOptions, Opened, PAGE_SIZE, Page,
 };
 use crate::ipc::{CommandError, ErrorKind};
 
@@ -435,17 +435,28 @@ pub async fn messages_page(
         .await?)
 }
 
+/// A page of messages matching `query`: the newest without `before`, else the ones older than the page
+/// whose `next` it is. Newest first, as the window lists them page after page.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn search_messages(
     state: State<'_, HistoryState>,
     query: String,
     room: Option<String>,
+    before: Option<SearchCursor>,
     limit: Option<u32>,
-) -> Result<Vec<SearchHit>> {
-    Ok(state
+) -> Result<SearchPage> {
+    let mut page = state
         .history()?
-        .search(&query, room.as_deref(), limit.unwrap_or(SEARCH_LIMIT))
-        .await?)
+        .search_page(
+            &query,
+            room.as_deref(),
+            before.as_ref(),
+            limit.unwrap_or(SEARCH_LIMIT),
+        )
+        .await?;
+    // A page comes best first; by time here (ties keep that order).
+    page.hits.sort_by_key(|hit| std::cmp::Reverse(hit.sent_at));
+    Ok(page)
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -24,7 +24,7 @@ macro_rules! app_commands {
             app report_webview_capabilities(capabilities: WebviewCapabilities) -> (),
             history list_conversations(limit: Option<u32>) -> Vec<Conversation>,
             history messages_page(room: String, before: Option<Cursor>, limit: Option<u32>) -> Page,
-            history search_messages(query: String, room: Option<String>, limit: Option<u32>) -> Vec<SearchHit>,
+            history search_messages(query: String, room: Option<String>, before: Option<SearchCursor>, limit: Option<u32>) -> SearchPage,
             history mark_read(room: String, up_to: i64) -> (),
             history room_muted(room: String) -> bool,
             history set_room_muted(room: String, muted: bool) -> (),

@@ -60,9 +60,11 @@ fn chat_history_commands_round_trip() {
     assert_eq!(ids(&older), ["m1"]);
     assert!(older["next"].is_null(), "the oldest page has no cursor");
 
-    let hits = app
+    let found = app
         .invoke("search_messages", json!({"query": "cafe"}))
         .unwrap();
+    assert!(found["next"].is_null(), "every message was searched");
+    let hits = &found["hits"];
     assert_eq!(hits.as_array().unwrap().len(), 1);
     assert_eq!(hits[0]["id"], "m1");
     assert!(
@@ -80,6 +82,60 @@ fn chat_history_commands_round_trip() {
     assert_eq!(read, Ok(Value::Null));
     let list = app.invoke("list_conversations", json!({})).unwrap();
     assert_eq!(list[0]["unread"], 0);
+}
+
+/// Search as the start screen pages it: each page holds the next older matches, newest first; its
+/// `next` continues where it stopped, none twice and none skipped, until the oldest message (`next`
+/// null).
+#[test]
+fn search_pages_continue_with_older_matches() {
+    let app = TestApp::start();
+    app.invoke("set_room_muted", json!({"room": "team", "muted": true}))
+        .unwrap();
+    for i in 0..75 {
+        // Some match better than others (the page's rank order), but the list goes by time.
+        let body = match i % 5 {
+            4 => format!("nothing to see {i}"),
+            0 => format!("kubernetes upgrade, kubernetes upgrade {i}"),
+            _ => format!("kubernetes upgrade step {i} of the long plan for today"),
+        };
+        let saved = app.invoke(
+            "save_message",
+            message(&format!("m{i:02}"), &body, 1000 + i, false),
+        );
+        assert_eq!(saved, Ok(json!(true)));
+    }
+    let mut pages = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = app
+            .invoke(
+                "search_messages",
+                json!({"query": "kuber upgr", "before": cursor, "limit": 25}),
+            )
+            .unwrap();
+        let times: Vec<i64> = page["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["sent_at"].as_i64().unwrap())
+            .collect();
+        cursor = page["next"].clone();
+        pages.push(times);
+        if cursor.is_null() {
+            break;
+        }
+        assert!(pages.len() < 10, "the pages end");
+    }
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 10]);
+    let all: Vec<i64> = pages.concat();
+    let want: Vec<i64> = (0..75)
+        .rev()
+        .filter(|i| i % 5 != 4)
+        .map(|i| 1000 + i)
+        .collect();
+    assert_eq!(all, want, "newest first, page after page, each match once");
 }
 
 /// The settings form gets `{kind: "invalid"}` for a server address it cannot use, and a valid one is

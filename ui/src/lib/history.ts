@@ -5,7 +5,7 @@ import type { ChannelMessage } from './core.gen';
 import { call } from './ipc';
 import { forgetPageData } from './forget';
 import { describeError } from './ipc';
-import type { Conversation, FileRecord, HistoryKeyStatus, Message, MessageStatus, NewMessage, SearchHit } from './ipc.gen';
+import type { Conversation, FileRecord, HistoryKeyStatus, Message, MessageStatus, NewMessage, SearchCursor, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
 export type { Conversation, FileRecord, SearchHit } from './ipc.gen';
@@ -14,6 +14,13 @@ export type { Conversation, FileRecord, SearchHit } from './ipc.gen';
 export type StoredStatus = MessageStatus | 'read';
 export type StoredMessage = Omit<Message, 'status'> & { status: StoredStatus };
 type ChatMessage = Extract<ChannelMessage, { t: 'msg' }>;
+
+/** A page of the start screen's message search, newest first. `next` continues with older matches: opaque (pass
+ * it back as it is; each store has its own), null once every message was searched. */
+export interface MessageSearchPage {
+  hits: SearchHit[];
+  next: string | null;
+}
 
 /** One room's history as the chat needs it. */
 export interface ChatHistory {
@@ -33,7 +40,10 @@ export interface HistoryStore {
   room(name: string): ChatHistory;
   /** The `limit` most recently active conversations (all without one), newest first. */
   conversations(limit?: number): Promise<Conversation[]>;
-  search(query: string): Promise<SearchHit[]>;
+  /** Messages matching `query`, a page at a time, newest first: without `cursor` the newest matches, with
+   * a page's `next` (opaque) the ones older than that page. `next` is null once every message was searched;
+   * a page with a `next` may hold fewer hits than asked, even none (the app's search stops after a few ms). */
+  search(query: string, cursor?: string | null): Promise<MessageSearchPage>;
   /** Files sent or received whose name matches, newest first (the app only: a browser keeps no files). */
   searchFiles?(query: string): Promise<FileRecord[]>;
   /** What the person should know about the history (damaged, unavailable), if anything. */
@@ -83,14 +93,35 @@ export class TauriChatHistory implements ChatHistory {
 
 /** The `limit` most recently active conversations (all without one), newest first. */
 export const listConversations = (limit?: number) => call('list_conversations', { limit });
-export const searchMessages = (query: string) => call('search_messages', { query, limit: 30 });
+/** Matches per page of the start screen's search. */
+export const SEARCH_PAGE = 30;
+/** A page of the app's search: its cursor (a `SearchCursor`) travels as JSON text, opaque to the window. */
+export async function searchMessages(query: string, cursor?: string | null): Promise<MessageSearchPage> {
+  const before = cursor ? (JSON.parse(cursor) as SearchCursor) : null;
+  const page = await call('search_messages', { query, before, limit: SEARCH_PAGE });
+  return { hits: page.hits, next: page.next && JSON.stringify(page.next) };
+}
 
 export const searchFiles = (query: string) => call('history_search_files', { query, limit: 30 });
 
-/** What the start screen's search finds: messages, and files by name where the store keeps files. */
-export async function searchAll(store: HistoryStore, query: string): Promise<{ messages: SearchHit[]; files: FileRecord[] }> {
-  const [messages, files] = await Promise.all([store.search(query), store.searchFiles?.(query) ?? Promise.resolve([])]);
+/** What the start screen's search finds first: the newest page of messages, and files by name where the store
+ * keeps files (older messages: `searchMessagesPage(store, query, messages.next)`). */
+export async function searchAll(store: HistoryStore, query: string): Promise<{ messages: MessageSearchPage; files: FileRecord[] }> {
+  const [messages, files] = await Promise.all([searchMessagesPage(store, query), store.searchFiles?.(query) ?? Promise.resolve([])]);
   return { messages, files };
+}
+
+/** How long the start screen goes on through empty pages (a search whose few milliseconds ran out before it
+ * found anything) before it shows what it has and offers "More results". */
+export const FOLLOW_EMPTY_PAGES_MS = 300;
+
+/** The page of messages after `cursor` (the first without one), going on past empty pages for up to
+ * FOLLOW_EMPTY_PAGES_MS, so two words that rarely meet are not shown as "nothing matches" too soon. */
+export async function searchMessagesPage(store: HistoryStore, query: string, cursor?: string | null, now = () => performance.now()): Promise<MessageSearchPage> {
+  const started = now();
+  let page = await store.search(query, cursor);
+  while (!page.hits.length && page.next && now() - started < FOLLOW_EMPTY_PAGES_MS) page = await store.search(query, page.next);
+  return page;
 }
 
 /** What the person should know about the history file (damaged and set aside, or unusable), if anything. */
@@ -144,7 +175,7 @@ export async function appHistoryLock(): Promise<HistoryLock | null> {
 export const appHistory: HistoryStore = {
   room: (name) => new TauriChatHistory(name),
   conversations: (limit) => listConversations(limit),
-  search: (query) => searchMessages(query),
+  search: (query, cursor) => searchMessages(query, cursor),
   searchFiles: (query) => searchFiles(query),
   notice: () => historyNotice(),
   forget: () => forgetAppDevice(),

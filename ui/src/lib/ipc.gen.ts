@@ -71,6 +71,10 @@ export type Cursor = { sent_at: number, id: string, };
 
 export type Page = { messages: Array<Message>, next: Cursor | null, };
 
+export type SearchPage = { hits: Array<SearchHit>, next: SearchCursor | null, };
+
+export type SearchCursor = { before: number, };
+
 export type SearchHit = { id: string, room: string, sender_name: string, sent_at: number, snippet: Array<SnippetPart>, 
 /**
  * Negated BM25 score: lower is more relevant (as FTS5's `bm25()`).
@@ -253,7 +257,7 @@ export interface Commands {
   report_webview_capabilities: { args: { capabilities: WebviewCapabilities }; result: null };
   list_conversations: { args: { limit?: number | null }; result: Array<Conversation> };
   messages_page: { args: { room: string; before?: Cursor | null; limit?: number | null }; result: Page };
-  search_messages: { args: { query: string; room?: string | null; limit?: number | null }; result: Array<SearchHit> };
+  search_messages: { args: { query: string; room?: string | null; before?: SearchCursor | null; limit?: number | null }; result: SearchPage };
   mark_read: { args: { room: string; up_to: number }; result: null };
   room_muted: { args: { room: string }; result: boolean };
   set_room_muted: { args: { room: string; muted: boolean }; result: null };

@@ -1,13 +1,10 @@
 // Full-text search over the browser's stored messages (MiniSearch), shaped like the app's search so the
 // start screen shows both the same way: accents and case ignored, every word a prefix, all words
-// required, hits marked in a short snippet, best first.
+// required, hits marked in a short snippet, newest first, a page at a time with an opaque cursor.
 
 import MiniSearch, { type SearchResult } from 'minisearch';
 import type { SearchHit, SnippetPart } from '../ipc.gen';
-import type { StoredMessage } from '../history';
-
-/** Most hits returned, as the app's search. */
-export const SEARCH_LIMIT = 30;
+import { SEARCH_PAGE, type MessageSearchPage, type StoredMessage } from '../history';
 /** Characters of a long message shown around its first hit. */
 const SNIPPET_CHARS = 120;
 
@@ -38,13 +35,38 @@ export class MessageIndex {
     this.index.add({ key, message: message.id, room: message.room, sender_name: message.sender_name, sent_at: message.sent_at, body: message.body });
   }
 
-  search(query: string, limit = SEARCH_LIMIT): SearchHit[] {
-    if (!query.trim()) return [];
-    return this.index
+  /** The newest `limit` matches older than `cursor` (a page's `next`; none: the newest), newest first. The
+   * cursor is the last hit's place in that order (time, then key), so messages added between pages
+   * neither repeat nor shift what follows. */
+  search(query: string, cursor?: string | null, limit = SEARCH_PAGE): MessageSearchPage {
+    if (!query.trim()) return { hits: [], next: null };
+    const after = cursor ? readCursor(cursor) : null;
+    const found = this.index
       .search(query)
-      .slice(0, limit)
-      .map((r) => toHit(r));
+      .map((r) => ({ result: r, place: [r.sent_at as number, r.id as string] as Place }))
+      .filter((m) => !after || older(m.place, after))
+      .sort((a, b) => (older(a.place, b.place) ? 1 : older(b.place, a.place) ? -1 : 0));
+    const page = found.slice(0, limit);
+    const last = page.at(-1);
+    return { hits: page.map((m) => toHit(m.result)), next: found.length > limit && last ? JSON.stringify(last.place) : null };
   }
+}
+
+/** A match's place in the newest-first order: its time, then its index key (unique). */
+type Place = [sentAt: number, key: string];
+
+/** Whether `a` comes after `b` newest first. */
+const older = (a: Place, b: Place): boolean => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+function readCursor(cursor: string): Place {
+  let place: unknown = null;
+  try {
+    place = JSON.parse(cursor);
+  } catch {
+    // Not JSON: refused below.
+  }
+  if (Array.isArray(place) && typeof place[0] === 'number' && typeof place[1] === 'string') return [place[0], place[1]];
+  throw new Error('that search cursor is not one this history gave');
 }
 
 function toHit(result: SearchResult): SearchHit {

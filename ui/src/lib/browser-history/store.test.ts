@@ -70,14 +70,37 @@ describe('BrowserHistory', () => {
     await store.room('a').saveIncoming('p', msg('m1', 'Le café est fermé demain', 1));
     await store.room('b').saveIncoming('p', msg('m2', 'Cafeteria opens at nine', 2));
     await store.room('b').saveIncoming('p', msg('m3', 'nothing here', 3));
-    const hits = await store.search('CAFE');
+    const hits = (await store.search('CAFE')).hits;
     expect(hits.map((h) => h.room).sort()).toEqual(['a', 'b']);
     const cafe = hits.find((h) => h.id === 'm1')!;
     expect(cafe.snippet.filter((p) => p.hit).map((p) => p.text)).toEqual(['café']);
-    expect(await store.search('cafe demain')).toHaveLength(1);
+    expect((await store.search('cafe demain')).hits).toHaveLength(1);
     // Another tab (a second store on the same database) adds a message: the next search finds it.
     await (await open(name)).room('c').saveIncoming('p', msg('m5', 'café au lait', 5));
-    expect((await store.search('lait')).map((h) => h.id)).toEqual(['m5']);
+    expect((await store.search('lait')).hits.map((h) => h.id)).toEqual(['m5']);
+  });
+
+  it('pages search results newest first: each page continues with older matches, none twice, none lost', async () => {
+    const store = await open(freshName());
+    const team = store.room('team');
+    // 70 matches; ten of them share one time, so a page ends between messages sent at the same moment.
+    for (let i = 0; i < 70; i++) await team.saveIncoming('p', msg(`m${String(i).padStart(2, '0')}`, `deploy step ${i}`, i >= 35 && i < 45 ? 1044 : 1000 + i));
+    await team.saveIncoming('p', msg('other', 'unrelated', 5000));
+    const first = await store.search('depl');
+    expect(first.hits).toHaveLength(30);
+    expect(first.next).not.toBeNull();
+    // A match stored after the first page is shown neither twice nor in the older pages.
+    await team.saveIncoming('p', msg('late', 'deploy again', 9000));
+    const second = await store.search('depl', first.next);
+    const third = await store.search('depl', second.next);
+    expect([second.hits.length, third.hits.length, third.next]).toEqual([30, 10, null]);
+    const shown = [...first.hits, ...second.hits, ...third.hits];
+    const times = shown.map((h) => h.sent_at);
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(new Set(shown.map((h) => h.id)).size).toBe(70);
+    expect(shown.some((h) => h.id === 'late')).toBe(false);
+    expect((await store.search('depl')).hits[0]!.id).toBe('late');
+    await expect(store.search('depl', 'page two please')).rejects.toThrow('not one this history gave');
   });
 
   it('forgets this device: history and the name it remembered are gone', async () => {
@@ -95,7 +118,7 @@ describe('BrowserHistory', () => {
     await store.room('team').saveIncoming('p', msg('m1', 'secret plans', 1));
     await store.forget();
     expect(await store.conversations()).toEqual([]);
-    expect(await store.search('secret')).toEqual([]);
+    expect((await store.search('secret')).hits).toEqual([]);
     expect(await (await open(name)).room('team').recent()).toEqual([]);
     expect([...saved.keys()]).toEqual(['other.app']);
   });
@@ -118,8 +141,8 @@ describe('search snippets', () => {
     await team.saveIncoming('p-eve', msg('same', 'from Eve', 2000, 'Eve'));
     await store.room('other').saveIncoming('p-bob', msg('same', 'elsewhere', 3000));
     expect((await team.recent()).map((m) => m.body)).toEqual(['from Bob', 'from Eve']);
-    expect((await store.search('from')).map((h) => h.sender_name).sort()).toEqual(['Bob', 'Eve']);
-    expect((await store.search('elsewhere')).map((h) => [h.id, h.room])).toEqual([['same', 'other']]);
+    expect((await store.search('from')).hits.map((h) => h.sender_name).sort()).toEqual(['Bob', 'Eve']);
+    expect((await store.search('elsewhere')).hits.map((h) => [h.id, h.room])).toEqual([['same', 'other']]);
   });
 
   it('upgrades a history kept by the earlier version (messages keyed by id) without losing a message', async () => {
@@ -193,7 +216,7 @@ describe('encryption at rest', () => {
       ['Zedediah', 'launch codes zebra'],
       ['Annabel', 'quokka reply'],
     ]);
-    expect((await again.search('zebr')).map((h) => [h.id, h.sender_name])).toEqual([['m1', 'Zedediah']]);
+    expect((await again.search('zebr')).hits.map((h) => [h.id, h.sender_name])).toEqual([['m1', 'Zedediah']]);
   });
 
   it('encrypts in place a plaintext history from the previous release, and one a pass left half done', async () => {
@@ -221,7 +244,7 @@ describe('encryption at rest', () => {
     expect((await store.room('team').recent()).map((m) => m.body)).toEqual(['old walrus news', 'queued narwhal', 'late pelican']);
     const reopened = await open(name);
     expect(textOf(await raw(name))).not.toContain('pelican');
-    expect((await reopened.search('pelican')).map((h) => h.id)).toEqual(['m3']);
+    expect((await reopened.search('pelican')).hits.map((h) => h.id)).toEqual(['m3']);
   });
 
   it('forget this device destroys the key: what it sealed opens no more', async () => {

@@ -9,8 +9,8 @@
 
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { HISTORY_PAGE_SIZE, type ChannelMessage } from '../core.gen';
-import type { ChatHistory, HistoryStore, StoredMessage, StoredStatus } from '../history';
-import type { Conversation, Cursor, SearchHit } from '../ipc.gen';
+import type { ChatHistory, HistoryStore, MessageSearchPage, StoredMessage, StoredStatus } from '../history';
+import type { Conversation, Cursor } from '../ipc.gen';
 import { MessageIndex } from './search';
 import { forgetPageData } from '../forget';
 import { HistoryLockedError, LOCKED_NO_KEY, newDeviceKey, open as openSealed, seal, type Sealed } from './sealed';
@@ -270,8 +270,8 @@ export class BrowserHistory implements HistoryStore {
     );
   }
 
-  /** Messages in every conversation matching `query` (see search.ts), best first. */
-  async search(query: string): Promise<SearchHit[]> {
+  /** Messages in every conversation matching `query` (see search.ts), a page at a time, newest first. */
+  async search(query: string, cursor?: string | null): Promise<MessageSearchPage> {
     const { db, key } = await this.ready();
     const count = await db.count('messages');
     if (!this.index || this.index.size !== count) {
@@ -279,7 +279,7 @@ export class BrowserHistory implements HistoryStore {
       for (const m of await decrypt(key, await db.getAll('messages'))) index.add(m);
       this.index = index;
     }
-    return this.index.search(query);
+    return this.index.search(query, cursor);
   }
 
   /** Why the history can't be read (its key missing or wrong), if so. */
