@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 const invoke = vi.fn();
 vi.mock('@tauri-apps/api/core', () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
 
-const { declineUrl, mobilePush, takeMobileAnswer, wireSubscription } = await import('./mobile');
+const { declineUrl, forgetMobilePush, mobilePush, takeMobileAnswer, wireSubscription } = await import('./mobile');
 
 const SOCKET = 'wss://chat.example.org/ws';
 const webpush = { kind: 'webpush', endpoint: 'https://ntfy.example.net/up123', keys: { p256dh: 'BPk', auth: 'au' } };
@@ -105,5 +105,28 @@ describe('takeMobileAnswer', () => {
     await expect(takeMobileAnswer()).resolves.toBeNull();
     invoke.mockRejectedValueOnce('Command take_answer not found');
     await expect(takeMobileAnswer()).resolves.toBeNull();
+  });
+});
+
+describe('forgetMobilePush', () => {
+  beforeEach(() => invoke.mockReset());
+
+  it('drops the phone’s push registrations and makes the next device a new one', async () => {
+    const push = mobilePush('team', async () => SOCKET);
+    const before = await push.device();
+    await push.setWanted('team', true);
+    invoke.mockResolvedValueOnce(null);
+    await forgetMobilePush();
+    expect(invoke).toHaveBeenCalledWith('plugin:push-call|unsubscribe');
+    expect(await push.wanted('team')).toBe(false);
+    expect((await push.device()).id).not.toBe(before.id);
+  });
+
+  it('forgets the device even where there is no plugin (desktop)', async () => {
+    const push = mobilePush('team', async () => SOCKET);
+    const before = await push.device();
+    invoke.mockRejectedValueOnce('Command unsubscribe not found');
+    await forgetMobilePush();
+    expect((await push.device()).id).not.toBe(before.id);
   });
 });

@@ -9,7 +9,7 @@
 import { invoke } from '@tauri-apps/api/core';
 import type { PushSubscription as WirePushSubscription } from '../protocol.gen';
 import type { PushClient, Subscribed } from './client';
-import { webPush } from './browser';
+import { forgetWebPush, webPush } from './browser';
 
 /** The call the person answered on the phone's call screen, for the window to join. */
 export interface MobileAnswer {
@@ -96,4 +96,16 @@ export async function takeMobileAnswer(): Promise<MobileAnswer | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * Part of "forget this device" in the app: the phone's push registrations are dropped with their push
+ * service (UnifiedPush unregistered for every server, the FCM token deleted; nothing on the desktop, which
+ * has none) and the device id and secret are deleted, so the next "ring me here" is a new device. The
+ * servers learn it when they push next (the push service answers 404/410); the page opens no sockets of its
+ * own to tell them (the app's CSP).
+ */
+export async function forgetMobilePush(): Promise<void> {
+  await invoke('plugin:push-call|unsubscribe').catch(() => undefined);
+  await forgetWebPush(null);
 }

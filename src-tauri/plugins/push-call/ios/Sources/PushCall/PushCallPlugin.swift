@@ -88,8 +88,13 @@ class PushCallPlugin: Plugin, PKPushRegistryDelegate, CXProviderDelegate {
     }
   }
 
+  /// "Forget this device": the kept decline addresses go. The VoIP token itself stays (iOS gives one per
+  /// app); a server forgets it when told (push-unregister) or after 30 days.
   @objc func unsubscribe(_ invoke: Invoke) {
-    // One VoIP token serves every server; the server forgets it when told (push-unregister).
+    let defaults = UserDefaults.standard
+    for key in defaults.dictionaryRepresentation().keys where key.hasPrefix(Self.declinePrefix) {
+      defaults.removeObject(forKey: key)
+    }
     invoke.resolve()
   }
 
@@ -197,10 +202,9 @@ class PushCallPlugin: Plugin, PKPushRegistryDelegate, CXProviderDelegate {
       action.fail()
       return
     }
+    // The window takes it when it starts or comes to the front (App.svelte).
     answered = (action.callUUID, call, Date())
     action.fulfill()
-    // A window already open takes it now; otherwise the window asks when it starts.
-    trigger("answer", data: [:])
   }
 
   func provider(_ provider: CXProvider, perform action: CXEndCallAction) {
@@ -213,7 +217,8 @@ class PushCallPlugin: Plugin, PKPushRegistryDelegate, CXProviderDelegate {
     action.fulfill()
   }
 
-  private static func declineKey(_ room: String) -> String { "p2pchat.push-call.decline.\(room)" }
+  private static let declinePrefix = "p2pchat.push-call.decline."
+  private static func declineKey(_ room: String) -> String { declinePrefix + room }
 
   /// `POST /push/decline` with the push's one-time token (204, or 404 when the call is already over).
   private static func decline(_ url: URL, _ body: String) {

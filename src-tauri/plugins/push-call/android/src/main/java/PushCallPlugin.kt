@@ -33,11 +33,6 @@ class SubscribeArgs {
 }
 
 @InvokeArg
-class UnsubscribeArgs {
-  lateinit var declineUrl: String
-}
-
-@InvokeArg
 class WrapArgs {
   lateinit var key: String
 }
@@ -162,11 +157,12 @@ class PushCallPlugin(private val activity: Activity) : Plugin(activity) {
     }
   }
 
+  /** "Forget this device": every UnifiedPush registration and the FCM token go, with what was kept. */
   @Command
   fun unsubscribe(invoke: Invoke) {
-    val args = invoke.parseArgs(UnsubscribeArgs::class.java)
-    if (UnifiedPush.getAckDistributor(activity) != null) UnifiedPush.unregister(activity, args.declineUrl)
-    PushStore(activity).forgetEndpoint(args.declineUrl)
+    val store = PushStore(activity)
+    store.instances().forEach { UnifiedPush.unregister(activity, it) }
+    store.clear()
     if (FirebaseApp.getApps(activity).isNotEmpty()) FirebaseMessaging.getInstance().deleteToken()
     invoke.resolve()
   }

@@ -42,5 +42,11 @@ class PushStore(context: Context) {
       .remove("up-vapid:$instance")
       .apply()
 
+  /** The UnifiedPush registrations made (one per server). */
+  fun instances(): List<String> = prefs.all.keys.filter { it.startsWith("up-vapid:") }.map { it.removePrefix("up-vapid:") }
+
+  /** Forgets every server and endpoint ("forget this device"). */
+  fun clear() = prefs.edit().clear().apply()
+
   data class Endpoint(val url: String, val p256dh: String, val auth: String)
 }
