@@ -231,6 +231,6 @@ class PushCallPlugin: Plugin, PKPushRegistryDelegate, CXProviderDelegate {
 }
 
 @_cdecl("init_plugin_push_call")
-func initPlugin() -> Plugin {
+public func initPlugin() -> Plugin {
   return PushCallPlugin()
 }

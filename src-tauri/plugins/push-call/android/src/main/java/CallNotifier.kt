@@ -110,10 +110,23 @@ object CallNotifier {
       .setVibrate(VIBRATION)
       .addPerson(caller)
       .setStyle(NotificationCompat.CallStyle.forIncomingCall(caller, decline, answer).setIsVideo(ring.getBoolean("video")))
-    val notification = builder.build()
-    // Ring until answered, declined or timed out, not once.
+    try {
+      NotificationManagerCompat.from(context).notify(tag, NOTIFICATION_ID, insistent(builder.build()))
+    } catch (e: IllegalArgumentException) {
+      // A system that refuses this call style (it wants a full-screen intent it does not grant, or a
+      // foreground service) still gets a ringing notification with the same two actions.
+      Log.w(TAG, "call style refused, ringing with a plain notification", e)
+      builder.setStyle(null)
+        .addAction(android.R.drawable.sym_call_missed, "Decline", decline)
+        .addAction(android.R.drawable.sym_call_incoming, "Answer", answer)
+      NotificationManagerCompat.from(context).notify(tag, NOTIFICATION_ID, insistent(builder.build()))
+    }
+  }
+
+  /** Rings until answered, declined or timed out, not once. */
+  private fun insistent(notification: Notification): Notification {
     notification.flags = notification.flags or Notification.FLAG_INSISTENT
-    NotificationManagerCompat.from(context).notify(tag, NOTIFICATION_ID, notification)
+    return notification
   }
 
   @SuppressLint("MissingPermission")

@@ -64,7 +64,7 @@ class PushCallPlugin(private val activity: Activity) : Plugin(activity) {
 
   /** Answer pressed: keep the call for the window ([takeAnswer]) and stop the ringing. */
   private fun takeAnswerFrom(intent: Intent?) {
-    if (intent?.action != CallNotifier.ACTION_ANSWER) return
+    if (intent == null || intent.action != CallNotifier.ACTION_ANSWER) return
     val room = intent.getStringExtra(CallNotifier.EXTRA_ROOM) ?: return
     val call = intent.getStringExtra(CallNotifier.EXTRA_CALL) ?: return
     val from = intent.getStringExtra(CallNotifier.EXTRA_FROM) ?: return
