@@ -340,6 +340,34 @@ mod tests {
         ));
     }
 
+    /// The fields android/src/main/java/CallNotifier.kt and ios/Sources/PushCall/PushCallPlugin.swift
+    /// read from a decision, with their JSON types: renaming one here must fail this test.
+    #[test]
+    fn every_field_the_natives_read_is_there() {
+        let ring = serde_json::to_value(decide_value(&payload("call", NOW + 1_000))).unwrap();
+        for text in [
+            "action",
+            "room",
+            "call",
+            "caller",
+            "caller_peer",
+            "decline_body",
+            "title",
+            "text",
+            "tag",
+            "uuid",
+        ] {
+            assert!(ring[text].is_string(), "ring.{text}");
+        }
+        assert!(ring["ring_ms"].is_u64() && ring["video"].is_boolean());
+        let missed = serde_json::to_value(decide_value(&payload("call-ended", NOW))).unwrap();
+        for text in [
+            "action", "room", "call", "caller", "title", "text", "tag", "uuid",
+        ] {
+            assert!(missed[text].is_string(), "missed.{text}");
+        }
+    }
+
     #[test]
     fn the_answer_the_natives_read_is_tagged_json() {
         let ring = serde_json::to_value(decide_value(&payload("call", NOW + 1_000))).unwrap();
