@@ -55,6 +55,8 @@ export class SfuCall {
   private replacements = 0;
   private closed = false;
   private speakerTimer: ReturnType<typeof setInterval> | undefined;
+  /** Who was loudest at the last reading. */
+  private candidate: string | null = null;
 
   constructor(
     readonly call: string,
@@ -192,7 +194,9 @@ export class SfuCall {
     (await publisher?.getStats())?.forEach((s: Record<string, unknown>) => {
       if (s.type === 'media-source' && s.kind === 'audio') consider('me', s.audioLevel);
     });
-    const found = loudest as { who: string; level: number } | null;
-    if (found) this.speaker = found.who;
+    // The stage moves to someone loudest twice in a row (a second), not at every syllable or cough.
+    const found = (loudest as { who: string; level: number } | null)?.who ?? null;
+    if (found !== null && found === this.candidate) this.speaker = found;
+    this.candidate = found;
   }
 }
