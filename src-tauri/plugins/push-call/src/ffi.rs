@@ -66,3 +66,71 @@ pub unsafe extern "C" fn p2pchat_push_free(text: *mut std::ffi::c_char) {
         drop(unsafe { std::ffi::CString::from_raw(text) });
     }
 }
+
+/// The native halves find these entry points (and the plugin classes) by name only, in code no compiler
+/// here sees: the names on both sides are checked against each other.
+#[cfg(test)]
+mod tests {
+    const FFI: &str = include_str!("ffi.rs");
+    const MOBILE: &str = include_str!("mobile.rs");
+    const KOTLIN_DECISION: &str = include_str!("../android/src/main/java/PushDecision.kt");
+    const KOTLIN_PLUGIN: &str = include_str!("../android/src/main/java/PushCallPlugin.kt");
+    const C_HEADER: &str = include_str!("../ios/Sources/PushCallFFI/include/PushCallFFI.h");
+    const SWIFT_PLUGIN: &str = include_str!("../ios/Sources/PushCall/PushCallPlugin.swift");
+    const APP_MANIFEST: &str = include_str!("../../../Cargo.toml");
+
+    #[test]
+    fn the_jni_symbol_is_the_kotlin_native_method() {
+        assert!(KOTLIN_DECISION.contains("package org.p2pchat.pushcall\n"));
+        assert!(KOTLIN_DECISION.contains("object PushDecision {"));
+        assert!(
+            KOTLIN_DECISION.contains(
+                "@JvmStatic\n  external fun decide(payload: String, nowMs: Long): String?"
+            )
+        );
+        assert!(FFI.contains("fn Java_org_p2pchat_pushcall_PushDecision_decide<'local>("));
+        // (JNIEnv, jclass, jstring, jlong) -> jstring: a static method taking String and Long.
+        assert!(FFI.contains("payload: jni::objects::JString<'local>,\n    now_ms: jni::sys::jlong,\n) -> jni::sys::jstring"));
+    }
+
+    #[test]
+    fn kotlin_loads_the_apps_library() {
+        assert!(KOTLIN_DECISION.contains(r#"APP_LIBRARY = "p2pchat_app_lib""#));
+        assert!(
+            APP_MANIFEST.contains("[lib]\n# `_lib` suffix")
+                && APP_MANIFEST.contains(r#"name = "p2pchat_app_lib""#)
+        );
+    }
+
+    #[test]
+    fn the_c_declarations_are_the_rust_functions() {
+        assert!(
+            C_HEADER.contains("char *p2pchat_push_decide(const char *payload, int64_t now_ms);")
+        );
+        assert!(C_HEADER.contains("void p2pchat_push_free(char *text);"));
+        assert!(FFI.contains("pub unsafe extern \"C\" fn p2pchat_push_decide(\n    payload: *const std::ffi::c_char,\n    now_ms: i64,\n) -> *mut std::ffi::c_char"));
+        assert!(
+            FFI.contains(
+                "pub unsafe extern \"C\" fn p2pchat_push_free(text: *mut std::ffi::c_char)"
+            )
+        );
+    }
+
+    #[test]
+    fn the_plugin_classes_are_the_ones_registered() {
+        assert!(
+            MOBILE.contains(r#"register_android_plugin("org.p2pchat.pushcall", "PushCallPlugin")"#)
+        );
+        assert!(KOTLIN_PLUGIN.contains("package org.p2pchat.pushcall\n"));
+        assert!(
+            KOTLIN_PLUGIN.contains(
+                "class PushCallPlugin(private val activity: Activity) : Plugin(activity)"
+            )
+        );
+        assert!(MOBILE.contains("tauri::ios_plugin_binding!(init_plugin_push_call);"));
+        assert!(
+            SWIFT_PLUGIN
+                .contains("@_cdecl(\"init_plugin_push_call\")\npublic func initPlugin() -> Plugin")
+        );
+    }
+}
