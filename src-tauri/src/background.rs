@@ -39,6 +39,32 @@ pub fn login_items<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
         .build()
 }
 
+/// One app per desktop session (tauri-plugin-single-instance): a second start hands its arguments to the
+/// running app and exits. The login item starting it again (`--hidden`) changes nothing; any other start
+/// (the menu entry, a `p2pchat://` invite link) brings the window to the front, and an invite goes to the
+/// join screen as at startup (`take_deep_link`, announced by the `app://deep-link` event).
+#[cfg(desktop)]
+pub fn single_instance<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri_plugin_single_instance::init(|app, args, _cwd| {
+        let hidden = hidden_arg(args.iter().skip(1).cloned());
+        let link = crate::deep_link_arg(args.into_iter().skip(1));
+        tracing::info!(
+            hidden,
+            invite = link.is_some(),
+            "second start: the running app takes it"
+        );
+        if let Some(link) = link {
+            if let Some(state) = app.try_state::<AppState>() {
+                state.set_deep_link(link);
+            }
+            crate::ipc::emit(app, crate::ipc::AppEvent::DeepLink);
+        } else if hidden {
+            return;
+        }
+        crate::frontend::show_main(app);
+    })
+}
+
 /// At startup, from the saved settings: the tray icon if ringing with the window closed is on, and the
 /// window stays hidden when the login item started the app (`hidden`) for that. A history locked at
 /// startup holds the settings (`settings` are then the defaults): they are applied the same way once a

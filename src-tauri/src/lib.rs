@@ -84,6 +84,9 @@ pub struct AppOptions {
     pub hidden: bool,
     /// The OS's login items ("Start at login"; desktop; a test runtime leaves the user's alone).
     pub login_items: bool,
+    /// One app per desktop session: a second start hands its arguments to this one and exits (desktop; a
+    /// test runtime runs alone).
+    pub single_instance: bool,
 }
 
 impl Default for AppOptions {
@@ -95,6 +98,7 @@ impl Default for AppOptions {
             deep_link: None,
             hidden: false,
             login_items: cfg!(desktop),
+            single_instance: cfg!(desktop),
         }
     }
 }
@@ -130,6 +134,13 @@ pub fn app<R: Runtime>(builder: Builder<R>, options: AppOptions) -> Builder<R> {
     let client = ClientSlot::default();
     let window_ui =
         |app: AppHandle<R>| Arc::new(frontend::TauriUi::new(app)) as Arc<dyn dispatch::Ui>;
+    // A second start of the desktop app stops here, before any other plugin sets up (background.rs).
+    #[cfg(desktop)]
+    let builder = if options.single_instance {
+        builder.plugin(background::single_instance())
+    } else {
+        builder
+    };
     // In-crate plugins in the order they need each other: history, then links, then files and calls.
     // Push-call first: on Android its Kotlin side holds the Keystore that unwraps the history's key.
     let builder = builder
@@ -201,7 +212,7 @@ fn setup<R: Runtime>(
 /// The first `p2pchat://` argument: an invite (`p2pchat://join#room=…&token=…`) opened from a browser or
 /// another app, which the desktop entry passes as `%u` (the scheme is registered in tauri.conf.json,
 /// `plugins.deep-link.desktop.schemes`).
-fn deep_link_arg(args: impl Iterator<Item = String>) -> Option<String> {
+pub(crate) fn deep_link_arg(args: impl Iterator<Item = String>) -> Option<String> {
     args.into_iter().find(|a| {
         a.get(..10)
             .is_some_and(|s| s.eq_ignore_ascii_case("p2pchat://"))

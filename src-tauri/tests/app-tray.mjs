@@ -9,7 +9,10 @@
 //      p2pchat" in the tray brings the window back; "Quit" ends the process;
 //   2. the login item's command: the app starts with no window on screen, is in its room, a peer rings it
 //      and the incoming-call notification is posted (the window never shown), and it quits from the tray;
-//   3. turning the switch off removes the login item, and closing the window quits again.
+//      Starting it again meanwhile (the login item, the menu entry) starts no second app: the running one
+//      keeps its window hidden, or shows it;
+//   3. an invite link opened while the app runs (p2pchat://) fills the running window's join screen; turning
+//      the switch off removes the login item, and closing the window quits again.
 // TRAY_DEBUG=1 prints failed helper commands. Env: APP_BIN, RING_BIN, WORK, NOTIFY_LOG (the session's Notify capture), P2PCHAT_SERVER_URL, P2PCHAT_NAME,
 // P2PCHAT_JOIN (one room), HOME (a scratch home). Prints PASS/FAIL lines; exit 1 on any failure. Bounded in
 // time; stops what it started.
@@ -118,6 +121,13 @@ function ring() {
 }
 const rang = () => (readFileSync(process.env.NOTIFY_LOG, 'utf8').match(/Incoming video call from Ringer/g) ?? []).length;
 
+/** Starts the app binary again with `args` while one runs; its exit status and how long it ran. */
+function secondStart(args) {
+  const started = Date.now();
+  const out = spawnSync(process.env.APP_BIN, args, { encoding: 'utf8', timeout: 20000, env: { ...process.env, RUST_LOG: 'info' } });
+  return { status: out.status, signal: out.signal, ms: Date.now() - started, error: out.status === 0 ? undefined : `${out.stdout}${out.stderr}`.slice(-400) };
+}
+
 /** The app process WebKitWebDriver started: the owner of the "p2pchat" window. */
 async function appPid() {
   return until(() => appWindows().find((w) => w.mapped)?.pid, 30000);
@@ -187,6 +197,20 @@ if (exec) {
     if (await until(() => rang() > before, 15000)) pass('the app started at login, its window never shown, posted the incoming-call notification');
     else fail(`no incoming-call notification from the app started at login (see ${log})`);
     execFileSync('import', ['-window', 'root', `${work}/app-tray-hidden.png`]);
+    // One app per session: the login item starting it again hands over and exits, the window stays hidden;
+    // another start (the menu entry, a link) brings the running app's window up instead of a second app.
+    const again = secondStart(args);
+    if (again.status === 0 && alive(app.pid) && !mapped(app.pid) && appWindows().every((w) => w.pid === app.pid)) {
+      pass(`a second start by the login item hands over to the running app and exits at once (${again.ms} ms); its window stays hidden`);
+    } else {
+      fail(`second start by the login item: ${JSON.stringify(again)}, first alive ${alive(app.pid)}, mapped ${mapped(app.pid)}, windows ${JSON.stringify(appWindows())}`);
+    }
+    const opened = secondStart([]);
+    if (opened.status === 0 && (await until(() => mapped(app.pid), 10000)) && appWindows().every((w) => w.pid === app.pid)) {
+      pass(`starting the app again while it runs shows the running app's window (the second start exited, ${opened.ms} ms)`);
+    } else {
+      fail(`second start from the menu: ${JSON.stringify(opened)}, window mapped ${mapped(app.pid)}, windows ${JSON.stringify(appWindows())}`);
+    }
     if (clickTray(app.pid, 'Quit') && (await until(() => !alive(app.pid), 15000))) pass('"Quit" in the tray ends the app started at login');
     else fail('quitting the app started at login from the tray');
   } finally {
@@ -203,6 +227,11 @@ await withApp('ring when closed off', `${work}/app-tray-off-app.log`, 120_000, f
   if (!pid || !tray) return fail('no window or switch on the second start');
   if (await tray.checked()) pass('the switch is still on after a restart');
   else fail('the switch was not kept');
+  // An invite link opened while the app runs (the desktop starts the app with it) reaches this window.
+  const linked = secondStart(['p2pchat://join#room=from-second-start']);
+  const filled = await until(() => d.run('return document.querySelector(\'[data-testid="room-input"]\')?.value ?? null;').then((v) => v === 'from-second-start' && v), 10000);
+  if (linked.status === 0 && filled && appWindows().every((w) => w.pid === pid)) pass('a p2pchat:// link opened while the app runs fills its join screen (room from-second-start); the second start exited');
+  else fail(`p2pchat:// link while running: ${JSON.stringify(linked)}, room input ${filled}, windows ${JSON.stringify(appWindows())}`);
   await d.click(tray.box);
   if (await until(() => !existsSync(loginItem), 10000)) pass('turning it off removes the login item');
   else fail(`the login item stayed: ${loginItem}`);

@@ -19,6 +19,8 @@ const FRAME: &str = "signaling://frame";
 const STATE: &str = "signaling://state";
 /// The user acted on a notification.
 const NOTIFICATION: &str = "app://notification";
+/// A second start of the app brought an invite link (`p2pchat://join#…`): `take_deep_link` has it.
+const DEEP_LINK: &str = "app://deep-link";
 /// The webview's WebRTC capabilities, once the page reported them.
 const WEBVIEW: &str = "app://webview";
 /// Every change of a file transfer.
@@ -39,6 +41,8 @@ pub enum AppEvent<'a> {
     Frame(&'a ServerFrame),
     State(ConnectionState),
     Notification(&'a NotificationAction),
+    /// No payload: the window takes the link with `take_deep_link`.
+    DeepLink,
     Webview(WebviewCapabilities),
     Link(&'a LinkEvent),
     File(&'a FileTransfer),
@@ -54,6 +58,7 @@ impl AppEvent<'_> {
             AppEvent::Frame(_) => FRAME.into(),
             AppEvent::State(_) => STATE.into(),
             AppEvent::Notification(_) => NOTIFICATION.into(),
+            AppEvent::DeepLink => DEEP_LINK.into(),
             AppEvent::Webview(_) => WEBVIEW.into(),
             AppEvent::Link(event) => format!("{LINK_PREFIX}{}", event.name()),
             AppEvent::File(_) => FILE.into(),
@@ -78,6 +83,7 @@ pub fn catalog(cfg: &Config) -> Vec<(String, String)> {
         (FRAME.to_owned(), "ServerFrame".to_owned()),
         (STATE.to_owned(), ConnectionState::name(cfg)),
         (NOTIFICATION.to_owned(), NotificationAction::name(cfg)),
+        (DEEP_LINK.to_owned(), "null".to_owned()),
         (WEBVIEW.to_owned(), WebviewCapabilities::name(cfg)),
         (FILE.to_owned(), FileTransfer::name(cfg)),
         (CHAT_MESSAGE.to_owned(), ChatIncoming::name(cfg)),

@@ -44,6 +44,7 @@ impl TestApp {
             deep_link: None,
             hidden: false,
             login_items: false,
+            single_instance: false,
         };
         adjust(&mut options);
         let mut app = crate::app(mock_builder(), options)

@@ -312,6 +312,7 @@ export interface Events {
   'signaling://frame': ServerFrame;
   'signaling://state': ConnectionState;
   'app://notification': NotificationAction;
+  'app://deep-link': null;
   'app://webview': WebviewCapabilities;
   'files://transfer': FileTransfer;
   'chat://message': ChatIncoming;

@@ -7,7 +7,7 @@ import { appHistory, appHistoryLock, closeToTray, roomMuted, setCloseToTray, set
 import { BrowserHistory } from './browser-history/store';
 import { deviceCertificate } from './identity';
 import { parsePasted, type Invite } from './invite';
-import { call, onCommandFailure, send } from './ipc';
+import { call, on, onCommandFailure, send } from './ipc';
 import type { Settings } from './ipc.gen';
 import { Room, type RoomOptions } from './room.svelte';
 import type { PushClient } from './push/client';
@@ -32,8 +32,10 @@ export interface Platform {
   historyLock(): Promise<HistoryLock | null>;
   /** The server address and name saved in the app (empty in a browser). */
   savedSettings(): Promise<Partial<Settings>>;
-  /** The invite the app was opened with (`p2pchat://join#…`), if any. */
+  /** The invite the app was opened with (`p2pchat://join#…`), if any; taken once. */
   deepLinkInvite(): Promise<Invite | null>;
+  /** Hears that an invite link started the app again while it runs (it stays one app): take it with deepLinkInvite. */
+  onDeepLink(listener: () => void): void;
   /** Hears app commands nobody waited for that failed (joining a room, relaying a signal...). */
   onFailure(listener: (sentence: string) => void): void;
   /** Whether a room's notifications are muted (app only). */
@@ -56,6 +58,7 @@ const browser: Platform = {
   historyLock: async () => null,
   savedSettings: async () => ({}),
   deepLinkInvite: async () => null,
+  onDeepLink: () => undefined,
   onFailure: () => undefined,
   roomMute: () => null,
   tray: null,
@@ -83,6 +86,7 @@ const app: Platform = {
       return null;
     }
   },
+  onDeepLink: (listener) => void on('app://deep-link', listener),
   onFailure: (listener) => onCommandFailure((f) => listener(`Could not ${f.command.replaceAll('_', ' ')}: ${f.error.message}`)),
   roomMute: (room) => ({
     get: () => roomMuted(room),
