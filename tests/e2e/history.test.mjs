@@ -25,8 +25,9 @@ after(async () => {
   await server?.stop();
 });
 
-/** In the page: whether the browser history (IndexedDB) holds one of our messages still pending. */
-function storedPending() {
+/** In the page: whether the browser history (IndexedDB) holds at least `atLeast` messages and, with
+ * `pending`, one of ours still pending. */
+function historyHolds({ atLeast = 0, pending = false }) {
   return new Promise((resolve) => {
     const open = indexedDB.open('p2pchat-history');
     open.onerror = () => resolve(false);
@@ -35,7 +36,7 @@ function storedPending() {
       const all = db.transaction('messages').objectStore('messages').getAll();
       all.onsuccess = () => {
         db.close();
-        resolve(all.result.some((m) => m.outgoing && m.status === 'pending'));
+        resolve(all.result.length >= atLeast && (!pending || all.result.some((m) => m.outgoing && m.status === 'pending')));
       };
       all.onerror = () => resolve(false);
     };
@@ -73,23 +74,6 @@ function rawHistoryHolds(texts) {
   });
 }
 
-/** In the page: whether the browser history holds at least `min` messages. */
-function storedAtLeast(min) {
-  return new Promise((resolve) => {
-    const open = indexedDB.open('p2pchat-history');
-    open.onerror = () => resolve(false);
-    open.onsuccess = () => {
-      const db = open.result;
-      const count = db.transaction('messages').objectStore('messages').count();
-      count.onsuccess = () => {
-        db.close();
-        resolve(count.result >= min);
-      };
-      count.onerror = () => resolve(false);
-    };
-  });
-}
-
 const SECRETS = ['Morning Bob', 'café at nine', 'see you there', 'anyone still here'];
 
 /** The conversations the start screen lists, as [room, preview] pairs. */
@@ -116,7 +100,7 @@ test('reload keeps the history and the outbox; offline reload shows it; forget t
   // once and writes it to IndexedDB a moment later; a reload within that moment may lose the write).
   await sendChat(alice, 'anyone still here?');
   await alice.locator('[data-testid="chat-message"][data-status="pending"]').waitFor();
-  await alice.waitForFunction(storedPending, null, { timeout: TIMEOUT, polling: 50 });
+  await alice.waitForFunction(historyHolds, { pending: true }, { timeout: TIMEOUT, polling: 50 });
   // Three messages, the room and the key are stored, none of the messages' text (the room's name, kept
   // clear, shows that the raw read sees what is there).
   assert.deepEqual(await alice.evaluate(rawHistoryHolds, [...SECRETS, 'hist-1']), { records: 5, found: ['hist-1'] });
@@ -170,7 +154,7 @@ test('search shows the newest matches first and "More results" adds the older on
   for (let i = 0; i < total; i++) await sendChat(alice, `deploy step ${i}`);
   await sendChat(alice, 'unrelated words');
   // The page stores a message a moment after showing it: search once all are stored.
-  await alice.waitForFunction(storedAtLeast, total + 1, { timeout: TIMEOUT, polling: 100 });
+  await alice.waitForFunction(historyHolds, { atLeast: total + 1 }, { timeout: TIMEOUT, polling: 100 });
   await alice.getByRole('button', { name: 'Leave' }).click();
 
   await alice.getByTestId('search-input').fill('deplo');
