@@ -2,7 +2,8 @@
 //! grants them) and hands the Android and iOS projects to the Tauri CLI. The Keystore commands
 //! (`wrapKey`, `unwrapKey`) are called from Rust only: they have no permission, so the window cannot.
 
-const COMMANDS: &[&str] = &["subscribe", "unsubscribe", "take_answer"];
+// `register_listener`: the window hears `answer` (Answer pressed while the app was already running).
+const COMMANDS: &[&str] = &["subscribe", "unsubscribe", "take_answer", "register_listener"];
 
 fn main() {
     tauri_plugin::Builder::new(COMMANDS)

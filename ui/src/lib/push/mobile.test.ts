@@ -5,9 +5,13 @@ import 'fake-indexeddb/auto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const invoke = vi.fn();
-vi.mock('@tauri-apps/api/core', () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+const addPluginListener = vi.fn();
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: (...args: unknown[]) => invoke(...args),
+  addPluginListener: (...args: unknown[]) => addPluginListener(...args),
+}));
 
-const { declineUrl, forgetMobilePush, mobilePush, takeMobileAnswer, wireSubscription } = await import('./mobile');
+const { declineUrl, forgetMobilePush, mobilePush, onMobileAnswer, takeMobileAnswer, wireSubscription } = await import('./mobile');
 
 const SOCKET = 'wss://chat.example.org/ws';
 const webpush = { kind: 'webpush', endpoint: 'https://ntfy.example.net/up123', keys: { p256dh: 'BPk', auth: 'au' } };
@@ -128,5 +132,25 @@ describe('forgetMobilePush', () => {
     invoke.mockRejectedValueOnce('Command unsubscribe not found');
     await forgetMobilePush();
     expect((await push.device()).id).not.toBe(before.id);
+  });
+});
+
+describe('onMobileAnswer', () => {
+  it("hears the plugin's answer event", async () => {
+    let fire: (() => void) | undefined;
+    addPluginListener.mockImplementationOnce(async (_plugin: string, _event: string, cb: () => void) => {
+      fire = cb;
+      return {};
+    });
+    const answered = vi.fn();
+    onMobileAnswer(answered);
+    expect(addPluginListener).toHaveBeenCalledWith('push-call', 'answer', expect.any(Function));
+    fire?.();
+    expect(answered).toHaveBeenCalledTimes(1);
+  });
+
+  it('is quiet where there is no plugin (desktop)', async () => {
+    addPluginListener.mockRejectedValueOnce('Command register_listener not found');
+    expect(() => onMobileAnswer(() => undefined)).not.toThrow();
   });
 });

@@ -6,7 +6,7 @@
 // The native commands are called directly (`plugin:push-call|…`): they are Kotlin and Swift, outside the
 // Rust IPC contract (ipc.gen.ts), so their answers are checked here.
 
-import { invoke } from '@tauri-apps/api/core';
+import { addPluginListener, invoke } from '@tauri-apps/api/core';
 import type { PushSubscription as WirePushSubscription } from '../protocol.gen';
 import type { PushClient, Subscribed } from './client';
 import { forgetWebPush, webPush } from './browser';
@@ -85,6 +85,11 @@ export function mobilePush(room: string, socketUrl: () => Promise<string | undef
       }
     },
   };
+}
+
+/** Calls `answered` whenever the person answers on the phone's call screen while the app runs (nothing elsewhere). */
+export function onMobileAnswer(answered: () => void): void {
+  addPluginListener('push-call', 'answer', () => answered()).catch(() => undefined);
 }
 
 /** The call answered on the phone's call screen since the last look, once; null when none (or not a phone). */

@@ -202,9 +202,10 @@ class PushCallPlugin: Plugin, PKPushRegistryDelegate, CXProviderDelegate {
       action.fail()
       return
     }
-    // The window takes it when it starts or comes to the front (App.svelte).
+    // The window takes it when it starts or comes to the front, or now if it listens (App.svelte).
     answered = (action.callUUID, call, Date())
     action.fulfill()
+    trigger("answer", data: [:])
   }
 
   func provider(_ provider: CXProvider, perform action: CXEndCallAction) {

@@ -72,6 +72,8 @@ class PushCallPlugin(private val activity: Activity) : Plugin(activity) {
     answer = Answer(room, call, from, intent.getLongExtra(CallNotifier.EXTRA_AT, 0L))
     // Handled once: a recreated activity must not answer again.
     intent.action = Intent.ACTION_MAIN
+    // A window already running takes it now (a starting one asks when it starts).
+    trigger("answer", JSObject())
   }
 
   @Command
