@@ -445,8 +445,10 @@ export class Call {
         this.known.delete(peer);
         this.expected.delete(peer);
         this.asked.delete(peer);
+        // Without its media server the others end the call too: that is why, more than who was last.
+        const why = this.sfu?.lostNotice ?? `${this.links.nameOf(peer)} hung up.`;
         this.removeParticipant(peer);
-        if (this.phase === 'active' && this.participants.length === 0) this.reset(`${this.links.nameOf(peer)} hung up.`);
+        if (this.phase === 'active' && this.participants.length === 0) this.reset(why);
         return;
       default:
         return;

@@ -53,6 +53,8 @@ export class SfuCall {
   /** We asked the server where to go and have no answer yet. */
   private asking = true;
   private replacements = 0;
+  /** Why the media server was lost, while we have none. */
+  private lostWhy: string | null = null;
   private closed = false;
   private speakerTimer: ReturnType<typeof setInterval> | undefined;
   /** Who was loudest at the last reading. */
@@ -86,6 +88,7 @@ export class SfuCall {
       });
       if (this.closed) return room.close();
       this.room = room;
+      this.lostWhy = null;
       this.links.trace(`sfu joined videoroom ${place.janusRoom}`);
       this.speakerTimer ??= setInterval(() => void this.readSpeaker(), SPEAKER_EVERY_MS);
     } catch (err) {
@@ -100,6 +103,7 @@ export class SfuCall {
     this.room?.close();
     this.room = null;
     this.streams = {};
+    this.lostWhy = reason ?? 'it stopped answering';
     // The answer to the last ask is on its way and says where to go now (or that there is nowhere).
     if (this.asking) return;
     if (this.replacements >= MAX_REPLACEMENTS) return this.end(reason);
@@ -165,9 +169,16 @@ export class SfuCall {
     this.crypto.close();
   }
 
+  /** What ends the call when its media server is lost now (null: it has one). */
+  get lostNotice(): string | null {
+    return this.lostWhy === null ? null : `The call's media server was lost (${this.lostWhy}): the call ended.`;
+  }
+
   private end(reason?: string): void {
+    this.lostWhy = reason ?? this.lostWhy ?? 'it stopped answering';
+    const notice = this.lostNotice ?? '';
     this.close();
-    this.links.ended(`The call's media server was lost (${reason ?? 'it stopped answering'}): the call ended.`);
+    this.links.ended(notice);
   }
 
   private setStream(peer: string, stream: MediaStream | null): void {
