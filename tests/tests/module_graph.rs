@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each crate's name and the folder its root file (lib.rs or main.rs) is in, from the workspace root.
-const CRATES: [(&str, &str); 5] = [
+const CRATES: [(&str, &str); 6] = [
     ("signaling-server", "signaling-server/src"),
     ("chat-protocol", "signaling-server/protocol/src"),
     ("p2pchat-core", "src-tauri/core/src"),
     ("p2pchat (app)", "src-tauri/src"),
+    ("tauri-plugin-push-call", "src-tauri/plugins/push-call/src"),
     // The `tests` crate has no library: its loadgen binary is its only code besides these tests.
     ("loadgen", "tests/src/bin/loadgen"),
 ];
