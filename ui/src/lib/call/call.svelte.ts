@@ -158,11 +158,12 @@ export class Call {
   /** Participants we exchange media with over our peer link (until their SFU media shows; the tiles watch it). */
   private meshMedia = new SvelteSet<string>();
 
-  /** `media` opens the camera and microphone (replaced in tests). */
+  /** `media` opens the camera and microphone, `sfuCall` starts the SFU side of a call (replaced in tests). */
   constructor(
     private readonly links: CallLinks,
     private readonly media: (choice?: DeviceChoice) => Promise<LocalMedia> = getLocalMedia,
     private readonly screen: () => Promise<LocalMedia> = getScreen,
+    private readonly sfuCall: (...args: ConstructorParameters<typeof SfuCall>) => SfuCall = (...args) => new SfuCall(...args),
   ) {}
 
   /** How many people a call holds: the mesh's cap, or more through the SFU. */
@@ -465,15 +466,16 @@ export class Call {
     if (call === this.id) this.sfu?.lost();
   }
 
-  /** The server has no SFU for our call (`error` sfu_unavailable): the mesh carries on while it can. */
+  /** The server has no SFU for our call (`error` sfu_unavailable): the mesh carries it while it can. */
   sfuUnavailable(why: string): void {
     if (!this.sfu || this.sfu.unavailable()) return;
-    const meshAlive = this.meshMedia.size === this.participants.length && this.participants.length + 1 <= MAX_CALL_PEOPLE;
     this.sfu.close();
     this.sfu = null;
-    if (meshAlive) {
+    if (this.participants.length + 1 <= MAX_CALL_PEOPLE) {
       this.meshSize = null; // stays a mesh: no second attempt in this room
       this.notice = `The call stays peer to peer: ${why}`;
+      // Everyone in the call was told the same and does the same.
+      for (const peer of this.participants) if (!this.meshMedia.has(peer)) this.sendMedia(peer);
       return;
     }
     this.links.system('The call ended: it has too many people for a direct call and the server has no media server for it.');
@@ -494,7 +496,7 @@ export class Call {
   private moveToSfu(): void {
     const sfu = this.links.sfu;
     if (this.sfu || !sfu || !this.id) return;
-    const call: SfuCall = new SfuCall(
+    const call: SfuCall = this.sfuCall(
       this.id,
       {
         me: () => sfu.me(),
