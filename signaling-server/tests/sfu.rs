@@ -16,7 +16,8 @@ use signaling_server::RunningServer;
 /// Bound for what takes a few health checks (generous: the machine may be loaded).
 const SLOW: Duration = Duration::from_secs(20);
 
-/// A server using `instances`, with short health checks and resume grace; `extra` flags on top.
+/// A server using `instances`, with short health checks (unless `extra` sets them) and resume grace;
+/// `extra` flags on top.
 async fn sfu_server(instances: &[&Janus], extra: &[&str]) -> RunningServer {
     let mut args: Vec<String> = instances.iter().flat_map(|j| j.flags()).collect();
     args.extend(
@@ -27,13 +28,14 @@ async fn sfu_server(instances: &[&Janus], extra: &[&str]) -> RunningServer {
             ADMIN_SECRET,
             "--sfu-room-admin-key",
             ROOM_ADMIN_KEY,
-            "--sfu-health-ms",
-            "200",
             "--resume-grace-ms",
             "300",
         ]
         .map(str::to_owned),
     );
+    if !extra.contains(&"--sfu-health-ms") {
+        args.extend(["--sfu-health-ms".to_owned(), "200".to_owned()]);
+    }
     args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = server(&args).await;
@@ -284,5 +286,27 @@ async fn when_janus_dies_its_participants_get_sfu_lost_and_joins_are_refused_unt
     alice.expect_error("sfu_unavailable").await;
     assert_eq!(metric(&server, "signaling_sfu_lost", "").await, 2.0);
     assert_eq!(metric(&server, "signaling_sfu_instances_up", "").await, 0.0);
+    server.shutdown().await;
+}
+
+/// A client that lost Janus before the health checks noticed asks again: the server checks the instance
+/// there and then instead of repeating the dead placement.
+#[tokio::test]
+async fn asking_again_for_a_call_on_a_dead_janus_finds_it_lost_at_once() {
+    let mut janus = Janus::start();
+    let server = sfu_server(&[&janus], &["--sfu-health-ms", "600000"]).await;
+    let (mut alice, _) = Client::hello(&server, "alice").await;
+    alice.join("big").await;
+    let mut bob = member(&server, "bob", "big", &mut [&mut alice]).await;
+    sfu_join(&mut alice, "big", "c").await;
+    sfu_join(&mut bob, "big", "c").await;
+
+    janus.kill();
+    alice
+        .send(json!({"type": "sfu-join", "room": "big", "call": "c"}))
+        .await;
+    alice.expect("sfu-lost").await;
+    alice.expect_error("sfu_unavailable").await;
+    bob.expect("sfu-lost").await;
     server.shutdown().await;
 }

@@ -148,13 +148,24 @@ impl Sfu {
         let previous = self
             .here()
             .get(&key)
-            .map(|p| (p.call.clone(), self.answer(p, &room)));
+            .map(|p| (p.call.clone(), p.instance, self.answer(p, &room)));
         match previous {
-            Some((same, answer)) if same == call => {
-                self.hub.send(session, answer);
-                return Ok(());
+            Some((same, index, answer)) if same == call => {
+                // Asked again, perhaps because the client lost Janus before our health check noticed: the
+                // same answer only if the instance answers now, else it is lost (everyone in its calls
+                // here gets `sfu-lost`) and the call is placed afresh.
+                let instance = &self.instances[index];
+                if instance.janus.check(self.health).await.is_ok() {
+                    self.hub.send(session, answer);
+                    return Ok(());
+                }
+                if instance.up.load(Ordering::Relaxed) {
+                    self.lost(index).await;
+                } else {
+                    self.leave(&session.id, &room, Some(&call)).await;
+                }
             }
-            Some((other, _)) => self.leave(&session.id, &room, Some(&other)).await,
+            Some((other, ..)) => self.leave(&session.id, &room, Some(&other)).await,
             None => {}
         }
         let result = self.place(session, &room, &call).await;
@@ -377,8 +388,10 @@ impl Sfu {
     /// forgotten (where they still sit on it), so the next `sfu-join` places them afresh.
     async fn lost(&self, index: usize) {
         let instance = &self.instances[index];
-        instance.up.store(false, Ordering::Relaxed);
-        self.metrics.sfu_instances_up.dec();
+        // The health check and a repeated `sfu-join` may both find it gone: counted once.
+        if instance.up.swap(false, Ordering::Relaxed) {
+            self.metrics.sfu_instances_up.dec();
+        }
         instance.janus.disconnect();
         let lost: Vec<((Arc<str>, String), Participant)> = {
             let mut here = self.here();
