@@ -63,7 +63,7 @@ if grep -m1 ' sqlite3_' <<<"$peer_symbols"; then
   exit 1
 fi
 
-step "Rust tests (protocol, server with Redis, client core with native links and media, app) in a network namespace"
+step "Rust tests (protocol, server with Redis and Janus, client core with native links and media, app) in a network namespace"
 # Inside the namespace nothing can reach a real network, and the native links' tests run instead of
 # skipping. The build above already happened outside it (--offline: the namespace has no network).
 tests/e2e/netns.sh env P2PCHAT_NETNS_TESTS=1 PROPTEST_CASES="${PROPTEST_CASES:-2000}" \
