@@ -1,7 +1,7 @@
 // Calls through the SFU in real Chromium pages: Debian's Janus (tests/e2e/janus.mjs) and the real signaling
 // server with --mesh-size 2, in the network namespace. A call of three moves from the mesh to Janus: every
 // page decodes every other page's video through Janus (frames counting up) and hears them, and no media is
-// left on the peer links; someone hangs up (the others carry on under new keys) and joins again. A page that
+// left on the peer links; small tiles get a lower simulcast layer; someone hangs up (the others carry on under new keys) and joins again. A page that
 // takes nobody's key receives their encrypted video from Janus and decodes none of it, while the others
 // decode everyone, that page included. Janus killed mid-call: the call ends on every page with a notice
 // (there is no other Janus to move to) and the chat, peer to peer, goes on.
@@ -43,7 +43,7 @@ async function sfuView(page) {
     });
     const byMid = {};
     (await subscriber?.getStats())?.forEach((s) => {
-      if (s.type === 'inbound-rtp') byMid[s.mid] = { kind: s.kind, frames: s.framesDecoded ?? 0, packets: s.packetsReceived ?? 0, energy: s.totalAudioEnergy ?? 0 };
+      if (s.type === 'inbound-rtp') byMid[s.mid] = { kind: s.kind, frames: s.framesDecoded ?? 0, packets: s.packetsReceived ?? 0, energy: s.totalAudioEnergy ?? 0, width: s.frameWidth ?? 0 };
     });
     const meshTracks = debug.peerConnections().flatMap((pc) => pc.getSenders().filter((s) => s.track).map((s) => s.track.kind));
     return { tiles, byMid, meshTracks, published: !!debug.sfu()?.publisher };
@@ -64,6 +64,17 @@ async function waitForSfuVideos(page, count) {
     last = view;
     if (Date.now() > deadline) throw new Error(`no ${count} SFU videos counting up: ${JSON.stringify(last)}`);
     await sleep(700);
+  }
+}
+
+/** Waits until the widths of the video `page` receives through Janus satisfy `ok`. */
+async function waitForVideoWidths(page, ok, what) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const widths = Object.values((await sfuView(page)).byMid).filter((m) => m.kind === 'video').map((m) => m.width);
+    if (widths.length > 0 && widths.every(ok)) return;
+    if (Date.now() > deadline) throw new Error(`received video widths ${JSON.stringify(widths)}: not ${what}`);
+    await sleep(500);
   }
 }
 
@@ -98,6 +109,13 @@ test('a call of three moves to the SFU: everyone sees and hears everyone, leaves
   for (const page of [alice, bob, carol]) await waitForSfuAudio(page, 2);
   // The media left the peer links (each kept its chat channel).
   for (const page of [alice, bob, carol]) assert.deepEqual((await sfuView(page)).meshTracks, []);
+
+  // Each tile asks Janus for the simulcast layer its width needs (cameras 1280 wide: layers of 1280, 640 and
+  // 320): tiles about 280 px wide get the middle one, half-phone-wide tiles the lowest.
+  await waitForVideoWidths(alice, (w) => w > 320, 'the middle layer for tiles of ~280 px');
+  await alice.setViewportSize({ width: 390, height: 844 });
+  await waitForVideoWidths(alice, (w) => w > 0 && w <= 320, 'the lowest layer for tiles of ~170 px');
+  await alice.setViewportSize({ width: 1280, height: 800 });
 
   // Carol hangs up: Alice and Bob carry on through Janus, under keys Carol does not have.
   await carol.getByTestId('hangup-button').click();
