@@ -262,15 +262,21 @@ async fn two_servers_sharing_redis_place_a_call_on_one_videoroom_and_spread_call
     two.shutdown().await;
 }
 
+/// Alice and Bob in room "big", both in SFU call "c".
+async fn two_in_an_sfu_call(server: &RunningServer) -> (Client, Client) {
+    let (mut alice, _) = Client::hello(server, "alice").await;
+    alice.join("big").await;
+    let mut bob = member(server, "bob", "big", &mut [&mut alice]).await;
+    sfu_join(&mut alice, "big", "c").await;
+    sfu_join(&mut bob, "big", "c").await;
+    (alice, bob)
+}
+
 #[tokio::test]
 async fn when_janus_dies_its_participants_get_sfu_lost_and_joins_are_refused_until_one_answers() {
     let mut janus = Janus::start();
     let server = sfu_server(&[&janus], &[]).await;
-    let (mut alice, _) = Client::hello(&server, "alice").await;
-    alice.join("big").await;
-    let mut bob = member(&server, "bob", "big", &mut [&mut alice]).await;
-    sfu_join(&mut alice, "big", "c").await;
-    sfu_join(&mut bob, "big", "c").await;
+    let (mut alice, mut bob) = two_in_an_sfu_call(&server).await;
 
     janus.kill();
     for client in [&mut alice, &mut bob] {
@@ -295,11 +301,7 @@ async fn when_janus_dies_its_participants_get_sfu_lost_and_joins_are_refused_unt
 async fn asking_again_for_a_call_on_a_dead_janus_finds_it_lost_at_once() {
     let mut janus = Janus::start();
     let server = sfu_server(&[&janus], &["--sfu-health-ms", "600000"]).await;
-    let (mut alice, _) = Client::hello(&server, "alice").await;
-    alice.join("big").await;
-    let mut bob = member(&server, "bob", "big", &mut [&mut alice]).await;
-    sfu_join(&mut alice, "big", "c").await;
-    sfu_join(&mut bob, "big", "c").await;
+    let (mut alice, mut bob) = two_in_an_sfu_call(&server).await;
 
     janus.kill();
     alice

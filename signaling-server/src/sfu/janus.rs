@@ -83,6 +83,21 @@ impl Janus {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = attached;
     }
 
+    /// POSTs `body` and reads Janus's JSON answer.
+    async fn post(&self, url: &str, body: &Value, timeout: Duration) -> Result<Value, JanusError> {
+        let answer = self
+            .http
+            .post(url)
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(answer)
+    }
+
     /// One request to the Janus API at `url` with our `apisecret`; the answer if Janus says `success` or
     /// `ack`.
     async fn api(
@@ -93,16 +108,7 @@ impl Janus {
     ) -> Result<Value, JanusError> {
         body["transaction"] = json!(random_id().as_ref());
         body["apisecret"] = json!(self.api_secret);
-        let answer: Value = self
-            .http
-            .post(url)
-            .timeout(timeout)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let answer = self.post(url, &body, timeout).await?;
         match answer["janus"].as_str() {
             Some("success" | "ack") => Ok(answer),
             _ if answer["error"]["code"].as_i64() == Some(NO_SUCH_SESSION) => {
@@ -247,15 +253,8 @@ impl Janus {
     async fn admin(&self, mut body: Value) -> Result<Value, JanusError> {
         body["transaction"] = json!(random_id().as_ref());
         body["admin_secret"] = json!(self.admin_secret);
-        let answer: Value = self
-            .http
-            .post(&self.admin_url)
-            .timeout(Duration::from_secs(5))
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
+        let answer = self
+            .post(&self.admin_url, &body, Duration::from_secs(5))
             .await?;
         match answer["janus"].as_str() {
             Some("success") => Ok(answer),
