@@ -312,3 +312,23 @@ async fn asking_again_for_a_call_on_a_dead_janus_finds_it_lost_at_once() {
     bob.expect("sfu-lost").await;
     server.shutdown().await;
 }
+
+/// With --sfu-record-dir every call's videoroom records (what the E2EE test decodes, or fails to).
+#[tokio::test]
+async fn with_a_record_dir_every_videoroom_records_there() {
+    let janus = Janus::start();
+    let dir = janus.folder("recordings");
+    let dir = dir.to_str().unwrap();
+    let server = sfu_server(&[&janus], &["--sfu-record-dir", dir]).await;
+    let (mut alice, _) = Client::hello(&server, "alice").await;
+    alice.join("big").await;
+    let answer = sfu_join(&mut alice, "big", "c").await;
+    let room = janus.room(answer["janus_room"].as_u64().unwrap()).await;
+    assert_eq!(
+        (&room["record"], &room["rec_dir"]),
+        (&json!(true), &json!(dir)),
+        "{room}"
+    );
+    assert_eq!(room["require_e2ee"], true, "{room}");
+    server.shutdown().await;
+}

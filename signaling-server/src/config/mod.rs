@@ -335,6 +335,12 @@ pub struct Config {
     #[arg(long, env = "SIGNALING_SFU_ROOM_CAPACITY", default_value_t = 32)]
     pub sfu_room_capacity: usize,
 
+    /// With --sfu-url: record every SFU call into this folder of the Janus host (videoroom `record` and
+    /// `rec_dir`; convert with janus-pp-rec). For tests and audits: with end-to-end encryption the recordings
+    /// hold only encrypted media. Janus must be able to write there (not one of its `protected_folders`).
+    #[arg(long, env = "SIGNALING_SFU_RECORD_DIR")]
+    pub sfu_record_dir: Option<String>,
+
     /// With --sfu-url: how often each Janus is checked (a keepalive on the server's Janus session), in
     /// milliseconds. Two failed checks in a row (or a Janus that lost the session: restarted) count it as
     /// lost: its calls' participants get `sfu-lost`.

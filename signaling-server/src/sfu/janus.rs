@@ -45,6 +45,8 @@ pub struct Janus {
     api_secret: String,
     admin_secret: String,
     room_admin_key: Option<String>,
+    /// Where videorooms record their media (`None`: not recorded).
+    record_dir: Option<String>,
     /// Our Janus session and videoroom handle while connected.
     attached: Mutex<Option<(u64, u64)>>,
 }
@@ -56,6 +58,7 @@ impl Janus {
         api_secret: &str,
         admin_secret: &str,
         room_admin_key: Option<&str>,
+        record_dir: Option<&str>,
     ) -> Janus {
         Janus {
             api_url: urls.0.trim_end_matches('/').to_owned(),
@@ -65,6 +68,7 @@ impl Janus {
             api_secret: api_secret.to_owned(),
             admin_secret: admin_secret.to_owned(),
             room_admin_key: room_admin_key.map(str::to_owned),
+            record_dir: record_dir.map(str::to_owned),
             attached: Mutex::new(None),
         }
     }
@@ -189,7 +193,7 @@ impl Janus {
     /// Creates the call's videoroom letting `first_token` in, or (created meanwhile for someone else)
     /// adds `first_token` to its `allowed` list.
     pub async fn open_room(&self, room: &RoomSpec<'_>) -> Result<(), JanusError> {
-        let create = json!({
+        let mut create = json!({
             "request": "create",
             "room": room.id,
             "secret": room.secret,
@@ -202,6 +206,10 @@ impl Janus {
             "notify_joining": true,
             "allowed": [room.first_token],
         });
+        if let Some(dir) = &self.record_dir {
+            create["record"] = json!(true);
+            create["rec_dir"] = json!(dir);
+        }
         match self.videoroom(create).await {
             Ok(_) => Ok(()),
             Err((ROOM_EXISTS, _)) => self.allow(room.id, room.secret, room.first_token).await,

@@ -88,6 +88,7 @@ impl Sfu {
                     &secret(&config.sfu_api_secret),
                     &secret(&config.sfu_admin_secret),
                     config.sfu_room_admin_key.as_deref(),
+                    config.sfu_record_dir.as_deref(),
                 ),
                 up: AtomicBool::new(false),
                 failures: AtomicU32::new(0),

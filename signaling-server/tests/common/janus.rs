@@ -131,8 +131,9 @@ impl Janus {
         let _ = self.child.wait();
     }
 
-    /// Whether videoroom `room` exists, asked over the HTTP API with the api_secret.
-    pub async fn room_exists(&self, room: u64) -> bool {
+    /// The videoroom plugin's answer to `request`, asked over the HTTP API with the api_secret (and the
+    /// videoroom admin_key, which shows private rooms too).
+    pub async fn videoroom(&self, mut request: Value) -> Value {
         let http = reqwest::Client::new();
         let post = async |url: String, body: Value| -> Value {
             let mut body = body;
@@ -149,12 +150,37 @@ impl Janus {
         let handle = post(url.clone(), attach).await["data"]["id"]
             .as_u64()
             .unwrap();
-        let exists = json!({"janus": "message", "body": {"request": "exists", "room": room}});
-        let answer = post(format!("{url}/{handle}"), exists).await;
+        request["admin_key"] = json!(ROOM_ADMIN_KEY);
+        let message = json!({"janus": "message", "body": request});
+        let answer = post(format!("{url}/{handle}"), message).await;
         let _ = post(url, json!({"janus": "destroy"})).await;
-        answer["plugindata"]["data"]["exists"]
+        answer["plugindata"]["data"].clone()
+    }
+
+    /// Whether videoroom `room` exists.
+    pub async fn room_exists(&self, room: u64) -> bool {
+        let answer = self
+            .videoroom(json!({"request": "exists", "room": room}))
+            .await;
+        answer["exists"]
             .as_bool()
             .unwrap_or_else(|| panic!("exists: {answer}"))
+    }
+
+    /// Videoroom `room` as the `list` request describes it.
+    pub async fn room(&self, room: u64) -> Value {
+        let list = self.videoroom(json!({"request": "list"})).await;
+        list["list"]
+            .as_array()
+            .and_then(|rooms| rooms.iter().find(|r| r["room"] == room).cloned())
+            .unwrap_or_else(|| panic!("no room {room} in {list}"))
+    }
+
+    /// A folder of this instance's own, removed with it.
+    pub fn folder(&self, name: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        path
     }
 }
 
