@@ -121,10 +121,37 @@ pub fn run() {
         hidden: background::hidden_arg(std::env::args().skip(1)),
         ..AppOptions::default()
     };
-    if let Err(err) = app(tauri::Builder::default(), options).run(context()) {
-        tracing::error!(%err, "p2pchat stopped with an error");
-        std::process::exit(1);
-    }
+    let built = match app(tauri::Builder::default(), options).build(context()) {
+        Ok(built) => built,
+        Err(err) => {
+            tracing::error!(%err, "p2pchat stopped with an error");
+            std::process::exit(1);
+        }
+    };
+    built.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            leave_rooms_on_exit(app);
+        }
+    });
+}
+
+/// The app is ending (Quit in the tray, the last window closed): its rooms are left at once, as a closed
+/// browser tab leaves, so nobody sees it there (or calls it) through the server's resume grace and a phone
+/// of the same person is rung by push from the moment it is gone. At most a second: exiting never hangs on
+/// the network.
+fn leave_rooms_on_exit<R: Runtime>(app: &AppHandle<R>) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    let quit = state.quit();
+    tauri::async_runtime::block_on(async {
+        if tokio::time::timeout(std::time::Duration::from_secs(1), quit)
+            .await
+            .is_err()
+        {
+            tracing::info!("leaving the rooms took too long; exiting anyway");
+        }
+    });
 }
 
 /// The whole app (plugins, state, commands, setup, window events) on `builder`'s runtime: `run()` gives

@@ -118,6 +118,12 @@ impl AppState {
         tauri::async_runtime::spawn(async move { fallback.sink().close_all().await });
     }
 
+    /// The app is ending: the current client leaves its rooms and closes (see `ClientSlot::quit`).
+    pub fn quit(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let client = self.client.clone();
+        async move { client.quit().await }
+    }
+
     /// Runs `f` with the current client, or fails with `NotConnected`.
     pub fn with_client<T>(
         &self,

@@ -7,8 +7,9 @@
 //      closing the window hides it and the process stays; a headless peer (examples/ring) still finds the
 //      app in its room and rings it: the incoming-call notification is posted (Notify on D-Bus); "Open
 //      p2pchat" in the tray brings the window back; "Quit" ends the process;
-//   2. the login item's command: the app starts with no window on screen, is in its room, a peer rings it
-//      and the incoming-call notification is posted (the window never shown), and it quits from the tray;
+//   2. the login item's command: the app starts with no window on screen, is in its room (alone under its
+//      name: the app quit in 1 left the room as it ended), a peer rings it and the incoming-call
+//      notification is posted (the window never shown), and it quits from the tray;
 //      Starting it again meanwhile (the login item, the menu entry) starts no second app: the running one
 //      keeps its window hidden, or shows it;
 //   3. an invite link opened while the app runs (p2pchat://) fills the running window's join screen; turning
@@ -114,9 +115,12 @@ function clickTray(pid, label) {
 
 /** Rings the app from a headless peer, which first has to find it in the room; true once it rang. */
 let calls = 0;
+/** How many sessions of the app's name the last ring found in the room. */
+let ringSessions = 0;
 function ring() {
   calls += 1;
   const out = spawnSync(process.env.RING_BIN, [process.env.P2PCHAT_SERVER_URL, room, process.env.P2PCHAT_NAME, `tray-call-${calls}`], { encoding: 'utf8', timeout: 60000 });
+  ringSessions = Number(out.stdout?.match(/sessions=(\d+)/)?.[1] ?? 0);
   return out.status === 0 ? true : `${out.stdout}${out.stderr}`.trim();
 }
 const rang = () => (readFileSync(process.env.NOTIFY_LOG, 'utf8').match(/Incoming video call from Ringer/g) ?? []).length;
@@ -192,8 +196,9 @@ if (exec) {
     const rung = ring();
     if (rung === true) pass('started at login, it is in its room: a headless peer found it and rang it');
     else fail(`ringing the app started at login: ${rung}`);
-    // The previous start's session is still listed in the room (the server's resume grace), so the ringer
-    // rings every "Tester"; that process has quit: a notification can only come from the one started here.
+    // The app quit from the tray a moment ago left its room as it ended: only this one is there.
+    if (ringSessions === 1) pass('the app quit a moment ago left its room at once: the ringer finds only the one started at login');
+    else fail(`the ringer found ${ringSessions} sessions named ${process.env.P2PCHAT_NAME} (the quit app still listed?)`);
     if (await until(() => rang() > before, 15000)) pass('the app started at login, its window never shown, posted the incoming-call notification');
     else fail(`no incoming-call notification from the app started at login (see ${log})`);
     execFileSync('import', ['-window', 'root', `${work}/app-tray-hidden.png`]);

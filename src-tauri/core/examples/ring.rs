@@ -1,9 +1,9 @@
 //! Test peer for the app's end-to-end script: joins a room as "Ringer", waits for a peer named
 //! `target`, rings every peer of that name (`invite`), then cancels after a moment, which the app must
 //! show as an incoming call and then a missed call. Every one, as a caller's "Call room" does: an app
-//! that has just restarted is listed next to its previous session, which stays in the room for the
-//! server's resume grace. `ring <server ws url> <room> <target name> [call id]`; exits non-zero on
-//! timeout.
+//! that has just restarted may be listed next to its previous session (one that ended without leaving
+//! stays in the room for the server's resume grace). Prints how many it rang (`sessions=N`).
+//! `ring <server ws url> <room> <target name> [call id]`; exits non-zero on timeout.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -77,7 +77,7 @@ async fn main() {
         send(&format!(
             r#"{{"kind":"invite","call":"{call}","media":["audio","video"]}}"#
         ))?;
-        println!("ring: invited {target} ({} sessions)", peers.len());
+        println!("ring: invited {target}: sessions={}", peers.len());
         tokio::time::sleep(Duration::from_secs(2)).await;
         send(&format!(r#"{{"kind":"cancel","call":"{call}"}}"#))?;
         println!("ring: cancelled");

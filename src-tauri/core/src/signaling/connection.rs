@@ -118,6 +118,10 @@ impl ConnectionTask {
                     Some(Command::Leave(room)) => { self.wanted.remove(&room); }
                     Some(Command::Signal { .. } | Command::Push(_)) => {} // refused by the handle while not connected
                     Some(Command::Wake) => return true, // try now, not after the backoff
+                    Some(Command::Quit(done)) => {
+                        let _ = done.send(());
+                        return false;
+                    }
                 },
             }
         }
@@ -134,6 +138,10 @@ impl ConnectionTask {
                     self.wanted.remove(&room);
                 }
                 Command::Signal { .. } | Command::Push(_) | Command::Wake => {}
+                Command::Quit(done) => {
+                    let _ = done.send(());
+                    return;
+                }
             }
         }
     }
@@ -251,6 +259,18 @@ impl ConnectionTask {
                         Command::Wake => {
                             silence_limit = silence_limit.min(WAKE_PROBE);
                             sink.send(Message::Ping(Default::default())).await.map_err(|_| SendError)
+                        }
+                        Command::Quit(done) => {
+                            if welcomed {
+                                for room in std::mem::take(&mut self.joined) {
+                                    if send(&mut sink, &ClientFrame::Leave { room }).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                            let _ = sink.send(Message::Close(None)).await;
+                            let _ = done.send(());
+                            return Ended::Shutdown;
                         }
                     };
                     if result.is_err() {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chat_protocol::{ClientFrame, ServerFrame};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use ts_rs::TS;
 use url::Url;
 
@@ -130,6 +130,8 @@ enum Command {
     Push(ClientFrame),
     /// See [`Client::wake`].
     Wake,
+    /// See [`Client::quit`]: answered once the leaves and the close are written.
+    Quit(oneshot::Sender<()>),
 }
 
 /// Handle to a running client; dropping it closes the connection.
@@ -225,11 +227,36 @@ impl Client {
         self.send(Command::Push(frame))
     }
 
+    /// Asks where our call `call` in `room` goes now that it passed the mesh size (`sfu-join`;
+    /// docs/protocol.md, SFU calls), or says we left it (`join` false: `sfu-leave`). The answer (`sfu`,
+    /// or an error with ref `sfu-join`) arrives as a frame. Refused while not connected, like signals.
+    pub fn sfu(&self, room: &str, call: &str, join: bool) -> Result<(), SignalingError> {
+        if self.state() != ConnectionState::Connected {
+            return Err(SignalingError::NotConnected);
+        }
+        let (room, call) = (room.to_owned(), call.to_owned());
+        self.send(Command::Push(if join {
+            ClientFrame::SfuJoin { room, call }
+        } else {
+            ClientFrame::SfuLeave { room, call }
+        }))
+    }
+
     /// The app is back in the foreground (phones suspend it in the background, and the network may have
     /// dropped the socket without a word): probe the link now instead of waiting for missed heartbeats,
     /// and end a backoff pause, so the session resumes at once.
     pub fn wake(&self) -> Result<(), SignalingError> {
         self.send(Command::Wake)
+    }
+
+    /// The app is quitting: leaves every room now (the others see `peer-left` at once, instead of the
+    /// session lingering through the server's resume grace, as a closed browser tab leaves) and closes the
+    /// connection. Returns once that is written, or at once without a connection.
+    pub async fn quit(&self) {
+        let (done, written) = oneshot::channel();
+        if self.send(Command::Quit(done)).is_ok() {
+            let _ = written.await;
+        }
     }
 
     fn send(&self, command: Command) -> Result<(), SignalingError> {
@@ -258,6 +285,14 @@ impl ClientSlot {
         self.lock()
             .as_ref()
             .map_or(Err(SignalingError::NotConnected), f)
+    }
+
+    /// Takes the current client out and quits it ([`Client::quit`]): the app is ending.
+    pub async fn quit(&self) {
+        let client = self.lock().take();
+        if let Some(client) = client {
+            client.quit().await;
+        }
     }
 
     /// The current client's configuration, if there is one.

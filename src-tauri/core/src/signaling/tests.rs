@@ -516,3 +516,39 @@ async fn push_frames_register_and_find_people_who_are_away() {
     server.shutdown().await;
     let _ = std::fs::remove_file(&db);
 }
+
+/// Quitting leaves the rooms at once: the others see `peer-left` now, not after the resume grace (30 s),
+/// and the client is gone (further requests fail).
+#[tokio::test]
+async fn quitting_leaves_the_rooms_at_once() {
+    let server = server_at("127.0.0.1:0", &[]).await;
+    let url = parse_server_url(&server.ws_url()).unwrap();
+    let (a_tx, mut a_rx) = mpsc::channel(64);
+    let _ann = Client::spawn(config(url.clone(), "Ann", &["team"]), a_tx);
+    until(&mut a_rx, |e| {
+        matches!(e, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
+    })
+    .await;
+    let (b_tx, _b_rx) = mpsc::channel(64);
+    let bob = Client::spawn(config(url, "Bob", &["team"]), b_tx);
+    let bob_peer = until(&mut a_rx, joined_peer).await;
+    let quit_at = std::time::Instant::now();
+    bob.quit().await;
+    let left = until(&mut a_rx, |e| match e {
+        ClientEvent::Frame(ServerFrame::PeerLeft { peer, .. }) => Some(peer.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, bob_peer);
+    assert!(
+        quit_at.elapsed() < Duration::from_secs(5),
+        "left after {:?}, not at once",
+        quit_at.elapsed()
+    );
+    assert_eq!(
+        bob.join("other"),
+        Err(SignalingError::NotConnected),
+        "the client is gone"
+    );
+    server.shutdown().await;
+}
