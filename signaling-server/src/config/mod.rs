@@ -724,6 +724,9 @@ mod tests {
             (8, 30_000, 10_000)
         );
         assert_eq!(c.resume_buffer, 256);
+        assert_eq!(c.effective_room_capacity(), 8, "mesh only without an SFU");
+        let c = Config::from_args(["--sfu-url", "http://j/janus"]).unwrap();
+        assert_eq!((c.mesh_size, c.effective_room_capacity()), (4, 32));
     }
 
     /// docs/operations.md's configuration table lists every flag with its environment variable and default,
@@ -817,6 +820,61 @@ mod tests {
             Config::from_args(["--auth-secret", "x", "--auth-secret-file", "/f"]).is_err(),
             "a secret and its file conflict"
         );
+        let sfu = |extra: &[&str]| {
+            let mut args = vec![
+                "--sfu-url",
+                "http://10.0.0.5:8088/janus",
+                "--sfu-admin-url",
+                "http://10.0.0.5:7088/admin",
+                "--sfu-public-url",
+                "wss://sfu.example.org/",
+                "--sfu-api-secret",
+                "a",
+                "--sfu-admin-secret",
+                "b",
+            ];
+            args.extend_from_slice(extra);
+            Config::from_args(args).unwrap().validate()
+        };
+        assert_eq!(sfu(&[]), Ok(()));
+        assert!(
+            sfu(&["--mesh-size", "1"])
+                .unwrap_err()
+                .contains("--mesh-size")
+        );
+        assert!(
+            sfu(&["--sfu-url", "http://10.0.0.6:8088/janus"])
+                .unwrap_err()
+                .contains("per --sfu-url")
+        );
+        let c = Config::from_args([
+            "--sfu-url",
+            "http://j/janus",
+            "--sfu-admin-url",
+            "http://j/admin",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("--sfu-public-url"));
+        let c = Config::from_args([
+            "--sfu-url",
+            "http://j/janus",
+            "--sfu-admin-url",
+            "http://j/admin",
+            "--sfu-public-url",
+            "https://j/",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("ws://"));
+        let c = Config::from_args([
+            "--sfu-url",
+            "http://j/janus",
+            "--sfu-admin-url",
+            "http://j/admin",
+            "--sfu-public-url",
+            "ws://j/",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("--sfu-api-secret"));
         assert!(Config::from_args(["--tls-cert", "a.pem"]).is_err());
         assert!(Config::from_args(["--bind", "nope"]).is_err());
     }
