@@ -113,6 +113,11 @@ fn welcome(event: &ClientEvent) -> Option<(String, bool)> {
     }
 }
 
+/// Our `joined` (the room list) arrived.
+fn joined(event: &ClientEvent) -> Option<()> {
+    matches!(event, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
+}
+
 fn joined_peer(event: &ClientEvent) -> Option<String> {
     match event {
         ClientEvent::Frame(ServerFrame::PeerJoined { peer, .. }) => Some(peer.clone()),
@@ -443,10 +448,7 @@ async fn push_frames_register_and_find_people_who_are_away() {
     let url = parse_server_url(&server.ws_url()).unwrap();
     let (a_tx, mut a_rx) = mpsc::channel(64);
     let ann = Client::spawn(config(url.clone(), "Ann", &["team"]), a_tx);
-    until(&mut a_rx, |e| {
-        matches!(e, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
-    })
-    .await;
+    until(&mut a_rx, joined).await;
     assert_eq!(
         ann.push(ClientFrame::Join {
             room: "team".into()
@@ -481,10 +483,7 @@ async fn push_frames_register_and_find_people_who_are_away() {
 
     let (b_tx, mut b_rx) = mpsc::channel(64);
     let bob = Client::spawn(config(url, "Bob", &["team"]), b_tx);
-    until(&mut b_rx, |e| {
-        matches!(e, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
-    })
-    .await;
+    until(&mut b_rx, joined).await;
     // Ann's session may still be in its resume grace (present, so not away): ask until she is away.
     let away = tokio::time::timeout(WAIT, async {
         loop {
@@ -525,10 +524,7 @@ async fn quitting_leaves_the_rooms_at_once() {
     let url = parse_server_url(&server.ws_url()).unwrap();
     let (a_tx, mut a_rx) = mpsc::channel(64);
     let _ann = Client::spawn(config(url.clone(), "Ann", &["team"]), a_tx);
-    until(&mut a_rx, |e| {
-        matches!(e, ClientEvent::Frame(ServerFrame::Joined { .. })).then_some(())
-    })
-    .await;
+    until(&mut a_rx, joined).await;
     let (b_tx, _b_rx) = mpsc::channel(64);
     let bob = Client::spawn(config(url, "Bob", &["team"]), b_tx);
     let bob_peer = until(&mut a_rx, joined_peer).await;
