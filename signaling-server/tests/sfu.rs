@@ -253,11 +253,27 @@ async fn two_servers_sharing_redis_place_a_call_on_one_videoroom_and_spread_call
     let joined = joins_on_janus(&b, &bob.peer).await;
     assert_eq!(joined["videoroom"], "joined", "{joined}");
 
-    // Another call goes to the instance carrying nobody yet, whichever server places it.
+    // Another call goes to the instance carrying nobody yet, whichever server places it (Bob leaves c1
+    // for it: one SFU call per room).
     let other = sfu_join(&mut bob, "big", "c2").await;
     assert_ne!(other["url"], a["url"], "the least loaded instance");
     let joined = joins_on_janus(&other, &bob.peer).await;
     assert_eq!(joined["videoroom"], "joined", "{joined}");
+
+    // Bob left c1 through server two; Alice, last in it, leaves through server one: the videoroom goes.
+    let first = [&janus1, &janus2]
+        .into_iter()
+        .find(|j| a["url"] == j.ws_url())
+        .unwrap();
+    let c1 = a["janus_room"].as_u64().unwrap();
+    assert!(first.room_exists(c1).await);
+    alice
+        .send(json!({"type": "sfu-leave", "room": "big", "call": "c1"}))
+        .await;
+    wait_until("c1's videoroom is destroyed", async || {
+        !first.room_exists(c1).await
+    })
+    .await;
     one.shutdown().await;
     two.shutdown().await;
 }
