@@ -6,7 +6,7 @@
 //! as chat messages. Flags drive tests and benchmarks: `--send N --size BYTES` (N messages to the first
 //! peer whose channel opens, each waiting for send-buffer room), `--ping N` (round trips one at a
 //! time), `--expect N` (stop after receiving N messages). Calls: `--call` rings the first peer whose
-//! link opens, `--accept-calls` answers every call, with test or real media (`--video`, `--audio`); see
+//! link opens (`--call-peers N`: the first N, in one call), `--accept-calls` answers every call, with test or real media (`--video`, `--audio`); see
 //! peer/call.rs. Files (docs/files.md): `--send-file PATH`, `--receive-dir DIR`, `--expect-files N`;
 //! see peer/files.rs. See docs/fallback.md and docs/native-calls.md.
 
@@ -78,6 +78,10 @@ struct Args {
     /// Ring the first peer whose link opens (a video call).
     #[arg(long)]
     call: bool,
+    /// With `--call`: ring once this many peers' links are open, all of them in one call (a call
+    /// past the server's mesh size goes through its SFU).
+    #[arg(long, default_value_t = 1)]
+    call_peers: usize,
     /// Answer every incoming call.
     #[arg(long)]
     accept_calls: bool,
@@ -207,13 +211,28 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 let ended = calls.ring.tick();
                 calls.apply(ended, &client).await;
                 if calls.ring.in_call() {
-                    calls.tick().await;
+                    calls.tick(&client).await;
                 }
             }
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
                     match frame {
-                        chat_protocol::ServerFrame::Welcome { peer, .. } => emit(json!({"event": "ready", "peer": peer, "fingerprint": manager.local_fingerprint()})),
+                        chat_protocol::ServerFrame::Welcome { peer, ice_servers, sfu, .. } => {
+                            calls.me = peer.clone();
+                            calls.ice_servers = ice_servers.clone();
+                            calls.mesh_size = sfu.as_ref().map(|s| s.mesh_size as usize);
+                            emit(json!({"event": "ready", "peer": peer, "fingerprint": manager.local_fingerprint()}));
+                        }
+                        chat_protocol::ServerFrame::Sfu { call, url, token, janus_room, .. } => {
+                            let place = p2pchat_core::sfu::SfuPlace { url: url.clone(), token: token.clone(), janus_room: *janus_room };
+                            calls.on_sfu_place(call, place, &client).await;
+                        }
+                        chat_protocol::ServerFrame::SfuLost { call, .. } => calls.on_sfu_lost(call, "the server lost the media server", &client).await,
+                        chat_protocol::ServerFrame::Error { code, message, r#ref: Some(r), .. } if r == "sfu-join" => {
+                            if let Some(call) = calls.ring.call_id().map(str::to_owned) {
+                                calls.on_sfu_lost(&call, &format!("{code:?}: {message}"), &client).await;
+                            }
+                        }
                         chat_protocol::ServerFrame::Signal { from, data, .. } => {
                             if let Ok(signal) = serde_json::from_str::<chat_protocol::SignalData>(data.get()) {
                                 let room = manager.open_peers(&args.room);
@@ -242,8 +261,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     for text in chat.unacked_for(&peer) {
                         let _ = manager.send(&args.room, &peer, &text).await;
                     }
-                    if args.call && !calls.ring.in_call() {
-                        let actions = calls.ring.place(std::slice::from_ref(&peer));
+                    let linked = manager.open_peers(&args.room);
+                    if args.call && !calls.ring.in_call() && linked.len() >= args.call_peers {
+                        let actions = calls.ring.place(&linked);
                         calls.apply(actions, &client).await;
                     }
                     if !started_work && own > 0 {
@@ -253,6 +273,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         tokio::spawn(async move { let _ = work_tx.send(job.run().await).await; });
                     }
                 }
+                LinkEvent::Message { peer, text, .. } if calls.on_channel_text(&peer, &text) => {}
                 LinkEvent::Message { peer, text, .. } => match chat.receive(&peer, &text) {
                     Received::New { message: ChannelMessage::Msg { id, body, sent_at, name }, ack } => {
                         let _ = acks.send((peer.clone(), ack)).await;

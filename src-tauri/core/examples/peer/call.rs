@@ -2,7 +2,11 @@
 //! GStreamer test sources (a moving pattern and a 440 Hz tone) or real devices, and JSON lines a test
 //! can follow: `call-connected` once the peer's media arrives, `call-stats` every second, `call-ended`,
 //! `media-notice` (a device left out, or a pipeline that failed mid-call). The media is
-//! `p2pchat_core::media::CallSession`'s, on the links' tracks.
+//! `p2pchat_core::media::CallSession`'s, on the links' tracks. A call that passes the server's mesh
+//! size (`welcome.sfu.mesh_size`) moves to Janus as the web UI's does (`p2pchat_core::sfu`): `sfu-join`,
+//! our media published once and everyone else's received through the videoroom, every frame sealed
+//! with per-sender keys sent over the chat channel (`sfu-key`), ours replaced when someone leaves;
+//! lines `sfu-move`, `sfu-joined`, `sfu-lost`, and `call-stats` with `"sfu": true`.
 //! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/share-screen`, `/stop-share`,
 //! `/hangup`.
 
@@ -10,15 +14,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_protocol::SignalData;
+use chat_protocol::{IceServer, SignalData};
 use p2pchat_core::links::LinkManager;
 use p2pchat_core::media::ring::{Ring, RingAction};
 use p2pchat_core::media::{
-    AudioSource, CallSession, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY,
+    AudioSource, CallSession, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, MediaEvents,
     PlaybackOptions, QualitySample, VideoSource, next_limits,
+};
+use p2pchat_core::sfu::{
+    CallKeys, SfuPlace, VideoRoom, above_mesh, key_message, parse_key_message,
 };
 use p2pchat_core::signaling::Client;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::emit;
 
@@ -37,7 +45,30 @@ pub struct Calls {
     camera_off: bool,
     /// The screen is shared instead of the camera (`/share-screen`).
     sharing: bool,
+    /// The server's mesh size (`welcome.sfu`); `None`: it has no SFU and calls stay a mesh.
+    pub mesh_size: Option<usize>,
+    /// Our peer id (the display name in Janus) and the ICE servers, from `welcome`.
+    pub me: String,
+    pub ice_servers: Vec<IceServer>,
+    links: LinkManager,
+    /// Where the SFU's playbacks report what goes wrong.
+    media_events: MediaEvents,
+    /// The end-to-end keys of the call we are in: (call id, keys).
+    keys: Option<(String, Arc<CallKeys>)>,
+    /// Our call went past the mesh size: its media goes through Janus.
+    sfu: Option<Sfu>,
 }
+
+struct Sfu {
+    call: String,
+    room: Option<VideoRoom>,
+    lost: Option<mpsc::UnboundedReceiver<String>>,
+    /// How many times we asked to be placed again after losing Janus.
+    retries: u32,
+}
+
+/// Asking to be placed again after the SFU was lost: at most this often (the web UI's rule).
+const SFU_RETRIES: u32 = 2;
 
 impl Calls {
     /// Calls in `room` over `links`' tracks.
@@ -49,6 +80,13 @@ impl Calls {
         links: &LinkManager,
     ) -> Calls {
         let (media, mut events) = CallSession::new(links.clone(), PlaybackOptions::default());
+        let (media_events, mut sfu_events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(event) = sfu_events.recv().await {
+                let event: p2pchat_core::media::MediaEvent = event;
+                emit(json!({"event": "media-notice", "notice": event.notice(), "media": event}));
+            }
+        });
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 emit(json!({"event": "media-notice", "notice": event.notice(), "media": event}));
@@ -66,6 +104,13 @@ impl Calls {
             muted: false,
             camera_off: false,
             sharing: false,
+            mesh_size: None,
+            me: String::new(),
+            ice_servers: Vec::new(),
+            links: links.clone(),
+            media_events,
+            keys: None,
+            sfu: None,
         }
     }
 
@@ -87,21 +132,190 @@ impl Calls {
                 }
                 RingAction::Connect { peer } => {
                     self.capture();
-                    let _ = self.media.attach(&self.room, &peer, true);
+                    if self.sfu.is_some() {
+                        // Their media and ours go through Janus; they need our key.
+                        self.send_key(&peer).await;
+                    } else {
+                        let _ = self.media.attach(&self.room, &peer, true);
+                    }
                     self.samples.insert(peer, (Vec::new(), 0));
                 }
                 RingAction::Disconnect { peer, reason } => {
                     let _ = self.media.detach(&self.room, &peer);
+                    self.key_after_leaving(&peer).await;
                     self.connected.remove(&peer);
                     self.samples.remove(&peer);
                     emit(json!({"event": "call-ended", "peer": peer, "reason": reason}));
                     if !self.ring.in_call() {
+                        self.leave_sfu(client).await;
                         self.media.stop_capture(); // camera and microphone off
                         self.sharing = false;
                     }
                 }
             }
         }
+        self.move_to_sfu_if_due(client).await;
+    }
+
+    /// The keys of the call we are in (new ones for a new call).
+    fn call_keys(&mut self) -> Option<Arc<CallKeys>> {
+        let call = self.ring.call_id()?.to_owned();
+        if self.keys.as_ref().is_none_or(|(id, _)| *id != call) {
+            self.keys = Some((call.clone(), Arc::new(CallKeys::new())));
+        }
+        self.keys.as_ref().map(|(_, keys)| keys.clone())
+    }
+
+    /// Gives `peer` our current key over the chat channel.
+    async fn send_key(&mut self, peer: &str) {
+        let (Some(keys), Some(call)) = (self.call_keys(), self.ring.call_id()) else {
+            return;
+        };
+        let text = key_message(call, &keys.announced_key());
+        let _ = self.links.send(&self.room, peer, &text).await;
+    }
+
+    /// `peer` left our SFU call: their keys go, and those who stay get a new key of ours, which they
+    /// need before our frames use it (whoever left cannot read what follows).
+    async fn key_after_leaving(&mut self, peer: &str) {
+        if self.sfu.is_none() {
+            return;
+        }
+        let Some(keys) = self.call_keys() else {
+            return;
+        };
+        keys.forget(peer);
+        keys.rotate();
+        let stay: Vec<String> = self.ring.participants().cloned().collect();
+        for peer in stay {
+            self.send_key(&peer).await;
+        }
+    }
+
+    /// The call passed the server's mesh size: every participant's media moves to Janus (the mesh
+    /// media stops) and we ask the server where (`sfu-join`).
+    async fn move_to_sfu_if_due(&mut self, client: &Client) {
+        let people = self.ring.participants().count() + 1;
+        if self.sfu.is_some() || !self.ring.in_call() || !above_mesh(people, self.mesh_size) {
+            return;
+        }
+        let Some(call) = self.ring.call_id().map(str::to_owned) else {
+            return;
+        };
+        let peers: Vec<String> = self.ring.participants().cloned().collect();
+        self.sfu = Some(Sfu {
+            call: call.clone(),
+            room: None,
+            lost: None,
+            retries: 0,
+        });
+        for peer in &peers {
+            let _ = self.media.detach(&self.room, peer);
+            self.send_key(peer).await;
+        }
+        emit(json!({"event": "sfu-move", "call": call, "people": people}));
+        if let Err(err) = client.sfu(&self.room, &call, true) {
+            emit(
+                json!({"event": "media-notice", "notice": format!("cannot ask for the SFU: {err}")}),
+            );
+        }
+    }
+
+    async fn leave_sfu(&mut self, client: &Client) {
+        let Some(sfu) = self.sfu.take() else {
+            return;
+        };
+        let _ = client.sfu(&self.room, &sfu.call, false);
+        if let Some(room) = sfu.room {
+            room.close().await;
+        }
+        self.keys = None;
+    }
+
+    /// The server placed our call (`sfu`): join the videoroom, publish, subscribe.
+    pub async fn on_sfu_place(&mut self, call: &str, place: SfuPlace, client: &Client) {
+        if self
+            .sfu
+            .as_ref()
+            .is_none_or(|s| s.call != call || s.room.is_some())
+        {
+            return;
+        }
+        let capture = self.capture();
+        let Some(keys) = self.call_keys() else {
+            return;
+        };
+        let joined = VideoRoom::join(
+            place,
+            &self.room,
+            &self.me,
+            capture,
+            self.ice_servers.clone(),
+            keys,
+            PlaybackOptions::default(),
+            self.media_events.clone(),
+        )
+        .await;
+        match joined {
+            Ok((room, lost)) => {
+                emit(json!({"event": "sfu-joined", "call": call}));
+                if let Some(sfu) = self.sfu.as_mut() {
+                    sfu.room = Some(room);
+                    sfu.lost = Some(lost);
+                }
+            }
+            Err(err) => self.on_sfu_lost(call, &err, client).await,
+        }
+    }
+
+    /// Janus is gone (the server's `sfu-lost`, our connection to it, or it refused us): ask to be
+    /// placed again, at most [`SFU_RETRIES`] times; then the call ends with a notice.
+    pub async fn on_sfu_lost(&mut self, call: &str, reason: &str, client: &Client) {
+        let Some(sfu) = self.sfu.as_mut().filter(|s| s.call == call) else {
+            return;
+        };
+        emit(json!({"event": "sfu-lost", "call": call, "reason": reason}));
+        let room = sfu.room.take();
+        sfu.lost = None;
+        sfu.retries += 1;
+        let retry = sfu.retries <= SFU_RETRIES;
+        if let Some(room) = room {
+            room.close().await;
+        }
+        if retry && client.sfu(&self.room, call, true).is_ok() {
+            return;
+        }
+        emit(
+            json!({"event": "media-notice", "notice": format!("The call ended: its media server is unreachable ({reason}).")}),
+        );
+        let actions = self.ring.hangup();
+        Box::pin(self.apply(actions, client)).await;
+    }
+
+    /// Our own connection to Janus went (checked once a second).
+    async fn check_sfu_connection(&mut self, client: &Client) {
+        let Some(sfu) = self.sfu.as_mut() else {
+            return;
+        };
+        let Some(reason) = sfu.lost.as_mut().and_then(|lost| lost.try_recv().ok()) else {
+            return;
+        };
+        let call = sfu.call.clone();
+        self.on_sfu_lost(&call, &reason, client).await;
+    }
+
+    /// A chat channel text that is an `sfu-key` (true: it was one, not a chat message): kept when it
+    /// is for the call we are in.
+    pub fn on_channel_text(&mut self, peer: &str, text: &str) -> bool {
+        let Some((call, key)) = parse_key_message(text) else {
+            return false;
+        };
+        if self.ring.call_id() == Some(call.as_str())
+            && let Some(keys) = self.call_keys()
+        {
+            keys.set_peer_key(peer, key);
+        }
+        true
     }
 
     /// A call signal from a peer (`room`: who an accept goes to).
@@ -158,11 +372,20 @@ impl Calls {
 
     /// Once a second during a call: `call-connected` when a peer's media first arrives, `call-stats`,
     /// and adaptive bitrate from the worst participant's loss and RTT.
-    pub async fn tick(&mut self) {
+    pub async fn tick(&mut self, client: &Client) {
+        self.check_sfu_connection(client).await;
         let peers: Vec<String> = self.ring.participants().cloned().collect();
         let mut limits = FULL_QUALITY;
+        let sfu = self.sfu.is_some();
         for peer in peers {
-            let Some(stats) = self.media.stats(&self.room, &peer).await else {
+            let stats = match self.sfu.as_ref() {
+                Some(sfu) => match &sfu.room {
+                    Some(room) => Some(room.stats(&peer)),
+                    None => continue, // moving: not placed yet
+                },
+                None => self.media.stats(&self.room, &peer).await,
+            };
+            let Some(stats) = stats else {
                 continue;
             };
             if stats.bytes_received > 0 && self.connected.insert(peer.clone()) {
@@ -187,7 +410,7 @@ impl Calls {
                 "video_frames_decoded": stats.frames_decoded,
                 "audio_level": stats.audio_level,
                 "rtt_ms": stats.rtt_ms, "loss": stats.loss, "kbit_s": kbit_s,
-                "sending": stats.sending,
+                "sending": stats.sending, "sfu": sfu,
             }));
         }
         if limits != self.limits {

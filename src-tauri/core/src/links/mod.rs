@@ -16,6 +16,7 @@ pub use tracks::{
     OPUS_PAYLOAD_TYPE, OutgoingMedia, RemoteTrack, RemoteTracks, TrackSink, TrackStats,
     VP8_PAYLOAD_TYPE,
 };
+pub(crate) use tracks::{codec, local_track, media_setup, negotiated_payload_type, receive};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -182,7 +182,7 @@ impl LinkTracks {
 
 /// Reads the peer's `track` until it ends, handing its packets to the sink `handler` gives for it
 /// (none: they are read and dropped). `identify` names the track once its first packet shows what it is.
-pub(super) async fn receive(
+pub(crate) async fn receive(
     track: Arc<dyn TrackRemote>,
     handler: Option<Arc<dyn RemoteTracks>>,
     identify: impl FnOnce(bool, u8) -> RemoteTrack,
@@ -285,6 +285,18 @@ pub(super) fn register_media(
     Ok(configure_rtcp_reports(registry))
 }
 
+/// The media setup of a connection that is not a link (an SFU call's, to Janus): the links' codecs,
+/// header extensions and feedback, key-frame requests going to `media`.
+pub(crate) fn media_setup(
+    media: Option<&Arc<dyn OutgoingMedia>>,
+) -> webrtc::error::Result<(MediaEngine, webrtc::peer_connection::Registry)> {
+    let link_tracks = LinkTracks::default();
+    link_tracks.keyframes.set_media(media);
+    let mut engine = MediaEngine::default();
+    let registry = register_media(&mut engine, &link_tracks)?;
+    Ok((engine, registry))
+}
+
 fn register_codecs(media: &mut MediaEngine) -> webrtc::error::Result<()> {
     for video in [false, true] {
         let parameters = rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters {
@@ -305,7 +317,7 @@ fn register_codecs(media: &mut MediaEngine) -> webrtc::error::Result<()> {
     Ok(())
 }
 
-fn codec(video: bool) -> RTCRtpCodec {
+pub(crate) fn codec(video: bool) -> RTCRtpCodec {
     if video {
         RTCRtpCodec {
             mime_type: "video/VP8".to_owned(),
@@ -325,7 +337,7 @@ fn codec(video: bool) -> RTCRtpCodec {
     }
 }
 
-fn local_track(video: bool, ssrc: u32) -> MediaStreamTrack {
+pub(crate) fn local_track(video: bool, ssrc: u32) -> MediaStreamTrack {
     let kind = if video {
         RtpCodecKind::Video
     } else {
@@ -386,7 +398,7 @@ async fn forward(
     }
 }
 
-async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>, mime: &str) -> Option<u8> {
+pub(crate) async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>, mime: &str) -> Option<u8> {
     let parameters = sender.get_parameters().await.ok()?;
     parameters
         .rtp_parameters

@@ -21,8 +21,18 @@ use crate::links::{OPUS_PAYLOAD_TYPE, OutgoingMedia, VP8_PAYLOAD_TYPE};
 
 /// RTP packets buffered per subscriber before a slow link starts skipping (≈ 2 s of video).
 const RTP_QUEUE: usize = 512;
+/// Encoded frames buffered per subscriber before a slow one starts skipping (≈ 2 s of video).
+const FRAME_QUEUE: usize = 64;
 /// The shared screen's frame rate (text stays sharp; motion matters less than for a face).
 const SCREEN_FPS: u32 = 15;
+
+/// One encoded frame (a VP8 picture or an Opus packet) as the encoder made it, before the payloader.
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    pub data: Bytes,
+    /// How long it lasts (from the encoder; `None` if it did not say).
+    pub duration: Option<std::time::Duration>,
+}
 
 /// One running capture pipeline.
 struct Branch {
@@ -152,6 +162,8 @@ fn vp8_picture_id(rtp: &[u8]) -> Option<u16> {
 struct Stream {
     video: bool,
     rtp: broadcast::Sender<Bytes>,
+    /// The encoder's frames before packetization, for an SFU call that seals each one first.
+    frames: broadcast::Sender<EncodedFrame>,
     branch: Mutex<Option<Branch>>,
     position: Arc<Position>,
     /// Serialises restarts (the branch lock is not held while a pipeline starts).
@@ -163,6 +175,7 @@ impl Stream {
         Stream {
             video,
             rtp: broadcast::channel(RTP_QUEUE).0,
+            frames: broadcast::channel(FRAME_QUEUE).0,
             branch: Mutex::new(None),
             position: Arc::default(),
             restart: Mutex::new(()),
@@ -368,6 +381,14 @@ impl Capture {
             notices.extend(self.start_audio(&microphone));
         }
         notices
+    }
+
+    /// A new receiver of the video (`true`) or audio encoder's frames before packetization (an SFU call
+    /// seals each before handing it to its own packetizer), if that kind of media was asked for.
+    pub fn subscribe_frames(&self, video: bool) -> Option<broadcast::Receiver<EncodedFrame>> {
+        self.subscribe(video)?;
+        let stream = if video { &self.video } else { &self.audio };
+        Some(stream.frames.subscribe())
     }
 
     /// A new receiver of the video (`true`) or audio RTP stream, if that kind of media was asked for
@@ -589,9 +610,11 @@ fn start_branch(
     let switch = by_name(if stream.video { "camera" } else { "mic" })?;
     let encoder = by_name("encoder")?;
     let clock_rate = if stream.video { 90_000 } else { 48_000 };
+    let payloader = by_name("pay")?;
     stream
         .position
-        .continue_on(&by_name("pay")?, clock_rate, stream.video);
+        .continue_on(&payloader, clock_rate, stream.video);
+    tap_frames(&payloader, stream.frames.clone());
     let rtp_sink = by_name("rtp")?
         .downcast::<gst_app::AppSink>()
         .map_err(|_| "rtp is not an appsink".to_owned())?;
@@ -622,6 +645,25 @@ fn start_branch(
         rtp_sink,
         watch: Some(watch),
     })
+}
+
+/// Copies every frame entering `payloader` to `frames` while anyone listens (an SFU call).
+fn tap_frames(payloader: &gst::Element, frames: broadcast::Sender<EncodedFrame>) {
+    let Some(pad) = payloader.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if frames.receiver_count() > 0
+            && let Some(buffer) = info.buffer()
+            && let Ok(map) = buffer.map_readable()
+        {
+            let _ = frames.send(EncodedFrame {
+                data: Bytes::copy_from_slice(map.as_slice()),
+                duration: buffer.duration().map(Into::into),
+            });
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Sets `pipeline` playing and waits (briefly) until it runs; on failure returns the first error the

@@ -38,7 +38,7 @@ mod unsupported;
 
 pub use abr::{EncodingLimits, FULL_QUALITY, QualitySample, next_limits};
 #[cfg(target_os = "linux")]
-pub use capture::Capture;
+pub use capture::{Capture, EncodedFrame};
 pub use devices::{MediaDevice, MediaDevices, list_devices, set_speaker, speaker};
 pub use elements::{MissingElement, missing_elements, prewarm};
 #[cfg(target_os = "linux")]

@@ -61,7 +61,7 @@ impl Playback {
         let description = format!(
             "appsrc name=src is-live=true format=time do-timestamp=true max-bytes=4000000 \
              ! application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload={payload_type} \
-             ! rtpjitterbuffer latency={JITTER_MS} drop-on-latency=true ! rtpvp8depay ! vp8dec \
+             ! rtpjitterbuffer latency={JITTER_MS} drop-on-latency=true ! rtpvp8depay name=depay ! vp8dec \
              ! videoconvert ! {tail}"
         );
         let playback = Playback::build(&description)?;
@@ -98,7 +98,7 @@ impl Playback {
             format!(
                 "appsrc name=src is-live=true format=time do-timestamp=true max-bytes=1000000 \
                  ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload={payload_type} \
-                 ! rtpjitterbuffer latency={JITTER_MS} drop-on-latency=true ! rtpopusdepay ! opusdec plc=true \
+                 ! rtpjitterbuffer latency={JITTER_MS} drop-on-latency=true ! rtpopusdepay name=depay ! opusdec plc=true \
                  ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,channels=1,rate=48000 ! {tail}"
             )
         };
@@ -141,6 +141,42 @@ impl Playback {
             .bytes_received
             .fetch_add(rtp.len() as u64, Ordering::Relaxed);
         let _ = self.source.push_buffer(gst::Buffer::from_mut_slice(rtp));
+    }
+
+    /// Passes every depacketized frame through `open` before the decoder: its result replaces the
+    /// frame, `None` drops it (an SFU call's sealed frames that do not open never reach the decoder).
+    /// Call before the first packet is pushed.
+    pub fn open_frames_with(
+        &self,
+        open: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Result<(), MediaError> {
+        let pad = self
+            .pipeline
+            .by_name("depay")
+            .and_then(|depay| depay.static_pad("src"))
+            .ok_or_else(|| MediaError::Pipeline("no depayloader".into()))?;
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(gst::PadProbeData::Buffer(sealed)) = info.data.take() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let opened = sealed
+                .map_readable()
+                .ok()
+                .and_then(|map| open(map.as_slice()));
+            let Some(opened) = opened else {
+                return gst::PadProbeReturn::Drop;
+            };
+            let mut frame = gst::Buffer::from_mut_slice(opened);
+            if let Some(meta) = frame.get_mut() {
+                meta.set_pts(sealed.pts());
+                meta.set_dts(sealed.dts());
+                meta.set_duration(sealed.duration());
+                meta.set_flags(sealed.flags());
+            }
+            info.data = Some(gst::PadProbeData::Buffer(frame));
+            gst::PadProbeReturn::Ok
+        });
+        Ok(())
     }
 
     pub fn stats(&self) -> Arc<PlaybackStats> {

@@ -6,12 +6,20 @@
 //! |---|---|
 //! | `frame.rs` | the sealed frame format (AES-256-GCM, clear codec prefix, IV and key id trailer) |
 //! | `keys.rs` | a call's keys: ours (rotated when someone leaves), the others' (last three), the `sfu-key` message |
+//! | `janus.rs` | a Janus session over its WebSocket API (token on every request, keepalives) |
+//! | `room.rs` | [`VideoRoom`]: publish our capture once, one multistream subscriber for everyone else |
 
 pub mod frame;
+#[cfg(target_os = "linux")]
+mod janus;
 pub mod keys;
+#[cfg(target_os = "linux")]
+mod room;
 
 pub use frame::{FrameKey, MediaKind};
 pub use keys::{CallKeys, key_message, parse_key_message};
+#[cfg(target_os = "linux")]
+pub use room::{SfuPlace, VideoRoom};
 
 /// Whether a call of `people` (us included) goes through the SFU: it passed the server's mesh size
 /// (`welcome.sfu.mesh_size`; `None`: the server has no SFU, calls stay a mesh).

@@ -1,0 +1,66 @@
+// The native engine in calls through the SFU: three headless peers `p2pchat-peer` (webrtc-rs + GStreamer,
+// 320×240 test pattern and tone) in one call with Debian's Janus (tests/e2e/janus.mjs) and the real
+// signaling server at --mesh-size 2, in the network namespace. The call of three moves from the mesh to
+// Janus (`sfu-move`, `sfu-joined`), and every peer decodes both others' video through it, frames counting
+// up, every frame sealed end to end with the keys the peers gave each other over their chat channels
+// (src-tauri/core/src/sfu). One hangs up: the two others carry on through Janus under new keys.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startServer } from './lib.mjs';
+import { startJanus } from './janus.mjs';
+import { startPeer } from './peer.mjs';
+
+let janus;
+let server;
+const peers = [];
+before(async () => {
+  janus = await startJanus();
+  server = await startServer({ args: [...janus.serverArgs, '--mesh-size', '2'] });
+});
+after(async () => {
+  for (const peer of peers) await peer.stop();
+  await server?.stop();
+  await janus?.stop();
+});
+
+/** Waits until `peer` decodes `from`'s video through the SFU, frames counting up; returns the count. */
+async function decodesThroughSfu(peer, from, since = 0, ms = 45_000) {
+  const seen = (min) => (e) => e.event === 'call-stats' && e.sfu === true && e.peer === from && e.video_frames_decoded > min && peer.events.indexOf(e) >= since;
+  const first = await peer.waitFor(seen(10), `decoding ${from}'s video through the SFU`, ms);
+  const later = await peer.waitFor(seen(first.video_frames_decoded + 10), `${from}'s frames counting up`, 15_000);
+  return later.video_frames_decoded;
+}
+
+test('three native peers past the mesh size call through Janus, each decoding the others end-to-end encrypted', async () => {
+  const room = 'sfu-native';
+  for (const name of ['Bob', 'Carol']) peers.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
+  const [bob, carol] = peers;
+  const ids = {
+    Bob: (await bob.waitFor((e) => e.event === 'ready', 'ready')).peer,
+    Carol: (await carol.waitFor((e) => e.event === 'ready', 'ready')).peer,
+  };
+  const ann = await startPeer(server.url, room, 'Ann', ['--call', '--call-peers', '2', '--quiet']);
+  peers.push(ann);
+  ids.Ann = (await ann.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  const everyone = [['Ann', ann], ['Bob', bob], ['Carol', carol]];
+  for (const [name, peer] of everyone) {
+    await peer.waitFor((e) => e.event === 'sfu-move', `${name} moving the call to the SFU`, 30_000);
+    await peer.waitFor((e) => e.event === 'sfu-joined', `${name} joining the videoroom`, 30_000);
+  }
+  for (const [name, peer] of everyone) {
+    for (const [other] of everyone.filter(([n]) => n !== name)) {
+      const frames = await decodesThroughSfu(peer, ids[other]);
+      assert.ok(frames > 20, `${name} decodes ${other}: ${frames}`);
+    }
+    assert.equal(peer.events.filter((e) => e.event === 'sfu-lost').length, 0, `${name} never lost the SFU`);
+  }
+
+  // Carol hangs up: Ann and Bob go on through Janus, under keys Carol never had.
+  carol.child.stdin.write('/hangup\n');
+  await ann.waitFor((e) => e.event === 'call-ended' && e.peer === ids.Carol, 'Ann sees Carol leave');
+  await bob.waitFor((e) => e.event === 'call-ended' && e.peer === ids.Carol, 'Bob sees Carol leave');
+  // Past the key switch (1 s): frames sealed with the new keys open.
+  await new Promise((r) => setTimeout(r, 2000));
+  await decodesThroughSfu(ann, ids.Bob, ann.events.length);
+  await decodesThroughSfu(bob, ids.Ann, bob.events.length);
+});
