@@ -5,9 +5,11 @@
 //! prints both side by side with the machine, the load and the commit.
 //!
 //! `history-bench [--messages 1000000] [--rooms 1000] [--batch 10000] [--queries 1000]
-//!                [--encryption both|on|off] [--rebuild] [--db PATH [--key HEX64]]`
+//!                [--encryption both|on|off] [--rebuild] [--db PATH [--key HEX64] [--reuse]]`
 //! `--db` fills that file (plain, or encrypted with the raw key `--key`, 64 hex digits), measures it and
-//! keeps it (used to seed the app's history in tests and for memory measurements). `--rebuild` also
+//! keeps it (used to seed the app's history in tests and for memory measurements); with `--reuse` the
+//! file is one an earlier `--db` run filled (same `--messages` and `--rooms`): it is measured as it is,
+//! without the write. `--rebuild` also
 //! times a rebuild of the full-text index, the work migration 0006 does once on an existing history.
 //!
 //! "From disk" (cold) means the file's pages are evicted from the OS page cache
@@ -120,10 +122,11 @@ struct Args {
     key: Option<[u8; 32]>,
     encryption: Encryption,
     rebuild: bool,
+    reuse: bool,
 }
 
 const USAGE: &str = "usage: history-bench [--messages N] [--rooms N] [--batch N] [--queries N] \
-                     [--encryption both|on|off] [--rebuild] [--db PATH [--key HEX64]]";
+                     [--encryption both|on|off] [--rebuild] [--db PATH [--key HEX64] [--reuse]]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -135,6 +138,7 @@ fn parse_args() -> Result<Args, String> {
         key: None,
         encryption: Encryption::Both,
         rebuild: false,
+        reuse: false,
     };
     let mut encryption = None;
     let mut it = std::env::args().skip(1);
@@ -149,6 +153,7 @@ fn parse_args() -> Result<Args, String> {
             "--db" => args.db = Some(PathBuf::from(value()?)),
             "--key" => args.key = Some(parse_key(&value()?)?),
             "--rebuild" => args.rebuild = true,
+            "--reuse" => args.reuse = true,
             "--encryption" => {
                 encryption = Some(match value()?.as_str() {
                     "both" => Encryption::Both,
@@ -160,6 +165,9 @@ fn parse_args() -> Result<Args, String> {
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
+    }
+    if args.reuse && args.db.is_none() {
+        return Err("--reuse goes with --db".into());
     }
     args.encryption = match (&args.db, args.key, encryption) {
         (None, Some(_), _) => return Err("--key goes with --db".into()),
@@ -463,6 +471,36 @@ fn warm_up(path: &Path) {
     let _ = std::fs::read(path);
 }
 
+/// CPU time this process has used (user and system, all threads; SQLite runs on its own thread), so a
+/// write rate on a shared machine can be told apart from waiting for a core (zero off Unix).
+fn cpu_time() -> Duration {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only fills the struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    }
+    #[cfg(not(unix))]
+    Duration::ZERO
+}
+
+/// This process's proportional set size in MiB (Linux; 0 elsewhere).
+fn pss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn file_size(path: &Path) -> u64 {
     ["", "-wal"]
         .iter()
@@ -510,8 +548,13 @@ async fn bench(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 std::process::id()
             ))
         });
-        if path.exists() {
-            return Err(format!("{} exists; pass a new path", path.display()).into());
+        if path.exists() != args.reuse {
+            return Err(if args.reuse {
+                format!("{} does not exist", path.display())
+            } else {
+                format!("{} exists; pass a new path (or --reuse)", path.display())
+            }
+            .into());
         }
         println!("\n== {label} ({}) ==", path.display());
         let result = run(&args, &corpus, &path, *key).await;
@@ -550,11 +593,13 @@ fn random_key() -> [u8; 32] {
     key
 }
 
-fn options(key: Option<[u8; 32]>, max_connections: u32) -> OpenOptions {
+/// The app's options (`max_connections`: `None` for the app's pool size).
+fn options(key: Option<[u8; 32]>, max_connections: Option<u32>) -> OpenOptions {
+    let app = OpenOptions::default();
     OpenOptions {
         key: key.map(DbKey::from_bytes),
-        max_connections,
-        ..OpenOptions::default()
+        max_connections: max_connections.unwrap_or(app.max_connections),
+        ..app
     }
 }
 
@@ -571,7 +616,7 @@ async fn run(
     };
     // The same messages and queries in every run.
     let mut rng = StdRng::seed_from_u64(7);
-    let history = History::open(path, &options(key, 4)).await?.history;
+    let history = History::open(path, &options(key, None)).await?.history;
     println!("SQLite {}", history.sqlite_version().await?);
     if key.is_some() {
         let mut conn = raw_connection(path, key).await?;
@@ -585,9 +630,12 @@ async fn run(
         conn.close().await?;
     }
 
-    // Write: batches in one transaction each, as a sync or an import would.
+    // Write: batches in one transaction each, as a sync or an import would; only the store is timed,
+    // not making up the messages. A reused file gets the same messages made (so the queries below are
+    // the same) but not written.
     let start_ms: i64 = 1_700_000_000_000;
-    let started = Instant::now();
+    let mut write = Duration::ZERO;
+    let cpu_before = cpu_time();
     let mut written = 0usize;
     while written < args.messages {
         let n = args.batch.min(args.messages - written);
@@ -613,17 +661,28 @@ async fn run(
                 }
             })
             .collect();
-        history.insert_messages(&batch).await?;
+        if !args.reuse {
+            let t = Instant::now();
+            history.insert_messages(&batch).await?;
+            write += t.elapsed();
+        }
         written += n;
     }
-    let write = started.elapsed();
-    let rate = written as f64 / write.as_secs_f64();
-    println!(
-        "write: {written} messages in {:.1} s = {rate:.0} messages/s (FTS index and unread counters included)",
-        write.as_secs_f64(),
-    );
-    put("batched write (msg/s)", format!("{rate:.0}"));
+    // Closing checkpoints what the WAL still holds: part of the writing.
+    let t = Instant::now();
     history.close().await;
+    write += t.elapsed();
+    if args.reuse {
+        println!("write: none, {} reused", path.display());
+    } else {
+        let rate = written as f64 / write.as_secs_f64();
+        println!(
+            "write: {written} messages in {:.1} s = {rate:.0} messages/s (FTS index, unread counters and the last checkpoint included; {:.1} s of CPU)",
+            write.as_secs_f64(),
+            (cpu_time() - cpu_before).as_secs_f64(),
+        );
+        put("batched write (msg/s)", format!("{rate:.0}"));
+    }
     let size = file_size(path) as f64 / 1024.0 / 1024.0;
     println!("database size: {size:.0} MiB");
     put("database size (MiB)", format!("{size:.0}"));
@@ -631,7 +690,7 @@ async fn run(
     // Cold open: what the app does at start before any network.
     let evicted = evict(path);
     let t = Instant::now();
-    let history = History::open(path, &options(key, 4)).await?.history;
+    let history = History::open(path, &options(key, None)).await?.history;
     let opened = t.elapsed();
     let conversations = history
         .list_conversations(Some(START_SCREEN_CONVERSATIONS))
@@ -719,6 +778,7 @@ async fn run(
     };
     // Warm: the file in the OS page cache, the app's connections open.
     warm_up(path);
+    let pss_before = pss_mib();
     let mut by_kind: Vec<Vec<Duration>> = vec![Vec::new(); KINDS.len()];
     let (mut all, mut hits, mut short) = (Vec::new(), 0, 0);
     for q in &queries {
@@ -732,8 +792,16 @@ async fn run(
         "search (first page of {LIMIT}, snippets), warm: {hits} hits over {} queries; {short} pages stopped by the time budget with fewer than {LIMIT} (a cursor continues)",
         queries.len()
     );
+    let pss_after = pss_mib();
     let v = report("search, all kinds, warm", all);
     put("search, all kinds, warm", v);
+    println!(
+        "this process's PSS: {pss_before:.1} MiB before the warm searches, {pss_after:.1} MiB after (the page caches)"
+    );
+    put(
+        "process PSS before → after warm searches (MiB)",
+        format!("{pss_before:.0} → {pss_after:.0}"),
+    );
     for (kind, samples) in KINDS.iter().zip(by_kind) {
         let v = report(&format!("  {kind}, warm"), samples);
         put(&format!("  {kind}, warm"), v);
@@ -746,7 +814,7 @@ async fn run(
     let mut by_kind: Vec<Vec<Duration>> = vec![Vec::new(); KINDS.len()];
     let mut all = Vec::new();
     for q in cold_queries {
-        let history = History::open(path, &options(key, 1)).await?.history;
+        let history = History::open(path, &options(key, Some(1))).await?.history;
         evict(path);
         let (took, _) = search(&history, q).await?;
         history.close().await;
