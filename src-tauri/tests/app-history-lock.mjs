@@ -8,13 +8,18 @@
 //   2. started again: it asks for the passphrase; a wrong one is refused and changes no byte of the file;
 //      the right one lists the conversations again;
 //   3. started again: "Start a new history" keeps the locked file aside (history.sqlite3.locked-<ms>,
-//      byte for byte) and asks to choose a passphrase for the new, empty history.
+//      byte for byte) and asks to choose a passphrase for the new, empty history; one is chosen, "Ring me
+//      when the window is closed" turned on, and the app quits from its tray;
+//   4. started again: once the passphrase is given, the saved "Ring me when the window is closed" holds at
+//      once, without a restart: closing the window hides it and the app keeps running; it quits from the
+//      tray.
 // Env: APP_BIN, WORK, DB (the app's history file), HISTORY_SQL (examples/history-sql), MESSAGES (seeded).
 // Prints PASS/FAIL lines; exit code 1 on any failure. Bounded in time; stops the driver and app it started.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { withApp } from './webdriver.mjs';
+import { alive, appPid, clickTray, closeWindow, mapped, until } from './desktop.mjs';
+import { sleep, withApp } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const db = process.env.DB;
@@ -42,6 +47,12 @@ async function submit(d, fields) {
     await new Promise((r) => setTimeout(r, 200));
   }
   return 'no answer within 30 s';
+}
+/** Quits the app `pid` with "Quit" in its tray menu (closing its window may only hide it). */
+async function quitFromTray(pid, when) {
+  const clicked = pid && (await until(() => clickTray(pid, 'Quit'), 10000));
+  if (clicked && (await until(() => !alive(pid), 15000))) pass(`"Quit" in the tray ends the app ${when}`);
+  else fail(`quitting from the tray ${when}: pid ${pid}, menu clicked ${clicked}, alive ${pid && alive(pid)}`);
 }
 const clearInputs = (d) => d.run("document.querySelectorAll('input[type=password]').forEach((i) => { i.value = ''; i.dispatchEvent(new Event('input')); });");
 
@@ -97,6 +108,25 @@ await withApp('start a new history', `${work}/webdriver-lock-3.log`, 120000, fai
   const kept = aside.length === 1 && readFileSync(join(dirname(db), aside[0])).equals(locked);
   if (kept && (await state(d)) === 'choose_passphrase') pass(`new history: the locked file kept as ${aside[0]}, a passphrase asked for the new one`);
   else fail(`start a new history: kept ${JSON.stringify(aside)} (${kept}), state "${await state(d)}"`);
+  const chosen = await submit(d, [['[data-testid="passphrase-input"]', passphrase], ['[data-testid="passphrase-repeat"]', passphrase]]);
+  if (chosen) return fail(`choosing the new history's passphrase: "${chosen}"`);
+  await d.click(await one(d, '[data-testid="tray-toggle"]'));
+  await quitFromTray(await appPid(), 'with "Ring me when the window is closed" turned on');
+});
+
+await withApp('settings after unlocking', `${work}/webdriver-lock-4.log`, 120000, fail, async (d) => {
+  const right = await submit(d, [['[data-testid="passphrase-input"]', passphrase]]);
+  const [toggle] = await d.waitFor('[data-testid="tray-toggle"]', { timeoutMs: 30000 });
+  const on = toggle && (await d.call('GET', d.s(`/element/${d.id(toggle)}/property/checked`)));
+  if (right || !on) return fail(`unlocking: error "${right}", "Ring me when the window is closed" shown on: ${on}`);
+  // The setting was read from the history just unlocked: it applies now, as at a start.
+  const pid = await appPid();
+  closeWindow(pid);
+  const hidden = await until(() => !mapped(pid), 10000);
+  await sleep(1000);
+  if (hidden && alive(pid)) pass('unlocked: the saved "Ring me when the window is closed" holds at once: closing the window hides it, the app keeps running');
+  else return fail(`after unlocking, closing the window: hidden ${hidden}, process alive ${alive(pid)}`);
+  await quitFromTray(pid, 'after unlocking');
 });
 
 process.exit(failures ? 1 : 0);

@@ -6,7 +6,8 @@
 #      first start encrypted the history in place under a key it put in the keyring (no seeded text or
 #      schema left in clear; history-sql with the keyring's key counts every message);
 #   0b. on a device with no keyring, the window asks for a passphrase, which encrypts a plain history, then
-#      opens it at the next start; a wrong one changes nothing; a new history keeps the locked file
+#      opens it at the next start; a wrong one changes nothing; a new history keeps the locked file; a locked
+#      history's saved "Ring me when the window is closed" holds right after the passphrase opens it
 #      (app-history-lock.mjs);
 # Every app run has a session D-Bus with gnome-keyring's Secret Service (keyring-session.sh), one keyring
 # for the whole run under the work dir, as a desktop session would have.

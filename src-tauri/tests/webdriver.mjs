@@ -1,6 +1,6 @@
 // A minimal W3C WebDriver client for the app's window (WebKitWebDriver drives the WebKitGTK webview),
 // shared by the app's tests (app-ui.mjs, app-call.mjs, app-files.mjs), with the small helpers they need.
-import { openSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
@@ -150,9 +150,43 @@ export async function withApp(label, log, timeoutMs, fail, body) {
   } catch (err) {
     fail(`${label}: ${err.message}`);
   } finally {
+    // The app the driver started: it must be gone before the next start, which would otherwise hand over to
+    // it (one app per session, tauri-plugin-single-instance) and exit.
+    const apps = childrenOf(driver.pid);
     await d.call('DELETE', d.session ?? '/session/none').catch(() => undefined);
     driver.kill();
+    await endAll(apps);
     clearTimeout(watchdog);
+  }
+}
+
+/** The child processes of `pid` (Linux /proc). */
+function childrenOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Whether process `pid` still runs. */
+export const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Waits up to 10 s for `pids` to exit, then ends those left (SIGTERM, then SIGKILL after 5 s). */
+async function endAll(pids) {
+  for (const [signal, ms] of [[null, 10000], ['SIGTERM', 5000], ['SIGKILL', 2000]]) {
+    const left = pids.filter(alive);
+    if (!left.length) return;
+    if (signal) for (const pid of left) process.kill(pid, signal);
+    const deadline = Date.now() + ms;
+    while (pids.some(alive) && Date.now() < deadline) await sleep(100);
   }
 }
 
