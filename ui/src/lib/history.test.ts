@@ -1,18 +1,35 @@
 // The start screen's search: messages everywhere, a page at a time, and files by name where the store keeps
 // files (the app); a browser's history has no files and finds messages only.
-import { describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FileRecord, SearchHit } from './ipc.gen';
 
-const calls: Array<[string, Record<string, unknown>]> = [];
+const calls: Array<[string, Record<string, unknown>?]> = [];
+/** The app's connection as the forget test needs it: listeners of signaling://frame, and the server's answer. */
+const frames = new Set<(frame: unknown) => void>();
+const server = { online: true, answerAfterMs: 0 as number | null };
+const pushDevice: { kept: { id: string; secret: string } | null } = { kept: null };
 vi.mock('./ipc', () => ({
-  call: async (name: string, args: Record<string, unknown>) => {
+  call: async (name: string, args?: Record<string, unknown>) => {
     calls.push([name, args]);
+    if (name === 'push_frame') {
+      if (!server.online) throw { kind: 'not_connected', message: 'not connected' };
+      const device = (args?.frame as { device: string }).device;
+      if (server.answerAfterMs !== null) setTimeout(() => frames.forEach((f) => f({ type: 'push-unregistered', seq: 1, device })), server.answerAfterMs);
+      return null;
+    }
     return name === 'search_messages' ? { hits: [], next: { before: 7 } } : [];
+  },
+  on: async (name: string, handler: (frame: unknown) => void) => {
+    if (name !== 'signaling://frame') return () => undefined;
+    frames.add(handler);
+    return () => frames.delete(handler);
   },
   describeError: (err: unknown) => String(err),
 }));
+vi.mock('./push/browser', () => ({ keptPushDevice: async () => pushDevice.kept }));
+vi.mock('./forget', () => ({ forgetPageData: async () => void calls.push(['forgetPageData']) }));
 
-const { appHistory, searchAll, searchMessagesPage, FOLLOW_EMPTY_PAGES_MS } = await import('./history');
+const { appHistory, searchAll, searchMessagesPage, FOLLOW_EMPTY_PAGES_MS, FORGET_PUSH_WAIT_MS } = await import('./history');
 
 const hit = { id: 'm1', room: 'team', sender_name: 'Bob', sent_at: 1, snippet: [] } as unknown as SearchHit;
 const file = { room: 'team', name: 'Crème brûlée.png' } as FileRecord;
@@ -62,5 +79,49 @@ describe('searchAll', () => {
     const page = await searchMessagesPage(empty, 'rare words', '10', tick);
     expect(page.hits).toEqual([]);
     expect(page.next).toBe(String(10 + FOLLOW_EMPTY_PAGES_MS / 50));
+  });
+});
+
+describe("the app's forget this device", () => {
+  beforeEach(() => {
+    calls.length = 0;
+    Object.assign(server, { online: true, answerAfterMs: 0 });
+    pushDevice.kept = null;
+  });
+  const names = () => calls.map(([name]) => name);
+
+  it('tells the server to stop ringing this device before the backend disconnects, and waits for its answer', async () => {
+    pushDevice.kept = { id: 'dev-1', secret: 'secret-1' };
+    server.answerAfterMs = 200;
+    const started = Date.now();
+    await appHistory.forget!();
+    expect(calls[0]).toEqual(['push_frame', { frame: { type: 'push-unregister', device: 'dev-1', secret: 'secret-1' } }]);
+    expect(names()).toEqual(['push_frame', 'forget_device', 'forgetPageData']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(frames.size, 'stops listening').toBe(0);
+  });
+
+  it('goes on after a while without an answer, at once offline, and sends nothing for a device never registered', async () => {
+    vi.useFakeTimers();
+    try {
+      pushDevice.kept = { id: 'dev-1', secret: 'secret-1' };
+      server.answerAfterMs = null;
+      const forgetting = appHistory.forget!();
+      await vi.advanceTimersByTimeAsync(FORGET_PUSH_WAIT_MS - 100);
+      expect(names()).toEqual(['push_frame']);
+      await vi.advanceTimersByTimeAsync(200);
+      await forgetting;
+      expect(names()).toEqual(['push_frame', 'forget_device', 'forgetPageData']);
+    } finally {
+      vi.useRealTimers();
+    }
+    calls.length = 0;
+    server.online = false;
+    await appHistory.forget!();
+    expect(names()).toEqual(['push_frame', 'forget_device', 'forgetPageData']);
+    calls.length = 0;
+    pushDevice.kept = null;
+    await appHistory.forget!();
+    expect(names()).toEqual(['forget_device', 'forgetPageData']);
   });
 });

@@ -2,9 +2,9 @@
 // SQLite and answers these commands offline. A browser keeps its own in IndexedDB (browser-history/).
 
 import type { ChannelMessage } from './core.gen';
-import { call } from './ipc';
+import { call, describeError, on } from './ipc';
 import { forgetPageData } from './forget';
-import { describeError } from './ipc';
+import { keptPushDevice } from './push/browser';
 import type { Conversation, FileRecord, HistoryKeyStatus, Message, MessageStatus, NewMessage, SearchCursor, SearchHit } from './ipc.gen';
 
 export { describeError } from './ipc';
@@ -181,11 +181,38 @@ export const appHistory: HistoryStore = {
   forget: () => forgetAppDevice(),
 };
 
-/** The app's "forget this device": the backend erases its history, settings, saved invitations and native
- * identity; then the webview forgets what it keeps itself (forget.ts). */
+/** The app's "forget this device": the server stops ringing this device (its push registrations, while the
+ * app is still connected), the backend erases its history, settings, saved invitations and native identity
+ * (and disconnects); then the webview forgets what it keeps itself (forget.ts). */
 async function forgetAppDevice(): Promise<void> {
+  await unregisterAppPush();
   await call('forget_device');
   await forgetPageData();
+}
+
+/** How long "forget this device" waits for the server to confirm this device's pushes are unregistered. */
+export const FORGET_PUSH_WAIT_MS = 3_000;
+
+/** `push-unregister` for every room on the app's connection, done at the server's answer or after
+ * FORGET_PUSH_WAIT_MS; nothing to do for a device that never registered, nobody to tell offline. */
+async function unregisterAppPush(): Promise<void> {
+  const device = await keptPushDevice();
+  if (!device) return;
+  let answered = () => undefined as void;
+  const answer = new Promise<void>((resolve) => (answered = resolve));
+  const stop = await on('signaling://frame', (frame) => {
+    if (frame.type === 'push-unregistered' || (frame.type === 'error' && frame.ref === 'push-unregister')) answered();
+  });
+  const timer = setTimeout(answered, FORGET_PUSH_WAIT_MS);
+  try {
+    await call('push_frame', { frame: { type: 'push-unregister', device: device.id, secret: device.secret } });
+    await answer;
+  } catch {
+    // Offline (not_connected): the server cannot be told now.
+  } finally {
+    clearTimeout(timer);
+    stop();
+  }
 }
 
 export const roomMuted = (room: string) => call('room_muted', { room });

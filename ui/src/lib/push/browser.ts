@@ -88,10 +88,15 @@ function sameKey(a: ArrayBuffer | null | undefined, b: Uint8Array): boolean {
   return x.length === b.length && x.every((v, i) => v === b[i]);
 }
 
+/** This device's push id and secret if it has registered for pushes (none made here). */
+export async function keptPushDevice(): Promise<PushDevice | null> {
+  return (await (await open())?.get('device', DEVICE_KEY)) ?? null;
+}
+
 export const webPush: PushClient = {
   async device() {
     const store = await open();
-    const kept = await store?.get('device', DEVICE_KEY);
+    const kept = await keptPushDevice();
     if (kept) return kept;
     // 16 random bytes as id (22 characters), 32 as secret (43): the server keeps only the secret's hash.
     const made = { id: randomToken(16), secret: randomToken(32) };
