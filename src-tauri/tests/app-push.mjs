@@ -86,15 +86,7 @@ try {
     // 4. Cancelling stops the ringing of his devices.
     const [cancel] = await d.waitFor('[data-testid="hangup-button"]', { timeoutMs: 10000 });
     if (!cancel) return fail('no Cancel button while ringing');
-    try {
-      await d.click(cancel);
-    } catch (err) {
-      if (!/intercepted/.test(err.message)) throw err;
-      // The self view overlaps the call controls in this window while only "You" is in the call (seen in
-      // WebKitGTK): the person can still press Cancel from the keyboard.
-      console.log(`note: the Cancel button is covered in the window (${work}/app-push-ringing.png); pressed from the keyboard`);
-      await d.type(cancel, '\uE007');
-    }
+    await d.click(cancel); // a click WebKit finds covered (the self view over the controls) fails here
     try {
       const ended = JSON.parse(decryptPush((await pushService.next(sub.id, 1)).body, sub.ua, sub.auth));
       if (ended.kind === 'call-ended' && ended.call === payload.call) pass('Cancel in the window sent the call-ended push (a missed call on Bob\'s devices)');
