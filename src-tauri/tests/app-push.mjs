@@ -7,7 +7,11 @@
 //   3. "Call room" in the window rings his devices: the window says "Ringing Bob's devices…" and the push
 //      service receives the server's push (RFC 8291 aes128gcm, TTL 45, Urgency high, VAPID), which
 //      decrypts with Bob's subscription keys to a call from Tester in this room;
-//   4. cancelling the call in the window sends the call-ended push (his notification becomes a missed call).
+//   4. cancelling the call in the window sends the call-ended push (his notification becomes a missed call);
+//   5. the window calls again and Bob answers: his browser's service worker gets the push (DevTools
+//      ServiceWorker.deliverPushMessage, as his push service would hand it over), shows "Tester is calling",
+//      and Answer brings his page into the room and into the app's call: active on both sides, his page
+//      plays the app's video; the window's hang-up ends it for both.
 // The app runs with P2PCHAT_TEST_MEDIA=1 (GStreamer's test pattern: Xvfb has no camera) and
 // P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, P2PCHAT_SERVER_URL (the push server), P2PCHAT_NAME.
 // Prints PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops the driver, app and browser it
@@ -15,8 +19,8 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { openRoom, withApp } from './webdriver.mjs';
-import { joinAs, launchBrowser } from '../../tests/e2e/lib.mjs';
-import { decryptPush, fakePushManager, makeSubscription, startPushService } from '../../tests/e2e/push-service.mjs';
+import { joinAs, launchBrowser, waitForPhase, waitForRemoteVideos } from '../../tests/e2e/lib.mjs';
+import { bobsBrowser, decryptPush, fakePushManager, makeSubscription, startPushService } from '../../tests/e2e/push-service.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-push';
@@ -43,6 +47,7 @@ try {
   await bob.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   await bob.getByTestId('ring-here-toggle').click();
   await bob.locator('[data-testid="ring-here-toggle"]:checked:not(:disabled)').waitFor();
+  const bobContext = bob.context();
   await bob.close();
   pass('Bob turned on "Ring me here when I\'m away" in Chromium and closed his page');
 
@@ -94,6 +99,29 @@ try {
     } catch (err) {
       fail(`no push after Cancel: ${err.message}`);
     }
+
+    // 5. Called again, Bob answers from his browser's notification.
+    const [again] = await d.waitFor('[data-testid="call-button"]:not([disabled])', { timeoutMs: 15000 });
+    if (!again) return fail('no "Call room" button after the cancelled call');
+    await d.click(again);
+    const ring = JSON.parse(decryptPush((await pushService.next(sub.id, 2)).body, sub.ua, sub.auth));
+    const bobsDevice = await bobsBrowser(bobContext, origin);
+    await bobsDevice.deliver(JSON.stringify(ring));
+    const [shown] = await bobsDevice.shown((list) => list.length === 1, 'the call notification');
+    if (shown.title === `${me} is calling` && shown.actions.join() === 'Answer,Decline') pass(`Bob's browser shows "${shown.title}" with Answer and Decline`);
+    else fail(`Bob's notification: ${JSON.stringify(shown)}`);
+    await bobsDevice.click(ring.call, 'answer');
+    const answered = bobsDevice.page;
+    await waitForPhase(answered, 'active');
+    const phase = await d.until('return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;', (p) => p === 'active', 30000);
+    await waitForRemoteVideos(answered, 1);
+    if (phase === 'active') pass('Answer on Bob\'s notification joined the app\'s call: active in the window and on his page, which plays the app\'s video');
+    else fail(`after Answer the window's call is ${phase}`);
+    execFileSync('import', ['-window', 'root', `${work}/app-push-answered.png`]);
+    const [hangup] = await d.waitFor('[data-testid="hangup-button"]', { timeoutMs: 10000 });
+    await d.click(hangup);
+    await waitForPhase(answered, 'idle');
+    pass('the window\'s hang-up ended the call on Bob\'s page too');
   });
 } catch (err) {
   fail(`ringing people who are away: ${err.message}`);

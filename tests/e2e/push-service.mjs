@@ -2,8 +2,10 @@
 // whose endpoint is this test's own HTTP server on 127.0.0.1 (the signaling server takes it only with
 // --push-allow-private) and whose keys the test made, records every push the server sends, and decrypts
 // them with the subscription's private key (RFC 8291). Chromium offline has no push service to subscribe
-// with, so `fakePushManager` makes the page's PushManager return that subscription. Used by
-// push.test.mjs (browsers ringing browsers) and src-tauri/tests/app-push.mjs (the app ringing a browser).
+// with, so `fakePushManager` makes the page's PushManager return that subscription; `bobsBrowser` hands a
+// push to the browser's service worker (DevTools `ServiceWorker.deliverPushMessage`) and clicks its
+// notification's actions. Used by push.test.mjs (browsers ringing browsers) and src-tauri/tests/app-push.mjs
+// (the app ringing a browser).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
@@ -107,4 +109,71 @@ export async function fakePushManager(context, subscription) {
       return kept ? make(JSON.parse(kept)) : null;
     };
   }, subscription);
+}
+
+/**
+ * A page of Bob's browser (`context`, the web UI served at `origin`) on the app's start screen (no room, no connection), its DevTools session and
+ * the service worker's registration id, through which pushes reach the worker.
+ */
+export async function bobsBrowser(context, origin) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const cdp = await context.newCDPSession(page);
+  const registration = new Promise((resolve) => {
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const live = registrations.find((r) => !r.isDeleted && r.scopeURL.startsWith(origin));
+      if (live) resolve(live.registrationId);
+    });
+  });
+  await cdp.send('ServiceWorker.enable');
+  const registrationId = await registration;
+  await page.goto(`${origin}/`);
+  await page.getByTestId('join-button').waitFor();
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
+  const read = () =>
+    worker.evaluate(async () =>
+      (await self.registration.getNotifications()).map((n) => ({
+        title: n.title,
+        body: n.body,
+        tag: n.tag,
+        requireInteraction: n.requireInteraction,
+        actions: n.actions.map((a) => a.title),
+        data: n.data,
+      })),
+    );
+  return {
+    page,
+    worker,
+    deliver: (data) => cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data }),
+    /** The notifications the worker shows now, as a person would read them. */
+    notifications: read,
+    /**
+     * Waits for the notifications to satisfy `ok`. Headless Chromium loses a notification that is listed
+     * (getNotifications) in the moment between its showNotification and its display (seen here: one in
+     * about 15 when read at once, none in 50 when read 0.5 s later): so the first look is after 0.6 s and
+     * the next ones 0.7 s apart.
+     */
+    shown: (ok, what) => until(read, ok, what, { settle: 600, every: 700 }),
+    click: (tag, action) =>
+      worker.evaluate(
+        async ([t, a]) => {
+          const [notification] = await self.registration.getNotifications({ tag: t });
+          if (!notification) throw new Error(`no notification tagged ${t}`);
+          self.dispatchEvent(new NotificationEvent('notificationclick', { notification, action: a }));
+        },
+        [tag, action],
+      ),
+  };
+}
+
+/** Waits until `read()` gives something `ok` accepts (first after `settle` ms, then every `every` ms). */
+export async function until(read, ok, what, { settle = 0, every = 200 } = {}) {
+  const deadline = Date.now() + TIMEOUT;
+  await new Promise((r) => setTimeout(r, settle));
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: last seen ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
 }

@@ -36,7 +36,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import axe from 'axe-core';
 import { callState, joinAs, launchBrowser, reportOnFailure, startServer, TIMEOUT, waitForPhase, waitForRemoteVideos } from './lib.mjs';
-import { decryptPush, fakePushManager, makeSubscription, startPushService } from './push-service.mjs';
+import { bobsBrowser, decryptPush, fakePushManager, makeSubscription, startPushService, until } from './push-service.mjs';
 
 /** An axe-core scan as a11y.test.mjs runs it: nothing serious or critical on the screen. */
 async function scan(page, screen) {
@@ -97,73 +97,6 @@ async function bobAway(room, sub, { a11y = false } = {}) {
   return { context, serverKey };
 }
 
-/**
- * A page of Bob's browser on the app's start screen (no room, no connection), its DevTools session and
- * the service worker's registration id, through which pushes reach the worker.
- */
-async function bobsBrowser(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  const cdp = await context.newCDPSession(page);
-  const registration = new Promise((resolve) => {
-    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
-      const live = registrations.find((r) => !r.isDeleted && r.scopeURL.startsWith(server.url));
-      if (live) resolve(live.registrationId);
-    });
-  });
-  await cdp.send('ServiceWorker.enable');
-  const registrationId = await registration;
-  await page.goto(`${server.url}/`);
-  await page.getByTestId('join-button').waitFor();
-  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
-  const read = () =>
-    worker.evaluate(async () =>
-      (await self.registration.getNotifications()).map((n) => ({
-        title: n.title,
-        body: n.body,
-        tag: n.tag,
-        requireInteraction: n.requireInteraction,
-        actions: n.actions.map((a) => a.title),
-        data: n.data,
-      })),
-    );
-  return {
-    page,
-    worker,
-    deliver: (data) => cdp.send('ServiceWorker.deliverPushMessage', { origin: server.url, registrationId, data }),
-    /** The notifications the worker shows now, as a person would read them. */
-    notifications: read,
-    /**
-     * Waits for the notifications to satisfy `ok`. Headless Chromium loses a notification that is listed
-     * (getNotifications) in the moment between its showNotification and its display (seen here: one in
-     * about 15 when read at once, none in 50 when read 0.5 s later): so the first look is after 0.6 s and
-     * the next ones 0.7 s apart.
-     */
-    shown: (ok, what) => until(read, ok, what, { settle: 600, every: 700 }),
-    click: (tag, action) =>
-      worker.evaluate(
-        async ([t, a]) => {
-          const [notification] = await self.registration.getNotifications({ tag: t });
-          if (!notification) throw new Error(`no notification tagged ${t}`);
-          self.dispatchEvent(new NotificationEvent('notificationclick', { notification, action: a }));
-        },
-        [tag, action],
-      ),
-  };
-}
-
-/** Waits until `read()` gives something `ok` accepts (first after `settle` ms, then every `every` ms). */
-async function until(read, ok, what, { settle = 0, every = 200 } = {}) {
-  const deadline = Date.now() + TIMEOUT;
-  await new Promise((r) => setTimeout(r, settle));
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: last seen ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
 /** Alice in `room` sees Bob away and calls; returns her page, the push Bob's service got and its payload. */
 async function aliceCallsBob(room, sub, { a11y = false } = {}) {
   const alice = await joinAs(browser, server.url, 'Alice', room);
@@ -196,7 +129,7 @@ test('Bob\'s tab is closed: the push rings his browser, Answer joins the room an
   assert.equal(payload.room, room);
   assert.ok(payload.expires_at > Date.now() && payload.expires_at <= Date.now() + 46_000, `expires_at ${payload.expires_at}`);
 
-  const bob = await bobsBrowser(context);
+  const bob = await bobsBrowser(context, server.url);
   await bob.deliver(JSON.stringify(payload));
   const [shown] = await bob.shown((list) => list.length === 1, 'the call notification');
   assert.equal(shown.title, 'Alice is calling');
@@ -231,7 +164,7 @@ test('Alice hangs up first: Bob\'s notification becomes a missed call, a late an
   const sub = makeSubscription(pushService, 'bob-missed');
   const { context } = await bobAway(room, sub);
   const { alice, payload } = await aliceCallsBob(room, sub);
-  const bob = await bobsBrowser(context);
+  const bob = await bobsBrowser(context, server.url);
   await bob.deliver(JSON.stringify(payload));
   const ringing = await bob.shown((list) => list.some((n) => n.title === 'Alice is calling'), 'the call notification');
   const { answerUrl } = ringing[0].data;
@@ -281,7 +214,7 @@ test('Decline on Bob\'s notification declines through the server: Alice sees "Bo
   const sub = makeSubscription(pushService, 'bob-decline');
   const { context } = await bobAway(room, sub);
   const { alice, payload } = await aliceCallsBob(room, sub);
-  const bob = await bobsBrowser(context);
+  const bob = await bobsBrowser(context, server.url);
   await bob.deliver(JSON.stringify(payload));
   await bob.shown((list) => list.length === 1, 'the call notification');
 
