@@ -30,7 +30,8 @@
 #      after a restart, and from a p2pchat:// deep link (app-invite.mjs);
 #   9. ringing with the window closed: the tray, the login item and its hidden start (app-tray.mjs);
 #  10. on a server with --push: the window lists someone away (a Chromium page that turned on "Ring me here
-#      when I'm away" and closed) and its call rings his devices by push (app-push.mjs).
+#      when I'm away" and closed), its call rings his devices by push, and his notification's Answer brings
+#      him into the window's call (app-push.mjs).
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
@@ -292,7 +293,8 @@ if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 420 "${SESSION_BUS[@]}" bash "
 fi
 # 10. Ringing people who are away (app-push.mjs): a server with push on (its registrations in a file under the
 #     work dir; --push-allow-private takes the test's push service on 127.0.0.1); Bob turns on "Ring me here
-#     when I'm away" in Chromium and closes his page; the window lists him away and its call rings his devices.
+#     when I'm away" in Chromium and closes his page; the window lists him away, its call rings his devices,
+#     and Answer on the notification his browser shows brings him into the call.
 echo "==> ringing people who are away from the window: a server with push, WebDriver and a Chromium page"
 PUSH_PORT=$(free_port)
 "$BIN/signaling-server" --bind "127.0.0.1:$PUSH_PORT" --ui-dir ui/dist --push --push-allow-private \
