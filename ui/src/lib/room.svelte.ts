@@ -152,6 +152,10 @@ export class Room {
         ...this.engine.debug(),
         sfu: () => this.call.sfu?.connections() ?? null,
         ignoreSfuKeys: () => (this.call.ignoreSfuKeys = true),
+        sfuOwnKey: () => {
+          const key = this.call.sfu?.ownKey();
+          return key ? { id: key.id, key: btoa(String.fromCharCode(...key.raw)) } : null;
+        },
       };
     }
     this.unsubscribe.push(transport.onFrame((f) => this.onFrame(f)));

@@ -140,6 +140,11 @@ export class CallKeys {
     this.switchTimer = setTimeout(() => this.crypto.setOwnKey(id, raw), KEY_SWITCH_DELAY_MS);
   }
 
+  /** The key our frames use or are about to use (a test reads a recording with it). */
+  current(): { id: number; raw: Uint8Array } {
+    return { id: this.id, raw: this.raw };
+  }
+
   close(): void {
     clearTimeout(this.switchTimer);
   }

@@ -155,6 +155,11 @@ export class SfuCall {
     if (video) this.room?.replaceTrack('video', video);
   }
 
+  /** Our current key, as the others hold it (test hooks only). */
+  ownKey(): { id: number; raw: Uint8Array } {
+    return this.keys.current();
+  }
+
   connections(): { publisher: RTCPeerConnection | null; subscriber: RTCPeerConnection | null } {
     return this.room?.connections() ?? { publisher: null, subscriber: null };
   }
