@@ -171,6 +171,7 @@ test('search shows the newest matches first and "More results" adds the older on
   const all = await results();
   assert.deepEqual(all.slice(0, 30), first, 'the first page stays as it was');
   assert.deepEqual(all.map(step), [...Array(total).keys()].reverse(), 'older matches below, each once');
+  assert.match(await alice.evaluate(() => document.activeElement?.closest('[data-testid="search-result"]')?.textContent ?? 'not a result'), /deploy step 4\b/, 'the focus moves on to the first result added');
   await alice.screenshot({ path: `${SCREENSHOTS}/history-search-all.png` });
 
   // A new query starts over: its first page, no cursor of the old one.

@@ -1,7 +1,8 @@
 // @vitest-environment jsdom
 // The start screen's search as a person uses it, on a store whose pages the test chooses: results newest
 // first, "More results" adding the next page below while the store has one (also after a short or empty
-// page: the app's search stops after a few milliseconds), and a new query dropping the old one's cursor.
+// page: the app's search stops after a few milliseconds) with the focus on the first result added, and a
+// new query dropping the old one's cursor.
 import { afterEach, describe, expect, it } from 'vitest';
 // Svelte's client runtime: outside a browser the package resolves to its server build, where mount throws.
 // @ts-expect-error the file has no declarations of its own; its API is the package's (typed below)
@@ -82,6 +83,7 @@ describe('HistoryPanel search', () => {
     await until('the last page', () => results(target).length === 4);
     expect(results(target)).toEqual(['deploy 9', 'deploy 8', 'deploy 5', 'deploy 2']);
     expect(more(target), 'every message searched').toBeNull();
+    await until('focus on the first result added', () => document.activeElement?.closest('[data-testid="search-result"]')?.textContent?.includes('deploy 2') === true);
     expect(asked).toEqual([['deploy', null], ['deploy', 'p2'], ['deploy', 'p3']]);
   });
 
