@@ -16,7 +16,7 @@ use signaling_server::RunningServer;
 /// Bound for what takes a few health checks (generous: the machine may be loaded).
 const SLOW: Duration = Duration::from_secs(20);
 
-/// A server using `instances`, with short health checks (unless `extra` sets them) and resume grace;
+/// A server using `instances`, with short health checks and resume grace unless `extra` sets them;
 /// `extra` flags on top.
 async fn sfu_server(instances: &[&Janus], extra: &[&str]) -> RunningServer {
     let mut args: Vec<String> = instances.iter().flat_map(|j| j.flags()).collect();
@@ -28,13 +28,13 @@ async fn sfu_server(instances: &[&Janus], extra: &[&str]) -> RunningServer {
             ADMIN_SECRET,
             "--sfu-room-admin-key",
             ROOM_ADMIN_KEY,
-            "--resume-grace-ms",
-            "300",
         ]
         .map(str::to_owned),
     );
-    if !extra.contains(&"--sfu-health-ms") {
-        args.extend(["--sfu-health-ms".to_owned(), "200".to_owned()]);
+    for (flag, value) in [("--sfu-health-ms", "200"), ("--resume-grace-ms", "300")] {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_owned(), value.to_owned()]);
+        }
     }
     args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -274,6 +274,61 @@ async fn two_servers_sharing_redis_place_a_call_on_one_videoroom_and_spread_call
         !first.room_exists(c1).await
     })
     .await;
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+/// A session resumed on another server asks again and keeps its place and token there; leaving through
+/// that server then takes it out (here the last one: the videoroom goes).
+#[tokio::test]
+async fn a_session_resumed_on_another_server_keeps_its_token_after_asking_again() {
+    let janus = Janus::start();
+    let redis = Redis::start();
+    let url = redis.url();
+    let flags = [
+        "--redis-url",
+        url.as_str(),
+        "--resume-grace-ms",
+        "20000",
+        "--drain-ms",
+        "300",
+    ];
+    let (one, two) = (
+        sfu_server(&[&janus], &flags).await,
+        sfu_server(&[&janus], &flags).await,
+    );
+    for node in [&one, &two] {
+        wait_until("the server is ready", async || {
+            let url = format!("{}/readyz", node.metrics_url().unwrap());
+            matches!(reqwest::get(url).await, Ok(r) if r.status() == 200)
+        })
+        .await;
+    }
+    let (mut alice, _) = Client::hello(&one, "alice").await;
+    alice.join("big").await;
+    let before = sfu_join(&mut alice, "big", "c").await;
+    let resume = alice.resume();
+    drop(alice);
+
+    let hello = json!({"type": "hello", "v": 1, "name": "alice", "resume": resume});
+    let (mut alice, welcome) = Client::hello_url(&two.ws_url(), hello).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    let after = sfu_join(&mut alice, "big", "c").await;
+    assert_eq!(
+        (&after["token"], &after["janus_room"]),
+        (&before["token"], &before["janus_room"])
+    );
+    assert!(token_works(&after).await);
+
+    alice
+        .send(json!({"type": "sfu-leave", "room": "big", "call": "c"}))
+        .await;
+    let room = before["janus_room"].as_u64().unwrap();
+    wait_until("the videoroom is destroyed", async || {
+        !janus.room_exists(room).await
+    })
+    .await;
+    assert!(!token_works(&after).await);
     one.shutdown().await;
     two.shutdown().await;
 }
