@@ -3,15 +3,20 @@
 // signaling server at --mesh-size 2, in the network namespace. The call of three moves from the mesh to
 // Janus (`sfu-move`, `sfu-joined`), and every peer decodes both others' video through it, frames counting
 // up, every frame sealed end to end with the keys the peers gave each other over their chat channels
-// (src-tauri/core/src/sfu). One hangs up: the two others carry on through Janus under new keys.
+// (src-tauri/core/src/sfu). One hangs up: the two others carry on through Janus under new keys. And the
+// browser and the native engine in one SFU call: a native peer rings a Chromium page and another native
+// peer; the page decodes both through Janus (frames the Rust side sealed) and both decode the page's
+// simulcast video (frames the browser sealed) and each other, so both implementations of the frame format
+// and the sfu-key message agree on the wire.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startServer } from './lib.mjs';
+import { evaluateWithin, joinAs, launchBrowser, reportOnFailure, sleep, startServer, waitForPeers } from './lib.mjs';
 import { startJanus } from './janus.mjs';
 import { startPeer } from './peer.mjs';
 
 let janus;
 let server;
+let browser;
 const peers = [];
 before(async () => {
   janus = await startJanus();
@@ -19,6 +24,7 @@ before(async () => {
 });
 after(async () => {
   for (const peer of peers) await peer.stop();
+  await browser?.close();
   await server?.stop();
   await janus?.stop();
 });
@@ -64,3 +70,49 @@ test('three native peers past the mesh size call through Janus, each decoding th
   await decodesThroughSfu(ann, ids.Bob, ann.events.length);
   await decodesThroughSfu(bob, ids.Ann, bob.events.length);
 });
+
+/** Frames shown by each remote video of the page that comes through Janus (its track is the subscriber's). */
+async function sfuFrames(page) {
+  return evaluateWithin(page, () => {
+    const subscriber = window.__p2pchatDebug.sfu()?.subscriber ?? null;
+    const received = new Set((subscriber?.getTransceivers() ?? []).map((t) => t.receiver.track.id));
+    return [...document.querySelectorAll('[data-testid="remote-video"]')]
+      .filter((v) => received.has(v.srcObject?.getVideoTracks()[0]?.id))
+      .map((v) => v.getVideoPlaybackQuality().totalVideoFrames);
+  }, undefined, 'reading the SFU videos');
+}
+
+test('a Chromium page and two native peers in one SFU call decode each other end to end', { timeout: 180_000 }, reportOnFailure(async () => {
+  const room = 'sfu-native-browser';
+  browser ??= await launchBrowser();
+  const alice = await joinAs(browser, server.url, 'Alice', room);
+  const natives = [await startPeer(server.url, room, 'Ferris', ['--accept-calls', '--quiet'])];
+  const ids = [(await natives[0].waitFor((e) => e.event === 'ready', 'ready')).peer];
+  // Rusty rings Alice and Ferris in one call; Ferris answers at once, Alice by pressing Accept.
+  natives.unshift(await startPeer(server.url, room, 'Rusty', ['--call', '--call-peers', '2', '--quiet']));
+  ids.unshift((await natives[0].waitFor((e) => e.event === 'ready', 'ready')).peer);
+  peers.push(...natives);
+  await waitForPeers(alice, 2);
+  await alice.getByTestId('accept-button').click();
+  // The page shows both native peers' pictures through Janus, frames counting up (generous: 2 cores).
+  const deadline = Date.now() + 60_000;
+  let first = null;
+  for (;;) {
+    const frames = await sfuFrames(alice);
+    if (frames.length === 2 && frames.every((f) => f > 0)) first ??= frames;
+    if (first && frames.length === 2 && frames.every((f, i) => f > first[i] + 10)) break;
+    if (Date.now() > deadline) {
+      const seen = natives.map((p) => p.events.filter((e) => e.event !== 'call-stats').concat(p.events.filter((e) => e.event === 'call-stats').slice(-2)));
+      throw new Error(`the page shows no 2 SFU videos counting up: ${JSON.stringify(frames)}; the native peers saw ${JSON.stringify(seen)}`);
+    }
+    await sleep(1000);
+  }
+  // Each native peer decodes the page (whose peer id is not a native one) and the other native peer.
+  for (const [i, peer] of natives.entries()) {
+    const other = ids[1 - i];
+    await decodesThroughSfu(peer, other);
+    const fromPage = await peer.waitFor((e) => e.event === 'call-stats' && e.sfu === true && !ids.includes(e.peer) && e.video_frames_decoded > 10, 'decoding the page through the SFU', 45_000);
+    await decodesThroughSfu(peer, fromPage.peer, peer.events.indexOf(fromPage));
+  }
+  await alice.context().close();
+}));

@@ -124,6 +124,7 @@ impl VideoRoom {
             )
             .await?;
         let data = &joined["plugindata"]["data"];
+        tracing::debug!(%data, "SFU joined");
         let (steps, steps_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             session,
@@ -375,6 +376,7 @@ impl Inner {
     /// its offer, if it made one.
     async fn answer(self: &Arc<Self>, message: Value) -> Result<(), String> {
         let data = &message["plugindata"]["data"];
+        tracing::debug!(streams = %data["streams"], "SFU subscription");
         if let Some(streams) = data["streams"].as_array() {
             let lines = streams
                 .iter()
@@ -497,6 +499,9 @@ async fn publisher_events_loop(inner: Weak<Inner>, mut events: mpsc::UnboundedRe
             return;
         }
         let data = &message["plugindata"]["data"];
+        if !data.is_null() {
+            tracing::debug!(%data, "SFU publisher event");
+        }
         inner.add_publishers(data["publishers"].as_array());
         for gone in [&data["leaving"], &data["unpublished"]] {
             if let Some(feed) = gone.as_u64() {
@@ -533,11 +538,14 @@ async fn play_tracks(
             return;
         };
         let Some(mid) = mid_of(&pc, &track).await else {
+            tracing::debug!("an SFU track on no media line");
             continue;
         };
         let Some(peer) = lock(&room.state).lines.get(&mid).cloned() else {
+            tracing::debug!(%mid, "an SFU track of nobody");
             continue;
         };
+        tracing::debug!(%mid, %peer, "SFU track");
         let players = room.players.clone() as Arc<dyn RemoteTracks>;
         let name = room.room.clone();
         drop(room);
