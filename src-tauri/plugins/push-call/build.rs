@@ -3,7 +3,12 @@
 //! (`wrapKey`, `unwrapKey`) are called from Rust only: they have no permission, so the window cannot.
 
 // `register_listener`: the window hears `answer` (Answer pressed while the app was already running).
-const COMMANDS: &[&str] = &["subscribe", "unsubscribe", "take_answer", "register_listener"];
+const COMMANDS: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "take_answer",
+    "register_listener",
+];
 
 fn main() {
     tauri_plugin::Builder::new(COMMANDS)
