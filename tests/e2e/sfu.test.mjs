@@ -151,6 +151,31 @@ test('a participant without the keys receives everyone\'s video and decodes none
   for (const page of [alice, bob, dave]) await page.context().close();
 }));
 
+test('the signaling server restarts mid-call: the SFU call goes on, then moves to a room of the new sessions', { timeout: 180_000 }, reportOnFailure(async () => {
+  const [alice, bob, carol] = await threeInRoom('sfu-4', ['Alice', 'Bob', 'Carol']);
+  await alice.getByTestId('call-button').click();
+  await bob.getByTestId('accept-button').click();
+  await alice.locator('[data-testid="remote-video"]').waitFor();
+  await carol.getByTestId('accept-button').click();
+  for (const page of [alice, bob, carol]) await waitForSfuVideos(page, 2);
+
+  // Janus keeps forwarding while the signaling server is gone.
+  const port = server.port;
+  await server.stop();
+  for (const page of [alice, bob, carol]) await waitForSfuVideos(page, 2);
+  // Back with fresh sessions (new peer ids, a server that knows no call): each page asks for its place
+  // again, joins the new videoroom under its new id and hands its key out again.
+  server = await startServer({ port, args: [...janus.serverArgs, '--mesh-size', '2'] });
+  for (const page of [alice, bob, carol]) await page.locator('[data-testid="connection-state"][data-state="connected"]').waitFor({ timeout: 30_000 });
+  await sleep(3000);
+  for (const page of [alice, bob, carol]) {
+    const view = await waitForSfuVideos(page, 2);
+    const people = await evaluateWithin(page, () => window.__p2pchatDebug.presence().map((p) => p.peer), undefined, 'the people list');
+    assert.deepEqual(view.tiles.map((t) => t.peer).sort(), people.sort(), 'the tiles are the people under their new ids');
+  }
+  for (const page of [alice, bob, carol]) await page.context().close();
+}));
+
 // Last: it kills the test's Janus.
 test('Janus killed mid-call: the call ends on every page with a notice, and the chat goes on', { timeout: 180_000 }, reportOnFailure(async () => {
   const [alice, bob, carol] = await threeInRoom('sfu-3', ['Alice', 'Bob', 'Carol']);

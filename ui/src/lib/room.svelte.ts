@@ -333,6 +333,8 @@ export class Room {
         this.previousMe = this.me;
         this.me = frame.peer;
         if (!frame.resumed && this.previousMe && this.previousMe !== frame.peer) this.engine.newId(this.previousMe, frame.peer);
+        // A session resumed on another server: that server takes on our SFU call when we ask again.
+        if (frame.resumed) this.call.sfuAskAgain();
         return;
       case 'joined':
         if (frame.room !== this.name) return;
@@ -346,6 +348,8 @@ export class Room {
           ...this.presence.filter((p) => !this.listed.has(p.peer) && this.engine.reachesUnlisted(p.peer)),
         ];
         for (const p of frame.peers) this.engine.linkTo(p.peer);
+        // Back in the room after a fresh session: our SFU token went with the old one.
+        if (this.previousMe !== null) this.call.sfuAskAgain();
         this.askOffline();
         if (this.ringHere !== 'unavailable') {
           void this.options.push?.wanted(this.name).then((wanted) => (wanted ? this.registerPush(false) : undefined));
@@ -395,7 +399,7 @@ export class Room {
         if (frame.code === 'room_full') this.chat.error = 'This room is full.';
         else if (frame.code === 'unauthorized') this.refused = refusalMessage(frame, this.name, !!this.options.tokens?.current());
         else if (frame.ref === 'push-register' || frame.ref === 'ring') this.onPushFrame(frame);
-        else if (frame.ref === 'sfu-join') this.call.sfuUnavailable(frame.message);
+        else if (frame.ref === 'sfu-join' && frame.code === 'sfu_unavailable') this.call.sfuUnavailable(frame.message);
         return;
       default:
         this.onPushFrame(frame);

@@ -461,6 +461,11 @@ export class Call {
     if (this.sfu && place.call === this.id) void this.sfu.placed(place);
   }
 
+  /** Our signaling session resumed elsewhere or started afresh: ask the server for our SFU place again. */
+  sfuAskAgain(): void {
+    this.sfu?.askAgain();
+  }
+
   /** The SFU carrying `call` stopped answering (`sfu-lost`). */
   sfuLost(call: string): void {
     if (call === this.id) this.sfu?.lost();
@@ -577,6 +582,7 @@ export class Call {
       this.forget(from);
       this.ongoing = { ...this.ongoing, [to]: call };
     }
+    this.sfu?.peerRenamed(from, to);
     const meter = this.meters.get(from);
     if (meter) {
       this.meters.delete(from);

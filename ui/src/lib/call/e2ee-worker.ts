@@ -18,6 +18,8 @@ export type WorkerMessage =
   | { type: 'own-key'; id: number; raw: Uint8Array }
   | { type: 'peer-key'; peer: string; id: number; raw: Uint8Array }
   | { type: 'forget-peer'; peer: string }
+  /** The same person under a new peer id (a new signaling session): their keys follow them. */
+  | { type: 'rename-peer'; from: string; to: string }
   /** Which sender each receiving mid carries now (the whole map). */
   | { type: 'senders'; senders: Record<string, string> }
   | { type: 'streams'; readable: ReadableStream; writable: WritableStream; options: TransformOptions };
@@ -67,6 +69,12 @@ async function onMessage(message: WorkerMessage): Promise<void> {
       peers.delete(message.peer);
       for (const key of [...opened]) if (key.startsWith(`${message.peer} `)) opened.delete(key);
       return;
+    case 'rename-peer': {
+      const keys = peers.get(message.from);
+      peers.delete(message.from);
+      if (keys) peers.set(message.to, keys);
+      return;
+    }
     case 'senders':
       senders = message.senders;
       return;

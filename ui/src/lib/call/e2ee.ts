@@ -87,6 +87,10 @@ export class FrameCrypto {
     this.post({ type: 'forget-peer', peer });
   }
 
+  renamePeer(from: string, to: string): void {
+    this.post({ type: 'rename-peer', from, to });
+  }
+
   setSenders(senders: Record<string, string>): void {
     this.post({ type: 'senders', senders });
   }

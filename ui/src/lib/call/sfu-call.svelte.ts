@@ -44,6 +44,9 @@ export class SfuCall {
   ignoreKeys = false;
 
   private room: VideoRoom | null = null;
+  private place: SfuPlace | null = null;
+  /** Joining `place` is under way. */
+  private joining = false;
   private readonly crypto: FrameCrypto;
   private readonly keys: CallKeys;
   private readonly opened = new Set<string>();
@@ -76,11 +79,28 @@ export class SfuCall {
     links.join(call);
   }
 
+  /** Asks the signaling server for our place again (a resumed or new session); the answer is the same place
+   * for a resumed session, a new token (and our new peer id as the name) for a new one. */
+  askAgain(): void {
+    if (this.closed) return;
+    this.asking = true;
+    this.links.join(this.call);
+  }
+
   /** The signaling server placed the call: join the videoroom. */
   async placed(place: SfuPlace): Promise<void> {
     const me = this.links.me();
-    if (this.closed || this.room || !me) return;
+    if (this.closed || !me) return;
     this.asking = false;
+    // The same place again (an answer to asking again, or one already being joined) changes nothing.
+    if (place.token === this.place?.token && (this.room || this.joining)) return;
+    // A new session's token: the old one is revoked, so we join again under our new peer id and give our
+    // key again (the others know us by that id now).
+    const rejoining = this.room !== null;
+    this.room?.close();
+    this.room = null;
+    this.place = place;
+    this.joining = true;
     try {
       const room = await VideoRoom.join(place, me, this.stream(), this.links.iceServers(), this.crypto, {
         streams: (peer, stream) => this.setStream(peer, stream),
@@ -90,9 +110,12 @@ export class SfuCall {
       this.room = room;
       this.lostWhy = null;
       this.links.trace(`sfu joined videoroom ${place.janusRoom}`);
+      if (rejoining) for (const peer of this.participants()) this.keys.giveTo(peer);
       this.speakerTimer ??= setInterval(() => void this.readSpeaker(), SPEAKER_EVERY_MS);
     } catch (err) {
       this.lost(err instanceof Error ? err.message : String(err));
+    } finally {
+      if (this.place === place) this.joining = false;
     }
   }
 
@@ -131,6 +154,12 @@ export class SfuCall {
     this.opened.delete(peer);
     this.setStream(peer, null);
     this.keys.rotate(this.participants().filter((p) => p !== peer));
+  }
+
+  /** The same person under a new peer id (their new signaling session): their keys and stream follow. */
+  peerRenamed(from: string, to: string): void {
+    this.crypto.renamePeer(from, to);
+    if (this.opened.delete(from)) this.opened.add(to);
   }
 
   keyFrom(peer: string, id: number, raw: Uint8Array): void {

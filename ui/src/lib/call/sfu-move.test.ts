@@ -58,6 +58,8 @@ class FakeSfu {
     this.keys.push([peer, id]);
   }
   useTracks() {}
+  askAgain() {}
+  peerRenamed() {}
   close() {
     this.closed = true;
   }
