@@ -23,45 +23,12 @@ use p2pchat_core::signaling::{
 };
 use tokio::sync::mpsc;
 
+mod common;
+use common::{runnable, start_server};
+
 const ROOM: &str = "fallback-1";
 const MESSAGES: usize = 1000;
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Whether this machine has a default route (the namespace made by tests/e2e/netns.sh has one).
-fn has_default_route() -> bool {
-    std::fs::read_to_string("/proc/net/route").is_ok_and(|routes| {
-        routes
-            .lines()
-            .skip(1)
-            .any(|l| l.split_whitespace().nth(1) == Some("00000000"))
-    })
-}
-
-/// Only inside the test's own network namespace, so ICE gathers test addresses only.
-fn runnable() -> bool {
-    if std::env::var("P2PCHAT_NETNS_TESTS").is_err() {
-        let why = "runs only in a private network namespace (test.sh sets P2PCHAT_NETNS_TESTS=1 inside \
-                   tests/e2e/netns.sh), so no ICE candidate is a real address";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "cannot run under CI=true: {why}"
-        );
-        eprintln!("skipped: {why}");
-        return false;
-    }
-    assert!(
-        has_default_route(),
-        "P2PCHAT_NETNS_TESTS is set but there is no default route: run inside tests/e2e/netns.sh"
-    );
-    true
-}
-
-/// The real signaling server, in process, on an ephemeral loopback port.
-async fn start_server() -> signaling_server::RunningServer {
-    let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
-    let config = signaling_server::Config::from_args(args).unwrap();
-    signaling_server::start(config).await.unwrap()
-}
 
 /// Which of a person's next outgoing descriptions a malicious server rewrites (see [`forge_fingerprint`]).
 #[derive(Clone, Copy, Debug, PartialEq)]

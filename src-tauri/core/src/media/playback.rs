@@ -156,13 +156,14 @@ impl Playback {
             .and_then(|depay| depay.static_pad("src"))
             .ok_or_else(|| MediaError::Pipeline("no depayloader".into()))?;
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let Some(gst::PadProbeData::Buffer(sealed)) = info.data.take() else {
+            let Some(gst::PadProbeData::Buffer(sealed)) = &info.data else {
                 return gst::PadProbeReturn::Ok;
             };
             let opened = sealed
                 .map_readable()
                 .ok()
                 .and_then(|map| open(map.as_slice()));
+            // Dropped, the probe's data stays the sealed buffer (GStreamer unrefs it).
             let Some(opened) = opened else {
                 return gst::PadProbeReturn::Drop;
             };

@@ -80,6 +80,8 @@ struct Inner {
     players: Arc<Players>,
     state: Mutex<State>,
     publisher: Mutex<Option<Arc<dyn PeerConnection>>>,
+    /// What we publish: kept running for as long as we are in the videoroom.
+    capture: Mutex<Option<Arc<Capture>>>,
     subscriber: tokio::sync::Mutex<Option<Arc<dyn PeerConnection>>>,
     steps: mpsc::UnboundedSender<Step>,
     tasks: Mutex<Vec<AbortHandle>>,
@@ -145,6 +147,7 @@ impl VideoRoom {
                 ..State::default()
             }),
             publisher: Mutex::new(None),
+            capture: Mutex::new(capture.clone()),
             subscriber: tokio::sync::Mutex::new(None),
             steps,
             tasks: Mutex::default(),
@@ -191,6 +194,7 @@ impl VideoRoom {
         for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
         }
+        lock(&self.inner.capture).take();
         let publisher = lock(&self.inner.publisher).take();
         if let Some(pc) = publisher {
             let _ = pc.close().await;
