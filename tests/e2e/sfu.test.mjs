@@ -89,6 +89,14 @@ async function waitForSfuAudio(page, count) {
   }
 }
 
+/** The first calls, the second accepts (a mesh of two), then the third accepts: the call moves to Janus. */
+async function callOfThree([caller, second, third]) {
+  await caller.getByTestId('call-button').click();
+  await second.getByTestId('accept-button').click();
+  await caller.locator('[data-testid="remote-video"]').waitFor();
+  await third.getByTestId('accept-button').click();
+}
+
 async function threeInRoom(room, names) {
   const pages = [];
   for (const name of names) pages.push(await joinAs(browser, server.url, name, room));
@@ -133,10 +141,7 @@ test('a call of three moves to the SFU: everyone sees and hears everyone, leaves
 test('a participant without the keys receives everyone\'s video and decodes none; the others see everyone', { timeout: 180_000 }, reportOnFailure(async () => {
   const [alice, bob, dave] = await threeInRoom('sfu-2', ['Alice', 'Bob', 'Dave']);
   await evaluateWithin(dave, () => window.__p2pchatDebug.ignoreSfuKeys(), undefined, 'ignoring keys');
-  await alice.getByTestId('call-button').click();
-  await bob.getByTestId('accept-button').click();
-  await alice.locator('[data-testid="remote-video"]').waitFor();
-  await dave.getByTestId('accept-button').click();
+  await callOfThree([alice, bob, dave]);
   for (const page of [alice, bob]) await waitForSfuVideos(page, 2);
 
   // Dave's tiles hold Janus's streams of Alice and Bob and packets keep arriving, but nothing decodes.
@@ -153,10 +158,7 @@ test('a participant without the keys receives everyone\'s video and decodes none
 
 test('the signaling server restarts mid-call: the SFU call goes on, then moves to a room of the new sessions', { timeout: 180_000 }, reportOnFailure(async () => {
   const [alice, bob, carol] = await threeInRoom('sfu-4', ['Alice', 'Bob', 'Carol']);
-  await alice.getByTestId('call-button').click();
-  await bob.getByTestId('accept-button').click();
-  await alice.locator('[data-testid="remote-video"]').waitFor();
-  await carol.getByTestId('accept-button').click();
+  await callOfThree([alice, bob, carol]);
   for (const page of [alice, bob, carol]) await waitForSfuVideos(page, 2);
 
   // Janus keeps forwarding while the signaling server is gone.
@@ -179,10 +181,7 @@ test('the signaling server restarts mid-call: the SFU call goes on, then moves t
 // Last: it kills the test's Janus.
 test('Janus killed mid-call: the call ends on every page with a notice, and the chat goes on', { timeout: 180_000 }, reportOnFailure(async () => {
   const [alice, bob, carol] = await threeInRoom('sfu-3', ['Alice', 'Bob', 'Carol']);
-  await alice.getByTestId('call-button').click();
-  await bob.getByTestId('accept-button').click();
-  await alice.locator('[data-testid="remote-video"]').waitFor();
-  await carol.getByTestId('accept-button').click();
+  await callOfThree([alice, bob, carol]);
   for (const page of [alice, bob, carol]) await waitForSfuVideos(page, 2);
 
   janus.kill();

@@ -126,7 +126,7 @@ export class Room {
               sfu: {
                 me: () => this.me,
                 iceServers: () => this.iceServers,
-                send: (peer: string, text: string) => void this.engine.send(peer, text),
+                sendKey: (peer: string, text: string) => void this.engine.send(peer, text),
                 join: (call: string) => this.sendSfu({ type: 'sfu-join', room: this.name, call }),
                 leave: (call: string) => this.sendSfu({ type: 'sfu-leave', room: this.name, call }),
                 trace: (event: string) => this.trace?.record(event),

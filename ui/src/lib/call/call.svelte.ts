@@ -32,9 +32,8 @@ import type { SignalData } from '../protocol.gen';
 import { FULL_QUALITY, nextLimits, type EncodingLimits, type QualitySample } from './abr';
 import { getLocalMedia, getScreen, stopMedia, type DeviceChoice, type LocalMedia, type MediaControl } from './media';
 import { QualityMeter, type Quality } from './stats';
-import { SfuCall, SFU_MAX_CALL_PEOPLE, type SfuPlace } from './sfu-call.svelte';
+import { SfuCall, SFU_MAX_CALL_PEOPLE, type SfuLinks, type SfuPlace } from './sfu-call.svelte';
 import { parseSfuKey } from './e2ee';
-import type { IceServer } from '../protocol.gen';
 
 // Ring timeout, call size and early accepts are the native ring's (src-tauri/core/src/media/ring.rs).
 export { EARLY_ACCEPT_MS, MAX_CALL_PEOPLE, OFFLINE_RING_TIMEOUT_MS, RING_TIMEOUT_MS };
@@ -63,17 +62,8 @@ export interface CallLinks {
   sfu?: CallSfuLinks;
 }
 
-/** The room's side of calls through the SFU. */
-export interface CallSfuLinks {
-  /** Our peer id (our name in the videoroom). */
-  me(): string | null;
-  iceServers(): IceServer[];
-  /** Text on the chat channel of our link to `peer` (the call's keys travel there). */
-  send(peer: string, text: string): void;
-  join(call: string): void;
-  leave(call: string): void;
-  trace(event: string): void;
-}
+/** The room's side of calls through the SFU (the call itself tells the SFU side the rest). */
+export type CallSfuLinks = Pick<SfuLinks, 'me' | 'iceServers' | 'sendKey' | 'join' | 'leave' | 'trace'>;
 
 /** What the call needs of a peer's connection: the browser's PeerLink, or the app's native link. */
 export interface MediaLink {
@@ -504,13 +494,8 @@ export class Call {
     const call: SfuCall = this.sfuCall(
       this.id,
       {
-        me: () => sfu.me(),
-        iceServers: () => sfu.iceServers(),
-        sendKey: (peer, text) => sfu.send(peer, text),
-        join: (id) => sfu.join(id),
-        leave: (id) => sfu.leave(id),
+        ...sfu,
         through: (peer) => this.sfuThrough(peer),
-        trace: (event) => sfu.trace(event),
         ended: (notice) => {
           if (this.sfu !== call) return;
           this.sfu = null;

@@ -91,7 +91,7 @@ function room(meshSize: number): Record<string, Person> {
           return links.get(p) as unknown as PeerLink;
         },
         system: (text) => person.system.push(text),
-        sfu: { me: () => name, iceServers: () => [], send: () => undefined, join: () => (person.joins += 1), leave: () => undefined, trace: () => undefined },
+        sfu: { me: () => name, iceServers: () => [], sendKey: () => undefined, join: () => (person.joins += 1), leave: () => undefined, trace: () => undefined },
       },
       async (): Promise<LocalMedia> => ({ stream: fakeStream(), notice: null }),
       async (): Promise<LocalMedia> => ({ stream: null, notice: null }),
@@ -109,6 +109,17 @@ function room(meshSize: number): Record<string, Person> {
 
 const flush = () => vi.advanceTimersByTimeAsync(0);
 
+/** Alice calls, Bob accepts (a mesh of two); `carolToo`: then Carol (the call outgrows a mesh of 2). */
+async function aliceCalls(people: Record<string, Person>, carolToo: boolean): Promise<void> {
+  await people.alice!.call.start();
+  await flush();
+  await people.bob!.call.accept();
+  await flush();
+  if (!carolToo) return;
+  await people.carol!.call.accept();
+  await flush();
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
 });
@@ -118,11 +129,9 @@ afterEach(() => {
 
 describe('a call that outgrows the mesh', () => {
   it('moves everyone to the SFU when the third person accepts; she never gets mesh media', async () => {
-    const { alice, bob, carol } = room(2);
-    await alice!.call.start();
-    await flush();
-    await bob!.call.accept();
-    await flush();
+    const people = room(2);
+    const { alice, bob, carol } = people;
+    await aliceCalls(people, false);
     // Two people: a mesh.
     expect(alice!.links.get('bob')?.live).toBe(alice!.call.localStream);
     expect([alice!.joins, bob!.joins]).toEqual([0, 0]);
@@ -148,11 +157,9 @@ describe('a call that outgrows the mesh', () => {
   });
 
   it('takes a key that came over the peer link before its sender\'s accept, once they are in', async () => {
-    const { alice, bob, carol } = room(2);
-    await alice!.call.start();
-    await flush();
-    await bob!.call.accept();
-    await flush();
+    const people = room(2);
+    const { alice, carol } = people;
+    await aliceCalls(people, false);
     // Carol's key overtakes her accept (the accept goes through the server).
     expect(alice!.call.sfuKey('carol', sfuKeyText(alice!.call.id ?? '', 4, new Uint8Array(32)))).toBe(true);
     // A key for another call is no chat either, and counts for nothing.
@@ -163,12 +170,9 @@ describe('a call that outgrows the mesh', () => {
   });
 
   it('a key from someone who leaves goes with them; a hang-up is told to the SFU side', async () => {
-    const { alice, bob, carol } = room(2);
-    await alice!.call.start();
-    await flush();
-    await bob!.call.accept();
-    await carol!.call.accept();
-    await flush();
+    const people = room(2);
+    const { alice, carol } = people;
+    await aliceCalls(people, true);
     carol!.call.hangup();
     await flush();
     expect(alice!.sfu[0]!.left).toEqual(['carol']);
@@ -177,12 +181,9 @@ describe('a call that outgrows the mesh', () => {
   });
 
   it('stays a mesh, with a notice, when the server has no media server for it', async () => {
-    const { alice, bob, carol } = room(2);
-    await alice!.call.start();
-    await flush();
-    await bob!.call.accept();
-    await carol!.call.accept();
-    await flush();
+    const people = room(2);
+    const { alice, carol } = people;
+    await aliceCalls(people, true);
     alice!.call.sfuUnavailable('no media server answers');
     expect(alice!.call.sfu).toBeNull();
     expect(alice!.call.phase).toBe('active');
