@@ -3,7 +3,8 @@
 // signaling server at --mesh-size 2, in the network namespace. The call of three moves from the mesh to
 // Janus (`sfu-move`, `sfu-joined`), and every peer decodes both others' video through it, frames counting
 // up, every frame sealed end to end with the keys the peers gave each other over their chat channels
-// (src-tauri/core/src/sfu). One hangs up: the two others carry on through Janus under new keys. And the
+// (src-tauri/core/src/sfu). One hangs up: the two others carry on through Janus under new keys. Janus
+// killed mid-call: every native peer's call ends, with a notice that the media server is unreachable. And the
 // browser and the native engine in one SFU call: a native peer rings a Chromium page and another native
 // peer; the page decodes both through Janus (frames the Rust side sealed) and both decode the page's
 // simulcast video (frames the browser sealed) and each other, so both implementations of the frame format
@@ -45,6 +46,9 @@ test('three native peers past the mesh size call through Janus, each decoding th
     Bob: (await bob.waitFor((e) => e.event === 'ready', 'ready')).peer,
     Carol: (await carol.waitFor((e) => e.event === 'ready', 'ready')).peer,
   };
+  // A callee takes the others' accepts only from people it is linked with (the ringing rule): link first.
+  await bob.waitFor((e) => e.event === 'open' && e.peer === ids.Carol, 'Bob linked with Carol');
+  await carol.waitFor((e) => e.event === 'open' && e.peer === ids.Bob, 'Carol linked with Bob');
   const ann = await startPeer(server.url, room, 'Ann', ['--call', '--call-peers', '2', '--quiet']);
   peers.push(ann);
   ids.Ann = (await ann.waitFor((e) => e.event === 'ready', 'ready')).peer;
@@ -88,6 +92,7 @@ test('a Chromium page and two native peers in one SFU call decode each other end
   const alice = await joinAs(browser, server.url, 'Alice', room);
   const natives = [await startPeer(server.url, room, 'Ferris', ['--accept-calls', '--quiet'])];
   const ids = [(await natives[0].waitFor((e) => e.event === 'ready', 'ready')).peer];
+  await natives[0].waitFor((e) => e.event === 'open', 'Ferris linked with Alice');
   // Rusty rings Alice and Ferris in one call; Ferris answers at once, Alice by pressing Accept.
   natives.unshift(await startPeer(server.url, room, 'Rusty', ['--call', '--call-peers', '2', '--quiet']));
   ids.unshift((await natives[0].waitFor((e) => e.event === 'ready', 'ready')).peer);
@@ -116,3 +121,29 @@ test('a Chromium page and two native peers in one SFU call decode each other end
   }
   await alice.context().close();
 }));
+
+test('Janus killed mid-call: every native peer ends the call with a notice, nobody hangs', { timeout: 120_000 }, async () => {
+  const room = 'sfu-native-lost';
+  const natives = [];
+  for (const name of ['Bea', 'Cy']) natives.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
+  const [bea, cy] = natives;
+  const beaId = (await bea.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  await cy.waitFor((e) => e.event === 'open' && e.peer === beaId, 'Cy linked with Bea');
+  await bea.waitFor((e) => e.event === 'open', 'Bea linked with Cy');
+  natives.push(await startPeer(server.url, room, 'Al', ['--call', '--call-peers', '2', '--quiet']));
+  peers.push(...natives);
+  for (const peer of natives) await peer.waitFor((e) => e.event === 'sfu-joined', 'joining the videoroom', 30_000);
+  await janus.kill();
+  // Each asks to be placed again; nothing answers, so whoever gives up first ends the call with a notice
+  // and hangs up, and the others' calls end with it (or with their own notice): nobody stays in a call.
+  for (const peer of natives) {
+    await peer.waitFor((e) => e.event === 'sfu-lost', 'losing the SFU', 20_000);
+    const ended = new Set();
+    await peer.waitFor((e) => {
+      if (e.event === 'call-ended') ended.add(e.peer);
+      return ended.size === 2;
+    }, 'the call ending with both others', 30_000);
+  }
+  const notices = natives.flatMap((p) => p.events.filter((e) => e.event === 'media-notice').map((e) => e.notice));
+  assert.ok(notices.some((n) => /The call ended: its media server is unreachable/.test(n ?? '')), `no notice: ${JSON.stringify(notices)}`);
+});
