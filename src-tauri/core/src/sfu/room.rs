@@ -154,9 +154,10 @@ impl VideoRoom {
             lost,
         });
         let steps_task = tokio::spawn(run_steps(Arc::downgrade(&inner), steps_rx));
-        let events_task = tokio::spawn(publisher_events_loop(
+        let events_task = tokio::spawn(handle_events(
             Arc::downgrade(&inner),
             publisher_events,
+            on_publisher_event,
         ));
         lock(&inner.tasks).extend([steps_task.abort_handle(), events_task.abort_handle()]);
         if let Some(capture) = capture {
@@ -354,7 +355,11 @@ impl Inner {
         let answer = if handle == 0 {
             let (handle, events) = self.session.attach().await?;
             lock(&self.state).subscriber_handle = handle;
-            let task = tokio::spawn(subscriber_events_loop(Arc::downgrade(self), events));
+            let task = tokio::spawn(handle_events(
+                Arc::downgrade(self),
+                events,
+                on_subscriber_event,
+            ));
             lock(&self.tasks).push(task.abort_handle());
             self.session
                 .message(
@@ -493,7 +498,12 @@ fn hung_up(message: &Value) -> bool {
     matches!(message["janus"].as_str(), Some("hangup" | "detached"))
 }
 
-async fn publisher_events_loop(inner: Weak<Inner>, mut events: mpsc::UnboundedReceiver<Value>) {
+/// Reads a handle's events until the room is gone or Janus hangs up on the handle (the room is lost).
+async fn handle_events(
+    inner: Weak<Inner>,
+    mut events: mpsc::UnboundedReceiver<Value>,
+    each: fn(&Inner, Value),
+) {
     while let Some(message) = events.recv().await {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -502,32 +512,28 @@ async fn publisher_events_loop(inner: Weak<Inner>, mut events: mpsc::UnboundedRe
             let _ = inner.lost.send("the media server hung up".into());
             return;
         }
-        let data = &message["plugindata"]["data"];
-        if !data.is_null() {
-            tracing::debug!(%data, "SFU publisher event");
-        }
-        inner.add_publishers(data["publishers"].as_array());
-        for gone in [&data["leaving"], &data["unpublished"]] {
-            if let Some(feed) = gone.as_u64() {
-                inner.remove_feed(feed);
-            }
+        each(&inner, message);
+    }
+}
+
+/// Publishers come (we subscribe to them) and go.
+fn on_publisher_event(inner: &Inner, message: Value) {
+    let data = &message["plugindata"]["data"];
+    if !data.is_null() {
+        tracing::debug!(%data, "SFU publisher event");
+    }
+    inner.add_publishers(data["publishers"].as_array());
+    for gone in [&data["leaving"], &data["unpublished"]] {
+        if let Some(feed) = gone.as_u64() {
+            inner.remove_feed(feed);
         }
     }
 }
 
 /// Janus renegotiates the subscription on its own too (a publisher left): answer those offers.
-async fn subscriber_events_loop(inner: Weak<Inner>, mut events: mpsc::UnboundedReceiver<Value>) {
-    while let Some(message) = events.recv().await {
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        if hung_up(&message) {
-            let _ = inner.lost.send("the media server hung up".into());
-            return;
-        }
-        if message["jsep"]["type"] == "offer" {
-            let _ = inner.steps.send(Step::Answer(message));
-        }
+fn on_subscriber_event(inner: &Inner, message: Value) {
+    if message["jsep"]["type"] == "offer" {
+        let _ = inner.steps.send(Step::Answer(message));
     }
 }
 
