@@ -371,7 +371,7 @@ export class Call {
     this.localStream = stream;
     this.applyToggles();
     for (const peer of this.participants) if (this.meshMedia.has(peer)) this.links.link(peer)?.setLocalMedia(stream);
-    this.sfu?.useTracks(stream.getAudioTracks()[0], this.screenStream ? undefined : stream.getVideoTracks()[0]);
+    this.sfu?.useStream(stream, this.screenStream?.getVideoTracks()[0] ?? null);
   }
 
   /** Call signals from `peer` (offer/answer/candidate are handled by the peer link). */
@@ -731,6 +731,8 @@ export class Call {
     this.applyToggles();
     // Participants may have joined while the camera was starting (e.g. glare resolved meanwhile).
     if (stream && !this.sfu) for (const peer of this.participants) this.links.link(peer)?.setLocalMedia(stream);
+    // The call may have moved to the SFU while the camera was starting (all accepted at once).
+    if (stream) this.sfu?.useStream(stream, null);
   }
 
   private applyToggles(): void {

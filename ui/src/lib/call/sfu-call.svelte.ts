@@ -108,6 +108,9 @@ export class SfuCall {
       });
       if (this.closed) return room.close();
       this.room = room;
+      // The camera may have opened while we were joining.
+      const stream = this.stream();
+      if (stream) await room.ensurePublished(stream);
       this.lostWhy = null;
       this.links.trace(`sfu joined videoroom ${place.janusRoom}`);
       if (rejoining) for (const peer of this.participants()) this.keys.giveTo(peer);
@@ -176,6 +179,14 @@ export class SfuCall {
     const layer = this.wanted.get(peer);
     if (layer === undefined || this.applied.get(peer) === layer) return;
     if (this.room?.setLayer(peer, layer)) this.applied.set(peer, layer);
+  }
+
+  /** Our camera and microphone opened (after the call moved here) or changed: publish them, or send them
+   * instead. */
+  useStream(stream: MediaStream, screen: MediaStreamTrack | null): void {
+    const room = this.room;
+    if (!room) return; // joining: it publishes what the call has then
+    void room.ensurePublished(stream).then(() => this.useTracks(stream.getAudioTracks()[0], screen ?? stream.getVideoTracks()[0]));
   }
 
   /** Publishes these tracks instead (another camera or microphone, a shared screen). */

@@ -231,6 +231,11 @@ export class VideoRoom {
     this.events.lost(reason);
   }
 
+  /** Publishes `stream` unless we publish already (the camera may open only after we joined). */
+  async ensurePublished(stream: MediaStream): Promise<void> {
+    if (!this.publisher && !this.closed) await this.publish(stream);
+  }
+
   private async publish(stream: MediaStream): Promise<void> {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, ...this.crypto.connectionConfig() });
     this.publisher = pc;

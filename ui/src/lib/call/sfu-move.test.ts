@@ -58,6 +58,10 @@ class FakeSfu {
     this.keys.push([peer, id]);
   }
   useTracks() {}
+  published: MediaStream[] = [];
+  useStream(stream: MediaStream) {
+    this.published.push(stream);
+  }
   askAgain() {}
   peerRenamed() {}
   close() {
@@ -75,8 +79,11 @@ interface Person {
 
 const everyone = ['alice', 'bob', 'carol'];
 
-/** Alice, Bob and Carol in one room, on a server whose calls move to the SFU above `meshSize` people. */
-function room(meshSize: number): Record<string, Person> {
+/**
+ * Alice, Bob and Carol in one room, on a server whose calls move to the SFU above `meshSize` people.
+ * `cameras`: each camera opens when the test resolves it (else at once).
+ */
+function room(meshSize: number, cameras?: Array<() => void>): Record<string, Person> {
   const people: Record<string, Person> = {};
   for (const name of everyone) {
     const links = new Map<string, FakeLink>();
@@ -93,7 +100,11 @@ function room(meshSize: number): Record<string, Person> {
         system: (text) => person.system.push(text),
         sfu: { me: () => name, iceServers: () => [], sendKey: () => undefined, join: () => (person.joins += 1), leave: () => undefined, trace: () => undefined },
       },
-      async (): Promise<LocalMedia> => ({ stream: fakeStream(), notice: null }),
+      () => new Promise<LocalMedia>((resolve) => {
+        const open = () => resolve({ stream: fakeStream(), notice: null });
+        if (cameras) cameras.push(open);
+        else open();
+      }),
       async (): Promise<LocalMedia> => ({ stream: null, notice: null }),
       (_call, links) => {
         const sfu = new FakeSfu(links);
@@ -154,6 +165,26 @@ describe('a call that outgrows the mesh', () => {
     alice!.sfu[0]!.links.through('bob');
     expect(alice!.links.get('bob')?.live ?? null).toBeNull();
     expect(alice!.call.sfuStream('bob')).toBe(bobThroughSfu);
+  });
+
+  it('publishes on the SFU a camera that opens after everyone accepted at once', async () => {
+    const cameras: Array<() => void> = [];
+    const { alice, bob, carol } = room(2, cameras);
+    void alice!.call.start();
+    await flush();
+    void bob!.call.accept();
+    void carol!.call.accept();
+    await flush();
+    const [aliceCamera, ...theirs] = cameras.splice(0);
+    for (const open of theirs) open();
+    await flush();
+    // Alice's camera is still starting when the call moves.
+    expect(alice!.sfu).toHaveLength(1);
+    expect(alice!.call.localStream).toBeNull();
+    aliceCamera!();
+    await flush();
+    expect(alice!.sfu[0]!.published).toEqual([alice!.call.localStream]);
+    expect(alice!.links.get('bob')?.live ?? null).toBeNull();
   });
 
   it('takes a key that came over the peer link before its sender\'s accept, once they are in', async () => {
