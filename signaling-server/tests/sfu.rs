@@ -227,23 +227,29 @@ async fn the_last_one_out_destroys_the_videoroom_and_every_token_stops_working()
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn two_servers_sharing_redis_place_a_call_on_one_videoroom_and_spread_calls_by_load() {
-    let (janus1, janus2) = (Janus::start(), Janus::start());
-    let redis = Redis::start();
-    let url = redis.url();
-    let flags = ["--redis-url", url.as_str()];
-    let (one, two) = (
-        sfu_server(&[&janus1, &janus2], &flags).await,
-        sfu_server(&[&janus1, &janus2], &flags).await,
+/// Two servers on the same instances and Redis, both answering /readyz (their Redis link is up).
+async fn two_ready_servers(instances: &[&Janus], flags: &[&str]) -> (RunningServer, RunningServer) {
+    let servers = (
+        sfu_server(instances, flags).await,
+        sfu_server(instances, flags).await,
     );
-    for node in [&one, &two] {
+    for node in [&servers.0, &servers.1] {
         wait_until("the server is ready", async || {
             let url = format!("{}/readyz", node.metrics_url().unwrap());
             matches!(reqwest::get(url).await, Ok(r) if r.status() == 200)
         })
         .await;
     }
+    servers
+}
+
+#[tokio::test]
+async fn two_servers_sharing_redis_place_a_call_on_one_videoroom_and_spread_calls_by_load() {
+    let (janus1, janus2) = (Janus::start(), Janus::start());
+    let redis = Redis::start();
+    let url = redis.url();
+    let flags = ["--redis-url", url.as_str()];
+    let (one, two) = two_ready_servers(&[&janus1, &janus2], &flags).await;
     let (mut alice, _) = Client::hello(&one, "alice").await;
     alice.join("big").await;
     let mut bob = member(&two, "bob", "big", &mut [&mut alice]).await;
@@ -293,17 +299,7 @@ async fn a_session_resumed_on_another_server_keeps_its_token_after_asking_again(
         "--drain-ms",
         "300",
     ];
-    let (one, two) = (
-        sfu_server(&[&janus], &flags).await,
-        sfu_server(&[&janus], &flags).await,
-    );
-    for node in [&one, &two] {
-        wait_until("the server is ready", async || {
-            let url = format!("{}/readyz", node.metrics_url().unwrap());
-            matches!(reqwest::get(url).await, Ok(r) if r.status() == 200)
-        })
-        .await;
-    }
+    let (one, two) = two_ready_servers(&[&janus], &flags).await;
     let (mut alice, _) = Client::hello(&one, "alice").await;
     alice.join("big").await;
     let before = sfu_join(&mut alice, "big", "c").await;
