@@ -1,0 +1,248 @@
+// SFU calls in the product's terms (docs/performance.md, "SFU: a room of 8, CPU per participant, mesh vs SFU"):
+// the real signaling server, Debian's Janus (janus.mjs), headless native peers `p2pchat-peer` (webrtc-rs +
+// GStreamer, 320×240 test pattern and tone) and Chromium pages of the app (fake 320×240 camera), in the test
+// network namespace, end-to-end encryption on as in the product. Three parts, each bounded in time:
+//  1. A room of PAGES + NATIVES (default 2 + 6 = 8) with --mesh-size 4: once all are linked, the first page
+//     presses Call (t0; a native caller would ring at most 5 others, MAX_CALL_PEOPLE); native peers answer at
+//     once, the other pages press Accept. Per participant: t0 → first remote
+//     frame decoded, and → every other's video decoded through Janus; then whether each decodes every other,
+//     frames counting up; native peers' and Janus's CPU over WINDOW seconds.
+//  2. The same 4 native peers in a call of 4 as a mesh (--mesh-size 4) and through Janus (--mesh-size 2):
+//     each peer's CPU (/proc/<pid>/stat) over WINDOW seconds once all decode all.
+//  3. Janus's CPU per forwarded stream in those runs (above its idle baseline).
+// Native peers print call-stats once a second, so their times have 1 s resolution; pages are polled every 250 ms.
+// Run:  tests/e2e/netns.sh node tests/e2e/bench-sfu-room.mjs      (PAGES=2 NATIVES=6 WINDOW=20)
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import readline from 'node:readline';
+import { evaluateWithin, joinAs, launchBrowser, repo, sleep, startServer, waitForPeers } from './lib.mjs';
+import { startJanus } from './janus.mjs';
+import { startPeer } from './peer.mjs';
+
+const PAGES = Number(process.env.PAGES ?? 2);
+const NATIVES = Number(process.env.NATIVES ?? 6);
+const WINDOW = Number(process.env.WINDOW ?? 20);
+const TICKS = 100; // USER_HZ on Linux
+const ROOM_WAIT_MS = 120_000;
+
+// The whole run is bounded: a stuck step ends it (children are stopped by the finally below or by the namespace).
+const watchdog = setTimeout(() => {
+  console.error('bench-sfu-room: gave up after 12 minutes');
+  process.exit(2);
+}, 12 * 60_000);
+
+const cpuTicks = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+};
+const machineBusy = () => {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + f[4];
+  return { busy: f.reduce((a, b) => a + b, 0) - idle, total: f.reduce((a, b) => a + b, 0) };
+};
+/** CPU of each pid over `seconds` in percent of one core, and the whole machine's busy share. */
+async function cpuOver(pids, seconds) {
+  const before = pids.map(cpuTicks);
+  const m0 = machineBusy();
+  await sleep(seconds * 1000);
+  const m1 = machineBusy();
+  return {
+    cpu: pids.map((pid, i) => ((cpuTicks(pid) - before[i]) / TICKS / seconds) * 100),
+    machine: ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100,
+  };
+}
+const pct = (v) => `${v.toFixed(1)} %`;
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+/** A native peer whose printed events also carry the time they arrived (peer.mjs keeps only the events). */
+async function native(serverUrl, room, name, args) {
+  const peer = await startPeer(serverUrl, room, name, [...args, '--quiet']);
+  peer.timed = [];
+  readline.createInterface({ input: peer.child.stdout }).on('line', (line) => {
+    try {
+      peer.timed.push({ at: Date.now(), e: JSON.parse(line) });
+    } catch {}
+  });
+  peer.name = name;
+  allPeers.push(peer);
+  peer.id = (await peer.waitFor((e) => e.event === 'ready', `${name} ready`)).peer;
+  return peer;
+}
+
+/** Native peer: per other participant, the latest call-stats through the SFU (or the mesh when `sfu` is false). */
+function latestStats(peer, sfu, since = 0) {
+  const last = new Map();
+  for (const { at, e } of peer.timed) {
+    if (at >= since && e.event === 'call-stats' && e.sfu === sfu) last.set(e.peer, e.video_frames_decoded);
+  }
+  return last;
+}
+function nativeTimes(peer, t0, others, sfu = true) {
+  let first = null;
+  const firstFrom = new Map();
+  for (const { at, e } of peer.timed) {
+    if (at < t0 || e.event !== 'call-stats' || !(e.video_frames_decoded > 0)) continue;
+    first ??= at - t0;
+    if (e.sfu === sfu && !firstFrom.has(e.peer)) firstFrom.set(e.peer, at - t0);
+  }
+  const all = firstFrom.size >= others ? Math.max(...firstFrom.values()) : null;
+  return { first, all, decoding: firstFrom.size };
+}
+
+/** Page: frames shown by each remote tile, and whether its picture comes through Janus. */
+function pageTiles(page) {
+  return evaluateWithin(page, () => {
+    const subscriber = window.__p2pchatDebug.sfu()?.subscriber ?? null;
+    const received = new Set((subscriber?.getTransceivers() ?? []).map((t) => t.receiver.track.id));
+    return [...document.querySelectorAll('[data-testid="remote-video"]')].map((v) => ({
+      sfu: received.has(v.srcObject?.getVideoTracks()[0]?.id),
+      frames: v.getVideoPlaybackQuality().totalVideoFrames,
+    }));
+  }, undefined, 'reading the remote videos');
+}
+
+function machineLine() {
+  const cpus = os.cpus();
+  const commit = execFileSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']).toString().trim();
+  const dirty = execFileSync('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no']).toString().trim() ? ' (tree has uncommitted changes)' : '';
+  return `machine: ${cpus.length} × ${cpus[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, ` +
+    `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; commit ${commit}${dirty}; ${new Date().toISOString()}`;
+}
+
+/** Waits until `pred()` (async) is true, polling every `ms`; fails after `limit` ms saying `what`. */
+async function until(pred, what, limit, ms = 250) {
+  const deadline = Date.now() + limit;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${limit} ms`);
+    await sleep(ms);
+  }
+}
+
+const janus = await startJanus();
+const allPeers = [];
+const cleanups = [async () => { for (const p of allPeers) await p.stop(); }, () => janus.stop()];
+let browser;
+console.log(machineLine());
+try {
+  const idle = (await cpuOver([janus.pid], 10)).cpu[0];
+  console.log(`Janus idle: ${pct(idle)} of a core`);
+
+  // ---- 1. A room of PAGES + NATIVES through Janus at --mesh-size 4.
+  if (PAGES + NATIVES > 0) {
+    const server = await startServer({ args: [...janus.serverArgs, '--mesh-size', '4'] });
+    cleanups.unshift(() => server.stop());
+    const room = 'bench-room';
+    const size = PAGES + NATIVES;
+    browser = PAGES ? await launchBrowser() : null;
+    const pages = [];
+    for (let i = 0; i < PAGES; i++) pages.push(await joinAs(browser, server.url, `Page${i + 1}`, room));
+    const natives = [];
+    for (let i = 0; i < NATIVES; i++) natives.push(await native(server.url, room, `Native${i + 1}`, ['--accept-calls']));
+    // Everyone linked with everyone before the ring (the ringing rule: callees accept only linked peers).
+    for (const page of pages) await waitForPeers(page, size - 1);
+    for (const peer of natives) await peer.waitFor(() => peer.events.filter((x) => x.event === 'open').length >= size - 1, `${peer.name} linked`, ROOM_WAIT_MS);
+    // Page1 rings the room (a native caller rings at most 5 others: MAX_CALL_PEOPLE in src-tauri/core/src/media/ring.rs).
+    const t0 = Date.now();
+    await pages[0].getByTestId('call-button').click();
+    const pageTimes = pages.map(() => ({ accepted: null, first: null, all: null }));
+    // Pages press Accept as soon as it shows, then are watched until they see all through Janus.
+    await Promise.all(pages.map(async (page, i) => {
+      if (i > 0) await page.getByTestId('accept-button').click({ timeout: 60_000 });
+      pageTimes[i].accepted = Date.now() - t0;
+      await until(async () => {
+        const tiles = await pageTiles(page);
+        if (pageTimes[i].first === null && tiles.some((t) => t.frames > 0)) pageTimes[i].first = Date.now() - t0;
+        const sfuShown = tiles.filter((t) => t.sfu && t.frames > 0).length;
+        if (sfuShown >= size - 1) pageTimes[i].all = Date.now() - t0;
+        return sfuShown >= size - 1;
+      }, `Page${i + 1} showing ${size - 1} videos through Janus`, ROOM_WAIT_MS);
+    }).concat(natives.map((peer) => until(() => nativeTimes(peer, t0, size - 1).all !== null, `${peer.name} decoding ${size - 1} through Janus`, ROOM_WAIT_MS, 500))))
+      .catch((err) => console.log(`room of ${size}: ${err.message} (reporting what was reached)`));
+
+    console.log(`\n1. Room of ${size} (${PAGES} Chromium pages + ${NATIVES} native peers), --mesh-size 4; t0 = Page1 presses Call`);
+    const firsts = [];
+    const alls = [];
+    for (const [i, t] of pageTimes.entries()) {
+      console.log(`  Page${i + 1}: accepted at ${t.accepted} ms, first remote frame ${t.first} ms, all ${size - 1} through Janus ${t.all ?? 'never'} ms`);
+      if (t.first !== null) firsts.push(t.first);
+      if (t.all !== null) alls.push(t.all);
+    }
+    for (const peer of natives) {
+      const t = nativeTimes(peer, t0, size - 1);
+      console.log(`  ${peer.name}: first remote frame ${t.first} ms, all ${size - 1} through Janus ${t.all ?? `never (${t.decoding} of ${size - 1})`} ms`);
+      if (t.first !== null) firsts.push(t.first);
+      if (t.all !== null) alls.push(t.all);
+    }
+    console.log(`  first remote frame: p50 ${quantile(firsts, 0.5)} ms, max ${Math.max(...firsts)} ms (${firsts.length} of ${size})`);
+    if (alls.length) console.log(`  every other through Janus: p50 ${quantile(alls, 0.5)} ms, max ${Math.max(...alls)} ms (${alls.length} of ${size})`);
+
+    // Frames counting up: two samples WINDOW seconds apart, while the CPU of the natives and Janus is read.
+    const pagesBefore = await Promise.all(pages.map(pageTiles));
+    const since = Date.now();
+    const natBefore = natives.map((p) => latestStats(p, true));
+    const { cpu, machine } = await cpuOver([janus.pid, ...natives.map((p) => p.child.pid)], WINDOW);
+    const pagesAfter = await Promise.all(pages.map(pageTiles));
+    for (const [i] of pages.entries()) {
+      const rising = pagesAfter[i].filter((t, k) => t.sfu && t.frames > (pagesBefore[i][k]?.frames ?? 0)).length;
+      console.log(`  Page${i + 1}: ${rising} of ${size - 1} remote videos counting up through Janus over ${WINDOW} s`);
+    }
+    for (const [i, peer] of natives.entries()) {
+      const after = latestStats(peer, true, since);
+      const gains = [...after].map(([id, n]) => n - (natBefore[i].get(id) ?? 0));
+      const rising = gains.filter((g) => g > 0).length;
+      console.log(`  ${peer.name}: ${rising} of ${size - 1} counting up (frames/s per stream ${gains.map((g) => (g / WINDOW).toFixed(1)).join(' ')}), CPU ${pct(cpu[i + 1])} of a core`);
+    }
+    const streams = size * (size - 1) * 2;
+    console.log(`  Janus: ${pct(cpu[0])} of a core for ${streams} forwarded streams (${streams / 2} video + ${streams / 2} audio) = ${((cpu[0] - idle) / streams).toFixed(3)} % per stream above idle; whole machine busy ${pct(machine)}`);
+    for (const page of pages) await page.context().close();
+    for (const peer of natives) await peer.stop();
+    await browser?.close();
+    browser = null;
+    await server.stop();
+    await sleep(3000);
+  }
+
+  // ---- 2. Four native peers: a mesh (--mesh-size 4) and through Janus (--mesh-size 2).
+  console.log(`\n2. Call of 4 native peers: CPU per participant over ${WINDOW} s, mesh vs SFU`);
+  for (const [label, meshSize, sfu] of [['mesh', 4, false], ['SFU', 2, true]]) {
+    const server = await startServer({ args: [...janus.serverArgs, '--mesh-size', String(meshSize)] });
+    const room = `bench-four-${label}`;
+    const peers = [];
+    try {
+      for (let i = 1; i < 4; i++) peers.push(await native(server.url, room, `P${i + 1}`, ['--accept-calls']));
+      for (const peer of peers) await peer.waitFor(() => peer.events.filter((x) => x.event === 'open').length >= 2, `${peer.name} linked`, 60_000);
+      const caller = await native(server.url, room, 'P1', ['--call', '--call-peers', '3']);
+      peers.unshift(caller);
+      await caller.waitFor(() => caller.events.filter((x) => x.event === 'open').length >= 3, 'caller linked', 60_000);
+      const t0 = caller.timed.filter((x) => x.e.event === 'open')[2].at;
+      await Promise.all(peers.map((peer) => until(() => nativeTimes(peer, t0, 3, sfu).all !== null, `${peer.name} decoding 3 (${label})`, 90_000, 500)));
+      await sleep(3000); // past the start-up (key switch, first keyframes)
+      const since = Date.now();
+      const before = peers.map((p) => latestStats(p, sfu));
+      const { cpu, machine } = await cpuOver([janus.pid, ...peers.map((p) => p.child.pid)], WINDOW);
+      const fps = peers.map((p, i) => [...latestStats(p, sfu, since)].map(([id, n]) => (n - (before[i].get(id) ?? 0)) / WINDOW));
+      const per = cpu.slice(1);
+      const mean = per.reduce((a, b) => a + b, 0) / per.length;
+      const fpsTotal = fps.flat().reduce((a, b) => a + b, 0) / peers.length;
+      console.log(`  ${label} (--mesh-size ${meshSize}): per peer ${per.map(pct).join(', ')} of a core (mean ${pct(mean)}, ${(mean / fpsTotal).toFixed(2)} % of a core per decoded frame/s); ` +
+        `decoded fps per stream ${fps.map((f) => f.map((x) => x.toFixed(1)).join('/')).join(', ')}; ` +
+        `Janus ${pct(cpu[0])}${sfu ? ` = ${((cpu[0] - idle) / 24).toFixed(3)} % per stream above idle (24 streams: 12 video + 12 audio)` : ''}; machine busy ${pct(machine)}`);
+      console.log(`  ${label} t0 → all 3 decoded: ${peers.map((p) => nativeTimes(p, t0, 3, sfu).all).join(', ')} ms`);
+    } finally {
+      for (const peer of peers) await peer.stop();
+      await server.stop();
+      await sleep(3000);
+    }
+  }
+  console.log(`\n${machineLine()}`);
+} finally {
+  await browser?.close();
+  for (const cleanup of cleanups) await cleanup();
+  clearTimeout(watchdog);
+}
