@@ -198,7 +198,11 @@ try {
       const rising = gains.filter((g) => g > 0).length;
       console.log(`  ${peer.name}: ${rising} of ${size - 1} counting up (frames/s per stream ${gains.map((g) => (g / WINDOW).toFixed(1)).join(' ')}), CPU ${pct(cpu[i + 1])} of a core`);
     }
-    const streams = size * (size - 1) * 2;
+    // Who is in the call: those receiving anyone through Janus (each receives all the others' audio and video).
+    const inCall = pagesAfter.filter((tiles) => tiles.some((t) => t.sfu && t.frames > 0)).length +
+      natives.filter((p) => latestStats(p, true, since).size > 0).length;
+    console.log(`  in the call: ${inCall} of ${size}`);
+    const streams = inCall * (inCall - 1) * 2;
     console.log(`  Janus: ${pct(cpu[0])} of a core for ${streams} forwarded streams (${streams / 2} video + ${streams / 2} audio) = ${((cpu[0] - idle) / streams).toFixed(3)} % per stream above idle; whole machine busy ${pct(machine)}`);
     for (const page of pages) await page.context().close();
     for (const peer of natives) await peer.stop();
