@@ -3,7 +3,7 @@
 // GStreamer, 320×240 test pattern and tone) and Chromium pages of the app (fake 320×240 camera), in the test
 // network namespace, end-to-end encryption on as in the product. Three parts, each bounded in time:
 //  1. A room of PAGES + NATIVES (default 2 + 6 = 8) with --mesh-size 4: once all are linked, the first page
-//     presses Call (t0; a native caller would ring at most 5 others, MAX_CALL_PEOPLE); native peers answer at
+//     presses Call (t0; calls through the SFU hold 16: SFU_MAX_CALL_PEOPLE); native peers answer at
 //     once, the other pages press Accept. Per participant: t0 → first remote
 //     frame decoded, and → every other's video decoded through Janus; then whether each decodes every other,
 //     frames counting up; native peers' and Janus's CPU over WINDOW seconds.
@@ -147,7 +147,7 @@ try {
     // Everyone linked with everyone before the ring (the ringing rule: callees accept only linked peers).
     for (const page of pages) await waitForPeers(page, size - 1);
     for (const peer of natives) await peer.waitFor(() => peer.events.filter((x) => x.event === 'open').length >= size - 1, `${peer.name} linked`, ROOM_WAIT_MS);
-    // Page1 rings the room (a native caller rings at most 5 others: MAX_CALL_PEOPLE in src-tauri/core/src/media/ring.rs).
+    // Page1 rings the room.
     const t0 = Date.now();
     await pages[0].getByTestId('call-button').click();
     const pageTimes = pages.map(() => ({ accepted: null, first: null, all: null }));

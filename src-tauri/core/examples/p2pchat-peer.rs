@@ -221,6 +221,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                             calls.me = peer.clone();
                             calls.ice_servers = ice_servers.clone();
                             calls.mesh_size = sfu.as_ref().map(|s| s.mesh_size as usize);
+                            calls.ring.sfu = sfu.is_some();
                             emit(json!({"event": "ready", "peer": peer, "fingerprint": manager.local_fingerprint()}));
                         }
                         chat_protocol::ServerFrame::Sfu { call, url, token, janus_room, .. } => {

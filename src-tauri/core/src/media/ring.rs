@@ -17,6 +17,10 @@ use chat_protocol::SignalData;
 /// Most people in one call (a full mesh), the web UI's cap too (generated into ui/src/lib/core.gen.ts).
 pub const MAX_CALL_PEOPLE: usize = 6;
 
+/// Most people in one call when the server moves calls above its mesh size to an SFU (the web UI's
+/// `SFU_MAX_CALL_PEOPLE`, ui/src/lib/call/sfu-call.svelte.ts).
+pub const SFU_MAX_CALL_PEOPLE: usize = 16;
+
 /// How long an `accept` for a call we have not answered yet is kept.
 pub const EARLY_ACCEPT: Duration = Duration::from_secs(5);
 
@@ -55,6 +59,9 @@ pub enum RingAction {
 pub struct Ring {
     /// Answer every incoming call at once.
     pub auto_accept: bool,
+    /// The server places calls above its mesh size on an SFU (`welcome.sfu`): a call holds
+    /// [`SFU_MAX_CALL_PEOPLE`] instead of [`MAX_CALL_PEOPLE`].
+    pub sfu: bool,
     call: Option<String>,
     mine: bool,
     /// Still ringing (our own call).
@@ -81,6 +88,15 @@ impl Ring {
 
     pub fn in_call(&self) -> bool {
         self.call.is_some()
+    }
+
+    /// Most people in one of our calls, us included.
+    fn cap(&self) -> usize {
+        if self.sfu {
+            SFU_MAX_CALL_PEOPLE
+        } else {
+            MAX_CALL_PEOPLE
+        }
     }
 
     pub fn participants(&self) -> impl Iterator<Item = &String> {
@@ -151,7 +167,7 @@ impl Ring {
         self.call = Some(id.clone());
         self.mine = true;
         self.rang_at = Some(Instant::now());
-        self.invited = peers.iter().take(MAX_CALL_PEOPLE - 1).cloned().collect();
+        self.invited = peers.iter().take(self.cap() - 1).cloned().collect();
         self.expected = self.invited.clone();
         // Media first: the invite follows the offer that carries it, so the callee's accept (and its
         // own renegotiation) cannot cross ours.
@@ -289,7 +305,7 @@ impl Ring {
         let vouched = others
             .iter()
             .filter(|p| p.as_str() != from && room.contains(p))
-            .take(MAX_CALL_PEOPLE - 2)
+            .take(self.cap() - 2)
             .cloned();
         let expected: BTreeSet<String> = std::iter::once(from.to_owned()).chain(vouched).collect();
         if let Some(ours) = &self.call {
@@ -403,9 +419,9 @@ impl Ring {
             .collect()
     }
 
-    /// No room for `peer` in the call (the mesh is at its cap).
+    /// No room for `peer` in the call (it is at its cap).
     fn full(&self, peer: &str) -> bool {
-        !self.participants.contains(peer) && self.participants.len() >= MAX_CALL_PEOPLE - 1
+        !self.participants.contains(peer) && self.participants.len() >= self.cap() - 1
     }
 
     fn connect(&mut self, peer: &str) -> Vec<RingAction> {
@@ -805,6 +821,41 @@ mod tests {
                 data: SignalData::Decline { call: "c1".into() }
             }]
         );
+    }
+
+    #[test]
+    fn with_an_sfu_a_call_holds_sixteen_and_rings_fifteen_others() {
+        let everyone: Vec<String> = (1..=20).map(|i| format!("p{i:02}")).collect();
+        let mut ring = Ring::new(true);
+        ring.sfu = true;
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: None,
+        };
+        ring.on_signal("p01", &invite, &everyone);
+        let join = SignalData::JoinCall { call: "c1".into() };
+        for peer in &everyone[1..SFU_MAX_CALL_PEOPLE - 1] {
+            let actions = ring.on_signal(peer, &join, &everyone);
+            assert!(
+                actions.contains(&RingAction::Connect { peer: peer.clone() }),
+                "{peer}: {actions:?}"
+            );
+        }
+        assert_eq!(ring.participants().count(), SFU_MAX_CALL_PEOPLE - 1);
+        let late = &everyone[SFU_MAX_CALL_PEOPLE - 1];
+        assert_eq!(
+            ring.on_signal(late, &join, &everyone),
+            vec![RingAction::Signal {
+                to: late.clone(),
+                data: SignalData::Decline { call: "c1".into() }
+            }]
+        );
+
+        let mut caller = Ring::new(false);
+        caller.sfu = true;
+        caller.place(&everyone[1..]);
+        assert_eq!(caller.invited.len(), SFU_MAX_CALL_PEOPLE - 1);
     }
 
     #[test]
