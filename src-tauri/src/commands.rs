@@ -160,6 +160,25 @@ pub fn push_frame(state: State<'_, AppState>, frame: serde_json::Value) -> Resul
     Ok(state.with_client(|c| c.push(frame))?)
 }
 
+/// Moves a call's media to the SFU or out of it (`sfu-join`, `sfu-leave`; docs/protocol.md, SFU calls) on
+/// the app's connection; the server's answer (`sfu`, `sfu-lost`, or an `error` with ref `sfu-join`)
+/// comes back as a `signaling://frame` event. Another frame, or a malformed one, is `invalid`.
+#[tauri::command(rename_all = "snake_case")]
+pub fn sfu_frame(state: State<'_, AppState>, frame: serde_json::Value) -> Result<()> {
+    let (room, call, join) = match ClientFrame::parse(&frame.to_string()) {
+        Ok(ClientFrame::SfuJoin { room, call }) => (room, call, true),
+        Ok(ClientFrame::SfuLeave { room, call }) => (room, call, false),
+        Ok(other) => {
+            return Err(CommandError::new(
+                ErrorKind::Invalid,
+                format!("{} is not an SFU frame", other.type_name()),
+            ));
+        }
+        Err(err) => return Err(CommandError::new(ErrorKind::Invalid, err.message)),
+    };
+    Ok(state.with_client(|c| c.sfu(&room, &call, join))?)
+}
+
 #[tauri::command]
 pub fn connection_state(state: State<'_, AppState>) -> ConnectionState {
     state.connection_state()

@@ -15,6 +15,7 @@ macro_rules! app_commands {
             app leave_room(room: String) -> (),
             app send_signal(room: String, to: String, data: SignalData) -> (),
             app push_frame(frame: ClientFrame) -> (),
+            app sfu_frame(frame: ClientFrame) -> (),
             app connection_state() -> ConnectionState,
             app get_settings() -> Settings,
             app set_settings(settings: Settings) -> Settings,

@@ -228,6 +228,53 @@ fn push_frames_go_out_on_the_apps_connection() {
     assert_eq!(err["kind"], "not_connected", "{err}");
 }
 
+/// Moving a call to the SFU from the app's connection, against the real server: `sfu_frame` sends
+/// `sfu-join`, and the server's answer reaches the window as a frame (this server has no SFU: the
+/// `sfu_unavailable` error the room reads to keep the call peer to peer); `sfu-leave` goes out too,
+/// and anything but those two frames is refused.
+#[test]
+fn sfu_frames_go_out_on_the_apps_connection() {
+    let server = tauri::async_runtime::block_on(async {
+        let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
+        let config = signaling_server::Config::from_args(args).unwrap();
+        signaling_server::start(config).await.unwrap()
+    });
+    let url = format!("ws://{}/ws", server.local_addr());
+    let app = TestApp::start();
+    let frames = app.events("signaling://frame");
+    app.invoke("connect", json!({"name": "Ann", "url": url}))
+        .unwrap();
+    frames.wait_for("welcome", |f| f["type"] == "welcome");
+    app.invoke("join_room", json!({"room": "team"})).unwrap();
+    frames.wait_for("joined", |f| f["type"] == "joined");
+
+    let join = json!({"type": "sfu-join", "room": "team", "call": "c-1"});
+    assert_eq!(
+        app.invoke("sfu_frame", json!({"frame": join})),
+        Ok(Value::Null)
+    );
+    let refused = frames.wait_for("sfu-join's answer", |f| f["type"] == "error");
+    assert_eq!(refused["code"], "sfu_unavailable", "{refused}");
+    assert_eq!(refused["ref"], "sfu-join", "{refused}");
+    let leave = json!({"type": "sfu-leave", "room": "team", "call": "c-1"});
+    assert_eq!(
+        app.invoke("sfu_frame", json!({"frame": leave})),
+        Ok(Value::Null)
+    );
+
+    let ring = json!({"type": "offline-members", "room": "team"});
+    let err = app.invoke("sfu_frame", json!({"frame": ring})).unwrap_err();
+    assert_eq!(err["kind"], "invalid", "{err}");
+    let malformed = json!({"type": "sfu-join", "room": "team"});
+    let err = app
+        .invoke("sfu_frame", json!({"frame": malformed}))
+        .unwrap_err();
+    assert_eq!(err["kind"], "invalid", "{err}");
+    app.invoke("disconnect", json!({})).unwrap();
+    let err = app.invoke("sfu_frame", json!({"frame": join})).unwrap_err();
+    assert_eq!(err["kind"], "not_connected", "{err}");
+}
+
 /// `chat_send` with nobody linked: the message is stored as pending (the outbox) and kept for the next
 /// peer that links; anything but a chat message is refused.
 #[test]

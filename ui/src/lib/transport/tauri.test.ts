@@ -71,4 +71,20 @@ describe('TauriTransport', () => {
     await vi.waitFor(() => expect(calls).toEqual(['connect', 'push_frame']));
     expect(sent.at(-1)).toEqual({ frame: { type: 'offline-members', room: 'team' } });
   });
+
+  it("sends SFU frames on the app connection, and hands the server's answers to the room", async () => {
+    const transport = new TauriTransport('ws://s/ws');
+    const frames: unknown[] = [];
+    transport.onFrame((f) => frames.push(f));
+    transport.connect('Ann');
+    transport.sfuFrame({ type: 'sfu-join', room: 'team', call: 'c-1' });
+    await vi.waitFor(() => expect(calls).toEqual(['connect']));
+    answerConnect('connected');
+    await vi.waitFor(() => expect(calls).toEqual(['connect', 'sfu_frame']));
+    expect(sent.at(-1)).toEqual({ frame: { type: 'sfu-join', room: 'team', call: 'c-1' } });
+    const place = { type: 'sfu', seq: 3, room: 'team', call: 'c-1', url: 'ws://j', token: 't', janus_room: 7 };
+    handlers.get('signaling://frame')?.(place);
+    handlers.get('signaling://frame')?.({ type: 'sfu-lost', seq: 4, room: 'team', call: 'c-1' });
+    expect(frames).toEqual([place, { type: 'sfu-lost', seq: 4, room: 'team', call: 'c-1' }]);
+  });
 });

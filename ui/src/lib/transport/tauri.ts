@@ -5,7 +5,7 @@ import { call, on, send } from '../ipc';
 import type { Settings } from '../ipc.gen';
 import type { ServerFrame, SignalData } from '../protocol.gen';
 import type { TokenSource } from '../token';
-import { Listeners, type ConnectionState, type PushFrame, type Transport } from './types';
+import { Listeners, type ConnectionState, type PushFrame, type SfuFrame, type Transport } from './types';
 
 export class TauriTransport implements Transport {
   private readonly frames = new Listeners<ServerFrame>();
@@ -66,6 +66,12 @@ export class TauriTransport implements Transport {
   /** Ringing people who are away: the app's connection sends it, the answers come back as frames. */
   pushFrame(frame: PushFrame): void {
     void this.connected.then(() => send('push_frame', { frame }));
+  }
+
+  /** Moving a call to the SFU and out: the app's connection sends it; `sfu`, `sfu-lost` and a refusal come
+   * back as frames, and the call's media goes where the window's engine does it (page or native). */
+  sfuFrame(frame: SfuFrame): void {
+    void this.connected.then(() => send('sfu_frame', { frame }));
   }
 
   onFrame(listener: (frame: ServerFrame) => void): () => void {
