@@ -145,6 +145,20 @@ fn placeholders(rows: usize, columns: usize) -> String {
 const MESSAGE_COLUMNS: &str =
     "id, room, sender, sender_name, outgoing, body, sent_at, status, error";
 
+/// [`History::message`]'s query. Ids are unique among our own messages and among each sender's, in two
+/// partial indexes (`messages_own_key` where outgoing = 1, `messages_received_key` where outgoing = 0:
+/// migrations 0004 and 0007); a plain `WHERE id = ?` matches neither and read every message. One
+/// lookup per index, ours first.
+pub(super) fn message_by_id_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM (
+             SELECT seq, {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND outgoing = 1
+             UNION ALL
+             SELECT seq, {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND outgoing = 0
+         ) ORDER BY outgoing DESC, seq LIMIT 1"
+    )
+}
+
 impl History {
     /// Stores messages in one transaction; a message already stored is skipped (a retry or a duplicate
     /// delivery): a received one with the same id from the same sender in the same room, or one of ours
@@ -202,10 +216,7 @@ impl History {
 
     /// A message by id: ours if we sent one with it, else the first received with it.
     pub async fn message(&self, id: &str) -> Result<Option<Message>, HistoryError> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 ORDER BY outgoing DESC, seq LIMIT 1"
-        );
-        Ok(sqlx::query_as(&sql)
+        Ok(sqlx::query_as(&message_by_id_sql())
             .bind(id)
             .fetch_optional(self.pool())
             .await?)

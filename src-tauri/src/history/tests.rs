@@ -358,6 +358,60 @@ async fn outbox_lists_pending_messages_until_sent() {
     );
 }
 
+/// A message found by id is ours when we sent one with that id, else the first received with it (ids are
+/// only unique per sender), and the lookup goes through the two id indexes instead of reading every message.
+#[tokio::test]
+async fn message_by_id_prefers_ours_and_uses_the_id_indexes() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let from = |sender: &str, mut m: NewMessage| {
+        m.sender = sender.into();
+        m
+    };
+    history
+        .insert_messages(&[
+            from("peer-b", msg("same", "team", "Bob's", 10, false)),
+            from("peer-c", msg("same", "team", "Cy's", 11, false)),
+            msg("same", "team", "mine", 12, true),
+            from("peer-c", msg("theirs", "team", "Cy first", 20, false)),
+            from("peer-b", msg("theirs", "other", "Bob later", 21, false)),
+        ])
+        .await
+        .unwrap();
+    let body = |m: Option<Message>| m.map(|m| m.body);
+    assert_eq!(
+        body(history.message("same").await.unwrap()).as_deref(),
+        Some("mine")
+    );
+    assert_eq!(
+        body(history.message("theirs").await.unwrap()).as_deref(),
+        Some("Cy first")
+    );
+    assert_eq!(history.message("nobody").await.unwrap(), None);
+
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+        "EXPLAIN QUERY PLAN {}",
+        messages::message_by_id_sql()
+    ))
+    .bind("same")
+    .fetch_all(history.pool())
+    .await
+    .unwrap();
+    let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+    assert!(
+        !steps.iter().any(|s| s.starts_with("SCAN messages")),
+        "reads every message: {steps:?}"
+    );
+    for index in ["messages_own_key", "messages_received_key"] {
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains(&format!("USING INDEX {index} (id=?)"))),
+            "{index} unused: {steps:?}"
+        );
+    }
+}
+
 /// The conversation list shows the latest message and unread count; reading clears it, muting sticks.
 #[tokio::test]
 async fn conversations_list_last_message_unread_and_mute() {
