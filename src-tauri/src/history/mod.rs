@@ -26,7 +26,9 @@ pub use conversations::{Conversation, MessagePreview};
 pub use files::{FileRecord, MAX_FILE_ROWS, NewFile};
 pub use key::{DbKey, KEY_LEN};
 pub use messages::{Cursor, Message, MessageStatus, NewMessage, PAGE_SIZE, Page};
-pub use plugin::{HistoryExt, HistoryKeyStatus, HistoryState, KeyState, Protection, init};
+pub use plugin::{
+    HistoryExt, HistoryKeyStatus, HistoryState, KeyState, Protection, close_at_exit, init,
+};
 pub use search::{SearchHit, SnippetPart};
 
 /// The schema, embedded at compile time and applied in order on open.

@@ -403,6 +403,30 @@ pub fn init<R: Runtime>(data_dir: Option<PathBuf>) -> TauriPlugin<R> {
         .build()
 }
 
+/// How long the app's end waits for a query in flight before closing the history anyway.
+const CLOSE_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Closes the history as the app ends (Quit in the tray, the last window closed). When its last
+/// connection closes, SQLite copies the WAL into the file and deletes it and its -shm; a process that just
+/// exits leaves both beside the file until the next start. Waits at most [`CLOSE_AT_EXIT`] for a query in
+/// flight: the WAL is safe to leave, and the next start folds it in.
+pub fn close_at_exit<R: Runtime>(app: &tauri::AppHandle<R>) {
+    let Some(state) = app.try_state::<HistoryState>() else {
+        return;
+    };
+    let Ok(history) = state.history() else {
+        return;
+    };
+    tauri::async_runtime::block_on(async {
+        match tokio::time::timeout(CLOSE_AT_EXIT, history.close()).await {
+            Ok(()) => tracing::info!("history closed"),
+            Err(_) => tracing::warn!(
+                "a history query outlasted the app's end; its WAL stays until the next start"
+            ),
+        }
+    });
+}
+
 /// The history of the app `Self` belongs to.
 pub trait HistoryExt<R: Runtime> {
     fn history_state(&self) -> &HistoryState;

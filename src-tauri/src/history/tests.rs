@@ -358,6 +358,40 @@ async fn outbox_lists_pending_messages_until_sent() {
     );
 }
 
+/// Closing the history, as the app does when it ends, leaves only the (encrypted) file: SQLite copies the
+/// WAL into it and deletes the WAL and its -shm; what was written is there at the next start.
+#[tokio::test]
+async fn closing_leaves_no_wal_beside_the_file() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let options = OpenOptions {
+        key: Some(DbKey::generate()),
+        ..OpenOptions::default()
+    };
+    let history = History::open(&path, &options).await.unwrap().history;
+    history
+        .insert_messages(&[msg("m1", "team", "written before quitting", 10, true)])
+        .await
+        .unwrap();
+    let beside = |suffix: &str| sibling(&path, suffix).exists();
+    assert!(beside("-wal"), "an open history writes to its WAL");
+    history.close().await;
+    assert!(
+        !beside("-wal") && !beside("-shm"),
+        "WAL or -shm left after closing"
+    );
+    let reopened = History::open(&path, &options).await.unwrap().history;
+    assert_eq!(
+        reopened
+            .message("m1")
+            .await
+            .unwrap()
+            .map(|m| m.body)
+            .as_deref(),
+        Some("written before quitting")
+    );
+}
+
 /// A message found by id is ours when we sent one with that id, else the first received with it (ids are
 /// only unique per sender), and the lookup goes through the two id indexes instead of reading every message.
 #[tokio::test]
