@@ -27,9 +27,9 @@ P2PCHAT_APT_GSTREAMER=(
 # D-Bus, a notification daemon, ImageMagick (screenshot check), WebKitWebDriver, python3 (free ports,
 # X11 input focus); gnome-keyring for a Secret Service on the tests' session buses (the app keeps its history
 # key there: src-tauri/tests/keyring-session.sh); python3-venv for actionlint from PyPI
-# (.github/lint-workflows.sh); janus (the SFU: started with a generated configuration by
-# tests/e2e/janus-config.sh for signaling-server/tests/sfu.rs and tests/e2e/sfu*.test.mjs) and janus-tools
-# (janus-pp-rec, to turn the videoroom's recordings into media files).
+# (.github/lint-workflows.sh); janus (the SFU: tests/e2e/janus.sh starts it with the shipped docs/deploy/janus
+# configuration for the SFU tests in Rust and tests/e2e/sfu*.test.mjs) and janus-tools (janus-pp-rec, to
+# turn the videoroom's recordings into media files).
 P2PCHAT_APT_TEST=(
   iproute2 procps chromium coturn redis-server nginx systemd janus janus-tools
   xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3 python3-venv gnome-keyring

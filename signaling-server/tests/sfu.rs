@@ -1,5 +1,5 @@
 //! Calls above the mesh size through a real Janus (Debian's 1.1, started by `common::janus` with the
-//! configuration of tests/e2e/janus-config.sh): placement, tokens Janus accepts, refusals, the last leave
+//! configuration we ship, docs/deploy/janus): placement, tokens Janus accepts, refusals, the last leave
 //! destroying the videoroom, two servers sharing Redis, and a Janus that dies. Without `janus` (or
 //! `redis-server`) these tests fail: CI installs both.
 
@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::janus::{ADMIN_SECRET, API_SECRET, Janus, JanusClient, ROOM_ADMIN_KEY};
+use common::janus::{Janus, JanusClient};
 use common::redis_server::Redis;
 use common::{Client, metric, server};
 use serde_json::{Value, json};
@@ -20,17 +20,7 @@ const SLOW: Duration = Duration::from_secs(20);
 /// `extra` flags on top.
 async fn sfu_server(instances: &[&Janus], extra: &[&str]) -> RunningServer {
     let mut args: Vec<String> = instances.iter().flat_map(|j| j.flags()).collect();
-    args.extend(
-        [
-            "--sfu-api-secret",
-            API_SECRET,
-            "--sfu-admin-secret",
-            ADMIN_SECRET,
-            "--sfu-room-admin-key",
-            ROOM_ADMIN_KEY,
-        ]
-        .map(str::to_owned),
-    );
+    args.extend(Janus::secret_flags());
     for (flag, value) in [("--sfu-health-ms", "200"), ("--resume-grace-ms", "300")] {
         if !extra.contains(&flag) {
             args.extend([flag.to_owned(), value.to_owned()]);

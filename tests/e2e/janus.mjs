@@ -1,8 +1,9 @@
-// Debian's Janus 1.1 for end-to-end tests: writes a configuration with janus-config.sh into a fresh
-// temporary folder (videoroom only; HTTP API and admin API for the signaling server, WebSocket transport
-// for browsers; all on 127.0.0.1; token_auth, api_secret, admin_secret, videoroom admin_key), starts
-// `janus` and stops it by its PID. signaling-server/tests/common/janus.rs does the same for Rust tests.
-import { spawn, execFileSync } from 'node:child_process';
+// Debian's Janus 1.1 for end-to-end tests, started by janus.sh with the shipped configuration
+// (docs/deploy/janus: videoroom only; HTTP API and admin API for the signaling server, WebSocket transport
+// for browsers; token_auth, api_secret, admin_secret, videoroom admin_key) on 127.0.0.1 in a fresh temporary
+// folder, and stopped by its PID. The Rust tests start it through the same script
+// (signaling-server/tests/common/janus_process.rs).
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, sleep } from './lib.mjs';
 
-const configScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'janus-config.sh');
+const startScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'janus.sh');
 
 export const API_SECRET = 'e2e-janus-api-secret-0123456789abc';
 export const ADMIN_SECRET = 'e2e-janus-admin-secret-0123456789ab';
@@ -32,24 +33,24 @@ export async function startJanus({ rtpPorts = '20000-40000' } = {}) {
 async function tryStart(rtpPorts) {
   const [httpPort, adminPort, wsPort] = [await freePort(), await freePort(), await freePort()];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pchat-janus-'));
-  execFileSync(configScript, [dir, httpPort, adminPort, wsPort, API_SECRET, ADMIN_SECRET, ROOM_ADMIN_KEY, rtpPorts].map(String));
   const logFile = path.join(dir, 'janus.log');
   const log = fs.openSync(logFile, 'w');
-  const child = spawn('janus', [`--configs-folder=${dir}`, `--config=${path.join(dir, 'janus.jcfg')}`, '--disable-colors'], {
-    stdio: ['ignore', log, 'ignore'],
-  });
+  // janus.sh execs janus: this child is Janus itself.
+  const args = [dir, httpPort, adminPort, wsPort, API_SECRET, ADMIN_SECRET, ROOM_ADMIN_KEY, rtpPorts].map(String);
+  const child = spawn(startScript, args, { stdio: ['ignore', log, log] });
   fs.closeSync(log);
-  const spawned = await Promise.race([once(child, 'spawn').then(() => null), once(child, 'error').then(([e]) => e)]);
-  if (spawned) throw new Error(`cannot run janus (${spawned.message}): apt-get install janus (.ci/deps.sh installs it)`);
   const deadline = Date.now() + 20_000;
   for (;;) {
     const text = fs.readFileSync(logFile, 'latin1');
     if (text.includes('WebSockets thread started') && text.includes('Admin/monitor HTTP webserver started')) break;
-    if (child.exitCode !== null || text.includes('No WebSockets server started') || Date.now() > deadline) {
+    // A taken port: try others. Anything else that stops it (no janus, a shipped file janus.sh no longer
+    // fits) fails the test with the log.
+    const portTaken = text.includes('No WebSockets server started') || text.includes("Couldn't start");
+    if (child.exitCode !== null || portTaken || Date.now() > deadline) {
       child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`janus did not start:\n${text}`);
-      return null;
+      if (portTaken) return null;
+      throw new Error(`janus did not start (tests/e2e/janus.sh):\n${text}`);
     }
     await sleep(50);
   }

@@ -1,136 +1,18 @@
-//! Debian's Janus 1.1 started with a configuration written by `tests/e2e/janus-config.sh` into a fresh
-//! folder (videoroom only; HTTP API and admin API for the server, WebSocket transport for clients; all on
-//! 127.0.0.1; token_auth, api_secret, admin_secret, videoroom admin_key), stopped by its PID. Without
-//! `janus` these tests fail: CI installs it (.ci/deps.sh).
+//! Debian's Janus 1.1 for the server's tests ([`Janus`], started by `janus_process` with the shipped
+//! configuration) and what the tests ask it: its videorooms over the HTTP API, and a participant's own
+//! requests over the WebSocket transport ([`JanusClient`]).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::redis_server::free_port;
-
-pub const API_SECRET: &str = "test-janus-api-secret-0123456789";
-pub const ADMIN_SECRET: &str = "test-janus-admin-secret-012345678";
-pub const ROOM_ADMIN_KEY: &str = "test-janus-room-admin-key-0123456";
-
-/// Bound for Janus to start.
-const SLOW: Duration = Duration::from_secs(20);
-
-pub struct Janus {
-    child: Child,
-    dir: PathBuf,
-    pub http_port: u16,
-    pub admin_port: u16,
-    pub ws_port: u16,
-}
+pub use super::janus_process::JanusProcess as Janus;
+use super::janus_process::{API_SECRET, ROOM_ADMIN_KEY};
 
 impl Janus {
-    /// Starts Janus on free loopback ports (new ones if another process took one meanwhile).
-    pub fn start() -> Janus {
-        for _ in 0..5 {
-            if let Some(janus) = Janus::try_start() {
-                return janus;
-            }
-        }
-        panic!("janus could not listen on free ports 5 times");
-    }
-
-    fn try_start() -> Option<Janus> {
-        let (http_port, admin_port, ws_port) = (free_port(), free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("signaling-janus-{http_port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/janus-config.sh");
-        let status = Command::new(&script)
-            .arg(&dir)
-            .args([http_port, admin_port, ws_port].map(|p| p.to_string()))
-            .args([API_SECRET, ADMIN_SECRET, ROOM_ADMIN_KEY])
-            .status()
-            .expect("tests/e2e/janus-config.sh runs");
-        assert!(status.success(), "janus-config.sh failed");
-        let log = std::fs::File::create(dir.join("janus.log")).unwrap();
-        let child = Command::new("janus")
-            .arg(format!("--configs-folder={}", dir.display()))
-            .arg(format!("--config={}", dir.join("janus.jcfg").display()))
-            .arg("--disable-colors")
-            .stdout(log)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run janus ({e}): these tests need Debian's janus (apt-get install janus; \
-                     .ci/deps.sh installs it for the tests)"
-                )
-            });
-        let mut janus = Janus {
-            child,
-            dir,
-            http_port,
-            admin_port,
-            ws_port,
-        };
-        let deadline = Instant::now() + SLOW;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "janus did not start: {}",
-                janus.log()
-            );
-            if let Ok(Some(_)) = janus.child.try_wait() {
-                return None;
-            }
-            if janus.log().contains("WebSockets thread started")
-                && janus.log().contains("Admin/monitor HTTP webserver started")
-            {
-                return Some(janus);
-            }
-            if janus.log().contains("No WebSockets server started") {
-                // Its port was taken: try others.
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("janus.log")).unwrap_or_default()
-    }
-
-    pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}/janus", self.http_port)
-    }
-
-    pub fn admin_url(&self) -> String {
-        format!("http://127.0.0.1:{}/admin", self.admin_port)
-    }
-
-    /// What clients connect to.
-    pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.ws_port)
-    }
-
-    /// The signaling server's flags for this instance (secrets included).
-    pub fn flags(&self) -> Vec<String> {
-        vec![
-            "--sfu-url".into(),
-            self.api_url(),
-            "--sfu-admin-url".into(),
-            self.admin_url(),
-            "--sfu-public-url".into(),
-            self.ws_url(),
-        ]
-    }
-
-    /// Stops Janus at once (SIGKILL: a crash, not a clean shutdown).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
     /// The videoroom plugin's answer to `request`, asked over the HTTP API with the api_secret (and the
     /// videoroom admin_key, which shows private rooms too).
     pub async fn videoroom(&self, mut request: Value) -> Value {
@@ -174,20 +56,6 @@ impl Janus {
             .as_array()
             .and_then(|rooms| rooms.iter().find(|r| r["room"] == room).cloned())
             .unwrap_or_else(|| panic!("no room {room} in {list}"))
-    }
-
-    /// A folder of this instance's own, removed with it.
-    pub fn folder(&self, name: &str) -> PathBuf {
-        let path = self.dir.join(name);
-        std::fs::create_dir_all(&path).unwrap();
-        path
-    }
-}
-
-impl Drop for Janus {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod janus;
+pub mod janus_process;
 pub mod redis_server;
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
-//! The native engine's SFU calls against Debian's Janus (started with tests/e2e/janus-config.sh, as the
-//! server's tests and tests/e2e/janus.mjs do) and the real signaling server in process at --mesh-size 2:
-//! three participants are placed by `sfu-join`, join the videoroom with their tokens and publish the
-//! 320×240 test pattern and tone once, every frame sealed with their own key. Ann and Bob hold each
+//! The native engine's SFU calls against Debian's Janus (started by tests/e2e/janus.sh with the shipped
+//! configuration, as the server's tests and tests/e2e/janus.mjs do) and the real signaling server in
+//! process at --mesh-size 2: three participants are placed by `sfu-join`, join the videoroom with their
+//! tokens and publish the 320×240 test pattern and tone once, every frame sealed with their own key. Ann and Bob hold each
 //! other's keys and decode each other's video through Janus, frames counting up; Dave was given no key:
 //! Janus's packets from both reach him and he decodes none of them, and nobody decodes his (the control
 //! that the media really is end-to-end encrypted, and that nothing decodes without the key).
@@ -10,14 +10,17 @@
 //! test -p p2pchat-core --test sfu`); needs `janus` (.ci/deps.sh installs it).
 
 mod common;
+// The server's tests start Janus with the same code; they use more of it.
+#[allow(dead_code)]
+#[path = "../../../signaling-server/tests/common/janus_process.rs"]
+mod janus_process;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_protocol::ServerFrame;
 use common::{runnable, start_server_with};
+use janus_process::JanusProcess;
 use p2pchat_core::media::{AudioSource, Capture, CaptureOptions, PlaybackOptions, VideoSource};
 use p2pchat_core::sfu::{CallKeys, SfuPlace, VideoRoom};
 use p2pchat_core::signaling::{Client, ClientConfig, ClientEvent, parse_server_url};
@@ -25,100 +28,14 @@ use tokio::sync::mpsc;
 
 const ROOM: &str = "sfu-native";
 const CALL: &str = "call-1";
-const SECRETS: [&str; 3] = [
-    "core-test-janus-api-secret-0123456789",
-    "core-test-janus-admin-secret-012345678",
-    "core-test-janus-room-admin-key-0123456",
-];
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Janus on free loopback ports, stopped (SIGKILL) and its folder removed on drop.
-struct Janus {
-    child: Child,
-    dir: std::path::PathBuf,
-    ports: [u16; 3],
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Janus {
-    fn start() -> Janus {
-        for _ in 0..5 {
-            let ports = [free_port(), free_port(), free_port()];
-            let dir = std::env::temp_dir().join(format!("core-janus-{}", ports[0]));
-            let _ = std::fs::remove_dir_all(&dir);
-            let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/janus-config.sh");
-            let status = Command::new(&script)
-                .arg(&dir)
-                .args(ports.map(|p| p.to_string()))
-                .args(SECRETS)
-                .status()
-                .expect("tests/e2e/janus-config.sh runs");
-            assert!(status.success(), "janus-config.sh failed");
-            let log = std::fs::File::create(dir.join("janus.log")).expect("a log file");
-            let child = Command::new("janus")
-                .arg(format!("--configs-folder={}", dir.display()))
-                .arg(format!("--config={}", dir.join("janus.jcfg").display()))
-                .arg("--disable-colors")
-                .stdout(log)
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("janus runs (apt-get install janus; .ci/deps.sh installs it)");
-            let mut janus = Janus { child, dir, ports };
-            let deadline = Instant::now() + WAIT;
-            loop {
-                let log = std::fs::read_to_string(janus.dir.join("janus.log")).unwrap_or_default();
-                if log.contains("WebSockets thread started")
-                    && log.contains("Admin/monitor HTTP webserver started")
-                {
-                    return janus;
-                }
-                let exited = matches!(janus.child.try_wait(), Ok(Some(_)));
-                if exited || log.contains("No WebSockets server started") {
-                    break; // a port was taken: others
-                }
-                assert!(Instant::now() < deadline, "janus did not start: {log}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("janus could not listen on free ports 5 times");
-    }
-
-    /// The signaling server's flags for it.
-    fn server_flags(&self) -> Vec<String> {
-        let [http, admin, ws] = self.ports;
-        [
-            "--sfu-url".to_owned(),
-            format!("http://127.0.0.1:{http}/janus"),
-            "--sfu-admin-url".to_owned(),
-            format!("http://127.0.0.1:{admin}/admin"),
-            "--sfu-public-url".to_owned(),
-            format!("ws://127.0.0.1:{ws}"),
-            "--sfu-api-secret".to_owned(),
-            SECRETS[0].to_owned(),
-            "--sfu-admin-secret".to_owned(),
-            SECRETS[1].to_owned(),
-            "--sfu-room-admin-key".to_owned(),
-            SECRETS[2].to_owned(),
-            "--mesh-size".to_owned(),
-            "2".to_owned(),
-        ]
-        .into()
-    }
-}
-
-impl Drop for Janus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The signaling server's flags for `janus`, at --mesh-size 2.
+fn server_flags(janus: &JanusProcess) -> Vec<String> {
+    let mut flags = janus.flags();
+    flags.extend(JanusProcess::secret_flags());
+    flags.extend(["--mesh-size".to_owned(), "2".to_owned()]);
+    flags
 }
 
 /// A participant: its signaling session, its place in the videoroom, its keys and media.
@@ -237,8 +154,8 @@ async fn participants_decode_each_other_through_janus_and_nobody_decodes_without
     if !runnable() {
         return;
     }
-    let janus = Janus::start();
-    let server = start_server_with(&janus.server_flags()).await;
+    let janus = JanusProcess::start();
+    let server = start_server_with(&server_flags(&janus)).await;
     let url = server.ws_url();
     let ann = placed(&url, "Ann").await;
     let bob = placed(&url, "Bob").await;
