@@ -4,36 +4,44 @@
 #   2. builds an empty Tauri 2 app (one window, a trivial page, same tauri version, features and profile)
 #      in a temporary folder, as the baseline;
 #   3. seeds a history of MESSAGES messages (default 1 000 000, over 1 000 rooms) with history-bench;
-#   4. under Xvfb with a private session D-Bus, starts the empty shell, then the real app on that history
-#      (offline: no server configured), one at a time so they share no pages, waits SETTLE seconds idle,
-#      and sums PSS (/proc/PID/smaps_rollup) of the process and all its descendants (WebKitWebProcess,
-#      WebKitNetworkProcess, and the bwrap/xdg-dbus-proxy sandbox helpers), printing each process.
+#   4. under Xvfb, inside src-tauri/tests/keyring-session.sh (a private session D-Bus with gnome-keyring's
+#      Secret Service, as a desktop session has), starts the app once to encrypt that plain history in place
+#      under a key it keeps in the keyring, as a first start after an upgrade does (not measured: stopped
+#      once the history is open), then measures the empty shell and the real app on the encrypted history
+#      (offline: no server configured), one at a time so they share no pages: waits SETTLE seconds idle,
+#      checks the app opened its history (without a keyring it would ask for a passphrase and open
+#      nothing), and sums PSS (/proc/PID/smaps_rollup) of the process and all its descendants
+#      (WebKitWebProcess, WebKitNetworkProcess, and the bwrap/xdg-dbus-proxy sandbox helpers), printing
+#      each process.
 # Targets: app ≤ 40 MB PSS above the empty shell in total; .deb ≤ 15 MB.
-# Usage: src-tauri/bench/memory.sh   (ui/dist must exist; builds in $CARGO_TARGET_DIR, default target/)
+# Usage: src-tauri/bench/memory.sh   (ui/dist must exist; builds in $CARGO_TARGET_DIR, default target/;
+# needs Xvfb, dbus and gnome-keyring: .ci/deps.sh)
 # Environment: MESSAGES, SETTLE (seconds, default 20), MEMORY_BENCH_DIR (work folder, kept; default a new
 # temporary folder, removed), npm_config_cache (npm's cache; keep it outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-MESSAGES="${MESSAGES:-1000000}"
-SETTLE="${SETTLE:-20}"
-WORK="${MEMORY_BENCH_DIR:-$(mktemp -d /tmp/p2pchat-memory.XXXXXX)}"
-mkdir -p "$WORK"
 PIDS=()
 cleanup() {
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [[ -n "${MEMORY_BENCH_DIR:-}" ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Second part, run by the first inside keyring-session.sh: the measurements (below the builds).
+if [[ -z "${P2PCHAT_MEMORY_BUILT:-}" ]]; then
+export MESSAGES="${MESSAGES:-1000000}" SETTLE="${SETTLE:-20}"
+export WORK="${MEMORY_BENCH_DIR:-$(mktemp -d /tmp/p2pchat-memory.XXXXXX)}"
+mkdir -p "$WORK"
+trap 'cleanup; [[ -n "${MEMORY_BENCH_DIR:-}" ]] || rm -rf "$WORK"' EXIT
 [[ -f ui/dist/index.html ]] || { echo "ui/dist is missing: npm --prefix ui ci && npm --prefix ui run build" >&2; exit 1; }
 
 echo "==> release .deb (cargo tauri build --bundles deb; the UI is already built)"
 npx --yes @tauri-apps/cli@2 build --bundles deb --config '{"build":{"beforeBuildCommand":""}}' >"$WORK/deb-build.log" 2>&1 \
   || { tail -30 "$WORK/deb-build.log"; exit 1; }
-DEB=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
-APP_BIN="$CARGO_TARGET_DIR/release/p2pchat"
+export DEB=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
+export APP_BIN="$CARGO_TARGET_DIR/release/p2pchat"
 cargo build -q --release -p p2pchat-app --example history-bench  # seeds the history below
 
 echo "==> empty Tauri 2 app (baseline)"
@@ -79,34 +87,45 @@ cat >"$EMPTY/tauri.conf.json" <<'EOF'
 }
 EOF
 (cd "$EMPTY" && cargo build -q --release --features tauri/custom-protocol)
-EMPTY_BIN="$CARGO_TARGET_DIR/release/empty-shell"
+export EMPTY_BIN="$CARGO_TARGET_DIR/release/empty-shell"
 
 echo "==> history of $MESSAGES messages"
 export XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache"
 DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
 rm -rf "$XDG_DATA_HOME"
+# A plain history, as the release before encryption left it; the app's first start encrypts it.
 "$CARGO_TARGET_DIR/release/examples/history-bench" --messages "$MESSAGES" --queries 10 --db "$DB" | grep -E "^write|^database"
+
+# The rest in a desktop-like session: a private session D-Bus with an unlocked keyring (its files under
+# the work folder), where the app keeps the history's key; the keyring stops when the measuring ends.
+P2PCHAT_MEMORY_BUILT=1 P2PCHAT_KEYRING_DIR="$WORK/keyring" src-tauri/tests/keyring-session.sh "$ROOT/src-tauri/bench/memory.sh"
+exit
+fi
 
 DISPLAY_NUM=$((90 + RANDOM % 100))
 Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 PIDS+=($!)
 export DISPLAY=":$DISPLAY_NUM"
-dbus-daemon --session --fork --address="unix:path=$WORK/bus" --print-pid=3 3>"$WORK/dbus.pid"
-PIDS+=("$(cat "$WORK/dbus.pid")")
-export DBUS_SESSION_BUS_ADDRESS="unix:path=$WORK/bus"
 # As in the app tests: Xvfb has no GPU.
 export WEBKIT_DISABLE_COMPOSITING_MODE=1
+DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
 
 mib() { awk -v n="$1" -v d="$2" 'BEGIN { printf "%.1f", n / d }'; }
 descendants() { local p; for p in $(ps -o pid= --ppid "$1"); do echo "$p"; descendants "$p"; done; }
-# measure LABEL BINARY: starts it, waits SETTLE s, prints PSS per process and the total (kB) in $TOTAL.
+# The app's log without its colours.
+plain_log() { sed 's/\x1b\[[0-9;]*m//g' "$WORK/$1.log"; }
+# measure LABEL BINARY [LOG_LINE]: starts it, waits SETTLE s (and until its log has LOG_LINE, if given),
+# prints PSS per process and the total (kB) in $TOTAL.
 measure() {
-  local label=$1 bin=$2 pid p kb name
+  local label=$1 bin=$2 expect=${3:-} pid p kb name
   "$bin" >"$WORK/$label.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   sleep "$SETTLE"
   kill -0 "$pid" || { echo "$label exited early:"; tail -20 "$WORK/$label.log"; exit 1; }
+  if [[ -n "$expect" ]] && ! plain_log "$label" | grep -q "$expect"; then
+    echo "$label: no \"$expect\" in its log after $SETTLE s:"; plain_log "$label" | tail -20; exit 1
+  fi
   TOTAL=0
   echo "$label:"
   for p in $pid $(descendants "$pid"); do
@@ -121,17 +140,33 @@ measure() {
   sleep 2
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "==> first start: the app encrypts the plain history in place, its key in the keyring (not measured)"
+"$APP_BIN" >"$WORK/first-start.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1200); do
+  plain_log first-start | grep -qE "history (from an older release encrypted and opened|locked|unavailable)" && break
+  sleep 0.5
+done
+plain_log first-start | grep -m1 "encrypted and opened" \
+  || { echo "the first start did not encrypt and open the history:"; plain_log first-start | tail -20; exit 1; }
+kill "${PIDS[-1]}"
+wait "${PIDS[-1]}" 2>/dev/null || true
+sleep 2
+
 echo "==> PSS, idle ${SETTLE} s after start, one app at a time"
 measure empty-shell "$EMPTY_BIN"
 EMPTY_KB=$TOTAL
-measure p2pchat "$APP_BIN"
+# The history must be open (with the keyring's key), not waiting for a passphrase.
+measure p2pchat "$APP_BIN" "history opened"
 APP_KB=$TOTAL
 
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
   "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)," \
   "WebKitGTK $(dpkg-query -W -f '${Version}' libwebkit2gtk-4.1-0 2>/dev/null || echo '?')"
-echo "PSS total: empty Tauri 2 window $(mib "$EMPTY_KB" 1024) MiB, p2pchat with $MESSAGES messages" \
+echo "load average (1, 5, 15 min): $LOAD_BEFORE before the starts, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "PSS total: empty Tauri 2 window $(mib "$EMPTY_KB" 1024) MiB, p2pchat with $MESSAGES messages (encrypted, open)" \
   "$(mib "$APP_KB" 1024) MiB, difference $(mib $((APP_KB - EMPTY_KB)) 1024) MiB (target <= 40 MB)"
 echo ".deb: $(basename "$DEB") $(mib "$(stat -c %s "$DEB")" 1048576) MiB (target <= 15 MB);" \
   "release binary $(mib "$(stat -c %s "$APP_BIN")" 1048576) MiB"
