@@ -12,11 +12,15 @@
 #      checks the app opened its history (without a keyring it would ask for a passphrase and open
 #      nothing), and sums PSS (/proc/PID/smaps_rollup) of the process and all its descendants
 #      (WebKitWebProcess, WebKitNetworkProcess, and the bwrap/xdg-dbus-proxy sandbox helpers), printing
-#      each process.
+#      each process;
+#   5. starts the app once more under WebKitWebDriver (src-tauri/bench/memory-search.mjs): PSS idle, then
+#      after SEARCHES searches from the window, each with its next page (words, pairs of words and 3-letter
+#      prefixes drawn from the seeded messages), which fill the history's page cache (at most 32 MiB): what
+#      searching adds is the difference, added to step 4's figure for the target.
 # Targets: app ≤ 40 MB PSS above the empty shell in total; .deb ≤ 15 MB.
 # Usage: src-tauri/bench/memory.sh   (ui/dist must exist; builds in $CARGO_TARGET_DIR, default target/;
 # needs Xvfb, dbus and gnome-keyring: .ci/deps.sh)
-# Environment: MESSAGES, SETTLE (seconds, default 20), MEMORY_BENCH_DIR (work folder, kept; default a new
+# Environment: MESSAGES, SETTLE (seconds, default 20), SEARCHES (default 1000), MEMORY_BENCH_DIR (work folder, kept; default a new
 # temporary folder, removed), npm_config_cache (npm's cache; keep it outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +35,7 @@ trap cleanup EXIT
 
 # Second part, run by the first inside keyring-session.sh: the measurements (below the builds).
 if [[ -z "${P2PCHAT_MEMORY_BUILT:-}" ]]; then
-export MESSAGES="${MESSAGES:-1000000}" SETTLE="${SETTLE:-20}"
+export MESSAGES="${MESSAGES:-1000000}" SETTLE="${SETTLE:-20}" SEARCHES="${SEARCHES:-1000}"
 export WORK="${MEMORY_BENCH_DIR:-$(mktemp -d /tmp/p2pchat-memory.XXXXXX)}"
 mkdir -p "$WORK"
 trap 'cleanup; [[ -n "${MEMORY_BENCH_DIR:-}" ]] || rm -rf "$WORK"' EXIT
@@ -95,6 +99,32 @@ DB="$XDG_DATA_HOME/org.p2pchat.app/history.sqlite3"
 rm -rf "$XDG_DATA_HOME"
 # A plain history, as the release before encryption left it; the app's first start encrypts it.
 "$CARGO_TARGET_DIR/release/examples/history-bench" --messages "$MESSAGES" --queries 10 --db "$DB" | grep -E "^write|^database"
+# What step 5 searches for, drawn from the messages while the file is still plain: a word, two words (from
+# two messages: most such pairs rarely meet, so the search walks far), the first 3 letters of a word.
+python3 - "$DB" "$WORK/queries.txt" "$SEARCHES" <<'PY'
+import random, re, sqlite3, sys
+db, out, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(25)
+con = sqlite3.connect(db)
+last = con.execute("SELECT max(seq) FROM messages").fetchone()[0]
+def words(longer_than=1):
+    while True:
+        (body,) = con.execute("SELECT body FROM messages WHERE seq >= ? LIMIT 1", (rng.randint(1, last),)).fetchone()
+        found = [w for w in re.findall(r"\w+", body) if len(w) > longer_than]
+        if found:
+            return found
+with open(out, "w") as f:
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            query = rng.choice(words())
+        elif kind == 1:
+            query = f"{rng.choice(words())} {rng.choice(words())}"
+        else:
+            query = rng.choice(words(3))[:3]
+        f.write(query + "\n")
+con.close()
+PY
 
 # The rest in a desktop-like session: a private session D-Bus with an unlocked keyring (its files under
 # the work folder), where the app keeps the history's key; the keyring stops when the measuring ends.
@@ -141,6 +171,7 @@ measure() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+[[ -f "$WORK/queries.txt" ]] || { echo "no $WORK/queries.txt (made with the history)" >&2; exit 1; }
 echo "==> first start: the app encrypts the plain history in place, its key in the keyring (not measured)"
 "$APP_BIN" >"$WORK/first-start.log" 2>&1 &
 PIDS+=($!)
@@ -161,6 +192,13 @@ EMPTY_KB=$TOTAL
 measure p2pchat "$APP_BIN" "history opened"
 APP_KB=$TOTAL
 
+echo "==> PSS before and after $SEARCHES searches from the window (under WebDriver)"
+QUERIES="$WORK/queries.txt" node src-tauri/bench/memory-search.mjs >"$WORK/search.out" 2>"$WORK/search.log" \
+  || { cat "$WORK/search.out"; tail -20 "$WORK/search.log"; exit 1; }
+grep -v '^total_kb=' "$WORK/search.out"
+read -r IDLE_WD_KB SEARCHED_KB < <(sed -n 's/^total_kb=//p' "$WORK/search.out" | paste -sd' ')
+SEARCH_KB=$((SEARCHED_KB - IDLE_WD_KB))
+
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
   "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)," \
@@ -168,5 +206,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 echo "load average (1, 5, 15 min): $LOAD_BEFORE before the starts, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "PSS total: empty Tauri 2 window $(mib "$EMPTY_KB" 1024) MiB, p2pchat with $MESSAGES messages (encrypted, open)" \
   "$(mib "$APP_KB" 1024) MiB, difference $(mib $((APP_KB - EMPTY_KB)) 1024) MiB (target <= 40 MB)"
+echo "searching: +$(mib "$SEARCH_KB" 1024) MiB after $SEARCHES searches with their next pages; idle difference plus" \
+  "that: $(mib $((APP_KB - EMPTY_KB + SEARCH_KB)) 1024) MiB (target <= 40 MB)"
 echo ".deb: $(basename "$DEB") $(mib "$(stat -c %s "$DEB")" 1048576) MiB (target <= 15 MB);" \
   "release binary $(mib "$(stat -c %s "$APP_BIN")" 1048576) MiB"
