@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::janus::{Janus, JanusClient};
+use common::node::Node;
 use common::redis_server::Redis;
 use common::{Client, metric, server};
 use serde_json::{Value, json};
@@ -388,4 +389,56 @@ async fn with_a_record_dir_every_videoroom_records_there() {
     );
     assert_eq!(room["require_e2ee"], true, "{room}");
     server.shutdown().await;
+}
+
+/// Placement weighs each instance by the participants the live servers hold on it: those of a server
+/// that died (SIGKILL: it took nothing back) stop counting once its load counts expire (three health
+/// checks), so an instance is not shunned forever for calls nobody serves any more.
+#[tokio::test]
+async fn participants_of_a_server_that_died_stop_weighing_on_placement() {
+    let (janus1, janus2) = (Janus::start(), Janus::start());
+    let redis = Redis::start();
+    let url = redis.url();
+    let mut flags: Vec<String> = [&janus1, &janus2].iter().flat_map(|j| j.flags()).collect();
+    flags.extend(Janus::secret_flags());
+    flags.extend(["--sfu-health-ms", "200"].map(str::to_owned));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let doomed = Node::start(&redis, &flags).await;
+    wait_until("the doomed server sees both Janus answer", async || {
+        doomed.metric("sfu_instances_up").await == 2.0
+    })
+    .await;
+    let survivor = sfu_server(&[&janus1, &janus2], &["--redis-url", url.as_str()]).await;
+
+    // Three people of the doomed server in one call, on one instance.
+    let mut doomed_people = Vec::new();
+    let mut loaded = None;
+    for name in ["ann", "ben", "cid"] {
+        let hello = json!({"type": "hello", "v": 1, "name": name});
+        let (mut person, _) = Client::hello_url(&doomed.ws(), hello).await;
+        person.join("big").await;
+        let placed = sfu_join(&mut person, "big", "c1").await;
+        assert_eq!(loaded.get_or_insert(placed["url"].clone()), &placed["url"]);
+        doomed_people.push(person);
+    }
+    let loaded = loaded.unwrap();
+    // The survivor counts them: its call goes to the other instance.
+    let (mut dan, _) = Client::hello(&survivor, "dan").await;
+    dan.join("small").await;
+    assert_ne!(sfu_join(&mut dan, "small", "c2").await["url"], loaded);
+
+    doomed.signal(libc::SIGKILL);
+    // Past the doomed server's load TTL (3 × 200 ms): its three no longer count, so the instance it
+    // loaded (0) is now lighter than Dan's (1).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut eve, _) = Client::hello(&survivor, "eve").await;
+    eve.join("next").await;
+    let placed = sfu_join(&mut eve, "next", "c3").await;
+    assert_eq!(
+        placed["url"], loaded,
+        "the dead server's participants still weigh"
+    );
+    let joined = joins_on_janus(&placed, &eve.peer).await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    survivor.shutdown().await;
 }

@@ -27,6 +27,9 @@ use placement::{Candidate, Placements};
 
 /// Failed health checks in a row after which an instance that answered before counts as lost.
 const FAILURES_TO_LOSE: u32 = 2;
+/// Health intervals after which the participants of a server that stopped refreshing its load counts
+/// (it died) no longer weigh on placement.
+const LOAD_TTL_CHECKS: u32 = 3;
 /// Most `sfu-join`/`sfu-leave` of one connection under way at once.
 pub const MAX_IN_FLIGHT: usize = 2;
 
@@ -95,7 +98,8 @@ impl Sfu {
             })
             .collect();
         let placements = match &config.redis_url {
-            Some(url) => Placements::redis(url)?,
+            // Refreshed every health interval: a server missing three in a row no longer counts.
+            Some(url) => Placements::redis(url, config.sfu_health() * LOAD_TTL_CHECKS)?,
             None => Placements::local(),
         };
         let departures = hub
@@ -113,6 +117,9 @@ impl Sfu {
         });
         for index in 0..sfu.instances.len() {
             tokio::spawn(sfu.clone().watch(index, shutdown.clone()));
+        }
+        if config.redis_url.is_some() {
+            tokio::spawn(sfu.clone().report_load(shutdown.clone()));
         }
         tokio::spawn(sfu.clone().follow(departures, shutdown));
         tracing::info!(
@@ -383,6 +390,34 @@ impl Sfu {
                 () = tokio::time::sleep(self.health) => {}
             }
         }
+    }
+
+    /// With Redis: every health interval until `shutdown`, tells the other servers how many of this
+    /// server's participants each instance carries (then takes the counts back).
+    async fn report_load(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.placements.refresh_load(&self.load()).await {
+                tracing::warn!("sfu load: {e}");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.health) => {}
+            }
+        }
+        if let Err(e) = self.placements.clear_load().await {
+            tracing::debug!("sfu load: {e}");
+        }
+    }
+
+    /// This server's participants per instance (by API URL).
+    fn load(&self) -> HashMap<&str, usize> {
+        let mut load = HashMap::new();
+        for participant in self.here().values() {
+            if let Some(instance) = self.instances.get(participant.instance) {
+                *load.entry(instance.janus.api_url.as_str()).or_default() += 1;
+            }
+        }
+        load
     }
 
     /// Instance `index` stopped answering: its calls' participants here get `sfu-lost` and the calls are

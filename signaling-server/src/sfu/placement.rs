@@ -5,15 +5,21 @@
 //! call is forgotten only if it still sits there.
 //!
 //! Redis keys (prefix `p2pchat:sfu:`): `call:<room>:<call>` the placement (hash: instance, janus_room,
-//! secret), `members:<room>:<call>` its participants (hash: session id → token), `load` participants per
-//! instance (hash: API URL → count).
+//! secret), `members:<room>:<call>` its participants (hash: session id → token), and the load: each
+//! server's own participants per instance in `load:<server>` (hash: API URL → count), rewritten from what
+//! the server holds every health interval and expiring after three, listed in `servers` (set). A new call
+//! goes where the sum over the servers' live `load:` keys is lowest, so the participants of a server that
+//! died stop counting once its key expires.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
+
+use crate::hub::random_id;
 
 /// What a new placement would be, should the call have none yet.
 pub struct Candidate<'a> {
@@ -46,6 +52,10 @@ pub struct LocalCall {
 pub struct RedisPlacements {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
+    /// This server's `load:` key.
+    load_key: String,
+    /// How long this server's load counts once it stops refreshing them.
+    load_ttl: Duration,
     join: Script,
     leave: Script,
     lost: Script,
@@ -53,13 +63,26 @@ pub struct RedisPlacements {
 
 const PREFIX: &str = "p2pchat:sfu:";
 
-/// KEYS: call, members, load. ARGV: sid, token, janus_room, secret, then the instances that answer.
+/// KEYS: call, members, servers, this server's load. ARGV: sid, token, janus_room, secret, the load
+/// keys' prefix, the load TTL in ms, then the instances that answer. A new participant counts on this
+/// server's load at once (the next rewrite confirms it), so placements in between see it.
 const JOIN: &str = r#"
 local placed = redis.call('HMGET', KEYS[1], 'instance', 'janus_room', 'secret')
 if not placed[1] then
+  local loads = {}
+  for _, server in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    local key = ARGV[5] .. server
+    if redis.call('EXISTS', key) == 0 then
+      redis.call('SREM', KEYS[3], server)
+    else
+      for i = 7, #ARGV do
+        loads[i] = (loads[i] or 0) + tonumber(redis.call('HGET', key, ARGV[i]) or '0')
+      end
+    end
+  end
   local best, best_load = nil, nil
-  for i = 5, #ARGV do
-    local load = tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '0')
+  for i = 7, #ARGV do
+    local load = loads[i] or 0
     if best == nil or load < best_load then best, best_load = ARGV[i], load end
   end
   if best == nil then return nil end
@@ -70,26 +93,25 @@ local token = redis.call('HGET', KEYS[2], ARGV[1])
 if not token then
   token = ARGV[2]
   redis.call('HSET', KEYS[2], ARGV[1], token)
-  redis.call('HINCRBY', KEYS[3], placed[1], 1)
+  redis.call('HINCRBY', KEYS[4], placed[1], 1)
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+  redis.call('SADD', KEYS[3], string.sub(KEYS[4], #ARGV[5] + 1))
 end
 return {placed[1], placed[2], placed[3], token}
 "#;
 
-/// KEYS: call, members, load. ARGV: sid. Returns -1 (not a member), 0 (others remain) or 1 (last out).
+/// KEYS: call, members. ARGV: sid. Returns -1 (not a member), 0 (others remain) or 1 (last out).
 const LEAVE: &str = r#"
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return -1 end
-local instance = redis.call('HGET', KEYS[1], 'instance')
-if instance then redis.call('HINCRBY', KEYS[3], instance, -1) end
 if redis.call('HLEN', KEYS[2]) > 0 then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 "#;
 
-/// KEYS: call, members, load. ARGV: instance, janus_room. Forgets the call if it is still there.
+/// KEYS: call, members. ARGV: instance, janus_room. Forgets the call if it is still there.
 const LOST: &str = r#"
 local placed = redis.call('HMGET', KEYS[1], 'instance', 'janus_room')
 if placed[1] ~= ARGV[1] or placed[2] ~= ARGV[2] then return 0 end
-redis.call('HINCRBY', KEYS[3], ARGV[1], -redis.call('HLEN', KEYS[2]))
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 "#;
@@ -99,11 +121,15 @@ impl Placements {
         Placements::Local(Mutex::new(HashMap::new()))
     }
 
-    pub fn redis(url: &str) -> Result<Placements, String> {
+    /// Placements shared through Redis; this server's load counts expire `load_ttl` after it last
+    /// refreshed them ([`Placements::refresh_load`]).
+    pub fn redis(url: &str, load_ttl: Duration) -> Result<Placements, String> {
         let client = redis::Client::open(url).map_err(|e| format!("--redis-url: {e}"))?;
         Ok(Placements::Redis(Box::new(RedisPlacements {
             client,
             conn: OnceCell::new(),
+            load_key: format!("{PREFIX}load:{}", random_id()),
+            load_ttl,
             join: Script::new(JOIN),
             leave: Script::new(LEAVE),
             lost: Script::new(LOST),
@@ -157,12 +183,17 @@ impl Placements {
             }
             Placements::Redis(redis) => {
                 let mut invocation = redis.join.prepare_invoke();
-                invocation.key(call_keys(room, call).as_slice());
+                invocation
+                    .key(call_keys(room, call).as_slice())
+                    .key(format!("{PREFIX}servers"))
+                    .key(&redis.load_key);
                 invocation
                     .arg(sid)
                     .arg(candidate.token)
                     .arg(candidate.janus_room)
                     .arg(candidate.secret)
+                    .arg(format!("{PREFIX}load:"))
+                    .arg(redis.ttl_ms())
                     .arg(instances);
                 let reply: Option<(String, u64, String, String)> = invocation
                     .invoke_async(&mut redis.conn().await?)
@@ -243,9 +274,45 @@ impl Placements {
             }
         }
     }
+
+    /// With Redis: replaces this server's load counts with `load` (its participants per instance API
+    /// URL) and keeps them for the load TTL. Called every health interval; a server that stops calling
+    /// it stops counting.
+    pub async fn refresh_load(&self, load: &HashMap<&str, usize>) -> Result<(), String> {
+        let Placements::Redis(redis) = self else {
+            return Ok(());
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&redis.load_key).ignore();
+        if !load.is_empty() {
+            let counts: Vec<(&str, usize)> = load.iter().map(|(i, n)| (*i, *n)).collect();
+            pipe.hset_multiple(&redis.load_key, &counts)
+                .ignore()
+                .pexpire(&redis.load_key, redis.ttl_ms())
+                .ignore()
+                .sadd(format!("{PREFIX}servers"), redis.server_id())
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut redis.conn().await?)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// With Redis: takes this server's load counts away at once (it is shutting down).
+    pub async fn clear_load(&self) -> Result<(), String> {
+        self.refresh_load(&HashMap::new()).await
+    }
 }
 
 impl RedisPlacements {
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.load_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn server_id(&self) -> &str {
+        &self.load_key[PREFIX.len() + "load:".len()..]
+    }
+
     async fn conn(&self) -> Result<ConnectionManager, String> {
         let conn = self
             .conn
@@ -261,11 +328,10 @@ impl RedisPlacements {
     }
 }
 
-fn call_keys(room: &str, call: &str) -> [String; 3] {
+fn call_keys(room: &str, call: &str) -> [String; 2] {
     [
         format!("{PREFIX}call:{room}:{call}"),
         format!("{PREFIX}members:{room}:{call}"),
-        format!("{PREFIX}load"),
     ]
 }
 

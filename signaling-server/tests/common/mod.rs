@@ -4,6 +4,7 @@
 
 pub mod janus;
 pub mod janus_process;
+pub mod node;
 pub mod redis_server;
 
 use std::path::PathBuf;
