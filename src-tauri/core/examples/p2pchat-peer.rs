@@ -85,7 +85,8 @@ struct Args {
     /// Answer every incoming call.
     #[arg(long)]
     accept_calls: bool,
-    /// Picture sent in calls: test (moving pattern), camera, camera=/dev/videoN, screen (X11), none.
+    /// Picture sent in calls: test (moving pattern, 640×480 at 30 fps), test=WxH@FPS (the pattern at
+    /// that size and rate, e.g. test=320x240@10), camera, camera=/dev/videoN, screen (X11), none.
     #[arg(long, default_value = "test", value_parser = call::video_source)]
     video: p2pchat_core::media::VideoSource,
     /// Sound sent in calls: test (440 Hz tone), mic, mic=SOURCE, none.

@@ -451,8 +451,13 @@ impl Calls {
     }
 }
 
-/// `--video`: test (pattern), camera[=/dev/videoN], screen (X11), none.
+/// `--video`: test (pattern), test=WxH@FPS (the pattern at that size and rate), camera[=/dev/videoN],
+/// screen (X11), none.
 pub fn video_source(value: &str) -> Result<VideoSource, String> {
+    if let Some(sized) = value.strip_prefix("test=") {
+        return sized_test_pattern(sized)
+            .ok_or_else(|| format!("--video test=WxH@FPS, e.g. test=320x240@10, not {value:?}"));
+    }
     match value {
         "test" => Ok(VideoSource::Test),
         "none" => Ok(VideoSource::None),
@@ -465,6 +470,19 @@ pub fn video_source(value: &str) -> Result<VideoSource, String> {
                 format!("--video must be test, none, screen, camera or camera=DEVICE, not {v:?}")
             }),
     }
+}
+
+/// `WxH@FPS` → the test pattern at that size and rate (all above zero).
+fn sized_test_pattern(value: &str) -> Option<VideoSource> {
+    let (size, fps) = value.split_once('@')?;
+    let (width, height) = size.split_once('x')?;
+    let [width, height, fps] =
+        [width, height, fps].map(|n| n.parse::<u32>().ok().filter(|&n| n > 0));
+    Some(VideoSource::TestSized {
+        width: width?,
+        height: height?,
+        fps: fps?,
+    })
 }
 
 /// `--audio`: test (tone), mic[=SOURCE], none.

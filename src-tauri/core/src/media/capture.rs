@@ -532,6 +532,10 @@ fn video_description(source: &VideoSource, preview: bool) -> String {
          ! videorate ! video/x-raw,width=640,height=480,framerate=30/1";
     let source = match source {
         VideoSource::None | VideoSource::Test => TEST_PATTERN.to_owned(),
+        VideoSource::TestSized { width, height, fps } => format!(
+            "videotestsrc is-live=true pattern=ball ! videoconvert ! videoscale ! videorate \
+             ! video/x-raw,width={width},height={height},framerate={fps}/1"
+        ),
         // `identity error-after` posts a real element error, as a failing device does.
         VideoSource::TestFailingAfter(frames) => {
             format!("{TEST_PATTERN} ! identity error-after={frames}")

@@ -15,6 +15,12 @@ pub enum VideoSource {
     None,
     /// A moving test pattern (tests, the headless peer).
     Test,
+    /// The moving test pattern at this size and rate (light enough for many peers on one machine).
+    TestSized {
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
     /// The test pattern, failing with a GStreamer error after this many frames (tests of a pipeline
     /// that breaks mid-call).
     TestFailingAfter(u32),
