@@ -205,3 +205,71 @@ async fn participants_decode_each_other_through_janus_and_nobody_decodes_without
         room.close().await;
     }
 }
+
+/// Gives each of `people` the others' keys, as the chat channel would.
+fn share_keys(people: &[&Participant]) {
+    for who in people {
+        for other in people.iter().filter(|o| o.peer != who.peer) {
+            who.keys
+                .set_peer_key(&other.peer, other.keys.announced_key());
+        }
+    }
+}
+
+/// Janus gives the media lines of someone who left to the next person it adds to a subscription: Ann
+/// decodes Carol, Carol leaves, Dave joins on Carol's lines, and Ann decodes Dave as Dave (his frames
+/// opened with his key, counted as his), not as Carol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_media_line_janus_reuses_for_a_newcomer_plays_the_newcomer() {
+    if !runnable() {
+        return;
+    }
+    let janus = JanusProcess::start();
+    let server = start_server_with(&server_flags(&janus)).await;
+    let url = server.ws_url();
+    let ann = placed(&url, "Ann").await;
+    let carol = placed(&url, "Carol").await;
+    let dave = placed(&url, "Dave").await;
+    share_keys(&[&ann, &carol, &dave]);
+
+    let ann_room = join(&ann).await;
+    let carol_room = join(&carol).await;
+    until(&ann_room, &carol.peer, "Ann decodes Carol", |f, _| f > 10).await;
+    let carols_lines: Vec<String> = ann_room
+        .media_lines()
+        .into_iter()
+        .filter_map(|(mid, peer)| (peer == carol.peer).then_some(mid))
+        .collect();
+    assert_eq!(carols_lines.len(), 2, "Carol's audio and video lines");
+
+    carol_room.close().await;
+    let deadline = Instant::now() + WAIT;
+    while ann_room.peers().contains(&carol.peer) || !ann_room.media_lines().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "Carol's lines stay: {:?}",
+            ann_room.media_lines()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dave_room = join(&dave).await;
+    until(&ann_room, &dave.peer, "Ann decodes Dave", |f, _| f > 10).await;
+    let before = ann_room.stats(&dave.peer).frames_decoded;
+    until(&ann_room, &dave.peer, "Dave's frames count up", |f, _| {
+        f > before + 10
+    })
+    .await;
+    let lines = ann_room.media_lines();
+    for mid in &carols_lines {
+        assert_eq!(
+            lines.get(mid),
+            Some(&dave.peer),
+            "Janus reused Carol's line {mid}: {lines:?}"
+        );
+    }
+    assert_eq!(ann_room.peers(), std::slice::from_ref(&dave.peer));
+    for room in [ann_room, dave_room] {
+        room.close().await;
+    }
+}

@@ -60,8 +60,13 @@ struct State {
     /// Feeds in the room (not ours) → their display name (peer id).
     feeds: HashMap<u64, String>,
     subscribed: HashSet<u64>,
-    /// The subscriber's media lines → whose media each carries now.
+    /// The subscriber's media lines → whose media each carries now (Janus gives a line whose
+    /// publisher left to the next one it adds).
     lines: HashMap<String, String>,
+    /// Bumped whenever `lines` or a line's track changes: a playing line looks again.
+    lines_version: u64,
+    /// The media line → the serial of the track received on it now (a later track replaces it).
+    line_tracks: HashMap<String, u64>,
     subscriber_handle: u64,
 }
 
@@ -170,6 +175,11 @@ impl VideoRoom {
     /// Whose media we receive (their peer ids).
     pub fn peers(&self) -> Vec<String> {
         lock(&self.inner.state).feeds.values().cloned().collect()
+    }
+
+    /// Which of the subscriber's media lines (mids) carries whose media (their peer ids) now.
+    pub fn media_lines(&self) -> HashMap<String, String> {
+        lock(&self.inner.state).lines.clone()
     }
 
     /// What we decoded of `peer`'s media so far.
@@ -396,7 +406,9 @@ impl Inner {
                     ))
                 })
                 .collect();
-            lock(&self.state).lines = lines;
+            let mut state = lock(&self.state);
+            state.lines = lines;
+            state.lines_version += 1;
         }
         let jsep = &message["jsep"];
         let (Some("offer"), Some(sdp)) = (jsep["type"].as_str(), jsep["sdp"].as_str()) else {
@@ -537,12 +549,13 @@ fn on_subscriber_event(inner: &Inner, message: Value) {
     }
 }
 
-/// Plays each track the subscriber connection receives, as the person its media line is for.
+/// Plays each track the subscriber connection receives, as the person its media line is for now.
 async fn play_tracks(
     inner: Weak<Inner>,
     pc: Arc<dyn PeerConnection>,
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
 ) {
+    let mut serial = 0;
     while let Some(track) = tracks.recv().await {
         let Some(room) = inner.upgrade() else {
             return;
@@ -551,23 +564,119 @@ async fn play_tracks(
             tracing::debug!("an SFU track on no media line");
             continue;
         };
-        let Some(peer) = lock(&room.state).lines.get(&mid).cloned() else {
-            tracing::debug!(%mid, "an SFU track of nobody");
-            continue;
-        };
-        tracing::debug!(%mid, %peer, "SFU track");
-        let players = room.players.clone() as Arc<dyn RemoteTracks>;
+        serial += 1;
+        {
+            let mut state = lock(&room.state);
+            state.line_tracks.insert(mid.clone(), serial);
+            state.lines_version += 1;
+        }
+        tracing::debug!(%mid, "SFU track");
+        let line = Arc::new(LineTracks {
+            inner: inner.clone(),
+            mid: mid.clone(),
+            serial,
+        }) as Arc<dyn RemoteTracks>;
         let name = room.room.clone();
         drop(room);
-        tokio::spawn(receive(track, Some(players), move |video, payload_type| {
+        tokio::spawn(receive(track, Some(line), move |video, payload_type| {
             RemoteTrack {
                 room: name,
-                peer,
+                peer: mid,
                 link: 0,
                 video,
                 payload_type,
             }
         }));
+    }
+}
+
+/// One track of the subscriber connection, on media line `mid`: a [`LineSink`] plays it.
+struct LineTracks {
+    inner: Weak<Inner>,
+    mid: String,
+    serial: u64,
+}
+
+impl RemoteTracks for LineTracks {
+    fn on_track(&self, track: RemoteTrack) -> Option<Box<dyn TrackSink>> {
+        Some(Box::new(LineSink {
+            inner: self.inner.clone(),
+            mid: self.mid.clone(),
+            serial: self.serial,
+            video: track.video,
+            payload_type: track.payload_type,
+            playing: Mutex::new(LinePlayback {
+                version: u64::MAX,
+                person: None,
+            }),
+        }))
+    }
+}
+
+/// Plays a media line's packets as the person Janus says the line carries now: when Janus gives the
+/// line to someone else (its publisher left, another joined), the next packet starts a playback for
+/// the newcomer, opened with the newcomer's keys; while the line carries nobody (or a later track
+/// took the line over), its packets are dropped.
+struct LineSink {
+    inner: Weak<Inner>,
+    mid: String,
+    serial: u64,
+    video: bool,
+    payload_type: u8,
+    playing: Mutex<LinePlayback>,
+}
+
+/// What a media line plays: looked at for `version` of the lines, `person`'s playback (peer id, sink).
+struct LinePlayback {
+    version: u64,
+    person: Option<(String, Box<dyn TrackSink>)>,
+}
+
+impl LineSink {
+    /// The person the line carries now, if this track is still the line's.
+    fn carries(&self, inner: &Inner) -> (u64, Option<String>) {
+        let state = lock(&inner.state);
+        let ours = state.line_tracks.get(&self.mid) == Some(&self.serial);
+        let peer = state.lines.get(&self.mid).filter(|_| ours).cloned();
+        (state.lines_version, peer)
+    }
+}
+
+impl TrackSink for LineSink {
+    fn push(&self, rtp: Vec<u8>) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut playing = lock(&self.playing);
+        let version = lock(&inner.state).lines_version;
+        if version != playing.version {
+            let (version, peer) = self.carries(&inner);
+            playing.version = version;
+            if peer.as_ref() != playing.person.as_ref().map(|(p, _)| p) {
+                tracing::debug!(mid = %self.mid, ?peer, "SFU media line plays");
+                playing.person = None; // the previous person's playback stops first
+                playing.person = peer.and_then(|peer| {
+                    let track = RemoteTrack {
+                        room: inner.room.clone(),
+                        peer: peer.clone(),
+                        link: 0,
+                        video: self.video,
+                        payload_type: self.payload_type,
+                    };
+                    inner.players.on_track(track).map(|sink| (peer, sink))
+                });
+            }
+        }
+        if let Some((_, sink)) = &playing.person {
+            sink.push(rtp);
+        }
+    }
+
+    fn awaiting_picture(&self) -> bool {
+        lock(&self.playing)
+            .person
+            .as_ref()
+            .is_some_and(|(_, sink)| sink.awaiting_picture())
     }
 }
 
