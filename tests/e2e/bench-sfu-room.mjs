@@ -188,7 +188,8 @@ try {
       natives.filter((p) => nativeStats(p, { sfu: true, since }).size > 0).length;
     console.log(`  in the call: ${inCall} of ${size}`);
     const streams = inCall * (inCall - 1) * 2;
-    console.log(`  Janus: ${pct(cpu[0])} of a core for ${streams} forwarded streams (${streams / 2} video + ${streams / 2} audio) = ${((cpu[0] - idle) / streams).toFixed(3)} % per stream above idle; whole machine busy ${pct(machine)}`);
+    const perStream = streams ? ` = ${((cpu[0] - idle) / streams).toFixed(3)} % per stream above idle` : ' (nobody through Janus: a mesh)';
+    console.log(`  Janus: ${pct(cpu[0])} of a core for ${streams} forwarded streams (${streams / 2} video + ${streams / 2} audio)${perStream}; whole machine busy ${pct(machine)}`);
     console.log(`  native peers' CPU in the room: ${verdict(machine, fromNatives, NATIVE_FPS)} (judged on the native peers' streams)`);
     for (const page of pages) await page.context().close();
     for (const peer of natives) await peer.stop();
