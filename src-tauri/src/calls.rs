@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use p2pchat_core::links::LinkManager;
 use p2pchat_core::media::{
     AudioSource, CallSession, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, FrameSink,
-    FrameSource, MediaDevices, MissingElement, PlaybackOptions, VideoFrame, VideoSource,
-    list_devices, missing_elements, set_speaker,
+    FrameSource, MediaDevices, MediaEvent, MediaEvents, MissingElement, PlaybackOptions,
+    VideoFrame, VideoSource, list_devices, missing_elements, set_speaker,
 };
 use serde::Serialize;
 use tauri::ipc::{Channel, InvokeResponseBody};
@@ -35,6 +35,7 @@ use crate::ipc::{
     MediaNotice, emit,
 };
 use crate::links::LinksExt;
+use crate::sfu::SfuCalls;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
@@ -66,11 +67,20 @@ pub fn init<R: Runtime>() -> TauriPlugin<R> {
             call_media_share_screen,
             call_frames,
             call_frames_drawn,
+            crate::sfu::call_sfu_give_key,
+            crate::sfu::call_sfu_peer_key,
+            crate::sfu::call_sfu_join,
+            crate::sfu::call_sfu_publish,
+            crate::sfu::call_sfu_leave,
+            crate::sfu::call_sfu_status,
         ])
         .setup(|app, _api| {
             let links = app.links().gate.sink().clone();
-            let calls = Calls::new(app.clone(), links, Arc::new(FrameHub::default()));
+            let frames = Arc::new(FrameHub::default());
+            let sfu = SfuCalls::new(links.clone(), frames.clone(), media_events(app.clone()));
+            let calls = Calls::new(app.clone(), links, frames);
             app.manage(calls);
+            app.manage(sfu);
             Ok(())
         })
         .build()
@@ -188,16 +198,8 @@ impl Calls {
             frames: Some(frames.clone() as Arc<dyn FrameSink>),
             speaker: true,
         };
-        let (media, mut events) = CallSession::new(links, playback);
-        tauri::async_runtime::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let notice = MediaNotice {
-                    notice: event.notice(),
-                    event,
-                };
-                emit(&app, AppEvent::Media(&notice));
-            }
-        });
+        let (media, events) = CallSession::new(links, playback);
+        forward_media_events(app, events);
         Calls {
             frames,
             media: Arc::new(media),
@@ -239,11 +241,39 @@ impl Calls {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The call's capture, while one is open.
+    pub fn capture(&self) -> Option<Arc<Capture>> {
+        self.media.capture()
+    }
+
     fn current(&self) -> Result<Arc<Capture>> {
         self.media.capture().ok_or_else(|| {
             CommandError::new(ErrorKind::Unavailable, "no camera or microphone is open")
         })
     }
+}
+
+/// What the pipelines report mid-call reaches the window as `calls://media`, with the person's notice.
+fn forward_media_events<R: Runtime>(
+    app: AppHandle<R>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+) {
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let notice = MediaNotice {
+                notice: event.notice(),
+                event,
+            };
+            emit(&app, AppEvent::Media(&notice));
+        }
+    });
+}
+
+/// A sender whose reports reach the window as [`forward_media_events`] says (the SFU's playbacks).
+fn media_events<R: Runtime>(app: AppHandle<R>) -> MediaEvents {
+    let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+    forward_media_events(app, rx);
+    events
 }
 
 fn test_media() -> bool {

@@ -3,7 +3,7 @@
 //! typed by, and the `Events` map its `on()` helper is typed by. The test below fails when the committed
 //! file differs; regenerate with `UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript`.
 
-use chat_protocol::{ClientFrame, SignalData};
+use chat_protocol::{ClientFrame, IceServer, SignalData};
 use p2pchat_core::chat::ChannelMessage;
 use p2pchat_core::links::FileEnd;
 use p2pchat_core::media::{MediaDevice, MediaDevices, MediaEvent, MediaPipeline, MissingElement};
@@ -19,7 +19,8 @@ use crate::history::{
 use crate::ipc::{
     AppInfo, CallMediaStats, CallMediaSupport, ChatDelivery, ChatIncoming, ChatStatus,
     CommandError, DeviceChoice, ErrorKind, FallbackStatus, FileStatus, FileTransfer, FrameChannel,
-    LocalMediaInfo, NotificationAction, OpenPeer, RawBody, WebviewCapabilities,
+    LocalMediaInfo, NotificationAction, OpenPeer, RawBody, SfuMediaStatus, SfuPeerMedia,
+    WebviewCapabilities,
 };
 use crate::settings::Settings;
 
@@ -56,6 +57,8 @@ pub fn generate() -> String {
         MissingElement::decl(&cfg),
         LocalMediaInfo::decl(&cfg),
         CallMediaStats::decl(&cfg),
+        SfuMediaStatus::decl(&cfg),
+        SfuPeerMedia::decl(&cfg),
         DeviceChoice::decl(&cfg),
         MediaDevices::decl(&cfg),
         MediaDevice::decl(&cfg),
@@ -73,7 +76,7 @@ pub fn generate() -> String {
     let mut out = String::from(
         "// Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.\n\
          // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript\n\n\
-         import type { ClientFrame, ServerFrame, SignalData } from './protocol.gen';\n\
+         import type { ClientFrame, IceServer, ServerFrame, SignalData } from './protocol.gen';\n\
          import type { ChannelMessage, ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';\n\
          import type { Channel } from '@tauri-apps/api/core';\n\n",
     );

@@ -31,7 +31,10 @@
 #   9. ringing with the window closed: the tray, the login item and its hidden start (app-tray.mjs);
 #  10. on a server with --push: the window lists someone away (a Chromium page that turned on "Ring me here
 #      when I'm away" and closed), its call rings his devices by push, and his notification's Answer brings
-#      him into the window's call (app-push.mjs).
+#      him into the window's call (app-push.mjs);
+#  11. a call through the SFU: the window (native media) and two headless peers decode each other through
+#      Debian's Janus, end-to-end encrypted; a peer leaving replaces the keys; Janus killed ends the call with a
+#      notice (app-sfu.mjs).
 # Everything after the build runs in a private network namespace (tests/e2e/netns.sh): WebRTC needs an
 # interface with a route, and no candidate may leave the machine.
 # Idempotent, bounded in time, stops only the processes it started. Prints PASS/FAIL; exits 1 on failure.
@@ -306,6 +309,16 @@ elif ! WORK="$WORK" ROOM=e2e-push APP_BIN="$BIN/p2pchat" P2PCHAT_SERVER_URL="ws:
   P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-push P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
   XDG_DATA_HOME="$WORK/push-data" timeout 300 "${SESSION_BUS[@]}" node src-tauri/tests/app-push.mjs 2>"$WORK/webdriver-push.log"; then
   fail "ringing people who are away from the window (see $WORK/webdriver-push.log)"
+fi
+# 11. A call through the SFU (app-sfu.mjs): Debian's Janus behind a server with --mesh-size 2 (the test starts
+#     both), the window with native media and two headless peers: three people move the call to Janus; the
+#     window and the peers decode each other through it, end-to-end encrypted with keys sent over the native
+#     links, one peer leaves (new keys), and Janus killed ends the window's call with a notice.
+echo "==> a call through the SFU (Janus): WebDriver and two headless peers"
+if ! WORK="$WORK" ROOM=e2e-sfu APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" SIGNALING_SERVER_BIN="$BIN/signaling-server" \
+  P2PCHAT_NAME=Tester P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
+  XDG_DATA_HOME="$WORK/sfu-data" timeout 300 "${SESSION_BUS[@]}" node src-tauri/tests/app-sfu.mjs 2>"$WORK/webdriver-sfu.log"; then
+  fail "a call through the SFU in the window (see $WORK/webdriver-sfu.log)"
 fi
 echo
 if ((failures)); then

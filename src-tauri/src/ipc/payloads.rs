@@ -95,6 +95,25 @@ pub struct CallMediaStats {
     pub sending: bool,
 }
 
+/// What an SFU call's videoroom plays now (`call_sfu_status`).
+#[derive(Debug, Clone, Default, Serialize, TS)]
+pub struct SfuMediaStatus {
+    /// We are in the videoroom.
+    pub joined: bool,
+    /// Why the videoroom was lost (Janus hung up, stopped answering, refused us), if it was.
+    pub lost: Option<String>,
+    pub peers: Vec<SfuPeerMedia>,
+}
+
+/// One participant's media through the SFU, as decoded here.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SfuPeerMedia {
+    pub peer: String,
+    pub frames_decoded: f64,
+    /// Level (RMS, 0..1) of their decoded sound.
+    pub audio_level: f64,
+}
+
 /// The window's frame channel as a command argument (a `Channel` of raw bytes: each message is
 /// `u32` big-endian header length, the JSON header `{room, peer, width, height}` (`room`/`peer`
 /// null for our own preview), then the JPEG).

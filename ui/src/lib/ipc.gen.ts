@@ -1,7 +1,7 @@
 // Generated from src-tauri (Rust) by p2pchat_app_lib::typescript. Do not edit.
 // Regenerate: UPDATE_TS=1 cargo test -p p2pchat-app --lib typescript
 
-import type { ClientFrame, ServerFrame, SignalData } from './protocol.gen';
+import type { ClientFrame, IceServer, ServerFrame, SignalData } from './protocol.gen';
 import type { ChannelMessage, ConnectionState, LinkEvent, LinkFingerprints } from './core.gen';
 import type { Channel } from '@tauri-apps/api/core';
 
@@ -174,6 +174,22 @@ notices: Array<string>, };
 
 export type CallMediaStats = { frames_decoded: number, audio_level: number, bytes_received: number, rtt_ms: number, loss: number, sending: boolean, };
 
+export type SfuMediaStatus = { 
+/**
+ * We are in the videoroom.
+ */
+joined: boolean, 
+/**
+ * Why the videoroom was lost (Janus hung up, stopped answering, refused us), if it was.
+ */
+lost: string | null, peers: Array<SfuPeerMedia>, };
+
+export type SfuPeerMedia = { peer: string, frames_decoded: number, 
+/**
+ * Level (RMS, 0..1) of their decoded sound.
+ */
+audio_level: number, };
+
 export type DeviceChoice = { camera: string | null, microphone: string | null, speaker: string | null, };
 
 export type MediaDevices = { cameras: Array<MediaDevice>, microphones: Array<MediaDevice>, speakers: Array<MediaDevice>, };
@@ -288,6 +304,12 @@ export interface Commands {
   call_media_share_screen: { args: { on: boolean }; result: Array<string> };
   call_frames: { args: { frames: Channel<ArrayBuffer> }; result: null };
   call_frames_drawn: { args: { count: number }; result: null };
+  call_sfu_give_key: { args: { room: string; call: string; peers: Array<string>; rotate: boolean }; result: Array<string> };
+  call_sfu_peer_key: { args: { room: string; call: string; peer: string; id: number; key?: Array<number> | null }; result: null };
+  call_sfu_join: { args: { room: string; call: string; me: string; url: string; token: string; janus_room: number; ice_servers: Array<IceServer> }; result: null };
+  call_sfu_publish: { args: { room: string; call: string }; result: boolean };
+  call_sfu_leave: { args: { room: string; call: string; end: boolean }; result: null };
+  call_sfu_status: { args: { room: string; call: string }; result: SfuMediaStatus };
   file_send_start: { args: { name: string; size: number }; result: string };
   file_send_chunk: { args: { upload: string; offset: number; data: Uint8Array }; result: number };
   file_send_finish: { args: { upload: string; room: string; peers: Array<string> }; result: Array<string> };
@@ -300,10 +322,10 @@ export interface Commands {
   history_search_files: { args: { query: string; limit?: number | null }; result: Array<FileRecord> };
 }
 
-export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'push_frame', 'sfu_frame', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'history_key_status', 'unlock_history', 'start_new_history', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'chat_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
+export const COMMANDS = ['connect', 'disconnect', 'join_room', 'leave_room', 'send_signal', 'push_frame', 'sfu_frame', 'connection_state', 'get_settings', 'set_settings', 'app_info', 'take_deep_link', 'forget_device', 'report_webview_capabilities', 'list_conversations', 'messages_page', 'search_messages', 'mark_read', 'room_muted', 'set_room_muted', 'save_message', 'set_message_status', 'outbox', 'call_log', 'history_key_status', 'unlock_history', 'start_new_history', 'open_room_in_browser', 'fallback_status', 'fallback_send', 'chat_send', 'fallback_open_peers', 'call_media_support', 'call_media_start', 'call_media_stop', 'call_media_attach', 'call_media_detach', 'call_media_limits', 'call_media_mute', 'call_media_camera_off', 'call_media_stats', 'call_media_devices', 'call_media_use_devices', 'call_media_share_screen', 'call_frames', 'call_frames_drawn', 'call_sfu_give_key', 'call_sfu_peer_key', 'call_sfu_join', 'call_sfu_publish', 'call_sfu_leave', 'call_sfu_status', 'file_send_start', 'file_send_chunk', 'file_send_finish', 'file_send_abort', 'file_cancel', 'file_transfers', 'file_history', 'file_reveal', 'file_image', 'history_search_files'] as const;
 
 /** What the window invokes for each command: plugin commands are `plugin:<plugin>|<name>`. */
-export const INVOKE: Record<keyof Commands, string> = { connect: 'connect', disconnect: 'disconnect', join_room: 'join_room', leave_room: 'leave_room', send_signal: 'send_signal', push_frame: 'push_frame', sfu_frame: 'sfu_frame', connection_state: 'connection_state', get_settings: 'get_settings', set_settings: 'set_settings', app_info: 'app_info', take_deep_link: 'take_deep_link', forget_device: 'forget_device', report_webview_capabilities: 'report_webview_capabilities', list_conversations: 'plugin:history|list_conversations', messages_page: 'plugin:history|messages_page', search_messages: 'plugin:history|search_messages', mark_read: 'plugin:history|mark_read', room_muted: 'plugin:history|room_muted', set_room_muted: 'plugin:history|set_room_muted', save_message: 'save_message', set_message_status: 'plugin:history|set_message_status', outbox: 'plugin:history|outbox', call_log: 'plugin:history|call_log', history_key_status: 'plugin:history|history_key_status', unlock_history: 'plugin:history|unlock_history', start_new_history: 'plugin:history|start_new_history', open_room_in_browser: 'open_room_in_browser', fallback_status: 'plugin:links|fallback_status', fallback_send: 'plugin:links|fallback_send', chat_send: 'plugin:links|chat_send', fallback_open_peers: 'plugin:links|fallback_open_peers', call_media_support: 'plugin:calls|call_media_support', call_media_start: 'plugin:calls|call_media_start', call_media_stop: 'plugin:calls|call_media_stop', call_media_attach: 'plugin:calls|call_media_attach', call_media_detach: 'plugin:calls|call_media_detach', call_media_limits: 'plugin:calls|call_media_limits', call_media_mute: 'plugin:calls|call_media_mute', call_media_camera_off: 'plugin:calls|call_media_camera_off', call_media_stats: 'plugin:calls|call_media_stats', call_media_devices: 'plugin:calls|call_media_devices', call_media_use_devices: 'plugin:calls|call_media_use_devices', call_media_share_screen: 'plugin:calls|call_media_share_screen', call_frames: 'plugin:calls|call_frames', call_frames_drawn: 'plugin:calls|call_frames_drawn', file_send_start: 'plugin:files|file_send_start', file_send_chunk: 'plugin:files|file_send_chunk', file_send_finish: 'plugin:files|file_send_finish', file_send_abort: 'plugin:files|file_send_abort', file_cancel: 'plugin:files|file_cancel', file_transfers: 'plugin:files|file_transfers', file_history: 'plugin:files|file_history', file_reveal: 'plugin:files|file_reveal', file_image: 'plugin:files|file_image', history_search_files: 'plugin:files|history_search_files' };
+export const INVOKE: Record<keyof Commands, string> = { connect: 'connect', disconnect: 'disconnect', join_room: 'join_room', leave_room: 'leave_room', send_signal: 'send_signal', push_frame: 'push_frame', sfu_frame: 'sfu_frame', connection_state: 'connection_state', get_settings: 'get_settings', set_settings: 'set_settings', app_info: 'app_info', take_deep_link: 'take_deep_link', forget_device: 'forget_device', report_webview_capabilities: 'report_webview_capabilities', list_conversations: 'plugin:history|list_conversations', messages_page: 'plugin:history|messages_page', search_messages: 'plugin:history|search_messages', mark_read: 'plugin:history|mark_read', room_muted: 'plugin:history|room_muted', set_room_muted: 'plugin:history|set_room_muted', save_message: 'save_message', set_message_status: 'plugin:history|set_message_status', outbox: 'plugin:history|outbox', call_log: 'plugin:history|call_log', history_key_status: 'plugin:history|history_key_status', unlock_history: 'plugin:history|unlock_history', start_new_history: 'plugin:history|start_new_history', open_room_in_browser: 'open_room_in_browser', fallback_status: 'plugin:links|fallback_status', fallback_send: 'plugin:links|fallback_send', chat_send: 'plugin:links|chat_send', fallback_open_peers: 'plugin:links|fallback_open_peers', call_media_support: 'plugin:calls|call_media_support', call_media_start: 'plugin:calls|call_media_start', call_media_stop: 'plugin:calls|call_media_stop', call_media_attach: 'plugin:calls|call_media_attach', call_media_detach: 'plugin:calls|call_media_detach', call_media_limits: 'plugin:calls|call_media_limits', call_media_mute: 'plugin:calls|call_media_mute', call_media_camera_off: 'plugin:calls|call_media_camera_off', call_media_stats: 'plugin:calls|call_media_stats', call_media_devices: 'plugin:calls|call_media_devices', call_media_use_devices: 'plugin:calls|call_media_use_devices', call_media_share_screen: 'plugin:calls|call_media_share_screen', call_frames: 'plugin:calls|call_frames', call_frames_drawn: 'plugin:calls|call_frames_drawn', call_sfu_give_key: 'plugin:calls|call_sfu_give_key', call_sfu_peer_key: 'plugin:calls|call_sfu_peer_key', call_sfu_join: 'plugin:calls|call_sfu_join', call_sfu_publish: 'plugin:calls|call_sfu_publish', call_sfu_leave: 'plugin:calls|call_sfu_leave', call_sfu_status: 'plugin:calls|call_sfu_status', file_send_start: 'plugin:files|file_send_start', file_send_chunk: 'plugin:files|file_send_chunk', file_send_finish: 'plugin:files|file_send_finish', file_send_abort: 'plugin:files|file_send_abort', file_cancel: 'plugin:files|file_cancel', file_transfers: 'plugin:files|file_transfers', file_history: 'plugin:files|file_history', file_reveal: 'plugin:files|file_reveal', file_image: 'plugin:files|file_image', history_search_files: 'plugin:files|history_search_files' };
 
 /** Commands that take one argument as raw bytes (the request's body; the others go as headers). */
 export const RAW_BODY: Partial<Record<keyof Commands, string>> = { file_send_chunk: 'data' };

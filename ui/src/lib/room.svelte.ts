@@ -27,6 +27,8 @@ import { NativeEngine } from './engine/native.svelte';
 import type { CallSupport, EngineHost, LinkState, PeerEngine } from './engine/engine';
 import type { PushClient } from './push/client';
 import type { PushFrame, SfuFrame } from './transport/types';
+import { PageSfuMedia, type SfuMedia } from './call/sfu-media';
+import { NativeSfuMedia } from './call/native-sfu';
 
 export type { ConnectionState, LinkState };
 
@@ -119,14 +121,17 @@ export class Room {
         away: () => this.away.flatMap((p) => p.devices.map((device): AwayDevice => ({ device, name: p.name }))),
         ring: (device, call) => this.sendPush({ type: 'ring', room: this.name, device, call, media: ['audio', 'video'] }),
         ringCancel: (device, call) => this.sendPush({ type: 'ring-cancel', room: this.name, device, call }),
-        // Calls through the SFU need the page's WebRTC (the app's native engine does not do them yet).
-        ...(options.fallback || !transport.sfuFrame
+        // Calls through the SFU: the media on the page's WebRTC, or in the app's native engine beside its links.
+        ...(!transport.sfuFrame
           ? {}
           : {
               sfu: {
                 me: () => this.me,
                 iceServers: () => this.iceServers,
-                sendKey: (peer: string, text: string) => void this.engine.send(peer, text),
+                media: (call: string, opened: (peer: string) => void): SfuMedia =>
+                  options.fallback
+                    ? new NativeSfuMedia(this.name, call, opened)
+                    : new PageSfuMedia(call, opened, (peer, text) => void this.engine.send(peer, text)),
                 join: (call: string) => this.sendSfu({ type: 'sfu-join', room: this.name, call }),
                 leave: (call: string) => this.sendSfu({ type: 'sfu-leave', room: this.name, call }),
                 trace: (event: string) => this.trace?.record(event),

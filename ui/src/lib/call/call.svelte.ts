@@ -63,7 +63,7 @@ export interface CallLinks {
 }
 
 /** The room's side of calls through the SFU (the call itself tells the SFU side the rest). */
-export type CallSfuLinks = Pick<SfuLinks, 'me' | 'iceServers' | 'sendKey' | 'join' | 'leave' | 'trace'>;
+export type CallSfuLinks = Pick<SfuLinks, 'me' | 'iceServers' | 'media' | 'join' | 'leave' | 'trace'>;
 
 /** What the call needs of a peer's connection: the browser's PeerLink, or the app's native link. */
 export interface MediaLink {

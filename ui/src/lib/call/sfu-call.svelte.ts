@@ -2,11 +2,12 @@
 // server's mesh size, every participant asks the signaling server where (`sfu-join`), joins that Janus
 // videoroom (sfu-janus.ts) and publishes once, end-to-end encrypted (e2ee.ts). The call keeps its peer links
 // for chat, files and keys; the mesh media to a person stops once their SFU media opens here. When Janus is
-// lost, the call asks to be placed again once, and ends with a notice if it cannot be.
+// lost, the call asks to be placed again once, and ends with a notice if it cannot be. Where the media runs
+// (the page's WebRTC, or the app's native engine) is the room's `SfuMedia` (sfu-media.ts); this state
+// machine is the same for both.
 
 import type { IceServer } from '../protocol.gen';
-import { CallKeys, FrameCrypto } from './e2ee';
-import { VideoRoom, type SfuPlace } from './sfu-janus';
+import type { SfuMedia, SfuMediaFactory, SfuPlace, SfuRoom } from './sfu-media';
 
 export type { SfuPlace };
 
@@ -22,8 +23,8 @@ const SPEAKING_LEVEL = 0.02;
 export interface SfuLinks {
   me(): string | null;
   iceServers(): IceServer[];
-  /** Sends text on the chat channel of our peer link to `peer`. */
-  sendKey(peer: string, text: string): void;
+  /** The call's keys and media: the page's WebRTC or the app's native engine. */
+  media: SfuMediaFactory;
   /** Asks the signaling server to place the call (`sfu-join`), or says we left it (`sfu-leave`). */
   join(call: string): void;
   leave(call: string): void;
@@ -43,12 +44,11 @@ export class SfuCall {
   /** Keys of the participants we heard of (a test hook ignores them to show the picture needs the key). */
   ignoreKeys = false;
 
-  private room: VideoRoom | null = null;
+  private room: SfuRoom | null = null;
   private place: SfuPlace | null = null;
   /** Joining `place` is under way. */
   private joining = false;
-  private readonly crypto: FrameCrypto;
-  private readonly keys: CallKeys;
+  private readonly media: SfuMedia;
   private readonly opened = new Set<string>();
   /** The simulcast layer each person's tile needs, and what Janus was asked for. */
   private readonly wanted = new Map<string, number>();
@@ -69,13 +69,12 @@ export class SfuCall {
     private readonly participants: () => string[],
     private readonly stream: () => MediaStream | null,
   ) {
-    this.crypto = new FrameCrypto((peer) => {
+    this.media = links.media(call, (peer) => {
       if (this.opened.has(peer)) return;
       this.opened.add(peer);
       links.through(peer);
     });
-    this.keys = new CallKeys(call, this.crypto, (peer, text) => links.sendKey(peer, text));
-    for (const peer of participants()) this.keys.giveTo(peer);
+    for (const peer of participants()) this.media.giveKey(peer);
     links.join(call);
   }
 
@@ -102,9 +101,9 @@ export class SfuCall {
     this.place = place;
     this.joining = true;
     try {
-      const room = await VideoRoom.join(place, me, this.stream(), this.links.iceServers(), this.crypto, {
+      const room = await this.media.join(place, me, this.stream(), this.links.iceServers(), {
         streams: (peer, stream) => this.setStream(peer, stream),
-        lost: () => this.lost(),
+        lost: (reason) => this.lost(reason),
       });
       if (this.closed) return room.close();
       this.room = room;
@@ -113,7 +112,7 @@ export class SfuCall {
       if (stream) await room.ensurePublished(stream);
       this.lostWhy = null;
       this.links.trace(`sfu joined videoroom ${place.janusRoom}`);
-      if (rejoining) for (const peer of this.participants()) this.keys.giveTo(peer);
+      if (rejoining) for (const peer of this.participants()) this.media.giveKey(peer);
       this.speakerTimer ??= setInterval(() => void this.readSpeaker(), SPEAKER_EVERY_MS);
     } catch (err) {
       this.lost(err instanceof Error ? err.message : String(err));
@@ -148,25 +147,25 @@ export class SfuCall {
   }
 
   participantAdded(peer: string): void {
-    this.keys.giveTo(peer);
+    this.media.giveKey(peer);
   }
 
   /** `peer` left the call: their key goes, and ours is replaced for those who stay. */
   participantLeft(peer: string): void {
-    this.crypto.forgetPeer(peer);
+    this.media.forgetPeer(peer);
     this.opened.delete(peer);
     this.setStream(peer, null);
-    this.keys.rotate(this.participants().filter((p) => p !== peer));
+    this.media.rotateKey(this.participants().filter((p) => p !== peer));
   }
 
   /** The same person under a new peer id (their new signaling session): their keys and stream follow. */
   peerRenamed(from: string, to: string): void {
-    this.crypto.renamePeer(from, to);
+    this.media.renamePeer(from, to);
     if (this.opened.delete(from)) this.opened.add(to);
   }
 
   keyFrom(peer: string, id: number, raw: Uint8Array): void {
-    if (!this.ignoreKeys && this.participants().includes(peer)) this.crypto.setPeerKey(peer, id, raw);
+    if (!this.ignoreKeys && this.participants().includes(peer)) this.media.setPeerKey(peer, id, raw);
   }
 
   /** Asks for the simulcast layer a tile of this width needs (0 lowest: a tile not shown). */
@@ -196,8 +195,8 @@ export class SfuCall {
   }
 
   /** Our current key, as the others hold it (test hooks only). */
-  ownKey(): { id: number; raw: Uint8Array } {
-    return this.keys.current();
+  ownKey(): { id: number; raw: Uint8Array } | null {
+    return this.media.ownKey();
   }
 
   connections(): { publisher: RTCPeerConnection | null; subscriber: RTCPeerConnection | null } {
@@ -210,8 +209,7 @@ export class SfuCall {
     clearInterval(this.speakerTimer);
     this.links.leave(this.call);
     this.room?.close();
-    this.keys.close();
-    this.crypto.close();
+    this.media.close();
   }
 
   /** What ends the call when its media server is lost now (null: it has one). */
@@ -234,24 +232,16 @@ export class SfuCall {
     if (stream) this.applyLayer(peer);
   }
 
-  /** The loudest voice above SPEAKING_LEVEL, from the subscriber's and our publisher's audio levels. */
+  /** The loudest voice above SPEAKING_LEVEL, from the audio levels the media reads. */
   private async readSpeaker(): Promise<void> {
     const room = this.room;
     if (!room) return;
-    const { publisher, subscriber } = room.connections();
     let loudest: { who: string; level: number } | null = null;
-    const consider = (who: string | undefined, level: unknown) => {
-      if (who === undefined || typeof level !== 'number' || level < SPEAKING_LEVEL) return;
-      if (!loudest || level > loudest.level) loudest = { who, level };
-    };
-    (await subscriber?.getStats())?.forEach((s: Record<string, unknown>) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') consider(room.peerOfMid(String(s.mid)), s.audioLevel);
-    });
-    (await publisher?.getStats())?.forEach((s: Record<string, unknown>) => {
-      if (s.type === 'media-source' && s.kind === 'audio') consider('me', s.audioLevel);
-    });
+    for (const { who, level } of await room.audioLevels()) {
+      if (level >= SPEAKING_LEVEL && (!loudest || level > loudest.level)) loudest = { who, level };
+    }
     // The stage moves to someone loudest twice in a row (a second), not at every syllable or cough.
-    const found = (loudest as { who: string; level: number } | null)?.who ?? null;
+    const found = loudest?.who ?? null;
     if (found !== null && found === this.candidate) this.speaker = found;
     this.candidate = found;
   }

@@ -200,9 +200,17 @@ export class VideoRoom {
     return { publisher: this.publisher, subscriber: this.subscriber };
   }
 
-  /** Which peer's media a subscriber media line carries. */
-  peerOfMid(mid: string): string | undefined {
-    return this.lines.get(mid)?.feed_display;
+  /** The sound levels of the subscriber's audio (by the peer each line carries) and of our microphone ('me'). */
+  async audioLevels(): Promise<Array<{ who: string; level: number }>> {
+    const levels: Array<{ who: string; level: number }> = [];
+    (await this.subscriber?.getStats())?.forEach((s: Record<string, unknown>) => {
+      const who = this.lines.get(String(s.mid))?.feed_display;
+      if (s.type === 'inbound-rtp' && s.kind === 'audio' && who !== undefined && typeof s.audioLevel === 'number') levels.push({ who, level: s.audioLevel });
+    });
+    (await this.publisher?.getStats())?.forEach((s: Record<string, unknown>) => {
+      if (s.type === 'media-source' && s.kind === 'audio' && typeof s.audioLevel === 'number') levels.push({ who: 'me', level: s.audioLevel });
+    });
+    return levels;
   }
 
   /** Asks Janus for simulcast layer `substream` (0 lowest … 2 highest) of `peer`'s video; false: not subscribed to it. */

@@ -98,7 +98,7 @@ function room(meshSize: number, cameras?: Array<() => void>): Record<string, Per
           return links.get(p) as unknown as PeerLink;
         },
         system: (text) => person.system.push(text),
-        sfu: { me: () => name, iceServers: () => [], sendKey: () => undefined, join: () => (person.joins += 1), leave: () => undefined, trace: () => undefined },
+        sfu: { me: () => name, iceServers: () => [], media: () => { throw new Error('the fake SFU side makes no media'); }, join: () => (person.joins += 1), leave: () => undefined, trace: () => undefined },
       },
       () => new Promise<LocalMedia>((resolve) => {
         const open = () => resolve({ stream: fakeStream(), notice: null });

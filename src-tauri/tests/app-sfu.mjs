@@ -1,0 +1,193 @@
+// The app's window in a call through the SFU (issue 27; docs/app.md, "Calls through the SFU"): Debian's Janus
+// (tests/e2e/janus.mjs) behind a signaling server with --mesh-size 2, the window (native media: the webview
+// has no WebRTC, P2PCHAT_FORCE_FALLBACK=1, test pattern P2PCHAT_TEST_MEDIA=1) and two headless native peers
+// (p2pchat-peer --accept-calls). The window calls the room; with both peers in, the call has three people,
+// past the mesh size, and moves to Janus:
+//   - the window decodes both peers through Janus: each one's tile counts frames up, a picture that is not
+//     black, after the peers left the mesh (they publish to Janus only) — and the app says it joined the
+//     call's videoroom;
+//   - both peers decode the window's video through Janus (their call-stats with "sfu": true count up), so
+//     its frames are sealed with the key it gave them over the native chat links;
+//   - a screenshot of the window in the call (app-sfu.png in the work dir);
+//   - one peer hangs up: the window and the other peer go on, each decoding the other under the keys
+//     replaced when he left;
+//   - Janus is killed: the window's call ends with the notice that its media server was lost.
+// Env: APP_BIN, PEER_BIN, WORK, ROOM (and CARGO_TARGET_DIR / SIGNALING_SERVER_BIN for the server). Prints
+// PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops what it started.
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { openRoom, sleep, withApp } from './webdriver.mjs';
+import { appWindows } from './desktop.mjs';
+import { startServer } from '../../tests/e2e/lib.mjs';
+import { startJanus } from '../../tests/e2e/janus.mjs';
+
+const work = process.env.WORK ?? '/tmp';
+const room = process.env.ROOM ?? 'e2e-sfu';
+let failures = 0;
+const pass = (what) => console.log(`PASS: ${what}`);
+const fail = (what) => {
+  console.log(`FAIL: ${what}`);
+  failures += 1;
+};
+
+const phaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
+const noticeScript = 'return document.querySelector(\'[data-testid="call-notice"]\')?.textContent ?? null;';
+
+/** A peer's tile in the window: frames shown so far, and its mean brightness / spread. */
+const tileScript = `
+  const done = arguments[1];
+  const img = document.querySelector('img[data-testid="remote-video"][data-peer="' + arguments[0] + '"]');
+  if (!img || !img.complete || !img.naturalWidth) return done(null);
+  const canvas = document.createElement('canvas');
+  canvas.width = 64; canvas.height = 48;
+  const g = canvas.getContext('2d');
+  g.drawImage(img, 0, 0, 64, 48);
+  const px = g.getImageData(0, 0, 64, 48).data;
+  let sum = 0, sumSq = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    sum += y; sumSq += y * y;
+  }
+  const n = px.length / 4, mean = sum / n;
+  done({ frames: Number(img.dataset.frames), width: img.naturalWidth, height: img.naturalHeight, mean,
+    spread: Math.sqrt(Math.max(0, sumSq / n - mean * mean)) });`;
+
+/** A headless native peer answering calls; its JSON lines kept: its id, links, SFU events, stats per peer. */
+function startPeer(name, server) {
+  const child = spawn(process.env.PEER_BIN, ['--server', server, '--room', room, '--name', name, '--accept-calls', '--timeout', '240'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  const peer = { name, child, id: null, open: new Set(), events: [], stats: {} };
+  const log = createWriteStream(`${work}/app-sfu-peer-${name}.log`);
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    log.write(`${line}\n`);
+    let event;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (event.event === 'ready') peer.id = event.peer;
+    else if (event.event === 'open') peer.open.add(event.peer);
+    else if (event.event === 'call-stats') peer.stats[event.peer] = event;
+    if (event.event !== 'call-stats') peer.events.push(event.event === 'media-notice' ? `notice: ${event.notice}` : event.event);
+  });
+  return peer;
+}
+
+async function until(check, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value || Date.now() > deadline) return value;
+    await sleep(300);
+  }
+}
+
+/** Reads `peer`'s tile twice `ms` apart: the frames it gained, and the later picture. */
+async function tileGain(d, peer, ms) {
+  const first = await d.runAsync(tileScript, peer);
+  await sleep(ms);
+  const later = await d.runAsync(tileScript, peer);
+  return { gained: (later?.frames ?? 0) - (first?.frames ?? 0), later };
+}
+
+/** Reads what `peer` decoded of the app through Janus twice `ms` apart. */
+async function peerGain(peer, appId, ms) {
+  const first = peer.stats[appId];
+  await sleep(ms);
+  const later = peer.stats[appId];
+  return { gained: (later?.video_frames_decoded ?? 0) - (first?.video_frames_decoded ?? 0), later };
+}
+
+async function sfuCall(d, janus, server, appLog) {
+  if (!(await openRoom(d, room))) return fail(`room ${room} not listed on the start screen`);
+  const peers = [startPeer('Ada', server), startPeer('Bo', server)];
+  try {
+    // Everyone linked with everyone (a callee takes a co-invitee's accept only over an open link).
+    const linked = await d.until('return document.querySelectorAll(\'[data-testid="presence-item"] .dot.connected\').length;', (n) => n >= 2, 60000);
+    const meshed = await until(() => peers.every((p) => p.id && p.open.size >= 2), 60000);
+    if (linked < 2 || !meshed) return fail(`not everyone linked: the window sees ${linked}, peers ${peers.map((p) => `${p.name} ${p.open.size}`).join(', ')}`);
+    const [ada, bo] = peers;
+    const appId = [...ada.open].find((id) => id !== bo.id);
+    const callButton = await d.waitFor('[data-testid="call-button"].primary', { timeoutMs: 15000 });
+    if (!callButton.length) return fail('no native call button in the window');
+    await d.click(callButton[0]);
+    const phase = await d.until(phaseScript, (p) => p === 'active', 30000);
+    if (phase !== 'active') return fail(`the peers did not answer: phase ${phase}, peers ${JSON.stringify(peers.map((p) => p.events))}`);
+
+    // Three people, mesh size 2: everyone moves to Janus.
+    const moved = await until(() => peers.every((p) => p.events.includes('sfu-joined')), 45000);
+    if (!moved) return fail(`the peers did not join the videoroom: ${JSON.stringify(peers.map((p) => p.events))}`);
+    const windowJoined = await until(() => appLog().includes("joined the call's videoroom"), 30000);
+    if (windowJoined) pass('three people, mesh size 2: the call moved to Janus, the window joined its videoroom and the peers theirs');
+    else fail(`the window never joined the call's videoroom (see ${work}/app-sfu-app.log)`);
+
+    // The window decodes both peers through Janus (they publish there only since the move).
+    for (const peer of peers) {
+      const shown = await until(async () => ((await d.runAsync(tileScript, peer.id))?.frames ?? 0) > 0, 30000);
+      const { gained, later } = shown ? await tileGain(d, peer.id, 4000) : { gained: 0, later: null };
+      // The peers send GStreamer's ball: white on black, so a picture is one with contrast.
+      if (gained >= 10 && later.spread > 5) {
+        pass(`the window shows ${peer.name} through Janus: +${gained} frames in 4 s (${later.width}×${later.height}, mean luma ${later.mean.toFixed(0)}, spread ${later.spread.toFixed(0)})`);
+      } else {
+        fail(`${peer.name}'s tile in the window: +${gained} frames, ${JSON.stringify(later)}`);
+      }
+    }
+    // Both peers decode the window through Janus, opened with the key the window gave them.
+    for (const peer of peers) {
+      const seen = await until(() => peer.stats[appId]?.sfu && peer.stats[appId].video_frames_decoded > 0, 30000);
+      const { gained, later } = seen ? await peerGain(peer, appId, 4000) : { gained: 0, later: peer.stats[appId] };
+      if (later?.sfu && gained >= 10) pass(`${peer.name} decodes the window through Janus: +${gained} frames in 4 s (${later.video_frames_decoded} in all)`);
+      else fail(`${peer.name}'s view of the window: ${JSON.stringify(later)}, +${gained}`);
+    }
+    // What the person sees: the window as X shows it (WebDriver's own screenshot leaves the JPEG tiles black).
+    const window = appWindows().find((w) => w.mapped)?.id ?? 'root';
+    spawnSync('import', ['-display', process.env.DISPLAY ?? ':0', '-window', window, `${work}/app-sfu.png`]);
+
+    // Bo hangs up: the keys are replaced, Ada and the window go on.
+    bo.child.stdin.write('/hangup\n');
+    const two = await d.until('return document.querySelectorAll(\'img[data-testid="remote-video"], div[data-testid="remote-video"]\').length;', (n) => n === 1, 20000);
+    if (two !== 1) fail(`after Bo hung up the window still shows ${two} people`);
+    await sleep(2500); // past the switch to the new keys (1 s after they were sent)
+    const after = await tileGain(d, ada.id, 4000);
+    const adaAfter = await peerGain(ada, appId, 4000);
+    if (after.gained >= 10 && adaAfter.gained >= 10 && (await d.run(phaseScript)) === 'active') {
+      pass(`Bo hung up: the window and Ada go on under new keys (the window +${after.gained} frames of Ada, Ada +${adaAfter.gained} of the window)`);
+    } else {
+      fail(`after Bo hung up: the window +${after.gained} frames of Ada, Ada +${adaAfter.gained} of the window; Ada's events ${JSON.stringify(ada.events)}`);
+    }
+
+    // Janus dies: the window's call ends with a clear notice.
+    await janus.kill();
+    const ended = await d.until(phaseScript, (p) => p === 'idle', 45000);
+    const notice = await d.run(noticeScript);
+    if (ended === 'idle' && /media server/.test(notice ?? '')) pass(`Janus killed: the window's call ended with "${notice}"`);
+    else fail(`Janus killed: phase ${ended}, notice ${JSON.stringify(notice)}`);
+  } finally {
+    for (const peer of peers) peer.child.kill();
+  }
+}
+
+const janus = await startJanus();
+const server = await startServer({ args: ['--mesh-size', '2', ...janus.serverArgs] });
+const serverUrl = `ws://127.0.0.1:${server.port}/ws`;
+// The app the driver starts connects to this server and opens the room.
+Object.assign(process.env, { P2PCHAT_SERVER_URL: serverUrl, P2PCHAT_JOIN: room, RUST_LOG: process.env.RUST_LOG ?? 'info,p2pchat_core::sfu=debug' });
+const appLogFile = `${work}/app-sfu-app.log`;
+const appLog = () => {
+  try {
+    return readFileSync(appLogFile, 'utf8');
+  } catch {
+    return '';
+  }
+};
+try {
+  await withApp('SFU call', appLogFile, 240_000, fail, (d) => sfuCall(d, janus, serverUrl, appLog));
+} finally {
+  await server.stop();
+  await janus.stop();
+}
+writeFileSync(`${work}/app-sfu.done`, failures ? 'failed\n' : 'passed\n');
+process.exit(failures ? 1 : 0);
