@@ -132,6 +132,8 @@ pub fn run() {
     built.run(|app, event| {
         if let tauri::RunEvent::Exit = event {
             leave_rooms_on_exit(app);
+            // After the rooms: leaving may still record something. Then SQLite removes its WAL.
+            history::close_at_exit(app);
         }
     });
 }

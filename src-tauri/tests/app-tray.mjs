@@ -6,7 +6,8 @@
 //      which writes the login item ($HOME/.config/autostart/p2pchat.desktop, starting the app with --hidden);
 //      closing the window hides it and the process stays; a headless peer (examples/ring) still finds the
 //      app in its room and rings it: the incoming-call notification is posted (Notify on D-Bus); "Open
-//      p2pchat" in the tray brings the window back; "Quit" ends the process;
+//      p2pchat" in the tray brings the window back; "Quit" ends the process, having closed the history (no
+//      SQLite WAL or -shm left beside it; after each quit below too);
 //   2. the login item's command: the app starts with no window on screen, is in its room (alone under its
 //      name: the app quit in 1 left the room as it ended), a peer rings it and the incoming-call
 //      notification is posted (the window never shown), and it quits from the tray;
@@ -43,6 +44,16 @@ function ring() {
   return out.status === 0 ? true : `${out.stdout}${out.stderr}`.trim();
 }
 const rang = () => (readFileSync(process.env.NOTIFY_LOG, 'utf8').match(/Incoming video call from Ringer/g) ?? []).length;
+
+/** The app's history file; while it is open SQLite keeps a WAL and its index beside it. */
+const db = `${process.env.XDG_DATA_HOME}/org.p2pchat.app/history.sqlite3`;
+/** After the app ended `how`: the history is there and was closed cleanly (SQLite removed its WAL). */
+function historyClosed(how) {
+  const left = ['-wal', '-shm'].map((suffix) => db + suffix).filter(existsSync);
+  if (!existsSync(db)) fail(`${how}: no history at ${db}`);
+  else if (left.length) fail(`${how}: the history was not closed, left beside it: ${left.join(', ')}`);
+  else pass(`${how}: the history was closed (no WAL or -shm beside ${db})`);
+}
 
 /** Starts the app binary again with `args` while one runs; its exit status and how long it ran. */
 function secondStart(args) {
@@ -91,7 +102,8 @@ await withApp('ring when closed', `${work}/app-tray-app.log`, 180_000, fail, asy
   else fail('the window stayed hidden after "Open p2pchat"');
   if (!clickTray(pid, 'Quit')) return fail('no "Quit" in the tray menu');
   if (await until(() => !alive(pid), 15000)) pass('"Quit" in the tray ends the app');
-  else fail(`the app (pid ${pid}) still runs after "Quit"`);
+  else return fail(`the app (pid ${pid}) still runs after "Quit"`);
+  historyClosed('"Quit" in the tray');
 });
 
 // 2. As the login item starts it: hidden, in its room, rung, quit from the tray.
@@ -130,8 +142,10 @@ if (exec) {
     } else {
       fail(`second start from the menu: ${JSON.stringify(opened)}, window mapped ${mapped(app.pid)}, windows ${JSON.stringify(appWindows())}`);
     }
-    if (clickTray(app.pid, 'Quit') && (await until(() => !alive(app.pid), 15000))) pass('"Quit" in the tray ends the app started at login');
-    else fail('quitting the app started at login from the tray');
+    if (clickTray(app.pid, 'Quit') && (await until(() => !alive(app.pid), 15000))) {
+      pass('"Quit" in the tray ends the app started at login');
+      historyClosed('"Quit" in the tray of the app started at login');
+    } else fail('quitting the app started at login from the tray');
   } finally {
     if (alive(app.pid)) app.kill();
   }
@@ -157,7 +171,8 @@ await withApp('ring when closed off', `${work}/app-tray-off-app.log`, 120_000, f
   await sleep(500);
   closeWindow(pid);
   if (await until(() => !alive(pid), 15000)) pass('with the switch off, closing the window quits the app');
-  else fail(`the app (pid ${pid}) still runs after its window was closed`);
+  else return fail(`the app (pid ${pid}) still runs after its window was closed`);
+  historyClosed('closing the window');
 });
 
 writeFileSync(`${work}/app-tray.done`, failures ? 'failed\n' : 'passed\n');
