@@ -442,3 +442,50 @@ async fn participants_of_a_server_that_died_stop_weighing_on_placement() {
     assert_eq!(joined["videoroom"], "joined", "{joined}");
     survivor.shutdown().await;
 }
+
+/// A participant whose server died and who never came back is taken out of the call once its session
+/// ends (the resume grace passed): when the last one left on a live server leaves, the videoroom is
+/// destroyed and the lost participant's token stops working, as if everyone had left.
+#[tokio::test]
+async fn the_last_one_out_destroys_the_videoroom_even_when_a_dead_servers_participant_never_left() {
+    let janus = Janus::start();
+    let redis = Redis::start();
+    let url = redis.url();
+    let mut flags = janus.flags();
+    flags.extend(Janus::secret_flags());
+    flags.extend(["--sfu-health-ms", "200"].map(str::to_owned));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let doomed = Node::start(&redis, &flags).await;
+    wait_until("the doomed server sees Janus answer", async || {
+        doomed.metric("sfu_instances_up").await == 1.0
+    })
+    .await;
+    let survivor = sfu_server(&[&janus], &["--redis-url", url.as_str()]).await;
+
+    let (mut dan, _) = Client::hello(&survivor, "dan").await;
+    dan.join("big").await;
+    let hello = json!({"type": "hello", "v": 1, "name": "ann"});
+    let (mut ann, _) = Client::hello_url(&doomed.ws(), hello).await;
+    ann.join("big").await;
+    assert_eq!(dan.expect("peer-joined").await["peer"], ann.peer);
+    let theirs = sfu_join(&mut ann, "big", "c1").await;
+    let room = sfu_join(&mut dan, "big", "c1").await["janus_room"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(theirs["janus_room"], room);
+
+    doomed.signal(libc::SIGKILL);
+    // Ann's session ends when its grace is over (the survivor's --resume-grace-ms, after the dead
+    // server's heartbeat expired): Dan sees her leave the room.
+    let left = dan.expect_within("peer-left", SLOW).await;
+    assert_eq!(left["peer"], ann.peer);
+    assert!(janus.room_exists(room).await);
+    dan.send(json!({"type": "sfu-leave", "room": "big", "call": "c1"}))
+        .await;
+    wait_until("the videoroom is destroyed", async || {
+        !janus.room_exists(room).await
+    })
+    .await;
+    assert!(!token_works(&theirs).await, "the lost participant's token");
+    survivor.shutdown().await;
+}

@@ -46,6 +46,10 @@ use wire::{Message, encode_remote};
 /// Every key and channel starts with this.
 const PREFIX: &str = "p2pchat:";
 
+/// A session's record is `<this><sid>` (scripts.rs, `s:<sid>`) while it lives, on any server: the SFU
+/// placements drop participants whose session ended without leaving (their server died).
+pub const SESSION_KEY_PREFIX: &str = "p2pchat:s:";
+
 /// Longest a resume waits for the previous owner to hand a session over (flush its frames to Redis).
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(3);
 

@@ -299,14 +299,15 @@ impl Sfu {
     }
 
     /// Takes `participant` out of its call's placement and off Janus (destroying the room if it was the
-    /// last); failures are only logged (a lost Janus forgot everything anyway).
+    /// last, and taking back the tokens of members whose session ended without leaving); failures are
+    /// only logged (a lost Janus forgot everything anyway).
     async fn undo(&self, room: &str, participant: &Participant) {
-        let last = match self
+        let left = match self
             .placements
             .leave(room, &participant.call, &participant.session.id)
             .await
         {
-            Ok(last) => last,
+            Ok(left) => left,
             Err(e) => {
                 tracing::warn!(%room, "sfu placement: {e}");
                 None
@@ -317,13 +318,20 @@ impl Sfu {
         };
         let janus = &instance.janus;
         let (id, secret) = (participant.janus_room, participant.secret.as_str());
+        let (last, ended) = left.map_or((false, Vec::new()), |l| (l.last, l.ended_tokens));
         let result = async {
-            if last == Some(true) {
+            if last {
                 janus.destroy_room(id, secret).await?;
             } else {
                 janus.disallow(id, secret, &participant.token).await?;
+                for token in &ended {
+                    janus.disallow(id, secret, token).await?;
+                }
             }
-            janus.remove_token(&participant.token).await
+            for token in ended.iter().chain([&participant.token]) {
+                janus.remove_token(token).await?;
+            }
+            Ok::<(), JanusError>(())
         };
         if let Err(e) = result.await {
             tracing::debug!(%room, "sfu-leave on Janus: {e}");

@@ -19,6 +19,7 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
+use crate::cluster::SESSION_KEY_PREFIX;
 use crate::hub::random_id;
 
 /// What a new placement would be, should the call have none yet.
@@ -26,6 +27,15 @@ pub struct Candidate<'a> {
     pub janus_room: u64,
     pub secret: &'a str,
     pub token: &'a str,
+}
+
+/// A participant out of a call.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Left {
+    /// It was the last one: the call is forgotten.
+    pub last: bool,
+    /// Tokens of members whose session had ended without leaving, taken out with it.
+    pub ended_tokens: Vec<String>,
 }
 
 /// Where the call is and this participant's token (its own from an earlier join, if it had one).
@@ -100,12 +110,24 @@ end
 return {placed[1], placed[2], placed[3], token}
 "#;
 
-/// KEYS: call, members. ARGV: sid. Returns -1 (not a member), 0 (others remain) or 1 (last out).
+/// KEYS: call, members. ARGV: sid, the session records' key prefix. Returns `{-1, {}}` (not a member), or
+/// `{0 (others remain) | 1 (last out), {tokens of the members taken out with it}}`: members whose
+/// session ended without leaving (their server died and they did not resume elsewhere) go too, so the
+/// last one out still destroys the videoroom. A member's session record exists from before its first
+/// `sfu-join` (a session joins the room, through Redis, before it may ask).
 const LEAVE: &str = r#"
-if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return -1 end
-if redis.call('HLEN', KEYS[2]) > 0 then return 0 end
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return {-1, {}} end
+local gone = {}
+local members = redis.call('HGETALL', KEYS[2])
+for i = 1, #members, 2 do
+  if redis.call('EXISTS', ARGV[2] .. members[i]) == 0 then
+    redis.call('HDEL', KEYS[2], members[i])
+    table.insert(gone, members[i + 1])
+  end
+end
+if redis.call('HLEN', KEYS[2]) > 0 then return {0, gone} end
 redis.call('DEL', KEYS[1])
-return 1
+return {1, gone}
 "#;
 
 /// KEYS: call, members. ARGV: instance, janus_room. Forgets the call if it is still there.
@@ -209,9 +231,10 @@ impl Placements {
         }
     }
 
-    /// Takes `sid` out of the call; `Some(true)` if it was the last one (the call is forgotten), `None`
-    /// if it was not in it.
-    pub async fn leave(&self, room: &str, call: &str, sid: &str) -> Result<Option<bool>, String> {
+    /// Takes `sid` out of the call: `None` if it was not in it, else whether it was the last one (the
+    /// call is forgotten) and the tokens of members whose session ended meanwhile without leaving (taken
+    /// out with it; with Redis only).
+    pub async fn leave(&self, room: &str, call: &str, sid: &str) -> Result<Option<Left>, String> {
         match self {
             Placements::Local(calls) => {
                 let mut calls = lock(calls);
@@ -226,17 +249,27 @@ impl Placements {
                 if last {
                     calls.remove(&key);
                 }
-                Ok(Some(last))
+                Ok(Some(Left {
+                    last,
+                    ended_tokens: Vec::new(),
+                }))
             }
             Placements::Redis(redis) => {
-                let outcome: i64 = redis
+                let (outcome, ended_tokens): (i64, Vec<String>) = redis
                     .leave
                     .key(call_keys(room, call).as_slice())
                     .arg(sid)
+                    .arg(SESSION_KEY_PREFIX)
                     .invoke_async(&mut redis.conn().await?)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok((outcome >= 0).then_some(outcome == 1))
+                if outcome < 0 {
+                    return Ok(None);
+                }
+                Ok(Some(Left {
+                    last: outcome == 1,
+                    ended_tokens,
+                }))
             }
         }
     }
@@ -393,9 +426,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(other.instance, "b", "the less loaded instance");
-        assert_eq!(p.leave("r", "c1", "s1").await.unwrap(), Some(false));
+        let left = |last| {
+            Some(Left {
+                last,
+                ended_tokens: Vec::new(),
+            })
+        };
+        assert_eq!(p.leave("r", "c1", "s1").await.unwrap(), left(false));
         assert_eq!(p.leave("r", "c1", "s1").await.unwrap(), None);
-        assert_eq!(p.leave("r", "c1", "s2").await.unwrap(), Some(true));
+        assert_eq!(p.leave("r", "c1", "s2").await.unwrap(), left(true));
         assert!(
             p.join("r", "c4", "s4", &candidate("t4", 4), &[])
                 .await
@@ -405,7 +444,7 @@ mod tests {
         p.lost("r", "c2", "b", 99).await.unwrap();
         assert_eq!(
             p.leave("r", "c2", "s3").await.unwrap(),
-            Some(true),
+            left(true),
             "another room id: kept"
         );
     }
