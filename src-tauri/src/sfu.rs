@@ -110,13 +110,15 @@ pub async fn call_sfu_give_key(
     if rotate {
         keys.rotate();
     }
-    let text = key_message(&call, &keys.announced_key());
+    let key = keys.announced_key();
+    let text = key_message(&call, &key);
     let mut reached = Vec::new();
     for peer in peers {
         if sfu.links.send(&room, &peer, &text).await.unwrap_or(false) {
             reached.push(peer);
         }
     }
+    tracing::info!(%room, %call, key = key.id, rotate, ?reached, "our SFU key given");
     Ok(reached)
 }
 
