@@ -22,16 +22,18 @@ P2PCHAT_APT_GSTREAMER=(
 )
 
 # Tests only: network namespaces and process tools (tests/e2e/netns.sh), Chromium for the browser
-# end-to-end tests, coturn for the TURN tests, redis-server and nginx for several servers behind a load balancer,
-# systemd for systemd-analyze (tests/deploy: it is not started); for the app under Xvfb: X server and xwininfo, a session
+# end-to-end tests, coturn for the TURN tests, redis-server and nginx for several servers behind a load balancer
+# (nginx also for Janus's wss://), systemd for systemd-analyze (tests/deploy, tests/e2e/janus-deploy.test.mjs: it
+# is not started); for the app under Xvfb: X server and xwininfo, a session
 # D-Bus, a notification daemon, ImageMagick (screenshot check), WebKitWebDriver, python3 (free ports,
 # X11 input focus); gnome-keyring for a Secret Service on the tests' session buses (the app keeps its history
 # key there: src-tauri/tests/keyring-session.sh); python3-venv for actionlint from PyPI
 # (.github/lint-workflows.sh); janus (the SFU: tests/e2e/janus.sh starts it with the shipped docs/deploy/janus
 # configuration for the SFU tests in Rust and tests/e2e/sfu*.test.mjs) and janus-tools (janus-pp-rec, to
-# turn the videoroom's recordings into media files).
+# turn the videoroom's recordings into media files); openssl for test certificates (tests/deploy/run.sh,
+# tests/e2e/janus-deploy.test.mjs).
 P2PCHAT_APT_TEST=(
-  iproute2 procps chromium coturn redis-server nginx systemd janus janus-tools
+  iproute2 procps chromium coturn redis-server nginx systemd janus janus-tools openssl
   xvfb x11-utils dbus dbus-x11 dunst imagemagick webkit2gtk-driver python3 python3-venv gnome-keyring
 )
 
