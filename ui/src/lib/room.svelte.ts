@@ -27,7 +27,7 @@ import { NativeEngine } from './engine/native.svelte';
 import type { CallSupport, EngineHost, LinkState, PeerEngine } from './engine/engine';
 import type { PushClient } from './push/client';
 import type { PushFrame, SfuFrame } from './transport/types';
-import { PageSfuMedia, type SfuMedia } from './call/sfu-media';
+import { PageSfuMedia, pageSfuSupported, type SfuMedia } from './call/sfu-media';
 import { NativeSfuMedia } from './call/native-sfu';
 
 export type { ConnectionState, LinkState };
@@ -121,8 +121,9 @@ export class Room {
         away: () => this.away.flatMap((p) => p.devices.map((device): AwayDevice => ({ device, name: p.name }))),
         ring: (device, call) => this.sendPush({ type: 'ring', room: this.name, device, call, media: ['audio', 'video'] }),
         ringCancel: (device, call) => this.sendPush({ type: 'ring-cancel', room: this.name, device, call }),
-        // Calls through the SFU: the media on the page's WebRTC, or in the app's native engine beside its links.
-        ...(!transport.sfuFrame
+        // Calls through the SFU: the media on the page's WebRTC (if it can seal frames), or in the app's
+        // native engine beside its links.
+        ...(!transport.sfuFrame || !(options.fallback || pageSfuSupported())
           ? {}
           : {
               sfu: {

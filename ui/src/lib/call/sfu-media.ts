@@ -46,6 +46,12 @@ export interface SfuRoom {
 /** Makes the media of an SFU call: `opened(peer)` is said when a frame of `peer`'s first opened here. */
 export type SfuMediaFactory = (call: string, opened: (peer: string) => void) => SfuMedia;
 
+/** Whether this page can seal its frames (encoded transforms): without, its calls stay peer to peer, where
+ * the connections themselves are encrypted end to end, rather than send the SFU what it could read. */
+export function pageSfuSupported(): boolean {
+  return FrameCrypto.supported();
+}
+
 /** The page's WebRTC: a worker seals and opens frames (e2ee.ts), sfu-janus.ts talks to Janus. */
 export class PageSfuMedia implements SfuMedia {
   private readonly crypto: FrameCrypto;
