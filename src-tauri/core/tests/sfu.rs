@@ -104,11 +104,16 @@ async fn placed(url: &str, name: &str) -> Participant {
 }
 
 async fn join(who: &Participant) -> VideoRoom {
+    join_sending(who, VideoSource::Test).await
+}
+
+/// Joins the videoroom publishing `video` and the test tone.
+async fn join_sending(who: &Participant, video: VideoSource) -> VideoRoom {
     let (events, mut notices) = mpsc::unbounded_channel();
     tokio::spawn(async move { while notices.recv().await.is_some() {} });
     let capture = Capture::start(
         CaptureOptions {
-            video: VideoSource::Test,
+            video,
             audio: AudioSource::Test,
             preview: None,
             echo_cancel: false,
@@ -270,6 +275,47 @@ async fn a_media_line_janus_reuses_for_a_newcomer_plays_the_newcomer() {
     }
     assert_eq!(ann_room.peers(), std::slice::from_ref(&dave.peer));
     for room in [ann_room, dave_room] {
+        room.close().await;
+    }
+}
+
+/// A subscriber that cannot decode what arrives (here: the sender's key came late, as it can at the
+/// move to the SFU) asks for a key frame: Bob has Ann's key only once her packets reach him, and sees
+/// her picture within seconds although her encoder's own key frames are 30 s apart (2 frames/s, one
+/// in 60), because Janus passes his key-frame request on to her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_without_a_picture_asks_for_a_key_frame() {
+    if !runnable() {
+        return;
+    }
+    let janus = JanusProcess::start();
+    let server = start_server_with(&server_flags(&janus)).await;
+    let url = server.ws_url();
+    let ann = placed(&url, "Ann").await;
+    let bob = placed(&url, "Bob").await;
+    let slow = VideoSource::TestSized {
+        width: 160,
+        height: 120,
+        fps: 2,
+    };
+    let ann_room = join_sending(&ann, slow).await;
+    let bob_room = join(&bob).await;
+    until(&bob_room, &ann.peer, "Ann's packets reach Bob", |_, b| {
+        b > 20_000
+    })
+    .await;
+    assert_eq!(bob_room.stats(&ann.peer).frames_decoded, 0, "no key yet");
+    // Let her first key frame (Janus asks for one when Bob subscribes) pass undecoded.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bob.keys.set_peer_key(&ann.peer, ann.keys.announced_key());
+    let keyed = Instant::now();
+    until(&bob_room, &ann.peer, "Bob sees Ann", |f, _| f > 0).await;
+    assert!(
+        keyed.elapsed() < Duration::from_secs(8),
+        "Bob waited {:?} for a picture",
+        keyed.elapsed()
+    );
+    for room in [ann_room, bob_room] {
         room.close().await;
     }
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -190,6 +192,8 @@ pub(crate) async fn receive(
     let mut identify = Some(identify);
     let mut sink: Option<(Box<dyn TrackSink>, u8)> = None;
     let mut last_request: Option<tokio::time::Instant> = None;
+    // Who we are in our key-frame requests: we send nothing on this track, so an SSRC of its own.
+    let reporter = rand::random::<u32>().max(1);
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             if matches!(event, TrackRemoteEvent::OnEnded) {
@@ -218,10 +222,24 @@ pub(crate) async fn receive(
             if due {
                 last_request = Some(tokio::time::Instant::now());
                 let pli = PictureLossIndication {
-                    sender_ssrc: 0,
+                    sender_ssrc: reporter,
                     media_ssrc: packet.header.ssrc,
                 };
-                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+                // Compound, a report first (RFC 3550 6.1): Janus finds the stream a receiver's
+                // feedback is for from the report block, and dropped the request alone (or, sent
+                // from SSRC 0, took it for the audio's).
+                let report = ReceiverReport {
+                    ssrc: reporter,
+                    reports: vec![ReceptionReport {
+                        ssrc: packet.header.ssrc,
+                        last_sequence_number: packet.header.sequence_number.into(),
+                        ..ReceptionReport::default()
+                    }],
+                    ..ReceiverReport::default()
+                };
+                let _ = track
+                    .write_rtcp(vec![Box::new(report), Box::new(pli)])
+                    .await;
             }
         }
         if let Ok(bytes) = packet.marshal() {
