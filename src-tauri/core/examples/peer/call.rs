@@ -8,7 +8,7 @@
 //! with per-sender keys sent over the chat channel (`sfu-key`), ours replaced when someone leaves;
 //! lines `sfu-move`, `sfu-joined`, `sfu-lost`, and `call-stats` with `"sfu": true`.
 //! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/share-screen`, `/stop-share`,
-//! `/hangup`.
+//! `/hangup`, and `/accept` or `/decline` for a call ringing us (without `--accept-calls`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -362,6 +362,15 @@ impl Calls {
             }
             "/hangup" => {
                 let actions = self.ring.hangup();
+                self.apply(actions, client).await;
+            }
+            // The call ringing us (without --accept-calls), answered when the test says.
+            "/accept" | "/decline" => {
+                let actions = if line == "/accept" {
+                    self.ring.accept()
+                } else {
+                    self.ring.decline()
+                };
                 self.apply(actions, client).await;
             }
             _ => return false,

@@ -7,7 +7,8 @@
 //! a callee answers the caller and the others the invite names, and takes an `accept` only from them.
 //! Media follows the participants: a peer who joined our call gets our camera and microphone, one who
 //! left stops. A co-invitee's `accept` may overtake the caller's `invite` (they travel separately): it is
-//! kept for [`EARLY_ACCEPT`] and counts, under the same rule, once we answer that call.
+//! kept for [`EARLY_ACCEPT`] and counts, under the same rule, once we answer that call; one that comes
+//! while the call rings us counts whenever we answer it.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -74,8 +75,9 @@ pub struct Ring {
     ringing: Option<(String, String, BTreeSet<String>)>,
     /// When our call or the one ringing us started ringing.
     rang_at: Option<Instant>,
-    /// Accepts for calls we are not in (yet): (peer, call id, when it came), oldest first.
-    early: VecDeque<(String, String, Instant)>,
+    /// Accepts for calls we are not in (yet): (peer, call id, when it came, whether that call was
+    /// ringing us then), oldest first.
+    early: VecDeque<(String, String, Instant, bool)>,
 }
 
 impl Ring {
@@ -376,29 +378,35 @@ impl Ring {
         actions
     }
 
-    /// Keeps `from`'s accept of a call we are not in, in case we answer that call soon.
+    /// Keeps `from`'s accept of a call we are not in, in case we answer that call soon (or, for the
+    /// call ringing us, whenever we answer it, as the web UI does).
     fn keep_early(&mut self, from: &str, call: &str) {
         let now = Instant::now();
+        let ringing = self.ringing.as_ref().map(|(_, id, _)| id.clone());
+        self.early.retain(|(peer, id, at, rang)| {
+            (now - *at < EARLY_ACCEPT || (*rang && ringing.as_ref() == Some(id)))
+                && !(peer == from && id == call)
+        });
+        let rang = ringing.as_deref() == Some(call);
         self.early
-            .retain(|(peer, id, at)| now - *at < EARLY_ACCEPT && !(peer == from && id == call));
-        self.early
-            .push_back((from.to_owned(), call.to_owned(), now));
+            .push_back((from.to_owned(), call.to_owned(), now, rang));
         if self.early.len() > MAX_EARLY_ACCEPTS {
             self.early.pop_front();
         }
     }
 
-    /// The call we just answered: the accepts that came before it count now, from those we expect.
+    /// The call we just answered: the accepts that came before it count now, from those we expect
+    /// (those of the last [`EARLY_ACCEPT`], and all that came while it rang us).
     fn connect_early(&mut self, call: &str) -> Vec<RingAction> {
         let now = Instant::now();
         let early = std::mem::take(&mut self.early);
         let mut actions = Vec::new();
-        for (peer, id, at) in early {
-            if now - at >= EARLY_ACCEPT {
+        for (peer, id, at, rang) in early {
+            if now - at >= EARLY_ACCEPT && !rang {
                 continue;
             }
             if id != call {
-                self.early.push_back((peer, id, at));
+                self.early.push_back((peer, id, at, rang));
             } else if self.expected.contains(&peer) && !self.full(&peer) {
                 actions.extend(self.connect(&peer));
             }
@@ -470,7 +478,7 @@ impl Ring {
         if let Some(at) = &mut self.rang_at {
             *at -= by;
         }
-        for (.., at) in &mut self.early {
+        for (_, _, at, _) in &mut self.early {
             *at -= by;
         }
     }
@@ -636,6 +644,33 @@ mod tests {
         };
         ring.on_signal("alice", &invite, &everyone);
         assert_eq!(ring.participants().collect::<Vec<_>>(), vec!["alice"]);
+    }
+
+    /// Answered late (after co-invitees accepted, longer ago than [`EARLY_ACCEPT`]), a call still
+    /// connects us to everyone who accepted it while it rang, as the web UI does.
+    #[test]
+    fn a_late_answer_counts_every_accept_that_came_while_it_rang() {
+        let mut ring = Ring::new(false);
+        let everyone = room(&["alice", "bob", "carol"]);
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: Some(room(&["bob", "carol"])),
+        };
+        assert!(ring.on_signal("alice", &invite, &everyone).is_empty());
+        ring.on_signal("bob", &SignalData::Accept { call: "c1".into() }, &everyone);
+        ring.rewind(EARLY_ACCEPT * 3);
+        ring.on_signal(
+            "carol",
+            &SignalData::Accept { call: "c1".into() },
+            &everyone,
+        );
+        ring.rewind(EARLY_ACCEPT);
+        ring.accept();
+        assert_eq!(
+            ring.participants().collect::<Vec<_>>(),
+            vec!["alice", "bob", "carol"]
+        );
     }
 
     #[test]
