@@ -113,7 +113,7 @@ export async function until(pred, what, limit, ms = 250) {
 /**
  * A looping fake camera for Chromium (`--use-file-for-fake-video-capture`): `seconds` of GStreamer's moving
  * test pattern at `width`×`height`, `fps` frames a second, as a Y4M file in a fresh temporary folder.
- * Chromium's own fake camera is 1280×720 at 30 frames a second whatever it is asked for.
+ * Chromium's own fake camera gives the 1280×720 the app asks for (ui/src/lib/call/media.ts).
  */
 export function fakeCameraFile({ width = 320, height = 240, fps = 10, seconds = 3 } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'p2pchat-camera-'));
