@@ -122,6 +122,52 @@ test('a Chromium page and two native peers in one SFU call decode each other end
   await alice.context().close();
 }));
 
+test('the signaling server restarts mid-call: the natives\' SFU call goes on, then moves to a videoroom of their new sessions', { timeout: 240_000 }, async () => {
+  const room = 'sfu-native-restart';
+  const natives = [];
+  for (const name of ['Dee', 'Eve']) natives.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
+  const [dee, eve] = natives;
+  const deeId = (await dee.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  await eve.waitFor((e) => e.event === 'open' && e.peer === deeId, 'Eve linked with Dee');
+  await dee.waitFor((e) => e.event === 'open', 'Dee linked with Eve');
+  natives.push(await startPeer(server.url, room, 'Fay', ['--call', '--call-peers', '2', '--quiet']));
+  peers.push(...natives);
+  const everyone = [['Dee', dee], ['Eve', eve], ['Fay', natives[2]]];
+  const ids = {};
+  for (const [name, peer] of everyone) {
+    ids[name] = (await peer.waitFor((e) => e.event === 'ready', 'ready')).peer;
+    await peer.waitFor((e) => e.event === 'sfu-joined', `${name} joining the videoroom`, 30_000);
+  }
+  const eachDecodesTheOthers = async (names, since) => {
+    for (const [name, peer] of everyone) {
+      for (const [other] of everyone.filter(([n]) => n !== name)) await decodesThroughSfu(peer, names[other], since(peer));
+    }
+  };
+  await eachDecodesTheOthers(ids, () => 0);
+
+  // Janus keeps forwarding while the signaling server is gone.
+  const port = server.port;
+  await server.stop();
+  await eachDecodesTheOthers(ids, (peer) => peer.events.length);
+  // Back with fresh sessions (new peer ids, a server that knows no call): each peer asks for its place
+  // again once it is back in the room, joins the new videoroom under its new id, and the others' keys
+  // and the call follow them to their new ids.
+  const marks = new Map(everyone.map(([, peer]) => [peer, peer.events.length]));
+  server = await startServer({ port, args: [...janus.serverArgs, '--mesh-size', '2'] });
+  const newIds = {};
+  for (const [name, peer] of everyone) {
+    const since = marks.get(peer);
+    newIds[name] = (await peer.waitFor((e) => e.event === 'ready' && peer.events.indexOf(e) >= since, `${name}'s new session`, 60_000)).peer;
+    assert.notEqual(newIds[name], ids[name], `${name} has a new peer id`);
+    await peer.waitFor((e) => e.event === 'sfu-joined' && peer.events.indexOf(e) >= since, `${name} joining the new videoroom`, 60_000);
+  }
+  await eachDecodesTheOthers(newIds, (peer) => marks.get(peer));
+  for (const [name, peer] of everyone) {
+    assert.equal(peer.events.filter((e) => e.event === 'call-ended').length, 0, `${name}'s call went on`);
+  }
+});
+
+// Last: it kills the test's Janus.
 test('Janus killed mid-call: every native peer ends the call with a notice, nobody hangs', { timeout: 120_000 }, async () => {
   const room = 'sfu-native-lost';
   const natives = [];

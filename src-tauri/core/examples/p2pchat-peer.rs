@@ -218,7 +218,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             Some(event) = client_rx.recv() => {
                 if let ClientEvent::Frame(frame) = &event {
                     match frame {
-                        chat_protocol::ServerFrame::Welcome { peer, ice_servers, sfu, .. } => {
+                        chat_protocol::ServerFrame::Welcome { peer, ice_servers, sfu, resumed, .. } => {
+                            if *resumed {
+                                calls.ask_sfu_again(&client);
+                            }
                             calls.me = peer.clone();
                             calls.ice_servers = ice_servers.clone();
                             calls.mesh_size = sfu.as_ref().map(|s| s.mesh_size as usize);
@@ -230,7 +233,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                             calls.on_sfu_place(call, place, &client).await;
                         }
                         chat_protocol::ServerFrame::SfuLost { call, .. } => calls.on_sfu_lost(call, "the server lost the media server", &client).await,
-                        chat_protocol::ServerFrame::Error { code, message, r#ref: Some(r), .. } if r == "sfu-join" => {
+                        // Only "no SFU to be had" loses the call's media server; other refusals
+                        // (not in the room yet, rate limited) leave the call as it is.
+                        chat_protocol::ServerFrame::Error { code: code @ chat_protocol::ErrorCode::SfuUnavailable, message, r#ref: Some(r), .. } if r == "sfu-join" => {
                             if let Some(call) = calls.ring.call_id().map(str::to_owned) {
                                 calls.on_sfu_lost(&call, &format!("{code:?}: {message}"), &client).await;
                             }
@@ -241,6 +246,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                                 calls.on_signal(from, &signal, &room, &client).await;
                             }
                         }
+                        // Back in the room after a fresh session: our SFU token went with the old one.
+                        chat_protocol::ServerFrame::Joined { room, .. } if *room == args.room => calls.ask_sfu_again(&client),
                         chat_protocol::ServerFrame::PeerLeft { peer, .. } => {
                             let actions = calls.ring.peer_gone(peer);
                             calls.apply(actions, &client).await;
@@ -303,6 +310,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 LinkEvent::Closed { peer, .. } => emit(json!({"event": "closed", "peer": peer})),
                 LinkEvent::Rekeyed { from, to, .. } => {
                     chat.peer_renamed(&from, &to);
+                    calls.peer_renamed(&from, &to).await;
                     emit(json!({"event": "rekeyed", "from": from, "to": to}));
                 }
                 LinkEvent::Failed { peer, reason, .. } => emit(json!({"event": "failed", "peer": peer, "reason": reason})),

@@ -61,6 +61,8 @@ pub struct Calls {
 
 struct Sfu {
     call: String,
+    /// Where we joined (or are joining) it: the token of our signaling session.
+    place: Option<SfuPlace>,
     room: Option<VideoRoom>,
     lost: Option<mpsc::UnboundedReceiver<String>>,
     /// How many times we asked to be placed again after losing Janus.
@@ -205,6 +207,7 @@ impl Calls {
         let peers: Vec<String> = self.ring.participants().cloned().collect();
         self.sfu = Some(Sfu {
             call: call.clone(),
+            place: None,
             room: None,
             lost: None,
             retries: 0,
@@ -232,14 +235,30 @@ impl Calls {
         self.keys = None;
     }
 
-    /// The server placed our call (`sfu`): join the videoroom, publish, subscribe.
+    /// Our signaling session resumed (maybe on another server sharing Redis), or started afresh and
+    /// joined the room again: ask for our SFU place again (docs/protocol.md, "SFU calls"). A resumed
+    /// session gets the same place back; a fresh one a new token, and we join Janus again under our
+    /// new peer id.
+    pub fn ask_sfu_again(&self, client: &Client) {
+        if let Some(sfu) = &self.sfu {
+            let _ = client.sfu(&self.room, &sfu.call, true);
+        }
+    }
+
+    /// The server placed our call (`sfu`): join the videoroom, publish, subscribe. The place we are
+    /// in already changes nothing; a new one (our new session's token) replaces it.
     pub async fn on_sfu_place(&mut self, call: &str, place: SfuPlace, client: &Client) {
-        if self
-            .sfu
-            .as_ref()
-            .is_none_or(|s| s.call != call || s.room.is_some())
-        {
+        let Some(sfu) = self.sfu.as_mut().filter(|s| s.call == call) else {
             return;
+        };
+        if sfu.place.as_ref() == Some(&place) {
+            return;
+        }
+        let rejoining = sfu.place.is_some();
+        sfu.place = Some(place.clone());
+        sfu.lost = None;
+        if let Some(room) = sfu.room.take() {
+            room.close().await;
         }
         let capture = self.capture();
         let Some(keys) = self.call_keys() else {
@@ -263,6 +282,13 @@ impl Calls {
                     sfu.room = Some(room);
                     sfu.lost = Some(lost);
                 }
+                if rejoining {
+                    // The others know us by our new id now.
+                    let peers: Vec<String> = self.ring.participants().cloned().collect();
+                    for peer in peers {
+                        self.send_key(&peer).await;
+                    }
+                }
             }
             Err(err) => self.on_sfu_lost(call, &err, client).await,
         }
@@ -275,6 +301,7 @@ impl Calls {
             return;
         };
         emit(json!({"event": "sfu-lost", "call": call, "reason": reason}));
+        sfu.place = None;
         let room = sfu.room.take();
         sfu.lost = None;
         sfu.retries += 1;
@@ -302,6 +329,24 @@ impl Calls {
         };
         let call = sfu.call.clone();
         self.on_sfu_lost(&call, &reason, client).await;
+    }
+
+    /// The same person under a new peer id (their new signaling session, proven by their link): the
+    /// call, their keys and counters follow them; in an SFU call they get our key again.
+    pub async fn peer_renamed(&mut self, from: &str, to: &str) {
+        self.ring.rename(from, to);
+        if let Some((_, keys)) = &self.keys {
+            keys.rename(from, to);
+        }
+        if self.connected.remove(from) {
+            self.connected.insert(to.to_owned());
+        }
+        if let Some(samples) = self.samples.remove(from) {
+            self.samples.insert(to.to_owned(), samples);
+        }
+        if self.sfu.is_some() && self.ring.participants().any(|p| p == to) {
+            self.send_key(to).await;
+        }
     }
 
     /// A chat channel text that is an `sfu-key` (true: it was one, not a chat message): kept when it

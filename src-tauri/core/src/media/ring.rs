@@ -280,6 +280,33 @@ impl Ring {
         actions
     }
 
+    /// The same person under a new peer id (their new signaling session, proven by their link): our
+    /// call and its ringing know them by it from now on.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        for set in [
+            &mut self.invited,
+            &mut self.expected,
+            &mut self.participants,
+        ] {
+            if set.remove(from) {
+                set.insert(to.to_owned());
+            }
+        }
+        if let Some((caller, _, expected)) = &mut self.ringing {
+            if caller == from {
+                *caller = to.to_owned();
+            }
+            if expected.remove(from) {
+                expected.insert(to.to_owned());
+            }
+        }
+        for (peer, ..) in &mut self.early {
+            if peer == from {
+                *peer = to.to_owned();
+            }
+        }
+    }
+
     /// `peer` left the room.
     pub fn peer_gone(&mut self, peer: &str) -> Vec<RingAction> {
         if self
@@ -671,6 +698,31 @@ mod tests {
             ring.participants().collect::<Vec<_>>(),
             vec!["alice", "bob", "carol"]
         );
+    }
+
+    /// A participant's new signaling session (a new peer id) keeps them in the call: their hangup
+    /// under the new id ends it.
+    #[test]
+    fn a_renamed_participant_stays_in_the_call() {
+        let mut ring = Ring::new(true);
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: None,
+        };
+        ring.on_signal("alice", &invite, &room(&["alice"]));
+        ring.rename("alice", "alice-2");
+        assert_eq!(ring.participants().collect::<Vec<_>>(), vec!["alice-2"]);
+        let hangup = SignalData::Hangup { call: "c1".into() };
+        let actions = ring.on_signal("alice-2", &hangup, &room(&["alice-2"]));
+        assert_eq!(
+            actions,
+            vec![RingAction::Disconnect {
+                peer: "alice-2".into(),
+                reason: "hangup".into()
+            }]
+        );
+        assert!(!ring.in_call());
     }
 
     #[test]

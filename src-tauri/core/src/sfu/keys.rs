@@ -134,6 +134,14 @@ impl CallKeys {
         lock(&self.peers).get(peer).is_some_and(|k| !k.is_empty())
     }
 
+    /// The same person under a new peer id (a new signaling session): their keys follow them.
+    pub fn rename(&self, from: &str, to: &str) {
+        let mut peers = lock(&self.peers);
+        if let Some(keys) = peers.remove(from) {
+            peers.insert(to.to_owned(), keys);
+        }
+    }
+
     /// `peer` left the call: its keys go.
     pub fn forget(&self, peer: &str) {
         lock(&self.peers).remove(peer);
