@@ -140,6 +140,7 @@ pub async fn call_sfu_peer_key(
                 .try_into()
                 .map_err(|_| CommandError::new(ErrorKind::Invalid, "a key is 32 bytes"))?;
             keys.set_peer_key(&peer, FrameKey::new(id, raw));
+            tracing::info!(%room, %call, %peer, key = id, "a participant's SFU key taken");
         }
         None => keys.forget(&peer),
     }

@@ -1,7 +1,7 @@
 // The app's window in a call through the SFU (issue 27; docs/app.md, "Calls through the SFU"): Debian's Janus
 // (tests/e2e/janus.mjs) behind a signaling server with --mesh-size 2, the window (native media: the webview
 // has no WebRTC, P2PCHAT_FORCE_FALLBACK=1, test pattern P2PCHAT_TEST_MEDIA=1) and two headless native peers
-// (p2pchat-peer --accept-calls). The window calls the room; with both peers in, the call has three people,
+// (p2pchat-peer --accept-calls, a 320×240 pattern at 15 fps: the machine has 2 cores). The window calls the room; with both peers in, the call has three people,
 // past the mesh size, and moves to Janus:
 //   - the window decodes both peers through Janus: each one's tile counts frames up, a picture that is not
 //     black, after the peers left the mesh (they publish to Janus only) — and the app says it joined the
@@ -55,7 +55,7 @@ const tileScript = `
 
 /** A headless native peer answering calls; its JSON lines kept: its id, links, SFU events, stats per peer. */
 function startPeer(name, server) {
-  const child = spawn(process.env.PEER_BIN, ['--server', server, '--room', room, '--name', name, '--accept-calls', '--timeout', '240'], {
+  const child = spawn(process.env.PEER_BIN, ['--server', server, '--room', room, '--name', name, '--accept-calls', '--timeout', '240', '--video', 'test=320x240@15'], {
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   const peer = { name, child, id: null, open: new Set(), events: [], stats: {} };
@@ -179,7 +179,10 @@ async function sfuCall(d, janus, server, appLog) {
 }
 
 const janus = await startJanus();
-const server = await startServer({ args: ['--mesh-size', '2', ...janus.serverArgs] });
+// Health checks every 2 s rather than the starter's 0.5 s: on the shared 2-core machine under load a Janus
+// starved of CPU missed two quick ones in a row and the server gave the call no place (sfu_unavailable).
+const serverArgs = janus.serverArgs.map((arg, i, all) => (all[i - 1] === '--sfu-health-ms' ? '2000' : arg));
+const server = await startServer({ args: ['--mesh-size', '2', ...serverArgs] });
 const serverUrl = `ws://127.0.0.1:${server.port}/ws`;
 // The app the driver starts connects to this server and opens the room.
 Object.assign(process.env, { P2PCHAT_SERVER_URL: serverUrl, P2PCHAT_JOIN: room, RUST_LOG: process.env.RUST_LOG ?? 'info,p2pchat_core::sfu=debug' });
