@@ -27,6 +27,9 @@ use placement::{Candidate, Placements};
 
 /// Failed health checks in a row after which an instance that answered before counts as lost.
 const FAILURES_TO_LOSE: u32 = 2;
+/// Least time a health check waits for Janus's answer, however short `--sfu-health-ms`: a Janus slow to
+/// answer on a loaded host is not lost (a dead one refuses at once or stops answering for longer).
+const MIN_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Health intervals after which the participants of a server that stopped refreshing its load counts
 /// (it died) no longer weigh on placement.
 const LOAD_TTL_CHECKS: u32 = 3;
@@ -163,7 +166,7 @@ impl Sfu {
                 // same answer only if the instance answers now, else it is lost (everyone in its calls
                 // here gets `sfu-lost`) and the call is placed afresh.
                 let instance = &self.instances[index];
-                if instance.janus.check(self.health).await.is_ok() {
+                if instance.janus.check(self.check_timeout()).await.is_ok() {
                     self.hub.send(session, answer);
                     return Ok(());
                 }
@@ -373,7 +376,7 @@ impl Sfu {
     async fn watch(self: Arc<Self>, index: usize, shutdown: CancellationToken) {
         let instance = &self.instances[index];
         loop {
-            let checked = instance.janus.check(self.health).await;
+            let checked = instance.janus.check(self.check_timeout()).await;
             let was_up = instance.up.load(Ordering::Relaxed);
             match checked {
                 Ok(()) => {
@@ -398,6 +401,11 @@ impl Sfu {
                 () = tokio::time::sleep(self.health) => {}
             }
         }
+    }
+
+    /// How long a health check waits: the interval, or [`MIN_CHECK_TIMEOUT`] if that is longer.
+    fn check_timeout(&self) -> Duration {
+        self.health.max(MIN_CHECK_TIMEOUT)
     }
 
     /// With Redis: every health interval until `shutdown`, tells the other servers how many of this
