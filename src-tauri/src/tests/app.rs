@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::TestApp;
+use super::{TestApp, real_server};
 use crate::ipc::COMMANDS;
 
 /// Every command in the list is registered and allowed for the main window: a call with arguments it
@@ -111,12 +111,7 @@ fn a_webview_without_webrtc_turns_the_native_links_on() {
 /// the settings keep the server and name, a joined room is remembered, and `disconnect` ends it.
 #[test]
 fn connects_joins_and_disconnects_through_the_real_server() {
-    let server = tauri::async_runtime::block_on(async {
-        let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
-        let config = signaling_server::Config::from_args(args).unwrap();
-        signaling_server::start(config).await.unwrap()
-    });
-    let url = format!("ws://{}/ws", server.local_addr());
+    let (_server, url) = real_server(&[]);
     let app = TestApp::start();
     let states = app.events("signaling://state");
     let frames = app.events("signaling://frame");
@@ -159,21 +154,8 @@ fn connects_joins_and_disconnects_through_the_real_server() {
 fn push_frames_go_out_on_the_apps_connection() {
     let store = tempfile::TempDir::new().unwrap();
     let db = store.path().join("push.sqlite3");
-    let server = tauri::async_runtime::block_on(async {
-        let args = [
-            "--bind",
-            "127.0.0.1:0",
-            "--ui-dir",
-            "/nonexistent",
-            "--push",
-            "--push-allow-private",
-            "--push-db",
-            db.to_str().unwrap(),
-        ];
-        let config = signaling_server::Config::from_args(args).unwrap();
-        signaling_server::start(config).await.unwrap()
-    });
-    let url = format!("ws://{}/ws", server.local_addr());
+    let push_db = db.to_str().unwrap();
+    let (_server, url) = real_server(&["--push", "--push-allow-private", "--push-db", push_db]);
     let app = TestApp::start();
     let frames = app.events("signaling://frame");
     app.invoke("connect", json!({"name": "Ann", "url": url}))
@@ -234,12 +216,7 @@ fn push_frames_go_out_on_the_apps_connection() {
 /// and anything but those two frames is refused.
 #[test]
 fn sfu_frames_go_out_on_the_apps_connection() {
-    let server = tauri::async_runtime::block_on(async {
-        let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
-        let config = signaling_server::Config::from_args(args).unwrap();
-        signaling_server::start(config).await.unwrap()
-    });
-    let url = format!("ws://{}/ws", server.local_addr());
+    let (_server, url) = real_server(&[]);
     let app = TestApp::start();
     let frames = app.events("signaling://frame");
     app.invoke("connect", json!({"name": "Ann", "url": url}))

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tauri::async_runtime::block_on;
 use tokio::sync::mpsc;
 
-use super::TestApp;
+use super::{TestApp, real_server};
 
 const ROOM: &str = "chat-rules";
 const WAIT: Duration = Duration::from_secs(30);
@@ -79,12 +79,7 @@ fn chat_send_delivers_and_incoming_messages_arrive_once() {
         eprintln!("skipped: needs WebRTC in a private network namespace (P2PCHAT_NETNS_TESTS=1)");
         return;
     }
-    let server = block_on(async {
-        let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"];
-        let config = signaling_server::Config::from_args(args).unwrap();
-        signaling_server::start(config).await.unwrap()
-    });
-    let url = format!("ws://{}/ws", server.local_addr());
+    let (_server, url) = real_server(&[]);
     let app = TestApp::start();
     let incoming = app.events("chat://message");
     let statuses = app.events("chat://status");

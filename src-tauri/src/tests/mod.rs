@@ -116,3 +116,17 @@ impl Events {
         }
     }
 }
+
+/// The real signaling server in process on a free loopback port, with `extra` flags, and its WebSocket URL
+/// (it stops when the returned server is dropped).
+pub fn real_server(extra: &[&str]) -> (signaling_server::RunningServer, String) {
+    let server = tauri::async_runtime::block_on(async {
+        let args = ["--bind", "127.0.0.1:0", "--ui-dir", "/nonexistent"]
+            .iter()
+            .chain(extra);
+        let config = signaling_server::Config::from_args(args).unwrap();
+        signaling_server::start(config).await.unwrap()
+    });
+    let url = format!("ws://{}/ws", server.local_addr());
+    (server, url)
+}
