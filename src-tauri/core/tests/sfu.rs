@@ -319,3 +319,34 @@ async fn a_subscriber_without_a_picture_asks_for_a_key_frame() {
         room.close().await;
     }
 }
+
+/// Someone who leaves and at once comes back (the same peer id, a new feed in Janus) is decoded again:
+/// Carol's second feed takes over from her first, and its frames count as hers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn someone_who_leaves_and_comes_back_at_once_is_decoded_again() {
+    if !runnable() {
+        return;
+    }
+    let janus = JanusProcess::start();
+    let server = start_server_with(&server_flags(&janus)).await;
+    let url = server.ws_url();
+    let ann = placed(&url, "Ann").await;
+    let carol = placed(&url, "Carol").await;
+    share_keys(&[&ann, &carol]);
+    let ann_room = join(&ann).await;
+    let carol_room = join(&carol).await;
+    until(&ann_room, &carol.peer, "Ann decodes Carol", |f, _| f > 10).await;
+
+    carol_room.close().await;
+    let carol_room = join(&carol).await;
+    // Past Janus's news of her first feed leaving: what counts up now is her second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = ann_room.stats(&carol.peer).frames_decoded;
+    until(&ann_room, &carol.peer, "Ann decodes Carol again", |f, _| {
+        f > before + 10
+    })
+    .await;
+    for room in [ann_room, carol_room] {
+        room.close().await;
+    }
+}

@@ -62,7 +62,7 @@ struct State {
     subscribed: HashSet<u64>,
     /// The subscriber's media lines → whose media each carries now (Janus gives a line whose
     /// publisher left to the next one it adds).
-    lines: HashMap<String, String>,
+    lines: HashMap<String, Carried>,
     /// Bumped whenever `lines` or a line's track changes: a playing line looks again.
     lines_version: u64,
     /// The media line → the serial of the track received on it now (a later track replaces it).
@@ -179,7 +179,11 @@ impl VideoRoom {
 
     /// Which of the subscriber's media lines (mids) carries whose media (their peer ids) now.
     pub fn media_lines(&self) -> HashMap<String, String> {
-        lock(&self.inner.state).lines.clone()
+        lock(&self.inner.state)
+            .lines
+            .iter()
+            .map(|(mid, carried)| (mid.clone(), carried.peer.clone()))
+            .collect()
     }
 
     /// What we decoded of `peer`'s media so far.
@@ -188,7 +192,7 @@ impl VideoRoom {
             sending: lock(&self.inner.publisher).is_some(),
             ..MediaStats::default()
         };
-        for playing in lock(&self.inner.players.playing)
+        for (_, playing) in lock(&self.inner.players.playing)
             .get(peer)
             .into_iter()
             .flatten()
@@ -342,9 +346,16 @@ impl Inner {
             state.subscribed.remove(&feed);
             state.feeds.remove(&feed)
         };
-        // Janus drops its streams from our subscription itself and sends the new offer.
+        // Janus drops its streams from our subscription itself and sends the new offer. The same
+        // person may be back already under a new feed: only this feed's counters go.
         if let Some(peer) = peer {
-            lock(&self.players.playing).remove(&peer);
+            let mut playing = lock(&self.players.playing);
+            if let Some(feeds) = playing.get_mut(&peer) {
+                feeds.retain(|(of, _)| *of != feed);
+                if feeds.is_empty() {
+                    playing.remove(&peer);
+                }
+            }
         }
     }
 
@@ -400,10 +411,11 @@ impl Inner {
             let lines = streams
                 .iter()
                 .filter_map(|s| {
-                    Some((
-                        s["mid"].as_str()?.to_owned(),
-                        s["feed_display"].as_str()?.to_owned(),
-                    ))
+                    let carried = Carried {
+                        feed: s["feed_id"].as_u64()?,
+                        peer: s["feed_display"].as_str()?.to_owned(),
+                    };
+                    Some((s["mid"].as_str()?.to_owned(), carried))
                 })
                 .collect();
             let mut state = lock(&self.state);
@@ -626,15 +638,23 @@ struct LineSink {
     playing: Mutex<LinePlayback>,
 }
 
-/// What a media line plays: looked at for `version` of the lines, `person`'s playback (peer id, sink).
+/// What a media line plays: looked at for `version` of the lines, `person`'s playback (whose, sink).
 struct LinePlayback {
     version: u64,
-    person: Option<(String, Box<dyn TrackSink>)>,
+    person: Option<(Carried, Box<dyn TrackSink>)>,
+}
+
+/// Whose media a subscriber's media line carries: a publisher's feed (a person who leaves and comes
+/// back is a new feed) and its display name, their peer id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Carried {
+    feed: u64,
+    peer: String,
 }
 
 impl LineSink {
-    /// The person the line carries now, if this track is still the line's.
-    fn carries(&self, inner: &Inner) -> (u64, Option<String>) {
+    /// The feed the line carries now, if this track is still the line's.
+    fn carries(&self, inner: &Inner) -> (u64, Option<Carried>) {
         let state = lock(&inner.state);
         let ours = state.line_tracks.get(&self.mid) == Some(&self.serial);
         let peer = state.lines.get(&self.mid).filter(|_| ours).cloned();
@@ -655,15 +675,16 @@ impl TrackSink for LineSink {
             if peer.as_ref() != playing.person.as_ref().map(|(p, _)| p) {
                 tracing::debug!(mid = %self.mid, ?peer, "SFU media line plays");
                 playing.person = None; // the previous person's playback stops first
-                playing.person = peer.and_then(|peer| {
+                playing.person = peer.and_then(|carried| {
                     let track = RemoteTrack {
                         room: inner.room.clone(),
-                        peer: peer.clone(),
+                        peer: carried.peer.clone(),
                         link: 0,
                         video: self.video,
                         payload_type: self.payload_type,
                     };
-                    inner.players.on_track(track).map(|sink| (peer, sink))
+                    let sink = inner.players.play(track, carried.feed)?;
+                    Some((carried, sink))
                 });
             }
         }
@@ -728,11 +749,16 @@ struct Players {
     options: PlaybackOptions,
     events: MediaEvents,
     keys: Arc<CallKeys>,
-    playing: Mutex<HashMap<String, Vec<Arc<PlaybackStats>>>>,
+    /// Per person: each playback's counters, with the feed it plays.
+    playing: Mutex<HashMap<String, Vec<FeedStats>>>,
 }
 
-impl RemoteTracks for Players {
-    fn on_track(&self, track: RemoteTrack) -> Option<Box<dyn TrackSink>> {
+/// A playback's counters and the publisher feed it plays.
+type FeedStats = (u64, Arc<PlaybackStats>);
+
+impl Players {
+    /// Plays `track` of publisher `feed`.
+    fn play(&self, track: RemoteTrack, feed: u64) -> Option<Box<dyn TrackSink>> {
         let source = FrameSource::Remote {
             room: self.room.clone(),
             peer: track.peer.clone(),
@@ -764,7 +790,7 @@ impl RemoteTracks for Players {
         lock(&self.playing)
             .entry(track.peer)
             .or_default()
-            .push(playback.stats());
+            .push((feed, playback.stats()));
         Some(Box::new(PlayingTrack {
             playback,
             video: track.video,
