@@ -16,7 +16,7 @@
 // PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops what it started.
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { openRoom, sleep, withApp } from './webdriver.mjs';
 import { appWindows } from './desktop.mjs';
 import { startServer } from '../../tests/e2e/lib.mjs';
@@ -179,10 +179,24 @@ async function sfuCall(d, janus, server, appLog) {
 }
 
 const janus = await startJanus();
+let server = null;
+let stopped = false;
+// withApp's watchdog ends the process at once on a timeout: Janus and the server go with it.
+process.on('exit', () => {
+  if (stopped) return;
+  for (const pid of [janus.pid, server?.child.pid]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(janus.dir, { recursive: true, force: true });
+});
 // Health checks every 2 s rather than the starter's 0.5 s: on the shared 2-core machine under load a Janus
 // starved of CPU missed two quick ones in a row and the server gave the call no place (sfu_unavailable).
 const serverArgs = janus.serverArgs.map((arg, i, all) => (all[i - 1] === '--sfu-health-ms' ? '2000' : arg));
-const server = await startServer({ args: ['--mesh-size', '2', ...serverArgs] });
+server = await startServer({ args: ['--mesh-size', '2', ...serverArgs] });
 const serverUrl = `ws://127.0.0.1:${server.port}/ws`;
 // The app the driver starts connects to this server and opens the room.
 Object.assign(process.env, { P2PCHAT_SERVER_URL: serverUrl, P2PCHAT_JOIN: room, RUST_LOG: process.env.RUST_LOG ?? 'info,p2pchat_core::sfu=debug' });
@@ -200,6 +214,7 @@ try {
 } finally {
   await server.stop();
   await janus.stop();
+  stopped = true;
 }
 writeFileSync(`${work}/app-sfu.done`, failures ? 'failed\n' : 'passed\n');
 process.exit(failures ? 1 : 0);
