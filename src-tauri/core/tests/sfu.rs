@@ -1,10 +1,12 @@
 //! The native engine's SFU calls against Debian's Janus (started by tests/e2e/janus.sh with the shipped
 //! configuration, as the server's tests and tests/e2e/janus.mjs do) and the real signaling server in
-//! process at --mesh-size 2: three participants are placed by `sfu-join`, join the videoroom with their
-//! tokens and publish the 320×240 test pattern and tone once, every frame sealed with their own key. Ann and Bob hold each
-//! other's keys and decode each other's video through Janus, frames counting up; Dave was given no key:
-//! Janus's packets from both reach him and he decodes none of them, and nobody decodes his (the control
-//! that the media really is end-to-end encrypted, and that nothing decodes without the key).
+//! process at --mesh-size 2: participants are placed by `sfu-join`, join the videoroom with their tokens
+//! and publish the test pattern and tone once, every frame sealed with their own key. Ann and Bob hold
+//! each other's keys and decode each other's video through Janus, frames counting up; Dave was given no
+//! key: Janus's packets from both reach him and he decodes none of them, and nobody decodes his (the
+//! control that the media really is end-to-end encrypted). A media line Janus reuses for a newcomer plays
+//! the newcomer; someone who leaves and comes back at once is decoded again; a subscriber without a
+//! picture gets one through its key-frame request, not the publisher's next periodic key frame.
 //!
 //! Runs in a network namespace like tests/links.rs (`tests/e2e/netns.sh env P2PCHAT_NETNS_TESTS=1 cargo
 //! test -p p2pchat-core --test sfu`); needs `janus` (.ci/deps.sh installs it).
