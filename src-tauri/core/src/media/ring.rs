@@ -8,7 +8,7 @@
 //! Media follows the participants: a peer who joined our call gets our camera and microphone, one who
 //! left stops. A co-invitee's `accept` may overtake the caller's `invite` (they travel separately): it is
 //! kept for [`EARLY_ACCEPT`] and counts, under the same rule, once we answer that call; one that comes
-//! while the call rings us counts whenever we answer it.
+//! while the call rings us, or overtook the invite that made it ring, counts whenever we answer it.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -378,7 +378,15 @@ impl Ring {
         if !self.auto_accept && self.call.is_none() && self.ringing.is_none() {
             // It rings unanswered until we answer, or it times out.
             self.ringing = Some((from.to_owned(), call.to_owned(), expected));
-            self.rang_at = Some(Instant::now());
+            let now = Instant::now();
+            self.rang_at = Some(now);
+            // Accepts that overtook this invite count whenever we answer, as those that come while it
+            // rings (the web UI takes them into its `known` at the invite).
+            for (_, id, at, rang) in &mut self.early {
+                if id == call && now - *at < EARLY_ACCEPT {
+                    *rang = true;
+                }
+            }
             return Vec::new();
         }
         if self.call.is_some() || self.ringing.is_some() {
@@ -693,6 +701,35 @@ mod tests {
             &everyone,
         );
         ring.rewind(EARLY_ACCEPT);
+        ring.accept();
+        assert_eq!(
+            ring.participants().collect::<Vec<_>>(),
+            vec!["alice", "bob", "carol"]
+        );
+    }
+
+    /// A co-invitee's accept that overtook the invite of a call that then rings us counts whenever we
+    /// answer it, as one that came while it rang (the web UI's `known`): answered late, we still connect
+    /// to them (and, in an SFU call, give them our key).
+    #[test]
+    fn a_late_answer_counts_an_accept_that_overtook_the_invite() {
+        let mut ring = Ring::new(false);
+        let everyone = room(&["alice", "bob", "carol"]);
+        ring.on_signal("bob", &SignalData::Accept { call: "c1".into() }, &everyone);
+        let invite = SignalData::Invite {
+            call: "c1".into(),
+            media: vec![],
+            peers: Some(room(&["bob", "carol"])),
+        };
+        assert!(ring.on_signal("alice", &invite, &everyone).is_empty());
+        ring.rewind(EARLY_ACCEPT * 2);
+        // Carol's accept meanwhile clears out expired early accepts (Bob's, were it not kept).
+        ring.on_signal(
+            "carol",
+            &SignalData::Accept { call: "c1".into() },
+            &everyone,
+        );
+        ring.rewind(EARLY_ACCEPT * 2);
         ring.accept();
         assert_eq!(
             ring.participants().collect::<Vec<_>>(),
