@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chat_protocol::{IceServer, SignalData};
 use p2pchat_core::links::LinkManager;
@@ -67,10 +67,16 @@ struct Sfu {
     lost: Option<mpsc::UnboundedReceiver<String>>,
     /// How many times we asked to be placed again after losing Janus.
     retries: u32,
+    /// When to ask again.
+    retry_at: Option<Instant>,
 }
 
 /// Asking to be placed again after the SFU was lost: at most this often (the web UI's rule).
 const SFU_RETRIES: u32 = 2;
+
+/// The pause before asking again, times the attempt: a signaling server that just started refuses
+/// until its first check of Janus (`--sfu-health-ms`, 2 s by default).
+const SFU_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 impl Calls {
     /// Calls in `room` over `links`' tracks.
@@ -211,6 +217,7 @@ impl Calls {
             room: None,
             lost: None,
             retries: 0,
+            retry_at: None,
         });
         for peer in &peers {
             let _ = self.media.detach(&self.room, peer);
@@ -309,7 +316,8 @@ impl Calls {
         if let Some(room) = room {
             room.close().await;
         }
-        if retry && client.sfu(&self.room, call, true).is_ok() {
+        if retry {
+            sfu.retry_at = Some(Instant::now() + SFU_RETRY_PAUSE * sfu.retries);
             return;
         }
         emit(
@@ -319,11 +327,17 @@ impl Calls {
         Box::pin(self.apply(actions, client)).await;
     }
 
-    /// Our own connection to Janus went (checked once a second).
+    /// Our own connection to Janus went (checked once a second); a pause before asking again is over.
     async fn check_sfu_connection(&mut self, client: &Client) {
         let Some(sfu) = self.sfu.as_mut() else {
             return;
         };
+        if sfu.retry_at.is_some_and(|at| Instant::now() >= at) {
+            sfu.retry_at = None;
+            if client.sfu(&self.room, &sfu.call, true).is_err() {
+                sfu.retry_at = Some(Instant::now() + SFU_RETRY_PAUSE);
+            }
+        }
         let Some(reason) = sfu.lost.as_mut().and_then(|lost| lost.try_recv().ok()) else {
             return;
         };
