@@ -40,6 +40,18 @@ fn server_flags(janus: &JanusProcess) -> Vec<String> {
     flags
 }
 
+/// Janus and the signaling server at --mesh-size 2 for one test, and the server's address; `None`
+/// outside the test's network namespace.
+async fn janus_and_server() -> Option<(JanusProcess, signaling_server::RunningServer, String)> {
+    if !runnable() {
+        return None;
+    }
+    let janus = JanusProcess::start();
+    let server = start_server_with(&server_flags(&janus)).await;
+    let url = server.ws_url();
+    Some((janus, server, url))
+}
+
 /// A participant: its signaling session, its place in the videoroom, its keys and media.
 struct Participant {
     peer: String,
@@ -158,12 +170,9 @@ async fn until(room: &VideoRoom, peer: &str, what: &str, check: impl Fn(u64, u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn participants_decode_each_other_through_janus_and_nobody_decodes_without_the_key() {
-    if !runnable() {
+    let Some((_janus, _server, url)) = janus_and_server().await else {
         return;
-    }
-    let janus = JanusProcess::start();
-    let server = start_server_with(&server_flags(&janus)).await;
-    let url = server.ws_url();
+    };
     let ann = placed(&url, "Ann").await;
     let bob = placed(&url, "Bob").await;
     let dave = placed(&url, "Dave").await;
@@ -228,12 +237,9 @@ fn share_keys(people: &[&Participant]) {
 /// opened with his key, counted as his), not as Carol.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_media_line_janus_reuses_for_a_newcomer_plays_the_newcomer() {
-    if !runnable() {
+    let Some((_janus, _server, url)) = janus_and_server().await else {
         return;
-    }
-    let janus = JanusProcess::start();
-    let server = start_server_with(&server_flags(&janus)).await;
-    let url = server.ws_url();
+    };
     let ann = placed(&url, "Ann").await;
     let carol = placed(&url, "Carol").await;
     let dave = placed(&url, "Dave").await;
@@ -287,12 +293,9 @@ async fn a_media_line_janus_reuses_for_a_newcomer_plays_the_newcomer() {
 /// in 60), because Janus passes his key-frame request on to her.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscriber_without_a_picture_asks_for_a_key_frame() {
-    if !runnable() {
+    let Some((_janus, _server, url)) = janus_and_server().await else {
         return;
-    }
-    let janus = JanusProcess::start();
-    let server = start_server_with(&server_flags(&janus)).await;
-    let url = server.ws_url();
+    };
     let ann = placed(&url, "Ann").await;
     let bob = placed(&url, "Bob").await;
     let slow = VideoSource::TestSized {
@@ -326,12 +329,9 @@ async fn a_subscriber_without_a_picture_asks_for_a_key_frame() {
 /// Carol's second feed takes over from her first, and its frames count as hers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn someone_who_leaves_and_comes_back_at_once_is_decoded_again() {
-    if !runnable() {
+    let Some((_janus, _server, url)) = janus_and_server().await else {
         return;
-    }
-    let janus = JanusProcess::start();
-    let server = start_server_with(&server_flags(&janus)).await;
-    let url = server.ws_url();
+    };
     let ann = placed(&url, "Ann").await;
     let carol = placed(&url, "Carol").await;
     share_keys(&[&ann, &carol]);
