@@ -35,7 +35,9 @@ use crate::ipc::{
     MediaNotice, emit,
 };
 use crate::links::LinksExt;
-use crate::sfu::SfuCalls;
+use sfu::SfuCalls;
+
+pub mod sfu;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
@@ -67,12 +69,12 @@ pub fn init<R: Runtime>() -> TauriPlugin<R> {
             call_media_share_screen,
             call_frames,
             call_frames_drawn,
-            crate::sfu::call_sfu_give_key,
-            crate::sfu::call_sfu_peer_key,
-            crate::sfu::call_sfu_join,
-            crate::sfu::call_sfu_publish,
-            crate::sfu::call_sfu_leave,
-            crate::sfu::call_sfu_status,
+            sfu::call_sfu_give_key,
+            sfu::call_sfu_peer_key,
+            sfu::call_sfu_join,
+            sfu::call_sfu_publish,
+            sfu::call_sfu_leave,
+            sfu::call_sfu_status,
         ])
         .setup(|app, _api| {
             let links = app.links().gate.sink().clone();

@@ -28,7 +28,6 @@ pub mod history;
 pub mod links;
 pub mod notify;
 pub mod settings;
-mod sfu;
 mod state;
 pub mod typescript;
 #[cfg(desktop)]

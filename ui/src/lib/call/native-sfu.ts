@@ -1,5 +1,5 @@
 // An SFU call's media in the app's native engine (the Linux app, whose webview has no WebRTC): the Rust side
-// (src-tauri/src/sfu.rs) holds our key and the others' (p2pchat_core's CallKeys, the browser's frame format),
+// (src-tauri/src/calls/sfu.rs) holds our key and the others' (p2pchat_core's CallKeys, the browser's frame format),
 // joins the Janus videoroom, publishes the call's one capture and decodes everyone else's into the same frame
 // channel mesh calls use (keyed room and peer: the tiles draw them unchanged). sfu-call.svelte.ts drives it as
 // it drives the page's media; what the videoroom decodes is read every POLL_MS: a person's first picture is

@@ -18,7 +18,7 @@ use p2pchat_core::media::{FrameSink, PlaybackOptions};
 use p2pchat_core::sfu::{CallKeys, FrameKey, key_message};
 use tauri::State;
 
-use crate::calls::{Calls, FrameHub};
+use super::{Calls, FrameHub};
 use crate::error::{CommandError, ErrorKind};
 use crate::ipc::{SfuMediaStatus, SfuPeerMedia};
 
