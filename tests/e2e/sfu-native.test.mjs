@@ -38,20 +38,30 @@ async function decodesThroughSfu(peer, from, since = 0, ms = 45_000) {
   return later.video_frames_decoded;
 }
 
+/**
+ * A call of three native peers in `room`: the two `callees` answer calls and are linked with each other
+ * first (a callee takes the others' accepts only from people it is linked with: the ringing rule), then
+ * `caller` rings them both. Past --mesh-size 2 the call moves to the SFU. Returns the callees' and the
+ * caller's peers, in that order, with their peer ids.
+ */
+async function callOfThree(room, callees, caller) {
+  const answering = [];
+  for (const name of callees) answering.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
+  peers.push(...answering);
+  const [first, second] = answering;
+  const firstId = (await first.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  const secondId = (await second.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  await first.waitFor((e) => e.event === 'open' && e.peer === secondId, `${callees[0]} linked with ${callees[1]}`);
+  await second.waitFor((e) => e.event === 'open' && e.peer === firstId, `${callees[1]} linked with ${callees[0]}`);
+  const calling = await startPeer(server.url, room, caller, ['--call', '--call-peers', '2', '--quiet']);
+  peers.push(calling);
+  const callerId = (await calling.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  return { natives: [first, second, calling], ids: [firstId, secondId, callerId] };
+}
+
 test('three native peers past the mesh size call through Janus, each decoding the others end-to-end encrypted', async () => {
-  const room = 'sfu-native';
-  for (const name of ['Bob', 'Carol']) peers.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
-  const [bob, carol] = peers;
-  const ids = {
-    Bob: (await bob.waitFor((e) => e.event === 'ready', 'ready')).peer,
-    Carol: (await carol.waitFor((e) => e.event === 'ready', 'ready')).peer,
-  };
-  // A callee takes the others' accepts only from people it is linked with (the ringing rule): link first.
-  await bob.waitFor((e) => e.event === 'open' && e.peer === ids.Carol, 'Bob linked with Carol');
-  await carol.waitFor((e) => e.event === 'open' && e.peer === ids.Bob, 'Carol linked with Bob');
-  const ann = await startPeer(server.url, room, 'Ann', ['--call', '--call-peers', '2', '--quiet']);
-  peers.push(ann);
-  ids.Ann = (await ann.waitFor((e) => e.event === 'ready', 'ready')).peer;
+  const { natives: [bob, carol, ann], ids: [bobId, carolId, annId] } = await callOfThree('sfu-native', ['Bob', 'Carol'], 'Ann');
+  const ids = { Ann: annId, Bob: bobId, Carol: carolId };
   const everyone = [['Ann', ann], ['Bob', bob], ['Carol', carol]];
   for (const [name, peer] of everyone) {
     await peer.waitFor((e) => e.event === 'sfu-move', `${name} moving the call to the SFU`, 30_000);
@@ -123,16 +133,8 @@ test('a Chromium page and two native peers in one SFU call decode each other end
 }));
 
 test('the signaling server restarts mid-call: the natives\' SFU call goes on, then moves to a videoroom of their new sessions', { timeout: 240_000 }, async () => {
-  const room = 'sfu-native-restart';
-  const natives = [];
-  for (const name of ['Dee', 'Eve']) natives.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
-  const [dee, eve] = natives;
-  const deeId = (await dee.waitFor((e) => e.event === 'ready', 'ready')).peer;
-  await eve.waitFor((e) => e.event === 'open' && e.peer === deeId, 'Eve linked with Dee');
-  await dee.waitFor((e) => e.event === 'open', 'Dee linked with Eve');
-  natives.push(await startPeer(server.url, room, 'Fay', ['--call', '--call-peers', '2', '--quiet']));
-  peers.push(...natives);
-  const everyone = [['Dee', dee], ['Eve', eve], ['Fay', natives[2]]];
+  const { natives: [dee, eve, fay] } = await callOfThree('sfu-native-restart', ['Dee', 'Eve'], 'Fay');
+  const everyone = [['Dee', dee], ['Eve', eve], ['Fay', fay]];
   const ids = {};
   for (const [name, peer] of everyone) {
     ids[name] = (await peer.waitFor((e) => e.event === 'ready', 'ready')).peer;
@@ -169,15 +171,7 @@ test('the signaling server restarts mid-call: the natives\' SFU call goes on, th
 
 // Last: it kills the test's Janus.
 test('Janus killed mid-call: every native peer ends the call with a notice, nobody hangs', { timeout: 120_000 }, async () => {
-  const room = 'sfu-native-lost';
-  const natives = [];
-  for (const name of ['Bea', 'Cy']) natives.push(await startPeer(server.url, room, name, ['--accept-calls', '--quiet']));
-  const [bea, cy] = natives;
-  const beaId = (await bea.waitFor((e) => e.event === 'ready', 'ready')).peer;
-  await cy.waitFor((e) => e.event === 'open' && e.peer === beaId, 'Cy linked with Bea');
-  await bea.waitFor((e) => e.event === 'open', 'Bea linked with Cy');
-  natives.push(await startPeer(server.url, room, 'Al', ['--call', '--call-peers', '2', '--quiet']));
-  peers.push(...natives);
+  const { natives } = await callOfThree('sfu-native-lost', ['Bea', 'Cy'], 'Al');
   for (const peer of natives) await peer.waitFor((e) => e.event === 'sfu-joined', 'joining the videoroom', 30_000);
   await janus.kill();
   // Each asks to be placed again; nothing answers, so whoever gives up first ends the call with a notice
