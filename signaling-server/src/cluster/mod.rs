@@ -161,6 +161,8 @@ pub struct RedisBackplane {
     joined: AtomicBool,
     subscribed: AtomicBool,
     heartbeat_ok: AtomicBool,
+    /// Held while `cluster_up` is set from `joined`, `subscribed` and `heartbeat_ok` ([`Self::publish_health`]).
+    publishing_health: Mutex<()>,
     /// Resumes waiting for a previous owner's `Released` or for their own `Mark`, by [`waiter`] key.
     waiters: Mutex<HashMap<String, oneshot::Sender<()>>>,
     /// Where signals for peers on other servers go.
@@ -205,6 +207,7 @@ impl RedisBackplane {
             joined: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
             heartbeat_ok: AtomicBool::new(false),
+            publishing_health: Mutex::new(()),
             waiters: Mutex::new(HashMap::new()),
             routes: Routes::default(),
             settings,
@@ -216,6 +219,18 @@ impl RedisBackplane {
         let join = tokio::spawn(cluster.clone().join(queue));
         cluster.tasks().push(join);
         cluster
+    }
+
+    /// Sets the `cluster_up` gauge from the flags behind [`Backplane::healthy`]. Each task stores its flag
+    /// and then publishes under one lock, so the last to publish has seen every change: without the lock
+    /// the subscriber could read `joined` still false, be overtaken by the join task's publish and leave
+    /// the gauge at 0 on a healthy server.
+    fn publish_health(&self) {
+        let _one_at_a_time = self
+            .publishing_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.metrics.cluster_up.set(i64::from(self.healthy()));
     }
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
@@ -251,6 +266,7 @@ impl RedisBackplane {
         ];
         self.tasks().extend(tasks);
         self.joined.store(true, Ordering::Relaxed);
+        self.publish_health();
         tracing::info!(node = %self.node, "joined the cluster through Redis");
     }
 
@@ -571,7 +587,7 @@ impl RedisBackplane {
                 }
             };
             if self.heartbeat_ok.swap(ok, Ordering::Relaxed) != ok {
-                self.metrics.cluster_up.set(i64::from(self.healthy()));
+                self.publish_health();
             }
         }
     }
@@ -611,7 +627,7 @@ impl RedisBackplane {
                 let mut messages = pubsub.into_on_message();
                 self.resync().await?;
                 self.subscribed.store(true, Ordering::Relaxed);
-                self.metrics.cluster_up.set(i64::from(self.healthy()));
+                self.publish_health();
                 tracing::info!("subscribed to this instance's Redis channel");
                 while let Some(message) = messages.next().await {
                     if let Ok(text) = std::str::from_utf8(message.get_payload_bytes()) {
@@ -622,7 +638,7 @@ impl RedisBackplane {
             }
             .await;
             self.subscribed.store(false, Ordering::Relaxed);
-            self.metrics.cluster_up.set(0);
+            self.publish_health();
             match listened {
                 Ok(()) => tracing::warn!("Redis closed this instance's subscription; reconnecting"),
                 Err(e) => tracing::warn!("Redis subscription failed: {e}; retrying"),

@@ -117,8 +117,9 @@ impl Node {
     }
 }
 
-/// Passes the addresses the server logs ("listening", "metrics listening") to `addresses`; shows every
-/// line with CLUSTER_TEST_LOGS=1.
+/// Passes the addresses the server logs ("listening", "metrics listening") to `addresses`. Prints its
+/// warnings and errors, which the test harness shows only for a failed test, and every line with
+/// CLUSTER_TEST_LOGS=1.
 fn read_log(
     stdout: std::process::ChildStdout,
     addresses: std::sync::mpsc::Sender<(String, std::net::SocketAddr)>,
@@ -129,12 +130,10 @@ fn read_log(
         .lines()
         .map_while(Result::ok)
     {
-        if show {
+        let entry = serde_json::from_str::<Value>(&line).unwrap_or_default();
+        if show || matches!(entry["level"].as_str(), Some("WARN" | "ERROR")) {
             println!("{line}");
         }
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
         let fields = &entry["fields"];
         if let (Some(message), Some(addr)) = (fields["message"].as_str(), fields["addr"].as_str())
             && let Ok(addr) = addr.parse()
