@@ -15,38 +15,13 @@
 // P2PCHAT_FORCE_FALLBACK=1. Env: APP_BIN, WORK, ROOM, P2PCHAT_SERVER_URL. Prints PASS/FAIL lines; exit 1 on
 // any failure. Bounded in time; stops the driver, app and browser it started.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { openRoom, sleep, withApp, withLinkedPage } from './webdriver.mjs';
+import { focusElsewhere } from './desktop.mjs';
+import { callPhaseScript, checks, openRoom, remoteTile, sleep, withApp, withLinkedPage } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-call';
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
-const phaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
-
-/** The remote tile's picture in the window: frames shown so far and its mean brightness / colour spread. */
-const remotePictureScript = `
-  const done = arguments[0];
-  const img = document.querySelector('img[data-testid="remote-video"]');
-  if (!img || !img.complete || !img.naturalWidth) return done(null);
-  const canvas = document.createElement('canvas');
-  canvas.width = 64; canvas.height = 48;
-  const g = canvas.getContext('2d');
-  g.drawImage(img, 0, 0, 64, 48);
-  const px = g.getImageData(0, 0, 64, 48).data;
-  let sum = 0, sumSq = 0, r = 0, gr = 0, b = 0;
-  for (let i = 0; i < px.length; i += 4) {
-    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
-    sum += y; sumSq += y * y; r += px[i]; gr += px[i + 1]; b += px[i + 2];
-  }
-  const n = px.length / 4, mean = sum / n;
-  done({ frames: Number(img.dataset.frames), width: img.naturalWidth, height: img.naturalHeight, mean,
-    spread: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), rgb: [r / n, gr / n, b / n].map(Math.round) });`;
 
 /** What the page receives from the app: inbound-rtp counters of every peer connection. */
 async function pageInbound(page) {
@@ -74,26 +49,13 @@ async function pollPage(read, pred, ms = 30000) {
   return last;
 }
 
-/** The person switches to another program: X input focus leaves the app's window (no window manager). */
-function focusElsewhere() {
-  const script = [
-    'import ctypes',
-    "x = ctypes.CDLL('libX11.so.6')",
-    'x.XOpenDisplay.restype = ctypes.c_void_p',
-    'd = ctypes.c_void_p(x.XOpenDisplay(None))',
-    'x.XSetInputFocus(d, 0, 0, 0)',
-    'x.XCloseDisplay(d)',
-  ].join('\n');
-  execFileSync('python3', ['-c', script]);
-}
-
 /** The app shows the page's video: frames keep coming and the picture is not black. */
 async function checkRemotePicture(d, what) {
   const deadline = Date.now() + 30000;
   let picture = null;
   let first = null;
   while (Date.now() < deadline) {
-    picture = await d.runAsync(remotePictureScript).catch((err) => ({ error: err.message }));
+    picture = await remoteTile(d).catch((err) => ({ error: err.message }));
     if (picture?.frames && !first) first = picture.frames;
     if (picture?.frames && first && picture.frames >= first + 10 && picture.mean > 20 && picture.spread > 5) break;
     await sleep(500);
@@ -165,7 +127,7 @@ async function calls(d) {
     const started = Date.now();
     await d.click(callButton[0]);
     await page.getByTestId('accept-button').click({ timeout: 30000 });
-    const phase = await d.until(phaseScript, (p) => p === 'active', 30000);
+    const phase = await d.until(callPhaseScript, (p) => p === 'active', 30000);
     if (phase === 'active') pass(`the page accepted: the app's call is active (${Date.now() - started} ms from the click)`);
     else fail(`app call phase after accept: ${phase}`);
     await checkRemotePicture(d, 'app calls page');
@@ -187,7 +149,7 @@ async function calls(d) {
 
     const [hangup] = await d.waitFor('[data-testid="hangup-button"]');
     await d.click(hangup);
-    const appIdle = await d.until(phaseScript, (p) => p === 'idle', 10000);
+    const appIdle = await d.until(callPhaseScript, (p) => p === 'idle', 10000);
     const pageIdle = await waitForPhase(page, 'idle').then(() => 'idle', (err) => err.message);
     if (appIdle === 'idle' && pageIdle === 'idle') pass('hang-up in the app ends the call on both sides');
     else fail(`after the app's hang-up: app ${appIdle}, page ${pageIdle}`);
@@ -196,19 +158,19 @@ async function calls(d) {
     await sleep(1500);
     focusElsewhere();
     await page.getByTestId('call-button').click();
-    const ringing = await d.until(phaseScript, (p) => p === 'incoming', 20000);
+    const ringing = await d.until(callPhaseScript, (p) => p === 'incoming', 20000);
     if (ringing === 'incoming') pass('the page\'s call rings in the app (window in the background)');
     else return fail(`the app did not ring: phase ${ringing}`);
     const [accept] = await d.waitFor('[data-testid="accept-button"]');
     await d.click(accept);
-    if ((await d.until(phaseScript, (p) => p === 'active', 20000)) === 'active') pass('the app accepted the page\'s call');
+    if ((await d.until(callPhaseScript, (p) => p === 'active', 20000)) === 'active') pass('the app accepted the page\'s call');
     else fail('the app did not go active after accepting');
     await checkRemotePicture(d, 'page calls app');
     const back = await pollPage(() => pageInbound(page), (s) => s.videoTiles >= 1 && s.audioPackets > 20);
     if (back.videoTiles >= 1) pass(`the page plays the app's video in the second call (${JSON.stringify(back)})`);
     else fail(`the page's media from the app in the second call: ${JSON.stringify(back)}`);
     await page.getByTestId('hangup-button').click();
-    const endedInApp = await d.until(phaseScript, (p) => p === 'idle', 15000);
+    const endedInApp = await d.until(callPhaseScript, (p) => p === 'idle', 15000);
     if (endedInApp === 'idle') pass('hang-up in the page ends the call in the app');
     else fail(`after the page's hang-up the app is ${endedInApp}`);
   });
@@ -216,5 +178,4 @@ async function calls(d) {
 
 // The driver's and the app's own output (webrtc-rs logs a lot during calls) go to a file, not the report.
 await withApp('calls', `${work}/app-call-app.log`, 280_000, fail, calls);
-writeFileSync(`${work}/app-call.done`, failures ? 'failed\n' : 'passed\n');
-process.exit(failures ? 1 : 0);
+exit();

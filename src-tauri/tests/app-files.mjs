@@ -20,17 +20,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { png } from '../../tests/e2e/png.mjs';
-import { openRoom, sleep, withApp, withLinkedPage } from './webdriver.mjs';
+import { checks, openRoom, sleep, withApp, withLinkedPage } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-files';
 const downloads = process.env.DOWNLOADS ?? path.join(work, 'downloads');
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
 const files = path.join(work, 'files-to-send');
 mkdirSync(files, { recursive: true });
@@ -94,7 +89,6 @@ async function pick(d, file) {
   await d.type(input, file);
 }
 
-/** Opens the room from the start screen's conversation list; false if it is not listed. */
 /** The room's file rows once every name in `names` has a done row, for a person's check. */
 async function doneRows(d, names, timeoutMs) {
   const rows = await d.until(rowsScript, (rows) => Array.isArray(rows) && names.every((n) => rows.some((r) => r.text.includes(n) && r.status === 'done')), timeoutMs);
@@ -243,4 +237,4 @@ async function run(d) {
 }
 
 await withApp('files', `${work}/app-files-app.log`, 400_000, fail, run);
-process.exit(failures ? 1 : 0);
+exit();

@@ -19,17 +19,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { alive, appPid, clickTray, closeWindow, mapped, until } from './desktop.mjs';
-import { sleep, withApp } from './webdriver.mjs';
+import { checks, sleep, withApp } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const db = process.env.DB;
 const passphrase = 'correct horse battery staple';
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
 /** The screen as a person sees it (X11; WebDriver's own screenshot may not return on this page). */
 const shot = (file) => execFileSync('import', ['-window', 'root', file]);
@@ -129,4 +124,4 @@ await withApp('settings after unlocking', `${work}/webdriver-lock-4.log`, 120000
   await quitFromTray(pid, 'after unlocking');
 });
 
-process.exit(failures ? 1 : 0);
+exit();

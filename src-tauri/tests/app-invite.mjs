@@ -11,17 +11,12 @@
 // on any failure. Bounded in time; stops the driver and app it started.
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { withApp } from './webdriver.mjs';
+import { checks, withApp } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const server = process.env.AUTH_SERVER;
 const origin = server.replace(/^ws/, 'http').replace(/\/ws$/, '');
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
 /** An HS256 JWT signed with the server's secret, valid for an hour. */
 function token(claims) {
@@ -124,4 +119,4 @@ await fresh('deeplink', 'invite-deeplink-data', [`p2pchat://join#room=invited&to
   if (/^connected$/i.test(state.trim())) pass('the app joined with the deep link\'s token');
   else fail(`after the deep link: ${state}`);
 });
-process.exit(failures ? 1 : 0);
+exit();

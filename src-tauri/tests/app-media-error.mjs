@@ -9,19 +9,12 @@
 // stops the driver, app and peer it started.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { writeFileSync } from 'node:fs';
-import { openRoom, sleep, withApp } from './webdriver.mjs';
+import { callPhaseScript, checks, openRoom, sleep, withApp } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-media-error';
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
-const phaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
 const noticeScript = 'return document.querySelector(\'[data-testid="media-notice"]\')?.textContent ?? null;';
 
 async function mediaError(d) {
@@ -46,14 +39,14 @@ async function mediaError(d) {
     const callButton = await d.waitFor('[data-testid="call-button"].primary', { timeoutMs: 15000 });
     if (!callButton.length) return fail('no native call button in the window');
     await d.click(callButton[0]);
-    const phase = await d.until(phaseScript, (p) => p === 'active', 30000);
+    const phase = await d.until(callPhaseScript, (p) => p === 'active', 30000);
     if (phase !== 'active') return fail(`the peer did not answer: phase ${phase}, peer events ${JSON.stringify(peerState.events)}`);
     const before = await d.run(noticeScript);
     if (before === null) pass('the call is active, with no media notice yet');
     else fail(`a media notice before the failure: "${before}"`);
 
     const notice = await d.until(noticeScript, (t) => typeof t === 'string' && t.length > 0, 30000);
-    const stillActive = await d.run(phaseScript);
+    const stillActive = await d.run(callPhaseScript);
     if (typeof notice === 'string' && /^Your camera stopped \(.+\): the others no longer see you\.$/.test(notice) && stillActive === 'active') {
       pass(`the window shows the camera's failure mid-call: "${notice}" (the call is still ${stillActive})`);
     } else {
@@ -84,5 +77,4 @@ async function mediaError(d) {
 
 // The app's own output goes to a file, not the report.
 await withApp('media error', `${work}/app-media-error-app.log`, 150_000, fail, mediaError);
-writeFileSync(`${work}/app-media-error.done`, failures ? 'failed\n' : 'passed\n');
-process.exit(failures ? 1 : 0);
+exit();

@@ -17,8 +17,7 @@
 // Prints PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops the driver, app and browser it
 // started.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { openRoom, withApp } from './webdriver.mjs';
+import { callPhaseScript, checks, openRoom, withApp } from './webdriver.mjs';
 import { joinAs, launchBrowser, waitForPhase, waitForRemoteVideos } from '../../tests/e2e/lib.mjs';
 import { bobsBrowser, decryptPush, fakePushManager, makeSubscription, startPushService } from '../../tests/e2e/push-service.mjs';
 
@@ -26,12 +25,7 @@ const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-push';
 const me = process.env.P2PCHAT_NAME ?? 'Tester';
 const origin = process.env.P2PCHAT_SERVER_URL.replace(/^ws/, 'http').replace(/\/ws$/, '');
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
 const pushService = await startPushService();
 const browser = await launchBrowser();
@@ -113,7 +107,7 @@ try {
     await bobsDevice.click(ring.call, 'answer');
     const answered = bobsDevice.page;
     await waitForPhase(answered, 'active');
-    const phase = await d.until('return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;', (p) => p === 'active', 30000);
+    const phase = await d.until(callPhaseScript, (p) => p === 'active', 30000);
     await waitForRemoteVideos(answered, 1);
     if (phase === 'active') pass('Answer on Bob\'s notification joined the app\'s call: active in the window and on his page, which plays the app\'s video');
     else fail(`after Answer the window's call is ${phase}`);
@@ -130,5 +124,4 @@ try {
   await pushService.close();
 }
 
-writeFileSync(`${work}/app-push.done`, failures ? 'failed\n' : 'passed\n');
-process.exit(failures ? 1 : 0);
+exit();

@@ -16,42 +16,17 @@
 // PASS/FAIL lines; exit 1 on any failure. Bounded in time; stops what it started.
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createWriteStream, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { openRoom, sleep, withApp } from './webdriver.mjs';
-import { appWindows } from './desktop.mjs';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
+import { callPhaseScript, checks, openRoom, remoteTile, sleep, withApp } from './webdriver.mjs';
+import { appWindows, until } from './desktop.mjs';
 import { startServer } from '../../tests/e2e/lib.mjs';
 import { startJanus } from '../../tests/e2e/janus.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.ROOM ?? 'e2e-sfu';
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
-const phaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
 const noticeScript = 'return document.querySelector(\'[data-testid="call-notice"]\')?.textContent ?? null;';
-
-/** A peer's tile in the window: frames shown so far, and its mean brightness / spread. */
-const tileScript = `
-  const done = arguments[1];
-  const img = document.querySelector('img[data-testid="remote-video"][data-peer="' + arguments[0] + '"]');
-  if (!img || !img.complete || !img.naturalWidth) return done(null);
-  const canvas = document.createElement('canvas');
-  canvas.width = 64; canvas.height = 48;
-  const g = canvas.getContext('2d');
-  g.drawImage(img, 0, 0, 64, 48);
-  const px = g.getImageData(0, 0, 64, 48).data;
-  let sum = 0, sumSq = 0;
-  for (let i = 0; i < px.length; i += 4) {
-    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
-    sum += y; sumSq += y * y;
-  }
-  const n = px.length / 4, mean = sum / n;
-  done({ frames: Number(img.dataset.frames), width: img.naturalWidth, height: img.naturalHeight, mean,
-    spread: Math.sqrt(Math.max(0, sumSq / n - mean * mean)) });`;
 
 /** A headless native peer answering calls; its JSON lines kept: its id, links, SFU events, stats per peer. */
 function startPeer(name, server) {
@@ -76,15 +51,6 @@ function startPeer(name, server) {
   return peer;
 }
 
-async function until(check, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value || Date.now() > deadline) return value;
-    await sleep(300);
-  }
-}
-
 /** Frames wanted to count a picture as moving, and how long they may take on the shared 2-core machine. */
 const FRAMES = 10;
 const WITHIN_MS = 20000;
@@ -103,7 +69,7 @@ async function gain(read, count) {
 }
 
 /** The frames `peer`'s tile in the window gains. */
-const tileGain = (d, peer) => gain(() => d.runAsync(tileScript, peer), (t) => t?.frames ?? 0);
+const tileGain = (d, peer) => gain(() => remoteTile(d, peer), (t) => t?.frames ?? 0);
 
 /** What `peer` decodes of the app through Janus. */
 const peerGain = (peer, appId) => gain(async () => peer.stats[appId], (s) => s?.video_frames_decoded ?? 0);
@@ -121,7 +87,7 @@ async function sfuCall(d, janus, server, appLog) {
     const callButton = await d.waitFor('[data-testid="call-button"].primary', { timeoutMs: 15000 });
     if (!callButton.length) return fail('no native call button in the window');
     await d.click(callButton[0]);
-    const phase = await d.until(phaseScript, (p) => p === 'active', 30000);
+    const phase = await d.until(callPhaseScript, (p) => p === 'active', 30000);
     if (phase !== 'active') return fail(`the peers did not answer: phase ${phase}, peers ${JSON.stringify(peers.map((p) => p.events))}`);
 
     // Three people, mesh size 2: everyone moves to Janus.
@@ -133,7 +99,7 @@ async function sfuCall(d, janus, server, appLog) {
 
     // The window decodes both peers through Janus (they publish there only since the move).
     for (const peer of peers) {
-      const shown = await until(async () => ((await d.runAsync(tileScript, peer.id))?.frames ?? 0) > 0, 30000);
+      const shown = await until(async () => ((await remoteTile(d, peer.id))?.frames ?? 0) > 0, 30000);
       const { gained, later, seconds } = shown ? await tileGain(d, peer.id) : { gained: 0, later: null };
       // The peers send GStreamer's ball: white on black, so a picture is one with contrast.
       if (gained >= FRAMES && later.spread > 5) {
@@ -161,7 +127,7 @@ async function sfuCall(d, janus, server, appLog) {
     const [after, adaAfter] = await Promise.all([tileGain(d, ada.id), peerGain(ada, appId)]);
     // The window replaced its key for Ada alone (the app logs each key it gives: its id, whom it reached).
     const rotated = appLog().includes(`key=1 rotate=true reached=["${ada.id}"]`);
-    if (after.gained >= FRAMES && adaAfter.gained >= FRAMES && rotated && (await d.run(phaseScript)) === 'active') {
+    if (after.gained >= FRAMES && adaAfter.gained >= FRAMES && rotated && (await d.run(callPhaseScript)) === 'active') {
       pass(`Bo hung up: the window and Ada go on under new keys (the window +${after.gained} frames of Ada in ${after.seconds} s, Ada +${adaAfter.gained} of the window in ${adaAfter.seconds} s)`);
     } else {
       fail(`after Bo hung up: the window +${after.gained} frames of Ada, Ada +${adaAfter.gained} of the window, the window's key replaced for Ada only: ${rotated}; Ada's events ${JSON.stringify(ada.events)}`);
@@ -169,7 +135,7 @@ async function sfuCall(d, janus, server, appLog) {
 
     // Janus dies: the window's call ends with a clear notice.
     await janus.kill();
-    const ended = await d.until(phaseScript, (p) => p === 'idle', 45000);
+    const ended = await d.until(callPhaseScript, (p) => p === 'idle', 45000);
     const notice = await d.run(noticeScript);
     if (ended === 'idle' && /media server/.test(notice ?? '')) pass(`Janus killed: the window's call ended with "${notice}"`);
     else fail(`Janus killed: phase ${ended}, notice ${JSON.stringify(notice)}`);
@@ -216,5 +182,4 @@ try {
   await janus.stop();
   stopped = true;
 }
-writeFileSync(`${work}/app-sfu.done`, failures ? 'failed\n' : 'passed\n');
-process.exit(failures ? 1 : 0);
+exit();

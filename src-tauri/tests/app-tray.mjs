@@ -19,19 +19,14 @@
 // P2PCHAT_JOIN (one room), HOME (a scratch home). Prints PASS/FAIL lines; exit 1 on any failure. Bounded in
 // time; stops what it started.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { alive, appPid, appWindows, clickTray, closeWindow, mapped, until, windowOf } from './desktop.mjs';
-import { sleep, withApp } from './webdriver.mjs';
+import { checks, sleep, withApp } from './webdriver.mjs';
 
 const work = process.env.WORK ?? '/tmp';
 const room = process.env.P2PCHAT_JOIN;
 const loginItem = `${process.env.HOME}/.config/autostart/p2pchat.desktop`;
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
+const { pass, fail, exit } = checks();
 
 /** Rings the app from a headless peer, which first has to find it in the room; true once it rang. */
 let calls = 0;
@@ -175,5 +170,4 @@ await withApp('ring when closed off', `${work}/app-tray-off-app.log`, 120_000, f
   historyClosed('closing the window');
 });
 
-writeFileSync(`${work}/app-tray.done`, failures ? 'failed\n' : 'passed\n');
-process.exit(failures ? 1 : 0);
+exit();

@@ -13,23 +13,12 @@
 // Prints PASS/FAIL lines; exit code 1 on any failure. Bounded in time; stops the driver and app it started.
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { writeFileSync } from 'node:fs';
-import { sleep, withApp } from './webdriver.mjs';
+import { focusElsewhere } from './desktop.mjs';
+import { checks, ensureName, sleep, withApp } from './webdriver.mjs';
 
 const mode = process.argv[2];
 const work = process.env.WORK ?? '/tmp';
-let failures = 0;
-const pass = (what) => console.log(`PASS: ${what}`);
-const fail = (what) => {
-  console.log(`FAIL: ${what}`);
-  failures += 1;
-};
-
-/** The name field is prefilled from the app's settings or connection; a person types it otherwise. */
-async function ensureName(d) {
-  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
-  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
-}
+const { pass, fail, exit } = checks();
 
 /** The texts of the search results shown (room, time, sender and snippet of each). */
 const resultTexts = (d) => d.run('return [...document.querySelectorAll(\'[data-testid="search-result"]\')].map((e) => e.textContent.trim());');
@@ -106,20 +95,7 @@ async function sendFromApp(d, text, wanted = ['delivered', 'read']) {
 /** The open room's people and recent signaling (test hooks), for a failure report. */
 async function roomState(d) {
   const script = 'return JSON.stringify({ presence: window.__p2pchatDebug?.presence?.(), trace: window.__p2pchatDebug?.signalTrace?.() });';
-  return d.call('POST', d.s('/execute/sync'), { script, args: [] }).catch((err) => err.message);
-}
-
-/** The person switches to another program: X input focus leaves the app's window (no window manager here). */
-function focusElsewhere() {
-  const script = [
-    'import ctypes',
-    "x = ctypes.CDLL('libX11.so.6')",
-    'x.XOpenDisplay.restype = ctypes.c_void_p',
-    'd = ctypes.c_void_p(x.XOpenDisplay(None))',
-    'x.XSetInputFocus(d, 0, 0, 0)  # focus None, RevertToNone, CurrentTime',
-    'x.XCloseDisplay(d)',
-  ].join('\n');
-  execFileSync('python3', ['-c', script]);
+  return d.run(script).catch((err) => err.message);
 }
 
 async function chat(d) {
@@ -151,7 +127,7 @@ async function chat(d) {
     const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
     if (!entry.length) return fail(`room ${room} not listed on the start screen`);
     // The room records its signaling (for the failure report below) when test hooks are on as it opens.
-    await d.call('POST', d.s('/execute/sync'), { script: 'window.__p2pchatTestHooks = true;', args: [] });
+    await d.run('window.__p2pchatTestHooks = true;');
     await d.click(entry[0]);
     const state = await d.waitText('[data-testid="connection-state"]', (t) => /connected/i.test(t), 30000);
     if (!/connected/i.test(state)) return fail(`app did not connect: ${state}`);
@@ -179,10 +155,10 @@ async function chat(d) {
     else {
       // What the backend says about the channel, for the failure report.
       const open = await d
-        .call('POST', d.s('/execute/async'), {
-          script: "const done = arguments[1]; window.__TAURI_INTERNALS__.invoke('plugin:links|fallback_open_peers', { room: arguments[0] }).then((r) => done(JSON.stringify(r)), (e) => done('error ' + JSON.stringify(e)));",
-          args: [room],
-        })
+        .runAsync(
+          "const done = arguments[1]; window.__TAURI_INTERNALS__.invoke('plugin:links|fallback_open_peers', { room: arguments[0] }).then((r) => done(JSON.stringify(r)), (e) => done('error ' + JSON.stringify(e)));",
+          room,
+        )
         .catch((err) => err.message);
       fail(`reply from the app: status "${status}", peer received it: ${received}; open channels: ${open}; peer events: ${JSON.stringify(peerEvents)}`);
     }
@@ -225,9 +201,10 @@ async function chatWithBrowser(d, room) {
   }
 }
 
-await withApp(mode, null, 240_000, fail, async (d) => {
+// The driver's and the app's own output go to a file, not the report.
+await withApp(mode, `${work}/app-ui-${mode}-app.log`, 240_000, fail, async (d) => {
   if (mode === 'offline') await offline(d);
   else if (mode === 'chat') await chat(d);
   else throw new Error(`unknown mode ${mode}`);
 });
-process.exit(failures ? 1 : 0);
+exit();

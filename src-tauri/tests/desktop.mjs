@@ -1,7 +1,7 @@
 // The desktop around the app under Xvfb, as a person and a window manager see it: the app's X windows,
-// closing one as a window manager does (WM_DELETE_WINDOW), and its tray menu (the app's
-// com.canonical.dbusmenu object on the session D-Bus, clicked as a panel does). Used by app-tray.mjs and
-// app-history-lock.mjs. TRAY_DEBUG=1 prints failed helper commands.
+// closing one as a window manager does (WM_DELETE_WINDOW), input focus moving to another program, and its
+// tray menu (the app's com.canonical.dbusmenu object on the session D-Bus, clicked as a panel does). Used by
+// the app's tests (app-*.mjs). TRAY_DEBUG=1 prints failed helper commands.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { sleep } from './webdriver.mjs';
 
@@ -20,6 +20,19 @@ export async function until(pred, timeoutMs) {
     if (value || Date.now() > deadline) return value;
     await sleep(300);
   }
+}
+
+/** The person switches to another program: X input focus leaves the app's window (no window manager here). */
+export function focusElsewhere() {
+  const script = [
+    'import ctypes',
+    "x = ctypes.CDLL('libX11.so.6')",
+    'x.XOpenDisplay.restype = ctypes.c_void_p',
+    'd = ctypes.c_void_p(x.XOpenDisplay(None))',
+    'x.XSetInputFocus(d, 0, 0, 0)  # focus None, RevertToNone, CurrentTime',
+    'x.XCloseDisplay(d)',
+  ].join('\n');
+  execFileSync('python3', ['-c', script]);
 }
 
 /** The app's top-level X windows ("p2pchat"), each `{id, pid, mapped}`. */

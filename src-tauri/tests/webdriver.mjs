@@ -1,10 +1,29 @@
 // A minimal W3C WebDriver client for the app's window (WebKitWebDriver drives the WebKitGTK webview),
-// shared by the app's tests (app-ui.mjs, app-call.mjs, app-files.mjs), with the small helpers they need.
+// shared by the app's tests (app-*.mjs), with the small helpers they need.
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A test's report: `pass(what)` and `fail(what)` print a PASS / FAIL line, and `exit()` ends the process
+ * with 1 once any check failed (run-app-tests.sh fails the step on it), 0 otherwise.
+ */
+export function checks() {
+  let failures = 0;
+  return {
+    pass: (what) => console.log(`PASS: ${what}`),
+    fail: (what) => {
+      console.log(`FAIL: ${what}`);
+      failures += 1;
+    },
+    exit: () => process.exit(failures ? 1 : 0),
+  };
+}
+
+/** The phase of the window's call (idle, incoming, active, ...; data-phase), or null without a call area. */
+export const callPhaseScript = 'return document.querySelector(\'[data-testid="call-state"]\')?.getAttribute("data-phase") ?? null;';
 
 /** A TCP port nobody listens on right now (for WebKitWebDriver). */
 export const freePort = () =>
@@ -128,12 +147,12 @@ export class Driver {
 
 /**
  * Runs `body(driver)` against the app (`APP_BIN`) under WebKitWebDriver, whose output and the app's go to
- * `log` (webrtc-rs logs a lot), or to ours when `log` is null, within `timeoutMs`; a throw or the timeout
- * is reported through `fail` with `label`. Returns once the session and the driver are gone.
+ * the file `log` (webrtc-rs logs a lot), within `timeoutMs`; a throw or the timeout is reported through
+ * `fail` with `label`. Returns once the session and the driver are gone.
  */
 export async function withApp(label, log, timeoutMs, fail, body) {
   const port = await freePort();
-  const out = log === null ? 'inherit' : openSync(log, 'w');
+  const out = openSync(log, 'w');
   const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
     env: { ...process.env, TAURI_WEBVIEW_AUTOMATION: 'true' },
     stdio: ['ignore', out, out],
@@ -190,13 +209,43 @@ async function endAll(pids) {
   }
 }
 
+const remoteTileScript = `
+  const [peer, done] = arguments;
+  const img = document.querySelector('img[data-testid="remote-video"]' + (peer === null ? '' : '[data-peer="' + peer + '"]'));
+  if (!img || !img.complete || !img.naturalWidth) return done(null);
+  const canvas = document.createElement('canvas');
+  canvas.width = 64; canvas.height = 48;
+  const g = canvas.getContext('2d');
+  g.drawImage(img, 0, 0, 64, 48);
+  const px = g.getImageData(0, 0, 64, 48).data;
+  let sum = 0, sumSq = 0, r = 0, gr = 0, b = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    sum += y; sumSq += y * y; r += px[i]; gr += px[i + 1]; b += px[i + 2];
+  }
+  const n = px.length / 4, mean = sum / n;
+  done({ frames: Number(img.dataset.frames), width: img.naturalWidth, height: img.naturalHeight, mean,
+    spread: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), rgb: [r / n, gr / n, b / n].map(Math.round) });`;
+
+/**
+ * The window's picture in a remote tile (native media draws JPEG frames into <img data-testid="remote-video">),
+ * `peer`'s or else the first one: frames shown so far, size, mean luma and its spread, mean RGB; null while
+ * it shows no picture.
+ */
+export const remoteTile = (d, peer = null) => d.runAsync(remoteTileScript, peer);
+
+/** The name field is prefilled from the app's settings or connection; a person types it otherwise. */
+export async function ensureName(d) {
+  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
+  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
+}
+
 /**
  * Opens `room` from the app's start screen (typing a name first if none is set), with the web UI's test
  * trace on. False when the room is not listed.
  */
 export async function openRoom(d, room) {
-  const [input] = await d.waitFor('[data-testid="name-input"]', { timeoutMs: 30000 });
-  if (input && !(await d.call('GET', d.s(`/element/${d.id(input)}/property/value`)))) await d.type(input, 'Tester');
+  await ensureName(d);
   const entry = await d.waitFor(`[data-testid="conversation"][data-room="${room}"]`, { timeoutMs: 30000 });
   if (!entry.length) return false;
   await d.run('window.__p2pchatTestHooks = true;');
