@@ -259,6 +259,7 @@ impl History {
                     .await?
             }
         };
+        self.release_cache_later();
         let next = if messages.len() > limit as usize {
             messages.truncate(limit as usize);
             messages.last().map(|m| Cursor {

@@ -339,8 +339,11 @@ impl History {
         before: Option<&SearchCursor>,
         limit: u32,
     ) -> Result<SearchPage, HistoryError> {
-        self.search_within(input, room, before, limit, SEARCH_BUDGET)
-            .await
+        let page = self
+            .search_within(input, room, before, limit, SEARCH_BUDGET)
+            .await;
+        self.release_cache_later();
+        page
     }
 
     /// [`Self::search_page`] with its time budget given.

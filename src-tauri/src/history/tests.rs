@@ -1004,3 +1004,72 @@ async fn forget_erases_everything_and_leaves_no_text_in_the_file() {
         );
     }
 }
+
+/// Bytes the page cache of the history's connection holds now.
+async fn cache_used(history: &History) -> i32 {
+    let mut conn = history.pool().acquire().await.unwrap();
+    let mut handle = conn.lock_handle().await.unwrap();
+    let (mut used, mut highest) = (0, 0);
+    // SAFETY: the handle is locked for this call; sqlite3_db_status only reads the counters.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_status(
+            handle.as_raw_handle().as_ptr(),
+            libsqlite3_sys::SQLITE_DBSTATUS_CACHE_USED,
+            &mut used,
+            &mut highest,
+            0,
+        )
+    };
+    assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+    used
+}
+
+/// Searching and paging fill the page cache; once nobody has read for a moment it is given back (the app
+/// does not hold it for minutes), and the next search finds the same messages.
+#[tokio::test]
+async fn the_page_cache_is_given_back_after_a_pause() {
+    let dir = TempDir::new().unwrap();
+    let history = open(&dir).await;
+    let messages: Vec<NewMessage> = (0..20_000)
+        .map(|i| {
+            let body = format!("hello number {i} word{} topic{}", i % 97, i % 13);
+            msg(
+                &format!("m{i}"),
+                &format!("room{}", i % 10),
+                &body,
+                i,
+                i % 2 == 0,
+            )
+        })
+        .collect();
+    history.insert_messages(&messages).await.unwrap();
+    history.release_cache().await.unwrap();
+    let empty = cache_used(&history).await;
+
+    let first = history.search("hello", None, 30).await.unwrap();
+    for i in 0..97 {
+        history
+            .search(&format!("word{i} topic{}", i % 13), None, 30)
+            .await
+            .unwrap();
+    }
+    for room in 0..10 {
+        history
+            .messages_page(&format!("room{room}"), None, 100)
+            .await
+            .unwrap();
+    }
+    let filled = cache_used(&history).await;
+    assert!(
+        filled > empty + 512 * 1024,
+        "searching fills the cache: {empty} → {filled} bytes"
+    );
+
+    tokio::time::sleep(RELEASE_AFTER + Duration::from_millis(500)).await;
+    let released = cache_used(&history).await;
+    assert!(
+        released < empty + 64 * 1024,
+        "the cache is given back after the pause: {filled} → {released} bytes (empty: {empty})"
+    );
+    assert_eq!(history.search("hello", None, 30).await.unwrap(), first);
+}
