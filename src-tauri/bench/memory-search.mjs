@@ -1,10 +1,10 @@
-// The app's memory once searching has filled its history's page cache (run by src-tauri/bench/memory.sh, in
-// its session): starts the app (APP_BIN) under WebKitWebDriver, waits SETTLE seconds idle and prints the PSS
-// of the app and its descendants; then, from the window, runs each query of the file QUERIES (one a line)
-// through the command the search box calls (plugin:history|search_messages) and asks for its next page too
-// ("More results"), and prints the PSS again 5 s later. Each table ends with a `total_kb=N` line for the
-// script. WebDriver adds to the absolute figures (WebKit's automation), so what searching adds is the
-// difference between the two.
+// What searching leaves in the app's memory (run by src-tauri/bench/memory.sh, in its session): starts the
+// app (APP_BIN) under WebKitWebDriver, waits SETTLE seconds idle and prints the PSS of the app and its
+// descendants; then, from the window, runs each query of the file QUERIES (one a line) through the command
+// the search box calls (plugin:history|search_messages) and asks for its next page too ("More results"), and
+// prints the PSS again 5 s later (the history empties its page cache 2 s after the last search). Each table
+// ends with a `total_kb=N` line for the script. WebDriver adds to the absolute figures (WebKit's automation),
+// so what searching adds is the difference between the two.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Driver, freePort, sleep } from '../tests/webdriver.mjs';

@@ -15,8 +15,9 @@
 #      each process;
 #   5. starts the app once more under WebKitWebDriver (src-tauri/bench/memory-search.mjs): PSS idle, then
 #      after SEARCHES searches from the window, each with its next page (words, pairs of words and 3-letter
-#      prefixes drawn from the seeded messages), which fill the history's page cache (at most 32 MiB): what
-#      searching adds is the difference, added to step 4's figure for the target.
+#      prefixes drawn from the seeded messages), taken 5 s after the last one (the history empties its page
+#      cache, at most 32 MiB, 2 s after the last search): what searching leaves is the difference, added to
+#      step 4's figure for the target.
 # Targets: app ≤ 40 MB PSS above the empty shell in total; .deb ≤ 15 MB.
 # Usage: src-tauri/bench/memory.sh   (ui/dist must exist; builds in $CARGO_TARGET_DIR, default target/;
 # needs Xvfb, dbus and gnome-keyring: .ci/deps.sh)

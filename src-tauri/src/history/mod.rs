@@ -346,7 +346,7 @@ impl History {
             .await?;
         // glibc keeps what was freed in its arenas, mostly between chunks still in use (the pages were
         // allocated one by one among others), where only malloc_trim hands it back to the system: after
-        // 1 000 searches the app process stayed 38 MiB above idle with the pragma alone, 1 MiB with both.
+        // 1 000 searches the app process stayed 37 MiB above idle with the pragma alone, 1 MiB with both.
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim only returns free memory; it takes the allocator's own locks.
         unsafe {
