@@ -177,7 +177,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         // Load the call's plugins now rather than at the first call (seconds, the first time).
         tokio::task::spawn_blocking(p2pchat_core::media::prewarm);
     }
-    let mut calls = call::Calls::new(
+    let (mut calls, mut sfu_joins) = call::Calls::new(
         args.room.clone(),
         args.accept_calls,
         args.video.clone(),
@@ -206,6 +206,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 if deadline.is_some() { break false; }
             }
             Some(done) = work_rx.recv() => work = Some(done),
+            Some(joined) = sfu_joins.recv() => calls.on_sfu_joined(joined, &client).await,
             Some(event) = files.recv() => files.on_event(event),
             _ = call_ticker.tick() => {
                 // A call that rang 30 s unanswered ends (ours: "No answer"; theirs: missed).
@@ -230,7 +231,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                         }
                         chat_protocol::ServerFrame::Sfu { call, url, token, janus_room, .. } => {
                             let place = p2pchat_core::sfu::SfuPlace { url: url.clone(), token: token.clone(), janus_room: *janus_room };
-                            calls.on_sfu_place(call, place, &client).await;
+                            calls.on_sfu_place(call, place).await;
                         }
                         chat_protocol::ServerFrame::SfuLost { call, .. } => calls.on_sfu_lost(call, "the server lost the media server", &client).await,
                         // Only "no SFU to be had" loses the call's media server; other refusals
@@ -246,12 +247,13 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                                 calls.on_signal(from, &signal, &room, &client).await;
                             }
                         }
-                        // Back in the room after a fresh session: our SFU token went with the old one.
-                        chat_protocol::ServerFrame::Joined { room, .. } if *room == args.room => calls.ask_sfu_again(&client),
-                        chat_protocol::ServerFrame::PeerLeft { peer, .. } => {
-                            let actions = calls.ring.peer_gone(peer);
-                            calls.apply(actions, &client).await;
+                        chat_protocol::ServerFrame::Joined { room, peers, .. } if *room == args.room => {
+                            calls.room_joined(peers);
+                            // Back in the room after a fresh session: our SFU token went with the old one.
+                            calls.ask_sfu_again(&client);
                         }
+                        chat_protocol::ServerFrame::PeerJoined { room, peer, .. } if *room == args.room => calls.peer_arrived(peer, &client),
+                        chat_protocol::ServerFrame::PeerLeft { peer, .. } => calls.peer_left(peer, &client).await,
                         _ => {}
                     }
                     manager.on_frame(frame).await;

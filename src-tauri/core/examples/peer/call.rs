@@ -6,20 +6,23 @@
 //! size (`welcome.sfu.mesh_size`) moves to Janus as the web UI's does (`p2pchat_core::sfu`): `sfu-join`,
 //! our media published once and everyone else's received through the videoroom, every frame sealed
 //! with per-sender keys sent over the chat channel (`sfu-key`), ours replaced when someone leaves;
-//! lines `sfu-move`, `sfu-joined`, `sfu-lost`, and `call-stats` with `"sfu": true`.
+//! lines `sfu-move`, `sfu-joined`, `sfu-lost`, and `call-stats` with `"sfu": true` once a person's
+//! picture comes through Janus (until then their mesh media goes on: nobody's picture stops at the
+//! move). Room members outside the call are told we are in it (`in-call`) and when we no longer are
+//! (`left-call`), as the web UI does, so their pages show the call in progress.
 //! Typed commands: `/mute`, `/unmute`, `/camera-off`, `/camera-on`, `/share-screen`, `/stop-share`,
 //! `/hangup`, and `/accept` or `/decline` for a call ringing us (without `--accept-calls`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_protocol::{IceServer, SignalData};
+use chat_protocol::{IceServer, PeerInfo, SignalData};
 use p2pchat_core::links::LinkManager;
 use p2pchat_core::media::ring::{Ring, RingAction};
 use p2pchat_core::media::{
     AudioSource, CallSession, Capture, CaptureOptions, EncodingLimits, FULL_QUALITY, MediaEvents,
-    PlaybackOptions, QualitySample, VideoSource, next_limits,
+    MediaStats, PlaybackOptions, QualitySample, VideoSource, next_limits,
 };
 use p2pchat_core::sfu::{
     CallKeys, SfuPlace, VideoRoom, above_mesh, key_message, parse_key_message,
@@ -37,9 +40,13 @@ pub struct Calls {
     audio: AudioSource,
     /// Our capture on the peers' links, and their tracks played (counted, no window, no speaker).
     media: CallSession,
+    /// Participants we send our media to over their link (the mesh); in a call that moved to Janus,
+    /// until their picture shows through it (see [`MESH_OVERLAP`]).
+    mesh: HashSet<String>,
     connected: HashSet<String>,
-    /// Per participant: quality samples for adaptive bitrate, and bytes seen at the last tick.
-    samples: HashMap<String, (Vec<QualitySample>, u64)>,
+    /// Per participant: quality samples for adaptive bitrate, and bytes seen at the last tick (and
+    /// whether they were the SFU's).
+    samples: HashMap<String, (Vec<QualitySample>, u64, bool)>,
     limits: EncodingLimits,
     muted: bool,
     camera_off: bool,
@@ -57,6 +64,19 @@ pub struct Calls {
     keys: Option<(String, Arc<CallKeys>)>,
     /// Our call went past the mesh size: its media goes through Janus.
     sfu: Option<Sfu>,
+    /// Where a videoroom join that finished reports (joins run apart from the call: see `on_sfu_place`).
+    joins: mpsc::UnboundedSender<SfuJoin>,
+    /// Who is in the room (its presence), to tell those outside our call about it.
+    members: BTreeSet<String>,
+    /// The call we told the room's members outside it we are in (`in-call`).
+    announced: Option<String>,
+}
+
+/// A videoroom join that finished (see [`Calls::on_sfu_joined`]).
+pub struct SfuJoin {
+    call: String,
+    attempt: u32,
+    result: Result<(VideoRoom, mpsc::UnboundedReceiver<String>), String>,
 }
 
 struct Sfu {
@@ -69,6 +89,12 @@ struct Sfu {
     retries: u32,
     /// When to ask again.
     retry_at: Option<Instant>,
+    /// Joins started: only the latest one's result is taken.
+    attempt: u32,
+    /// When we got into the videoroom.
+    joined_at: Option<Instant>,
+    /// When each participant's picture first came through Janus.
+    through: HashMap<String, Instant>,
 }
 
 /// Asking to be placed again after the SFU was lost: at most this often (the web UI's rule).
@@ -78,15 +104,25 @@ const SFU_RETRIES: u32 = 2;
 /// until its first check of Janus (`--sfu-health-ms`, 2 s by default).
 const SFU_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
+/// How long a participant's mesh media goes on after their picture first comes through Janus: their
+/// side switches when ours comes through there, which may be a moment later, and until then they still
+/// show what the mesh brings them.
+const MESH_OVERLAP: Duration = Duration::from_secs(2);
+
+/// At most this long after we got into the videoroom the mesh media goes on with someone whose picture
+/// does not come through it (no camera, camera off, or a feed that never comes).
+const MESH_FALLBACK: Duration = Duration::from_secs(15);
+
 impl Calls {
-    /// Calls in `room` over `links`' tracks.
+    /// Calls in `room` over `links`' tracks; the receiver hears of videoroom joins that finished, for
+    /// [`Calls::on_sfu_joined`].
     pub fn new(
         room: String,
         auto_accept: bool,
         video: VideoSource,
         audio: AudioSource,
         links: &LinkManager,
-    ) -> Calls {
+    ) -> (Calls, mpsc::UnboundedReceiver<SfuJoin>) {
         let (media, mut events) = CallSession::new(links.clone(), PlaybackOptions::default());
         let (media_events, mut sfu_events) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -100,12 +136,14 @@ impl Calls {
                 emit(json!({"event": "media-notice", "notice": event.notice(), "media": event}));
             }
         });
-        Calls {
+        let (joins, joined) = mpsc::unbounded_channel();
+        let calls = Calls {
             ring: Ring::new(auto_accept),
             room,
             video,
             audio,
             media,
+            mesh: HashSet::new(),
             connected: HashSet::new(),
             samples: HashMap::new(),
             limits: FULL_QUALITY,
@@ -119,19 +157,20 @@ impl Calls {
             media_events,
             keys: None,
             sfu: None,
-        }
+            joins,
+            members: BTreeSet::new(),
+            announced: None,
+        };
+        (calls, joined)
     }
 
     /// Carries out what the ring decided, in order (an invite waits until the offer with our media
     /// is on its way).
     pub async fn apply(&mut self, actions: Vec<RingAction>, client: &Client) {
+        let before: BTreeSet<String> = self.ring.participants().cloned().collect();
         for action in actions {
             match action {
-                RingAction::Signal { to, data } => {
-                    if let Ok(raw) = serde_json::value::to_raw_value(&data) {
-                        let _ = client.signal(&self.room, &to, raw);
-                    }
-                }
+                RingAction::Signal { to, data } => self.signal(&to, &data, client),
                 RingAction::Prepare { peer } => {
                     self.capture();
                     if let Some(offered) = self.media.attach(&self.room, &peer, false) {
@@ -140,16 +179,24 @@ impl Calls {
                 }
                 RingAction::Connect { peer } => {
                     self.capture();
-                    if self.sfu.is_some() {
+                    // Whoever makes the call outgrow the mesh never gets mesh media: the call moves
+                    // first (which gives everyone in it our key), as in the web UI.
+                    let moved_now = self.move_to_sfu_if_due(client).await;
+                    if self.sfu.is_none() {
+                        let _ = self.media.attach(&self.room, &peer, true);
+                        self.mesh.insert(peer.clone());
+                    } else if !moved_now {
                         // Their media and ours go through Janus; they need our key.
                         self.send_key(&peer).await;
-                    } else {
-                        let _ = self.media.attach(&self.room, &peer, true);
                     }
-                    self.samples.insert(peer, (Vec::new(), 0));
+                    self.samples.insert(peer, (Vec::new(), 0, false));
                 }
                 RingAction::Disconnect { peer, reason } => {
                     let _ = self.media.detach(&self.room, &peer);
+                    self.mesh.remove(&peer);
+                    if let Some(sfu) = self.sfu.as_mut() {
+                        sfu.through.remove(&peer);
+                    }
                     self.key_after_leaving(&peer).await;
                     self.connected.remove(&peer);
                     self.samples.remove(&peer);
@@ -163,6 +210,72 @@ impl Calls {
             }
         }
         self.move_to_sfu_if_due(client).await;
+        self.tell_the_room(&before, client);
+    }
+
+    /// Tells the room's members outside our call that we are in it, once someone else is (`in-call`),
+    /// and that we no longer are once it ended for us (`left-call`), as the web UI does (docs/ui.md,
+    /// "Joining a call in progress"): their pages show the call in progress and can ask to join it.
+    /// `before`: the participants before the last step (they heard of its end from the call itself).
+    fn tell_the_room(&mut self, before: &BTreeSet<String>, client: &Client) {
+        let call = self.ring.call_id().map(str::to_owned);
+        if let Some(left) = self
+            .announced
+            .take_if(|announced| call.as_ref() != Some(announced))
+        {
+            let data = SignalData::LeftCall { call: left };
+            for peer in self.members.iter().filter(|p| !before.contains(*p)) {
+                self.signal(peer, &data, client);
+            }
+        }
+        let Some(call) = call else {
+            return;
+        };
+        if self.announced.is_none() && self.ring.participants().next().is_some() {
+            let data = SignalData::InCall { call: call.clone() };
+            for peer in self.outsiders() {
+                self.signal(&peer, &data, client);
+            }
+            self.announced = Some(call);
+        }
+    }
+
+    /// Room members not in our call.
+    fn outsiders(&self) -> Vec<String> {
+        let inside: HashSet<&String> = self.ring.participants().collect();
+        self.members
+            .iter()
+            .filter(|p| !inside.contains(p))
+            .cloned()
+            .collect()
+    }
+
+    fn signal(&self, to: &str, data: &SignalData, client: &Client) {
+        if let Ok(raw) = serde_json::value::to_raw_value(data) {
+            let _ = client.signal(&self.room, to, raw);
+        }
+    }
+
+    /// We are in the room (again) with these members.
+    pub fn room_joined(&mut self, peers: &[PeerInfo]) {
+        self.members = peers.iter().map(|p| p.peer.clone()).collect();
+    }
+
+    /// Someone entered the room: a call we are in is theirs to join, so they hear of it (`in-call`).
+    pub fn peer_arrived(&mut self, peer: &str, client: &Client) {
+        self.members.insert(peer.to_owned());
+        if let Some(call) = &self.announced
+            && !self.ring.participants().any(|p| p == peer)
+        {
+            self.signal(peer, &SignalData::InCall { call: call.clone() }, client);
+        }
+    }
+
+    /// `peer` left the room: out of the call too.
+    pub async fn peer_left(&mut self, peer: &str, client: &Client) {
+        self.members.remove(peer);
+        let actions = self.ring.peer_gone(peer);
+        self.apply(actions, client).await;
     }
 
     /// The keys of the call we are in (new ones for a new call).
@@ -200,15 +313,16 @@ impl Calls {
         }
     }
 
-    /// The call passed the server's mesh size: every participant's media moves to Janus (the mesh
-    /// media stops) and we ask the server where (`sfu-join`).
-    async fn move_to_sfu_if_due(&mut self, client: &Client) {
+    /// The call passed the server's mesh size: every participant's media moves to Janus and we ask
+    /// the server where (`sfu-join`). The mesh media goes on with each participant until their picture
+    /// comes through Janus (`leave_mesh_when_through`). True if the call moved now.
+    async fn move_to_sfu_if_due(&mut self, client: &Client) -> bool {
         let people = self.ring.participants().count() + 1;
         if self.sfu.is_some() || !self.ring.in_call() || !above_mesh(people, self.mesh_size) {
-            return;
+            return false;
         }
         let Some(call) = self.ring.call_id().map(str::to_owned) else {
-            return;
+            return false;
         };
         let peers: Vec<String> = self.ring.participants().cloned().collect();
         self.sfu = Some(Sfu {
@@ -218,9 +332,15 @@ impl Calls {
             lost: None,
             retries: 0,
             retry_at: None,
+            attempt: 0,
+            joined_at: None,
+            through: HashMap::new(),
         });
         for peer in &peers {
-            let _ = self.media.detach(&self.room, peer);
+            if !self.mesh.contains(peer) {
+                // Negotiated while it rang, never sent: it will not be.
+                let _ = self.media.detach(&self.room, peer);
+            }
             self.send_key(peer).await;
         }
         emit(json!({"event": "sfu-move", "call": call, "people": people}));
@@ -229,9 +349,40 @@ impl Calls {
                 json!({"event": "media-notice", "notice": format!("cannot ask for the SFU: {err}")}),
             );
         }
+        true
+    }
+
+    /// Our mesh media to each participant whose picture came through Janus stops [`MESH_OVERLAP`]
+    /// later (or [`MESH_FALLBACK`] after we got into the videoroom, whatever came through), as the web
+    /// UI stops it once their SFU media shows. Their mesh media to us is theirs to stop.
+    fn leave_mesh_when_through(&mut self, now: Instant) {
+        let Some(sfu) = self.sfu.as_mut() else {
+            return;
+        };
+        let (Some(room), Some(joined_at)) = (sfu.room.as_ref(), sfu.joined_at) else {
+            return;
+        };
+        let leaving: Vec<String> = self
+            .mesh
+            .iter()
+            .filter(|peer| {
+                if room.stats(peer).frames_decoded > 0 {
+                    let since = *sfu.through.entry((*peer).clone()).or_insert(now);
+                    now - since >= MESH_OVERLAP
+                } else {
+                    now - joined_at >= MESH_FALLBACK
+                }
+            })
+            .cloned()
+            .collect();
+        for peer in leaving {
+            self.mesh.remove(&peer);
+            let _ = self.media.detach(&self.room, &peer);
+        }
     }
 
     async fn leave_sfu(&mut self, client: &Client) {
+        self.mesh.clear();
         let Some(sfu) = self.sfu.take() else {
             return;
         };
@@ -253,17 +404,21 @@ impl Calls {
     }
 
     /// The server placed our call (`sfu`): join the videoroom, publish, subscribe. The place we are
-    /// in already changes nothing; a new one (our new session's token) replaces it.
-    pub async fn on_sfu_place(&mut self, call: &str, place: SfuPlace, client: &Client) {
+    /// in already changes nothing; a new one (our new session's token) replaces it. The join runs on
+    /// its own task and ends in [`Calls::on_sfu_joined`]: meanwhile the call goes on (its mesh media,
+    /// its stats, the keys the others send).
+    pub async fn on_sfu_place(&mut self, call: &str, place: SfuPlace) {
         let Some(sfu) = self.sfu.as_mut().filter(|s| s.call == call) else {
             return;
         };
         if sfu.place.as_ref() == Some(&place) {
             return;
         }
-        let rejoining = sfu.place.is_some();
         sfu.place = Some(place.clone());
         sfu.lost = None;
+        sfu.joined_at = None;
+        sfu.attempt += 1;
+        let attempt = sfu.attempt;
         if let Some(room) = sfu.room.take() {
             room.close().await;
         }
@@ -271,33 +426,71 @@ impl Calls {
         let Some(keys) = self.call_keys() else {
             return;
         };
-        let joined = VideoRoom::join(
-            place,
-            &self.room,
-            &self.me,
-            capture,
-            self.ice_servers.clone(),
-            keys,
-            PlaybackOptions::default(),
-            self.media_events.clone(),
-        )
-        .await;
-        match joined {
+        let room = self.room.clone();
+        let me = self.me.clone();
+        let ice_servers = self.ice_servers.clone();
+        let events = self.media_events.clone();
+        let joins = self.joins.clone();
+        let call = call.to_owned();
+        tokio::spawn(async move {
+            let playback = PlaybackOptions::default();
+            let result = VideoRoom::join(
+                place,
+                &room,
+                &me,
+                capture,
+                ice_servers,
+                keys,
+                playback,
+                events,
+            )
+            .await;
+            let joined = SfuJoin {
+                call,
+                attempt,
+                result,
+            };
+            if let Err(unwanted) = joins.send(joined)
+                && let Ok((room, _)) = unwanted.0.result
+            {
+                room.close().await;
+            }
+        });
+    }
+
+    /// A join of the videoroom finished: we are in it (a join since replaced, or of a call since
+    /// left, is left at once), or Janus refused us.
+    pub async fn on_sfu_joined(&mut self, joined: SfuJoin, client: &Client) {
+        let SfuJoin {
+            call,
+            attempt,
+            result,
+        } = joined;
+        let current = self
+            .sfu
+            .as_mut()
+            .filter(|s| s.call == call && s.attempt == attempt && s.place.is_some());
+        let Some(sfu) = current else {
+            if let Ok((room, _)) = result {
+                room.close().await;
+            }
+            return;
+        };
+        match result {
             Ok((room, lost)) => {
                 emit(json!({"event": "sfu-joined", "call": call}));
-                if let Some(sfu) = self.sfu.as_mut() {
-                    sfu.room = Some(room);
-                    sfu.lost = Some(lost);
-                }
-                if rejoining {
-                    // The others know us by our new id now.
+                sfu.room = Some(room);
+                sfu.lost = Some(lost);
+                sfu.joined_at = Some(Instant::now());
+                if attempt > 1 {
+                    // Joined again: the others may know us by a new id now.
                     let peers: Vec<String> = self.ring.participants().cloned().collect();
                     for peer in peers {
                         self.send_key(&peer).await;
                     }
                 }
             }
-            Err(err) => self.on_sfu_lost(call, &err, client).await,
+            Err(err) => self.on_sfu_lost(&call, &err, client).await,
         }
     }
 
@@ -311,6 +504,8 @@ impl Calls {
         sfu.place = None;
         let room = sfu.room.take();
         sfu.lost = None;
+        sfu.joined_at = None;
+        sfu.through.clear();
         sfu.retries += 1;
         let retry = sfu.retries <= SFU_RETRIES;
         if let Some(room) = room {
@@ -354,6 +549,14 @@ impl Calls {
         }
         if self.connected.remove(from) {
             self.connected.insert(to.to_owned());
+        }
+        if self.mesh.remove(from) {
+            self.mesh.insert(to.to_owned());
+        }
+        if let Some(sfu) = self.sfu.as_mut()
+            && let Some(since) = sfu.through.remove(from)
+        {
+            sfu.through.insert(to.to_owned(), since);
         }
         if let Some(samples) = self.samples.remove(from) {
             self.samples.insert(to.to_owned(), samples);
@@ -438,30 +641,51 @@ impl Calls {
         true
     }
 
+    /// What we receive of `peer` now, and whether it comes through Janus: the mesh's until their
+    /// picture has come through Janus since a tick before `tick` (so the SFU's counter starts with
+    /// what it decoded meanwhile), then the SFU's; `None` while the call moves and there is no mesh
+    /// media with them.
+    async fn peer_stats(&self, peer: &str, tick: Instant) -> Option<(MediaStats, bool)> {
+        let sfu = self.sfu.as_ref();
+        let on_mesh = self.mesh.contains(peer);
+        let through = sfu
+            .and_then(|sfu| sfu.through.get(peer))
+            .is_some_and(|at| *at < tick);
+        if let Some(room) = sfu.and_then(|sfu| sfu.room.as_ref())
+            && (through || !on_mesh)
+        {
+            return Some((room.stats(peer), true));
+        }
+        if sfu.is_none() || on_mesh {
+            return Some((self.media.stats(&self.room, peer).await?, false));
+        }
+        None
+    }
+
     /// Once a second during a call: `call-connected` when a peer's media first arrives, `call-stats`,
     /// and adaptive bitrate from the worst participant's loss and RTT.
     pub async fn tick(&mut self, client: &Client) {
         self.check_sfu_connection(client).await;
+        let now = Instant::now();
+        self.leave_mesh_when_through(now);
         let peers: Vec<String> = self.ring.participants().cloned().collect();
         let mut limits = FULL_QUALITY;
-        let sfu = self.sfu.is_some();
         for peer in peers {
-            let stats = match self.sfu.as_ref() {
-                Some(sfu) => match &sfu.room {
-                    Some(room) => Some(room.stats(&peer)),
-                    None => continue, // moving: not placed yet
-                },
-                None => self.media.stats(&self.room, &peer).await,
-            };
-            let Some(stats) = stats else {
+            let Some((stats, sfu)) = self.peer_stats(&peer, now).await else {
                 continue;
             };
             if stats.bytes_received > 0 && self.connected.insert(peer.clone()) {
                 emit(json!({"event": "call-connected", "peer": peer}));
             }
-            let (samples, last_bytes) = self.samples.entry(peer.clone()).or_default();
-            let kbit_s = stats.bytes_received.saturating_sub(*last_bytes) * 8 / 1000;
+            let (samples, last_bytes, last_sfu) = self.samples.entry(peer.clone()).or_default();
+            // The first figures of the other path: no bitrate from the difference to the last path's.
+            let kbit_s = if *last_sfu == sfu {
+                stats.bytes_received.saturating_sub(*last_bytes) * 8 / 1000
+            } else {
+                0
+            };
             *last_bytes = stats.bytes_received;
+            *last_sfu = sfu;
             samples.push(QualitySample {
                 loss: stats.loss,
                 rtt_ms: stats.rtt_ms,
