@@ -248,7 +248,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                             }
                         }
                         chat_protocol::ServerFrame::Joined { room, peers, .. } if *room == args.room => {
-                            calls.room_joined(peers);
+                            calls.room_joined(peers, &client);
                             // Back in the room after a fresh session: our SFU token went with the old one.
                             calls.ask_sfu_again(&client);
                         }

@@ -256,9 +256,16 @@ impl Calls {
         }
     }
 
-    /// We are in the room (again) with these members.
-    pub fn room_joined(&mut self, peers: &[PeerInfo]) {
+    /// We are in the room (again) with these members: back with a new session (a new peer id), a call
+    /// we are in is told to them again.
+    pub fn room_joined(&mut self, peers: &[PeerInfo], client: &Client) {
         self.members = peers.iter().map(|p| p.peer.clone()).collect();
+        if let Some(call) = self.announced.clone() {
+            let data = SignalData::InCall { call };
+            for peer in self.outsiders() {
+                self.signal(&peer, &data, client);
+            }
+        }
     }
 
     /// Someone entered the room: a call we are in is theirs to join, so they hear of it (`in-call`).
