@@ -107,6 +107,16 @@ SEEDED=5000
 # A session D-Bus with the run's one keyring (its files under the work dir), for every app start below.
 rm -rf "$WORK/keyring"
 SESSION_BUS=(env P2PCHAT_KEYRING_DIR="$WORK/keyring" src-tauri/tests/keyring-session.sh)
+# app_step NAME SECONDS WHAT COMMAND...: a WebDriver test (COMMAND, with WORK, and WebKit's compositing off
+# for the app it starts) on the run's session bus within SECONDS, its stderr in $WORK/webdriver-NAME.log;
+# any exit but 0 (a FAIL line, a crash, the timeout) fails WHAT.
+app_step() {
+  local name=$1 seconds=$2 what=$3
+  shift 3
+  if ! WORK="$WORK" WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout "$seconds" "${SESSION_BUS[@]}" "$@" 2>"$WORK/webdriver-$name.log"; then
+    fail "$what (see $WORK/webdriver-$name.log)"
+  fi
+}
 
 DISPLAY_NUM=$((90 + RANDOM % 100))
 Xvfb ":$DISPLAY_NUM" -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
@@ -116,12 +126,8 @@ wait_for 10 xwininfo -root || { fail "Xvfb did not start"; exit 1; }
 
 # 0. Offline: the app's server does not answer (a port nobody listens on); WebDriver reads the window.
 echo "==> offline history and search through WebDriver"
-if P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester APP_BIN="$BIN/p2pchat" WORK="$WORK" \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 200 "${SESSION_BUS[@]}" node src-tauri/tests/app-ui.mjs offline 2>"$WORK/webdriver-offline.log"; then
-  :
-else
-  fail "offline WebDriver checks (see $WORK/webdriver-offline.log)"
-fi
+P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester APP_BIN="$BIN/p2pchat" \
+  app_step offline 200 "offline WebDriver checks" node src-tauri/tests/app-ui.mjs offline
 # The seeded history was plain: the first start encrypted it under a key it put in the keyring.
 counted=$("${SESSION_BUS[@]}" "$BIN/examples/history-sql" --db "$DB" "SELECT count(*) FROM messages" 2>>"$WORK/history-sql.log" || true)
 if [[ "$(head -c 15 "$DB")" != "SQLite format 3" ]] && ! grep -qa -e 'CREATE TABLE' -e 'meeting' "$DB"* &&
@@ -136,12 +142,9 @@ echo "==> no keyring: the history's passphrase through WebDriver"
 LOCK_DATA="$WORK/lock-data"
 rm -rf "$LOCK_DATA" && mkdir -p "$LOCK_DATA/org.p2pchat.app"
 "$BIN/examples/history-bench" --messages 300 --rooms 5 --queries 2 --db "$LOCK_DATA/org.p2pchat.app/history.sqlite3" >"$WORK/seed-lock.log"
-if ! XDG_DATA_HOME="$LOCK_DATA" DB="$LOCK_DATA/org.p2pchat.app/history.sqlite3" MESSAGES=300 APP_BIN="$BIN/p2pchat" \
-  HISTORY_SQL="$BIN/examples/history-sql" WORK="$WORK" P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 P2PCHAT_NO_KEYRING=1 timeout 400 src-tauri/tests/keyring-session.sh \
-  node src-tauri/tests/app-history-lock.mjs 2>"$WORK/webdriver-lock.log"; then
-  fail "the history's passphrase without a keyring (see $WORK/webdriver-lock.log)"
-fi
+XDG_DATA_HOME="$LOCK_DATA" DB="$LOCK_DATA/org.p2pchat.app/history.sqlite3" MESSAGES=300 APP_BIN="$BIN/p2pchat" \
+  HISTORY_SQL="$BIN/examples/history-sql" P2PCHAT_SERVER_URL="ws://127.0.0.1:$(free_port)/ws" P2PCHAT_NAME=Tester \
+  P2PCHAT_NO_KEYRING=1 app_step lock 400 "the history's passphrase without a keyring" node src-tauri/tests/app-history-lock.mjs
 
 # A session script's start: a notification daemon and a capture of Notify calls (to $WORK/notify-NAME.log)
 # on the session bus it runs in.
@@ -206,13 +209,11 @@ wait "$SESSION" 2>/dev/null || true
 echo "==> chat over the native data channel through WebDriver"
 { notify_session chat; cat <<'INNER'
 export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-chat ROOM=e2e-chat
-export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" WEBKIT_DISABLE_COMPOSITING_MODE=1
+export APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer"
 exec node src-tauri/tests/app-ui.mjs chat
 INNER
 } >"$WORK/chat-session.sh"
-if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 300 "${SESSION_BUS[@]}" bash "$WORK/chat-session.sh" 2>"$WORK/webdriver-chat.log"; then
-  fail "chat through the window (see $WORK/webdriver-chat.log)"
-fi
+PORT="$PORT" BIN="$BIN" app_step chat 300 "chat through the window" bash "$WORK/chat-session.sh"
 if grep -q "hello from the peer" "$WORK/notify-chat.log"; then
   pass "the peer's message was posted as a notification (window in the background)"
 else
@@ -234,13 +235,11 @@ fi
 echo "==> calls through the native media, WebDriver and a Chromium page"
 { notify_session call; cat <<'INNER'
 export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-call ROOM=e2e-call
-export P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 APP_BIN="$BIN/p2pchat" WEBKIT_DISABLE_COMPOSITING_MODE=1
+export P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 APP_BIN="$BIN/p2pchat"
 exec node src-tauri/tests/app-call.mjs
 INNER
 } >"$WORK/call-session.sh"
-if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 320 "${SESSION_BUS[@]}" bash "$WORK/call-session.sh" 2>"$WORK/webdriver-call.log"; then
-  fail "calls through the window (see $WORK/webdriver-call.log)"
-fi
+PORT="$PORT" BIN="$BIN" app_step call 320 "calls through the window" bash "$WORK/call-session.sh"
 if grep -q "Incoming video call from Browser" "$WORK/notify-call.log"; then
   pass "the page's call posted an incoming-call notification (window in the background)"
 else
@@ -249,23 +248,19 @@ fi
 # 6b. A pipeline failing mid-call reaches the window: the app's test pattern fails with a GStreamer error
 #     10 s after it started (P2PCHAT_TEST_MEDIA_FAIL_AFTER frames), in a call with a headless peer.
 echo "==> a media pipeline failing mid-call, through WebDriver and a headless peer"
-if ! WORK="$WORK" ROOM=e2e-media-error APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" \
+ROOM=e2e-media-error APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" \
   P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-media-error \
-  P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 P2PCHAT_TEST_MEDIA_FAIL_AFTER=300 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
-  timeout 200 "${SESSION_BUS[@]}" node src-tauri/tests/app-media-error.mjs 2>"$WORK/webdriver-media-error.log"; then
-  fail "a media pipeline failing mid-call, in the window (see $WORK/webdriver-media-error.log)"
-fi
+  P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 P2PCHAT_TEST_MEDIA_FAIL_AFTER=300 \
+  app_step media-error 200 "a media pipeline failing mid-call, in the window" node src-tauri/tests/app-media-error.mjs
 # 7. Files in the window over the native links with a Chromium page: each way with progress on both sides and
 #    the original's SHA-256 (received files land in the download folder named in user-dirs.dirs), and a
 #    transfer cancelled from the window in each direction.
 echo "==> files through the native links, WebDriver and a Chromium page"
 rm -rf "$WORK/downloads" "$WORK/files-config" && mkdir -p "$WORK/downloads" "$WORK/files-config"
 printf 'XDG_DOWNLOAD_DIR="%s"\n' "$WORK/downloads" >"$WORK/files-config/user-dirs.dirs"
-if ! WORK="$WORK" ROOM=e2e-files DOWNLOADS="$WORK/downloads" APP_BIN="$BIN/p2pchat" XDG_CONFIG_HOME="$WORK/files-config" \
+ROOM=e2e-files DOWNLOADS="$WORK/downloads" APP_BIN="$BIN/p2pchat" XDG_CONFIG_HOME="$WORK/files-config" \
   P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-files P2PCHAT_FORCE_FALLBACK=1 \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 420 "${SESSION_BUS[@]}" node src-tauri/tests/app-files.mjs 2>"$WORK/webdriver-files.log"; then
-  fail "files through the window (see $WORK/webdriver-files.log)"
-fi
+  app_step files 420 "files through the window" node src-tauri/tests/app-files.mjs
 # 8. Invitations: a server that requires tokens; the window gets in with a pasted invite link, with the token
 #    it saved for that server after a restart, and from a p2pchat:// deep link (app-invite.mjs).
 echo "==> invitations (a server with --auth-secret) through WebDriver"
@@ -275,9 +270,9 @@ AUTH_SECRET="app-test-invite-secret-of-32-bytes"
 PIDS+=($!)
 if ! wait_for 20 curl -fsS "http://127.0.0.1:$AUTH_PORT/healthz"; then
   fail "the auth signaling server did not start (see $WORK/auth-server.log)"
-elif ! WORK="$WORK" APP_BIN="$BIN/p2pchat" AUTH_SERVER="ws://127.0.0.1:$AUTH_PORT/ws" AUTH_SECRET="$AUTH_SECRET" \
-  WEBKIT_DISABLE_COMPOSITING_MODE=1 timeout 400 "${SESSION_BUS[@]}" node src-tauri/tests/app-invite.mjs 2>"$WORK/webdriver-invite.log"; then
-  fail "invitations through the window (see $WORK/webdriver-invite.log)"
+else
+  APP_BIN="$BIN/p2pchat" AUTH_SERVER="ws://127.0.0.1:$AUTH_PORT/ws" AUTH_SECRET="$AUTH_SECRET" \
+    app_step invite 400 "invitations through the window" node src-tauri/tests/app-invite.mjs
 fi
 # 9. Ringing with the window closed (app-tray.mjs): the switch and Start at login from the start screen, the
 #    window closed as a window manager does, the tray menu clicked over D-Bus, the login item's --hidden start;
@@ -285,15 +280,13 @@ fi
 echo "==> ring when the window is closed: tray, login item, hidden start"
 { notify_session tray; cat <<'INNER'
 export P2PCHAT_SERVER_URL="ws://127.0.0.1:$PORT/ws" P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-tray NOTIFY_LOG="$WORK/notify-tray.log"
-export APP_BIN="$BIN/p2pchat" RING_BIN="$BIN/examples/ring" WEBKIT_DISABLE_COMPOSITING_MODE=1
+export APP_BIN="$BIN/p2pchat" RING_BIN="$BIN/examples/ring"
 export HOME="$WORK/tray-home" XDG_DATA_HOME="$WORK/tray-data"
 exec node src-tauri/tests/app-tray.mjs
 INNER
 } >"$WORK/tray-session.sh"
 rm -rf "$WORK/tray-home" "$WORK/tray-data" && mkdir -p "$WORK/tray-home"
-if ! WORK="$WORK" PORT="$PORT" BIN="$BIN" timeout 420 "${SESSION_BUS[@]}" bash "$WORK/tray-session.sh" 2>"$WORK/webdriver-tray.log"; then
-  fail "ringing with the window closed (see $WORK/webdriver-tray.log)"
-fi
+PORT="$PORT" BIN="$BIN" app_step tray 420 "ringing with the window closed" bash "$WORK/tray-session.sh"
 # 10. Ringing people who are away (app-push.mjs): a server with push on (its registrations in a file under the
 #     work dir; --push-allow-private takes the test's push service on 127.0.0.1); Bob turns on "Ring me here
 #     when I'm away" in Chromium and closes his page; the window lists him away, its call rings his devices,
@@ -305,21 +298,19 @@ PUSH_PORT=$(free_port)
 PIDS+=($!)
 if ! wait_for 20 curl -fsS "http://127.0.0.1:$PUSH_PORT/healthz"; then
   fail "the push signaling server did not start (see $WORK/push-server.log)"
-elif ! WORK="$WORK" ROOM=e2e-push APP_BIN="$BIN/p2pchat" P2PCHAT_SERVER_URL="ws://127.0.0.1:$PUSH_PORT/ws" \
-  P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-push P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
-  XDG_DATA_HOME="$WORK/push-data" timeout 300 "${SESSION_BUS[@]}" node src-tauri/tests/app-push.mjs 2>"$WORK/webdriver-push.log"; then
-  fail "ringing people who are away from the window (see $WORK/webdriver-push.log)"
+else
+  ROOM=e2e-push APP_BIN="$BIN/p2pchat" P2PCHAT_SERVER_URL="ws://127.0.0.1:$PUSH_PORT/ws" \
+    P2PCHAT_NAME=Tester P2PCHAT_JOIN=e2e-push P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 XDG_DATA_HOME="$WORK/push-data" \
+    app_step push 300 "ringing people who are away from the window" node src-tauri/tests/app-push.mjs
 fi
 # 11. A call through the SFU (app-sfu.mjs): Debian's Janus behind a server with --mesh-size 2 (the test starts
 #     both), the window with native media and two headless peers: three people move the call to Janus; the
 #     window and the peers decode each other through it, end-to-end encrypted with keys sent over the native
 #     links, one peer leaves (new keys), and Janus killed ends the window's call with a notice.
 echo "==> a call through the SFU (Janus): WebDriver and two headless peers"
-if ! WORK="$WORK" ROOM=e2e-sfu APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" SIGNALING_SERVER_BIN="$BIN/signaling-server" \
-  P2PCHAT_NAME=Tester P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 \
-  XDG_DATA_HOME="$WORK/sfu-data" timeout 300 "${SESSION_BUS[@]}" node src-tauri/tests/app-sfu.mjs 2>"$WORK/webdriver-sfu.log"; then
-  fail "a call through the SFU in the window (see $WORK/webdriver-sfu.log)"
-fi
+ROOM=e2e-sfu APP_BIN="$BIN/p2pchat" PEER_BIN="$BIN/examples/p2pchat-peer" SIGNALING_SERVER_BIN="$BIN/signaling-server" \
+  P2PCHAT_NAME=Tester P2PCHAT_FORCE_FALLBACK=1 P2PCHAT_TEST_MEDIA=1 XDG_DATA_HOME="$WORK/sfu-data" \
+  app_step sfu 300 "a call through the SFU in the window" node src-tauri/tests/app-sfu.mjs
 echo
 if ((failures)); then
   echo "app tests: $failures FAILED (logs in $WORK)"
