@@ -8,7 +8,8 @@
 // browser and the native engine in one SFU call: a native peer rings a Chromium page and another native
 // peer; the page decodes both through Janus (frames the Rust side sealed) and both decode the page's
 // simulcast video (frames the browser sealed) and each other, so both implementations of the frame format
-// and the sfu-key message agree on the wire.
+// and the sfu-key message agree on the wire. And a page that enters a room where two native peers are in a
+// call sees the call in progress, and sees it end when they hang up (their `in-call` / `left-call`).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { evaluateWithin, joinAs, launchBrowser, reportOnFailure, sleep, startServer, waitForPeers } from './lib.mjs';
@@ -130,6 +131,33 @@ test('a Chromium page and two native peers in one SFU call decode each other end
     await decodesThroughSfu(peer, fromPage.peer, peer.events.indexOf(fromPage));
   }
   await alice.context().close();
+}));
+
+test('a page entering a room where native peers are in a call sees it in progress, and sees it end', { timeout: 120_000 }, reportOnFailure(async () => {
+  const room = 'sfu-native-outside';
+  browser ??= await launchBrowser();
+  const bob = await startPeer(server.url, room, 'Bob', ['--accept-calls', '--quiet']);
+  peers.push(bob);
+  await bob.waitFor((e) => e.event === 'ready', 'ready');
+  const ann = await startPeer(server.url, room, 'Ann', ['--call', '--quiet']);
+  peers.push(ann);
+  // A call of two: a mesh, nothing on Janus.
+  await ann.waitFor((e) => e.event === 'call-connected', 'Ann in a call with Bob', 30_000);
+  const pat = await joinAs(browser, server.url, 'Pat', room);
+  const callState = () => pat.getByTestId('call-state').textContent();
+  let seen;
+  const shows = async (want) => {
+    const deadline = Date.now() + 30_000;
+    while (!want.test((seen = await callState()))) {
+      if (Date.now() > deadline) throw new Error(`Pat's page shows "${seen}", not ${want}`);
+      await sleep(250);
+    }
+  };
+  await shows(/^Call in progress: (Ann, Bob|Bob, Ann)$/);
+  await pat.getByTestId('join-call-button').waitFor();
+  ann.child.stdin.write('/hangup\n');
+  await shows(/^No call$/);
+  await pat.context().close();
 }));
 
 test('the signaling server restarts mid-call: the natives\' SFU call goes on, then moves to a videoroom of their new sessions', { timeout: 240_000 }, async () => {

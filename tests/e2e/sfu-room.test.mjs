@@ -5,7 +5,7 @@
 // as its fake camera; at that size Chromium sends one layer, no simulcast).
 // Alice's page rings the room: three natives answer at once, a call of 4, which stays a mesh (nothing on
 // Janus). Bob answers as the 5th: the call moves to Janus, and the pictures the first four had of each other
-// keep coming through the move (none stops for more than MAX_STALL_MS). The other three natives, ringing
+// keep coming through the move (see MAX_STALL_MS). The other three natives, ringing
 // until then, answer: 8 in the call, each decoding every other's video through Janus (frames counting up)
 // and hearing them (natives: the level of each one's decoded sound; pages: each one's received audio energy
 // rising). Bob hangs up: the others go on decoding each other under new keys. He joins again and is
@@ -20,12 +20,23 @@ import { API_SECRET, ROOM_ADMIN_KEY, startJanus } from './janus.mjs';
 const CAMERA = { width: 320, height: 240, fps: 10 };
 const NATIVE_VIDEO = `test=${CAMERA.width}x${CAMERA.height}@${CAMERA.fps}`;
 /**
- * Longest a picture may stop while the call moves from the mesh to Janus. Pages keep a person's mesh picture
- * until the SFU's shows; native peers stop their mesh media at the move, so a native's picture waits for its
- * first key frame through Janus (a key frame every 6 s at 10 frames/s). Seen on the loaded 2-core machine:
- * up to 4.3 s on a page, 8 s on a native peer.
+ * Longest a picture may stop while the call moves from the mesh to Janus, measured from the frames decoded
+ * (`longestStall`). A native's, as the other natives see it: a native keeps its mesh media to each person
+ * until that person's picture has come through Janus for 2 s, and reports that person's mesh frames until
+ * theirs has come through for a second: at most 0.11 s seen in 4 runs, two with the load average at 27–36.
+ * When natives stopped their mesh media at the move (until 2026-12-06): 0.2–0.78 s per pair on an idle machine
+ * (some pair above 0.5 s in each of 2 runs), up to 8 s on a loaded one.
  */
-const MAX_STALL_MS = 10_000;
+const MAX_STALL_MS = 500;
+/**
+ * The same with a page at either end (up to 0.9 s seen): Alice's tile of a native switches to Janus's stream
+ * once a frame of theirs (sound or picture) opens there, a moment before their picture may, and her page stops
+ * its mesh media to a native then too, which may be before the native decodes her picture through Janus (the
+ * web UI's rules, docs/ui.md "Calls through the SFU").
+ */
+const MAX_PAGE_STALL_MS = 3_000;
+/** How long after a picture first comes through Janus its stalls still count as the move's. */
+const AFTER_SWITCH_MS = 1_500;
 /** Past the switch to new keys after someone leaves (keys are used 1 s after they are sent). */
 const KEY_SWITCH_MS = 2_000;
 /** How long Bob stays out of the call before joining it again. */
@@ -155,7 +166,8 @@ test('a room of 8: a mesh of 4 moves to Janus as the 5th answers, it grows to 8 
   const longest = await stalls.stop();
   console.log(`longest picture stall through the move, viewer←sender: ${JSON.stringify(longest)}`);
   for (const [who, ms] of Object.entries(longest)) {
-    assert.ok(ms <= MAX_STALL_MS, `${who}: the picture stopped for ${ms} ms while the call moved to Janus (limit ${MAX_STALL_MS})`);
+    const limit = who.includes('Alice') ? MAX_PAGE_STALL_MS : MAX_STALL_MS;
+    assert.ok(ms <= limit, `${who}: the picture stopped for ${ms} ms while the call moved to Janus (limit ${limit})`);
   }
   assert.ok(lastThree.every((p) => p.events.some((e) => e.event === 'command' && e.command === '/accept')), 'N4–N6 answered');
 
@@ -204,56 +216,66 @@ async function linked(pages, peers) {
 
 /**
  * Watches, until `stop()`, how long each picture the first four had of each other stops: Alice's tiles of
- * the natives (polled every 500 ms) and each native's decoded frames of Alice and the other natives (its
- * stats lines, once a second, mesh and SFU counters alike). Resolves with the longest stall per viewer ←
- * sender, in ms.
+ * the natives (polled) and each native's decoded frames of Alice and the other natives (its stats lines, once
+ * a second, mesh and SFU counters alike). Resolves with the longest stall per viewer ← sender, in ms.
  */
 function watchStalls(alice, aliceId, natives) {
   const start = Date.now();
-  const longest = {};
-  const note = (key, gap) => (longest[key] = Math.max(longest[key] ?? 0, gap));
+  const seen = {};
+  const sample = (key, at, sfu, frames) => (seen[key] ??= []).push({ at, sfu, frames });
   let running = true;
   const pagePoll = (async () => {
-    const lastProgress = {};
-    const lastFrames = {};
     while (running) {
       const { tiles } = await pageView(alice);
-      const now = Date.now();
+      const at = Date.now();
       for (const peer of natives) {
-        const frames = tiles[peer.id]?.frames ?? 0;
-        const key = `Alice←${peer.name}`;
-        if (frames > 0 && frames !== lastFrames[key]) lastProgress[key] = now;
-        lastFrames[key] = frames;
-        note(key, now - (lastProgress[key] ?? start));
+        if (tiles[peer.id]) sample(`Alice←${peer.name}`, at, tiles[peer.id].sfu, tiles[peer.id].frames);
       }
-      await sleep(500);
+      await sleep(250);
     }
   })();
   return {
     async stop() {
       running = false;
       await pagePoll;
-      const end = Date.now();
+      const names = new Map([[aliceId, 'Alice'], ...natives.map((p) => [p.id, p.name])]);
       for (const viewer of natives) {
-        const names = new Map([[aliceId, 'Alice'], ...natives.map((p) => [p.id, p.name])]);
-        const lastLine = new Map();
-        const progress = new Map();
         for (const { at, e } of viewer.timed) {
-          if (e.event !== 'call-stats' || !names.has(e.peer)) continue;
-          const prev = lastLine.get(e.peer);
-          // A new frame: the count rose on the same path, or the first frames on the other (SFU) path.
-          const advanced = prev ? (e.sfu === prev.sfu ? e.video_frames_decoded > prev.frames : e.video_frames_decoded > 0) : e.video_frames_decoded > 0;
-          lastLine.set(e.peer, { sfu: e.sfu, frames: e.video_frames_decoded });
-          if (!advanced) continue;
-          if (at >= start) {
-            const key = `${viewer.name}←${names.get(e.peer)}`;
-            note(key, at - (progress.get(e.peer) ?? start));
-          }
-          progress.set(e.peer, at);
+          if (e.event === 'call-stats' && names.has(e.peer)) sample(`${viewer.name}←${names.get(e.peer)}`, at, e.sfu, e.video_frames_decoded);
         }
-        for (const [peer, at] of progress) note(`${viewer.name}←${names.get(peer)}`, end - at);
       }
-      return longest;
+      return Object.fromEntries(Object.entries(seen).map(([key, samples]) => [key, longestStall(samples, start)]));
     },
   };
+}
+
+/**
+ * The longest stretch without new frames in a viewer's samples of one picture ({ at, sfu, frames }, oldest
+ * first; `frames` counts per path, so the SFU path's start again from zero) while it moves to Janus: from
+ * `start` until the picture has come through Janus for AFTER_SWITCH_MS (what follows, such as the call growing
+ * to 8, slows pictures down on 2 cores but is not the move). Read from the frames rather than the samples'
+ * times alone, which come once a second and late under load: the frames that arrived since the last sample
+ * that had new ones cover frames ÷ rate of that time (the rate this viewer had of this picture in the mesh
+ * before `start`), and the rest of it is a stall.
+ */
+function longestStall(samples, start) {
+  const before = samples.filter((s) => s.at < start && !s.sfu && s.at >= start - 6_000);
+  const [first, last] = [before[0], before.at(-1)];
+  const rate = first && last.at > first.at && last.frames > first.frames ? (last.frames - first.frames) / (last.at - first.at) : CAMERA.fps / 1000;
+  let longest = 0;
+  let progressAt = start;
+  let switchedAt = null;
+  let prev = last;
+  for (const s of samples.filter((x) => x.at >= start)) {
+    if (switchedAt !== null && s.at > switchedAt + AFTER_SWITCH_MS) break;
+    const shown = !prev || s.frames < prev.frames ? s.frames : s.frames - prev.frames;
+    prev = s;
+    if (shown <= 0) continue;
+    longest = Math.max(longest, Math.round(s.at - progressAt - shown / rate));
+    progressAt = s.at;
+    if (s.sfu) switchedAt ??= s.at;
+  }
+  // Never through Janus while watched: stopped since its last new frames.
+  if (switchedAt === null && samples.length > 0) longest = Math.max(longest, samples.at(-1).at - progressAt);
+  return longest;
 }
