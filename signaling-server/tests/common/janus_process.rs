@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const API_SECRET: &str = "test-janus-api-secret-0123456789";
@@ -24,19 +25,32 @@ pub struct JanusProcess {
 }
 
 impl JanusProcess {
-    /// Starts Janus on free loopback ports (new ones if another process took one meanwhile).
+    /// Starts Janus on free loopback ports (new ones if another process took one meanwhile, or if it
+    /// ended before it listened: each failed attempt is printed, shown with a failing test's output).
     pub fn start() -> JanusProcess {
+        let mut attempts = Vec::new();
         for _ in 0..5 {
-            if let Some(janus) = JanusProcess::try_start() {
-                return janus;
+            match JanusProcess::try_start() {
+                Ok(janus) => return janus,
+                Err(why) => {
+                    println!("janus did not start (tests/e2e/janus.sh), trying again: {why}");
+                    attempts.push(why);
+                }
             }
         }
-        panic!("janus could not listen on free ports 5 times");
+        panic!("janus did not start in 5 attempts: {attempts:#?}");
     }
 
-    fn try_start() -> Option<JanusProcess> {
+    fn try_start() -> Result<JanusProcess, String> {
+        // A folder no other start shares, even one that got a port another Janus just gave up (the
+        // folder of a Janus being dropped is removed after it ended).
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
         let (http_port, admin_port, ws_port) = (free_port(), free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("p2pchat-test-janus-{http_port}"));
+        let dir = std::env::temp_dir().join(format!(
+            "p2pchat-test-janus-{}-{}",
+            std::process::id(),
+            STARTS.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a folder for Janus");
         let log = std::fs::File::create(dir.join("janus.log")).expect("Janus's log file");
@@ -62,17 +76,20 @@ impl JanusProcess {
             if log.contains("WebSockets thread started")
                 && log.contains("Admin/monitor HTTP webserver started")
             {
-                return Some(janus);
+                return Ok(janus);
             }
-            // A port was taken (by another test meanwhile): others. Anything else that stops it (no
-            // janus, a shipped file janus.sh no longer fits) fails with the log.
+            // A port was taken (by another test meanwhile), or Janus ended before it listened (under
+            // load it has ended at once with an empty log): another attempt. A shipped file janus.sh no
+            // longer fits, or no janus, fails every attempt, and the test with the logs.
             if log.contains("No WebSockets server started") || log.contains("Couldn't start") {
-                return None;
+                return Err(format!("a port was taken: {log}"));
             }
-            let exited = matches!(janus.child.try_wait(), Ok(Some(_)));
+            if let Ok(Some(status)) = janus.child.try_wait() {
+                return Err(format!("it ended ({status}) with the log: {log:?}"));
+            }
             assert!(
-                !exited && Instant::now() < deadline,
-                "janus did not start (tests/e2e/janus.sh): {log}"
+                Instant::now() < deadline,
+                "janus did not start in {SLOW:?} (tests/e2e/janus.sh): {log}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
