@@ -340,7 +340,7 @@ impl History {
 
     /// Gives back the connection's page cache and what SQLite and SQLCipher keep besides
     /// (`PRAGMA shrink_memory`: `sqlite3_db_release_memory`); the connection stays open.
-    pub async fn release_cache(&self) -> Result<(), HistoryError> {
+    pub(crate) async fn release_cache(&self) -> Result<(), HistoryError> {
         sqlx::query("PRAGMA shrink_memory")
             .execute(&self.pool)
             .await?;
