@@ -131,6 +131,8 @@ export class Call {
   /** We told the room's other members that we are in this call (`in-call`). */
   private announced = false;
   private ringTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Calls ended so far: a camera that finishes starting after its call ended is not this call's. */
+  private ended = 0;
   private awayTimer: ReturnType<typeof setTimeout> | undefined;
   /** Our calls that rang people away and ended, for OFFLINE_RING_TIMEOUT_MS (a late answer is declined). */
   private endedAway: Array<{ call: string; at: number }> = [];
@@ -718,11 +720,18 @@ export class Call {
 
   private async openMedia(): Promise<void> {
     if (this.localStream) return;
+    const ended = this.ended;
     const { stream, notice, control } = await this.media();
     if (this.phase === 'idle') {
       // The call ended while the camera was starting.
       stopMedia(stream);
       control?.stop();
+      return;
+    }
+    if (this.ended !== ended || this.localStream) {
+      // Its call ended and another started meanwhile, or another start of this call was quicker: the
+      // other's camera is the one in use. (No `control.stop()`: the app's capture is one, shared by both.)
+      stopMedia(stream);
       return;
     }
     this.localStream = stream;
@@ -816,6 +825,7 @@ export class Call {
   }
 
   private reset(notice: string | null): void {
+    this.ended += 1;
     // Whoever our call still rings stops ringing: nobody answered, we hung up, or the others left.
     if (this.id) this.sendAll([...this.invited], { kind: 'cancel', call: this.id });
     if (this.id && this.rangAway) this.endedAway = [...this.endedAway.slice(-7), { call: this.id, at: Date.now() }];

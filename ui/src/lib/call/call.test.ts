@@ -86,6 +86,8 @@ interface Person {
   links: Map<string, FakeLink>;
   /** Finishes opening the camera (held until the test says so when `holdMedia` is set). */
   openCamera(): void;
+  /** Every stream the camera gave, oldest first. */
+  opened: MediaStream[];
 }
 
 /** One person's call; `deliver` carries their signals to the other person's call (two-sided tests). `room`
@@ -99,9 +101,13 @@ function person(
   const system: string[] = [];
   const links = new Map<string, FakeLink>();
   const waiting: Array<() => void> = [];
+  const opened: MediaStream[] = [];
   const media = () =>
     new Promise<LocalMedia>((resolve) => {
-      const open = () => resolve({ stream: fakeStream(), notice: null });
+      const open = () => {
+        opened.push(fakeStream());
+        resolve({ stream: opened.at(-1) ?? null, notice: null });
+      };
       if (options.holdMedia) waiting.push(open);
       else open();
     });
@@ -123,7 +129,7 @@ function person(
     media,
     async () => ({ stream: fakeStream(['video']), notice: null }),
   );
-  return { name, call, sent, system, links, openCamera: () => waiting.splice(0).forEach((open) => open()) };
+  return { name, call, sent, system, links, openCamera: () => waiting.splice(0).forEach((open) => open()), opened };
 }
 
 const kinds = (p: Person) => p.sent.map((s) => s.data.kind);
@@ -192,6 +198,30 @@ describe('glare: both people call each other at once', () => {
     expect(alice.links.get('bob')?.live).toBe(alice.call.localStream);
     expect(bob.links.get('alice')?.live).toBe(bob.call.localStream);
     expect(alice.call.localStream).not.toBeNull();
+  });
+});
+
+describe('a call declined while the camera starts, and rung again', () => {
+  it('the second call sends the camera it opened; the first call\'s camera is switched off', async () => {
+    const alice = person('alice', ['bob'], { holdMedia: true });
+    void alice.call.start();
+    const first = alice.call.id;
+    alice.call.onSignal('bob', { kind: 'decline', call: first ?? '' });
+    expect(alice.call.phase).toBe('idle');
+    void alice.call.start(); // before the first call's camera finished starting
+    const second = alice.call.id;
+    alice.openCamera(); // both cameras start, the first call's first
+    await flush();
+    expect(alice.opened.length).toBe(2);
+    const [stale, current] = alice.opened as [MediaStream, MediaStream];
+    expect(alice.call.localStream).toBe(current);
+    expect(stopped(stale)).toBe(true);
+    expect(stopped(current)).toBe(false);
+    alice.call.onSignal('bob', { kind: 'accept', call: second ?? '' });
+    await flush();
+    expect(alice.links.get('bob')?.live).toBe(current);
+    alice.call.hangup();
+    expect(stopped(current)).toBe(true);
   });
 });
 

@@ -49,7 +49,12 @@ class FakeSender {
 
 class FakeTransceiver {
   stopped = false;
-  constructor(readonly sender: FakeSender, private readonly pc: FakePC) {}
+  /** Set once a local description holds it, as the real one. */
+  mid: string | null = null;
+  get direction(): RTCRtpTransceiverDirection {
+    return this.stopped ? 'stopped' : 'sendrecv';
+  }
+  constructor(readonly sender: FakeSender, readonly kind: string, private readonly pc: FakePC) {}
   stop() {
     if (this.stopped) return;
     this.stopped = true;
@@ -102,8 +107,13 @@ class FakePC {
   }
 
   addTrack(track: MediaStreamTrack) {
+    // Chromium (156) never finishes stopping a transceiver that was stopped before any description held
+    // it, and refuses tracks of its kind from then on.
+    if (this.transceivers.some((t) => t.stopped && t.mid === null && t.kind === track.kind)) {
+      throw new DOMException("Failed to execute 'addTrack' on 'RTCPeerConnection': The existing transceiver is stopping.", 'InvalidAccessError');
+    }
     const sender = new FakeSender(track);
-    this.transceivers.push(new FakeTransceiver(sender, this));
+    this.transceivers.push(new FakeTransceiver(sender, track.kind, this));
     this.changed();
     return sender;
   }
@@ -141,6 +151,8 @@ class FakePC {
       } else {
         throw new DOMException(`setLocalDescription in ${this.signalingState}`, 'InvalidStateError');
       }
+      let mids = this.transceivers.filter((t) => t.mid !== null).length;
+      for (const t of this.transceivers) if (!t.stopped && t.mid === null) t.mid = String(++mids);
       this.gather();
     });
   }
@@ -598,6 +610,22 @@ describe('sending media: ringing, answering, screen sharing', () => {
     s.link.setLocalMedia(stream); // before the prepared senders' replaceTrack(null) completed
     await settle();
     expect(videoTrack(s)).toBe(camera);
+  });
+
+  it('a call declined before its media was offered: the next call sends its camera', async () => {
+    const s = side(false);
+    s.link.prepareLocalMedia(streamOf(track('audio', 'mic'), track('video', 'camera')));
+    s.link.clearLocalMedia(); // declined at once: no description holds the senders yet
+    await settle();
+    const camera = track('video', 'camera 2');
+    s.link.prepareLocalMedia(streamOf(track('audio', 'mic 2'), camera));
+    s.link.setLocalMedia(streamOf(track('audio', 'mic 2'), camera)); // answered
+    await settle();
+    expect(videoTrack(s)).toBe(camera);
+    expect(s.pc.getTransceivers().length).toBe(2);
+    // That call ends after its media was negotiated: its senders are stopped.
+    s.link.clearLocalMedia();
+    expect(s.pc.getTransceivers().every((t) => t.stopped)).toBe(true);
   });
 
   it('sends nothing while the call only rings, and adds a video sender to a call without a camera', async () => {

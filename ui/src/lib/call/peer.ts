@@ -191,16 +191,24 @@ export class PeerLink {
   /**
    * Stops sending audio and video (the call ended); the data channel stays. The media transceivers are
    * stopped, so the next call negotiates fresh ones in the same SDP slots (stopped m-lines are recycled)
-   * instead of the SDP growing with every call past the signaling frame limit.
+   * instead of the SDP growing with every call past the signaling frame limit. One not negotiated yet (a
+   * call declined before our offer went out) is only emptied and kept for the next call: Chromium never
+   * finishes stopping such a transceiver, asks for negotiation again and again, and refuses `addTrack`
+   * for its kind ("The existing transceiver is stopping"), so the next call would send nothing.
    */
   clearLocalMedia(): void {
     if (this.awaiting) clearTimeout(this.awaiting.timer);
     this.awaiting = null;
     if (this.pc.signalingState === 'closed') return;
-    for (const sender of this.senders.values()) {
-      this.pc.getTransceivers().find((t) => t.sender === sender)?.stop();
+    for (const [kind, sender] of this.senders) {
+      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+      if (transceiver && transceiver.mid === null) {
+        void sender.replaceTrack(null);
+        continue;
+      }
+      transceiver?.stop();
+      this.senders.delete(kind);
     }
-    this.senders.clear();
     this.local = null;
     this.screen = null;
   }
