@@ -62,19 +62,30 @@ export function nativeTimes(peer, t0, others, sfu = true) {
 }
 
 /**
+ * Longest a page's `getStats()` calls may take in `pageView`. In a CI run, reading a page in a call of 8
+ * got no answer for 20 s while the page itself still answered (its failure report came at once): a
+ * `getStats()` that never settled. A late one leaves those sounds at 0 for this look (`statsLate` counts
+ * them), so a caller polling with `until` looks again.
+ */
+const STATS_MS = 3_000;
+
+/**
  * What a page shows of each remote person: per tile (peer id), the frames its video element decoded,
  * whether that picture comes through Janus (its track is one of the SFU subscriber's), and the total
  * energy of that person's sound as received (inbound-rtp `totalAudioEnergy` of the audio track the page
  * plays for them); plus whether the page has an SFU connection at all.
  */
 export function pageView(page) {
-  return evaluateWithin(page, async () => {
+  return evaluateWithin(page, async (statsMs) => {
     const debug = window.__p2pchatDebug;
     const subscriber = debug.sfu()?.subscriber ?? null;
     const viaSfu = new Set((subscriber?.getTransceivers() ?? []).map((t) => t.receiver.track.id));
     const energy = new Map();
-    for (const pc of [subscriber, ...debug.peerConnections()].filter(Boolean)) {
-      (await pc.getStats()).forEach((s) => {
+    const late = new Promise((resolve) => setTimeout(resolve, statsMs, null));
+    const reports = await Promise.all([subscriber, ...debug.peerConnections()].filter(Boolean).map((pc) => Promise.race([pc.getStats(), late])));
+    const statsLate = reports.filter((stats) => !stats).length;
+    for (const stats of reports) {
+      stats?.forEach((s) => {
         if (s.type === 'inbound-rtp' && s.kind === 'audio') energy.set(s.trackIdentifier, s.totalAudioEnergy ?? 0);
       });
     }
@@ -92,8 +103,8 @@ export function pageView(page) {
         audio: audioOf(v.dataset.peer, v),
       };
     }
-    return { tiles, sfu: subscriber !== null || !!debug.sfu()?.publisher };
-  }, undefined, 'reading the remote videos');
+    return { tiles, sfu: subscriber !== null || !!debug.sfu()?.publisher, ...(statsLate ? { statsLate } : {}) };
+  }, STATS_MS, 'reading the remote videos');
 }
 
 /**

@@ -120,7 +120,7 @@ async function pageDecodes(page, from, { sfu, audio = false }) {
     last = after;
     return from.every((id) => {
       const [a, b] = [before.tiles[id], after.tiles[id]];
-      return a && b && b.sfu === sfu && b.frames >= a.frames + 3 && (!audio || b.audio > a.audio);
+      return a && b && b.sfu === sfu && b.frames >= a.frames + 3 && (!audio || (!before.statsLate && !after.statsLate && b.audio > a.audio));
     });
   }, () => `a page showing ${from.length} people (${sfu ? 'SFU' : 'mesh'}${audio ? ', with sound' : ''}), last seen ${JSON.stringify(last)}`, WAIT_MS, 0);
 }
