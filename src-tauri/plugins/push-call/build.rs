@@ -11,6 +11,12 @@ const COMMANDS: &[&str] = &[
 ];
 
 fn main() {
+    // The permission files' absolute path is handed to the app's build script. Cargo would reuse this
+    // output from another checkout sharing the target folder (it compares mtimes, not paths), and the
+    // app's build would then read a folder that may be gone: a file named by its absolute path makes a
+    // deleted checkout run this again. (Not the folder: this script writes into it.)
+    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("permissions/default.toml");
+    println!("cargo:rerun-if-changed={}", default.display());
     tauri_plugin::Builder::new(COMMANDS)
         .android_path("android")
         .ios_path("ios")
