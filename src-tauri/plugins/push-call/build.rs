@@ -14,8 +14,10 @@ fn main() {
     // The permission files' absolute path is handed to the app's build script. Cargo would reuse this
     // output from another checkout sharing the target folder (it compares mtimes, not paths), and the
     // app's build would then read a folder that may be gone: a file named by its absolute path makes a
-    // deleted checkout run this again. (Not the folder: this script writes into it.)
-    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("permissions/default.toml");
+    // deleted checkout run this again. (Not the folder: this script writes into it. Read at run time:
+    // this script's binary is shared between checkouts too.)
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let default = std::path::Path::new(&manifest_dir).join("permissions/default.toml");
     println!("cargo:rerun-if-changed={}", default.display());
     tauri_plugin::Builder::new(COMMANDS)
         .android_path("android")
