@@ -1,6 +1,7 @@
 // Calls between real Chromium pages through the real server: ring → accept → both see each other's video
 // (decoded frames); hang up; decline; missed calls (caller cancels, or nobody answers in 30 s); a 3-person
-// mesh; both calling at once (glare); adaptive bitrate applied to the video sender.
+// mesh; both calling at once (glare); adaptive bitrate applied to the video sender; a call declined at once
+// and rung again connects both ways, whichever side's negotiation is late.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
@@ -26,6 +27,41 @@ async function pair(room) {
   await waitForPeers(bob, 1);
   return [alice, bob];
 }
+
+/**
+ * Alice, and Bob whose WebRTC negotiation (offers, answers, candidates) to Alice the test can hold back:
+ * `hold()` keeps his frames from then on, `release()` sends them on in order, as a slow network would.
+ */
+async function pairWithSlowBob(room) {
+  const held = { on: false, frames: [], upstream: null };
+  const alice = await joinAs(browser, server.url, 'Alice', room);
+  const bob = await joinAs(browser, server.url, 'Bob', room, {
+    onPage: (page) =>
+      page.routeWebSocket(/\/ws$/, (ws) => {
+        held.upstream = ws.connectToServer();
+        held.upstream.onMessage((message) => ws.send(message));
+        ws.onMessage((message) => {
+          const frame = JSON.parse(message);
+          const negotiation = frame.type === 'signal' && ['offer', 'answer', 'candidate'].includes(frame.data?.kind);
+          if (held.on && negotiation) held.frames.push(message);
+          else held.upstream.send(message);
+        });
+      }),
+  });
+  await waitForPeers(alice, 1);
+  await waitForPeers(bob, 1);
+  const hold = () => (held.on = true);
+  const release = () => {
+    held.on = false;
+    for (const message of held.frames.splice(0)) held.upstream.send(message);
+  };
+  return { alice, bob, hold, release };
+}
+
+/** How many media transceivers `page`'s link to its one peer has that are not stopped and are negotiated. */
+const liveMedia = (page) =>
+  evaluateWithin(page, () => window.__p2pchatDebug.peerConnections()[0].getTransceivers()
+    .filter((t) => t.mid !== null && t.direction !== 'stopped' && t.currentDirection !== 'stopped').length, undefined, 'reading the transceivers');
 
 async function closeAll(...pages) {
   for (const page of pages) await page.context().close();
@@ -159,5 +195,61 @@ test('twelve calls in a row between the same two people all connect', { timeout:
     await waitForPhase(alice, 'idle');
     await waitForPhase(bob, 'idle');
   }
+  await closeAll(alice, bob);
+}));
+
+test('a call declined before the caller could offer its media, then rung again, connects both ways', reportOnFailure(async () => {
+  // Bob's page is slow to set its offers while he rings (as on a loaded machine), so his ringing media has no
+  // description yet when Alice declines. Chromium never finishes stopping such media and then refuses Bob's
+  // next camera: his next call used to go out without it.
+  const alice = await joinAs(browser, server.url, 'Alice', 'declined-early');
+  const bob = await joinAs(browser, server.url, 'Bob', 'declined-early', {
+    onPage: (page) =>
+      page.addInitScript(() => {
+        const setLocal = RTCPeerConnection.prototype.setLocalDescription;
+        RTCPeerConnection.prototype.setLocalDescription = async function (...args) {
+          if (window.slowOffers) await new Promise((resolve) => setTimeout(resolve, 1500));
+          return setLocal.apply(this, args);
+        };
+      }),
+  });
+  await waitForPeers(alice, 1);
+  await waitForPeers(bob, 1);
+  await bob.evaluate(() => (window.slowOffers = true));
+  await bob.getByTestId('call-button').click();
+  await waitForPhase(alice, 'incoming');
+  const ringingMedia = () => bob.evaluate(() => window.__p2pchatDebug.peerConnections()[0].getTransceivers().filter((t) => t.mid === null).length);
+  for (let i = 0; i < 100 && (await ringingMedia()) < 2; i++) await sleep(10);
+  assert.equal(await ringingMedia(), 2, 'Bob\'s ringing media is added, and not yet offered');
+  await alice.keyboard.press('Escape');
+  await waitForPhase(bob, 'idle');
+  await bob.evaluate(() => (window.slowOffers = false));
+  await sleep(2000); // the slow offer goes out
+  await bob.getByTestId('call-button').click();
+  await alice.getByTestId('accept-button').click();
+  await waitForRemoteVideos(alice, 1);
+  await waitForRemoteVideos(bob, 1);
+  await closeAll(alice, bob);
+}));
+
+test('a call answered before the previous call\'s end reached the callee connects both ways', reportOnFailure(async () => {
+  // Alice declines Bob's ringing call after his ringing media was negotiated; his offer ending that media
+  // is slow to arrive, and she answers his next call first, on that media's m-lines. When the offer
+  // ends them, her camera goes out again on new ones (it used to stop there: Bob saw nothing).
+  const { alice, bob, hold, release } = await pairWithSlowBob('answered-early');
+  await bob.getByTestId('call-button').click();
+  await waitForPhase(alice, 'incoming');
+  for (let i = 0; i < 100 && (await liveMedia(alice)) < 2; i++) await sleep(50);
+  assert.equal(await liveMedia(alice), 2, 'Bob\'s ringing media is negotiated with Alice');
+  hold();
+  await alice.keyboard.press('Escape');
+  await waitForPhase(bob, 'idle');
+  await bob.getByTestId('call-button').click();
+  await alice.getByTestId('accept-button').click();
+  await waitForPhase(alice, 'active');
+  await sleep(500); // Alice's camera goes onto the old m-lines meanwhile
+  release();
+  await waitForRemoteVideos(alice, 1);
+  await waitForRemoteVideos(bob, 1);
   await closeAll(alice, bob);
 }));

@@ -174,6 +174,8 @@ class FakePC {
         this.needed = false;
       }
       this.remoteDescription = description;
+      // An offer that stops the media m-lines (its side's call ended): ours on them stop too.
+      if (description.type === 'offer' && description.sdp.includes(' stops')) for (const t of this.transceivers) if (t.mid !== null) t.stopped = true;
       const tracks = tracksIn(description.sdp);
       for (let i = this.remoteTracks; i < tracks; i++) this.ontrack?.({ track: { kind: 'video' }, streams: [{ id: `remote-${i}` }] });
       this.remoteTracks = Math.max(this.remoteTracks, tracks);
@@ -626,6 +628,21 @@ describe('sending media: ringing, answering, screen sharing', () => {
     // That call ends after its media was negotiated: its senders are stopped.
     s.link.clearLocalMedia();
     expect(s.pc.getTransceivers().every((t) => t.stopped)).toBe(true);
+  });
+
+  it('tracks on m-lines the other side then stops (its last call ended as it rang again) go out on new ones', async () => {
+    const s = side(true);
+    const camera = track('video', 'camera');
+    s.link.setLocalMedia(streamOf(track('audio', 'mic'), camera)); // answered on the old call's m-lines
+    await settle();
+    await handle(s, answer('peer', 2));
+    await handle(s, { kind: 'offer', sdp: `${sdpOf('peer', 0)} stops` }); // that call's end, late
+    expect(videoTrack(s)).toBe(camera);
+    expect(s.pc.getTransceivers().filter((t) => !t.stopped).length).toBe(2);
+    // Cleared (our call ended): nothing goes out again when the other side stops those too.
+    s.link.clearLocalMedia();
+    await handle(s, { kind: 'offer', sdp: `${sdpOf('peer', 0)} stops` });
+    expect(videoTrack(s)).toBeNull();
   });
 
   it('sends nothing while the call only rings, and adds a video sender to a call without a camera', async () => {

@@ -128,6 +128,7 @@ export class PeerLink {
         const sdp = this.pc.localDescription?.sdp;
         if (sdp) this.events.signal({ kind: 'answer', sdp });
       }
+      this.resendStopped();
     } else if (data.kind === 'candidate') {
       const candidate = (data.candidate ?? undefined) as RTCIceCandidateInit | undefined;
       if (this.ignoreOffer || !this.pc.remoteDescription) {
@@ -169,6 +170,26 @@ export class PeerLink {
   /** Whether the peer's media is negotiated on this connection (live transceivers the offer made). */
   private hasRemoteMedia(): boolean {
     return this.pc.getTransceivers().some((t) => t.mid !== null && t.mid !== undefined && t.direction !== 'stopped');
+  }
+
+  /**
+   * Sends our tracks again on new transceivers when the other side stopped the ones they were on: we
+   * answered its next call on the m-lines of the call it had just ended, before its offer stopping them
+   * came. (When the other side leaves a call, its hang-up comes first and clears our media.) Called once
+   * stable: Chromium refuses a track that a stopped transceiver's sender still holds, until it is gone.
+   */
+  private resendStopped(): void {
+    let lost = false;
+    for (const [kind, sender] of this.senders) {
+      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+      if (transceiver && transceiver.direction !== 'stopped' && transceiver.currentDirection !== 'stopped') continue;
+      this.senders.delete(kind);
+      lost = true;
+    }
+    if (lost && this.local) {
+      this.events.trace?.('media sent again: its transceivers were stopped');
+      this.attach(this.local.stream, this.local.live);
+    }
   }
 
   /** Attaches the tracks held by setLocalMedia, if any. */
