@@ -22,6 +22,9 @@ export const ROOM_ADMIN_KEY = 'e2e-janus-room-admin-key-0123456789';
  * (the signaling server's --sfu-* flags, secrets included, health checks every 500 ms), its `pid`,
  * `kill()` (SIGKILL: a crash) and `stop()` (also removes its folder). `rtpPorts` narrows the media ports.
  */
+/** What Janus logs once each of its listeners is up ({http}: the API's port). */
+const JANUS_UP = ['WebSockets thread started', 'HTTP webserver started (port {http},', 'Admin/monitor HTTP webserver started'];
+
 export async function startJanus({ rtpPorts = '20000-40000' } = {}) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const janus = await tryStart(rtpPorts);
@@ -42,10 +45,11 @@ async function tryStart(rtpPorts) {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const text = fs.readFileSync(logFile, 'latin1');
-    if (text.includes('WebSockets thread started') && text.includes('Admin/monitor HTTP webserver started')) break;
-    // A taken port: try others. Anything else that stops it (no janus, a shipped file janus.sh no longer
-    // fits) fails the test with the log.
+    // A taken port: try others (Janus runs on without the transport that could not listen, so this is
+    // checked first). Anything else that stops it (no janus, a shipped file janus.sh no longer fits)
+    // fails the test with the log.
     const portTaken = text.includes('No WebSockets server started') || text.includes("Couldn't start");
+    if (!portTaken && JANUS_UP.every((line) => text.includes(line.replace('{http}', httpPort)))) break;
     if (child.exitCode !== null || portTaken || Date.now() > deadline) {
       child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });

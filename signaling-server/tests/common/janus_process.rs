@@ -73,16 +73,19 @@ impl JanusProcess {
         let deadline = Instant::now() + SLOW;
         loop {
             let log = janus.log();
+            // A port was taken (by another test meanwhile), or Janus ended before it listened (under
+            // load it has ended at once with an empty log): another attempt. Checked first: Janus runs on
+            // without a transport that could not listen. A shipped file janus.sh no longer fits, or no
+            // janus, fails every attempt, and the test with the logs.
+            if log.contains("No WebSockets server started") || log.contains("Couldn't start") {
+                return Err(format!("a port was taken: {log}"));
+            }
+            let api_up = format!("HTTP webserver started (port {http_port},");
             if log.contains("WebSockets thread started")
+                && log.contains(&api_up)
                 && log.contains("Admin/monitor HTTP webserver started")
             {
                 return Ok(janus);
-            }
-            // A port was taken (by another test meanwhile), or Janus ended before it listened (under
-            // load it has ended at once with an empty log): another attempt. A shipped file janus.sh no
-            // longer fits, or no janus, fails every attempt, and the test with the logs.
-            if log.contains("No WebSockets server started") || log.contains("Couldn't start") {
-                return Err(format!("a port was taken: {log}"));
             }
             if let Ok(Some(status)) = janus.child.try_wait() {
                 return Err(format!("it ended ({status}) with the log: {log:?}"));
