@@ -17,14 +17,14 @@ export const API_SECRET = 'e2e-janus-api-secret-0123456789abc';
 export const ADMIN_SECRET = 'e2e-janus-admin-secret-0123456789ab';
 export const ROOM_ADMIN_KEY = 'e2e-janus-room-admin-key-0123456789';
 
+/** What Janus logs once each of its listeners is up ({http}: the API's port). */
+const JANUS_UP = ['WebSockets thread started', 'HTTP webserver started (port {http},', 'Admin/monitor HTTP webserver started'];
+
 /**
  * Starts Janus on free loopback ports (others if one was taken meanwhile). Returns its URLs, `serverArgs`
  * (the signaling server's --sfu-* flags, secrets included, health checks every 500 ms), its `pid`,
  * `kill()` (SIGKILL: a crash) and `stop()` (also removes its folder). `rtpPorts` narrows the media ports.
  */
-/** What Janus logs once each of its listeners is up ({http}: the API's port). */
-const JANUS_UP = ['WebSockets thread started', 'HTTP webserver started (port {http},', 'Admin/monitor HTTP webserver started'];
-
 export async function startJanus({ rtpPorts = '20000-40000' } = {}) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const janus = await tryStart(rtpPorts);

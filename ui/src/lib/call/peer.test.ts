@@ -1,8 +1,10 @@
 // PeerLink negotiation against a fake RTCPeerConnection that keeps the rules the real one enforces (one
 // operation at a time, implicit rollback of our offer when a remote offer is applied, answers only in
 // have-local-offer, candidates only after a remote description and only for its ICE credentials,
-// negotiationneeded only when stable): offer collisions resolve, candidates survive a collision, ICE
-// restarts after `failed` or a lasting `disconnected`, and the link gives up after the allowed restarts.
+// negotiationneeded only when stable, a mid from the first local description, Chromium's refusal of tracks
+// after a transceiver without one was stopped, an offer that stops the m-lines): offer collisions resolve,
+// candidates survive a collision, ICE restarts after `failed` or a lasting `disconnected`, the link gives up
+// after the allowed restarts, and media goes out again after a call declined or ended mid-negotiation.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SignalData } from '../protocol.gen';
 import { DISCONNECTED_GRACE_MS, MAX_HELD_CANDIDATES, MAX_ICE_RESTARTS, OFFER_WAIT_MS, PeerLink, type PeerLinkEvents } from './peer';
