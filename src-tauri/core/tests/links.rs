@@ -227,7 +227,18 @@ async fn send_all(manager: LinkManager, peer: String) {
 async fn receive_all(peer: &mut Peer) -> Vec<String> {
     let mut bodies = Vec::new();
     while bodies.len() < MESSAGES {
-        match peer.next().await {
+        // Says how far it got: a stall around MESSAGES / 2 is the ICE restart's.
+        let event = tokio::time::timeout(WAIT, peer.events.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no event for {WAIT:?} after {} of {MESSAGES} messages (the last: {:?})",
+                    bodies.len(),
+                    bodies.last()
+                )
+            })
+            .expect("manager alive");
+        match event {
             LinkEvent::Message { text, .. } => {
                 if let Some(ChannelMessage::Msg { body, .. }) = ChannelMessage::parse(&text) {
                     bodies.push(body);
@@ -267,7 +278,11 @@ async fn two_rust_peers_chat_in_order_across_an_ice_restart() {
     bob.manager.leave_room(ROOM).await;
     bob.client.leave(ROOM).unwrap();
     loop {
-        if let LinkEvent::Closed { peer, .. } = ann.next().await {
+        let event = tokio::time::timeout(WAIT, ann.events.recv())
+            .await
+            .expect("Ann sees Bob's link close after he left")
+            .expect("manager alive");
+        if let LinkEvent::Closed { peer, .. } = event {
             assert_eq!(peer, bob_id);
             break;
         }
