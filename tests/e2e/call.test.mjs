@@ -58,10 +58,12 @@ async function pairWithSlowBob(room) {
   return { alice, bob, hold, release };
 }
 
-/** How many media transceivers `page`'s link to its one peer has that are not stopped and are negotiated. */
-const liveMedia = (page) =>
+/** The media transceivers of `page`'s link to its one peer: { mid, direction, currentDirection }. */
+const transceivers = (page) =>
   evaluateWithin(page, () => window.__p2pchatDebug.peerConnections()[0].getTransceivers()
-    .filter((t) => t.mid !== null && t.direction !== 'stopped' && t.currentDirection !== 'stopped').length, undefined, 'reading the transceivers');
+    .map(({ mid, direction, currentDirection }) => ({ mid, direction, currentDirection })), undefined, 'reading the transceivers');
+/** How many of them are negotiated and not stopped. */
+const liveMedia = async (page) => (await transceivers(page)).filter((t) => t.mid !== null && t.direction !== 'stopped' && t.currentDirection !== 'stopped').length;
 
 async function closeAll(...pages) {
   for (const page of pages) await page.context().close();
@@ -218,7 +220,7 @@ test('a call declined before the caller could offer its media, then rung again, 
   await bob.evaluate(() => (window.slowOffers = true));
   await bob.getByTestId('call-button').click();
   await waitForPhase(alice, 'incoming');
-  const ringingMedia = () => bob.evaluate(() => window.__p2pchatDebug.peerConnections()[0].getTransceivers().filter((t) => t.mid === null).length);
+  const ringingMedia = async () => (await transceivers(bob)).filter((t) => t.mid === null).length;
   for (let i = 0; i < 100 && (await ringingMedia()) < 2; i++) await sleep(10);
   assert.equal(await ringingMedia(), 2, 'Bob\'s ringing media is added, and not yet offered');
   await alice.keyboard.press('Escape');

@@ -181,7 +181,7 @@ export class PeerLink {
   private resendStopped(): void {
     let lost = false;
     for (const [kind, sender] of this.senders) {
-      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+      const transceiver = this.transceiverOf(sender);
       if (transceiver && transceiver.direction !== 'stopped' && transceiver.currentDirection !== 'stopped') continue;
       this.senders.delete(kind);
       lost = true;
@@ -190,6 +190,10 @@ export class PeerLink {
       this.events.trace?.('media sent again: its transceivers were stopped');
       this.attach(this.local.stream, this.local.live);
     }
+  }
+
+  private transceiverOf(sender: RTCRtpSender): RTCRtpTransceiver | undefined {
+    return this.pc.getTransceivers().find((t) => t.sender === sender);
   }
 
   /** Attaches the tracks held by setLocalMedia, if any. */
@@ -222,7 +226,7 @@ export class PeerLink {
     this.awaiting = null;
     if (this.pc.signalingState === 'closed') return;
     for (const [kind, sender] of this.senders) {
-      const transceiver = this.pc.getTransceivers().find((t) => t.sender === sender);
+      const transceiver = this.transceiverOf(sender);
       if (transceiver && transceiver.mid === null) {
         void sender.replaceTrack(null);
         continue;
